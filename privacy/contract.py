@@ -1,0 +1,238 @@
+"""Purpose-limited data contracts: what may be collected, kept and released.
+
+`load_contract` reads one TOML file and checks it whole; every problem is
+reported at once, each named by its place in the file (``purposes.onboarding.
+collects[2]``) with the fix. A contract that does not check is never used.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from privacy.errors import ContractError
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    LEGAL_OBLIGATION = "legal_obligation"
+
+
+class UndeclaredAttributes(StrEnum):
+    REJECT = "reject"
+    DROP = "drop"
+
+
+class AttributeType(StrEnum):
+    STRING = "string"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    ENUM = "enum"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    type: AttributeType
+    max_length: int | None = None
+    values: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    attributes: Mapping[str, AttributeSpec]
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    description: str
+    legal_basis: LegalBasis
+    collects: frozenset[str]
+    releases_segments: frozenset[str]
+    releases_signals: frozenset[str]
+    principals: frozenset[str]
+    retention: timedelta
+    undeclared_attributes: UndeclaredAttributes
+
+
+@dataclass(frozen=True)
+class Contract:
+    path: str
+    events: Mapping[str, EventType]
+    segments: Mapping[str, str]  # name -> description
+    signals: Mapping[str, str]
+    purposes: Mapping[str, Purpose]
+
+
+E = TypeVar("E", bound=StrEnum)
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '15m' or '45s' as a timedelta; ValueError otherwise.
+
+    >>> parse_duration("12h")
+    datetime.timedelta(seconds=43200)
+    """
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration; write e.g. \"30d\", \"12h\", \"15m\"")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def load_contract(path: Path) -> Contract:
+    """Read and check a contract file; raises ContractError listing every problem."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ContractError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ContractError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_contract(document, source=str(path))
+
+
+def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -> Contract:
+    """Check a parsed TOML document and build the contract from it."""
+    checker = _Checker()
+    if document.get("version") != 1:
+        checker.problem("version", 'must be 1; add `version = 1` at the top')
+    events = {
+        name: _event(checker, name, raw) for name, raw in checker.table(document, "events").items()
+    }
+    segments = _described(checker, document, "segments")
+    signals = _described(checker, document, "signals")
+    purposes = {
+        name: _purpose(checker, name, raw, events, segments, signals)
+        for name, raw in checker.table(document, "purposes").items()
+    }
+    if not purposes:
+        checker.problem("purposes", "no purpose declared; nothing could be collected")
+    if checker.problems:
+        raise ContractError(source, checker.problems)
+    return Contract(source, events, segments, signals, purposes)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}")
+
+    def table(self, parent: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
+        place = f"{where}.{key}" if where else key
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(place, "must be a table")
+            return {}
+        good = {}
+        for name, item in value.items():
+            if not _NAME.match(name):
+                self.problem(f"{place}.{name}", "names are lower_snake_case, at most 64 characters")
+            elif not isinstance(item, dict):
+                self.problem(f"{place}.{name}", "must be a table")
+            else:
+                good[name] = item
+        return good
+
+    def text(self, raw: Mapping[str, Any], key: str, where: str) -> str:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.problem(f"{where}.{key}", "is required and must be non-empty text")
+            return ""
+        return value
+
+    def names(self, raw: Mapping[str, Any], key: str, where: str, known: Mapping[str, Any],
+              kind: str) -> frozenset[str]:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(f"{where}.{key}", "must be a list of names")
+            return frozenset()
+        for index, name in enumerate(value):
+            if name not in known:
+                self.problem(f"{where}.{key}[{index}]", f"{kind} {name!r} is not declared; "
+                             f"declare [{kind}s.{name}] or remove it")
+        return frozenset(value)
+
+    def choice(self, raw: Mapping[str, Any], key: str, where: str, enum: type[E],
+                           default: E | None = None) -> E:
+        value = raw.get(key, default)
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            self.problem(f"{where}.{key}", f"{value!r} is not one of {allowed}")
+            return next(iter(enum))
+
+
+def _described(checker: _Checker, document: Mapping[str, Any], key: str) -> dict[str, str]:
+    return {
+        name: checker.text(raw, "description", f"{key}.{name}")
+        for name, raw in checker.table(document, key).items()
+    }
+
+
+def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
+    where = f"events.{name}"
+    attributes = {
+        attr: _attribute(checker, f"{where}.attributes.{attr}", spec)
+        for attr, spec in checker.table(raw, "attributes", where).items()
+    }
+    return EventType(name, checker.text(raw, "description", where), attributes)
+
+
+def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> AttributeSpec:
+    kind = checker.choice(raw, "type", where, AttributeType)
+    max_length = raw.get("max_length")
+    if kind is AttributeType.STRING and not (isinstance(max_length, int) and max_length > 0):
+        checker.problem(f"{where}.max_length", "strings need a positive max_length")
+    values = raw.get("values", [])
+    if kind is AttributeType.ENUM and not (
+        isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+    ):
+        checker.problem(f"{where}.values", "enums need a non-empty list of text values")
+        values = []
+    return AttributeSpec(kind, max_length if isinstance(max_length, int) else None,
+                         frozenset(values) if isinstance(values, list) else frozenset())
+
+
+def _purpose(checker: _Checker, name: str, raw: Mapping[str, Any], events: Mapping[str, Any],
+             segments: Mapping[str, Any], signals: Mapping[str, Any]) -> Purpose:
+    where = f"purposes.{name}"
+    try:
+        retention = parse_duration(raw.get("retention", ""))
+    except ValueError as exc:
+        checker.problem(f"{where}.retention", str(exc))
+        retention = timedelta(0)
+    principals = raw.get("principals", [])
+    if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
+        checker.problem(f"{where}.principals", "must be a list of principal names")
+        principals = []
+    return Purpose(
+        name=name,
+        description=checker.text(raw, "description", where),
+        legal_basis=checker.choice(raw, "legal_basis", where, LegalBasis),
+        collects=checker.names(raw, "collects", where, events, "event"),
+        releases_segments=checker.names(raw, "releases_segments", where, segments, "segment"),
+        releases_signals=checker.names(raw, "releases_signals", where, signals, "signal"),
+        principals=frozenset(principals),
+        retention=retention,
+        undeclared_attributes=checker.choice(
+            raw, "undeclared_attributes", where, UndeclaredAttributes, UndeclaredAttributes.REJECT
+        ),
+    )

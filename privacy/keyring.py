@@ -1,0 +1,136 @@
+"""Versioned keys, kept in one file outside every store.
+
+A keyring holds key sets by use (``pseudonym`` for HMAC pseudonyms, ``vault``
+for wrapping per-subject data keys). Each set has versions; the primary writes,
+every live version reads, as with `MultiFernet`.
+
+The file is JSON, created with mode 0600; `load_keyring` refuses a file that
+group or others may read and any key shorter than 256 bits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from privacy import _crypto
+from privacy.errors import KeyringError
+
+FORMAT = "tactful-keyring/1"
+KEY_USES = ("pseudonym", "vault")
+MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The versions of one key use; `primary` is the version new data is written with."""
+
+    use: str
+    primary: int
+    versions: Mapping[int, bytes] = field(repr=False)
+
+    def primary_key(self) -> tuple[int, bytes]:
+        return self.primary, self.versions[self.primary]
+
+    def key(self, version: int) -> bytes:
+        try:
+            return self.versions[version]
+        except KeyError:
+            raise KeyringError(f"{self.use} key version v{version} is not in the keyring") from None
+
+    def live_versions(self) -> tuple[int, ...]:
+        """Every readable version, primary first, then newest to oldest."""
+        others = sorted((v for v in self.versions if v != self.primary), reverse=True)
+        return (self.primary, *others)
+
+
+@dataclass(frozen=True)
+class Keyring:
+    pseudonym: KeySet
+    vault: KeySet
+
+
+def create_keyring(path: Path, *, now: datetime) -> Keyring:
+    """Write a new keyring with version 1 of every key use; refuses to overwrite."""
+    created = now.isoformat()
+    document = {
+        "format": FORMAT,
+        "created_at": created,
+        "keysets": {
+            use: {
+                "primary": 1,
+                "keys": {"1": {"material": _b64(_crypto.new_key()), "created_at": created}},
+            }
+            for use in KEY_USES
+        },
+    }
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyringError(f"{path}: a keyring already exists; it was left untouched") from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return load_keyring(path)
+
+
+def load_keyring(path: Path) -> Keyring:
+    """Read and check a keyring file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyringError(f"{path}: no keyring; create one with `tactful keys init`") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyringError(
+            f"{path}: readable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise KeyringError(f"{path}: cannot read keyring: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise KeyringError(f"{path}: not a {FORMAT} file")
+    keysets = document.get("keysets")
+    if not isinstance(keysets, dict):
+        raise KeyringError(f"{path}: missing 'keysets'")
+    return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in KEY_USES})
+
+
+def _parse_keyset(path: Path, use: str, raw: Any) -> KeySet:
+    where = f"{path}: keysets.{use}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("keys"), dict):
+        raise KeyringError(f"{where}: missing or malformed")
+    versions: dict[int, bytes] = {}
+    for name, entry in raw["keys"].items():
+        if not name.isdigit() or not isinstance(entry, dict):
+            raise KeyringError(f"{where}.keys.{name}: versions are positive integers")
+        try:
+            material = base64.b64decode(entry.get("material", ""), validate=True)
+        except (binascii.Error, TypeError):
+            raise KeyringError(f"{where}.keys.{name}: material is not base64") from None
+        if len(material) < MIN_KEY_BYTES:
+            raise KeyringError(
+                f"{where}.keys.{name}: key is {len(material) * 8} bits; at least "
+                f"{MIN_KEY_BYTES * 8} are required"
+            )
+        versions[int(name)] = material
+    primary = raw.get("primary")
+    if not isinstance(primary, int) or primary not in versions:
+        raise KeyringError(f"{where}: primary version {primary!r} is not among its keys")
+    return KeySet(use=use, primary=primary, versions=versions)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

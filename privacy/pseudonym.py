@@ -1,0 +1,97 @@
+"""Keyed pseudonyms: who a person is, without saying who they are.
+
+A pseudonym is HMAC-SHA256, under a versioned keyring key, of the namespace and
+the normalized identifier, written so it describes itself:
+
+    hmac-sha256:v1:5f1c…   (64 hex digits)
+
+A plain hash would fall to a dictionary of known emails; the key prevents that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from privacy import _crypto
+from privacy.errors import InvalidRequest, Violation
+from privacy.keyring import KeySet
+
+ALGORITHM = "hmac-sha256"
+MAX_IDENTIFIER_BYTES = 256
+_PHONE_NOISE = re.compile(r"[\s().-]")
+
+
+def _strip(identifier: str) -> str:
+    return identifier.strip()
+
+
+def _strip_casefold(identifier: str) -> str:
+    return identifier.strip().casefold()
+
+
+def _phone(identifier: str) -> str:
+    return _PHONE_NOISE.sub("", identifier)
+
+
+NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "email": _strip_casefold,  # Canary.Person@Example.com == canary.person@example.com
+    "customer_id": _strip,  # opaque, case matters
+    "device_id": _strip_casefold,  # UUIDs and hex ids arrive in either case
+    "session_id": _strip,
+    "phone": _phone,  # "+44 20 7946-0000" == "+442079460000"
+}
+
+
+def normalize(namespace: str, identifier: str, *, field: str = "subject") -> str:
+    """The canonical form of `identifier` in `namespace`, or InvalidRequest.
+
+    >>> normalize("email", "  Ada@Example.COM ")
+    'ada@example.com'
+    """
+    violations = subject_violations(namespace, identifier, field=field)
+    if violations:
+        raise InvalidRequest(violations)
+    return NORMALIZERS[namespace](identifier)
+
+
+def subject_violations(namespace: str, identifier: str, *, field: str) -> list[Violation]:
+    """Everything wrong with a subject reference, located under `field`."""
+    normalizer = NORMALIZERS.get(namespace)
+    if normalizer is None:
+        known = ", ".join(sorted(NORMALIZERS))
+        return [Violation(f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}")]
+    normalized = normalizer(identifier)
+    if not normalized:
+        return [Violation(f"{field}.id", "identifier is empty")]
+    size = len(normalized.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        return [
+            Violation(f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}")
+        ]
+    return []
+
+
+class Pseudonymizer:
+    """Computes pseudonyms under the primary key; reads match every live version."""
+
+    def __init__(self, keys: KeySet) -> None:
+        self._keys = keys
+
+    def pseudonymize(self, namespace: str, normalized: str) -> str:
+        """The pseudonym under the primary key version of an already normalized identifier."""
+        version, key = self._keys.primary_key()
+        return _pseudonym(key, version, namespace, normalized)
+
+    def candidates(self, namespace: str, normalized: str) -> tuple[str, ...]:
+        """The pseudonym under every live key version, primary first (for lookups)."""
+        return tuple(
+            _pseudonym(self._keys.key(v), v, namespace, normalized)
+            for v in self._keys.live_versions()
+        )
+
+
+def _pseudonym(key: bytes, version: int, namespace: str, normalized: str) -> str:
+    # Namespaces are a fixed set of NUL-free names, so the separator is unambiguous.
+    message = namespace.encode("ascii") + b"\x00" + normalized.encode("utf-8")
+    return f"{ALGORITHM}:v{version}:{_crypto.hmac_sha256(key, message).hex()}"

@@ -1,0 +1,126 @@
+"""The identity vault: the only place a raw identifier exists, encrypted.
+
+Each subject gets its own random data key. The identifier is sealed under it
+(AES-256-GCM, associated data binding the pseudonym, so an entry cannot be
+moved to another subject), and the data key is sealed under the vault key of
+the keyring. Destroying a subject's data key makes every copy of the entry
+unreadable, backups included (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
+
+from privacy import _crypto
+from privacy.errors import VaultError
+from privacy.keyring import KeySet
+from privacy.sqlite import connect
+
+_IDENTITY_AD = b"tactful-vault/1:identity:"
+_DATA_KEY_AD = b"tactful-vault/1:data-key:"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A subject as the vault knows them: namespace and normalized identifier."""
+
+    pseudonym: str
+    namespace: str
+    identifier: str
+
+
+class IdentityVault(Protocol):
+    def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+        """Store the identities not yet in the vault; returns how many were new."""
+        ...
+
+    def reveal(self, pseudonym: str) -> Identity | None:
+        """The identity behind a pseudonym, or None if unknown or shredded."""
+        ...
+
+
+migrations = sqlite_utils.Migrations("tactful.vault")
+
+
+@migrations()
+def m001_identities(db: sqlite_utils.Database) -> None:
+    db["identities"].create(
+        {"pseudonym": str, "namespace": str, "sealed_identifier": bytes, "created_at": str},
+        pk="pseudonym",
+    )
+    db["data_keys"].create(
+        {"pseudonym": str, "key_version": int, "sealed_key": bytes}, pk="pseudonym"
+    )
+
+
+class SqliteIdentityVault:
+    """Identity vault in its own SQLite file."""
+
+    def __init__(self, path: Path, keys: KeySet) -> None:
+        self._db = connect(path)
+        migrations.apply(self._db)
+        self._keys = keys
+        self._known: set[str] = set()
+
+    def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+        fresh = {i.pseudonym: i for i in identities if i.pseudonym not in self._known}
+        if not fresh:
+            return 0
+        conn = self._db.conn
+        marks = ",".join("?" * len(fresh))
+        stored = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT pseudonym FROM identities WHERE pseudonym IN ({marks})", list(fresh)
+            )
+        }
+        new = [i for p, i in fresh.items() if p not in stored]
+        version, vault_key = self._keys.primary_key()
+        rows, keys = [], []
+        for identity in new:
+            data_key = _crypto.new_key()
+            pseudonym = identity.pseudonym.encode()
+            sealed_id = _crypto.seal(
+                data_key, identity.identifier.encode(), _IDENTITY_AD + pseudonym
+            )
+            sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
+            rows.append((identity.pseudonym, identity.namespace, sealed_id, now.isoformat()))
+            keys.append((identity.pseudonym, version, sealed_key))
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR IGNORE INTO identities VALUES (?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?)", keys)
+        self._known.update(fresh)
+        return len(new)
+
+    def reveal(self, pseudonym: str) -> Identity | None:
+        row = self._db.conn.execute(
+            "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key "
+            "FROM identities i JOIN data_keys k USING (pseudonym) WHERE pseudonym = ?",
+            [pseudonym],
+        ).fetchone()
+        if row is None:
+            return None
+        namespace, sealed_id, version, sealed_key = row
+        encoded = pseudonym.encode()
+        try:
+            data_key = _crypto.open_sealed(
+                self._keys.key(version), sealed_key, _data_key_ad(encoded, version)
+            )
+            identifier = _crypto.open_sealed(data_key, sealed_id, _IDENTITY_AD + encoded)
+        except _crypto.SealError:
+            raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
+        return Identity(pseudonym, namespace, identifier.decode())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _data_key_ad(pseudonym: bytes, version: int) -> bytes:
+    return _DATA_KEY_AD + f"v{version}:".encode() + pseudonym

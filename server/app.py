@@ -1,0 +1,118 @@
+"""The composition root: builds every collaborator and the gRPC server from Settings."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from privacy.contract import load_contract
+from privacy.keyring import load_keyring
+from privacy.pseudonym import Pseudonymizer
+from privacy.vault import SqliteIdentityVault
+from segments.ingest import EventRecorder, SegmentReader
+from segments.sqlite_store import SqliteBehaviorStore
+from server.auth import Authenticator
+from server.config import Settings, parse_listen
+from server.servicers import (
+    AccessLogServicer,
+    Clock,
+    Gate,
+    InsightsServicer,
+    PersonalizationServicer,
+    SubjectsServicer,
+)
+from tactful.v1 import (
+    access_log_pb2,
+    access_log_pb2_grpc,
+    insights_pb2,
+    insights_pb2_grpc,
+    personalization_pb2,
+    personalization_pb2_grpc,
+    subjects_pb2,
+    subjects_pb2_grpc,
+)
+
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (personalization_pb2, "Personalization"),
+        (access_log_pb2, "AccessLog"),
+        (subjects_pb2, "Subjects"),
+        (insights_pb2, "Insights"),
+    )
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound port, and what must be closed after it stops."""
+
+    server: grpc.aio.Server
+    port: int
+    _closers: list[object] = field(default_factory=list)
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.server.stop(grace)
+        for resource in reversed(self._closers):
+            resource.close()  # type: ignore[attr-defined]
+
+
+async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
+    """Build and start Tactful as `settings` say; the port is the one actually bound."""
+    contract = load_contract(settings.contract)
+    keyring = load_keyring(settings.keyring_path)
+    pseudonymizer = Pseudonymizer(keyring.pseudonym)
+    vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.vault)
+    store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    gate = Gate(Authenticator(settings.principals), settings.max_message_bytes)
+
+    # gRPC itself refuses only far larger messages, so that a request just over the
+    # configured size gets a clear INVALID_ARGUMENT from the gate instead.
+    grpc_limit = min(2 * settings.max_message_bytes, 2**31 - 1)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", grpc_limit),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    personalization_pb2_grpc.add_PersonalizationServicer_to_server(
+        PersonalizationServicer(
+            gate, EventRecorder(contract, pseudonymizer, vault, store),
+            SegmentReader(contract, pseudonymizer, store), writer, clock),
+        server,
+    )
+    access_log_pb2_grpc.add_AccessLogServicer_to_server(AccessLogServicer(gate), server)
+    subjects_pb2_grpc.add_SubjectsServicer_to_server(SubjectsServicer(gate), server)
+    insights_pb2_grpc.add_InsightsServicer_to_server(InsightsServicer(gate), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+    host, port = parse_listen(settings.listen)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    running = RunningServer(server, bound)
+    running._closers.extend([store, vault, _ExecutorCloser(writer)])
+    return running
+
+
+class _ExecutorCloser:
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self._executor = executor
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,133 @@
+"""Settings: read once, from the config file and the environment, here only.
+
+Config file (TOML), every key optional:
+
+    listen = "127.0.0.1:50051"          # host:port; port 0 picks a free one
+    data_dir = "/var/lib/tactful"       # behavior.db, vault.db live here
+    keyring = "/etc/tactful/keyring.json"
+    contract = "/etc/tactful/contract.toml"
+    max_message_bytes = 4194304         # larger requests get INVALID_ARGUMENT
+
+    [[principals]]
+    name = "web_frontend"
+    token_sha256 = "…"                  # `tactful tokens hash` prints it; never the token
+    roles = ["frontend"]
+    purposes = ["onboarding"]
+
+Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
+Relative paths in a config file are read relative to that file.
+
+With no config file Tactful runs the embedded development default: data in
+./.tactful, a development keyring created on first start, the example contract,
+and a fresh development token for the principal `web_frontend`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+EXAMPLE_CONTRACT = Path(__file__).resolve().parent.parent / "examples" / "contract.toml"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class PrincipalConfig:
+    name: str
+    token_sha256: str = field(repr=False)
+    roles: frozenset[str]
+    purposes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path = Path(".tactful")
+    keyring: Path | None = None  # default: data_dir / keyring.json
+    contract: Path = EXAMPLE_CONTRACT
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    principals: tuple[PrincipalConfig, ...] = ()
+    development: bool = False  # create a keyring if missing, issue a dev token
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keyring or self.data_dir / "keyring.json"
+
+    def with_principal(self, principal: PrincipalConfig) -> Settings:
+        return replace(self, principals=(*self.principals, principal))
+
+
+def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Settings from `config` (or the development default) and the environment."""
+    settings = Settings(development=True) if config is None else _from_file(config)
+    if "TACTFUL_LISTEN" in environ:
+        settings = replace(settings, listen=environ["TACTFUL_LISTEN"])
+    if "TACTFUL_DATA_DIR" in environ:
+        settings = replace(settings, data_dir=Path(environ["TACTFUL_DATA_DIR"]))
+    parse_listen(settings.listen)
+    return settings
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"listen: {listen!r} is not HOST:PORT, e.g. 127.0.0.1:50051")
+    return host, int(port)
+
+
+def _from_file(path: Path) -> Settings:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    base = path.resolve().parent
+    unknown = set(raw) - {"listen", "data_dir", "keyring", "contract", "max_message_bytes",
+                          "principals"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
+    max_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    if not isinstance(max_bytes, int) or not 1024 <= max_bytes <= 512 * 1024 * 1024:
+        raise ConfigError(f"{path}: max_message_bytes must be an integer from 1024 to 512 MiB")
+    return Settings(
+        listen=_text(path, raw, "listen", DEFAULT_LISTEN),
+        data_dir=base / _text(path, raw, "data_dir", ".tactful"),
+        keyring=base / raw["keyring"] if "keyring" in raw else None,
+        contract=base / raw["contract"] if "contract" in raw else EXAMPLE_CONTRACT,
+        max_message_bytes=max_bytes,
+        principals=tuple(_principal(path, i, p) for i, p in enumerate(raw.get("principals", []))),
+    )
+
+
+def _text(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be text")
+    return value
+
+
+def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
+    where = f"{path}: principals[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise ConfigError(f"{where}: needs a name")
+    digest = raw.get("token_sha256", "")
+    if not isinstance(digest, str) or not _SHA256_HEX.match(digest):
+        raise ConfigError(f"{where}.token_sha256: 64 lowercase hex digits of the token's SHA-256")
+    lists = {}
+    for key in ("roles", "purposes"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}.{key}: must be a list of names")
+        lists[key] = frozenset(value)
+    return PrincipalConfig(raw["name"], digest, lists["roles"], lists["purposes"])

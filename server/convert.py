@@ -1,0 +1,41 @@
+"""Protobuf <-> domain conversion; the domain never sees a generated type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from segments.ingest import EventInput, SubjectInput
+from segments.store import AttributeScalar
+from tactful.v1 import common_pb2
+
+
+def subject_from_proto(subject: common_pb2.SubjectRef) -> SubjectInput:
+    return SubjectInput(subject.namespace, subject.id)
+
+
+def timestamp_to_us(timestamp: Timestamp) -> int:
+    return timestamp.seconds * 1_000_000 + timestamp.nanos // 1000
+
+
+def attribute_from_proto(value: common_pb2.AttributeValue) -> AttributeScalar:
+    kind = value.WhichOneof("value")
+    if kind == "timestamp_value":
+        return value.timestamp_value.ToJsonString()
+    if kind is None:
+        return ""
+    result: AttributeScalar = getattr(value, kind)
+    return result
+
+
+def event_from_proto(event: common_pb2.Event) -> EventInput:
+    attributes: Mapping[str, AttributeScalar] = {
+        name: attribute_from_proto(value) for name, value in event.attributes.items()
+    }
+    return EventInput(
+        subject=SubjectInput(event.subject.namespace, event.subject.id),
+        type=event.type,
+        occurred_at_us=timestamp_to_us(event.occurred_at) if event.HasField("occurred_at") else None,
+        attributes=attributes,
+    )

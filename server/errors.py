@@ -1,0 +1,81 @@
+"""The one mapping from domain errors to gRPC status codes.
+
+Anything not in `STATUS_BY_ERROR` becomes INTERNAL with a generic message, so
+no internals leak; the test suite fails if a public domain error is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from privacy.errors import (
+    ContractError,
+    InvalidRequest,
+    KeyringError,
+    PrivacyError,
+    VaultError,
+)
+from server.auth import Unauthenticated
+
+log = logging.getLogger("tactful.server")
+
+STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    # Configuration and storage faults: the caller can do nothing; say little.
+    KeyringError: grpc.StatusCode.INTERNAL,
+    ContractError: grpc.StatusCode.INTERNAL,
+    VaultError: grpc.StatusCode.INTERNAL,
+    PrivacyError: grpc.StatusCode.INTERNAL,
+}
+_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated)
+
+
+def status_for(error: Exception) -> grpc.Status:
+    """The gRPC status (code, message, rich details) to answer `error` with."""
+    code = next(
+        (STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR),
+        grpc.StatusCode.INTERNAL,
+    )
+    message = str(error) if isinstance(error, _SAFE_TO_SHOW) else "internal error"
+    details = status_pb2.Status(code=getattr(code_pb2, code.name), message=message)
+    if isinstance(error, InvalidRequest):
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad_request)
+        details.details.append(packed)
+    return rpc_status.to_status(details)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def mapped_errors(method: Handler) -> Handler:
+    """Turn a domain error raised by a servicer method into its gRPC status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            if not isinstance(error, _SAFE_TO_SHOW):
+                log.exception("%s failed", method.__qualname__)
+            status = status_for(error)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+    return wrapper  # type: ignore[return-value]
