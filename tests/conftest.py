@@ -1,0 +1,143 @@
+"""Shared fixtures: a real Tactful server on port 0, driven over a real channel."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from privacy.keyring import create_keyring
+from server.app import RunningServer, create_server
+from server.auth import hash_token
+from server.config import PrincipalConfig, Settings
+from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+
+T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+TOKEN = "tf_test-frontend-token"
+
+
+class Clock:
+    """A settable clock: tests move time, nobody sleeps."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+class ServerThread:
+    """Runs the asyncio server in its own thread so tests can use a blocking client."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@dataclass
+class Tactful:
+    """A started server and what a test needs to talk to it."""
+
+    settings: Settings
+    clock: Clock
+    target: str
+    channel: grpc.Channel
+    metadata: tuple[tuple[str, str], ...]
+    _thread: ServerThread
+    _running: RunningServer
+
+    @property
+    def personalization(self) -> personalization_pb2_grpc.PersonalizationStub:
+        return personalization_pb2_grpc.PersonalizationStub(self.channel)
+
+    def restart(self) -> None:
+        self.stop()
+        self._running = self._thread.run(create_server(self.settings, clock=self.clock))
+        self.target = f"127.0.0.1:{self._running.port}"
+        self.channel = grpc.insecure_channel(self.target)
+
+    def stop(self) -> None:
+        self.channel.close()
+        self._thread.run(self._running.stop(None))
+
+    def record(self, purpose: str, *events: common_pb2.Event) -> personalization_pb2.RecordEventsResponse:
+        request = personalization_pb2.RecordEventsRequest(purpose=purpose, events=events)
+        return self.personalization.RecordEvents(request, metadata=self.metadata, timeout=10)
+
+    def segments(self, subject: common_pb2.SubjectRef, purpose: str = "onboarding") -> list[str]:
+        request = personalization_pb2.GetSegmentsRequest(subject=subject, purpose=purpose)
+        reply = self.personalization.GetSegments(request, metadata=self.metadata, timeout=10)
+        return list(reply.segments)
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    create_keyring(data_dir / "keyring.json", now=T0)
+    principal = PrincipalConfig(
+        "web_frontend", hash_token(TOKEN), frozenset({"frontend"}), frozenset({"onboarding"})
+    )
+    settings = Settings(listen="127.0.0.1:0", data_dir=data_dir, principals=(principal,))
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def start_tactful(tmp_path: Path) -> Iterator[Callable[..., Tactful]]:
+    """Factory: start_tactful(**settings_overrides) -> a running Tactful."""
+    thread = ServerThread()
+    started: list[Tactful] = []
+
+    def start(**overrides: object) -> Tactful:
+        settings = make_settings(tmp_path / "data", **overrides)
+        clock = Clock()
+        running = thread.run(create_server(settings, clock=clock))
+        target = f"127.0.0.1:{running.port}"
+        tactful = Tactful(settings, clock, target, grpc.insecure_channel(target),
+                          (("authorization", f"Bearer {TOKEN}"),), thread, running)
+        started.append(tactful)
+        return tactful
+
+    yield start
+    for tactful in started:
+        tactful.stop()
+    thread.close()
+
+
+@pytest.fixture
+def tactful(start_tactful: Callable[..., Tactful]) -> Tactful:
+    return start_tactful()
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def email(address: str) -> common_pb2.SubjectRef:
+    return common_pb2.SubjectRef(namespace="email", id=address)
+
+
+def page_view(subject: common_pb2.SubjectRef, at: datetime = T0,
+              path: str = "/pricing") -> common_pb2.Event:
+    return common_pb2.Event(
+        subject=subject, type="page_viewed", occurred_at=timestamp(at),
+        attributes={"path": common_pb2.AttributeValue(string_value=path)},
+    )

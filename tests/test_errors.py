@@ -1,0 +1,65 @@
+"""One mapping from domain errors to gRPC codes, and nothing internal leaks."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+import privacy
+import retention
+import segments
+from privacy.errors import InvalidRequest, Violation
+from server.auth import Unauthenticated
+from server.errors import STATUS_BY_ERROR, status_for
+
+
+def public_domain_errors() -> set[type[Exception]]:
+    found: set[type[Exception]] = set()
+    for package in (privacy, segments, retention):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if info.name.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            module = importlib.import_module(info.name)
+            found.update(
+                obj for name, obj in vars(module).items()
+                if inspect.isclass(obj) and issubclass(obj, Exception)
+                and not name.startswith("_") and obj.__module__ == module.__name__
+            )
+    return found
+
+
+def test_every_public_domain_error_is_mapped() -> None:
+    errors = public_domain_errors()
+    assert InvalidRequest in errors  # the walk really finds the domain errors
+    assert sorted(e.__qualname__ for e in errors - STATUS_BY_ERROR.keys()) == []
+
+
+def test_invalid_request_carries_bad_request_details() -> None:
+    status = status_for(InvalidRequest([Violation("events[3].occurred_at", "is required")]))
+    assert status.code is grpc.StatusCode.INVALID_ARGUMENT
+    ((key, value),) = status.trailing_metadata
+    assert key == "grpc-status-details-bin"
+    details = status_pb2.Status.FromString(value)
+    bad_request = error_details_pb2.BadRequest()
+    assert details.details[0].Unpack(bad_request)
+    assert [(v.field, v.description) for v in bad_request.field_violations] == [
+        ("events[3].occurred_at", "is required")]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("db at /secret/path is locked"),
+                                   KeyError("hmac-sha256:v1:abc")])
+def test_unmapped_errors_become_internal_without_internals(error: Exception) -> None:
+    status = status_for(error)
+    assert status.code is grpc.StatusCode.INTERNAL
+    assert status.details == "internal error"
+
+
+def test_unauthenticated_message_is_shown() -> None:
+    status = status_for(Unauthenticated("unknown or revoked token"))
+    assert (status.code, status.details) == (grpc.StatusCode.UNAUTHENTICATED,
+                                             "unknown or revoked token")

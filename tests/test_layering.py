@@ -1,0 +1,52 @@
+"""Domain packages know nothing of gRPC, protobuf or the generated code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = ("privacy", "segments", "retention")
+FORBIDDEN = ("grpc", "grpc_status", "grpc_health", "grpc_reflection", "google.protobuf",
+             "google.rpc", "tactful", "server")
+
+
+def imports_of(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("package", DOMAIN)
+def test_domain_package_imports_no_grpc(package: str) -> None:
+    sources = sorted((ROOT / package).rglob("*.py"))
+    assert sources, f"{package}/ has no modules"
+    offending = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sources
+        for module in imports_of(path)
+        if any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
+    }
+    assert offending == set()
+
+
+def test_raw_crypto_only_behind_one_door() -> None:
+    users = {
+        str(path.relative_to(ROOT))
+        for package in (*DOMAIN, "server")
+        for path in (ROOT / package).rglob("*.py")
+        if any(m.startswith("cryptography") for m in imports_of(path))
+    }
+    assert users == {"privacy/_crypto.py"}
+
+
+def test_the_check_sees_an_offending_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("import grpc\nfrom google.protobuf import timestamp_pb2\n")
+    assert imports_of(module) == {"grpc", "google.protobuf"}

@@ -1,0 +1,137 @@
+"""End to end over a real channel: record events, read segments, auth, health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tactful.v1 import (
+    access_log_pb2,
+    access_log_pb2_grpc,
+    insights_pb2,
+    insights_pb2_grpc,
+    personalization_pb2,
+    personalization_pb2_grpc,
+    subjects_pb2,
+    subjects_pb2_grpc,
+)
+from tests.conftest import T0, Tactful, email, page_view
+
+
+def test_new_visitor_then_returning_after_24_hours(tactful: Tactful) -> None:
+    ada = email("ada@example.com")
+    reply = tactful.record("onboarding", page_view(ada), page_view(ada, T0 - timedelta(minutes=2)))
+    assert reply.stored == 2
+    assert tactful.segments(ada) == ["new_visitor"]
+
+    tactful.clock.advance(timedelta(hours=24, minutes=-2))
+    assert tactful.segments(ada) == ["new_visitor"]  # first seen 23:58 + 2 min ago: exactly 24 h
+    tactful.clock.advance(timedelta(seconds=1))
+    assert tactful.segments(ada) == ["returning_visitor"]
+
+
+def test_identifier_is_normalized_before_pseudonymizing(tactful: Tactful) -> None:
+    tactful.record("onboarding", page_view(email("  Grace.Hopper@Example.COM ")))
+    assert tactful.segments(email("grace.hopper@example.com")) == ["new_visitor"]
+
+
+def test_unknown_subject_has_no_segments(tactful: Tactful) -> None:
+    assert tactful.segments(email("nobody@example.com")) == []
+
+
+def test_only_segments_the_purpose_releases(tactful: Tactful) -> None:
+    ada = email("ada@example.com")
+    tactful.record("onboarding", page_view(ada))
+    # account_retention releases returning_visitor only; a new visitor shows nothing.
+    assert tactful.segments(ada, purpose="account_retention") == []
+    tactful.clock.advance(timedelta(days=2))
+    assert tactful.segments(ada, purpose="account_retention") == ["returning_visitor"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ((), "missing"),
+        ((("authorization", "Basic dXNlcjpwYXNz"),), "Bearer"),
+        ((("authorization", "Bearer tf_not-a-real-token"),), "unknown"),
+        ((("authorization", "Bearer "),), "Bearer"),
+    ],
+)
+def test_missing_or_unknown_token_is_unauthenticated(
+    tactful: Tactful, metadata: tuple[tuple[str, str], ...], message: str
+) -> None:
+    request = personalization_pb2.GetSegmentsRequest(subject=email("a@b.c"), purpose="onboarding")
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.personalization.GetSegments(request, metadata=metadata, timeout=5)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert message in caught.value.details()
+
+
+def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
+    request = personalization_pb2.RecordEventsRequest(
+        purpose="onboarding", events=[page_view(email("ada@example.com"))])
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.personalization.RecordEvents(request, timeout=5)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert tactful.segments(email("ada@example.com")) == []
+
+
+NOT_YET = [
+    (personalization_pb2_grpc.PersonalizationStub, "SetConsent",
+     personalization_pb2.SetConsentRequest()),
+    (personalization_pb2_grpc.PersonalizationStub, "GetSignals",
+     personalization_pb2.GetSignalsRequest()),
+    (personalization_pb2_grpc.PersonalizationStub, "GetHandoffContext",
+     personalization_pb2.GetHandoffContextRequest()),
+    (access_log_pb2_grpc.AccessLogStub, "QueryAccessLog", access_log_pb2.QueryAccessLogRequest()),
+    (access_log_pb2_grpc.AccessLogStub, "VerifyAccessLog",
+     access_log_pb2.VerifyAccessLogRequest()),
+    (subjects_pb2_grpc.SubjectsStub, "ExportSubject", subjects_pb2.ExportSubjectRequest()),
+    (subjects_pb2_grpc.SubjectsStub, "EraseSubject", subjects_pb2.EraseSubjectRequest()),
+    (insights_pb2_grpc.InsightsStub, "GetSegmentSizes", insights_pb2.GetSegmentSizesRequest()),
+]
+
+
+@pytest.mark.parametrize(("stub", "method", "request_message"), NOT_YET,
+                         ids=[m for _, m, _ in NOT_YET])
+def test_later_methods_answer_unimplemented_with_a_message(
+    tactful: Tactful, stub: type, method: str, request_message: object
+) -> None:
+    call = getattr(stub(tactful.channel), method)
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request_message, metadata=tactful.metadata, timeout=5)
+    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert "not available yet" in caught.value.details()
+    with pytest.raises(grpc.RpcError) as anonymous:
+        call(request_message, timeout=5)
+    assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_health_reports_serving_for_every_service(tactful: Tactful) -> None:
+    health = health_pb2_grpc.HealthStub(tactful.channel)
+    for service in ("", "tactful.v1.Personalization", "tactful.v1.AccessLog",
+                    "tactful.v1.Subjects", "tactful.v1.Insights"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+def test_reflection_lists_the_services(tactful: Tactful) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(tactful.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"tactful.v1.Personalization", "tactful.v1.AccessLog", "tactful.v1.Subjects",
+            "tactful.v1.Insights", "grpc.health.v1.Health"} <= names
+
+
+def test_segments_survive_a_restart(tactful: Tactful) -> None:
+    ada = email("ada@example.com")
+    tactful.record("onboarding", page_view(ada))
+    tactful.restart()
+    assert tactful.segments(ada) == ["new_visitor"]
+    tactful.clock.advance(timedelta(days=3))
+    assert tactful.segments(ada) == ["returning_visitor"]
