@@ -42,22 +42,32 @@ def main() -> int:
     now = datetime.now(UTC)
     events = [
         common_pb2.Event(
-            subject=subject, type="page_viewed", occurred_at=timestamp(now - timedelta(minutes=3)),
-            attributes={"path": common_pb2.AttributeValue(string_value="/pricing")}),
+            subject=subject,
+            type="page_viewed",
+            occurred_at=timestamp(now - timedelta(minutes=3)),
+            attributes={"path": common_pb2.AttributeValue(string_value="/pricing")},
+        ),
         common_pb2.Event(
-            subject=subject, type="signup_started", occurred_at=timestamp(now - timedelta(minutes=1)),
-            attributes={"plan": common_pb2.AttributeValue(string_value="trial")}),
+            subject=subject,
+            type="signup_started",
+            occurred_at=timestamp(now - timedelta(minutes=1)),
+            attributes={"plan": common_pb2.AttributeValue(string_value="trial")},
+        ),
     ]
     with grpc.insecure_channel(args.target) as channel:
         client = personalization_pb2_grpc.PersonalizationStub(channel)
         try:
             recorded = client.RecordEvents(
                 personalization_pb2.RecordEventsRequest(purpose="onboarding", events=events),
-                metadata=metadata, timeout=5)
+                metadata=metadata,
+                timeout=5,
+            )
             print(f"recorded: {recorded.stored} events stored")
             reply = client.GetSegments(
                 personalization_pb2.GetSegmentsRequest(subject=subject, purpose="onboarding"),
-                metadata=metadata, timeout=5)
+                metadata=metadata,
+                timeout=5,
+            )
         except grpc.RpcError as error:
             print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
             status = rpc_status.from_call(error)

@@ -91,7 +91,7 @@ def parse_duration(text: str) -> timedelta:
     """
     match = _DURATION.match(text) if isinstance(text, str) else None
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not a duration; write e.g. \"30d\", \"12h\", \"15m\"")
+        raise ValueError(f'{text!r} is not a duration; write e.g. "30d", "12h", "15m"')
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -110,7 +110,7 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     """Check a parsed TOML document and build the contract from it."""
     checker = _Checker()
     if document.get("version") != 1:
-        checker.problem("version", 'must be 1; add `version = 1` at the top')
+        checker.problem("version", "must be 1; add `version = 1` at the top")
     events = {
         name: _event(checker, name, raw) for name, raw in checker.table(document, "events").items()
     }
@@ -157,20 +157,24 @@ class _Checker:
             return ""
         return value
 
-    def names(self, raw: Mapping[str, Any], key: str, where: str, known: Mapping[str, Any],
-              kind: str) -> frozenset[str]:
+    def names(
+        self, raw: Mapping[str, Any], key: str, where: str, known: Mapping[str, Any], kind: str
+    ) -> frozenset[str]:
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.problem(f"{where}.{key}", "must be a list of names")
             return frozenset()
         for index, name in enumerate(value):
             if name not in known:
-                self.problem(f"{where}.{key}[{index}]", f"{kind} {name!r} is not declared; "
-                             f"declare [{kind}s.{name}] or remove it")
+                self.problem(
+                    f"{where}.{key}[{index}]",
+                    f"{kind} {name!r} is not declared; declare [{kind}s.{name}] or remove it",
+                )
         return frozenset(value)
 
-    def choice(self, raw: Mapping[str, Any], key: str, where: str, enum: type[E],
-                           default: E | None = None) -> E:
+    def choice(
+        self, raw: Mapping[str, Any], key: str, where: str, enum: type[E], default: E | None = None
+    ) -> E:
         value = raw.get(key, default)
         try:
             return enum(value)
@@ -207,12 +211,21 @@ def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> Attribu
     ):
         checker.problem(f"{where}.values", "enums need a non-empty list of text values")
         values = []
-    return AttributeSpec(kind, max_length if isinstance(max_length, int) else None,
-                         frozenset(values) if isinstance(values, list) else frozenset())
+    return AttributeSpec(
+        kind,
+        max_length if isinstance(max_length, int) else None,
+        frozenset(values) if isinstance(values, list) else frozenset(),
+    )
 
 
-def _purpose(checker: _Checker, name: str, raw: Mapping[str, Any], events: Mapping[str, Any],
-             segments: Mapping[str, Any], signals: Mapping[str, Any]) -> Purpose:
+def _purpose(
+    checker: _Checker,
+    name: str,
+    raw: Mapping[str, Any],
+    events: Mapping[str, Any],
+    segments: Mapping[str, Any],
+    signals: Mapping[str, Any],
+) -> Purpose:
     where = f"purposes.{name}"
     try:
         retention = parse_duration(raw.get("retention", ""))

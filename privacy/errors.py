@@ -1,10 +1,10 @@
 """Errors of the privacy layer. They know nothing of gRPC; the server maps them.
 
-    PrivacyError
-     ├── KeyringError        keyring missing, unreadable, insecure, malformed
-     ├── InvalidRequest      input that breaks a rule; carries field violations
-     ├── ContractError       contract file that does not load or check
-     └── VaultError          an identity that cannot be decrypted or stored
+PrivacyError
+ ├── KeyringError        keyring missing, unreadable, insecure, malformed
+ ├── InvalidRequest      input that breaks a rule; carries field violations
+ ├── ContractError       contract file that does not load or check
+ └── VaultError          an identity that cannot be decrypted or stored
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ def subject_violations(namespace: str, identifier: str, *, field: str) -> list[V
     normalizer = NORMALIZERS.get(namespace)
     if normalizer is None:
         known = ", ".join(sorted(NORMALIZERS))
-        return [Violation(f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}")]
+        return [
+            Violation(f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}")
+        ]
     normalized = normalizer(identifier)
     if not normalized:
         return [Violation(f"{field}.id", "identifier is empty")]

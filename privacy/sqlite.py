@@ -11,8 +11,8 @@ import sqlite_utils
 def connect(path: Path) -> sqlite_utils.Database:
     """A WAL-mode database usable from the thread that serves and a writer thread.
 
-    The file is created readable by its owner only. `secure_delete` overwrites deleted content, so purged or erased rows do not
-    linger in free pages.
+    The file is created readable by its owner only. `secure_delete` overwrites
+    deleted content, so purged or erased rows do not linger in free pages.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)

@@ -50,11 +50,11 @@ migrations = sqlite_utils.Migrations("tactful.vault")
 
 @migrations()
 def m001_identities(db: sqlite_utils.Database) -> None:
-    db["identities"].create(
+    db.table("identities").create(
         {"pseudonym": str, "namespace": str, "sealed_identifier": bytes, "created_at": str},
         pk="pseudonym",
     )
-    db["data_keys"].create(
+    db.table("data_keys").create(
         {"pseudonym": str, "key_version": int, "sealed_key": bytes}, pk="pseudonym"
     )
 

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grpc_tools import protoc
 import grpc_tools
+from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
 SOURCES = sorted((PROTO_ROOT / "tactful" / "v1").glob("*.proto"))
@@ -38,7 +38,9 @@ def generate(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=PROTO_ROOT, help="output root (default: proto/)")
+    parser.add_argument(
+        "--out", type=Path, default=PROTO_ROOT, help="output root (default: proto/)"
+    )
     generate(parser.parse_args().out)
 
 

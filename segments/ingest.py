@@ -69,8 +69,11 @@ class EventRecorder:
         if not events:
             violations.append(Violation("events", "the batch is empty"))
         elif len(events) > MAX_BATCH_EVENTS:
-            violations.append(Violation(
-                "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"))
+            violations.append(
+                Violation(
+                    "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
+                )
+            )
         else:
             now_us = to_us(now)
             for index, event in enumerate(events):
@@ -91,8 +94,11 @@ class EventRecorder:
                 pseudonym = self._pseudonymizer.pseudonymize(key[0], normalized)
                 identity = identities[key] = Identity(pseudonym, key[0], normalized)
             assert event.occurred_at_us is not None  # checked above
-            stored.append(StoredEvent(
-                identity.pseudonym, purpose, event.type, event.occurred_at_us, event.attributes))
+            stored.append(
+                StoredEvent(
+                    identity.pseudonym, purpose, event.type, event.occurred_at_us, event.attributes
+                )
+            )
         # Identity first: behavior must never exist for a subject the vault cannot erase.
         new_subjects = self._vault.remember(identities.values(), now=now)
         self._store.append(stored, received_at_us=to_us(now))
@@ -100,20 +106,29 @@ class EventRecorder:
 
     def _event_violations(self, where: str, event: EventInput, now_us: int) -> list[Violation]:
         found = subject_violations(
-            event.subject.namespace, event.subject.identifier, field=f"{where}.subject")
+            event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
+        )
         if not event.type:
             found.append(Violation(f"{where}.type", "event type is empty"))
         elif event.type not in self._contract.events:
-            found.append(Violation(
-                f"{where}.type", f"unknown event type {event.type!r}; see the contract's catalog"))
+            found.append(
+                Violation(
+                    f"{where}.type",
+                    f"unknown event type {event.type!r}; see the contract's catalog",
+                )
+            )
         at = event.occurred_at_us
         if at is None:
             found.append(Violation(f"{where}.occurred_at", "is required"))
         elif at > now_us + MAX_CLOCK_SKEW_US:
             ahead = (at - now_us) // 1_000_000
-            found.append(Violation(
-                f"{where}.occurred_at",
-                f"is {ahead} s in the future; at most 300 s ahead is accepted (check the clock)"))
+            found.append(
+                Violation(
+                    f"{where}.occurred_at",
+                    f"is {ahead} s in the future; at most 300 s ahead is accepted"
+                    " (check the client clock)",
+                )
+            )
         elif at < EARLIEST_US:
             found.append(Violation(f"{where}.occurred_at", "is before 2000-01-01"))
         return found
@@ -130,8 +145,9 @@ def purpose_violations(contract: Contract, purpose: str) -> list[Violation]:
 class SegmentReader:
     """Answers GetSegments from the behavior store alone; never touches the vault."""
 
-    def __init__(self, contract: Contract, pseudonymizer: Pseudonymizer,
-                 store: BehaviorStore) -> None:
+    def __init__(
+        self, contract: Contract, pseudonymizer: Pseudonymizer, store: BehaviorStore
+    ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
         self._store = store
@@ -139,7 +155,8 @@ class SegmentReader:
     def segments(self, subject: SubjectInput, purpose: str, *, now: datetime) -> list[str]:
         """The segments of one subject that the purpose releases, sorted."""
         violations = purpose_violations(self._contract, purpose) + subject_violations(
-            subject.namespace, subject.identifier, field="subject")
+            subject.namespace, subject.identifier, field="subject"
+        )
         if violations:
             raise InvalidRequest(violations)
         normalized = NORMALIZERS[subject.namespace](subject.identifier)

@@ -20,7 +20,7 @@ migrations = sqlite_utils.Migrations("tactful.behavior")
 
 @migrations()
 def m001_events_and_activity(db: sqlite_utils.Database) -> None:
-    db["events"].create(
+    db.table("events").create(
         {
             "id": int,
             "pseudonym": str,
@@ -33,9 +33,9 @@ def m001_events_and_activity(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"pseudonym", "purpose", "type", "occurred_at_us", "received_at_us"},
     )
-    db["events"].create_index(["pseudonym", "occurred_at_us"])
-    db["events"].create_index(["purpose", "occurred_at_us"])
-    db["subject_activity"].create(
+    db.table("events").create_index(["pseudonym", "occurred_at_us"])
+    db.table("events").create_index(["purpose", "occurred_at_us"])
+    db.table("subject_activity").create(
         {"pseudonym": str, "first_seen_us": int, "last_seen_us": int, "event_count": int},
         pk="pseudonym",
     )

@@ -87,8 +87,12 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     )
     personalization_pb2_grpc.add_PersonalizationServicer_to_server(
         PersonalizationServicer(
-            gate, EventRecorder(contract, pseudonymizer, vault, store),
-            SegmentReader(contract, pseudonymizer, store), writer, clock),
+            gate,
+            EventRecorder(contract, pseudonymizer, vault, store),
+            SegmentReader(contract, pseudonymizer, store),
+            writer,
+            clock,
+        ),
         server,
     )
     access_log_pb2_grpc.add_AccessLogServicer_to_server(AccessLogServicer(gate), server)
@@ -100,7 +104,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
 
     host, port = parse_listen(settings.listen)
     bound = server.add_insecure_port(f"{host}:{port}")

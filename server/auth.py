@@ -34,9 +34,7 @@ def new_token() -> str:
 
 class Authenticator:
     def __init__(self, principals: Iterable[PrincipalConfig]) -> None:
-        self._by_hash = {
-            p.token_sha256: Principal(p.name, p.roles, p.purposes) for p in principals
-        }
+        self._by_hash = {p.token_sha256: Principal(p.name, p.roles, p.purposes) for p in principals}
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:
         """The principal whose token is in the `authorization` metadata."""

@@ -51,12 +51,16 @@ def _parser() -> argparse.ArgumentParser:
         "contract, and a fresh development token printed at start).",
     )
     serve.add_argument("--config", type=Path, help="TOML config file (see docs/configuration.md)")
-    serve.add_argument("--listen", metavar="HOST:PORT", help="address to listen on "
-                       "(default 127.0.0.1:50051; port 0 picks a free port)")
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1:50051; port 0 picks a free port)",
+    )
     serve.set_defaults(run=_serve)
 
     keys = commands.add_parser("keys", help="manage the keyring").add_subparsers(
-        title="keys commands", metavar="COMMAND")
+        title="keys commands", metavar="COMMAND"
+    )
     init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
     init.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
     init.add_argument("--config", type=Path, help="TOML config file")
@@ -67,13 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_keys_show)
 
     tokens = commands.add_parser("tokens", help="bearer tokens").add_subparsers(
-        title="tokens commands", metavar="COMMAND")
+        title="tokens commands", metavar="COMMAND"
+    )
     new = tokens.add_parser(
-        "new", help="print a new random token and the SHA-256 to put in the config")
+        "new", help="print a new random token and the SHA-256 to put in the config"
+    )
     new.set_defaults(run=_tokens_new)
 
     contracts = commands.add_parser("contracts", help="data contracts").add_subparsers(
-        title="contracts commands", metavar="COMMAND")
+        title="contracts commands", metavar="COMMAND"
+    )
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
     check.add_argument("file", type=Path, nargs="?", help="default: the configured contract")
     check.add_argument("--config", type=Path, help="TOML config file")
@@ -96,12 +103,16 @@ def _serve(args: argparse.Namespace) -> int:
             announce.append(f"created development keyring {settings.keyring_path}")
         token = new_token()
         contract = load_contract(settings.contract)
-        purposes = frozenset(p.name for p in contract.purposes.values()
-                             if DEV_PRINCIPAL in p.principals)
+        purposes = frozenset(
+            p.name for p in contract.purposes.values() if DEV_PRINCIPAL in p.principals
+        )
         settings = settings.with_principal(
-            PrincipalConfig(DEV_PRINCIPAL, hash_token(token), frozenset({"frontend"}), purposes))
-        announce.append(f"development token for principal {DEV_PRINCIPAL} (valid until "
-                        f"this process stops): {token}")
+            PrincipalConfig(DEV_PRINCIPAL, hash_token(token), frozenset({"frontend"}), purposes)
+        )
+        announce.append(
+            f"development token for principal {DEV_PRINCIPAL} (valid until "
+            f"this process stops): {token}"
+        )
     asyncio.run(_run(settings, announce))
     return 0
 
@@ -111,8 +122,7 @@ async def _run(settings: Settings, announce: list[str]) -> None:
     host = settings.listen.rpartition(":")[0]
     for line in announce:
         print(f"tactful: {line}", flush=True)
-    print(f"tactful: listening on {host}:{running.port} (data in {settings.data_dir})",
-          flush=True)
+    print(f"tactful: listening on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,8 +139,10 @@ def _keyring_path(args: argparse.Namespace) -> Path:
 def _keys_init(args: argparse.Namespace) -> int:
     path = _keyring_path(args)
     keyring = create_keyring(path, now=utc_now())
-    print(f"created {path} (mode 0600) with pseudonym key v{keyring.pseudonym.primary} "
-          f"and vault key v{keyring.vault.primary}")
+    print(
+        f"created {path} (mode 0600) with pseudonym key v{keyring.pseudonym.primary} "
+        f"and vault key v{keyring.vault.primary}"
+    )
     return 0
 
 
@@ -138,7 +150,8 @@ def _keys_show(args: argparse.Namespace) -> int:
     keyring = load_keyring(_keyring_path(args))
     for keyset in (keyring.pseudonym, keyring.vault):
         versions = ", ".join(
-            f"v{v}{' (primary)' if v == keyset.primary else ''}" for v in keyset.live_versions())
+            f"v{v}{' (primary)' if v == keyset.primary else ''}" for v in keyset.live_versions()
+        )
         print(f"{keyset.use}: {versions}")
     return 0
 
@@ -157,8 +170,10 @@ def _contracts_check(args: argparse.Namespace) -> int:
     except ContractError as exc:
         for problem in exc.problems:
             print(f"{exc.path}: {problem}", file=sys.stderr)
-        print(f"{exc.path}: {len(exc.problems)} problem(s); the contract cannot be used",
-              file=sys.stderr)
+        print(
+            f"{exc.path}: {len(exc.problems)} problem(s); the contract cannot be used",
+            file=sys.stderr,
+        )
         return 1
     print(f"{path}: ok ({len(contract.events)} event types, {len(contract.purposes)} purposes)")
     return 0

@@ -93,8 +93,14 @@ def _from_file(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     base = path.resolve().parent
-    unknown = set(raw) - {"listen", "data_dir", "keyring", "contract", "max_message_bytes",
-                          "principals"}
+    unknown = set(raw) - {
+        "listen",
+        "data_dir",
+        "keyring",
+        "contract",
+        "max_message_bytes",
+        "principals",
+    }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
     max_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)

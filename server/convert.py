@@ -36,6 +36,8 @@ def event_from_proto(event: common_pb2.Event) -> EventInput:
     return EventInput(
         subject=SubjectInput(event.subject.namespace, event.subject.id),
         type=event.type,
-        occurred_at_us=timestamp_to_us(event.occurred_at) if event.HasField("occurred_at") else None,
+        occurred_at_us=timestamp_to_us(event.occurred_at)
+        if event.HasField("occurred_at")
+        else None,
         attributes=attributes,
     )

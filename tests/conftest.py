@@ -79,7 +79,9 @@ class Tactful:
         self.channel.close()
         self._thread.run(self._running.stop(None))
 
-    def record(self, purpose: str, *events: common_pb2.Event) -> personalization_pb2.RecordEventsResponse:
+    def record(
+        self, purpose: str, *events: common_pb2.Event
+    ) -> personalization_pb2.RecordEventsResponse:
         request = personalization_pb2.RecordEventsRequest(purpose=purpose, events=events)
         return self.personalization.RecordEvents(request, metadata=self.metadata, timeout=10)
 
@@ -109,8 +111,15 @@ def start_tactful(tmp_path: Path) -> Iterator[Callable[..., Tactful]]:
         clock = Clock()
         running = thread.run(create_server(settings, clock=clock))
         target = f"127.0.0.1:{running.port}"
-        tactful = Tactful(settings, clock, target, grpc.insecure_channel(target),
-                          (("authorization", f"Bearer {TOKEN}"),), thread, running)
+        tactful = Tactful(
+            settings,
+            clock,
+            target,
+            grpc.insecure_channel(target),
+            (("authorization", f"Bearer {TOKEN}"),),
+            thread,
+            running,
+        )
         started.append(tactful)
         return tactful
 
@@ -135,9 +144,12 @@ def email(address: str) -> common_pb2.SubjectRef:
     return common_pb2.SubjectRef(namespace="email", id=address)
 
 
-def page_view(subject: common_pb2.SubjectRef, at: datetime = T0,
-              path: str = "/pricing") -> common_pb2.Event:
+def page_view(
+    subject: common_pb2.SubjectRef, at: datetime = T0, path: str = "/pricing"
+) -> common_pb2.Event:
     return common_pb2.Event(
-        subject=subject, type="page_viewed", occurred_at=timestamp(at),
+        subject=subject,
+        type="page_viewed",
+        occurred_at=timestamp(at),
         attributes={"path": common_pb2.AttributeValue(string_value=path)},
     )

@@ -30,7 +30,10 @@ def violations(error: grpc.RpcError) -> dict[str, str]:
 
 def stored_rows(tactful: Tactful) -> tuple[int, int]:
     data = tactful.settings.data_dir
-    with sqlite3.connect(data / "behavior.db") as behavior, sqlite3.connect(data / "vault.db") as vault:
+    with (
+        sqlite3.connect(data / "behavior.db") as behavior,
+        sqlite3.connect(data / "vault.db") as vault,
+    ):
         events = behavior.execute("SELECT count(*) FROM events").fetchone()[0]
         identities = vault.execute("SELECT count(*) FROM identities").fetchone()[0]
     return events, identities
@@ -60,20 +63,33 @@ CASES: list[tuple[str, Callable[[], common_pb2.Event], str, str]] = [
     ("unknown namespace", lambda: with_subject("passport", "X123"), "subject.namespace", "unknown"),
     ("empty identifier", lambda: with_subject("email", ""), "subject.id", "empty"),
     ("blank identifier", lambda: with_subject("email", "   "), "subject.id", "empty"),
-    ("identifier over 256 bytes", lambda: with_subject("customer_id", "é" * 129), "subject.id",
-     "258 bytes"),
+    (
+        "identifier over 256 bytes",
+        lambda: with_subject("customer_id", "é" * 129),
+        "subject.id",
+        "258 bytes",
+    ),
     ("empty event type", lambda: with_type(""), "type", "empty"),
     ("unknown event type", lambda: with_type("mouse_moved"), "type", "unknown event type"),
     ("missing occurred_at", without_time, "occurred_at", "required"),
-    ("occurred_at over 5 minutes ahead", lambda: with_time(T0 + timedelta(minutes=5, seconds=1)),
-     "occurred_at", "future"),
-    ("occurred_at before 2000", lambda: with_time(datetime(1999, 12, 31, 23, 59, tzinfo=UTC)),
-     "occurred_at", "2000-01-01"),
+    (
+        "occurred_at over 5 minutes ahead",
+        lambda: with_time(T0 + timedelta(minutes=5, seconds=1)),
+        "occurred_at",
+        "future",
+    ),
+    (
+        "occurred_at before 2000",
+        lambda: with_time(datetime(1999, 12, 31, 23, 59, tzinfo=UTC)),
+        "occurred_at",
+        "2000-01-01",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("bad_event", "field", "words"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("bad_event", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_one_bad_event_refuses_the_whole_batch(
     tactful: Tactful, bad_event: Callable[[], common_pb2.Event], field: str, words: str
 ) -> None:
@@ -132,7 +148,10 @@ def test_get_segments_names_the_bad_subject_field(tactful: Tactful) -> None:
 def test_message_over_the_configured_maximum(start_tactful: Callable[..., Tactful]) -> None:
     tactful = start_tactful(max_message_bytes=4096)
     batch = [page_view(email(f"person{i}@example.com")) for i in range(60)]
-    assert personalization_pb2.RecordEventsRequest(purpose="onboarding", events=batch).ByteSize() > 4096
+    assert (
+        personalization_pb2.RecordEventsRequest(purpose="onboarding", events=batch).ByteSize()
+        > 4096
+    )
     with pytest.raises(grpc.RpcError) as caught:
         tactful.record("onboarding", *batch)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -146,4 +165,3 @@ def test_events_are_checked_against_the_server_clock_not_the_clients(tactful: Ta
     with pytest.raises(grpc.RpcError) as caught:
         tactful.record("onboarding", page_view(GOOD, T0))
     assert "3600 s in the future" in violations(caught.value)["events[0].occurred_at"]
-

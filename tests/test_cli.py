@@ -27,8 +27,9 @@ def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_console_script_is_installed() -> None:
     tactful = Path(sys.executable).parent / "tactful"
-    result = subprocess.run([str(tactful), "serve", "--help"], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [str(tactful), "serve", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--listen" in result.stdout and "--config" in result.stdout
 
 
@@ -61,8 +62,10 @@ def test_contracts_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["contracts", "check", str(ROOT / "examples" / "contract.toml")]) == 0
     broken = tmp_path / "contract.toml"
     broken.write_text(
-        (ROOT / "examples" / "contract.toml").read_text().replace('retention = "24h"',
-                                                                  'retention = "a day"'))
+        (ROOT / "examples" / "contract.toml")
+        .read_text()
+        .replace('retention = "24h"', 'retention = "a day"')
+    )
     assert main(["contracts", "check", str(broken)]) == 1
     err = capsys.readouterr().err
     assert "purposes.onboarding.retention" in err and "1 problem(s)" in err
@@ -84,7 +87,9 @@ def test_serve_refuses_a_keyring_others_can_read(
     assert "chmod 600" in capsys.readouterr().err
 
 
-def test_serve_refuses_a_missing_keyring(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_a_missing_keyring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_config(tmp_path, tmp_path / "absent.json")
     assert main(["serve", "--config", str(config)]) == 1
     assert "tactful keys init" in capsys.readouterr().err

@@ -26,9 +26,12 @@ def public_domain_errors() -> set[type[Exception]]:
                 continue
             module = importlib.import_module(info.name)
             found.update(
-                obj for name, obj in vars(module).items()
-                if inspect.isclass(obj) and issubclass(obj, Exception)
-                and not name.startswith("_") and obj.__module__ == module.__name__
+                obj
+                for name, obj in vars(module).items()
+                if inspect.isclass(obj)
+                and issubclass(obj, Exception)
+                and not name.startswith("_")
+                and obj.__module__ == module.__name__
             )
     return found
 
@@ -48,11 +51,13 @@ def test_invalid_request_carries_bad_request_details() -> None:
     bad_request = error_details_pb2.BadRequest()
     assert details.details[0].Unpack(bad_request)
     assert [(v.field, v.description) for v in bad_request.field_violations] == [
-        ("events[3].occurred_at", "is required")]
+        ("events[3].occurred_at", "is required")
+    ]
 
 
-@pytest.mark.parametrize("error", [RuntimeError("db at /secret/path is locked"),
-                                   KeyError("hmac-sha256:v1:abc")])
+@pytest.mark.parametrize(
+    "error", [RuntimeError("db at /secret/path is locked"), KeyError("hmac-sha256:v1:abc")]
+)
 def test_unmapped_errors_become_internal_without_internals(error: Exception) -> None:
     status = status_for(error)
     assert status.code is grpc.StatusCode.INTERNAL
@@ -61,5 +66,7 @@ def test_unmapped_errors_become_internal_without_internals(error: Exception) -> 
 
 def test_unauthenticated_message_is_shown() -> None:
     status = status_for(Unauthenticated("unknown or revoked token"))
-    assert (status.code, status.details) == (grpc.StatusCode.UNAUTHENTICATED,
-                                             "unknown or revoked token")
+    assert (status.code, status.details) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "unknown or revoked token",
+    )

@@ -9,8 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ("privacy", "segments", "retention")
-FORBIDDEN = ("grpc", "grpc_status", "grpc_health", "grpc_reflection", "google.protobuf",
-             "google.rpc", "tactful", "server")
+FORBIDDEN = (
+    "grpc",
+    "grpc_status",
+    "grpc_health",
+    "grpc_reflection",
+    "google.protobuf",
+    "google.rpc",
+    "tactful",
+    "server",
+)
 
 
 def imports_of(path: Path) -> set[str]:

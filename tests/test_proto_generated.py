@@ -11,10 +11,7 @@ GENERATED = ROOT / "proto" / "tactful" / "v1"
 
 
 def generated_files(root: Path) -> dict[str, bytes]:
-    return {
-        p.name: p.read_bytes()
-        for p in sorted(root.glob("*_pb2*.py*"))
-    }
+    return {p.name: p.read_bytes() for p in sorted(root.glob("*_pb2*.py*"))}
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
@@ -24,8 +21,9 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
     fresh = generated_files(tmp_path / "tactful" / "v1")
     committed = generated_files(GENERATED)
     assert fresh, "protoc produced nothing"
-    stale = sorted(name for name in fresh.keys() | committed.keys()
-                   if fresh.get(name) != committed.get(name))
+    stale = sorted(
+        name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name)
+    )
     assert stale == [], f"stale generated code {stale}: run `make proto` and commit"
 
 
@@ -42,8 +40,11 @@ def test_every_field_and_method_is_commented() -> None:
         lines = proto.read_text().splitlines()
         for number, line in enumerate(lines):
             text = line.strip()
-            is_field = text.endswith(";") and "=" in text and not text.startswith(
-                ("syntax", "package", "option"))
+            is_field = (
+                text.endswith(";")
+                and "=" in text
+                and not text.startswith(("syntax", "package", "option"))
+            )
             if (is_field or text.startswith("rpc ")) and not lines[number - 1].strip().startswith(
                 "//"
             ):

@@ -73,7 +73,8 @@ def test_missing_or_unknown_token_is_unauthenticated(
 
 def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
     request = personalization_pb2.RecordEventsRequest(
-        purpose="onboarding", events=[page_view(email("ada@example.com"))])
+        purpose="onboarding", events=[page_view(email("ada@example.com"))]
+    )
     with pytest.raises(grpc.RpcError) as caught:
         tactful.personalization.RecordEvents(request, timeout=5)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
@@ -81,23 +82,32 @@ def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
 
 
 NOT_YET = [
-    (personalization_pb2_grpc.PersonalizationStub, "SetConsent",
-     personalization_pb2.SetConsentRequest()),
-    (personalization_pb2_grpc.PersonalizationStub, "GetSignals",
-     personalization_pb2.GetSignalsRequest()),
-    (personalization_pb2_grpc.PersonalizationStub, "GetHandoffContext",
-     personalization_pb2.GetHandoffContextRequest()),
+    (
+        personalization_pb2_grpc.PersonalizationStub,
+        "SetConsent",
+        personalization_pb2.SetConsentRequest(),
+    ),
+    (
+        personalization_pb2_grpc.PersonalizationStub,
+        "GetSignals",
+        personalization_pb2.GetSignalsRequest(),
+    ),
+    (
+        personalization_pb2_grpc.PersonalizationStub,
+        "GetHandoffContext",
+        personalization_pb2.GetHandoffContextRequest(),
+    ),
     (access_log_pb2_grpc.AccessLogStub, "QueryAccessLog", access_log_pb2.QueryAccessLogRequest()),
-    (access_log_pb2_grpc.AccessLogStub, "VerifyAccessLog",
-     access_log_pb2.VerifyAccessLogRequest()),
+    (access_log_pb2_grpc.AccessLogStub, "VerifyAccessLog", access_log_pb2.VerifyAccessLogRequest()),
     (subjects_pb2_grpc.SubjectsStub, "ExportSubject", subjects_pb2.ExportSubjectRequest()),
     (subjects_pb2_grpc.SubjectsStub, "EraseSubject", subjects_pb2.EraseSubjectRequest()),
     (insights_pb2_grpc.InsightsStub, "GetSegmentSizes", insights_pb2.GetSegmentSizesRequest()),
 ]
 
 
-@pytest.mark.parametrize(("stub", "method", "request_message"), NOT_YET,
-                         ids=[m for _, m, _ in NOT_YET])
+@pytest.mark.parametrize(
+    ("stub", "method", "request_message"), NOT_YET, ids=[m for _, m, _ in NOT_YET]
+)
 def test_later_methods_answer_unimplemented_with_a_message(
     tactful: Tactful, stub: type, method: str, request_message: object
 ) -> None:
@@ -113,8 +123,13 @@ def test_later_methods_answer_unimplemented_with_a_message(
 
 def test_health_reports_serving_for_every_service(tactful: Tactful) -> None:
     health = health_pb2_grpc.HealthStub(tactful.channel)
-    for service in ("", "tactful.v1.Personalization", "tactful.v1.AccessLog",
-                    "tactful.v1.Subjects", "tactful.v1.Insights"):
+    for service in (
+        "",
+        "tactful.v1.Personalization",
+        "tactful.v1.AccessLog",
+        "tactful.v1.Subjects",
+        "tactful.v1.Insights",
+    ):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
 
@@ -124,8 +139,13 @@ def test_reflection_lists_the_services(tactful: Tactful) -> None:
     request = reflection_pb2.ServerReflectionRequest(list_services="")
     (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
     names = {s.name for s in reply.list_services_response.service}
-    assert {"tactful.v1.Personalization", "tactful.v1.AccessLog", "tactful.v1.Subjects",
-            "tactful.v1.Insights", "grpc.health.v1.Health"} <= names
+    assert {
+        "tactful.v1.Personalization",
+        "tactful.v1.AccessLog",
+        "tactful.v1.Subjects",
+        "tactful.v1.Insights",
+        "grpc.health.v1.Health",
+    } <= names
 
 
 def test_segments_survive_a_restart(tactful: Tactful) -> None:
