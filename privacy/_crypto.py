@@ -40,6 +40,8 @@ def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
 
 def open_sealed(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
     """Reverse `seal`; raises SealError if anything does not authenticate."""
+    if not isinstance(sealed, bytes) or len(sealed) <= NONCE_BYTES:
+        raise SealError("sealed data is missing or truncated")
     nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, associated_data)

@@ -78,9 +78,9 @@ class Contract:
 
 E = TypeVar("E", bound=StrEnum)
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(r"([0-9]{1,6})([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -89,7 +89,7 @@ def parse_duration(text: str) -> timedelta:
     >>> parse_duration("12h")
     datetime.timedelta(seconds=43200)
     """
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not match or int(match.group(1)) == 0:
         raise ValueError(f'{text!r} is not a duration; write e.g. "30d", "12h", "15m"')
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -109,7 +109,7 @@ def load_contract(path: Path) -> Contract:
 def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -> Contract:
     """Check a parsed TOML document and build the contract from it."""
     checker = _Checker()
-    if document.get("version") != 1:
+    if not _is_int(document.get("version")) or document.get("version") != 1:
         checker.problem("version", "must be 1; add `version = 1` at the top")
     events = {
         name: _event(checker, name, raw) for name, raw in checker.table(document, "events").items()
@@ -142,7 +142,7 @@ class _Checker:
             return {}
         good = {}
         for name, item in value.items():
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 self.problem(f"{place}.{name}", "names are lower_snake_case, at most 64 characters")
             elif not isinstance(item, dict):
                 self.problem(f"{place}.{name}", "must be a table")
@@ -178,7 +178,7 @@ class _Checker:
         value = raw.get(key, default)
         try:
             return enum(value)
-        except ValueError:
+        except (ValueError, TypeError):
             allowed = ", ".join(e.value for e in enum)
             self.problem(f"{where}.{key}", f"{value!r} is not one of {allowed}")
             return next(iter(enum))
@@ -203,19 +203,18 @@ def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
 def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> AttributeSpec:
     kind = checker.choice(raw, "type", where, AttributeType)
     max_length = raw.get("max_length")
-    if kind is AttributeType.STRING and not (isinstance(max_length, int) and max_length > 0):
-        checker.problem(f"{where}.max_length", "strings need a positive max_length")
-    values = raw.get("values", [])
-    if kind is AttributeType.ENUM and not (
-        isinstance(values, list) and values and all(isinstance(v, str) for v in values)
-    ):
-        checker.problem(f"{where}.values", "enums need a non-empty list of text values")
+    if not (_is_int(max_length) and max_length > 0):
+        if kind is AttributeType.STRING or max_length is not None:
+            checker.problem(f"{where}.max_length", "strings need a positive max_length; "
+                            "max_length must be a positive integer")
+        max_length = None
+    values = raw.get("values")
+    if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
+        if kind is AttributeType.ENUM or values is not None:
+            checker.problem(f"{where}.values", "enums need a non-empty list of text values; "
+                            "values must be one")
         values = []
-    return AttributeSpec(
-        kind,
-        max_length if isinstance(max_length, int) else None,
-        frozenset(values) if isinstance(values, list) else frozenset(),
-    )
+    return AttributeSpec(kind, max_length, frozenset(values))
 
 
 def _purpose(
@@ -249,3 +248,8 @@ def _purpose(
             raw, "undeclared_attributes", where, UndeclaredAttributes, UndeclaredAttributes.REJECT
         ),
     )
+
+
+def _is_int(value: object) -> bool:
+    """True for TOML integers; False for booleans, which Python counts as ints."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from privacy.errors import KeyringError
 FORMAT = "tactful-keyring/1"
 KEY_USES = ("pseudonym", "vault")
 MIN_KEY_BYTES = 32
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,11 @@ def _parse_keyset(path: Path, use: str, raw: Any) -> KeySet:
         raise KeyringError(f"{where}: missing or malformed")
     versions: dict[int, bytes] = {}
     for name, entry in raw["keys"].items():
-        if not name.isdigit() or not isinstance(entry, dict):
+        if not _VERSION.fullmatch(name) or not isinstance(entry, dict):
             raise KeyringError(f"{where}.keys.{name}: versions are positive integers")
         try:
             material = base64.b64decode(entry.get("material", ""), validate=True)
-        except (binascii.Error, TypeError):
+        except (binascii.Error, TypeError, ValueError):
             raise KeyringError(f"{where}.keys.{name}: material is not base64") from None
         if len(material) < MIN_KEY_BYTES:
             raise KeyringError(
@@ -127,7 +129,7 @@ def _parse_keyset(path: Path, use: str, raw: Any) -> KeySet:
             )
         versions[int(name)] = material
     primary = raw.get("primary")
-    if not isinstance(primary, int) or primary not in versions:
+    if type(primary) is not int or primary not in versions:
         raise KeyringError(f"{where}: primary version {primary!r} is not among its keys")
     return KeySet(use=use, primary=primary, versions=versions)
 

@@ -1,8 +1,8 @@
 """The identity vault: the only place a raw identifier exists, encrypted.
 
 Each subject gets its own random data key. The identifier is sealed under it
-(AES-256-GCM, associated data binding the pseudonym, so an entry cannot be
-moved to another subject), and the data key is sealed under the vault key of
+(AES-256-GCM, associated data binding the pseudonym and namespace, so an
+entry cannot be moved to another subject), and the data key is sealed under the vault key of
 the keyring. Destroying a subject's data key makes every copy of the entry
 unreadable, backups included (crypto-shredding).
 """
@@ -87,7 +87,7 @@ class SqliteIdentityVault:
             data_key = _crypto.new_key()
             pseudonym = identity.pseudonym.encode()
             sealed_id = _crypto.seal(
-                data_key, identity.identifier.encode(), _IDENTITY_AD + pseudonym
+                data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
             )
             sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
             rows.append((identity.pseudonym, identity.namespace, sealed_id, now.isoformat()))
@@ -113,13 +113,19 @@ class SqliteIdentityVault:
             data_key = _crypto.open_sealed(
                 self._keys.key(version), sealed_key, _data_key_ad(encoded, version)
             )
-            identifier = _crypto.open_sealed(data_key, sealed_id, _IDENTITY_AD + encoded)
+            identifier = _crypto.open_sealed(
+                data_key, sealed_id, _identity_ad(encoded, namespace)
+            )
         except _crypto.SealError:
             raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
         return Identity(pseudonym, namespace, identifier.decode())
 
     def close(self) -> None:
         self._db.close()
+
+
+def _identity_ad(pseudonym: bytes, namespace: str) -> bytes:
+    return _IDENTITY_AD + namespace.encode() + b":" + pseudonym
 
 
 def _data_key_ad(pseudonym: bytes, version: int) -> bytes:
