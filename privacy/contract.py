@@ -202,7 +202,7 @@ def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
 
 def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> AttributeSpec:
     kind = checker.choice(raw, "type", where, AttributeType)
-    max_length = raw.get("max_length")
+    max_length: Any = raw.get("max_length")
     if not (_is_int(max_length) and max_length > 0):
         if kind is AttributeType.STRING or max_length is not None:
             checker.problem(f"{where}.max_length", "strings need a positive max_length; "
