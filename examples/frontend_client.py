@@ -1,8 +1,13 @@
-"""A real frontend client: records a few events, then asks for segments.
+"""A real frontend client: consent, a few events, then segments and signals.
 
-Start the service with `make run`, copy the development token it prints, then:
+Start the service with `make run`, copy the development token it prints for
+web_frontend, then:
 
     TACTFUL_TOKEN=tf_... .venv/bin/python examples/frontend_client.py
+
+The onboarding purpose rests on consent: the client records the person's grant
+(as a cookie banner would) before sending events; without it, events are
+accepted but not stored, and reads get FAILED_PRECONDITION.
 
 Options: --target HOST:PORT (default 127.0.0.1:50051), --token TOKEN,
 --email ADDRESS (the person the events are about).
@@ -57,6 +62,17 @@ def main() -> int:
     with grpc.insecure_channel(args.target) as channel:
         client = personalization_pb2_grpc.PersonalizationStub(channel)
         try:
+            client.SetConsent(
+                personalization_pb2.SetConsentRequest(
+                    subject=subject,
+                    purpose="onboarding",
+                    granted=True,
+                    source="examples/frontend_client.py",
+                ),
+                metadata=metadata,
+                timeout=5,
+            )
+            print(f"consent: {args.email} granted onboarding")
             recorded = client.RecordEvents(
                 personalization_pb2.RecordEventsRequest(purpose="onboarding", events=events),
                 metadata=metadata,
@@ -68,6 +84,13 @@ def main() -> int:
                 metadata=metadata,
                 timeout=5,
             )
+            signals = client.GetSignals(
+                personalization_pb2.GetSignalsRequest(
+                    subject=subject, purpose="onboarding", names=["pages_viewed_24h", "signup_plan"]
+                ),
+                metadata=metadata,
+                timeout=5,
+            )
         except grpc.RpcError as error:
             print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
             status = rpc_status.from_call(error)
@@ -75,6 +98,9 @@ def main() -> int:
                 print(f"  detail: {detail}", file=sys.stderr)
             return 1
     print(f"segments for {args.email} (purpose onboarding): {', '.join(reply.segments) or '-'}")
+    for signal in signals.signals:
+        value = getattr(signal.value, str(signal.value.WhichOneof("value")))
+        print(f"signal {signal.name}: {value}")
     return 0
 
 

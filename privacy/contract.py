@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -54,6 +54,23 @@ class EventType:
     attributes: Mapping[str, AttributeSpec]
 
 
+class SignalKind(StrEnum):
+    COUNT = "count"  # how many events of a type in a window
+    LAST_VALUE = "last_value"  # the latest value of one attribute of an event type
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """A named value derived from one event type's events."""
+
+    name: str
+    description: str
+    kind: SignalKind
+    event: str
+    window: timedelta | None = None  # count
+    attribute: str | None = None  # last_value
+
+
 @dataclass(frozen=True)
 class Purpose:
     name: str
@@ -72,13 +89,13 @@ class Contract:
     path: str
     events: Mapping[str, EventType]
     segments: Mapping[str, str]  # name -> description
-    signals: Mapping[str, str]
+    signals: Mapping[str, SignalSpec]
     purposes: Mapping[str, Purpose]
 
 
 E = TypeVar("E", bound=StrEnum)
 
-_DURATION = re.compile(r"([0-9]{1,6})([smhd])")
+_DURATION = re.compile(r"([0-9]{1,7})([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -115,7 +132,10 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
         name: _event(checker, name, raw) for name, raw in checker.table(document, "events").items()
     }
     segments = _described(checker, document, "segments")
-    signals = _described(checker, document, "signals")
+    signals = {
+        name: _signal(checker, name, raw, events)
+        for name, raw in checker.table(document, "signals").items()
+    }
     purposes = {
         name: _purpose(checker, name, raw, events, segments, signals)
         for name, raw in checker.table(document, "purposes").items()
@@ -205,16 +225,58 @@ def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> Attribu
     max_length: Any = raw.get("max_length")
     if not (_is_int(max_length) and max_length > 0):
         if kind is AttributeType.STRING or max_length is not None:
-            checker.problem(f"{where}.max_length", "strings need a positive max_length; "
-                            "max_length must be a positive integer")
+            checker.problem(
+                f"{where}.max_length",
+                "strings need a positive max_length; max_length must be a positive integer",
+            )
         max_length = None
     values = raw.get("values")
     if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
         if kind is AttributeType.ENUM or values is not None:
-            checker.problem(f"{where}.values", "enums need a non-empty list of text values; "
-                            "values must be one")
+            checker.problem(
+                f"{where}.values", "enums need a non-empty list of text values; values must be one"
+            )
         values = []
     return AttributeSpec(kind, max_length, frozenset(values))
+
+
+def _signal(
+    checker: _Checker, name: str, raw: Mapping[str, Any], events: Mapping[str, EventType]
+) -> SignalSpec:
+    where = f"signals.{name}"
+    description = checker.text(raw, "description", where)
+    kind = checker.choice(raw, "kind", where, SignalKind)
+    event = raw.get("event")
+    if not isinstance(event, str) or event not in events:
+        checker.problem(f"{where}.event", f"event {event!r} is not declared in [events]")
+        return SignalSpec(name, description, kind, "")
+    if kind is SignalKind.COUNT:
+        try:
+            window = parse_duration(raw.get("window", ""))
+        except ValueError as exc:
+            checker.problem(f"{where}.window", f"a count needs a window: {exc}")
+            window = None
+        return SignalSpec(name, description, kind, event, window=window)
+    attribute = raw.get("attribute")
+    if not isinstance(attribute, str) or attribute not in events[event].attributes:
+        checker.problem(
+            f"{where}.attribute",
+            f"attribute {attribute!r} is not declared on event {event}; "
+            f"declare it under [events.{event}.attributes] or read another one",
+        )
+        attribute = None
+    return SignalSpec(name, description, kind, event, attribute=attribute)
+
+
+def check_principals(contract: Contract, configured: Iterable[str]) -> list[str]:
+    """Problems for every purpose principal that the configuration does not declare."""
+    known = set(configured)
+    return [
+        f"purposes.{purpose.name}.principals: principal {name!r} is not configured; "
+        f"add a [[principals]] entry named {name!r} or remove it from the purpose"
+        for purpose in contract.purposes.values()
+        for name in sorted(purpose.principals - known)
+    ]
 
 
 def _purpose(

@@ -4,12 +4,21 @@ PrivacyError
  ├── KeyringError        keyring missing, unreadable, insecure, malformed
  ├── InvalidRequest      input that breaks a rule; carries field violations
  ├── ContractError       contract file that does not load or check
- └── VaultError          an identity that cannot be decrypted or stored
+ ├── VaultError          an identity that cannot be decrypted or stored
+ └── Denied              the decision function said no; carries the decision
+      ├── RoleNotAllowed        the principal has no role that may do this
+      ├── PurposeNotClaimable   the principal may not claim this purpose
+      ├── ConsentRequired       the purpose needs consent the subject has not given
+      └── ReleaseNotAllowed     the purpose does not release a requested item
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from privacy.decisions import Decision
 
 
 class PrivacyError(Exception):
@@ -49,3 +58,27 @@ class ContractError(PrivacyError):
         self.path = path
         self.problems = tuple(problems)
         super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class Denied(PrivacyError):
+    """A request the contract or the principal's roles do not allow."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        super().__init__(decision.reason)
+
+
+class RoleNotAllowed(Denied):
+    """The principal has none of the roles the action needs."""
+
+
+class PurposeNotClaimable(Denied):
+    """The contract or the principal's configuration does not allow this purpose."""
+
+
+class ConsentRequired(Denied):
+    """The purpose rests on consent, and the subject has not granted it."""
+
+
+class ReleaseNotAllowed(Denied):
+    """A requested item is not released by the purpose; nothing was released."""

@@ -85,6 +85,12 @@ class Pseudonymizer:
         version, key = self._keys.primary_key()
         return _pseudonym(key, version, namespace, normalized)
 
+    def resolve(
+        self, namespace: str, identifier: str, *, field: str = "subject"
+    ) -> tuple[str, ...]:
+        """Check a subject reference, then its pseudonyms under every live key version."""
+        return self.candidates(namespace, normalize(namespace, identifier, field=field))
+
     def candidates(self, namespace: str, normalized: str) -> tuple[str, ...]:
         """The pseudonym under every live key version, primary first (for lookups)."""
         return tuple(

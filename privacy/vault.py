@@ -113,9 +113,7 @@ class SqliteIdentityVault:
             data_key = _crypto.open_sealed(
                 self._keys.key(version), sealed_key, _data_key_ad(encoded, version)
             )
-            identifier = _crypto.open_sealed(
-                data_key, sealed_id, _identity_ad(encoded, namespace)
-            )
+            identifier = _crypto.open_sealed(data_key, sealed_id, _identity_ad(encoded, namespace))
         except _crypto.SealError:
             raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
         return Identity(pseudonym, namespace, identifier.decode())

@@ -1,8 +1,11 @@
-"""Recording events and reading segments: the two use cases built so far.
+"""Recording events: checked whole, pseudonymized, stored atomically.
 
-`EventRecorder.record` checks a whole batch against the contract and the input
-rules before anything is written; one bad event refuses the batch (nothing
-stored) with every violation named by field (``events[3].occurred_at``).
+`EventRecorder.record` asks the decision function whether the principal may
+collect for the purpose, then checks the whole batch against the input rules,
+the event catalog and the purpose before anything is written. One bad event
+refuses the batch (nothing stored) with every violation named by field
+(``events[3].occurred_at``). Under a consent purpose, events of subjects
+without a grant are accepted but not stored.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from privacy.contract import Contract
+from privacy.contract import Contract, LegalBasis, Purpose
+from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from privacy.vault import Identity, IdentityVault
+from segments.attributes import check_attributes
 from segments.store import AttributeScalar, BehaviorStore, StoredEvent
-from segments.visitor import visitor_segments
 
 MAX_BATCH_EVENTS = 1000
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
@@ -41,7 +45,10 @@ class EventInput:
 
 @dataclass(frozen=True)
 class RecordResult:
+    decision: Decision
     stored: int
+    not_stored: int  # accepted, but the subject has not consented
+    dropped_attributes: int
     new_subjects: int
 
 
@@ -63,30 +70,20 @@ class EventRecorder:
         self._vault = vault
         self._store = store
 
-    def check(self, purpose: str, events: Sequence[EventInput], *, now: datetime) -> None:
-        """Raise InvalidRequest naming every problem of the batch; write nothing."""
-        violations = purpose_violations(self._contract, purpose)
-        if not events:
-            violations.append(Violation("events", "the batch is empty"))
-        elif len(events) > MAX_BATCH_EVENTS:
-            violations.append(
-                Violation(
-                    "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
-                )
-            )
-        else:
-            now_us = to_us(now)
-            for index, event in enumerate(events):
-                violations.extend(self._event_violations(f"events[{index}]", event, now_us))
-        if violations:
-            raise InvalidRequest(violations)
+    def record(
+        self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
+    ) -> RecordResult:
+        """Decide, check the batch, then pseudonymize it and store it atomically.
 
-    def record(self, purpose: str, events: Sequence[EventInput], *, now: datetime) -> RecordResult:
-        """Check the batch, then pseudonymize it and store it atomically."""
-        self.check(purpose, events, now=now)
+        Call from the single writer thread: the consent check and the write must
+        not interleave with a withdrawal.
+        """
+        decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
+        declared = self._contract.purposes[purpose]
+        kept, dropped = self._check(declared, events, to_us(now))
         identities: dict[tuple[str, str], Identity] = {}
         stored = []
-        for event in events:
+        for event, attributes in zip(events, kept, strict=True):
             key = (event.subject.namespace, event.subject.identifier)
             identity = identities.get(key)
             if identity is None:
@@ -96,70 +93,82 @@ class EventRecorder:
             assert event.occurred_at_us is not None  # checked above
             stored.append(
                 StoredEvent(
-                    identity.pseudonym, purpose, event.type, event.occurred_at_us, event.attributes
+                    identity.pseudonym, purpose, event.type, event.occurred_at_us, attributes
                 )
             )
+        if declared.legal_basis is LegalBasis.CONSENT:
+            consenting = self._store.consenting([i.pseudonym for i in identities.values()], purpose)
+            stored = [e for e in stored if e.pseudonym in consenting]
+            identities = {k: i for k, i in identities.items() if i.pseudonym in consenting}
         # Identity first: behavior must never exist for a subject the vault cannot erase.
         new_subjects = self._vault.remember(identities.values(), now=now)
-        self._store.append(stored, received_at_us=to_us(now))
-        return RecordResult(stored=len(stored), new_subjects=new_subjects)
+        if stored:
+            self._store.append(stored, received_at_us=to_us(now))
+        return RecordResult(decision, len(stored), len(events) - len(stored), dropped, new_subjects)
 
-    def _event_violations(self, where: str, event: EventInput, now_us: int) -> list[Violation]:
-        found = subject_violations(
-            event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
-        )
-        if not event.type:
-            found.append(Violation(f"{where}.type", "event type is empty"))
-        elif event.type not in self._contract.events:
-            found.append(
-                Violation(
-                    f"{where}.type",
-                    f"unknown event type {event.type!r}; see the contract's catalog",
+    def _check(
+        self, purpose: Purpose, events: Sequence[EventInput], now_us: int
+    ) -> tuple[list[Mapping[str, AttributeScalar]], int]:
+        """Every event's kept attributes and the number dropped; InvalidRequest if any
+        rule is broken."""
+        if not events:
+            raise InvalidRequest([Violation("events", "the batch is empty")])
+        if len(events) > MAX_BATCH_EVENTS:
+            raise InvalidRequest(
+                [
+                    Violation(
+                        "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
+                    )
+                ]
+            )
+        violations: list[Violation] = []
+        kept: list[Mapping[str, AttributeScalar]] = []
+        dropped = 0
+        for index, event in enumerate(events):
+            where = f"events[{index}]"
+            violations.extend(
+                subject_violations(
+                    event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
                 )
             )
-        at = event.occurred_at_us
-        if at is None:
-            found.append(Violation(f"{where}.occurred_at", "is required"))
-        elif at > now_us + MAX_CLOCK_SKEW_US:
-            ahead = (at - now_us) // 1_000_000
-            found.append(
-                Violation(
-                    f"{where}.occurred_at",
-                    f"is {ahead} s in the future; at most 300 s ahead is accepted"
-                    " (check the client clock)",
-                )
+            violations.extend(_time_violations(where, event.occurred_at_us, now_us))
+            problem = self._type_problem(purpose, event.type)
+            if problem:
+                violations.append(Violation(f"{where}.type", problem))
+                kept.append({})
+                continue
+            checked = check_attributes(
+                where, self._contract.events[event.type], purpose, event.attributes
             )
-        elif at < EARLIEST_US:
-            found.append(Violation(f"{where}.occurred_at", "is before 2000-01-01"))
-        return found
-
-
-def purpose_violations(contract: Contract, purpose: str) -> list[Violation]:
-    if not purpose:
-        return [Violation("purpose", "is required")]
-    if purpose not in contract.purposes:
-        return [Violation("purpose", f"unknown purpose {purpose!r}; see `tactful contracts`")]
-    return []
-
-
-class SegmentReader:
-    """Answers GetSegments from the behavior store alone; never touches the vault."""
-
-    def __init__(
-        self, contract: Contract, pseudonymizer: Pseudonymizer, store: BehaviorStore
-    ) -> None:
-        self._contract = contract
-        self._pseudonymizer = pseudonymizer
-        self._store = store
-
-    def segments(self, subject: SubjectInput, purpose: str, *, now: datetime) -> list[str]:
-        """The segments of one subject that the purpose releases, sorted."""
-        violations = purpose_violations(self._contract, purpose) + subject_violations(
-            subject.namespace, subject.identifier, field="subject"
-        )
+            violations.extend(checked.violations)
+            kept.append(checked.kept)
+            dropped += checked.dropped
         if violations:
             raise InvalidRequest(violations)
-        normalized = NORMALIZERS[subject.namespace](subject.identifier)
-        candidates = self._pseudonymizer.candidates(subject.namespace, normalized)
-        members = visitor_segments(self._store.activity(candidates), now_us=to_us(now))
-        return sorted(members & self._contract.purposes[purpose].releases_segments)
+        return kept, dropped
+
+    def _type_problem(self, purpose: Purpose, event_type: str) -> str | None:
+        if not event_type:
+            return "event type is empty"
+        if event_type not in self._contract.events:
+            return f"unknown event type {event_type!r}; see the contract's catalog"
+        if event_type not in purpose.collects:
+            return f"event type {event_type!r} is not collected for purpose {purpose.name}"
+        return None
+
+
+def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]:
+    if at is None:
+        return [Violation(f"{where}.occurred_at", "is required")]
+    if at > now_us + MAX_CLOCK_SKEW_US:
+        ahead = (at - now_us) // 1_000_000
+        return [
+            Violation(
+                f"{where}.occurred_at",
+                f"is {ahead} s in the future; at most 300 s ahead is accepted"
+                " (check the client clock)",
+            )
+        ]
+    if at < EARLIEST_US:
+        return [Violation(f"{where}.occurred_at", "is before 2000-01-01")]
+    return []

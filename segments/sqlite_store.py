@@ -1,19 +1,23 @@
 """The behavior store on SQLite (WAL): the embedded default.
 
 Two connections: one for the single writer thread, one for reads on the
-serving thread, so a read never sees a half-written batch.
+serving thread, so a read never sees a half-written batch. It also keeps
+consent, which lives beside the behavior it governs so that a withdrawal and
+the deletion it causes commit together.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
 
+from privacy.consent import ConsentChange
 from privacy.sqlite import connect
-from segments.store import Activity, StoredEvent
+from segments.store import Activity, AttributeScalar, StoredEvent
 
 migrations = sqlite_utils.Migrations("tactful.behavior")
 
@@ -41,14 +45,61 @@ def m001_events_and_activity(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_activity_per_purpose_and_consent(db: sqlite_utils.Database) -> None:
+    # Data collected for one purpose is read back for that purpose only.
+    db.table("subject_activity").drop()
+    db.table("purpose_activity").create(
+        {
+            "pseudonym": str,
+            "purpose": str,
+            "first_seen_us": int,
+            "last_seen_us": int,
+            "event_count": int,
+        },
+        pk=("pseudonym", "purpose"),
+    )
+    db.execute(
+        "INSERT INTO purpose_activity SELECT pseudonym, purpose, min(occurred_at_us),"
+        " max(occurred_at_us), count(*) FROM events GROUP BY pseudonym, purpose"
+    )
+    db.table("events").create_index(["pseudonym", "purpose", "type", "occurred_at_us"])
+    db.table("consent").create(
+        {"pseudonym": str, "purpose": str, "granted": int, "updated_at_us": int},
+        pk=("pseudonym", "purpose"),
+    )
+    db.table("consent_history").create(
+        {
+            "id": int,
+            "pseudonym": str,
+            "purpose": str,
+            "granted": int,
+            "source": str,
+            "recorded_at_us": int,
+        },
+        pk="id",
+    )
+    db.table("consent_history").create_index(["pseudonym"])
+
+
 _UPSERT_ACTIVITY = """
-INSERT INTO subject_activity (pseudonym, first_seen_us, last_seen_us, event_count)
-VALUES (?, ?, ?, ?)
-ON CONFLICT (pseudonym) DO UPDATE SET
+INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (pseudonym, purpose) DO UPDATE SET
     first_seen_us = min(first_seen_us, excluded.first_seen_us),
     last_seen_us = max(last_seen_us, excluded.last_seen_us),
     event_count = event_count + excluded.event_count
 """
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 class SqliteBehaviorStore:
@@ -57,23 +108,23 @@ class SqliteBehaviorStore:
         migrations.apply(self._writer)
         self._reader = connect(path)
 
+    # -- behavior ---------------------------------------------------------------------
+
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
-        activity: dict[str, list[int]] = {}
+        activity: dict[tuple[str, str], list[int]] = {}
         rows = []
         for e in events:
-            rows.append(
-                (
-                    e.pseudonym,
-                    e.purpose,
-                    e.type,
-                    e.occurred_at_us,
-                    received_at_us,
-                    json.dumps(e.attributes, separators=(",", ":")) if e.attributes else None,
-                )
+            attributes = (
+                json.dumps(e.attributes, separators=(",", ":"), default=_json_default)
+                if e.attributes
+                else None
             )
-            seen = activity.get(e.pseudonym)
+            rows.append(
+                (e.pseudonym, e.purpose, e.type, e.occurred_at_us, received_at_us, attributes)
+            )
+            seen = activity.get((e.pseudonym, e.purpose))
             if seen is None:
-                activity[e.pseudonym] = [e.occurred_at_us, e.occurred_at_us, 1]
+                activity[(e.pseudonym, e.purpose)] = [e.occurred_at_us, e.occurred_at_us, 1]
             else:
                 seen[0] = min(seen[0], e.occurred_at_us)
                 seen[1] = max(seen[1], e.occurred_at_us)
@@ -86,18 +137,97 @@ class SqliteBehaviorStore:
                 " attributes) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            conn.executemany(_UPSERT_ACTIVITY, [(p, *a) for p, a in activity.items()])
+            conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
 
-    def activity(self, pseudonyms: Sequence[str]) -> Activity | None:
-        marks = ",".join("?" * len(pseudonyms))
+    def activity(self, pseudonyms: Sequence[str], purpose: str) -> Activity | None:
         row = self._reader.conn.execute(
             "SELECT min(first_seen_us), max(last_seen_us), sum(event_count)"
-            f" FROM subject_activity WHERE pseudonym IN ({marks})",
-            list(pseudonyms),
+            f" FROM purpose_activity WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ?",
+            [*pseudonyms, purpose],
         ).fetchone()
         if row is None or row[0] is None:
             return None
         return Activity(row[0], row[1], row[2])
+
+    def count_events(
+        self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
+    ) -> int:
+        row = self._reader.conn.execute(
+            f"SELECT count(*) FROM events WHERE pseudonym IN ({_marks(pseudonyms)})"
+            " AND purpose = ? AND type = ? AND occurred_at_us > ?",
+            [*pseudonyms, purpose, event_type, since_us],
+        ).fetchone()
+        return int(row[0])
+
+    def last_attribute(
+        self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
+    ) -> AttributeScalar | None:
+        row = self._reader.conn.execute(
+            "SELECT json_extract(attributes, ?) FROM events"
+            f" WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ? AND type = ?"
+            " AND json_type(attributes, ?) IS NOT NULL"
+            " ORDER BY occurred_at_us DESC, id DESC LIMIT 1",
+            [f'$."{attribute}"', *pseudonyms, purpose, event_type, f'$."{attribute}"'],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    # -- consent ----------------------------------------------------------------------
+
+    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
+        rows = self._writer.conn.execute(
+            f"SELECT pseudonym FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
+            " AND purpose = ? AND granted = 1",
+            [*pseudonyms, purpose],
+        )
+        return {row[0] for row in rows}
+
+    def is_granted(self, pseudonyms: Sequence[str], purpose: str) -> bool:
+        row = self._reader.conn.execute(
+            f"SELECT 1 FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
+            " AND purpose = ? AND granted = 1 LIMIT 1",
+            [*pseudonyms, purpose],
+        ).fetchone()
+        return row is not None
+
+    def record_consent(self, change: ConsentChange, subject: Sequence[str]) -> int:
+        conn = self._writer.conn
+        deleted = 0
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO consent_history (pseudonym, purpose, granted, source,"
+                " recorded_at_us) VALUES (?, ?, ?, ?, ?)",
+                (
+                    change.pseudonym,
+                    change.purpose,
+                    change.granted,
+                    change.source,
+                    change.recorded_at_us,
+                ),
+            )
+            # One current state per subject: drop states held under older key versions.
+            conn.execute(
+                f"DELETE FROM consent WHERE pseudonym IN ({_marks(subject)}) AND purpose = ?",
+                [*subject, change.purpose],
+            )
+            conn.execute(
+                "INSERT INTO consent VALUES (?, ?, ?, ?)",
+                (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
+            )
+            if not change.granted:
+                deleted = conn.execute(
+                    f"DELETE FROM events WHERE pseudonym IN ({_marks(subject)}) AND purpose = ?",
+                    [*subject, change.purpose],
+                ).rowcount
+                conn.execute(
+                    f"DELETE FROM purpose_activity WHERE pseudonym IN ({_marks(subject)})"
+                    " AND purpose = ?",
+                    [*subject, change.purpose],
+                )
+        if deleted:
+            # Old page images of the deleted rows live on in the WAL until a checkpoint.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
 
     def close(self) -> None:
         self._reader.close()

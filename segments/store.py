@@ -1,17 +1,19 @@
 """What the segments layer needs from a behavior store, and the values it trades.
 
 The behavior store is keyed by pseudonym only; it never sees a raw identifier.
-Times are integer microseconds since the Unix epoch (UTC), cheap to compare and
-index in any engine.
+Everything in it is tagged with the purpose it was collected for, and is read
+back only for that purpose. Times are integer microseconds since the Unix epoch
+(UTC), cheap to compare and index in any engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-AttributeScalar = str | int | float | bool
+AttributeScalar = str | int | float | bool | datetime
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class StoredEvent:
 
 @dataclass(frozen=True)
 class Activity:
-    """When a subject was first and last seen, and how many events they have."""
+    """When a subject was first and last seen under a purpose, and how many events."""
 
     first_seen_us: int
     last_seen_us: int
@@ -39,9 +41,24 @@ class BehaviorStore(Protocol):
         """Store every event and update activity, all or nothing."""
         ...
 
-    def activity(self, pseudonyms: Sequence[str]) -> Activity | None:
-        """Combined activity of the given pseudonyms (one subject under several
-        key versions), or None if none of them has any event."""
+    def activity(self, pseudonyms: Sequence[str], purpose: str) -> Activity | None:
+        """Combined activity under `purpose` of the given pseudonyms (one subject under
+        several key versions), or None if none of them has any event."""
         ...
 
-    def close(self) -> None: ...
+    def count_events(
+        self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
+    ) -> int:
+        """Events of `event_type` collected under `purpose` that occurred after `since_us`."""
+        ...
+
+    def last_attribute(
+        self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
+    ) -> str | int | float | bool | None:
+        """The value of `attribute` on the latest such event that has it, or None."""
+        ...
+
+    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
+        """Those of `pseudonyms` with consent currently granted for `purpose`
+        (read through the writer, so it is consistent with the next write)."""
+        ...

@@ -10,11 +10,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from privacy.contract import load_contract
+from privacy.consent import ConsentRecorder
+from privacy.contract import Contract, check_principals, load_contract
+from privacy.errors import ContractError
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
-from segments.ingest import EventRecorder, SegmentReader
+from segments.ingest import EventRecorder
+from segments.release import Releaser
 from segments.sqlite_store import SqliteBehaviorStore
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
@@ -25,7 +28,9 @@ from server.servicers import (
     InsightsServicer,
     PersonalizationServicer,
     SubjectsServicer,
+    Writer,
 )
+from server.tokens import TokenStore
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -68,13 +73,15 @@ class RunningServer:
 
 async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
     """Build and start Tactful as `settings` say; the port is the one actually bound."""
-    contract = load_contract(settings.contract)
+    contract = load_checked_contract(settings)
     keyring = load_keyring(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.pseudonym)
     vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.vault)
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
-    gate = Gate(Authenticator(settings.principals), settings.max_message_bytes)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
+    gate = Gate(authenticator, contract, settings.max_message_bytes)
+    consent = ConsentRecorder(contract, pseudonymizer, store)
 
     # gRPC itself refuses only far larger messages, so that a request just over the
     # configured size gets a clear INVALID_ARGUMENT from the gate instead.
@@ -89,8 +96,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         PersonalizationServicer(
             gate,
             EventRecorder(contract, pseudonymizer, vault, store),
-            SegmentReader(contract, pseudonymizer, store),
-            writer,
+            consent,
+            Releaser(contract, pseudonymizer, store, consent),
+            Writer(executor),
             clock,
         ),
         server,
@@ -111,8 +119,22 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
-    running._closers.extend([store, vault, _ExecutorCloser(writer)])
+    running._closers.extend([store, vault, _ExecutorCloser(executor)])
     return running
+
+
+def load_checked_contract(settings: Settings) -> Contract:
+    """The contract, checked on its own and against the configured principals."""
+    contract = load_contract(settings.contract)
+    problems = check_principals(contract, [p.name for p in settings.principals])
+    problems += [
+        f"principals.{p.name}.purposes: purpose {name!r} is not declared in the contract"
+        for p in settings.principals
+        for name in sorted(p.purposes - contract.purposes.keys())
+    ]
+    if problems:
+        raise ContractError(str(settings.contract), problems)
+    return contract
 
 
 class _ExecutorCloser:

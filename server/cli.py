@@ -14,11 +14,11 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring
-from server.app import create_server, utc_now
+from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
-from server.config import ConfigError, PrincipalConfig, Settings, load_settings
-
-DEV_PRINCIPAL = "web_frontend"
+from server.config import ConfigError, Settings, load_settings
+from server.explain import explain
+from server.tokens import TokenError, TokenStore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
-    except (ConfigError, ContractError, KeyringError) as exc:
+    except ContractError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        print(
+            f"{exc.path}: {len(exc.problems)} problem(s); the contract cannot be used",
+            file=sys.stderr,
+        )
+        return 1
+    except (ConfigError, KeyringError, TokenError) as exc:
         print(f"tactful: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -47,10 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the gRPC service",
         description="Run the gRPC service. With no --config: the embedded development "
-        "default (data in ./.tactful, keyring created on first start, the example "
-        "contract, and a fresh development token printed at start).",
+        "default (examples/development.toml, data in ./.tactful, keyring created on first "
+        "start, the example contract, a fresh token per principal printed at start).",
     )
-    serve.add_argument("--config", type=Path, help="TOML config file (see docs/configuration.md)")
+    _config_option(serve)
     serve.add_argument(
         "--listen",
         metavar="HOST:PORT",
@@ -58,34 +66,68 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    keys = commands.add_parser("keys", help="manage the keyring").add_subparsers(
-        title="keys commands", metavar="COMMAND"
-    )
+    keys = _group(commands, "keys", "manage the keyring")
     init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
-    init.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
-    init.add_argument("--config", type=Path, help="TOML config file")
+    _keyring_options(init)
     init.set_defaults(run=_keys_init)
     show = keys.add_parser("show", help="list key versions (never the key material)")
-    show.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
-    show.add_argument("--config", type=Path, help="TOML config file")
+    _keyring_options(show)
     show.set_defaults(run=_keys_show)
 
-    tokens = commands.add_parser("tokens", help="bearer tokens").add_subparsers(
-        title="tokens commands", metavar="COMMAND"
+    tokens = _group(commands, "tokens", "bearer tokens (only their SHA-256 is stored)")
+    issue = tokens.add_parser(
+        "issue",
+        help="issue a token for a configured principal; printed once, only its hash is stored",
     )
+    issue.add_argument("principal")
+    _config_option(issue)
+    issue.set_defaults(run=_tokens_issue)
+    revoke = tokens.add_parser("revoke", help="revoke a token by id, or all of a principal's")
+    revoke.add_argument("token_id", nargs="?", help="as printed by `tokens issue` / `tokens list`")
+    revoke.add_argument("--principal", help="revoke every active token of this principal")
+    _config_option(revoke)
+    revoke.set_defaults(run=_tokens_revoke)
+    listing = tokens.add_parser("list", help="issued tokens: id, principal, dates (no secrets)")
+    _config_option(listing)
+    listing.set_defaults(run=_tokens_list)
     new = tokens.add_parser(
-        "new", help="print a new random token and the SHA-256 to put in the config"
+        "new", help="print a random token and the token_sha256 to put in a config file"
     )
     new.set_defaults(run=_tokens_new)
 
-    contracts = commands.add_parser("contracts", help="data contracts").add_subparsers(
-        title="contracts commands", metavar="COMMAND"
-    )
+    contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
     check.add_argument("file", type=Path, nargs="?", help="default: the configured contract")
-    check.add_argument("--config", type=Path, help="TOML config file")
+    _config_option(check)
     check.set_defaults(run=_contracts_check)
+    explain_ = contracts.add_parser(
+        "explain", help="what each purpose collects, keeps, releases, to whom and why"
+    )
+    explain_.add_argument("purpose", nargs="?", help="one purpose (default: all)")
+    explain_.add_argument("--file", type=Path, help="contract file (default: configured)")
+    _config_option(explain_)
+    explain_.set_defaults(run=_contracts_explain)
     return parser
+
+
+def _group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = commands.add_parser(name, help=summary, description=summary)
+    group = parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+    return group
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: the development configuration)"
+    )
+
+
+def _keyring_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
+    _config_option(parser)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -101,18 +143,14 @@ def _serve(args: argparse.Namespace) -> int:
         if not settings.keyring_path.exists():
             create_keyring(settings.keyring_path, now=utc_now())
             announce.append(f"created development keyring {settings.keyring_path}")
-        token = new_token()
-        contract = load_contract(settings.contract)
-        purposes = frozenset(
-            p.name for p in contract.purposes.values() if DEV_PRINCIPAL in p.principals
-        )
-        settings = settings.with_principal(
-            PrincipalConfig(DEV_PRINCIPAL, hash_token(token), frozenset({"frontend"}), purposes)
-        )
-        announce.append(
-            f"development token for principal {DEV_PRINCIPAL} (valid until "
-            f"this process stops): {token}"
-        )
+        principals = []
+        for principal in settings.principals:
+            token = new_token()
+            principals.append(replace(principal, token_sha256=hash_token(token)))
+            roles = ",".join(sorted(principal.roles))
+            announce.append(f"development token for {principal.name} ({roles}): {token}")
+        settings = replace(settings, principals=tuple(principals))
+        announce.append("development tokens are valid until this process stops")
     asyncio.run(_run(settings, announce))
     return 0
 
@@ -156,6 +194,37 @@ def _keys_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokens_issue(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    names = sorted(p.name for p in settings.principals)
+    if args.principal not in names:
+        print(
+            f"tactful: no principal {args.principal!r} in the config; "
+            f"configured: {', '.join(names) or 'none'}",
+            file=sys.stderr,
+        )
+        return 1
+    issued, token = TokenStore(settings.tokens_path).issue(args.principal, now=utc_now())
+    print(f"issued {issued.id} for {issued.principal}; the token is shown this once:")
+    print(token)
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    store = TokenStore(_settings(args).tokens_path)
+    revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
+    for token in revoked:
+        print(f"revoked {token.id} ({token.principal})")
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    for token in TokenStore(_settings(args).tokens_path).all():
+        state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
+        print(f"{token.id}  {token.principal:<20}  issued {token.issued_at}  {state}")
+    return 0
+
+
 def _tokens_new(args: argparse.Namespace) -> int:
     token = new_token()
     print(f"token (shown once; give it to the client): {token}")
@@ -164,18 +233,28 @@ def _tokens_new(args: argparse.Namespace) -> int:
 
 
 def _contracts_check(args: argparse.Namespace) -> int:
-    path = args.file or _settings(args).contract
-    try:
-        contract = load_contract(path)
-    except ContractError as exc:
-        for problem in exc.problems:
-            print(f"{exc.path}: {problem}", file=sys.stderr)
+    settings = _settings(args)
+    if args.file:
+        settings = replace(settings, contract=args.file)
+    contract = load_checked_contract(settings)
+    print(
+        f"{settings.contract}: ok ({len(contract.events)} event types, "
+        f"{len(contract.signals)} signals, {len(contract.segments)} segments, "
+        f"{len(contract.purposes)} purposes; principals match the config)"
+    )
+    return 0
+
+
+def _contracts_explain(args: argparse.Namespace) -> int:
+    contract = load_contract(args.file or _settings(args).contract)
+    if args.purpose and args.purpose not in contract.purposes:
         print(
-            f"{exc.path}: {len(exc.problems)} problem(s); the contract cannot be used",
+            f"tactful: no purpose {args.purpose!r}; declared: "
+            f"{', '.join(sorted(contract.purposes))}",
             file=sys.stderr,
         )
         return 1
-    print(f"{path}: ok ({len(contract.events)} event types, {len(contract.purposes)} purposes)")
+    print(explain(contract, args.purpose), end="")
     return 0
 
 

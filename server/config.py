@@ -9,17 +9,18 @@ Config file (TOML), every key optional:
     max_message_bytes = 4194304         # larger requests get INVALID_ARGUMENT
 
     [[principals]]
-    name = "web_frontend"
-    token_sha256 = "…"                  # `tactful tokens hash` prints it; never the token
-    roles = ["frontend"]
-    purposes = ["onboarding"]
+    name = "web_frontend"               # as named in the contract's purposes
+    roles = ["frontend"]                # frontend, agent, compliance, analyst, privacy_ops, admin
+    purposes = ["onboarding"]           # purposes it may claim (the contract must agree)
+    token_sha256 = "…"                  # optional; or `tactful tokens issue web_frontend`
 
 Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.
 
-With no config file Tactful runs the embedded development default: data in
-./.tactful, a development keyring created on first start, the example contract,
-and a fresh development token for the principal `web_frontend`.
+With no config file Tactful runs the embedded development default: the
+principals of examples/development.toml, data in ./.tactful, a development
+keyring created on first start, the example contract, and a fresh development
+token for every principal, printed at start.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-EXAMPLE_CONTRACT = Path(__file__).resolve().parent.parent / "examples" / "contract.toml"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_CONTRACT = EXAMPLES / "contract.toml"
+DEVELOPMENT_CONFIG = EXAMPLES / "development.toml"
+ROLES = frozenset({"frontend", "agent", "compliance", "analyst", "privacy_ops", "admin"})
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -44,9 +48,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class PrincipalConfig:
     name: str
-    token_sha256: str = field(repr=False)
-    roles: frozenset[str]
-    purposes: frozenset[str]
+    token_sha256: str = field(repr=False)  # "" if tokens are only issued
+    roles: frozenset[str] = frozenset()
+    purposes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,22 @@ class Settings:
     def keyring_path(self) -> Path:
         return self.keyring or self.data_dir / "keyring.json"
 
+    @property
+    def tokens_path(self) -> Path:
+        return self.data_dir / "tokens.json"
+
     def with_principal(self, principal: PrincipalConfig) -> Settings:
         return replace(self, principals=(*self.principals, principal))
 
 
 def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
     """Settings from `config` (or the development default) and the environment."""
-    settings = Settings(development=True) if config is None else _from_file(config)
+    if config is None:
+        settings = replace(
+            _from_file(DEVELOPMENT_CONFIG), data_dir=Path(".tactful"), development=True
+        )
+    else:
+        settings = _from_file(config)
     if "TACTFUL_LISTEN" in environ:
         settings = replace(settings, listen=environ["TACTFUL_LISTEN"])
     if "TACTFUL_DATA_DIR" in environ:
@@ -112,7 +125,7 @@ def _from_file(path: Path) -> Settings:
         keyring=base / raw["keyring"] if "keyring" in raw else None,
         contract=base / raw["contract"] if "contract" in raw else EXAMPLE_CONTRACT,
         max_message_bytes=max_bytes,
-        principals=tuple(_principal(path, i, p) for i, p in enumerate(raw.get("principals", []))),
+        principals=_principals(path, raw.get("principals", [])),
     )
 
 
@@ -123,12 +136,23 @@ def _text(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:
     return value
 
 
+def _principals(path: Path, raw: Any) -> tuple[PrincipalConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: principals must be an array of tables ([[principals]])")
+    principals = tuple(_principal(path, i, p) for i, p in enumerate(raw))
+    names = [p.name for p in principals]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: principals named more than once: {', '.join(duplicates)}")
+    return principals
+
+
 def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     where = f"{path}: principals[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ConfigError(f"{where}: needs a name")
     digest = raw.get("token_sha256", "")
-    if not isinstance(digest, str) or not _SHA256_HEX.match(digest):
+    if not isinstance(digest, str) or (digest and not _SHA256_HEX.fullmatch(digest)):
         raise ConfigError(f"{where}.token_sha256: 64 lowercase hex digits of the token's SHA-256")
     lists = {}
     for key in ("roles", "purposes"):
@@ -136,4 +160,10 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}.{key}: must be a list of names")
         lists[key] = frozenset(value)
+    unknown = lists["roles"] - ROLES
+    if unknown or not lists["roles"]:
+        raise ConfigError(
+            f"{where}.roles: give at least one of {', '.join(sorted(ROLES))}"
+            + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+        )
     return PrincipalConfig(raw["name"], digest, lists["roles"], lists["purposes"])

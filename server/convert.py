@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -19,14 +20,32 @@ def timestamp_to_us(timestamp: Timestamp) -> int:
     return timestamp.seconds * 1_000_000 + timestamp.nanos // 1000
 
 
+def timestamp_from(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
 def attribute_from_proto(value: common_pb2.AttributeValue) -> AttributeScalar:
     kind = value.WhichOneof("value")
     if kind == "timestamp_value":
-        return value.timestamp_value.ToJsonString()
+        return value.timestamp_value.ToDatetime(tzinfo=UTC)
     if kind is None:
         return ""
     result: AttributeScalar = getattr(value, kind)
     return result
+
+
+def attribute_to_proto(value: AttributeScalar) -> common_pb2.AttributeValue:
+    if isinstance(value, bool):
+        return common_pb2.AttributeValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AttributeValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AttributeValue(double_value=value)
+    if isinstance(value, datetime):
+        return common_pb2.AttributeValue(timestamp_value=timestamp_from(value))
+    return common_pb2.AttributeValue(string_value=value)
 
 
 def event_from_proto(event: common_pb2.Event) -> EventInput:

@@ -17,10 +17,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from privacy.errors import (
+    ConsentRequired,
     ContractError,
+    Denied,
     InvalidRequest,
     KeyringError,
     PrivacyError,
+    PurposeNotClaimable,
+    ReleaseNotAllowed,
+    RoleNotAllowed,
     VaultError,
 )
 from server.auth import Unauthenticated
@@ -30,13 +35,18 @@ log = logging.getLogger("tactful.server")
 STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    RoleNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
+    PurposeNotClaimable: grpc.StatusCode.PERMISSION_DENIED,
+    ReleaseNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
+    ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    Denied: grpc.StatusCode.PERMISSION_DENIED,
     # Configuration and storage faults: the caller can do nothing; say little.
     KeyringError: grpc.StatusCode.INTERNAL,
     ContractError: grpc.StatusCode.INTERNAL,
     VaultError: grpc.StatusCode.INTERNAL,
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
-_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated)
+_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied)
 
 
 def status_for(error: Exception) -> grpc.Status:
@@ -56,10 +66,23 @@ def status_for(error: Exception) -> grpc.Status:
                 for v in error.violations
             ]
         )
-        packed = any_pb2.Any()
-        packed.Pack(bad_request)
-        details.details.append(packed)
+        _attach(details, bad_request)
+    if isinstance(error, Denied):
+        decision = error.decision
+        metadata = {"outcome": str(decision.outcome)}
+        if decision.refused:
+            metadata["refused"] = ",".join(decision.refused)
+        info = error_details_pb2.ErrorInfo(
+            reason=decision.outcome.upper(), domain="tactful", metadata=metadata
+        )
+        _attach(details, info)
     return rpc_status.to_status(details)
+
+
+def _attach(status: status_pb2.Status, detail: Any) -> None:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    status.details.append(packed)
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])

@@ -16,11 +16,22 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from privacy.keyring import create_keyring
 from server.app import RunningServer, create_server
 from server.auth import hash_token
-from server.config import PrincipalConfig, Settings
+from server.config import DEVELOPMENT_CONFIG, Settings, load_settings
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
-TOKEN = "tf_test-frontend-token"
+# The default caller: a support widget, claiming support_triage (legitimate interest,
+# so no consent step is needed in tests that are not about consent).
+DEFAULT_PRINCIPAL = "support_widget"
+DEFAULT_PURPOSE = "support_triage"
+
+
+def token_for(principal: str) -> str:
+    return f"tf_test-{principal}"
+
+
+def bearer(principal: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token_for(principal)}"),)
 
 
 class Clock:
@@ -80,23 +91,55 @@ class Tactful:
         self._thread.run(self._running.stop(None))
 
     def record(
-        self, purpose: str, *events: common_pb2.Event
+        self, purpose: str, *events: common_pb2.Event, principal: str = DEFAULT_PRINCIPAL
     ) -> personalization_pb2.RecordEventsResponse:
         request = personalization_pb2.RecordEventsRequest(purpose=purpose, events=events)
-        return self.personalization.RecordEvents(request, metadata=self.metadata, timeout=10)
+        return self.personalization.RecordEvents(request, metadata=bearer(principal), timeout=10)
 
-    def segments(self, subject: common_pb2.SubjectRef, purpose: str = "onboarding") -> list[str]:
+    def segments(
+        self,
+        subject: common_pb2.SubjectRef,
+        purpose: str = DEFAULT_PURPOSE,
+        principal: str = DEFAULT_PRINCIPAL,
+    ) -> list[str]:
         request = personalization_pb2.GetSegmentsRequest(subject=subject, purpose=purpose)
-        reply = self.personalization.GetSegments(request, metadata=self.metadata, timeout=10)
+        reply = self.personalization.GetSegments(request, metadata=bearer(principal), timeout=10)
         return list(reply.segments)
+
+    def consent(
+        self,
+        subject: common_pb2.SubjectRef,
+        purpose: str,
+        granted: bool = True,
+        principal: str = "web_frontend",
+    ) -> personalization_pb2.SetConsentResponse:
+        request = personalization_pb2.SetConsentRequest(
+            subject=subject, purpose=purpose, granted=granted, source="tests/banner"
+        )
+        return self.personalization.SetConsent(request, metadata=bearer(principal), timeout=10)
+
+    def signals(
+        self,
+        subject: common_pb2.SubjectRef,
+        purpose: str,
+        *names: str,
+        principal: str = DEFAULT_PRINCIPAL,
+    ) -> dict[str, object]:
+        request = personalization_pb2.GetSignalsRequest(
+            subject=subject, purpose=purpose, names=names
+        )
+        reply = self.personalization.GetSignals(request, metadata=bearer(principal), timeout=10)
+        return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """The development principals (examples/development.toml), each with a known token."""
     create_keyring(data_dir / "keyring.json", now=T0)
-    principal = PrincipalConfig(
-        "web_frontend", hash_token(TOKEN), frozenset({"frontend"}), frozenset({"onboarding"})
+    development = load_settings(DEVELOPMENT_CONFIG, {})
+    principals = tuple(
+        replace(p, token_sha256=hash_token(token_for(p.name))) for p in development.principals
     )
-    settings = Settings(listen="127.0.0.1:0", data_dir=data_dir, principals=(principal,))
+    settings = replace(development, listen="127.0.0.1:0", data_dir=data_dir, principals=principals)
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
@@ -116,7 +159,7 @@ def start_tactful(tmp_path: Path) -> Iterator[Callable[..., Tactful]]:
             clock,
             target,
             grpc.insecure_channel(target),
-            (("authorization", f"Bearer {TOKEN}"),),
+            bearer(DEFAULT_PRINCIPAL),
             thread,
             running,
         )

@@ -95,7 +95,7 @@ def test_one_bad_event_refuses_the_whole_batch(
 ) -> None:
     batch = [page_view(email(f"good{i}@example.com")) for i in range(3)] + [bad_event()]
     with pytest.raises(grpc.RpcError) as caught:
-        tactful.record("onboarding", *batch)
+        tactful.record("support_triage", *batch)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     found = violations(caught.value)
     assert list(found) == [f"events[3].{field}"]
@@ -105,7 +105,7 @@ def test_one_bad_event_refuses_the_whole_batch(
 
 def test_edges_that_are_accepted(tactful: Tactful) -> None:
     reply = tactful.record(
-        "onboarding",
+        "support_triage",
         with_time(T0 + timedelta(minutes=5)),
         with_time(datetime(2000, 1, 1, tzinfo=UTC)),
         with_subject("customer_id", "x" * 256),
@@ -115,17 +115,17 @@ def test_edges_that_are_accepted(tactful: Tactful) -> None:
 
 def test_every_violation_is_reported(tactful: Tactful) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        tactful.record("onboarding", with_type(""), with_subject("email", ""), page_view(GOOD))
+        tactful.record("support_triage", with_type(""), with_subject("email", ""), page_view(GOOD))
     assert set(violations(caught.value)) == {"events[0].type", "events[1].subject.id"}
 
 
 def test_batch_over_1000_events(tactful: Tactful) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        tactful.record("onboarding", *[page_view(GOOD)] * 1001)
+        tactful.record("support_triage", *[page_view(GOOD)] * 1001)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "1001" in violations(caught.value)["events"]
     assert stored_rows(tactful) == (0, 0)
-    assert tactful.record("onboarding", *[page_view(GOOD)] * 1000).stored == 1000
+    assert tactful.record("support_triage", *[page_view(GOOD)] * 1000).stored == 1000
 
 
 @pytest.mark.parametrize("purpose", ["", "marketing"])
@@ -149,19 +149,19 @@ def test_message_over_the_configured_maximum(start_tactful: Callable[..., Tactfu
     tactful = start_tactful(max_message_bytes=4096)
     batch = [page_view(email(f"person{i}@example.com")) for i in range(60)]
     assert (
-        personalization_pb2.RecordEventsRequest(purpose="onboarding", events=batch).ByteSize()
+        personalization_pb2.RecordEventsRequest(purpose="support_triage", events=batch).ByteSize()
         > 4096
     )
     with pytest.raises(grpc.RpcError) as caught:
-        tactful.record("onboarding", *batch)
+        tactful.record("support_triage", *batch)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "4096" in violations(caught.value)["request"]
     assert stored_rows(tactful) == (0, 0)
-    assert tactful.record("onboarding", *batch[:10]).stored == 10
+    assert tactful.record("support_triage", *batch[:10]).stored == 10
 
 
 def test_events_are_checked_against_the_server_clock_not_the_clients(tactful: Tactful) -> None:
     tactful.clock.advance(timedelta(hours=-1))
     with pytest.raises(grpc.RpcError) as caught:
-        tactful.record("onboarding", page_view(GOOD, T0))
+        tactful.record("support_triage", page_view(GOOD, T0))
     assert "3600 s in the future" in violations(caught.value)["events[0].occurred_at"]

@@ -30,7 +30,9 @@ def files_holding(data_dir: Path, needles: list[bytes]) -> dict[str, list[bytes]
 
 def test_canary_identifier_only_in_the_vault_and_never_in_plain(tactful: Tactful) -> None:
     canary = email(f"  {CANARY} ")
-    tactful.record("onboarding", *(page_view(canary, T0 - timedelta(seconds=i)) for i in range(50)))
+    tactful.record(
+        "support_triage", *(page_view(canary, T0 - timedelta(seconds=i)) for i in range(50))
+    )
     assert tactful.segments(email(CANARY.upper())) == ["new_visitor"]
 
     data_dir = tactful.settings.data_dir

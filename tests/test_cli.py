@@ -72,8 +72,15 @@ def test_contracts_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def write_config(tmp_path: Path, keyring: Path) -> Path:
+    """The development configuration, moved to tmp_path with its own keyring."""
+    development = (ROOT / "examples" / "development.toml").read_text()
+    development = development.replace('listen = "127.0.0.1:50051"', "").replace(
+        'contract = "contract.toml"', f'contract = "{ROOT / "examples" / "contract.toml"}"'
+    )
     config = tmp_path / "tactful.toml"
-    config.write_text(f'data_dir = "data"\nkeyring = "{keyring}"\nlisten = "127.0.0.1:0"\n')
+    config.write_text(
+        f'data_dir = "data"\nkeyring = "{keyring}"\nlisten = "127.0.0.1:0"\n{development}'
+    )
     return config
 
 

@@ -24,7 +24,10 @@ from privacy.contract import (
     AttributeType,
     Contract,
     LegalBasis,
+    SignalKind,
+    SignalSpec,
     UndeclaredAttributes,
+    check_principals,
     load_contract,
     parse_contract,
     parse_duration,
@@ -64,7 +67,15 @@ def test_example_contract_loads() -> None:
     ]
     assert len(contract.events) == 14
     assert set(contract.segments) == {"new_visitor", "returning_visitor"}
-    assert contract.signals == {}
+    assert contract.signals["pages_viewed_24h"] == SignalSpec(
+        "pages_viewed_24h",
+        "Pages viewed in the last 24 hours.",
+        SignalKind.COUNT,
+        "page_viewed",
+        window=timedelta(hours=24),
+    )
+    assert contract.signals["preferred_language"].attribute == "language"
+    assert contract.purposes["account_retention"].releases_signals == frozenset()
 
 
 def test_example_contract_values() -> None:
@@ -374,15 +385,67 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
-def test_removing_an_event_flags_every_purpose_that_collects_it() -> None:
+def test_removing_an_event_flags_every_purpose_and_signal_that_uses_it() -> None:
     problems = problems_of(changed(without("events", "page_viewed")))
     assert sorted(places(problems)) == [
         "purposes.agent_assist.collects[0]",
         "purposes.analytics.collects[0]",
         "purposes.onboarding.collects[0]",
         "purposes.support_triage.collects[0]",
+        "signals.pages_viewed_24h.event",
     ]
-    assert "declare [events.page_viewed] or remove it" in problems[0]
+    assert any("declare [events.page_viewed] or remove it" in p for p in problems)
+
+
+SIGNAL_PROBLEMS = {
+    "count without window": (
+        without("signals", "pages_viewed_24h", "window"),
+        "signals.pages_viewed_24h.window",
+        "needs a window",
+    ),
+    "count with a bad window": (
+        lambda d: d["signals"]["pages_viewed_24h"].update(window="a day"),
+        "signals.pages_viewed_24h.window",
+        "not a duration",
+    ),
+    "unknown kind": (
+        lambda d: d["signals"]["pages_viewed_24h"].update(kind="median"),
+        "signals.pages_viewed_24h.kind",
+        "not one of count, last_value",
+    ),
+    "undeclared event": (
+        lambda d: d["signals"]["signup_plan"].update(event="plan_picked"),
+        "signals.signup_plan.event",
+        "not declared",
+    ),
+    "missing attribute": (
+        lambda d: d["signals"]["signup_plan"].update(attribute="coupon"),
+        "signals.signup_plan.attribute",
+        "not declared on event signup_started",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "place", "mentions"), SIGNAL_PROBLEMS.values(), ids=SIGNAL_PROBLEMS
+)
+def test_signal_problems_are_located(
+    edit: Callable[[dict[str, Any]], object], place: str, mentions: str
+) -> None:
+    problems = problems_of(changed(edit))
+    assert places(problems) == [place], problems
+    assert mentions in problems[0]
+
+
+def test_principals_must_be_configured() -> None:
+    contract = load_contract(EXAMPLE)
+    everyone = {name for p in contract.purposes.values() for name in p.principals}
+    assert check_principals(contract, everyone) == []
+    problems = check_principals(contract, everyone - {"agent_console"})
+    assert problems == [
+        "purposes.agent_assist.principals: principal 'agent_console' is not configured; "
+        "add a [[principals]] entry named 'agent_console' or remove it from the purpose"
+    ]
 
 
 def test_values_on_a_non_enum_attribute_never_crash() -> None:

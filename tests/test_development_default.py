@@ -52,6 +52,8 @@ def test_embedded_default_serves_the_example_client(tmp_path: Path) -> None:
         assert client.returncode == 0, client.stderr
         assert "recorded: 2 events stored" in client.stdout
         assert "new_visitor" in client.stdout
+        assert "signal pages_viewed_24h: 1" in client.stdout
+        assert "signal signup_plan: trial" in client.stdout
 
         refused = subprocess.run(
             [

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
+    common_pb2,
     insights_pb2,
     insights_pb2_grpc,
     personalization_pb2,
@@ -19,12 +20,14 @@ from tactful.v1 import (
     subjects_pb2,
     subjects_pb2_grpc,
 )
-from tests.conftest import T0, Tactful, email, page_view
+from tests.conftest import T0, Tactful, bearer, email, page_view, timestamp
 
 
 def test_new_visitor_then_returning_after_24_hours(tactful: Tactful) -> None:
     ada = email("ada@example.com")
-    reply = tactful.record("onboarding", page_view(ada), page_view(ada, T0 - timedelta(minutes=2)))
+    reply = tactful.record(
+        "support_triage", page_view(ada), page_view(ada, T0 - timedelta(minutes=2))
+    )
     assert reply.stored == 2
     assert tactful.segments(ada) == ["new_visitor"]
 
@@ -35,7 +38,7 @@ def test_new_visitor_then_returning_after_24_hours(tactful: Tactful) -> None:
 
 
 def test_identifier_is_normalized_before_pseudonymizing(tactful: Tactful) -> None:
-    tactful.record("onboarding", page_view(email("  Grace.Hopper@Example.COM ")))
+    tactful.record("support_triage", page_view(email("  Grace.Hopper@Example.COM ")))
     assert tactful.segments(email("grace.hopper@example.com")) == ["new_visitor"]
 
 
@@ -45,11 +48,22 @@ def test_unknown_subject_has_no_segments(tactful: Tactful) -> None:
 
 def test_only_segments_the_purpose_releases(tactful: Tactful) -> None:
     ada = email("ada@example.com")
-    tactful.record("onboarding", page_view(ada))
+    login = common_pb2.Event(subject=ada, type="login_succeeded", occurred_at=timestamp(T0))
+    tactful.record("account_retention", login, principal="web_frontend")
     # account_retention releases returning_visitor only; a new visitor shows nothing.
-    assert tactful.segments(ada, purpose="account_retention") == []
+    assert tactful.segments(ada, "account_retention", "web_frontend") == []
     tactful.clock.advance(timedelta(days=2))
-    assert tactful.segments(ada, purpose="account_retention") == ["returning_visitor"]
+    assert tactful.segments(ada, "account_retention", "web_frontend") == ["returning_visitor"]
+
+
+def test_data_is_read_back_only_for_the_purpose_it_was_collected_for(tactful: Tactful) -> None:
+    ada = email("ada@example.com")
+    tactful.record("support_triage", page_view(ada))
+    assert tactful.segments(ada, "support_triage") == ["new_visitor"]
+    agent = "agent_console"
+    assert tactful.segments(ada, "agent_assist", agent) == []
+    tactful.record("agent_assist", page_view(ada), principal=agent)
+    assert tactful.segments(ada, "agent_assist", agent) == ["new_visitor"]
 
 
 @pytest.mark.parametrize(
@@ -64,7 +78,9 @@ def test_only_segments_the_purpose_releases(tactful: Tactful) -> None:
 def test_missing_or_unknown_token_is_unauthenticated(
     tactful: Tactful, metadata: tuple[tuple[str, str], ...], message: str
 ) -> None:
-    request = personalization_pb2.GetSegmentsRequest(subject=email("a@b.c"), purpose="onboarding")
+    request = personalization_pb2.GetSegmentsRequest(
+        subject=email("a@b.c"), purpose="support_triage"
+    )
     with pytest.raises(grpc.RpcError) as caught:
         tactful.personalization.GetSegments(request, metadata=metadata, timeout=5)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
@@ -73,7 +89,7 @@ def test_missing_or_unknown_token_is_unauthenticated(
 
 def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
     request = personalization_pb2.RecordEventsRequest(
-        purpose="onboarding", events=[page_view(email("ada@example.com"))]
+        purpose="support_triage", events=[page_view(email("ada@example.com"))]
     )
     with pytest.raises(grpc.RpcError) as caught:
         tactful.personalization.RecordEvents(request, timeout=5)
@@ -84,38 +100,57 @@ def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
 NOT_YET = [
     (
         personalization_pb2_grpc.PersonalizationStub,
-        "SetConsent",
-        personalization_pb2.SetConsentRequest(),
-    ),
-    (
-        personalization_pb2_grpc.PersonalizationStub,
-        "GetSignals",
-        personalization_pb2.GetSignalsRequest(),
-    ),
-    (
-        personalization_pb2_grpc.PersonalizationStub,
         "GetHandoffContext",
-        personalization_pb2.GetHandoffContextRequest(),
+        personalization_pb2.GetHandoffContextRequest(purpose="agent_assist"),
+        "agent_console",
     ),
-    (access_log_pb2_grpc.AccessLogStub, "QueryAccessLog", access_log_pb2.QueryAccessLogRequest()),
-    (access_log_pb2_grpc.AccessLogStub, "VerifyAccessLog", access_log_pb2.VerifyAccessLogRequest()),
-    (subjects_pb2_grpc.SubjectsStub, "ExportSubject", subjects_pb2.ExportSubjectRequest()),
-    (subjects_pb2_grpc.SubjectsStub, "EraseSubject", subjects_pb2.EraseSubjectRequest()),
-    (insights_pb2_grpc.InsightsStub, "GetSegmentSizes", insights_pb2.GetSegmentSizesRequest()),
+    (
+        access_log_pb2_grpc.AccessLogStub,
+        "QueryAccessLog",
+        access_log_pb2.QueryAccessLogRequest(),
+        "compliance_officer",
+    ),
+    (
+        access_log_pb2_grpc.AccessLogStub,
+        "VerifyAccessLog",
+        access_log_pb2.VerifyAccessLogRequest(),
+        "compliance_officer",
+    ),
+    (
+        subjects_pb2_grpc.SubjectsStub,
+        "ExportSubject",
+        subjects_pb2.ExportSubjectRequest(),
+        "privacy_ops",
+    ),
+    (
+        subjects_pb2_grpc.SubjectsStub,
+        "EraseSubject",
+        subjects_pb2.EraseSubjectRequest(),
+        "privacy_ops",
+    ),
+    (
+        insights_pb2_grpc.InsightsStub,
+        "GetSegmentSizes",
+        insights_pb2.GetSegmentSizesRequest(purpose="analytics"),
+        "analyst",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("stub", "method", "request_message"), NOT_YET, ids=[m for _, m, _ in NOT_YET]
+    ("stub", "method", "request_message", "principal"), NOT_YET, ids=[m[1] for m in NOT_YET]
 )
-def test_later_methods_answer_unimplemented_with_a_message(
-    tactful: Tactful, stub: type, method: str, request_message: object
+def test_later_methods_check_the_caller_then_answer_unimplemented(
+    tactful: Tactful, stub: type, method: str, request_message: object, principal: str
 ) -> None:
     call = getattr(stub(tactful.channel), method)
     with pytest.raises(grpc.RpcError) as caught:
-        call(request_message, metadata=tactful.metadata, timeout=5)
+        call(request_message, metadata=bearer(principal), timeout=5)
     assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
     assert "not available yet" in caught.value.details()
+    with pytest.raises(grpc.RpcError) as wrong_role:
+        call(request_message, metadata=bearer("web_frontend"), timeout=5)
+    assert wrong_role.value.code() is grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as anonymous:
         call(request_message, timeout=5)
     assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
@@ -150,7 +185,7 @@ def test_reflection_lists_the_services(tactful: Tactful) -> None:
 
 def test_segments_survive_a_restart(tactful: Tactful) -> None:
     ada = email("ada@example.com")
-    tactful.record("onboarding", page_view(ada))
+    tactful.record("support_triage", page_view(ada))
     tactful.restart()
     assert tactful.segments(ada) == ["new_visitor"]
     tactful.clock.advance(timedelta(days=3))

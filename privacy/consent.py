@@ -1,0 +1,100 @@
+"""Consent, honoured at once.
+
+For a purpose whose legal basis is consent, nothing is collected without a
+grant and nothing is read back for it. A withdrawal takes effect on the very
+next call and, in the same transaction, deletes the subject's data collected
+under that purpose. Every grant and withdrawal is kept, with when and where it
+was given, for the subject's export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from privacy.contract import Contract, LegalBasis
+from privacy.decisions import Action, Actor, Decision, decide, enforce
+from privacy.errors import InvalidRequest, Violation
+from privacy.pseudonym import Pseudonymizer
+
+MAX_SOURCE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    pseudonym: str
+    purpose: str
+    granted: bool
+    source: str
+    recorded_at_us: int
+
+
+class ConsentStore(Protocol):
+    def is_granted(self, pseudonyms: Sequence[str], purpose: str) -> bool:
+        """True if consent for `purpose` is currently granted under any of the pseudonyms."""
+        ...
+
+    def record_consent(self, change: ConsentChange, subject: Sequence[str]) -> int:
+        """Record the change; on a withdrawal, delete everything collected under the
+        purpose for all of `subject`'s pseudonyms, atomically. Returns rows deleted."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    decision: Decision
+    recorded_at: datetime
+    deleted_events: int
+
+
+class ConsentRecorder:
+    def __init__(
+        self, contract: Contract, pseudonymizer: Pseudonymizer, store: ConsentStore
+    ) -> None:
+        self._contract = contract
+        self._pseudonymizer = pseudonymizer
+        self._store = store
+
+    def set_consent(
+        self,
+        actor: Actor,
+        namespace: str,
+        identifier: str,
+        purpose: str,
+        granted: bool,
+        source: str,
+        *,
+        now: datetime,
+    ) -> ConsentResult:
+        decision = enforce(decide(self._contract, actor, Action.SET_CONSENT, purpose))
+        violations = []
+        if self._contract.purposes[purpose].legal_basis is not LegalBasis.CONSENT:
+            basis = self._contract.purposes[purpose].legal_basis
+            violations.append(
+                Violation(
+                    "purpose",
+                    f"purpose {purpose} rests on {basis}, not consent; consent does not apply",
+                )
+            )
+        if not source.strip() or len(source) > MAX_SOURCE_CHARS:
+            violations.append(
+                Violation(
+                    "source",
+                    f"say where the decision was taken, 1 to {MAX_SOURCE_CHARS} characters",
+                )
+            )
+        if violations:
+            raise InvalidRequest(violations)
+        subject = self._pseudonymizer.resolve(namespace, identifier)
+        at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        change = ConsentChange(subject[0], purpose, granted, source.strip(), at_us)
+        deleted = self._store.record_consent(change, subject)
+        return ConsentResult(decision, now, deleted)
+
+    def is_granted(self, subject: Sequence[str], purpose: str) -> bool:
+        """Consent state for reads; only consent purposes need a grant."""
+        if self._contract.purposes[purpose].legal_basis is not LegalBasis.CONSENT:
+            return True
+        return self._store.is_granted(subject, purpose)

@@ -1,0 +1,122 @@
+"""Reading back, for one purpose: segments and individual signals.
+
+Both ask the decision function first; both read only data collected under the
+purpose asked for; neither touches the identity vault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from privacy.consent import ConsentRecorder
+from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
+from privacy.decisions import Action, Actor, Decision, decide, enforce
+from privacy.errors import InvalidRequest, Violation
+from privacy.pseudonym import Pseudonymizer
+from segments.ingest import SubjectInput, to_us
+from segments.store import AttributeScalar, BehaviorStore
+from segments.visitor import visitor_segments
+
+
+@dataclass(frozen=True)
+class Released:
+    """What leaves: the decision, and the released items with their values (if any)."""
+
+    decision: Decision
+    values: dict[str, AttributeScalar]
+
+
+class Releaser:
+    def __init__(
+        self,
+        contract: Contract,
+        pseudonymizer: Pseudonymizer,
+        store: BehaviorStore,
+        consent: ConsentRecorder,
+    ) -> None:
+        self._contract = contract
+        self._pseudonymizer = pseudonymizer
+        self._store = store
+        self._consent = consent
+
+    def segments(
+        self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
+    ) -> Released:
+        """The segments of one subject that the purpose releases."""
+        candidates, granted = self._prepare(actor, Action.READ_SEGMENTS, subject, purpose)
+        members: frozenset[str] = frozenset()
+        if granted:
+            activity = self._store.activity(candidates, purpose)
+            members = visitor_segments(activity, now_us=to_us(now))
+        decision = enforce(
+            decide(
+                self._contract,
+                actor,
+                Action.READ_SEGMENTS,
+                purpose,
+                members,
+                consent_granted=granted,
+            )
+        )
+        return Released(decision, dict.fromkeys(decision.released, True))
+
+    def signals(
+        self,
+        actor: Actor,
+        subject: SubjectInput,
+        purpose: str,
+        names: Sequence[str],
+        *,
+        now: datetime,
+    ) -> Released:
+        """The requested signals, all released by the purpose, or ReleaseNotAllowed."""
+        candidates, granted = self._prepare(actor, Action.READ_SIGNALS, subject, purpose)
+        unknown = [
+            Violation(f"names[{i}]", f"signal {n!r} is not declared in the contract")
+            for i, n in enumerate(names)
+            if n not in self._contract.signals
+        ]
+        if not names:
+            unknown.append(Violation("names", "name at least one signal"))
+        if unknown:
+            raise InvalidRequest(unknown)
+        decision = enforce(
+            decide(
+                self._contract, actor, Action.READ_SIGNALS, purpose, names, consent_granted=granted
+            )
+        )
+        values = {}
+        for name in decision.released:
+            value = self._signal(self._contract.signals[name], candidates, purpose, to_us(now))
+            if value is not None:
+                values[name] = value
+        return Released(decision, values)
+
+    def _prepare(
+        self, actor: Actor, action: Action, subject: SubjectInput, purpose: str
+    ) -> tuple[tuple[str, ...], bool]:
+        """Role and purpose first (no lookups for a caller who may not ask), then the
+        subject's pseudonyms and consent state."""
+        enforce(decide(self._contract, actor, action, purpose, consent_granted=True))
+        candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
+        return candidates, self._consent.is_granted(candidates, purpose)
+
+    def _signal(
+        self, spec: SignalSpec, candidates: tuple[str, ...], purpose: str, now_us: int
+    ) -> AttributeScalar | None:
+        if spec.kind is SignalKind.COUNT:
+            assert spec.window is not None  # checked by the contract loader
+            since = now_us - int(spec.window.total_seconds() * 1_000_000)
+            return self._store.count_events(candidates, purpose, spec.event, since)
+        assert spec.attribute is not None
+        raw = self._store.last_attribute(candidates, purpose, spec.event, spec.attribute)
+        declared = self._contract.events[spec.event].attributes[spec.attribute].type
+        if raw is None:
+            return None
+        if declared is AttributeType.BOOL:
+            return bool(raw)
+        if declared is AttributeType.TIMESTAMP:
+            return datetime.fromisoformat(str(raw))
+        return raw
