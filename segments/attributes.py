@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,8 @@ def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
     bool_where_number = isinstance(value, bool) and kind is not AttributeType.BOOL
     if bool_where_number or not isinstance(value, expected[kind]):
         return f"must be {kind}, got {_kind_of(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
     return None
 
 

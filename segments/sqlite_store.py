@@ -115,7 +115,9 @@ class SqliteBehaviorStore:
         rows = []
         for e in events:
             attributes = (
-                json.dumps(e.attributes, separators=(",", ":"), default=_json_default)
+                json.dumps(
+                    e.attributes, separators=(",", ":"), default=_json_default, allow_nan=False
+                )
                 if e.attributes
                 else None
             )
