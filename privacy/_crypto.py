@@ -1,7 +1,7 @@
 """The one door to raw cryptography. Everything else calls these recipes.
 
 AES-256-GCM with a random 96-bit nonce for sealing, HMAC-SHA256 for keyed
-pseudonyms. Nonces are random because each data key seals a handful of
+pseudonyms, Ed25519 for signing access-log checkpoints. Nonces are random because each data key seals a handful of
 messages in its lifetime, far below the 2**32 limit for random GCM nonces.
 """
 
@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import os
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -47,3 +49,22 @@ def open_sealed(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
         return AESGCM(key).decrypt(nonce, ciphertext, associated_data)
     except (InvalidTag, ValueError) as exc:
         raise SealError("sealed data did not authenticate") from exc
+
+
+def sign(private_key: bytes, message: bytes) -> bytes:
+    """Ed25519 signature of `message` under a 32-byte private key (seed)."""
+    return Ed25519PrivateKey.from_private_bytes(private_key[:32]).sign(message)
+
+
+def public_key(private_key: bytes) -> bytes:
+    """The 32-byte Ed25519 public key of a private key (seed)."""
+    key = Ed25519PrivateKey.from_private_bytes(private_key[:32]).public_key()
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def signature_is_valid(public: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -1,7 +1,8 @@
 """Versioned keys, kept in one file outside every store.
 
 A keyring holds key sets by use (``pseudonym`` for HMAC pseudonyms, ``vault``
-for wrapping per-subject data keys). Each set has versions; the primary writes,
+for wrapping per-subject data keys, ``signing`` for Ed25519 access-log
+checkpoints). Each set has versions; the primary writes,
 every live version reads, as with `MultiFernet`.
 
 The file is JSON, created with mode 0600; `load_keyring` refuses a file that
@@ -26,7 +27,7 @@ from privacy import _crypto
 from privacy.errors import KeyringError
 
 FORMAT = "tactful-keyring/1"
-KEY_USES = ("pseudonym", "vault")
+KEY_USES = ("pseudonym", "vault", "signing")
 MIN_KEY_BYTES = 32
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
@@ -58,46 +59,45 @@ class KeySet:
 class Keyring:
     pseudonym: KeySet
     vault: KeySet
+    signing: KeySet
 
 
 def create_keyring(path: Path, *, now: datetime) -> Keyring:
     """Write a new keyring with version 1 of every key use; refuses to overwrite."""
-    created = now.isoformat()
     document = {
         "format": FORMAT,
-        "created_at": created,
-        "keysets": {
-            use: {
-                "primary": 1,
-                "keys": {"1": {"material": _b64(_crypto.new_key()), "created_at": created}},
-            }
-            for use in KEY_USES
-        },
+        "created_at": now.isoformat(),
+        "keysets": {use: _new_keyset(now) for use in KEY_USES},
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_private(path, document, replace=False)
+    return load_keyring(path)
+
+
+def _new_keyset(now: datetime) -> dict[str, Any]:
+    material = _b64(_crypto.new_key())
+    return {"primary": 1, "keys": {"1": {"material": material, "created_at": now.isoformat()}}}
+
+
+def _write_private(path: Path, document: dict[str, Any], *, replace: bool) -> None:
+    """Write with mode 0600: a fresh file, or atomically over the old one."""
+    target = path.with_name(path.name + ".tmp") if replace else path
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise KeyringError(f"{path}: a keyring already exists; it was left untouched") from None
+        raise KeyringError(f"{target}: already exists; it was left untouched") from None
     with os.fdopen(fd, "w") as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
-    return load_keyring(path)
+    if replace:
+        os.replace(target, path)
 
 
 def load_keyring(path: Path) -> Keyring:
     """Read and check a keyring file."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise KeyringError(f"{path}: no keyring; create one with `tactful keys init`") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyringError(
-            f"{path}: readable by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
+    _check_mode(path)
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -107,7 +107,39 @@ def load_keyring(path: Path) -> Keyring:
     keysets = document.get("keysets")
     if not isinstance(keysets, dict):
         raise KeyringError(f"{path}: missing 'keysets'")
+    missing = [use for use in KEY_USES if use not in keysets]
+    if missing:
+        raise KeyringError(
+            f"{path}: no {', '.join(missing)} key; run `tactful keys upgrade` to add it"
+        )
     return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in KEY_USES})
+
+
+def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
+    """Add version 1 of every key use the keyring lacks; returns the uses added."""
+    _check_mode(path)
+    document = json.loads(path.read_text())
+    keysets = document.setdefault("keysets", {})
+    added = [use for use in KEY_USES if use not in keysets]
+    for use in added:
+        keysets[use] = _new_keyset(now)
+    if added:
+        _write_private(path, document, replace=True)
+    load_keyring(path)
+    return added
+
+
+def _check_mode(path: Path) -> None:
+    """Refuse a missing keyring, or one that group or others may read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyringError(f"{path}: no keyring; create one with `tactful keys init`") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyringError(
+            f"{path}: readable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
 
 
 def _parse_keyset(path: Path, use: str, raw: Any) -> KeySet:

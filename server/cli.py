@@ -13,7 +13,7 @@ from pathlib import Path
 
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
-from privacy.keyring import create_keyring, load_keyring
+from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.config import ConfigError, Settings, load_settings
@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
     _keyring_options(init)
     init.set_defaults(run=_keys_init)
+    upgrade = keys.add_parser("upgrade", help="add the key uses an older keyring lacks")
+    _keyring_options(upgrade)
+    upgrade.set_defaults(run=_keys_upgrade)
     show = keys.add_parser("show", help="list key versions (never the key material)")
     _keyring_options(show)
     show.set_defaults(run=_keys_show)
@@ -143,6 +146,8 @@ def _serve(args: argparse.Namespace) -> int:
         if not settings.keyring_path.exists():
             create_keyring(settings.keyring_path, now=utc_now())
             announce.append(f"created development keyring {settings.keyring_path}")
+        for use in upgrade_keyring(settings.keyring_path, now=utc_now()):
+            announce.append(f"added a {use} key to the development keyring")
         principals = []
         for principal in settings.principals:
             token = new_token()
@@ -184,9 +189,16 @@ def _keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_upgrade(args: argparse.Namespace) -> int:
+    path = _keyring_path(args)
+    added = upgrade_keyring(path, now=utc_now())
+    print(f"{path}: added {', '.join(added)} keys" if added else f"{path}: nothing to add")
+    return 0
+
+
 def _keys_show(args: argparse.Namespace) -> int:
     keyring = load_keyring(_keyring_path(args))
-    for keyset in (keyring.pseudonym, keyring.vault):
+    for keyset in (keyring.pseudonym, keyring.vault, keyring.signing):
         versions = ", ".join(
             f"v{v}{' (primary)' if v == keyset.primary else ''}" for v in keyset.live_versions()
         )

@@ -107,3 +107,25 @@ def test_serve_refuses_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     config.write_text('listen = "nowhere"\n')
     assert main(["serve", "--config", str(config)]) == 1
     assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_keys_upgrade_adds_the_signing_key_to_an_older_keyring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    path = tmp_path / "keyring.json"
+    assert main(["keys", "init", "--keyring", str(path)]) == 0
+    document = json.loads(path.read_text())
+    pseudonym_key = document["keysets"]["pseudonym"]
+    del document["keysets"]["signing"]
+    path.write_text(json.dumps(document))
+    assert main(["keys", "show", "--keyring", str(path)]) == 1
+    assert "tactful keys upgrade" in capsys.readouterr().err
+    assert main(["keys", "upgrade", "--keyring", str(path)]) == 0
+    assert "added signing" in capsys.readouterr().out
+    upgraded = json.loads(path.read_text())
+    assert upgraded["keysets"]["pseudonym"] == pseudonym_key  # existing keys untouched
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert main(["keys", "upgrade", "--keyring", str(path)]) == 0
+    assert "nothing to add" in capsys.readouterr().out

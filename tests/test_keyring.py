@@ -173,7 +173,7 @@ BROKEN = {
     "keys not a table": (with_keysets(lambda ks: ks.update(keys=[KEY])), "malformed"),
     "key use missing": (
         {**valid_document(), "keysets": {"pseudonym": valid_document()["keysets"]["pseudonym"]}},
-        "keysets.vault: missing or malformed",
+        "no vault, signing key; run `tactful keys upgrade`",
     ),
     "keysets missing": ({"format": FORMAT}, "missing 'keysets'"),
     "wrong format": (
