@@ -1,0 +1,270 @@
+"""The access log on SQLite: its own file, `synchronous=FULL`, one writer thread.
+
+Checkpoints go to the `checkpoints` table and, one JSON line each, to a file
+outside the database (fsync'd), which verification treats as the authority.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from privacy.access_log import (
+    CANONICAL_FIELDS,
+    GENESIS_HASH,
+    AccessEntry,
+    AccessLogUnavailable,
+    AccessRecord,
+    Checkpoint,
+    CheckpointKind,
+    StoredRow,
+    Verification,
+    decode,
+    seal_record,
+    sign_checkpoint,
+    verify,
+)
+from privacy.keyring import KeySet
+from privacy.sqlite import connect
+
+migrations = sqlite_utils.Migrations("tactful.access_log")
+
+
+_GENERATED = {  # query columns, derived from the hashed content so they cannot disagree
+    "time_us": "INTEGER",
+    "principal": "TEXT",
+    "method": "TEXT",
+    "purpose": "TEXT",
+    "subject": "TEXT",
+    "decision": "TEXT",
+}
+
+
+@migrations()
+def m001_records_and_checkpoints(db: sqlite_utils.Database) -> None:
+    generated = ",\n".join(
+        f"{name} {kind} GENERATED ALWAYS AS"
+        f" (json_extract(content, '$[{CANONICAL_FIELDS.index(name)}]')) VIRTUAL"
+        for name, kind in _GENERATED.items()
+    )
+    db.execute(f"""
+        CREATE TABLE records (
+            sequence INTEGER PRIMARY KEY,
+            content TEXT NOT NULL,
+            previous_hash TEXT NOT NULL,
+            record_hash TEXT NOT NULL,
+            {generated})""")
+    for column in ("time_us", "principal", "subject", "purpose"):
+        db.execute(f"CREATE INDEX records_{column} ON records ({column}, sequence)")
+    db.execute("CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, line TEXT NOT NULL)")
+
+
+@dataclass(frozen=True)
+class AccessQuery:
+    since_us: int | None = None
+    until_us: int | None = None
+    principal: str = ""
+    purpose: str = ""
+    method: str = ""
+    decision: str = ""
+    subjects: tuple[str, ...] = ()  # the subject's pseudonyms under every live key version
+
+
+class SqliteAccessLog:
+    def __init__(
+        self,
+        path: Path,
+        checkpoint_file: Path,
+        keys: KeySet,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+    ) -> None:
+        self._db = connect(path)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=2000")
+        migrations.apply(self._db)
+        self._reader = connect(path)
+        self._file = checkpoint_file
+        self._keys = keys
+        self._every = checkpoint_every
+        self._every_us = int(checkpoint_seconds * 1_000_000)
+        last = self._db.execute(
+            "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
+        ).fetchone()
+        head: tuple[int, str] = (last[0], last[1]) if last else self._anchor()
+        self._sequence, self._hash = head
+        checkpoints = self.checkpoints()
+        self._checkpointed = checkpoints[-1].sequence if checkpoints else self._sequence
+        self._checkpointed_at = checkpoints[-1].time_us if checkpoints else 0
+
+    # -- writing (one thread) -----------------------------------------------------------
+
+    def append(self, entries: Sequence[AccessEntry], *, now_us: int) -> list[AccessRecord]:
+        """Chain and commit `entries` in one durable transaction, or raise
+        AccessLogUnavailable having written nothing."""
+        records, previous = [], self._hash
+        for offset, entry in enumerate(entries, start=1):
+            record = seal_record(self._sequence + offset, entry, previous)
+            records.append(record)
+            previous = record.record_hash
+        conn = self._db.conn
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT INTO records (sequence, content, previous_hash, record_hash)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
+                )
+        except Exception as exc:  # sqlite3 errors, OSError: disk full, read-only, locked
+            raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
+        self._sequence, self._hash = records[-1].sequence, records[-1].record_hash
+        if (
+            self._sequence - self._checkpointed >= self._every
+            or now_us - self._checkpointed_at >= self._every_us
+        ):
+            self.checkpoint(now_us=now_us)
+        return records
+
+    def checkpoint(self, *, now_us: int) -> Checkpoint | None:
+        """Sign the current head, if anything was written since the last checkpoint."""
+        if self._sequence == self._checkpointed:
+            return None
+        checkpoint = sign_checkpoint(
+            self._keys, CheckpointKind.CHECKPOINT, self._sequence, self._hash, now_us
+        )
+        self._publish(checkpoint)
+        self._checkpointed, self._checkpointed_at = self._sequence, now_us
+        return checkpoint
+
+    def truncate_before(self, cutoff_us: int, *, now_us: int) -> int:
+        """Remove records older than `cutoff_us` behind a signed truncation checkpoint."""
+        first_kept = self._db.execute(
+            "SELECT sequence, previous_hash FROM records WHERE time_us >= ?"
+            " ORDER BY sequence LIMIT 1",
+            [cutoff_us],
+        ).fetchone()
+        if first_kept is None:
+            self.checkpoint(now_us=now_us)  # keep the head pinned: cut after the last record
+            first_kept = (self._sequence + 1, self._hash)
+        sequence, chained_from = first_kept
+        oldest = self._db.execute("SELECT min(sequence) FROM records").fetchone()[0]
+        if oldest is None or oldest >= sequence:
+            return 0
+        truncation = sign_checkpoint(
+            self._keys, CheckpointKind.TRUNCATION, sequence, chained_from, now_us
+        )
+        self._publish(truncation)
+        with self._db.conn:
+            self._db.execute("BEGIN IMMEDIATE")
+            deleted = self._db.execute(
+                "DELETE FROM records WHERE sequence < ?", [sequence]
+            ).rowcount
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(deleted)
+
+    def _publish(self, checkpoint: Checkpoint) -> None:
+        line = checkpoint.to_json()
+        try:
+            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, (line + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with self._db.conn:
+                self._db.execute("INSERT INTO checkpoints (line) VALUES (?)", [line])
+        except Exception as exc:
+            raise AccessLogUnavailable(f"checkpoint write failed: {exc}") from exc
+
+    def _anchor(self) -> tuple[int, str]:
+        """Where the chain starts: genesis, or the last truncation (an emptied log)."""
+        truncations = [c for c in self.checkpoints() if c.kind is CheckpointKind.TRUNCATION]
+        if truncations:
+            return truncations[-1].sequence - 1, truncations[-1].record_hash
+        return 0, GENESIS_HASH
+
+    # -- reading --------------------------------------------------------------------------
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints in the file outside the database (the authority)."""
+        try:
+            text = self._file.read_text()
+        except FileNotFoundError:
+            return []
+        return [Checkpoint.from_json(line) for line in text.splitlines() if line.strip()]
+
+    def stored_rows(self) -> Iterator[list[StoredRow]]:
+        """Every record, in batches, as verification reads it."""
+        cursor = self._reader.conn.execute(
+            "SELECT sequence, previous_hash, record_hash, content FROM records ORDER BY sequence"
+        )
+        while batch := cursor.fetchmany(20_000):
+            yield batch
+
+    def verify(self) -> Verification:
+        try:
+            checkpoints = self.checkpoints()
+        except (ValueError, KeyError, TypeError) as exc:
+            return Verification(False, 0, 0, f"checkpoint file is unreadable: {exc}")
+        in_db = sorted(row[0] for row in self._reader.conn.execute("SELECT line FROM checkpoints"))
+        in_file = sorted(c.to_json() for c in checkpoints)
+        if in_db != in_file:
+            differing = sorted(set(in_db) ^ set(in_file)) or in_db
+            try:
+                sequence = Checkpoint.from_json(differing[0]).sequence
+            except (ValueError, KeyError, TypeError):
+                sequence = 0
+            return Verification(
+                False,
+                0,
+                sequence,
+                "the checkpoints in the database differ "
+                f"from the checkpoint file (first at record {sequence})",
+            )
+        return verify(self.stored_rows(), checkpoints, self._keys)
+
+    def query(
+        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
+    ) -> list[AccessRecord]:
+        clauses: list[str] = ["sequence > ?"]
+        params: list[object] = [after_sequence]
+        for column, value in (
+            ("principal", query.principal),
+            ("purpose", query.purpose),
+            ("method", query.method),
+            ("decision", query.decision),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.since_us is not None:
+            clauses.append("time_us >= ?")
+            params.append(query.since_us)
+        if query.until_us is not None:
+            clauses.append("time_us < ?")
+            params.append(query.until_us)
+        if query.subjects:
+            clauses.append(f"subject IN ({','.join('?' * len(query.subjects))})")
+            params.extend(query.subjects)
+        rows = self._reader.conn.execute(
+            "SELECT content, previous_hash, record_hash FROM records"
+            f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
+            [*params, limit],
+        )
+        return [_record(*row) for row in rows]
+
+    def close(self) -> None:
+        self._reader.close()
+        self._db.close()
+
+
+def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+    sequence, entry = decode(content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
