@@ -82,6 +82,27 @@ def m002_activity_per_purpose_and_consent(db: sqlite_utils.Database) -> None:
     db.table("consent_history").create_index(["pseudonym"])
 
 
+@migrations()
+def m003_integer_subject_ids(db: sqlite_utils.Database) -> None:
+    # Events key on a small integer instead of the 79-character pseudonym: index pages
+    # hold several times more entries, which more than doubles ingest throughput.
+    db.executescript("""
+        CREATE TABLE subjects (id INTEGER PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE);
+        INSERT INTO subjects (pseudonym) SELECT DISTINCT pseudonym FROM events;
+        CREATE TABLE events_v3 (
+            id INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, purpose TEXT NOT NULL,
+            type TEXT NOT NULL, occurred_at_us INTEGER NOT NULL,
+            received_at_us INTEGER NOT NULL, attributes TEXT);
+        INSERT INTO events_v3 SELECT e.id, s.id, e.purpose, e.type, e.occurred_at_us,
+            e.received_at_us, e.attributes FROM events e JOIN subjects s USING (pseudonym);
+        DROP TABLE events;
+        ALTER TABLE events_v3 RENAME TO events;
+        CREATE INDEX events_subject ON events (subject_id, purpose, type, occurred_at_us);
+        CREATE INDEX events_purpose_time ON events (purpose, occurred_at_us);
+    """)
+
+
+_SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = """
 INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
 VALUES (?, ?, ?, ?, ?)
@@ -105,8 +126,25 @@ def _json_default(value: object) -> str:
 class SqliteBehaviorStore:
     def __init__(self, path: Path) -> None:
         self._writer = connect(path)
+        self._writer.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
         migrations.apply(self._writer)
         self._reader = connect(path)
+        self._subject_ids: dict[str, int] = {}
+
+    def _ids_for_writing(self, pseudonyms: set[str]) -> dict[str, int]:
+        """Integer ids of `pseudonyms`, creating the missing ones (inside a transaction)."""
+        missing = [p for p in pseudonyms if p not in self._subject_ids]
+        if missing:
+            conn = self._writer.conn
+            conn.executemany(
+                "INSERT OR IGNORE INTO subjects (pseudonym) VALUES (?)", [(p,) for p in missing]
+            )
+            for pseudonym, subject_id in conn.execute(
+                f"SELECT pseudonym, id FROM subjects WHERE pseudonym IN ({_marks(missing)})",
+                missing,
+            ):
+                self._subject_ids[pseudonym] = subject_id
+        return {p: self._subject_ids[p] for p in pseudonyms}
 
     # -- behavior ---------------------------------------------------------------------
 
@@ -134,10 +172,11 @@ class SqliteBehaviorStore:
         conn = self._writer.conn
         with conn:
             conn.execute("BEGIN IMMEDIATE")
+            ids = self._ids_for_writing({e.pseudonym for e in events})
             conn.executemany(
-                "INSERT INTO events (pseudonym, purpose, type, occurred_at_us, received_at_us,"
+                "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
                 " attributes) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+                [(ids[row[0]], *row[1:]) for row in rows],
             )
             conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
 
@@ -155,7 +194,8 @@ class SqliteBehaviorStore:
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:
         row = self._reader.conn.execute(
-            f"SELECT count(*) FROM events WHERE pseudonym IN ({_marks(pseudonyms)})"
+            "SELECT count(*) FROM events"
+            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
             " AND purpose = ? AND type = ? AND occurred_at_us > ?",
             [*pseudonyms, purpose, event_type, since_us],
         ).fetchone()
@@ -166,7 +206,8 @@ class SqliteBehaviorStore:
     ) -> AttributeScalar | None:
         row = self._reader.conn.execute(
             "SELECT json_extract(attributes, ?) FROM events"
-            f" WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ? AND type = ?"
+            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
+            " AND purpose = ? AND type = ?"
             " AND json_type(attributes, ?) IS NOT NULL"
             " ORDER BY occurred_at_us DESC, id DESC LIMIT 1",
             [f'$."{attribute}"', *pseudonyms, purpose, event_type, f'$."{attribute}"'],
@@ -218,7 +259,9 @@ class SqliteBehaviorStore:
             )
             if not change.granted:
                 deleted = conn.execute(
-                    f"DELETE FROM events WHERE pseudonym IN ({_marks(subject)}) AND purpose = ?",
+                    "DELETE FROM events"
+                    f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(subject))})"
+                    " AND purpose = ?",
                     [*subject, change.purpose],
                 ).rowcount
                 conn.execute(

@@ -16,6 +16,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from privacy.access_log import AccessLogUnavailable
 from privacy.errors import (
     ConsentRequired,
     ContractError,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     PurposeNotClaimable: grpc.StatusCode.PERMISSION_DENIED,
     ReleaseNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
     # Configuration and storage faults: the caller can do nothing; say little.
     KeyringError: grpc.StatusCode.INTERNAL,
