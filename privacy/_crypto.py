@@ -1,13 +1,13 @@
 """The one door to raw cryptography. Everything else calls these recipes.
 
 AES-256-GCM with a random 96-bit nonce for sealing, HMAC-SHA256 for keyed
-pseudonyms, Ed25519 for signing access-log checkpoints. Nonces are random because each data key seals a handful of
-messages in its lifetime, far below the 2**32 limit for random GCM nonces.
+pseudonyms, Ed25519 for signing access-log checkpoints. Nonces are random
+because each data key seals a handful of messages in its lifetime, far below
+the 2**32 limit for random GCM nonces.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -31,7 +31,7 @@ def new_key() -> bytes:
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
     """HMAC-SHA256 (RFC 2104) of `message` under `key`."""
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac.digest(key, message, "sha256")  # one-shot C implementation
 
 
 def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:

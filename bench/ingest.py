@@ -1,0 +1,211 @@
+"""Ingest throughput: events/s through RecordEvents, beside raw SQLite inserts of the same rows.
+
+RecordEvents takes batches of 500 `page_viewed` events (purpose `onboarding`,
+up to 2 minutes old) about subjects drawn from 10,000 emails, so the vault meets
+many new subjects in the first batches, from a few concurrent clients, with
+Tactful in a child process. Every subject consents first (not timed): without
+consent, events are accepted but not stored. The baseline is sqlite3
+`executemany` of the same rows, 500 to a transaction, into a fresh database made
+by the behavior store's own migration (same table, same indexes) and opened the
+same way (WAL): what SQLite and the disk allow before gRPC, checks, pseudonyms,
+consent and the vault. Target: >= 30,000 events/s through RecordEvents.
+
+    .venv/bin/python bench/ingest.py [--seconds 10] [--concurrency 4] [--json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a file, bench/ heads sys.path, where bench/segments.py would shadow `segments`.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import hashlib  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
+
+from bench._harness import (  # noqa: E402
+    PURPOSE,
+    RECORD_EVENTS,
+    Load,
+    bearer,
+    describe_machine,
+    drive,
+    figures,
+    grant_consent,
+    machine,
+    machine_busy_seconds,
+    page_views,
+    print_loads,
+    print_profile,
+    progress,
+    record,
+    serving,
+    verdict,
+)
+from privacy.sqlite import connect  # noqa: E402
+from segments.ingest import to_us  # noqa: E402
+from segments.sqlite_store import migrations  # noqa: E402
+from server.app import utc_now  # noqa: E402
+from server.auth import new_token  # noqa: E402
+
+TARGET_EVENTS_PER_S = 30_000
+Event = tuple[str, datetime]  # (email, occurred_at)
+Row = tuple[int, str, str, int, int, str]
+INSERT = (
+    "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us, attributes)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    token = new_token()
+    batches = _batches(args.subjects, args.batch, args.distinct_batches, now=utc_now())
+    requests = [page_views(batch).SerializeToString() for batch in batches]
+    emails = sorted({address for batch in batches for address, _ in batch})
+
+    progress(f"tactful: {args.seconds:g} s of RecordEvents, {args.concurrency} clients ...")
+    with serving("tactful", token=token, profile=args.profile) as server:
+        started = time.perf_counter()
+        asyncio.run(grant_consent(server.target, token, emails, concurrency=32))
+        progress(
+            f"tactful: consent for {len(emails):,} subjects in "
+            f"{time.perf_counter() - started:.1f} s (not measured)"
+        )
+        first = asyncio.run(record(server.target, token, requests[:1]))
+        if first != args.batch:
+            raise SystemExit(f"the first batch stored {first} events, not {args.batch}")
+        grpc_load = asyncio.run(
+            drive(
+                server,
+                RECORD_EVENTS,
+                requests,
+                bearer(token),
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                warmup=0,  # the first batches meet new subjects; they belong in the figure
+            )
+        )
+    progress(f"sqlite3: {args.seconds:g} s of executemany ...")
+    sqlite_load = _raw_sqlite([_rows(batch) for batch in batches], seconds=args.seconds)
+
+    grpc_rate = grpc_load.per_second * args.batch
+    sqlite_rate = sqlite_load.per_second * args.batch
+    ratio = grpc_rate / sqlite_rate if sqlite_rate else 0.0
+    met = grpc_rate >= TARGET_EVENTS_PER_S
+    if args.json:
+        report = {
+            "benchmark": "ingest",
+            "batch": args.batch,
+            "concurrency": args.concurrency,
+            "seconds": args.seconds,
+            "subjects": len(emails),
+            "record_events": figures(grpc_load, items_per_call=args.batch),
+            "raw_sqlite": figures(sqlite_load, items_per_call=args.batch),
+            "ratio": round(ratio, 4),
+            "target_events_per_s": TARGET_EVENTS_PER_S,
+            "met": met,
+            "machine": machine(),
+        }
+        print(json.dumps(report))
+        return 0
+    print(
+        f"RecordEvents in batches of {args.batch}: {args.concurrency} clients, {args.seconds:g} s; "
+        f"{len(emails):,} distinct subjects"
+    )
+    print(f"machine: {describe_machine()}")
+    print_loads(
+        [("Tactful RecordEvents", grpc_load), ("raw sqlite3 executemany", sqlite_load)],
+        unit="events/s",
+        items_per_call=args.batch,
+    )
+    print(f"ratio RecordEvents / raw SQLite: {ratio:.3f}")
+    print(
+        f"target >= {TARGET_EVENTS_PER_S:,} events/s through RecordEvents: {verdict(met)} "
+        f"({grpc_rate / TARGET_EVENTS_PER_S:.2f} of it)"
+    )
+    if args.profile:
+        print_profile(args.profile)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement (10)")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients (4)")
+    parser.add_argument("--batch", type=int, default=500, help="events per RecordEvents (500)")
+    parser.add_argument("--subjects", type=int, default=10_000, help="distinct emails (10,000)")
+    parser.add_argument(
+        "--distinct-batches", type=int, default=64, help="pre-built batches, sent in rotation (64)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead")
+    parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
+    return parser
+
+
+def _batches(subjects: int, size: int, count: int, *, now: datetime) -> list[list[Event]]:
+    """`count` batches of `size` events, each about a random subject, up to 2 minutes old."""
+    rng = random.Random(27)
+    emails = [f"ingest-bench-{i:06d}@example.com" for i in range(subjects)]
+    return [
+        [
+            (rng.choice(emails), now - timedelta(microseconds=rng.randrange(120_000_000)))
+            for _ in range(size)
+        ]
+        for _ in range(count)
+    ]
+
+
+def _rows(batch: Sequence[Event]) -> list[Row]:
+    """The events-table rows for a batch. The subject id only needs to be stable here."""
+    received = to_us(utc_now())
+    return [
+        (
+            int.from_bytes(hashlib.sha256(address.encode()).digest()[:4], "big"),
+            PURPOSE,
+            "page_viewed",
+            to_us(at),
+            received,
+            '{"path":"/pricing"}',
+        )
+        for address, at in batch
+    ]
+
+
+def _raw_sqlite(batches: Sequence[Sequence[Row]], *, seconds: float) -> Load:
+    """Plain executemany, one transaction per batch, for about `seconds`, in this process."""
+    with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
+        db = connect(Path(tmp) / "behavior.db")
+        migrations.apply(db)
+        conn = db.conn
+        latencies: list[float] = []
+        cpu_before, busy_before = time.process_time(), machine_busy_seconds()
+        start = time.perf_counter()
+        for rows in itertools.cycle(batches):
+            began = time.perf_counter()
+            if began - start >= seconds:
+                break
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(INSERT, rows)
+            latencies.append((time.perf_counter() - began) * 1000)
+        elapsed = time.perf_counter() - start
+        cpu, busy_after = time.process_time() - cpu_before, machine_busy_seconds()
+        db.close()
+    other = None
+    if busy_before is not None and busy_after is not None:
+        other = max(0.0, busy_after - busy_before - cpu)
+    return Load(len(latencies), 0, elapsed, tuple(sorted(latencies)), None, cpu, None, other)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

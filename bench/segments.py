@@ -1,0 +1,169 @@
+"""GetSegments throughput: Tactful beside a bare grpc.aio echo server, same client, same load.
+
+The echo server answers each request with its own bytes: no protobuf, no auth, no
+storage. It is what a Python gRPC server costs at all on this machine; Tactful's
+GetSegments (authenticate, decide, pseudonymize, consent and activity reads from
+SQLite, segment rule) is measured against it. Target: Tactful QPS / echo QPS >= 0.5.
+
+Before the timed run, every subject consents to `onboarding` (it rests on consent)
+and gets two page views a few minutes old, so each call finds real rows.
+
+    .venv/bin/python bench/segments.py [--seconds 10] [--concurrency 32] [--json]
+
+Each server runs alone, in a child process; this process only generates load.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a file, bench/ heads sys.path and this file would shadow the `segments` package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+import grpc  # noqa: E402
+
+from bench._harness import (  # noqa: E402
+    CALL_TIMEOUT_S,
+    ECHO_METHOD,
+    GET_SEGMENTS,
+    PURPOSE,
+    Load,
+    bearer,
+    describe_machine,
+    drive,
+    figures,
+    grant_consent,
+    machine,
+    page_views,
+    print_loads,
+    print_profile,
+    progress,
+    record,
+    serving,
+    verdict,
+)
+from server.app import utc_now  # noqa: E402
+from server.auth import new_token  # noqa: E402
+from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
+
+TARGET_RATIO = 0.5
+BATCH = 500
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    token = new_token()
+    emails = [f"segments-bench-{i:06d}@example.com" for i in range(args.subjects)]
+    requests = [
+        personalization_pb2.GetSegmentsRequest(
+            subject=common_pb2.SubjectRef(namespace="email", id=address), purpose=PURPOSE
+        ).SerializeToString()
+        for address in emails
+    ]
+    load = {"concurrency": args.concurrency, "seconds": args.seconds}
+
+    progress(f"echo: {args.seconds:g} s at concurrency {args.concurrency} ...")
+    with serving("echo") as server:
+        echo = asyncio.run(drive(server, ECHO_METHOD, requests, bearer(token), **load))
+
+    with serving("tactful", token=token, profile=args.profile) as server:
+        asyncio.run(grant_consent(server.target, token, emails, concurrency=args.concurrency))
+        stored = asyncio.run(record(server.target, token, _preload(emails)))
+        sample = asyncio.run(_segments_of(server.target, token, requests[0]))
+        progress(
+            f"tactful: {len(emails)} subjects consented and preloaded ({stored} events); "
+            f"{emails[0]} is in {sample}"
+        )
+        progress(f"tactful: {args.seconds:g} s at concurrency {args.concurrency} ...")
+        tactful = asyncio.run(drive(server, GET_SEGMENTS, requests, bearer(token), **load))
+
+    ratio = tactful.per_second / echo.per_second if echo.per_second else 0.0
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "segments",
+                    "concurrency": args.concurrency,
+                    "seconds": args.seconds,
+                    "echo": figures(echo),
+                    "tactful": figures(tactful),
+                    "ratio": round(ratio, 3),
+                    "cpu_cost_ratio": _round(_cost_ratio(echo, tactful)),
+                    "target_ratio": TARGET_RATIO,
+                    "met": ratio >= TARGET_RATIO,
+                    "machine": machine(),
+                }
+            )
+        )
+    else:
+        _print_table(args, echo, tactful, ratio)
+    if args.profile and not args.json:
+        print_profile(args.profile)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per server (default 10)")
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight (32)")
+    parser.add_argument("--subjects", type=int, default=1000, help="preloaded subjects (1000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead")
+    parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
+    return parser
+
+
+def _preload(emails: Sequence[str]) -> list[bytes]:
+    """Two page views per subject, a few minutes old, in RecordEvents batches."""
+    now = utc_now()
+    events = [(a, now - timedelta(minutes=m)) for a in emails for m in (4, 1)]
+    return [
+        page_views(events[i : i + BATCH]).SerializeToString() for i in range(0, len(events), BATCH)
+    ]
+
+
+async def _segments_of(target: str, token: str, request: bytes) -> list[str]:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = channel.unary_unary(
+            GET_SEGMENTS, response_deserializer=personalization_pb2.GetSegmentsResponse.FromString
+        )
+        reply = await stub(request, metadata=bearer(token), timeout=CALL_TIMEOUT_S)
+    return list(reply.segments)
+
+
+def _print_table(args: argparse.Namespace, echo: Load, tactful: Load, ratio: float) -> None:
+    print(
+        f"GetSegments beside a bare echo server: concurrency {args.concurrency}, "
+        f"{args.seconds:g} s each"
+    )
+    print(f"machine: {describe_machine()}")
+    print_loads([("bare grpc.aio echo", echo), ("Tactful GetSegments", tactful)], unit="QPS")
+    print(
+        f"ratio Tactful / echo QPS: {ratio:.2f} "
+        f"(target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)})"
+    )
+    cost = _cost_ratio(echo, tactful)
+    if cost is not None:
+        print(
+            f"server CPU per call, echo / Tactful: {cost:.2f} (the ratio if both servers "
+            "were CPU-bound)"
+        )
+
+
+def _cost_ratio(echo: Load, tactful: Load) -> float | None:
+    echo_us, tactful_us = echo.server_cpu_us_per_call, tactful.server_cpu_us_per_call
+    return echo_us / tactful_us if echo_us and tactful_us else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
