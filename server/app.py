@@ -10,21 +10,25 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from privacy.access_log_store import SqliteAccessLog
+from privacy.access_log_writer import GroupCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
-from segments.ingest import EventRecorder
+from segments.ingest import EventRecorder, to_us
 from segments.release import Releaser
 from segments.sqlite_store import SqliteBehaviorStore
+from server.audit import AccessLogQueries
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
+from server.edge import Edge
 from server.servicers import (
     AccessLogServicer,
+    Authorizer,
     Clock,
-    Gate,
     InsightsServicer,
     PersonalizationServicer,
     SubjectsServicer,
@@ -80,8 +84,32 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
     authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
-    gate = Gate(authenticator, contract, settings.max_message_bytes)
     consent = ConsentRecorder(contract, pseudonymizer, store)
+    access_log = SqliteAccessLog(
+        settings.data_dir / "access_log.db",
+        settings.checkpoints_path,
+        keyring.signing,
+        checkpoint_every=settings.checkpoint_every,
+        checkpoint_seconds=settings.checkpoint_seconds,
+    )
+    committer = GroupCommitter(
+        access_log, lambda: to_us(clock()), idle_checkpoint_s=settings.checkpoint_seconds
+    )
+    health_servicer = health.aio.HealthServicer()
+
+    async def set_serving(serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await health_servicer.set(name, status)
+
+    edge = Edge(
+        authenticator, pseudonymizer, committer, set_serving, clock, settings.max_message_bytes
+    )
+    authorize = Authorizer(contract)
 
     # gRPC itself refuses only far larger messages, so that a request just over the
     # configured size gets a clear INVALID_ARGUMENT from the gate instead.
@@ -94,7 +122,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     )
     personalization_pb2_grpc.add_PersonalizationServicer_to_server(
         PersonalizationServicer(
-            gate,
+            edge,
+            authorize,
             EventRecorder(contract, pseudonymizer, vault, store),
             consent,
             Releaser(contract, pseudonymizer, store, consent),
@@ -103,14 +132,14 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         ),
         server,
     )
-    access_log_pb2_grpc.add_AccessLogServicer_to_server(AccessLogServicer(gate), server)
-    subjects_pb2_grpc.add_SubjectsServicer_to_server(SubjectsServicer(gate), server)
-    insights_pb2_grpc.add_InsightsServicer_to_server(InsightsServicer(gate), server)
+    access_log_pb2_grpc.add_AccessLogServicer_to_server(
+        AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), server
+    )
+    subjects_pb2_grpc.add_SubjectsServicer_to_server(SubjectsServicer(edge, authorize), server)
+    insights_pb2_grpc.add_InsightsServicer_to_server(InsightsServicer(edge, authorize), server)
 
-    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await set_serving(True)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
@@ -119,7 +148,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
-    running._closers.extend([store, vault, _ExecutorCloser(executor)])
+    # Closed in reverse: the access log last, after its final checkpoint.
+    running._closers.extend([access_log, committer, store, vault, _ExecutorCloser(executor)])
     return running
 
 

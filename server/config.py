@@ -61,6 +61,10 @@ class Settings:
     contract: Path = EXAMPLE_CONTRACT
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     principals: tuple[PrincipalConfig, ...] = ()
+    access_log_checkpoints: Path | None = None  # default: data_dir / access-log.checkpoints
+    checkpoint_every: int = 1000  # records between signed checkpoints
+    checkpoint_seconds: float = 60.0  # and at least this often while records arrive
+    access_log_retention: str = "2190d"  # six years
     development: bool = False  # create a keyring if missing, issue a dev token
 
     @property
@@ -70,6 +74,10 @@ class Settings:
     @property
     def tokens_path(self) -> Path:
         return self.data_dir / "tokens.json"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.access_log_checkpoints or self.data_dir / "access-log.checkpoints"
 
     def with_principal(self, principal: PrincipalConfig) -> Settings:
         return replace(self, principals=(*self.principals, principal))
@@ -113,6 +121,7 @@ def _from_file(path: Path) -> Settings:
         "contract",
         "max_message_bytes",
         "principals",
+        "access_log",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -126,6 +135,7 @@ def _from_file(path: Path) -> Settings:
         contract=base / raw["contract"] if "contract" in raw else EXAMPLE_CONTRACT,
         max_message_bytes=max_bytes,
         principals=_principals(path, raw.get("principals", [])),
+        **_access_log(path, base, raw.get("access_log", {})),
     )
 
 
@@ -167,3 +177,30 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
             + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
         )
     return PrincipalConfig(raw["name"], digest, lists["roles"], lists["purposes"])
+
+
+def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
+    """The [access_log] table: checkpoints (file), checkpoint_every, checkpoint_seconds,
+    retention."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: access_log must be a table ([access_log])")
+    unknown = set(raw) - {"checkpoints", "checkpoint_every", "checkpoint_seconds", "retention"}
+    if unknown:
+        raise ConfigError(f"{path}: access_log: unknown keys {sorted(unknown)}")
+    found: dict[str, Any] = {}
+    if "checkpoints" in raw:
+        found["access_log_checkpoints"] = base / _text(path, raw, "checkpoints", "")
+    every = raw.get("checkpoint_every", 1000)
+    seconds = raw.get("checkpoint_seconds", 60)
+    if type(every) is not int or every < 1:
+        raise ConfigError(f"{path}: access_log.checkpoint_every must be a positive integer")
+    if type(seconds) not in (int, float) or seconds <= 0:
+        raise ConfigError(f"{path}: access_log.checkpoint_seconds must be a positive number")
+    retention = raw.get("retention", "2190d")
+    if not isinstance(retention, str) or not re.fullmatch(r"[0-9]{1,7}[dh]", retention):
+        raise ConfigError(f'{path}: access_log.retention must be a duration such as "2190d"')
+    return found | {
+        "checkpoint_every": every,
+        "checkpoint_seconds": float(seconds),
+        "access_log_retention": retention,
+    }

@@ -6,10 +6,8 @@ no internals leak; the test suite fails if a public domain error is missing.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -85,24 +83,3 @@ def _attach(status: status_pb2.Status, detail: Any) -> None:
     packed = any_pb2.Any()
     packed.Pack(detail)
     status.details.append(packed)
-
-
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
-
-
-def mapped_errors(method: Handler) -> Handler:
-    """Turn a domain error raised by a servicer method into its gRPC status."""
-
-    @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return await method(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            if not isinstance(error, _SAFE_TO_SHOW):
-                log.exception("%s failed", method.__qualname__)
-            status = status_for(error)
-            await context.abort(status.code, status.details, status.trailing_metadata)
-
-    return wrapper  # type: ignore[return-value]

@@ -1,4 +1,5 @@
-"""gRPC servicers: thin adapters. Authenticate, convert, one domain call, convert."""
+"""gRPC servicers: thin adapters. The edge authenticates and records; each method
+converts the request, makes one domain call, and converts the result."""
 
 from __future__ import annotations
 
@@ -7,24 +8,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 from functools import partial
-from typing import NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
-from privacy.errors import InvalidRequest, Violation
 from segments.ingest import EventRecorder
 from segments.release import Releaser
-from server.auth import Authenticator
-from server.convert import (
-    attribute_to_proto,
-    event_from_proto,
-    subject_from_proto,
-    timestamp_from,
-)
-from server.errors import mapped_errors
+from server.audit import AccessLogQueries
+from server.convert import attribute_to_proto, event_from_proto, subject_from_proto, timestamp_from
+from server.edge import Edge, NotYetAvailable, Outcome
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -39,34 +34,7 @@ from tactful.v1 import (
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-
-
-class Gate:
-    """What every RPC does first: authenticate, bound the request size, check the role."""
-
-    def __init__(
-        self, authenticator: Authenticator, contract: Contract, max_message_bytes: int
-    ) -> None:
-        self._authenticator = authenticator
-        self._contract = contract
-        self._max_message_bytes = max_message_bytes
-
-    def admit(self, request: object, context: grpc.aio.ServicerContext) -> Actor:
-        actor = self._authenticator.authenticate(context.invocation_metadata())
-        size = request.ByteSize()  # type: ignore[attr-defined]
-        if size > self._max_message_bytes:
-            raise InvalidRequest(
-                [
-                    Violation(
-                        "request", f"message is {size} bytes; at most {self._max_message_bytes}"
-                    )
-                ]
-            )
-        return actor
-
-    def authorize(self, actor: Actor, action: Action, purpose: str = "") -> Decision:
-        """For methods whose domain call does not decide itself."""
-        return enforce(decide(self._contract, actor, action, purpose))
+Context = grpc.aio.ServicerContext
 
 
 class Writer:
@@ -79,153 +47,211 @@ class Writer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
 
-async def _not_yet(context: grpc.aio.ServicerContext, method: str, arrives_with: str) -> NoReturn:
-    await context.abort(
-        grpc.StatusCode.UNIMPLEMENTED,
-        f"{method} is not available yet; it arrives with {arrives_with}",
-    )
-    raise AssertionError("abort returned")  # pragma: no cover
+def _method(service: str, name: str) -> str:
+    return f"tactful.v1.{service}/{name}"
+
+
+class Authorizer:
+    """For methods whose domain call does not decide by itself."""
+
+    def __init__(self, contract: Contract) -> None:
+        self._contract = contract
+
+    def __call__(self, actor: Actor, action: Action, purpose: str = "") -> Decision:
+        return enforce(decide(self._contract, actor, action, purpose))
 
 
 class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
     def __init__(
         self,
-        gate: Gate,
+        edge: Edge,
+        authorize: Authorizer,
         recorder: EventRecorder,
         consent: ConsentRecorder,
         releaser: Releaser,
         writer: Writer,
         clock: Clock,
     ) -> None:
-        self._gate = gate
+        self._edge = edge
+        self._authorize = authorize
         self._recorder = recorder
         self._consent = consent
         self._releaser = releaser
         self._writer = writer
         self._clock = clock
 
-    @mapped_errors
     async def RecordEvents(
-        self, request: personalization_pb2.RecordEventsRequest, context: grpc.aio.ServicerContext
-    ) -> personalization_pb2.RecordEventsResponse:
-        actor = self._gate.admit(request, context)
-        events = [event_from_proto(e) for e in request.events]
-        result = await self._writer.run(
-            partial(self._recorder.record, actor, request.purpose, events, now=self._clock())
-        )
-        return personalization_pb2.RecordEventsResponse(
-            stored=result.stored,
-            not_stored=result.not_stored,
-            dropped_attributes=result.dropped_attributes,
+        self, request: personalization_pb2.RecordEventsRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            events = [event_from_proto(e) for e in request.events]
+            result = await self._writer.run(
+                partial(self._recorder.record, actor, request.purpose, events, now=self._clock())
+            )
+            return Outcome(
+                personalization_pb2.RecordEventsResponse(
+                    stored=result.stored,
+                    not_stored=result.not_stored,
+                    dropped_attributes=result.dropped_attributes,
+                ),
+                result.decision,
+            )
+
+        return await self._edge.run(
+            _method("Personalization", "RecordEvents"), request, context, call
         )
 
-    @mapped_errors
     async def SetConsent(
-        self, request: personalization_pb2.SetConsentRequest, context: grpc.aio.ServicerContext
-    ) -> personalization_pb2.SetConsentResponse:
-        actor = self._gate.admit(request, context)
-        result = await self._writer.run(
-            partial(
-                self._consent.set_consent,
+        self, request: personalization_pb2.SetConsentRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            result = await self._writer.run(
+                partial(
+                    self._consent.set_consent,
+                    actor,
+                    request.subject.namespace,
+                    request.subject.id,
+                    request.purpose,
+                    request.granted,
+                    request.source,
+                    now=self._clock(),
+                )
+            )
+            return Outcome(
+                personalization_pb2.SetConsentResponse(
+                    recorded_at=timestamp_from(result.recorded_at)
+                ),
+                result.decision,
+            )
+
+        return await self._edge.run(
+            _method("Personalization", "SetConsent"), request, context, call
+        )
+
+    async def GetSegments(
+        self, request: personalization_pb2.GetSegmentsRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            released = self._releaser.segments(
+                actor, subject_from_proto(request.subject), request.purpose, now=self._clock()
+            )
+            return Outcome(
+                personalization_pb2.GetSegmentsResponse(segments=sorted(released.values)),
+                released.decision,
+            )
+
+        return await self._edge.run(
+            _method("Personalization", "GetSegments"), request, context, call
+        )
+
+    async def GetSignals(
+        self, request: personalization_pb2.GetSignalsRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            released = self._releaser.signals(
                 actor,
-                request.subject.namespace,
-                request.subject.id,
+                subject_from_proto(request.subject),
                 request.purpose,
-                request.granted,
-                request.source,
+                list(request.names),
                 now=self._clock(),
             )
-        )
-        return personalization_pb2.SetConsentResponse(
-            recorded_at=timestamp_from(result.recorded_at)
+            return Outcome(
+                personalization_pb2.GetSignalsResponse(
+                    signals=[
+                        common_pb2.Signal(name=name, value=attribute_to_proto(value))
+                        for name, value in sorted(released.values.items())
+                    ]
+                ),
+                released.decision,
+                released.decision.requested,
+            )
+
+        return await self._edge.run(
+            _method("Personalization", "GetSignals"), request, context, call
         )
 
-    @mapped_errors
-    async def GetSegments(
-        self, request: personalization_pb2.GetSegmentsRequest, context: grpc.aio.ServicerContext
-    ) -> personalization_pb2.GetSegmentsResponse:
-        actor = self._gate.admit(request, context)
-        released = self._releaser.segments(
-            actor, subject_from_proto(request.subject), request.purpose, now=self._clock()
-        )
-        return personalization_pb2.GetSegmentsResponse(segments=sorted(released.values))
-
-    @mapped_errors
-    async def GetSignals(
-        self, request: personalization_pb2.GetSignalsRequest, context: grpc.aio.ServicerContext
-    ) -> personalization_pb2.GetSignalsResponse:
-        actor = self._gate.admit(request, context)
-        released = self._releaser.signals(
-            actor,
-            subject_from_proto(request.subject),
-            request.purpose,
-            list(request.names),
-            now=self._clock(),
-        )
-        return personalization_pb2.GetSignalsResponse(
-            signals=[
-                common_pb2.Signal(name=name, value=attribute_to_proto(value))
-                for name, value in sorted(released.values.items())
-            ]
-        )
-
-    @mapped_errors
     async def GetHandoffContext(
-        self,
-        request: personalization_pb2.GetHandoffContextRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> personalization_pb2.GetHandoffContextResponse:
-        actor = self._gate.admit(request, context)
-        self._gate.authorize(actor, Action.READ_HANDOFF, request.purpose)
-        await _not_yet(context, "GetHandoffContext", "intent and support handoff (issue 6)")
+        self, request: personalization_pb2.GetHandoffContextRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            self._authorize(actor, Action.READ_HANDOFF, request.purpose)
+            raise NotYetAvailable(
+                "GetHandoffContext is not available yet; it arrives with "
+                "intent and support handoff (issue 6)"
+            )
+
+        return await self._edge.run(
+            _method("Personalization", "GetHandoffContext"), request, context, call
+        )
 
 
 class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):
-    def __init__(self, gate: Gate) -> None:
-        self._gate = gate
+    def __init__(self, edge: Edge, authorize: Authorizer, queries: AccessLogQueries) -> None:
+        self._edge = edge
+        self._authorize = authorize
+        self._queries = queries
 
-    @mapped_errors
     async def QueryAccessLog(
-        self, request: access_log_pb2.QueryAccessLogRequest, context: grpc.aio.ServicerContext
-    ) -> access_log_pb2.QueryAccessLogResponse:
-        self._gate.authorize(self._gate.admit(request, context), Action.QUERY_ACCESS_LOG)
-        await _not_yet(context, "QueryAccessLog", "the access log (issue 4)")
+        self, request: access_log_pb2.QueryAccessLogRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            decision = self._authorize(actor, Action.QUERY_ACCESS_LOG)
+            return Outcome(self._queries.query(request), decision)
 
-    @mapped_errors
+        return await self._edge.run(_method("AccessLog", "QueryAccessLog"), request, context, call)
+
     async def VerifyAccessLog(
-        self, request: access_log_pb2.VerifyAccessLogRequest, context: grpc.aio.ServicerContext
-    ) -> access_log_pb2.VerifyAccessLogResponse:
-        self._gate.authorize(self._gate.admit(request, context), Action.VERIFY_ACCESS_LOG)
-        await _not_yet(context, "VerifyAccessLog", "the access log (issue 4)")
+        self, request: access_log_pb2.VerifyAccessLogRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            decision = self._authorize(actor, Action.VERIFY_ACCESS_LOG)
+            result = await asyncio.to_thread(self._queries.verify)
+            return Outcome(result, decision)
+
+        return await self._edge.run(_method("AccessLog", "VerifyAccessLog"), request, context, call)
 
 
 class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
-    def __init__(self, gate: Gate) -> None:
-        self._gate = gate
+    def __init__(self, edge: Edge, authorize: Authorizer) -> None:
+        self._edge = edge
+        self._authorize = authorize
 
-    @mapped_errors
     async def ExportSubject(
-        self, request: subjects_pb2.ExportSubjectRequest, context: grpc.aio.ServicerContext
-    ) -> subjects_pb2.ExportSubjectResponse:
-        self._gate.authorize(self._gate.admit(request, context), Action.EXPORT_SUBJECT)
-        await _not_yet(context, "ExportSubject", "erasure and export (issue 5)")
+        self, request: subjects_pb2.ExportSubjectRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            self._authorize(actor, Action.EXPORT_SUBJECT)
+            raise NotYetAvailable(
+                "ExportSubject is not available yet; it arrives with erasure and export (issue 5)"
+            )
 
-    @mapped_errors
+        return await self._edge.run(_method("Subjects", "ExportSubject"), request, context, call)
+
     async def EraseSubject(
-        self, request: subjects_pb2.EraseSubjectRequest, context: grpc.aio.ServicerContext
-    ) -> subjects_pb2.EraseSubjectResponse:
-        self._gate.authorize(self._gate.admit(request, context), Action.ERASE_SUBJECT)
-        await _not_yet(context, "EraseSubject", "erasure and export (issue 5)")
+        self, request: subjects_pb2.EraseSubjectRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            self._authorize(actor, Action.ERASE_SUBJECT)
+            raise NotYetAvailable(
+                "EraseSubject is not available yet; it arrives with erasure and export (issue 5)"
+            )
+
+        return await self._edge.run(_method("Subjects", "EraseSubject"), request, context, call)
 
 
 class InsightsServicer(insights_pb2_grpc.InsightsServicer):
-    def __init__(self, gate: Gate) -> None:
-        self._gate = gate
+    def __init__(self, edge: Edge, authorize: Authorizer) -> None:
+        self._edge = edge
+        self._authorize = authorize
 
-    @mapped_errors
     async def GetSegmentSizes(
-        self, request: insights_pb2.GetSegmentSizesRequest, context: grpc.aio.ServicerContext
-    ) -> insights_pb2.GetSegmentSizesResponse:
-        actor = self._gate.admit(request, context)
-        self._gate.authorize(actor, Action.READ_AGGREGATES, request.purpose)
-        await _not_yet(context, "GetSegmentSizes", "differentially private insights (issue 6)")
+        self, request: insights_pb2.GetSegmentSizesRequest, context: Context
+    ) -> Any:
+        async def call(actor: Actor) -> Outcome:
+            self._authorize(actor, Action.READ_AGGREGATES, request.purpose)
+            raise NotYetAvailable(
+                "GetSegmentSizes is not available yet; it arrives with "
+                "differentially private insights (issue 6)"
+            )
+
+        return await self._edge.run(_method("Insights", "GetSegmentSizes"), request, context, call)

@@ -10,8 +10,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tactful.v1 import (
-    access_log_pb2,
-    access_log_pb2_grpc,
     common_pb2,
     insights_pb2,
     insights_pb2_grpc,
@@ -103,18 +101,6 @@ NOT_YET = [
         "GetHandoffContext",
         personalization_pb2.GetHandoffContextRequest(purpose="agent_assist"),
         "agent_console",
-    ),
-    (
-        access_log_pb2_grpc.AccessLogStub,
-        "QueryAccessLog",
-        access_log_pb2.QueryAccessLogRequest(),
-        "compliance_officer",
-    ),
-    (
-        access_log_pb2_grpc.AccessLogStub,
-        "VerifyAccessLog",
-        access_log_pb2.VerifyAccessLogRequest(),
-        "compliance_officer",
     ),
     (
         subjects_pb2_grpc.SubjectsStub,
