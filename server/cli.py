@@ -14,6 +14,7 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
+from server import cli_audit
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.config import ConfigError, Settings, load_settings
@@ -42,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a message for the user, raised by a command
+            print(exc.code, file=sys.stderr)
+            return 1
+        raise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
         "new", help="print a random token and the token_sha256 to put in a config file"
     )
     new.set_defaults(run=_tokens_new)
+
+    cli_audit.register(commands, _settings, _config_option)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")

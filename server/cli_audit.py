@@ -1,0 +1,235 @@
+"""`tactful audit …`: verify, query, export and truncate the access log."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from privacy.access_log import AccessRecord
+from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.contract import parse_duration
+from privacy.keyring import load_keyring
+from privacy.pseudonym import Pseudonymizer
+from segments.ingest import to_us
+from server.config import Settings
+
+EXPORT_FIELDS = (
+    "sequence",
+    "time",
+    "principal",
+    "role",
+    "method",
+    "purpose",
+    "subject",
+    "requested",
+    "released",
+    "decision",
+    "status",
+    "reason",
+    "request_id",
+    "latency_us",
+    "previous_hash",
+    "record_hash",
+)
+
+
+def register(
+    commands: Any,
+    settings_of: Callable[[argparse.Namespace], Settings],
+    config_option: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    parser = commands.add_parser(
+        "audit",
+        help="the access log: verify, query, export, truncate",
+        description="The tamper-evident access log, for compliance.",
+    )
+    audit = parser.add_subparsers(title="audit commands", metavar="COMMAND")
+    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+
+    verify = audit.add_parser(
+        "verify",
+        help="recompute the chain and checkpoints; exit 1 if "
+        "anything was altered, naming the first bad record",
+    )
+    config_option(verify)
+    verify.set_defaults(run=lambda args: _verify(settings_of(args)))
+
+    query = audit.add_parser("query", help="records matching filters, one JSON line each")
+    _filters(query)
+    query.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    config_option(query)
+    query.set_defaults(run=lambda args: _query(settings_of(args), args))
+
+    export = audit.add_parser("export", help="records for compliance tools or spreadsheets")
+    _filters(export)
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    config_option(export)
+    export.set_defaults(run=lambda args: _export(settings_of(args), args))
+
+    truncate = audit.add_parser(
+        "truncate",
+        help="remove records older than the configured retention (default six "
+        "years) behind a signed truncation checkpoint",
+    )
+    truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
+    config_option(truncate)
+    truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", help="ISO 8601; records at or after")
+    parser.add_argument("--until", help="ISO 8601; records before")
+    parser.add_argument("--principal")
+    parser.add_argument("--purpose")
+    parser.add_argument("--method", help="e.g. tactful.v1.Personalization/GetSegments")
+    parser.add_argument("--decision", choices=("allowed", "denied"))
+    parser.add_argument("--namespace", help="with --id: records about this subject")
+    parser.add_argument("--id", dest="identifier", help="the subject's identifier")
+
+
+def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
+    keyring = load_keyring(settings.keyring_path)
+    path = settings.data_dir / "access_log.db"
+    if not path.exists():
+        raise SystemExit(f"tactful: no access log at {path}")
+    log = SqliteAccessLog(path, settings.checkpoints_path, keyring.signing)
+    return log, Pseudonymizer(keyring.pseudonym)
+
+
+def _verify(settings: Settings) -> int:
+    log, _ = _open(settings)
+    result = log.verify()
+    log.close()
+    if result.intact:
+        print(f"intact: {result.records} records, chain and signed checkpoints check out")
+        return 0
+    print(
+        f"TAMPERED: first bad record {result.first_bad_sequence}: {result.problem} "
+        f"({result.records} records checked before it)"
+    )
+    return 1
+
+
+def _time(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(
+            f"tactful: {flag} {text!r} is not ISO 8601, e.g. 2026-11-01T00:00:00Z"
+        ) from None
+    return to_us(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _records(
+    settings: Settings, args: argparse.Namespace, limit: int | None
+) -> Iterator[AccessRecord]:
+    log, pseudonymizer = _open(settings)
+    if bool(args.namespace) != bool(args.identifier):
+        raise SystemExit("tactful: give --namespace and --id together")
+    subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
+    query = AccessQuery(
+        _time(args.since, "--since"),
+        _time(args.until, "--until"),
+        args.principal or "",
+        args.purpose or "",
+        args.method or "",
+        args.decision or "",
+        subjects,
+    )
+    after, left = 0, limit
+    try:
+        while left is None or left > 0:
+            page = log.query(
+                query, after_sequence=after, limit=min(10_000, left) if left is not None else 10_000
+            )
+            if not page:
+                return
+            yield from page
+            after = page[-1].sequence
+            left = None if left is None else left - len(page)
+    finally:
+        log.close()
+
+
+def _as_dict(record: AccessRecord) -> dict[str, Any]:
+    e = record.entry
+    return {
+        "sequence": record.sequence,
+        "time": datetime.fromtimestamp(e.time_us / 1_000_000, tz=UTC).isoformat(),
+        "principal": e.principal,
+        "role": e.role,
+        "method": e.method,
+        "purpose": e.purpose,
+        "subject": e.subject,
+        "requested": list(e.requested),
+        "released": list(e.released),
+        "decision": str(e.decision),
+        "status": e.status,
+        "reason": e.reason,
+        "request_id": e.request_id,
+        "latency_us": e.latency_us,
+        "previous_hash": record.previous_hash,
+        "record_hash": record.record_hash,
+    }
+
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise SystemExit("tactful: --limit must be at least 1")
+    for record in _records(settings, args, args.limit):
+        print(json.dumps(_as_dict(record), ensure_ascii=False))
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    out: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
+    count = 0
+    try:
+        writer = csv.DictWriter(out, EXPORT_FIELDS) if args.format == "csv" else None
+        if writer:
+            writer.writeheader()
+        for record in _records(settings, args, None):
+            row = _as_dict(record)
+            if writer:
+                writer.writerow(
+                    {
+                        **row,
+                        "requested": ",".join(row["requested"]),
+                        "released": ",".join(row["released"]),
+                    }
+                )
+            else:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"exported {count} records to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _truncate(settings: Settings, args: argparse.Namespace) -> int:
+    now = _time(args.now, "--now") if args.now else to_us(datetime.now(UTC))
+    assert now is not None
+    retention = parse_duration(settings.access_log_retention)
+    cutoff = now - int(retention.total_seconds() * 1_000_000)
+    log, _ = _open(settings)
+    try:
+        removed = log.truncate_before(cutoff, now_us=now)
+    finally:
+        log.close()
+    print(
+        f"removed {removed} records older than {settings.access_log_retention}, behind a "
+        "signed truncation checkpoint"
+    )
+    return 0
