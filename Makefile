@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/audit_verify.py
 
 ## lint: ruff and mypy --strict on the domain packages
 lint: $(STAMP)

@@ -221,29 +221,56 @@ class Verification:
 StoredRow = tuple[int, str, str, str]
 
 
-def verify(
-    batches: Iterable[Sequence[StoredRow]], checkpoints: Sequence[Checkpoint], keys: KeySet
-) -> Verification:
-    """Recompute the chain and check every checkpoint; name the first bad record.
+@dataclass(frozen=True)
+class Anchor:
+    """Where verification starts, and the record hashes the signed checkpoints pin."""
 
-    `batches` yields the stored rows in sequence order, a batch at a time.
-    """
+    sequence: int
+    previous_hash: str
+    pinned: dict[int, str]
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The outcome of checking one contiguous run of records."""
+
+    next_sequence: int  # the sequence after the last good record
+    first_previous: str  # the previous_hash of the first record read ("" if none)
+    last_hash: str  # the hash of the last good record (the start value if none)
+    count: int
+    problem: Verification | None
+
+
+def anchor(checkpoints: Sequence[Checkpoint], keys: KeySet) -> Anchor | Verification:
+    """Check every checkpoint's signature and order; then where the chain starts."""
     public = {v: _crypto.public_key(k) for v, k in keys.versions.items()}
     problem = _checkpoint_problem(checkpoints, public)
     if problem:
         return Verification(False, 0, problem[0], problem[1])
     truncations = [c for c in checkpoints if c.kind is CheckpointKind.TRUNCATION]
     start = max(truncations, key=lambda c: c.sequence) if truncations else None
-    expected = start.sequence if start else 1
-    previous = start.record_hash if start else GENESIS_HASH
+    sequence = start.sequence if start else 1
     pinned = {
         c.sequence: c.record_hash
         for c in checkpoints
-        if c.kind is CheckpointKind.CHECKPOINT and c.sequence >= expected
+        if c.kind is CheckpointKind.CHECKPOINT and c.sequence >= sequence
     }
-    first = expected
+    return Anchor(sequence, start.record_hash if start else GENESIS_HASH, pinned)
+
+
+def check_chain(
+    batches: Iterable[Sequence[StoredRow]],
+    expected: int,
+    previous: str | None,
+    pinned: dict[int, str],
+) -> ChainCheck:
+    """Check records from `expected` on; `previous` None trusts the first row's link
+    (a run that another check ends), which the caller must then compare."""
+    first, first_previous = expected, ""
     sha256 = hashlib.sha256
     for batch in batches:
+        if previous is None and batch:
+            previous = first_previous = batch[0][1]
         # The hot loop: a million records must verify in about two seconds.
         for sequence, previous_hash, record_hash, content in batch:
             if (
@@ -252,29 +279,52 @@ def verify(
                 or sha256((previous + content).encode()).hexdigest() != record_hash
                 or (sequence in pinned and pinned[sequence] != record_hash)
             ):
-                return _diagnose(
+                problem = _diagnose(
                     sequence,
                     previous_hash,
                     record_hash,
                     content,
                     expected,
-                    previous,
-                    pinned,
+                    previous or "",
                     expected - first,
                 )
+                return ChainCheck(
+                    expected, first_previous, previous or "", expected - first, problem
+                )
+            if not first_previous:
+                first_previous = previous_hash
             previous = record_hash
             expected += 1
-    count = expected - first
-    last_pinned = max(pinned, default=0)
-    if last_pinned >= expected:
+    return ChainCheck(expected, first_previous, previous or "", expected - first, None)
+
+
+def finish(start: Anchor, check: ChainCheck) -> Verification:
+    """The verdict once every record was read: a problem, or records missing at the tail."""
+    if check.problem:
+        return check.problem
+    last_pinned = max(start.pinned, default=0)
+    if last_pinned >= check.next_sequence:
         return Verification(
             False,
-            count,
-            expected,
-            f"records {expected}..{last_pinned} are missing; a signed "
-            f"checkpoint covers record {last_pinned}",
+            check.count,
+            check.next_sequence,
+            f"records {check.next_sequence}..{last_pinned} are missing; a "
+            f"signed checkpoint covers record {last_pinned}",
         )
-    return Verification(True, count)
+    return Verification(True, check.count)
+
+
+def verify(
+    batches: Iterable[Sequence[StoredRow]], checkpoints: Sequence[Checkpoint], keys: KeySet
+) -> Verification:
+    """Recompute the chain and check every checkpoint; name the first bad record.
+
+    `batches` yields the stored rows in sequence order, a batch at a time.
+    """
+    start = anchor(checkpoints, keys)
+    if isinstance(start, Verification):
+        return start
+    return finish(start, check_chain(batches, start.sequence, start.previous_hash, start.pinned))
 
 
 def _diagnose(
@@ -284,7 +334,6 @@ def _diagnose(
     content: str,
     expected: int,
     previous: str,
-    pinned: dict[int, str],
     count: int,
 ) -> Verification:
     if sequence != expected:
