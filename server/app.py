@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from privacy.access_log_store import SqliteAccessLog
-from privacy.access_log_writer import GroupCommitter
+from privacy.access_log_writer import LoopCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
@@ -92,8 +92,11 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
     )
-    committer = GroupCommitter(
-        access_log, lambda: to_us(clock()), idle_checkpoint_s=settings.checkpoint_seconds
+    committer = LoopCommitter(
+        access_log,
+        lambda: to_us(clock()),
+        window_s=settings.commit_window_ms / 1000,
+        idle_checkpoint_s=settings.checkpoint_seconds,
     )
     health_servicer = health.aio.HealthServicer()
 

@@ -65,6 +65,7 @@ class Settings:
     checkpoint_every: int = 1000  # records between signed checkpoints
     checkpoint_seconds: float = 60.0  # and at least this often while records arrive
     access_log_retention: str = "2190d"  # six years
+    commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     development: bool = False  # create a keyring if missing, issue a dev token
 
     @property
@@ -184,7 +185,14 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
     retention."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: access_log must be a table ([access_log])")
-    unknown = set(raw) - {"checkpoints", "checkpoint_every", "checkpoint_seconds", "retention"}
+    known = {
+        "checkpoints",
+        "checkpoint_every",
+        "checkpoint_seconds",
+        "retention",
+        "commit_window_ms",
+    }
+    unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{path}: access_log: unknown keys {sorted(unknown)}")
     found: dict[str, Any] = {}
@@ -199,8 +207,12 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
     retention = raw.get("retention", "2190d")
     if not isinstance(retention, str) or not re.fullmatch(r"[0-9]{1,7}[dh]", retention):
         raise ConfigError(f'{path}: access_log.retention must be a duration such as "2190d"')
+    window = raw.get("commit_window_ms", 5)
+    if type(window) not in (int, float) or not 0 <= window <= 1000:
+        raise ConfigError(f"{path}: access_log.commit_window_ms must be from 0 to 1000")
     return found | {
         "checkpoint_every": every,
         "checkpoint_seconds": float(seconds),
         "access_log_retention": retention,
+        "commit_window_ms": float(window),
     }

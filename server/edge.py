@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +30,7 @@ UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
 
 
 class AccessLogSink(Protocol):
-    def submit(self, entry: AccessEntry) -> Future[AccessRecord]: ...
+    def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]: ...
 
 
 class NotYetAvailable(Exception):
@@ -104,7 +103,7 @@ class Edge:
             latency_us=(time.perf_counter_ns() - started) // 1000,
         )
         try:
-            await asyncio.wrap_future(self._log.submit(entry))
+            await self._log.submit(entry)
         except AccessLogUnavailable:
             log.error("access log write failed; answering UNAVAILABLE")
             await self._set_serving(False)
