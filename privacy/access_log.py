@@ -106,7 +106,8 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.request_id,
         entry.latency_us,
     ]
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    # ASCII with \u escapes: any Python text encodes, lone surrogates included.
+    return json.dumps(values, separators=(",", ":"))
 
 
 def decode(encoded: str) -> tuple[int, AccessEntry]:

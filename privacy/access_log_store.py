@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -107,15 +108,25 @@ class SqliteAccessLog:
         ).fetchone()
         head: tuple[int, str] = (last[0], last[1]) if last else self._anchor()
         self._sequence, self._hash = head
-        checkpoints = self.checkpoints()
-        self._checkpointed = checkpoints[-1].sequence if checkpoints else self._sequence
-        self._checkpointed_at = checkpoints[-1].time_us if checkpoints else 0
+        signed = [c for c in self._readable_checkpoints() if c.kind is CheckpointKind.CHECKPOINT]
+        last = max(signed, key=lambda c: c.sequence, default=None)
+        self._checkpointed = last.sequence if last else self._anchor()[0]
+        self._checkpointed_at = last.time_us if last else 0
 
     # -- writing (one thread) -----------------------------------------------------------
 
     def append(self, entries: Sequence[AccessEntry], *, now_us: int) -> list[AccessRecord]:
         """Chain and commit `entries` in one durable transaction, or raise
-        AccessLogUnavailable having written nothing."""
+        AccessLogUnavailable having written nothing.
+
+        The fields the log is queried by may not hold NUL (ValueError): SQLite's JSON
+        functions cut text at NUL, so the query columns would disagree with the record.
+        """
+        for entry in entries:
+            if any(
+                "\x00" in f for f in (entry.principal, entry.method, entry.purpose, entry.subject)
+            ):
+                raise ValueError("principal, method, purpose and subject cannot hold NUL")
         records, previous = [], self._hash
         for offset, entry in enumerate(entries, start=1):
             record = seal_record(self._sequence + offset, entry, previous)
@@ -178,23 +189,29 @@ class SqliteAccessLog:
         return int(deleted)
 
     def _publish(self, checkpoint: Checkpoint) -> None:
+        """Into the database and the file, or neither: the database insert waits,
+        uncommitted, until the line is durably in the file."""
         line = checkpoint.to_json()
+        conn = self._db.conn
         try:
-            self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, (line + "\n").encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            with self._db.conn:
-                self._db.execute("INSERT INTO checkpoints (line) VALUES (?)", [line])
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO checkpoints (line) VALUES (?)", [line])
+                self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         except Exception as exc:
             raise AccessLogUnavailable(f"checkpoint write failed: {exc}") from exc
 
     def _anchor(self) -> tuple[int, str]:
         """Where the chain starts: genesis, or the last truncation (an emptied log)."""
-        truncations = [c for c in self.checkpoints() if c.kind is CheckpointKind.TRUNCATION]
+        truncations = [
+            c for c in self._readable_checkpoints() if c.kind is CheckpointKind.TRUNCATION
+        ]
         if truncations:
             return truncations[-1].sequence - 1, truncations[-1].record_hash
         return 0, GENESIS_HASH
@@ -209,6 +226,14 @@ class SqliteAccessLog:
             return []
         return [Checkpoint.from_json(line) for line in text.splitlines() if line.strip()]
 
+    def _readable_checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints for the writer's own bookkeeping; a file that does not parse
+        (torn by a crash, or altered) is left for `verify` to report."""
+        try:
+            return self.checkpoints()
+        except (ValueError, KeyError, TypeError):
+            return []
+
     def stored_rows(self) -> Iterator[list[StoredRow]]:
         """Every record, in batches, as verification reads it."""
         cursor = self._reader.conn.execute(
@@ -222,14 +247,11 @@ class SqliteAccessLog:
             checkpoints = self.checkpoints()
         except (ValueError, KeyError, TypeError) as exc:
             return Verification(False, 0, 0, f"checkpoint file is unreadable: {exc}")
-        in_db = sorted(row[0] for row in self._reader.conn.execute("SELECT line FROM checkpoints"))
-        in_file = sorted(c.to_json() for c in checkpoints)
+        in_db = Counter(row[0] for row in self._reader.conn.execute("SELECT line FROM checkpoints"))
+        in_file = Counter(c.to_json() for c in checkpoints)
         if in_db != in_file:
-            differing = sorted(set(in_db) ^ set(in_file)) or in_db
-            try:
-                sequence = Checkpoint.from_json(differing[0]).sequence
-            except (ValueError, KeyError, TypeError):
-                sequence = 0
+            differing = list(((in_db - in_file) + (in_file - in_db)).elements())
+            sequence = min(_sequence_of(line) for line in differing)
             return Verification(
                 False,
                 0,
@@ -349,6 +371,13 @@ def _check_range(
         return check_chain(batches, expected, previous, pinned)
     finally:
         conn.close()
+
+
+def _sequence_of(line: str) -> int:
+    try:
+        return Checkpoint.from_json(line).sequence
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,6 +16,8 @@ from privacy.pseudonym import Pseudonymizer
 from server.convert import timestamp_to_us
 from tactful.v1 import access_log_pb2
 
+EARLIEST_SECONDS = -62135596800  # 0001-01-01T00:00:00Z, as google.protobuf.Timestamp allows
+LATEST_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -70,6 +73,13 @@ class AccessLogQueries:
                 violations.extend(exc.violations)
         if violations:
             raise InvalidRequest(violations)
+        for field in ("since", "until"):
+            if request.HasField(field) and not (
+                EARLIEST_SECONDS <= getattr(request, field).seconds <= LATEST_SECONDS
+            ):
+                violations.append(Violation(field, "must be between years 1 and 9999"))
+        if violations:
+            raise InvalidRequest(violations)
         query = AccessQuery(
             since_us=timestamp_to_us(request.since) if request.HasField("since") else None,
             until_us=timestamp_to_us(request.until) if request.HasField("until") else None,
@@ -116,4 +126,6 @@ def _after(token: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return -1
     prefix, _, number = text.partition(":")
-    return int(number) if prefix == "after" and number.isdigit() else -1
+    if prefix != "after" or not re.fullmatch(r"[0-9]{1,18}", number):
+        return -1
+    return int(number)

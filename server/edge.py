@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,13 +93,13 @@ class Edge:
             principal=actor.name if actor else ANONYMOUS,
             role=decision.role if decision and decision.role else _first_role(actor),
             method=method,
-            purpose=getattr(request, "purpose", "") or "",
+            purpose=_name(getattr(request, "purpose", "") or ""),
             subject=self._subject_of(request),
-            requested=tuple(outcome.requested if outcome else _requested(request)),
+            requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
             released=tuple(decision.released) if decision and error is None else (),
             decision=Decided.ALLOWED if error is None else Decided.DENIED,
             status=status.code.name,
-            reason=(decision.reason if decision and error is None else status.details),
+            reason=_reason(decision, error, status.details),
             request_id=_request_id(context),
             latency_us=(time.perf_counter_ns() - started) // 1000,
         )
@@ -163,6 +164,28 @@ class _Status(grpc.Status):
 
 
 _OK = _Status(grpc.StatusCode.OK, "", ())
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_FIELD_PATH = re.compile(r"[a-z0-9_]+(\[[0-9]+\])?(\.[a-z0-9_]+(\[[0-9]+\])?)*")
+
+
+def _name(text: str) -> str:
+    """A client-supplied name as the log may keep it: only if it looks like a contract
+    name. Anything else (an email typed into the wrong field, say) is not copied."""
+    return text if not text or _NAME.fullmatch(text) else "<not a declared name>"
+
+
+def _reason(decision: Decision | None, error: Exception | None, details: str) -> str:
+    """Why, without echoing client input: a refused request names only its fields."""
+    if error is None:
+        return decision.reason if decision else "ok"
+    if isinstance(error, InvalidRequest):
+        fields = sorted(
+            {v.field if _FIELD_PATH.fullmatch(v.field) else "<field>" for v in error.violations}
+        )
+        return "invalid request: " + ", ".join(fields)
+    return details
 
 
 def _has(request: Any, field: str) -> bool:
