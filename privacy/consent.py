@@ -47,6 +47,7 @@ class ConsentResult:
     decision: Decision
     recorded_at: datetime
     deleted_events: int
+    subject: str  # the pseudonym the change was recorded under
 
 
 class ConsentRecorder:
@@ -91,10 +92,13 @@ class ConsentRecorder:
         at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
         change = ConsentChange(subject[0], purpose, granted, source.strip(), at_us)
         deleted = self._store.record_consent(change, subject)
-        return ConsentResult(decision, now, deleted)
+        return ConsentResult(decision, now, deleted, change.pseudonym)
+
+    def needs_consent(self, purpose: str) -> bool:
+        return self._contract.purposes[purpose].legal_basis is LegalBasis.CONSENT
 
     def is_granted(self, subject: Sequence[str], purpose: str) -> bool:
         """Consent state for reads; only consent purposes need a grant."""
-        if self._contract.purposes[purpose].legal_basis is not LegalBasis.CONSENT:
+        if not self.needs_consent(purpose):
             return True
         return self._store.is_granted(subject, purpose)

@@ -50,6 +50,7 @@ class RecordResult:
     not_stored: int  # accepted, but the subject has not consented
     dropped_attributes: int
     new_subjects: int
+    subject: str  # the pseudonym if the batch is about one person, else ""
 
 
 def to_us(moment: datetime) -> int:
@@ -96,6 +97,8 @@ class EventRecorder:
                     identity.pseudonym, purpose, event.type, event.occurred_at_us, attributes
                 )
             )
+        people = {i.pseudonym for i in identities.values()}
+        about = people.pop() if len(people) == 1 else ""
         if declared.legal_basis is LegalBasis.CONSENT:
             consenting = self._store.consenting([i.pseudonym for i in identities.values()], purpose)
             stored = [e for e in stored if e.pseudonym in consenting]
@@ -104,7 +107,9 @@ class EventRecorder:
         new_subjects = self._vault.remember(identities.values(), now=now)
         if stored:
             self._store.append(stored, received_at_us=to_us(now))
-        return RecordResult(decision, len(stored), len(events) - len(stored), dropped, new_subjects)
+        return RecordResult(
+            decision, len(stored), len(events) - len(stored), dropped, new_subjects, about
+        )
 
     def _check(
         self, purpose: Purpose, events: Sequence[EventInput], now_us: int

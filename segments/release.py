@@ -26,6 +26,7 @@ class Released:
 
     decision: Decision
     values: dict[str, AttributeScalar]
+    subject: str  # the subject's pseudonym under the primary key, for the access log
 
 
 class Releaser:
@@ -45,11 +46,11 @@ class Releaser:
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
     ) -> Released:
         """The segments of one subject that the purpose releases."""
-        candidates, granted = self._prepare(actor, Action.READ_SEGMENTS, subject, purpose)
-        members: frozenset[str] = frozenset()
-        if granted:
-            activity = self._store.activity(candidates, purpose)
-            members = visitor_segments(activity, now_us=to_us(now))
+        enforce(decide(self._contract, actor, Action.READ_SEGMENTS, purpose, consent_granted=True))
+        candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
+        granted, activity = self._store.consent_and_activity(candidates, purpose)
+        granted = granted or not self._consent.needs_consent(purpose)
+        members = visitor_segments(activity, now_us=to_us(now)) if granted else frozenset()
         decision = enforce(
             decide(
                 self._contract,
@@ -60,7 +61,7 @@ class Releaser:
                 consent_granted=granted,
             )
         )
-        return Released(decision, dict.fromkeys(decision.released, True))
+        return Released(decision, dict.fromkeys(decision.released, True), candidates[0])
 
     def signals(
         self,
@@ -92,7 +93,7 @@ class Releaser:
             value = self._signal(self._contract.signals[name], candidates, purpose, to_us(now))
             if value is not None:
                 values[name] = value
-        return Released(decision, values)
+        return Released(decision, values, candidates[0])
 
     def _prepare(
         self, actor: Actor, action: Action, subject: SubjectInput, purpose: str

@@ -190,6 +190,20 @@ class SqliteBehaviorStore:
             return None
         return Activity(row[0], row[1], row[2])
 
+    def consent_and_activity(
+        self, pseudonyms: Sequence[str], purpose: str
+    ) -> tuple[bool, Activity | None]:
+        marks = _marks(pseudonyms)
+        row = self._reader.conn.execute(
+            "SELECT (SELECT count(*) FROM consent"
+            f" WHERE pseudonym IN ({marks}) AND purpose = ? AND granted = 1),"
+            " min(first_seen_us), max(last_seen_us), sum(event_count)"
+            f" FROM purpose_activity WHERE pseudonym IN ({marks}) AND purpose = ?",
+            [*pseudonyms, purpose, *pseudonyms, purpose],
+        ).fetchone()
+        activity = None if row[1] is None else Activity(row[1], row[2], row[3])
+        return bool(row[0]), activity
+
     def count_events(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:

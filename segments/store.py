@@ -46,6 +46,13 @@ class BehaviorStore(Protocol):
         several key versions), or None if none of them has any event."""
         ...
 
+    def consent_and_activity(
+        self, pseudonyms: Sequence[str], purpose: str
+    ) -> tuple[bool, Activity | None]:
+        """Whether consent for `purpose` is granted, and the activity under it, in one
+        read (the GetSegments hot path)."""
+        ...
+
     def count_events(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:

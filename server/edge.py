@@ -45,6 +45,7 @@ class Outcome:
     response: Any
     decision: Decision | None = None
     requested: Sequence[str] = ()
+    subject: str | None = None  # the pseudonym, when the domain call already computed it
 
 
 Call = Callable[[Actor], Awaitable[Outcome]]
@@ -94,7 +95,11 @@ class Edge:
             role=decision.role if decision and decision.role else _first_role(actor),
             method=method,
             purpose=_name(getattr(request, "purpose", "") or ""),
-            subject=self._subject_of(request),
+            subject=(
+                outcome.subject
+                if outcome and outcome.subject is not None
+                else self._subject_of(request)
+            ),
             requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
             released=tuple(decision.released) if decision and error is None else (),
             decision=Decided.ALLOWED if error is None else Decided.DENIED,

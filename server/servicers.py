@@ -95,6 +95,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                     dropped_attributes=result.dropped_attributes,
                 ),
                 result.decision,
+                subject=result.subject,
             )
 
         return await self._edge.run(
@@ -122,6 +123,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                     recorded_at=timestamp_from(result.recorded_at)
                 ),
                 result.decision,
+                subject=result.subject,
             )
 
         return await self._edge.run(
@@ -138,6 +140,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
             return Outcome(
                 personalization_pb2.GetSegmentsResponse(segments=sorted(released.values)),
                 released.decision,
+                subject=released.subject,
             )
 
         return await self._edge.run(
@@ -164,6 +167,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                 ),
                 released.decision,
                 released.decision.requested,
+                released.subject,
             )
 
         return await self._edge.run(
