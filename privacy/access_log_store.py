@@ -127,15 +127,21 @@ class SqliteAccessLog:
                 "\x00" in f for f in (entry.principal, entry.method, entry.purpose, entry.subject)
             ):
                 raise ValueError("principal, method, purpose and subject cannot hold NUL")
-        records, previous = [], self._hash
-        for offset, entry in enumerate(entries, start=1):
-            record = seal_record(self._sequence + offset, entry, previous)
-            records.append(record)
-            previous = record.record_hash
         conn = self._db.conn
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
+                # The head is read inside the write lock: a second writer (the retention
+                # job, an erasure from the command line) may have appended meanwhile.
+                head = conn.execute(
+                    "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
+                ).fetchone()
+                sequence, previous = head if head else self._anchor()
+                records = []
+                for offset, entry in enumerate(entries, start=1):
+                    record = seal_record(sequence + offset, entry, previous)
+                    records.append(record)
+                    previous = record.record_hash
                 conn.executemany(
                     "INSERT INTO records (sequence, content, previous_hash, record_hash)"
                     " VALUES (?, ?, ?, ?)",

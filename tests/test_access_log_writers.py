@@ -1,0 +1,46 @@
+"""Two writers (the server and a command-line job) can append to one log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from privacy.access_log import AccessEntry, Decided
+from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.keyring import create_keyring
+
+
+def entry(n: int, who: str) -> AccessEntry:
+    return AccessEntry(
+        n,
+        who,
+        "",
+        "tactful.retention/run",
+        "",
+        "",
+        (),
+        (),
+        Decided.ALLOWED,
+        "OK",
+        "receipt",
+        f"r{n}",
+        0,
+    )
+
+
+def test_interleaved_writers_keep_one_chain(tmp_path: Path) -> None:
+    keys = create_keyring(tmp_path / "keyring.json", now=datetime(2026, 11, 27, tzinfo=UTC))
+    open_log = lambda: SqliteAccessLog(  # noqa: E731
+        tmp_path / "log.db", tmp_path / "checkpoints", keys.signing, checkpoint_every=3
+    )
+    server, job = open_log(), open_log()
+    for n in range(10):
+        (server if n % 3 else job).append([entry(n, "server" if n % 3 else "job")], now_us=n)
+    job.checkpoint(now_us=100)
+    server.checkpoint(now_us=101)
+    records = server.query(AccessQuery(), limit=100)
+    assert [r.sequence for r in records] == list(range(1, 11))
+    assert [r.entry.principal for r in records][:4] == ["job", "server", "server", "job"]
+    result = open_log().verify()
+    assert result.intact, result.problem
+    assert result.records == 10
