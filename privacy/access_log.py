@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from privacy import _crypto
@@ -153,6 +154,29 @@ def chain_hash(previous_hash: str, encoded: str) -> str:
 def seal_record(sequence: int, entry: AccessEntry, previous_hash: str) -> AccessRecord:
     content = canonical(sequence, entry)
     return AccessRecord(sequence, entry, previous_hash, chain_hash(previous_hash, content), content)
+
+
+def record_as_dict(record: AccessRecord) -> dict[str, object]:
+    """A record as plain data, for exports (JSON lines, CSV, a subject's export)."""
+    e = record.entry
+    return {
+        "sequence": record.sequence,
+        "time": datetime.fromtimestamp(e.time_us / 1_000_000, tz=UTC).isoformat(),
+        "principal": e.principal,
+        "role": e.role,
+        "method": e.method,
+        "purpose": e.purpose,
+        "subject": e.subject,
+        "requested": list(e.requested),
+        "released": list(e.released),
+        "decision": str(e.decision),
+        "status": e.status,
+        "reason": e.reason,
+        "request_id": e.request_id,
+        "latency_us": e.latency_us,
+        "previous_hash": record.previous_hash,
+        "record_hash": record.record_hash,
+    }
 
 
 class CheckpointKind(StrEnum):

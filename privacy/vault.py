@@ -9,7 +9,7 @@ unreadable, backups included (crypto-shredding).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,10 @@ class IdentityVault(Protocol):
         """The identity behind a pseudonym, or None if unknown or shredded."""
         ...
 
+    def shred(self, pseudonyms: Sequence[str]) -> int:
+        """Destroy the data keys and sealed identifiers of `pseudonyms`; returns how many."""
+        ...
+
 
 migrations = sqlite_utils.Migrations("tactful.vault")
 
@@ -67,8 +71,13 @@ class SqliteIdentityVault:
         migrations.apply(self._db)
         self._keys = keys
         self._known: set[str] = set()
+        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:  # another connection shredded or purged
+            self._data_version = version
+            self._known.clear()
         fresh = {i.pseudonym: i for i in identities if i.pseudonym not in self._known}
         if not fresh:
             return 0
@@ -117,6 +126,28 @@ class SqliteIdentityVault:
         except _crypto.SealError:
             raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
         return Identity(pseudonym, namespace, identifier.decode())
+
+    def shred(self, pseudonyms: Sequence[str]) -> int:
+        marks = ",".join("?" * len(pseudonyms))
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"DELETE FROM data_keys WHERE pseudonym IN ({marks})", pseudonyms)
+            shredded = conn.execute(
+                f"DELETE FROM identities WHERE pseudonym IN ({marks})", pseudonyms
+            ).rowcount
+        self._known.difference_update(pseudonyms)
+        # Old page images of the rows live on in the WAL until it is folded in.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(shredded)
+
+    def created_before(self, cutoff: datetime, *, after: str = "", limit: int = 5000) -> list[str]:
+        """Pseudonyms first seen before `cutoff`, in pseudonym order, for chunked scans."""
+        rows = self._db.execute(
+            "SELECT pseudonym FROM identities WHERE created_at < ? AND pseudonym > ?"
+            " ORDER BY pseudonym LIMIT ?",
+            [cutoff.isoformat(), after, limit],
+        )
+        return [row[0] for row in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -98,7 +98,11 @@ class EventRecorder:
                 )
             )
         people = {i.pseudonym for i in identities.values()}
-        about = people.pop() if len(people) == 1 else ""
+        about = next(iter(people)) if len(people) == 1 else ""
+        blocked = self._store.suppressed(list(people))
+        if blocked:
+            stored = [e for e in stored if e.pseudonym not in blocked]
+            identities = {k: i for k, i in identities.items() if i.pseudonym not in blocked}
         if declared.legal_basis is LegalBasis.CONSENT:
             consenting = self._store.consenting([i.pseudonym for i in identities.values()], purpose)
             stored = [e for e in stored if e.pseudonym in consenting]

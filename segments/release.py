@@ -95,6 +95,21 @@ class Releaser:
                 values[name] = value
         return Released(decision, values, candidates[0])
 
+    def held(
+        self, pseudonyms: Sequence[str], purpose: str, now: datetime
+    ) -> tuple[list[str], dict[str, AttributeScalar]]:
+        """Everything computed about a subject under a purpose, released or not: the
+        subject's own export, never a caller's read."""
+        candidates = tuple(pseudonyms)
+        _, activity = self._store.consent_and_activity(candidates, purpose)
+        segments = sorted(visitor_segments(activity, now_us=to_us(now)))
+        signals = {}
+        for name, spec in sorted(self._contract.signals.items()):
+            value = self._signal(spec, candidates, purpose, to_us(now))
+            if value is not None and (spec.kind is not SignalKind.COUNT or value):
+                signals[name] = value
+        return segments, signals
+
     def _prepare(
         self, actor: Actor, action: Action, subject: SubjectInput, purpose: str
     ) -> tuple[tuple[str, ...], bool]:

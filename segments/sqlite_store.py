@@ -102,6 +102,13 @@ def m003_integer_subject_ids(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m004_suppression(db: sqlite_utils.Database) -> None:
+    # A keyed tombstone: the pseudonym of an erased person who asked never to be
+    # collected again. It names nobody without the keyring.
+    db.execute("CREATE TABLE suppressed (pseudonym TEXT PRIMARY KEY, recorded_at_us INTEGER)")
+
+
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = """
 INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
@@ -130,6 +137,15 @@ class SqliteBehaviorStore:
         migrations.apply(self._writer)
         self._reader = connect(path)
         self._subject_ids: dict[str, int] = {}
+        self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
+
+    def _forget_if_changed_elsewhere(self) -> None:
+        """Drop cached subject ids when another connection (an erasure, the retention
+        job) committed since: the ids may be gone."""
+        version = self._writer.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._subject_ids.clear()
 
     def _ids_for_writing(self, pseudonyms: set[str]) -> dict[str, int]:
         """Integer ids of `pseudonyms`, creating the missing ones (inside a transaction)."""
@@ -172,6 +188,7 @@ class SqliteBehaviorStore:
         conn = self._writer.conn
         with conn:
             conn.execute("BEGIN IMMEDIATE")
+            self._forget_if_changed_elsewhere()
             ids = self._ids_for_writing({e.pseudonym for e in events})
             conn.executemany(
                 "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
@@ -235,6 +252,14 @@ class SqliteBehaviorStore:
             f"SELECT pseudonym FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
             " AND purpose = ? AND granted = 1",
             [*pseudonyms, purpose],
+        )
+        return {row[0] for row in rows}
+
+    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
+        """Those of `pseudonyms` that carry an erasure tombstone (read through the writer)."""
+        rows = self._writer.conn.execute(
+            f"SELECT pseudonym FROM suppressed WHERE pseudonym IN ({_marks(pseudonyms)})",
+            list(pseudonyms),
         )
         return {row[0] for row in rows}
 

@@ -65,6 +65,10 @@ class BehaviorStore(Protocol):
         """The value of `attribute` on the latest such event that has it, or None."""
         ...
 
+    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
+        """Those of `pseudonyms` whose person was erased and asked not to be collected."""
+        ...
+
     def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
         """Those of `pseudonyms` with consent currently granted for `purpose`
         (read through the writer, so it is consistent with the next write)."""

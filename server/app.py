@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,17 +11,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from privacy.access_log_store import SqliteAccessLog
+from privacy.access_log import record_as_dict
+from privacy.access_log_store import AccessQuery, SqliteAccessLog
 from privacy.access_log_writer import LoopCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
-from privacy.keyring import load_keyring
+from privacy.keyring import Keyring, load_keyring
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
+from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder, to_us
 from segments.release import Releaser
 from segments.sqlite_store import SqliteBehaviorStore
+from segments.sqlite_subjects import SqliteSubjectData
 from server.audit import AccessLogQueries
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
@@ -75,16 +79,33 @@ class RunningServer:
             resource.close()  # type: ignore[attr-defined]
 
 
-async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
-    """Build and start Tactful as `settings` say; the port is the one actually bound."""
+@dataclass
+class Domain:
+    """The stores and use cases, built once from Settings: for the server and the CLI."""
+
+    contract: Contract
+    keyring: Keyring
+    pseudonymizer: Pseudonymizer
+    vault: SqliteIdentityVault
+    store: SqliteBehaviorStore
+    subject_data: SqliteSubjectData
+    access_log: SqliteAccessLog
+    consent: ConsentRecorder
+    releaser: Releaser
+    subjects: SubjectRequests
+
+    def close(self) -> None:
+        for resource in (self.access_log, self.subject_data, self.store, self.vault):
+            resource.close()
+
+
+def open_domain(settings: Settings) -> Domain:
     contract = load_checked_contract(settings)
     keyring = load_keyring(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.pseudonym)
     vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.vault)
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
-    authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
-    consent = ConsentRecorder(contract, pseudonymizer, store)
+    subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
     access_log = SqliteAccessLog(
         settings.data_dir / "access_log.db",
         settings.checkpoints_path,
@@ -92,6 +113,41 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
     )
+    consent = ConsentRecorder(contract, pseudonymizer, store)
+    releaser = Releaser(contract, pseudonymizer, store, consent)
+    subjects = SubjectRequests(
+        contract, pseudonymizer, subject_data, vault, releaser.held, _access_history(access_log)
+    )
+    return Domain(
+        contract,
+        keyring,
+        pseudonymizer,
+        vault,
+        store,
+        subject_data,
+        access_log,
+        consent,
+        releaser,
+        subjects,
+    )
+
+
+def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict[str, object]]]:
+    """The access records about a subject, for their export."""
+
+    def history(pseudonyms: Sequence[str]) -> list[dict[str, object]]:
+        records = log.query(AccessQuery(subjects=tuple(pseudonyms)), limit=1_000_000)
+        return [record_as_dict(r) for r in records]
+
+    return history
+
+
+async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
+    """Build and start Tactful as `settings` say; the port is the one actually bound."""
+    domain = open_domain(settings)
+    contract, pseudonymizer, access_log = domain.contract, domain.pseudonymizer, domain.access_log
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
     committer = LoopCommitter(
         access_log,
         lambda: to_us(clock()),
@@ -127,9 +183,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         PersonalizationServicer(
             edge,
             authorize,
-            EventRecorder(contract, pseudonymizer, vault, store),
-            consent,
-            Releaser(contract, pseudonymizer, store, consent),
+            EventRecorder(contract, pseudonymizer, domain.vault, domain.store),
+            domain.consent,
+            domain.releaser,
             Writer(executor),
             clock,
         ),
@@ -138,7 +194,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     access_log_pb2_grpc.add_AccessLogServicer_to_server(
         AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), server
     )
-    subjects_pb2_grpc.add_SubjectsServicer_to_server(SubjectsServicer(edge, authorize), server)
+    subjects_pb2_grpc.add_SubjectsServicer_to_server(
+        SubjectsServicer(edge, domain.subjects, Writer(executor), clock), server
+    )
     insights_pb2_grpc.add_InsightsServicer_to_server(InsightsServicer(edge, authorize), server)
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -151,8 +209,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
-    # Closed in reverse: the access log last, after its final checkpoint.
-    running._closers.extend([access_log, committer, store, vault, _ExecutorCloser(executor)])
+    # Closed in reverse: the stores last, after the access log's final checkpoint.
+    running._closers.extend([domain, committer, _ExecutorCloser(executor)])
     return running
 
 

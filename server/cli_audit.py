@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from privacy.access_log import AccessRecord
+from privacy.access_log import AccessRecord, record_as_dict
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
 from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
@@ -160,33 +160,11 @@ def _records(
         log.close()
 
 
-def _as_dict(record: AccessRecord) -> dict[str, Any]:
-    e = record.entry
-    return {
-        "sequence": record.sequence,
-        "time": datetime.fromtimestamp(e.time_us / 1_000_000, tz=UTC).isoformat(),
-        "principal": e.principal,
-        "role": e.role,
-        "method": e.method,
-        "purpose": e.purpose,
-        "subject": e.subject,
-        "requested": list(e.requested),
-        "released": list(e.released),
-        "decision": str(e.decision),
-        "status": e.status,
-        "reason": e.reason,
-        "request_id": e.request_id,
-        "latency_us": e.latency_us,
-        "previous_hash": record.previous_hash,
-        "record_hash": record.record_hash,
-    }
-
-
 def _query(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise SystemExit("tactful: --limit must be at least 1")
     for record in _records(settings, args, args.limit):
-        print(json.dumps(_as_dict(record), ensure_ascii=False))
+        print(json.dumps(record_as_dict(record), ensure_ascii=False))
     return 0
 
 
@@ -198,7 +176,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         if writer:
             writer.writeheader()
         for record in _records(settings, args, None):
-            row = _as_dict(record)
+            row = record_as_dict(record)
             if writer:
                 writer.writerow(
                     {

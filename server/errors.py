@@ -27,6 +27,7 @@ from privacy.errors import (
     RoleNotAllowed,
     VaultError,
 )
+from retention.errors import RetentionError, RetentionIncomplete
 from server.auth import Unauthenticated
 
 log = logging.getLogger("tactful.server")
@@ -39,6 +40,9 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     ReleaseNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION,
     AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
+    # Raised by the retention job, which runs from the command line, not over gRPC.
+    RetentionIncomplete: grpc.StatusCode.INTERNAL,
+    RetentionError: grpc.StatusCode.INTERNAL,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
     # Configuration and storage faults: the caller can do nothing; say little.
     KeyringError: grpc.StatusCode.INTERNAL,

@@ -4,6 +4,7 @@ converts the request, makes one domain call, and converts the result."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
@@ -15,6 +16,7 @@ import grpc
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
+from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder
 from segments.release import Releaser
 from server.audit import AccessLogQueries
@@ -216,17 +218,32 @@ class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):
 
 
 class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
-    def __init__(self, edge: Edge, authorize: Authorizer) -> None:
+    def __init__(self, edge: Edge, requests: SubjectRequests, writer: Writer, clock: Clock) -> None:
         self._edge = edge
-        self._authorize = authorize
+        self._requests = requests
+        self._writer = writer
+        self._clock = clock
 
     async def ExportSubject(
         self, request: subjects_pb2.ExportSubjectRequest, context: Context
     ) -> Any:
         async def call(actor: Actor) -> Outcome:
-            self._authorize(actor, Action.EXPORT_SUBJECT)
-            raise NotYetAvailable(
-                "ExportSubject is not available yet; it arrives with erasure and export (issue 5)"
+            export = await self._writer.run(
+                partial(
+                    self._requests.export,
+                    actor,
+                    request.subject.namespace,
+                    request.subject.id,
+                    now=self._clock(),
+                )
+            )
+            document = json.dumps(
+                export.document, ensure_ascii=False, indent=2, default=_json_value
+            ).encode()
+            return Outcome(
+                subjects_pb2.ExportSubjectResponse(export_json=document),
+                export.decision,
+                subject=export.subject,
             )
 
         return await self._edge.run(_method("Subjects", "ExportSubject"), request, context, call)
@@ -235,12 +252,32 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
         self, request: subjects_pb2.EraseSubjectRequest, context: Context
     ) -> Any:
         async def call(actor: Actor) -> Outcome:
-            self._authorize(actor, Action.ERASE_SUBJECT)
-            raise NotYetAvailable(
-                "EraseSubject is not available yet; it arrives with erasure and export (issue 5)"
+            now = self._clock()
+            erasure = await self._writer.run(
+                partial(
+                    self._requests.erase,
+                    actor,
+                    request.subject.namespace,
+                    request.subject.id,
+                    suppress=request.suppress,
+                    now=now,
+                )
+            )
+            return Outcome(
+                subjects_pb2.EraseSubjectResponse(
+                    erased_at=timestamp_from(now), deleted=erasure.deleted
+                ),
+                erasure.decision,
+                subject=erasure.subject,
             )
 
         return await self._edge.run(_method("Subjects", "EraseSubject"), request, context, call)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot export {type(value).__name__}")
 
 
 class InsightsServicer(insights_pb2_grpc.InsightsServicer):

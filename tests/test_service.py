@@ -15,8 +15,6 @@ from tactful.v1 import (
     insights_pb2_grpc,
     personalization_pb2,
     personalization_pb2_grpc,
-    subjects_pb2,
-    subjects_pb2_grpc,
 )
 from tests.conftest import T0, Tactful, bearer, email, page_view, timestamp
 
@@ -101,18 +99,6 @@ NOT_YET = [
         "GetHandoffContext",
         personalization_pb2.GetHandoffContextRequest(purpose="agent_assist"),
         "agent_console",
-    ),
-    (
-        subjects_pb2_grpc.SubjectsStub,
-        "ExportSubject",
-        subjects_pb2.ExportSubjectRequest(),
-        "privacy_ops",
-    ),
-    (
-        subjects_pb2_grpc.SubjectsStub,
-        "EraseSubject",
-        subjects_pb2.EraseSubjectRequest(),
-        "privacy_ops",
     ),
     (
         insights_pb2_grpc.InsightsStub,

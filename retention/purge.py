@@ -1,0 +1,155 @@
+"""The retention job: data leaves on schedule, in small transactions, with a receipt.
+
+For each purpose, events older than the purpose's retention are deleted at most
+`chunk` rows a transaction, with a short pause between, so the server keeps
+answering; activity derived from them is brought up to date in the same
+transaction. Identities inactive longer than the identity retention lose their
+vault entry and data key. Every step is a transaction of its own: a job killed
+at any point leaves a consistent store, and running it again finishes the work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from privacy.contract import Contract
+
+CHUNK_ROWS = 5000
+PAUSE_S = 0.02
+
+
+class ExpiringBehavior(Protocol):
+    def count_older(self, purpose: str, cutoff_us: int) -> int: ...
+
+    def purge_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int: ...
+
+    def active_since(self, pseudonyms: Sequence[str], since_us: int) -> set[str]: ...
+
+    def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
+
+    def checkpoint_wal(self) -> None: ...
+
+
+class ExpiringIdentities(Protocol):
+    def created_before(
+        self, cutoff: datetime, *, after: str = "", limit: int = 5000
+    ) -> list[str]: ...
+
+    def shred(self, pseudonyms: Sequence[str]) -> int: ...
+
+
+@dataclass
+class Receipt:
+    """What a run removed (or, dry, would remove), per purpose and store, and why."""
+
+    started_at: datetime
+    dry_run: bool
+    cutoffs: dict[str, datetime] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)  # purpose -> rows
+    identities: int = 0
+    identity_cutoff: datetime | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "cutoffs": {p: c.isoformat() for p, c in sorted(self.cutoffs.items())},
+            "deleted": {
+                "behavior.events": dict(sorted(self.events.items())),
+                "vault.identities": self.identities,
+            },
+            "identity_cutoff": self.identity_cutoff.isoformat() if self.identity_cutoff else None,
+        }
+
+
+def to_us(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+class RetentionJob:
+    def __init__(
+        self,
+        contract: Contract,
+        behavior: ExpiringBehavior,
+        identities: ExpiringIdentities,
+        identity_retention: timedelta,
+        *,
+        chunk: int = CHUNK_ROWS,
+        pause_s: float = PAUSE_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._contract = contract
+        self._behavior = behavior
+        self._identities = identities
+        self._identity_retention = identity_retention
+        self._chunk = chunk
+        self._pause = pause_s
+        self._sleep = sleep
+
+    def cutoffs(self, now: datetime) -> Mapping[str, datetime]:
+        """Per purpose, the moment before which its events are expired."""
+        return {name: now - p.retention for name, p in sorted(self._contract.purposes.items())}
+
+    def run(
+        self,
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        progress: Callable[[str], None] = lambda _line: None,
+    ) -> Receipt:
+        receipt = Receipt(now, dry_run, dict(self.cutoffs(now)))
+        for purpose, cutoff in receipt.cutoffs.items():
+            receipt.events[purpose] = self._purge(purpose, to_us(cutoff), dry_run, progress)
+        receipt.identity_cutoff = now - self._identity_retention
+        receipt.identities = self._expire_identities(receipt.identity_cutoff, dry_run, progress)
+        if not dry_run:
+            self._behavior.checkpoint_wal()
+        return receipt
+
+    def remaining(self, *, now: datetime) -> dict[str, int]:
+        """Purposes that still hold events past their retention, with how many."""
+        counts = {
+            purpose: self._behavior.count_older(purpose, to_us(cutoff))
+            for purpose, cutoff in self.cutoffs(now).items()
+        }
+        return {purpose: n for purpose, n in counts.items() if n}
+
+    def _purge(
+        self, purpose: str, cutoff_us: int, dry_run: bool, progress: Callable[[str], None]
+    ) -> int:
+        if dry_run:
+            count = self._behavior.count_older(purpose, cutoff_us)
+            progress(f"{purpose}: would delete {count} events")
+            return count
+        total = 0
+        while deleted := self._behavior.purge_older(purpose, cutoff_us, limit=self._chunk):
+            total += deleted
+            progress(f"{purpose}: deleted {total} events so far")
+            if deleted < self._chunk:
+                break
+            self._sleep(self._pause)  # let the server's writer in between chunks
+        progress(f"{purpose}: {total} events deleted")
+        return total
+
+    def _expire_identities(
+        self, cutoff: datetime, dry_run: bool, progress: Callable[[str], None]
+    ) -> int:
+        total, after = 0, ""
+        while candidates := self._identities.created_before(cutoff, after=after, limit=self._chunk):
+            after = candidates[-1]
+            active = self._behavior.active_since(candidates, to_us(cutoff))
+            inactive = [p for p in candidates if p not in active]
+            if inactive and not dry_run:
+                self._behavior.erase(inactive)
+                self._identities.shred(inactive)
+            total += len(inactive)
+            if len(candidates) < self._chunk:
+                break
+            self._sleep(self._pause)
+        verb = "would shred" if dry_run else "shredded"
+        progress(f"identities inactive since {cutoff.isoformat()}: {verb} {total}")
+        return total

@@ -1,0 +1,119 @@
+"""Data-subject requests: erasure (right to be forgotten) and export (right of access).
+
+Erasure is crypto-shredding first: the subject's data key is destroyed, so every
+copy of their vault entry is unreadable, backups included; then their behavior,
+consent, activity and signals go. With `suppress`, a keyed tombstone (their
+pseudonym, which names nobody without the keyring) blocks collection from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from privacy.contract import Contract
+from privacy.decisions import Action, Actor, Decision, decide, enforce
+from privacy.pseudonym import Pseudonymizer
+from privacy.vault import Identity
+
+
+class SubjectBehavior(Protocol):
+    def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
+
+    def suppress(self, pseudonym: str, *, at_us: int) -> None: ...
+
+    def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+class SubjectIdentities(Protocol):
+    def reveal(self, pseudonym: str) -> Identity | None: ...
+
+    def shred(self, pseudonyms: Sequence[str]) -> int: ...
+
+
+# Per purpose, what is computed about the subject now: (segments, signals).
+Derived = Callable[[Sequence[str], str, datetime], tuple[list[str], dict[str, Any]]]
+# The access records about the subject, as plain dictionaries.
+AccessHistory = Callable[[Sequence[str]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Erasure:
+    decision: Decision
+    subject: str
+    deleted: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Export:
+    decision: Decision
+    subject: str
+    document: dict[str, Any]
+
+
+def _us_to_iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat()
+
+
+class SubjectRequests:
+    def __init__(
+        self,
+        contract: Contract,
+        pseudonymizer: Pseudonymizer,
+        behavior: SubjectBehavior,
+        identities: SubjectIdentities,
+        derived: Derived,
+        access_history: AccessHistory,
+    ) -> None:
+        self._contract = contract
+        self._pseudonymizer = pseudonymizer
+        self._behavior = behavior
+        self._identities = identities
+        self._derived = derived
+        self._access_history = access_history
+
+    def erase(
+        self, actor: Actor, namespace: str, identifier: str, *, suppress: bool, now: datetime
+    ) -> Erasure:
+        decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
+        pseudonyms = self._pseudonymizer.resolve(namespace, identifier)
+        deleted = {"vault.identities": self._identities.shred(pseudonyms)}
+        deleted |= {f"behavior.{k}": v for k, v in self._behavior.erase(pseudonyms).items()}
+        if suppress:
+            at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+            self._behavior.suppress(pseudonyms[0], at_us=at_us)
+        return Erasure(decision, pseudonyms[0], deleted)
+
+    def export(self, actor: Actor, namespace: str, identifier: str, *, now: datetime) -> Export:
+        decision = enforce(decide(self._contract, actor, Action.EXPORT_SUBJECT))
+        pseudonyms = self._pseudonymizer.resolve(namespace, identifier)
+        identity = next(filter(None, map(self._identities.reveal, pseudonyms)), None)
+        events = self._behavior.events_of(pseudonyms)
+        for event in events:
+            event["occurred_at"] = _us_to_iso(event.pop("occurred_at_us"))
+            event["received_at"] = _us_to_iso(event.pop("received_at_us"))
+        consent = self._behavior.consent_history_of(pseudonyms)
+        for change in consent:
+            change["recorded_at"] = _us_to_iso(change.pop("recorded_at_us"))
+        derived = {
+            purpose: self._derived(pseudonyms, purpose, now)
+            for purpose in sorted({e["purpose"] for e in events})
+        }
+        document = {
+            "exported_at": now.isoformat(),
+            "subject": {
+                "namespace": identity.namespace if identity else namespace,
+                "identifier": identity.identifier if identity else None,
+                "pseudonyms": list(pseudonyms),
+            },
+            "events": events,
+            "consent_history": consent,
+            "segments": {p: d[0] for p, d in derived.items()},
+            "signals": {p: d[1] for p, d in derived.items()},
+            "access_records": self._access_history(pseudonyms),
+        }
+        return Export(decision, pseudonyms[0], document)

@@ -1,0 +1,142 @@
+"""Whole-subject and whole-purpose operations on the behavior store: erasure,
+suppression, export reads, and the retention purge.
+
+A connection of its own, so these can run from the command line while the
+server is up; the server's writer notices their commits (`PRAGMA data_version`)
+and drops what it had cached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from privacy.sqlite import connect
+from segments.sqlite_store import migrations
+
+_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class SqliteSubjectData:
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path)
+        migrations.apply(self._db)
+
+    # -- erasure and suppression ---------------------------------------------------------
+
+    def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]:
+        """Delete everything held under any of `pseudonyms`, in one transaction."""
+        marks, ids = _marks(pseudonyms), _IDS.format(_marks(pseudonyms))
+        conn = self._db.conn
+        deleted = {}
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            deleted["events"] = conn.execute(
+                f"DELETE FROM events WHERE subject_id IN ({ids})", pseudonyms
+            ).rowcount
+            for table in ("purpose_activity", "consent", "consent_history", "subjects"):
+                deleted[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE pseudonym IN ({marks})", pseudonyms
+                ).rowcount
+        self.checkpoint_wal()
+        return deleted
+
+    def suppress(self, pseudonym: str, *, at_us: int) -> None:
+        with self._db.conn as conn:
+            conn.execute("INSERT OR IGNORE INTO suppressed VALUES (?, ?)", (pseudonym, at_us))
+
+    # -- export ---------------------------------------------------------------------------
+
+    def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+        rows = self._db.conn.execute(
+            "SELECT purpose, type, occurred_at_us, received_at_us, attributes FROM events"
+            f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
+            " ORDER BY occurred_at_us, id",
+            pseudonyms,
+        )
+        return [
+            {
+                "purpose": p,
+                "type": t,
+                "occurred_at_us": o,
+                "received_at_us": r,
+                "attributes": json.loads(a) if a else {},
+            }
+            for p, t, o, r, a in rows
+        ]
+
+    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+        rows = self._db.conn.execute(
+            "SELECT purpose, granted, source, recorded_at_us FROM consent_history"
+            f" WHERE pseudonym IN ({_marks(pseudonyms)}) ORDER BY id",
+            pseudonyms,
+        )
+        return [
+            {"purpose": p, "granted": bool(g), "source": s, "recorded_at_us": at}
+            for p, g, s, at in rows
+        ]
+
+    # -- retention --------------------------------------------------------------------------
+
+    def count_older(self, purpose: str, cutoff_us: int) -> int:
+        row = self._db.conn.execute(
+            "SELECT count(*) FROM events WHERE purpose = ? AND occurred_at_us < ?",
+            (purpose, cutoff_us),
+        ).fetchone()
+        return int(row[0])
+
+    def purge_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` events of `purpose` older than the cut-off, and bring the
+        activity of the subjects they belonged to up to date, in one transaction."""
+        conn = self._db.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            doomed = conn.execute(
+                "SELECT id, subject_id FROM events WHERE purpose = ? AND occurred_at_us < ?"
+                " ORDER BY occurred_at_us LIMIT ?",
+                (purpose, cutoff_us, limit),
+            ).fetchall()
+            if not doomed:
+                return 0
+            conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i, _ in doomed])
+            subjects = sorted({s for _, s in doomed})
+            conn.execute(
+                f"""
+                DELETE FROM purpose_activity WHERE purpose = ? AND pseudonym IN (
+                    SELECT pseudonym FROM subjects WHERE id IN ({_marks(subjects)}))""",
+                [purpose, *subjects],
+            )
+            conn.execute(
+                f"""
+                INSERT INTO purpose_activity
+                SELECT s.pseudonym, e.purpose, min(e.occurred_at_us), max(e.occurred_at_us),
+                       count(*)
+                FROM events e JOIN subjects s ON s.id = e.subject_id
+                WHERE e.purpose = ? AND e.subject_id IN ({_marks(subjects)})
+                GROUP BY s.pseudonym, e.purpose""",
+                [purpose, *subjects],
+            )
+        return len(doomed)
+
+    def active_since(self, pseudonyms: Sequence[str], since_us: int) -> set[str]:
+        """Those of `pseudonyms` with any event, under any purpose, at or after `since_us`."""
+        rows = self._db.conn.execute(
+            f"SELECT DISTINCT pseudonym FROM purpose_activity WHERE pseudonym IN"
+            f" ({_marks(pseudonyms)}) AND last_seen_us >= ?",
+            [*pseudonyms, since_us],
+        )
+        return {row[0] for row in rows}
+
+    def checkpoint_wal(self) -> None:
+        """Fold the WAL into the database and empty it: deleted rows' old page images
+        must not outlive the deletion there."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        self._db.close()
