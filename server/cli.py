@@ -14,7 +14,7 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
-from server import cli_audit
+from server import cli_audit, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.config import ConfigError, Settings, load_settings
@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     new.set_defaults(run=_tokens_new)
 
     cli_audit.register(commands, _settings, _config_option)
+    cli_subjects.register(commands, _settings, _config_option)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")

@@ -66,6 +66,7 @@ class Settings:
     checkpoint_seconds: float = 60.0  # and at least this often while records arrive
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
+    identity_retention: str = "400d"  # vault entries of people inactive this long go
     development: bool = False  # create a keyring if missing, issue a dev token
 
     @property
@@ -123,6 +124,7 @@ def _from_file(path: Path) -> Settings:
         "max_message_bytes",
         "principals",
         "access_log",
+        "identity_retention",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -136,6 +138,7 @@ def _from_file(path: Path) -> Settings:
         contract=base / raw["contract"] if "contract" in raw else EXAMPLE_CONTRACT,
         max_message_bytes=max_bytes,
         principals=_principals(path, raw.get("principals", [])),
+        identity_retention=_duration(path, raw, "identity_retention", "400d"),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -216,3 +219,10 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
         "access_log_retention": retention,
         "commit_window_ms": float(window),
     }
+
+
+def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
+        raise ConfigError(f'{path}: {key} must be a duration such as "{default}"')
+    return value

@@ -1,0 +1,219 @@
+"""`tactful subjects …` and `tactful retention …`: data-subject requests and the
+retention job, run on the server's machine (authority comes from file access).
+
+Each leaves its receipt in the access log, by pseudonym only, like an RPC would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from privacy.access_log import AccessEntry, Decided
+from privacy.contract import parse_duration
+from privacy.decisions import Actor
+from retention.purge import RetentionJob
+from segments.ingest import to_us
+from server.app import Domain, open_domain
+from server.config import Settings
+
+
+def register(
+    commands: Any,
+    settings_of: Callable[[argparse.Namespace], Settings],
+    config_option: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    subjects = commands.add_parser(
+        "subjects",
+        help="export or erase one person (DSRs)",
+        description="Data-subject requests: access and erasure.",
+    )
+    group = subjects.add_subparsers(title="subjects commands", metavar="COMMAND")
+    subjects.set_defaults(run=lambda _args: subjects.print_help() or 2)
+    erase = group.add_parser("erase", help="crypto-shred one person and delete their data")
+    _subject_options(erase)
+    erase.add_argument(
+        "--suppress",
+        action="store_true",
+        help="keep a keyed tombstone that blocks collecting them again",
+    )
+    config_option(erase)
+    erase.set_defaults(run=lambda args: _erase(settings_of(args), args))
+    export = group.add_parser("export", help="everything held about one person, as JSON")
+    _subject_options(export)
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    config_option(export)
+    export.set_defaults(run=lambda args: _export(settings_of(args), args))
+
+    retention = commands.add_parser(
+        "retention", help="purge expired data (for cron)", description="The retention job."
+    )
+    group = retention.add_subparsers(title="retention commands", metavar="COMMAND")
+    retention.set_defaults(run=lambda _args: retention.print_help() or 2)
+    run = group.add_parser(
+        "run", help="delete data past each purpose's retention; leaves a receipt in the access log"
+    )
+    run.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
+    run.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
+    config_option(run)
+    run.set_defaults(run=lambda args: _retention_run(settings_of(args), args))
+    verify = group.add_parser(
+        "verify", help="exit 1, naming the purpose, if anything past its retention remains"
+    )
+    verify.add_argument("--now", help="ISO 8601 (default: now)")
+    config_option(verify)
+    verify.set_defaults(run=lambda args: _retention_verify(settings_of(args), args))
+
+
+def _subject_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
+    parser.add_argument("--id", required=True, dest="identifier", help="the identifier")
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"tactful: --now {text!r} is not ISO 8601") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _operator() -> Actor:
+    return Actor(f"cli:{getpass.getuser()}", frozenset({"privacy_ops"}), frozenset())
+
+
+def _receipt(
+    domain: Domain, now: datetime, principal: str, role: str, method: str, subject: str, reason: str
+) -> None:
+    entry = AccessEntry(
+        to_us(now),
+        principal,
+        role,
+        method,
+        "",
+        subject,
+        (),
+        (),
+        Decided.ALLOWED,
+        "OK",
+        reason,
+        uuid.uuid4().hex,
+        0,
+    )
+    domain.access_log.append([entry], now_us=to_us(now))
+    domain.access_log.checkpoint(now_us=to_us(now))
+
+
+def _erase(settings: Settings, args: argparse.Namespace) -> int:
+    domain = open_domain(settings)
+    now = datetime.now(UTC)
+    try:
+        erasure = domain.subjects.erase(
+            _operator(), args.namespace, args.identifier, suppress=args.suppress, now=now
+        )
+        reason = json.dumps({"deleted": erasure.deleted, "suppressed": args.suppress})
+        _receipt(
+            domain,
+            now,
+            _operator().name,
+            "privacy_ops",
+            "tactful.cli/subjects.erase",
+            erasure.subject,
+            reason,
+        )
+    finally:
+        domain.close()
+    for store, count in sorted(erasure.deleted.items()):
+        print(f"{store}: {count} deleted")
+    print(
+        f"erased {erasure.subject}"
+        + (" and suppressed further collection" if args.suppress else "")
+    )
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    domain = open_domain(settings)
+    now = datetime.now(UTC)
+    try:
+        export = domain.subjects.export(_operator(), args.namespace, args.identifier, now=now)
+        _receipt(
+            domain,
+            now,
+            _operator().name,
+            "privacy_ops",
+            "tactful.cli/subjects.export",
+            export.subject,
+            "export",
+        )
+    finally:
+        domain.close()
+    text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
+    if args.output:
+        args.output.write_text(text)
+        print(f"exported {len(export.document['events'])} events to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _job(settings: Settings, domain: Domain) -> RetentionJob:
+    return RetentionJob(
+        domain.contract,
+        domain.subject_data,
+        domain.vault,
+        parse_duration(settings.identity_retention),
+    )
+
+
+def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
+    now = _now(args.now)
+    domain = open_domain(settings)
+    try:
+        receipt = _job(settings, domain).run(
+            now=now,
+            dry_run=args.dry_run,
+            progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
+        )
+        if not args.dry_run:
+            _receipt(
+                domain,
+                now,
+                "retention-job",
+                "admin",
+                "tactful.cli/retention.run",
+                "",
+                json.dumps(receipt.as_dict(), sort_keys=True),
+            )
+    finally:
+        domain.close()
+    total = sum(receipt.events.values())
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"retention: {verb} {total} events and {receipt.identities} identities"
+        + ("" if args.dry_run else "; receipt written to the access log")
+    )
+    return 0
+
+
+def _retention_verify(settings: Settings, args: argparse.Namespace) -> int:
+    domain = open_domain(settings)
+    try:
+        remaining = _job(settings, domain).remaining(now=_now(args.now))
+    finally:
+        domain.close()
+    for purpose, count in remaining.items():
+        print(f"retention: purpose {purpose} holds {count} events past its retention")
+    if remaining:
+        return 1
+    print("retention: nothing past its retention")
+    return 0
