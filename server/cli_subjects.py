@@ -184,10 +184,10 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
         )
-        if not args.dry_run:
+        if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
             _receipt(
                 domain,
-                now,
+                datetime.now(UTC),
                 "retention-job",
                 "admin",
                 "tactful.cli/retention.run",
