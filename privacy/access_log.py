@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from privacy import _crypto
 from privacy.errors import PrivacyError
-from privacy.keyring import KeySet
+from privacy.keyring import Keys
 
 GENESIS_HASH = "0" * 64
 ANONYMOUS = "anonymous"
@@ -227,7 +227,7 @@ def checkpoint_message(kind: str, sequence: int, record_hash: str, time_us: int)
 
 
 def sign_checkpoint(
-    keys: KeySet, kind: CheckpointKind, sequence: int, record_hash: str, time_us: int
+    keys: Keys, kind: CheckpointKind, sequence: int, record_hash: str, time_us: int
 ) -> Checkpoint:
     version, key = keys.primary_key()
     signature = _crypto.sign(key, checkpoint_message(kind, sequence, record_hash, time_us))
@@ -266,7 +266,7 @@ class ChainCheck:
     problem: Verification | None
 
 
-def anchor(checkpoints: Sequence[Checkpoint], keys: KeySet) -> Anchor | Verification:
+def anchor(checkpoints: Sequence[Checkpoint], keys: Keys) -> Anchor | Verification:
     """Check every checkpoint's signature and order; then where the chain starts."""
     public = {v: _crypto.public_key(k) for v, k in keys.versions.items()}
     problem = _checkpoint_problem(checkpoints, public)
@@ -340,7 +340,7 @@ def finish(start: Anchor, check: ChainCheck) -> Verification:
 
 
 def verify(
-    batches: Iterable[Sequence[StoredRow]], checkpoints: Sequence[Checkpoint], keys: KeySet
+    batches: Iterable[Sequence[StoredRow]], checkpoints: Sequence[Checkpoint], keys: Keys
 ) -> Verification:
     """Recompute the chain and check every checkpoint; name the first bad record.
 

@@ -36,7 +36,7 @@ from privacy.access_log import (
     seal_record,
     sign_checkpoint,
 )
-from privacy.keyring import KeySet
+from privacy.keyring import Keys
 from privacy.sqlite import connect
 
 migrations = sqlite_utils.Migrations("tactful.access_log")
@@ -88,7 +88,7 @@ class SqliteAccessLog:
         self,
         path: Path,
         checkpoint_file: Path,
-        keys: KeySet,
+        keys: Keys,
         *,
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60.0,

@@ -17,11 +17,11 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from privacy import _crypto
 from privacy.errors import KeyringError
@@ -49,10 +49,36 @@ class KeySet:
         except KeyError:
             raise KeyringError(f"{self.use} key version v{version} is not in the keyring") from None
 
+    def snapshot(self) -> KeySet:
+        return self
+
     def live_versions(self) -> tuple[int, ...]:
         """Every readable version, primary first, then newest to oldest."""
         others = sorted((v for v in self.versions if v != self.primary), reverse=True)
         return (self.primary, *others)
+
+
+class Keys(Protocol):
+    """What users of a key set need: a fixed KeySet, or one that follows the file."""
+
+    @property
+    def use(self) -> str: ...
+
+    @property
+    def primary(self) -> int: ...
+
+    @property
+    def versions(self) -> Mapping[int, bytes]: ...
+
+    def primary_key(self) -> tuple[int, bytes]: ...
+
+    def key(self, version: int) -> bytes: ...
+
+    def live_versions(self) -> tuple[int, ...]: ...
+
+    def snapshot(self) -> KeySet:
+        """The versions as they are now, for several uses in one operation."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -168,3 +194,91 @@ def _parse_keyset(path: Path, use: str, raw: Any) -> KeySet:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+class KeyringWatcher:
+    """The keyring file, read again whenever it changes (one `stat` per look), so a
+    running server follows `tactful keys rotate` and `retire` without a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp: tuple[int, ...] = ()
+        self._keyring = self.keyring()
+
+    def keyring(self) -> Keyring:
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            raise KeyringError(
+                f"{self._path}: no keyring; create one with `tactful keys init`"
+            ) from None
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp != self._stamp:
+            self._keyring = load_keyring(self._path)
+            self._stamp = stamp
+        return self._keyring
+
+    def keys(self, use: str) -> LiveKeySet:
+        return LiveKeySet(self, use)
+
+
+class LiveKeySet:
+    """A key set that is always the file's current one."""
+
+    def __init__(self, watcher: KeyringWatcher, use: str) -> None:
+        self._watcher = watcher
+        self.use = use
+
+    def snapshot(self) -> KeySet:
+        keyset: KeySet = getattr(self._watcher.keyring(), self.use)
+        return keyset
+
+    @property
+    def primary(self) -> int:
+        return self.snapshot().primary
+
+    @property
+    def versions(self) -> Mapping[int, bytes]:
+        return self.snapshot().versions
+
+    def primary_key(self) -> tuple[int, bytes]:
+        return self.snapshot().primary_key()
+
+    def key(self, version: int) -> bytes:
+        return self.snapshot().key(version)
+
+    def live_versions(self) -> tuple[int, ...]:
+        return self.snapshot().live_versions()
+
+
+def rotate_keyring(path: Path, uses: Sequence[str], *, now: datetime) -> dict[str, int]:
+    """Add a new primary version to each of `uses`; older versions stay readable."""
+    _check_mode(path)
+    document = json.loads(path.read_text())
+    added = {}
+    for use in uses:
+        keyset = document["keysets"][use]
+        version = max(int(v) for v in keyset["keys"]) + 1
+        keyset["keys"][str(version)] = {
+            "material": _b64(_crypto.new_key()),
+            "created_at": now.isoformat(),
+        }
+        keyset["primary"] = version
+        added[use] = version
+    _write_private(path, document, replace=True)
+    load_keyring(path)
+    return added
+
+
+def retire_version(path: Path, use: str, version: int) -> None:
+    """Remove one non-primary version (the caller checks no data still needs it)."""
+    _check_mode(path)
+    document = json.loads(path.read_text())
+    keyset = document["keysets"][use]
+    if keyset["primary"] == version:
+        raise KeyringError(f"v{version} is the primary {use} key; rotate before retiring it")
+    if str(version) not in keyset["keys"]:
+        raise KeyringError(f"there is no {use} key v{version}")
+    del keyset["keys"][str(version)]
+    _write_private(path, document, replace=True)
+    load_keyring(path)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from privacy import _crypto
 from privacy.errors import InvalidRequest, Violation
-from privacy.keyring import KeySet
+from privacy.keyring import Keys
 
 ALGORITHM = "hmac-sha256"
 MAX_IDENTIFIER_BYTES = 256
@@ -77,12 +77,12 @@ def subject_violations(namespace: str, identifier: str, *, field: str) -> list[V
 class Pseudonymizer:
     """Computes pseudonyms under the primary key; reads match every live version."""
 
-    def __init__(self, keys: KeySet) -> None:
+    def __init__(self, keys: Keys) -> None:
         self._keys = keys
 
     def pseudonymize(self, namespace: str, normalized: str) -> str:
         """The pseudonym under the primary key version of an already normalized identifier."""
-        version, key = self._keys.primary_key()
+        version, key = self._keys.snapshot().primary_key()
         return _pseudonym(key, version, namespace, normalized)
 
     def resolve(
@@ -93,9 +93,9 @@ class Pseudonymizer:
 
     def candidates(self, namespace: str, normalized: str) -> tuple[str, ...]:
         """The pseudonym under every live key version, primary first (for lookups)."""
+        keys = self._keys.snapshot()
         return tuple(
-            _pseudonym(self._keys.key(v), v, namespace, normalized)
-            for v in self._keys.live_versions()
+            _pseudonym(keys.key(v), v, namespace, normalized) for v in keys.live_versions()
         )
 
 

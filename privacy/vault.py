@@ -19,7 +19,7 @@ import sqlite_utils
 
 from privacy import _crypto
 from privacy.errors import VaultError
-from privacy.keyring import KeySet
+from privacy.keyring import Keys
 from privacy.sqlite import connect
 
 _IDENTITY_AD = b"tactful-vault/1:identity:"
@@ -66,7 +66,7 @@ def m001_identities(db: sqlite_utils.Database) -> None:
 class SqliteIdentityVault:
     """Identity vault in its own SQLite file."""
 
-    def __init__(self, path: Path, keys: KeySet) -> None:
+    def __init__(self, path: Path, keys: Keys) -> None:
         self._db = connect(path)
         migrations.apply(self._db)
         self._keys = keys

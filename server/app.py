@@ -17,7 +17,7 @@ from privacy.access_log_writer import LoopCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
-from privacy.keyring import Keyring, load_keyring
+from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
 from retention.subjects import SubjectRequests
@@ -84,7 +84,7 @@ class Domain:
     """The stores and use cases, built once from Settings: for the server and the CLI."""
 
     contract: Contract
-    keyring: Keyring
+    keyring: KeyringWatcher
     pseudonymizer: Pseudonymizer
     vault: SqliteIdentityVault
     store: SqliteBehaviorStore
@@ -101,15 +101,15 @@ class Domain:
 
 def open_domain(settings: Settings) -> Domain:
     contract = load_checked_contract(settings)
-    keyring = load_keyring(settings.keyring_path)
-    pseudonymizer = Pseudonymizer(keyring.pseudonym)
-    vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.vault)
+    keyring = KeyringWatcher(settings.keyring_path)
+    pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
+    vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.keys("vault"))
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
     access_log = SqliteAccessLog(
         settings.data_dir / "access_log.db",
         settings.checkpoints_path,
-        keyring.signing,
+        keyring.keys("signing"),
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
     )
