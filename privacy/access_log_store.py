@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -158,26 +158,38 @@ class SqliteAccessLog:
         return records
 
     def checkpoint(self, *, now_us: int) -> Checkpoint | None:
-        """Sign the current head, if anything was written since the last checkpoint."""
-        if self._sequence == self._checkpointed:
-            return None
-        checkpoint = sign_checkpoint(
-            self._keys, CheckpointKind.CHECKPOINT, self._sequence, self._hash, now_us
-        )
-        self._publish(checkpoint)
-        self._checkpointed, self._checkpointed_at = self._sequence, now_us
+        """Sign the head of the log, unless it is signed already (by this process or
+        another writer). Decided under the write lock, so two writers never sign out
+        of order."""
+
+        def head_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
+            head = conn.execute(
+                "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
+            ).fetchone()
+            if head is None or head[0] <= _last_signed(conn):
+                return None
+            return sign_checkpoint(self._keys, CheckpointKind.CHECKPOINT, head[0], head[1], now_us)
+
+        checkpoint = self._publish(head_checkpoint)
+        if checkpoint is not None:
+            self._checkpointed, self._checkpointed_at = checkpoint.sequence, now_us
         return checkpoint
 
     def truncate_before(self, cutoff_us: int, *, now_us: int) -> int:
         """Remove records older than `cutoff_us` behind a signed truncation checkpoint."""
+        self.checkpoint(now_us=now_us)  # pin the head first: the cut may take every record
         first_kept = self._db.execute(
             "SELECT sequence, previous_hash FROM records WHERE time_us >= ?"
             " ORDER BY sequence LIMIT 1",
             [cutoff_us],
         ).fetchone()
         if first_kept is None:
-            self.checkpoint(now_us=now_us)  # keep the head pinned: cut after the last record
-            first_kept = (self._sequence + 1, self._hash)
+            head = self._db.execute(
+                "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
+            ).fetchone()
+            if head is None:
+                return 0
+            first_kept = (head[0] + 1, head[1])
         sequence, chained_from = first_kept
         oldest = self._db.execute("SELECT min(sequence) FROM records").fetchone()[0]
         if oldest is None or oldest >= sequence:
@@ -185,7 +197,7 @@ class SqliteAccessLog:
         truncation = sign_checkpoint(
             self._keys, CheckpointKind.TRUNCATION, sequence, chained_from, now_us
         )
-        self._publish(truncation)
+        self._publish(lambda _conn: truncation)
         with self._db.conn:
             self._db.execute("BEGIN IMMEDIATE")
             deleted = self._db.execute(
@@ -194,14 +206,20 @@ class SqliteAccessLog:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 
-    def _publish(self, checkpoint: Checkpoint) -> None:
-        """Into the database and the file, or neither: the database insert waits,
-        uncommitted, until the line is durably in the file."""
-        line = checkpoint.to_json()
+    def _publish(
+        self, make: Callable[[sqlite3.Connection], Checkpoint | None]
+    ) -> Checkpoint | None:
+        """Into the database and the file, or neither: the checkpoint is made under the
+        write lock, and its database row waits, uncommitted, until the line is durably
+        in the file."""
         conn = self._db.conn
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
+                checkpoint = make(conn)
+                if checkpoint is None:
+                    return None
+                line = checkpoint.to_json()
                 conn.execute("INSERT INTO checkpoints (line) VALUES (?)", [line])
                 self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -212,6 +230,7 @@ class SqliteAccessLog:
                     os.close(fd)
         except Exception as exc:
             raise AccessLogUnavailable(f"checkpoint write failed: {exc}") from exc
+        return checkpoint
 
     def _anchor(self) -> tuple[int, str]:
         """Where the chain starts: genesis, or the last truncation (an emptied log)."""
@@ -377,6 +396,18 @@ def _check_range(
         return check_chain(batches, expected, previous, pinned)
     finally:
         conn.close()
+
+
+def _last_signed(conn: sqlite3.Connection) -> int:
+    """The sequence of the newest head checkpoint in the database's copy."""
+    for (line,) in conn.execute("SELECT line FROM checkpoints ORDER BY id DESC"):
+        try:
+            checkpoint = Checkpoint.from_json(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if checkpoint.kind is CheckpointKind.CHECKPOINT:
+            return checkpoint.sequence
+    return 0
 
 
 def _sequence_of(line: str) -> int:

@@ -66,10 +66,11 @@ def m001_identities(db: sqlite_utils.Database) -> None:
 class SqliteIdentityVault:
     """Identity vault in its own SQLite file."""
 
-    def __init__(self, path: Path, keys: Keys) -> None:
+    def __init__(self, path: Path, keys: Keys, pseudonym_keys: Keys | None = None) -> None:
         self._db = connect(path)
         migrations.apply(self._db)
         self._keys = keys
+        self._pseudonym_keys = pseudonym_keys
         self._known: set[str] = set()
         self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
 
@@ -140,6 +141,60 @@ class SqliteIdentityVault:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(shredded)
 
+    def outdated(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Pseudonyms not under the primary pseudonym key, or whose data key is not
+        sealed under the primary vault key, in pseudonym order (for chunked rekeys)."""
+        primary_prefix = f"hmac-sha256:v{self._pseudonym_primary()}:"
+        rows = self._db.execute(
+            "SELECT i.pseudonym FROM identities i JOIN data_keys k USING (pseudonym)"
+            " WHERE i.pseudonym > ? AND (substr(i.pseudonym, 1, ?) != ? OR k.key_version != ?)"
+            " ORDER BY i.pseudonym LIMIT ?",
+            [after, len(primary_prefix), primary_prefix, self._keys.primary, limit],
+        )
+        return [row[0] for row in rows]
+
+    def move(self, old: str, identity: Identity, *, now: datetime) -> None:
+        """Re-seal `old`'s identity under `identity.pseudonym` with a fresh data key
+        wrapped by the primary vault key, and drop the old entry, in one transaction."""
+        version, vault_key = self._keys.primary_key()
+        data_key = _crypto.new_key()
+        pseudonym = identity.pseudonym.encode()
+        sealed_id = _crypto.seal(
+            data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
+        )
+        sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("identities", "data_keys"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE pseudonym IN (?, ?)", (old, identity.pseudonym)
+                )
+            conn.execute(
+                "INSERT INTO identities VALUES (?, ?, ?, ?)",
+                (identity.pseudonym, identity.namespace, sealed_id, now.isoformat()),
+            )
+            conn.execute(
+                "INSERT INTO data_keys VALUES (?, ?, ?)", (identity.pseudonym, version, sealed_key)
+            )
+        self._known.discard(old)
+
+    def uses(
+        self, *, pseudonym_version: int | None = None, vault_version: int | None = None
+    ) -> int:
+        """Entries still under a pseudonym key version, or sealed under a vault key
+        version (before retiring it)."""
+        if pseudonym_version is not None:
+            prefix = f"hmac-sha256:v{pseudonym_version}:"
+            row = self._db.execute(
+                "SELECT count(*) FROM identities WHERE substr(pseudonym, 1, ?) = ?",
+                [len(prefix), prefix],
+            ).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT count(*) FROM data_keys WHERE key_version = ?", [vault_version]
+            ).fetchone()
+        return int(row[0])
+
     def created_before(self, cutoff: datetime, *, after: str = "", limit: int = 5000) -> list[str]:
         """Pseudonyms first seen before `cutoff`, in pseudonym order, for chunked scans."""
         rows = self._db.execute(
@@ -148,6 +203,11 @@ class SqliteIdentityVault:
             [cutoff.isoformat(), after, limit],
         )
         return [row[0] for row in rows]
+
+    def _pseudonym_primary(self) -> int:
+        if self._pseudonym_keys is None:
+            raise VaultError("this vault was opened without the pseudonym keys")
+        return self._pseudonym_keys.primary
 
     def close(self) -> None:
         self._db.close()

@@ -140,3 +140,63 @@ class SqliteSubjectData:
 
     def close(self) -> None:
         self._db.close()
+
+    # -- key rotation -------------------------------------------------------------------
+
+    def rename(self, old: str, new: str) -> None:
+        """Everything held under `old` now under `new`, merged with what `new` already has
+        (the server may have recorded the person under the new key meanwhile)."""
+        conn = self._db.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            ids = dict(
+                conn.execute(
+                    "SELECT pseudonym, id FROM subjects WHERE pseudonym IN (?, ?)", (old, new)
+                ).fetchall()
+            )
+            if old in ids and new in ids:
+                conn.execute(
+                    "UPDATE events SET subject_id = ? WHERE subject_id = ?", (ids[new], ids[old])
+                )
+                conn.execute("DELETE FROM subjects WHERE id = ?", (ids[old],))
+            elif old in ids:
+                conn.execute("UPDATE subjects SET pseudonym = ? WHERE id = ?", (new, ids[old]))
+            conn.execute(
+                """
+                INSERT INTO purpose_activity
+                SELECT ?, purpose, first_seen_us, last_seen_us, event_count
+                FROM purpose_activity WHERE pseudonym = ?
+                ON CONFLICT (pseudonym, purpose) DO UPDATE SET
+                    first_seen_us = min(first_seen_us, excluded.first_seen_us),
+                    last_seen_us = max(last_seen_us, excluded.last_seen_us),
+                    event_count = event_count + excluded.event_count""",
+                (new, old),
+            )
+            conn.execute(
+                """
+                INSERT INTO consent SELECT ?, purpose, granted, updated_at_us
+                FROM consent WHERE pseudonym = ?
+                ON CONFLICT (pseudonym, purpose) DO UPDATE SET
+                    granted = excluded.granted, updated_at_us = excluded.updated_at_us
+                WHERE excluded.updated_at_us > consent.updated_at_us""",
+                (new, old),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO suppressed SELECT ?, recorded_at_us"
+                " FROM suppressed WHERE pseudonym = ?",
+                (new, old),
+            )
+            for table in ("purpose_activity", "consent", "suppressed"):
+                conn.execute(f"DELETE FROM {table} WHERE pseudonym = ?", (old,))
+            conn.execute("UPDATE consent_history SET pseudonym = ? WHERE pseudonym = ?", (new, old))
+
+    def count_with_prefix(self, prefix: str) -> int:
+        """Rows of any table keyed by a pseudonym that starts with `prefix`."""
+        total = 0
+        for table in ("subjects", "purpose_activity", "consent", "consent_history", "suppressed"):
+            row = self._db.execute(
+                f"SELECT count(*) FROM {table} WHERE substr(pseudonym, 1, ?) = ?",
+                [len(prefix), prefix],
+            ).fetchone()
+            total += int(row[0])
+        return total

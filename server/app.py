@@ -103,7 +103,9 @@ def open_domain(settings: Settings) -> Domain:
     contract = load_checked_contract(settings)
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
-    vault = SqliteIdentityVault(settings.data_dir / "vault.db", keyring.keys("vault"))
+    vault = SqliteIdentityVault(
+        settings.data_dir / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
+    )
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
     access_log = SqliteAccessLog(

@@ -14,7 +14,7 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
-from server import cli_audit, cli_subjects
+from server import cli_audit, cli_keys, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.config import ConfigError, Settings, load_settings
@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     show = keys.add_parser("show", help="list key versions (never the key material)")
     _keyring_options(show)
     show.set_defaults(run=_keys_show)
+    cli_keys.register(keys, _settings, _keyring_options)
 
     tokens = _group(commands, "tokens", "bearer tokens (only their SHA-256 is stored)")
     issue = tokens.add_parser(

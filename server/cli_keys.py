@@ -1,0 +1,119 @@
+"""`tactful keys rotate | rekey | retire`: key rotation while the service runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from privacy.access_log_store import SqliteAccessLog
+from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
+from retention.rekey import Rekeyer
+from server.app import open_domain
+from server.config import Settings
+
+
+def register(
+    keys: Any,
+    settings_of: Callable[[argparse.Namespace], Settings],
+    keyring_options: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    rotate = keys.add_parser(
+        "rotate", help="add a new primary version; older ones stay readable until retired"
+    )
+    rotate.add_argument(
+        "--use",
+        choices=(*KEY_USES, "all"),
+        default="all",
+        help="which key to rotate (default: all)",
+    )
+    keyring_options(rotate)
+    rotate.set_defaults(run=lambda args: _rotate(_keyring_path(settings_of(args), args), args))
+    rekey = keys.add_parser(
+        "rekey",
+        help="move every subject to the primary keys, in chunks, resumable, while the service runs",
+    )
+    rekey.add_argument("--config", type=Path, help="TOML config file")
+    rekey.set_defaults(run=lambda args: _rekey(settings_of(args)))
+    retire = keys.add_parser(
+        "retire", help="remove a key version; refused while any data still uses it"
+    )
+    retire.add_argument("version", help="e.g. v1 or 1")
+    retire.add_argument("--use", choices=KEY_USES, default="pseudonym")
+    retire.add_argument("--config", type=Path, help="TOML config file")
+    retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
+
+
+def _keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
+    return args.keyring or settings.keyring_path
+
+
+def _rotate(path: Path, args: argparse.Namespace) -> int:
+    uses = list(KEY_USES) if args.use == "all" else [args.use]
+    added = rotate_keyring(path, uses, now=datetime.now(UTC))
+    for use, version in added.items():
+        print(f"{use}: v{version} is now primary")
+    if "pseudonym" in added or "vault" in added:
+        print("run `tactful keys rekey` to move existing subjects to the new keys")
+    return 0
+
+
+def _rekey(settings: Settings) -> int:
+    domain = open_domain(settings)
+    try:
+        report = Rekeyer(domain.pseudonymizer, domain.vault, domain.subject_data).run(
+            now=datetime.now(UTC),
+            progress=lambda line: print(f"rekey: {line}", file=sys.stderr, flush=True),
+        )
+    finally:
+        domain.close()
+    print(f"rekey: {report.moved} subjects on the primary keys")
+    for pseudonym in report.unreadable:
+        print(f"rekey: cannot read {pseudonym} (its vault key is gone)", file=sys.stderr)
+    return 1 if report.unreadable else 0
+
+
+def _retire(settings: Settings, args: argparse.Namespace) -> int:
+    version = int(args.version.lstrip("v")) if args.version.lstrip("v").isdigit() else -1
+    if version < 1:
+        raise SystemExit(f"tactful: {args.version!r} is not a key version such as v1")
+    in_use = _uses(settings, args.use, version)
+    if in_use:
+        print(
+            f"tactful: {args.use} key v{version} is still used by {in_use}; "
+            "run `tactful keys rekey` first",
+            file=sys.stderr,
+        )
+        return 1
+    retire_version(settings.keyring_path, args.use, version)
+    print(f"{args.use}: v{version} retired")
+    return 0
+
+
+def _uses(settings: Settings, use: str, version: int) -> str:
+    """What still needs the version, in words, or "" if nothing does."""
+    if use == "signing":
+        keys = load_keyring(settings.keyring_path).signing
+        log = SqliteAccessLog(settings.data_dir / "access_log.db", settings.checkpoints_path, keys)
+        try:
+            signed = sum(1 for c in log.checkpoints() if c.key_version == version)
+        finally:
+            log.close()
+        return f"{signed} access-log checkpoints (they must stay verifiable)" if signed else ""
+    domain = open_domain(settings)
+    try:
+        if use == "pseudonym":
+            vault = domain.vault.uses(pseudonym_version=version)
+            behavior = domain.subject_data.count_with_prefix(f"hmac-sha256:v{version}:")
+            parts = [f"{vault} vault entries"] * bool(vault) + [f"{behavior} behavior rows"] * bool(
+                behavior
+            )
+        else:
+            vault = domain.vault.uses(vault_version=version)
+            parts = [f"{vault} data keys"] * bool(vault)
+    finally:
+        domain.close()
+    return " and ".join(parts)
