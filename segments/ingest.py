@@ -83,14 +83,18 @@ class EventRecorder:
         declared = self._contract.purposes[purpose]
         kept, dropped = self._check(declared, events, to_us(now))
         identities: dict[tuple[str, str], Identity] = {}
+        # Each person's pseudonym under every live key version (primary first): consent
+        # and tombstones recorded before a rotation still apply until the rekey moves them.
+        versions: dict[str, tuple[str, ...]] = {}
         stored = []
         for event, attributes in zip(events, kept, strict=True):
             key = (event.subject.namespace, event.subject.identifier)
             identity = identities.get(key)
             if identity is None:
                 normalized = NORMALIZERS[key[0]](key[1])
-                pseudonym = self._pseudonymizer.pseudonymize(key[0], normalized)
-                identity = identities[key] = Identity(pseudonym, key[0], normalized)
+                candidates = self._pseudonymizer.candidates(key[0], normalized)
+                identity = identities[key] = Identity(candidates[0], key[0], normalized)
+                versions[candidates[0]] = candidates
             assert event.occurred_at_us is not None  # checked above
             stored.append(
                 StoredEvent(
@@ -99,12 +103,13 @@ class EventRecorder:
             )
         people = {i.pseudonym for i in identities.values()}
         about = next(iter(people)) if len(people) == 1 else ""
-        blocked = self._store.suppressed(list(people))
+        every = [c for candidates in versions.values() for c in candidates]
+        blocked = _people(versions, self._store.suppressed(every))
         if blocked:
             stored = [e for e in stored if e.pseudonym not in blocked]
             identities = {k: i for k, i in identities.items() if i.pseudonym not in blocked}
         if declared.legal_basis is LegalBasis.CONSENT:
-            consenting = self._store.consenting([i.pseudonym for i in identities.values()], purpose)
+            consenting = _people(versions, self._store.consenting(every, purpose))
             stored = [e for e in stored if e.pseudonym in consenting]
             identities = {k: i for k, i in identities.items() if i.pseudonym in consenting}
         # Identity first: behavior must never exist for a subject the vault cannot erase.
@@ -164,6 +169,11 @@ class EventRecorder:
         if event_type not in purpose.collects:
             return f"event type {event_type!r} is not collected for purpose {purpose.name}"
         return None
+
+
+def _people(versions: dict[str, tuple[str, ...]], found: set[str]) -> set[str]:
+    """The primary pseudonyms of the people any of whose versions is in `found`."""
+    return {primary for primary, candidates in versions.items() if found.intersection(candidates)}
 
 
 def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]:
