@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit_verify.py
+	$(BIN)/python bench/purge.py
 
 ## lint: ruff and mypy --strict on the domain packages
 lint: $(STAMP)

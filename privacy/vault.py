@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -100,7 +100,7 @@ class SqliteIdentityVault:
                 data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
             )
             sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
-            rows.append((identity.pseudonym, identity.namespace, sealed_id, now.isoformat()))
+            rows.append((identity.pseudonym, identity.namespace, sealed_id, _utc(now)))
             keys.append((identity.pseudonym, version, sealed_key))
         with conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -165,13 +165,18 @@ class SqliteIdentityVault:
         sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
         with self._db.conn as conn:
             conn.execute("BEGIN IMMEDIATE")
+            # A rekey is not activity: the entry keeps its first-seen time.
+            first = conn.execute(
+                "SELECT created_at FROM identities WHERE pseudonym = ?", (old,)
+            ).fetchone()
+            created_at = first[0] if first else _utc(now)
             for table in ("identities", "data_keys"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN (?, ?)", (old, identity.pseudonym)
                 )
             conn.execute(
                 "INSERT INTO identities VALUES (?, ?, ?, ?)",
-                (identity.pseudonym, identity.namespace, sealed_id, now.isoformat()),
+                (identity.pseudonym, identity.namespace, sealed_id, created_at),
             )
             conn.execute(
                 "INSERT INTO data_keys VALUES (?, ?, ?)", (identity.pseudonym, version, sealed_key)
@@ -200,7 +205,7 @@ class SqliteIdentityVault:
         rows = self._db.execute(
             "SELECT pseudonym FROM identities WHERE created_at < ? AND pseudonym > ?"
             " ORDER BY pseudonym LIMIT ?",
-            [cutoff.isoformat(), after, limit],
+            [_utc(cutoff), after, limit],
         )
         return [row[0] for row in rows]
 
@@ -211,6 +216,11 @@ class SqliteIdentityVault:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _utc(moment: datetime) -> str:
+    """The one text form of a time in the vault, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _identity_ad(pseudonym: bytes, namespace: str) -> bytes:

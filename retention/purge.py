@@ -27,7 +27,9 @@ class ExpiringBehavior(Protocol):
 
     def purge_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int: ...
 
-    def active_since(self, pseudonyms: Sequence[str], since_us: int) -> set[str]: ...
+    def active_since(
+        self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
+    ) -> set[str]: ...
 
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
 
@@ -105,7 +107,10 @@ class RetentionJob:
         for purpose, cutoff in receipt.cutoffs.items():
             receipt.events[purpose] = self._purge(purpose, to_us(cutoff), dry_run, progress)
         receipt.identity_cutoff = now - self._identity_retention
-        receipt.identities = self._expire_identities(receipt.identity_cutoff, dry_run, progress)
+        kept_from = {p: to_us(c) for p, c in receipt.cutoffs.items()}
+        receipt.identities = self._expire_identities(
+            receipt.identity_cutoff, dry_run, progress, kept_from
+        )
         if not dry_run:
             self._behavior.checkpoint_wal()
         return receipt
@@ -136,12 +141,16 @@ class RetentionJob:
         return total
 
     def _expire_identities(
-        self, cutoff: datetime, dry_run: bool, progress: Callable[[str], None]
+        self,
+        cutoff: datetime,
+        dry_run: bool,
+        progress: Callable[[str], None],
+        kept_from: Mapping[str, int],
     ) -> int:
         total, after = 0, ""
         while candidates := self._identities.created_before(cutoff, after=after, limit=self._chunk):
             after = candidates[-1]
-            active = self._behavior.active_since(candidates, to_us(cutoff))
+            active = self._behavior.active_since(candidates, to_us(cutoff), kept_from)
             inactive = [p for p in candidates if p not in active]
             if inactive and not dry_run:
                 self._behavior.erase(inactive)

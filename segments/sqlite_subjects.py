@@ -9,7 +9,8 @@ and drops what it had cached.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,38 +99,44 @@ class SqliteSubjectData:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             doomed = conn.execute(
-                "SELECT id, subject_id FROM events WHERE purpose = ? AND occurred_at_us < ?"
-                " ORDER BY occurred_at_us LIMIT ?",
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE purpose = ?"
+                " AND occurred_at_us < ? ORDER BY occurred_at_us LIMIT ?) RETURNING subject_id",
                 (purpose, cutoff_us, limit),
             ).fetchall()
             if not doomed:
                 return 0
-            conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i, _ in doomed])
-            subjects = sorted({s for _, s in doomed})
-            conn.execute(
-                f"""
-                DELETE FROM purpose_activity WHERE purpose = ? AND pseudonym IN (
-                    SELECT pseudonym FROM subjects WHERE id IN ({_marks(subjects)}))""",
-                [purpose, *subjects],
+            # The oldest events went: counts drop, first-seen moves to the oldest left,
+            # last-seen stays (or the row goes with the subject's last event).
+            per_subject = Counter(s for (s,) in doomed)
+            pseudonym_of = "(SELECT pseudonym FROM subjects WHERE id = ?)"
+            conn.executemany(
+                "UPDATE purpose_activity SET event_count = event_count - ?, first_seen_us ="
+                " coalesce((SELECT min(occurred_at_us) FROM events INDEXED BY events_subject"
+                " WHERE subject_id = ?"
+                f" AND purpose = ?), first_seen_us) WHERE pseudonym = {pseudonym_of}"
+                " AND purpose = ?",
+                [(n, sid, purpose, sid, purpose) for sid, n in per_subject.items()],
             )
-            conn.execute(
-                f"""
-                INSERT INTO purpose_activity
-                SELECT s.pseudonym, e.purpose, min(e.occurred_at_us), max(e.occurred_at_us),
-                       count(*)
-                FROM events e JOIN subjects s ON s.id = e.subject_id
-                WHERE e.purpose = ? AND e.subject_id IN ({_marks(subjects)})
-                GROUP BY s.pseudonym, e.purpose""",
-                [purpose, *subjects],
+            conn.executemany(
+                f"DELETE FROM purpose_activity WHERE pseudonym = {pseudonym_of}"
+                " AND purpose = ? AND event_count <= 0",
+                [(sid, purpose) for sid in per_subject],
             )
         return len(doomed)
 
-    def active_since(self, pseudonyms: Sequence[str], since_us: int) -> set[str]:
-        """Those of `pseudonyms` with any event, under any purpose, at or after `since_us`."""
+    def active_since(
+        self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
+    ) -> set[str]:
+        """Those of `pseudonyms` with an event at or after `since_us` that their purpose
+        also keeps (`kept_from`: purpose -> its retention cut-off): activity the purge
+        is removing, or would remove in a dry run, does not count."""
+        cutoffs = ",".join("(?, ?)" for _ in kept_from)
         rows = self._db.conn.execute(
-            f"SELECT DISTINCT pseudonym FROM purpose_activity WHERE pseudonym IN"
-            f" ({_marks(pseudonyms)}) AND last_seen_us >= ?",
-            [*pseudonyms, since_us],
+            f"WITH kept(purpose, cutoff) AS (VALUES {cutoffs})"
+            " SELECT DISTINCT a.pseudonym FROM purpose_activity a JOIN kept USING (purpose)"
+            f" WHERE a.pseudonym IN ({_marks(pseudonyms)})"
+            " AND a.last_seen_us >= max(?, kept.cutoff)",
+            [*(v for item in kept_from.items() for v in item), *pseudonyms, since_us],
         )
         return {row[0] for row in rows}
 
