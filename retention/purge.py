@@ -19,7 +19,7 @@ from typing import Protocol
 from privacy.contract import Contract
 
 CHUNK_ROWS = 5000
-PAUSE_S = 0.02
+PAUSE_S = 0.005
 
 
 class ExpiringBehavior(Protocol):
