@@ -11,32 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from privacy.access_log import AccessRecord, record_as_dict
+from privacy.access_log import RECORD_FIELDS, AccessRecord, record_as_dict
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
 from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
 from server.config import Settings
-
-EXPORT_FIELDS = (
-    "sequence",
-    "time",
-    "principal",
-    "role",
-    "method",
-    "purpose",
-    "subject",
-    "requested",
-    "released",
-    "decision",
-    "status",
-    "reason",
-    "request_id",
-    "latency_us",
-    "previous_hash",
-    "record_hash",
-)
 
 
 def register(
@@ -172,7 +153,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     out: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
     count = 0
     try:
-        writer = csv.DictWriter(out, EXPORT_FIELDS) if args.format == "csv" else None
+        writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
         if writer:
             writer.writeheader()
         for record in _records(settings, args, None):

@@ -128,3 +128,10 @@ def test_bad_arguments_are_explained(
     assert code == 1 and "ISO 8601" in err
     code, _, err = run(capsys, "audit", "query", "--config", config, "--namespace", "email")
     assert code == 1 and "--namespace and --id together" in err
+
+
+def test_csv_columns_are_every_field_of_a_record() -> None:
+    from privacy.access_log import RECORD_FIELDS, AccessEntry, Decided, record_as_dict, seal_record
+
+    entry = AccessEntry(0, "p", "r", "m", "", "", (), (), Decided.ALLOWED, "OK", "", "id", 0)
+    assert tuple(record_as_dict(seal_record(1, entry, "0" * 64))) == RECORD_FIELDS
