@@ -197,16 +197,6 @@ class SqliteBehaviorStore:
             )
             conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
 
-    def activity(self, pseudonyms: Sequence[str], purpose: str) -> Activity | None:
-        row = self._reader.conn.execute(
-            "SELECT min(first_seen_us), max(last_seen_us), sum(event_count)"
-            f" FROM purpose_activity WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ?",
-            [*pseudonyms, purpose],
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return Activity(row[0], row[1], row[2])
-
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
     ) -> tuple[bool, Activity | None]:

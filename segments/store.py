@@ -41,11 +41,6 @@ class BehaviorStore(Protocol):
         """Store every event and update activity, all or nothing."""
         ...
 
-    def activity(self, pseudonyms: Sequence[str], purpose: str) -> Activity | None:
-        """Combined activity under `purpose` of the given pseudonyms (one subject under
-        several key versions), or None if none of them has any event."""
-        ...
-
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
     ) -> tuple[bool, Activity | None]:

@@ -49,6 +49,6 @@ def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
     assert store.count_events([ADA], "support_triage", "page_viewed", 0) == 1
     assert store.count_events([ADA], "support_triage", "page_viewed", 100) == 0  # > since
     assert store.last_attribute([ADA], "agent_assist", "page_viewed", "path") == "/b"
-    activity = store.activity([ADA], "support_triage")
+    _, activity = store.consent_and_activity([ADA], "support_triage")
     assert activity is not None and activity.event_count == 1
     store.close()

@@ -157,15 +157,15 @@ def test_a_purpose_loses_exactly_its_events_older_than_its_retention(
         ]
     )
     # Every event of `gone` expired: no activity, so no segments and no signals.
-    assert domain.store.activity([gone], purpose) is None
+    assert domain.store.consent_and_activity([gone], purpose)[1] is None
     assert domain.releaser.held([gone], purpose, NOW) == ([], {})
     # `kept` is first seen at its oldest remaining event now.
-    assert domain.store.activity([kept], purpose) == Activity(
+    assert domain.store.consent_and_activity([kept], purpose)[1] == Activity(
         to_us(edge), to_us(edge) + SECOND_US, 2
     )
     for other in others:
         at = to_us(cutoff(other))
-        assert domain.store.activity([kept], other) == Activity(at, at, 1)
+        assert domain.store.consent_and_activity([kept], other)[1] == Activity(at, at, 1)
     new = CONTRACT.purposes[purpose].retention <= timedelta(hours=24)
     segments, _ = domain.releaser.held([kept], purpose, NOW)
     assert segments == ["new_visitor" if new else "returning_visitor"]
