@@ -34,7 +34,7 @@ def _purpose(contract: Contract, purpose: Purpose) -> str:
         f"  legal basis:  {_BASIS[purpose.legal_basis]}",
         f"  collects:     {'; '.join(collected) or 'nothing'}",
         f"  undeclared attributes: {undeclared}",
-        f"  kept for:     {_duration(purpose)} (purged by the retention job: not yet available)",
+        f"  kept for:     {_duration(purpose)}, then deleted by `tactful retention run`",
         f"  segments out: {', '.join(sorted(purpose.releases_segments)) or 'none'}",
         f"  signals out:  {_signals(contract, purpose)}",
         f"  released to:  {', '.join(sorted(purpose.principals)) or 'nobody'}",
