@@ -129,3 +129,24 @@ def test_keys_upgrade_adds_the_signing_key_to_an_older_keyring(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert main(["keys", "upgrade", "--keyring", str(path)]) == 0
     assert "nothing to add" in capsys.readouterr().out
+
+
+def test_contracts_explain_says_what_flows_where_for_each_purpose(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from privacy.contract import load_contract
+
+    contract = load_contract(ROOT / "examples" / "contract.toml")
+    assert main(["contracts", "explain"]) == 0
+    out = capsys.readouterr().out
+    for name, purpose in contract.purposes.items():  # every purpose, from the contract
+        assert f"{name}: {purpose.description}" in out
+    assert main(["contracts", "explain", "account_retention"]) == 0
+    retention = capsys.readouterr().out
+    assert "signals out:  none (no individual signal about a person leaves)" in retention
+    assert "kept for:     90 days" in retention
+    assert "legal basis:  legitimate interest" in retention
+    assert main(["contracts", "explain", "agent_assist"]) == 0
+    assert "released to:  agent_console" in capsys.readouterr().out
+    assert main(["contracts", "explain", "marketing"]) == 1
+    assert "no purpose 'marketing'" in capsys.readouterr().err
