@@ -5,6 +5,7 @@ PrivacyError
  ├── InvalidRequest      input that breaks a rule; carries field violations
  ├── ContractError       contract file that does not load or check
  ├── VaultError          an identity that cannot be decrypted or stored
+ ├── BudgetExhausted     a release would overdraw the principal's privacy budget
  └── Denied              the decision function said no; carries the decision
       ├── RoleNotAllowed        the principal has no role that may do this
       ├── PurposeNotClaimable   the principal may not claim this purpose
@@ -58,6 +59,20 @@ class ContractError(PrivacyError):
         self.path = path
         self.problems = tuple(problems)
         super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class BudgetExhausted(PrivacyError):
+    """The release would take the principal past its privacy budget (one budget
+    across purposes); nothing was debited or released."""
+
+    def __init__(self, spent: float, remaining: float, *, requested: float) -> None:
+        self.spent = spent
+        self.remaining = remaining
+        self.requested = requested
+        super().__init__(
+            f"privacy budget exhausted: this release asks for epsilon {requested};"
+            f" epsilon spent {spent}, epsilon remaining {remaining}"
+        )
 
 
 class Denied(PrivacyError):

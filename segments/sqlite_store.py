@@ -18,6 +18,7 @@ import sqlite_utils
 from privacy.consent import ConsentChange
 from privacy.sqlite import connect
 from segments.store import Activity, AttributeScalar, StoredEvent
+from segments.visitor import NEW_VISITOR_WINDOW_US
 
 migrations = sqlite_utils.Migrations("tactful.behavior")
 
@@ -234,6 +235,18 @@ class SqliteBehaviorStore:
             [f'$."{attribute}"', *pseudonyms, purpose, event_type, f'$."{attribute}"'],
         ).fetchone()
         return None if row is None else row[0]
+
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+        """Members of each computed segment among the subjects with data under
+        `purpose`: one per pseudonym, by the rule of `visitor_segments`. Read through
+        the writer, so a release sees every committed write (call from the writer)."""
+        row = self._writer.conn.execute(
+            "SELECT coalesce(sum(? - first_seen_us <= ?), 0),"
+            " coalesce(sum(? - first_seen_us > ?), 0)"
+            " FROM purpose_activity WHERE purpose = ?",
+            [now_us, NEW_VISITOR_WINDOW_US, now_us, NEW_VISITOR_WINDOW_US, purpose],
+        ).fetchone()
+        return {"new_visitor": int(row[0]), "returning_visitor": int(row[1])}
 
     # -- consent ----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from privacy.access_log_writer import LoopCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
+from privacy.insights import Insights, SqliteBudgetLedger
 from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
@@ -93,9 +94,17 @@ class Domain:
     consent: ConsentRecorder
     releaser: Releaser
     subjects: SubjectRequests
+    budget_ledger: SqliteBudgetLedger
+    insights: Insights
 
     def close(self) -> None:
-        for resource in (self.access_log, self.subject_data, self.store, self.vault):
+        for resource in (
+            self.budget_ledger,
+            self.access_log,
+            self.subject_data,
+            self.store,
+            self.vault,
+        ):
             resource.close()
 
 
@@ -120,6 +129,8 @@ def open_domain(settings: Settings) -> Domain:
     subjects = SubjectRequests(
         contract, pseudonymizer, subject_data, vault, releaser.held, _access_history(access_log)
     )
+    budget_ledger = SqliteBudgetLedger(settings.data_dir / "insights.db")
+    insights = Insights(contract, store, budget_ledger, budget=settings.insights_budget)
     return Domain(
         contract,
         keyring,
@@ -131,6 +142,8 @@ def open_domain(settings: Settings) -> Domain:
         consent,
         releaser,
         subjects,
+        budget_ledger,
+        insights,
     )
 
 
@@ -199,7 +212,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     subjects_pb2_grpc.add_SubjectsServicer_to_server(
         SubjectsServicer(edge, domain.subjects, Writer(executor), clock), server
     )
-    insights_pb2_grpc.add_InsightsServicer_to_server(InsightsServicer(edge, authorize), server)
+    insights_pb2_grpc.add_InsightsServicer_to_server(
+        InsightsServicer(edge, domain.insights, Writer(executor), clock), server
+    )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await set_serving(True)

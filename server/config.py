@@ -14,6 +14,9 @@ Config file (TOML), every key optional:
     purposes = ["onboarding"]           # purposes it may claim (the contract must agree)
     token_sha256 = "…"                  # optional; or `tactful tokens issue web_frontend`
 
+    [insights]
+    budget = 1.0                        # total epsilon each principal may spend on insights
+
 Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.
 
@@ -25,6 +28,7 @@ token for every principal, printed at start.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -67,6 +71,7 @@ class Settings:
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     identity_retention: str = "400d"  # vault entries of people inactive this long go
+    insights_budget: float = 1.0  # total epsilon per principal for differential privacy
     development: bool = False  # create a keyring if missing, issue a dev token
 
     @property
@@ -125,6 +130,7 @@ def _from_file(path: Path) -> Settings:
         "principals",
         "access_log",
         "identity_retention",
+        "insights",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -139,6 +145,7 @@ def _from_file(path: Path) -> Settings:
         max_message_bytes=max_bytes,
         principals=_principals(path, raw.get("principals", [])),
         identity_retention=_duration(path, raw, "identity_retention", "400d"),
+        insights_budget=_insights_budget(path, raw.get("insights", {})),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -219,6 +226,16 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
         "access_log_retention": retention,
         "commit_window_ms": float(window),
     }
+
+
+def _insights_budget(path: Path, raw: Any) -> float:
+    """The [insights] table: budget, the total epsilon each principal may spend."""
+    if not isinstance(raw, dict) or set(raw) - {"budget"}:
+        raise ConfigError(f"{path}: insights must be a table with one key, budget")
+    budget = raw.get("budget", 1.0)
+    if type(budget) not in (int, float) or not math.isfinite(budget) or budget <= 0:
+        raise ConfigError(f"{path}: insights.budget must be a positive number of epsilon")
+    return float(budget)
 
 
 def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:

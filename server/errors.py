@@ -16,6 +16,7 @@ from grpc_status import rpc_status
 
 from privacy.access_log import AccessLogUnavailable
 from privacy.errors import (
+    BudgetExhausted,
     ConsentRequired,
     ContractError,
     Denied,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     PurposeNotClaimable: grpc.StatusCode.PERMISSION_DENIED,
     ReleaseNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
     # Raised by the retention job, which runs from the command line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
@@ -50,7 +52,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     VaultError: grpc.StatusCode.INTERNAL,
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
-_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied)
+_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied, BudgetExhausted)
 
 
 def status_for(error: Exception) -> grpc.Status:
@@ -80,6 +82,18 @@ def status_for(error: Exception) -> grpc.Status:
             reason=decision.outcome.upper(), domain="tactful", metadata=metadata
         )
         _attach(details, info)
+    if isinstance(error, BudgetExhausted):
+        budget = {
+            "epsilon_spent": str(error.spent),
+            "epsilon_remaining": str(error.remaining),
+            "epsilon_requested": str(error.requested),
+        }
+        _attach(
+            details,
+            error_details_pb2.ErrorInfo(
+                reason="PRIVACY_BUDGET_EXHAUSTED", domain="tactful", metadata=budget
+            ),
+        )
     return rpc_status.to_status(details)
 
 

@@ -16,6 +16,7 @@ import grpc
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
+from privacy.insights import Insights
 from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder
 from segments.release import Releaser
@@ -281,18 +282,35 @@ def _json_value(value: object) -> str:
 
 
 class InsightsServicer(insights_pb2_grpc.InsightsServicer):
-    def __init__(self, edge: Edge, authorize: Authorizer) -> None:
+    def __init__(self, edge: Edge, insights: Insights, writer: Writer, clock: Clock) -> None:
         self._edge = edge
-        self._authorize = authorize
+        self._insights = insights
+        self._writer = writer
+        self._clock = clock
 
     async def GetSegmentSizes(
         self, request: insights_pb2.GetSegmentSizesRequest, context: Context
     ) -> Any:
         async def call(actor: Actor) -> Outcome:
-            self._authorize(actor, Action.READ_AGGREGATES, request.purpose)
-            raise NotYetAvailable(
-                "GetSegmentSizes is not available yet; it arrives with "
-                "differentially private insights (issue 6)"
+            released = await self._writer.run(
+                partial(
+                    self._insights.release_segment_sizes,
+                    actor,
+                    request.purpose,
+                    request.epsilon,
+                    now=self._clock(),
+                )
+            )
+            return Outcome(
+                insights_pb2.GetSegmentSizesResponse(
+                    sizes=[
+                        insights_pb2.SegmentSize(segment=name, noisy_count=count)
+                        for name, count in released.sizes.items()
+                    ],
+                    epsilon_spent=released.epsilon_spent,
+                    epsilon_remaining=released.epsilon_remaining,
+                ),
+                released.decision,
             )
 
         return await self._edge.run(_method("Insights", "GetSegmentSizes"), request, context, call)

@@ -153,7 +153,7 @@ QUERY = access_log_pb2.QueryAccessLogRequest(page_size=1)
 VERIFY = access_log_pb2.VerifyAccessLogRequest()
 EXPORT = subjects_pb2.ExportSubjectRequest(subject=ADA)
 ERASE = subjects_pb2.EraseSubjectRequest(subject=ADA)
-SIZES = insights_pb2.GetSegmentSizesRequest(purpose="analytics")
+SIZES = insights_pb2.GetSegmentSizesRequest(purpose="analytics", epsilon=0.1)
 PERSONALIZATION = personalization_pb2_grpc.PersonalizationStub
 
 CASES = [
@@ -232,7 +232,7 @@ CASES = [
         insights_pb2_grpc.InsightsStub,
         "Insights",
         "GetSegmentSizes",
-        ("analyst", SIZES, "UNIMPLEMENTED"),
+        ("analyst", SIZES, "OK"),
         ("agent_console", SIZES, "PERMISSION_DENIED"),
     ),
 ]

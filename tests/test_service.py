@@ -11,8 +11,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tactful.v1 import (
     common_pb2,
-    insights_pb2,
-    insights_pb2_grpc,
     personalization_pb2,
     personalization_pb2_grpc,
 )
@@ -99,12 +97,6 @@ NOT_YET = [
         "GetHandoffContext",
         personalization_pb2.GetHandoffContextRequest(purpose="agent_assist"),
         "agent_console",
-    ),
-    (
-        insights_pb2_grpc.InsightsStub,
-        "GetSegmentSizes",
-        insights_pb2.GetSegmentSizesRequest(purpose="analytics"),
-        "analyst",
     ),
 ]
 
