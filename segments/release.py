@@ -16,6 +16,7 @@ from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import SubjectInput, to_us
+from segments.minimum import MinimumSegmentSize
 from segments.store import AttributeScalar, BehaviorStore
 from segments.visitor import visitor_segments
 
@@ -36,11 +37,13 @@ class Releaser:
         pseudonymizer: Pseudonymizer,
         store: BehaviorStore,
         consent: ConsentRecorder,
+        minimum: MinimumSegmentSize | None = None,
     ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
         self._store = store
         self._consent = consent
+        self._minimum = minimum
 
     def segments(
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
@@ -51,6 +54,8 @@ class Releaser:
         granted, activity = self._store.consent_and_activity(candidates, purpose)
         granted = granted or not self._consent.needs_consent(purpose)
         members = visitor_segments(activity, now_us=to_us(now)) if granted else frozenset()
+        if members and self._minimum is not None:
+            members -= self._minimum.too_small(purpose, to_us(now))
         decision = enforce(
             decide(
                 self._contract,

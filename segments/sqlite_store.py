@@ -9,6 +9,7 @@ the deletion it causes commit together.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +124,16 @@ ON CONFLICT (pseudonym, purpose) DO UPDATE SET
 
 def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
+
+
+def _segment_counts(conn: sqlite3.Connection, purpose: str, now_us: int) -> dict[str, int]:
+    row = conn.execute(
+        "SELECT coalesce(sum(? - first_seen_us <= ?), 0),"
+        " coalesce(sum(? - first_seen_us > ?), 0)"
+        " FROM purpose_activity WHERE purpose = ?",
+        [now_us, NEW_VISITOR_WINDOW_US, now_us, NEW_VISITOR_WINDOW_US, purpose],
+    ).fetchone()
+    return {"new_visitor": int(row[0]), "returning_visitor": int(row[1])}
 
 
 def _json_default(value: object) -> str:
@@ -240,13 +251,11 @@ class SqliteBehaviorStore:
         """Members of each computed segment among the subjects with data under
         `purpose`: one per pseudonym, by the rule of `visitor_segments`. Read through
         the writer, so a release sees every committed write (call from the writer)."""
-        row = self._writer.conn.execute(
-            "SELECT coalesce(sum(? - first_seen_us <= ?), 0),"
-            " coalesce(sum(? - first_seen_us > ?), 0)"
-            " FROM purpose_activity WHERE purpose = ?",
-            [now_us, NEW_VISITOR_WINDOW_US, now_us, NEW_VISITOR_WINDOW_US, purpose],
-        ).fetchone()
-        return {"new_visitor": int(row[0]), "returning_visitor": int(row[1])}
+        return _segment_counts(self._writer.conn, purpose, now_us)
+
+    def read_segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+        """`segment_counts` through the reader, for the serving thread."""
+        return _segment_counts(self._reader.conn, purpose, now_us)
 
     # -- consent ----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
 from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder, to_us
+from segments.minimum import MinimumSegmentSize
 from segments.release import Releaser
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.sqlite_subjects import SqliteSubjectData
@@ -125,7 +126,8 @@ def open_domain(settings: Settings) -> Domain:
         checkpoint_seconds=settings.checkpoint_seconds,
     )
     consent = ConsentRecorder(contract, pseudonymizer, store)
-    releaser = Releaser(contract, pseudonymizer, store, consent)
+    minimum = MinimumSegmentSize(store, settings.min_segment_size)
+    releaser = Releaser(contract, pseudonymizer, store, consent, minimum)
     subjects = SubjectRequests(
         contract, pseudonymizer, subject_data, vault, releaser.held, _access_history(access_log)
     )

@@ -71,6 +71,7 @@ class Settings:
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     identity_retention: str = "400d"  # vault entries of people inactive this long go
+    min_segment_size: int = 10  # a segment with fewer members is never released
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
     development: bool = False  # create a keyring if missing, issue a dev token
 
@@ -131,6 +132,7 @@ def _from_file(path: Path) -> Settings:
         "access_log",
         "identity_retention",
         "insights",
+        "min_segment_size",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -145,6 +147,7 @@ def _from_file(path: Path) -> Settings:
         max_message_bytes=max_bytes,
         principals=_principals(path, raw.get("principals", [])),
         identity_retention=_duration(path, raw, "identity_retention", "400d"),
+        min_segment_size=_min_segment_size(path, raw.get("min_segment_size", 10)),
         insights_budget=_insights_budget(path, raw.get("insights", {})),
         **_access_log(path, base, raw.get("access_log", {})),
     )
@@ -242,4 +245,10 @@ def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str
     value = raw.get(key, default)
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
         raise ConfigError(f'{path}: {key} must be a duration such as "{default}"')
+    return value
+
+
+def _min_segment_size(path: Path, value: Any) -> int:
+    if type(value) is not int or not 1 <= value <= 1_000_000:
+        raise ConfigError(f"{path}: min_segment_size must be an integer from 1 (no minimum)")
     return value
