@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from privacy.errors import ContractError
+from privacy.rules import Rule, parse_rule
 
 
 class LegalBasis(StrEnum):
@@ -57,6 +58,9 @@ class EventType:
 class SignalKind(StrEnum):
     COUNT = "count"  # how many events of a type in a window
     LAST_VALUE = "last_value"  # the latest value of one attribute of an event type
+    DISTINCT = "distinct"  # how many distinct values of an attribute in a window
+    FIRST_SEEN = "first_seen"  # the first event under the purpose, any type
+    LAST_SEEN = "last_seen"  # the latest event under the purpose, any type
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,18 @@ class SignalSpec:
     event: str
     window: timedelta | None = None  # count
     attribute: str | None = None  # last_value
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A coarse segment: computed by its rule over signals, or built in (no rule)."""
+
+    name: str
+    description: str
+    rule: Rule | None = None
+
+
+BUILT_IN_SEGMENTS = frozenset({"new_visitor", "returning_visitor"})  # from first-seen time
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,7 @@ class Purpose:
 class Contract:
     path: str
     events: Mapping[str, EventType]
-    segments: Mapping[str, str]  # name -> description
+    segments: Mapping[str, SegmentSpec]
     signals: Mapping[str, SignalSpec]
     purposes: Mapping[str, Purpose]
 
@@ -131,10 +147,13 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     events = {
         name: _event(checker, name, raw) for name, raw in checker.table(document, "events").items()
     }
-    segments = _described(checker, document, "segments")
     signals = {
         name: _signal(checker, name, raw, events)
         for name, raw in checker.table(document, "signals").items()
+    }
+    segments = {
+        name: _segment(checker, name, raw, signals)
+        for name, raw in checker.table(document, "segments").items()
     }
     purposes = {
         name: _purpose(checker, name, raw, events, segments, signals)
@@ -204,11 +223,23 @@ class _Checker:
             return next(iter(enum))
 
 
-def _described(checker: _Checker, document: Mapping[str, Any], key: str) -> dict[str, str]:
-    return {
-        name: checker.text(raw, "description", f"{key}.{name}")
-        for name, raw in checker.table(document, key).items()
-    }
+def _segment(
+    checker: _Checker, name: str, raw: Mapping[str, Any], signals: Mapping[str, SignalSpec]
+) -> SegmentSpec:
+    where = f"segments.{name}"
+    description = checker.text(raw, "description", where)
+    if "rule" not in raw:
+        if name not in BUILT_IN_SEGMENTS:
+            checker.problem(
+                f"{where}.rule",
+                "is required: a rule over signals, e.g. "
+                '{ signal = "orders_30d", op = ">=", value = 1 }',
+            )
+        return SegmentSpec(name, description)
+    rule = parse_rule(
+        raw["rule"], f"{where}.rule", {n: str(s.kind) for n, s in signals.items()}, checker.problems
+    )
+    return SegmentSpec(name, description, rule)
 
 
 def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
@@ -246,16 +277,19 @@ def _signal(
     where = f"signals.{name}"
     description = checker.text(raw, "description", where)
     kind = checker.choice(raw, "kind", where, SignalKind)
+    if kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
+        return SignalSpec(name, description, kind, "")  # any event under the purpose
     event = raw.get("event")
     if not isinstance(event, str) or event not in events:
         checker.problem(f"{where}.event", f"event {event!r} is not declared in [events]")
         return SignalSpec(name, description, kind, "")
-    if kind is SignalKind.COUNT:
+    window = None
+    if kind in (SignalKind.COUNT, SignalKind.DISTINCT):
         try:
             window = parse_duration(raw.get("window", ""))
         except ValueError as exc:
-            checker.problem(f"{where}.window", f"a count needs a window: {exc}")
-            window = None
+            checker.problem(f"{where}.window", f"a {kind} needs a window: {exc}")
+    if kind is SignalKind.COUNT:
         return SignalSpec(name, description, kind, event, window=window)
     attribute = raw.get("attribute")
     if not isinstance(attribute, str) or attribute not in events[event].attributes:
@@ -265,7 +299,7 @@ def _signal(
             f"declare it under [events.{event}.attributes] or read another one",
         )
         attribute = None
-    return SignalSpec(name, description, kind, event, attribute=attribute)
+    return SignalSpec(name, description, kind, event, window=window, attribute=attribute)
 
 
 def check_principals(contract: Contract, configured: Iterable[str]) -> list[str]:

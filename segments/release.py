@@ -6,18 +6,20 @@ purpose asked for; neither touches the identity vault.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from privacy.consent import ConsentRecorder
 from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
+from privacy.rules import signals_of
 from segments.ingest import SubjectInput, to_us
 from segments.minimum import MinimumSegmentSize
-from segments.store import AttributeScalar, BehaviorStore
+from segments.rules import matches
+from segments.store import Activity, AttributeScalar, BehaviorStore
 from segments.visitor import visitor_segments
 
 
@@ -54,6 +56,9 @@ class Releaser:
         granted, activity = self._store.consent_and_activity(candidates, purpose)
         granted = granted or not self._consent.needs_consent(purpose)
         members = visitor_segments(activity, now_us=to_us(now)) if granted else frozenset()
+        if granted and activity is not None:
+            released = self._contract.purposes[purpose].releases_segments
+            members |= self._rule_members(candidates, purpose, activity, now, released)
         if members and self._minimum is not None:
             members -= self._minimum.too_small(purpose, to_us(now))
         decision = enforce(
@@ -107,13 +112,18 @@ class Releaser:
         subject's own export, never a caller's read."""
         candidates = tuple(pseudonyms)
         _, activity = self._store.consent_and_activity(candidates, purpose)
-        segments = sorted(visitor_segments(activity, now_us=to_us(now)))
+        members = set(visitor_segments(activity, now_us=to_us(now)))
+        if activity is not None:
+            members |= self._rule_members(
+                candidates, purpose, activity, now, self._contract.segments
+            )
         signals = {}
         for name, spec in sorted(self._contract.signals.items()):
-            value = self._signal(spec, candidates, purpose, to_us(now))
-            if value is not None and (spec.kind is not SignalKind.COUNT or value):
+            value = self._signal(spec, candidates, purpose, to_us(now), activity)
+            counted = spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT)
+            if value is not None and (not counted or value):
                 signals[name] = value
-        return segments, signals
+        return sorted(members), signals
 
     def _prepare(
         self, actor: Actor, action: Action, subject: SubjectInput, purpose: str
@@ -125,12 +135,33 @@ class Releaser:
         return candidates, self._consent.is_granted(candidates, purpose)
 
     def _signal(
-        self, spec: SignalSpec, candidates: tuple[str, ...], purpose: str, now_us: int
+        self,
+        spec: SignalSpec,
+        candidates: tuple[str, ...],
+        purpose: str,
+        now_us: int,
+        activity: Activity | None = None,
     ) -> AttributeScalar | None:
-        if spec.kind is SignalKind.COUNT:
+        if spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
+            if activity is None:
+                _, activity = self._store.consent_and_activity(candidates, purpose)
+            if activity is None:
+                return None
+            seen = (
+                activity.first_seen_us
+                if spec.kind is SignalKind.FIRST_SEEN
+                else activity.last_seen_us
+            )
+            return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
+        if spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT):
             assert spec.window is not None  # checked by the contract loader
             since = now_us - int(spec.window.total_seconds() * 1_000_000)
-            return self._store.count_events(candidates, purpose, spec.event, since)
+            if spec.kind is SignalKind.COUNT:
+                return self._store.count_events(candidates, purpose, spec.event, since)
+            assert spec.attribute is not None
+            return self._store.distinct_values(
+                candidates, purpose, spec.event, spec.attribute, since
+            )
         assert spec.attribute is not None
         raw = self._store.last_attribute(candidates, purpose, spec.event, spec.attribute)
         declared = self._contract.events[spec.event].attributes[spec.attribute].type
@@ -141,3 +172,27 @@ class Releaser:
         if declared is AttributeType.TIMESTAMP:
             return datetime.fromisoformat(str(raw))
         return raw
+
+    def _rule_members(
+        self,
+        candidates: tuple[str, ...],
+        purpose: str,
+        activity: Activity,
+        now: datetime,
+        segments: Iterable[str],
+    ) -> set[str]:
+        """The rule-based segments among `segments` the subject is in; each signal a
+        rule reads is computed once."""
+        rules = {name: self._contract.segments[name].rule for name in segments}
+        wanted = set().union(*(signals_of(r) for r in rules.values() if r is not None))
+        values = {
+            name: self._signal(
+                self._contract.signals[name], candidates, purpose, to_us(now), activity
+            )
+            for name in sorted(wanted)
+        }
+        return {
+            name
+            for name, rule in rules.items()
+            if rule is not None and matches(rule, values, now=now)
+        }

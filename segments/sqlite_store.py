@@ -9,17 +9,23 @@ the deletion it causes commit together.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from privacy.consent import ConsentChange
 from privacy.sqlite import connect
-from segments.store import Activity, AttributeScalar, StoredEvent
-from segments.visitor import NEW_VISITOR_WINDOW_US
+from segments.store import (
+    FIRST_SEEN,
+    LAST_SEEN,
+    Activity,
+    AttributeScalar,
+    SignalQuery,
+    StoredEvent,
+)
 
 migrations = sqlite_utils.Migrations("tactful.behavior")
 
@@ -126,14 +132,29 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _segment_counts(conn: sqlite3.Connection, purpose: str, now_us: int) -> dict[str, int]:
-    row = conn.execute(
-        "SELECT coalesce(sum(? - first_seen_us <= ?), 0),"
-        " coalesce(sum(? - first_seen_us > ?), 0)"
-        " FROM purpose_activity WHERE purpose = ?",
-        [now_us, NEW_VISITOR_WINDOW_US, now_us, NEW_VISITOR_WINDOW_US, purpose],
-    ).fetchone()
-    return {"new_visitor": int(row[0]), "returning_visitor": int(row[1])}
+def _census_sql(purpose: str, q: SignalQuery) -> tuple[str, list[object]]:
+    base = (
+        " FROM events e JOIN subjects s ON s.id = e.subject_id WHERE e.purpose = ? AND e.type = ?"
+    )
+    path = f'$."{q.attribute}"'
+    if q.kind == "count":
+        return (
+            f"SELECT s.pseudonym, count(*){base} AND e.occurred_at_us > ? GROUP BY s.pseudonym",
+            [purpose, q.event, q.since_us],
+        )
+    if q.kind == "distinct":
+        return (
+            f"SELECT s.pseudonym, count(DISTINCT json_extract(e.attributes, ?)){base}"
+            " AND e.occurred_at_us > ? GROUP BY s.pseudonym",
+            [path, purpose, q.event, q.since_us],
+        )
+    return (
+        "SELECT pseudonym, value FROM (SELECT s.pseudonym,"
+        " json_extract(e.attributes, ?) AS value, row_number() OVER (PARTITION BY"
+        f" e.subject_id ORDER BY e.occurred_at_us DESC, e.id DESC) AS n{base}"
+        " AND json_type(e.attributes, ?) IS NOT NULL) WHERE n = 1",
+        [path, purpose, q.event, path],
+    )
 
 
 def _json_default(value: object) -> str:
@@ -234,6 +255,22 @@ class SqliteBehaviorStore:
         ).fetchone()
         return int(row[0])
 
+    def distinct_values(
+        self,
+        pseudonyms: Sequence[str],
+        purpose: str,
+        event_type: str,
+        attribute: str,
+        since_us: int,
+    ) -> int:
+        row = self._reader.conn.execute(
+            "SELECT count(DISTINCT json_extract(attributes, ?)) FROM events"
+            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
+            " AND purpose = ? AND type = ? AND occurred_at_us > ?",
+            [f'$."{attribute}"', *pseudonyms, purpose, event_type, since_us],
+        ).fetchone()
+        return int(row[0])
+
     def last_attribute(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
     ) -> AttributeScalar | None:
@@ -247,15 +284,25 @@ class SqliteBehaviorStore:
         ).fetchone()
         return None if row is None else row[0]
 
-    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
-        """Members of each computed segment among the subjects with data under
-        `purpose`: one per pseudonym, by the rule of `visitor_segments`. Read through
-        the writer, so a release sees every committed write (call from the writer)."""
-        return _segment_counts(self._writer.conn, purpose, now_us)
-
-    def read_segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
-        """`segment_counts` through the reader, for the serving thread."""
-        return _segment_counts(self._reader.conn, purpose, now_us)
+    def census(
+        self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool
+    ) -> dict[str, dict[str, Any]]:
+        """Every subject with data under `purpose`: first and last seen (µs) and the raw
+        value of each wanted signal, in one query per signal (for segment sizes)."""
+        conn = (self._writer if through_writer else self._reader).conn
+        people: dict[str, dict[str, Any]] = {
+            pseudonym: {FIRST_SEEN: first, LAST_SEEN: last}
+            for pseudonym, first, last in conn.execute(
+                "SELECT pseudonym, first_seen_us, last_seen_us FROM purpose_activity"
+                " WHERE purpose = ?",
+                [purpose],
+            )
+        }
+        for query in wanted:
+            for pseudonym, value in conn.execute(*_census_sql(purpose, query)):
+                if pseudonym in people:
+                    people[pseudonym][query.name] = value
+        return people
 
     # -- consent ----------------------------------------------------------------------
 

@@ -36,6 +36,20 @@ class Activity:
     event_count: int
 
 
+FIRST_SEEN, LAST_SEEN = "\x00first_seen", "\x00last_seen"  # census keys; never signal names
+
+
+@dataclass(frozen=True)
+class SignalQuery:
+    """What a census reads for one signal: kind count, distinct or last_value."""
+
+    name: str
+    kind: str
+    event: str
+    attribute: str | None = None
+    since_us: int = 0
+
+
 class BehaviorStore(Protocol):
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
         """Store every event and update activity, all or nothing."""
@@ -52,6 +66,17 @@ class BehaviorStore(Protocol):
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:
         """Events of `event_type` collected under `purpose` that occurred after `since_us`."""
+        ...
+
+    def distinct_values(
+        self,
+        pseudonyms: Sequence[str],
+        purpose: str,
+        event_type: str,
+        attribute: str,
+        since_us: int,
+    ) -> int:
+        """How many distinct values `attribute` took on such events after `since_us`."""
         ...
 
     def last_attribute(

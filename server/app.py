@@ -22,6 +22,7 @@ from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import SqliteIdentityVault
 from retention.subjects import SubjectRequests
+from segments.census import Census
 from segments.ingest import EventRecorder, to_us
 from segments.minimum import MinimumSegmentSize
 from segments.release import Releaser
@@ -126,13 +127,20 @@ def open_domain(settings: Settings) -> Domain:
         checkpoint_seconds=settings.checkpoint_seconds,
     )
     consent = ConsentRecorder(contract, pseudonymizer, store)
-    minimum = MinimumSegmentSize(store, settings.min_segment_size)
+    minimum = MinimumSegmentSize(
+        Census(contract, store, through_writer=False), settings.min_segment_size
+    )
     releaser = Releaser(contract, pseudonymizer, store, consent, minimum)
     subjects = SubjectRequests(
         contract, pseudonymizer, subject_data, vault, releaser.held, _access_history(access_log)
     )
     budget_ledger = SqliteBudgetLedger(settings.data_dir / "insights.db")
-    insights = Insights(contract, store, budget_ledger, budget=settings.insights_budget)
+    insights = Insights(
+        contract,
+        Census(contract, store, through_writer=True),
+        budget_ledger,
+        budget=settings.insights_budget,
+    )
     return Domain(
         contract,
         keyring,

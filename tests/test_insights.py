@@ -23,6 +23,7 @@ from privacy import _dp
 from privacy.contract import load_contract
 from privacy.decisions import Actor
 from privacy.insights import Insights, SqliteBudgetLedger
+from segments.census import Census
 from segments.ingest import to_us
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent
@@ -257,12 +258,15 @@ def test_segment_counts_follow_the_24_hour_rule_per_purpose(tmp_path: Path) -> N
     events.append(StoredEvent("hmac-sha256:v1:e", "support_triage", "page_viewed", now_us, {}))
     store.append(events, received_at_us=now_us)
 
-    assert store.segment_counts("analytics", now_us) == {"new_visitor": 2, "returning_visitor": 2}
-    assert store.segment_counts("support_triage", now_us) == {
-        "new_visitor": 1,
-        "returning_visitor": 0,
-    }
-    assert store.segment_counts("onboarding", now_us) == {"new_visitor": 0, "returning_visitor": 0}
+    census = Census(load_contract(EXAMPLE_CONTRACT), store, through_writer=True)
+
+    def visitors(purpose: str) -> dict[str, int]:
+        counts = census.segment_counts(purpose, now_us)
+        return {name: counts[name] for name in ("new_visitor", "returning_visitor")}
+
+    assert visitors("analytics") == {"new_visitor": 2, "returning_visitor": 2}
+    assert visitors("support_triage") == {"new_visitor": 1, "returning_visitor": 0}
+    assert visitors("onboarding") == {"new_visitor": 0, "returning_visitor": 0}
     store.close()
 
 
