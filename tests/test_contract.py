@@ -66,7 +66,16 @@ def test_example_contract_loads() -> None:
         "support_triage",
     ]
     assert len(contract.events) == 14
-    assert set(contract.segments) == {"new_visitor", "returning_visitor"}
+    assert set(contract.segments) == {
+        "new_visitor",
+        "returning_visitor",
+        "returning_trial",
+        "active_customer",
+        "premium_account",
+        "high_risk_churn",
+        "enterprise_admin",
+    }
+    assert contract.segments["new_visitor"].rule is None  # built in
     assert contract.signals["pages_viewed_24h"] == SignalSpec(
         "pages_viewed_24h",
         "Pages viewed in the last 24 hours.",
@@ -94,7 +103,7 @@ def test_example_contract_values() -> None:
     plan = contract.events["signup_started"].attributes["plan"]
     assert plan.type is AttributeType.ENUM
     assert plan.values == {"free", "trial", "pro", "enterprise"}
-    assert contract.events["login_succeeded"].attributes == {}
+    assert contract.events["order_completed"].attributes.keys() == {"value"}
 
 
 def test_undeclared_attributes_defaults_to_reject() -> None:

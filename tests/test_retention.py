@@ -168,7 +168,10 @@ def test_a_purpose_loses_exactly_its_events_older_than_its_retention(
         assert domain.store.consent_and_activity([kept], other)[1] == Activity(at, at, 1)
     new = CONTRACT.purposes[purpose].retention <= timedelta(hours=24)
     segments, _ = domain.releaser.held([kept], purpose, NOW)
-    assert segments == ["new_visitor" if new else "returning_visitor"]
+    # (Rule-based segments may hold too: a quiet person first seen 90 days ago is at
+    # risk of churn. The visitor segment is what the purge moves.)
+    visitor = [s for s in segments if s in ("new_visitor", "returning_visitor")]
+    assert visitor == ["new_visitor" if new else "returning_visitor"]
     assert activity_matches_events(data_dir)
 
 

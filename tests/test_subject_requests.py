@@ -358,6 +358,11 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
         "onboarding": ["new_visitor"],
         "support_triage": ["new_visitor"],
     }
+    seen = {
+        p: {k: v.pop(k) for k in ("first_seen", "last_seen")}
+        for p, v in document["signals"].items()
+    }
+    assert all(times["first_seen"] <= times["last_seen"] for times in seen.values())
     assert document["signals"] == {
         "checkout_recovery": {"cart_item_count": 3},
         "onboarding": {"pages_viewed_24h": 1, "signup_plan": "pro"},
