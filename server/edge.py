@@ -70,8 +70,20 @@ class Edge:
         self._serving = True
 
     async def run(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: Call
+        self,
+        method: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call: Call,
+        *,
+        writes: bool = False,
     ) -> Any:
+        """Authenticate, run `call`, record the access, reply.
+
+        A call that `writes` is not run at all while the access log is failing: its
+        effect could not be accounted for. (The first write to meet a failing log has
+        already committed; it answers UNAVAILABLE like every call until the log
+        recovers.)"""
         started = time.perf_counter_ns()
         now = self._clock()
         actor: Actor | None = None
@@ -80,6 +92,8 @@ class Edge:
         try:
             actor = self._authenticator.authenticate(context.invocation_metadata())
             self._check_size(request)
+            if writes and not self._serving:
+                raise AccessLogUnavailable("writes are paused until the access log recovers")
             outcome = await call(actor)
         except grpc.aio.AbortError:
             raise
@@ -156,6 +170,8 @@ class Edge:
 def _status(error: Exception | None) -> grpc.Status:
     if error is None:
         return _OK
+    if isinstance(error, AccessLogUnavailable):
+        return _Status(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, ())
     if isinstance(error, NotYetAvailable):
         return _Status(grpc.StatusCode.UNIMPLEMENTED, str(error), ())
     return status_for(error)

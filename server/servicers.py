@@ -102,7 +102,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
             )
 
         return await self._edge.run(
-            _method("Personalization", "RecordEvents"), request, context, call
+            _method("Personalization", "RecordEvents"), request, context, call, writes=True
         )
 
     async def SetConsent(
@@ -130,7 +130,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
             )
 
         return await self._edge.run(
-            _method("Personalization", "SetConsent"), request, context, call
+            _method("Personalization", "SetConsent"), request, context, call, writes=True
         )
 
     async def GetSegments(
@@ -272,7 +272,9 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
                 subject=erasure.subject,
             )
 
-        return await self._edge.run(_method("Subjects", "EraseSubject"), request, context, call)
+        return await self._edge.run(
+            _method("Subjects", "EraseSubject"), request, context, call, writes=True
+        )
 
 
 def _json_value(value: object) -> str:
@@ -313,4 +315,6 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
                 released.decision,
             )
 
-        return await self._edge.run(_method("Insights", "GetSegmentSizes"), request, context, call)
+        return await self._edge.run(
+            _method("Insights", "GetSegmentSizes"), request, context, call, writes=True
+        )

@@ -720,3 +720,29 @@ def test_client_text_in_the_purpose_is_never_copied_into_the_log(
     tactful.stop()
     for path in tactful.settings.data_dir.glob("access_log.db*"):
         assert b"ada@example.com" not in path.read_bytes()
+
+
+def test_writes_are_not_run_while_the_access_log_is_failing(
+    tactful: Tactful, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tactful.record("support_triage", page_view(ADA))
+
+    def failing_append(self: SqliteAccessLog, entries: object, *, now_us: int) -> None:
+        raise AccessLogUnavailable("access log write failed: disk I/O error")
+
+    monkeypatch.setattr(SqliteAccessLog, "append", failing_append)
+    with pytest.raises(grpc.RpcError):
+        tactful.segments(ADA)  # the log fails: from now on writes wait for it
+    with pytest.raises(grpc.RpcError) as paused:
+        tactful.record("support_triage", page_view(BOB))
+    assert paused.value.code() is grpc.StatusCode.UNAVAILABLE
+    monkeypatch.undo()
+    with sqlite3.connect(tactful.settings.data_dir / "vault.db") as vault:
+        assert vault.execute("SELECT count(*) FROM identities").fetchone()[0] == 1  # no Bob
+    # The first write after recovery is still refused (its record is what proves the
+    # log works again); the next one runs.
+    with pytest.raises(grpc.RpcError) as first:
+        tactful.record("support_triage", page_view(BOB))
+    assert first.value.details() == UNAVAILABLE_MESSAGE
+    assert tactful.record("support_triage", page_view(BOB)).stored == 1
+    assert_health(tactful, health_pb2.HealthCheckResponse.SERVING)
