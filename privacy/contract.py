@@ -61,6 +61,16 @@ class SignalKind(StrEnum):
     DISTINCT = "distinct"  # how many distinct values of an attribute in a window
     FIRST_SEEN = "first_seen"  # the first event under the purpose, any type
     LAST_SEEN = "last_seen"  # the latest event under the purpose, any type
+    INTENT = "intent"  # what the recent events suggest the person is trying to do
+    FRUSTRATION = "frustration"  # none, mild or high, from repeated failures in a window
+    RECENT_STEPS = "recent_steps"  # the latest event types and times in a window
+    ERROR_CODES = "error_codes"  # the latest error codes shown or returned in a window
+
+
+# Read over the recent journey (every event type under the purpose), never by a rule.
+JOURNEY_KINDS = frozenset(
+    {SignalKind.INTENT, SignalKind.FRUSTRATION, SignalKind.RECENT_STEPS, SignalKind.ERROR_CODES}
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class SignalSpec:
     description: str
     kind: SignalKind
     event: str
-    window: timedelta | None = None  # count
+    window: timedelta | None = None  # count, distinct and the journey kinds
     attribute: str | None = None  # last_value
 
 
@@ -236,9 +246,8 @@ def _segment(
                 '{ signal = "orders_30d", op = ">=", value = 1 }',
             )
         return SegmentSpec(name, description)
-    rule = parse_rule(
-        raw["rule"], f"{where}.rule", {n: str(s.kind) for n, s in signals.items()}, checker.problems
-    )
+    kinds = {n: str(s.kind) for n, s in signals.items() if s.kind not in JOURNEY_KINDS}
+    rule = parse_rule(raw["rule"], f"{where}.rule", kinds, checker.problems)
     return SegmentSpec(name, description, rule)
 
 
@@ -279,16 +288,15 @@ def _signal(
     kind = checker.choice(raw, "kind", where, SignalKind)
     if kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
         return SignalSpec(name, description, kind, "")  # any event under the purpose
+    if kind in JOURNEY_KINDS:
+        return SignalSpec(name, description, kind, "", window=_window(checker, raw, where, kind))
     event = raw.get("event")
     if not isinstance(event, str) or event not in events:
         checker.problem(f"{where}.event", f"event {event!r} is not declared in [events]")
         return SignalSpec(name, description, kind, "")
     window = None
     if kind in (SignalKind.COUNT, SignalKind.DISTINCT):
-        try:
-            window = parse_duration(raw.get("window", ""))
-        except ValueError as exc:
-            checker.problem(f"{where}.window", f"a {kind} needs a window: {exc}")
+        window = _window(checker, raw, where, kind)
     if kind is SignalKind.COUNT:
         return SignalSpec(name, description, kind, event, window=window)
     attribute = raw.get("attribute")
@@ -300,6 +308,16 @@ def _signal(
         )
         attribute = None
     return SignalSpec(name, description, kind, event, window=window, attribute=attribute)
+
+
+def _window(
+    checker: _Checker, raw: Mapping[str, Any], where: str, kind: SignalKind
+) -> timedelta | None:
+    try:
+        return parse_duration(raw.get("window", ""))
+    except ValueError as exc:
+        checker.problem(f"{where}.window", f"a {kind} needs a window: {exc}")
+        return None
 
 
 def check_principals(contract: Contract, configured: Iterable[str]) -> list[str]:

@@ -8,7 +8,8 @@ purpose whose legal basis is consent, whether the subject has granted it.
 Checks, in order, each denying with its own `Outcome`:
 role may perform the action · purpose is declared · principal may claim it
 (both the contract and the principal's own configuration must say so) ·
-consent is granted (consent purposes, reads) · every requested item is released.
+consent is granted (consent purposes, reads) · every requested item is released
+(signals; segments and handoff signals release the allowed part, withhold the rest).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class Decision:
     role: str  # the role the action was allowed under, or "" if none
     requested: tuple[str, ...] = ()
     released: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()  # requested items the purpose does not release
+    refused: tuple[str, ...] = ()  # requested items the purpose does not release (or withholds)
 
     @property
     def allowed(self) -> bool:
@@ -159,6 +160,7 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
     releasable = {
         Action.READ_SEGMENTS: purpose.releases_segments,
         Action.READ_SIGNALS: purpose.releases_signals,
+        Action.READ_HANDOFF: purpose.releases_signals,
     }.get(action)
     if releasable is None:
         return Decision(
@@ -173,6 +175,18 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
             role,
             items,
             released,
+        )
+    if action is Action.READ_HANDOFF:
+        # A handoff shows the agent what it may see and withholds the rest.
+        released = tuple(i for i in items if i in releasable)
+        withheld = tuple(i for i in items if i not in releasable)
+        return Decision(
+            Outcome.ALLOWED,
+            f"purpose {purpose.name} releases these handoff signals",
+            role,
+            items,
+            released,
+            withheld,
         )
     refused = tuple(i for i in items if i not in releasable)
     if refused:

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from privacy.consent import ConsentRecorder
-from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
+from privacy.contract import JOURNEY_KINDS, AttributeType, Contract, SignalKind, SignalSpec
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
 from privacy.rules import signals_of
+from segments.frustration import frustration_level
 from segments.ingest import SubjectInput, to_us
+from segments.intent import infer_intent, next_action
+from segments.journey import (
+    HANDOFF_PARTS,
+    NEXT_ACTION,
+    Handoff,
+    error_codes,
+    journey_signal,
+    since,
+    steps,
+)
 from segments.minimum import MinimumSegmentSize
 from segments.rules import matches
 from segments.store import Activity, AttributeScalar, BehaviorStore
@@ -105,6 +116,47 @@ class Releaser:
                 values[name] = value
         return Released(decision, values, candidates[0])
 
+    def handoff(
+        self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
+    ) -> Handoff:
+        """The handoff parts the purpose releases; the others are withheld, not refused."""
+        candidates, granted = self._prepare(actor, Action.READ_HANDOFF, subject, purpose)
+        signals = self._contract.signals
+        journey = {name: spec for name, spec in signals.items() if spec.kind in JOURNEY_KINDS}
+        asked = decide(
+            self._contract, actor, Action.READ_HANDOFF, purpose, journey, consent_granted=granted
+        )
+        decision = enforce(asked)
+        windows = {
+            journey[name].kind: _us(w) for name in decision.released if (w := journey[name].window)
+        }
+        now_us = to_us(now)
+        start = now_us - max(windows.values(), default=0)
+        events = self._store.recent_events(candidates, purpose, start) if windows else []
+        found = {
+            part: since(events, now_us - windows[kind])
+            for part, kind in HANDOFF_PARTS.items()
+            if kind in windows
+        }
+        intent = infer_intent(found["intent"]) if "intent" in found else None
+        frustration = frustration_level(found["frustration"]) if "frustration" in found else None
+        action = (
+            next_action(intent.intent, frustration)
+            if intent is not None and frustration is not None
+            else None
+        )
+        withheld = [part for part in HANDOFF_PARTS if part not in found]
+        return Handoff(
+            decision,
+            candidates[0],
+            intent,
+            steps(found["recent_steps"]) if "recent_steps" in found else None,
+            error_codes(found["last_error_codes"]) if "last_error_codes" in found else None,
+            frustration,
+            action,
+            tuple(withheld + ([NEXT_ACTION] if action is None else [])),
+        )
+
     def held(
         self, pseudonyms: Sequence[str], purpose: str, now: datetime
     ) -> tuple[list[str], dict[str, AttributeScalar]]:
@@ -142,6 +194,10 @@ class Releaser:
         now_us: int,
         activity: Activity | None = None,
     ) -> AttributeScalar | None:
+        if spec.kind in JOURNEY_KINDS:
+            assert spec.window is not None  # checked by the contract loader
+            events = self._store.recent_events(candidates, purpose, now_us - _us(spec.window))
+            return journey_signal(spec.kind, events)
         if spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
             if activity is None:
                 _, activity = self._store.consent_and_activity(candidates, purpose)
@@ -155,12 +211,12 @@ class Releaser:
             return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
         if spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT):
             assert spec.window is not None  # checked by the contract loader
-            since = now_us - int(spec.window.total_seconds() * 1_000_000)
+            start = now_us - _us(spec.window)
             if spec.kind is SignalKind.COUNT:
-                return self._store.count_events(candidates, purpose, spec.event, since)
+                return self._store.count_events(candidates, purpose, spec.event, start)
             assert spec.attribute is not None
             return self._store.distinct_values(
-                candidates, purpose, spec.event, spec.attribute, since
+                candidates, purpose, spec.event, spec.attribute, start
             )
         assert spec.attribute is not None
         raw = self._store.last_attribute(candidates, purpose, spec.event, spec.attribute)
@@ -196,3 +252,7 @@ class Releaser:
             for name, rule in rules.items()
             if rule is not None and matches(rule, values, now=now)
         }
+
+
+def _us(window: timedelta) -> int:
+    return int(window.total_seconds() * 1_000_000)

@@ -21,8 +21,10 @@ from privacy.sqlite import connect
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
+    RECENT_EVENTS_LIMIT,
     Activity,
     AttributeScalar,
+    JourneyEvent,
     SignalQuery,
     StoredEvent,
 )
@@ -313,6 +315,18 @@ class SqliteBehaviorStore:
             [*pseudonyms, purpose],
         )
         return {row[0] for row in rows}
+
+    def recent_events(
+        self, pseudonyms: Sequence[str], purpose: str, since_us: int
+    ) -> list[JourneyEvent]:
+        rows = self._reader.conn.execute(
+            "SELECT type, occurred_at_us, attributes FROM events"
+            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
+            " AND purpose = ? AND occurred_at_us > ?"
+            " ORDER BY occurred_at_us DESC, id DESC LIMIT ?",
+            [*pseudonyms, purpose, since_us, RECENT_EVENTS_LIMIT],
+        ).fetchall()
+        return [JourneyEvent(t, at, json.loads(a) if a else {}) for t, at, a in rows]
 
     def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
         """Those of `pseudonyms` that carry an erasure tombstone (read through the writer)."""

@@ -36,6 +36,18 @@ class Activity:
     event_count: int
 
 
+@dataclass(frozen=True)
+class JourneyEvent:
+    """One recent event as the journey signals read it: type, time, attributes."""
+
+    type: str
+    occurred_at_us: int
+    attributes: Mapping[str, AttributeScalar]
+
+
+RECENT_EVENTS_LIMIT = 50  # the journey signals look at this many events at most
+
+
 FIRST_SEEN, LAST_SEEN = "\x00first_seen", "\x00last_seen"  # census keys; never signal names
 
 
@@ -83,6 +95,13 @@ class BehaviorStore(Protocol):
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
     ) -> str | int | float | bool | None:
         """The value of `attribute` on the latest such event that has it, or None."""
+        ...
+
+    def recent_events(
+        self, pseudonyms: Sequence[str], purpose: str, since_us: int
+    ) -> list[JourneyEvent]:
+        """Events of any type collected under `purpose` after `since_us`, newest first,
+        at most RECENT_EVENTS_LIMIT of them."""
         ...
 
     def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:

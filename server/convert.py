@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from segments.ingest import EventInput, SubjectInput
+from segments.journey import Handoff
 from segments.store import AttributeScalar
-from tactful.v1 import common_pb2
+from tactful.v1 import common_pb2, personalization_pb2
 
 
 def subject_from_proto(subject: common_pb2.SubjectRef) -> SubjectInput:
@@ -60,3 +61,17 @@ def event_from_proto(event: common_pb2.Event) -> EventInput:
         else None,
         attributes=attributes,
     )
+
+
+def handoff_to_proto(handoff: Handoff) -> personalization_pb2.GetHandoffContextResponse:
+    """Withheld parts stay empty; `withheld` names them."""
+    reply = personalization_pb2.GetHandoffContextResponse(withheld=handoff.withheld)
+    if handoff.intent is not None:
+        reply.intent = str(handoff.intent.intent)
+        reply.intent_confidence = handoff.intent.confidence
+    for step in handoff.recent_steps or ():
+        reply.recent_steps.add(type=step.type, occurred_at=timestamp_from(step.occurred_at))
+    reply.last_error_codes.extend(handoff.last_error_codes or ())
+    reply.frustration = "" if handoff.frustration is None else str(handoff.frustration)
+    reply.next_action = handoff.next_action or ""
+    return reply

@@ -21,8 +21,14 @@ from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder
 from segments.release import Releaser
 from server.audit import AccessLogQueries
-from server.convert import attribute_to_proto, event_from_proto, subject_from_proto, timestamp_from
-from server.edge import Edge, NotYetAvailable, Outcome
+from server.convert import (
+    attribute_to_proto,
+    event_from_proto,
+    handoff_to_proto,
+    subject_from_proto,
+    timestamp_from,
+)
+from server.edge import Edge, Outcome
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -181,10 +187,14 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
         self, request: personalization_pb2.GetHandoffContextRequest, context: Context
     ) -> Any:
         async def call(actor: Actor) -> Outcome:
-            self._authorize(actor, Action.READ_HANDOFF, request.purpose)
-            raise NotYetAvailable(
-                "GetHandoffContext is not available yet; it arrives with "
-                "intent and support handoff (issue 6)"
+            handoff = self._releaser.handoff(
+                actor, subject_from_proto(request.subject), request.purpose, now=self._clock()
+            )
+            return Outcome(
+                handoff_to_proto(handoff),
+                handoff.decision,
+                handoff.decision.requested,
+                handoff.subject,
             )
 
         return await self._edge.run(

@@ -197,7 +197,7 @@ CASES = [
         PERSONALIZATION,
         "Personalization",
         "GetHandoffContext",
-        ("agent_console", HANDOFF, "UNIMPLEMENTED"),
+        ("agent_console", HANDOFF, "OK"),
         ("web_frontend", HANDOFF, "PERMISSION_DENIED"),
     ),
     Case(

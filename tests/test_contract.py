@@ -432,7 +432,32 @@ SIGNAL_PROBLEMS = {
         "signals.signup_plan.attribute",
         "not declared on event signup_started",
     ),
+    "intent without window": (
+        without("signals", "intent", "window"),
+        "signals.intent.window",
+        "a intent needs a window",
+    ),
+    "error codes with a bad window": (
+        lambda d: d["signals"]["last_error_codes"].update(window="0h"),
+        "signals.last_error_codes.window",
+        "not a duration",
+    ),
+    "a rule over a journey signal": (
+        lambda d: d["segments"]["active_customer"].update(
+            rule={"signal": "intent", "op": "==", "value": "purchasing"}
+        ),
+        "segments.active_customer.rule.signal",
+        "intent",
+    ),
 }
+
+
+def test_journey_signals_load_with_their_window_and_no_event() -> None:
+    signals = load_contract(EXAMPLE).signals
+    assert signals["intent"] == SignalSpec(
+        "intent", signals["intent"].description, SignalKind.INTENT, "", window=timedelta(hours=2)
+    )
+    assert signals["last_error_codes"].kind is SignalKind.ERROR_CODES
 
 
 @pytest.mark.parametrize(

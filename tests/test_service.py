@@ -12,9 +12,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tactful.v1 import (
     common_pb2,
     personalization_pb2,
-    personalization_pb2_grpc,
 )
-from tests.conftest import T0, Tactful, bearer, email, page_view, timestamp
+from tests.conftest import T0, Tactful, email, page_view, timestamp
 
 
 def test_new_visitor_then_returning_after_24_hours(tactful: Tactful) -> None:
@@ -89,35 +88,6 @@ def test_unauthenticated_batch_stores_nothing(tactful: Tactful) -> None:
         tactful.personalization.RecordEvents(request, timeout=5)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert tactful.segments(email("ada@example.com")) == []
-
-
-NOT_YET = [
-    (
-        personalization_pb2_grpc.PersonalizationStub,
-        "GetHandoffContext",
-        personalization_pb2.GetHandoffContextRequest(purpose="agent_assist"),
-        "agent_console",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("stub", "method", "request_message", "principal"), NOT_YET, ids=[m[1] for m in NOT_YET]
-)
-def test_later_methods_check_the_caller_then_answer_unimplemented(
-    tactful: Tactful, stub: type, method: str, request_message: object, principal: str
-) -> None:
-    call = getattr(stub(tactful.channel), method)
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request_message, metadata=bearer(principal), timeout=5)
-    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
-    assert "not available yet" in caught.value.details()
-    with pytest.raises(grpc.RpcError) as wrong_role:
-        call(request_message, metadata=bearer("web_frontend"), timeout=5)
-    assert wrong_role.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.RpcError) as anonymous:
-        call(request_message, timeout=5)
-    assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_health_reports_serving_for_every_service(tactful: Tactful) -> None:

@@ -363,12 +363,25 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
         for p, v in document["signals"].items()
     }
     assert all(times["first_seen"] <= times["last_seen"] for times in seen.values())
+    journey = {
+        p: {k: v.pop(k) for k in ("intent", "frustration") if k in v}
+        for p, v in document["signals"].items()
+    }
+    assert journey == {  # inferences about the person are theirs to see too
+        "checkout_recovery": {"intent": "purchasing", "frustration": "none"},
+        "onboarding": {"intent": "unknown", "frustration": "none"},
+        "support_triage": {"intent": "reporting_issue", "frustration": "mild"},
+    }
+    for values in document["signals"].values():
+        steps = values.pop("recent_steps", "")
+        assert steps and all("@" in step for step in steps.split(","))
     assert document["signals"] == {
         "checkout_recovery": {"cart_item_count": 3},
         "onboarding": {"pages_viewed_24h": 1, "signup_plan": "pro"},
         "support_triage": {
             "failed_logins_1h": 1,
             "last_error_code": MARKERS[3],
+            "last_error_codes": MARKERS[3],
             "pages_viewed_24h": 1,
         },
     }
