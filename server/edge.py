@@ -34,10 +34,6 @@ class AccessLogSink(Protocol):
     def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]: ...
 
 
-class NotYetAvailable(Exception):
-    """The method is declared in the API but arrives with a later release."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What a method hands back to the edge: the reply and the decision behind it."""
@@ -99,7 +95,7 @@ class Edge:
             raise
         except Exception as exc:
             error = exc
-            if not isinstance(exc, (PrivacyError, NotYetAvailable, Unauthenticated)):
+            if not isinstance(exc, (PrivacyError, Unauthenticated)):
                 log.exception("%s failed", method)
         status = _status(error)
         decision = outcome.decision if outcome else getattr(error, "decision", None)
@@ -172,8 +168,6 @@ def _status(error: Exception | None) -> grpc.Status:
         return _OK
     if isinstance(error, AccessLogUnavailable):
         return _Status(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, ())
-    if isinstance(error, NotYetAvailable):
-        return _Status(grpc.StatusCode.UNIMPLEMENTED, str(error), ())
     return status_for(error)
 
 
