@@ -37,18 +37,20 @@ from bench._harness import (  # noqa: E402
     RECORD_EVENTS,
     Load,
     bearer,
-    describe_machine,
     drive,
-    figures,
     grant_consent,
-    machine,
     machine_busy_seconds,
     page_views,
-    print_loads,
     print_profile,
-    progress,
     record,
     serving,
+)
+from bench._report import (  # noqa: E402
+    describe_machine,
+    figures,
+    machine,
+    print_loads,
+    progress,
     verdict,
 )
 from privacy.sqlite import connect  # noqa: E402

@@ -36,17 +36,19 @@ from bench._harness import (  # noqa: E402
     PURPOSE,
     Load,
     bearer,
-    describe_machine,
     drive,
-    figures,
     grant_consent,
-    machine,
     page_views,
-    print_loads,
     print_profile,
-    progress,
     record,
     serving,
+)
+from bench._report import (  # noqa: E402
+    describe_machine,
+    figures,
+    machine,
+    print_loads,
+    progress,
     verdict,
 )
 from server.app import utc_now  # noqa: E402
