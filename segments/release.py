@@ -61,11 +61,16 @@ class Releaser:
     def segments(
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
     ) -> Released:
-        """The segments of one subject that the purpose releases."""
-        enforce(decide(self._contract, actor, Action.READ_SEGMENTS, purpose, consent_granted=True))
+        """The segments of one subject that the purpose releases.
+
+        One decision, after the lookup (the hot path): reading a subject's activity
+        releases nothing by itself, and the decision then releases or refuses it all.
+        """
         candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
-        granted, activity = self._store.consent_and_activity(candidates, purpose)
-        granted = granted or not self._consent.needs_consent(purpose)
+        granted, activity = False, None
+        if purpose in self._contract.purposes:
+            granted, activity = self._store.consent_and_activity(candidates, purpose)
+            granted = granted or not self._consent.needs_consent(purpose)
         members = visitor_segments(activity, now_us=to_us(now)) if granted else frozenset()
         if granted and activity is not None:
             released = self._contract.purposes[purpose].releases_segments

@@ -355,7 +355,7 @@ def test_the_request_id_is_recorded_or_made_up(tactful: Tactful) -> None:
         )
     recorded = [r.request_id for r in query(tactful, method=SEGMENTS_METHOD)]
     assert recorded[:2] == ids[:2]
-    for made_up in recorded[2:]:  # too long or missing: a fresh uuid4 hex instead
+    for made_up in recorded[2:]:  # too long or missing: 128 random bits in hex instead
         assert len(made_up) == 32 and int(made_up, 16) >= 0
     assert recorded[2] != recorded[3]
 
