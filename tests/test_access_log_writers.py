@@ -44,3 +44,27 @@ def test_interleaved_writers_keep_one_chain(tmp_path: Path) -> None:
     result = open_log().verify()
     assert result.intact, result.problem
     assert result.records == 10
+
+
+def test_a_checkpoint_torn_by_a_crash_is_not_tampering(tmp_path: Path) -> None:
+    """A crash after the checkpoint file's fsync and before the database commit leaves
+    the newest line in the file only: still intact. A line missing from the middle of
+    the database's copy is not explained by a crash: tampered."""
+    import sqlite3
+
+    keys = create_keyring(tmp_path / "keyring.json", now=datetime(2026, 11, 27, tzinfo=UTC))
+    log = SqliteAccessLog(
+        tmp_path / "log.db", tmp_path / "checkpoints", keys.signing, checkpoint_every=2
+    )
+    for n in range(6):
+        log.append([entry(n, "server")], now_us=n)
+    log.close()
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        assert db.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 3
+        db.execute("DELETE FROM checkpoints WHERE id = (SELECT max(id) FROM checkpoints)")
+    reopened = SqliteAccessLog(tmp_path / "log.db", tmp_path / "checkpoints", keys.signing)
+    assert reopened.verify().intact
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        db.execute("DELETE FROM checkpoints WHERE id = (SELECT min(id) FROM checkpoints)")
+    assert not reopened.verify().intact
+    reopened.close()
