@@ -155,21 +155,10 @@ def seal_record(sequence: int, entry: AccessEntry, previous_hash: str) -> Access
     return AccessRecord(sequence, entry, previous_hash, chain_hash(previous_hash, content), content)
 
 
-RECORD_FIELDS = (  # the keys of record_as_dict, in order: the columns of a CSV export
-    "sequence",
-    "time",
-    "principal",
-    "role",
-    "method",
-    "purpose",
-    "subject",
-    "requested",
-    "released",
-    "decision",
-    "status",
-    "reason",
-    "request_id",
-    "latency_us",
+# The keys of record_as_dict, in order (the columns of a CSV export): the canonical
+# fields, with the time as text, then the two hashes.
+RECORD_FIELDS = (
+    *("time" if f == "time_us" else f for f in CANONICAL_FIELDS),
     "previous_hash",
     "record_hash",
 )

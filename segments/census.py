@@ -49,8 +49,6 @@ class Census:
                 counts[name] += 1
         return counts
 
-    read_segment_counts = segment_counts  # the minimum segment size's name for it
-
     def _queries(self, names: Sequence[str], now_us: int) -> list[SignalQuery]:
         queries = []
         for name in names:

@@ -14,7 +14,7 @@ REFRESH = timedelta(seconds=60)
 
 
 class SegmentCounts(Protocol):
-    def read_segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
         """Members of each segment among the subjects with data under `purpose`."""
         ...
 
@@ -34,7 +34,7 @@ class MinimumSegmentSize:
             return frozenset()
         counted = self._too_small.get(purpose)
         if counted is None or not 0 <= now_us - counted[0] < self._refresh_us:
-            sizes = self._counts.read_segment_counts(purpose, now_us)
+            sizes = self._counts.segment_counts(purpose, now_us)
             small = frozenset(s for s, n in sizes.items() if n < self._min_size)
             counted = self._too_small[purpose] = (now_us, small)
         return counted[1]

@@ -87,7 +87,6 @@ class Domain:
     """The stores and use cases, built once from Settings: for the server and the CLI."""
 
     contract: Contract
-    keyring: KeyringWatcher
     pseudonymizer: Pseudonymizer
     vault: SqliteIdentityVault
     store: SqliteBehaviorStore
@@ -143,7 +142,6 @@ def open_domain(settings: Settings) -> Domain:
     )
     return Domain(
         contract,
-        keyring,
         pseudonymizer,
         vault,
         store,

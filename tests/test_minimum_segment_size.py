@@ -16,7 +16,7 @@ class CountingSizes:
         self.sizes = sizes
         self.reads = 0
 
-    def read_segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
         self.reads += 1
         return dict(self.sizes)
 
