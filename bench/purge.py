@@ -70,6 +70,10 @@ def fill_expired(path: Path, rows: int, *, subjects: int, now: datetime) -> None
             " min(occurred_at_us), max(occurred_at_us), count(*) FROM events e"
             " JOIN subjects s ON s.id = e.subject_id GROUP BY s.pseudonym"
         )
+        db.execute(  # the hourly counts the store keeps beside its events
+            "INSERT INTO signal_counts SELECT subject_id, purpose, type,"
+            " occurred_at_us / 3600000000, count(*) FROM events GROUP BY 1, 2, 3, 4"
+        )
 
 
 def start_server(config: Path) -> tuple[subprocess.Popen[str], str]:

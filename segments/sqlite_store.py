@@ -18,6 +18,7 @@ import sqlite_utils
 
 from privacy.consent import ConsentChange
 from privacy.sqlite import connect
+from segments import sqlite_signals as signal_state
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -27,6 +28,7 @@ from segments.store import (
     JourneyEvent,
     SignalQuery,
     StoredEvent,
+    Tracked,
 )
 
 migrations = sqlite_utils.Migrations("tactful.behavior")
@@ -119,6 +121,15 @@ def m004_suppression(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE suppressed (pseudonym TEXT PRIMARY KEY, recorded_at_us INTEGER)")
 
 
+@migrations()
+def m005_signal_state(db: sqlite_utils.Database) -> None:
+    # Signals maintained at ingest (segments/sqlite_signals.py): a read no longer
+    # grows with the subject's history. Hourly counts are built here from the events
+    # already stored; tracked attribute pairs are built when the store opens.
+    db.executescript(signal_state.SCHEMA)
+
+
+NOTHING_TRACKED = Tracked()
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = """
 INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
@@ -134,31 +145,6 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _census_sql(purpose: str, q: SignalQuery) -> tuple[str, list[object]]:
-    base = (
-        " FROM events e JOIN subjects s ON s.id = e.subject_id WHERE e.purpose = ? AND e.type = ?"
-    )
-    path = f'$."{q.attribute}"'
-    if q.kind == "count":
-        return (
-            f"SELECT s.pseudonym, count(*){base} AND e.occurred_at_us > ? GROUP BY s.pseudonym",
-            [purpose, q.event, q.since_us],
-        )
-    if q.kind == "distinct":
-        return (
-            f"SELECT s.pseudonym, count(DISTINCT json_extract(e.attributes, ?)){base}"
-            " AND e.occurred_at_us > ? GROUP BY s.pseudonym",
-            [path, purpose, q.event, q.since_us],
-        )
-    return (
-        "SELECT pseudonym, value FROM (SELECT s.pseudonym,"
-        " json_extract(e.attributes, ?) AS value, row_number() OVER (PARTITION BY"
-        f" e.subject_id ORDER BY e.occurred_at_us DESC, e.id DESC) AS n{base}"
-        " AND json_type(e.attributes, ?) IS NOT NULL) WHERE n = 1",
-        [path, purpose, q.event, path],
-    )
-
-
 def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -166,10 +152,14 @@ def _json_default(value: object) -> str:
 
 
 class SqliteBehaviorStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tracked: Tracked = NOTHING_TRACKED) -> None:
+        """Open (and migrate) the store; `tracked` names the attribute signals to maintain
+        (`tracked_by(contract)`), built from the stored events if newly declared."""
         self._writer = connect(path)
         self._writer.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
         migrations.apply(self._writer)
+        self._tracked = tracked
+        self.state_changes = signal_state.track(self._writer.conn, tracked)
         self._reader = connect(path)
         self._subject_ids: dict[str, int] = {}
         self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
@@ -231,6 +221,14 @@ class SqliteBehaviorStore:
                 [(ids[row[0]], *row[1:]) for row in rows],
             )
             conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
+            signal_state.record(
+                conn,
+                self._tracked,
+                (
+                    (ids[e.pseudonym], e.purpose, e.type, e.occurred_at_us, e.attributes)
+                    for e in events
+                ),
+            )
 
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
@@ -249,13 +247,7 @@ class SqliteBehaviorStore:
     def count_events(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:
-        row = self._reader.conn.execute(
-            "SELECT count(*) FROM events"
-            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
-            " AND purpose = ? AND type = ? AND occurred_at_us > ?",
-            [*pseudonyms, purpose, event_type, since_us],
-        ).fetchone()
-        return int(row[0])
+        return signal_state.count(self._reader.conn, pseudonyms, purpose, event_type, since_us)
 
     def distinct_values(
         self,
@@ -265,26 +257,16 @@ class SqliteBehaviorStore:
         attribute: str,
         since_us: int,
     ) -> int:
-        row = self._reader.conn.execute(
-            "SELECT count(DISTINCT json_extract(attributes, ?)) FROM events"
-            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
-            " AND purpose = ? AND type = ? AND occurred_at_us > ?",
-            [f'$."{attribute}"', *pseudonyms, purpose, event_type, since_us],
-        ).fetchone()
-        return int(row[0])
+        return signal_state.distinct(
+            self._reader.conn, self._tracked, pseudonyms, purpose, event_type, attribute, since_us
+        )
 
     def last_attribute(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
     ) -> AttributeScalar | None:
-        row = self._reader.conn.execute(
-            "SELECT json_extract(attributes, ?) FROM events"
-            f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(pseudonyms))})"
-            " AND purpose = ? AND type = ?"
-            " AND json_type(attributes, ?) IS NOT NULL"
-            " ORDER BY occurred_at_us DESC, id DESC LIMIT 1",
-            [f'$."{attribute}"', *pseudonyms, purpose, event_type, f'$."{attribute}"'],
-        ).fetchone()
-        return None if row is None else row[0]
+        return signal_state.last(
+            self._reader.conn, self._tracked, pseudonyms, purpose, event_type, attribute
+        )
 
     def census(
         self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool
@@ -301,7 +283,7 @@ class SqliteBehaviorStore:
             )
         }
         for query in wanted:
-            for pseudonym, value in conn.execute(*_census_sql(purpose, query)):
+            for pseudonym, value in signal_state.census(conn, purpose, query):
                 if pseudonym in people:
                     people[pseudonym][query.name] = value
         return people
@@ -370,6 +352,11 @@ class SqliteBehaviorStore:
                 (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
             )
             if not change.granted:
+                signal_state.forget(
+                    conn,
+                    [i for (i,) in conn.execute(_SUBJECT_IDS.format(_marks(subject)), subject)],
+                    change.purpose,
+                )
                 deleted = conn.execute(
                     "DELETE FROM events"
                     f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(subject))})"

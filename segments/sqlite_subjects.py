@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy.sqlite import connect
+from segments import sqlite_signals as signal_state
 from segments.sqlite_store import migrations
 
 _IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
@@ -38,6 +39,8 @@ class SqliteSubjectData:
         deleted = {}
         with conn:
             conn.execute("BEGIN IMMEDIATE")
+            subject_ids = [i for (i,) in conn.execute(ids, pseudonyms)]
+            signal_state.forget(conn, subject_ids)
             deleted["events"] = conn.execute(
                 f"DELETE FROM events WHERE subject_id IN ({ids})", pseudonyms
             ).rowcount
@@ -100,14 +103,15 @@ class SqliteSubjectData:
             conn.execute("BEGIN IMMEDIATE")
             doomed = conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE purpose = ?"
-                " AND occurred_at_us < ? ORDER BY occurred_at_us LIMIT ?) RETURNING subject_id",
+                " AND occurred_at_us < ? ORDER BY occurred_at_us LIMIT ?)"
+                " RETURNING subject_id, type, occurred_at_us",
                 (purpose, cutoff_us, limit),
             ).fetchall()
             if not doomed:
                 return 0
             # The oldest events went: counts drop, first-seen moves to the oldest left,
             # last-seen stays (or the row goes with the subject's last event).
-            per_subject = Counter(s for (s,) in doomed)
+            per_subject = Counter(s for s, _, _ in doomed)
             pseudonym_of = "(SELECT pseudonym FROM subjects WHERE id = ?)"
             conn.executemany(
                 "UPDATE purpose_activity SET event_count = event_count - ?, first_seen_us ="
@@ -122,6 +126,7 @@ class SqliteSubjectData:
                 " AND purpose = ? AND event_count <= 0",
                 [(sid, purpose) for sid in per_subject],
             )
+            signal_state.after_purge(conn, purpose, cutoff_us, doomed)
         return len(doomed)
 
     def active_since(
@@ -165,6 +170,7 @@ class SqliteSubjectData:
                 conn.execute(
                     "UPDATE events SET subject_id = ? WHERE subject_id = ?", (ids[new], ids[old])
                 )
+                signal_state.merge(conn, ids[old], ids[new])
                 conn.execute("DELETE FROM subjects WHERE id = ?", (ids[old],))
             elif old in ids:
                 conn.execute("UPDATE subjects SET pseudonym = ? WHERE id = ?", (new, ids[old]))

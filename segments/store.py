@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
+
+from privacy.contract import Contract, SignalKind
 
 AttributeScalar = str | int | float | bool | datetime
 
@@ -60,6 +63,53 @@ class SignalQuery:
     event: str
     attribute: str | None = None
     since_us: int = 0
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """The (event type, attribute) pairs whose latest value, or whose distinct values, a
+    store maintains at ingest: those the contract's signals read. Counts need no list:
+    every event type is counted."""
+
+    last_value: frozenset[tuple[str, str]] = frozenset()
+    distinct: frozenset[tuple[str, str]] = frozenset()
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(kind, event type, attribute) of every tracked pair."""
+        return [("last_value", *pair) for pair in self.last_value] + [
+            ("distinct", *pair) for pair in self.distinct
+        ]
+
+    @cached_property
+    def by_type(self) -> dict[str, dict[str, set[str]]]:
+        """event type -> attribute -> the kinds kept for it."""
+        found: dict[str, dict[str, set[str]]] = {}
+        for kind, event_type, attribute in self.rows():
+            found.setdefault(event_type, {}).setdefault(attribute, set()).add(kind)
+        return found
+
+    def require(self, kind: str, event_type: str, attribute: str) -> None:
+        """ValueError unless the pair is maintained: reading it would answer wrongly."""
+        if (event_type, attribute) not in (
+            self.last_value if kind == "last_value" else self.distinct
+        ):
+            raise ValueError(
+                f"{kind} of {event_type}.{attribute} is not maintained by this store;"
+                " open it with a Tracked that names it (a signal of the contract does)"
+            )
+
+
+def tracked_by(contract: Contract) -> Tracked:
+    """What a store must maintain for the contract's last_value and distinct signals."""
+    pairs = {
+        kind: frozenset(
+            (s.event, s.attribute)
+            for s in contract.signals.values()
+            if s.kind is kind and s.attribute is not None
+        )
+        for kind in (SignalKind.LAST_VALUE, SignalKind.DISTINCT)
+    }
+    return Tracked(pairs[SignalKind.LAST_VALUE], pairs[SignalKind.DISTINCT])
 
 
 class BehaviorStore(Protocol):

@@ -28,6 +28,7 @@ from segments.minimum import MinimumSegmentSize
 from segments.release import Releaser
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.sqlite_subjects import SqliteSubjectData
+from segments.store import tracked_by
 from server.audit import AccessLogQueries
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
@@ -75,6 +76,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     _closers: list[object] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the operator, at start
 
     async def stop(self, grace: float | None = None) -> None:
         await self.server.stop(grace)
@@ -116,7 +118,7 @@ def open_domain(settings: Settings) -> Domain:
     vault = SqliteIdentityVault(
         settings.data_dir / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
     )
-    store = SqliteBehaviorStore(settings.data_dir / "behavior.db")
+    store = SqliteBehaviorStore(settings.data_dir / "behavior.db", tracked_by(contract))
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
     access_log = SqliteAccessLog(
         settings.data_dir / "access_log.db",
@@ -234,6 +236,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
+    running.notices.extend(f"signal state {change}" for change in domain.store.state_changes)
     # Closed in reverse: the stores last, after the access log's final checkpoint.
     running._closers.extend([domain, committer, _ExecutorCloser(executor)])
     return running

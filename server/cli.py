@@ -173,7 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, announce: list[str]) -> None:
     running = await create_server(settings)
     host = settings.listen.rpartition(":")[0]
-    for line in announce:
+    for line in [*announce, *running.notices]:
         print(f"tactful: {line}", flush=True)
     print(f"tactful: listening on {host}:{running.port} (data in {settings.data_dir})", flush=True)
     stop = asyncio.Event()

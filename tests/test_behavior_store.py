@@ -6,9 +6,10 @@ from pathlib import Path
 
 from privacy.sqlite import connect
 from segments.sqlite_store import SqliteBehaviorStore, migrations
-from segments.store import StoredEvent
+from segments.store import StoredEvent, Tracked
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64
+TRACKED = Tracked(last_value=frozenset({("error_shown", "error_code"), ("page_viewed", "path")}))
 
 
 def test_integer_subject_id_migration_keeps_every_event(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_integer_subject_id_migration_keeps_every_event(tmp_path: Path) -> None:
     )
     old.close()
 
-    store = SqliteBehaviorStore(path)
+    store = SqliteBehaviorStore(path, TRACKED)
     assert store.count_events([ADA], "support_triage", "page_viewed", 0) == 1
     assert store.count_events([BOB], "support_triage", "page_viewed", 0) == 0
     assert store.last_attribute([BOB], "support_triage", "error_shown", "error_code") == "E1"
@@ -37,7 +38,7 @@ def test_integer_subject_id_migration_keeps_every_event(tmp_path: Path) -> None:
 
 
 def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
-    store = SqliteBehaviorStore(tmp_path / "behavior.db")
+    store = SqliteBehaviorStore(tmp_path / "behavior.db", TRACKED)
     store.append(
         [
             StoredEvent(ADA, "support_triage", "page_viewed", 100, {"path": "/a"}),

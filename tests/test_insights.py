@@ -26,7 +26,7 @@ from privacy.insights import Insights, SqliteBudgetLedger
 from segments.census import Census
 from segments.ingest import to_us
 from segments.sqlite_store import SqliteBehaviorStore
-from segments.store import StoredEvent
+from segments.store import StoredEvent, tracked_by
 from segments.visitor import NEW_VISITOR_WINDOW_US
 from server.config import (
     EXAMPLE_CONTRACT,
@@ -243,7 +243,8 @@ def test_the_ledger_is_debited_before_anything_is_counted(tmp_path: Path) -> Non
 
 
 def test_segment_counts_follow_the_24_hour_rule_per_purpose(tmp_path: Path) -> None:
-    store = SqliteBehaviorStore(tmp_path / "behavior.db")
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(tmp_path / "behavior.db", tracked_by(contract))
     now_us = to_us(T0)
     first_seen = {
         "hmac-sha256:v1:a": now_us,  # new
@@ -259,7 +260,7 @@ def test_segment_counts_follow_the_24_hour_rule_per_purpose(tmp_path: Path) -> N
     events.append(StoredEvent("hmac-sha256:v1:e", "support_triage", "page_viewed", now_us, {}))
     store.append(events, received_at_us=now_us)
 
-    census = Census(load_contract(EXAMPLE_CONTRACT), store, through_writer=True)
+    census = Census(contract, store, through_writer=True)
 
     def visitors(purpose: str) -> dict[str, int]:
         counts = census.segment_counts(purpose, now_us)

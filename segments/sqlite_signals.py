@@ -1,0 +1,365 @@
+"""Signal state on SQLite, maintained at ingest so that a read does not grow with history.
+
+Three tables, keyed by the integer subject id and the purpose, written in the same
+transaction as the events they summarize:
+
+- ``signal_counts``: events per event type per hour. A count over a window sums the
+  whole hours after its start (at most one row per hour of the window) and counts
+  the events of the one partial hour at its start from the events index. Exact at
+  any instant, whatever the subject's history; every event type is counted.
+- ``signal_last``: the latest value of each tracked (event type, attribute), with its
+  time. A later event wins; between events of the same time the later write wins,
+  as ``ORDER BY occurred_at_us DESC, id DESC`` would pick.
+- ``signal_distinct``: each value a tracked (event type, attribute) took, with the
+  time it was last seen. Distinct values in a window are the rows seen after its
+  start, at most as many as the values.
+
+Which (event type, attribute) pairs are tracked follows the contract's signals
+(`Tracked`); ``signal_tracking`` remembers what the state holds, and `track`
+builds a newly declared pair from the events already stored, or drops one no
+longer declared. Everything that deletes events (consent withdrawal, erasure,
+retention) deletes or recomputes the state it summarized in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from segments.store import AttributeScalar, SignalQuery, Tracked
+
+HOUR_US = 3_600_000_000
+
+SubjectIds = Sequence[int]
+
+SCHEMA = """
+CREATE TABLE signal_counts (
+    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
+    hour INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (subject_id, purpose, type, hour)) WITHOUT ROWID;
+CREATE TABLE signal_last (
+    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
+    attribute TEXT NOT NULL, value ANY, at_us INTEGER NOT NULL,
+    PRIMARY KEY (subject_id, purpose, type, attribute)) WITHOUT ROWID;
+CREATE TABLE signal_distinct (
+    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
+    attribute TEXT NOT NULL, value ANY NOT NULL, last_at_us INTEGER NOT NULL,
+    PRIMARY KEY (subject_id, purpose, type, attribute, value)) WITHOUT ROWID;
+CREATE TABLE signal_tracking (
+    kind TEXT NOT NULL, type TEXT NOT NULL, attribute TEXT NOT NULL,
+    PRIMARY KEY (kind, type, attribute)) WITHOUT ROWID;
+INSERT INTO signal_counts
+    SELECT subject_id, purpose, type, occurred_at_us / 3600000000, count(*)
+    FROM events GROUP BY 1, 2, 3, 4;
+"""
+
+STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
+
+_ADD_COUNTS = """
+INSERT INTO signal_counts (subject_id, purpose, type, hour, n) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET n = n + excluded.n
+"""
+_SET_LAST = """
+INSERT INTO signal_last (subject_id, purpose, type, attribute, value, at_us)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET value = excluded.value, at_us = excluded.at_us
+WHERE excluded.at_us >= signal_last.at_us
+"""
+_SEE_DISTINCT = """
+INSERT INTO signal_distinct (subject_id, purpose, type, attribute, value, last_at_us)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)
+"""
+_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def sql_value(value: AttributeScalar) -> str | int | float:
+    """An attribute as `json_extract` reads it back from the stored JSON."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# -- ingest ----------------------------------------------------------------------------
+
+
+def record(
+    conn: sqlite3.Connection,
+    tracked: Tracked,
+    events: Iterable[tuple[int, str, str, int, Mapping[str, AttributeScalar]]],
+) -> None:
+    """Fold a batch of (subject id, purpose, type, occurred_at_us, attributes), in the
+    order stored, into the state. Call inside the transaction that stores them."""
+    counts: dict[tuple[int, str, str, int], int] = {}
+    last: dict[tuple[int, str, str, str], tuple[int, Any]] = {}
+    distinct: dict[tuple[int, str, str, str, Any], int] = {}
+    watched = tracked.by_type
+    for subject_id, purpose, event_type, at, attributes in events:
+        key = (subject_id, purpose, event_type, at // HOUR_US)
+        counts[key] = counts.get(key, 0) + 1
+        for attribute, kinds in watched.get(event_type, {}).items():
+            if attribute not in attributes:
+                continue
+            value = sql_value(attributes[attribute])
+            where = (subject_id, purpose, event_type, attribute)
+            if "last_value" in kinds:
+                held = last.get(where)
+                if held is None or at >= held[0]:
+                    last[where] = (at, value)
+            if "distinct" in kinds:
+                seen = (*where, value)
+                distinct[seen] = max(distinct.get(seen, at), at)
+    conn.executemany(_ADD_COUNTS, [(*k, n) for k, n in counts.items()])
+    if last:
+        conn.executemany(_SET_LAST, [(*k, value, at) for k, (at, value) in last.items()])
+    if distinct:
+        conn.executemany(_SEE_DISTINCT, [(*k, at) for k, at in distinct.items()])
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def count(
+    conn: sqlite3.Connection, pseudonyms: Sequence[str], purpose: str, event_type: str, since: int
+) -> int:
+    """Events of `event_type` under `purpose` that occurred after `since` (µs)."""
+    ids = _IDS.format(_marks(pseudonyms))
+    hour = since // HOUR_US
+    row = conn.execute(
+        f"SELECT (SELECT coalesce(sum(n), 0) FROM signal_counts WHERE subject_id IN ({ids})"
+        " AND purpose = ? AND type = ? AND hour > ?)"
+        f" + (SELECT count(*) FROM events WHERE subject_id IN ({ids}) AND purpose = ?"
+        " AND type = ? AND occurred_at_us > ? AND occurred_at_us < ?)",
+        [
+            *pseudonyms,
+            purpose,
+            event_type,
+            hour,
+            *pseudonyms,
+            purpose,
+            event_type,
+            since,
+            (hour + 1) * HOUR_US,
+        ],
+    ).fetchone()
+    return int(row[0])
+
+
+def distinct(
+    conn: sqlite3.Connection,
+    tracked: Tracked,
+    pseudonyms: Sequence[str],
+    purpose: str,
+    event_type: str,
+    attribute: str,
+    since: int,
+) -> int:
+    tracked.require("distinct", event_type, attribute)
+    row = conn.execute(
+        "SELECT count(DISTINCT value) FROM signal_distinct"
+        f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
+        " AND purpose = ? AND type = ? AND attribute = ? AND last_at_us > ?",
+        [*pseudonyms, purpose, event_type, attribute, since],
+    ).fetchone()
+    return int(row[0])
+
+
+def last(
+    conn: sqlite3.Connection,
+    tracked: Tracked,
+    pseudonyms: Sequence[str],
+    purpose: str,
+    event_type: str,
+    attribute: str,
+) -> str | int | float | None:
+    tracked.require("last_value", event_type, attribute)
+    row = conn.execute(
+        "SELECT value FROM signal_last"
+        f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
+        " AND purpose = ? AND type = ? AND attribute = ? ORDER BY at_us DESC LIMIT 1",
+        [*pseudonyms, purpose, event_type, attribute],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def census(conn: sqlite3.Connection, purpose: str, q: SignalQuery) -> Iterable[tuple[str, Any]]:
+    """(pseudonym, raw value) of one signal for every subject with state under `purpose`."""
+    join = " FROM {} x JOIN subjects s ON s.id = x.subject_id WHERE x.purpose = ? AND x.type = ?"
+    if q.kind == "count":
+        hour = q.since_us // HOUR_US
+        whole = conn.execute(
+            "SELECT s.pseudonym, sum(x.n)"
+            + join.format("signal_counts")
+            + " AND x.hour > ? GROUP BY s.pseudonym",
+            [purpose, q.event, hour],
+        )
+        totals: dict[str, int] = dict(whole.fetchall())
+        partial = conn.execute(
+            "SELECT s.pseudonym, count(*)"
+            + join.format("events")
+            + " AND x.occurred_at_us > ? AND x.occurred_at_us < ? GROUP BY s.pseudonym",
+            [purpose, q.event, q.since_us, (hour + 1) * HOUR_US],
+        )
+        for pseudonym, n in partial:
+            totals[pseudonym] = totals.get(pseudonym, 0) + n
+        return totals.items()
+    if q.kind == "distinct":
+        return conn.execute(
+            "SELECT s.pseudonym, count(DISTINCT x.value)"
+            + join.format("signal_distinct")
+            + " AND x.attribute = ? AND x.last_at_us > ? GROUP BY s.pseudonym",
+            [purpose, q.event, q.attribute, q.since_us],
+        ).fetchall()
+    return conn.execute(
+        "SELECT s.pseudonym, x.value" + join.format("signal_last") + " AND x.attribute = ?",
+        [purpose, q.event, q.attribute],
+    ).fetchall()
+
+
+# -- keeping the state in step -------------------------------------------------------------
+
+
+def track(conn: sqlite3.Connection, tracked: Tracked) -> list[str]:
+    """Make the state hold exactly the pairs `tracked` names: build the new ones from the
+    stored events, drop the ones no longer declared. Returns what changed, for the log."""
+    held = set(conn.execute("SELECT kind, type, attribute FROM signal_tracking").fetchall())
+    wanted = set(tracked.rows())
+    changed = []
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        for kind, event_type, attribute in sorted(held - wanted):
+            table = "signal_last" if kind == "last_value" else "signal_distinct"
+            conn.execute(
+                f"DELETE FROM {table} WHERE type = ? AND attribute = ?", (event_type, attribute)
+            )
+            conn.execute(
+                "DELETE FROM signal_tracking WHERE kind = ? AND type = ? AND attribute = ?",
+                (kind, event_type, attribute),
+            )
+            changed.append(f"dropped {kind} {event_type}.{attribute}")
+        for kind, event_type, attribute in sorted(wanted - held):
+            _build(conn, kind, event_type, attribute)
+            conn.execute(
+                "INSERT INTO signal_tracking VALUES (?, ?, ?)", (kind, event_type, attribute)
+            )
+            changed.append(f"built {kind} {event_type}.{attribute}")
+    return changed
+
+
+def _build(conn: sqlite3.Connection, kind: str, event_type: str, attribute: str) -> None:
+    """Compute one newly tracked pair, for every subject, from the stored events."""
+    path = f'$."{attribute}"'
+    where = " WHERE type = ? AND json_type(attributes, ?) IS NOT NULL"
+    params: list[object] = [event_type, path]
+    if kind == "last_value":
+        conn.execute(
+            "INSERT OR REPLACE INTO signal_last SELECT subject_id, purpose, ?, ?, value, at_us"
+            " FROM (SELECT subject_id, purpose, json_extract(attributes, ?) AS value,"
+            " occurred_at_us AS at_us, row_number() OVER (PARTITION BY subject_id, purpose"
+            f" ORDER BY occurred_at_us DESC, id DESC) AS n FROM events{where}) WHERE n = 1",
+            [event_type, attribute, path, *params],
+        )
+    else:
+        conn.execute(
+            "INSERT OR REPLACE INTO signal_distinct SELECT subject_id, purpose, ?, ?,"
+            " json_extract(attributes, ?), max(occurred_at_us)"
+            f" FROM events{where} GROUP BY 1, 2, 5",
+            [event_type, attribute, path, *params],
+        )
+
+
+def forget(conn: sqlite3.Connection, subject_ids: SubjectIds, purpose: str | None = None) -> None:
+    """Drop the state of these subjects (under one purpose, or all). Inside a transaction."""
+    if not subject_ids:
+        return
+    only = "" if purpose is None else " AND purpose = ?"
+    params = [*subject_ids] + ([] if purpose is None else [purpose])
+    for table in STATE_TABLES:
+        conn.execute(
+            f"DELETE FROM {table} WHERE subject_id IN ({_marks(subject_ids)}){only}", params
+        )
+
+
+def after_purge(
+    conn: sqlite3.Connection, purpose: str, cutoff_us: int, deleted: Sequence[tuple[int, str, int]]
+) -> None:
+    """Take events deleted under `purpose` before `cutoff_us`, as (subject id, type,
+    occurred_at_us), out of the state. Inside the purge's transaction: the counts drop
+    by what went; a latest value, or a value last seen, that may have gone with its
+    event is recomputed from the events left (a purge goes in chunks)."""
+    gone = Counter((subject_id, purpose, t, at // HOUR_US) for subject_id, t, at in deleted)
+    conn.executemany(
+        "UPDATE signal_counts SET n = n - ?"
+        " WHERE subject_id = ? AND purpose = ? AND type = ? AND hour = ?",
+        [(n, *key) for key, n in gone.items()],
+    )
+    conn.executemany(
+        "DELETE FROM signal_counts"
+        " WHERE subject_id = ? AND purpose = ? AND type = ? AND hour = ? AND n <= 0",
+        list(gone),
+    )
+    kept = {t for (t,) in conn.execute("SELECT DISTINCT type FROM signal_tracking")}
+    for subject_id, event_type in sorted({(s, t) for s, t, _ in deleted if t in kept}):
+        key = (subject_id, purpose, event_type)
+        for (attribute,) in conn.execute(
+            "DELETE FROM signal_last WHERE subject_id = ? AND purpose = ? AND type = ?"
+            " AND at_us < ? RETURNING attribute",
+            (*key, cutoff_us),
+        ).fetchall():
+            path = f'$."{attribute}"'
+            conn.execute(
+                "INSERT INTO signal_last SELECT subject_id, purpose, type, ?,"
+                " json_extract(attributes, ?), occurred_at_us FROM events"
+                " WHERE subject_id = ? AND purpose = ? AND type = ? AND json_type(attributes, ?)"
+                " IS NOT NULL ORDER BY occurred_at_us DESC, id DESC LIMIT 1",
+                (attribute, path, *key, path),
+            )
+        for attribute in {
+            a
+            for (a,) in conn.execute(
+                "DELETE FROM signal_distinct WHERE subject_id = ? AND purpose = ? AND type = ?"
+                " AND last_at_us < ? RETURNING attribute",
+                (*key, cutoff_us),
+            ).fetchall()
+        }:
+            path = f'$."{attribute}"'
+            conn.execute(
+                "INSERT INTO signal_distinct SELECT subject_id, purpose, type, ?,"
+                " json_extract(attributes, ?), max(occurred_at_us) FROM events"
+                " WHERE subject_id = ? AND purpose = ? AND type = ? AND occurred_at_us < ?"
+                " AND json_type(attributes, ?) IS NOT NULL GROUP BY 5"
+                " ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)",
+                (attribute, path, *key, cutoff_us, path),
+            )
+
+
+def merge(conn: sqlite3.Connection, old: int, new: int) -> None:
+    """Fold the state of subject `old` into subject `new` (a rekey met both), then drop it."""
+    conn.execute(
+        "INSERT INTO signal_counts SELECT ?, purpose, type, hour, n FROM signal_counts"
+        " WHERE subject_id = ? ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        (new, old),
+    )
+    conn.execute(
+        "INSERT INTO signal_last SELECT ?, purpose, type, attribute, value, at_us"
+        " FROM signal_last WHERE subject_id = ? ON CONFLICT DO UPDATE SET"
+        " value = excluded.value, at_us = excluded.at_us"
+        " WHERE excluded.at_us > signal_last.at_us",
+        (new, old),
+    )
+    conn.execute(
+        "INSERT INTO signal_distinct SELECT ?, purpose, type, attribute, value, last_at_us"
+        " FROM signal_distinct WHERE subject_id = ? ON CONFLICT DO UPDATE SET"
+        " last_at_us = max(last_at_us, excluded.last_at_us)",
+        (new, old),
+    )
+    forget(conn, [old])
