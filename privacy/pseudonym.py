@@ -11,7 +11,7 @@ A plain hash would fall to a dictionary of known emails; the key prevents that.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from privacy import _crypto
 from privacy.errors import InvalidRequest, Violation
@@ -93,10 +93,22 @@ class Pseudonymizer:
 
     def candidates(self, namespace: str, normalized: str) -> tuple[str, ...]:
         """The pseudonym under every live key version, primary first (for lookups)."""
+        return self.candidates_of([(namespace, normalized)])[(namespace, normalized)]
+
+    def candidates_of(
+        self, subjects: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, ...]]:
+        """`candidates` of many (namespace, normalized identifier) pairs, all under one
+        snapshot of the keys (a batch is pseudonymized consistently, and the keyring
+        file is looked at once)."""
         keys = self._keys.snapshot()
-        return tuple(
-            _pseudonym(keys.key(v), v, namespace, normalized) for v in keys.live_versions()
-        )
+        live = [(v, keys.key(v)) for v in keys.live_versions()]
+        return {
+            (namespace, normalized): tuple(
+                _pseudonym(key, v, namespace, normalized) for v, key in live
+            )
+            for namespace, normalized in subjects
+        }
 
 
 def _pseudonym(key: bytes, version: int, namespace: str, normalized: str) -> str:

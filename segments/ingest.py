@@ -82,23 +82,29 @@ class EventRecorder:
         decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
         declared = self._contract.purposes[purpose]
         kept, dropped = self._check(declared, events, to_us(now))
-        identities: dict[tuple[str, str], Identity] = {}
         # Each person's pseudonym under every live key version (primary first): consent
         # and tombstones recorded before a rotation still apply until the rekey moves them.
+        subjects = {(e.subject.namespace, e.subject.identifier) for e in events}
+        normalized = {key: NORMALIZERS[key[0]](key[1]) for key in subjects}
+        candidates_of = self._pseudonymizer.candidates_of(
+            {(key[0], n) for key, n in normalized.items()}
+        )
+        identities: dict[tuple[str, str], Identity] = {}
         versions: dict[str, tuple[str, ...]] = {}
+        for key, n in normalized.items():
+            candidates = candidates_of[(key[0], n)]
+            identities[key] = Identity(candidates[0], key[0], n)
+            versions[candidates[0]] = candidates
         stored = []
         for event, attributes in zip(events, kept, strict=True):
-            key = (event.subject.namespace, event.subject.identifier)
-            identity = identities.get(key)
-            if identity is None:
-                normalized = NORMALIZERS[key[0]](key[1])
-                candidates = self._pseudonymizer.candidates(key[0], normalized)
-                identity = identities[key] = Identity(candidates[0], key[0], normalized)
-                versions[candidates[0]] = candidates
             assert event.occurred_at_us is not None  # checked above
             stored.append(
                 StoredEvent(
-                    identity.pseudonym, purpose, event.type, event.occurred_at_us, attributes
+                    identities[(event.subject.namespace, event.subject.identifier)].pseudonym,
+                    purpose,
+                    event.type,
+                    event.occurred_at_us,
+                    attributes,
                 )
             )
         people = {i.pseudonym for i in identities.values()}
