@@ -320,6 +320,22 @@ def test_a_read_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
         )
     since = now - 24 * HOUR_US + 1  # a window starting inside an hour
     assert store.count_events([BOB], "support_triage", "page_viewed", since) == 5_000
+
+    # The journey (intent, frustration, recent steps) reads the newest 50 events.
+    journey = {}
+    for pseudonym in PEOPLE:
+        reader = store._reader.conn  # the connection the journey is read through
+        steps = 0
+
+        def tick() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        reader.set_progress_handler(tick, 1)
+        assert len(store.recent_events([pseudonym], "support_triage", since)) == 50
+        reader.set_progress_handler(None, 1)
+        journey[pseudonym] = steps
     store.close()
 
     def signals(pseudonym: str) -> Callable[[sqlite3.Connection], object]:
@@ -352,6 +368,9 @@ def test_a_read_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
     partial_hour = naive[BOB] / 24
     assert cost[BOB] < 1.5 * cost[ADA] + 1.5 * partial_hour, (cost, naive)
     assert cost[BOB] < naive[BOB] / 5, (cost, naive)
+    # Fifty index steps each, not a walk through the window (Bob's or the purpose's).
+    assert journey[BOB] < 1.5 * journey[ADA], journey
+    assert max(journey.values()) < naive[BOB] / 5, (journey, naive)
 
 
 def test_state_rows_store_values_as_the_events_json_reads_them(tmp_path: Path) -> None:
