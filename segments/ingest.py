@@ -110,18 +110,21 @@ class EventRecorder:
         people = {i.pseudonym for i in identities.values()}
         about = next(iter(people)) if len(people) == 1 else ""
         every = [c for candidates in versions.values() for c in candidates]
-        blocked = _people(versions, self._store.suppressed(every))
-        if blocked:
-            stored = [e for e in stored if e.pseudonym not in blocked]
-            identities = {k: i for k, i in identities.items() if i.pseudonym not in blocked}
-        if declared.legal_basis is LegalBasis.CONSENT:
-            consenting = _people(versions, self._store.consenting(every, purpose))
-            stored = [e for e in stored if e.pseudonym in consenting]
-            identities = {k: i for k, i in identities.items() if i.pseudonym in consenting}
-        # Identity first: behavior must never exist for a subject the vault cannot erase.
-        new_subjects = self._vault.remember(identities.values(), now=now)
-        if stored:
-            self._store.append(stored, received_at_us=to_us(now))
+        # The check and the write in one transaction: a withdrawal or an erasure with
+        # suppression, from this process or another, lands wholly before or after it.
+        with self._store.writing() as write:
+            blocked = _people(versions, write.suppressed(every))
+            if blocked:
+                stored = [e for e in stored if e.pseudonym not in blocked]
+                identities = {k: i for k, i in identities.items() if i.pseudonym not in blocked}
+            if declared.legal_basis is LegalBasis.CONSENT:
+                consenting = _people(versions, write.consenting(every, purpose))
+                stored = [e for e in stored if e.pseudonym in consenting]
+                identities = {k: i for k, i in identities.items() if i.pseudonym in consenting}
+            # Identity first: behavior must never exist for a subject the vault cannot
+            # erase.
+            new_subjects = self._vault.remember(identities.values(), now=now)
+            write.append(stored, received_at_us=to_us(now))
         return RecordResult(
             decision, len(stored), len(events) - len(stored), dropped, new_subjects, about
         )

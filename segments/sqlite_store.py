@@ -9,7 +9,9 @@ the deletion it causes commit together.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -208,7 +210,26 @@ class SqliteBehaviorStore:
 
     # -- behavior ---------------------------------------------------------------------
 
+    @contextmanager
+    def writing(self) -> Iterator[SqliteBehaviorWrite]:
+        """One write transaction (BEGIN IMMEDIATE on the writer connection): consent and
+        suppression read through it cannot change, by this process or another (an
+        erasure from the command line), before what is appended through it commits.
+        An exception inside rolls everything back."""
+        conn = self._writer.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._forget_if_changed_elsewhere()
+            yield SqliteBehaviorWrite(self, conn)
+
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
+        """Store events in a transaction of their own (no consent check)."""
+        with self.writing() as write:
+            write.append(events, received_at_us=received_at_us)
+
+    def _append(
+        self, conn: sqlite3.Connection, events: Sequence[StoredEvent], received_at_us: int
+    ) -> None:
         activity: dict[tuple[str, str], list[int]] = {}
         rows = []
         for e in events:
@@ -223,25 +244,18 @@ class SqliteBehaviorStore:
                 seen[0] = min(seen[0], e.occurred_at_us)
                 seen[1] = max(seen[1], e.occurred_at_us)
                 seen[2] += 1
-        conn = self._writer.conn
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            self._forget_if_changed_elsewhere()
-            ids = self._ids_for_writing({e.pseudonym for e in events})
-            conn.executemany(
-                "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
-                " attributes) VALUES (?, ?, ?, ?, ?, ?)",
-                [(ids[row[0]], *row[1:]) for row in rows],
-            )
-            conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
-            signal_state.record(
-                conn,
-                self._tracked,
-                (
-                    (ids[e.pseudonym], e.purpose, e.type, e.occurred_at_us, e.attributes)
-                    for e in events
-                ),
-            )
+        ids = self._ids_for_writing({e.pseudonym for e in events})
+        conn.executemany(
+            "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
+            " attributes) VALUES (?, ?, ?, ?, ?, ?)",
+            [(ids[row[0]], *row[1:]) for row in rows],
+        )
+        conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
+        signal_state.record(
+            conn,
+            self._tracked,
+            ((ids[e.pseudonym], e.purpose, e.type, e.occurred_at_us, e.attributes) for e in events),
+        )
 
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
@@ -303,14 +317,6 @@ class SqliteBehaviorStore:
 
     # -- consent ----------------------------------------------------------------------
 
-    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
-        rows = self._writer.conn.execute(
-            f"SELECT pseudonym FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
-            " AND purpose = ? AND granted = 1",
-            [*pseudonyms, purpose],
-        )
-        return {row[0] for row in rows}
-
     def recent_events(
         self, pseudonyms: Sequence[str], purpose: str, since_us: int
     ) -> list[JourneyEvent]:
@@ -330,14 +336,6 @@ class SqliteBehaviorStore:
             JourneyEvent(t, at, json.loads(a) if a else {})
             for at, _, t, a in rows[:RECENT_EVENTS_LIMIT]
         ]
-
-    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
-        """Those of `pseudonyms` that carry an erasure tombstone (read through the writer)."""
-        rows = self._writer.conn.execute(
-            f"SELECT pseudonym FROM suppressed WHERE pseudonym IN ({_marks(pseudonyms)})",
-            list(pseudonyms),
-        )
-        return {row[0] for row in rows}
 
     def is_granted(self, pseudonyms: Sequence[str], purpose: str) -> bool:
         row = self._reader.conn.execute(
@@ -397,3 +395,30 @@ class SqliteBehaviorStore:
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+
+
+class SqliteBehaviorWrite:
+    """What may be done inside `SqliteBehaviorStore.writing()`."""
+
+    def __init__(self, store: SqliteBehaviorStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
+        rows = self._conn.execute(
+            f"SELECT pseudonym FROM suppressed WHERE pseudonym IN ({_marks(pseudonyms)})",
+            list(pseudonyms),
+        )
+        return {row[0] for row in rows}
+
+    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
+        rows = self._conn.execute(
+            f"SELECT pseudonym FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
+            " AND purpose = ? AND granted = 1",
+            [*pseudonyms, purpose],
+        )
+        return {row[0] for row in rows}
+
+    def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
+        if events:
+            self._store._append(self._conn, events, received_at_us)

@@ -9,6 +9,7 @@ back only for that purpose. Times are integer microseconds since the Unix epoch
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -112,9 +113,26 @@ def tracked_by(contract: Contract) -> Tracked:
     return Tracked(pairs[SignalKind.LAST_VALUE], pairs[SignalKind.DISTINCT])
 
 
-class BehaviorStore(Protocol):
+class BehaviorWrite(Protocol):
+    """Reads and writes inside one write transaction of the behavior store."""
+
+    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
+        """Those of `pseudonyms` whose person was erased and asked not to be collected."""
+        ...
+
+    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
+        """Those of `pseudonyms` with consent currently granted for `purpose`."""
+        ...
+
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
-        """Store every event and update activity, all or nothing."""
+        """Store every event and update activity and signal state."""
+        ...
+
+
+class BehaviorStore(Protocol):
+    def writing(self) -> AbstractContextManager[BehaviorWrite]:
+        """One write transaction: what is read through it cannot change before what is
+        written through it commits; all or nothing."""
         ...
 
     def consent_and_activity(
@@ -152,13 +170,4 @@ class BehaviorStore(Protocol):
     ) -> list[JourneyEvent]:
         """Events of any type collected under `purpose` after `since_us`, newest first,
         at most RECENT_EVENTS_LIMIT of them."""
-        ...
-
-    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
-        """Those of `pseudonyms` whose person was erased and asked not to be collected."""
-        ...
-
-    def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
-        """Those of `pseudonyms` with consent currently granted for `purpose`
-        (read through the writer, so it is consistent with the next write)."""
         ...

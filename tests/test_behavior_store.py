@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+from privacy.contract import load_contract
+from privacy.decisions import Actor
+from privacy.keyring import KeySet
+from privacy.pseudonym import Pseudonymizer
 from privacy.sqlite import connect
+from privacy.vault import Identity
+from segments.ingest import EventInput, EventRecorder, SubjectInput
 from segments.sqlite_store import SqliteBehaviorStore, migrations
-from segments.store import StoredEvent, Tracked
+from segments.store import StoredEvent, Tracked, tracked_by
+from server.config import EXAMPLE_CONTRACT
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64
 TRACKED = Tracked(last_value=frozenset({("error_shown", "error_code"), ("page_viewed", "path")}))
@@ -52,4 +62,47 @@ def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
     assert store.last_attribute([ADA], "agent_assist", "page_viewed", "path") == "/b"
     _, activity = store.consent_and_activity([ADA], "support_triage")
     assert activity is not None and activity.event_count == 1
+    store.close()
+
+
+def test_no_other_writer_can_slip_between_the_consent_check_and_the_write(
+    tmp_path: Path,
+) -> None:
+    """An erasure with suppression, or a withdrawal, from another process lands wholly
+    before or after a batch: while the batch is between its check and its write (the
+    vault is remembering its identities), the behavior store admits no other writer."""
+    db = tmp_path / "behavior.db"
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(db, tracked_by(contract))
+    refused: list[str] = []
+
+    class ProbingVault:
+        def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+            other = sqlite3.connect(db, timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                refused.append(str(exc))
+            finally:
+                other.close()
+            return 0
+
+        def reveal(self, pseudonym: str) -> Identity | None:
+            return None
+
+        def shred(self, pseudonyms: Sequence[str]) -> int:
+            return 0
+
+    keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
+    recorder = EventRecorder(contract, Pseudonymizer(keys), ProbingVault(), store)
+    widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
+    at = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1_000_000)
+    result = recorder.record(
+        widget,
+        "support_triage",
+        [EventInput(SubjectInput("email", "ada@example.com"), "page_viewed", at, {})],
+        now=datetime(2026, 11, 27, 0, 1, tzinfo=UTC),
+    )
+    assert result.stored == 1
+    assert refused == ["database is locked"]
     store.close()
