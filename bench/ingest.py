@@ -31,11 +31,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
 
 from bench._harness import (  # noqa: E402
+    GET_SEGMENTS,
     PURPOSE,
     RECORD_EVENTS,
     Load,
+    Served,
     bearer,
     drive,
     grant_consent,
@@ -58,6 +61,7 @@ from segments.ingest import to_us  # noqa: E402
 from segments.sqlite_store import migrations  # noqa: E402
 from server.app import utc_now  # noqa: E402
 from server.auth import new_token  # noqa: E402
+from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 TARGET_EVENTS_PER_S = 30_000
 Event = tuple[str, datetime]  # (email, occurred_at)
@@ -97,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warmup=0,  # the first batches meet new subjects; they belong in the figure
             )
         )
+        mixed = None
+        if args.readers:
+            progress(
+                f"tactful: {args.seconds:g} s of RecordEvents with {args.readers} GetSegments"
+                " callers beside it ..."
+            )
+            mixed = asyncio.run(_mixed(server, token, requests, emails, args))
     progress(f"sqlite3: {args.seconds:g} s of executemany ...")
     sqlite_load = _raw_sqlite([_rows(batch) for batch in batches], seconds=args.seconds)
 
@@ -114,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "record_events": figures(grpc_load, items_per_call=args.batch),
             "raw_sqlite": figures(sqlite_load, items_per_call=args.batch),
             "ratio": round(ratio, 4),
+            "with_readers": None
+            if mixed is None
+            else {
+                "readers": args.readers,
+                "record_events": figures(mixed[0], items_per_call=args.batch),
+                "get_segments": figures(mixed[1], items_per_call=1),
+            },
             "target_events_per_s": TARGET_EVENTS_PER_S,
             "met": met,
             "machine": machine(),
@@ -131,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         items_per_call=args.batch,
     )
     print(f"ratio RecordEvents / raw SQLite: {ratio:.3f}")
+    if mixed is not None:
+        print(f"with {args.readers} GetSegments callers on the same server (after the run above):")
+        print_loads([("RecordEvents", mixed[0])], unit="events/s", items_per_call=args.batch)
+        print_loads([("GetSegments", mixed[1])], unit="QPS", items_per_call=1)
     print(
         f"target >= {TARGET_EVENTS_PER_S:,} events/s through RecordEvents: {verdict(met)} "
         f"({grpc_rate / TARGET_EVENTS_PER_S:.2f} of it)"
@@ -149,9 +171,36 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--distinct-batches", type=int, default=64, help="pre-built batches, sent in rotation (64)"
     )
+    parser.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        help="then measure again with this many GetSegments callers beside ingest (0: don't)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
     return parser
+
+
+async def _mixed(
+    server: Served, token: str, requests: Sequence[bytes], emails: Sequence[str], args: Any
+) -> tuple[Load, Load]:
+    """RecordEvents and GetSegments (purpose onboarding, the same subjects) at once: does
+    ingest starve reads, or reads ingest? Both share one event loop and one GIL."""
+    reads = [
+        personalization_pb2.GetSegmentsRequest(
+            subject=common_pb2.SubjectRef(namespace="email", id=address), purpose=PURPOSE
+        ).SerializeToString()
+        for address in emails[:1000]
+    ]
+    common = {"seconds": args.seconds, "warmup": 0}
+    ingest, segments = await asyncio.gather(
+        drive(
+            server, RECORD_EVENTS, requests, bearer(token), concurrency=args.concurrency, **common
+        ),
+        drive(server, GET_SEGMENTS, reads, bearer(token), concurrency=args.readers, **common),
+    )
+    return ingest, segments
 
 
 def _batches(subjects: int, size: int, count: int, *, now: datetime) -> list[list[Event]]:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from privacy.sqlite import from_rows, rows_param
 from segments.store import AttributeScalar, SignalQuery, Tracked
 
 HOUR_US = 3_600_000_000
@@ -58,19 +59,19 @@ INSERT INTO signal_counts
 
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
-_ADD_COUNTS = """
-INSERT INTO signal_counts (subject_id, purpose, type, hour, n) VALUES (?, ?, ?, ?, ?)
+_ADD_COUNTS = f"""
+INSERT INTO signal_counts (subject_id, purpose, type, hour, n) {from_rows(5)}
 ON CONFLICT DO UPDATE SET n = n + excluded.n
 """
-_SET_LAST = """
+_SET_LAST = f"""
 INSERT INTO signal_last (subject_id, purpose, type, attribute, value, at_us)
-VALUES (?, ?, ?, ?, ?, ?)
+{from_rows(6)}
 ON CONFLICT DO UPDATE SET value = excluded.value, at_us = excluded.at_us
 WHERE excluded.at_us >= signal_last.at_us
 """
-_SEE_DISTINCT = """
+_SEE_DISTINCT = f"""
 INSERT INTO signal_distinct (subject_id, purpose, type, attribute, value, last_at_us)
-VALUES (?, ?, ?, ?, ?, ?)
+{from_rows(6)}
 ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)
 """
 _IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
@@ -118,11 +119,11 @@ def record(
             if "distinct" in kinds:
                 seen = (*where, value)
                 distinct[seen] = max(distinct.get(seen, at), at)
-    conn.executemany(_ADD_COUNTS, [(*k, n) for k, n in counts.items()])
+    conn.execute(_ADD_COUNTS, (rows_param([(*k, n) for k, n in counts.items()]),))
     if last:
-        conn.executemany(_SET_LAST, [(*k, value, at) for k, (at, value) in last.items()])
+        conn.execute(_SET_LAST, (rows_param([(*k, value, at) for k, (at, value) in last.items()]),))
     if distinct:
-        conn.executemany(_SEE_DISTINCT, [(*k, at) for k, at in distinct.items()])
+        conn.execute(_SEE_DISTINCT, (rows_param([(*k, at) for k, at in distinct.items()]),))
 
 
 # -- reads -------------------------------------------------------------------------------

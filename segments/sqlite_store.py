@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from privacy.consent import ConsentChange
-from privacy.sqlite import connect
+from privacy.sqlite import connect, from_rows, rows_param
 from segments import sqlite_signals as signal_state
 from segments.store import (
     FIRST_SEEN,
@@ -145,9 +145,9 @@ def m006_subject_index_by_time(db: sqlite_utils.Database) -> None:
 
 NOTHING_TRACKED = Tracked()
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
-_UPSERT_ACTIVITY = """
+_UPSERT_ACTIVITY = f"""
 INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
-VALUES (?, ?, ?, ?, ?)
+{from_rows(5)}
 ON CONFLICT (pseudonym, purpose) DO UPDATE SET
     first_seen_us = min(first_seen_us, excluded.first_seen_us),
     last_seen_us = max(last_seen_us, excluded.last_seen_us),
@@ -245,12 +245,12 @@ class SqliteBehaviorStore:
                 seen[1] = max(seen[1], e.occurred_at_us)
                 seen[2] += 1
         ids = self._ids_for_writing({e.pseudonym for e in events})
-        conn.executemany(
+        conn.execute(
             "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
-            " attributes) VALUES (?, ?, ?, ?, ?, ?)",
-            [(ids[row[0]], *row[1:]) for row in rows],
+            f" attributes) {from_rows(6)}",
+            (rows_param([(ids[row[0]], *row[1:]) for row in rows]),),
         )
-        conn.executemany(_UPSERT_ACTIVITY, [(*k, *a) for k, a in activity.items()])
+        conn.execute(_UPSERT_ACTIVITY, (rows_param([(*k, *a) for k, a in activity.items()]),))
         signal_state.record(
             conn,
             self._tracked,
@@ -404,20 +404,24 @@ class SqliteBehaviorWrite:
         self._store = store
         self._conn = conn
 
+    # Each answers in one row (a JSON array): stepping through hundreds of rows would
+    # release and re-take the GIL for each (see privacy.sqlite.rows_param).
+
     def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
-        rows = self._conn.execute(
-            f"SELECT pseudonym FROM suppressed WHERE pseudonym IN ({_marks(pseudonyms)})",
+        row = self._conn.execute(
+            "SELECT json_group_array(pseudonym) FROM suppressed"
+            f" WHERE pseudonym IN ({_marks(pseudonyms)})",
             list(pseudonyms),
-        )
-        return {row[0] for row in rows}
+        ).fetchone()
+        return set(json.loads(row[0]))
 
     def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
-        rows = self._conn.execute(
-            f"SELECT pseudonym FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
-            " AND purpose = ? AND granted = 1",
+        row = self._conn.execute(
+            "SELECT json_group_array(pseudonym) FROM consent"
+            f" WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ? AND granted = 1",
             [*pseudonyms, purpose],
-        )
-        return {row[0] for row in rows}
+        ).fetchone()
+        return set(json.loads(row[0]))
 
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
         if events:
