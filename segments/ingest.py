@@ -10,9 +10,11 @@ without a grant are accepted but not stored.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from privacy.contract import Contract, LegalBasis, Purpose
 from privacy.decisions import Action, Actor, Decision, decide, enforce
@@ -53,6 +55,20 @@ class RecordResult:
     subject: str  # the pseudonym if the batch is about one person, else ""
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A checked, pseudonymized batch, not yet stored (see EventRecorder.prepare)."""
+
+    decision: Decision
+    purpose: Purpose
+    events: Any  # the store's encoding of the batch (BehaviorStore.encode)
+    per_subject: Counter[str]  # events per pseudonym
+    identities: dict[str, Identity]  # by pseudonym under the primary key
+    versions: dict[str, tuple[str, ...]]  # primary pseudonym -> every live version's
+    received: int
+    dropped_attributes: int
+
+
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch of an aware datetime."""
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
@@ -79,6 +95,13 @@ class EventRecorder:
         Call from the single writer thread: the consent check and the write must
         not interleave with a withdrawal.
         """
+        return self.store(self.prepare(actor, purpose, events, now=now), now=now)
+
+    def prepare(
+        self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
+    ) -> PreparedBatch:
+        """Decide, check the whole batch, and pseudonymize it: everything that reads no
+        store, so another thread may do it while the writer stores an earlier batch."""
         decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
         declared = self._contract.purposes[purpose]
         kept, dropped = self._check(declared, events, to_us(now))
@@ -89,44 +112,65 @@ class EventRecorder:
         candidates_of = self._pseudonymizer.candidates_of(
             {(key[0], n) for key, n in normalized.items()}
         )
-        identities: dict[tuple[str, str], Identity] = {}
+        identities: dict[str, Identity] = {}
+        pseudonym_of: dict[tuple[str, str], str] = {}
         versions: dict[str, tuple[str, ...]] = {}
         for key, n in normalized.items():
             candidates = candidates_of[(key[0], n)]
-            identities[key] = Identity(candidates[0], key[0], n)
+            identities[candidates[0]] = Identity(candidates[0], key[0], n)
+            pseudonym_of[key] = candidates[0]
             versions[candidates[0]] = candidates
         stored = []
         for event, attributes in zip(events, kept, strict=True):
             assert event.occurred_at_us is not None  # checked above
             stored.append(
                 StoredEvent(
-                    identities[(event.subject.namespace, event.subject.identifier)].pseudonym,
+                    pseudonym_of[(event.subject.namespace, event.subject.identifier)],
                     purpose,
                     event.type,
                     event.occurred_at_us,
                     attributes,
                 )
             )
-        people = {i.pseudonym for i in identities.values()}
-        about = next(iter(people)) if len(people) == 1 else ""
+        encoded = self._store.encode(stored, received_at_us=to_us(now))
+        return PreparedBatch(
+            decision,
+            declared,
+            encoded,
+            Counter(e.pseudonym for e in stored),
+            identities,
+            versions,
+            len(events),
+            dropped,
+        )
+
+    def store(self, batch: PreparedBatch, *, now: datetime) -> RecordResult:
+        """Store a prepared batch for the subjects not suppressed and, under a consent
+        purpose, consenting. Call from the single writer thread."""
+        versions, identities = batch.versions, batch.identities
+        about = next(iter(identities)) if len(identities) == 1 else ""
         every = [c for candidates in versions.values() for c in candidates]
         # The check and the write in one transaction: a withdrawal or an erasure with
         # suppression, from this process or another, lands wholly before or after it.
         with self._store.writing() as write:
             blocked = _people(versions, write.suppressed(every))
             if blocked:
-                stored = [e for e in stored if e.pseudonym not in blocked]
-                identities = {k: i for k, i in identities.items() if i.pseudonym not in blocked}
-            if declared.legal_basis is LegalBasis.CONSENT:
-                consenting = _people(versions, write.consenting(every, purpose))
-                stored = [e for e in stored if e.pseudonym in consenting]
-                identities = {k: i for k, i in identities.items() if i.pseudonym in consenting}
+                identities = {p: i for p, i in identities.items() if p not in blocked}
+            if batch.purpose.legal_basis is LegalBasis.CONSENT:
+                consenting = _people(versions, write.consenting(every, batch.purpose.name))
+                identities = {p: i for p, i in identities.items() if p in consenting}
             # Identity first: behavior must never exist for a subject the vault cannot
             # erase.
             new_subjects = self._vault.remember(identities.values(), now=now)
-            write.append(stored, received_at_us=to_us(now))
+            write.append(batch.events, identities.keys())
+        stored = sum(batch.per_subject[p] for p in identities)
         return RecordResult(
-            decision, len(stored), len(events) - len(stored), dropped, new_subjects, about
+            batch.decision,
+            stored,
+            batch.received - stored,
+            batch.dropped_attributes,
+            new_subjects,
+            about,
         )
 
     def _check(

@@ -26,11 +26,12 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from privacy.sqlite import from_rows, rows_param
-from segments.store import AttributeScalar, SignalQuery, Tracked
+from privacy.sqlite import rows_param
+from segments.store import AttributeScalar, SignalQuery, StoredEvent, Tracked
 
 HOUR_US = 3_600_000_000
 
@@ -59,19 +60,26 @@ INSERT INTO signal_counts
 
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
+# Rows keyed by pseudonym, stored for the admitted ones (see sqlite_store: the writer
+# decides who is admitted, inside its transaction).
+ADMITTED = "(:admitted IS NULL OR j.value->>0 IN (SELECT value FROM json_each(:admitted)))"
+_FROM_ROWS = (
+    f" FROM json_each(:rows) j JOIN subjects s ON s.pseudonym = j.value->>0 WHERE {ADMITTED}"
+)
 _ADD_COUNTS = f"""
-INSERT INTO signal_counts (subject_id, purpose, type, hour, n) {from_rows(5)}
+INSERT INTO signal_counts (subject_id, purpose, type, hour, n)
+SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4{_FROM_ROWS}
 ON CONFLICT DO UPDATE SET n = n + excluded.n
 """
 _SET_LAST = f"""
 INSERT INTO signal_last (subject_id, purpose, type, attribute, value, at_us)
-{from_rows(6)}
+SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5{_FROM_ROWS}
 ON CONFLICT DO UPDATE SET value = excluded.value, at_us = excluded.at_us
 WHERE excluded.at_us >= signal_last.at_us
 """
 _SEE_DISTINCT = f"""
 INSERT INTO signal_distinct (subject_id, purpose, type, attribute, value, last_at_us)
-{from_rows(6)}
+SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5{_FROM_ROWS}
 ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)
 """
 _IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
@@ -93,25 +101,30 @@ def sql_value(value: AttributeScalar) -> str | int | float:
 # -- ingest ----------------------------------------------------------------------------
 
 
-def record(
-    conn: sqlite3.Connection,
-    tracked: Tracked,
-    events: Iterable[tuple[int, str, str, int, Mapping[str, AttributeScalar]]],
-) -> None:
-    """Fold a batch of (subject id, purpose, type, occurred_at_us, attributes), in the
-    order stored, into the state. Call inside the transaction that stores them."""
-    counts: dict[tuple[int, str, str, int], int] = {}
-    last: dict[tuple[int, str, str, str], tuple[int, Any]] = {}
-    distinct: dict[tuple[int, str, str, str, Any], int] = {}
+@dataclass(frozen=True)
+class EncodedSignals:
+    """What a batch adds to the signal state, as JSON rows keyed by pseudonym."""
+
+    counts: str
+    last: str | None
+    distinct: str | None
+
+
+def encode(tracked: Tracked, events: Iterable[StoredEvent]) -> EncodedSignals:
+    """Fold a batch, in the order it is stored, into rows for the state (no database)."""
+    counts: dict[tuple[str, str, str, int], int] = {}
+    last: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
+    distinct: dict[tuple[str, str, str, str, Any], int] = {}
     watched = tracked.by_type
-    for subject_id, purpose, event_type, at, attributes in events:
-        key = (subject_id, purpose, event_type, at // HOUR_US)
+    for e in events:
+        at = e.occurred_at_us
+        key = (e.pseudonym, e.purpose, e.type, at // HOUR_US)
         counts[key] = counts.get(key, 0) + 1
-        for attribute, kinds in watched.get(event_type, {}).items():
-            if attribute not in attributes:
+        for attribute, kinds in watched.get(e.type, {}).items():
+            if attribute not in e.attributes:
                 continue
-            value = sql_value(attributes[attribute])
-            where = (subject_id, purpose, event_type, attribute)
+            value = sql_value(e.attributes[attribute])
+            where = (e.pseudonym, e.purpose, e.type, attribute)
             if "last_value" in kinds:
                 held = last.get(where)
                 if held is None or at >= held[0]:
@@ -119,11 +132,21 @@ def record(
             if "distinct" in kinds:
                 seen = (*where, value)
                 distinct[seen] = max(distinct.get(seen, at), at)
-    conn.execute(_ADD_COUNTS, (rows_param([(*k, n) for k, n in counts.items()]),))
-    if last:
-        conn.execute(_SET_LAST, (rows_param([(*k, value, at) for k, (at, value) in last.items()]),))
-    if distinct:
-        conn.execute(_SEE_DISTINCT, (rows_param([(*k, at) for k, at in distinct.items()]),))
+    return EncodedSignals(
+        rows_param([(*k, n) for k, n in counts.items()]),
+        rows_param([(*k, value, at) for k, (at, value) in last.items()]) if last else None,
+        rows_param([(*k, at) for k, at in distinct.items()]) if distinct else None,
+    )
+
+
+def append(conn: sqlite3.Connection, batch: EncodedSignals, who: Mapping[str, str | None]) -> None:
+    """Add an encoded batch to the state, for the admitted pseudonyms (`who`), inside the
+    transaction that stores its events."""
+    conn.execute(_ADD_COUNTS, {**who, "rows": batch.counts})
+    if batch.last is not None:
+        conn.execute(_SET_LAST, {**who, "rows": batch.last})
+    if batch.distinct is not None:
+        conn.execute(_SEE_DISTINCT, {**who, "rows": batch.distinct})
 
 
 # -- reads -------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from privacy.consent import ConsentChange
-from privacy.sqlite import connect, from_rows, rows_param
+from privacy.sqlite import connect, rows_param
 from segments import sqlite_signals as signal_state
 from segments.store import (
     FIRST_SEEN,
@@ -147,7 +148,8 @@ NOTHING_TRACKED = Tracked()
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = f"""
 INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
-{from_rows(5)}
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(:rows) j
+WHERE {signal_state.ADMITTED}
 ON CONFLICT (pseudonym, purpose) DO UPDATE SET
     first_seen_us = min(first_seen_us, excluded.first_seen_us),
     last_seen_us = max(last_seen_us, excluded.last_seen_us),
@@ -182,54 +184,13 @@ class SqliteBehaviorStore:
         self._tracked = tracked
         self.state_changes = signal_state.track(self._writer.conn, tracked)
         self._reader = connect(path)
-        self._subject_ids: dict[str, int] = {}
-        self._data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
-
-    def _forget_if_changed_elsewhere(self) -> None:
-        """Drop cached subject ids when another connection (an erasure, the retention
-        job) committed since: the ids may be gone."""
-        version = self._writer.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self._data_version = version
-            self._subject_ids.clear()
-
-    def _ids_for_writing(self, pseudonyms: set[str]) -> dict[str, int]:
-        """Integer ids of `pseudonyms`, creating the missing ones (inside a transaction)."""
-        missing = [p for p in pseudonyms if p not in self._subject_ids]
-        if missing:
-            conn = self._writer.conn
-            conn.executemany(
-                "INSERT OR IGNORE INTO subjects (pseudonym) VALUES (?)", [(p,) for p in missing]
-            )
-            for pseudonym, subject_id in conn.execute(
-                f"SELECT pseudonym, id FROM subjects WHERE pseudonym IN ({_marks(missing)})",
-                missing,
-            ):
-                self._subject_ids[pseudonym] = subject_id
-        return {p: self._subject_ids[p] for p in pseudonyms}
 
     # -- behavior ---------------------------------------------------------------------
 
-    @contextmanager
-    def writing(self) -> Iterator[SqliteBehaviorWrite]:
-        """One write transaction (BEGIN IMMEDIATE on the writer connection): consent and
-        suppression read through it cannot change, by this process or another (an
-        erasure from the command line), before what is appended through it commits.
-        An exception inside rolls everything back."""
-        conn = self._writer.conn
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            self._forget_if_changed_elsewhere()
-            yield SqliteBehaviorWrite(self, conn)
-
-    def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
-        """Store events in a transaction of their own (no consent check)."""
-        with self.writing() as write:
-            write.append(events, received_at_us=received_at_us)
-
-    def _append(
-        self, conn: sqlite3.Connection, events: Sequence[StoredEvent], received_at_us: int
-    ) -> None:
+    def encode(self, events: Sequence[StoredEvent], *, received_at_us: int) -> EncodedEvents:
+        """Everything about a batch that needs no database: the rows of every table it
+        touches, each one JSON parameter. Pure, so the serving thread does it while the
+        writer thread stores an earlier batch."""
         activity: dict[tuple[str, str], list[int]] = {}
         rows = []
         for e in events:
@@ -244,18 +205,29 @@ class SqliteBehaviorStore:
                 seen[0] = min(seen[0], e.occurred_at_us)
                 seen[1] = max(seen[1], e.occurred_at_us)
                 seen[2] += 1
-        ids = self._ids_for_writing({e.pseudonym for e in events})
-        conn.execute(
-            "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
-            f" attributes) {from_rows(6)}",
-            (rows_param([(ids[row[0]], *row[1:]) for row in rows]),),
+        return EncodedEvents(
+            rows_param(rows),
+            rows_param([(*k, *a) for k, a in activity.items()]),
+            signal_state.encode(self._tracked, events),
+            frozenset(e.pseudonym for e in events),
         )
-        conn.execute(_UPSERT_ACTIVITY, (rows_param([(*k, *a) for k, a in activity.items()]),))
-        signal_state.record(
-            conn,
-            self._tracked,
-            ((ids[e.pseudonym], e.purpose, e.type, e.occurred_at_us, e.attributes) for e in events),
-        )
+
+    @contextmanager
+    def writing(self) -> Iterator[SqliteBehaviorWrite]:
+        """One write transaction (BEGIN IMMEDIATE on the writer connection): consent and
+        suppression read through it cannot change, by this process or another (an
+        erasure from the command line), before what is appended through it commits.
+        An exception inside rolls everything back."""
+        conn = self._writer.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield SqliteBehaviorWrite(conn)
+
+    def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
+        """Store events in a transaction of their own (no consent check)."""
+        encoded = self.encode(events, received_at_us=received_at_us)
+        with self.writing() as write:
+            write.append(encoded, {e.pseudonym for e in events})
 
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
@@ -397,11 +369,20 @@ class SqliteBehaviorStore:
         self._writer.close()
 
 
+@dataclass(frozen=True)
+class EncodedEvents:
+    """A batch as `SqliteBehaviorStore.encode` prepares it, keyed by pseudonym."""
+
+    events: str
+    activity: str
+    signals: signal_state.EncodedSignals
+    subjects: frozenset[str]  # every pseudonym the batch is about
+
+
 class SqliteBehaviorWrite:
     """What may be done inside `SqliteBehaviorStore.writing()`."""
 
-    def __init__(self, store: SqliteBehaviorStore, conn: sqlite3.Connection) -> None:
-        self._store = store
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     # Each answers in one row (a JSON array): stepping through hundreds of rows would
@@ -423,6 +404,24 @@ class SqliteBehaviorWrite:
         ).fetchone()
         return set(json.loads(row[0]))
 
-    def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
-        if events:
-            self._store._append(self._conn, events, received_at_us)
+    def append(self, batch: EncodedEvents, admitted: Collection[str]) -> None:
+        """Store the events of `batch` about the `admitted` pseudonyms (and nobody else),
+        with their activity and signal state: a few statements, whatever the batch."""
+        if not admitted:
+            return
+        conn = self._conn
+        people = rows_param(sorted(admitted))
+        # :admitted is NULL when the whole batch is admitted (the usual case): no filter.
+        who = {"admitted": None if batch.subjects == set(admitted) else people}
+        conn.execute(
+            "INSERT OR IGNORE INTO subjects (pseudonym) SELECT value FROM json_each(?)", (people,)
+        )
+        conn.execute(
+            "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
+            " attributes) SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4,"
+            " j.value->>5 FROM json_each(:rows) j JOIN subjects s ON s.pseudonym = j.value->>0"
+            f" WHERE {signal_state.ADMITTED} ORDER BY j.key",
+            {**who, "rows": batch.events},
+        )
+        conn.execute(_UPSERT_ACTIVITY, {**who, "rows": batch.activity})
+        signal_state.append(conn, batch.signals, who)

@@ -8,12 +8,12 @@ back only for that purpose. Times are integer microseconds since the Unix epoch
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 from privacy.contract import Contract, SignalKind
 
@@ -124,12 +124,18 @@ class BehaviorWrite(Protocol):
         """Those of `pseudonyms` with consent currently granted for `purpose`."""
         ...
 
-    def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
-        """Store every event and update activity and signal state."""
+    def append(self, batch: Any, admitted: Collection[str]) -> None:
+        """Store the events of an encoded batch (`BehaviorStore.encode`) about the
+        `admitted` pseudonyms only, and update activity and signal state."""
         ...
 
 
 class BehaviorStore(Protocol):
+    def encode(self, events: Sequence[StoredEvent], *, received_at_us: int) -> Any:
+        """A batch made ready for `BehaviorWrite.append`, without touching the database
+        (any thread may do it)."""
+        ...
+
     def writing(self) -> AbstractContextManager[BehaviorWrite]:
         """One write transaction: what is read through it cannot change before what is
         written through it commits; all or nothing."""

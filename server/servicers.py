@@ -93,10 +93,14 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
         self, request: personalization_pb2.RecordEventsRequest, context: Context
     ) -> Any:
         async def call(actor: Actor) -> Outcome:
-            events = [event_from_proto(e) for e in request.events]
-            result = await self._writer.run(
-                partial(self._recorder.record, actor, request.purpose, events, now=self._clock())
+            now = self._clock()
+            # Checked and pseudonymized here, stored by the writer thread: the Python
+            # work on one batch overlaps the SQLite work on another (which releases the
+            # GIL, once per statement).
+            prepared = self._recorder.prepare(
+                actor, request.purpose, [event_from_proto(e) for e in request.events], now=now
             )
+            result = await self._writer.run(partial(self._recorder.store, prepared, now=now))
             return Outcome(
                 personalization_pb2.RecordEventsResponse(
                     stored=result.stored,
