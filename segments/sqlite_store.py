@@ -184,6 +184,7 @@ class SqliteBehaviorStore:
         self._tracked = tracked
         self.state_changes = signal_state.track(self._writer.conn, tracked)
         self._reader = connect(path)
+        self._census = connect(path)  # its own: the census may run on a thread of its own
 
     # -- behavior ---------------------------------------------------------------------
 
@@ -272,7 +273,7 @@ class SqliteBehaviorStore:
     ) -> dict[str, dict[str, Any]]:
         """Every subject with data under `purpose`: first and last seen (µs) and the raw
         value of each wanted signal, in one query per signal (for segment sizes)."""
-        conn = (self._writer if through_writer else self._reader).conn
+        conn = (self._writer if through_writer else self._census).conn
         people: dict[str, dict[str, Any]] = {
             pseudonym: {FIRST_SEEN: first, LAST_SEEN: last}
             for pseudonym, first, last in conn.execute(
@@ -365,6 +366,7 @@ class SqliteBehaviorStore:
         return deleted
 
     def close(self) -> None:
+        self._census.close()
         self._reader.close()
         self._writer.close()
 

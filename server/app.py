@@ -99,6 +99,7 @@ class Domain:
     subjects: SubjectRequests
     budget_ledger: SqliteBudgetLedger
     insights: Insights
+    minimum: MinimumSegmentSize
 
     def close(self) -> None:
         for resource in (
@@ -154,6 +155,7 @@ def open_domain(settings: Settings) -> Domain:
         subjects,
         budget_ledger,
         insights,
+        minimum,
     )
 
 
@@ -172,6 +174,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     domain = open_domain(settings)
     contract, pseudonymizer, access_log = domain.contract, domain.pseudonymizer, domain.access_log
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    # Segment sizes for min_segment_size are recounted here, off the serving thread.
+    census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
+    domain.minimum.in_background(census.submit)
     authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
     committer = LoopCommitter(
         access_log,
@@ -238,7 +243,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     running = RunningServer(server, bound)
     running.notices.extend(f"signal state {change}" for change in domain.store.state_changes)
     # Closed in reverse: the stores last, after the access log's final checkpoint.
-    running._closers.extend([domain, committer, _ExecutorCloser(executor)])
+    running._closers.extend([domain, committer, _ExecutorCloser(executor), _ExecutorCloser(census)])
     return running
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -196,3 +197,11 @@ def page_view(
         occurred_at=timestamp(at),
         attributes={"path": common_pb2.AttributeValue(string_value=path)},
     )
+
+
+def eventually(condition: Callable[[], bool], *, seconds: float = 10.0) -> None:
+    """Wait (polling) for something done on a background thread to land."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "it did not happen in time"
+        time.sleep(0.01)

@@ -18,7 +18,7 @@ from privacy.rules import AllOf, AnyOf, Compare, Not, parse_rule
 from segments.rules import matches
 from server.config import EXAMPLE_CONTRACT
 from tactful.v1 import common_pb2
-from tests.conftest import T0, Tactful, email, timestamp
+from tests.conftest import T0, Tactful, email, eventually, timestamp
 
 DOCUMENT: dict[str, Any] = tomllib.loads(EXAMPLE_CONTRACT.read_text())
 KINDS = {"orders_30d": "count", "plan": "last_value", "first_seen": "first_seen"}
@@ -207,5 +207,9 @@ def test_a_rule_segment_with_too_few_members_is_not_released(
         event(second, "order_completed", value=1.0),
         principal="checkout_service",
     )
-    tactful.clock.advance(timedelta(seconds=61))
-    assert tactful.segments(first, "checkout_recovery", "checkout_service") == ["active_customer"]
+    tactful.clock.advance(timedelta(seconds=61))  # recounted on the census thread
+    eventually(
+        lambda: (
+            tactful.segments(first, "checkout_recovery", "checkout_service") == ["active_customer"]
+        )
+    )
