@@ -66,9 +66,8 @@ def fill_expired(path: Path, rows: int, *, subjects: int, now: datetime) -> None
             ((1 + i % subjects, old_us + i, old_us + i) for i in range(rows)),
         )
         db.execute(
-            "INSERT INTO purpose_activity SELECT s.pseudonym, 'support_triage',"
-            " min(occurred_at_us), max(occurred_at_us), count(*) FROM events e"
-            " JOIN subjects s ON s.id = e.subject_id GROUP BY s.pseudonym"
+            "INSERT INTO purpose_activity SELECT subject_id, 'support_triage',"
+            " min(occurred_at_us), max(occurred_at_us), count(*) FROM events GROUP BY subject_id"
         )
         db.execute(  # the hourly counts the store keeps beside its events
             "INSERT INTO signal_counts SELECT subject_id, purpose, type,"

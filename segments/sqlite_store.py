@@ -144,13 +144,32 @@ def m006_subject_index_by_time(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m007_activity_by_subject_id(db: sqlite_utils.Database) -> None:
+    # Activity keyed by the integer subject id, like everything else derived from the
+    # events: a batch touched almost every page of the pseudonym-keyed table (79-byte
+    # keys), and every touched page is a WAL frame at commit.
+    db.executescript("""
+        CREATE TABLE activity_v7 (
+            subject_id INTEGER NOT NULL, purpose TEXT NOT NULL,
+            first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+            event_count INTEGER NOT NULL,
+            PRIMARY KEY (subject_id, purpose)) WITHOUT ROWID;
+        INSERT INTO activity_v7 SELECT s.id, a.purpose, a.first_seen_us, a.last_seen_us,
+            a.event_count FROM purpose_activity a JOIN subjects s USING (pseudonym);
+        DROP TABLE purpose_activity;
+        ALTER TABLE activity_v7 RENAME TO purpose_activity;
+    """)
+
+
 NOTHING_TRACKED = Tracked()
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = f"""
-INSERT INTO purpose_activity (pseudonym, purpose, first_seen_us, last_seen_us, event_count)
-SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(:rows) j
+INSERT INTO purpose_activity (subject_id, purpose, first_seen_us, last_seen_us, event_count)
+SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4
+FROM json_each(:rows) j JOIN subjects s ON s.pseudonym = j.value->>0
 WHERE {signal_state.ADMITTED}
-ON CONFLICT (pseudonym, purpose) DO UPDATE SET
+ON CONFLICT (subject_id, purpose) DO UPDATE SET
     first_seen_us = min(first_seen_us, excluded.first_seen_us),
     last_seen_us = max(last_seen_us, excluded.last_seen_us),
     event_count = event_count + excluded.event_count
@@ -238,7 +257,9 @@ class SqliteBehaviorStore:
             "SELECT (SELECT count(*) FROM consent"
             f" WHERE pseudonym IN ({marks}) AND purpose = ? AND granted = 1),"
             " min(first_seen_us), max(last_seen_us), sum(event_count)"
-            f" FROM purpose_activity WHERE pseudonym IN ({marks}) AND purpose = ?",
+            " FROM purpose_activity"
+            f" WHERE subject_id IN (SELECT id FROM subjects WHERE pseudonym IN ({marks}))"
+            " AND purpose = ?",
             [*pseudonyms, purpose, *pseudonyms, purpose],
         ).fetchone()
         activity = None if row[1] is None else Activity(row[1], row[2], row[3])
@@ -277,8 +298,8 @@ class SqliteBehaviorStore:
         people: dict[str, dict[str, Any]] = {
             pseudonym: {FIRST_SEEN: first, LAST_SEEN: last}
             for pseudonym, first, last in conn.execute(
-                "SELECT pseudonym, first_seen_us, last_seen_us FROM purpose_activity"
-                " WHERE purpose = ?",
+                "SELECT s.pseudonym, a.first_seen_us, a.last_seen_us FROM purpose_activity a"
+                " JOIN subjects s ON s.id = a.subject_id WHERE a.purpose = ?",
                 [purpose],
             )
         }
@@ -356,7 +377,8 @@ class SqliteBehaviorStore:
                     [*subject, change.purpose],
                 ).rowcount
                 conn.execute(
-                    f"DELETE FROM purpose_activity WHERE pseudonym IN ({_marks(subject)})"
+                    "DELETE FROM purpose_activity"
+                    f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(subject))})"
                     " AND purpose = ?",
                     [*subject, change.purpose],
                 )

@@ -41,10 +41,11 @@ class SqliteSubjectData:
             conn.execute("BEGIN IMMEDIATE")
             subject_ids = [i for (i,) in conn.execute(ids, pseudonyms)]
             signal_state.forget(conn, subject_ids)
-            deleted["events"] = conn.execute(
-                f"DELETE FROM events WHERE subject_id IN ({ids})", pseudonyms
-            ).rowcount
-            for table in ("purpose_activity", "consent", "consent_history", "subjects"):
+            for table in ("events", "purpose_activity"):
+                deleted[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE subject_id IN ({ids})", pseudonyms
+                ).rowcount
+            for table in ("consent", "consent_history", "subjects"):
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN ({marks})", pseudonyms
                 ).rowcount
@@ -112,18 +113,16 @@ class SqliteSubjectData:
             # The oldest events went: counts drop, first-seen moves to the oldest left,
             # last-seen stays (or the row goes with the subject's last event).
             per_subject = Counter(s for s, _, _ in doomed)
-            pseudonym_of = "(SELECT pseudonym FROM subjects WHERE id = ?)"
             conn.executemany(
-                "UPDATE purpose_activity SET event_count = event_count - ?, first_seen_us ="
+                "UPDATE purpose_activity SET event_count = event_count - ?3, first_seen_us ="
                 " coalesce((SELECT min(occurred_at_us) FROM events INDEXED BY events_subject"
-                " WHERE subject_id = ?"
-                f" AND purpose = ?), first_seen_us) WHERE pseudonym = {pseudonym_of}"
-                " AND purpose = ?",
-                [(n, sid, purpose, sid, purpose) for sid, n in per_subject.items()],
+                " WHERE subject_id = ?1 AND purpose = ?2), first_seen_us)"
+                " WHERE subject_id = ?1 AND purpose = ?2",
+                [(sid, purpose, n) for sid, n in per_subject.items()],
             )
             conn.executemany(
-                f"DELETE FROM purpose_activity WHERE pseudonym = {pseudonym_of}"
-                " AND purpose = ? AND event_count <= 0",
+                "DELETE FROM purpose_activity"
+                " WHERE subject_id = ? AND purpose = ? AND event_count <= 0",
                 [(sid, purpose) for sid in per_subject],
             )
             signal_state.after_purge(conn, purpose, cutoff_us, doomed)
@@ -138,8 +137,9 @@ class SqliteSubjectData:
         cutoffs = ",".join("(?, ?)" for _ in kept_from)
         rows = self._db.conn.execute(
             f"WITH kept(purpose, cutoff) AS (VALUES {cutoffs})"
-            " SELECT DISTINCT a.pseudonym FROM purpose_activity a JOIN kept USING (purpose)"
-            f" WHERE a.pseudonym IN ({_marks(pseudonyms)})"
+            " SELECT DISTINCT s.pseudonym FROM purpose_activity a JOIN kept USING (purpose)"
+            " JOIN subjects s ON s.id = a.subject_id"
+            f" WHERE s.pseudonym IN ({_marks(pseudonyms)})"
             " AND a.last_seen_us >= max(?, kept.cutoff)",
             [*(v for item in kept_from.items() for v in item), *pseudonyms, since_us],
         )
@@ -171,20 +171,21 @@ class SqliteSubjectData:
                     "UPDATE events SET subject_id = ? WHERE subject_id = ?", (ids[new], ids[old])
                 )
                 signal_state.merge(conn, ids[old], ids[new])
+                conn.execute(
+                    """
+                    INSERT INTO purpose_activity
+                    SELECT ?, purpose, first_seen_us, last_seen_us, event_count
+                    FROM purpose_activity WHERE subject_id = ?
+                    ON CONFLICT (subject_id, purpose) DO UPDATE SET
+                        first_seen_us = min(first_seen_us, excluded.first_seen_us),
+                        last_seen_us = max(last_seen_us, excluded.last_seen_us),
+                        event_count = event_count + excluded.event_count""",
+                    (ids[new], ids[old]),
+                )
+                conn.execute("DELETE FROM purpose_activity WHERE subject_id = ?", (ids[old],))
                 conn.execute("DELETE FROM subjects WHERE id = ?", (ids[old],))
-            elif old in ids:
+            elif old in ids:  # everything derived is keyed by the subject id, which stays
                 conn.execute("UPDATE subjects SET pseudonym = ? WHERE id = ?", (new, ids[old]))
-            conn.execute(
-                """
-                INSERT INTO purpose_activity
-                SELECT ?, purpose, first_seen_us, last_seen_us, event_count
-                FROM purpose_activity WHERE pseudonym = ?
-                ON CONFLICT (pseudonym, purpose) DO UPDATE SET
-                    first_seen_us = min(first_seen_us, excluded.first_seen_us),
-                    last_seen_us = max(last_seen_us, excluded.last_seen_us),
-                    event_count = event_count + excluded.event_count""",
-                (new, old),
-            )
             conn.execute(
                 """
                 INSERT INTO consent SELECT ?, purpose, granted, updated_at_us
@@ -199,14 +200,14 @@ class SqliteSubjectData:
                 " FROM suppressed WHERE pseudonym = ?",
                 (new, old),
             )
-            for table in ("purpose_activity", "consent", "suppressed"):
+            for table in ("consent", "suppressed"):
                 conn.execute(f"DELETE FROM {table} WHERE pseudonym = ?", (old,))
             conn.execute("UPDATE consent_history SET pseudonym = ? WHERE pseudonym = ?", (new, old))
 
     def count_with_prefix(self, prefix: str) -> int:
         """Rows of any table keyed by a pseudonym that starts with `prefix`."""
         total = 0
-        for table in ("subjects", "purpose_activity", "consent", "consent_history", "suppressed"):
+        for table in ("subjects", "consent", "consent_history", "suppressed"):
             row = self._db.execute(
                 f"SELECT count(*) FROM {table} WHERE substr(pseudonym, 1, ?) = ?",
                 [len(prefix), prefix],

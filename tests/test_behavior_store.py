@@ -47,6 +47,21 @@ def test_integer_subject_id_migration_keeps_every_event(tmp_path: Path) -> None:
     store.close()
 
 
+def test_activity_keyed_by_subject_id_migration_keeps_activity(tmp_path: Path) -> None:
+    path = tmp_path / "behavior.db"
+    old = connect(path)
+    migrations.apply(old, stop_before="m007_activity_by_subject_id")
+    old.execute("INSERT INTO subjects (id, pseudonym) VALUES (7, ?)", [ADA])
+    old.execute("INSERT INTO purpose_activity VALUES (?, 'support_triage', 10, 30, 2)", [ADA])
+    old.close()
+
+    store = SqliteBehaviorStore(path, TRACKED)
+    _, activity = store.consent_and_activity([ADA], "support_triage")
+    assert activity is not None
+    assert (activity.first_seen_us, activity.last_seen_us, activity.event_count) == (10, 30, 2)
+    store.close()
+
+
 def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
     store = SqliteBehaviorStore(tmp_path / "behavior.db", TRACKED)
     store.append(

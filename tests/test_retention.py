@@ -36,8 +36,8 @@ US = timedelta(microseconds=1)
 SECOND_US = 1_000_000
 TAG = "rtn-7d1e"  # marker prefix: these strings exist only in the events that carry them
 ACTIVITY_FROM_EVENTS = """
-    SELECT s.pseudonym, e.purpose, min(e.occurred_at_us), max(e.occurred_at_us), count(*)
-    FROM events e JOIN subjects s ON s.id = e.subject_id GROUP BY s.pseudonym, e.purpose"""
+    SELECT subject_id, purpose, min(occurred_at_us), max(occurred_at_us), count(*)
+    FROM events GROUP BY subject_id, purpose"""
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def snapshot(data_dir: Path) -> tuple[object, ...]:
     behavior = data_dir / "behavior.db"
     return (
         rows(behavior, "SELECT * FROM events ORDER BY id"),
-        rows(behavior, "SELECT * FROM purpose_activity ORDER BY pseudonym, purpose"),
+        rows(behavior, "SELECT * FROM purpose_activity ORDER BY subject_id, purpose"),
         rows(behavior, "SELECT * FROM subjects ORDER BY id"),
         vault_pseudonyms(data_dir),
     )
@@ -318,8 +318,15 @@ def test_idle_identities_are_shredded_with_their_behavior(domain: Domain, data_d
     assert domain.vault.reveal(idle) is None
     assert domain.vault.reveal(busy) == Identity(busy, "email", "busy@example.com")
     behavior = data_dir / "behavior.db"
-    for table in ("purpose_activity", "consent", "consent_history", "subjects"):
+    for table in ("consent", "consent_history", "subjects"):
         assert rows(behavior, f"SELECT * FROM {table} WHERE pseudonym = ?", idle) == [], table
+    assert (
+        rows(
+            behavior,
+            "SELECT * FROM purpose_activity WHERE subject_id NOT IN (SELECT id FROM subjects)",
+        )
+        == []
+    )
     assert [e[0] for e in events(data_dir)] == [busy]
     assert files_holding(data_dir, [f"{TAG}:idle", "idle@example.com"]) == {}
     for blob in sealed:  # crypto-shredded: no copy of the sealed key or identifier left
