@@ -22,7 +22,7 @@ from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from privacy.vault import Identity, IdentityVault
 from segments.attributes import check_attributes
-from segments.store import AttributeScalar, BehaviorStore, StoredEvent
+from segments.store import AttributeScalar, BehaviorStore, BehaviorWrite, StoredEvent
 
 MAX_BATCH_EVENTS = 1000
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
@@ -147,22 +147,33 @@ class EventRecorder:
     def store(self, batch: PreparedBatch, *, now: datetime) -> RecordResult:
         """Store a prepared batch for the subjects not suppressed and, under a consent
         purpose, consenting. Call from the single writer thread."""
-        versions, identities = batch.versions, batch.identities
-        about = next(iter(identities)) if len(identities) == 1 else ""
-        every = [c for candidates in versions.values() for c in candidates]
+        return self.store_many([(batch, now)])[0]
+
+    def store_many(self, batches: Sequence[tuple[PreparedBatch, datetime]]) -> list[RecordResult]:
+        """Store prepared batches (each with the time it was received) in one transaction:
+        one commit for all of them, and all or none of them stored. Call from the single
+        writer thread."""
+        results = []
         # The check and the write in one transaction: a withdrawal or an erasure with
         # suppression, from this process or another, lands wholly before or after it.
         with self._store.writing() as write:
-            blocked = _people(versions, write.suppressed(every))
-            if blocked:
-                identities = {p: i for p, i in identities.items() if p not in blocked}
-            if batch.purpose.legal_basis is LegalBasis.CONSENT:
-                consenting = _people(versions, write.consenting(every, batch.purpose.name))
-                identities = {p: i for p, i in identities.items() if p in consenting}
-            # Identity first: behavior must never exist for a subject the vault cannot
-            # erase.
-            new_subjects = self._vault.remember(identities.values(), now=now)
-            write.append(batch.events, identities.keys())
+            for batch, now in batches:
+                results.append(self._store_one(write, batch, now))
+        return results
+
+    def _store_one(self, write: BehaviorWrite, batch: PreparedBatch, now: datetime) -> RecordResult:
+        versions, identities = batch.versions, batch.identities
+        about = next(iter(identities)) if len(identities) == 1 else ""
+        every = [c for candidates in versions.values() for c in candidates]
+        blocked = _people(versions, write.suppressed(every))
+        if blocked:
+            identities = {p: i for p, i in identities.items() if p not in blocked}
+        if batch.purpose.legal_basis is LegalBasis.CONSENT:
+            consenting = _people(versions, write.consenting(every, batch.purpose.name))
+            identities = {p: i for p, i in identities.items() if p in consenting}
+        # Identity first: behavior must never exist for a subject the vault cannot erase.
+        new_subjects = self._vault.remember(identities.values(), now=now)
+        write.append(batch.events, identities.keys())
         stored = sum(batch.per_subject[p] for p in identities)
         return RecordResult(
             batch.decision,

@@ -18,7 +18,7 @@ from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.insights import Insights
 from retention.subjects import SubjectRequests
-from segments.ingest import EventRecorder
+from segments.ingest import EventRecorder, PreparedBatch, RecordResult
 from segments.release import Releaser
 from server.audit import AccessLogQueries
 from server.convert import (
@@ -56,6 +56,48 @@ class Writer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
 
+class IngestQueue:
+    """RecordEvents batches waiting for the writer thread, stored together.
+
+    While the writer stores one group, the batches that arrive queue up; the next
+    group takes them all (up to `max_group`) into one transaction, so one commit
+    serves several calls. A failed group fails each of its calls, none stored."""
+
+    def __init__(self, writer: Writer, recorder: EventRecorder, *, max_group: int = 8) -> None:
+        self._writer = writer
+        self._recorder = recorder
+        self._max_group = max_group
+        self._pending: list[tuple[PreparedBatch, datetime, asyncio.Future[RecordResult]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def store(self, batch: PreparedBatch, now: datetime) -> RecordResult:
+        future: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((batch, now, future))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group = self._pending[: self._max_group]
+                del self._pending[: self._max_group]
+                try:
+                    results = await self._writer.run(
+                        partial(self._recorder.store_many, [(b, now) for b, now, _ in group])
+                    )
+                except Exception as exc:
+                    for _, _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), result in zip(group, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._draining = None
+
+
 def _method(service: str, name: str) -> str:
     return f"tactful.v1.{service}/{name}"
 
@@ -88,6 +130,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
         self._releaser = releaser
         self._writer = writer
         self._clock = clock
+        self._ingest = IngestQueue(writer, recorder)
 
     async def RecordEvents(
         self, request: personalization_pb2.RecordEventsRequest, context: Context
@@ -100,7 +143,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
             prepared = self._recorder.prepare(
                 actor, request.purpose, [event_from_proto(e) for e in request.events], now=now
             )
-            result = await self._writer.run(partial(self._recorder.store, prepared, now=now))
+            result = await self._ingest.store(prepared, now)
             return Outcome(
                 personalization_pb2.RecordEventsResponse(
                     stored=result.stored,

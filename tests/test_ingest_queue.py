@@ -1,0 +1,116 @@
+"""RecordEvents batches that wait for the writer are stored together, one commit for all."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from privacy.contract import load_contract
+from privacy.decisions import Actor
+from privacy.keyring import KeySet
+from privacy.pseudonym import Pseudonymizer
+from privacy.vault import Identity
+from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
+from segments.sqlite_store import SqliteBehaviorStore
+from segments.store import tracked_by
+from server.config import EXAMPLE_CONTRACT
+from server.servicers import IngestQueue, Writer
+from tests.conftest import T0
+
+
+class GroupingRecorder:
+    """Stands in for EventRecorder.store_many: records the groups, holds the first one
+    until told, and fails any group holding a batch named "bad"."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.release_first = threading.Event()
+
+    def store_many(self, batches: Sequence[tuple[PreparedBatch, datetime]]) -> list[Any]:
+        names = [cast(str, batch) for batch, _ in batches]
+        self.groups.append(names)
+        if len(self.groups) == 1:
+            self.release_first.wait(timeout=10)
+        if "bad" in names:
+            raise RuntimeError("disk full")
+        return [f"stored {name}" for name in names]
+
+
+def run_queue(names: Sequence[str], *, max_group: int = 8) -> tuple[list[object], list[list[str]]]:
+    recorder = GroupingRecorder()
+    executor = ThreadPoolExecutor(max_workers=1)
+
+    async def main() -> list[object]:
+        queue = IngestQueue(Writer(executor), cast(EventRecorder, recorder), max_group=max_group)
+        first = asyncio.ensure_future(queue.store(cast(PreparedBatch, names[0]), T0))
+        await asyncio.sleep(0.05)  # the writer now holds the first batch
+        rest = [
+            asyncio.ensure_future(queue.store(cast(PreparedBatch, name), T0)) for name in names[1:]
+        ]
+        await asyncio.sleep(0.05)
+        recorder.release_first.set()
+        return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+    try:
+        return asyncio.run(main()), recorder.groups
+    finally:
+        executor.shutdown()
+
+
+def test_batches_that_queue_up_are_stored_in_one_group() -> None:
+    results, groups = run_queue(["a", "b", "c", "d"])
+    assert groups == [["a"], ["b", "c", "d"]]
+    assert results == ["stored a", "stored b", "stored c", "stored d"]
+
+
+def test_a_group_is_at_most_max_group_batches() -> None:
+    _, groups = run_queue(["a", "b", "c", "d", "e"], max_group=2)
+    assert groups == [["a"], ["b", "c"], ["d", "e"]]
+
+
+def test_a_failed_group_fails_each_of_its_calls_and_only_those() -> None:
+    results, groups = run_queue(["a", "b", "bad", "d", "e"], max_group=3)
+    assert groups == [["a"], ["b", "bad", "d"], ["e"]]
+    assert results[0] == "stored a" and results[4] == "stored e"
+    for failed in results[1:4]:
+        assert isinstance(failed, RuntimeError) and str(failed) == "disk full"
+
+
+def test_store_many_stores_all_batches_or_none(tmp_path: Path) -> None:
+    """The real recorder: when the second batch of a group fails, the first is not kept."""
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(tmp_path / "behavior.db", tracked_by(contract))
+
+    class FailingOnSecond:
+        calls = 0
+
+        def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError("vault disk full")
+            return 0
+
+    keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
+    recorder = EventRecorder(contract, Pseudonymizer(keys), FailingOnSecond(), store)  # type: ignore[arg-type]
+    widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
+    at = int(T0.timestamp() * 1_000_000)
+
+    def batch(who: str) -> PreparedBatch:
+        event = EventInput(SubjectInput("email", who), "page_viewed", at, {})
+        return recorder.prepare(widget, "support_triage", [event], now=T0)
+
+    with pytest.raises(OSError):
+        recorder.store_many([(batch("ada@example.com"), T0), (batch("bob@example.com"), T0)])
+    with sqlite3.connect(tmp_path / "behavior.db") as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    result = recorder.store_many([(batch("ada@example.com"), T0)])[0]
+    assert result.stored == 1
+    store.close()
