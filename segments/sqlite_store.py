@@ -1,9 +1,14 @@
 """The behavior store on SQLite (WAL): the embedded default.
 
-Two connections: one for the single writer thread, one for reads on the
-serving thread, so a read never sees a half-written batch. It also keeps
-consent, which lives beside the behavior it governs so that a withdrawal and
-the deletion it causes commit together.
+Three connections: one for the single writer thread, one for reads on the
+serving thread (a read never sees a half-written batch), one for the census of
+segment sizes, which may run on a thread of its own. It also keeps consent, which
+lives beside the behavior it governs so that a withdrawal and the deletion it
+causes commit together.
+
+A batch is written in a few whole-batch statements (`INSERT ... SELECT FROM
+json_each`), never `executemany`, which releases and re-takes the GIL per row; and
+the signal state (segments/sqlite_signals.py) is kept in the same transaction.
 """
 
 from __future__ import annotations
