@@ -7,10 +7,11 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import grpc
 import pytest
 
 from privacy.contract import load_contract
@@ -23,7 +24,7 @@ from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import tracked_by
 from server.config import EXAMPLE_CONTRACT
 from server.servicers import IngestQueue, Writer
-from tests.conftest import T0
+from tests.conftest import T0, Tactful, email, page_view
 
 
 class GroupingRecorder:
@@ -114,3 +115,35 @@ def test_store_many_stores_all_batches_or_none(tmp_path: Path) -> None:
     result = recorder.store_many([(batch("ada@example.com"), T0)])[0]
     assert result.stored == 1
     store.close()
+
+
+def test_concurrent_batches_over_grpc_store_exactly_the_consenting_subjects(
+    tactful: Tactful,
+) -> None:
+    """Sixteen RecordEvents at once (grouped on the writer): each answer counts its own
+    batch, and only the people who consented have anything stored or counted."""
+    consenting = [email(f"yes{i}@example.com") for i in range(8)]
+    refusing = [email(f"no{i}@example.com") for i in range(8)]
+    for person in consenting:
+        tactful.consent(person, "onboarding")
+
+    def send(n: int) -> tuple[int, int]:
+        people = consenting[: n % 8 + 1] + refusing[: n % 3]
+        events = [page_view(p, T0 - timedelta(minutes=m)) for p in people for m in (1, 2)]
+        reply = tactful.record("onboarding", *events, principal="web_frontend")
+        return reply.stored, reply.not_stored
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(send, range(16)))
+    assert replies == [(2 * (n % 8 + 1), 2 * (n % 3)) for n in range(16)]
+    for i, person in enumerate(consenting):
+        sent = 2 * sum(1 for n in range(16) if n % 8 + 1 > i)
+        assert tactful.signals(
+            person, "onboarding", "pages_viewed_24h", principal="web_frontend"
+        ) == {"pages_viewed_24h": sent}
+    with pytest.raises(grpc.RpcError) as refused:  # no consent: nothing is answered
+        tactful.segments(refusing[0], "onboarding", "web_frontend")
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    with sqlite3.connect(tactful.settings.data_dir / "behavior.db") as conn:
+        stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert stored == sum(s for s, _ in replies)
