@@ -167,6 +167,21 @@ def m007_activity_by_subject_id(db: sqlite_utils.Database) -> None:
     """)
 
 
+@migrations()
+def m008_consent_clustered(db: sqlite_utils.Database) -> None:
+    # Consent is looked up by (pseudonym, purpose) for every subject of every batch: a
+    # WITHOUT ROWID table answers from its key in one search, instead of an index
+    # search and then a table search.
+    db.executescript("""
+        CREATE TABLE consent_v8 (
+            pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, granted INTEGER,
+            updated_at_us INTEGER, PRIMARY KEY (pseudonym, purpose)) WITHOUT ROWID;
+        INSERT INTO consent_v8 SELECT pseudonym, purpose, granted, updated_at_us FROM consent;
+        DROP TABLE consent;
+        ALTER TABLE consent_v8 RENAME TO consent;
+    """)
+
+
 NOTHING_TRACKED = Tracked()
 _SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = f"""

@@ -62,6 +62,22 @@ def test_activity_keyed_by_subject_id_migration_keeps_activity(tmp_path: Path) -
     store.close()
 
 
+def test_clustered_consent_migration_keeps_every_grant(tmp_path: Path) -> None:
+    path = tmp_path / "behavior.db"
+    old = connect(path)
+    migrations.apply(old, stop_before="m008_consent_clustered")
+    old.execute("INSERT INTO consent VALUES (?, 'onboarding', 1, 5)", [ADA])
+    old.execute("INSERT INTO consent VALUES (?, 'onboarding', 0, 6)", [BOB])
+    old.close()
+
+    store = SqliteBehaviorStore(path, TRACKED)
+    assert store.is_granted([ADA], "onboarding")
+    assert not store.is_granted([BOB], "onboarding")
+    with store.writing() as write:
+        assert write.consenting([ADA, BOB], "onboarding") == {ADA}
+    store.close()
+
+
 def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
     store = SqliteBehaviorStore(tmp_path / "behavior.db", TRACKED)
     store.append(
