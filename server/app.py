@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -173,6 +174,10 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     """Build and start Tactful as `settings` say; the port is the one actually bound."""
     domain = open_domain(settings)
     contract, pseudonymizer, access_log = domain.contract, domain.pseudonymizer, domain.access_log
+    # The writer thread gives the GIL up for every SQLite statement and must wait for
+    # the event loop to hand it back; Python's default of 5 ms per hand-off costs
+    # ingest 14 % alone and 17 % beside reads (docs/benchmarks.md). Process-wide.
+    sys.setswitchinterval(settings.thread_switch_ms / 1000)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")

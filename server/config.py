@@ -73,6 +73,7 @@ class Settings:
     identity_retention: str = "400d"  # vault entries of people inactive this long go
     min_segment_size: int = 10  # a segment with fewer members is never released
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
+    thread_switch_ms: float = 1.0  # Python's thread switch interval in the server process
     development: bool = False  # create a keyring if missing, issue a dev token
 
     @property
@@ -133,6 +134,7 @@ def _from_file(path: Path) -> Settings:
         "identity_retention",
         "insights",
         "min_segment_size",
+        "thread_switch_ms",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -149,6 +151,7 @@ def _from_file(path: Path) -> Settings:
         identity_retention=_duration(path, raw, "identity_retention", "400d"),
         min_segment_size=_min_segment_size(path, raw.get("min_segment_size", 10)),
         insights_budget=_insights_budget(path, raw.get("insights", {})),
+        thread_switch_ms=_thread_switch_ms(path, raw.get("thread_switch_ms", 1.0)),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -246,6 +249,12 @@ def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
         raise ConfigError(f'{path}: {key} must be a duration such as "{default}"')
     return value
+
+
+def _thread_switch_ms(path: Path, value: Any) -> float:
+    if type(value) not in (int, float) or not 0.1 <= value <= 100:
+        raise ConfigError(f"{path}: thread_switch_ms must be a number from 0.1 to 100")
+    return float(value)
 
 
 def _min_segment_size(path: Path, value: Any) -> int:

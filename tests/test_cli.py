@@ -7,11 +7,14 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from server.cli import main
+from server.config import ConfigError, load_settings
+from tests.conftest import Tactful
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,3 +153,23 @@ def test_contracts_explain_says_what_flows_where_for_each_purpose(
     assert "released to:  agent_console" in capsys.readouterr().out
     assert main(["contracts", "explain", "marketing"]) == 1
     assert "no purpose 'marketing'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "0.05", "101", '"1"', "true", "nan"])
+def test_a_bad_thread_switch_interval_is_a_config_error(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "tactful.toml"
+    config.write_text(f"thread_switch_ms = {value}\n")
+    with pytest.raises(ConfigError, match="thread_switch_ms"):
+        load_settings(config, {})
+
+
+def test_the_server_sets_the_thread_switch_interval(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    before = sys.getswitchinterval()
+    try:
+        start_tactful(thread_switch_ms=2.5)
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+        assert load_settings(None, {}).thread_switch_ms == 1.0  # the default
+    finally:
+        sys.setswitchinterval(before)
