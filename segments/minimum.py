@@ -12,12 +12,14 @@ there, so a census over a large store never holds up a request.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
 REFRESH = timedelta(seconds=60)
+log = logging.getLogger("tactful.segments")
 
 
 class SegmentCounts(Protocol):
@@ -69,6 +71,11 @@ class MinimumSegmentSize:
     def _count_in_background(self, purpose: str, now_us: int) -> None:
         try:
             self._count(purpose, now_us)
+        except Exception:
+            # Nobody waits on this job: say so here, keep the previous count, and try
+            # again on the next stale call.
+            log.exception("recounting segment sizes of purpose %s failed", purpose)
+            raise
         finally:
             with self._lock:
                 self._counting.discard(purpose)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -55,7 +56,9 @@ def test_in_the_background_a_stale_count_answers_while_one_recount_runs() -> Non
     assert len(queued) == 1  # stale again: the next recount is queued
 
 
-def test_a_recount_that_fails_is_tried_again_later() -> None:
+def test_a_recount_that_fails_is_logged_and_tried_again_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Failing(CountingSizes):
         def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
             if self.reads:
@@ -69,8 +72,9 @@ def test_a_recount_that_fails_is_tried_again_later() -> None:
     minimum.in_background(queued.append)
     minimum.too_small("support_triage", 0)
     minimum.too_small("support_triage", 61 * SECOND_US)
-    with pytest.raises(RuntimeError):
+    with caplog.at_level(logging.ERROR, logger="tactful.segments"), pytest.raises(RuntimeError):
         queued.pop()()
+    assert "recounting segment sizes of purpose support_triage failed" in caplog.text
     assert minimum.too_small("support_triage", 62 * SECOND_US) == {"new_visitor"}
     assert len(queued) == 1  # not stuck as "counting"
 
