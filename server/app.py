@@ -246,7 +246,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
-    running.notices.extend(f"signal state {change}" for change in domain.store.state_changes)
+    if domain.store.state_changes:  # one line: a first start builds every signal at once
+        running.notices.append(f"signal state: {'; '.join(domain.store.state_changes)}")
     # Closed in reverse: the stores last, after the access log's final checkpoint.
     running._closers.extend([domain, committer, _ExecutorCloser(executor), _ExecutorCloser(census)])
     return running
