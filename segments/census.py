@@ -11,10 +11,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from privacy.contract import AttributeType, Contract, SignalKind
+from privacy.contract import Contract, SignalKind
 from privacy.rules import signals_of
 from segments.rules import matches
-from segments.store import FIRST_SEEN, LAST_SEEN, Activity, AttributeScalar, SignalQuery
+from segments.store import (
+    FIRST_SEEN,
+    LAST_SEEN,
+    Activity,
+    AttributeScalar,
+    SignalQuery,
+    seen_signal,
+    typed_signal,
+)
 from segments.visitor import visitor_segments
 
 
@@ -62,21 +70,5 @@ class Census:
     def _value(self, name: str, row: dict[str, Any], activity: Activity) -> AttributeScalar | None:
         spec = self._contract.signals[name]
         if spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
-            seen = (
-                activity.first_seen_us
-                if spec.kind is SignalKind.FIRST_SEEN
-                else activity.last_seen_us
-            )
-            return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
-        raw = row.get(name)
-        if spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT):
-            return int(raw or 0)
-        if raw is None or spec.attribute is None:
-            return None
-        declared = self._contract.events[spec.event].attributes[spec.attribute].type
-        if declared is AttributeType.BOOL:
-            return bool(raw)
-        if declared is AttributeType.TIMESTAMP:
-            return datetime.fromisoformat(str(raw))
-        result: AttributeScalar = raw
-        return result
+            return seen_signal(spec.kind, activity)
+        return typed_signal(self._contract, spec, row.get(name))

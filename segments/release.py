@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from privacy.consent import ConsentRecorder
-from privacy.contract import JOURNEY_KINDS, AttributeType, Contract, SignalKind, SignalSpec
+from privacy.contract import JOURNEY_KINDS, Contract, SignalKind, SignalSpec
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
@@ -30,7 +30,14 @@ from segments.journey import (
 )
 from segments.minimum import MinimumSegmentSize
 from segments.rules import matches
-from segments.store import Activity, AttributeScalar, BehaviorStore
+from segments.store import (
+    Activity,
+    AttributeScalar,
+    BehaviorStore,
+    SignalQuery,
+    seen_signal,
+    typed_signal,
+)
 from segments.visitor import visitor_segments
 
 
@@ -114,11 +121,8 @@ class Releaser:
                 self._contract, actor, Action.READ_SIGNALS, purpose, names, consent_granted=granted
             )
         )
-        values = {}
-        for name in decision.released:
-            value = self._signal(self._contract.signals[name], candidates, purpose, to_us(now))
-            if value is not None:
-                values[name] = value
+        found = self._signals(decision.released, candidates, purpose, to_us(now))
+        values = {name: value for name, value in found.items() if value is not None}
         return Released(decision, values, candidates[0])
 
     def handoff(
@@ -175,9 +179,11 @@ class Releaser:
                 candidates, purpose, activity, now, self._contract.segments
             )
         signals = {}
-        for name, spec in sorted(self._contract.signals.items()):
-            value = self._signal(spec, candidates, purpose, to_us(now), activity)
-            counted = spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT)
+        every = self._signals(
+            sorted(self._contract.signals), candidates, purpose, to_us(now), activity
+        )
+        for name, value in every.items():
+            counted = self._contract.signals[name].kind in (SignalKind.COUNT, SignalKind.DISTINCT)
             if value is not None and (not counted or value):
                 signals[name] = value
         return sorted(members), signals
@@ -191,48 +197,37 @@ class Releaser:
         candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
         return candidates, self._consent.is_granted(candidates, purpose)
 
-    def _signal(
+    def _signals(
         self,
-        spec: SignalSpec,
+        names: Iterable[str],
         candidates: tuple[str, ...],
         purpose: str,
         now_us: int,
         activity: Activity | None = None,
-    ) -> AttributeScalar | None:
-        if spec.kind in JOURNEY_KINDS:
-            assert spec.window is not None  # checked by the contract loader
-            events = self._store.recent_events(candidates, purpose, now_us - _us(spec.window))
-            return journey_signal(spec.kind, events)
-        if spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
-            if activity is None:
-                _, activity = self._store.consent_and_activity(candidates, purpose)
-            if activity is None:
-                return None
-            seen = (
-                activity.first_seen_us
-                if spec.kind is SignalKind.FIRST_SEEN
-                else activity.last_seen_us
-            )
-            return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
-        if spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT):
-            assert spec.window is not None  # checked by the contract loader
-            start = now_us - _us(spec.window)
-            if spec.kind is SignalKind.COUNT:
-                return self._store.count_events(candidates, purpose, spec.event, start)
-            assert spec.attribute is not None
-            return self._store.distinct_values(
-                candidates, purpose, spec.event, spec.attribute, start
-            )
-        assert spec.attribute is not None
-        raw = self._store.last_attribute(candidates, purpose, spec.event, spec.attribute)
-        declared = self._contract.events[spec.event].attributes[spec.attribute].type
-        if raw is None:
-            return None
-        if declared is AttributeType.BOOL:
-            return bool(raw)
-        if declared is AttributeType.TIMESTAMP:
-            return datetime.fromisoformat(str(raw))
-        return raw
+    ) -> dict[str, AttributeScalar | None]:
+        """The value of each named signal; counts, distinct and latest values all come
+        from one read of the signal state."""
+        values: dict[str, AttributeScalar | None] = {}
+        queries: list[tuple[SignalSpec, SignalQuery]] = []
+        for name in names:
+            spec = self._contract.signals[name]
+            if spec.kind in JOURNEY_KINDS:
+                assert spec.window is not None  # checked by the contract loader
+                start = now_us - _us(spec.window)
+                events = self._store.recent_events(candidates, purpose, start)
+                values[name] = journey_signal(spec.kind, events)
+            elif spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
+                if activity is None:
+                    _, activity = self._store.consent_and_activity(candidates, purpose)
+                values[name] = seen_signal(spec.kind, activity)
+            else:
+                since = now_us - _us(spec.window) if spec.window is not None else 0
+                query = SignalQuery(name, str(spec.kind), spec.event, spec.attribute, since)
+                queries.append((spec, query))
+        raw = self._store.signal_values(candidates, purpose, [q for _, q in queries])
+        for (spec, query), value in zip(queries, raw, strict=True):
+            values[query.name] = typed_signal(self._contract, spec, value)
+        return values
 
     def _rule_members(
         self,
@@ -246,12 +241,7 @@ class Releaser:
         rule reads is computed once."""
         rules = {name: self._contract.segments[name].rule for name in segments}
         wanted = set().union(*(signals_of(r) for r in rules.values() if r is not None))
-        values = {
-            name: self._signal(
-                self._contract.signals[name], candidates, purpose, to_us(now), activity
-            )
-            for name in sorted(wanted)
-        }
+        values = self._signals(sorted(wanted), candidates, purpose, to_us(now), activity)
         return {
             name
             for name, rule in rules.items()

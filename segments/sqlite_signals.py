@@ -152,67 +152,63 @@ def append(conn: sqlite3.Connection, batch: EncodedSignals, who: Mapping[str, st
 # -- reads -------------------------------------------------------------------------------
 
 
-def count(
-    conn: sqlite3.Connection, pseudonyms: Sequence[str], purpose: str, event_type: str, since: int
-) -> int:
-    """Events of `event_type` under `purpose` that occurred after `since` (µs)."""
+def values(
+    conn: sqlite3.Connection,
+    tracked: Tracked,
+    pseudonyms: Sequence[str],
+    purpose: str,
+    queries: Sequence[SignalQuery],
+) -> list[Any]:
+    """The raw value of each signal in `queries` for one subject, in one statement: a
+    count or a number of distinct values (int), or a latest value (None if none)."""
+    if not queries:
+        return []
+    parts = [_scalar(tracked, pseudonyms, purpose, q) for q in queries]
+    row = conn.execute(
+        "SELECT " + ", ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]
+    ).fetchone()
+    return list(row)
+
+
+def _scalar(
+    tracked: Tracked, pseudonyms: Sequence[str], purpose: str, q: SignalQuery
+) -> tuple[str, list[object]]:
+    """One signal as a scalar subquery, with its parameters."""
     ids = _IDS.format(_marks(pseudonyms))
-    hour = since // HOUR_US
-    row = conn.execute(
-        f"SELECT (SELECT coalesce(sum(n), 0) FROM signal_counts WHERE subject_id IN ({ids})"
-        " AND purpose = ? AND type = ? AND hour > ?)"
-        f" + (SELECT count(*) FROM events WHERE subject_id IN ({ids}) AND purpose = ?"
-        " AND type = ? AND occurred_at_us > ? AND occurred_at_us < ?)",
-        [
-            *pseudonyms,
-            purpose,
-            event_type,
-            hour,
-            *pseudonyms,
-            purpose,
-            event_type,
-            since,
-            (hour + 1) * HOUR_US,
-        ],
-    ).fetchone()
-    return int(row[0])
-
-
-def distinct(
-    conn: sqlite3.Connection,
-    tracked: Tracked,
-    pseudonyms: Sequence[str],
-    purpose: str,
-    event_type: str,
-    attribute: str,
-    since: int,
-) -> int:
-    tracked.require("distinct", event_type, attribute)
-    row = conn.execute(
-        "SELECT count(DISTINCT value) FROM signal_distinct"
-        f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
-        " AND purpose = ? AND type = ? AND attribute = ? AND last_at_us > ?",
-        [*pseudonyms, purpose, event_type, attribute, since],
-    ).fetchone()
-    return int(row[0])
-
-
-def last(
-    conn: sqlite3.Connection,
-    tracked: Tracked,
-    pseudonyms: Sequence[str],
-    purpose: str,
-    event_type: str,
-    attribute: str,
-) -> str | int | float | None:
-    tracked.require("last_value", event_type, attribute)
-    row = conn.execute(
-        "SELECT value FROM signal_last"
-        f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
-        " AND purpose = ? AND type = ? AND attribute = ? ORDER BY at_us DESC LIMIT 1",
-        [*pseudonyms, purpose, event_type, attribute],
-    ).fetchone()
-    return None if row is None else row[0]
+    if q.kind == "count":
+        hour = q.since_us // HOUR_US
+        return (
+            f"(SELECT coalesce(sum(n), 0) FROM signal_counts WHERE subject_id IN ({ids})"
+            " AND purpose = ? AND type = ? AND hour > ?)"
+            f" + (SELECT count(*) FROM events WHERE subject_id IN ({ids}) AND purpose = ?"
+            " AND type = ? AND occurred_at_us > ? AND occurred_at_us < ?)",
+            [
+                *pseudonyms,
+                purpose,
+                q.event,
+                hour,
+                *pseudonyms,
+                purpose,
+                q.event,
+                q.since_us,
+                (hour + 1) * HOUR_US,
+            ],
+        )
+    assert q.attribute is not None
+    if q.kind == "distinct":
+        tracked.require("distinct", q.event, q.attribute)
+        return (
+            "(SELECT count(DISTINCT value) FROM signal_distinct"
+            f" WHERE subject_id IN ({ids}) AND purpose = ? AND type = ? AND attribute = ?"
+            " AND last_at_us > ?)",
+            [*pseudonyms, purpose, q.event, q.attribute, q.since_us],
+        )
+    tracked.require("last_value", q.event, q.attribute)
+    return (
+        f"(SELECT value FROM signal_last WHERE subject_id IN ({ids}) AND purpose = ?"
+        " AND type = ? AND attribute = ? ORDER BY at_us DESC LIMIT 1)",
+        [*pseudonyms, purpose, q.event, q.attribute],
+    )
 
 
 def census(conn: sqlite3.Connection, purpose: str, q: SignalQuery) -> Iterable[tuple[str, Any]]:

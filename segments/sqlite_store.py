@@ -285,10 +285,16 @@ class SqliteBehaviorStore:
         activity = None if row[1] is None else Activity(row[1], row[2], row[3])
         return bool(row[0]), activity
 
+    def signal_values(
+        self, pseudonyms: Sequence[str], purpose: str, queries: Sequence[SignalQuery]
+    ) -> list[Any]:
+        return signal_state.values(self._reader.conn, self._tracked, pseudonyms, purpose, queries)
+
     def count_events(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
     ) -> int:
-        return signal_state.count(self._reader.conn, pseudonyms, purpose, event_type, since_us)
+        query = SignalQuery("", "count", event_type, None, since_us)
+        return int(self.signal_values(pseudonyms, purpose, [query])[0])
 
     def distinct_values(
         self,
@@ -298,16 +304,15 @@ class SqliteBehaviorStore:
         attribute: str,
         since_us: int,
     ) -> int:
-        return signal_state.distinct(
-            self._reader.conn, self._tracked, pseudonyms, purpose, event_type, attribute, since_us
-        )
+        query = SignalQuery("", "distinct", event_type, attribute, since_us)
+        return int(self.signal_values(pseudonyms, purpose, [query])[0])
 
     def last_attribute(
         self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
     ) -> AttributeScalar | None:
-        return signal_state.last(
-            self._reader.conn, self._tracked, pseudonyms, purpose, event_type, attribute
-        )
+        query = SignalQuery("", "last_value", event_type, attribute)
+        value: AttributeScalar | None = self.signal_values(pseudonyms, purpose, [query])[0]
+        return value
 
     def census(
         self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Protocol
 
-from privacy.contract import Contract, SignalKind
+from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
 
 AttributeScalar = str | int | float | bool | datetime
 
@@ -100,6 +100,32 @@ class Tracked:
             )
 
 
+def typed_signal(contract: Contract, spec: SignalSpec, raw: object) -> AttributeScalar | None:
+    """A count, distinct or last_value signal as read from a store, typed as declared:
+    counts are ints (0 when none), a latest bool or timestamp attribute comes back as
+    one, a missing latest value is None."""
+    if spec.kind in (SignalKind.COUNT, SignalKind.DISTINCT):
+        assert raw is None or isinstance(raw, int)
+        return raw or 0
+    if raw is None or spec.attribute is None:
+        return None
+    declared = contract.events[spec.event].attributes[spec.attribute].type
+    if declared is AttributeType.BOOL:
+        return bool(raw)
+    if declared is AttributeType.TIMESTAMP:
+        return datetime.fromisoformat(str(raw))
+    assert isinstance(raw, str | int | float)
+    return raw
+
+
+def seen_signal(kind: SignalKind, activity: Activity | None) -> datetime | None:
+    """A first_seen or last_seen signal from the activity under a purpose."""
+    if activity is None:
+        return None
+    seen = activity.first_seen_us if kind is SignalKind.FIRST_SEEN else activity.last_seen_us
+    return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
+
+
 def tracked_by(contract: Contract) -> Tracked:
     """What a store must maintain for the contract's last_value and distinct signals."""
     pairs = {
@@ -146,6 +172,13 @@ class BehaviorStore(Protocol):
     ) -> tuple[bool, Activity | None]:
         """Whether consent for `purpose` is granted, and the activity under it, in one
         read (the GetSegments hot path)."""
+        ...
+
+    def signal_values(
+        self, pseudonyms: Sequence[str], purpose: str, queries: Sequence[SignalQuery]
+    ) -> list[Any]:
+        """The raw value of each count, distinct or last_value signal in `queries`, in one
+        read: ints for counts, the stored value (or None) for latest values."""
         ...
 
     def count_events(

@@ -6,16 +6,25 @@ import copy
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.contract import parse_contract
+from privacy.consent import ConsentRecorder
+from privacy.contract import load_contract, parse_contract
+from privacy.decisions import Actor
 from privacy.errors import ContractError
+from privacy.keyring import KeySet
+from privacy.pseudonym import Pseudonymizer
 from privacy.rules import AllOf, AnyOf, Compare, Not, parse_rule
+from segments.ingest import SubjectInput
+from segments.release import Releaser
 from segments.rules import matches
+from segments.sqlite_store import SqliteBehaviorStore
+from segments.store import StoredEvent, tracked_by
 from server.config import EXAMPLE_CONTRACT
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, eventually, timestamp
@@ -213,3 +222,45 @@ def test_a_rule_segment_with_too_few_members_is_not_released(
             tactful.segments(first, "checkout_recovery", "checkout_service") == ["active_customer"]
         )
     )
+
+
+def test_a_rule_purpose_reads_all_its_signals_in_one_store_read(tmp_path: Path) -> None:
+    """GetSegments for account_retention evaluates four rule segments over six signals:
+    the store is asked once for all counts and latest values, not once per signal."""
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(tmp_path / "behavior.db", tracked_by(contract))
+    pseudonymizer = Pseudonymizer(KeySet("pseudonym", 1, {1: bytes(range(32))}))
+    ada = pseudonymizer.resolve("email", "ada@example.com")[0]
+    at = int(T0.timestamp() * 1_000_000)
+    store.append(
+        [
+            StoredEvent(ada, "account_retention", "login_succeeded", at - 10, {}),
+            StoredEvent(
+                ada,
+                "account_retention",
+                "subscription_changed",
+                at,
+                {"plan": "pro", "canceled": True},
+            ),
+        ],
+        received_at_us=at,
+    )
+    reads: list[int] = []
+    real = store.signal_values
+
+    def counting(*args: Any) -> list[Any]:
+        values = real(*args)
+        reads.append(len(args[2]))
+        return values
+
+    store.signal_values = counting  # type: ignore[method-assign]
+    releaser = Releaser(
+        contract, pseudonymizer, store, ConsentRecorder(contract, pseudonymizer, store)
+    )
+    web = Actor("web_frontend", frozenset({"frontend"}), frozenset({"account_retention"}))
+    released = releaser.segments(
+        web, SubjectInput("email", "ada@example.com"), "account_retention", now=T0
+    )
+    assert "high_risk_churn" in released.values  # canceled
+    assert len(reads) == 1 and reads[0] >= 4, reads
+    store.close()

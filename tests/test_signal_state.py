@@ -22,7 +22,7 @@ from segments import sqlite_signals
 from segments.sqlite_signals import HOUR_US
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.sqlite_subjects import SqliteSubjectData
-from segments.store import StoredEvent, Tracked
+from segments.store import SignalQuery, StoredEvent, Tracked
 
 PEOPLE = ("hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64)
 ADA, BOB = PEOPLE
@@ -339,16 +339,14 @@ def test_a_read_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
     store.close()
 
     def signals(pseudonym: str) -> Callable[[sqlite3.Connection], object]:
+        queries = [
+            SignalQuery("n", "count", "page_viewed", None, since),
+            SignalQuery("last", "last_value", "page_viewed", "path"),
+            SignalQuery("paths", "distinct", "page_viewed", "path", since),
+        ]
+
         def read(conn: sqlite3.Connection) -> object:
-            return (
-                sqlite_signals.count(conn, [pseudonym], "support_triage", "page_viewed", since),
-                sqlite_signals.last(
-                    conn, TRACKED, [pseudonym], "support_triage", "page_viewed", "path"
-                ),
-                sqlite_signals.distinct(
-                    conn, TRACKED, [pseudonym], "support_triage", "page_viewed", "path", since
-                ),
-            )
+            return sqlite_signals.values(conn, TRACKED, [pseudonym], "support_triage", queries)
 
         return read
 
@@ -386,4 +384,31 @@ def test_state_rows_store_values_as_the_events_json_reads_them(tmp_path: Path) -
     assert store.last_attribute([ADA], "p", "t", "flag") == 1  # json_extract(true) is 1
     assert store.last_attribute([ADA], "p", "t", "n") == 3
     assert store.last_attribute([ADA], "p", "t", "x") == 1.5
+    store.close()
+
+
+def test_signal_values_read_every_signal_in_one_statement(tmp_path: Path) -> None:
+    db = tmp_path / "behavior.db"
+    store = SqliteBehaviorStore(db, TRACKED)
+    store.append(
+        [
+            StoredEvent(ADA, "support_triage", "page_viewed", START + i, {"path": f"/{i % 3}"})
+            for i in range(7)
+        ]
+        + [StoredEvent(ADA, "support_triage", "error_shown", START + 9, {"error_code": "E4"})],
+        received_at_us=START,
+    )
+    queries = [
+        SignalQuery("views", "count", "page_viewed", None, START + 2),
+        SignalQuery("paths", "distinct", "page_viewed", "path", 0),
+        SignalQuery("error", "last_value", "error_shown", "error_code"),
+        SignalQuery("last_path", "last_value", "page_viewed", "path"),
+    ]
+    statements: list[str] = []
+    store._reader.conn.set_trace_callback(statements.append)
+    values = store.signal_values([ADA], "support_triage", queries)
+    store._reader.conn.set_trace_callback(None)
+    assert values == [4, 3, "E4", "/0"]
+    assert len(statements) == 1
+    assert store.signal_values([BOB], "support_triage", queries) == [0, 0, None, None]
     store.close()
