@@ -207,6 +207,7 @@ class Releaser:
     ) -> dict[str, AttributeScalar | None]:
         """The value of each named signal; counts, distinct and latest values all come
         from one read of the signal state."""
+        names = list(names)
         values: dict[str, AttributeScalar | None] = {}
         queries: list[tuple[SignalSpec, SignalQuery]] = []
         for name in names:
@@ -227,7 +228,7 @@ class Releaser:
         raw = self._store.signal_values(candidates, purpose, [q for _, q in queries])
         for (spec, query), value in zip(queries, raw, strict=True):
             values[query.name] = typed_signal(self._contract, spec, value)
-        return values
+        return {name: values[name] for name in names}  # in the order asked
 
     def _rule_members(
         self,
