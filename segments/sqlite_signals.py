@@ -31,32 +31,13 @@ from datetime import datetime
 from typing import Any
 
 from privacy.sqlite import rows_param
+from segments.sqlite_schema import SUBJECT_IDS, placeholders
 from segments.store import AttributeScalar, SignalQuery, StoredEvent, Tracked
 
 HOUR_US = 3_600_000_000
 
 SubjectIds = Sequence[int]
 
-SCHEMA = """
-CREATE TABLE signal_counts (
-    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
-    hour INTEGER NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (subject_id, purpose, type, hour)) WITHOUT ROWID;
-CREATE TABLE signal_last (
-    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
-    attribute TEXT NOT NULL, value ANY, at_us INTEGER NOT NULL,
-    PRIMARY KEY (subject_id, purpose, type, attribute)) WITHOUT ROWID;
-CREATE TABLE signal_distinct (
-    subject_id INTEGER NOT NULL, purpose TEXT NOT NULL, type TEXT NOT NULL,
-    attribute TEXT NOT NULL, value ANY NOT NULL, last_at_us INTEGER NOT NULL,
-    PRIMARY KEY (subject_id, purpose, type, attribute, value)) WITHOUT ROWID;
-CREATE TABLE signal_tracking (
-    kind TEXT NOT NULL, type TEXT NOT NULL, attribute TEXT NOT NULL,
-    PRIMARY KEY (kind, type, attribute)) WITHOUT ROWID;
-INSERT INTO signal_counts
-    SELECT subject_id, purpose, type, occurred_at_us / 3600000000, count(*)
-    FROM events GROUP BY 1, 2, 3, 4;
-"""
 
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
@@ -82,11 +63,6 @@ INSERT INTO signal_distinct (subject_id, purpose, type, attribute, value, last_a
 SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5{_FROM_ROWS}
 ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)
 """
-_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
 
 
 def sql_value(value: AttributeScalar) -> str | int | float:
@@ -174,7 +150,7 @@ def _scalar(
     tracked: Tracked, pseudonyms: Sequence[str], purpose: str, q: SignalQuery
 ) -> tuple[str, list[object]]:
     """One signal as a scalar subquery, with its parameters."""
-    ids = _IDS.format(_marks(pseudonyms))
+    ids = SUBJECT_IDS.format(placeholders(pseudonyms))
     if q.kind == "count":
         hour = q.since_us // HOUR_US
         return (
@@ -305,7 +281,7 @@ def forget(conn: sqlite3.Connection, subject_ids: SubjectIds, purpose: str | Non
     params = [*subject_ids] + ([] if purpose is None else [purpose])
     for table in STATE_TABLES:
         conn.execute(
-            f"DELETE FROM {table} WHERE subject_id IN ({_marks(subject_ids)}){only}", params
+            f"DELETE FROM {table} WHERE subject_id IN ({placeholders(subject_ids)}){only}", params
         )
 
 

@@ -22,11 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from privacy.consent import ConsentChange
 from privacy.sqlite import connect, rows_param
 from segments import sqlite_signals as signal_state
+from segments.sqlite_schema import SUBJECT_IDS, migrations, placeholders
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -39,151 +38,7 @@ from segments.store import (
     Tracked,
 )
 
-migrations = sqlite_utils.Migrations("tactful.behavior")
-
-
-@migrations()
-def m001_events_and_activity(db: sqlite_utils.Database) -> None:
-    db.table("events").create(
-        {
-            "id": int,
-            "pseudonym": str,
-            "purpose": str,
-            "type": str,
-            "occurred_at_us": int,
-            "received_at_us": int,
-            "attributes": str,
-        },
-        pk="id",
-        not_null={"pseudonym", "purpose", "type", "occurred_at_us", "received_at_us"},
-    )
-    db.table("events").create_index(["pseudonym", "occurred_at_us"])
-    db.table("events").create_index(["purpose", "occurred_at_us"])
-    db.table("subject_activity").create(
-        {"pseudonym": str, "first_seen_us": int, "last_seen_us": int, "event_count": int},
-        pk="pseudonym",
-    )
-
-
-@migrations()
-def m002_activity_per_purpose_and_consent(db: sqlite_utils.Database) -> None:
-    # Data collected for one purpose is read back for that purpose only.
-    db.table("subject_activity").drop()
-    db.table("purpose_activity").create(
-        {
-            "pseudonym": str,
-            "purpose": str,
-            "first_seen_us": int,
-            "last_seen_us": int,
-            "event_count": int,
-        },
-        pk=("pseudonym", "purpose"),
-    )
-    db.execute(
-        "INSERT INTO purpose_activity SELECT pseudonym, purpose, min(occurred_at_us),"
-        " max(occurred_at_us), count(*) FROM events GROUP BY pseudonym, purpose"
-    )
-    db.table("events").create_index(["pseudonym", "purpose", "type", "occurred_at_us"])
-    db.table("consent").create(
-        {"pseudonym": str, "purpose": str, "granted": int, "updated_at_us": int},
-        pk=("pseudonym", "purpose"),
-    )
-    db.table("consent_history").create(
-        {
-            "id": int,
-            "pseudonym": str,
-            "purpose": str,
-            "granted": int,
-            "source": str,
-            "recorded_at_us": int,
-        },
-        pk="id",
-    )
-    db.table("consent_history").create_index(["pseudonym"])
-
-
-@migrations()
-def m003_integer_subject_ids(db: sqlite_utils.Database) -> None:
-    # Events key on a small integer instead of the 79-character pseudonym: index pages
-    # hold several times more entries, which more than doubles ingest throughput.
-    db.executescript("""
-        CREATE TABLE subjects (id INTEGER PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE);
-        INSERT INTO subjects (pseudonym) SELECT DISTINCT pseudonym FROM events;
-        CREATE TABLE events_v3 (
-            id INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, purpose TEXT NOT NULL,
-            type TEXT NOT NULL, occurred_at_us INTEGER NOT NULL,
-            received_at_us INTEGER NOT NULL, attributes TEXT);
-        INSERT INTO events_v3 SELECT e.id, s.id, e.purpose, e.type, e.occurred_at_us,
-            e.received_at_us, e.attributes FROM events e JOIN subjects s USING (pseudonym);
-        DROP TABLE events;
-        ALTER TABLE events_v3 RENAME TO events;
-        CREATE INDEX events_subject ON events (subject_id, purpose, type, occurred_at_us);
-        CREATE INDEX events_purpose_time ON events (purpose, occurred_at_us);
-    """)
-
-
-@migrations()
-def m004_suppression(db: sqlite_utils.Database) -> None:
-    # A keyed tombstone: the pseudonym of an erased person who asked never to be
-    # collected again. It names nobody without the keyring.
-    db.execute("CREATE TABLE suppressed (pseudonym TEXT PRIMARY KEY, recorded_at_us INTEGER)")
-
-
-@migrations()
-def m005_signal_state(db: sqlite_utils.Database) -> None:
-    # Signals maintained at ingest (segments/sqlite_signals.py): a read no longer
-    # grows with the subject's history. Hourly counts are built here from the events
-    # already stored; tracked attribute pairs are built when the store opens.
-    db.executescript(signal_state.SCHEMA)
-
-
-@migrations()
-def m006_subject_index_by_time(db: sqlite_utils.Database) -> None:
-    # With counts, latest and distinct values kept in the signal state, the per-subject
-    # index serves the journey (the newest events of any type: LIMIT 50 is now 50 index
-    # steps, not a sort of the window), the partial hour of a count, first-seen after a
-    # purge, export and erasure. Same size, same cost at ingest.
-    db.executescript("""
-        DROP INDEX events_subject;
-        CREATE INDEX events_subject ON events (subject_id, purpose, occurred_at_us);
-    """)
-
-
-@migrations()
-def m007_activity_by_subject_id(db: sqlite_utils.Database) -> None:
-    # Activity keyed by the integer subject id, like everything else derived from the
-    # events: a batch touched almost every page of the pseudonym-keyed table (79-byte
-    # keys), and every touched page is a WAL frame at commit.
-    db.executescript("""
-        CREATE TABLE activity_v7 (
-            subject_id INTEGER NOT NULL, purpose TEXT NOT NULL,
-            first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
-            event_count INTEGER NOT NULL,
-            PRIMARY KEY (subject_id, purpose)) WITHOUT ROWID;
-        INSERT INTO activity_v7 SELECT s.id, a.purpose, a.first_seen_us, a.last_seen_us,
-            a.event_count FROM purpose_activity a JOIN subjects s USING (pseudonym);
-        DROP TABLE purpose_activity;
-        ALTER TABLE activity_v7 RENAME TO purpose_activity;
-    """)
-
-
-@migrations()
-def m008_consent_clustered(db: sqlite_utils.Database) -> None:
-    # Consent is looked up by (pseudonym, purpose) for every subject of every batch: a
-    # WITHOUT ROWID table answers from its key in one search, instead of an index
-    # search and then a table search.
-    db.executescript("""
-        CREATE TABLE consent_v8 (
-            pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, granted INTEGER,
-            updated_at_us INTEGER, PRIMARY KEY (pseudonym, purpose)) WITHOUT ROWID;
-        INSERT INTO consent_v8 SELECT pseudonym, purpose, granted, updated_at_us FROM consent;
-        DROP TABLE consent;
-        ALTER TABLE consent_v8 RENAME TO consent;
-    """)
-
-
 NOTHING_TRACKED = Tracked()
-_SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 _UPSERT_ACTIVITY = f"""
 INSERT INTO purpose_activity (subject_id, purpose, first_seen_us, last_seen_us, event_count)
 SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4
@@ -194,10 +49,6 @@ ON CONFLICT (subject_id, purpose) DO UPDATE SET
     last_seen_us = max(last_seen_us, excluded.last_seen_us),
     event_count = event_count + excluded.event_count
 """
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
 
 
 def _json_default(value: object) -> str:
@@ -272,7 +123,7 @@ class SqliteBehaviorStore:
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
     ) -> tuple[bool, Activity | None]:
-        marks = _marks(pseudonyms)
+        marks = placeholders(pseudonyms)
         row = self._reader.conn.execute(
             "SELECT (SELECT count(*) FROM consent"
             f" WHERE pseudonym IN ({marks}) AND purpose = ? AND granted = 1),"
@@ -343,7 +194,7 @@ class SqliteBehaviorStore:
         rows = []
         # One subject id at a time, walking its index backwards: the newest events are
         # the first index entries read, however long the history or busy the purpose.
-        for (subject_id,) in conn.execute(_SUBJECT_IDS.format(_marks(pseudonyms)), pseudonyms):
+        for (subject_id,) in conn.execute(SUBJECT_IDS.format(placeholders(pseudonyms)), pseudonyms):
             rows += conn.execute(
                 "SELECT occurred_at_us, id, type, attributes FROM events INDEXED BY events_subject"
                 " WHERE subject_id = ? AND purpose = ? AND occurred_at_us > ?"
@@ -358,7 +209,7 @@ class SqliteBehaviorStore:
 
     def is_granted(self, pseudonyms: Sequence[str], purpose: str) -> bool:
         row = self._reader.conn.execute(
-            f"SELECT 1 FROM consent WHERE pseudonym IN ({_marks(pseudonyms)})"
+            f"SELECT 1 FROM consent WHERE pseudonym IN ({placeholders(pseudonyms)})"
             " AND purpose = ? AND granted = 1 LIMIT 1",
             [*pseudonyms, purpose],
         ).fetchone()
@@ -382,7 +233,7 @@ class SqliteBehaviorStore:
             )
             # One current state per subject: drop states held under older key versions.
             conn.execute(
-                f"DELETE FROM consent WHERE pseudonym IN ({_marks(subject)}) AND purpose = ?",
+                f"DELETE FROM consent WHERE pseudonym IN ({placeholders(subject)}) AND purpose = ?",
                 [*subject, change.purpose],
             )
             conn.execute(
@@ -392,18 +243,21 @@ class SqliteBehaviorStore:
             if not change.granted:
                 signal_state.forget(
                     conn,
-                    [i for (i,) in conn.execute(_SUBJECT_IDS.format(_marks(subject)), subject)],
+                    [
+                        i
+                        for (i,) in conn.execute(SUBJECT_IDS.format(placeholders(subject)), subject)
+                    ],
                     change.purpose,
                 )
                 deleted = conn.execute(
                     "DELETE FROM events"
-                    f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(subject))})"
+                    f" WHERE subject_id IN ({SUBJECT_IDS.format(placeholders(subject))})"
                     " AND purpose = ?",
                     [*subject, change.purpose],
                 ).rowcount
                 conn.execute(
                     "DELETE FROM purpose_activity"
-                    f" WHERE subject_id IN ({_SUBJECT_IDS.format(_marks(subject))})"
+                    f" WHERE subject_id IN ({SUBJECT_IDS.format(placeholders(subject))})"
                     " AND purpose = ?",
                     [*subject, change.purpose],
                 )
@@ -440,7 +294,7 @@ class SqliteBehaviorWrite:
     def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
         row = self._conn.execute(
             "SELECT json_group_array(pseudonym) FROM suppressed"
-            f" WHERE pseudonym IN ({_marks(pseudonyms)})",
+            f" WHERE pseudonym IN ({placeholders(pseudonyms)})",
             list(pseudonyms),
         ).fetchone()
         return set(json.loads(row[0]))
@@ -448,7 +302,7 @@ class SqliteBehaviorWrite:
     def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
         row = self._conn.execute(
             "SELECT json_group_array(pseudonym) FROM consent"
-            f" WHERE pseudonym IN ({_marks(pseudonyms)}) AND purpose = ? AND granted = 1",
+            f" WHERE pseudonym IN ({placeholders(pseudonyms)}) AND purpose = ? AND granted = 1",
             [*pseudonyms, purpose],
         ).fetchone()
         return set(json.loads(row[0]))

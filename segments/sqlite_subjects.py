@@ -16,13 +16,7 @@ from typing import Any
 
 from privacy.sqlite import connect
 from segments import sqlite_signals as signal_state
-from segments.sqlite_store import migrations
-
-_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
+from segments.sqlite_schema import SUBJECT_IDS, migrations, placeholders
 
 
 class SqliteSubjectData:
@@ -34,7 +28,7 @@ class SqliteSubjectData:
 
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]:
         """Delete everything held under any of `pseudonyms`, in one transaction."""
-        marks, ids = _marks(pseudonyms), _IDS.format(_marks(pseudonyms))
+        marks, ids = placeholders(pseudonyms), SUBJECT_IDS.format(placeholders(pseudonyms))
         conn = self._db.conn
         deleted = {}
         with conn:
@@ -61,7 +55,7 @@ class SqliteSubjectData:
     def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
         rows = self._db.conn.execute(
             "SELECT purpose, type, occurred_at_us, received_at_us, attributes FROM events"
-            f" WHERE subject_id IN ({_IDS.format(_marks(pseudonyms))})"
+            f" WHERE subject_id IN ({SUBJECT_IDS.format(placeholders(pseudonyms))})"
             " ORDER BY occurred_at_us, id",
             pseudonyms,
         )
@@ -79,7 +73,7 @@ class SqliteSubjectData:
     def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
         rows = self._db.conn.execute(
             "SELECT purpose, granted, source, recorded_at_us FROM consent_history"
-            f" WHERE pseudonym IN ({_marks(pseudonyms)}) ORDER BY id",
+            f" WHERE pseudonym IN ({placeholders(pseudonyms)}) ORDER BY id",
             pseudonyms,
         )
         return [
@@ -139,7 +133,7 @@ class SqliteSubjectData:
             f"WITH kept(purpose, cutoff) AS (VALUES {cutoffs})"
             " SELECT DISTINCT s.pseudonym FROM purpose_activity a JOIN kept USING (purpose)"
             " JOIN subjects s ON s.id = a.subject_id"
-            f" WHERE s.pseudonym IN ({_marks(pseudonyms)})"
+            f" WHERE s.pseudonym IN ({placeholders(pseudonyms)})"
             " AND a.last_seen_us >= max(?, kept.cutoff)",
             [*(v for item in kept_from.items() for v in item), *pseudonyms, since_us],
         )

@@ -14,7 +14,8 @@ from privacy.pseudonym import Pseudonymizer
 from privacy.sqlite import connect
 from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, SubjectInput
-from segments.sqlite_store import SqliteBehaviorStore, migrations
+from segments.sqlite_schema import migrations
+from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent, Tracked, tracked_by
 from server.config import EXAMPLE_CONTRACT
 
