@@ -95,7 +95,7 @@ class EventRecorder:
         Call from the single writer thread: the consent check and the write must
         not interleave with a withdrawal.
         """
-        return self.store(self.prepare(actor, purpose, events, now=now), now=now)
+        return self.store_many([(self.prepare(actor, purpose, events, now=now), now)])[0]
 
     def prepare(
         self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
@@ -143,11 +143,6 @@ class EventRecorder:
             len(events),
             dropped,
         )
-
-    def store(self, batch: PreparedBatch, *, now: datetime) -> RecordResult:
-        """Store a prepared batch for the subjects not suppressed and, under a consent
-        purpose, consenting. Call from the single writer thread."""
-        return self.store_many([(batch, now)])[0]
 
     def store_many(self, batches: Sequence[tuple[PreparedBatch, datetime]]) -> list[RecordResult]:
         """Store prepared batches (each with the time it was received) in one transaction:

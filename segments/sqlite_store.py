@@ -31,7 +31,6 @@ from segments.store import (
     LAST_SEEN,
     RECENT_EVENTS_LIMIT,
     Activity,
-    AttributeScalar,
     JourneyEvent,
     SignalQuery,
     StoredEvent,
@@ -140,30 +139,6 @@ class SqliteBehaviorStore:
         self, pseudonyms: Sequence[str], purpose: str, queries: Sequence[SignalQuery]
     ) -> list[Any]:
         return signal_state.values(self._reader.conn, self._tracked, pseudonyms, purpose, queries)
-
-    def count_events(
-        self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
-    ) -> int:
-        query = SignalQuery("", "count", event_type, None, since_us)
-        return int(self.signal_values(pseudonyms, purpose, [query])[0])
-
-    def distinct_values(
-        self,
-        pseudonyms: Sequence[str],
-        purpose: str,
-        event_type: str,
-        attribute: str,
-        since_us: int,
-    ) -> int:
-        query = SignalQuery("", "distinct", event_type, attribute, since_us)
-        return int(self.signal_values(pseudonyms, purpose, [query])[0])
-
-    def last_attribute(
-        self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
-    ) -> AttributeScalar | None:
-        query = SignalQuery("", "last_value", event_type, attribute)
-        value: AttributeScalar | None = self.signal_values(pseudonyms, purpose, [query])[0]
-        return value
 
     def census(
         self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool

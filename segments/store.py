@@ -181,29 +181,6 @@ class BehaviorStore(Protocol):
         read: ints for counts, the stored value (or None) for latest values."""
         ...
 
-    def count_events(
-        self, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
-    ) -> int:
-        """Events of `event_type` collected under `purpose` that occurred after `since_us`."""
-        ...
-
-    def distinct_values(
-        self,
-        pseudonyms: Sequence[str],
-        purpose: str,
-        event_type: str,
-        attribute: str,
-        since_us: int,
-    ) -> int:
-        """How many distinct values `attribute` took on such events after `since_us`."""
-        ...
-
-    def last_attribute(
-        self, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
-    ) -> str | int | float | bool | None:
-        """The value of `attribute` on the latest such event that has it, or None."""
-        ...
-
     def recent_events(
         self, pseudonyms: Sequence[str], purpose: str, since_us: int
     ) -> list[JourneyEvent]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +15,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from privacy.keyring import create_keyring
+from segments.store import BehaviorStore, SignalQuery
 from server.app import RunningServer, create_server
 from server.auth import hash_token
 from server.config import DEVELOPMENT_CONFIG, Settings, load_settings
@@ -205,3 +206,33 @@ def eventually(condition: Callable[[], bool], *, seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "it did not happen in time"
         time.sleep(0.01)
+
+
+# One signal of a behavior store, through its one read (signal_values).
+
+
+def count_events(
+    store: BehaviorStore, pseudonyms: Sequence[str], purpose: str, event_type: str, since_us: int
+) -> int:
+    query = SignalQuery("", "count", event_type, None, since_us)
+    return int(store.signal_values(pseudonyms, purpose, [query])[0])
+
+
+def distinct_values(
+    store: BehaviorStore,
+    pseudonyms: Sequence[str],
+    purpose: str,
+    event_type: str,
+    attribute: str,
+    since_us: int,
+) -> int:
+    query = SignalQuery("", "distinct", event_type, attribute, since_us)
+    return int(store.signal_values(pseudonyms, purpose, [query])[0])
+
+
+def last_attribute(
+    store: BehaviorStore, pseudonyms: Sequence[str], purpose: str, event_type: str, attribute: str
+) -> object:
+    return store.signal_values(
+        pseudonyms, purpose, [SignalQuery("", "last_value", event_type, attribute)]
+    )[0]

@@ -18,6 +18,7 @@ from segments.sqlite_schema import migrations
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent, Tracked, tracked_by
 from server.config import EXAMPLE_CONTRACT
+from tests.conftest import count_events, last_attribute
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64
 TRACKED = Tracked(last_value=frozenset({("error_shown", "error_code"), ("page_viewed", "path")}))
@@ -40,11 +41,11 @@ def test_integer_subject_id_migration_keeps_every_event(tmp_path: Path) -> None:
     old.close()
 
     store = SqliteBehaviorStore(path, TRACKED)
-    assert store.count_events([ADA], "support_triage", "page_viewed", 0) == 1
-    assert store.count_events([BOB], "support_triage", "page_viewed", 0) == 0
-    assert store.last_attribute([BOB], "support_triage", "error_shown", "error_code") == "E1"
+    assert count_events(store, [ADA], "support_triage", "page_viewed", 0) == 1
+    assert count_events(store, [BOB], "support_triage", "page_viewed", 0) == 0
+    assert last_attribute(store, [BOB], "support_triage", "error_shown", "error_code") == "E1"
     store.append([StoredEvent(ADA, "support_triage", "page_viewed", 30, {})], received_at_us=1)
-    assert store.count_events([ADA, BOB], "support_triage", "page_viewed", 0) == 2
+    assert count_events(store, [ADA, BOB], "support_triage", "page_viewed", 0) == 2
     store.close()
 
 
@@ -89,9 +90,9 @@ def test_counts_are_per_purpose_and_window(tmp_path: Path) -> None:
         ],
         received_at_us=400,
     )
-    assert store.count_events([ADA], "support_triage", "page_viewed", 0) == 1
-    assert store.count_events([ADA], "support_triage", "page_viewed", 100) == 0  # > since
-    assert store.last_attribute([ADA], "agent_assist", "page_viewed", "path") == "/b"
+    assert count_events(store, [ADA], "support_triage", "page_viewed", 0) == 1
+    assert count_events(store, [ADA], "support_triage", "page_viewed", 100) == 0  # > since
+    assert last_attribute(store, [ADA], "agent_assist", "page_viewed", "path") == "/b"
     _, activity = store.consent_and_activity([ADA], "support_triage")
     assert activity is not None and activity.event_count == 1
     store.close()

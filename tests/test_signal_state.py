@@ -23,6 +23,7 @@ from segments.sqlite_signals import HOUR_US
 from segments.sqlite_store import SqliteBehaviorStore
 from segments.sqlite_subjects import SqliteSubjectData
 from segments.store import SignalQuery, StoredEvent, Tracked
+from tests.conftest import count_events, distinct_values, last_attribute
 
 PEOPLE = ("hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64)
 ADA, BOB = PEOPLE
@@ -85,18 +86,18 @@ def assert_matches_events(store: SqliteBehaviorStore, db: Path, moments: list[in
         for purpose in PURPOSES:
             for event_type in TYPES:
                 for since in moments:
-                    assert store.count_events([pseudonym], purpose, event_type, since) == (
+                    assert count_events(store, [pseudonym], purpose, event_type, since) == (
                         reference_count(db, pseudonym, purpose, event_type, since)
                     ), (pseudonym, purpose, event_type, since)
-            assert store.last_attribute([pseudonym], purpose, "page_viewed", "path") == (
+            assert last_attribute(store, [pseudonym], purpose, "page_viewed", "path") == (
                 reference_last(db, pseudonym, purpose, "page_viewed", "path")
             )
-            assert store.last_attribute([pseudonym], purpose, "error_shown", "error_code") == (
+            assert last_attribute(store, [pseudonym], purpose, "error_shown", "error_code") == (
                 reference_last(db, pseudonym, purpose, "error_shown", "error_code")
             )
             for since in moments:
-                assert store.distinct_values(
-                    [pseudonym], purpose, "page_viewed", "path", since
+                assert distinct_values(
+                    store, [pseudonym], purpose, "page_viewed", "path", since
                 ) == reference_distinct(db, pseudonym, purpose, "page_viewed", "path", since)
 
 
@@ -161,17 +162,17 @@ def test_a_later_event_wins_and_a_tie_goes_to_the_later_write(tmp_path: Path) ->
         ],
         received_at_us=at,
     )
-    assert store.last_attribute([ADA], "support_triage", "error_shown", "error_code") == "E2"
+    assert last_attribute(store, [ADA], "support_triage", "error_shown", "error_code") == "E2"
     store.append(
         [StoredEvent(ADA, "support_triage", "error_shown", at, {"error_code": "E3"})],
         received_at_us=at,
     )
-    assert store.last_attribute([ADA], "support_triage", "error_shown", "error_code") == "E3"
+    assert last_attribute(store, [ADA], "support_triage", "error_shown", "error_code") == "E3"
     store.append(  # arriving late does not make an older event the latest
         [StoredEvent(ADA, "support_triage", "error_shown", at - HOUR_US, {"error_code": "E0"})],
         received_at_us=at,
     )
-    assert store.last_attribute([ADA], "support_triage", "error_shown", "error_code") == "E3"
+    assert last_attribute(store, [ADA], "support_triage", "error_shown", "error_code") == "E3"
     store.close()
 
 
@@ -187,9 +188,9 @@ def test_erasure_withdrawal_and_rekey_keep_the_state_in_step(tmp_path: Path) -> 
     store.append(events, received_at_us=START)
 
     store.record_consent(ConsentChange(ADA, "agent_assist", False, "test", START), [ADA])
-    assert store.count_events([ADA], "agent_assist", "page_viewed", 0) == 0
-    assert store.last_attribute([ADA], "agent_assist", "page_viewed", "path") is None
-    assert store.count_events([ADA], "support_triage", "page_viewed", 0) == 10
+    assert count_events(store, [ADA], "agent_assist", "page_viewed", 0) == 0
+    assert last_attribute(store, [ADA], "agent_assist", "page_viewed", "path") is None
+    assert count_events(store, [ADA], "support_triage", "page_viewed", 0) == 10
     assert _state_rows(db, ADA, "agent_assist") == 0
 
     # A rekey that finds the person under both keys merges the two.
@@ -200,10 +201,10 @@ def test_erasure_withdrawal_and_rekey_keep_the_state_in_step(tmp_path: Path) -> 
     )
     subjects = SqliteSubjectData(db)
     subjects.rename(BOB, bob_v2)
-    assert store.count_events([bob_v2], "support_triage", "page_viewed", 0) == 11
-    assert store.distinct_values([bob_v2], "support_triage", "page_viewed", "path", 0) == 4
-    assert store.last_attribute([bob_v2], "support_triage", "page_viewed", "path") == "/z"
-    assert store.count_events([BOB], "support_triage", "page_viewed", 0) == 0
+    assert count_events(store, [bob_v2], "support_triage", "page_viewed", 0) == 11
+    assert distinct_values(store, [bob_v2], "support_triage", "page_viewed", "path", 0) == 4
+    assert last_attribute(store, [bob_v2], "support_triage", "page_viewed", "path") == "/z"
+    assert count_events(store, [BOB], "support_triage", "page_viewed", 0) == 0
 
     subjects.erase([ADA])
     assert _state_rows(db, ADA, None) == 0
@@ -261,8 +262,8 @@ def test_a_newly_declared_signal_is_built_from_stored_events_and_a_dropped_one_g
         "built last_value error_shown.error_code",
         "built last_value page_viewed.path",
     ]
-    assert store.last_attribute([ADA], "support_triage", "page_viewed", "path") == "/b"
-    assert store.distinct_values([ADA], "support_triage", "page_viewed", "path", 0) == 2
+    assert last_attribute(store, [ADA], "support_triage", "page_viewed", "path") == "/b"
+    assert distinct_values(store, [ADA], "support_triage", "page_viewed", "path", 0) == 2
     store.close()
 
     store = SqliteBehaviorStore(db, Tracked(last_value=frozenset({("page_viewed", "path")})))
@@ -271,7 +272,7 @@ def test_a_newly_declared_signal_is_built_from_stored_events_and_a_dropped_one_g
         "dropped last_value error_shown.error_code",
     ]
     try:
-        store.distinct_values([ADA], "support_triage", "page_viewed", "path", 0)
+        distinct_values(store, [ADA], "support_triage", "page_viewed", "path", 0)
     except ValueError as exc:
         assert "not maintained" in str(exc)
     else:
@@ -319,7 +320,7 @@ def test_a_read_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
             received_at_us=now,
         )
     since = now - 24 * HOUR_US + 1  # a window starting inside an hour
-    assert store.count_events([BOB], "support_triage", "page_viewed", since) == 5_000
+    assert count_events(store, [BOB], "support_triage", "page_viewed", since) == 5_000
 
     # The journey (intent, frustration, recent steps) reads the newest 50 events.
     journey = {}
@@ -381,9 +382,9 @@ def test_state_rows_store_values_as_the_events_json_reads_them(tmp_path: Path) -
     with _raw(db) as conn:
         raw = conn.execute("SELECT attributes FROM events").fetchone()[0]
     assert json.loads(raw) == {"flag": True, "n": 3, "x": 1.5}
-    assert store.last_attribute([ADA], "p", "t", "flag") == 1  # json_extract(true) is 1
-    assert store.last_attribute([ADA], "p", "t", "n") == 3
-    assert store.last_attribute([ADA], "p", "t", "x") == 1.5
+    assert last_attribute(store, [ADA], "p", "t", "flag") == 1  # json_extract(true) is 1
+    assert last_attribute(store, [ADA], "p", "t", "n") == 3
+    assert last_attribute(store, [ADA], "p", "t", "x") == 1.5
     store.close()
 
 
