@@ -41,7 +41,7 @@ def main() -> int:
                     "frontend",
                     "tactful.v1.Personalization/GetSegments",
                     "onboarding",
-                    f"hmac-sha256:v1:{(start + i) % 10_000:064x}",
+                    (f"hmac-sha256:v1:{(start + i) % 10_000:064x}",),
                     (),
                     ("new_visitor",),
                     Decided.ALLOWED,

@@ -14,6 +14,11 @@ A record is stored as its canonical encoding, a compact JSON array of its
 fields in a fixed order; the columns used for queries are generated from it by
 the database, so they cannot disagree with what the hash covers, and
 verification only has to hash what it reads.
+
+Two encodings exist. Version 1 (14 fields) named at most one subject, as a
+string; version 2 (15 fields) names every subject a call touched, as a list, and
+says where the request id came from. Records are written in version 2 and read
+in either: what a hash covers is never re-encoded.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ class Decided(StrEnum):
     DENIED = "denied"
 
 
+class RequestIdOrigin(StrEnum):
+    """Where a record's request id came from."""
+
+    CALLER = "caller"  # the caller's x-request-id, kept because it looks like an id
+    GENERATED = "generated"  # the caller sent none
+    REPLACED = "replaced"  # the caller's did not look like an id and was not kept
+
+
 @dataclass(frozen=True)
 class AccessEntry:
     """One access as the edge saw it: names of items, never their values."""
@@ -50,7 +63,7 @@ class AccessEntry:
     role: str
     method: str
     purpose: str
-    subject: str  # a pseudonym, never a raw identifier
+    subjects: tuple[str, ...]  # every subject the call touched: pseudonyms, never identifiers
     requested: tuple[str, ...]
     released: tuple[str, ...]
     decision: Decided
@@ -58,6 +71,7 @@ class AccessEntry:
     reason: str
     request_id: str
     latency_us: int
+    request_id_origin: RequestIdOrigin = RequestIdOrigin.GENERATED
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,8 @@ class AccessRecord:
     content: str  # the canonical encoding the hash covers
 
 
-# Positions in the canonical array; the store's generated columns use them.
+# Positions in the canonical array (version 2); the store's generated columns use the
+# first six, which version 1 shares.
 CANONICAL_FIELDS = (
     "sequence",
     "time_us",
@@ -77,7 +92,7 @@ CANONICAL_FIELDS = (
     "role",
     "method",
     "purpose",
-    "subject",
+    "subjects",
     "requested",
     "released",
     "decision",
@@ -85,7 +100,9 @@ CANONICAL_FIELDS = (
     "reason",
     "request_id",
     "latency_us",
+    "request_id_origin",
 )
+_VERSION_1_LENGTH = 14
 
 
 def canonical(sequence: int, entry: AccessEntry) -> str:
@@ -97,7 +114,7 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.role,
         entry.method,
         entry.purpose,
-        entry.subject,
+        list(entry.subjects),
         list(entry.requested),
         list(entry.released),
         str(entry.decision),
@@ -105,13 +122,19 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.reason,
         entry.request_id,
         entry.latency_us,
+        str(entry.request_id_origin),
     ]
     # ASCII with \u escapes: any Python text encodes, lone surrogates included.
     return json.dumps(values, separators=(",", ":"))
 
 
 def decode(encoded: str) -> tuple[int, AccessEntry]:
-    """The sequence and entry of a canonical encoding."""
+    """The sequence and entry of a canonical encoding, of either version."""
+    values = json.loads(encoded)
+    if len(values) == _VERSION_1_LENGTH:
+        subject = values[6]
+        values[6] = [subject] if subject else []
+        values.append(str(RequestIdOrigin.CALLER))  # version 1 kept whatever was sent
     (
         sequence,
         time_us,
@@ -119,7 +142,7 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         role,
         method,
         purpose,
-        subject,
+        subjects,
         requested,
         released,
         decision,
@@ -127,14 +150,15 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         reason,
         request_id,
         latency_us,
-    ) = json.loads(encoded)
+        origin,
+    ) = values
     entry = AccessEntry(
         time_us,
         principal,
         role,
         method,
         purpose,
-        subject,
+        tuple(subjects),
         tuple(requested),
         tuple(released),
         Decided(decision),
@@ -142,6 +166,7 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         reason,
         request_id,
         latency_us,
+        RequestIdOrigin(origin),
     )
     return sequence, entry
 
@@ -174,7 +199,7 @@ def record_as_dict(record: AccessRecord) -> dict[str, object]:
         "role": e.role,
         "method": e.method,
         "purpose": e.purpose,
-        "subject": e.subject,
+        "subjects": list(e.subjects),
         "requested": list(e.requested),
         "released": list(e.released),
         "decision": str(e.decision),
@@ -182,6 +207,7 @@ def record_as_dict(record: AccessRecord) -> dict[str, object]:
         "reason": e.reason,
         "request_id": e.request_id,
         "latency_us": e.latency_us,
+        "request_id_origin": str(e.request_id_origin),
         "previous_hash": record.previous_hash,
         "record_hash": record.record_hash,
     }

@@ -37,22 +37,27 @@ migrations = sqlite_utils.Migrations("tactful.access_log")
 PARALLEL_FROM = 200_000  # records; below this, starting two processes costs more than it saves
 
 
-_GENERATED = {  # query columns, derived from the hashed content so they cannot disagree
-    "time_us": "INTEGER",
-    "principal": "TEXT",
-    "method": "TEXT",
-    "purpose": "TEXT",
-    "subject": "TEXT",
-    "decision": "TEXT",
+# Query columns, derived from the hashed content so they cannot disagree, at their
+# positions in the canonical array as m001 declared them (`subject` is version 1's single
+# subject; record_subjects indexes every version).
+_GENERATED = {
+    "time_us": ("INTEGER", 1),
+    "principal": ("TEXT", 2),
+    "method": ("TEXT", 4),
+    "purpose": ("TEXT", 5),
+    "subject": ("TEXT", 6),
+    "decision": ("TEXT", 9),
 }
+assert all(
+    CANONICAL_FIELDS[at] == name for name, (_, at) in _GENERATED.items() if name != "subject"
+)
 
 
 @migrations()
 def m001_records_and_checkpoints(db: sqlite_utils.Database) -> None:
     generated = ",\n".join(
-        f"{name} {kind} GENERATED ALWAYS AS"
-        f" (json_extract(content, '$[{CANONICAL_FIELDS.index(name)}]')) VIRTUAL"
-        for name, kind in _GENERATED.items()
+        f"{name} {kind} GENERATED ALWAYS AS (json_extract(content, '$[{at}]')) VIRTUAL"
+        for name, (kind, at) in _GENERATED.items()
     )
     db.execute(f"""
         CREATE TABLE records (
@@ -64,6 +69,25 @@ def m001_records_and_checkpoints(db: sqlite_utils.Database) -> None:
     for column in ("time_us", "principal", "subject", "purpose"):
         db.execute(f"CREATE INDEX records_{column} ON records ({column}, sequence)")
     db.execute("CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, line TEXT NOT NULL)")
+
+
+@migrations()
+def m002_every_subject_of_a_record(db: sqlite_utils.Database) -> None:
+    """A record names every subject a call touched; this indexes each of them. It is
+    derived from the hashed content (json_each of a version 1 string is that string), so
+    `verify` can check it against the records."""
+    db.execute(
+        "CREATE TABLE record_subjects (subject TEXT NOT NULL, sequence INTEGER NOT NULL,"
+        " PRIMARY KEY (subject, sequence)) WITHOUT ROWID"
+    )
+    db.execute(f"INSERT OR IGNORE INTO record_subjects {_SUBJECTS_OF_RECORDS}")
+    db.execute("DROP INDEX IF EXISTS records_subject")
+
+
+# Every (subject, sequence) the records name, whatever their version.
+_SUBJECTS_OF_RECORDS = (
+    "SELECT s.value, r.sequence FROM records r, json_each(r.content, '$[6]') s WHERE s.value != ''"
+)
 
 
 @dataclass(frozen=True)
@@ -86,11 +110,13 @@ class SqliteAccessLog:
         *,
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60.0,
+        lock_timeout_s: float = 2.0,
     ) -> None:
         self._path = path
         self._db = connect(path)
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=2000")
+        # How long a write waits for another process's write lock before failing closed.
+        self._db.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
         migrations.apply(self._db)
         self._reader = connect(path)
         self._file = checkpoint_file
@@ -118,9 +144,9 @@ class SqliteAccessLog:
         """
         for entry in entries:
             if any(
-                "\x00" in f for f in (entry.principal, entry.method, entry.purpose, entry.subject)
+                "\x00" in f for f in (entry.principal, entry.method, entry.purpose, *entry.subjects)
             ):
-                raise ValueError("principal, method, purpose and subject cannot hold NUL")
+                raise ValueError("principal, method, purpose and subjects cannot hold NUL")
         conn = self._db.conn
         try:
             with conn:
@@ -140,6 +166,10 @@ class SqliteAccessLog:
                     "INSERT INTO records (sequence, content, previous_hash, record_hash)"
                     " VALUES (?, ?, ?, ?)",
                     [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO record_subjects (subject, sequence) VALUES (?, ?)",
+                    [(s, r.sequence) for r in records for s in r.entry.subjects if s],
                 )
         except Exception as exc:  # sqlite3 errors, OSError: disk full, read-only, locked
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
@@ -197,6 +227,7 @@ class SqliteAccessLog:
             deleted = self._db.execute(
                 "DELETE FROM records WHERE sequence < ?", [sequence]
             ).rowcount
+            self._db.execute("DELETE FROM record_subjects WHERE sequence < ?", [sequence])
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 
@@ -290,11 +321,36 @@ class SqliteAccessLog:
         bounds = self._reader.execute("SELECT min(sequence), max(sequence) FROM records")
         low, high = bounds.fetchone()
         if high is None or high - low < PARALLEL_FROM:
-            return finish(
+            verdict = finish(
                 start,
                 check_chain(self.stored_rows(), start.sequence, start.previous_hash, start.pinned),
             )
-        return finish(start, check_in_two(str(self._path), start, (low + high) // 2))
+        else:
+            verdict = finish(start, check_in_two(str(self._path), start, (low + high) // 2))
+        return verdict if not verdict.intact else self._check_subject_index(verdict)
+
+    def _check_subject_index(self, intact: Verification) -> Verification:
+        """The subject index must say exactly what the (verified) records say: a row
+        removed from it would hide a record from a subject's queries and export."""
+        conn = self._reader.conn
+        missing = conn.execute(
+            f"SELECT min(sequence) FROM ({_SUBJECTS_OF_RECORDS} EXCEPT"
+            " SELECT subject, sequence FROM record_subjects)"
+        ).fetchone()[0]
+        extra = conn.execute(
+            "SELECT min(sequence) FROM (SELECT subject, sequence FROM record_subjects"
+            f" EXCEPT {_SUBJECTS_OF_RECORDS})"
+        ).fetchone()[0]
+        if missing is None and extra is None:
+            return intact
+        first = min(s for s in (missing, extra) if s is not None)
+        return Verification(
+            False,
+            intact.records,
+            first,
+            f"the subject index disagrees with record {first}"
+            " (queries by subject would miss or misattribute it)",
+        )
 
     def query(
         self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
@@ -317,14 +373,21 @@ class SqliteAccessLog:
             clauses.append("time_us < ?")
             params.append(query.until_us)
         if query.subjects:
-            clauses.append(f"subject IN ({','.join('?' * len(query.subjects))})")
+            clauses.append(
+                "sequence IN (SELECT sequence FROM record_subjects"
+                f" WHERE subject IN ({','.join('?' * len(query.subjects))}))"
+            )
             params.extend(query.subjects)
         rows = self._reader.conn.execute(
             "SELECT content, previous_hash, record_hash FROM records"
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
             [*params, limit],
         )
-        return [_record(*row) for row in rows]
+        records = [_record(*row) for row in rows]
+        if query.subjects:  # the index narrows; the hashed content decides
+            wanted = set(query.subjects)
+            records = [r for r in records if wanted.intersection(r.entry.subjects)]
+        return records
 
     def close(self) -> None:
         self._reader.close()

@@ -1,20 +1,29 @@
-"""Group commit on the event loop: at most one durable commit per window.
+"""Group commit off the event loop: at most one durable commit per window.
 
 When the log is idle a record is committed at once. Under load, records that
-arrive within `window_s` of the last commit wait for the next one and are
-written together in one transaction: one fsync for many calls. The commit runs
-on the loop itself (it blocks the loop for one fsync) because handing each
-record to a writer thread costs more, in GIL hand-offs, than the fsync does.
+arrive while a commit runs, or within `window_s` of the last one, wait for the
+next commit and are written together in one transaction: one fsync for many
+calls.
+
+Commits run on a thread of their own, never on the event loop: while another
+process holds the log's write lock (a retention job, an erasure from the command
+line), or a disk is slow, the loop keeps answering health checks and every call
+that needs no record yet. A caller waits for its record at most `timeout_s`
+(`wait_for`), then fails UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Protocol
 
 from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
+
+log = logging.getLogger("tactful.access_log")
 
 
 class AccessLogWriter(Protocol):
@@ -23,7 +32,7 @@ class AccessLogWriter(Protocol):
     def checkpoint(self, *, now_us: int) -> object: ...
 
 
-class LoopCommitter:
+class GroupCommitter:
     def __init__(
         self,
         log: AccessLogWriter,
@@ -31,65 +40,124 @@ class LoopCommitter:
         *,
         window_s: float = 0.005,
         idle_checkpoint_s: float = 60.0,
+        timeout_s: float = 2.0,
     ) -> None:
         self._log = log
         self._clock_us = clock_us
         self._window = window_s
         self._idle = idle_checkpoint_s
+        self.timeout_s = timeout_s
         self._pending: list[tuple[AccessEntry, asyncio.Future[AccessRecord]]] = []
+        self._committing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_commit = float("-inf")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-access-log")
 
     def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]:
         """Queue `entry`; the future completes once it is durable, or fails with
         AccessLogUnavailable."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[AccessRecord] = loop.create_future()
-        if not self._pending:
-            delay = self._last_commit + self._window - loop.time()
-            if delay > 0:
-                loop.call_later(delay, self._flush)
-            else:
-                loop.call_soon(self._flush)
+        future: asyncio.Future[AccessRecord] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_while_pending())
         return future
 
-    def _flush(self) -> None:
-        self._last_commit = asyncio.get_running_loop().time()
-        batch, self._pending = self._pending, []
+    async def wait(self, entry: AccessEntry) -> AccessRecord:
+        """`submit` and wait at most `timeout_s` for the record to be durable."""
+        future = self.submit(entry)
         try:
-            records = self._log.append([entry for entry, _ in batch], now_us=self._clock_us())
-        except Exception as exc:  # never leave a caller waiting
-            failure = (
-                exc
-                if isinstance(exc, AccessLogUnavailable)
-                else AccessLogUnavailable(f"access log write failed: {exc}")
-            )
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
-        for (_, future), record in zip(batch, records, strict=True):
-            if not future.done():
-                future.set_result(record)
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except TimeoutError:
+            # It may still be written; the caller is told it was not, and released nothing.
+            future.add_done_callback(_consume)
+            raise AccessLogUnavailable(
+                f"the access log did not commit within {self.timeout_s:g} s"
+            ) from None
+
+    async def _commit_while_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                delay = self._last_commit + self._window - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                batch, self._pending = self._pending, []
+                self._last_commit = loop.time()
+                try:
+                    records = await loop.run_in_executor(
+                        self._thread,
+                        partial(self._log.append, [e for e, _ in batch], now_us=self._clock_us()),
+                    )
+                except Exception as exc:  # never leave a caller waiting
+                    _fail(batch, exc)
+                else:
+                    _succeed(batch, records)
+        finally:
+            self._committing = None
         self._arm_idle_checkpoint()
 
     def _arm_idle_checkpoint(self) -> None:
         """Sign a checkpoint once the log has been quiet for `idle_checkpoint_s`."""
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self._idle, self._checkpoint)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(
+            self._idle, lambda: loop.run_in_executor(self._thread, self._checkpoint)
+        )
 
     def _checkpoint(self) -> None:
-        self._timer = None
         # If signing fails, the next write fails closed and says so.
-        with contextlib.suppress(AccessLogUnavailable):
+        try:
             self._log.checkpoint(now_us=self._clock_us())
+        except AccessLogUnavailable:
+            pass
+        except Exception:
+            log.exception("signing an access-log checkpoint failed")
 
     def close(self) -> None:
-        """Write what is waiting and sign a last checkpoint."""
+        """Finish the commit under way, write what is waiting, sign a last checkpoint."""
         if self._timer is not None:
             self._timer.cancel()
-        if self._pending:
-            self._flush()
+            self._timer = None
+        self._thread.shutdown(wait=True)
+        if self._committing is not None:
+            self._committing.cancel()
+            self._committing = None
+        batch = [(e, f) for e, f in self._pending if not f.done()]
+        self._pending = []
+        if batch:
+            try:
+                records = self._log.append([e for e, _ in batch], now_us=self._clock_us())
+            except Exception as exc:
+                _fail(batch, exc)
+            else:
+                _succeed(batch, records)
         self._checkpoint()
+
+
+def _succeed(
+    batch: Sequence[tuple[AccessEntry, asyncio.Future[AccessRecord]]], records: list[AccessRecord]
+) -> None:
+    for (_, future), record in zip(batch, records, strict=True):
+        if not future.done():
+            future.set_result(record)
+
+
+def _fail(
+    batch: Sequence[tuple[AccessEntry, asyncio.Future[AccessRecord]]], exc: Exception
+) -> None:
+    failure = (
+        exc
+        if isinstance(exc, AccessLogUnavailable)
+        else AccessLogUnavailable(f"access log write failed: {exc}")
+    )
+    if not isinstance(exc, AccessLogUnavailable):
+        log.error("access log write failed: %s", exc)
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(failure)
+
+
+def _consume(future: asyncio.Future[AccessRecord]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not warn about it

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from privacy.access_log import record_as_dict
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
-from privacy.access_log_writer import LoopCommitter
+from privacy.access_log_writer import GroupCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
@@ -33,7 +33,9 @@ from segments.store import tracked_by
 from server.audit import AccessLogQueries
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
+from server.decoding import TolerantRegistrar
 from server.edge import Edge
+from server.limits import FailureLimiter
 from server.servicers import (
     AccessLogServicer,
     Authorizer,
@@ -128,6 +130,7 @@ def open_domain(settings: Settings) -> Domain:
         keyring.keys("signing"),
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
+        lock_timeout_s=settings.record_timeout_ms / 1000,
     )
     consent = ConsentRecorder(contract, pseudonymizer, store)
     minimum = MinimumSegmentSize(
@@ -183,11 +186,12 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
     authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
-    committer = LoopCommitter(
+    committer = GroupCommitter(
         access_log,
         lambda: to_us(clock()),
         window_s=settings.commit_window_ms / 1000,
         idle_checkpoint_s=settings.checkpoint_seconds,
+        timeout_s=settings.record_timeout_ms / 1000,
     )
     health_servicer = health.aio.HealthServicer()
 
@@ -201,7 +205,13 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
             await health_servicer.set(name, status)
 
     edge = Edge(
-        authenticator, pseudonymizer, committer, set_serving, clock, settings.max_message_bytes
+        authenticator,
+        pseudonymizer,
+        committer,
+        set_serving,
+        clock,
+        settings.max_message_bytes,
+        FailureLimiter(settings.failure_limits),
     )
     authorize = Authorizer(contract)
 
@@ -214,6 +224,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
             ("grpc.so_reuseport", 0),
         ]
     )
+    # Tactful's methods decode their requests tolerantly: bytes that are no message get
+    # INVALID_ARGUMENT and an access record from the edge, not UNKNOWN and no record.
+    services = TolerantRegistrar(server)
     personalization_pb2_grpc.add_PersonalizationServicer_to_server(
         PersonalizationServicer(
             edge,
@@ -224,16 +237,16 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
             Writer(executor),
             clock,
         ),
-        server,
+        services,
     )
     access_log_pb2_grpc.add_AccessLogServicer_to_server(
-        AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), server
+        AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), services
     )
     subjects_pb2_grpc.add_SubjectsServicer_to_server(
-        SubjectsServicer(edge, domain.subjects, Writer(executor), clock), server
+        SubjectsServicer(edge, domain.subjects, Writer(executor), clock), services
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
-        InsightsServicer(edge, domain.insights, Writer(executor), clock), server
+        InsightsServicer(edge, domain.insights, Writer(executor), clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -249,7 +262,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     if domain.store.state_changes:  # one line: a first start builds every signal at once
         running.notices.append(f"signal state: {'; '.join(domain.store.state_changes)}")
     # Closed in reverse: the stores last, after the access log's final checkpoint.
-    running._closers.extend([domain, committer, _ExecutorCloser(executor), _ExecutorCloser(census)])
+    running._closers.extend(
+        [domain, committer, edge, _ExecutorCloser(executor), _ExecutorCloser(census)]
+    )
     return running
 
 

@@ -103,7 +103,8 @@ def record_to_proto(record: AccessRecord) -> access_log_pb2.AccessRecord:
         role=e.role,
         method=e.method,
         purpose=e.purpose,
-        subject=e.subject,
+        subject=e.subjects[0] if e.subjects else "",
+        subjects=e.subjects,
         requested=e.requested,
         released=e.released,
         decision=str(e.decision),
@@ -113,6 +114,7 @@ def record_to_proto(record: AccessRecord) -> access_log_pb2.AccessRecord:
         latency_us=e.latency_us,
         previous_hash=record.previous_hash,
         record_hash=record.record_hash,
+        request_id_origin=str(e.request_id_origin),
     )
 
 

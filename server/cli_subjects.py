@@ -100,7 +100,7 @@ def _receipt(
         role,
         method,
         "",
-        subject,
+        (subject,) if subject else (),
         (),
         (),
         Decided.ALLOWED,

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from server.limits import FailureLimits
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -70,6 +72,8 @@ class Settings:
     checkpoint_seconds: float = 60.0  # and at least this often while records arrive
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
+    record_timeout_ms: float = 2000.0  # a call whose record is not durable by then: UNAVAILABLE
+    failure_limits: FailureLimits = FailureLimits()  # failed calls per peer ([rate_limit])
     identity_retention: str = "400d"  # vault entries of people inactive this long go
     min_segment_size: int = 10  # a segment with fewer members is never released
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
@@ -135,6 +139,7 @@ def _from_file(path: Path) -> Settings:
         "insights",
         "min_segment_size",
         "thread_switch_ms",
+        "rate_limit",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -152,6 +157,7 @@ def _from_file(path: Path) -> Settings:
         min_segment_size=_min_segment_size(path, raw.get("min_segment_size", 10)),
         insights_budget=_insights_budget(path, raw.get("insights", {})),
         thread_switch_ms=_thread_switch_ms(path, raw.get("thread_switch_ms", 1.0)),
+        failure_limits=_rate_limit(path, raw.get("rate_limit", {})),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -207,6 +213,7 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
         "checkpoint_seconds",
         "retention",
         "commit_window_ms",
+        "record_timeout_ms",
     }
     unknown = set(raw) - known
     if unknown:
@@ -226,12 +233,36 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
     window = raw.get("commit_window_ms", 5)
     if type(window) not in (int, float) or not 0 <= window <= 1000:
         raise ConfigError(f"{path}: access_log.commit_window_ms must be from 0 to 1000")
+    timeout = raw.get("record_timeout_ms", 2000)
+    if type(timeout) not in (int, float) or not 10 <= timeout <= 60_000:
+        raise ConfigError(f"{path}: access_log.record_timeout_ms must be from 10 to 60000")
     return found | {
         "checkpoint_every": every,
         "checkpoint_seconds": float(seconds),
         "access_log_retention": retention,
         "commit_window_ms": float(window),
+        "record_timeout_ms": float(timeout),
     }
+
+
+def _rate_limit(path: Path, raw: Any) -> FailureLimits:
+    """The [rate_limit] table: failed_per_minute, failed_burst, summary_seconds."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
+    unknown = set(raw) - {"failed_per_minute", "failed_burst", "summary_seconds"}
+    if unknown:
+        raise ConfigError(f"{path}: rate_limit: unknown keys {sorted(unknown)}")
+    default = FailureLimits()
+    per_minute = raw.get("failed_per_minute", default.per_minute)
+    burst = raw.get("failed_burst", default.burst)
+    summary = raw.get("summary_seconds", default.summary_s)
+    if type(per_minute) not in (int, float) or not 0 < per_minute <= 1_000_000:
+        raise ConfigError(f"{path}: rate_limit.failed_per_minute must be a positive number")
+    if type(burst) is not int or not 1 <= burst <= 1_000_000:
+        raise ConfigError(f"{path}: rate_limit.failed_burst must be a positive integer")
+    if type(summary) not in (int, float) or not 0.01 <= summary <= 86_400:
+        raise ConfigError(f"{path}: rate_limit.summary_seconds must be from 0.01 to 86400")
+    return FailureLimits(float(per_minute), burst, float(summary))
 
 
 def _insights_budget(path: Path, raw: Any) -> float:

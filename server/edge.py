@@ -18,20 +18,34 @@ from typing import Any, Protocol
 
 import grpc
 
-from privacy.access_log import ANONYMOUS, AccessEntry, AccessLogUnavailable, AccessRecord, Decided
+from privacy.access_log import (
+    ANONYMOUS,
+    AccessEntry,
+    AccessLogUnavailable,
+    AccessRecord,
+    Decided,
+    RequestIdOrigin,
+)
 from privacy.decisions import Actor, Decision
 from privacy.errors import InvalidRequest, PrivacyError, Violation
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from segments.ingest import to_us
 from server.auth import Authenticator, Unauthenticated
+from server.decoding import Undecodable
 from server.errors import status_for
+from server.limits import FailureLimiter, RefusedWindow, peer_host
 
 log = logging.getLogger("tactful.server")
 UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
+RATE_LIMITED_MESSAGE = "too many failed calls from this address; try again later"
+RATE_LIMITED_METHOD = "tactful.edge/RateLimited"  # the summary record of refused calls
+_LIMITED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 
 
 class AccessLogSink(Protocol):
     def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]: ...
+
+    async def wait(self, entry: AccessEntry) -> AccessRecord: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,8 @@ class Outcome:
     response: Any
     decision: Decision | None = None
     requested: Sequence[str] = ()
-    subject: str | None = None  # the pseudonym, when the domain call already computed it
+    # The pseudonyms the call touched, when the domain call already computed them.
+    subjects: Sequence[str] | None = None
 
 
 Call = Callable[[Actor], Awaitable[Outcome]]
@@ -56,6 +71,7 @@ class Edge:
         set_serving: Callable[[bool], Awaitable[None]],
         clock: Callable[[], Any],
         max_message_bytes: int,
+        limiter: FailureLimiter,
     ) -> None:
         self._authenticator = authenticator
         self._pseudonymizer = pseudonymizer
@@ -63,6 +79,7 @@ class Edge:
         self._report_serving = set_serving
         self._clock = clock
         self._max_message_bytes = max_message_bytes
+        self._limiter = limiter
         self._serving = True
 
     async def run(
@@ -82,6 +99,7 @@ class Edge:
         recovers.)"""
         started = time.perf_counter_ns()
         now = self._clock()
+        request_id, origin = _request_id(context)
         actor: Actor | None = None
         outcome: Outcome | None = None
         error: Exception | None = None
@@ -98,30 +116,35 @@ class Edge:
             if not isinstance(exc, (PrivacyError, Unauthenticated)):
                 log.exception("%s failed", method)
         status = _status(error)
+        principal = actor.name if actor else ANONYMOUS
+        await context.send_initial_metadata((("x-request-id", request_id),))
+        if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE)
         decision = outcome.decision if outcome else getattr(error, "decision", None)
         entry = AccessEntry(
             time_us=to_us(now),
-            principal=actor.name if actor else ANONYMOUS,
+            principal=principal,
             role=decision.role if decision and decision.role else _first_role(actor),
             method=method,
             purpose=_name(getattr(request, "purpose", "") or ""),
-            subject=(
-                outcome.subject
-                if outcome and outcome.subject is not None
-                else self._subject_of(request)
+            subjects=tuple(
+                sorted(set(outcome.subjects))
+                if outcome and outcome.subjects is not None
+                else self._subjects_of(request)
             ),
             requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
             released=tuple(decision.released) if decision and error is None else (),
             decision=Decided.ALLOWED if error is None else Decided.DENIED,
             status=status.code.name,
             reason=_reason(decision, error, status.details),
-            request_id=_request_id(context),
+            request_id=request_id,
             latency_us=(time.perf_counter_ns() - started) // 1000,
+            request_id_origin=origin,
         )
         try:
-            await self._log.submit(entry)
-        except AccessLogUnavailable:
-            log.error("access log write failed; answering UNAVAILABLE")
+            await self._log.wait(entry)
+        except AccessLogUnavailable as exc:
+            log.error("access log write failed (%s); answering UNAVAILABLE", exc)
             await self._set_serving(False)
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
         await self._set_serving(True)
@@ -130,7 +153,55 @@ class Edge:
         assert outcome is not None
         return outcome.response
 
+    def _admit_failure(
+        self, context: grpc.aio.ServicerContext, method: str, principal: str, status: grpc.Status
+    ) -> bool:
+        """Whether this failed call is recorded on its own; if not, it is counted into
+        its peer's summary record, written when the window ends."""
+        peer = peer_host(context.peer() or "")
+        if self._limiter.admit_failure(peer, now_s=time.monotonic()):
+            return True
+        now_us = to_us(self._clock())
+        if self._limiter.refuse(peer, method, principal, status.code.name, now_us=now_us):
+            asyncio.get_running_loop().call_later(
+                self._limiter.limits.summary_s, self._write_summary, peer
+            )
+        return False
+
+    def _write_summary(self, peer: str) -> None:
+        window = self._limiter.close_window(peer)
+        if window is not None:
+            self._log.submit(self._summary(window)).add_done_callback(_log_summary_failure)
+
+    def _summary(self, window: RefusedWindow) -> AccessEntry:
+        now_us = to_us(self._clock())
+        return AccessEntry(
+            time_us=now_us,
+            principal=ANONYMOUS,
+            role="",
+            method=RATE_LIMITED_METHOD,
+            purpose="",
+            subjects=(),
+            requested=(),
+            released=(),
+            decision=Decided.DENIED,
+            status=grpc.StatusCode.RESOURCE_EXHAUSTED.name,
+            reason=window.reason(now_us),
+            request_id=os.urandom(16).hex(),
+            latency_us=0,
+            request_id_origin=RequestIdOrigin.GENERATED,
+        )
+
+    def close(self) -> None:
+        """Hand the open windows' summaries to the access log before it closes."""
+        for window in self._limiter.close_all():
+            self._log.submit(self._summary(window)).add_done_callback(_log_summary_failure)
+
     def _check_size(self, request: Any) -> None:
+        if isinstance(request, Undecodable):
+            raise InvalidRequest(
+                [Violation("request", f"the bytes are not a {request.message} message")]
+            )
         size = request.ByteSize()
         if size > self._max_message_bytes:
             raise InvalidRequest(
@@ -141,20 +212,19 @@ class Edge:
                 ]
             )
 
-    def _subject_of(self, request: Any) -> str:
-        """The subject's pseudonym for the record; never the raw identifier."""
+    def _subjects_of(self, request: Any) -> list[str]:
+        """The pseudonyms of every well-formed subject a request names, for the record of
+        a call that failed before the domain computed them; never a raw identifier."""
         subjects = [request.subject] if _has(request, "subject") else []
         if not subjects and hasattr(request, "events"):
             subjects = [e.subject for e in request.events]
         pseudonyms = set()
-        for subject in subjects:
-            if subject_violations(subject.namespace, subject.id, field="subject"):
+        for namespace, identifier in {(s.namespace, s.id) for s in subjects}:
+            if subject_violations(namespace, identifier, field="subject"):
                 continue
-            normalized = NORMALIZERS[subject.namespace](subject.id)
-            pseudonyms.add(self._pseudonymizer.pseudonymize(subject.namespace, normalized))
-            if len(pseudonyms) > 1:
-                return ""  # a batch about several people names none of them
-        return pseudonyms.pop() if pseudonyms else ""
+            normalized = NORMALIZERS[namespace](identifier)
+            pseudonyms.add(self._pseudonymizer.pseudonymize(namespace, normalized))
+        return sorted(pseudonyms)
 
     async def _set_serving(self, serving: bool) -> None:
         if serving == self._serving:
@@ -206,7 +276,7 @@ def _reason(decision: Decision | None, error: Exception | None, details: str) ->
 def _has(request: Any, field: str) -> bool:
     try:
         return bool(request.HasField(field))
-    except ValueError:
+    except (ValueError, AttributeError):  # no such field; an Undecodable has none
         return False
 
 
@@ -222,8 +292,25 @@ def _first_role(actor: Actor | None) -> str:
     return min(actor.roles) if actor and actor.roles else ""
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> tuple[str, RequestIdOrigin]:
+    """The caller's x-request-id if it looks like an id, else a new one. Anything else
+    (an email address sent as an id, say) would be personal data in the log, kept after
+    that person's erasure, so it is not kept."""
     for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
-            return value
+        if key == "x-request-id":
+            if isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+                return value, RequestIdOrigin.CALLER
+            return _new_request_id(), RequestIdOrigin.REPLACED
+    return _new_request_id(), RequestIdOrigin.GENERATED
+
+
+def _new_request_id() -> str:
     return os.urandom(16).hex()  # 128 random bits, like a uuid4
+
+
+def _log_summary_failure(future: asyncio.Future[AccessRecord]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("the summary of rate-limited calls could not be recorded")

@@ -102,6 +102,11 @@ def _method(service: str, name: str) -> str:
     return f"tactful.v1.{service}/{name}"
 
 
+def _about(pseudonym: str) -> tuple[str, ...]:
+    """The subjects of a call about one person (none if it named nobody)."""
+    return (pseudonym,) if pseudonym else ()
+
+
 class Authorizer:
     """For methods whose domain call does not decide by itself."""
 
@@ -151,7 +156,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                     dropped_attributes=result.dropped_attributes,
                 ),
                 result.decision,
-                subject=result.subject,
+                subjects=list(prepared.identities),  # everyone the batch is about
             )
 
         return await self._edge.run(
@@ -179,7 +184,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                     recorded_at=timestamp_from(result.recorded_at)
                 ),
                 result.decision,
-                subject=result.subject,
+                subjects=_about(result.subject),
             )
 
         return await self._edge.run(
@@ -196,7 +201,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
             return Outcome(
                 personalization_pb2.GetSegmentsResponse(segments=sorted(released.values)),
                 released.decision,
-                subject=released.subject,
+                subjects=_about(released.subject),
             )
 
         return await self._edge.run(
@@ -223,7 +228,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                 ),
                 released.decision,
                 released.decision.requested,
-                released.subject,
+                _about(released.subject),
             )
 
         return await self._edge.run(
@@ -241,7 +246,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
                 handoff_to_proto(handoff),
                 handoff.decision,
                 handoff.decision.requested,
-                handoff.subject,
+                _about(handoff.subject),
             )
 
         return await self._edge.run(
@@ -301,7 +306,7 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
             return Outcome(
                 subjects_pb2.ExportSubjectResponse(export_json=document),
                 export.decision,
-                subject=export.subject,
+                subjects=_about(export.subject),
             )
 
         return await self._edge.run(_method("Subjects", "ExportSubject"), request, context, call)
@@ -326,7 +331,7 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
                     erased_at=timestamp_from(now), deleted=erasure.deleted
                 ),
                 erasure.decision,
-                subject=erasure.subject,
+                subjects=_about(erasure.subject),
             )
 
         return await self._edge.run(

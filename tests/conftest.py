@@ -19,6 +19,7 @@ from segments.store import BehaviorStore, SignalQuery
 from server.app import RunningServer, create_server
 from server.auth import hash_token
 from server.config import DEVELOPMENT_CONFIG, Settings, load_settings
+from server.limits import FailureLimits
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -134,6 +135,9 @@ class Tactful:
         return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
 
 
+UNLIMITED_FAILURES = FailureLimits(per_minute=1e6, burst=1_000_000)
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """The development principals (examples/development.toml), each with a known token."""
     create_keyring(data_dir / "keyring.json", now=T0)
@@ -141,7 +145,15 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     principals = tuple(
         replace(p, token_sha256=hash_token(token_for(p.name))) for p in development.principals
     )
-    settings = replace(development, listen="127.0.0.1:0", data_dir=data_dir, principals=principals)
+    settings = replace(
+        development,
+        listen="127.0.0.1:0",
+        data_dir=data_dir,
+        principals=principals,
+        # Tests make thousands of refused calls from one address on purpose; the limit on
+        # failed calls has tests of its own (tests/test_rate_limit.py).
+        failure_limits=UNLIMITED_FAILURES,
+    )
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

@@ -31,6 +31,7 @@ from privacy.access_log import (
     AccessRecord,
     Checkpoint,
     Decided,
+    RequestIdOrigin,
     Verification,
     canonical,
     chain_hash,
@@ -38,7 +39,7 @@ from privacy.access_log import (
     seal_record,
 )
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
-from privacy.access_log_writer import LoopCommitter
+from privacy.access_log_writer import GroupCommitter
 from privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
 
@@ -60,6 +61,15 @@ METHODS = [
 ]
 
 
+def subjects_of(i: int) -> tuple[str, ...]:
+    """Nobody, one person, or (a batch about several people) two."""
+    if i % 5 == 0:
+        return ()
+    if i % 7 == 0:
+        return (f"hmac-sha256:v1:{i:064x}", f"hmac-sha256:v1:{i + 1:064x}")
+    return (f"hmac-sha256:v1:{i:064x}",)
+
+
 def entry(i: int) -> AccessEntry:
     """The i-th access of the test log; every field varies with i."""
     denied = i % 3 == 0
@@ -69,7 +79,7 @@ def entry(i: int) -> AccessEntry:
         role=["frontend", "frontend", "agent", ""][i % 4],
         method=METHODS[i % len(METHODS)],
         purpose=["support_triage", "onboarding", "agent_assist", ""][i % 4],
-        subject=f"hmac-sha256:v1:{i:064x}" if i % 5 else "",
+        subjects=subjects_of(i),
         requested=("failed_logins_1h", "last_error_code")[: i % 3],
         released=() if denied else ("new_visitor",)[: i % 2],
         decision=Decided.DENIED if denied else Decided.ALLOWED,
@@ -402,6 +412,7 @@ LINK = "previous_hash does not match"
 PIN = "differs from the signed checkpoint"
 SIGNATURE = "bad signature"
 COPIES = "differ from the checkpoint file"
+SUBJECT_INDEX = "the subject index disagrees"
 
 # Verification in two processes splits a log of 32 at 16 | 17; these sit on the seam.
 
@@ -435,6 +446,30 @@ def recompute_the_chain_from_the_seam(f: LogFiles) -> None:
         rechain(conn, 17)
 
 
+def drop_a_record_from_the_subject_index(f: LogFiles) -> None:
+    """Hides record 12 from its subject's queries and export."""
+    with f.sql() as conn:
+        conn.execute("DELETE FROM record_subjects WHERE sequence = 12")
+
+
+def drop_one_of_two_subjects_from_the_index(f: LogFiles) -> None:
+    """Record 14 is about two people (a mixed batch); one of them loses it."""
+    with f.sql() as conn:
+        assert len(json.loads(row(conn, 14)[0])[6]) == 2
+        conn.execute(
+            "DELETE FROM record_subjects WHERE sequence = 14 AND subject = ?",
+            [f"hmac-sha256:v1:{14:064x}"],
+        )
+
+
+def attribute_a_record_to_another_subject(f: LogFiles) -> None:
+    with f.sql() as conn:
+        conn.execute(
+            "INSERT INTO record_subjects (subject, sequence) VALUES (?, 17)",
+            [f"hmac-sha256:v1:{999:064x}"],
+        )
+
+
 RECORD_CORRUPTIONS: list[tuple[Corruption, int, str]] = [
     (edit_one_field, 12, CHAIN),
     (widen_a_release, 17, CHAIN),
@@ -454,6 +489,9 @@ RECORD_CORRUPTIONS: list[tuple[Corruption, int, str]] = [
     (delete_the_first_of_the_second_half, 17, "record 17 is missing"),
     (swap_two_whole_rows_across_the_seam, 16, LINK),
     (recompute_the_chain_from_the_seam, 20, PIN),
+    (drop_a_record_from_the_subject_index, 12, SUBJECT_INDEX),
+    (drop_one_of_two_subjects_from_the_index, 14, SUBJECT_INDEX),
+    (attribute_a_record_to_another_subject, 17, SUBJECT_INDEX),
 ]
 CHECKPOINT_CORRUPTIONS: list[tuple[Corruption, int, str]] = [
     (recompute_the_chain_and_resign_in_file_and_database, 15, SIGNATURE),
@@ -680,7 +718,7 @@ def test_reopening_after_truncation_then_closing_keeps_the_log_verifiable(
         log.truncate_before(T0_US + kept_from * SECOND, now_us=T0_US + 40 * SECOND)
     assert files.verify().intact
     with opened(files) as log:
-        LoopCommitter(log, lambda: T0_US + 50 * SECOND).close()  # the server's last words
+        GroupCommitter(log, lambda: T0_US + 50 * SECOND).close()  # the server's last words
         result = log.verify()
     assert result.intact, result.problem
 
@@ -721,7 +759,7 @@ def test_concurrent_submitters_get_distinct_consecutive_sequences(files: LogFile
     """Eight concurrent callers (RPC handlers on the server's loop), fifty records each."""
     callers, each = 8, 50
 
-    async def run(committer: LoopCommitter) -> list[list[AccessRecord]]:
+    async def run(committer: GroupCommitter) -> list[list[AccessRecord]]:
         async def caller(n: int) -> list[AccessRecord]:
             return [await committer.submit(entry(n * 1000 + i)) for i in range(each)]
 
@@ -732,7 +770,7 @@ def test_concurrent_submitters_get_distinct_consecutive_sequences(files: LogFile
 
     with opened(files) as log:
         counting = CountingLog(log)
-        results = asyncio.run(run(LoopCommitter(counting, lambda: T0_US, window_s=0.001)))
+        results = asyncio.run(run(GroupCommitter(counting, lambda: T0_US, window_s=0.001)))
         result = log.verify()
         stored = {r.sequence: r.entry for r in log.query(AccessQuery(), limit=1000)}
     sequences = sorted(r.sequence for records in results for r in records)
@@ -775,7 +813,7 @@ def test_a_failing_append_answers_every_waiting_future(error: Exception) -> None
     log = FailingLog(error)
 
     async def run() -> tuple[list[BaseException | None], list[AccessRecord]]:
-        committer = LoopCommitter(log, lambda: T0_US, window_s=0.05)
+        committer = GroupCommitter(log, lambda: T0_US, window_s=0.05)
         first = committer.submit(entry(1))
         await asyncio.wait([first])
         # Within the window after a commit: these wait for the next one, together.
@@ -810,7 +848,7 @@ entries = st.builds(
     role=texts,
     method=indexed,
     purpose=indexed,
-    subject=indexed,
+    subjects=st.lists(indexed.filter(bool), max_size=3, unique=True).map(tuple),
     requested=st.lists(texts, max_size=4).map(tuple),
     released=st.lists(texts, max_size=4).map(tuple),
     decision=st.sampled_from(Decided),
@@ -818,6 +856,7 @@ entries = st.builds(
     reason=texts,
     request_id=texts,
     latency_us=st.integers(min_value=0, max_value=2**63 - 1),
+    request_id_origin=st.sampled_from(RequestIdOrigin),
 )
 
 
@@ -845,7 +884,7 @@ def test_any_entry_round_trips_through_the_store_and_verifies(tmp_path: Path) ->
         @given(batch=st.lists(entries, min_size=1, max_size=4))
         @example(batch=[dataclasses.replace(entry(1), principal=NASTY_INDEXED, reason=NASTY)])
         @example(
-            batch=[dataclasses.replace(entry(2), subject=NASTY_INDEXED, requested=(NASTY, ""))]
+            batch=[dataclasses.replace(entry(2), subjects=(NASTY_INDEXED,), requested=(NASTY, ""))]
         )
         def round_trip(batch: list[AccessEntry]) -> None:
             records = log.append(batch, now_us=T0_US)
@@ -868,21 +907,25 @@ def test_any_entry_is_found_by_its_own_field_values(tmp_path: Path) -> None:
         @PROPERTY_SETTINGS
         @given(wanted=entries)
         @example(
-            wanted=dataclasses.replace(entry(4), principal=NASTY_INDEXED, subject=NASTY_INDEXED)
+            wanted=dataclasses.replace(
+                entry(4), principal=NASTY_INDEXED, subjects=(NASTY_INDEXED, "hmac-sha256:v1:0")
+            )
         )
         def found_by_fields(wanted: AccessEntry) -> None:
             (record,) = log.append([wanted], now_us=T0_US)
-            by_fields = AccessQuery(
-                since_us=wanted.time_us,
-                until_us=wanted.time_us + 1,
-                principal=wanted.principal,
-                purpose=wanted.purpose,
-                method=wanted.method,
-                decision=str(wanted.decision),
-                subjects=(wanted.subject,),
-            )
-            found = log.query(by_fields, after_sequence=record.sequence - 1)
-            assert [r.sequence for r in found] == [record.sequence]
+            # By each of the subjects it names, as a subject's export looks for it.
+            for subject in wanted.subjects or ("",):
+                by_fields = AccessQuery(
+                    since_us=wanted.time_us,
+                    until_us=wanted.time_us + 1,
+                    principal=wanted.principal,
+                    purpose=wanted.purpose,
+                    method=wanted.method,
+                    decision=str(wanted.decision),
+                    subjects=(subject,) if subject else (),
+                )
+                found = log.query(by_fields, after_sequence=record.sequence - 1)
+                assert [r.sequence for r in found] == [record.sequence]
 
         found_by_fields()
 
@@ -891,8 +934,62 @@ def test_a_query_field_holding_nul_is_refused(tmp_path: Path) -> None:
     """SQLite's JSON functions cut text at NUL, so a purpose "support_triage\\0forged"
     would show up under support_triage: the store refuses it and writes nothing."""
     with fresh_log(tmp_path) as log:
-        for field in ("principal", "method", "purpose", "subject"):
-            forged = dataclasses.replace(entry(1), **{field: "support_triage\x00forged"})
+        for field in ("principal", "method", "purpose", "subjects"):
+            value = "support_triage\x00forged"
+            forged = dataclasses.replace(
+                entry(1), **{field: (value,) if field == "subjects" else value}
+            )
             with pytest.raises(ValueError, match="NUL"):
                 log.append([entry(2), forged], now_us=0)
         assert log.query(AccessQuery()) == []
+
+
+# -- records written before every subject was named ---------------------------------------
+
+
+def version_1_content(sequence: int, subject: str) -> str:
+    """A record as Tactful wrote it before version 2: one subject, as a string."""
+    return json.dumps(
+        [sequence, T0_US + sequence, "web_frontend", "frontend", METHODS[0], "onboarding",
+         subject, [], ["new_visitor"], "allowed", "OK", "ok", f"req-{sequence}", 7],
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def test_a_log_written_in_version_1_still_verifies_and_is_found_by_subject(
+    tmp_path: Path,
+) -> None:
+    """An upgrade indexes the subjects of the old records (m002) and rewrites none of
+    them: their hashes cover their old encoding."""
+    ada = f"hmac-sha256:v1:{1:064x}"
+    keys = create_keyring(tmp_path / "keyring.json", now=T0).signing
+    SqliteAccessLog(tmp_path / "access_log.db", tmp_path / "checkpoints", keys).close()
+    database = tmp_path / "access_log.db"
+    with closing(sqlite3.connect(database)) as conn, conn:  # as the old version left it
+        previous = GENESIS_HASH
+        for sequence, subject in ((1, ada), (2, ""), (3, ada)):
+            content = version_1_content(sequence, subject)
+            record_hash = chain_hash(previous, content)
+            conn.execute(
+                "INSERT INTO records (sequence, content, previous_hash, record_hash)"
+                " VALUES (?, ?, ?, ?)",
+                [sequence, content, previous, record_hash],
+            )
+            previous = record_hash
+        conn.execute("DROP TABLE record_subjects")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_every_subject_of_a_record'")
+    log = SqliteAccessLog(tmp_path / "access_log.db", tmp_path / "checkpoints", keys)
+    with closing(log):
+        found = log.query(AccessQuery(subjects=(ada,)))
+        assert [r.sequence for r in found] == [1, 3]
+        assert [r.entry.subjects for r in found] == [(ada,), (ada,)]
+        assert found[0].entry.request_id_origin is RequestIdOrigin.CALLER
+        (nobody,) = log.query(AccessQuery(), after_sequence=1, limit=1)
+        assert nobody.entry.subjects == ()
+        new = log.append([dataclasses.replace(entry(4), subjects=(ada,))], now_us=T0_US)
+        assert log.verify() == Verification(True, 4)
+        assert [r.sequence for r in log.query(AccessQuery(subjects=(ada,)))] == [
+            1,
+            3,
+            new[0].sequence,
+        ]

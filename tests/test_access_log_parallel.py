@@ -24,7 +24,7 @@ def entry(n: int) -> AccessEntry:
         "frontend",
         "m",
         "support_triage",
-        f"hmac-sha256:v1:{n:064x}",
+        (f"hmac-sha256:v1:{n:064x}",),
         (),
         ("new_visitor",),
         Decided.ALLOWED,

@@ -248,7 +248,7 @@ def expected_record(
         "role": ROLE[principal],
         "method": case.full_name,
         "purpose": getattr(request, "purpose", ""),
-        "subject": pseudonym_of(tactful, ADA) if about_ada else "",
+        "subjects": [pseudonym_of(tactful, ADA)] if about_ada else [],
         "decision": "allowed" if status == "OK" else "denied",
         "status": status,
         "request_id": rid,
@@ -261,7 +261,7 @@ def fields_of(record: access_log_pb2.AccessRecord) -> dict[str, Any]:
         "role": record.role,
         "method": record.method,
         "purpose": record.purpose,
-        "subject": record.subject,
+        "subjects": list(record.subjects),
         "decision": record.decision,
         "status": record.status,
         "request_id": record.request_id,
@@ -347,17 +347,41 @@ def test_released_names_are_recorded_but_never_values(tactful: Tactful) -> None:
         assert secret_path.encode() not in content, path.name
 
 
-def test_the_request_id_is_recorded_or_made_up(tactful: Tactful) -> None:
-    ids = ["req-7f3a", "x" * 128, "x" * 129, ""]
+def test_the_request_id_is_kept_if_it_looks_like_one_else_made_up_and_echoed(
+    tactful: Tactful,
+) -> None:
+    """An email address sent as a request id stayed in access_log.db after that person was
+    erased: only 1 to 64 characters of [A-Za-z0-9._:-] are kept; anything else is replaced
+    by a new id, and the record says so. The id the record holds is echoed to the caller."""
+    ids = ["req-7f3a", "0f1e:trace.span_9-x", "x" * 64, "x" * 65, "ada@example.com", "a b", ""]
+    echoed = []
     for rid in ids:
-        tactful.personalization.GetSegments(
+        _, call = tactful.personalization.GetSegments.with_call(
             SEGMENTS, metadata=metadata("support_widget", rid), timeout=10
         )
-    recorded = [r.request_id for r in query(tactful, method=SEGMENTS_METHOD)]
-    assert recorded[:2] == ids[:2]
-    for made_up in recorded[2:]:  # too long or missing: 128 random bits in hex instead
+        echoed.append(dict(call.initial_metadata())["x-request-id"])
+    records = query(tactful, method=SEGMENTS_METHOD)
+    recorded = [r.request_id for r in records]
+    assert recorded == echoed
+    assert recorded[:3] == ids[:3]
+    assert [r.request_id_origin for r in records] == ["caller"] * 3 + ["replaced"] * 3 + [
+        "generated"
+    ]
+    for made_up in recorded[3:]:  # 128 random bits in hex instead
         assert len(made_up) == 32 and int(made_up, 16) >= 0
-    assert recorded[2] != recorded[3]
+    assert len(set(recorded[3:])) == 4
+    for path in access_log_files(tactful):
+        assert b"ada@example.com" not in path.read_bytes(), path.name
+
+
+def test_a_refused_call_echoes_its_request_id_too(tactful: Tactful) -> None:
+    request = P.GetSegmentsRequest(subject=ADA, purpose="onboarding")
+    with pytest.raises(grpc.RpcError) as refused:
+        tactful.personalization.GetSegments(
+            request, metadata=metadata("analyst", "support-ticket-42"), timeout=10
+        )
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert dict(refused.value.initial_metadata())["x-request-id"] == "support-ticket-42"
 
 
 def test_the_subject_is_the_pseudonym_and_found_by_any_case_of_the_email(
@@ -371,22 +395,27 @@ def test_the_subject_is_the_pseudonym_and_found_by_any_case_of_the_email(
 
     pseudonym = pseudonym_of(tactful, ADA)
     assert pseudonym.startswith("hmac-sha256:v1:") and len(pseudonym) == len("hmac-sha256:v1:") + 64
+    bob = pseudonym_of(tactful, BOB)
     everything = query(tactful)
-    assert [r.subject for r in everything] == [
-        pseudonym,
-        pseudonym,
-        pseudonym_of(tactful, BOB),
-        pseudonym_of(tactful, BOB),
-        "",  # a batch about several people names none of them
+    assert [list(r.subjects) for r in everything] == [
+        [pseudonym],
+        [pseudonym],
+        [bob],
+        [bob],
+        sorted([pseudonym, bob]),  # a batch about several people names each of them
     ]
+    assert [r.subject for r in everything] == [r.subjects[0] for r in everything]
     found = query(tactful, subject=email("ADA.LOVELACE@EXAMPLE.COM"))
     assert [(r.method, r.subject) for r in found] == [
         ("tactful.v1.Personalization/RecordEvents", pseudonym),
         (SEGMENTS_METHOD, pseudonym),
+        ("tactful.v1.Personalization/RecordEvents", min(pseudonym, bob)),
     ]
     # The compliance query about Ada is itself an access about Ada.
     again = query(tactful, subject=email("Ada.Lovelace@example.com"))
     assert [r.method for r in again] == [r.method for r in found] + [QUERY_METHOD]
+    by_bob = query(tactful, subject=BOB)
+    assert [r.sequence for r in by_bob] == [everything[i].sequence for i in (2, 3, 4)]
 
 
 # -- filters and paging --------------------------------------------------------------------

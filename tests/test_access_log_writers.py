@@ -17,7 +17,7 @@ def entry(n: int, who: str) -> AccessEntry:
         "",
         "tactful.retention/run",
         "",
-        "",
+        (),
         (),
         (),
         Decided.ALLOWED,

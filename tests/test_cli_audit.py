@@ -133,5 +133,5 @@ def test_bad_arguments_are_explained(
 def test_csv_columns_are_every_field_of_a_record() -> None:
     from privacy.access_log import RECORD_FIELDS, AccessEntry, Decided, record_as_dict, seal_record
 
-    entry = AccessEntry(0, "p", "r", "m", "", "", (), (), Decided.ALLOWED, "OK", "", "id", 0)
+    entry = AccessEntry(0, "p", "r", "m", "", (), (), (), Decided.ALLOWED, "OK", "", "id", 0)
     assert tuple(record_as_dict(seal_record(1, entry, "0" * 64))) == RECORD_FIELDS

@@ -406,7 +406,7 @@ def test_cli_run_purges_leaves_one_receipt_and_the_log_still_verifies(
     assert "retention: support_triage: deleted 1 events so far" in err.splitlines()
     assert "deleted 2 events and 0 identities; receipt written to the access log" in out
     (receipt,) = receipts(capsys, config)
-    assert receipt["principal"] == "retention-job" and receipt["subject"] == ""
+    assert receipt["principal"] == "retention-job" and receipt["subjects"] == []
     reason = json.loads(receipt["reason"])
     moment = datetime.fromisoformat(now)
     assert reason["dry_run"] is False and reason["started_at"] == moment.isoformat()

@@ -25,10 +25,11 @@ from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
     common_pb2,
+    personalization_pb2,
     subjects_pb2,
     subjects_pb2_grpc,
 )
-from tests.conftest import T0, Tactful, bearer, email, timestamp
+from tests.conftest import T0, Tactful, bearer, email, page_view, timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "Canary.Person+7f3a@Example.com"
@@ -387,7 +388,7 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     }
     records = document["access_records"]
     assert Counter(r["method"] for r in records) == history.calls
-    assert {r["subject"] for r in records} == {pseudonym}
+    assert {s for r in records for s in r["subjects"]} == {pseudonym}
     assert [r["sequence"] for r in records] == sorted(r["sequence"] for r in records)
 
     (logged,) = records_about(tactful, email(CANARY), EXPORT_METHOD)
@@ -494,7 +495,7 @@ def test_cli_export_and_erase_do_what_the_rpcs_do_and_leave_receipts(
         EXPORT_METHOD,
     ]
     (receipt,) = receipts(capsys, config, "tactful.cli/subjects.export")
-    assert receipt["subject"] == pseudonym and receipt["role"] == PRIVACY_OPS
+    assert receipt["subjects"] == [pseudonym] and receipt["role"] == PRIVACY_OPS
     assert receipt["principal"].startswith("cli:")
 
     code, out, _ = run(capsys, "subjects", "erase", "--config", config, *subject, "--suppress")
@@ -503,7 +504,7 @@ def test_cli_export_and_erase_do_what_the_rpcs_do_and_leave_receipts(
         assert f"{store}: {deleted} deleted" in out.splitlines()
     assert f"erased {pseudonym} and suppressed further collection" in out
     (receipt,) = receipts(capsys, config, "tactful.cli/subjects.erase")
-    assert receipt["subject"] == pseudonym
+    assert receipt["subjects"] == [pseudonym]
     assert json.loads(receipt["reason"]) == {"deleted": EXPECTED_DELETED, "suppressed": True}
     code, out, _ = run(capsys, "audit", "verify", "--config", config)
     assert code == 0 and "intact" in out
@@ -544,3 +545,28 @@ def test_an_erasure_from_the_command_line_is_noticed_by_a_running_server(
     verify = access_log_pb2.VerifyAccessLogRequest()
     stub = access_log_pb2_grpc.AccessLogStub(tactful.channel)
     assert stub.VerifyAccessLog(verify, metadata=bearer("compliance_officer")).intact
+
+
+def test_a_persons_export_holds_the_records_of_batches_about_several_people(
+    tactful: Tactful,
+) -> None:
+    """Frontends send mixed batches all the time; before, such a batch's record named
+    nobody, and was missing from each person's export and subject queries."""
+    ada, bob = email("ada@example.com"), email("bob@example.com")
+    tactful.record("support_triage", page_view(ada), page_view(bob))
+    rejected = personalization_pb2.RecordEventsRequest(
+        purpose="support_triage",
+        events=[page_view(ada), common_pb2.Event(subject=bob, type="no_such_event")],
+    )
+    with pytest.raises(grpc.RpcError):  # refused whole: still about both of them
+        tactful.personalization.RecordEvents(rejected, metadata=bearer("support_widget"))
+    for person, other in ((ada, bob), (bob, ada)):
+        records = [
+            r
+            for r in export(tactful, person)["access_records"]
+            if r["method"] == "tactful.v1.Personalization/RecordEvents"
+        ]
+        assert [r["status"] for r in records] == ["OK", "INVALID_ARGUMENT"]
+        both = sorted([pseudonym_of(tactful, person.id), pseudonym_of(tactful, other.id)])
+        assert [r["subjects"] for r in records] == [both, both]
+        assert len(records_about(tactful, person, "tactful.v1.Personalization/RecordEvents")) == 2
