@@ -16,8 +16,9 @@ the database, so they cannot disagree with what the hash covers, and
 verification only has to hash what it reads.
 
 Two encodings exist. Version 1 (14 fields) named at most one subject, as a
-string; version 2 (15 fields) names every subject a call touched, as a list, and
-says where the request id came from. Records are written in version 2 and read
+string; version 2 (17 fields) names every subject a call touched, as a list,
+says where the request id came from, how the caller authenticated, and the
+SHA-256 of its client certificate, if it presented one. Records are written in version 2 and read
 in either: what a hash covers is never re-encoded.
 """
 
@@ -72,6 +73,8 @@ class AccessEntry:
     request_id: str
     latency_us: int
     request_id_origin: RequestIdOrigin = RequestIdOrigin.GENERATED
+    authenticated_by: str = ""  # "token", "certificate", "certificate+token"; "" if nobody
+    certificate_sha256: str = ""  # of the caller's client certificate (mutual TLS), hex
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ CANONICAL_FIELDS = (
     "request_id",
     "latency_us",
     "request_id_origin",
+    "authenticated_by",
+    "certificate_sha256",
 )
 _VERSION_1_LENGTH = 14
 
@@ -123,6 +128,8 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.request_id,
         entry.latency_us,
         str(entry.request_id_origin),
+        entry.authenticated_by,
+        entry.certificate_sha256,
     ]
     # ASCII with \u escapes: any Python text encodes, lone surrogates included.
     return json.dumps(values, separators=(",", ":"))
@@ -134,7 +141,8 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
     if len(values) == _VERSION_1_LENGTH:
         subject = values[6]
         values[6] = [subject] if subject else []
-        values.append(str(RequestIdOrigin.CALLER))  # version 1 kept whatever was sent
+        # Version 1 kept whatever request id was sent, and knew only bearer tokens.
+        values += [str(RequestIdOrigin.CALLER), "token" if values[2] != ANONYMOUS else "", ""]
     (
         sequence,
         time_us,
@@ -151,6 +159,8 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         request_id,
         latency_us,
         origin,
+        authenticated_by,
+        certificate_sha256,
     ) = values
     entry = AccessEntry(
         time_us,
@@ -167,6 +177,8 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         request_id,
         latency_us,
         RequestIdOrigin(origin),
+        authenticated_by,
+        certificate_sha256,
     )
     return sequence, entry
 
@@ -208,6 +220,8 @@ def record_as_dict(record: AccessRecord) -> dict[str, object]:
         "request_id": e.request_id,
         "latency_us": e.latency_us,
         "request_id_origin": str(e.request_id_origin),
+        "authenticated_by": e.authenticated_by,
+        "certificate_sha256": e.certificate_sha256,
         "previous_hash": record.previous_hash,
         "record_hash": record.record_hash,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,9 @@ from server.auth import Authenticator
 from server.config import Settings, parse_listen
 from server.decoding import TolerantRegistrar
 from server.edge import Edge
+from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
+from server.tls import check_transport, server_credentials
 from server.servicers import (
     AccessLogServicer,
     Authorizer,
@@ -57,6 +60,7 @@ from tactful.v1 import (
     subjects_pb2_grpc,
 )
 
+log = logging.getLogger("tactful.server")
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
     for module, name in (
@@ -185,7 +189,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
-    authenticator = Authenticator(settings.principals, TokenStore(settings.tokens_path))
+    authenticator = CallerAuthenticator(
+        Authenticator(settings.principals, TokenStore(settings.tokens_path)), settings.principals
+    )
     committer = GroupCommitter(
         access_log,
         lambda: to_us(clock()),
@@ -256,9 +262,16 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     )
 
     host, port = parse_listen(settings.listen)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    warning = check_transport(settings, host)
+    if settings.tls is not None:
+        bound = server.add_secure_port(f"{host}:{port}", server_credentials(settings, clock))
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     running = RunningServer(server, bound)
+    if warning:
+        log.warning("%s", warning)
+        running.notices.append(warning)
     if domain.store.state_changes:  # one line: a first start builds every signal at once
         running.notices.append(f"signal state: {'; '.join(domain.store.state_changes)}")
     # Closed in reverse: the stores last, after the access log's final checkpoint.

@@ -115,6 +115,8 @@ def record_to_proto(record: AccessRecord) -> access_log_pb2.AccessRecord:
         previous_hash=record.previous_hash,
         record_hash=record.record_hash,
         request_id_origin=str(e.request_id_origin),
+        authenticated_by=e.authenticated_by,
+        certificate_sha256=e.certificate_sha256,
     )
 
 

@@ -57,6 +57,15 @@ class PrincipalConfig:
     token_sha256: str = field(repr=False)  # "" if tokens are only issued
     roles: frozenset[str] = frozenset()
     purposes: frozenset[str] = frozenset()
+    tls_subject: str = ""  # a URI or DNS SAN of its client certificate (mutual TLS)
+    require: frozenset[str] = frozenset({"token"})  # what it must present: tls, token
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: Path  # PEM certificate chain, the server's first
+    key: Path  # PEM private key
+    client_ca: Path | None = None  # PEM CA certificates: client certificates are required
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class Settings:
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     record_timeout_ms: float = 2000.0  # a call whose record is not durable by then: UNAVAILABLE
     failure_limits: FailureLimits = FailureLimits()  # failed calls per peer ([rate_limit])
+    tls: TlsSettings | None = None  # [tls]; None: plaintext, refused off the loopback
+    allow_insecure: bool = False  # plaintext on a non-loopback address, with a warning
     identity_retention: str = "400d"  # vault entries of people inactive this long go
     min_segment_size: int = 10  # a segment with fewer members is never released
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
@@ -140,6 +151,8 @@ def _from_file(path: Path) -> Settings:
         "min_segment_size",
         "thread_switch_ms",
         "rate_limit",
+        "tls",
+        "allow_insecure",
     }
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
@@ -158,6 +171,8 @@ def _from_file(path: Path) -> Settings:
         insights_budget=_insights_budget(path, raw.get("insights", {})),
         thread_switch_ms=_thread_switch_ms(path, raw.get("thread_switch_ms", 1.0)),
         failure_limits=_rate_limit(path, raw.get("rate_limit", {})),
+        tls=_tls(path, base, raw.get("tls")),
+        allow_insecure=_flag(path, raw, "allow_insecure"),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -199,7 +214,22 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
             f"{where}.roles: give at least one of {', '.join(sorted(ROLES))}"
             + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
         )
-    return PrincipalConfig(raw["name"], digest, lists["roles"], lists["purposes"])
+    tls_subject = raw.get("tls_subject", "")
+    if not isinstance(tls_subject, str):
+        raise ConfigError(f"{where}.tls_subject: a URI or DNS name of its client certificate")
+    require = raw.get("require", ["tls", "token"] if tls_subject else ["token"])
+    if (
+        not isinstance(require, list)
+        or not require
+        or not set(require) <= {"tls", "token"}
+        or len(set(require)) != len(require)
+    ):
+        raise ConfigError(f'{where}.require: ["token"], ["tls"] or ["tls", "token"]')
+    if "tls" in require and not tls_subject:
+        raise ConfigError(f'{where}.require: "tls" needs a tls_subject to match')
+    return PrincipalConfig(
+        raw["name"], digest, lists["roles"], lists["purposes"], tls_subject, frozenset(require)
+    )
 
 
 def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
@@ -263,6 +293,33 @@ def _rate_limit(path: Path, raw: Any) -> FailureLimits:
     if type(summary) not in (int, float) or not 0.01 <= summary <= 86_400:
         raise ConfigError(f"{path}: rate_limit.summary_seconds must be from 0.01 to 86400")
     return FailureLimits(float(per_minute), burst, float(summary))
+
+
+def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
+    """The [tls] table: cert, key (PEM files), and client_ca for mutual TLS."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: tls must be a table ([tls])")
+    unknown = set(raw) - {"cert", "key", "client_ca"}
+    if unknown:
+        raise ConfigError(f"{path}: tls: unknown keys {sorted(unknown)}")
+    for key in ("cert", "key"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfigError(f"{path}: tls.{key}: the path of a PEM file is required")
+    client_ca = raw.get("client_ca")
+    if client_ca is not None and (not isinstance(client_ca, str) or not client_ca):
+        raise ConfigError(f"{path}: tls.client_ca: the path of a PEM file of CA certificates")
+    return TlsSettings(
+        base / raw["cert"], base / raw["key"], base / client_ca if client_ca else None
+    )
+
+
+def _flag(path: Path, raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be true or false")
+    return value
 
 
 def _insights_budget(path: Path, raw: Any) -> float:

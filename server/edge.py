@@ -30,9 +30,10 @@ from privacy.decisions import Actor, Decision
 from privacy.errors import InvalidRequest, PrivacyError, Violation
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from segments.ingest import to_us
-from server.auth import Authenticator, Unauthenticated
+from server.auth import Unauthenticated
 from server.decoding import Undecodable
 from server.errors import status_for
+from server.identity import Caller, CallerAuthenticator
 from server.limits import FailureLimiter, RefusedWindow, peer_host
 
 log = logging.getLogger("tactful.server")
@@ -65,7 +66,7 @@ Call = Callable[[Actor], Awaitable[Outcome]]
 class Edge:
     def __init__(
         self,
-        authenticator: Authenticator,
+        authenticator: CallerAuthenticator,
         pseudonymizer: Pseudonymizer,
         access_log: AccessLogSink,
         set_serving: Callable[[bool], Awaitable[None]],
@@ -101,10 +102,13 @@ class Edge:
         now = self._clock()
         request_id, origin = _request_id(context)
         actor: Actor | None = None
+        caller: Caller | None = None
         outcome: Outcome | None = None
         error: Exception | None = None
+        certificate = self._authenticator.certificate_of(context.auth_context())
         try:
-            actor = self._authenticator.authenticate(context.invocation_metadata())
+            caller = self._authenticator.authenticate(context.invocation_metadata(), certificate)
+            actor = caller.actor
             self._check_size(request)
             if writes and not self._serving:
                 raise AccessLogUnavailable("writes are paused until the access log recovers")
@@ -140,6 +144,8 @@ class Edge:
             request_id=request_id,
             latency_us=(time.perf_counter_ns() - started) // 1000,
             request_id_origin=origin,
+            authenticated_by=caller.authenticated_by if caller else "",
+            certificate_sha256=certificate.sha256 if certificate else "",
         )
         try:
             await self._log.wait(entry)

@@ -857,6 +857,8 @@ entries = st.builds(
     request_id=texts,
     latency_us=st.integers(min_value=0, max_value=2**63 - 1),
     request_id_origin=st.sampled_from(RequestIdOrigin),
+    authenticated_by=st.sampled_from(["", "token", "certificate", "certificate+token"]),
+    certificate_sha256=st.text("0123456789abcdef", max_size=64),
 )
 
 

@@ -33,7 +33,7 @@ class QueryAccessLogRequest(_message.Message):
     def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., purpose: _Optional[str] = ..., method: _Optional[str] = ..., decision: _Optional[str] = ..., subject: _Optional[_Union[_common_pb2.SubjectRef, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class AccessRecord(_message.Message):
-    __slots__ = ("sequence", "time", "principal", "role", "method", "purpose", "subject", "requested", "released", "decision", "status", "reason", "request_id", "latency_us", "previous_hash", "record_hash", "subjects", "request_id_origin")
+    __slots__ = ("sequence", "time", "principal", "role", "method", "purpose", "subject", "requested", "released", "decision", "status", "reason", "request_id", "latency_us", "previous_hash", "record_hash", "subjects", "request_id_origin", "authenticated_by", "certificate_sha256")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,8 @@ class AccessRecord(_message.Message):
     RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
     SUBJECTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_SHA256_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     principal: str
@@ -70,7 +72,9 @@ class AccessRecord(_message.Message):
     record_hash: str
     subjects: _containers.RepeatedScalarFieldContainer[str]
     request_id_origin: str
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., role: _Optional[str] = ..., method: _Optional[str] = ..., purpose: _Optional[str] = ..., subject: _Optional[str] = ..., requested: _Optional[_Iterable[str]] = ..., released: _Optional[_Iterable[str]] = ..., decision: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ..., latency_us: _Optional[int] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ..., subjects: _Optional[_Iterable[str]] = ..., request_id_origin: _Optional[str] = ...) -> None: ...
+    authenticated_by: str
+    certificate_sha256: str
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., principal: _Optional[str] = ..., role: _Optional[str] = ..., method: _Optional[str] = ..., purpose: _Optional[str] = ..., subject: _Optional[str] = ..., requested: _Optional[_Iterable[str]] = ..., released: _Optional[_Iterable[str]] = ..., decision: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ..., latency_us: _Optional[int] = ..., previous_hash: _Optional[str] = ..., record_hash: _Optional[str] = ..., subjects: _Optional[_Iterable[str]] = ..., request_id_origin: _Optional[str] = ..., authenticated_by: _Optional[str] = ..., certificate_sha256: _Optional[str] = ...) -> None: ...
 
 class QueryAccessLogResponse(_message.Message):
     __slots__ = ("records", "next_page_token")
