@@ -38,7 +38,6 @@ from server.decoding import TolerantRegistrar
 from server.edge import Edge
 from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
-from server.tls import check_transport, server_credentials
 from server.servicers import (
     AccessLogServicer,
     Authorizer,
@@ -48,6 +47,7 @@ from server.servicers import (
     SubjectsServicer,
     Writer,
 )
+from server.tls import check_transport, server_credentials
 from server.tokens import TokenStore
 from tactful.v1 import (
     access_log_pb2,
