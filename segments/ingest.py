@@ -37,12 +37,15 @@ class SubjectInput:
 
 @dataclass(frozen=True)
 class EventInput:
-    """An event as received, before any check."""
+    """An event as received, before any check. `malformed` names the fields (relative
+    to the event, e.g. ``attributes.when``) that arrived as no value at all, such as a
+    timestamp outside years 1 to 9999; they are left out of the fields above."""
 
     subject: SubjectInput
     type: str
     occurred_at_us: int | None
     attributes: Mapping[str, AttributeScalar]
+    malformed: tuple[Violation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,13 @@ class EventRecorder:
                     event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
                 )
             )
-            violations.extend(_time_violations(where, event.occurred_at_us, now_us))
+            # Refused even where the purpose would drop the attribute: the value is no
+            # value of its type at all, and the client must hear of it.
+            violations.extend(
+                Violation(f"{where}.{v.field}", v.description) for v in event.malformed
+            )
+            if not any(v.field == "occurred_at" for v in event.malformed):
+                violations.extend(_time_violations(where, event.occurred_at_us, now_us))
             problem = self._type_problem(purpose, event.type)
             if problem:
                 violations.append(Violation(f"{where}.type", problem))
