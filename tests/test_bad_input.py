@@ -242,3 +242,51 @@ def test_a_timestamp_that_is_no_point_in_time_is_invalid_argument(
     found = violations(caught.value)
     assert words in found[f"events[1].{field}"]
     assert stored_rows(tactful) == (0, 0)
+
+
+# -- many violations, long client text: the status still reaches the client ------------------
+
+
+def bad_request_of(error: grpc.RpcError) -> list[tuple[str, str]]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status in the trailers"
+    (detail,) = status.details
+    bad_request = error_details_pb2.BadRequest()
+    assert detail.Unpack(bad_request)
+    return [(v.field, v.description) for v in bad_request.field_violations]
+
+
+def test_a_thousand_bad_events_get_invalid_argument_with_the_first_twenty(
+    tactful: Tactful,
+) -> None:
+    long = "x" * 300
+    events = []
+    for i in range(1000):
+        event = with_type(f"{long}{i}")
+        event.subject.namespace = long
+        event.attributes[long].string_value = long
+        events.append(event)
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("support_triage", *events)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    listed = bad_request_of(caught.value)
+    assert len(listed) == 21
+    assert listed[-1] == ("", "and 1980 more")  # two violations an event
+    assert listed[0][0] == "events[0].subject.namespace"
+    for field, description in listed:
+        assert len(field) <= 96 and len(description) <= 160
+        assert long not in description
+    assert len(caught.value.details()) <= 300
+    assert long not in caught.value.details()
+    assert stored_rows(tactful) == (0, 0)
+
+
+def test_two_thousand_long_unknown_signal_names_get_invalid_argument(tactful: Tactful) -> None:
+    names = [f"{'n' * 200}{i}" for i in range(2000)]
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.signals(GOOD, "support_triage", *names)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    listed = bad_request_of(caught.value)
+    assert [field for field, _ in listed] == [f"names[{i}]" for i in range(20)] + [""]
+    assert listed[-1][1] == "and 1980 more"
+    assert all(names[0] not in description for _, description in listed)
