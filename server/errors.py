@@ -34,6 +34,7 @@ from privacy.errors import (
     PurposeNotClaimable,
     ReleaseNotAllowed,
     RoleNotAllowed,
+    SubjectSuppressed,
     VaultError,
     Violation,
 )
@@ -49,6 +50,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     PurposeNotClaimable: grpc.StatusCode.PERMISSION_DENIED,
     ReleaseNotAllowed: grpc.StatusCode.PERMISSION_DENIED,
     ConsentRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    SubjectSuppressed: grpc.StatusCode.FAILED_PRECONDITION,
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
     # Raised by the retention job, which runs from the command line, not over gRPC.
@@ -61,7 +63,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     VaultError: grpc.StatusCode.INTERNAL,
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
-_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied, BudgetExhausted)
+_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied, BudgetExhausted, SubjectSuppressed)
 
 MAX_LISTED = 20  # field violations, or refused names, listed in one status
 MAX_QUOTED_CHARS = 32  # of one quoted client value, or one refused name
