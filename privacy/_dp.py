@@ -44,7 +44,8 @@ def privacy_loss(scale: float, l1_sensitivity: int) -> float:
 
 
 def discrete_laplace_scale(epsilon: float, l1_sensitivity: int) -> float:
-    """The smallest scale at which OpenDP's privacy map certifies `epsilon`.
+    """The smallest scale at which OpenDP's privacy map certifies `epsilon`; ValueError
+    if OpenDP can make no measurement of it (call this before spending anything).
 
     In exact arithmetic that is `l1_sensitivity / epsilon`; in floating point the
     map of that quotient can exceed `epsilon` in the last bit (0.7 gives
@@ -59,10 +60,16 @@ def discrete_laplace_scale(epsilon: float, l1_sensitivity: int) -> float:
     if l1_sensitivity < 1:
         raise ValueError(f"l1_sensitivity must be at least 1, not {l1_sensitivity}")
     scale = l1_sensitivity / epsilon
-    for _ in range(_MAX_SCALE_STEPS):
-        if _measurement(scale).check(l1_sensitivity, epsilon):
-            return scale
-        scale = math.nextafter(scale, math.inf)
+    try:
+        for _ in range(_MAX_SCALE_STEPS):
+            if _measurement(scale).check(l1_sensitivity, epsilon):
+                return scale
+            scale = math.nextafter(scale, math.inf)
+    except dp.OpenDPException as exc:  # e.g. 5e-324 makes the scale infinite
+        raise ValueError(
+            f"OpenDP makes no measurement for epsilon {epsilon!r} at sensitivity"
+            f" {l1_sensitivity}: {exc.message}"
+        ) from None
     raise ValueError(f"no scale certifies epsilon {epsilon!r} at sensitivity {l1_sensitivity}")
 
 

@@ -4,7 +4,8 @@ For a purpose whose legal basis is consent, nothing is collected without a
 grant and nothing is read back for it. A withdrawal takes effect on the very
 next call and, in the same transaction, deletes the subject's data collected
 under that purpose. Every grant and withdrawal is kept, with when and where it
-was given, for the subject's export.
+was given, for the subject's export. A person erased with suppression gets no
+consent recorded again (SubjectSuppressed), checked in the writing transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Protocol
 from privacy.contract import Contract, LegalBasis
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
-from privacy.pseudonym import Pseudonymizer
+from privacy.pseudonym import Pseudonymizer, normalize
+from privacy.suppression import Tombstones
 
 MAX_SOURCE_CHARS = 200
 
@@ -36,9 +38,13 @@ class ConsentStore(Protocol):
         """True if consent for `purpose` is currently granted under any of the pseudonyms."""
         ...
 
-    def record_consent(self, change: ConsentChange, subject: Sequence[str]) -> int:
+    def record_consent(
+        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+    ) -> int:
         """Record the change; on a withdrawal, delete everything collected under the
-        purpose for all of `subject`'s pseudonyms, atomically. Returns rows deleted."""
+        purpose for all of `subject`'s pseudonyms, atomically. Returns rows deleted.
+        SubjectSuppressed, nothing written, if any of `tombstones` is recorded: checked
+        in the same transaction as the write."""
         ...
 
 
@@ -52,11 +58,16 @@ class ConsentResult:
 
 class ConsentRecorder:
     def __init__(
-        self, contract: Contract, pseudonymizer: Pseudonymizer, store: ConsentStore
+        self,
+        contract: Contract,
+        pseudonymizer: Pseudonymizer,
+        store: ConsentStore,
+        tombstones: Tombstones,
     ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
         self._store = store
+        self._tombstones = tombstones
 
     def set_consent(
         self,
@@ -88,10 +99,12 @@ class ConsentRecorder:
             )
         if violations:
             raise InvalidRequest(violations)
-        subject = self._pseudonymizer.resolve(namespace, identifier)
+        normalized = normalize(namespace, identifier)
+        subject = self._pseudonymizer.candidates(namespace, normalized)
         at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
         change = ConsentChange(subject[0], purpose, granted, source.strip(), at_us)
-        deleted = self._store.record_consent(change, subject)
+        tombstones = self._tombstones.candidates(namespace, normalized)
+        deleted = self._store.record_consent(change, subject, tombstones)
         return ConsentResult(decision, now, deleted, change.pseudonym)
 
     def needs_consent(self, purpose: str) -> bool:

@@ -7,6 +7,7 @@ collects[2]``) with the fix. A contract that does not check is never used.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -152,6 +153,7 @@ def load_contract(path: Path) -> Contract:
 def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -> Contract:
     """Check a parsed TOML document and build the contract from it."""
     checker = _Checker()
+    checker.keys("", document, _TOP_LEVEL_KEYS)
     if not _is_int(document.get("version")) or document.get("version") != 1:
         checker.problem("version", "must be 1; add `version = 1` at the top")
     events = {
@@ -176,12 +178,49 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     return Contract(source, events, segments, signals, purposes)
 
 
+def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> list[str]:
+    """One problem for each key of `table` that is not one of `known`, named by its place,
+    with the nearest known key for a near miss (the contract's and the config's tables).
+
+    >>> unknown_keys("purposes.onboarding", {"collect": []}, ["collects", "retention"])
+    ["purposes.onboarding.collect: unknown key; did you mean 'collects'?"]
+    """
+    known = sorted(known)
+    problems = []
+    for key in sorted(set(table) - set(known)):
+        place = f"{where}.{key}" if where else key
+        near = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"known keys here: {', '.join(known)}"
+        problems.append(f"{place}: unknown key; {hint}")
+    return problems
+
+
+_TOP_LEVEL_KEYS = ("version", "events", "signals", "segments", "purposes")
+_EVENT_KEYS = ("description", "attributes")
+_ATTRIBUTE_KEYS = ("type", "max_length", "values")
+_SIGNAL_KEYS = ("description", "kind", "event", "attribute", "window")
+_SEGMENT_KEYS = ("description", "rule")
+_PURPOSE_KEYS = (
+    "description",
+    "legal_basis",
+    "collects",
+    "releases_segments",
+    "releases_signals",
+    "principals",
+    "retention",
+    "undeclared_attributes",
+)
+
+
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
 
     def problem(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
+
+    def keys(self, where: str, table: Mapping[str, Any], known: Iterable[str]) -> None:
+        self.problems.extend(unknown_keys(where, table, known))
 
     def table(self, parent: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
         place = f"{where}.{key}" if where else key
@@ -237,6 +276,7 @@ def _segment(
     checker: _Checker, name: str, raw: Mapping[str, Any], signals: Mapping[str, SignalSpec]
 ) -> SegmentSpec:
     where = f"segments.{name}"
+    checker.keys(where, raw, _SEGMENT_KEYS)
     description = checker.text(raw, "description", where)
     if "rule" not in raw:
         if name not in BUILT_IN_SEGMENTS:
@@ -253,6 +293,7 @@ def _segment(
 
 def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
     where = f"events.{name}"
+    checker.keys(where, raw, _EVENT_KEYS)
     attributes = {
         attr: _attribute(checker, f"{where}.attributes.{attr}", spec)
         for attr, spec in checker.table(raw, "attributes", where).items()
@@ -261,6 +302,7 @@ def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
 
 
 def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> AttributeSpec:
+    checker.keys(where, raw, _ATTRIBUTE_KEYS)
     kind = checker.choice(raw, "type", where, AttributeType)
     max_length: Any = raw.get("max_length")
     if not (_is_int(max_length) and max_length > 0):
@@ -284,6 +326,7 @@ def _signal(
     checker: _Checker, name: str, raw: Mapping[str, Any], events: Mapping[str, EventType]
 ) -> SignalSpec:
     where = f"signals.{name}"
+    checker.keys(where, raw, _SIGNAL_KEYS)
     description = checker.text(raw, "description", where)
     kind = checker.choice(raw, "kind", where, SignalKind)
     if kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
@@ -340,6 +383,7 @@ def _purpose(
     signals: Mapping[str, Any],
 ) -> Purpose:
     where = f"purposes.{name}"
+    checker.keys(where, raw, _PURPOSE_KEYS)
     try:
         retention = parse_duration(raw.get("retention", ""))
     except ValueError as exc:

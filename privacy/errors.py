@@ -6,6 +6,7 @@ PrivacyError
  ├── ContractError       contract file that does not load or check
  ├── VaultError          an identity that cannot be decrypted or stored
  ├── BudgetExhausted     a release would overdraw the principal's privacy budget
+ ├── SubjectSuppressed   the person was erased and asked not to be collected again
  └── Denied              the decision function said no; carries the decision
       ├── RoleNotAllowed        the principal has no role that may do this
       ├── PurposeNotClaimable   the principal may not claim this purpose
@@ -73,6 +74,11 @@ class BudgetExhausted(PrivacyError):
             f"privacy budget exhausted: this release asks for epsilon {requested};"
             f" epsilon spent {spent}, epsilon remaining {remaining}"
         )
+
+
+class SubjectSuppressed(PrivacyError):
+    """The person was erased with suppression: nothing about them is recorded again,
+    consent included; nothing was stored."""
 
 
 class Denied(PrivacyError):

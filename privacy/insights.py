@@ -3,15 +3,17 @@
 `Insights.release_segment_sizes`, for a principal with role `analyst`, in order:
 
 1. decide: the role may read aggregates, the principal may claim the purpose;
-2. check epsilon: finite, above 0, at most `MAX_EPSILON_PER_RELEASE`;
-3. debit the principal's budget in the ledger, durably, in one transaction that
-   refuses an overdraw (`BudgetExhausted`). The debit comes before anything is
-   counted: a release that fails after it has still spent its epsilon, which is
-   the safe direction;
-4. count the members of each segment, exactly, from the data collected under
-   the purpose;
-5. add discrete Laplace noise (OpenDP, in `privacy._dp`) at the scale for
-   epsilon and the sensitivity below.
+2. check epsilon: finite, above 0, at most `MAX_EPSILON_PER_RELEASE`, and one
+   OpenDP can make a measurement of at the sensitivity below (5e-324 makes the
+   scale infinite): else InvalidRequest, before anything is spent;
+3. in one ledger transaction that refuses an overdraw (`BudgetExhausted`): debit
+   the principal's budget, count the members of each segment, exactly, from the
+   data collected under the purpose, and add discrete Laplace noise (OpenDP, in
+   `privacy._dp`) at the scale for epsilon and the sensitivity. The debit
+   commits, durably, before the sizes leave; a release that fails on the way
+   rolls the debit back and spends nothing;
+4. clamp each noisy count at 0: post-processing, which costs no privacy, so an
+   analyst never sees a negative size.
 
 Which segments. `releases_segments` says what may leave about one person
 (`GetSegments`); an aggregate purpose such as `analytics` releases none of that.
@@ -23,16 +25,18 @@ Sensitivity. The privacy unit is one subject. Each contributes at most 1 to a
 segment's count (members are counted, not events) and may be in several
 segments at once; we bound that number explicitly as `max_segments_per_person`
 = the number of segments released, so the L1 sensitivity of the count vector
-is that number, whatever rules the segments come to have. `new_visitor` and
-`returning_visitor` exclude each other, so with those two the bound also covers
-a subject counted under two pseudonym key versions between a rotation and its
-rekey.
+is that number, whatever rules the segments come to have (7 for the example
+contract: epsilon 0.5 gives scale 14). `new_visitor` and `returning_visitor`
+exclude each other, so with those two the bound also covers a subject counted
+under two pseudonym key versions between a rotation and its rekey. The reply
+carries the sensitivity and the scale, so an analyst can read the noise off it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -75,9 +79,11 @@ class Debit:
 
 
 class BudgetLedger(Protocol):
-    def debit(self, debit: Debit, *, budget: float) -> float:
-        """Record `debit` if the principal's total stays within `budget` and return
-        the total spent with it; otherwise BudgetExhausted, nothing recorded."""
+    def debiting(self, debit: Debit, *, budget: float) -> AbstractContextManager[float]:
+        """A transaction that records `debit` if the principal's total stays within
+        `budget` and yields the total spent with it (otherwise BudgetExhausted, nothing
+        recorded). The debit commits, durably, when the block ends, and is rolled back
+        if the block raises."""
         ...
 
 
@@ -90,9 +96,11 @@ class SegmentCounter(Protocol):
 @dataclass(frozen=True)
 class ReleasedSizes:
     decision: Decision
-    sizes: Mapping[str, int]  # segment -> noisy count, in name order
+    sizes: Mapping[str, int]  # segment -> noisy count clamped at 0, in name order
     epsilon_spent: float
     epsilon_remaining: float
+    sensitivity: int  # L1: the number of sizes released
+    scale: float  # of the discrete Laplace noise: sensitivity / epsilon (rounded up)
 
 
 class Insights:
@@ -118,27 +126,42 @@ class Insights:
         """
         segments = sorted(self._contract.segments)
         decision = enforce(decide(self._contract, actor, Action.READ_AGGREGATES, purpose, segments))
-        _check_epsilon(epsilon)
+        sensitivity = len(segments)
+        scale = _scale(epsilon, sensitivity)
         now_us = int(now.timestamp()) * 1_000_000 + now.microsecond
-        spent = self._ledger.debit(Debit(actor.name, purpose, epsilon, now_us), budget=self._budget)
+        debit = Debit(actor.name, purpose, epsilon, now_us)
+        with self._ledger.debiting(debit, budget=self._budget) as spent:
+            counts = self._counter.segment_counts(purpose, now_us)
+            exact = [counts.get(name, 0) for name in segments]
+            noisy = _dp.add_discrete_laplace_noise(exact, scale) if exact else []
         remaining = _remaining(self._budget, spent)
-        counts = self._counter.segment_counts(purpose, now_us)
-        exact = [counts.get(name, 0) for name in segments]
-        noisy = (
-            _dp.add_discrete_laplace_noise(exact, _dp.discrete_laplace_scale(epsilon, len(exact)))
-            if exact
-            else []
-        )
         reason = (
             f"purpose {purpose} allows {Action.READ_AGGREGATES}; released segment sizes"
             f" with epsilon {epsilon}, {remaining} of the budget remaining"
         )
         return ReleasedSizes(
             replace(decision, reason=reason),
-            dict(zip(segments, noisy, strict=True)),
+            dict(zip(segments, (max(0, n) for n in noisy), strict=True)),
             epsilon,
             remaining,
+            sensitivity,
+            scale,
         )
+
+
+def _scale(epsilon: float, sensitivity: int) -> float:
+    """The noise scale for `epsilon`, or InvalidRequest: checked before any debit."""
+    _check_epsilon(epsilon)
+    if sensitivity == 0:
+        return 0.0  # no segments, nothing to add noise to
+    try:
+        return _dp.discrete_laplace_scale(epsilon, sensitivity)
+    except ValueError:
+        problem = (
+            f"is {epsilon!r}; too small for a noise scale at sensitivity {sensitivity}"
+            " (OpenDP can make no measurement of it), e.g. 0.1"
+        )
+        raise InvalidRequest([Violation("epsilon", problem)]) from None
 
 
 def _check_epsilon(epsilon: float) -> None:
@@ -167,7 +190,8 @@ class SqliteBudgetLedger:
         self._db.execute("PRAGMA synchronous=FULL")
         migrations.apply(self._db)
 
-    def debit(self, debit: Debit, *, budget: float) -> float:
+    @contextmanager
+    def debiting(self, debit: Debit, *, budget: float) -> Iterator[float]:
         conn = self._db.conn
         with conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -181,7 +205,7 @@ class SqliteBudgetLedger:
                 " VALUES (?, ?, ?, ?)",
                 (debit.principal, debit.purpose, debit.epsilon, debit.debited_at_us),
             )
-        return math.fsum((spent, debit.epsilon))
+            yield math.fsum((spent, debit.epsilon))
 
     def spent(self, principal: str) -> float:
         """The epsilon `principal` has spent so far."""

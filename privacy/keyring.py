@@ -2,8 +2,15 @@
 
 A keyring holds key sets by use (``pseudonym`` for HMAC pseudonyms, ``vault``
 for wrapping per-subject data keys, ``signing`` for Ed25519 access-log
-checkpoints). Each set has versions; the primary writes,
+checkpoints, ``suppression`` for the tombstones of erased people who asked not
+to be collected again). Each set has versions; the primary writes,
 every live version reads, as with `MultiFernet`.
+
+The suppression key is never rotated and no version of it is ever retired: a
+tombstone names a person nobody can look up any more, so it can never be moved
+to a new key and must stay checkable for good. Its versions beyond the first are
+copies of pseudonym keys that tombstones from before this key use were keyed by
+(`adopt_pseudonym_key`, see privacy/suppression.py).
 
 The file is JSON, created with mode 0600; `load_keyring` refuses a file that
 group or others may read and any key shorter than 256 bits.
@@ -27,7 +34,9 @@ from privacy import _crypto
 from privacy.errors import KeyringError
 
 FORMAT = "tactful-keyring/1"
-KEY_USES = ("pseudonym", "vault", "signing")
+KEY_USES = ("pseudonym", "vault", "signing")  # the uses `tactful keys rotate` may rotate
+SUPPRESSION = "suppression"
+ALL_KEY_USES = (*KEY_USES, SUPPRESSION)
 MIN_KEY_BYTES = 32
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
@@ -86,6 +95,7 @@ class Keyring:
     pseudonym: KeySet
     vault: KeySet
     signing: KeySet
+    suppression: KeySet
 
 
 def create_keyring(path: Path, *, now: datetime) -> Keyring:
@@ -93,7 +103,7 @@ def create_keyring(path: Path, *, now: datetime) -> Keyring:
     document = {
         "format": FORMAT,
         "created_at": now.isoformat(),
-        "keysets": {use: _new_keyset(now) for use in KEY_USES},
+        "keysets": {use: _new_keyset(now) for use in ALL_KEY_USES},
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_private(path, document, replace=False)
@@ -133,12 +143,12 @@ def load_keyring(path: Path) -> Keyring:
     keysets = document.get("keysets")
     if not isinstance(keysets, dict):
         raise KeyringError(f"{path}: missing 'keysets'")
-    missing = [use for use in KEY_USES if use not in keysets]
+    missing = [use for use in ALL_KEY_USES if use not in keysets]
     if missing:
         raise KeyringError(
             f"{path}: no {', '.join(missing)} key; run `tactful keys upgrade` to add it"
         )
-    return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in KEY_USES})
+    return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in ALL_KEY_USES})
 
 
 def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
@@ -146,7 +156,7 @@ def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
     _check_mode(path)
     document = json.loads(path.read_text())
     keysets = document.setdefault("keysets", {})
-    added = [use for use in KEY_USES if use not in keysets]
+    added = [use for use in ALL_KEY_USES if use not in keysets]
     for use in added:
         keysets[use] = _new_keyset(now)
     if added:
@@ -255,6 +265,10 @@ def rotate_keyring(path: Path, uses: Sequence[str], *, now: datetime) -> dict[st
     """Add a new primary version to each of `uses`; older versions stay readable."""
     _check_mode(path)
     document = json.loads(path.read_text())
+    if SUPPRESSION in uses:
+        raise KeyringError(
+            "the suppression key is never rotated: its tombstones must stay checkable"
+        )
     added = {}
     for use in uses:
         keyset = document["keysets"][use]
@@ -273,6 +287,10 @@ def rotate_keyring(path: Path, uses: Sequence[str], *, now: datetime) -> dict[st
 def retire_version(path: Path, use: str, version: int) -> None:
     """Remove one non-primary version (the caller checks no data still needs it)."""
     _check_mode(path)
+    if use == SUPPRESSION:
+        raise KeyringError(
+            "suppression keys are never retired: their tombstones must stay checkable"
+        )
     document = json.loads(path.read_text())
     keyset = document["keysets"][use]
     if keyset["primary"] == version:
@@ -282,3 +300,30 @@ def retire_version(path: Path, use: str, version: int) -> None:
     del keyset["keys"][str(version)]
     _write_private(path, document, replace=True)
     load_keyring(path)
+
+
+def adopt_pseudonym_key(path: Path, version: int, *, now: datetime) -> int:
+    """The suppression key version that holds a copy of pseudonym key `version`, added
+    if need be: tombstones keyed by that pseudonym key stay checkable after it retires.
+    KeyringError if the pseudonym version is no longer in the keyring."""
+    _check_mode(path)
+    document = json.loads(path.read_text())
+    keysets = document["keysets"]
+    try:
+        material = keysets["pseudonym"]["keys"][str(version)]["material"]
+    except KeyError:
+        raise KeyringError(f"pseudonym key v{version} is not in the keyring") from None
+    suppression = keysets[SUPPRESSION]
+    origin = f"pseudonym v{version}"
+    for name, entry in suppression["keys"].items():
+        if entry.get("copied_from") == origin:
+            return int(name)
+    adopted = max(int(v) for v in suppression["keys"]) + 1
+    suppression["keys"][str(adopted)] = {
+        "material": material,
+        "created_at": now.isoformat(),
+        "copied_from": origin,
+    }
+    _write_private(path, document, replace=True)
+    load_keyring(path)
+    return adopted

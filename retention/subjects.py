@@ -2,8 +2,9 @@
 
 Erasure is crypto-shredding first: the subject's data key is destroyed, so every
 copy of their vault entry is unreadable, backups included; then their behavior,
-consent, activity and signals go. With `suppress`, a keyed tombstone (their
-pseudonym, which names nobody without the keyring) blocks collection from then on.
+consent, activity and signals go. With `suppress`, a keyed tombstone (under the
+keyring's suppression key, naming nobody without it; privacy/suppression.py)
+blocks collection, and consent, from then on, across pseudonym key rotations.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from typing import Any, Protocol
 
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
-from privacy.pseudonym import Pseudonymizer
+from privacy.pseudonym import Pseudonymizer, normalize
+from privacy.suppression import Tombstones
 from privacy.vault import Identity
 
 
 class SubjectBehavior(Protocol):
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
 
-    def suppress(self, pseudonym: str, *, at_us: int) -> None: ...
+    def suppress(self, tombstone: str, *, at_us: int) -> None: ...
 
     def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
 
@@ -68,6 +70,7 @@ class SubjectRequests:
         identities: SubjectIdentities,
         derived: Derived,
         access_history: AccessHistory,
+        tombstones: Tombstones,
     ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
@@ -75,17 +78,19 @@ class SubjectRequests:
         self._identities = identities
         self._derived = derived
         self._access_history = access_history
+        self._tombstones = tombstones
 
     def erase(
         self, actor: Actor, namespace: str, identifier: str, *, suppress: bool, now: datetime
     ) -> Erasure:
         decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
-        pseudonyms = self._pseudonymizer.resolve(namespace, identifier)
+        normalized = normalize(namespace, identifier)
+        pseudonyms = self._pseudonymizer.candidates(namespace, normalized)
         deleted = {"vault.identities": self._identities.shred(pseudonyms)}
         deleted |= {f"behavior.{k}": v for k, v in self._behavior.erase(pseudonyms).items()}
         if suppress:
             at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
-            self._behavior.suppress(pseudonyms[0], at_us=at_us)
+            self._behavior.suppress(self._tombstones.tombstone(namespace, normalized), at_us=at_us)
         return Erasure(decision, pseudonyms[0], deleted)
 
     def export(self, actor: Actor, namespace: str, identifier: str, *, now: datetime) -> Export:

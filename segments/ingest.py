@@ -20,6 +20,7 @@ from privacy.contract import Contract, LegalBasis, Purpose
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
+from privacy.suppression import Tombstones
 from privacy.vault import Identity, IdentityVault
 from segments.attributes import check_attributes
 from segments.store import AttributeScalar, BehaviorStore, BehaviorWrite, StoredEvent
@@ -37,12 +38,15 @@ class SubjectInput:
 
 @dataclass(frozen=True)
 class EventInput:
-    """An event as received, before any check."""
+    """An event as received, before any check. `malformed` names the fields (relative
+    to the event, e.g. ``attributes.when``) that arrived as no value at all, such as a
+    timestamp outside years 1 to 9999; they are left out of the fields above."""
 
     subject: SubjectInput
     type: str
     occurred_at_us: int | None
     attributes: Mapping[str, AttributeScalar]
+    malformed: tuple[Violation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class PreparedBatch:
     per_subject: Counter[str]  # events per pseudonym
     identities: dict[str, Identity]  # by pseudonym under the primary key
     versions: dict[str, tuple[str, ...]]  # primary pseudonym -> every live version's
+    tombstones: dict[str, tuple[str, ...]]  # primary pseudonym -> its possible tombstones
     received: int
     dropped_attributes: int
 
@@ -81,11 +86,13 @@ class EventRecorder:
         pseudonymizer: Pseudonymizer,
         vault: IdentityVault,
         store: BehaviorStore,
+        tombstones: Tombstones,
     ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
         self._vault = vault
         self._store = store
+        self._tombstones = tombstones
 
     def record(
         self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
@@ -106,20 +113,23 @@ class EventRecorder:
         declared = self._contract.purposes[purpose]
         kept, dropped = self._check(declared, events, to_us(now))
         # Each person's pseudonym under every live key version (primary first): consent
-        # and tombstones recorded before a rotation still apply until the rekey moves them.
+        # recorded before a rotation still applies until the rekey moves it. And their
+        # tombstone under every suppression key version, which no rotation moves.
         subjects = {(e.subject.namespace, e.subject.identifier) for e in events}
         normalized = {key: NORMALIZERS[key[0]](key[1]) for key in subjects}
-        candidates_of = self._pseudonymizer.candidates_of(
-            {(key[0], n) for key, n in normalized.items()}
-        )
+        people = {(key[0], n) for key, n in normalized.items()}
+        candidates_of = self._pseudonymizer.candidates_of(people)
+        tombstones_of = self._tombstones.candidates_of(people)
         identities: dict[str, Identity] = {}
         pseudonym_of: dict[tuple[str, str], str] = {}
         versions: dict[str, tuple[str, ...]] = {}
+        tombstones: dict[str, tuple[str, ...]] = {}
         for key, n in normalized.items():
             candidates = candidates_of[(key[0], n)]
             identities[candidates[0]] = Identity(candidates[0], key[0], n)
             pseudonym_of[key] = candidates[0]
             versions[candidates[0]] = candidates
+            tombstones[candidates[0]] = tombstones_of[(key[0], n)]
         stored = []
         for event, attributes in zip(events, kept, strict=True):
             assert event.occurred_at_us is not None  # checked above
@@ -140,6 +150,7 @@ class EventRecorder:
             Counter(e.pseudonym for e in stored),
             identities,
             versions,
+            tombstones,
             len(events),
             dropped,
         )
@@ -159,11 +170,12 @@ class EventRecorder:
     def _store_one(self, write: BehaviorWrite, batch: PreparedBatch, now: datetime) -> RecordResult:
         versions, identities = batch.versions, batch.identities
         about = next(iter(identities)) if len(identities) == 1 else ""
-        every = [c for candidates in versions.values() for c in candidates]
-        blocked = _people(versions, write.suppressed(every))
+        every_tombstone = [t for ts in batch.tombstones.values() for t in ts]
+        blocked = _people(batch.tombstones, write.suppressed(every_tombstone))
         if blocked:
             identities = {p: i for p, i in identities.items() if p not in blocked}
         if batch.purpose.legal_basis is LegalBasis.CONSENT:
+            every = [c for candidates in versions.values() for c in candidates]
             consenting = _people(versions, write.consenting(every, batch.purpose.name))
             identities = {p: i for p, i in identities.items() if p in consenting}
         # Identity first: behavior must never exist for a subject the vault cannot erase.
@@ -204,7 +216,13 @@ class EventRecorder:
                     event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
                 )
             )
-            violations.extend(_time_violations(where, event.occurred_at_us, now_us))
+            # Refused even where the purpose would drop the attribute: the value is no
+            # value of its type at all, and the client must hear of it.
+            violations.extend(
+                Violation(f"{where}.{v.field}", v.description) for v in event.malformed
+            )
+            if not any(v.field == "occurred_at" for v in event.malformed):
+                violations.extend(_time_violations(where, event.occurred_at_us, now_us))
             problem = self._type_problem(purpose, event.type)
             if problem:
                 violations.append(Violation(f"{where}.type", problem))
@@ -231,7 +249,8 @@ class EventRecorder:
 
 
 def _people(versions: dict[str, tuple[str, ...]], found: set[str]) -> set[str]:
-    """The primary pseudonyms of the people any of whose versions is in `found`."""
+    """The primary pseudonyms of the people any of whose versions (pseudonyms, or
+    tombstones) is in `found`."""
     return {primary for primary, candidates in versions.items() if found.intersection(candidates)}
 
 

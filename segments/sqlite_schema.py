@@ -180,3 +180,16 @@ def m008_consent_clustered(db: sqlite_utils.Database) -> None:
         DROP TABLE consent;
         ALTER TABLE consent_v8 RENAME TO consent;
     """)
+
+
+@migrations()
+def m009_suppression_tombstones(db: sqlite_utils.Database) -> None:
+    # Tombstones keyed under the keyring's suppression key (privacy/suppression.py), not
+    # the person's pseudonym: they survive the rotation and retirement of pseudonym keys,
+    # and are no behavior row keyed by a pseudonym version. The old `suppressed` rows
+    # are moved here, under a copy of their key, when the domain opens (they need the
+    # keyring, which a migration does not have).
+    db.execute(
+        "CREATE TABLE suppression_tombstones (tombstone TEXT PRIMARY KEY,"
+        " recorded_at_us INTEGER NOT NULL) WITHOUT ROWID"
+    )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy.consent import ConsentChange
+from privacy.errors import SubjectSuppressed
 from privacy.sqlite import connect, rows_param
 from segments import sqlite_signals as signal_state
 from segments.sqlite_schema import SUBJECT_IDS, migrations, placeholders
@@ -190,11 +191,20 @@ class SqliteBehaviorStore:
         ).fetchone()
         return row is not None
 
-    def record_consent(self, change: ConsentChange, subject: Sequence[str]) -> int:
+    def record_consent(
+        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+    ) -> int:
         conn = self._writer.conn
         deleted = 0
         with conn:
             conn.execute("BEGIN IMMEDIATE")
+            # Checked in the transaction that writes: an erasure with suppression from
+            # the command line lands wholly before or after it.
+            if _suppressed(conn, tombstones):
+                raise SubjectSuppressed(
+                    "this person was erased and asked not to be collected again;"
+                    " no consent is recorded for them"
+                )
             conn.execute(
                 "INSERT INTO consent_history (pseudonym, purpose, granted, source,"
                 " recorded_at_us) VALUES (?, ?, ?, ?, ?)",
@@ -247,6 +257,16 @@ class SqliteBehaviorStore:
         self._writer.close()
 
 
+def _suppressed(conn: sqlite3.Connection, tombstones: Sequence[str]) -> set[str]:
+    """Those of `tombstones` recorded (in one row: a JSON array)."""
+    row = conn.execute(
+        "SELECT json_group_array(tombstone) FROM suppression_tombstones"
+        f" WHERE tombstone IN ({placeholders(tombstones)})",
+        list(tombstones),
+    ).fetchone()
+    return set(json.loads(row[0]))
+
+
 @dataclass(frozen=True)
 class EncodedEvents:
     """A batch as `SqliteBehaviorStore.encode` prepares it, keyed by pseudonym."""
@@ -266,13 +286,8 @@ class SqliteBehaviorWrite:
     # Each answers in one row (a JSON array): stepping through hundreds of rows would
     # release and re-take the GIL for each (see privacy.sqlite.rows_param).
 
-    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
-        row = self._conn.execute(
-            "SELECT json_group_array(pseudonym) FROM suppressed"
-            f" WHERE pseudonym IN ({placeholders(pseudonyms)})",
-            list(pseudonyms),
-        ).fetchone()
-        return set(json.loads(row[0]))
+    def suppressed(self, tombstones: Sequence[str]) -> set[str]:
+        return _suppressed(self._conn, tombstones)
 
     def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:
         row = self._conn.execute(

@@ -46,9 +46,28 @@ class SqliteSubjectData:
         self.checkpoint_wal()
         return deleted
 
-    def suppress(self, pseudonym: str, *, at_us: int) -> None:
+    def suppress(self, tombstone: str, *, at_us: int) -> None:
+        """Record a suppression tombstone (privacy/suppression.py)."""
         with self._db.conn as conn:
-            conn.execute("INSERT OR IGNORE INTO suppressed VALUES (?, ?)", (pseudonym, at_us))
+            conn.execute(
+                "INSERT OR IGNORE INTO suppression_tombstones VALUES (?, ?)", (tombstone, at_us)
+            )
+
+    def legacy_tombstones(self) -> list[str]:
+        """Tombstones from before the suppression key: the person's pseudonym."""
+        return [row[0] for row in self._db.conn.execute("SELECT pseudonym FROM suppressed")]
+
+    def rename_legacy_tombstones(self, renamed: Sequence[tuple[str, str]]) -> None:
+        conn = self._db.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for old, new in renamed:
+                conn.execute(
+                    "INSERT OR IGNORE INTO suppression_tombstones"
+                    " SELECT ?, coalesce(recorded_at_us, 0) FROM suppressed WHERE pseudonym = ?",
+                    (new, old),
+                )
+                conn.execute("DELETE FROM suppressed WHERE pseudonym = ?", (old,))
 
     # -- export ---------------------------------------------------------------------------
 
@@ -189,19 +208,14 @@ class SqliteSubjectData:
                 WHERE excluded.updated_at_us > consent.updated_at_us""",
                 (new, old),
             )
-            conn.execute(
-                "INSERT OR IGNORE INTO suppressed SELECT ?, recorded_at_us"
-                " FROM suppressed WHERE pseudonym = ?",
-                (new, old),
-            )
-            for table in ("consent", "suppressed"):
-                conn.execute(f"DELETE FROM {table} WHERE pseudonym = ?", (old,))
+            conn.execute("DELETE FROM consent WHERE pseudonym = ?", (old,))
             conn.execute("UPDATE consent_history SET pseudonym = ? WHERE pseudonym = ?", (new, old))
 
     def count_with_prefix(self, prefix: str) -> int:
-        """Rows of any table keyed by a pseudonym that starts with `prefix`."""
+        """Rows of any table keyed by a pseudonym that starts with `prefix`. Suppression
+        tombstones are keyed by a key of their own, which no pseudonym version retires."""
         total = 0
-        for table in ("subjects", "consent", "consent_history", "suppressed"):
+        for table in ("subjects", "consent", "consent_history"):
             row = self._db.execute(
                 f"SELECT count(*) FROM {table} WHERE substr(pseudonym, 1, ?) = ?",
                 [len(prefix), prefix],

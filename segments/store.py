@@ -142,8 +142,9 @@ def tracked_by(contract: Contract) -> Tracked:
 class BehaviorWrite(Protocol):
     """Reads and writes inside one write transaction of the behavior store."""
 
-    def suppressed(self, pseudonyms: Sequence[str]) -> set[str]:
-        """Those of `pseudonyms` whose person was erased and asked not to be collected."""
+    def suppressed(self, tombstones: Sequence[str]) -> set[str]:
+        """Those of `tombstones` recorded: people erased who asked not to be collected
+        again (privacy/suppression.py)."""
         ...
 
     def consenting(self, pseudonyms: Sequence[str], purpose: str) -> set[str]:

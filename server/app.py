@@ -22,6 +22,7 @@ from privacy.errors import ContractError
 from privacy.insights import Insights, SqliteBudgetLedger
 from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
+from privacy.suppression import Tombstones, migrate_legacy_tombstones
 from privacy.vault import SqliteIdentityVault
 from retention.subjects import SubjectRequests
 from segments.census import Census
@@ -97,6 +98,7 @@ class Domain:
 
     contract: Contract
     pseudonymizer: Pseudonymizer
+    tombstones: Tombstones
     vault: SqliteIdentityVault
     store: SqliteBehaviorStore
     subject_data: SqliteSubjectData
@@ -128,6 +130,9 @@ def open_domain(settings: Settings) -> Domain:
     )
     store = SqliteBehaviorStore(settings.data_dir / "behavior.db", tracked_by(contract))
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
+    # Tombstones from before the suppression key, while their pseudonym key is live.
+    migrate_legacy_tombstones(settings.keyring_path, subject_data, now=utc_now())
+    tombstones = Tombstones(keyring.keys("suppression"))
     access_log = SqliteAccessLog(
         settings.data_dir / "access_log.db",
         settings.checkpoints_path,
@@ -136,13 +141,19 @@ def open_domain(settings: Settings) -> Domain:
         checkpoint_seconds=settings.checkpoint_seconds,
         lock_timeout_s=settings.record_timeout_ms / 1000,
     )
-    consent = ConsentRecorder(contract, pseudonymizer, store)
+    consent = ConsentRecorder(contract, pseudonymizer, store, tombstones)
     minimum = MinimumSegmentSize(
         Census(contract, store, through_writer=False), settings.min_segment_size
     )
     releaser = Releaser(contract, pseudonymizer, store, consent, minimum)
     subjects = SubjectRequests(
-        contract, pseudonymizer, subject_data, vault, releaser.held, _access_history(access_log)
+        contract,
+        pseudonymizer,
+        subject_data,
+        vault,
+        releaser.held,
+        _access_history(access_log),
+        tombstones,
     )
     budget_ledger = SqliteBudgetLedger(settings.data_dir / "insights.db")
     insights = Insights(
@@ -154,6 +165,7 @@ def open_domain(settings: Settings) -> Domain:
     return Domain(
         contract,
         pseudonymizer,
+        tombstones,
         vault,
         store,
         subject_data,
@@ -237,7 +249,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         PersonalizationServicer(
             edge,
             authorize,
-            EventRecorder(contract, pseudonymizer, domain.vault, domain.store),
+            EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones),
             domain.consent,
             domain.releaser,
             Writer(executor),

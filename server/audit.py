@@ -13,11 +13,9 @@ from privacy.access_log import AccessRecord, Decided
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
-from server.convert import timestamp_to_us
+from server.convert import timestamp_problem, timestamp_to_us
 from tactful.v1 import access_log_pb2
 
-EARLIEST_SECONDS = -62135596800  # 0001-01-01T00:00:00Z, as google.protobuf.Timestamp allows
-LATEST_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -74,10 +72,11 @@ class AccessLogQueries:
         if violations:
             raise InvalidRequest(violations)
         for field in ("since", "until"):
-            if request.HasField(field) and not (
-                EARLIEST_SECONDS <= getattr(request, field).seconds <= LATEST_SECONDS
-            ):
-                violations.append(Violation(field, "must be between years 1 and 9999"))
+            problem = (
+                timestamp_problem(getattr(request, field)) if request.HasField(field) else None
+            )
+            if problem:
+                violations.append(Violation(field, problem))
         if violations:
             raise InvalidRequest(violations)
         query = AccessQuery(

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from privacy.contract import unknown_keys
 from server.limits import FailureLimits
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -49,6 +50,14 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and the fix."""
+
+
+def _refuse_unknown(path: Path, where: str, table: Mapping[str, Any], known: set[str]) -> None:
+    """ConfigError naming each key of `table` (at `where`) that is not `known`, with
+    "did you mean" for a near miss: the one check of every table of the config file."""
+    problems = unknown_keys(where, table, known)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,7 @@ def _from_file(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     base = path.resolve().parent
-    unknown = set(raw) - {
+    known = {
         "listen",
         "data_dir",
         "keyring",
@@ -154,8 +163,7 @@ def _from_file(path: Path) -> Settings:
         "tls",
         "allow_insecure",
     }
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; see `tactful serve --help`")
+    _refuse_unknown(path, "", raw, known)
     max_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
     if not isinstance(max_bytes, int) or not 1024 <= max_bytes <= 512 * 1024 * 1024:
         raise ConfigError(f"{path}: max_message_bytes must be an integer from 1024 to 512 MiB")
@@ -195,10 +203,14 @@ def _principals(path: Path, raw: Any) -> tuple[PrincipalConfig, ...]:
     return principals
 
 
+_PRINCIPAL_KEYS = {"name", "roles", "purposes", "token_sha256", "tls_subject", "require"}
+
+
 def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     where = f"{path}: principals[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ConfigError(f"{where}: needs a name")
+    _refuse_unknown(path, f"principals[{index}]", raw, _PRINCIPAL_KEYS)
     digest = raw.get("token_sha256", "")
     if not isinstance(digest, str) or (digest and not _SHA256_HEX.fullmatch(digest)):
         raise ConfigError(f"{where}.token_sha256: 64 lowercase hex digits of the token's SHA-256")
@@ -245,9 +257,7 @@ def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
         "commit_window_ms",
         "record_timeout_ms",
     }
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"{path}: access_log: unknown keys {sorted(unknown)}")
+    _refuse_unknown(path, "access_log", raw, known)
     found: dict[str, Any] = {}
     if "checkpoints" in raw:
         found["access_log_checkpoints"] = base / _text(path, raw, "checkpoints", "")
@@ -279,9 +289,9 @@ def _rate_limit(path: Path, raw: Any) -> FailureLimits:
     """The [rate_limit] table: failed_per_minute, failed_burst, summary_seconds."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
-    unknown = set(raw) - {"failed_per_minute", "failed_burst", "summary_seconds"}
-    if unknown:
-        raise ConfigError(f"{path}: rate_limit: unknown keys {sorted(unknown)}")
+    _refuse_unknown(
+        path, "rate_limit", raw, {"failed_per_minute", "failed_burst", "summary_seconds"}
+    )
     default = FailureLimits()
     per_minute = raw.get("failed_per_minute", default.per_minute)
     burst = raw.get("failed_burst", default.burst)
@@ -301,9 +311,7 @@ def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
         return None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: tls must be a table ([tls])")
-    unknown = set(raw) - {"cert", "key", "client_ca"}
-    if unknown:
-        raise ConfigError(f"{path}: tls: unknown keys {sorted(unknown)}")
+    _refuse_unknown(path, "tls", raw, {"cert", "key", "client_ca"})
     for key in ("cert", "key"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ConfigError(f"{path}: tls.{key}: the path of a PEM file is required")
@@ -324,8 +332,9 @@ def _flag(path: Path, raw: Mapping[str, Any], key: str) -> bool:
 
 def _insights_budget(path: Path, raw: Any) -> float:
     """The [insights] table: budget, the total epsilon each principal may spend."""
-    if not isinstance(raw, dict) or set(raw) - {"budget"}:
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path}: insights must be a table with one key, budget")
+    _refuse_unknown(path, "insights", raw, {"budget"})
     budget = raw.get("budget", 1.0)
     if type(budget) not in (int, float) or not math.isfinite(budget) or budget <= 0:
         raise ConfigError(f"{path}: insights.budget must be a positive number of epsilon")

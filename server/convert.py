@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from privacy.errors import Violation
 from segments.ingest import EventInput, SubjectInput
 from segments.journey import Handoff
 from segments.store import AttributeScalar
@@ -17,7 +17,30 @@ def subject_from_proto(subject: common_pb2.SubjectRef) -> SubjectInput:
     return SubjectInput(subject.namespace, subject.id)
 
 
+# The range google.protobuf.Timestamp defines; protobuf itself does not enforce it.
+EARLIEST_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+LATEST_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def timestamp_problem(timestamp: Timestamp) -> str | None:
+    """What makes `timestamp` no valid point in time, or None: the one check for every
+    Timestamp a client sends (a bad one would otherwise fail deep inside as INTERNAL).
+
+    >>> timestamp_problem(Timestamp(seconds=0, nanos=10**9))
+    'nanos is 1000000000; must be 0 to 999999999'
+    """
+    if not 0 <= timestamp.nanos <= 999_999_999:
+        return f"nanos is {timestamp.nanos}; must be 0 to 999999999"
+    if not EARLIEST_SECONDS <= timestamp.seconds <= LATEST_SECONDS:
+        return (
+            f"seconds is {timestamp.seconds}; must be between years 1 and 9999"
+            f" ({EARLIEST_SECONDS} to {LATEST_SECONDS})"
+        )
+    return None
+
+
 def timestamp_to_us(timestamp: Timestamp) -> int:
+    """Microseconds since the epoch of a timestamp `timestamp_problem` accepts."""
     return timestamp.seconds * 1_000_000 + timestamp.nanos // 1000
 
 
@@ -50,16 +73,33 @@ def attribute_to_proto(value: AttributeScalar) -> common_pb2.AttributeValue:
 
 
 def event_from_proto(event: common_pb2.Event) -> EventInput:
-    attributes: Mapping[str, AttributeScalar] = {
-        name: attribute_from_proto(value) for name, value in event.attributes.items()
-    }
+    """The event for the domain; timestamps that are no point in time stay out of it and
+    are named in `malformed`, which the ingest check reports with the event's index."""
+    malformed: list[Violation] = []
+    attributes: dict[str, AttributeScalar] = {}
+    for name, value in event.attributes.items():
+        problem = (
+            timestamp_problem(value.timestamp_value)
+            if value.WhichOneof("value") == "timestamp_value"
+            else None
+        )
+        if problem:
+            malformed.append(Violation(f"attributes.{name}", problem))
+        else:
+            attributes[name] = attribute_from_proto(value)
+    occurred_at_us = None
+    if event.HasField("occurred_at"):
+        problem = timestamp_problem(event.occurred_at)
+        if problem:
+            malformed.append(Violation("occurred_at", problem))
+        else:
+            occurred_at_us = timestamp_to_us(event.occurred_at)
     return EventInput(
         subject=SubjectInput(event.subject.namespace, event.subject.id),
         type=event.type,
-        occurred_at_us=timestamp_to_us(event.occurred_at)
-        if event.HasField("occurred_at")
-        else None,
+        occurred_at_us=occurred_at_us,
         attributes=attributes,
+        malformed=tuple(malformed),
     )
 
 

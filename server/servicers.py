@@ -373,6 +373,8 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
                     ],
                     epsilon_spent=released.epsilon_spent,
                     epsilon_remaining=released.epsilon_remaining,
+                    sensitivity=released.sensitivity,
+                    scale=released.scale,
                 ),
                 released.decision,
             )

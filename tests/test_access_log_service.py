@@ -513,6 +513,8 @@ BAD_ARGUMENTS = {
     "subject_namespace": {"subject": common_pb2.SubjectRef(namespace="passport", id="X1")},
     "subject_blank": {"subject": common_pb2.SubjectRef(namespace="email", id="   ")},
     "since_beyond_year_9999": {"since": Timestamp(seconds=10**13)},
+    "until_nanos_negative": {"until": Timestamp(seconds=0, nanos=-1)},
+    "until_nanos_a_whole_second": {"until": Timestamp(seconds=0, nanos=10**9)},
 }
 
 

@@ -165,3 +165,128 @@ def test_events_are_checked_against_the_server_clock_not_the_clients(tactful: Ta
     with pytest.raises(grpc.RpcError) as caught:
         tactful.record("support_triage", page_view(GOOD, T0))
     assert "3600 s in the future" in violations(caught.value)["events[0].occurred_at"]
+
+
+# -- timestamps that are no point in time ---------------------------------------------------
+
+
+def with_timestamp_attribute(seconds: int, nanos: int = 0) -> common_pb2.Event:
+    event = page_view(GOOD)
+    event.attributes["when"].timestamp_value.seconds = seconds
+    event.attributes["when"].timestamp_value.nanos = nanos
+    return event
+
+
+def with_occurred_at(seconds: int, nanos: int) -> common_pb2.Event:
+    event = page_view(GOOD)
+    event.occurred_at.seconds = seconds
+    event.occurred_at.nanos = nanos
+    return event
+
+
+MALFORMED_TIMES: list[tuple[str, Callable[[], common_pb2.Event], str, str]] = [
+    (
+        "attribute beyond year 9999",
+        lambda: with_timestamp_attribute(10**12),
+        "attributes.when",
+        "years 1 and 9999",
+    ),
+    (
+        "attribute before year 1",
+        lambda: with_timestamp_attribute(-(10**12)),
+        "attributes.when",
+        "years 1 and 9999",
+    ),
+    ("attribute nanos -1", lambda: with_timestamp_attribute(0, -1), "attributes.when", "nanos"),
+    (
+        "occurred_at nanos -1",
+        lambda: with_occurred_at(int(T0.timestamp()), -1),
+        "occurred_at",
+        "nanos is -1",
+    ),
+    (
+        "occurred_at nanos a whole second",
+        lambda: with_occurred_at(int(T0.timestamp()), 10**9),
+        "occurred_at",
+        "nanos is 1000000000",
+    ),
+    ("occurred_at beyond year 9999", lambda: with_occurred_at(10**12, 0), "occurred_at", "9999"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad_event", "field", "words"),
+    [c[1:] for c in MALFORMED_TIMES],
+    ids=[c[0] for c in MALFORMED_TIMES],
+)
+@pytest.mark.parametrize(
+    ("purpose", "principal"),
+    [("support_triage", "support_widget"), ("onboarding", "web_frontend")],
+    ids=["undeclared rejected", "undeclared dropped"],
+)
+def test_a_timestamp_that_is_no_point_in_time_is_invalid_argument(
+    tactful: Tactful,
+    bad_event: Callable[[], common_pb2.Event],
+    field: str,
+    words: str,
+    purpose: str,
+    principal: str,
+) -> None:
+    # `when` is declared nowhere: under onboarding it would be dropped, yet a value that
+    # is no timestamp at all is still refused, by field, and never an INTERNAL error.
+    if purpose == "onboarding":
+        tactful.consent(GOOD, purpose)
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record(purpose, page_view(GOOD), bad_event(), principal=principal)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    found = violations(caught.value)
+    assert words in found[f"events[1].{field}"]
+    assert stored_rows(tactful) == (0, 0)
+
+
+# -- many violations, long client text: the status still reaches the client ------------------
+
+
+def bad_request_of(error: grpc.RpcError) -> list[tuple[str, str]]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status in the trailers"
+    (detail,) = status.details
+    bad_request = error_details_pb2.BadRequest()
+    assert detail.Unpack(bad_request)
+    return [(v.field, v.description) for v in bad_request.field_violations]
+
+
+def test_a_thousand_bad_events_get_invalid_argument_with_the_first_twenty(
+    tactful: Tactful,
+) -> None:
+    long = "x" * 300
+    events = []
+    for i in range(1000):
+        event = with_type(f"{long}{i}")
+        event.subject.namespace = long
+        event.attributes[long].string_value = long
+        events.append(event)
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("support_triage", *events)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    listed = bad_request_of(caught.value)
+    assert len(listed) == 21
+    assert listed[-1] == ("", "and 1980 more")  # two violations an event
+    assert listed[0][0] == "events[0].subject.namespace"
+    for field, description in listed:
+        assert len(field) <= 96 and len(description) <= 160
+        assert long not in description
+    assert len(caught.value.details()) <= 300
+    assert long not in caught.value.details()
+    assert stored_rows(tactful) == (0, 0)
+
+
+def test_two_thousand_long_unknown_signal_names_get_invalid_argument(tactful: Tactful) -> None:
+    names = [f"{'n' * 200}{i}" for i in range(2000)]
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.signals(GOOD, "support_triage", *names)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    listed = bad_request_of(caught.value)
+    assert [field for field, _ in listed] == [f"names[{i}]" for i in range(20)] + [""]
+    assert listed[-1][1] == "and 1980 more"
+    assert all(names[0] not in description for _, description in listed)

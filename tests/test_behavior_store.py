@@ -12,6 +12,7 @@ from privacy.decisions import Actor
 from privacy.keyring import KeySet
 from privacy.pseudonym import Pseudonymizer
 from privacy.sqlite import connect
+from privacy.suppression import Tombstones
 from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, SubjectInput
 from segments.sqlite_schema import migrations
@@ -127,7 +128,8 @@ def test_no_other_writer_can_slip_between_the_consent_check_and_the_write(
             return 0
 
     keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
-    recorder = EventRecorder(contract, Pseudonymizer(keys), ProbingVault(), store)
+    tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
+    recorder = EventRecorder(contract, Pseudonymizer(keys), ProbingVault(), store, tombstones)
     widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
     at = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1_000_000)
     result = recorder.record(

@@ -13,7 +13,8 @@ from google.rpc import error_details_pb2, status_pb2
 import privacy
 import retention
 import segments
-from privacy.errors import InvalidRequest, Violation
+from privacy.decisions import Decision, Outcome
+from privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
 from server.auth import Unauthenticated
 from server.errors import STATUS_BY_ERROR, status_for
 
@@ -70,3 +71,37 @@ def test_unauthenticated_message_is_shown() -> None:
         grpc.StatusCode.UNAUTHENTICATED,
         "unknown or revoked token",
     )
+
+
+def test_a_refused_list_of_many_long_names_is_capped_in_the_error_info() -> None:
+    names = tuple(f"{'s' * 200}{i}" for i in range(2000))
+    decision = Decision(
+        Outcome.ITEMS_NOT_RELEASED,
+        f"purpose p does not release {', '.join(names)}",
+        "frontend",
+        names,
+        (),
+        names,
+    )
+    status = status_for(ReleaseNotAllowed(decision))
+    assert status.code is grpc.StatusCode.PERMISSION_DENIED
+    assert len(status.details.encode()) <= 300
+    ((_, value),) = status.trailing_metadata
+    assert len(value) <= 3072
+    info = error_details_pb2.ErrorInfo()
+    assert status_pb2.Status.FromString(value).details[0].Unpack(info)
+    refused = info.metadata["refused"].split(",")
+    assert len(refused) == 21 and refused[-1] == "and 1980 more"
+    assert all(len(name) <= 32 for name in refused[:20])
+    assert refused[0] == names[0][:31] + "…"
+
+
+def test_quoted_client_values_are_shortened_and_the_rest_kept() -> None:
+    value = "v" * 500
+    status = status_for(InvalidRequest([Violation("names[0]", f"signal {value!r} is unknown")]))
+    ((_, raw),) = status.trailing_metadata
+    bad_request = error_details_pb2.BadRequest()
+    assert status_pb2.Status.FromString(raw).details[0].Unpack(bad_request)
+    (violation,) = bad_request.field_violations
+    assert violation.description == f"signal '{'v' * 31}…' is unknown"
+    assert status.details == f"names[0]: signal '{'v' * 31}…' is unknown"

@@ -18,6 +18,7 @@ from privacy.contract import load_contract
 from privacy.decisions import Actor
 from privacy.keyring import KeySet
 from privacy.pseudonym import Pseudonymizer
+from privacy.suppression import Tombstones
 from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
 from segments.sqlite_store import SqliteBehaviorStore
@@ -100,7 +101,8 @@ def test_store_many_stores_all_batches_or_none(tmp_path: Path) -> None:
             return 0
 
     keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
-    recorder = EventRecorder(contract, Pseudonymizer(keys), FailingOnSecond(), store)  # type: ignore[arg-type]
+    tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
+    recorder = EventRecorder(contract, Pseudonymizer(keys), FailingOnSecond(), store, tombstones)  # type: ignore[arg-type]
     widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
     at = int(T0.timestamp() * 1_000_000)
 

@@ -179,6 +179,29 @@ def test_bad_epsilon_is_invalid_argument_and_spends_nothing(
     assert remaining(tactful) == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("epsilon", [5e-324, 1e-310])
+def test_an_epsilon_opendp_cannot_measure_is_invalid_argument_before_the_debit(
+    tactful: Tactful, epsilon: float
+) -> None:
+    before = remaining(tactful)
+    error = refusal(lambda: sizes(tactful, epsilon))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    bad_request = error_details_pb2.BadRequest()
+    status = rpc_status.from_call(error)
+    assert status is not None and status.details[0].Unpack(bad_request)
+    assert [v.field for v in bad_request.field_violations] == ["epsilon"]
+    assert "too small" in bad_request.field_violations[0].description
+    assert sizes(tactful, 1e-6).epsilon_remaining == pytest.approx(before - 1e-6, abs=1e-12)
+
+
+def test_the_reply_says_its_sensitivity_and_noise_scale(tactful: Tactful) -> None:
+    for epsilon in (0.5, 0.1):
+        reply = sizes(tactful, epsilon)
+        assert reply.sensitivity == len(reply.sizes) == len(SEGMENTS)
+        assert reply.scale == pytest.approx(reply.sensitivity / epsilon, rel=1e-12)
+        assert all(s.noisy_count >= 0 for s in reply.sizes)
+
+
 @pytest.mark.parametrize(
     ("principal", "purpose", "code"),
     [
@@ -228,17 +251,65 @@ def test_each_release_and_refusal_is_in_the_access_log_with_its_epsilon(
 # -- the domain, directly ----------------------------------------------------------------
 
 
-def test_the_ledger_is_debited_before_anything_is_counted(tmp_path: Path) -> None:
+ANALYST_ACTOR = Actor(ANALYST, frozenset({"analyst"}), frozenset({"analytics"}))
+
+
+class FixedCounter:
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.calls = 0
+
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+        self.calls += 1
+        return self.counts
+
+
+def test_a_release_that_fails_after_the_debit_spends_nothing(tmp_path: Path) -> None:
     class BrokenCounter:
         def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
             raise RuntimeError("behavior store unavailable")
 
     ledger = SqliteBudgetLedger(tmp_path / "insights.db")
     insights = Insights(load_contract(EXAMPLE_CONTRACT), BrokenCounter(), ledger)
-    analyst = Actor(ANALYST, frozenset({"analyst"}), frozenset({"analytics"}))
     with pytest.raises(RuntimeError):
-        insights.release_segment_sizes(analyst, "analytics", 0.4, now=T0)
-    assert ledger.spent(ANALYST) == 0.4  # spent, though nothing left: the safe direction
+        insights.release_segment_sizes(ANALYST_ACTOR, "analytics", 0.4, now=T0)
+    assert ledger.spent(ANALYST) == 0.0  # nothing left the server, nothing was spent
+    ledger.close()
+
+
+def test_the_debit_is_in_the_ledger_when_the_sizes_leave(tmp_path: Path) -> None:
+    ledger = SqliteBudgetLedger(tmp_path / "insights.db")
+    insights = Insights(load_contract(EXAMPLE_CONTRACT), FixedCounter({}), ledger)
+    released = insights.release_segment_sizes(ANALYST_ACTOR, "analytics", 0.4, now=T0)
+    assert released.epsilon_spent == 0.4
+    again = SqliteBudgetLedger(tmp_path / "insights.db")  # committed, seen by another
+    assert again.spent(ANALYST) == 0.4
+    again.close()
+    ledger.close()
+
+
+def test_the_sensitivity_and_scale_are_on_the_release(tmp_path: Path) -> None:
+    ledger = SqliteBudgetLedger(tmp_path / "insights.db")
+    insights = Insights(load_contract(EXAMPLE_CONTRACT), FixedCounter({}), ledger)
+    released = insights.release_segment_sizes(ANALYST_ACTOR, "analytics", 0.5, now=T0)
+    assert released.sensitivity == len(released.sizes) == len(SEGMENTS) == 7
+    assert released.scale == 14.0  # 7 / 0.5: the example contract's
+    ledger.close()
+
+
+def test_no_released_size_is_negative(tmp_path: Path) -> None:
+    # Exact counts of 0 at scale 700: without the clamp about half of the 7 x 20 noisy
+    # counts would be negative (all of them being >= 0 has odds of 2**-140).
+    ledger = SqliteBudgetLedger(tmp_path / "insights.db")
+    counter = FixedCounter(dict.fromkeys(SEGMENTS, 0))
+    insights = Insights(load_contract(EXAMPLE_CONTRACT), counter, ledger, budget=1.0)
+    released = [
+        insights.release_segment_sizes(ANALYST_ACTOR, "analytics", 0.01, now=T0) for _ in range(20)
+    ]
+    assert counter.calls == 20
+    noisy = [n for r in released for n in r.sizes.values()]
+    assert len(noisy) == 140 and min(noisy) == 0
+    assert max(noisy) > 0  # noise was added, and clamping kept the positive part
     ledger.close()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from privacy.errors import KeyringError
-from privacy.keyring import FORMAT, KEY_USES, KeySet, create_keyring, load_keyring
+from privacy.keyring import ALL_KEY_USES, FORMAT, KeySet, create_keyring, load_keyring
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 KEY = base64.b64encode(bytes(range(32))).decode()
@@ -32,7 +32,7 @@ def valid_document() -> dict[str, Any]:
         "created_at": NOW.isoformat(),
         "keysets": {
             use: {"primary": 1, "keys": {"1": {"material": KEY, "created_at": NOW.isoformat()}}}
-            for use in KEY_USES
+            for use in ALL_KEY_USES
         },
     }
 
@@ -65,7 +65,7 @@ def test_create_records_now_and_format(tmp_path: Path) -> None:
     document = json.loads(path.read_text())
     assert document["format"] == FORMAT
     assert document["created_at"] == "2026-11-27T12:00:00+00:00"
-    assert set(document["keysets"]) == set(KEY_USES)
+    assert set(document["keysets"]) == set(ALL_KEY_USES)
 
 
 def test_create_makes_fresh_keys_each_time(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ BROKEN = {
     "keys not a table": (with_keysets(lambda ks: ks.update(keys=[KEY])), "malformed"),
     "key use missing": (
         {**valid_document(), "keysets": {"pseudonym": valid_document()["keysets"]["pseudonym"]}},
-        "no vault, signing key; run `tactful keys upgrade`",
+        "no vault, signing, suppression key; run `tactful keys upgrade`",
     ),
     "keysets missing": ({"format": FORMAT}, "missing 'keysets'"),
     "wrong format": (

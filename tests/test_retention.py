@@ -299,6 +299,7 @@ def test_idle_identities_are_shredded_with_their_behavior(domain: Domain, data_d
             idle, "multilingual_support", True, "tests/banner", to_us(NOW - timedelta(days=100))
         ),
         [idle],
+        [],
     )
     busy = subject(domain, "busy", first_seen=NOW - timedelta(days=100))
     add(domain, busy, "support_triage", NOW - timedelta(days=10), f"{TAG}:busy")

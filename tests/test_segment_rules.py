@@ -20,6 +20,7 @@ from privacy.errors import ContractError
 from privacy.keyring import KeySet
 from privacy.pseudonym import Pseudonymizer
 from privacy.rules import AllOf, AnyOf, Compare, Not, parse_rule
+from privacy.suppression import Tombstones
 from segments.ingest import SubjectInput
 from segments.release import Releaser
 from segments.rules import matches
@@ -255,7 +256,15 @@ def test_a_rule_purpose_reads_all_its_signals_in_one_store_read(tmp_path: Path) 
 
     store.signal_values = counting  # type: ignore[method-assign]
     releaser = Releaser(
-        contract, pseudonymizer, store, ConsentRecorder(contract, pseudonymizer, store)
+        contract,
+        pseudonymizer,
+        store,
+        ConsentRecorder(
+            contract,
+            pseudonymizer,
+            store,
+            Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))})),
+        ),
     )
     web = Actor("web_frontend", frozenset({"frontend"}), frozenset({"account_retention"}))
     released = releaser.segments(

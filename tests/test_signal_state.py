@@ -187,7 +187,7 @@ def test_erasure_withdrawal_and_rekey_keep_the_state_in_step(tmp_path: Path) -> 
     ]
     store.append(events, received_at_us=START)
 
-    store.record_consent(ConsentChange(ADA, "agent_assist", False, "test", START), [ADA])
+    store.record_consent(ConsentChange(ADA, "agent_assist", False, "test", START), [ADA], [])
     assert count_events(store, [ADA], "agent_assist", "page_viewed", 0) == 0
     assert last_attribute(store, [ADA], "agent_assist", "page_viewed", "path") is None
     assert count_events(store, [ADA], "support_triage", "page_viewed", 0) == 10

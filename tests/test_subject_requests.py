@@ -311,7 +311,15 @@ def test_with_suppress_the_person_is_never_collected_again(tactful: Tactful) -> 
     assert count(data_dir / "vault.db", "SELECT count(*) FROM identities") == 1  # the other
     assert count(behavior, "SELECT count(*) FROM events") == 1
     assert count(behavior, "SELECT count(*) FROM subjects WHERE pseudonym = ?", pseudonym) == 0
-    assert count(behavior, "SELECT count(*) FROM suppressed WHERE pseudonym = ?", pseudonym) == 1
+    # One tombstone, under the suppression key: not the pseudonym, nor any pseudonym version.
+    assert count(behavior, "SELECT count(*) FROM suppression_tombstones") == 1
+    assert (
+        count(
+            behavior, "SELECT count(*) FROM suppression_tombstones WHERE tombstone LIKE ?", "%:v1:%"
+        )
+        == 0
+    )
+    assert count(behavior, "SELECT count(*) FROM suppressed") == 0
     assert tactful.segments(canary) == []
     assert traces(data_dir) == {}
 
@@ -440,7 +448,7 @@ def test_only_privacy_ops_may_export_or_erase(tactful: Tactful, principal: str) 
     data_dir = tactful.settings.data_dir
     assert count(data_dir / "vault.db", "SELECT count(*) FROM identities") == 1
     assert count(data_dir / "behavior.db", "SELECT count(*) FROM events") == 1
-    assert count(data_dir / "behavior.db", "SELECT count(*) FROM suppressed") == 0
+    assert count(data_dir / "behavior.db", "SELECT count(*) FROM suppression_tombstones") == 0
     assert tactful.segments(canary) == ["new_visitor"]
 
 

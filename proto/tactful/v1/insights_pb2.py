@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/insights.proto\x12\ntactful.v1\":\n\x16GetSegmentSizesRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\"3\n\x0bSegmentSize\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x13\n\x0bnoisy_count\x18\x02 \x01(\x03\"s\n\x17GetSegmentSizesResponse\x12&\n\x05sizes\x18\x01 \x03(\x0b\x32\x17.tactful.v1.SegmentSize\x12\x15\n\repsilon_spent\x18\x02 \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\x01\x32\x66\n\x08Insights\x12Z\n\x0fGetSegmentSizes\x12\".tactful.v1.GetSegmentSizesRequest\x1a#.tactful.v1.GetSegmentSizesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/insights.proto\x12\ntactful.v1\":\n\x16GetSegmentSizesRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\"3\n\x0bSegmentSize\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x13\n\x0bnoisy_count\x18\x02 \x01(\x03\"\x97\x01\n\x17GetSegmentSizesResponse\x12&\n\x05sizes\x18\x01 \x03(\x0b\x32\x17.tactful.v1.SegmentSize\x12\x15\n\repsilon_spent\x18\x02 \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\x01\x12\x13\n\x0bsensitivity\x18\x04 \x01(\r\x12\r\n\x05scale\x18\x05 \x01(\x01\x32\x66\n\x08Insights\x12Z\n\x0fGetSegmentSizes\x12\".tactful.v1.GetSegmentSizesRequest\x1a#.tactful.v1.GetSegmentSizesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSEGMENTSIZESREQUEST']._serialized_end=99
   _globals['_SEGMENTSIZE']._serialized_start=101
   _globals['_SEGMENTSIZE']._serialized_end=152
-  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_start=154
-  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_end=269
-  _globals['_INSIGHTS']._serialized_start=271
-  _globals['_INSIGHTS']._serialized_end=373
+  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_start=155
+  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_end=306
+  _globals['_INSIGHTS']._serialized_start=308
+  _globals['_INSIGHTS']._serialized_end=410
 # @@protoc_insertion_point(module_scope)

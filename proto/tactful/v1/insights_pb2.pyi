@@ -23,11 +23,15 @@ class SegmentSize(_message.Message):
     def __init__(self, segment: _Optional[str] = ..., noisy_count: _Optional[int] = ...) -> None: ...
 
 class GetSegmentSizesResponse(_message.Message):
-    __slots__ = ("sizes", "epsilon_spent", "epsilon_remaining")
+    __slots__ = ("sizes", "epsilon_spent", "epsilon_remaining", "sensitivity", "scale")
     SIZES_FIELD_NUMBER: _ClassVar[int]
     EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
     EPSILON_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
     sizes: _containers.RepeatedCompositeFieldContainer[SegmentSize]
     epsilon_spent: float
     epsilon_remaining: float
-    def __init__(self, sizes: _Optional[_Iterable[_Union[SegmentSize, _Mapping]]] = ..., epsilon_spent: _Optional[float] = ..., epsilon_remaining: _Optional[float] = ...) -> None: ...
+    sensitivity: int
+    scale: float
+    def __init__(self, sizes: _Optional[_Iterable[_Union[SegmentSize, _Mapping]]] = ..., epsilon_spent: _Optional[float] = ..., epsilon_remaining: _Optional[float] = ..., sensitivity: _Optional[int] = ..., scale: _Optional[float] = ...) -> None: ...
