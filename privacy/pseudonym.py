@@ -6,11 +6,21 @@ the normalized identifier, written so it describes itself:
     hmac-sha256:v1:5f1c…   (64 hex digits)
 
 A plain hash would fall to a dictionary of known emails; the key prevents that.
+
+One person, one pseudonym: an identifier is normalized before it is keyed.
+Unicode NFKC first (NFD `jose\u0301` is NFC `josé`, fullwidth `ａｄａ` is `ada`, the
+Kelvin sign is `K`), then, where case does not matter, lower case (never a
+case fold: `straße` and `strasse` are two people), then the white space around
+it goes. An identifier with a control, format or surrogate character left in it
+(NUL, zero-width space or joiner, soft hyphen, BOM) is refused rather than
+guessed at. `NORMALIZATION` numbers these rules; the vault records it per
+entry, and `retention.rekey` moves entries written under older rules.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from privacy import _crypto
@@ -19,27 +29,37 @@ from privacy.keyring import Keys
 
 ALGORITHM = "hmac-sha256"
 MAX_IDENTIFIER_BYTES = 256
+# 1: strip() and casefold(); 2: NFKC, lower case, trim, control/format refused.
+NORMALIZATION = 2
 _PHONE_NOISE = re.compile(r"[\s().-]")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
-def _strip(identifier: str) -> str:
-    return identifier.strip()
+def _compatible(identifier: str) -> str:
+    return unicodedata.normalize("NFKC", identifier).strip()
 
 
-def _strip_casefold(identifier: str) -> str:
-    return identifier.strip().casefold()
+def _lower(identifier: str) -> str:
+    # Lower case can undo a normal form: "J" + U+030C has no precomposed capital, but
+    # lowered it is "j" + U+030C, which NFC writes as U+01F0. Normalizing again after
+    # it makes the whole idempotent (tests/test_normalization.py).
+    lowered = unicodedata.normalize("NFKC", identifier).lower()
+    return unicodedata.normalize("NFKC", lowered).strip()
 
 
 def _phone(identifier: str) -> str:
-    return _PHONE_NOISE.sub("", identifier)
+    # Composed again once the spaces are gone: NFKC writes "K¸" as "K \u0327", and
+    # without its space that is "Ķ".
+    digits = _PHONE_NOISE.sub("", unicodedata.normalize("NFKC", identifier))
+    return unicodedata.normalize("NFKC", digits)
 
 
 NORMALIZERS: dict[str, Callable[[str], str]] = {
-    "email": _strip_casefold,  # Canary.Person@Example.com == canary.person@example.com
-    "customer_id": _strip,  # opaque, case matters
-    "device_id": _strip_casefold,  # UUIDs and hex ids arrive in either case
-    "session_id": _strip,
-    "phone": _phone,  # "+44 20 7946-0000" == "+442079460000"
+    "email": _lower,  # Canary.Person@Example.com == canary.person@example.com
+    "customer_id": _compatible,  # opaque, case matters
+    "device_id": _lower,  # UUIDs and hex ids arrive in either case
+    "session_id": _compatible,
+    "phone": _phone,  # "+44 20 7946-0000" == "+442079460000" == "＋４４ ２０ ７９４６-００００"
 }
 
 
@@ -48,6 +68,8 @@ def normalize(namespace: str, identifier: str, *, field: str = "subject") -> str
 
     >>> normalize("email", "  Ada@Example.COM ")
     'ada@example.com'
+    >>> normalize("email", "Straße@Example.DE")
+    'straße@example.de'
     """
     violations = subject_violations(namespace, identifier, field=field)
     if violations:
@@ -66,6 +88,15 @@ def subject_violations(namespace: str, identifier: str, *, field: str) -> list[V
     normalized = normalizer(identifier)
     if not normalized:
         return [Violation(f"{field}.id", "identifier is empty")]
+    refused = next((c for c in normalized if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if refused is not None:
+        return [
+            Violation(
+                f"{field}.id",
+                f"identifier contains U+{ord(refused):04X}, a control or format character;"
+                " send the identifier without it",
+            )
+        ]
     size = len(normalized.encode("utf-8"))
     if size > MAX_IDENTIFIER_BYTES:
         return [

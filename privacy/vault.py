@@ -5,6 +5,10 @@ Each subject gets its own random data key. The identifier is sealed under it
 entry cannot be moved to another subject), and the data key is sealed under the vault key of
 the keyring. Destroying a subject's data key makes every copy of the entry
 unreadable, backups included (crypto-shredding).
+
+Each entry records the rules its identifier was normalized by
+(`privacy.pseudonym.NORMALIZATION`); entries from older rules are `outdated`,
+and `retention.rekey` moves them like entries under an older key.
 """
 
 from __future__ import annotations
@@ -20,19 +24,25 @@ import sqlite_utils
 from privacy import _crypto
 from privacy.errors import VaultError
 from privacy.keyring import Keys
+from privacy.pseudonym import NORMALIZATION
 from privacy.sqlite import connect
 
+_COLUMNS = (
+    "(pseudonym, namespace, sealed_identifier, created_at, normalization) VALUES (?, ?, ?, ?, ?)"
+)
 _IDENTITY_AD = b"tactful-vault/1:identity:"
 _DATA_KEY_AD = b"tactful-vault/1:data-key:"
 
 
 @dataclass(frozen=True)
 class Identity:
-    """A subject as the vault knows them: namespace and normalized identifier."""
+    """A subject as the vault knows them: namespace and normalized identifier, and
+    the version of the normalization rules that identifier is written in."""
 
     pseudonym: str
     namespace: str
     identifier: str
+    normalization: int = NORMALIZATION
 
 
 class IdentityVault(Protocol):
@@ -61,6 +71,13 @@ def m001_identities(db: sqlite_utils.Database) -> None:
     db.table("data_keys").create(
         {"pseudonym": str, "key_version": int, "sealed_key": bytes}, pk="pseudonym"
     )
+
+
+@migrations()
+def m002_normalization_version(db: sqlite_utils.Database) -> None:
+    # Entries written before this column are under the first rules: strip() and
+    # casefold(). `outdated` lists them until the rekey machinery has moved them.
+    db.execute("ALTER TABLE identities ADD COLUMN normalization INTEGER NOT NULL DEFAULT 1")
 
 
 class SqliteIdentityVault:
@@ -100,24 +117,33 @@ class SqliteIdentityVault:
                 data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
             )
             sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
-            rows.append((identity.pseudonym, identity.namespace, sealed_id, _utc(now)))
+            rows.append(
+                (
+                    identity.pseudonym,
+                    identity.namespace,
+                    sealed_id,
+                    _utc(now),
+                    identity.normalization,
+                )
+            )
             keys.append((identity.pseudonym, version, sealed_key))
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT OR IGNORE INTO identities VALUES (?, ?, ?, ?)", rows)
+            conn.executemany(f"INSERT OR IGNORE INTO identities {_COLUMNS}", rows)
             conn.executemany("INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?)", keys)
         self._known.update(fresh)
         return len(new)
 
     def reveal(self, pseudonym: str) -> Identity | None:
         row = self._db.conn.execute(
-            "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key "
-            "FROM identities i JOIN data_keys k USING (pseudonym) WHERE pseudonym = ?",
+            "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key,"
+            " i.normalization"
+            " FROM identities i JOIN data_keys k USING (pseudonym) WHERE pseudonym = ?",
             [pseudonym],
         ).fetchone()
         if row is None:
             return None
-        namespace, sealed_id, version, sealed_key = row
+        namespace, sealed_id, version, sealed_key, normalization = row
         encoded = pseudonym.encode()
         try:
             data_key = _crypto.open_sealed(
@@ -126,7 +152,7 @@ class SqliteIdentityVault:
             identifier = _crypto.open_sealed(data_key, sealed_id, _identity_ad(encoded, namespace))
         except _crypto.SealError:
             raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
-        return Identity(pseudonym, namespace, identifier.decode())
+        return Identity(pseudonym, namespace, identifier.decode(), normalization)
 
     def shred(self, pseudonyms: Sequence[str]) -> int:
         marks = ",".join("?" * len(pseudonyms))
@@ -141,21 +167,41 @@ class SqliteIdentityVault:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(shredded)
 
-    def outdated(self, *, after: str = "", limit: int = 1000) -> list[str]:
-        """Pseudonyms not under the primary pseudonym key, or whose data key is not
-        sealed under the primary vault key, in pseudonym order (for chunked rekeys)."""
+    def outdated(
+        self, *, after: str = "", limit: int = 1000, normalization_only: bool = False
+    ) -> list[str]:
+        """Pseudonyms of entries normalized by older rules, not under the primary
+        pseudonym key, or whose data key is not sealed under the primary vault key
+        (with `normalization_only`, just the first), in pseudonym order (for chunked
+        rekeys)."""
+        if normalization_only:
+            rows = self._db.execute(
+                "SELECT pseudonym FROM identities WHERE pseudonym > ? AND normalization != ?"
+                " ORDER BY pseudonym LIMIT ?",
+                [after, NORMALIZATION, limit],
+            )
+            return [row[0] for row in rows]
         primary_prefix = f"hmac-sha256:v{self._pseudonym_primary()}:"
         rows = self._db.execute(
             "SELECT i.pseudonym FROM identities i JOIN data_keys k USING (pseudonym)"
-            " WHERE i.pseudonym > ? AND (substr(i.pseudonym, 1, ?) != ? OR k.key_version != ?)"
-            " ORDER BY i.pseudonym LIMIT ?",
-            [after, len(primary_prefix), primary_prefix, self._keys.primary, limit],
+            " WHERE i.pseudonym > ? AND (substr(i.pseudonym, 1, ?) != ? OR k.key_version != ?"
+            " OR i.normalization != ?) ORDER BY i.pseudonym LIMIT ?",
+            [
+                after,
+                len(primary_prefix),
+                primary_prefix,
+                self._keys.primary,
+                NORMALIZATION,
+                limit,
+            ],
         )
         return [row[0] for row in rows]
 
-    def move(self, old: str, identity: Identity, *, now: datetime) -> None:
+    def move(self, old: str, identity: Identity, *, now: datetime) -> bool:
         """Re-seal `old`'s identity under `identity.pseudonym` with a fresh data key
-        wrapped by the primary vault key, and drop the old entry, in one transaction."""
+        wrapped by the primary vault key, and drop the old entry, in one transaction.
+        True if another entry was already under the new pseudonym: two entries are
+        now one (the same identifier written two ways, or recorded meanwhile)."""
         version, vault_key = self._keys.primary_key()
         data_key = _crypto.new_key()
         pseudonym = identity.pseudonym.encode()
@@ -165,23 +211,35 @@ class SqliteIdentityVault:
         sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
         with self._db.conn as conn:
             conn.execute("BEGIN IMMEDIATE")
-            # A rekey is not activity: the entry keeps its first-seen time.
-            first = conn.execute(
-                "SELECT created_at FROM identities WHERE pseudonym = ?", (old,)
-            ).fetchone()
-            created_at = first[0] if first else _utc(now)
+            # A rekey is not activity: the entry keeps its first-seen time (the
+            # earlier of the two, when two entries become one).
+            first = dict(
+                conn.execute(
+                    "SELECT pseudonym, created_at FROM identities WHERE pseudonym IN (?, ?)",
+                    (old, identity.pseudonym),
+                ).fetchall()
+            )
+            created_at = min(first.values()) if first else _utc(now)
+            joined = old != identity.pseudonym and identity.pseudonym in first
             for table in ("identities", "data_keys"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN (?, ?)", (old, identity.pseudonym)
                 )
             conn.execute(
-                "INSERT INTO identities VALUES (?, ?, ?, ?)",
-                (identity.pseudonym, identity.namespace, sealed_id, created_at),
+                f"INSERT INTO identities {_COLUMNS}",
+                (
+                    identity.pseudonym,
+                    identity.namespace,
+                    sealed_id,
+                    created_at,
+                    identity.normalization,
+                ),
             )
             conn.execute(
                 "INSERT INTO data_keys VALUES (?, ?, ?)", (identity.pseudonym, version, sealed_key)
             )
         self._known.discard(old)
+        return joined
 
     def uses(
         self, *, pseudonym_version: int | None = None, vault_version: int | None = None

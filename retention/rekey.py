@@ -1,4 +1,4 @@
-"""Key rotation: move every subject to the primary keys, while the service runs.
+"""Key rotation and new normalization rules: move every subject, while the service runs.
 
 After `tactful keys rotate`, lookups already try every live key version, so the
 service keeps answering. `rekey` then moves each subject, in chunks: behavior
@@ -6,6 +6,13 @@ first (renamed to the new pseudonym, merged with anything recorded under it
 meanwhile), then the vault entry (re-sealed under a fresh data key wrapped by
 the primary vault key). A subject is done when its vault entry is current; a
 job killed at any point simply picks up where it left off.
+
+The same mover brings identifiers written under older normalization rules up
+to date (`retention.renormalize`): the subject's new pseudonym is that of its
+stored identifier normalized again, and two entries that are now one
+identifier (NFC and NFD `josé@`) are merged like a subject recorded under the
+new key meanwhile. `normalization_only` moves just those (at start-up, before
+the server answers: see server/app.py).
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ from typing import Protocol
 from privacy.errors import PrivacyError
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import Identity
+from retention.renormalize import may_hold_two_spellings, renormalize
 
 
 class RekeyableIdentities(Protocol):
-    def outdated(self, *, after: str = "", limit: int = 1000) -> list[str]: ...
+    def outdated(
+        self, *, after: str = "", limit: int = 1000, normalization_only: bool = False
+    ) -> list[str]: ...
 
     def reveal(self, pseudonym: str) -> Identity | None: ...
 
-    def move(self, old: str, identity: Identity, *, now: datetime) -> None: ...
+    def move(self, old: str, identity: Identity, *, now: datetime) -> bool: ...
 
 
 class RekeyableBehavior(Protocol):
@@ -35,8 +45,16 @@ class RekeyableBehavior(Protocol):
 
 @dataclass(frozen=True)
 class RekeyReport:
-    moved: int
+    moved: int  # entries now current, renamed or only re-sealed
     unreadable: Sequence[str]  # entries whose data key no live vault key opens
+    renamed: int = 0  # of them, under a new pseudonym
+    joined: int = 0  # of them, merged with an entry already under that pseudonym
+    # Entries of older rules that may hold two spellings that are two people now
+    # (straße@ and strasse@): they stay together under the stored spelling.
+    inseparable: Sequence[str] = ()
+    # Entries whose identifier today's rules refuse (a control or format character):
+    # kept under their stored form; no request can name them any more.
+    refused: Sequence[str] = ()
 
 
 class Rekeyer:
@@ -58,10 +76,19 @@ class Rekeyer:
         self._sleep = sleep
 
     def run(
-        self, *, now: datetime, progress: Callable[[str], None] = lambda _line: None
+        self,
+        *,
+        now: datetime,
+        progress: Callable[[str], None] = lambda _line: None,
+        normalization_only: bool = False,
     ) -> RekeyReport:
-        moved, unreadable, after = 0, [], ""
-        while batch := self._identities.outdated(after=after, limit=self._chunk):
+        moved, renamed, joined, after = 0, 0, 0, ""
+        unreadable: list[str] = []
+        inseparable: list[str] = []
+        refused: list[str] = []
+        while batch := self._identities.outdated(
+            after=after, limit=self._chunk, normalization_only=normalization_only
+        ):
             after = batch[-1]
             for old in batch:
                 try:
@@ -71,14 +98,43 @@ class Rekeyer:
                 if identity is None:
                     unreadable.append(old)
                     continue
-                new = self._pseudonymizer.pseudonymize(identity.namespace, identity.identifier)
+                target = renormalize(identity)
+                if target.refused:
+                    refused.append(old)
+                elif may_hold_two_spellings(identity):
+                    inseparable.append(old)
+                new = self._pseudonymizer.pseudonymize(identity.namespace, target.identifier)
                 if new != old:
                     self._behavior.rename(old, new)
-                self._identities.move(
-                    old, Identity(new, identity.namespace, identity.identifier), now=now
-                )
+                    renamed += 1
+                current = Identity(new, identity.namespace, target.identifier)
+                joined += int(self._identities.move(old, current, now=now))
                 moved += 1
             progress(f"moved {moved} subjects to the primary keys so far")
             self._sleep(self._pause)
         progress(f"moved {moved} subjects; {len(unreadable)} could not be read")
-        return RekeyReport(moved, tuple(unreadable))
+        return RekeyReport(
+            moved, tuple(unreadable), renamed, joined, tuple(inseparable), tuple(refused)
+        )
+
+
+def describe_renormalization(report: RekeyReport) -> str:
+    """One line for the operator, in counts (never an identifier)."""
+    parts = [
+        f"{report.moved} subjects brought to the current normalization"
+        f" ({report.renamed} under a new pseudonym, {report.joined} joined with another"
+        " spelling of the same identifier)"
+    ]
+    if report.inseparable:
+        parts.append(
+            f"{len(report.inseparable)} may hold two spellings the old case folding merged"
+            " (ß/ss, ς/σ) and stay together"
+        )
+    if report.refused:
+        parts.append(
+            f"{len(report.refused)} hold a control or format character and can no longer"
+            " be looked up"
+        )
+    if report.unreadable:
+        parts.append(f"{len(report.unreadable)} could not be read")
+    return "identifiers: " + "; ".join(parts) + " (README: 'Upgrading to NFKC identifiers')"

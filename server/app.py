@@ -24,6 +24,7 @@ from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
 from privacy.suppression import Tombstones, migrate_legacy_tombstones
 from privacy.vault import SqliteIdentityVault
+from retention.rekey import Rekeyer, RekeyReport, describe_renormalization
 from retention.subjects import SubjectRequests
 from segments.census import Census
 from segments.ingest import EventRecorder, to_us
@@ -121,18 +122,32 @@ class Domain:
             resource.close()
 
 
-def open_domain(settings: Settings) -> Domain:
+def open_domain(
+    settings: Settings, *, renormalized: Callable[[RekeyReport], None] | None = None
+) -> Domain:
     contract = load_checked_contract(settings)
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
     vault = SqliteIdentityVault(
         settings.data_dir / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
     )
-    store = SqliteBehaviorStore(settings.data_dir / "behavior.db", tracked_by(contract))
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
     # Tombstones from before the suppression key, while their pseudonym key is live.
     migrate_legacy_tombstones(settings.keyring_path, subject_data, now=utc_now())
     tombstones = Tombstones(keyring.keys("suppression"))
+    # Before anything looks a subject up: under the old rules' pseudonyms, an
+    # erasure would miss data that the migration would then bring back.
+    if vault.outdated(limit=1, normalization_only=True):
+        try:
+            report = Rekeyer(pseudonymizer, vault, subject_data, pause_s=0).run(
+                now=utc_now(), normalization_only=True
+            )
+        except BaseException:  # killed halfway: the next start picks up from there
+            subject_data.close()
+            vault.close()
+            raise
+        (renormalized or _print_renormalization)(report)
+    store = SqliteBehaviorStore(settings.data_dir / "behavior.db", tracked_by(contract))
     access_log = SqliteAccessLog(
         settings.data_dir / "access_log.db",
         settings.checkpoints_path,
@@ -179,6 +194,14 @@ def open_domain(settings: Settings) -> Domain:
     )
 
 
+def _print_renormalization(report: RekeyReport) -> None:
+    print(f"tactful: {describe_renormalization(report)}", file=sys.stderr, flush=True)
+    for pseudonym in report.inseparable:
+        print(f"tactful: {pseudonym} may hold two spellings; kept together", file=sys.stderr)
+    for pseudonym in report.refused:
+        print(f"tactful: {pseudonym} has a control or format character", file=sys.stderr)
+
+
 def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict[str, object]]]:
     """The access records about a subject, for their export."""
 
@@ -191,7 +214,10 @@ def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict
 
 async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
     """Build and start Tactful as `settings` say; the port is the one actually bound."""
-    domain = open_domain(settings)
+    notices: list[str] = []
+    domain = open_domain(
+        settings, renormalized=lambda report: notices.append(describe_renormalization(report))
+    )
     contract, pseudonymizer, access_log = domain.contract, domain.pseudonymizer, domain.access_log
     # The writer thread gives the GIL up for every SQLite statement and must wait for
     # the event loop to hand it back; Python's default of 5 ms per hand-off costs
@@ -280,7 +306,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
-    running = RunningServer(server, bound)
+    running = RunningServer(server, bound, notices=notices)
     if warning:
         log.warning("%s", warning)
         running.notices.append(warning)
