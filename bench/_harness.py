@@ -37,7 +37,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from privacy.keyring import create_keyring
 from server.app import create_server, utc_now
 from server.auth import hash_token
-from server.config import PrincipalConfig, load_settings
+from server.config import PrincipalConfig, TlsSettings, load_settings
 from tactful.v1 import common_pb2, personalization_pb2
 
 ServerKind = Literal["echo", "tactful"]
@@ -64,6 +64,14 @@ class Served:
 
     target: str
     pid: int
+    tls: Path | None = None  # the development PKI it serves TLS with, if any
+
+    def channel(self) -> grpc.aio.Channel:
+        """A channel to it: TLS trusting the PKI's CA if it serves TLS, else plaintext."""
+        if self.tls is None:
+            return grpc.aio.insecure_channel(self.target)
+        credentials = grpc.ssl_channel_credentials((self.tls / "ca.pem").read_bytes())
+        return grpc.aio.secure_channel(self.target.replace("127.0.0.1", "localhost"), credentials)
 
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system, all threads) the server has used so far; Linux only."""
@@ -75,16 +83,23 @@ class Served:
 
 
 @contextmanager
-def serving(kind: ServerKind, *, token: str = "", profile: Path | None = None) -> Iterator[Served]:
+def serving(
+    kind: ServerKind, *, token: str = "", profile: Path | None = None, tls: Path | None = None
+) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
     With `profile`, the child runs cProfile over its event loop and every thread it
-    starts (the writer) and writes the combined stats there when it stops.
+    starts (the writer) and writes the combined stats there when it stops. With `tls`
+    (a folder `tactful certs dev` wrote), it serves TLS with that folder's server
+    certificate.
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
-        target=_child_main, args=(kind, token, profile, theirs), name=f"bench-{kind}", daemon=True
+        target=_child_main,
+        args=(kind, token, profile, tls, theirs),
+        name=f"bench-{kind}",
+        daemon=True,
     )
     process.start()
     theirs.close()
@@ -95,7 +110,7 @@ def serving(kind: ServerKind, *, token: str = "", profile: Path | None = None) -
             port = ours.recv()
         except EOFError:
             raise RuntimeError(f"the {kind} server exited before it listened") from None
-        yield Served(f"127.0.0.1:{port}", process.pid or 0)
+        yield Served(f"127.0.0.1:{port}", process.pid or 0, tls)
     finally:
         with suppress(OSError):
             ours.send("stop")
@@ -106,18 +121,24 @@ def serving(kind: ServerKind, *, token: str = "", profile: Path | None = None) -
         ours.close()
 
 
-def _child_main(kind: ServerKind, token: str, profile: Path | None, parent: Connection) -> None:
+def _child_main(
+    kind: ServerKind, token: str, profile: Path | None, tls: Path | None, parent: Connection
+) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
-        asyncio.run(_serve_until_told(kind, token, parent))
+        asyncio.run(_serve_until_told(kind, token, tls, parent))
     finally:
         if profiler and profile:
             profiler.dump(profile)
 
 
-async def _serve_until_told(kind: ServerKind, token: str, parent: Connection) -> None:
+async def _serve_until_told(
+    kind: ServerKind, token: str, tls: Path | None, parent: Connection
+) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
-        port, stop = await (_start_echo() if kind == "echo" else _start_tactful(Path(tmp), token))
+        port, stop = await (
+            _start_echo(tls) if kind == "echo" else _start_tactful(Path(tmp), token, tls)
+        )
         parent.send(port)
         told = asyncio.Event()
         # Readable on "stop", and on EOF if the parent died: either way, stop.
@@ -130,18 +151,22 @@ async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request
 
 
-async def _start_echo() -> tuple[int, Stop]:
+async def _start_echo(tls: Path | None) -> tuple[int, Stop]:
     server = grpc.aio.server()
     handler = grpc.unary_unary_rpc_method_handler(_echo)  # no (de)serializers: bytes as they are
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
     )
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        pair = ((tls / "server.key").read_bytes(), (tls / "server.pem").read_bytes())
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([pair]))
     await server.start()
     return port, partial(server.stop, None)
 
 
-async def _start_tactful(tmp: Path, token: str) -> tuple[int, Stop]:
+async def _start_tactful(tmp: Path, token: str, tls: Path | None) -> tuple[int, Stop]:
     # The development configuration: the example contract and every principal it names
     # (the server refuses a contract naming an unconfigured principal); only ours gets a
     # token, the benchmark's.
@@ -152,6 +177,7 @@ async def _start_tactful(tmp: Path, token: str) -> tuple[int, Stop]:
         data_dir=tmp / "data",
         principals=tuple(_with_token(p, token) for p in development.principals),
         development=False,
+        tls=TlsSettings(tls / "server.pem", tls / "server.key") if tls else None,
     )
     create_keyring(settings.keyring_path, now=utc_now())
     running = await create_server(settings)
@@ -257,7 +283,7 @@ async def drive(
 
     Requests rotate over `requests`; a warm-up of `warmup` seconds is not counted.
     """
-    async with grpc.aio.insecure_channel(server.target) as channel:
+    async with server.channel() as channel:
         call = channel.unary_unary(method)  # no serializers: bytes in, bytes out
         if warmup > 0:
             await _closed_loop(call, requests, metadata, concurrency, warmup)
@@ -332,10 +358,10 @@ def page_views(events: Iterable[tuple[str, datetime]]) -> personalization_pb2.Re
     )
 
 
-async def record(target: str, token: str, requests: Iterable[bytes]) -> int:
+async def record(server: Served, token: str, requests: Iterable[bytes]) -> int:
     """Send RecordEvents requests one after another; the number of events stored."""
     stored = 0
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with server.channel() as channel:
         call = channel.unary_unary(
             RECORD_EVENTS, response_deserializer=personalization_pb2.RecordEventsResponse.FromString
         )
@@ -346,11 +372,11 @@ async def record(target: str, token: str, requests: Iterable[bytes]) -> int:
 
 
 async def grant_consent(
-    target: str, token: str, emails: Sequence[str], *, concurrency: int
+    server: Served, token: str, emails: Sequence[str], *, concurrency: int
 ) -> None:
     """Grant consent to the purpose for every subject (onboarding rests on consent: without
     it, events are accepted but not stored, and segments are not released)."""
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with server.channel() as channel:
         call = channel.unary_unary(SET_CONSENT)
 
         async def grant(share: Sequence[str]) -> None:

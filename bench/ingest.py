@@ -88,12 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(f"tactful: {args.seconds:g} s of RecordEvents, {args.concurrency} clients ...")
     with serving("tactful", token=token, profile=args.profile) as server:
         started = time.perf_counter()
-        asyncio.run(grant_consent(server.target, token, emails, concurrency=32))
+        asyncio.run(grant_consent(server, token, emails, concurrency=32))
         progress(
             f"tactful: consent for {len(emails):,} subjects in "
             f"{time.perf_counter() - started:.1f} s (not measured)"
         )
-        first = asyncio.run(record(server.target, token, requests[:1]))
+        first = asyncio.run(record(server, token, requests[:1]))
         if first != args.batch:
             raise SystemExit(f"the first batch stored {first} events, not {args.batch}")
         grpc_load = asyncio.run(

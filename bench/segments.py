@@ -8,7 +8,10 @@ SQLite, segment rule) is measured against it. Target: Tactful QPS / echo QPS >= 
 Before the timed run, every subject consents to `onboarding` (it rests on consent)
 and gets two page views a few minutes old, so each call finds real rows.
 
-    .venv/bin/python bench/segments.py [--seconds 10] [--concurrency 32] [--json]
+    .venv/bin/python bench/segments.py [--seconds 10] [--concurrency 32] [--tls] [--json]
+
+With --tls, both servers are measured again serving TLS (a development PKI made for
+the run), in the same run, and the TLS figures are printed beside the plaintext ones.
 
 Each server runs alone, in a child process; this process only generates load.
 """
@@ -24,10 +27,9 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import tempfile  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
-from datetime import timedelta  # noqa: E402
-
-import grpc  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 from bench._harness import (  # noqa: E402
     CALL_TIMEOUT_S,
@@ -35,6 +37,7 @@ from bench._harness import (  # noqa: E402
     GET_SEGMENTS,
     PURPOSE,
     Load,
+    Served,
     bearer,
     drive,
     grant_consent,
@@ -51,6 +54,7 @@ from bench._report import (  # noqa: E402
     progress,
     verdict,
 )
+from server._x509 import write_development_pki  # noqa: E402
 from server.app import utc_now  # noqa: E402
 from server.auth import new_token  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
@@ -69,23 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ).SerializeToString()
         for address in emails
     ]
-    load = {"concurrency": args.concurrency, "seconds": args.seconds}
-
-    progress(f"echo: {args.seconds:g} s at concurrency {args.concurrency} ...")
-    with serving("echo") as server:
-        echo = asyncio.run(drive(server, ECHO_METHOD, requests, bearer(token), **load))
-
-    with serving("tactful", token=token, profile=args.profile) as server:
-        asyncio.run(grant_consent(server.target, token, emails, concurrency=args.concurrency))
-        stored = asyncio.run(record(server.target, token, _preload(emails)))
-        sample = asyncio.run(_segments_of(server.target, token, requests[0]))
-        progress(
-            f"tactful: {len(emails)} subjects consented and preloaded ({stored} events); "
-            f"{emails[0]} is in {sample}"
-        )
-        progress(f"tactful: {args.seconds:g} s at concurrency {args.concurrency} ...")
-        tactful = asyncio.run(drive(server, GET_SEGMENTS, requests, bearer(token), **load))
-
+    echo, tactful = _measure(args, token, emails, requests, tls=None)
+    secured: tuple[Load, Load] | None = None
+    if args.tls:
+        with tempfile.TemporaryDirectory(prefix="tactful-bench-pki-") as pki:
+            write_development_pki(Path(pki), [], now=datetime.now(UTC))
+            secured = _measure(args, token, emails, requests, tls=Path(pki))
     ratio = tactful.per_second / echo.per_second if echo.per_second else 0.0
     if args.json:
         print(
@@ -98,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "tactful": figures(tactful),
                     "ratio": round(ratio, 3),
                     "cpu_cost_ratio": _round(_cost_ratio(echo, tactful)),
+                    **(_tls_figures(echo, tactful, *secured) if secured else {}),
                     "target_ratio": TARGET_RATIO,
                     "met": ratio >= TARGET_RATIO,
                     "machine": machine(),
@@ -106,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         _print_table(args, echo, tactful, ratio)
+        if secured:
+            _print_tls(tactful, *secured)
     if args.profile and not args.json:
         print_profile(args.profile)
     return 0
@@ -116,9 +112,76 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0, help="per server (default 10)")
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight (32)")
     parser.add_argument("--subjects", type=int, default=1000, help="preloaded subjects (1000)")
+    parser.add_argument(
+        "--tls", action="store_true", help="measure both servers again over TLS, in this run"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
     return parser
+
+
+def _measure(
+    args: argparse.Namespace,
+    token: str,
+    emails: Sequence[str],
+    requests: Sequence[bytes],
+    *,
+    tls: Path | None,
+) -> tuple[Load, Load]:
+    """The echo server, then Tactful (consented and preloaded), under the same load."""
+    load = {"concurrency": args.concurrency, "seconds": args.seconds}
+    over = " over TLS" if tls else ""
+    progress(f"echo{over}: {args.seconds:g} s at concurrency {args.concurrency} ...")
+    with serving("echo", tls=tls) as server:
+        echo = asyncio.run(drive(server, ECHO_METHOD, requests, bearer(token), **load))
+
+    with serving("tactful", token=token, profile=args.profile, tls=tls) as server:
+        asyncio.run(grant_consent(server, token, emails, concurrency=args.concurrency))
+        stored = asyncio.run(record(server, token, _preload(emails)))
+        sample = asyncio.run(_segments_of(server, token, requests[0]))
+        progress(
+            f"tactful{over}: {len(emails)} subjects consented and preloaded ({stored} events); "
+            f"{emails[0]} is in {sample}"
+        )
+        progress(f"tactful{over}: {args.seconds:g} s at concurrency {args.concurrency} ...")
+        tactful = asyncio.run(drive(server, GET_SEGMENTS, requests, bearer(token), **load))
+    return echo, tactful
+
+
+def _tls_figures(echo: Load, tactful: Load, echo_tls: Load, tactful_tls: Load) -> dict[str, object]:
+    return {
+        "tls": {
+            "echo": figures(echo_tls),
+            "tactful": figures(tactful_tls),
+            "ratio": round(tactful_tls.per_second / echo_tls.per_second, 3)
+            if echo_tls.per_second
+            else 0.0,
+            "tactful_tls_over_plaintext_qps": round(tactful_tls.per_second / tactful.per_second, 3)
+            if tactful.per_second
+            else 0.0,
+            "tls_server_cpu_us_per_call": _round(_extra_us(tactful, tactful_tls)),
+        }
+    }
+
+
+def _print_tls(tactful: Load, echo_tls: Load, tactful_tls: Load) -> None:
+    print_loads(
+        [("echo over TLS", echo_tls), ("Tactful GetSegments over TLS", tactful_tls)], unit="QPS"
+    )
+    ratio = tactful_tls.per_second / echo_tls.per_second if echo_tls.per_second else 0.0
+    print(f"over TLS, ratio Tactful / echo QPS: {ratio:.2f}")
+    if tactful.per_second:
+        print(
+            f"Tactful over TLS / plaintext QPS: {tactful_tls.per_second / tactful.per_second:.2f}"
+        )
+    extra = _extra_us(tactful, tactful_tls)
+    if extra is not None:
+        print(f"TLS costs Tactful {extra:.0f} µs of server CPU per call")
+
+
+def _extra_us(plain: Load, secured: Load) -> float | None:
+    a, b = plain.server_cpu_us_per_call, secured.server_cpu_us_per_call
+    return b - a if a and b else None
 
 
 def _preload(emails: Sequence[str]) -> list[bytes]:
@@ -130,8 +193,8 @@ def _preload(emails: Sequence[str]) -> list[bytes]:
     ]
 
 
-async def _segments_of(target: str, token: str, request: bytes) -> list[str]:
-    async with grpc.aio.insecure_channel(target) as channel:
+async def _segments_of(server: Served, token: str, request: bytes) -> list[str]:
+    async with server.channel() as channel:
         stub = channel.unary_unary(
             GET_SEGMENTS, response_deserializer=personalization_pb2.GetSegmentsResponse.FromString
         )

@@ -15,11 +15,14 @@ fields in a fixed order; the columns used for queries are generated from it by
 the database, so they cannot disagree with what the hash covers, and
 verification only has to hash what it reads.
 
-Two encodings exist. Version 1 (14 fields) named at most one subject, as a
-string; version 2 (17 fields) names every subject a call touched, as a list,
-says where the request id came from, how the caller authenticated, and the
-SHA-256 of its client certificate, if it presented one. Records are written in version 2 and read
-in either: what a hash covers is never re-encoded.
+Two encodings exist. Version 1 (14 fields) named at most one subject. Version 2
+(18 fields) appends where the request id came from, how the caller
+authenticated, the SHA-256 of its client certificate if it presented one, and
+the subjects after the first, for a call about several people (a RecordEvents
+batch): the first keeps version 1's place, so the one-subject query column and
+its index serve both, and only the rare further subjects need an index of their
+own. Records are written in version 2 and read in either: what a hash covers is
+never re-encoded.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ ANONYMOUS = "anonymous"
 
 class AccessLogUnavailable(PrivacyError):
     """The record could not be written durably; nothing may be released."""
+
+
+class AccessLogBusy(AccessLogUnavailable):
+    """Another writer held the log's write lock longer than the caller would wait."""
 
 
 class Decided(StrEnum):
@@ -95,7 +102,7 @@ CANONICAL_FIELDS = (
     "role",
     "method",
     "purpose",
-    "subjects",
+    "subject",  # the first of the subjects, "" if none
     "requested",
     "released",
     "decision",
@@ -106,6 +113,7 @@ CANONICAL_FIELDS = (
     "request_id_origin",
     "authenticated_by",
     "certificate_sha256",
+    "other_subjects",  # the rest of them
 )
 _VERSION_1_LENGTH = 14
 
@@ -119,7 +127,7 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.role,
         entry.method,
         entry.purpose,
-        list(entry.subjects),
+        entry.subjects[0] if entry.subjects else "",
         list(entry.requested),
         list(entry.released),
         str(entry.decision),
@@ -130,6 +138,7 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         str(entry.request_id_origin),
         entry.authenticated_by,
         entry.certificate_sha256,
+        list(entry.subjects[1:]),
     ]
     # ASCII with \u escapes: any Python text encodes, lone surrogates included.
     return json.dumps(values, separators=(",", ":"))
@@ -139,10 +148,8 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
     """The sequence and entry of a canonical encoding, of either version."""
     values = json.loads(encoded)
     if len(values) == _VERSION_1_LENGTH:
-        subject = values[6]
-        values[6] = [subject] if subject else []
         # Version 1 kept whatever request id was sent, and knew only bearer tokens.
-        values += [str(RequestIdOrigin.CALLER), "token" if values[2] != ANONYMOUS else "", ""]
+        values += [str(RequestIdOrigin.CALLER), "token" if values[2] != ANONYMOUS else "", "", []]
     (
         sequence,
         time_us,
@@ -150,7 +157,7 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         role,
         method,
         purpose,
-        subjects,
+        subject,
         requested,
         released,
         decision,
@@ -161,6 +168,7 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         origin,
         authenticated_by,
         certificate_sha256,
+        other_subjects,
     ) = values
     entry = AccessEntry(
         time_us,
@@ -168,7 +176,7 @@ def decode(encoded: str) -> tuple[int, AccessEntry]:
         role,
         method,
         purpose,
-        tuple(subjects),
+        (subject, *other_subjects) if subject else (),
         tuple(requested),
         tuple(released),
         Decided(decision),
@@ -195,7 +203,11 @@ def seal_record(sequence: int, entry: AccessEntry, previous_hash: str) -> Access
 # The keys of record_as_dict, in order (the columns of a CSV export): the canonical
 # fields, with the time as text, then the two hashes.
 RECORD_FIELDS = (
-    *("time" if f == "time_us" else f for f in CANONICAL_FIELDS),
+    *(
+        {"time_us": "time", "subject": "subjects"}.get(f, f)
+        for f in CANONICAL_FIELDS
+        if f != "other_subjects"
+    ),
     "previous_hash",
     "record_hash",
 )

@@ -19,6 +19,7 @@ from privacy.access_log import (
     CANONICAL_FIELDS,
     GENESIS_HASH,
     AccessEntry,
+    AccessLogBusy,
     AccessLogUnavailable,
     AccessRecord,
     Checkpoint,
@@ -31,15 +32,15 @@ from privacy.access_log import (
 )
 from privacy.access_log_verify import anchor, check_chain, check_in_two, finish
 from privacy.keyring import Keys
-from privacy.sqlite import connect
+from privacy.sqlite import connect, from_rows, rows_param
 
 migrations = sqlite_utils.Migrations("tactful.access_log")
 PARALLEL_FROM = 200_000  # records; below this, starting two processes costs more than it saves
 
 
 # Query columns, derived from the hashed content so they cannot disagree, at their
-# positions in the canonical array as m001 declared them (`subject` is version 1's single
-# subject; record_subjects indexes every version).
+# positions in the canonical array as m001 declared them (`subject` is the first subject;
+# record_subjects indexes the others).
 _GENERATED = {
     "time_us": ("INTEGER", 1),
     "principal": ("TEXT", 2),
@@ -48,9 +49,7 @@ _GENERATED = {
     "subject": ("TEXT", 6),
     "decision": ("TEXT", 9),
 }
-assert all(
-    CANONICAL_FIELDS[at] == name for name, (_, at) in _GENERATED.items() if name != "subject"
-)
+assert all(CANONICAL_FIELDS[at] == name for name, (_, at) in _GENERATED.items())
 
 
 @migrations()
@@ -73,20 +72,18 @@ def m001_records_and_checkpoints(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m002_every_subject_of_a_record(db: sqlite_utils.Database) -> None:
-    """A record names every subject a call touched; this indexes each of them. It is
-    derived from the hashed content (json_each of a version 1 string is that string), so
-    `verify` can check it against the records."""
+    """Version 2 records name every subject a call touched; the first is in the
+    `subject` column, and this indexes the others (version 1 records have none)."""
     db.execute(
         "CREATE TABLE record_subjects (subject TEXT NOT NULL, sequence INTEGER NOT NULL,"
         " PRIMARY KEY (subject, sequence)) WITHOUT ROWID"
     )
-    db.execute(f"INSERT OR IGNORE INTO record_subjects {_SUBJECTS_OF_RECORDS}")
-    db.execute("DROP INDEX IF EXISTS records_subject")
 
 
-# Every (subject, sequence) the records name, whatever their version.
-_SUBJECTS_OF_RECORDS = (
-    "SELECT s.value, r.sequence FROM records r, json_each(r.content, '$[6]') s WHERE s.value != ''"
+# Every (subject, sequence) of the subjects after the first, as the records say them.
+_OTHER_SUBJECTS_OF_RECORDS = (
+    "SELECT s.value, r.sequence FROM records r,"
+    f" json_each(r.content, '$[{CANONICAL_FIELDS.index('other_subjects')}]') s"
 )
 
 
@@ -116,7 +113,8 @@ class SqliteAccessLog:
         self._db = connect(path)
         self._db.execute("PRAGMA synchronous=FULL")
         # How long a write waits for another process's write lock before failing closed.
-        self._db.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
+        self._lock_timeout_ms = int(lock_timeout_s * 1000)
+        self._db.execute(f"PRAGMA busy_timeout={self._lock_timeout_ms}")
         migrations.apply(self._db)
         self._reader = connect(path)
         self._file = checkpoint_file
@@ -135,9 +133,13 @@ class SqliteAccessLog:
 
     # -- writing (one thread) -----------------------------------------------------------
 
-    def append(self, entries: Sequence[AccessEntry], *, now_us: int) -> list[AccessRecord]:
+    def append(
+        self, entries: Sequence[AccessEntry], *, now_us: int, lock_wait_s: float | None = None
+    ) -> list[AccessRecord]:
         """Chain and commit `entries` in one durable transaction, or raise
-        AccessLogUnavailable having written nothing.
+        AccessLogUnavailable having written nothing: AccessLogBusy if another writer
+        held the write lock for `lock_wait_s` (default: the lock timeout it was opened
+        with; 0 does not wait at all).
 
         The fields the log is queried by may not hold NUL (ValueError): SQLite's JSON
         functions cut text at NUL, so the query columns would disagree with the record.
@@ -148,9 +150,16 @@ class SqliteAccessLog:
             ):
                 raise ValueError("principal, method, purpose and subjects cannot hold NUL")
         conn = self._db.conn
+        wait_ms = self._lock_timeout_ms if lock_wait_s is None else int(lock_wait_s * 1000)
         try:
-            with conn:
+            conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+            try:
                 conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                raise AccessLogBusy(f"another writer holds the access log's lock: {exc}") from exc
+            with conn:
                 # The head is read inside the write lock: a second writer (the retention
                 # job, an erasure from the command line) may have appended meanwhile.
                 head = conn.execute(
@@ -167,10 +176,15 @@ class SqliteAccessLog:
                     " VALUES (?, ?, ?, ?)",
                     [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
                 )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO record_subjects (subject, sequence) VALUES (?, ?)",
-                    [(s, r.sequence) for r in records for s in r.entry.subjects if s],
-                )
+                # Only calls about several people have further subjects: few rows.
+                named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+                if named:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO record_subjects (subject, sequence) " + from_rows(2),
+                        [rows_param(named)],
+                    )
+        except AccessLogUnavailable:
+            raise
         except Exception as exc:  # sqlite3 errors, OSError: disk full, read-only, locked
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
         self._sequence, self._hash = records[-1].sequence, records[-1].record_hash
@@ -330,16 +344,17 @@ class SqliteAccessLog:
         return verdict if not verdict.intact else self._check_subject_index(verdict)
 
     def _check_subject_index(self, intact: Verification) -> Verification:
-        """The subject index must say exactly what the (verified) records say: a row
-        removed from it would hide a record from a subject's queries and export."""
+        """The index of further subjects must say exactly what the (verified) records
+        say: a row removed from it would hide a record from a subject's queries and
+        export. (The first subject's column is generated by SQLite from the content.)"""
         conn = self._reader.conn
         missing = conn.execute(
-            f"SELECT min(sequence) FROM ({_SUBJECTS_OF_RECORDS} EXCEPT"
+            f"SELECT min(sequence) FROM ({_OTHER_SUBJECTS_OF_RECORDS} EXCEPT"
             " SELECT subject, sequence FROM record_subjects)"
         ).fetchone()[0]
         extra = conn.execute(
             "SELECT min(sequence) FROM (SELECT subject, sequence FROM record_subjects"
-            f" EXCEPT {_SUBJECTS_OF_RECORDS})"
+            f" EXCEPT {_OTHER_SUBJECTS_OF_RECORDS})"
         ).fetchone()[0]
         if missing is None and extra is None:
             return intact
@@ -373,11 +388,12 @@ class SqliteAccessLog:
             clauses.append("time_us < ?")
             params.append(query.until_us)
         if query.subjects:
+            marks = ",".join("?" * len(query.subjects))
             clauses.append(
-                "sequence IN (SELECT sequence FROM record_subjects"
-                f" WHERE subject IN ({','.join('?' * len(query.subjects))}))"
+                f"(subject IN ({marks}) OR sequence IN"
+                f" (SELECT sequence FROM record_subjects WHERE subject IN ({marks})))"
             )
-            params.extend(query.subjects)
+            params.extend([*query.subjects, *query.subjects])
         rows = self._reader.conn.execute(
             "SELECT content, previous_hash, record_hash FROM records"
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",

@@ -1,15 +1,17 @@
-"""Group commit off the event loop: at most one durable commit per window.
+"""Group commit: at most one durable commit per window, never waiting on the loop.
 
 When the log is idle a record is committed at once. Under load, records that
 arrive while a commit runs, or within `window_s` of the last one, wait for the
 next commit and are written together in one transaction: one fsync for many
 calls.
 
-Commits run on a thread of their own, never on the event loop: while another
-process holds the log's write lock (a retention job, an erasure from the command
-line), or a disk is slow, the loop keeps answering health checks and every call
-that needs no record yet. A caller waits for its record at most `timeout_s`
-(`wait_for`), then fails UNAVAILABLE.
+A commit first runs on the event loop without waiting for the write lock: handing
+every batch to a thread costs more, in GIL hand-offs, than the fsync does (server
+CPU per GetSegments went from about 450 to 800 µs). If another process holds the
+lock (a retention job, an erasure from the command line), the batch goes to a
+thread of its own that waits for the lock, and the loop keeps answering health
+checks and every call that needs no record yet. A caller waits for its record at
+most `timeout_s`, then fails UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol
 
-from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
+from privacy.access_log import AccessEntry, AccessLogBusy, AccessLogUnavailable, AccessRecord
 
 log = logging.getLogger("tactful.access_log")
 
 
 class AccessLogWriter(Protocol):
-    def append(self, entries: Sequence[AccessEntry], *, now_us: int) -> list[AccessRecord]: ...
+    def append(
+        self, entries: Sequence[AccessEntry], *, now_us: int, lock_wait_s: float | None = None
+    ) -> list[AccessRecord]: ...
 
     def checkpoint(self, *, now_us: int) -> object: ...
 
@@ -65,14 +69,19 @@ class GroupCommitter:
     async def wait(self, entry: AccessEntry) -> AccessRecord:
         """`submit` and wait at most `timeout_s` for the record to be durable."""
         future = self.submit(entry)
+        expiry = asyncio.get_running_loop().call_later(self.timeout_s, self._expire, future)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
-        except TimeoutError:
-            # It may still be written; the caller is told it was not, and released nothing.
-            future.add_done_callback(_consume)
-            raise AccessLogUnavailable(
-                f"the access log did not commit within {self.timeout_s:g} s"
-            ) from None
+            return await future
+        finally:
+            expiry.cancel()
+
+    def _expire(self, future: asyncio.Future[AccessRecord]) -> None:
+        # The record may still be written; the caller is told it was not, and releases
+        # nothing (the log may say more than was released, never less).
+        if not future.done():
+            future.set_exception(
+                AccessLogUnavailable(f"the access log did not commit within {self.timeout_s:g} s")
+            )
 
     async def _commit_while_pending(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,11 +92,15 @@ class GroupCommitter:
                     await asyncio.sleep(delay)
                 batch, self._pending = self._pending, []
                 self._last_commit = loop.time()
+                entries = [e for e, _ in batch]
                 try:
-                    records = await loop.run_in_executor(
-                        self._thread,
-                        partial(self._log.append, [e for e, _ in batch], now_us=self._clock_us()),
-                    )
+                    try:
+                        records = self._log.append(entries, now_us=self._clock_us(), lock_wait_s=0)
+                    except AccessLogBusy:  # wait for the lock off the loop
+                        records = await loop.run_in_executor(
+                            self._thread,
+                            partial(self._log.append, entries, now_us=self._clock_us()),
+                        )
                 except Exception as exc:  # never leave a caller waiting
                     _fail(batch, exc)
                 else:
@@ -156,8 +169,3 @@ def _fail(
     for _, future in batch:
         if not future.done():
             future.set_exception(failure)
-
-
-def _consume(future: asyncio.Future[AccessRecord]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so asyncio does not warn about it

@@ -214,6 +214,10 @@ def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict
 
 async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
     """Build and start Tactful as `settings` say; the port is the one actually bound."""
+    # The transport first: a refused listen address or a bad certificate opens no store.
+    host, port = parse_listen(settings.listen)
+    warning = check_transport(settings, host)
+    credentials = server_credentials(settings) if settings.tls is not None else None
     notices: list[str] = []
     domain = open_domain(
         settings, renormalized=lambda report: notices.append(describe_renormalization(report))
@@ -299,10 +303,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
 
-    host, port = parse_listen(settings.listen)
-    warning = check_transport(settings, host)
-    if settings.tls is not None:
-        bound = server.add_secure_port(f"{host}:{port}", server_credentials(settings, clock))
+    if credentials is not None:
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()

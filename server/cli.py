@@ -14,7 +14,7 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
-from server import cli_audit, cli_keys, cli_subjects
+from server import cli_audit, cli_certs, cli_keys, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.config import ConfigError, Settings, load_settings
@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_audit.register(commands, _settings, _config_option)
     cli_subjects.register(commands, _settings, _config_option)
+    cli_certs.register(commands, _settings, _config_option)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")

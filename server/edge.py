@@ -121,9 +121,11 @@ class Edge:
                 log.exception("%s failed", method)
         status = _status(error)
         principal = actor.name if actor else ANONYMOUS
-        await context.send_initial_metadata((("x-request-id", request_id),))
+        # The id the record holds goes back with every answer, in the trailing metadata
+        # (initial metadata would cost an extra send for every call).
+        echo = (("x-request-id", request_id),)
         if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, echo)
         decision = outcome.decision if outcome else getattr(error, "decision", None)
         entry = AccessEntry(
             time_us=to_us(now),
@@ -152,11 +154,12 @@ class Edge:
         except AccessLogUnavailable as exc:
             log.error("access log write failed (%s); answering UNAVAILABLE", exc)
             await self._set_serving(False)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
         await self._set_serving(True)
         if error is not None:
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))
         assert outcome is not None
+        context.set_trailing_metadata(echo)
         return outcome.response
 
     def _admit_failure(

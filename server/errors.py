@@ -22,7 +22,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from privacy.access_log import AccessLogUnavailable
+from privacy.access_log import AccessLogBusy, AccessLogUnavailable
 from privacy.errors import (
     BudgetExhausted,
     ConsentRequired,
@@ -53,6 +53,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     SubjectSuppressed: grpc.StatusCode.FAILED_PRECONDITION,
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
+    AccessLogBusy: grpc.StatusCode.UNAVAILABLE,
     # Raised by the retention job, which runs from the command line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
     RetentionError: grpc.StatusCode.INTERNAL,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -54,10 +54,16 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-class ReloadingCredentials:
-    """Server credentials from the [tls] files, re-read when they change."""
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, tls: TlsSettings, clock: Callable[[], datetime]) -> None:
+
+class ReloadingCredentials:
+    """Server credentials from the [tls] files, re-read when they change.
+
+    Certificates are checked against the real clock, as every peer checks them."""
+
+    def __init__(self, tls: TlsSettings, clock: Callable[[], datetime] = _wall_clock) -> None:
         self._tls = tls
         self._clock = clock
         self._stamp = self._stamp_now()
@@ -122,10 +128,10 @@ class ReloadingCredentials:
         return grpc.ssl_server_certificate_configuration([(tls.key, tls.chain)], tls.client_ca)
 
 
-def server_credentials(settings: Settings, clock: Callable[[], datetime]) -> grpc.ServerCredentials:
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
     """The [tls] credentials, or ConfigError naming the key that is wrong."""
     assert settings.tls is not None
     try:
-        return ReloadingCredentials(settings.tls, clock).credentials()
+        return ReloadingCredentials(settings.tls).credentials()
     except TlsFileError as exc:
         raise ConfigError(f"tls.{exc}") from None

@@ -359,7 +359,7 @@ def test_the_request_id_is_kept_if_it_looks_like_one_else_made_up_and_echoed(
         _, call = tactful.personalization.GetSegments.with_call(
             SEGMENTS, metadata=metadata("support_widget", rid), timeout=10
         )
-        echoed.append(dict(call.initial_metadata())["x-request-id"])
+        echoed.append(dict(call.trailing_metadata())["x-request-id"])
     records = query(tactful, method=SEGMENTS_METHOD)
     recorded = [r.request_id for r in records]
     assert recorded == echoed
@@ -381,7 +381,7 @@ def test_a_refused_call_echoes_its_request_id_too(tactful: Tactful) -> None:
             request, metadata=metadata("analyst", "support-ticket-42"), timeout=10
         )
     assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert dict(refused.value.initial_metadata())["x-request-id"] == "support-ticket-42"
+    assert dict(refused.value.trailing_metadata())["x-request-id"] == "support-ticket-42"
 
 
 def test_the_subject_is_the_pseudonym_and_found_by_any_case_of_the_email(
