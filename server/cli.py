@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -14,9 +15,10 @@ from pathlib import Path
 from privacy.contract import load_contract
 from privacy.errors import ContractError, KeyringError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
-from server import cli_audit, cli_keys, cli_subjects
+from server import cli_audit, cli_keys, cli_receipt, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
+from server.cli_receipt import NotRecorded
 from server.config import ConfigError, Settings, load_settings
 from server.explain import explain
 from server.tokens import TokenError, TokenStore
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (ConfigError, KeyringError, TokenError) as exc:
+    except (ConfigError, KeyringError, TokenError, NotRecorded) as exc:
         print(f"tactful: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -192,6 +194,7 @@ def _keyring_path(args: argparse.Namespace) -> Path:
 def _keys_init(args: argparse.Namespace) -> int:
     path = _keyring_path(args)
     keyring = create_keyring(path, now=utc_now())
+    cli_keys.record_key_change(_settings(args), args, "init", {})
     print(
         f"created {path} (mode 0600) with pseudonym key v{keyring.pseudonym.primary} "
         f"and vault key v{keyring.vault.primary}"
@@ -202,6 +205,8 @@ def _keys_init(args: argparse.Namespace) -> int:
 def _keys_upgrade(args: argparse.Namespace) -> int:
     path = _keyring_path(args)
     added = upgrade_keyring(path, now=utc_now())
+    if added:
+        cli_keys.record_key_change(_settings(args), args, "upgrade", {"added": added})
     print(f"{path}: added {', '.join(added)} keys" if added else f"{path}: nothing to add")
     return 0
 
@@ -227,14 +232,19 @@ def _tokens_issue(args: argparse.Namespace) -> int:
         )
         return 1
     issued, token = TokenStore(settings.tokens_path).issue(args.principal, now=utc_now())
+    reason = json.dumps({"token": issued.id, "for": issued.principal}, sort_keys=True)
+    cli_receipt.record_in(settings, "tokens", "issue", role="admin", now=utc_now(), reason=reason)
     print(f"issued {issued.id} for {issued.principal}; the token is shown this once:")
     print(token)
     return 0
 
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
-    store = TokenStore(_settings(args).tokens_path)
+    settings = _settings(args)
+    store = TokenStore(settings.tokens_path)
     revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
+    reason = json.dumps({"tokens": [t.id for t in revoked]}, sort_keys=True)
+    cli_receipt.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
     for token in revoked:
         print(f"revoked {token.id} ({token.principal})")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
+from server import cli_receipt
 from server.config import Settings
 
 
@@ -110,31 +112,69 @@ def _time(text: str | None, flag: str) -> int | None:
     return to_us(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _records(
-    settings: Settings, args: argparse.Namespace, limit: int | None
-) -> Iterator[AccessRecord]:
-    log, pseudonymizer = _open(settings)
+def _selection(
+    settings: Settings, args: argparse.Namespace
+) -> tuple[SqliteAccessLog, AccessQuery, str, str]:
+    """The log, the query the filters make, the subject's pseudonym (or "") and the
+    filters in words for the access record (never the raw identifier)."""
     if bool(args.namespace) != bool(args.identifier):
         raise SystemExit("tactful: give --namespace and --id together")
-    subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
-    query = AccessQuery(
-        _time(args.since, "--since"),
-        _time(args.until, "--until"),
-        args.principal or "",
-        args.purpose or "",
-        args.method or "",
-        args.decision or "",
-        subjects,
-    )
-    after, left = 0, limit
+    log, pseudonymizer = _open(settings)
     try:
+        subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
+        query = AccessQuery(
+            _time(args.since, "--since"),
+            _time(args.until, "--until"),
+            args.principal or "",
+            args.purpose or "",
+            args.method or "",
+            args.decision or "",
+            subjects,
+        )
+    except BaseException:
+        log.close()
+        raise
+    filters = {
+        name: value
+        for name, value in (
+            ("since", args.since),
+            ("until", args.until),
+            ("principal", args.principal),
+            ("purpose", args.purpose),
+            ("method", args.method),
+            ("decision", args.decision),
+            ("namespace", args.namespace),
+        )
+        if value
+    }
+    return log, query, subjects[0] if subjects else "", json.dumps(filters, sort_keys=True)
+
+
+def _released(
+    settings: Settings, args: argparse.Namespace, action: str, limit: int | None
+) -> Iterator[AccessRecord]:
+    """The matching records, once this command's own access record is written: the log
+    as it stood before it (as an RPC's query does not see its own record)."""
+    log, query, subject, filters = _selection(settings, args)
+    try:
+        receipt = cli_receipt.record(
+            log,
+            "audit",
+            action,
+            role="compliance",
+            now=datetime.now(UTC),
+            subject=subject,
+            reason=filters,
+            reads=True,
+        )
+        after, left = 0, limit
         while left is None or left > 0:
-            page = log.query(
-                query, after_sequence=after, limit=min(10_000, left) if left is not None else 10_000
-            )
-            if not page:
+            size = min(10_000, left) if left is not None else 10_000
+            page = log.query(query, after_sequence=after, limit=size)
+            kept = [r for r in page if r.sequence < receipt]
+            yield from kept
+            if len(kept) < len(page) or len(page) < size:
                 return
-            yield from page
             after = page[-1].sequence
             left = None if left is None else left - len(page)
     finally:
@@ -144,19 +184,21 @@ def _records(
 def _query(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise SystemExit("tactful: --limit must be at least 1")
-    for record in _records(settings, args, args.limit):
+    for record in _released(settings, args, "query", args.limit):
         print(json.dumps(record_as_dict(record), ensure_ascii=False))
     return 0
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
+    records = _released(settings, args, "export", None)
+    first = next(records, None)  # the access record is written before anything leaves
     out: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
     count = 0
     try:
         writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
         if writer:
             writer.writeheader()
-        for record in _records(settings, args, None):
+        for record in itertools.chain([first] if first else [], records):
             row = record_as_dict(record)
             if writer:
                 writer.writerow(
@@ -185,6 +227,19 @@ def _truncate(settings: Settings, args: argparse.Namespace) -> int:
     log, _ = _open(settings)
     try:
         removed = log.truncate_before(cutoff, now_us=now)
+        reason = {
+            "removed": removed,
+            "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
+            "retention": settings.access_log_retention,
+        }
+        cli_receipt.record(
+            log,
+            "audit",
+            "truncate",
+            role="compliance",
+            now=datetime.now(UTC),
+            reason=json.dumps(reason, sort_keys=True),
+        )
     finally:
         log.close()
     print(

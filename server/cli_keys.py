@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any
 from privacy.access_log_store import SqliteAccessLog
 from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
 from retention.rekey import Rekeyer
+from server import cli_receipt
 from server.app import open_domain
 from server.config import Settings
 
@@ -31,7 +33,7 @@ def register(
         help="which key to rotate (default: all)",
     )
     keyring_options(rotate)
-    rotate.set_defaults(run=lambda args: _rotate(_keyring_path(settings_of(args), args), args))
+    rotate.set_defaults(run=lambda args: _rotate(settings_of(args), args))
     rekey = keys.add_parser(
         "rekey",
         help="move every subject to the primary keys, in chunks, resumable, while the service runs",
@@ -47,13 +49,37 @@ def register(
     retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
 
 
-def _keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
+def keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
     return args.keyring or settings.keyring_path
 
 
-def _rotate(path: Path, args: argparse.Namespace) -> int:
+def record_key_change(
+    settings: Settings, args: argparse.Namespace, action: str, reason: dict[str, object]
+) -> None:
+    """The access record of a change to the keyring the data folder's log is signed
+    with; a keyring elsewhere (`--keyring` without its config) has no log to record in."""
+    path = keyring_path(settings, args)
+    if path.resolve() != settings.keyring_path.resolve():
+        print(
+            f"tactful: {path} is not the keyring of {settings.data_dir}; the change is not "
+            "in any access log (give the --config that uses this keyring)",
+            file=sys.stderr,
+        )
+        return
+    reason = {"keyring": str(path), **reason}
+    cli_receipt.record_in(
+        settings, "keys", action, role="admin", now=datetime.now(UTC), reason=_json(reason)
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _rotate(settings: Settings, args: argparse.Namespace) -> int:
     uses = list(KEY_USES) if args.use == "all" else [args.use]
-    added = rotate_keyring(path, uses, now=datetime.now(UTC))
+    added = rotate_keyring(keyring_path(settings, args), uses, now=datetime.now(UTC))
+    record_key_change(settings, args, "rotate", {"primary": added})
     for use, version in added.items():
         print(f"{use}: v{version} is now primary")
     if "pseudonym" in added or "vault" in added:
@@ -67,6 +93,15 @@ def _rekey(settings: Settings) -> int:
         report = Rekeyer(domain.pseudonymizer, domain.vault, domain.subject_data).run(
             now=datetime.now(UTC),
             progress=lambda line: print(f"rekey: {line}", file=sys.stderr, flush=True),
+        )
+        reason = {"moved": report.moved, "unreadable": len(report.unreadable)}
+        cli_receipt.record(
+            domain.access_log,
+            "keys",
+            "rekey",
+            role="admin",
+            now=datetime.now(UTC),
+            reason=_json(reason),
         )
     finally:
         domain.close()
@@ -89,6 +124,10 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 1
     retire_version(settings.keyring_path, args.use, version)
+    reason = _json({"use": args.use, "version": version})
+    cli_receipt.record_in(
+        settings, "keys", "retire", role="admin", now=datetime.now(UTC), reason=reason
+    )
     print(f"{args.use}: v{version} retired")
     return 0
 

@@ -7,20 +7,17 @@ Each leaves its receipt in the access log, by pseudonym only, like an RPC would.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from privacy.access_log import AccessEntry, Decided
 from privacy.contract import parse_duration
 from privacy.decisions import Actor
 from retention.purge import RetentionJob
-from segments.ingest import to_us
+from server import cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
 
@@ -88,29 +85,7 @@ def _now(text: str | None) -> datetime:
 
 
 def _operator() -> Actor:
-    return Actor(f"cli:{getpass.getuser()}", frozenset({"privacy_ops"}), frozenset())
-
-
-def _receipt(
-    domain: Domain, now: datetime, principal: str, role: str, method: str, subject: str, reason: str
-) -> None:
-    entry = AccessEntry(
-        to_us(now),
-        principal,
-        role,
-        method,
-        "",
-        subject,
-        (),
-        (),
-        Decided.ALLOWED,
-        "OK",
-        reason,
-        uuid.uuid4().hex,
-        0,
-    )
-    domain.access_log.append([entry], now_us=to_us(now))
-    domain.access_log.checkpoint(now_us=to_us(now))
+    return Actor(cli_receipt.operator(), frozenset({"privacy_ops"}), frozenset())
 
 
 def _erase(settings: Settings, args: argparse.Namespace) -> int:
@@ -121,14 +96,14 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
             _operator(), args.namespace, args.identifier, suppress=args.suppress, now=now
         )
         reason = json.dumps({"deleted": erasure.deleted, "suppressed": args.suppress})
-        _receipt(
-            domain,
-            now,
-            _operator().name,
-            "privacy_ops",
-            "tactful.cli/subjects.erase",
-            erasure.subject,
-            reason,
+        cli_receipt.record(
+            domain.access_log,
+            "subjects",
+            "erase",
+            role="privacy_ops",
+            now=now,
+            subject=erasure.subject,
+            reason=reason,
         )
     finally:
         domain.close()
@@ -146,14 +121,15 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         export = domain.subjects.export(_operator(), args.namespace, args.identifier, now=now)
-        _receipt(
-            domain,
-            now,
-            _operator().name,
-            "privacy_ops",
-            "tactful.cli/subjects.export",
-            export.subject,
+        cli_receipt.record(
+            domain.access_log,
+            "subjects",
             "export",
+            role="privacy_ops",
+            now=now,
+            subject=export.subject,
+            reason="export",
+            reads=True,
         )
     finally:
         domain.close()
@@ -185,14 +161,13 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
-            _receipt(
-                domain,
-                datetime.now(UTC),
-                "retention-job",
-                "admin",
-                "tactful.cli/retention.run",
-                "",
-                json.dumps(receipt.as_dict(), sort_keys=True),
+            cli_receipt.record(
+                domain.access_log,
+                "retention",
+                "run",
+                role="admin",
+                now=datetime.now(UTC),
+                reason=json.dumps(receipt.as_dict(), sort_keys=True),
             )
     finally:
         domain.close()

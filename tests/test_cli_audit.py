@@ -87,12 +87,19 @@ def test_verify_query_and_export(
         (T0 + timedelta(minutes=30)).isoformat(),
     )
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["method"] for r in rows] == ["tactful.v1.Personalization/GetSegments"]
+    # The two queries above left their own records (each after what it returned).
+    assert [r["method"] for r in rows] == [
+        "tactful.v1.Personalization/GetSegments",
+        "tactful.cli/audit.query",
+        "tactful.cli/audit.query",
+    ]
 
     output = tmp_path / "export.jsonl"
     code, _, err = run(capsys, "audit", "export", "--config", config, "--output", str(output))
-    assert code == 0 and "exported 3 records" in err
-    assert [json.loads(line)["sequence"] for line in output.read_text().splitlines()] == [1, 2, 3]
+    assert code == 0 and "exported 6 records" in err
+    exported = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["sequence"] for r in exported] == [1, 2, 3, 4, 5, 6]
+    assert exported[-1]["method"] == "tactful.cli/audit.export"  # the csv export's record
 
 
 def test_verify_names_the_first_tampered_record(
@@ -117,7 +124,7 @@ def test_truncate_keeps_the_log_verifiable(
     code, out, _ = run(capsys, "audit", "truncate", "--config", config, "--now", later)
     assert code == 0 and "removed 2 records" in out
     code, out, _ = run(capsys, "audit", "verify", "--config", config)
-    assert code == 0 and "intact: 1 records" in out
+    assert code == 0 and "intact: 2 records" in out  # the one kept and the truncation's
 
 
 def test_bad_arguments_are_explained(

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from privacy.keyring import create_keyring
 from server.cli import main
 from server.tokens import TokenError, TokenStore
 from tactful.v1 import personalization_pb2
@@ -42,6 +43,8 @@ def write_config(tmp_path: Path, keyring: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
+    # The keyring signs the access log each issue and revocation is recorded in.
+    create_keyring(tmp_path / "keyring.json", now=T0)
     return write_config(tmp_path, tmp_path / "keyring.json")
 
 
