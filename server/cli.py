@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
+import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from privacy.contract import load_contract
-from privacy.errors import ContractError, KeyringError
+from privacy.errors import ContractError, PrivacyError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
+from retention.errors import RetentionError
 from server import cli_audit, cli_keys, cli_receipt, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.cli_receipt import NotRecorded
-from server.config import ConfigError, Settings, load_settings
+from server.config import ConfigError, Settings, load_settings, parse_listen
 from server.explain import explain
 from server.tokens import TokenError, TokenStore
 
@@ -40,8 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (ConfigError, KeyringError, TokenError, NotRecorded) as exc:
+    except (ConfigError, TokenError, NotRecorded, PrivacyError, RetentionError) as exc:
+        # The domain's errors (a bad identifier, an unknown namespace, a keyring others
+        # can read) are the user's to fix: one line, never a traceback.
         print(f"tactful: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tactful: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"tactful: database error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -57,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="tactful",
         description="Privacy-preserving personalization over gRPC.",
     )
+    parser.add_argument("--version", action="version", version=f"tactful {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -125,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tactful")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "(not installed)"
+
+
 def _group(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -153,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.listen:
         settings = replace(settings, listen=args.listen)
+    _check_listen(settings.listen)
     announce = []
     if settings.development:
         if not settings.keyring_path.exists():
@@ -172,8 +194,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_listen(listen: str) -> None:
+    """Refuse, in one line, an address that cannot be bound, before grpc tries (and
+    logs its own lines about it)."""
+    host, port = parse_listen(listen)
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            probe.bind(address)
+    except OSError as exc:
+        raise SystemExit(f"tactful: cannot listen on {listen}: {exc.strerror or exc}") from None
+
+
 async def _run(settings: Settings, announce: list[str]) -> None:
-    running = await create_server(settings)
+    try:
+        running = await create_server(settings)
+    except RuntimeError as exc:  # what grpc raises for an address it cannot bind
+        if "Failed to bind" not in str(exc):
+            raise
+        raise SystemExit(f"tactful: cannot listen on {settings.listen}") from None
     host = settings.listen.rpartition(":")[0]
     for line in [*announce, *running.notices]:
         print(f"tactful: {line}", flush=True)
