@@ -22,6 +22,7 @@ from retention.errors import RetentionError
 from server import cli_audit, cli_keys, cli_receipt, cli_subjects
 from server.app import create_server, load_checked_contract, utc_now
 from server.auth import hash_token, new_token
+from server.cli_output import OutputRefused
 from server.cli_receipt import NotRecorded
 from server.config import ConfigError, Settings, load_settings, parse_listen
 from server.explain import explain
@@ -44,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (ConfigError, TokenError, NotRecorded, PrivacyError, RetentionError) as exc:
+    except (
+        ConfigError,
+        TokenError,
+        NotRecorded,
+        OutputRefused,
+        PrivacyError,
+        RetentionError,
+    ) as exc:
         # The domain's errors (a bad identifier, an unknown namespace, a keyring others
         # can read) are the user's to fix: one line, never a traceback.
         print(f"tactful: {exc}", file=sys.stderr)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from privacy.access_log import RECORD_FIELDS, AccessRecord, record_as_dict
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
@@ -18,7 +17,7 @@ from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
-from server import cli_receipt
+from server import cli_output, cli_receipt
 from server.config import Settings
 
 
@@ -52,7 +51,7 @@ def register(
     export = audit.add_parser("export", help="records for compliance tools or spreadsheets")
     _filters(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    output_options(export)
     config_option(export)
     export.set_defaults(run=lambda args: _export(settings_of(args), args))
 
@@ -64,6 +63,13 @@ def register(
     truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(truncate)
     truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", type=Path, help="file to write, mode 0600 (default: standard output)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
@@ -153,8 +159,8 @@ def _selection(
 def _released(
     settings: Settings, args: argparse.Namespace, action: str, limit: int | None
 ) -> Iterator[AccessRecord]:
-    """The matching records, once this command's own access record is written: the log
-    as it stood before it (as an RPC's query does not see its own record)."""
+    """This command's access record, written now; then the matching records, as the log
+    stood before that record (as an RPC's query does not see its own record)."""
     log, query, subject, filters = _selection(settings, args)
     try:
         receipt = cli_receipt.record(
@@ -167,11 +173,21 @@ def _released(
             reason=filters,
             reads=True,
         )
-        after, left = 0, limit
+    except BaseException:
+        log.close()
+        raise
+    return _pages(log, query, receipt, limit)
+
+
+def _pages(
+    log: SqliteAccessLog, query: AccessQuery, before: int, limit: int | None
+) -> Iterator[AccessRecord]:
+    after, left = 0, limit
+    try:
         while left is None or left > 0:
             size = min(10_000, left) if left is not None else 10_000
             page = log.query(query, after_sequence=after, limit=size)
-            kept = [r for r in page if r.sequence < receipt]
+            kept = [r for r in page if r.sequence < before]
             yield from kept
             if len(kept) < len(page) or len(page) < size:
                 return
@@ -190,15 +206,13 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    records = _released(settings, args, "export", None)
-    first = next(records, None)  # the access record is written before anything leaves
-    out: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
     count = 0
-    try:
+    with cli_output.output(args.output, force=args.force) as out:
+        records = _released(settings, args, "export", None)
         writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
         if writer:
             writer.writeheader()
-        for record in itertools.chain([first] if first else [], records):
+        for record in records:
             row = record_as_dict(record)
             if writer:
                 writer.writerow(
@@ -211,11 +225,8 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
-    finally:
-        if args.output:
-            out.close()
     if args.output:
-        print(f"exported {count} records to {args.output}", file=sys.stderr)
+        print(f"exported {count} records to {args.output} (mode 0600)", file=sys.stderr)
     return 0
 
 

@@ -11,13 +11,12 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from privacy.contract import parse_duration
 from privacy.decisions import Actor
 from retention.purge import RetentionJob
-from server import cli_receipt
+from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
 
@@ -45,7 +44,7 @@ def register(
     erase.set_defaults(run=lambda args: _erase(settings_of(args), args))
     export = group.add_parser("export", help="everything held about one person, as JSON")
     _subject_options(export)
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    cli_audit.output_options(export)
     config_option(export)
     export.set_defaults(run=lambda args: _export(settings_of(args), args))
 
@@ -121,24 +120,24 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         export = domain.subjects.export(_operator(), args.namespace, args.identifier, now=now)
-        cli_receipt.record(
-            domain.access_log,
-            "subjects",
-            "export",
-            role="privacy_ops",
-            now=now,
-            subject=export.subject,
-            reason="export",
-            reads=True,
-        )
+        text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
+        with cli_output.output(args.output, force=args.force) as out:
+            cli_receipt.record(
+                domain.access_log,
+                "subjects",
+                "export",
+                role="privacy_ops",
+                now=now,
+                subject=export.subject,
+                reason="export",
+                reads=True,
+            )
+            out.write(text)
     finally:
         domain.close()
-    text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
     if args.output:
-        args.output.write_text(text)
-        print(f"exported {len(export.document['events'])} events to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        events = len(export.document["events"])
+        print(f"exported {events} events to {args.output} (mode 0600)", file=sys.stderr)
     return 0
 
 
