@@ -29,7 +29,14 @@ from privacy.access_log import (
     seal_record,
     sign_checkpoint,
 )
-from privacy.access_log_verify import anchor, check_chain, check_in_two, finish
+from privacy.access_log_verify import (
+    Truncation,
+    anchor,
+    check_chain,
+    check_in_two,
+    finish,
+    truncations,
+)
 from privacy.keyring import Keys
 from privacy.sqlite import connect
 
@@ -295,6 +302,11 @@ class SqliteAccessLog:
                 check_chain(self.stored_rows(), start.sequence, start.previous_hash, start.pinned),
             )
         return finish(start, check_in_two(str(self._path), start, (low + high) // 2))
+
+    def truncations(self) -> list[Truncation]:
+        """What the signed truncation checkpoints removed (their signatures are checked
+        by `verify`; report these only with an intact verdict)."""
+        return truncations(self._readable_checkpoints())
 
     def query(
         self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100

@@ -20,6 +20,8 @@ from segments.ingest import to_us
 from server import cli_output, cli_receipt
 from server.config import Settings
 
+MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
+
 
 def register(
     commands: Any,
@@ -94,10 +96,19 @@ def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
 
 def _verify(settings: Settings) -> int:
     log, _ = _open(settings)
-    result = log.verify()
-    log.close()
+    try:
+        result = log.verify()
+        truncated = log.truncations() if result.intact else []
+    finally:
+        log.close()
     if result.intact:
         print(f"intact: {result.records} records, chain and signed checkpoints check out")
+        for cut in truncated:
+            when = datetime.fromtimestamp(cut.time_us / 1_000_000, tz=UTC).isoformat()
+            print(
+                f"  truncated {when}: records {cut.first_removed}..{cut.last_removed} "
+                f"removed (through record {cut.last_removed}), behind a signed checkpoint"
+            )
         return 0
     print(
         f"TAMPERED: first bad record {result.first_bad_sequence}: {result.problem} "
@@ -231,13 +242,19 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _truncate(settings: Settings, args: argparse.Namespace) -> int:
-    now = _time(args.now, "--now") if args.now else to_us(datetime.now(UTC))
+    clock = to_us(datetime.now(UTC))
+    now = _time(args.now, "--now") if args.now else clock
     assert now is not None
+    if now - clock > MAX_AHEAD_US:
+        raise SystemExit(
+            f"tactful: --now {args.now} is ahead of this machine's clock; retention is "
+            "counted back from now or an earlier time, never a later one"
+        )
     retention = parse_duration(settings.access_log_retention)
     cutoff = now - int(retention.total_seconds() * 1_000_000)
     log, _ = _open(settings)
     try:
-        removed = log.truncate_before(cutoff, now_us=now)
+        removed = log.truncate_before(cutoff, now_us=clock)  # signed when it happens
         reason = {
             "removed": removed,
             "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
