@@ -115,13 +115,9 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
     version = int(args.version.lstrip("v")) if args.version.lstrip("v").isdigit() else -1
     if version < 1:
         raise SystemExit(f"tactful: {args.version!r} is not a key version such as v1")
-    in_use = _uses(settings, args.use, version)
-    if in_use:
-        print(
-            f"tactful: {args.use} key v{version} is still used by {in_use}; "
-            "run `tactful keys rekey` first",
-            file=sys.stderr,
-        )
+    refusal = _refusal(settings, args.use, version)
+    if refusal:
+        print(f"tactful: {args.use} key v{version} {refusal}", file=sys.stderr)
         return 1
     retire_version(settings.keyring_path, args.use, version)
     reason = _json({"use": args.use, "version": version})
@@ -130,6 +126,28 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(f"{args.use}: v{version} retired")
     return 0
+
+
+def _refusal(settings: Settings, use: str, version: int) -> str:
+    """Why the version cannot be retired, and the step that would let it be (only a
+    step that can work), or "" if it can."""
+    keyset = getattr(load_keyring(settings.keyring_path), use)
+    if version not in keyset.versions:
+        live = ", ".join(f"v{v}" for v in keyset.live_versions())
+        return f"does not exist (live: {live})"
+    in_use = _uses(settings, use, version)
+    if use == "signing" and in_use:  # nothing moves a signature to another key
+        return (
+            f"signed {in_use}; it is kept for verification only (it signs nothing new "
+            "once another version is primary) and cannot be retired: those checkpoints "
+            "must stay verifiable"
+        )
+    if version == keyset.primary:
+        then = "; then `tactful keys rekey`, then retire it" if use != "signing" else ""
+        return f"is the primary, which writes: run `tactful keys rotate --use {use}` first{then}"
+    if in_use:
+        return f"is still used by {in_use}; run `tactful keys rekey` first"
+    return ""
 
 
 def _uses(settings: Settings, use: str, version: int) -> str:
@@ -141,7 +159,7 @@ def _uses(settings: Settings, use: str, version: int) -> str:
             signed = sum(1 for c in log.checkpoints() if c.key_version == version)
         finally:
             log.close()
-        return f"{signed} access-log checkpoints (they must stay verifiable)" if signed else ""
+        return f"{signed} access-log checkpoints" if signed else ""
     domain = open_domain(settings)
     try:
         if use == "pseudonym":
