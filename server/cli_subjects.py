@@ -15,7 +15,7 @@ from typing import Any
 
 from privacy.contract import parse_duration
 from privacy.decisions import Actor
-from retention.purge import RetentionJob
+from retention.purge import Receipt, RetentionJob
 from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
@@ -170,13 +170,24 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             )
     finally:
         domain.close()
-    total = sum(receipt.events.values())
-    verb = "would delete" if args.dry_run else "deleted"
-    print(
-        f"retention: {verb} {total} events and {receipt.identities} identities"
-        + ("" if args.dry_run else "; receipt written to the access log")
-    )
+    print(f"retention: {_summary(receipt)}")
     return 0
+
+
+def _summary(receipt: Receipt) -> str:
+    """What went, counted: the events an expired identity took with it included."""
+    if receipt.dry_run:
+        held = ", with the events they still hold" if receipt.identities else ""
+        return (
+            f"would delete {receipt.events_deleted()} events and "
+            f"{receipt.identities} identities{held}"
+        )
+    along = receipt.with_identities.get("events", 0)
+    with_them = f" ({along} of them with their expired identities)" if along else ""
+    return (
+        f"deleted {receipt.events_deleted()} events{with_them} and {receipt.identities} "
+        "identities; receipt written to the access log"
+    )
 
 
 def _retention_verify(settings: Settings, args: argparse.Namespace) -> int:
