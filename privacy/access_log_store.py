@@ -30,7 +30,14 @@ from privacy.access_log import (
     seal_record,
     sign_checkpoint,
 )
-from privacy.access_log_verify import anchor, check_chain, check_in_two, finish
+from privacy.access_log_verify import (
+    Truncation,
+    anchor,
+    check_chain,
+    check_in_two,
+    finish,
+    truncations,
+)
 from privacy.keyring import Keys
 from privacy.sqlite import connect, from_rows, rows_param
 
@@ -366,6 +373,11 @@ class SqliteAccessLog:
             f"the subject index disagrees with record {first}"
             " (queries by subject would miss or misattribute it)",
         )
+
+    def truncations(self) -> list[Truncation]:
+        """What the signed truncation checkpoints removed (their signatures are checked
+        by `verify`; report these only with an intact verdict)."""
+        return truncations(self._readable_checkpoints())
 
     def query(
         self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100

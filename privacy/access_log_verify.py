@@ -46,6 +46,34 @@ class ChainCheck:
     problem: Verification | None
 
 
+@dataclass(frozen=True)
+class Truncation:
+    """Records `first_removed`..`last_removed` left the log at `time_us`, behind a
+    signed truncation checkpoint."""
+
+    first_removed: int
+    last_removed: int
+    time_us: int
+
+
+def truncations(checkpoints: Sequence[Checkpoint]) -> list[Truncation]:
+    """What each signed truncation checkpoint removed, oldest first.
+
+    >>> from privacy.access_log import Checkpoint, CheckpointKind as K
+    >>> cut = [Checkpoint(K.TRUNCATION, 5, "", 10, 1, ""),
+    ...        Checkpoint(K.CHECKPOINT, 9, "", 20, 1, ""),
+    ...        Checkpoint(K.TRUNCATION, 8, "", 30, 1, "")]
+    >>> [(t.first_removed, t.last_removed, t.time_us) for t in truncations(cut)]
+    [(1, 4, 10), (5, 7, 30)]
+    """
+    removed, first = [], 1
+    for checkpoint in checkpoints:
+        if checkpoint.kind is CheckpointKind.TRUNCATION and checkpoint.sequence > first:
+            removed.append(Truncation(first, checkpoint.sequence - 1, checkpoint.time_us))
+            first = checkpoint.sequence
+    return removed
+
+
 def anchor(checkpoints: Sequence[Checkpoint], keys: Keys) -> Anchor | Verification:
     """Check every checkpoint's signature and order; then where the chain starts."""
     public = {v: _crypto.public_key(k) for v, k in keys.versions.items()}

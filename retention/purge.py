@@ -51,9 +51,16 @@ class Receipt:
     started_at: datetime
     dry_run: bool
     cutoffs: dict[str, datetime] = field(default_factory=dict)
-    events: dict[str, int] = field(default_factory=dict)  # purpose -> rows
+    events: dict[str, int] = field(default_factory=dict)  # purpose -> rows past retention
     identities: int = 0
     identity_cutoff: datetime | None = None
+    # What went with the expired identities, per table (events, purpose_activity, …);
+    # empty in a dry run, which does not erase them.
+    with_identities: dict[str, int] = field(default_factory=dict)
+
+    def events_deleted(self) -> int:
+        """Every event row removed: past its purpose's retention, or with its identity."""
+        return sum(self.events.values()) + self.with_identities.get("events", 0)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -63,6 +70,7 @@ class Receipt:
             "deleted": {
                 "behavior.events": dict(sorted(self.events.items())),
                 "vault.identities": self.identities,
+                "behavior.with_identities": dict(sorted(self.with_identities.items())),
             },
             "identity_cutoff": self.identity_cutoff.isoformat() if self.identity_cutoff else None,
         }
@@ -109,7 +117,7 @@ class RetentionJob:
         receipt.identity_cutoff = now - self._identity_retention
         kept_from = {p: to_us(c) for p, c in receipt.cutoffs.items()}
         receipt.identities = self._expire_identities(
-            receipt.identity_cutoff, dry_run, progress, kept_from
+            receipt.identity_cutoff, dry_run, progress, kept_from, receipt.with_identities
         )
         if not dry_run:
             self._behavior.checkpoint_wal()
@@ -146,14 +154,18 @@ class RetentionJob:
         dry_run: bool,
         progress: Callable[[str], None],
         kept_from: Mapping[str, int],
+        erased: dict[str, int],
     ) -> int:
+        """Shred identities inactive since `cutoff`; what went with them is added up in
+        `erased`."""
         total, after = 0, ""
         while candidates := self._identities.created_before(cutoff, after=after, limit=self._chunk):
             after = candidates[-1]
             active = self._behavior.active_since(candidates, to_us(cutoff), kept_from)
             inactive = [p for p in candidates if p not in active]
             if inactive and not dry_run:
-                self._behavior.erase(inactive)
+                for table, count in self._behavior.erase(inactive).items():
+                    erased[table] = erased.get(table, 0) + count
                 self._identities.shred(inactive)
             total += len(inactive)
             if len(candidates) < self._chunk:

@@ -232,7 +232,8 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
     authenticator = CallerAuthenticator(
-        Authenticator(settings.principals, TokenStore(settings.tokens_path)), settings.principals
+        Authenticator(settings.principals, TokenStore(settings.tokens_path), clock=clock),
+        settings.principals,
     )
     committer = GroupCommitter(
         access_log,

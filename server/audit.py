@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from privacy.access_log import AccessRecord, Decided
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.access_log_verify import Truncation
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
 from server.convert import timestamp_problem, timestamp_to_us
@@ -39,11 +40,13 @@ class AccessLogQueries:
 
     def verify(self) -> access_log_pb2.VerifyAccessLogResponse:
         result = self._log.verify()
+        truncated = self._log.truncations() if result.intact else []
         return access_log_pb2.VerifyAccessLogResponse(
             intact=result.intact,
             records=result.records,
             first_bad_sequence=result.first_bad_sequence,
             problem=result.problem,
+            truncations=[_truncation_to_proto(t) for t in truncated],
         )
 
     def _filters(
@@ -116,6 +119,18 @@ def record_to_proto(record: AccessRecord) -> access_log_pb2.AccessRecord:
         request_id_origin=str(e.request_id_origin),
         authenticated_by=e.authenticated_by,
         certificate_sha256=e.certificate_sha256,
+    )
+
+
+def _truncation_to_proto(
+    truncation: Truncation,
+) -> access_log_pb2.VerifyAccessLogResponse.Truncation:
+    at = Timestamp()
+    at.FromDatetime(datetime.fromtimestamp(truncation.time_us / 1_000_000, tz=UTC))
+    return access_log_pb2.VerifyAccessLogResponse.Truncation(
+        first_removed=truncation.first_removed,
+        last_removed=truncation.last_removed,
+        truncated_at=at,
     )
 
 

@@ -3,20 +3,26 @@
 A token is either configured (`token_sha256` of a principal in the config) or
 issued into the token file by `tactful tokens issue`. The authenticator reads
 the token file again whenever it has changed (one `stat` per call), so a
-revocation takes effect on the next call, without a restart.
+revocation takes effect on the next call, without a restart. An issued token
+may carry an expiry; from then on it is refused like a revoked one. A token file
+that cannot be used (others may write it) stops the server at start; while
+serving, it makes every issued token refused until it is fixed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Protocol
 
 from privacy.decisions import Actor
 from server.config import PrincipalConfig
 
 TOKEN_PREFIX = "tf_"
+log = logging.getLogger("tactful.auth")
 
 
 class Unauthenticated(Exception):
@@ -24,7 +30,10 @@ class Unauthenticated(Exception):
 
 
 class IssuedTokens(Protocol):
-    def active_hashes(self) -> dict[str, str]: ...
+    def active_hashes(self) -> Mapping[str, tuple[str, datetime | None]]:
+        """SHA-256 of each token not revoked -> its principal and expiry (None: none);
+        raises if the tokens cannot be trusted (a file others may write)."""
+        ...
 
     def version(self) -> tuple[int, ...]:
         """Changes whenever the stored tokens change."""
@@ -40,41 +49,70 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Authenticator:
     def __init__(
-        self, principals: Iterable[PrincipalConfig], issued: IssuedTokens | None = None
+        self,
+        principals: Iterable[PrincipalConfig],
+        issued: IssuedTokens | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
+        principals = tuple(principals)
         self._actors = {p.name: Actor(p.name, p.roles, p.purposes) for p in principals}
         self._configured = {
             p.token_sha256: self._actors[p.name] for p in principals if p.token_sha256
         }
         self._issued = issued
-        self._issued_actors: Mapping[str, Actor] = {}
+        self._clock = clock
+        self._issued_actors: Mapping[str, tuple[Actor, datetime | None]] = {}
         self._seen_version: tuple[int, ...] = (-1,)
+        if issued is not None:  # at start, an unusable token file stops the server
+            self._seen_version = issued.version()
+            self._issued_actors = self._load(issued)
 
-    def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Actor:
-        """The principal whose token is in the `authorization` metadata."""
+    def authenticate(
+        self, metadata: Iterable[tuple[str, str | bytes]] | None, *, now: datetime | None = None
+    ) -> Actor:
+        """The principal whose token is in the `authorization` metadata, at `now`
+        (default: the authenticator's clock)."""
         for key, value in metadata or ():
             if key == "authorization":
                 scheme, _, token = str(value).partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthenticated("authorization must be `Bearer <token>`")
                 digest = hash_token(token.strip())
-                actor = self._configured.get(digest) or self._issued_tokens().get(digest)
-                if actor is None:
+                actor = self._configured.get(digest)
+                if actor is not None:
+                    return actor
+                issued = self._issued_tokens().get(digest)
+                if issued is None:
                     raise Unauthenticated("unknown or revoked token")
+                actor, expiry = issued
+                if expiry is not None and (now or self._clock()) >= expiry:
+                    raise Unauthenticated("expired token")
                 return actor
         raise Unauthenticated("missing `authorization: Bearer <token>` metadata")
 
-    def _issued_tokens(self) -> Mapping[str, Actor]:
+    def _issued_tokens(self) -> Mapping[str, tuple[Actor, datetime | None]]:
         if self._issued is None:
             return {}
         version = self._issued.version()
         if version != self._seen_version:
             self._seen_version = version
-            self._issued_actors = {
-                digest: self._actors[name]
-                for digest, name in self._issued.active_hashes().items()
-                if name in self._actors
-            }
+            try:
+                self._issued_actors = self._load(self._issued)
+            except Exception as exc:  # a file others may write: trust none of it
+                log.error("issued tokens refused until the token file is fixed: %s", exc)
+                self._issued_actors = {}
         return self._issued_actors
+
+    def _load(self, issued: IssuedTokens) -> dict[str, tuple[Actor, datetime | None]]:
+        return {
+            digest: (self._actors[name], expiry)
+            for digest, (name, expiry) in issued.active_hashes().items()
+            if name in self._actors
+        }

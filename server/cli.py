@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.metadata
+import json
 import os
-import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from privacy.contract import load_contract
-from privacy.errors import ContractError, KeyringError
+from privacy.contract import load_contract, parse_duration
+from privacy.errors import ContractError, PrivacyError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
-from server import cli_audit, cli_certs, cli_keys, cli_subjects
-from server.app import create_server, load_checked_contract, utc_now
+from retention.errors import RetentionError
+from server import cli_audit, cli_certs, cli_keys, cli_receipt, cli_serve, cli_subjects
+from server.app import load_checked_contract, utc_now
 from server.auth import hash_token, new_token
+from server.cli_output import OutputRefused
+from server.cli_receipt import NotRecorded
 from server.config import ConfigError, Settings, load_settings
 from server.explain import explain
 from server.tokens import TokenError, TokenStore
@@ -38,8 +42,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (ConfigError, KeyringError, TokenError) as exc:
+    except (
+        ConfigError,
+        TokenError,
+        NotRecorded,
+        OutputRefused,
+        PrivacyError,
+        RetentionError,
+    ) as exc:
+        # The domain's errors (a bad identifier, an unknown namespace, a keyring others
+        # can read) are the user's to fix: one line, never a traceback.
         print(f"tactful: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tactful: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"tactful: database error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -55,22 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="tactful",
         description="Privacy-preserving personalization over gRPC.",
     )
+    parser.add_argument("--version", action="version", version=f"tactful {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve",
-        help="run the gRPC service",
-        description="Run the gRPC service. With no --config: the embedded development "
-        "default (examples/development.toml, data in ./.tactful, keyring created on first "
-        "start, the example contract, a fresh token per principal printed at start).",
-    )
-    _config_option(serve)
-    serve.add_argument(
-        "--listen",
-        metavar="HOST:PORT",
-        help="address to listen on (default 127.0.0.1:50051; port 0 picks a free port)",
-    )
-    serve.set_defaults(run=_serve)
+    cli_serve.register(commands, _settings, _config_option)
 
     keys = _group(commands, "keys", "manage the keyring")
     init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
@@ -90,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         help="issue a token for a configured principal; printed once, only its hash is stored",
     )
     issue.add_argument("principal")
+    issue.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        help='refused after this long, e.g. "90d", "12h" (default: until revoked)',
+    )
     _config_option(issue)
     issue.set_defaults(run=_tokens_issue)
     revoke = tokens.add_parser("revoke", help="revoke a token by id, or all of a principal's")
@@ -124,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tactful")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "(not installed)"
+
+
 def _group(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -148,44 +168,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), os.environ)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if args.listen:
-        settings = replace(settings, listen=args.listen)
-    announce = []
-    if settings.development:
-        if not settings.keyring_path.exists():
-            create_keyring(settings.keyring_path, now=utc_now())
-            announce.append(f"created development keyring {settings.keyring_path}")
-        for use in upgrade_keyring(settings.keyring_path, now=utc_now()):
-            announce.append(f"added a {use} key to the development keyring")
-        principals = []
-        for principal in settings.principals:
-            token = new_token()
-            principals.append(replace(principal, token_sha256=hash_token(token)))
-            roles = ",".join(sorted(principal.roles))
-            announce.append(f"development token for {principal.name} ({roles}): {token}")
-        settings = replace(settings, principals=tuple(principals))
-        announce.append("development tokens are valid until this process stops")
-    asyncio.run(_run(settings, announce))
-    return 0
-
-
-async def _run(settings: Settings, announce: list[str]) -> None:
-    running = await create_server(settings)
-    host = settings.listen.rpartition(":")[0]
-    for line in [*announce, *running.notices]:
-        print(f"tactful: {line}", flush=True)
-    print(f"tactful: listening on {host}:{running.port} (data in {settings.data_dir})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("tactful: stopping", flush=True)
-    await running.stop(grace=5)
-
-
 def _keyring_path(args: argparse.Namespace) -> Path:
     return args.keyring or _settings(args).keyring_path
 
@@ -193,6 +175,7 @@ def _keyring_path(args: argparse.Namespace) -> Path:
 def _keys_init(args: argparse.Namespace) -> int:
     path = _keyring_path(args)
     keyring = create_keyring(path, now=utc_now())
+    cli_keys.record_key_change(_settings(args), args, "init", {})
     print(
         f"created {path} (mode 0600) with pseudonym key v{keyring.pseudonym.primary} "
         f"and vault key v{keyring.vault.primary}"
@@ -203,6 +186,8 @@ def _keys_init(args: argparse.Namespace) -> int:
 def _keys_upgrade(args: argparse.Namespace) -> int:
     path = _keyring_path(args)
     added = upgrade_keyring(path, now=utc_now())
+    if added:
+        cli_keys.record_key_change(_settings(args), args, "upgrade", {"added": added})
     print(f"{path}: added {', '.join(added)} keys" if added else f"{path}: nothing to add")
     return 0
 
@@ -227,24 +212,42 @@ def _tokens_issue(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    issued, token = TokenStore(settings.tokens_path).issue(args.principal, now=utc_now())
-    print(f"issued {issued.id} for {issued.principal}; the token is shown this once:")
+    try:
+        lifetime = parse_duration(args.expires_in) if args.expires_in else None
+    except ValueError as exc:
+        raise SystemExit(f"tactful: --expires-in: {exc}") from None
+    store = TokenStore(settings.tokens_path)
+    issued, token = store.issue(args.principal, now=utc_now(), expires_in=lifetime)
+    reason = json.dumps(
+        {"token": issued.id, "for": issued.principal, "expires_at": issued.expires_at},
+        sort_keys=True,
+    )
+    cli_receipt.record_in(settings, "tokens", "issue", role="admin", now=utc_now(), reason=reason)
+    until = f", valid until {issued.expires_at}" if issued.expires_at else ""
+    print(f"issued {issued.id} for {issued.principal}{until}; the token is shown this once:")
     print(token)
     return 0
 
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
-    store = TokenStore(_settings(args).tokens_path)
+    settings = _settings(args)
+    store = TokenStore(settings.tokens_path)
     revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
+    reason = json.dumps({"tokens": [t.id for t in revoked]}, sort_keys=True)
+    cli_receipt.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
     for token in revoked:
-        print(f"revoked {token.id} ({token.principal})")
+        kind = ", a development server's token" if token.development else ""
+        print(f"revoked {token.id} ({token.principal}{kind})")
     return 0
 
 
 def _tokens_list(args: argparse.Namespace) -> int:
+    now = utc_now()
     for token in TokenStore(_settings(args).tokens_path).all():
-        state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
-        print(f"{token.id}  {token.principal:<20}  issued {token.issued_at}  {state}")
+        kind = "  (development)" if token.development else ""
+        print(
+            f"{token.id}  {token.principal:<20}  issued {token.issued_at}{kind}  {token.state(now)}"
+        )
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from privacy.access_log import RECORD_FIELDS, AccessRecord, record_as_dict
 from privacy.access_log_store import AccessQuery, SqliteAccessLog
@@ -17,7 +17,10 @@ from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
+from server import cli_output, cli_receipt
 from server.config import Settings
+
+MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
 
 
 def register(
@@ -50,7 +53,7 @@ def register(
     export = audit.add_parser("export", help="records for compliance tools or spreadsheets")
     _filters(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    output_options(export)
     config_option(export)
     export.set_defaults(run=lambda args: _export(settings_of(args), args))
 
@@ -62,6 +65,13 @@ def register(
     truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(truncate)
     truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", type=Path, help="file to write, mode 0600 (default: standard output)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
@@ -86,10 +96,19 @@ def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
 
 def _verify(settings: Settings) -> int:
     log, _ = _open(settings)
-    result = log.verify()
-    log.close()
+    try:
+        result = log.verify()
+        truncated = log.truncations() if result.intact else []
+    finally:
+        log.close()
     if result.intact:
         print(f"intact: {result.records} records, chain and signed checkpoints check out")
+        for cut in truncated:
+            when = datetime.fromtimestamp(cut.time_us / 1_000_000, tz=UTC).isoformat()
+            print(
+                f"  truncated {when}: records {cut.first_removed}..{cut.last_removed} "
+                f"removed (through record {cut.last_removed}), behind a signed checkpoint"
+            )
         return 0
     print(
         f"TAMPERED: first bad record {result.first_bad_sequence}: {result.problem} "
@@ -110,31 +129,79 @@ def _time(text: str | None, flag: str) -> int | None:
     return to_us(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _records(
-    settings: Settings, args: argparse.Namespace, limit: int | None
-) -> Iterator[AccessRecord]:
-    log, pseudonymizer = _open(settings)
+def _selection(
+    settings: Settings, args: argparse.Namespace
+) -> tuple[SqliteAccessLog, AccessQuery, str, str]:
+    """The log, the query the filters make, the subject's pseudonym (or "") and the
+    filters in words for the access record (never the raw identifier)."""
     if bool(args.namespace) != bool(args.identifier):
         raise SystemExit("tactful: give --namespace and --id together")
-    subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
-    query = AccessQuery(
-        _time(args.since, "--since"),
-        _time(args.until, "--until"),
-        args.principal or "",
-        args.purpose or "",
-        args.method or "",
-        args.decision or "",
-        subjects,
-    )
+    log, pseudonymizer = _open(settings)
+    try:
+        subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
+        query = AccessQuery(
+            _time(args.since, "--since"),
+            _time(args.until, "--until"),
+            args.principal or "",
+            args.purpose or "",
+            args.method or "",
+            args.decision or "",
+            subjects,
+        )
+    except BaseException:
+        log.close()
+        raise
+    filters = {
+        name: value
+        for name, value in (
+            ("since", args.since),
+            ("until", args.until),
+            ("principal", args.principal),
+            ("purpose", args.purpose),
+            ("method", args.method),
+            ("decision", args.decision),
+            ("namespace", args.namespace),
+        )
+        if value
+    }
+    return log, query, subjects[0] if subjects else "", json.dumps(filters, sort_keys=True)
+
+
+def _released(
+    settings: Settings, args: argparse.Namespace, action: str, limit: int | None
+) -> Iterator[AccessRecord]:
+    """This command's access record, written now; then the matching records, as the log
+    stood before that record (as an RPC's query does not see its own record)."""
+    log, query, subject, filters = _selection(settings, args)
+    try:
+        receipt = cli_receipt.record(
+            log,
+            "audit",
+            action,
+            role="compliance",
+            now=datetime.now(UTC),
+            subject=subject,
+            reason=filters,
+            reads=True,
+        )
+    except BaseException:
+        log.close()
+        raise
+    return _pages(log, query, receipt, limit)
+
+
+def _pages(
+    log: SqliteAccessLog, query: AccessQuery, before: int, limit: int | None
+) -> Iterator[AccessRecord]:
     after, left = 0, limit
     try:
         while left is None or left > 0:
-            page = log.query(
-                query, after_sequence=after, limit=min(10_000, left) if left is not None else 10_000
-            )
-            if not page:
+            size = min(10_000, left) if left is not None else 10_000
+            page = log.query(query, after_sequence=after, limit=size)
+            kept = [r for r in page if r.sequence < before]
+            yield from kept
+            if len(kept) < len(page) or len(page) < size:
                 return
-            yield from page
             after = page[-1].sequence
             left = None if left is None else left - len(page)
     finally:
@@ -144,19 +211,19 @@ def _records(
 def _query(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise SystemExit("tactful: --limit must be at least 1")
-    for record in _records(settings, args, args.limit):
+    for record in _released(settings, args, "query", args.limit):
         print(json.dumps(record_as_dict(record), ensure_ascii=False))
     return 0
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    out: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
     count = 0
-    try:
+    with cli_output.output(args.output, force=args.force) as out:
+        records = _released(settings, args, "export", None)
         writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
         if writer:
             writer.writeheader()
-        for record in _records(settings, args, None):
+        for record in records:
             row = record_as_dict(record)
             if writer:
                 writer.writerow(
@@ -164,27 +231,44 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
                         **row,
                         "requested": ",".join(row["requested"]),
                         "released": ",".join(row["released"]),
+                        "subjects": ",".join(row["subjects"]),
                     }
                 )
             else:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
-    finally:
-        if args.output:
-            out.close()
     if args.output:
-        print(f"exported {count} records to {args.output}", file=sys.stderr)
+        print(f"exported {count} records to {args.output} (mode 0600)", file=sys.stderr)
     return 0
 
 
 def _truncate(settings: Settings, args: argparse.Namespace) -> int:
-    now = _time(args.now, "--now") if args.now else to_us(datetime.now(UTC))
+    clock = to_us(datetime.now(UTC))
+    now = _time(args.now, "--now") if args.now else clock
     assert now is not None
+    if now - clock > MAX_AHEAD_US:
+        raise SystemExit(
+            f"tactful: --now {args.now} is ahead of this machine's clock; retention is "
+            "counted back from now or an earlier time, never a later one"
+        )
     retention = parse_duration(settings.access_log_retention)
     cutoff = now - int(retention.total_seconds() * 1_000_000)
     log, _ = _open(settings)
     try:
-        removed = log.truncate_before(cutoff, now_us=now)
+        removed = log.truncate_before(cutoff, now_us=clock)  # signed when it happens
+        reason = {
+            "removed": removed,
+            "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
+            "retention": settings.access_log_retention,
+        }
+        cli_receipt.record(
+            log,
+            "audit",
+            "truncate",
+            role="compliance",
+            now=datetime.now(UTC),
+            reason=json.dumps(reason, sort_keys=True),
+        )
     finally:
         log.close()
     print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any
 from privacy.access_log_store import SqliteAccessLog
 from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
 from retention.rekey import Rekeyer
+from server import cli_receipt
 from server.app import open_domain
 from server.config import Settings
 
@@ -31,7 +33,7 @@ def register(
         help="which key to rotate (default: all)",
     )
     keyring_options(rotate)
-    rotate.set_defaults(run=lambda args: _rotate(_keyring_path(settings_of(args), args), args))
+    rotate.set_defaults(run=lambda args: _rotate(settings_of(args), args))
     rekey = keys.add_parser(
         "rekey",
         help="move every subject to the primary keys, in chunks, resumable, while the service runs",
@@ -47,13 +49,37 @@ def register(
     retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
 
 
-def _keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
+def keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
     return args.keyring or settings.keyring_path
 
 
-def _rotate(path: Path, args: argparse.Namespace) -> int:
+def record_key_change(
+    settings: Settings, args: argparse.Namespace, action: str, reason: dict[str, object]
+) -> None:
+    """The access record of a change to the keyring the data folder's log is signed
+    with; a keyring elsewhere (`--keyring` without its config) has no log to record in."""
+    path = keyring_path(settings, args)
+    if path.resolve() != settings.keyring_path.resolve():
+        print(
+            f"tactful: {path} is not the keyring of {settings.data_dir}; the change is not "
+            "in any access log (give the --config that uses this keyring)",
+            file=sys.stderr,
+        )
+        return
+    reason = {"keyring": str(path), **reason}
+    cli_receipt.record_in(
+        settings, "keys", action, role="admin", now=datetime.now(UTC), reason=_json(reason)
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _rotate(settings: Settings, args: argparse.Namespace) -> int:
     uses = list(KEY_USES) if args.use == "all" else [args.use]
-    added = rotate_keyring(path, uses, now=datetime.now(UTC))
+    added = rotate_keyring(keyring_path(settings, args), uses, now=datetime.now(UTC))
+    record_key_change(settings, args, "rotate", {"primary": added})
     for use, version in added.items():
         print(f"{use}: v{version} is now primary")
     if "pseudonym" in added or "vault" in added:
@@ -68,6 +94,15 @@ def _rekey(settings: Settings) -> int:
             now=datetime.now(UTC),
             progress=lambda line: print(f"rekey: {line}", file=sys.stderr, flush=True),
         )
+        reason = {"moved": report.moved, "unreadable": len(report.unreadable)}
+        cli_receipt.record(
+            domain.access_log,
+            "keys",
+            "rekey",
+            role="admin",
+            now=datetime.now(UTC),
+            reason=_json(reason),
+        )
     finally:
         domain.close()
     print(f"rekey: {report.moved} subjects on the primary keys")
@@ -80,17 +115,39 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
     version = int(args.version.lstrip("v")) if args.version.lstrip("v").isdigit() else -1
     if version < 1:
         raise SystemExit(f"tactful: {args.version!r} is not a key version such as v1")
-    in_use = _uses(settings, args.use, version)
-    if in_use:
-        print(
-            f"tactful: {args.use} key v{version} is still used by {in_use}; "
-            "run `tactful keys rekey` first",
-            file=sys.stderr,
-        )
+    refusal = _refusal(settings, args.use, version)
+    if refusal:
+        print(f"tactful: {args.use} key v{version} {refusal}", file=sys.stderr)
         return 1
     retire_version(settings.keyring_path, args.use, version)
+    reason = _json({"use": args.use, "version": version})
+    cli_receipt.record_in(
+        settings, "keys", "retire", role="admin", now=datetime.now(UTC), reason=reason
+    )
     print(f"{args.use}: v{version} retired")
     return 0
+
+
+def _refusal(settings: Settings, use: str, version: int) -> str:
+    """Why the version cannot be retired, and the step that would let it be (only a
+    step that can work), or "" if it can."""
+    keyset = getattr(load_keyring(settings.keyring_path), use)
+    if version not in keyset.versions:
+        live = ", ".join(f"v{v}" for v in keyset.live_versions())
+        return f"does not exist (live: {live})"
+    in_use = _uses(settings, use, version)
+    if use == "signing" and in_use:  # nothing moves a signature to another key
+        return (
+            f"signed {in_use}; it is kept for verification only (it signs nothing new "
+            "once another version is primary) and cannot be retired: those checkpoints "
+            "must stay verifiable"
+        )
+    if version == keyset.primary:
+        then = "; then `tactful keys rekey`, then retire it" if use != "signing" else ""
+        return f"is the primary, which writes: run `tactful keys rotate --use {use}` first{then}"
+    if in_use:
+        return f"is still used by {in_use}; run `tactful keys rekey` first"
+    return ""
 
 
 def _uses(settings: Settings, use: str, version: int) -> str:
@@ -102,7 +159,7 @@ def _uses(settings: Settings, use: str, version: int) -> str:
             signed = sum(1 for c in log.checkpoints() if c.key_version == version)
         finally:
             log.close()
-        return f"{signed} access-log checkpoints (they must stay verifiable)" if signed else ""
+        return f"{signed} access-log checkpoints" if signed else ""
     domain = open_domain(settings)
     try:
         if use == "pseudonym":

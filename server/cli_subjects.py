@@ -7,20 +7,16 @@ Each leaves its receipt in the access log, by pseudonym only, like an RPC would.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from privacy.access_log import AccessEntry, Decided
 from privacy.contract import parse_duration
 from privacy.decisions import Actor
-from retention.purge import RetentionJob
-from segments.ingest import to_us
+from retention.purge import Receipt, RetentionJob
+from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
 
@@ -48,7 +44,7 @@ def register(
     erase.set_defaults(run=lambda args: _erase(settings_of(args), args))
     export = group.add_parser("export", help="everything held about one person, as JSON")
     _subject_options(export)
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    cli_audit.output_options(export)
     config_option(export)
     export.set_defaults(run=lambda args: _export(settings_of(args), args))
 
@@ -88,29 +84,7 @@ def _now(text: str | None) -> datetime:
 
 
 def _operator() -> Actor:
-    return Actor(f"cli:{getpass.getuser()}", frozenset({"privacy_ops"}), frozenset())
-
-
-def _receipt(
-    domain: Domain, now: datetime, principal: str, role: str, method: str, subject: str, reason: str
-) -> None:
-    entry = AccessEntry(
-        to_us(now),
-        principal,
-        role,
-        method,
-        "",
-        (subject,) if subject else (),
-        (),
-        (),
-        Decided.ALLOWED,
-        "OK",
-        reason,
-        uuid.uuid4().hex,
-        0,
-    )
-    domain.access_log.append([entry], now_us=to_us(now))
-    domain.access_log.checkpoint(now_us=to_us(now))
+    return Actor(cli_receipt.operator(), frozenset({"privacy_ops"}), frozenset())
 
 
 def _erase(settings: Settings, args: argparse.Namespace) -> int:
@@ -121,14 +95,14 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
             _operator(), args.namespace, args.identifier, suppress=args.suppress, now=now
         )
         reason = json.dumps({"deleted": erasure.deleted, "suppressed": args.suppress})
-        _receipt(
-            domain,
-            now,
-            _operator().name,
-            "privacy_ops",
-            "tactful.cli/subjects.erase",
-            erasure.subject,
-            reason,
+        cli_receipt.record(
+            domain.access_log,
+            "subjects",
+            "erase",
+            role="privacy_ops",
+            now=now,
+            subject=erasure.subject,
+            reason=reason,
         )
     finally:
         domain.close()
@@ -146,23 +120,24 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         export = domain.subjects.export(_operator(), args.namespace, args.identifier, now=now)
-        _receipt(
-            domain,
-            now,
-            _operator().name,
-            "privacy_ops",
-            "tactful.cli/subjects.export",
-            export.subject,
-            "export",
-        )
+        text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
+        with cli_output.output(args.output, force=args.force) as out:
+            cli_receipt.record(
+                domain.access_log,
+                "subjects",
+                "export",
+                role="privacy_ops",
+                now=now,
+                subject=export.subject,
+                reason="export",
+                reads=True,
+            )
+            out.write(text)
     finally:
         domain.close()
-    text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
     if args.output:
-        args.output.write_text(text)
-        print(f"exported {len(export.document['events'])} events to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        events = len(export.document["events"])
+        print(f"exported {events} events to {args.output} (mode 0600)", file=sys.stderr)
     return 0
 
 
@@ -185,24 +160,34 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
-            _receipt(
-                domain,
-                datetime.now(UTC),
-                "retention-job",
-                "admin",
-                "tactful.cli/retention.run",
-                "",
-                json.dumps(receipt.as_dict(), sort_keys=True),
+            cli_receipt.record(
+                domain.access_log,
+                "retention",
+                "run",
+                role="admin",
+                now=datetime.now(UTC),
+                reason=json.dumps(receipt.as_dict(), sort_keys=True),
             )
     finally:
         domain.close()
-    total = sum(receipt.events.values())
-    verb = "would delete" if args.dry_run else "deleted"
-    print(
-        f"retention: {verb} {total} events and {receipt.identities} identities"
-        + ("" if args.dry_run else "; receipt written to the access log")
-    )
+    print(f"retention: {_summary(receipt)}")
     return 0
+
+
+def _summary(receipt: Receipt) -> str:
+    """What went, counted: the events an expired identity took with it included."""
+    if receipt.dry_run:
+        held = ", with the events they still hold" if receipt.identities else ""
+        return (
+            f"would delete {receipt.events_deleted()} events and "
+            f"{receipt.identities} identities{held}"
+        )
+    along = receipt.with_identities.get("events", 0)
+    with_them = f" ({along} of them with their expired identities)" if along else ""
+    return (
+        f"deleted {receipt.events_deleted()} events{with_them} and {receipt.identities} "
+        "identities; receipt written to the access log"
+    )
 
 
 def _retention_verify(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,8 +1,14 @@
 """Issued bearer tokens, kept only as SHA-256 hashes in a file (mode 0600).
 
-`tactful tokens issue PRINCIPAL` prints a token once and stores its hash;
-`tactful tokens revoke ID` marks it revoked. The running server notices the
-file changing and applies issues and revocations on the next call.
+`tactful tokens issue PRINCIPAL [--expires-in 90d]` prints a token once and stores
+its hash; `tactful tokens revoke ID` marks it revoked. The running server notices
+the file changing and applies issues and revocations on the next call. The file
+grants access, so one that group or others may read or write is refused, as the
+keyring is.
+
+The development server (`tactful serve` with no --config) keeps its tokens here
+too, marked `development`, so that a revocation reaches them; they are dropped
+when it stops, and at its next start if it did not stop cleanly.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
-from datetime import datetime
+import stat
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from server.auth import hash_token, new_token
@@ -30,17 +37,43 @@ class IssuedToken:
     sha256: str
     issued_at: str
     revoked_at: str | None = None
+    expires_at: str | None = None  # ISO 8601; None: until revoked
+    development: bool = False  # issued by a development server for its own run
+
+    def expiry(self) -> datetime | None:
+        return datetime.fromisoformat(self.expires_at) if self.expires_at else None
+
+    def state(self, now: datetime) -> str:
+        """In words: active, active until …, expired …, revoked …."""
+        expiry = self.expiry()
+        if self.revoked_at:
+            return f"revoked {self.revoked_at}"
+        if expiry is not None and now >= expiry:
+            return f"expired {self.expires_at}"
+        return f"active until {self.expires_at}" if expiry else "active"
 
 
 class TokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def issue(self, principal: str, *, now: datetime) -> tuple[IssuedToken, str]:
+    def issue(
+        self,
+        principal: str,
+        *,
+        now: datetime,
+        expires_in: timedelta | None = None,
+        development: bool = False,
+    ) -> tuple[IssuedToken, str]:
         """A new token for `principal`: the record kept, and the token (shown once)."""
         token = new_token()
         issued = IssuedToken(
-            f"tok_{secrets.token_hex(4)}", principal, hash_token(token), now.isoformat()
+            f"tok_{secrets.token_hex(4)}",
+            principal,
+            hash_token(token),
+            now.isoformat(),
+            expires_at=(now + expires_in).isoformat() if expires_in else None,
+            development=development,
         )
         self._write([*self.all(), issued])
         return issued, token
@@ -48,7 +81,8 @@ class TokenStore:
     def revoke(
         self, *, token_id: str | None = None, principal: str | None = None, now: datetime
     ) -> list[IssuedToken]:
-        """Revoke one token by id, or every active token of a principal."""
+        """Revoke one token by id, or every active token of a principal (a development
+        server's included)."""
         if not token_id and not principal:
             raise TokenError("name a token id or --principal")
         tokens = self.all()
@@ -61,45 +95,67 @@ class TokenStore:
             raise TokenError(f"no active token matches {token_id or principal!r}")
         revoked = {t.id for t in hit}
         self._write(
-            [
-                IssuedToken(**{**asdict(t), "revoked_at": now.isoformat()})
-                if t.id in revoked
-                else t
-                for t in tokens
-            ]
+            [replace(t, revoked_at=now.isoformat()) if t.id in revoked else t for t in tokens]
         )
         return hit
 
+    def drop_development(self) -> None:
+        """Forget every development token (their server has stopped)."""
+        tokens = self.all()
+        if any(t.development for t in tokens):
+            self._write([t for t in tokens if not t.development])
+
     def all(self) -> list[IssuedToken]:
         try:
-            document = json.loads(self.path.read_text())
+            text = self._read()
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise TokenError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
             raise TokenError(f"{self.path}: cannot read: {exc}") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise TokenError(f"{self.path}: not a {FORMAT} file")
         try:
-            return [IssuedToken(**entry) for entry in document.get("tokens", [])]
-        except TypeError:
+            tokens = [IssuedToken(**entry) for entry in document.get("tokens", [])]
+            for token in tokens:
+                token.expiry()
+        except (TypeError, ValueError):
             raise TokenError(f"{self.path}: malformed token entry") from None
+        return tokens
 
-    def active_hashes(self) -> dict[str, str]:
-        """SHA-256 of every active token -> principal name."""
-        return {t.sha256: t.principal for t in self.all() if t.revoked_at is None}
+    def active_hashes(self) -> dict[str, tuple[str, datetime | None]]:
+        """SHA-256 of every token not revoked -> its principal and expiry (if any)."""
+        return {t.sha256: (t.principal, t.expiry()) for t in self.all() if t.revoked_at is None}
 
     def version(self) -> tuple[int, ...]:
-        """Inode, size and mtime: a rewrite (always a new inode) changes it."""
+        """Inode, size, mtime and mode: a rewrite (always a new inode) or a chmod
+        changes it."""
         try:
             st = self.path.stat()
         except FileNotFoundError:
             return (0,)
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+    def _read(self) -> str:
+        """The file's text, if only its owner may read and write it."""
+        with self.path.open(encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise TokenError(
+                    f"{self.path}: readable or writable by group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}); anyone who can write it can grant "
+                    f"themselves access: run `chmod 600 {self.path}`"
+                )
+            return handle.read()
 
     def _write(self, tokens: list[IssuedToken]) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # a left-over temporary file keeps its old mode otherwise
         with os.fdopen(fd, "w") as handle:
             json.dump({"format": FORMAT, "tokens": [asdict(t) for t in tokens]}, handle, indent=2)
             handle.flush()

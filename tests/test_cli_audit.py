@@ -6,14 +6,15 @@ import csv
 import io
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
 from server.cli import main
-from tests.conftest import T0, Tactful, email, page_view
+from tactful.v1 import access_log_pb2, access_log_pb2_grpc
+from tests.conftest import T0, Tactful, bearer, email, page_view
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,12 +88,20 @@ def test_verify_query_and_export(
         (T0 + timedelta(minutes=30)).isoformat(),
     )
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["method"] for r in rows] == ["tactful.v1.Personalization/GetSegments"]
+    # The two queries above left their own records (each after what it returned).
+    assert [r["method"] for r in rows] == [
+        "tactful.v1.Personalization/GetSegments",
+        "tactful.cli/audit.query",
+        "tactful.cli/audit.query",
+    ]
+    assert rows[0]["subjects"].startswith("hmac-sha256:v1:")  # a pseudonym, not a list repr
 
     output = tmp_path / "export.jsonl"
     code, _, err = run(capsys, "audit", "export", "--config", config, "--output", str(output))
-    assert code == 0 and "exported 3 records" in err
-    assert [json.loads(line)["sequence"] for line in output.read_text().splitlines()] == [1, 2, 3]
+    assert code == 0 and "exported 6 records" in err
+    exported = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["sequence"] for r in exported] == [1, 2, 3, 4, 5, 6]
+    assert exported[-1]["method"] == "tactful.cli/audit.export"  # the csv export's record
 
 
 def test_verify_names_the_first_tampered_record(
@@ -109,7 +118,7 @@ def test_verify_names_the_first_tampered_record(
     assert "TAMPERED: first bad record 3" in out
 
 
-def test_truncate_keeps_the_log_verifiable(
+def test_truncate_keeps_the_log_verifiable_and_says_what_it_removed(
     traffic: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = str(config_for(traffic, tmp_path, retention="1d"))
@@ -117,7 +126,49 @@ def test_truncate_keeps_the_log_verifiable(
     code, out, _ = run(capsys, "audit", "truncate", "--config", config, "--now", later)
     assert code == 0 and "removed 2 records" in out
     code, out, _ = run(capsys, "audit", "verify", "--config", config)
-    assert code == 0 and "intact: 1 records" in out
+    assert code == 0
+    intact, truncated = out.splitlines()
+    assert "intact: 2 records" in intact  # the one kept and the truncation's own record
+    assert "records 1..2 removed (through record 2)" in truncated
+    assert truncated.split()[1].startswith(str(datetime.now(UTC).date()))
+
+    (receipt,) = [
+        json.loads(line)
+        for line in run(capsys, "audit", "query", "--config", config)[1].splitlines()
+        if json.loads(line)["method"] == "tactful.cli/audit.truncate"
+    ]
+    assert receipt["principal"].startswith("cli:") and receipt["sequence"] == 4
+    assert json.loads(receipt["reason"]) == {
+        "removed": 2,
+        "older_than": (T0 + timedelta(minutes=30)).isoformat(),
+        "retention": "1d",
+    }
+
+    traffic.restart()
+    stub = access_log_pb2_grpc.AccessLogStub(traffic.channel)
+    reply = stub.VerifyAccessLog(
+        access_log_pb2.VerifyAccessLogRequest(), metadata=bearer("compliance_officer")
+    )
+    assert reply.intact
+    (cut,) = reply.truncations
+    assert (cut.first_removed, cut.last_removed) == (1, 2)
+    assert cut.truncated_at.ToDatetime(tzinfo=UTC).date() == datetime.now(UTC).date()
+
+
+def test_truncate_refuses_a_time_ahead_of_the_clock(
+    traffic: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(config_for(traffic, tmp_path))
+    ahead = (datetime.now(UTC) + timedelta(minutes=6)).isoformat()
+    for when in ("2040-01-01T00:00:00Z", ahead):
+        code, out, err = run(capsys, "audit", "truncate", "--config", config, "--now", when)
+        assert code == 1 and out == ""
+        assert len(err.splitlines()) == 1 and "ahead of this machine's clock" in err
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0 and "intact: 3 records" in out and "truncated" not in out
+    skew = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()  # a little skew is fine
+    code, out, _ = run(capsys, "audit", "truncate", "--config", config, "--now", skew)
+    assert code == 0 and "removed 0 records" in out
 
 
 def test_bad_arguments_are_explained(

@@ -220,7 +220,7 @@ def test_a_command_line_request_migrates_first_and_says_so(
         assert spelling.lower() not in err.lower()
     assert re.search(r"hmac-sha256:v1:[0-9a-f]{64} may hold two spellings", err)
     assert re.search(r"hmac-sha256:v1:[0-9a-f]{64} has a control or format character", err)
-    assert main([*argv, str(output), "--config", config]) == 0
+    assert main([*argv, str(output), "--force", "--config", config]) == 0
     assert "identifiers:" not in capsys.readouterr().err  # done once
 
 

@@ -4,6 +4,7 @@ a receipt in the access log, and a run killed at any point finished by the next.
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 import sqlite3
@@ -407,7 +408,8 @@ def test_cli_run_purges_leaves_one_receipt_and_the_log_still_verifies(
     assert "retention: support_triage: deleted 1 events so far" in err.splitlines()
     assert "deleted 2 events and 0 identities; receipt written to the access log" in out
     (receipt,) = receipts(capsys, config)
-    assert receipt["principal"] == "retention-job" and receipt["subjects"] == []
+    assert receipt["principal"] == f"cli:{getpass.getuser()}" and receipt["subjects"] == []
+    assert receipt["role"] == "admin"
     reason = json.loads(receipt["reason"])
     moment = datetime.fromisoformat(now)
     assert reason["dry_run"] is False and reason["started_at"] == moment.isoformat()
@@ -485,4 +487,4 @@ def test_a_run_killed_mid_purge_leaves_a_consistent_store_and_the_next_finishes(
     code, _, _ = run(capsys, "retention", "verify", "--config", config, "--now", NOW.isoformat())
     assert code == 0
     code, out, _ = run(capsys, "audit", "verify", "--config", config)
-    assert code == 0 and "intact: 1 records" in out
+    assert code == 0 and "intact: 3 records" in out  # the receipt and the two queries

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
+from privacy.keyring import create_keyring
+from server.auth import Authenticator, Unauthenticated
 from server.cli import main
+from server.config import DEVELOPMENT_CONFIG, load_settings
 from server.tokens import TokenError, TokenStore
 from tactful.v1 import personalization_pb2
 from tests.conftest import T0, Tactful, email, page_view
@@ -42,6 +48,8 @@ def write_config(tmp_path: Path, keyring: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
+    # The keyring signs the access log each issue and revocation is recorded in.
+    create_keyring(tmp_path / "keyring.json", now=T0)
     return write_config(tmp_path, tmp_path / "keyring.json")
 
 
@@ -254,3 +262,121 @@ def test_cli_issue_and_revoke_reach_a_running_server(
     assert record_with(tactful, token).stored == 1
     assert main(["tokens", "revoke", token_id, "--config", str(config)]) == 0
     assert refused_code(tactful, token) is grpc.StatusCode.UNAUTHENTICATED
+
+
+# -- the token file's mode ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o640, 0o604, 0o620], ids=oct)
+def test_a_token_file_others_may_read_or_write_is_refused_by_the_cli(
+    config: Path, capsys: pytest.CaptureFixture[str], mode: int
+) -> None:
+    issue(config, "analyst", capsys)
+    os.chmod(tokens_file(config), mode)
+    for argv in (["tokens", "list"], ["tokens", "issue", "privacy_ops"]):
+        assert main([*argv, "--config", str(config)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        (line,) = captured.err.splitlines()
+        assert f"(mode {mode:04o})" in line and f"chmod 600 {tokens_file(config)}" in line
+
+
+def test_serve_refuses_to_start_with_a_token_file_others_may_write(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issue(config, "analyst", capsys)
+    os.chmod(tokens_file(config), 0o666)
+    served = subprocess.run(
+        [str(Path(sys.executable).parent / "tactful"), "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # a server that starts never returns
+    )
+    assert served.returncode == 1
+    (line,) = served.stderr.splitlines()
+    assert "group or others (mode 0666)" in line and "chmod 600" in line
+
+
+def test_a_running_server_refuses_issued_tokens_while_the_file_is_loose(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    tactful = start_tactful()
+    store = TokenStore(tactful.settings.tokens_path)
+    _, token = store.issue("support_widget", now=T0)
+    assert record_with(tactful, token).stored == 1
+    os.chmod(store.path, 0o666)  # anyone on the machine could now add a privacy_ops token
+    assert refused_code(tactful, token) is grpc.StatusCode.UNAUTHENTICATED
+    # Configured tokens do not come from the file.
+    assert tactful.record("support_triage", page_view(email("ada@example.com"))).stored == 1
+    os.chmod(store.path, 0o600)
+    assert record_with(tactful, token).stored == 1
+
+
+def test_a_left_over_temporary_file_does_not_loosen_the_token_file(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json")
+    leftover = tmp_path / "tokens.json.tmp"
+    leftover.write_text("{}")
+    os.chmod(leftover, 0o644)
+    store.issue("analyst", now=T0)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert len(store.all()) == 1
+
+
+# -- expiry ---------------------------------------------------------------------------------
+
+
+def test_an_issued_token_is_refused_from_its_expiry_on(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json")
+    _, token = store.issue("analyst", now=T0, expires_in=timedelta(hours=1))
+    principals = load_settings(DEVELOPMENT_CONFIG, {}).principals
+    authenticator = Authenticator(principals, store, clock=lambda: T0)
+    metadata = [("authorization", f"Bearer {token}")]
+    assert authenticator.authenticate(metadata).name == "analyst"  # the clock: T0
+    just_before = T0 + timedelta(minutes=59, seconds=59)
+    assert authenticator.authenticate(metadata, now=just_before).name == "analyst"
+    with pytest.raises(Unauthenticated, match="expired"):
+        authenticator.authenticate(metadata, now=T0 + timedelta(hours=1))
+
+
+def test_a_running_server_refuses_an_expired_token(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    tactful = start_tactful()
+    store = TokenStore(tactful.settings.tokens_path)
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    _, expired = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=90))
+    _, valid = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=365))
+    assert refused_code(tactful, expired) is grpc.StatusCode.UNAUTHENTICATED
+    assert record_with(tactful, valid).stored == 1
+
+
+def test_cli_issue_with_an_expiry_and_list_shows_it(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["tokens", "issue", "analyst", "--expires-in", "90d", "--config", str(config)]
+    assert main(argv) == 0
+    first, token = capsys.readouterr().out.splitlines()
+    token_id = first.split()[1]
+    (issued,) = TokenStore(tokens_file(config)).all()
+    assert issued.expiry() is not None and token.startswith("tf_")
+    lifetime = issued.expiry() - datetime.fromisoformat(issued.issued_at)  # type: ignore[operator]
+    assert lifetime == timedelta(days=90)
+    assert f"valid until {issued.expires_at}" in first
+    assert main(["tokens", "list", "--config", str(config)]) == 0
+    (row,) = capsys.readouterr().out.splitlines()
+    assert row.startswith(token_id) and row.endswith(f"active until {issued.expires_at}")
+
+
+def test_list_says_a_token_has_expired(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = TokenStore(tokens_file(config))
+    store.issue("analyst", now=T0 - timedelta(days=2), expires_in=timedelta(days=1))
+    assert main(["tokens", "list", "--config", str(config)]) == 0
+    assert "expired " in capsys.readouterr().out
+
+
+def test_a_bad_expiry_is_one_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["tokens", "issue", "analyst", "--expires-in", "soon", "--config", str(config)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("tactful: --expires-in: 'soon'")
+    assert not tokens_file(config).exists()

@@ -89,13 +89,24 @@ class VerifyAccessLogRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VerifyAccessLogResponse(_message.Message):
-    __slots__ = ("intact", "records", "first_bad_sequence", "problem")
+    __slots__ = ("intact", "records", "first_bad_sequence", "problem", "truncations")
+    class Truncation(_message.Message):
+        __slots__ = ("first_removed", "last_removed", "truncated_at")
+        FIRST_REMOVED_FIELD_NUMBER: _ClassVar[int]
+        LAST_REMOVED_FIELD_NUMBER: _ClassVar[int]
+        TRUNCATED_AT_FIELD_NUMBER: _ClassVar[int]
+        first_removed: int
+        last_removed: int
+        truncated_at: _timestamp_pb2.Timestamp
+        def __init__(self, first_removed: _Optional[int] = ..., last_removed: _Optional[int] = ..., truncated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
     INTACT_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATIONS_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     records: int
     first_bad_sequence: int
     problem: str
-    def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ...) -> None: ...
+    truncations: _containers.RepeatedCompositeFieldContainer[VerifyAccessLogResponse.Truncation]
+    def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., truncations: _Optional[_Iterable[_Union[VerifyAccessLogResponse.Truncation, _Mapping]]] = ...) -> None: ...
