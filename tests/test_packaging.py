@@ -82,6 +82,7 @@ def test_the_wheel_ships_the_data_files(wheel: tuple[Path, str]) -> None:
         "server/examples/contract.toml",
         "segments/data/intent_examples.jsonl",
         "tactful/v1/personalization.proto",
+        "tactful/client.py",
     } <= names
     assert not any(n.startswith("examples/") for n in names)
 
