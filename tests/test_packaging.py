@@ -27,7 +27,15 @@ from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
 ROOT = Path(__file__).resolve().parent.parent
 # What a build reads; the copy keeps build/ and *.egg-info out of the work tree.
 _NOT_BUILT_FROM = shutil.ignore_patterns(
-    ".venv", ".git", ".tactful", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+    ".venv",
+    ".git",
+    ".tactful",
+    ".hypothesis",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
 )
 _ABSENT_WARNING = "is absent from the `packages` configuration"
 
