@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions (with their hashes) that make installs; pyproject.toml keeps the
+# open ranges for library users. Regenerate with `make lock`.
+LOCK := requirements.lock
 
-.PHONY: run test bench lint proto clean
+.PHONY: run test bench lint proto lock clean
 
-$(STAMP): pyproject.toml
+# The locked set first (pip, setuptools and the dev tools included), then tactful
+# itself without resolving anything again; pip check fails if pyproject.toml asks for
+# something the lock lacks (then run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 ## run: start the service on the embedded default (./.tactful, example contract, dev keys)
@@ -36,6 +43,13 @@ lint: $(STAMP)
 ## proto: regenerate the committed Python code from proto/tactful/v1/*.proto
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py
+
+## lock: rewrite requirements.lock from pyproject.toml, keeping the pins that still fit
+## (make lock UPGRADE=1: every package at its newest allowed version)
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet $(if $(UPGRADE),--upgrade) --extra dev --allow-unsafe \
+		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,7 +10,9 @@ The onboarding purpose rests on consent: the client records the person's grant
 accepted but not stored, and reads get FAILED_PRECONDITION.
 
 Options: --target HOST:PORT (default 127.0.0.1:50051), --token TOKEN,
---email ADDRESS (the person the events are about).
+--email ADDRESS (the person the events are about), --tls-ca FILE (the CA that
+signed the server's certificate: TLS instead of plaintext) with --tls-cert FILE
+--tls-key FILE (a client certificate, for mutual TLS).
 """
 
 from __future__ import annotations
@@ -20,87 +22,59 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_status import rpc_status
-
-from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+from tactful.client import Event, Subject, TactfulError, connect
 
 
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:50051")
     parser.add_argument("--token", default=os.environ.get("TACTFUL_TOKEN"))
     parser.add_argument("--email", default="ada@example.com")
-    args = parser.parse_args()
-    if not args.token:
+    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s), PEM: use TLS")
+    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate, PEM (mTLS)")
+    parser.add_argument("--tls-key", metavar="FILE", help="its private key, PEM (mTLS)")
+    args = parser.parse_args(argv)
+    if not args.token and not args.tls_cert:
         parser.error("give --token or set TACTFUL_TOKEN (printed by `make run`)")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("give --tls-cert and --tls-key together")
+    if args.tls_cert and not args.tls_ca:
+        parser.error("--tls-cert needs --tls-ca")
 
-    metadata = (("authorization", f"Bearer {args.token}"),)
-    subject = common_pb2.SubjectRef(namespace="email", id=args.email)
+    person = Subject("email", args.email)
     now = datetime.now(UTC)
     events = [
-        common_pb2.Event(
-            subject=subject,
-            type="page_viewed",
-            occurred_at=timestamp(now - timedelta(minutes=3)),
-            attributes={"path": common_pb2.AttributeValue(string_value="/pricing")},
-        ),
-        common_pb2.Event(
-            subject=subject,
-            type="signup_started",
-            occurred_at=timestamp(now - timedelta(minutes=1)),
-            attributes={"plan": common_pb2.AttributeValue(string_value="trial")},
-        ),
+        Event(person, "page_viewed", now - timedelta(minutes=3), {"path": "/pricing"}),
+        Event(person, "signup_started", now - timedelta(minutes=1), {"plan": "trial"}),
     ]
-    with grpc.insecure_channel(args.target) as channel:
-        client = personalization_pb2_grpc.PersonalizationStub(channel)
+    tactful = connect(
+        args.target,
+        args.token,
+        root_ca=args.tls_ca,
+        client_cert=args.tls_cert,
+        client_key=args.tls_key,
+        plaintext=args.tls_ca is None,
+    )
+    with tactful:
         try:
-            client.SetConsent(
-                personalization_pb2.SetConsentRequest(
-                    subject=subject,
-                    purpose="onboarding",
-                    granted=True,
-                    source="examples/frontend_client.py",
-                ),
-                metadata=metadata,
-                timeout=5,
-            )
+            tactful.consent(person, "onboarding", True, "examples/frontend_client.py")
             print(f"consent: {args.email} granted onboarding")
-            recorded = client.RecordEvents(
-                personalization_pb2.RecordEventsRequest(purpose="onboarding", events=events),
-                metadata=metadata,
-                timeout=5,
-            )
+            recorded = tactful.record("onboarding", events)
             print(f"recorded: {recorded.stored} events stored")
-            reply = client.GetSegments(
-                personalization_pb2.GetSegmentsRequest(subject=subject, purpose="onboarding"),
-                metadata=metadata,
-                timeout=5,
-            )
-            signals = client.GetSignals(
-                personalization_pb2.GetSignalsRequest(
-                    subject=subject, purpose="onboarding", names=["pages_viewed_24h", "signup_plan"]
-                ),
-                metadata=metadata,
-                timeout=5,
-            )
-        except grpc.RpcError as error:
-            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
-            status = rpc_status.from_call(error)
-            for detail in status.details if status else ():
-                print(f"  detail: {detail}", file=sys.stderr)
+            segments = tactful.segments(person, "onboarding")
+            signals = tactful.signals(person, "onboarding", ["pages_viewed_24h", "signup_plan"])
+        except TactfulError as error:
+            print(f"error: {error}", file=sys.stderr)
+            for violation in error.field_violations:
+                print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+            if error.error_info is not None:
+                info = error.error_info
+                print(f"  {info.reason}: {dict(info.metadata)}", file=sys.stderr)
             return 1
-    print(f"segments for {args.email} (purpose onboarding): {', '.join(reply.segments) or '-'}")
-    for signal in signals.signals:
-        value = getattr(signal.value, str(signal.value.WhichOneof("value")))
-        print(f"signal {signal.name}: {value}")
+    shown = ", ".join(segments.segments) or "-"
+    print(f"segments for {args.email} (purpose onboarding): {shown}")
+    for name, value in signals.values.items():
+        print(f"signal {name}: {value}")
     return 0
 
 

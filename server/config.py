@@ -21,9 +21,11 @@ Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.
 
 With no config file Tactful runs the embedded development default: the
-principals of examples/development.toml, data in ./.tactful, a development
+principals of server/examples/development.toml, data in ./.tactful, a development
 keyring created on first start, the example contract, and a fresh development
-token for every principal, printed at start.
+token for every principal, printed at start. Both files ship inside the package
+(an installed `tactful` finds them in site-packages); examples/ in the repository
+holds the same files for readers.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,17 @@ from server.limits import FailureLimits
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _installed_as_files(resource: Traversable) -> Path:
+    """A packaged resource as a path the loader can read (and resolve relative paths
+    from): true of a wheel installed into site-packages and of a checkout."""
+    if not isinstance(resource, Path):
+        raise RuntimeError(f"tactful must be installed as files, not run from {resource}")
+    return resource
+
+
+EXAMPLES = _installed_as_files(files("server") / "examples")
 EXAMPLE_CONTRACT = EXAMPLES / "contract.toml"
 DEVELOPMENT_CONFIG = EXAMPLES / "development.toml"
 ROLES = frozenset({"frontend", "agent", "compliance", "analyst", "privacy_ops", "admin"})

@@ -1,0 +1,76 @@
+"""examples/frontend_client.py, run as a reader would, against a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from server._x509 import write_development_pki
+from server.config import TlsSettings
+from tests.conftest import T0, Tactful, token_for
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "frontend_client.py"
+EXPECTED = [
+    "consent: ada@example.com granted onboarding",
+    "recorded: 2 events stored",
+    "segments for ada@example.com (purpose onboarding): new_visitor",
+    "signal pages_viewed_24h: 1",
+    "signal signup_plan: trial",
+]
+
+
+def run_example(running: Tactful, *options: str) -> subprocess.CompletedProcess[str]:
+    # The example stamps its events with the real time; the server's clock follows.
+    running.clock.now = datetime.now(UTC)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), "--target", running.target, *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_example_over_plaintext(tactful: Tactful) -> None:
+    ran = run_example(tactful, "--token", token_for("web_frontend"))
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, EXPECTED), ran.stderr
+
+
+def test_the_example_over_mutual_tls(start_tactful: Callable[..., Tactful], tmp_path: Path) -> None:
+    start = min(T0, datetime.now(UTC)) - timedelta(days=1)
+    days = (max(T0, datetime.now(UTC)) - start).days + 30
+    pki = tmp_path / "pki"
+    write_development_pki(pki, ["web_frontend"], now=start, days=days)
+    running = start_tactful(tls=TlsSettings(pki / "server.pem", pki / "server.key", pki / "ca.pem"))
+    options = ["--token", token_for("web_frontend"), "--tls-ca", str(pki / "ca.pem")]
+    options += ["--tls-cert", str(pki / "client-web_frontend.pem")]
+    options += ["--tls-key", str(pki / "client-web_frontend.key")]
+    ran = run_example(running, *options)
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, EXPECTED), ran.stderr
+
+
+def test_the_example_reports_a_refusal_with_its_request_id(tactful: Tactful) -> None:
+    ran = run_example(tactful, "--token", "tf_not-a-token")
+    assert ran.returncode == 1
+    assert ran.stderr.startswith("error: UNAUTHENTICATED: ") and "(request id " in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "--tls-cert needs --tls-ca"),
+        (["--tls-ca", "ca.pem", "--tls-cert", "c.pem"], "give --tls-cert and --tls-key together"),
+    ],
+)
+def test_the_example_refuses_half_a_tls_setup(options: list[str], said: str) -> None:
+    ran = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--token", "t", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2 and said in ran.stderr, ran.stderr
