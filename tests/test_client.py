@@ -188,7 +188,8 @@ class Fake(personalization_pb2_grpc.PersonalizationServicer):
         with self.lock:
             self.calls.append((method, sent, context.time_remaining()))
             failing = sum(1 for c in self.calls if c[0] == method) <= self.unavailable
-        context.send_initial_metadata((("x-request-id", self.echo or sent),))
+        # As Tactful does: the id it recorded, in the trailing metadata.
+        context.set_trailing_metadata((("x-request-id", self.echo or sent),))
         if failing:
             context.abort(grpc.StatusCode.UNAVAILABLE, "access log cannot be written")
         return reply

@@ -345,10 +345,12 @@ def _request_id(given: str | None) -> str:
 
 
 def _echoed(call: Any, sent: str) -> str:
-    """The id the server recorded the call under (it may replace ours), else ours."""
-    for key, value in call.initial_metadata() or ():
-        if key == "x-request-id":
-            return str(value)
+    """The id the server recorded the call under (it may replace ours), else ours. Tactful
+    sends it in the trailing metadata."""
+    for metadata in (call.trailing_metadata(), call.initial_metadata()):
+        for key, value in metadata or ():
+            if key == "x-request-id":
+                return str(value)
     return sent
 
 
