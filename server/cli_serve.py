@@ -137,7 +137,17 @@ async def _run(settings: Settings, announce: list[str]) -> None:
     host = settings.listen.rpartition(":")[0]
     for line in [*announce, *running.notices]:
         print(f"tactful: {line}", flush=True)
-    print(f"tactful: listening on {host}:{running.port} (data in {settings.data_dir})", flush=True)
+    transport = (
+        "plaintext"
+        if settings.tls is None
+        else "TLS, client certificates required"
+        if settings.tls.client_ca
+        else "TLS"
+    )
+    print(
+        f"tactful: listening on {host}:{running.port} ({transport}; data in {settings.data_dir})",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
