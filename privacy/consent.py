@@ -18,7 +18,7 @@ from typing import Protocol
 from privacy.contract import Contract, LegalBasis
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
-from privacy.pseudonym import Pseudonymizer, normalize
+from privacy.pseudonym import Pseudonymizer, normalize, spellings
 from privacy.suppression import Tombstones
 
 MAX_SOURCE_CHARS = 200
@@ -103,7 +103,11 @@ class ConsentRecorder:
         subject = self._pseudonymizer.candidates(namespace, normalized)
         at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
         change = ConsentChange(subject[0], purpose, granted, source.strip(), at_us)
-        tombstones = self._tombstones.candidates(namespace, normalized)
+        tombstones = tuple(  # under the old normalization too: a tombstone never moves
+            t
+            for form in spellings(namespace, identifier)
+            for t in self._tombstones.candidates(namespace, form)
+        )
         deleted = self._store.record_consent(change, subject, tombstones)
         return ConsentResult(decision, now, deleted, change.pseudonym)
 

@@ -63,6 +63,33 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 }
 
 
+# Version 1's rules, kept for one use only: suppression tombstones recorded under them
+# can never be moved (the person is erased, their identifier gone), so collection is
+# checked against the tombstone of the old spelling too. It only ever blocks.
+_VERSION_1: dict[str, Callable[[str], str]] = {
+    "email": lambda identifier: identifier.strip().casefold(),
+    "customer_id": str.strip,
+    "device_id": lambda identifier: identifier.strip().casefold(),
+    "session_id": str.strip,
+    "phone": lambda identifier: _PHONE_NOISE.sub("", identifier),
+}
+
+
+def spellings(namespace: str, identifier: str) -> tuple[str, ...]:
+    """The normalized form of a well-formed identifier, then the version 1 forms it may
+    have had (of what was typed, and of the decomposed normalized form): for
+    suppression checks only, where blocking too much is the safe side. A fullwidth
+    spelling recorded then is found only if typed the same way again.
+
+    >>> spellings("email", "Straße@Example.com")
+    ('straße@example.com', 'strasse@example.com')
+    """
+    current = NORMALIZERS[namespace](identifier)
+    old = _VERSION_1[namespace]
+    forms = (current, old(identifier), old(unicodedata.normalize("NFD", current)), old(current))
+    return tuple(dict.fromkeys(f for f in forms if f))
+
+
 def normalize(namespace: str, identifier: str, *, field: str = "subject") -> str:
     """The canonical form of `identifier` in `namespace`, or InvalidRequest.
 

@@ -19,7 +19,7 @@ from typing import Any
 from privacy.contract import Contract, LegalBasis, Purpose
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
-from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
+from privacy.pseudonym import NORMALIZERS, Pseudonymizer, spellings, subject_violations
 from privacy.suppression import Tombstones
 from privacy.vault import Identity, IdentityVault
 from segments.attributes import check_attributes
@@ -119,7 +119,11 @@ class EventRecorder:
         normalized = {key: NORMALIZERS[key[0]](key[1]) for key in subjects}
         people = {(key[0], n) for key, n in normalized.items()}
         candidates_of = self._pseudonymizer.candidates_of(people)
-        tombstones_of = self._tombstones.candidates_of(people)
+        # A tombstone made under the old normalization is checked as it was made.
+        spelled = {key: spellings(*key) for key in subjects}
+        tombstones_of = self._tombstones.candidates_of(
+            {(key[0], form) for key, forms in spelled.items() for form in forms}
+        )
         identities: dict[str, Identity] = {}
         pseudonym_of: dict[tuple[str, str], str] = {}
         versions: dict[str, tuple[str, ...]] = {}
@@ -129,7 +133,12 @@ class EventRecorder:
             identities[candidates[0]] = Identity(candidates[0], key[0], n)
             pseudonym_of[key] = candidates[0]
             versions[candidates[0]] = candidates
-            tombstones[candidates[0]] = tombstones_of[(key[0], n)]
+            tombstones[candidates[0]] = tuple(
+                {
+                    *tombstones.get(candidates[0], ()),
+                    *(t for form in spelled[key] for t in tombstones_of[(key[0], form)]),
+                }
+            )
         stored = []
         for event, attributes in zip(events, kept, strict=True):
             assert event.occurred_at_us is not None  # checked above

@@ -154,3 +154,41 @@ def test_an_older_keyring_gets_a_suppression_key_from_upgrade(tmp_path: Path) ->
         upgraded["keysets"]["suppression"]["keys"]["1"]["material"]
         != pseudonym["keys"]["1"]["material"]
     )
+
+
+@pytest.mark.parametrize(
+    ("spelled_then", "spelled_now"),
+    [
+        ("Jose\u0301@Example.com", "jos\u00e9@example.com"),  # NFD then, NFC now
+        ("\uff4b\uff41\uff54\uff45@example.com", "kate@example.com"),  # fullwidth then
+    ],
+    ids=["nfd", "fullwidth"],
+)
+def test_a_tombstone_made_under_the_old_normalization_keeps_blocking(
+    tactful: Tactful, spelled_then: str, spelled_now: str
+) -> None:
+    """An older Tactful normalized with strip().casefold(), and a tombstone can never be
+    moved to the new rules (the person is erased). It is checked as it was made."""
+    from privacy.pseudonym import Pseudonymizer
+
+    keys = load_keyring(tactful.settings.keyring_path).pseudonym
+    # As the older version recorded it: the pseudonym of its own normalized form.
+    legacy = Pseudonymizer(keys).pseudonymize("email", spelled_then.strip().casefold())
+    tactful.stop()
+    behavior = tactful.settings.data_dir / "behavior.db"
+    with closing(sqlite3.connect(behavior)) as db, db:
+        db.execute("INSERT INTO suppressed VALUES (?, ?)", (legacy, 1))
+    tactful.restart()  # moved under a copy of pseudonym v1, as any legacy tombstone
+    reply = tactful.record(
+        "support_triage", event(email(spelled_then), "page_viewed", tactful.clock.now, path="/x")
+    )
+    assert (reply.stored, reply.not_stored) == (0, 1)
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.consent(email(spelled_then), "analytics")
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    # Typed the other way: the decomposed form is found too; a fullwidth one is not (the
+    # old rules kept it apart; see README, "Upgrading to NFKC identifiers").
+    stored = tactful.record(
+        "support_triage", event(email(spelled_now), "page_viewed", tactful.clock.now, path="/y")
+    ).stored
+    assert stored == (0 if spelled_then.startswith("Jose") else 1)
