@@ -278,8 +278,12 @@ def _reason(decision: Decision | None, error: Exception | None, details: str) ->
         fields = sorted(
             {v.field if _FIELD_PATH.fullmatch(v.field) else "<field>" for v in error.violations}
         )
-        return "invalid request: " + ", ".join(fields)
+        more = f", and {len(fields) - _REASON_FIELDS} more" if len(fields) > _REASON_FIELDS else ""
+        return "invalid request: " + ", ".join(fields[:_REASON_FIELDS]) + more
     return details
+
+
+_REASON_FIELDS = 20  # a batch of 1,000 bad events names 20 of its fields in the record
 
 
 def _has(request: Any, field: str) -> bool:

@@ -279,6 +279,12 @@ def test_a_thousand_bad_events_get_invalid_argument_with_the_first_twenty(
     assert len(caught.value.details()) <= 300
     assert long not in caught.value.details()
     assert stored_rows(tactful) == (0, 0)
+    # The access record names 20 of the fields too, not 2,000.
+    from tests.test_access_log_service import query
+
+    (record,) = [r for r in query(tactful) if r.method.endswith("/RecordEvents")]
+    assert record.reason.startswith("invalid request: events[0].subject.namespace")
+    assert record.reason.endswith(", and 1980 more") and len(record.reason) < 1000
 
 
 def test_two_thousand_long_unknown_signal_names_get_invalid_argument(tactful: Tactful) -> None:
