@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import grpc  # noqa: E402
 
 from privacy.keyring import create_keyring  # noqa: E402
-from segments.sqlite_store import SqliteBehaviorStore  # noqa: E402
 from server.auth import hash_token, new_token  # noqa: E402
+from storage.sqlite.behavior import SqliteBehaviorStore  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -85,6 +85,19 @@ class AccessEntry:
 
 
 @dataclass(frozen=True)
+class AccessQuery:
+    """What a compliance query asks for; empty fields match everything."""
+
+    since_us: int | None = None
+    until_us: int | None = None
+    principal: str = ""
+    purpose: str = ""
+    method: str = ""
+    decision: str = ""
+    subjects: tuple[str, ...] = ()  # the subject's pseudonyms under every live key version
+
+
+@dataclass(frozen=True)
 class AccessRecord:
     sequence: int
     entry: AccessEntry

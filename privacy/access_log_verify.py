@@ -1,18 +1,15 @@
 """Verifying the access log: recompute the chain, check every signed checkpoint,
 and name the first record that fails.
 
-A log of more than a few hundred thousand records is checked in two halves by two
-processes (hashing holds the GIL) and stitched at the middle.
+An engine may check a large log in parts and stitch them (the SQLite engine: two
+processes, storage/sqlite/access_log_verify.py); `check_chain` checks one part.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import sqlite3
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from privacy import _crypto
 from privacy.access_log import (
@@ -209,70 +206,3 @@ def _checkpoint_problem(
             )
         previous[checkpoint.kind] = checkpoint.sequence
     return None
-
-
-def check_in_two(path: str, start: Anchor, middle: int) -> ChainCheck:
-    """Both halves at once, each in its own process (hashing holds the GIL), then
-    stitched: the second half must link to the end of the first."""
-    context = multiprocessing.get_context("spawn")  # never fork a process running gRPC
-    with ProcessPoolExecutor(2, mp_context=context) as pool:
-        head = pool.submit(
-            _check_range, path, None, middle, start.sequence, start.previous_hash, start.pinned
-        )
-        tail = pool.submit(_check_range, path, middle, None, middle + 1, None, start.pinned)
-        first, second = head.result(), tail.result()
-    if first.problem:
-        return first
-    count = first.count + second.count
-    if first.next_sequence != middle + 1:
-        return replace(
-            first,
-            problem=Verification(
-                False,
-                first.count,
-                first.next_sequence,
-                f"record {first.next_sequence} is missing",
-            ),
-        )
-    if second.count and second.first_previous != first.last_hash:
-        return replace(
-            second,
-            count=count,
-            problem=Verification(
-                False,
-                first.count,
-                middle + 1,
-                "previous_hash does not match the record before it",
-            ),
-        )
-    problem = second.problem and replace(
-        second.problem, records=first.count + second.problem.records
-    )
-    return replace(
-        second,
-        count=count,
-        problem=problem,
-        last_hash=second.last_hash if second.count else first.last_hash,
-    )
-
-
-def _check_range(
-    path: str,
-    after: int | None,
-    up_to: int | None,
-    expected: int,
-    previous: str | None,
-    pinned: dict[int, str],
-) -> ChainCheck:
-    """Check the records in (after, up_to] of the log at `path`, in a worker process."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        cursor = conn.execute(
-            "SELECT sequence, previous_hash, record_hash, content FROM records"
-            " WHERE sequence > ? AND sequence <= ? ORDER BY sequence",
-            [after if after is not None else -1, up_to if up_to is not None else 2**62],
-        )
-        batches = iter(lambda: cursor.fetchmany(20_000), [])
-        return check_chain(batches, expected, previous, pinned)
-    finally:
-        conn.close()

@@ -7,6 +7,9 @@ PrivacyError
  ├── VaultError          an identity that cannot be decrypted or stored
  ├── BudgetExhausted     a release would overdraw the principal's privacy budget
  ├── SubjectSuppressed   the person was erased and asked not to be collected again
+ ├── StoreUnavailable    a store cannot be read or written now; a retry may succeed
+ │    ├── StoreBusy           another writer held a lock longer than the engine waits
+ │    └── StoreFull           the disk (or the database's quota) is full
  └── Denied              the decision function said no; carries the decision
       ├── RoleNotAllowed        the principal has no role that may do this
       ├── PurposeNotClaimable   the principal may not claim this purpose
@@ -33,6 +36,20 @@ class KeyringError(PrivacyError):
 
 class VaultError(PrivacyError):
     """An identity vault entry cannot be written or read back."""
+
+
+class StoreUnavailable(PrivacyError):
+    """A store cannot be read or written now (connection lost, file unreadable, I/O
+    error). Raised by a storage engine in place of its own driver's errors; nothing was
+    written, and the call can be retried."""
+
+
+class StoreBusy(StoreUnavailable):
+    """Another writer held a lock longer than the engine waits for it."""
+
+
+class StoreFull(StoreUnavailable):
+    """The disk, or the database's quota, is full."""
 
 
 @dataclass(frozen=True)

@@ -35,37 +35,22 @@ carries the sensitivity and the scale, so an analyst can read the noise off it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
-
-import sqlite_utils
 
 from privacy import _dp
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import BudgetExhausted, InvalidRequest, Violation
-from privacy.sqlite import connect
 
 MAX_EPSILON_PER_RELEASE = 10.0
 DEFAULT_BUDGET = 1.0
 # Decimal epsilons do not add up exactly in binary (0.1 + 0.2 > 0.3); this much
 # slack, privacy-wise nothing, lets a budget be spent to the last decimal.
 _ROUNDING_SLACK = 1e-9
-
-migrations = sqlite_utils.Migrations("tactful.insights")
-
-
-@migrations()
-def m001_debits(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE TABLE debits (id INTEGER PRIMARY KEY, principal TEXT NOT NULL,"
-        " purpose TEXT NOT NULL, epsilon REAL NOT NULL, debited_at_us INTEGER NOT NULL)"
-    )
-    db.execute("CREATE INDEX debits_principal ON debits (principal)")
 
 
 @dataclass(frozen=True)
@@ -78,13 +63,25 @@ class Debit:
     debited_at_us: int
 
 
-class BudgetLedger(Protocol):
-    def debiting(self, debit: Debit, *, budget: float) -> AbstractContextManager[float]:
-        """A transaction that records `debit` if the principal's total stays within
-        `budget` and yields the total spent with it (otherwise BudgetExhausted, nothing
-        recorded). The debit commits, durably, when the block ends, and is rolled back
-        if the block raises."""
+class LedgerTransaction(Protocol):
+    """One principal's debits, inside a transaction no other debit of theirs can enter."""
+
+    @property
+    def spent(self) -> float:
+        """The epsilon the principal has spent so far."""
         ...
+
+    def add(self, debit: Debit) -> None: ...
+
+
+class BudgetLedger(Protocol):
+    def transaction(self, principal: str) -> AbstractContextManager[LedgerTransaction]:
+        """Exclusive over the principal's debits, whatever the concurrency (threads,
+        processes, servers): what is added commits, durably, when the block ends,
+        and is rolled back if the block raises."""
+        ...
+
+    def spent(self, principal: str) -> float: ...
 
 
 class SegmentCounter(Protocol):
@@ -129,12 +126,17 @@ class Insights:
         sensitivity = len(segments)
         scale = _scale(epsilon, sensitivity)
         now_us = int(now.timestamp()) * 1_000_000 + now.microsecond
-        debit = Debit(actor.name, purpose, epsilon, now_us)
-        with self._ledger.debiting(debit, budget=self._budget) as spent:
+        with self._ledger.transaction(actor.name) as ledger:
+            before = ledger.spent
+            if before + epsilon > self._budget + _ROUNDING_SLACK:  # never overdrawn
+                raise BudgetExhausted(
+                    round(before, 12), _remaining(self._budget, before), requested=epsilon
+                )
+            ledger.add(Debit(actor.name, purpose, epsilon, now_us))
             counts = self._counter.segment_counts(purpose, now_us)
             exact = [counts.get(name, 0) for name in segments]
             noisy = _dp.add_discrete_laplace_noise(exact, scale) if exact else []
-        remaining = _remaining(self._budget, spent)
+        remaining = _remaining(self._budget, math.fsum((before, epsilon)))
         reason = (
             f"purpose {purpose} allows {Action.READ_AGGREGATES}; released segment sizes"
             f" with epsilon {epsilon}, {remaining} of the budget remaining"
@@ -176,44 +178,3 @@ def _check_epsilon(epsilon: float) -> None:
 
 def _remaining(budget: float, spent: float) -> float:
     return max(0.0, round(budget - spent, 12))
-
-
-class SqliteBudgetLedger:
-    """The ledger on SQLite, in its own file: one row per debit, never updated.
-
-    Debits are fsynced at commit (`synchronous=FULL`): a release must never leave
-    while the debit that pays for it could still be lost.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path)
-        self._db.execute("PRAGMA synchronous=FULL")
-        migrations.apply(self._db)
-
-    @contextmanager
-    def debiting(self, debit: Debit, *, budget: float) -> Iterator[float]:
-        conn = self._db.conn
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            spent = self._spent(debit.principal)
-            if spent + debit.epsilon > budget + _ROUNDING_SLACK:
-                raise BudgetExhausted(
-                    round(spent, 12), _remaining(budget, spent), requested=debit.epsilon
-                )
-            conn.execute(
-                "INSERT INTO debits (principal, purpose, epsilon, debited_at_us)"
-                " VALUES (?, ?, ?, ?)",
-                (debit.principal, debit.purpose, debit.epsilon, debit.debited_at_us),
-            )
-            yield math.fsum((spent, debit.epsilon))
-
-    def spent(self, principal: str) -> float:
-        """The epsilon `principal` has spent so far."""
-        return self._spent(principal)
-
-    def _spent(self, principal: str) -> float:
-        rows = self._db.conn.execute("SELECT epsilon FROM debits WHERE principal = ?", (principal,))
-        return math.fsum(row[0] for row in rows)
-
-    def close(self) -> None:
-        self._db.close()

@@ -16,20 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
-
-import sqlite_utils
 
 from privacy import _crypto
 from privacy.errors import VaultError
 from privacy.keyring import Keys
 from privacy.pseudonym import NORMALIZATION
-from privacy.sqlite import connect
 
-_COLUMNS = (
-    "(pseudonym, namespace, sealed_identifier, created_at, normalization) VALUES (?, ?, ?, ?, ?)"
-)
 _IDENTITY_AD = b"tactful-vault/1:identity:"
 _DATA_KEY_AD = b"tactful-vault/1:data-key:"
 
@@ -45,127 +38,108 @@ class Identity:
     normalization: int = NORMALIZATION
 
 
-class IdentityVault(Protocol):
-    def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
-        """Store the identities not yet in the vault; returns how many were new."""
+@dataclass(frozen=True)
+class SealedEntry:
+    """A vault entry as an engine stores it: nothing in it reads without the keyring."""
+
+    pseudonym: str
+    namespace: str
+    sealed_identifier: bytes
+    key_version: int  # the vault key version sealing the data key
+    sealed_key: bytes
+    normalization: int
+
+
+class VaultRows(Protocol):
+    """What an engine keeps of the vault: sealed entries, their first-seen times."""
+
+    def known(self, pseudonyms: Sequence[str]) -> set[str]:
+        """Which of `pseudonyms` have an entry."""
         ...
 
-    def reveal(self, pseudonym: str) -> Identity | None:
-        """The identity behind a pseudonym, or None if unknown or shredded."""
+    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
+        """Store the entries, leaving any that already exist untouched, in one transaction."""
         ...
 
-    def shred(self, pseudonyms: Sequence[str]) -> int:
-        """Destroy the data keys and sealed identifiers of `pseudonyms`; returns how many."""
+    def entry(self, pseudonym: str) -> SealedEntry | None: ...
+
+    def delete(self, pseudonyms: Sequence[str]) -> int:
+        """Delete the entries and data keys, and forget them physically (no old page
+        images left behind); how many entries went."""
         ...
 
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+        """`entry` in place of `old` (and of any entry already under entry's pseudonym),
+        keeping the earliest first-seen time, in one transaction; True if two entries
+        became one."""
+        ...
 
-migrations = sqlite_utils.Migrations("tactful.vault")
+    def outdated(
+        self, *, primary_prefix: str, vault_version: int, normalization: int, after: str,
+        limit: int, normalization_only: bool,
+    ) -> list[str]: ...  # fmt: skip
+
+    def count_with_pseudonym_prefix(self, prefix: str) -> int: ...
+
+    def count_sealed_under(self, vault_version: int) -> int: ...
+
+    def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]: ...
+
+    def changed(self) -> bool:
+        """Whether another connection changed the entries since the last call."""
+        ...
+
+    def close(self) -> None: ...
 
 
-@migrations()
-def m001_identities(db: sqlite_utils.Database) -> None:
-    db.table("identities").create(
-        {"pseudonym": str, "namespace": str, "sealed_identifier": bytes, "created_at": str},
-        pk="pseudonym",
-    )
-    db.table("data_keys").create(
-        {"pseudonym": str, "key_version": int, "sealed_key": bytes}, pk="pseudonym"
-    )
+class IdentityVault:
+    """The vault's rules over an engine's rows: how an entry is sealed and opened."""
 
-
-@migrations()
-def m002_normalization_version(db: sqlite_utils.Database) -> None:
-    # Entries written before this column are under the first rules: strip() and
-    # casefold(). `outdated` lists them until the rekey machinery has moved them.
-    db.execute("ALTER TABLE identities ADD COLUMN normalization INTEGER NOT NULL DEFAULT 1")
-
-
-class SqliteIdentityVault:
-    """Identity vault in its own SQLite file."""
-
-    def __init__(self, path: Path, keys: Keys, pseudonym_keys: Keys | None = None) -> None:
-        self._db = connect(path)
-        migrations.apply(self._db)
+    def __init__(self, rows: VaultRows, keys: Keys, pseudonym_keys: Keys | None = None) -> None:
+        self._rows = rows
         self._keys = keys
         self._pseudonym_keys = pseudonym_keys
         self._known: set[str] = set()
-        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:  # another connection shredded or purged
-            self._data_version = version
+        """Store the identities not yet in the vault; returns how many were new."""
+        if self._rows.changed():  # another connection shredded or purged
             self._known.clear()
         fresh = {i.pseudonym: i for i in identities if i.pseudonym not in self._known}
         if not fresh:
             return 0
-        conn = self._db.conn
-        marks = ",".join("?" * len(fresh))
-        stored = {
-            row[0]
-            for row in conn.execute(
-                f"SELECT pseudonym FROM identities WHERE pseudonym IN ({marks})", list(fresh)
-            )
-        }
+        stored = self._rows.known(list(fresh))
         new = [i for p, i in fresh.items() if p not in stored]
-        version, vault_key = self._keys.primary_key()
-        rows, keys = [], []
-        for identity in new:
-            data_key = _crypto.new_key()
-            pseudonym = identity.pseudonym.encode()
-            sealed_id = _crypto.seal(
-                data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
-            )
-            sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
-            rows.append(
-                (
-                    identity.pseudonym,
-                    identity.namespace,
-                    sealed_id,
-                    _utc(now),
-                    identity.normalization,
-                )
-            )
-            keys.append((identity.pseudonym, version, sealed_key))
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(f"INSERT OR IGNORE INTO identities {_COLUMNS}", rows)
-            conn.executemany("INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?)", keys)
+        if new:
+            version, vault_key = self._keys.primary_key()
+            self._rows.insert_new([_seal(i, version, vault_key) for i in new], created_at=_utc(now))
         self._known.update(fresh)
         return len(new)
 
     def reveal(self, pseudonym: str) -> Identity | None:
-        row = self._db.conn.execute(
-            "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key,"
-            " i.normalization"
-            " FROM identities i JOIN data_keys k USING (pseudonym) WHERE pseudonym = ?",
-            [pseudonym],
-        ).fetchone()
-        if row is None:
+        """The identity behind a pseudonym, or None if unknown or shredded."""
+        entry = self._rows.entry(pseudonym)
+        if entry is None:
             return None
-        namespace, sealed_id, version, sealed_key, normalization = row
         encoded = pseudonym.encode()
         try:
             data_key = _crypto.open_sealed(
-                self._keys.key(version), sealed_key, _data_key_ad(encoded, version)
+                self._keys.key(entry.key_version),
+                entry.sealed_key,
+                _data_key_ad(encoded, entry.key_version),
             )
-            identifier = _crypto.open_sealed(data_key, sealed_id, _identity_ad(encoded, namespace))
+            identifier = _crypto.open_sealed(
+                data_key, entry.sealed_identifier, _identity_ad(encoded, entry.namespace)
+            )
         except _crypto.SealError:
             raise VaultError(f"vault entry for {pseudonym} does not authenticate") from None
-        return Identity(pseudonym, namespace, identifier.decode(), normalization)
+        return Identity(pseudonym, entry.namespace, identifier.decode(), entry.normalization)
 
     def shred(self, pseudonyms: Sequence[str]) -> int:
-        marks = ",".join("?" * len(pseudonyms))
-        with self._db.conn as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(f"DELETE FROM data_keys WHERE pseudonym IN ({marks})", pseudonyms)
-            shredded = conn.execute(
-                f"DELETE FROM identities WHERE pseudonym IN ({marks})", pseudonyms
-            ).rowcount
+        """Destroy the data keys and sealed identifiers of `pseudonyms`; returns how many."""
+        shredded = self._rows.delete(pseudonyms)
         self._known.difference_update(pseudonyms)
-        # Old page images of the rows live on in the WAL until it is folded in.
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int(shredded)
+        return shredded
 
     def outdated(
         self, *, after: str = "", limit: int = 1000, normalization_only: bool = False
@@ -174,70 +148,25 @@ class SqliteIdentityVault:
         pseudonym key, or whose data key is not sealed under the primary vault key
         (with `normalization_only`, just the first), in pseudonym order (for chunked
         rekeys)."""
-        if normalization_only:
-            rows = self._db.execute(
-                "SELECT pseudonym FROM identities WHERE pseudonym > ? AND normalization != ?"
-                " ORDER BY pseudonym LIMIT ?",
-                [after, NORMALIZATION, limit],
-            )
-            return [row[0] for row in rows]
-        primary_prefix = f"hmac-sha256:v{self._pseudonym_primary()}:"
-        rows = self._db.execute(
-            "SELECT i.pseudonym FROM identities i JOIN data_keys k USING (pseudonym)"
-            " WHERE i.pseudonym > ? AND (substr(i.pseudonym, 1, ?) != ? OR k.key_version != ?"
-            " OR i.normalization != ?) ORDER BY i.pseudonym LIMIT ?",
-            [
-                after,
-                len(primary_prefix),
-                primary_prefix,
-                self._keys.primary,
-                NORMALIZATION,
-                limit,
-            ],
+        prefix = "" if normalization_only else f"hmac-sha256:v{self._pseudonym_primary()}:"
+        return self._rows.outdated(
+            primary_prefix=prefix,
+            vault_version=self._keys.primary,
+            normalization=NORMALIZATION,
+            after=after,
+            limit=limit,
+            normalization_only=normalization_only,
         )
-        return [row[0] for row in rows]
 
     def move(self, old: str, identity: Identity, *, now: datetime) -> bool:
         """Re-seal `old`'s identity under `identity.pseudonym` with a fresh data key
         wrapped by the primary vault key, and drop the old entry, in one transaction.
         True if another entry was already under the new pseudonym: two entries are
-        now one (the same identifier written two ways, or recorded meanwhile)."""
+        now one (the same identifier written two ways, or recorded meanwhile). A
+        rekey is not activity: the entry keeps its first-seen time (the earlier of the
+        two, when two entries become one)."""
         version, vault_key = self._keys.primary_key()
-        data_key = _crypto.new_key()
-        pseudonym = identity.pseudonym.encode()
-        sealed_id = _crypto.seal(
-            data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
-        )
-        sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
-        with self._db.conn as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            # A rekey is not activity: the entry keeps its first-seen time (the
-            # earlier of the two, when two entries become one).
-            first = dict(
-                conn.execute(
-                    "SELECT pseudonym, created_at FROM identities WHERE pseudonym IN (?, ?)",
-                    (old, identity.pseudonym),
-                ).fetchall()
-            )
-            created_at = min(first.values()) if first else _utc(now)
-            joined = old != identity.pseudonym and identity.pseudonym in first
-            for table in ("identities", "data_keys"):
-                conn.execute(
-                    f"DELETE FROM {table} WHERE pseudonym IN (?, ?)", (old, identity.pseudonym)
-                )
-            conn.execute(
-                f"INSERT INTO identities {_COLUMNS}",
-                (
-                    identity.pseudonym,
-                    identity.namespace,
-                    sealed_id,
-                    created_at,
-                    identity.normalization,
-                ),
-            )
-            conn.execute(
-                "INSERT INTO data_keys VALUES (?, ?, ?)", (identity.pseudonym, version, sealed_key)
-            )
+        joined = self._rows.replace(old, _seal(identity, version, vault_key), created_at=_utc(now))
         self._known.discard(old)
         return joined
 
@@ -247,25 +176,13 @@ class SqliteIdentityVault:
         """Entries still under a pseudonym key version, or sealed under a vault key
         version (before retiring it)."""
         if pseudonym_version is not None:
-            prefix = f"hmac-sha256:v{pseudonym_version}:"
-            row = self._db.execute(
-                "SELECT count(*) FROM identities WHERE substr(pseudonym, 1, ?) = ?",
-                [len(prefix), prefix],
-            ).fetchone()
-        else:
-            row = self._db.execute(
-                "SELECT count(*) FROM data_keys WHERE key_version = ?", [vault_version]
-            ).fetchone()
-        return int(row[0])
+            return self._rows.count_with_pseudonym_prefix(f"hmac-sha256:v{pseudonym_version}:")
+        assert vault_version is not None
+        return self._rows.count_sealed_under(vault_version)
 
     def created_before(self, cutoff: datetime, *, after: str = "", limit: int = 5000) -> list[str]:
         """Pseudonyms first seen before `cutoff`, in pseudonym order, for chunked scans."""
-        rows = self._db.execute(
-            "SELECT pseudonym FROM identities WHERE created_at < ? AND pseudonym > ?"
-            " ORDER BY pseudonym LIMIT ?",
-            [_utc(cutoff), after, limit],
-        )
-        return [row[0] for row in rows]
+        return self._rows.created_before(_utc(cutoff), after=after, limit=limit)
 
     def _pseudonym_primary(self) -> int:
         if self._pseudonym_keys is None:
@@ -273,7 +190,25 @@ class SqliteIdentityVault:
         return self._pseudonym_keys.primary
 
     def close(self) -> None:
-        self._db.close()
+        self._rows.close()
+
+
+def _seal(identity: Identity, version: int, vault_key: bytes) -> SealedEntry:
+    """A fresh data key seals the identifier; the vault key seals the data key."""
+    data_key = _crypto.new_key()
+    pseudonym = identity.pseudonym.encode()
+    sealed_id = _crypto.seal(
+        data_key, identity.identifier.encode(), _identity_ad(pseudonym, identity.namespace)
+    )
+    sealed_key = _crypto.seal(vault_key, data_key, _data_key_ad(pseudonym, version))
+    return SealedEntry(
+        identity.pseudonym,
+        identity.namespace,
+        sealed_id,
+        version,
+        sealed_key,
+        identity.normalization,
+    )
 
 
 def _utc(moment: datetime) -> str:

@@ -13,25 +13,22 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from privacy.access_log import record_as_dict
-from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.access_log import AccessQuery, record_as_dict
 from privacy.access_log_writer import GroupCommitter
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract, check_principals, load_contract
 from privacy.errors import ContractError
-from privacy.insights import Insights, SqliteBudgetLedger
+from privacy.insights import Insights
 from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
 from privacy.suppression import Tombstones, migrate_legacy_tombstones
-from privacy.vault import SqliteIdentityVault
+from privacy.vault import IdentityVault
 from retention.rekey import Rekeyer, RekeyReport, describe_renormalization
 from retention.subjects import SubjectRequests
 from segments.census import Census
 from segments.ingest import EventRecorder, to_us
 from segments.minimum import MinimumSegmentSize
 from segments.release import Releaser
-from segments.sqlite_store import SqliteBehaviorStore
-from segments.sqlite_subjects import SqliteSubjectData
 from segments.store import tracked_by
 from server.audit import AccessLogQueries
 from server.auth import Authenticator
@@ -51,6 +48,11 @@ from server.servicers import (
 )
 from server.tls import check_transport, server_credentials
 from server.tokens import TokenStore
+from storage.sqlite.access_log import SqliteAccessLog
+from storage.sqlite.behavior import SqliteBehaviorStore
+from storage.sqlite.budget import SqliteBudgetLedger
+from storage.sqlite.subjects import SqliteSubjectData
+from storage.sqlite.vault import open_sqlite_vault
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -100,7 +102,7 @@ class Domain:
     contract: Contract
     pseudonymizer: Pseudonymizer
     tombstones: Tombstones
-    vault: SqliteIdentityVault
+    vault: IdentityVault
     store: SqliteBehaviorStore
     subject_data: SqliteSubjectData
     access_log: SqliteAccessLog
@@ -128,7 +130,7 @@ def open_domain(
     contract = load_checked_contract(settings)
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
-    vault = SqliteIdentityVault(
+    vault = open_sqlite_vault(
         settings.data_dir / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
     )
     subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")

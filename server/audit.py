@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from privacy.access_log import AccessRecord, Decided
-from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.access_log import AccessQuery, AccessRecord, Decided
 from privacy.access_log_verify import Truncation
 from privacy.errors import InvalidRequest, Violation
 from privacy.pseudonym import Pseudonymizer
 from server.convert import timestamp_problem, timestamp_to_us
+from storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import access_log_pb2
 
 DEFAULT_PAGE_SIZE = 100

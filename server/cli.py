@@ -6,7 +6,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -57,9 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"tactful: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except sqlite3.Error as exc:
-        print(f"tactful: database error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from privacy.access_log import RECORD_FIELDS, AccessRecord, record_as_dict
-from privacy.access_log_store import AccessQuery, SqliteAccessLog
+from privacy.access_log import RECORD_FIELDS, AccessQuery, AccessRecord, record_as_dict
 from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
 from server import cli_output, cli_receipt
 from server.config import Settings
+from storage.sqlite.access_log import SqliteAccessLog
 
 MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from privacy.access_log_store import SqliteAccessLog
 from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
 from retention.rekey import Rekeyer
 from server import cli_receipt
 from server.app import open_domain
 from server.config import Settings
+from storage.sqlite.access_log import SqliteAccessLog
 
 
 def register(

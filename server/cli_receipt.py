@@ -13,17 +13,17 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Protocol
 
 from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord, Decided
-from privacy.access_log_store import SqliteAccessLog
+from privacy.errors import StoreUnavailable
 from privacy.keyring import load_keyring
 from segments.ingest import to_us
 from server.config import Settings
+from storage.sqlite.access_log import SqliteAccessLog
 
 
 class NotRecorded(Exception):
@@ -101,7 +101,7 @@ def opened_log(settings: Settings) -> Iterator[SqliteAccessLog]:
             checkpoint_every=settings.checkpoint_every,
             checkpoint_seconds=settings.checkpoint_seconds,
         )
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, StoreUnavailable) as exc:
         raise NotRecorded(f"cannot open the access log {path}: {exc}") from exc
     try:
         yield log

@@ -34,6 +34,9 @@ from privacy.errors import (
     PurposeNotClaimable,
     ReleaseNotAllowed,
     RoleNotAllowed,
+    StoreBusy,
+    StoreFull,
+    StoreUnavailable,
     SubjectSuppressed,
     VaultError,
     Violation,
@@ -54,6 +57,10 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     AccessLogUnavailable: grpc.StatusCode.UNAVAILABLE,
     AccessLogBusy: grpc.StatusCode.UNAVAILABLE,
+    # A store that cannot be reached or written now: retryable, nothing was written.
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    StoreBusy: grpc.StatusCode.UNAVAILABLE,
+    StoreFull: grpc.StatusCode.UNAVAILABLE,
     # Raised by the retention job, which runs from the command line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
     RetentionError: grpc.StatusCode.INTERNAL,

@@ -23,11 +23,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from privacy import _crypto, access_log_store
+from privacy import _crypto
 from privacy.access_log import (
     GENESIS_HASH,
     AccessEntry,
     AccessLogUnavailable,
+    AccessQuery,
     AccessRecord,
     Checkpoint,
     Decided,
@@ -38,9 +39,10 @@ from privacy.access_log import (
     decode,
     seal_record,
 )
-from privacy.access_log_store import AccessQuery, SqliteAccessLog
 from privacy.access_log_writer import GroupCommitter
 from privacy.keyring import KeySet, create_keyring
+from storage.sqlite import access_log as access_log_store
+from storage.sqlite.access_log import SqliteAccessLog
 from tests.conftest import T0
 
 T0_US = 1_795_780_800_000_000  # 2026-11-27 12:00 UTC

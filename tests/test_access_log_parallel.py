@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import privacy.access_log_store as store_module
+import storage.sqlite.access_log as store_module
 from privacy.access_log import AccessEntry, Decided
-from privacy.access_log_store import SqliteAccessLog
 from privacy.keyring import create_keyring
+from storage.sqlite.access_log import SqliteAccessLog
 
 RECORDS = 60  # split at (1 + 60) // 2 = 30
 

@@ -20,10 +20,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from privacy.access_log import AccessLogUnavailable
-from privacy.access_log_store import SqliteAccessLog
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from server.edge import UNAVAILABLE_MESSAGE
+from storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

@@ -11,14 +11,14 @@ from privacy.contract import load_contract
 from privacy.decisions import Actor
 from privacy.keyring import KeySet
 from privacy.pseudonym import Pseudonymizer
-from privacy.sqlite import connect
 from privacy.suppression import Tombstones
 from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, SubjectInput
-from segments.sqlite_schema import migrations
-from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent, Tracked, tracked_by
 from server.config import EXAMPLE_CONTRACT
+from storage.sqlite.behavior import SqliteBehaviorStore
+from storage.sqlite.behavior_schema import migrations
+from storage.sqlite.connection import connect
 from tests.conftest import count_events, last_attribute
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from privacy.access_log import AccessLogUnavailable, decode
-from privacy.access_log_store import SqliteAccessLog
 from server.cli import main
+from storage.sqlite.access_log import SqliteAccessLog
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = f"cli:{getpass.getuser()}"

@@ -21,10 +21,10 @@ from privacy.pseudonym import Pseudonymizer
 from privacy.suppression import Tombstones
 from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
-from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import tracked_by
 from server.config import EXAMPLE_CONTRACT
 from server.servicers import IngestQueue, Writer
+from storage.sqlite.behavior import SqliteBehaviorStore
 from tests.conftest import T0, Tactful, email, page_view
 
 

@@ -22,10 +22,9 @@ from grpc_status import rpc_status
 from privacy import _dp
 from privacy.contract import load_contract
 from privacy.decisions import Actor
-from privacy.insights import Insights, SqliteBudgetLedger
+from privacy.insights import Insights
 from segments.census import Census
 from segments.ingest import to_us
-from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent, tracked_by
 from segments.visitor import NEW_VISITOR_WINDOW_US
 from server.config import (
@@ -34,6 +33,8 @@ from server.config import (
     Settings,
     load_settings,
 )
+from storage.sqlite.behavior import SqliteBehaviorStore
+from storage.sqlite.budget import SqliteBudgetLedger
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, insights_pb2, insights_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
 from tests.test_layering import DOMAIN, ROOT, imports_of

@@ -1,4 +1,5 @@
-"""Domain packages know nothing of gRPC, protobuf or the generated code."""
+"""Domain packages know nothing of gRPC, protobuf, the generated code, or any storage
+engine; engines live in storage/, one folder each, and never import one another."""
 
 from __future__ import annotations
 
@@ -54,6 +55,46 @@ def test_raw_crypto_only_behind_one_door_per_use() -> None:
         if any(m.startswith("cryptography") for m in imports_of(path))
     }
     assert users == {"privacy/_crypto.py", "server/_x509.py"}
+
+
+DRIVERS = ("sqlite3", "sqlite_utils", "psycopg", "psycopg_pool")
+
+
+def _offending(sources: list[Path], forbidden: tuple[str, ...]) -> set[str]:
+    return {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sources
+        for module in imports_of(path)
+        if any(module == f or module.startswith(f + ".") for f in forbidden)
+    }
+
+
+@pytest.mark.parametrize("package", DOMAIN)
+def test_domain_package_imports_no_database_driver_and_no_engine(package: str) -> None:
+    sources = sorted((ROOT / package).rglob("*.py"))
+    assert _offending(sources, (*DRIVERS, "storage")) == set()
+
+
+def test_only_engine_folders_import_a_database_driver() -> None:
+    sources = [
+        path
+        for package in (*DOMAIN, "server", "console")
+        if (ROOT / package).is_dir()
+        for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    assert _offending(sources, DRIVERS) == set()
+
+
+def engines() -> list[str]:
+    return sorted(p.name for p in (ROOT / "storage").iterdir() if (p / "__init__.py").is_file())
+
+
+def test_no_engine_folder_imports_another() -> None:
+    assert "sqlite" in engines()
+    for engine in engines():
+        others = tuple(f"storage.{e}" for e in engines() if e != engine)
+        sources = sorted((ROOT / "storage" / engine).rglob("*.py"))
+        assert _offending(sources, others) == set(), engine
 
 
 def test_the_check_sees_an_offending_import(tmp_path: Path) -> None:

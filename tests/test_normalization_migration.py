@@ -22,11 +22,12 @@ import pytest
 from privacy import pseudonym
 from privacy.keyring import KeyringWatcher, KeySet
 from privacy.pseudonym import Pseudonymizer
-from privacy.vault import Identity, SqliteIdentityVault
+from privacy.vault import Identity, IdentityVault
 from retention.rekey import Rekeyer
 from retention.renormalize import CASE_FOLDED, may_hold_two_spellings
-from segments.sqlite_subjects import SqliteSubjectData
 from server.cli import main
+from storage.sqlite.subjects import SqliteSubjectData
+from storage.sqlite.vault import open_sqlite_vault
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, page_view
 from tests.test_cli_audit import config_for
@@ -151,7 +152,7 @@ class DiesBeforeMove:
     """The vault of a migration killed after `survives` moves, in the middle of the next
     subject: its behavior already renamed, its vault entry not yet moved."""
 
-    def __init__(self, vault: SqliteIdentityVault, survives: int) -> None:
+    def __init__(self, vault: IdentityVault, survives: int) -> None:
         self._vault = vault
         self._left = survives
 
@@ -173,12 +174,12 @@ class DiesBeforeMove:
 @pytest.fixture
 def stores(
     old_store: Tactful,
-) -> Iterator[Callable[[], tuple[Pseudonymizer, SqliteIdentityVault, SqliteSubjectData]]]:
-    opened: list[SqliteIdentityVault | SqliteSubjectData] = []
+) -> Iterator[Callable[[], tuple[Pseudonymizer, IdentityVault, SqliteSubjectData]]]:
+    opened: list[IdentityVault | SqliteSubjectData] = []
 
-    def open_() -> tuple[Pseudonymizer, SqliteIdentityVault, SqliteSubjectData]:
+    def open_() -> tuple[Pseudonymizer, IdentityVault, SqliteSubjectData]:
         data, keyring = old_store.settings.data_dir, KeyringWatcher(old_store.settings.keyring_path)
-        vault = SqliteIdentityVault(
+        vault = open_sqlite_vault(
             data / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
         )
         subject_data = SqliteSubjectData(data / "behavior.db")
@@ -194,7 +195,7 @@ def stores(
 @pytest.mark.parametrize("survives", range(SUBJECTS_BEFORE - 1))
 def test_a_migration_killed_halfway_finishes_at_the_next_start(
     old_store: Tactful,
-    stores: Callable[[], tuple[Pseudonymizer, SqliteIdentityVault, SqliteSubjectData]],
+    stores: Callable[[], tuple[Pseudonymizer, IdentityVault, SqliteSubjectData]],
     survives: int,
 ) -> None:
     pseudonymizer, vault, subject_data = stores()
@@ -271,7 +272,7 @@ def test_which_entries_may_hold_two_spellings(
 def test_the_vault_marks_old_entries_outdated_and_a_move_joins(tmp_path: Path) -> None:
     keys = KeySet("vault", 1, {1: bytes(32)})
     pseudonyms = KeySet("pseudonym", 1, {1: bytes(range(32))})
-    vault = SqliteIdentityVault(tmp_path / "vault.db", keys, pseudonyms)
+    vault = open_sqlite_vault(tmp_path / "vault.db", keys, pseudonyms)
     nfc = Identity("hmac-sha256:v1:" + "a" * 64, "email", NFC_JOSE, 1)
     nfd = Identity("hmac-sha256:v1:" + "b" * 64, "email", NFD_JOSE, 1)
     vault.remember([nfd], now=T0 - timedelta(days=3))

@@ -24,9 +24,9 @@ from privacy.suppression import Tombstones
 from segments.ingest import SubjectInput
 from segments.release import Releaser
 from segments.rules import matches
-from segments.sqlite_store import SqliteBehaviorStore
 from segments.store import StoredEvent, tracked_by
 from server.config import EXAMPLE_CONTRACT
+from storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, eventually, timestamp
 

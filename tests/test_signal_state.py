@@ -1,4 +1,4 @@
-"""Signal state maintained at ingest (segments/sqlite_signals.py).
+"""Signal state maintained at ingest (storage/sqlite/signals.py).
 
 Every read is checked against the same question asked of the raw events (the
 reference below), through random histories, windows, purges, erasures,
@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from privacy.consent import ConsentChange
-from segments import sqlite_signals
-from segments.sqlite_signals import HOUR_US
-from segments.sqlite_store import SqliteBehaviorStore
-from segments.sqlite_subjects import SqliteSubjectData
 from segments.store import SignalQuery, StoredEvent, Tracked
+from storage.sqlite import signals as sqlite_signals
+from storage.sqlite.behavior import SqliteBehaviorStore
+from storage.sqlite.signals import HOUR_US
+from storage.sqlite.subjects import SqliteSubjectData
 from tests.conftest import count_events, distinct_values, last_attribute
 
 PEOPLE = ("hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64)

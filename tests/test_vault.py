@@ -18,7 +18,8 @@ import pytest
 from privacy import _crypto
 from privacy.errors import VaultError
 from privacy.keyring import KeySet
-from privacy.vault import Identity, SqliteIdentityVault, _data_key_ad
+from privacy.vault import Identity, IdentityVault, _data_key_ad
+from storage.sqlite.vault import open_sqlite_vault
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 VAULT_V1 = KeySet("vault", 1, {1: bytes(range(32))})
@@ -34,11 +35,11 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_vault(path: Path) -> Iterator[Callable[..., SqliteIdentityVault]]:
-    opened: list[SqliteIdentityVault] = []
+def open_vault(path: Path) -> Iterator[Callable[..., IdentityVault]]:
+    opened: list[IdentityVault] = []
 
-    def open_(keys: KeySet = VAULT_V1) -> SqliteIdentityVault:
-        vault = SqliteIdentityVault(path, keys)
+    def open_(keys: KeySet = VAULT_V1) -> IdentityVault:
+        vault = open_sqlite_vault(path, keys)
         opened.append(vault)
         return vault
 
@@ -47,7 +48,7 @@ def open_vault(path: Path) -> Iterator[Callable[..., SqliteIdentityVault]]:
         vault.close()
 
 
-def filled(open_vault: Callable[..., SqliteIdentityVault], *identities: Identity) -> None:
+def filled(open_vault: Callable[..., IdentityVault], *identities: Identity) -> None:
     vault = open_vault()
     vault.remember(identities, now=NOW)
     vault.close()
@@ -61,7 +62,7 @@ def sql(path: Path, statement: str, *params: object) -> list[tuple[object, ...]]
 # --- round trip and idempotence ------------------------------------------------------------
 
 
-def test_remember_then_reveal(open_vault: Callable[..., SqliteIdentityVault]) -> None:
+def test_remember_then_reveal(open_vault: Callable[..., IdentityVault]) -> None:
     vault = open_vault()
     assert vault.remember([ADA, BOB, ZOE], now=NOW) == 3
     assert vault.reveal(ADA.pseudonym) == ADA
@@ -69,14 +70,14 @@ def test_remember_then_reveal(open_vault: Callable[..., SqliteIdentityVault]) ->
     assert vault.reveal(ZOE.pseudonym) == ZOE
 
 
-def test_reveal_after_reopening(open_vault: Callable[..., SqliteIdentityVault]) -> None:
+def test_reveal_after_reopening(open_vault: Callable[..., IdentityVault]) -> None:
     filled(open_vault, ADA, ZOE)
     vault = open_vault()
     assert vault.reveal(ADA.pseudonym) == ADA
     assert vault.reveal(ZOE.pseudonym) == ZOE
 
 
-def test_remember_counts_only_new(open_vault: Callable[..., SqliteIdentityVault]) -> None:
+def test_remember_counts_only_new(open_vault: Callable[..., IdentityVault]) -> None:
     vault = open_vault()
     assert vault.remember([ADA], now=NOW) == 1
     assert vault.remember([ADA], now=NOW) == 0
@@ -86,7 +87,7 @@ def test_remember_counts_only_new(open_vault: Callable[..., SqliteIdentityVault]
 
 
 def test_remember_counts_only_new_across_instances(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     filled(open_vault, ADA, BOB)
     vault = open_vault()
@@ -97,7 +98,7 @@ def test_remember_counts_only_new_across_instances(
 
 
 def test_remember_does_not_reseal_known_entries(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     filled(open_vault, ADA)
     before = sql(path, "SELECT * FROM identities JOIN data_keys USING (pseudonym)")
@@ -106,7 +107,7 @@ def test_remember_does_not_reseal_known_entries(
 
 
 def test_each_subject_gets_its_own_data_key(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     twin = Identity("hmac-sha256:v1:" + "d" * 64, ADA.namespace, ADA.identifier)
     filled(open_vault, ADA, twin)
@@ -115,7 +116,7 @@ def test_each_subject_gets_its_own_data_key(
     assert len(set(sealed)) == 2 and len(set(keys)) == 2
 
 
-def test_unknown_pseudonym_reveals_none(open_vault: Callable[..., SqliteIdentityVault]) -> None:
+def test_unknown_pseudonym_reveals_none(open_vault: Callable[..., IdentityVault]) -> None:
     vault = open_vault()
     assert vault.reveal(ADA.pseudonym) is None
     vault.remember([BOB], now=NOW)
@@ -123,7 +124,7 @@ def test_unknown_pseudonym_reveals_none(open_vault: Callable[..., SqliteIdentity
 
 
 def test_shredded_data_key_reveals_none(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     filled(open_vault, ADA, BOB)
     sql(path, "DELETE FROM data_keys WHERE pseudonym = ?", ADA.pseudonym)
@@ -136,7 +137,7 @@ def test_shredded_data_key_reveals_none(
 
 
 def test_identifier_never_stored_in_plaintext(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     vault = open_vault()
     vault.remember([ADA, BOB, ZOE], now=NOW)
@@ -159,7 +160,7 @@ def test_identifier_never_stored_in_plaintext(
 
 
 def test_other_vault_key_cannot_reveal(
-    open_vault: Callable[..., SqliteIdentityVault],
+    open_vault: Callable[..., IdentityVault],
 ) -> None:
     filled(open_vault, ADA)
     vault = open_vault(KeySet("vault", 1, {1: bytes(range(1, 33))}))
@@ -168,7 +169,7 @@ def test_other_vault_key_cannot_reveal(
 
 
 def test_rotated_vault_key_still_reads_old_entries(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     filled(open_vault, ADA)
     rotated = KeySet("vault", 2, {1: VAULT_V1.key(1), 2: bytes(range(2, 34))})
@@ -282,7 +283,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
 
 @pytest.mark.parametrize(("corrupt", "broken"), CORRUPTIONS.values(), ids=CORRUPTIONS)
 def test_every_corruption_is_caught(
-    open_vault: Callable[..., SqliteIdentityVault],
+    open_vault: Callable[..., IdentityVault],
     path: Path,
     corrupt: Callable[[Path], None],
     broken: tuple[str, ...],
@@ -298,7 +299,7 @@ def test_every_corruption_is_caught(
 
 
 def test_sealed_identifier_is_bound_to_its_pseudonym(
-    open_vault: Callable[..., SqliteIdentityVault], path: Path
+    open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
     # A plain swap is already caught by the per-subject data keys. Here BOB's row gets
     # ADA's sealed identifier *and* ADA's data key, re-sealed correctly for BOB with the
@@ -327,7 +328,7 @@ def test_sealed_identifier_is_bound_to_its_pseudonym(
 
 
 def test_uncorrupted_vault_passes_the_same_checks(
-    open_vault: Callable[..., SqliteIdentityVault],
+    open_vault: Callable[..., IdentityVault],
 ) -> None:
     # The control for the matrix above: without a corruption every entry reads back.
     filled(open_vault, ADA, BOB, ZOE)

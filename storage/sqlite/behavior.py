@@ -8,7 +8,7 @@ causes commit together.
 
 A batch is written in a few whole-batch statements (`INSERT ... SELECT FROM
 json_each`), never `executemany`, which releases and re-takes the GIL per row; and
-the signal state (segments/sqlite_signals.py) is kept in the same transaction.
+the signal state (storage/sqlite/signals.py) is kept in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from typing import Any
 
 from privacy.consent import ConsentChange
 from privacy.errors import SubjectSuppressed
-from privacy.sqlite import connect, rows_param
-from segments import sqlite_signals as signal_state
-from segments.sqlite_schema import SUBJECT_IDS, migrations, placeholders
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -37,6 +34,10 @@ from segments.store import (
     StoredEvent,
     Tracked,
 )
+from storage.sqlite import signals as signal_state
+from storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
+from storage.sqlite.connection import connect, rows_param
+from storage.sqlite.errors import translated
 
 NOTHING_TRACKED = Tracked()
 _UPSERT_ACTIVITY = f"""
@@ -60,6 +61,7 @@ def _json_default(value: object) -> str:
 _to_json = json.JSONEncoder(separators=(",", ":"), default=_json_default, allow_nan=False).encode
 
 
+@translated
 class SqliteBehaviorStore:
     def __init__(self, path: Path, tracked: Tracked = NOTHING_TRACKED) -> None:
         """Open (and migrate) the store; `tracked` names the attribute signals to maintain
@@ -277,6 +279,7 @@ class EncodedEvents:
     subjects: frozenset[str]  # every pseudonym the batch is about
 
 
+@translated
 class SqliteBehaviorWrite:
     """What may be done inside `SqliteBehaviorStore.writing()`."""
 
@@ -284,7 +287,7 @@ class SqliteBehaviorWrite:
         self._conn = conn
 
     # Each answers in one row (a JSON array): stepping through hundreds of rows would
-    # release and re-take the GIL for each (see privacy.sqlite.rows_param).
+    # release and re-take the GIL for each (see storage.sqlite.connection.rows_param).
 
     def suppressed(self, tombstones: Sequence[str]) -> set[str]:
         return _suppressed(self._conn, tombstones)

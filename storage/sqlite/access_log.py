@@ -10,7 +10,6 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
@@ -21,6 +20,7 @@ from privacy.access_log import (
     AccessEntry,
     AccessLogBusy,
     AccessLogUnavailable,
+    AccessQuery,
     AccessRecord,
     Checkpoint,
     CheckpointKind,
@@ -34,12 +34,13 @@ from privacy.access_log_verify import (
     Truncation,
     anchor,
     check_chain,
-    check_in_two,
     finish,
     truncations,
 )
 from privacy.keyring import Keys
-from privacy.sqlite import connect, from_rows, rows_param
+from storage.sqlite.access_log_verify import check_in_two
+from storage.sqlite.connection import connect, from_rows, rows_param
+from storage.sqlite.errors import translated
 
 migrations = sqlite_utils.Migrations("tactful.access_log")
 PARALLEL_FROM = 200_000  # records; below this, starting two processes costs more than it saves
@@ -94,17 +95,7 @@ _OTHER_SUBJECTS_OF_RECORDS = (
 )
 
 
-@dataclass(frozen=True)
-class AccessQuery:
-    since_us: int | None = None
-    until_us: int | None = None
-    principal: str = ""
-    purpose: str = ""
-    method: str = ""
-    decision: str = ""
-    subjects: tuple[str, ...] = ()  # the subject's pseudonyms under every live key version
-
-
+@translated
 class SqliteAccessLog:
     def __init__(
         self,

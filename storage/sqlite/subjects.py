@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from privacy.sqlite import connect
-from segments import sqlite_signals as signal_state
-from segments.sqlite_schema import SUBJECT_IDS, migrations, placeholders
+from storage.sqlite import signals as signal_state
+from storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
+from storage.sqlite.connection import connect
+from storage.sqlite.errors import translated
 
 
+@translated
 class SqliteSubjectData:
     def __init__(self, path: Path) -> None:
         self._db = connect(path)

@@ -1,7 +1,7 @@
 """The behavior store's schema on SQLite, as the migrations that built it.
 
-The store (segments/sqlite_store.py), the signal state (segments/sqlite_signals.py)
-and the whole-subject operations (segments/sqlite_subjects.py) all open the file
+The store (storage/sqlite/behavior.py), the signal state (storage/sqlite/signals.py)
+and the whole-subject operations (storage/sqlite/subjects.py) all open the file
 through `migrations`, so whichever opens it first brings it up to date.
 """
 
@@ -112,7 +112,7 @@ def m004_suppression(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m005_signal_state(db: sqlite_utils.Database) -> None:
-    # Signals maintained at ingest (segments/sqlite_signals.py): a read no longer
+    # Signals maintained at ingest (storage/sqlite/signals.py): a read no longer
     # grows with the subject's history. Hourly counts are built here from the events
     # already stored; tracked attribute pairs are built when the store opens.
     db.executescript("""

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from privacy.sqlite import rows_param
-from segments.sqlite_schema import SUBJECT_IDS, placeholders
 from segments.store import AttributeScalar, SignalQuery, StoredEvent, Tracked
+from storage.sqlite.behavior_schema import SUBJECT_IDS, placeholders
+from storage.sqlite.connection import rows_param
 
 HOUR_US = 3_600_000_000
 
@@ -41,7 +41,7 @@ SubjectIds = Sequence[int]
 
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
-# Rows keyed by pseudonym, stored for the admitted ones (see sqlite_store: the writer
+# Rows keyed by pseudonym, stored for the admitted ones (see storage/sqlite/behavior.py: the writer
 # decides who is admitted, inside its transaction).
 ADMITTED = "(:admitted IS NULL OR j.value->>0 IN (SELECT value FROM json_each(:admitted)))"
 _FROM_ROWS = (

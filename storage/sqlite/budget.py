@@ -1,0 +1,75 @@
+"""The privacy-budget ledger on SQLite, in its own file (insights.db): one row per
+debit, never updated. The overdraw rule is the domain's (privacy/insights.py).
+
+Debits are fsynced at commit (`synchronous=FULL`): a release must never leave
+while the debit that pays for it could still be lost. `BEGIN IMMEDIATE` takes the
+file's write lock, so no other debit, from this process or another, interleaves.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from privacy.insights import Debit
+from storage.sqlite.connection import connect
+from storage.sqlite.errors import translated
+
+migrations = sqlite_utils.Migrations("tactful.insights")
+
+
+@migrations()
+def m001_debits(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE debits (id INTEGER PRIMARY KEY, principal TEXT NOT NULL,"
+        " purpose TEXT NOT NULL, epsilon REAL NOT NULL, debited_at_us INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX debits_principal ON debits (principal)")
+
+
+@translated
+class SqliteBudgetLedger:
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path)
+        self._db.execute("PRAGMA synchronous=FULL")
+        migrations.apply(self._db)
+
+    @contextmanager
+    def transaction(self, principal: str) -> Iterator[_Transaction]:
+        conn = self._db.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield _Transaction(conn, _spent(conn, principal))
+
+    def spent(self, principal: str) -> float:
+        return _spent(self._db.conn, principal)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection, spent: float) -> None:
+        self._conn = conn
+        self._spent = spent
+
+    @property
+    def spent(self) -> float:
+        return self._spent
+
+    def add(self, debit: Debit) -> None:
+        self._conn.execute(
+            "INSERT INTO debits (principal, purpose, epsilon, debited_at_us) VALUES (?, ?, ?, ?)",
+            (debit.principal, debit.purpose, debit.epsilon, debit.debited_at_us),
+        )
+        self._spent = math.fsum((self._spent, debit.epsilon))
+
+
+def _spent(conn: sqlite3.Connection, principal: str) -> float:
+    rows = conn.execute("SELECT epsilon FROM debits WHERE principal = ?", (principal,))
+    return math.fsum(row[0] for row in rows)

@@ -1,0 +1,179 @@
+"""The identity vault's rows on SQLite, in their own file (vault.db).
+
+Sealing and opening are the domain's (privacy/vault.py); this stores sealed
+entries and data keys, and forgets deleted ones physically (`secure_delete`, and
+the WAL folded in and emptied after a shred).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlite_utils
+
+from privacy.keyring import Keys
+from privacy.vault import IdentityVault, SealedEntry
+from storage.sqlite.connection import connect
+from storage.sqlite.errors import translated
+
+_COLUMNS = (
+    "(pseudonym, namespace, sealed_identifier, created_at, normalization) VALUES (?, ?, ?, ?, ?)"
+)
+
+migrations = sqlite_utils.Migrations("tactful.vault")
+
+
+@migrations()
+def m001_identities(db: sqlite_utils.Database) -> None:
+    db.table("identities").create(
+        {"pseudonym": str, "namespace": str, "sealed_identifier": bytes, "created_at": str},
+        pk="pseudonym",
+    )
+    db.table("data_keys").create(
+        {"pseudonym": str, "key_version": int, "sealed_key": bytes}, pk="pseudonym"
+    )
+
+
+@migrations()
+def m002_normalization_version(db: sqlite_utils.Database) -> None:
+    # Entries written before this column are under the first rules: strip() and
+    # casefold(). `outdated` lists them until the rekey machinery has moved them.
+    db.execute("ALTER TABLE identities ADD COLUMN normalization INTEGER NOT NULL DEFAULT 1")
+
+
+def open_sqlite_vault(path: Path, keys: Keys, pseudonym_keys: Keys | None = None) -> IdentityVault:
+    return IdentityVault(SqliteVaultRows(path), keys, pseudonym_keys)
+
+
+@translated
+class SqliteVaultRows:
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path)
+        migrations.apply(self._db)
+        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def changed(self) -> bool:
+        # data_version moves only when another connection commits, never for our own.
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        changed, self._data_version = version != self._data_version, version
+        return bool(changed)
+
+    def known(self, pseudonyms: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(pseudonyms))
+        rows = self._db.conn.execute(
+            f"SELECT pseudonym FROM identities WHERE pseudonym IN ({marks})", list(pseudonyms)
+        )
+        return {row[0] for row in rows}
+
+    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                f"INSERT OR IGNORE INTO identities {_COLUMNS}",
+                [(e.pseudonym, e.namespace, e.sealed_identifier, created_at, e.normalization)
+                 for e in entries],
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?)",
+                [(e.pseudonym, e.key_version, e.sealed_key) for e in entries],
+            )
+
+    def entry(self, pseudonym: str) -> SealedEntry | None:
+        row = self._db.conn.execute(
+            "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key,"
+            " i.normalization"
+            " FROM identities i JOIN data_keys k USING (pseudonym) WHERE pseudonym = ?",
+            [pseudonym],
+        ).fetchone()
+        if row is None:
+            return None
+        namespace, sealed_id, version, sealed_key, normalization = row
+        return SealedEntry(pseudonym, namespace, sealed_id, version, sealed_key, normalization)
+
+    def delete(self, pseudonyms: Sequence[str]) -> int:
+        marks = ",".join("?" * len(pseudonyms))
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"DELETE FROM data_keys WHERE pseudonym IN ({marks})", pseudonyms)
+            deleted = conn.execute(
+                f"DELETE FROM identities WHERE pseudonym IN ({marks})", pseudonyms
+            ).rowcount
+        # Old page images of the rows live on in the WAL until it is folded in.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(deleted)
+
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            first = dict(
+                conn.execute(
+                    "SELECT pseudonym, created_at FROM identities WHERE pseudonym IN (?, ?)",
+                    (old, entry.pseudonym),
+                ).fetchall()
+            )
+            kept_since = min(first.values()) if first else created_at
+            joined = old != entry.pseudonym and entry.pseudonym in first
+            for table in ("identities", "data_keys"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE pseudonym IN (?, ?)", (old, entry.pseudonym)
+                )
+            conn.execute(
+                f"INSERT INTO identities {_COLUMNS}",
+                (entry.pseudonym, entry.namespace, entry.sealed_identifier, kept_since,
+                 entry.normalization),
+            )  # fmt: skip
+            conn.execute(
+                "INSERT INTO data_keys VALUES (?, ?, ?)",
+                (entry.pseudonym, entry.key_version, entry.sealed_key),
+            )
+        return joined
+
+    def outdated(
+        self,
+        *,
+        primary_prefix: str,
+        vault_version: int,
+        normalization: int,
+        after: str,
+        limit: int,
+        normalization_only: bool,
+    ) -> list[str]:
+        if normalization_only:
+            rows = self._db.execute(
+                "SELECT pseudonym FROM identities WHERE pseudonym > ? AND normalization != ?"
+                " ORDER BY pseudonym LIMIT ?",
+                [after, normalization, limit],
+            )
+            return [row[0] for row in rows]
+        rows = self._db.execute(
+            "SELECT i.pseudonym FROM identities i JOIN data_keys k USING (pseudonym)"
+            " WHERE i.pseudonym > ? AND (substr(i.pseudonym, 1, ?) != ? OR k.key_version != ?"
+            " OR i.normalization != ?) ORDER BY i.pseudonym LIMIT ?",
+            [after, len(primary_prefix), primary_prefix, vault_version, normalization, limit],
+        )
+        return [row[0] for row in rows]
+
+    def count_with_pseudonym_prefix(self, prefix: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM identities WHERE substr(pseudonym, 1, ?) = ?",
+            [len(prefix), prefix],
+        ).fetchone()
+        return int(row[0])
+
+    def count_sealed_under(self, vault_version: int) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM data_keys WHERE key_version = ?", [vault_version]
+        ).fetchone()
+        return int(row[0])
+
+    def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT pseudonym FROM identities WHERE created_at < ? AND pseudonym > ?"
+            " ORDER BY pseudonym LIMIT ?",
+            [cutoff, after, limit],
+        )
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        self._db.close()
