@@ -211,6 +211,13 @@ class SqliteBudgetLedger:
         """The epsilon `principal` has spent so far."""
         return self._spent(principal)
 
+    def debits(self) -> list[Debit]:
+        """Every debit, oldest first: each release made, by whom, and its epsilon."""
+        rows = self._db.conn.execute(
+            "SELECT principal, purpose, epsilon, debited_at_us FROM debits ORDER BY id"
+        )
+        return [Debit(*row) for row in rows]
+
     def _spent(self, principal: str) -> float:
         rows = self._db.conn.execute("SELECT epsilon FROM debits WHERE principal = ?", (principal,))
         return math.fsum(row[0] for row in rows)
