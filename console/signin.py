@@ -112,7 +112,10 @@ def sign_out(console: Console) -> Endpoint:
     async def submit(request: Request) -> Response:
         session = await console.session_of(request)
         submitted = await request.form()
-        if session is not None and same(str(submitted.get("csrf", "")), session.csrf):
+        if session is not None:
+            if not same(str(submitted.get("csrf", "")), session.csrf):
+                page = {"message": "The form expired; reload the page.", "session": None}
+                return console.render(request, "refused.html", {**page, "page": ""}, status=403)
             console.sessions.end(request.cookies.get(SESSION_COOKIE))
             with contextlib.suppress(AccessLogUnavailable):  # the session is over either way
                 await console.record(console.entry("sign-out", session.principal))
