@@ -107,6 +107,10 @@ def _development(settings: Settings, tokens: TokenStore) -> list[str]:
         "development tokens are valid until this process stops; "
         "`tactful tokens revoke` reaches them"
     )
+    announce.append(
+        f"compliance console: run `tactful console` beside this server and open "
+        f"http://{settings.console.listen}/ with the compliance_officer token"
+    )
     return announce
 
 

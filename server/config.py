@@ -17,6 +17,9 @@ Config file (TOML), every key optional:
     [insights]
     budget = 1.0                        # total epsilon each principal may spend on insights
 
+    [console]
+    listen = "127.0.0.1:8080"           # `tactful console`: the compliance web pages
+
 Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.
 
@@ -44,6 +47,7 @@ from privacy.contract import unknown_keys
 from server.limits import FailureLimits
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_CONSOLE_LISTEN = "127.0.0.1:8080"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -92,6 +96,16 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The [console] table: `tactful console`, the compliance officers' web pages."""
+
+    listen: str = DEFAULT_CONSOLE_LISTEN
+    session_timeout: str = "8h"  # a sign-in lasts this long (and never past its token)
+    retention_warning: str = "2d"  # warn when no retention run is this recent
+    chart_days: int = 14  # days of calls and denials drawn per purpose
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = DEFAULT_LISTEN
     data_dir: Path = Path(".tactful")
@@ -113,6 +127,7 @@ class Settings:
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
     thread_switch_ms: float = 1.0  # Python's thread switch interval in the server process
     development: bool = False  # create a keyring if missing, issue a dev token
+    console: ConsoleSettings = ConsoleSettings()  # [console]
 
     @property
     def keyring_path(self) -> Path:
@@ -176,6 +191,7 @@ def _from_file(path: Path) -> Settings:
         "rate_limit",
         "tls",
         "allow_insecure",
+        "console",
     }
     _refuse_unknown(path, "", raw, known)
     max_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
@@ -195,6 +211,7 @@ def _from_file(path: Path) -> Settings:
         failure_limits=_rate_limit(path, raw.get("rate_limit", {})),
         tls=_tls(path, base, raw.get("tls")),
         allow_insecure=_flag(path, raw, "allow_insecure"),
+        console=_console(path, raw.get("console", {})),
         **_access_log(path, base, raw.get("access_log", {})),
     )
 
@@ -337,6 +354,37 @@ def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
     )
 
 
+def _console(path: Path, raw: Any) -> ConsoleSettings:
+    """The [console] table: listen, session_timeout, retention_warning, chart_days."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: console must be a table ([console])")
+    _refuse_unknown(
+        path, "console", raw, {"listen", "session_timeout", "retention_warning", "chart_days"}
+    )
+    default = ConsoleSettings()
+    listen = _text(path, raw, "listen", default.listen)
+    try:
+        parse_listen(listen)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: console.{exc}") from None
+    durations = {
+        key: _duration(path, raw, key, getattr(default, key), "console.")
+        for key in ("session_timeout", "retention_warning")
+    }
+    for key, value in durations.items():
+        if int(value[:-1]) == 0:
+            raise ConfigError(f"{path}: console.{key} must be longer than 0")
+    days = raw.get("chart_days", default.chart_days)
+    if type(days) is not int or not 1 <= days <= 366:
+        raise ConfigError(f"{path}: console.chart_days must be an integer from 1 to 366")
+    return ConsoleSettings(
+        listen=listen,
+        session_timeout=durations["session_timeout"],
+        retention_warning=durations["retention_warning"],
+        chart_days=days,
+    )
+
+
 def _flag(path: Path, raw: Mapping[str, Any], key: str) -> bool:
     value = raw.get(key, False)
     if not isinstance(value, bool):
@@ -355,10 +403,10 @@ def _insights_budget(path: Path, raw: Any) -> float:
     return float(budget)
 
 
-def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:
+def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str, where: str = "") -> str:
     value = raw.get(key, default)
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
-        raise ConfigError(f'{path}: {key} must be a duration such as "{default}"')
+        raise ConfigError(f'{path}: {where}{key} must be a duration such as "{default}"')
     return value
 
 

@@ -49,6 +49,13 @@ class SqliteBudgetLedger:
     def spent(self, principal: str) -> float:
         return _spent(self._db.conn, principal)
 
+    def debits(self) -> list[Debit]:
+        """Every debit, oldest first: each release made, by whom, and its epsilon."""
+        rows = self._db.conn.execute(
+            "SELECT principal, purpose, epsilon, debited_at_us FROM debits ORDER BY id"
+        )
+        return [Debit(*row) for row in rows]
+
     def close(self) -> None:
         self._db.close()
 
