@@ -16,7 +16,15 @@ from privacy.contract import load_contract, parse_duration
 from privacy.errors import ContractError, PrivacyError
 from privacy.keyring import create_keyring, load_keyring, upgrade_keyring
 from retention.errors import RetentionError
-from server import cli_audit, cli_certs, cli_keys, cli_receipt, cli_serve, cli_subjects
+from server import (
+    cli_audit,
+    cli_certs,
+    cli_config,
+    cli_keys,
+    cli_receipt,
+    cli_serve,
+    cli_subjects,
+)
 from server.app import load_checked_contract, utc_now
 from server.auth import hash_token, new_token
 from server.cli_output import OutputRefused
@@ -121,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_audit.register(commands, _settings, _config_option)
     cli_subjects.register(commands, _settings, _config_option)
     cli_certs.register(commands, _settings, _config_option)
+    cli_config.register(commands)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
