@@ -16,6 +16,7 @@ from retention.rekey import Rekeyer
 from server import cli_receipt
 from server.app import open_domain
 from server.config import Settings
+from server.progress import progress_for
 
 
 def register(
@@ -92,7 +93,7 @@ def _rekey(settings: Settings) -> int:
     try:
         report = Rekeyer(domain.pseudonymizer, domain.vault, domain.subject_data).run(
             now=datetime.now(UTC),
-            progress=lambda line: print(f"rekey: {line}", file=sys.stderr, flush=True),
+            progress=progress_for(sys.stderr, "rekey"),
         )
         reason = {"moved": report.moved, "unreadable": len(report.unreadable)}
         cli_receipt.record(

@@ -19,6 +19,7 @@ from retention.purge import Receipt, RetentionJob
 from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
+from server.progress import progress_for
 
 
 def register(
@@ -157,7 +158,7 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
         receipt = _job(settings, domain).run(
             now=now,
             dry_run=args.dry_run,
-            progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
+            progress=progress_for(sys.stderr, "retention"),
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
             cli_receipt.record(
