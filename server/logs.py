@@ -31,15 +31,17 @@ class JsonLines(logging.Formatter):
     """One JSON object a line: time, level, logger, and the call's fields or the message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": _iso(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
+        line: dict[str, Any]
         outcome = getattr(record, "call", None)
-        if isinstance(outcome, CallOutcome):
+        if isinstance(outcome, CallOutcome):  # its time is the call's, by the server's clock
+            line = {"level": record.levelname.lower(), "logger": record.name}
             line |= call_fields(outcome)
         else:
+            line = {
+                "time": _iso(record.created),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+            }
             line["event"] = record.getMessage()
             if record.exc_info:
                 line["error"] = self.formatException(record.exc_info)
@@ -49,8 +51,8 @@ class JsonLines(logging.Formatter):
 def call_fields(outcome: CallOutcome) -> dict[str, Any]:
     """What a call's log line (and its span) holds."""
     return {
+        "time": _iso(outcome.time_us / 1e6),
         "event": "call",
-        "call_time": _iso(outcome.time_us / 1e6),
         "method": outcome.method,
         "principal": outcome.principal,
         "purpose": outcome.purpose,

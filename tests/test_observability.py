@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEGMENTS = "tactful.v1.Personalization/GetSegments"
 WRONG_TOKEN = "tf_canary-wrong-token-5d1e"
 CALL_FIELDS = {
-    "time", "level", "logger", "event", "call_time", "method", "principal", "purpose",
+    "time", "level", "logger", "event", "method", "principal", "purpose",
     "code", "decision", "latency_ms", "request_id",
 }  # fmt: skip
 
@@ -71,9 +71,9 @@ def test_a_busy_run_logs_one_json_line_per_call_and_no_identifier_or_token(
     assert len(call_lines) == calls
     assert all(set(line) == CALL_FIELDS for line in call_lines)
     by_id = {line["request_id"]: line for line in call_lines}
-    assert by_id["req-obs-1"] | {"latency_ms": 0, "time": "", "call_time": ""} == {
-        "time": "", "level": "info", "logger": "tactful.calls", "event": "call",
-        "call_time": "", "method": SEGMENTS, "principal": "support_widget",
+    assert by_id["req-obs-1"] | {"latency_ms": 0} == {
+        "time": "2026-11-27T12:00:00.000+00:00", "level": "info", "logger": "tactful.calls",
+        "event": "call", "method": SEGMENTS, "principal": "support_widget",
         "purpose": "support_triage", "code": "OK", "decision": "allowed", "latency_ms": 0,
         "request_id": "req-obs-1",
     }  # fmt: skip
@@ -213,8 +213,9 @@ def test_spans_carry_the_log_lines_fields(start_tactful: Callable[..., Tactful])
     spans = exporter.get_finished_spans()
     assert [s.name for s in spans] == [SEGMENTS, SEGMENTS]
     ok, denied = spans
-    assert dict(ok.attributes or {}) | {"tactful.latency_ms": 0, "tactful.call_time": ""} == {
-        "rpc.system": "grpc", "tactful.call_time": "", "tactful.method": SEGMENTS,
+    assert dict(ok.attributes or {}) | {"tactful.latency_ms": 0} == {
+        "rpc.system": "grpc", "tactful.time": "2026-11-27T12:00:00.000+00:00",
+        "tactful.method": SEGMENTS,
         "tactful.principal": "support_widget", "tactful.purpose": "support_triage",
         "tactful.code": "OK", "tactful.decision": "allowed", "tactful.latency_ms": 0,
         "tactful.request_id": "req-span-1",
