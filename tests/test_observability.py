@@ -175,7 +175,9 @@ def test_failing_closed_shows_in_the_metrics_and_the_log(
     ada = email("ada@example.com")
     tactful.segments(ada)
 
-    def failing_append(self: SqliteAccessLog, entries: object, *, now_us: int) -> None:
+    def failing_append(
+        self: SqliteAccessLog, entries: object, *, now_us: int, lock_wait_s: object = None
+    ) -> None:
         raise PrivacyError("disk I/O error")
 
     monkeypatch.setattr(SqliteAccessLog, "append", failing_append)
