@@ -84,20 +84,26 @@ class Served:
 
 @contextmanager
 def serving(
-    kind: ServerKind, *, token: str = "", profile: Path | None = None, tls: Path | None = None
+    kind: ServerKind,
+    *,
+    token: str = "",
+    profile: Path | None = None,
+    tls: Path | None = None,
+    observability: bool = False,
 ) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
     With `profile`, the child runs cProfile over its event loop and every thread it
     starts (the writer) and writes the combined stats there when it stops. With `tls`
     (a folder `tactful certs dev` wrote), it serves TLS with that folder's server
-    certificate.
+    certificate. With `observability`, Tactful serves metrics (on a port of its own)
+    and logs a JSON line per call to a file; without, neither.
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_child_main,
-        args=(kind, token, profile, tls, theirs),
+        args=(kind, token, profile, tls, observability, theirs),
         name=f"bench-{kind}",
         daemon=True,
     )
@@ -122,22 +128,29 @@ def serving(
 
 
 def _child_main(
-    kind: ServerKind, token: str, profile: Path | None, tls: Path | None, parent: Connection
+    kind: ServerKind,
+    token: str,
+    profile: Path | None,
+    tls: Path | None,
+    observability: bool,
+    parent: Connection,
 ) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
-        asyncio.run(_serve_until_told(kind, token, tls, parent))
+        asyncio.run(_serve_until_told(kind, token, tls, observability, parent))
     finally:
         if profiler and profile:
             profiler.dump(profile)
 
 
 async def _serve_until_told(
-    kind: ServerKind, token: str, tls: Path | None, parent: Connection
+    kind: ServerKind, token: str, tls: Path | None, observability: bool, parent: Connection
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
         port, stop = await (
-            _start_echo(tls) if kind == "echo" else _start_tactful(Path(tmp), token, tls)
+            _start_echo(tls)
+            if kind == "echo"
+            else _start_tactful(Path(tmp), token, tls, observability)
         )
         parent.send(port)
         told = asyncio.Event()
@@ -166,7 +179,9 @@ async def _start_echo(tls: Path | None) -> tuple[int, Stop]:
     return port, partial(server.stop, None)
 
 
-async def _start_tactful(tmp: Path, token: str, tls: Path | None) -> tuple[int, Stop]:
+async def _start_tactful(
+    tmp: Path, token: str, tls: Path | None, observability: bool = False
+) -> tuple[int, Stop]:
     # The development configuration: the example contract and every principal it names
     # (the server refuses a contract naming an unconfigured principal); only ours gets a
     # token, the benchmark's.
@@ -178,6 +193,11 @@ async def _start_tactful(tmp: Path, token: str, tls: Path | None) -> tuple[int, 
         principals=tuple(_with_token(p, token) for p in development.principals),
         development=False,
         tls=TlsSettings(tls / "server.pem", tls / "server.key") if tls else None,
+        # Off unless measured: the development config turns metrics on at a fixed port.
+        metrics_listen="127.0.0.1:0" if observability else "",
+        log_format="json",
+        log_level="info" if observability else "warning",
+        log_file=tmp / "calls.jsonl",
     )
     create_keyring(settings.keyring_path, now=utc_now())
     running = await create_server(settings)

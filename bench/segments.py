@@ -8,10 +8,15 @@ SQLite, segment rule) is measured against it. Target: Tactful QPS / echo QPS >= 
 Before the timed run, every subject consents to `onboarding` (it rests on consent)
 and gets two page views a few minutes old, so each call finds real rows.
 
-    .venv/bin/python bench/segments.py [--seconds 10] [--concurrency 32] [--tls] [--json]
+    .venv/bin/python bench/segments.py [--seconds 10] [--concurrency 32] [--tls]
+        [--observability] [--json]
 
 With --tls, both servers are measured again serving TLS (a development PKI made for
 the run), in the same run, and the TLS figures are printed beside the plaintext ones.
+
+With --observability, Tactful is measured again with metrics served and a JSON log
+line per call written to a file, in the same run: the extra server CPU per call and
+the QPS ratio, on beside off (target: at most 5 % fewer calls).
 
 Each server runs alone, in a child process; this process only generates load.
 """
@@ -79,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="tactful-bench-pki-") as pki:
             write_development_pki(Path(pki), [], now=datetime.now(UTC))
             secured = _measure(args, token, emails, requests, tls=Path(pki))
+    observed = _observed(args, token, emails, requests) if args.observability else None
     ratio = tactful.per_second / echo.per_second if echo.per_second else 0.0
     if args.json:
         print(
@@ -92,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ratio": round(ratio, 3),
                     "cpu_cost_ratio": _round(_cost_ratio(echo, tactful)),
                     **(_tls_figures(echo, tactful, *secured) if secured else {}),
+                    **(_observability_figures(tactful, observed) if observed else {}),
                     "target_ratio": TARGET_RATIO,
                     "met": ratio >= TARGET_RATIO,
                     "machine": machine(),
@@ -102,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_table(args, echo, tactful, ratio)
         if secured:
             _print_tls(tactful, *secured)
+        if observed:
+            _print_observability(tactful, observed)
     if args.profile and not args.json:
         print_profile(args.profile)
     return 0
@@ -114,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--subjects", type=int, default=1000, help="preloaded subjects (1000)")
     parser.add_argument(
         "--tls", action="store_true", help="measure both servers again over TLS, in this run"
+    )
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="measure Tactful again with metrics and a JSON log line per call, in this run",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
@@ -146,6 +160,39 @@ def _measure(
         progress(f"tactful{over}: {args.seconds:g} s at concurrency {args.concurrency} ...")
         tactful = asyncio.run(drive(server, GET_SEGMENTS, requests, bearer(token), **load))
     return echo, tactful
+
+
+def _observed(
+    args: argparse.Namespace, token: str, emails: Sequence[str], requests: Sequence[bytes]
+) -> Load:
+    """Tactful again, with metrics and the JSON call log on, under the same load."""
+    load = {"concurrency": args.concurrency, "seconds": args.seconds}
+    with serving("tactful", token=token, observability=True) as server:
+        asyncio.run(grant_consent(server, token, emails, concurrency=args.concurrency))
+        asyncio.run(record(server, token, _preload(emails)))
+        progress(f"tactful, metrics and JSON log on: {args.seconds:g} s ...")
+        return asyncio.run(drive(server, GET_SEGMENTS, requests, bearer(token), **load))
+
+
+def _observability_figures(off: Load, on: Load) -> dict[str, object]:
+    return {
+        "observability": {
+            "tactful": figures(on),
+            "on_over_off_qps": round(on.per_second / off.per_second, 3) if off.per_second else 0.0,
+            "server_cpu_us_per_call": _round(_extra_us(off, on)),
+        }
+    }
+
+
+def _print_observability(off: Load, on: Load) -> None:
+    print_loads([("Tactful, metrics + JSON log on", on)], unit="QPS")
+    if off.per_second:
+        share = 1 - on.per_second / off.per_second
+        print(f"metrics + JSON log on / off QPS: {on.per_second / off.per_second:.3f} "
+              f"({share:+.1%} fewer calls; target at most 5 %)")  # fmt: skip
+    extra = _extra_us(off, on)
+    if extra is not None:
+        print(f"metrics + JSON log cost Tactful {extra:.0f} µs of server CPU per call")
 
 
 def _tls_figures(echo: Load, tactful: Load, echo_tls: Load, tactful_tls: Load) -> dict[str, object]:

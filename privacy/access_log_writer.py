@@ -45,8 +45,11 @@ class GroupCommitter:
         window_s: float = 0.005,
         idle_checkpoint_s: float = 60.0,
         timeout_s: float = 2.0,
+        on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
+        """`on_commit(records, seconds)` is told of every durable commit (for metrics)."""
         self._log = log
+        self._on_commit = on_commit
         self._clock_us = clock_us
         self._window = window_s
         self._idle = idle_checkpoint_s
@@ -93,6 +96,7 @@ class GroupCommitter:
                 batch, self._pending = self._pending, []
                 self._last_commit = loop.time()
                 entries = [e for e, _ in batch]
+                started = loop.time()
                 try:
                     try:
                         records = self._log.append(entries, now_us=self._clock_us(), lock_wait_s=0)
@@ -105,9 +109,17 @@ class GroupCommitter:
                     _fail(batch, exc)
                 else:
                     _succeed(batch, records)
+                    self._tell(len(records), loop.time() - started)
         finally:
             self._committing = None
         self._arm_idle_checkpoint()
+
+    def _tell(self, records: int, seconds: float) -> None:
+        if self._on_commit is not None:
+            try:
+                self._on_commit(records, seconds)
+            except Exception:  # the records are durable; their callers must hear so
+                log.exception("the access log's commit observer failed")
 
     def _arm_idle_checkpoint(self) -> None:
         """Sign a checkpoint once the log has been quiet for `idle_checkpoint_s`."""

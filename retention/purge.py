@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from privacy.contract import Contract
+from retention.progress import NO_PROGRESS, Progress
 
 CHUNK_ROWS = 5000
 PAUSE_S = 0.005
@@ -109,7 +110,7 @@ class RetentionJob:
         *,
         now: datetime,
         dry_run: bool = False,
-        progress: Callable[[str], None] = lambda _line: None,
+        progress: Progress = NO_PROGRESS,
     ) -> Receipt:
         receipt = Receipt(now, dry_run, dict(self.cutoffs(now)))
         for purpose, cutoff in receipt.cutoffs.items():
@@ -131,34 +132,35 @@ class RetentionJob:
         }
         return {purpose: n for purpose, n in counts.items() if n}
 
-    def _purge(
-        self, purpose: str, cutoff_us: int, dry_run: bool, progress: Callable[[str], None]
-    ) -> int:
+    def _purge(self, purpose: str, cutoff_us: int, dry_run: bool, progress: Progress) -> int:
+        count = self._behavior.count_older(purpose, cutoff_us)
         if dry_run:
-            count = self._behavior.count_older(purpose, cutoff_us)
-            progress(f"{purpose}: would delete {count} events")
+            progress.begin(f"{purpose}: events past retention", count)
+            progress.end(f"{purpose}: would delete {count} events")
             return count
+        progress.begin(f"{purpose}: deleting events past retention", count)
         total = 0
         while deleted := self._behavior.purge_older(purpose, cutoff_us, limit=self._chunk):
             total += deleted
-            progress(f"{purpose}: deleted {total} events so far")
+            progress.advance(deleted)
             if deleted < self._chunk:
                 break
             self._sleep(self._pause)  # let the server's writer in between chunks
-        progress(f"{purpose}: {total} events deleted")
+        progress.end(f"{purpose}: {total} events deleted")
         return total
 
     def _expire_identities(
         self,
         cutoff: datetime,
         dry_run: bool,
-        progress: Callable[[str], None],
+        progress: Progress,
         kept_from: Mapping[str, int],
         erased: dict[str, int],
     ) -> int:
         """Shred identities inactive since `cutoff`; what went with them is added up in
         `erased`."""
         total, after = 0, ""
+        progress.begin(f"identities inactive since {cutoff.isoformat()}: examined", None)
         while candidates := self._identities.created_before(cutoff, after=after, limit=self._chunk):
             after = candidates[-1]
             active = self._behavior.active_since(candidates, to_us(cutoff), kept_from)
@@ -168,9 +170,10 @@ class RetentionJob:
                     erased[table] = erased.get(table, 0) + count
                 self._identities.shred(inactive)
             total += len(inactive)
+            progress.advance(len(candidates))
             if len(candidates) < self._chunk:
                 break
             self._sleep(self._pause)
         verb = "would shred" if dry_run else "shredded"
-        progress(f"identities inactive since {cutoff.isoformat()}: {verb} {total}")
+        progress.end(f"identities inactive since {cutoff.isoformat()}: {verb} {total}")
         return total

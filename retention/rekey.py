@@ -26,6 +26,7 @@ from typing import Protocol
 from privacy.errors import PrivacyError
 from privacy.pseudonym import Pseudonymizer
 from privacy.vault import Identity
+from retention.progress import NO_PROGRESS, Progress
 from retention.renormalize import may_hold_two_spellings, renormalize
 
 
@@ -79,10 +80,11 @@ class Rekeyer:
         self,
         *,
         now: datetime,
-        progress: Callable[[str], None] = lambda _line: None,
+        progress: Progress = NO_PROGRESS,
         normalization_only: bool = False,
     ) -> RekeyReport:
         moved, renamed, joined, after = 0, 0, 0, ""
+        progress.begin("moving subjects to the primary keys", self._outdated(normalization_only))
         unreadable: list[str] = []
         inseparable: list[str] = []
         refused: list[str] = []
@@ -110,12 +112,22 @@ class Rekeyer:
                 current = Identity(new, identity.namespace, target.identifier)
                 joined += int(self._identities.move(old, current, now=now))
                 moved += 1
-            progress(f"moved {moved} subjects to the primary keys so far")
+            progress.advance(len(batch))
             self._sleep(self._pause)
-        progress(f"moved {moved} subjects; {len(unreadable)} could not be read")
+        progress.end(f"moved {moved} subjects; {len(unreadable)} could not be read")
         return RekeyReport(
             moved, tuple(unreadable), renamed, joined, tuple(inseparable), tuple(refused)
         )
+
+    def _outdated(self, normalization_only: bool) -> int:
+        """How many entries are to move: the total the progress is counted against."""
+        count, after = 0, ""
+        while page := self._identities.outdated(
+            after=after, limit=10_000, normalization_only=normalization_only
+        ):
+            count += len(page)
+            after = page[-1]
+        return count
 
 
 def describe_renormalization(report: RekeyReport) -> str:

@@ -62,10 +62,15 @@ class MinimumSegmentSize:
                 self._submit(lambda: self._count_in_background(purpose, now_us))
         return counted[1]
 
+    def counted_at(self) -> dict[str, int]:
+        """When (now_us) each purpose's sizes were last counted (for metrics)."""
+        return {purpose: at for purpose, (at, _) in dict(self._too_small).items()}
+
     def _count(self, purpose: str, now_us: int) -> frozenset[str]:
         sizes = self._counts.segment_counts(purpose, now_us)
         small = frozenset(s for s, n in sizes.items() if n < self._min_size)
         self._too_small[purpose] = (now_us, small)
+        log.info("census: segment sizes of purpose %s recounted", purpose)
         return small
 
     def _count_in_background(self, purpose: str, now_us: int) -> None:

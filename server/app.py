@@ -46,6 +46,7 @@ from server.servicers import (
     SubjectsServicer,
     Writer,
 )
+from server.telemetry import Telemetry
 from server.tls import check_transport, server_credentials
 from server.tokens import TokenStore
 from storage.sqlite.access_log import SqliteAccessLog
@@ -214,8 +215,11 @@ def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict
     return history
 
 
-async def create_server(settings: Settings, *, clock: Clock = utc_now) -> RunningServer:
-    """Build and start Tactful as `settings` say; the port is the one actually bound."""
+async def create_server(
+    settings: Settings, *, clock: Clock = utc_now, span_exporter: object = None
+) -> RunningServer:
+    """Build and start Tactful as `settings` say; the port is the one actually bound.
+    `span_exporter` (tests) receives the spans when tracing is enabled."""
     # The transport first: a refused listen address or a bad certificate opens no store.
     host, port = parse_listen(settings.listen)
     warning = check_transport(settings, host)
@@ -229,7 +233,9 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
     # the event loop to hand it back; Python's default of 5 ms per hand-off costs
     # ingest 14 % alone and 17 % beside reads (docs/benchmarks.md). Process-wide.
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
+    telemetry = Telemetry(settings, span_exporter=span_exporter)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    writer = telemetry.count_writer(executor)  # its depth is a metric
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
@@ -243,6 +249,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         window_s=settings.commit_window_ms / 1000,
         idle_checkpoint_s=settings.checkpoint_seconds,
         timeout_s=settings.record_timeout_ms / 1000,
+        on_commit=telemetry.on_commit,
     )
     health_servicer = health.aio.HealthServicer()
 
@@ -254,6 +261,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         )
         for name in ("", *SERVICE_NAMES):
             await health_servicer.set(name, status)
+        telemetry.serving(serving)
 
     edge = Edge(
         authenticator,
@@ -263,6 +271,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         clock,
         settings.max_message_bytes,
         FailureLimiter(settings.failure_limits),
+        telemetry.observe,
     )
     authorize = Authorizer(contract)
 
@@ -285,7 +294,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
             EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones),
             domain.consent,
             domain.releaser,
-            Writer(executor),
+            Writer(writer),
             clock,
         ),
         services,
@@ -294,10 +303,10 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), services
     )
     subjects_pb2_grpc.add_SubjectsServicer_to_server(
-        SubjectsServicer(edge, domain.subjects, Writer(executor), clock), services
+        SubjectsServicer(edge, domain.subjects, Writer(writer), clock), services
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
-        InsightsServicer(edge, domain.insights, Writer(executor), clock), services
+        InsightsServicer(edge, domain.insights, Writer(writer), clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -310,6 +319,16 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         bound = server.add_secure_port(f"{host}:{port}", credentials)
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        notices += telemetry.start(
+            f"{host}:{bound}",
+            spent=domain.budget_ledger.spent,
+            counted_at=domain.minimum.counted_at,
+            now_us=lambda: to_us(clock()),
+        )
+    except BaseException:  # a metrics port that cannot be bound: nothing stays open
+        domain.close()
+        raise
     await server.start()
     running = RunningServer(server, bound, notices=notices)
     if warning:
@@ -319,7 +338,7 @@ async def create_server(settings: Settings, *, clock: Clock = utc_now) -> Runnin
         running.notices.append(f"signal state: {'; '.join(domain.store.state_changes)}")
     # Closed in reverse: the stores last, after the access log's final checkpoint.
     running._closers.extend(
-        [domain, committer, edge, _ExecutorCloser(executor), _ExecutorCloser(census)]
+        [telemetry, domain, committer, edge, _ExecutorCloser(executor), _ExecutorCloser(census)]
     )
     return running
 

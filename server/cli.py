@@ -18,6 +18,7 @@ from retention.errors import RetentionError
 from server import (
     cli_audit,
     cli_certs,
+    cli_config,
     cli_console,
     cli_keys,
     cli_receipt,
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_subjects.register(commands, _settings, _config_option)
     cli_certs.register(commands, _settings, _config_option)
     cli_console.register(commands, _settings, _config_option)
+    cli_config.register(commands)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")

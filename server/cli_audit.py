@@ -18,6 +18,7 @@ from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
 from server import cli_output, cli_receipt
 from server.config import Settings
+from server.job_metrics import job_report, metrics_file_option
 from storage.sqlite.access_log import SqliteAccessLog
 
 MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
@@ -65,6 +66,7 @@ def register(
     truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(truncate)
     truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
+    metrics_file_option(truncate, "audit_truncate")
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -256,6 +258,7 @@ def _truncate(settings: Settings, args: argparse.Namespace) -> int:
     log, _ = _open(settings)
     try:
         removed = log.truncate_before(cutoff, now_us=clock)  # signed when it happens
+        job_report(args).deleted["access_log.records"] = removed
         reason = {
             "removed": removed,
             "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),

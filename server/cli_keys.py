@@ -15,6 +15,8 @@ from retention.rekey import Rekeyer
 from server import cli_receipt
 from server.app import open_domain
 from server.config import Settings
+from server.job_metrics import job_report, metrics_file_option
+from server.progress import progress_for
 from storage.sqlite.access_log import SqliteAccessLog
 
 
@@ -39,7 +41,8 @@ def register(
         help="move every subject to the primary keys, in chunks, resumable, while the service runs",
     )
     rekey.add_argument("--config", type=Path, help="TOML config file")
-    rekey.set_defaults(run=lambda args: _rekey(settings_of(args)))
+    rekey.set_defaults(run=lambda args: _rekey(settings_of(args), args))
+    metrics_file_option(rekey, "keys_rekey")
     retire = keys.add_parser(
         "retire", help="remove a key version; refused while any data still uses it"
     )
@@ -87,13 +90,14 @@ def _rotate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _rekey(settings: Settings) -> int:
+def _rekey(settings: Settings, args: argparse.Namespace) -> int:
     domain = open_domain(settings)
     try:
         report = Rekeyer(domain.pseudonymizer, domain.vault, domain.subject_data).run(
             now=datetime.now(UTC),
-            progress=lambda line: print(f"rekey: {line}", file=sys.stderr, flush=True),
+            progress=progress_for(sys.stderr, "rekey"),
         )
+        job_report(args).moved["vault.identities"] = report.moved
         reason = {"moved": report.moved, "unreadable": len(report.unreadable)}
         cli_receipt.record(
             domain.access_log,

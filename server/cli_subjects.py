@@ -19,6 +19,8 @@ from retention.purge import Receipt, RetentionJob
 from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
+from server.job_metrics import job_report, metrics_file_option
+from server.progress import progress_for
 
 
 def register(
@@ -60,6 +62,7 @@ def register(
     run.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(run)
     run.set_defaults(run=lambda args: _retention_run(settings_of(args), args))
+    metrics_file_option(run, "retention_run")
     verify = group.add_parser(
         "verify", help="exit 1, naming the purpose, if anything past its retention remains"
     )
@@ -157,7 +160,10 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
         receipt = _job(settings, domain).run(
             now=now,
             dry_run=args.dry_run,
-            progress=lambda line: print(f"retention: {line}", file=sys.stderr, flush=True),
+            progress=progress_for(sys.stderr, "retention"),
+        )
+        job_report(args).deleted.update(
+            {"behavior.events": receipt.events_deleted(), "vault.identities": receipt.identities}
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
             cli_receipt.record(

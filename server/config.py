@@ -1,24 +1,9 @@
 """Settings: read once, from the config file and the environment, here only.
 
-Config file (TOML), every key optional:
-
-    listen = "127.0.0.1:50051"          # host:port; port 0 picks a free one
-    data_dir = "/var/lib/tactful"       # behavior.db, vault.db live here
-    keyring = "/etc/tactful/keyring.json"
-    contract = "/etc/tactful/contract.toml"
-    max_message_bytes = 4194304         # larger requests get INVALID_ARGUMENT
-
-    [[principals]]
-    name = "web_frontend"               # as named in the contract's purposes
-    roles = ["frontend"]                # frontend, agent, compliance, analyst, privacy_ops, admin
-    purposes = ["onboarding"]           # purposes it may claim (the contract must agree)
-    token_sha256 = "…"                  # optional; or `tactful tokens issue web_frontend`
-
-    [insights]
-    budget = 1.0                        # total epsilon each principal may spend on insights
-
-    [console]
-    listen = "127.0.0.1:8080"           # `tactful console`: the compliance web pages
+Config file (TOML), every key optional. `KEYS` below is the one table of keys:
+the loader reads each table of the file as it says, refuses a key it does not
+list, and `tactful config keys` prints it (type, default, meaning);
+docs/configuration.md is checked against it.
 
 Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.
@@ -36,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -49,6 +34,7 @@ from server.limits import FailureLimits
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_CONSOLE_LISTEN = "127.0.0.1:8080"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4317"
 
 
 def _installed_as_files(resource: Traversable) -> Path:
@@ -75,7 +61,9 @@ def _refuse_unknown(path: Path, where: str, table: Mapping[str, Any], known: set
     "did you mean" for a near miss: the one check of every table of the config file."""
     problems = unknown_keys(where, table, known)
     if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
+        raise ConfigError(
+            f"{path}: " + "; ".join(problems) + " (`tactful config keys` lists every key)"
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +114,12 @@ class Settings:
     min_segment_size: int = 10  # a segment with fewer members is never released
     insights_budget: float = 1.0  # total epsilon per principal for differential privacy
     thread_switch_ms: float = 1.0  # Python's thread switch interval in the server process
+    metrics_listen: str = ""  # [metrics] listen: HOST:PORT of the Prometheus listener; "": off
+    log_format: str = "text"  # [log] format: "text" or "json"
+    log_level: str = "info"  # [log] level; "info" logs a line per call
+    log_file: Path | None = None  # [log] file; None: standard error
+    tracing_enabled: bool = False  # [tracing] enabled: a span per call over OTLP
+    tracing_endpoint: str = DEFAULT_OTLP_ENDPOINT  # [tracing] endpoint
     development: bool = False  # create a keyring if missing, issue a dev token
     console: ConsoleSettings = ConsoleSettings()  # [console]
 
@@ -175,52 +169,304 @@ def _from_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    base = path.resolve().parent
-    known = {
-        "listen",
-        "data_dir",
-        "keyring",
-        "contract",
-        "max_message_bytes",
-        "principals",
-        "access_log",
-        "identity_retention",
-        "insights",
-        "min_segment_size",
-        "thread_switch_ms",
-        "rate_limit",
-        "tls",
-        "allow_insecure",
-        "console",
-    }
-    _refuse_unknown(path, "", raw, known)
-    max_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    if not isinstance(max_bytes, int) or not 1024 <= max_bytes <= 512 * 1024 * 1024:
-        raise ConfigError(f"{path}: max_message_bytes must be an integer from 1024 to 512 MiB")
-    return Settings(
-        listen=_text(path, raw, "listen", DEFAULT_LISTEN),
-        data_dir=base / _text(path, raw, "data_dir", ".tactful"),
-        keyring=base / raw["keyring"] if "keyring" in raw else None,
-        contract=base / raw["contract"] if "contract" in raw else EXAMPLE_CONTRACT,
-        max_message_bytes=max_bytes,
-        principals=_principals(path, raw.get("principals", [])),
-        identity_retention=_duration(path, raw, "identity_retention", "400d"),
-        min_segment_size=_min_segment_size(path, raw.get("min_segment_size", 10)),
-        insights_budget=_insights_budget(path, raw.get("insights", {})),
-        thread_switch_ms=_thread_switch_ms(path, raw.get("thread_switch_ms", 1.0)),
-        failure_limits=_rate_limit(path, raw.get("rate_limit", {})),
-        tls=_tls(path, base, raw.get("tls")),
-        allow_insecure=_flag(path, raw, "allow_insecure"),
-        console=_console(path, raw.get("console", {})),
-        **_access_log(path, base, raw.get("access_log", {})),
-    )
+    return Settings(**_read_table(_Source(path, path.resolve().parent), "", raw))
 
 
-def _text(path: Path, raw: Mapping[str, Any], key: str, default: str) -> str:
-    value = raw.get(key, default)
+# -- The table of keys: what the loader reads and what `tactful config keys` lists. --
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path  # the config file, named in every message
+    base: Path  # relative paths are read from here
+
+
+# (source, place, value) -> Settings fields; the value is the key's `fallback` if absent
+_Reader = Callable[[_Source, str, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of the config file: where it goes, what it takes, and what it does."""
+
+    table: str  # "" for the top level; "access_log" for [access_log], …
+    name: str
+    type: str  # as listed: text, integer, number, boolean, duration, path, HOST:PORT, …
+    default: str  # as listed
+    meaning: str
+    read: _Reader | None = None  # None: read by its table's own reader
+    fallback: Any = None  # the raw value the reader sees when the key is absent
+
+    @property
+    def place(self) -> str:
+        return f"{self.table}.{self.name}" if self.table else self.name
+
+
+def _text_field(field_name: str) -> _Reader:
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, str):
+            raise ConfigError(f"{src.path}: {place} must be text")
+        return {field_name: value}
+
+    return read
+
+
+def _path_field(field_name: str) -> _Reader:
+    """A path relative to the config file; absent: the Settings default."""
+
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{src.path}: {place} must be the path of a file")
+        return {field_name: src.base / value}
+
+    return read
+
+
+def _flag_field(field_name: str) -> _Reader:
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{src.path}: {place} must be true or false")
+        return {field_name: value}
+
+    return read
+
+
+def _number_field(
+    field_name: str, low: float, high: float, message: str, *, whole: bool = False
+) -> _Reader:
+    """A number from `low` to `high`; `message` says so when it is not."""
+    kinds: tuple[type, ...] = (int,) if whole else (int, float)
+
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if type(value) not in kinds or not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{src.path}: {place} {message}")
+        return {field_name: value if whole else float(value)}
+
+    return read
+
+
+def _choice_field(field_name: str, choices: tuple[str, ...]) -> _Reader:
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if value not in choices:
+            listed = " or ".join(f'"{c}"' for c in choices)
+            raise ConfigError(f"{src.path}: {place} must be {listed}")
+        return {field_name: value}
+
+    return read
+
+
+def _data_dir(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    return {"data_dir": src.base / _text_field("data_dir")(src, place, value)["data_dir"]}
+
+
+def _max_message_bytes(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, int) or not 1024 <= value <= 512 * 1024 * 1024:
+        raise ConfigError(f"{src.path}: max_message_bytes must be an integer from 1024 to 512 MiB")
+    return {"max_message_bytes": value}
+
+
+def _duration(field_name: str, units: str, example: str) -> _Reader:
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, str) or not re.fullmatch(rf"[0-9]{{1,7}}[{units}]", value):
+            raise ConfigError(f'{src.path}: {place} must be a duration such as "{example}"')
+        return {field_name: value}
+
+    return read
+
+
+def _metrics_listen(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    if value == "":
+        return {}
     if not isinstance(value, str):
-        raise ConfigError(f"{path}: {key} must be text")
-    return value
+        raise ConfigError(f"{src.path}: {place} must be text")
+    try:
+        parse_listen(value)
+    except ConfigError:
+        raise ConfigError(
+            f'{src.path}: {place}: {value!r} is not HOST:PORT, e.g. "127.0.0.1:9464"'
+        ) from None
+    return {"metrics_listen": value}
+
+
+def _table(name: str, not_a_table: str = "") -> _Reader:
+    """A table read key by key, as the table of keys lists them."""
+
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{src.path}: {not_a_table or f'{name} must be a table ([{name}])'}")
+        return _read_table(src, name, value)
+
+    return read
+
+
+def _read_table(src: _Source, table: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    _refuse_unknown(src.path, table, raw, names_in(table))
+    found: dict[str, Any] = {}
+    for key in KEYS:
+        if key.table == table and key.read is not None:
+            found |= key.read(src, key.place, raw.get(key.name, key.fallback))
+    return found
+
+
+def _principals_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    return {"principals": _principals(src.path, value)}
+
+
+def _rate_limit_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    return {"failure_limits": _rate_limit(src.path, value)}
+
+
+def _tls_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    return {"tls": _tls(src.path, src.base, value)}
+
+
+def _console_table(src: _Source, place: str, raw: Any) -> dict[str, Any]:
+    """The [console] table: listen, session_timeout, retention_warning, chart_days."""
+    path = src.path
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: console must be a table ([console])")
+    _refuse_unknown(path, "console", raw, names_in("console"))
+    default = ConsoleSettings()
+    listen = raw.get("listen", default.listen)
+    if not isinstance(listen, str):
+        raise ConfigError(f"{path}: console.listen must be text")
+    try:
+        parse_listen(listen)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: console.{exc}") from None
+    durations = {}
+    for key in ("session_timeout", "retention_warning"):
+        value = raw.get(key, getattr(default, key))
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
+            raise ConfigError(f'{path}: console.{key} must be a duration such as "8h"')
+        if int(value[:-1]) == 0:
+            raise ConfigError(f"{path}: console.{key} must be longer than 0")
+        durations[key] = value
+    days = raw.get("chart_days", default.chart_days)
+    if type(days) is not int or not 1 <= days <= 366:
+        raise ConfigError(f"{path}: console.chart_days must be an integer from 1 to 366")
+    return {"console": ConsoleSettings(listen, durations["session_timeout"],
+                                       durations["retention_warning"], days)}  # fmt: skip
+
+
+_LIMITS = FailureLimits()
+# fmt: off
+KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("", "listen", "HOST:PORT", f'"{DEFAULT_LISTEN}"',
+              "the gRPC address; port 0 picks a free port", _text_field("listen"), DEFAULT_LISTEN),
+    ConfigKey("", "data_dir", "path", '".tactful"',
+              "the data folder: behavior.db, vault.db, access_log.db, insights.db, tokens.json",
+              _data_dir, ".tactful"),
+    ConfigKey("", "keyring", "path", "<data_dir>/keyring.json",
+              "the keyring file (mode 0600)", _path_field("keyring")),
+    ConfigKey("", "contract", "path", "the example contract",
+              "the data contract: events, signals, segments, purposes", _path_field("contract")),
+    ConfigKey("", "max_message_bytes", "integer", str(DEFAULT_MAX_MESSAGE_BYTES),
+              "1024 to 512 MiB; a larger request gets INVALID_ARGUMENT",
+              _max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES),
+    ConfigKey("", "min_segment_size", "integer", "10",
+              "a segment with fewer members is never released (1: no minimum)",
+              _number_field("min_segment_size", 1, 1_000_000,
+                            "must be an integer from 1 (no minimum)", whole=True), 10),
+    ConfigKey("", "thread_switch_ms", "number", "1.0",
+              "Python's thread switch interval in the server process, 0.1 to 100",
+              _number_field("thread_switch_ms", 0.1, 100, "must be a number from 0.1 to 100"), 1.0),
+    ConfigKey("", "identity_retention", "duration", '"400d"',
+              "vault entries of people inactive this long go at the next retention run",
+              _duration("identity_retention", "smhd", "400d"), "400d"),
+    ConfigKey("", "allow_insecure", "boolean", "false",
+              "serve plaintext on a non-loopback address (with a warning)",
+              _flag_field("allow_insecure"), False),
+    ConfigKey("", "principals", "array of tables", "none",
+              "[[principals]]: who may call, with which roles and purposes",
+              _principals_table, []),
+    ConfigKey("principals", "name", "text", "required", "as named in the contract's purposes"),
+    ConfigKey("principals", "roles", "list of names", "required",
+              f"at least one of {', '.join(sorted(ROLES))}"),
+    ConfigKey("principals", "purposes", "list of names", "[]",
+              "the purposes it may claim (the contract must list it there too)"),
+    ConfigKey("principals", "token_sha256", "text", '""',
+              "SHA-256 of its token (`tactful tokens new`); or `tactful tokens issue`"),
+    ConfigKey("principals", "tls_subject", "text", '""',
+              "a URI or DNS SAN of its client certificate (mutual TLS)"),
+    ConfigKey("principals", "require", "list of names", '["token"]',
+              '["token"], ["tls"] or ["tls", "token"]: what it must present'),
+    ConfigKey("", "access_log", "table", "", "[access_log]", _table("access_log"), {}),
+    ConfigKey("access_log", "checkpoints", "path", "<data_dir>/access-log.checkpoints",
+              "the file of signed checkpoints", _path_field("access_log_checkpoints")),
+    ConfigKey("access_log", "checkpoint_every", "integer", "1000",
+              "records between signed checkpoints",
+              _number_field("checkpoint_every", 1, 2**63 - 1,
+                            "must be a positive integer", whole=True), 1000),
+    ConfigKey("access_log", "checkpoint_seconds", "number", "60",
+              "and at least this often while records arrive",
+              _number_field("checkpoint_seconds", math.ulp(0.0), math.inf,
+                            "must be a positive number"), 60),
+    ConfigKey("access_log", "retention", "duration", '"2190d"',
+              "`tactful audit truncate` removes older records",
+              _duration("access_log_retention", "dh", "2190d"), "2190d"),
+    ConfigKey("access_log", "commit_window_ms", "number", "5",
+              "0 to 1000: under load, at most one fsync per window",
+              _number_field("commit_window_ms", 0, 1000, "must be from 0 to 1000"), 5),
+    ConfigKey("access_log", "record_timeout_ms", "number", "2000",
+              "10 to 60000: how long a call waits for its record, then UNAVAILABLE",
+              _number_field("record_timeout_ms", 10, 60_000, "must be from 10 to 60000"), 2000),
+    ConfigKey("", "rate_limit", "table", "", "[rate_limit]", _rate_limit_table, {}),
+    ConfigKey("rate_limit", "failed_per_minute", "number", f"{_LIMITS.per_minute:g}",
+              "failed calls a peer may make per minute, sustained"),
+    ConfigKey("rate_limit", "failed_burst", "integer", str(_LIMITS.burst), "and at once"),
+    ConfigKey("rate_limit", "summary_seconds", "number", f"{_LIMITS.summary_s:g}",
+              "one summary record of refused calls per peer and window"),
+    ConfigKey("", "insights", "table", "", "[insights]",
+              _table("insights", "insights must be a table with one key, budget"), {}),
+    ConfigKey("insights", "budget", "number", "1.0",
+              "total epsilon each analyst principal may spend",
+              _number_field("insights_budget", math.ulp(0.0), math.inf,
+                            "must be a positive number of epsilon"), 1.0),
+    ConfigKey("", "tls", "table", "", "[tls]; without it, plaintext (loopback only)",
+              _tls_table),
+    ConfigKey("tls", "cert", "path", "required", "PEM certificate chain, the server's first"),
+    ConfigKey("tls", "key", "path", "required", "PEM private key"),
+    ConfigKey("tls", "client_ca", "path", "none",
+              "PEM CA certificates: client certificates are then required (mutual TLS)"),
+    ConfigKey("", "console", "table", "", "[console]: `tactful console`, the compliance web pages",
+              _console_table, {}),
+    ConfigKey("console", "listen", "HOST:PORT", f'"{DEFAULT_CONSOLE_LISTEN}"',
+              "where `tactful console` serves"),
+    ConfigKey("console", "session_timeout", "duration", '"8h"',
+              "a sign-in lasts this long (and never past its token)"),
+    ConfigKey("console", "retention_warning", "duration", '"2d"',
+              "warn when no retention run is this recent"),
+    ConfigKey("console", "chart_days", "integer", "14", "days of calls and denials drawn"),
+    ConfigKey("", "metrics", "table", "", "[metrics]", _table("metrics"), {}),
+    ConfigKey("metrics", "listen", "HOST:PORT", '"" (off)',
+              "Prometheus metrics over HTTP on this address, e.g. \"127.0.0.1:9464\"",
+              _metrics_listen, ""),
+    ConfigKey("", "log", "table", "", "[log]", _table("log"), {}),
+    ConfigKey("log", "format", "text", '"text"',
+              '"text" or "json": one line per call and per event',
+              _choice_field("log_format", ("text", "json")), "text"),
+    ConfigKey("log", "level", "text", '"info"',
+              '"debug", "info" (a line per call), "warning" or "error"',
+              _choice_field("log_level", ("debug", "info", "warning", "error")), "info"),
+    ConfigKey("log", "file", "path", "standard error",
+              "append the log to this file (mode 0600) instead", _path_field("log_file")),
+    ConfigKey("", "tracing", "table", "", "[tracing]", _table("tracing"), {}),
+    ConfigKey("tracing", "enabled", "boolean", "false",
+              "a span per call, over OTLP (needs the otel extra: pip install 'tactful[otel]')",
+              _flag_field("tracing_enabled"), False),
+    ConfigKey("tracing", "endpoint", "text", f'"{DEFAULT_OTLP_ENDPOINT}"',
+              "the OTLP/gRPC collector to export spans to",
+              _text_field("tracing_endpoint"), DEFAULT_OTLP_ENDPOINT),
+)
+# fmt: on
+
+
+def names_in(table: str) -> set[str]:
+    """The keys the table of keys knows in `table` ("" for the top level)."""
+    return {k.name for k in KEYS if k.table == table}
 
 
 def _principals(path: Path, raw: Any) -> tuple[PrincipalConfig, ...]:
@@ -234,14 +480,11 @@ def _principals(path: Path, raw: Any) -> tuple[PrincipalConfig, ...]:
     return principals
 
 
-_PRINCIPAL_KEYS = {"name", "roles", "purposes", "token_sha256", "tls_subject", "require"}
-
-
 def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     where = f"{path}: principals[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ConfigError(f"{where}: needs a name")
-    _refuse_unknown(path, f"principals[{index}]", raw, _PRINCIPAL_KEYS)
+    _refuse_unknown(path, f"principals[{index}]", raw, names_in("principals"))
     digest = raw.get("token_sha256", "")
     if not isinstance(digest, str) or (digest and not _SHA256_HEX.fullmatch(digest)):
         raise ConfigError(f"{where}.token_sha256: 64 lowercase hex digits of the token's SHA-256")
@@ -275,54 +518,11 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     )
 
 
-def _access_log(path: Path, base: Path, raw: Any) -> dict[str, Any]:
-    """The [access_log] table: checkpoints (file), checkpoint_every, checkpoint_seconds,
-    retention."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: access_log must be a table ([access_log])")
-    known = {
-        "checkpoints",
-        "checkpoint_every",
-        "checkpoint_seconds",
-        "retention",
-        "commit_window_ms",
-        "record_timeout_ms",
-    }
-    _refuse_unknown(path, "access_log", raw, known)
-    found: dict[str, Any] = {}
-    if "checkpoints" in raw:
-        found["access_log_checkpoints"] = base / _text(path, raw, "checkpoints", "")
-    every = raw.get("checkpoint_every", 1000)
-    seconds = raw.get("checkpoint_seconds", 60)
-    if type(every) is not int or every < 1:
-        raise ConfigError(f"{path}: access_log.checkpoint_every must be a positive integer")
-    if type(seconds) not in (int, float) or seconds <= 0:
-        raise ConfigError(f"{path}: access_log.checkpoint_seconds must be a positive number")
-    retention = raw.get("retention", "2190d")
-    if not isinstance(retention, str) or not re.fullmatch(r"[0-9]{1,7}[dh]", retention):
-        raise ConfigError(f'{path}: access_log.retention must be a duration such as "2190d"')
-    window = raw.get("commit_window_ms", 5)
-    if type(window) not in (int, float) or not 0 <= window <= 1000:
-        raise ConfigError(f"{path}: access_log.commit_window_ms must be from 0 to 1000")
-    timeout = raw.get("record_timeout_ms", 2000)
-    if type(timeout) not in (int, float) or not 10 <= timeout <= 60_000:
-        raise ConfigError(f"{path}: access_log.record_timeout_ms must be from 10 to 60000")
-    return found | {
-        "checkpoint_every": every,
-        "checkpoint_seconds": float(seconds),
-        "access_log_retention": retention,
-        "commit_window_ms": float(window),
-        "record_timeout_ms": float(timeout),
-    }
-
-
 def _rate_limit(path: Path, raw: Any) -> FailureLimits:
     """The [rate_limit] table: failed_per_minute, failed_burst, summary_seconds."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
-    _refuse_unknown(
-        path, "rate_limit", raw, {"failed_per_minute", "failed_burst", "summary_seconds"}
-    )
+    _refuse_unknown(path, "rate_limit", raw, names_in("rate_limit"))
     default = FailureLimits()
     per_minute = raw.get("failed_per_minute", default.per_minute)
     burst = raw.get("failed_burst", default.burst)
@@ -342,7 +542,7 @@ def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
         return None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: tls must be a table ([tls])")
-    _refuse_unknown(path, "tls", raw, {"cert", "key", "client_ca"})
+    _refuse_unknown(path, "tls", raw, names_in("tls"))
     for key in ("cert", "key"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ConfigError(f"{path}: tls.{key}: the path of a PEM file is required")
@@ -352,71 +552,3 @@ def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
     return TlsSettings(
         base / raw["cert"], base / raw["key"], base / client_ca if client_ca else None
     )
-
-
-def _console(path: Path, raw: Any) -> ConsoleSettings:
-    """The [console] table: listen, session_timeout, retention_warning, chart_days."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: console must be a table ([console])")
-    _refuse_unknown(
-        path, "console", raw, {"listen", "session_timeout", "retention_warning", "chart_days"}
-    )
-    default = ConsoleSettings()
-    listen = _text(path, raw, "listen", default.listen)
-    try:
-        parse_listen(listen)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: console.{exc}") from None
-    durations = {
-        key: _duration(path, raw, key, getattr(default, key), "console.")
-        for key in ("session_timeout", "retention_warning")
-    }
-    for key, value in durations.items():
-        if int(value[:-1]) == 0:
-            raise ConfigError(f"{path}: console.{key} must be longer than 0")
-    days = raw.get("chart_days", default.chart_days)
-    if type(days) is not int or not 1 <= days <= 366:
-        raise ConfigError(f"{path}: console.chart_days must be an integer from 1 to 366")
-    return ConsoleSettings(
-        listen=listen,
-        session_timeout=durations["session_timeout"],
-        retention_warning=durations["retention_warning"],
-        chart_days=days,
-    )
-
-
-def _flag(path: Path, raw: Mapping[str, Any], key: str) -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}: {key} must be true or false")
-    return value
-
-
-def _insights_budget(path: Path, raw: Any) -> float:
-    """The [insights] table: budget, the total epsilon each principal may spend."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: insights must be a table with one key, budget")
-    _refuse_unknown(path, "insights", raw, {"budget"})
-    budget = raw.get("budget", 1.0)
-    if type(budget) not in (int, float) or not math.isfinite(budget) or budget <= 0:
-        raise ConfigError(f"{path}: insights.budget must be a positive number of epsilon")
-    return float(budget)
-
-
-def _duration(path: Path, raw: Mapping[str, Any], key: str, default: str, where: str = "") -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,7}[smhd]", value):
-        raise ConfigError(f'{path}: {where}{key} must be a duration such as "{default}"')
-    return value
-
-
-def _thread_switch_ms(path: Path, value: Any) -> float:
-    if type(value) not in (int, float) or not 0.1 <= value <= 100:
-        raise ConfigError(f"{path}: thread_switch_ms must be a number from 0.1 to 100")
-    return float(value)
-
-
-def _min_segment_size(path: Path, value: Any) -> int:
-    if type(value) is not int or not 1 <= value <= 1_000_000:
-        raise ConfigError(f"{path}: min_segment_size must be an integer from 1 (no minimum)")
-    return value

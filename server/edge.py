@@ -35,6 +35,7 @@ from server.decoding import Undecodable
 from server.errors import status_for
 from server.identity import Caller, CallerAuthenticator
 from server.limits import FailureLimiter, RefusedWindow, peer_host
+from server.observability import CallOutcome, Observer, ignore
 
 log = logging.getLogger("tactful.server")
 UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
@@ -73,6 +74,7 @@ class Edge:
         clock: Callable[[], Any],
         max_message_bytes: int,
         limiter: FailureLimiter,
+        observe: Observer = ignore,  # told of every call once its record is written
     ) -> None:
         self._authenticator = authenticator
         self._pseudonymizer = pseudonymizer
@@ -81,6 +83,7 @@ class Edge:
         self._clock = clock
         self._max_message_bytes = max_message_bytes
         self._limiter = limiter
+        self._observe = observe
         self._serving = True
 
     async def run(
@@ -149,12 +152,16 @@ class Edge:
             authenticated_by=caller.authenticated_by if caller else "",
             certificate_sha256=certificate.sha256 if certificate else "",
         )
+        recorded = False
         try:
             await self._log.wait(entry)
+            recorded = True
         except AccessLogUnavailable as exc:
             log.error("access log write failed (%s); answering UNAVAILABLE", exc)
             await self._set_serving(False)
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
+        finally:
+            self._observe(CallOutcome.of(entry, recorded, time.perf_counter_ns() - started))
         await self._set_serving(True)
         if error is not None:
             await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))

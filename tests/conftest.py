@@ -153,6 +153,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         # Tests make thousands of refused calls from one address on purpose; the limit on
         # failed calls has tests of its own (tests/test_rate_limit.py).
         failure_limits=UNLIMITED_FAILURES,
+        # The development config's fixed metrics port would clash between servers;
+        # tests that want metrics ask for port 0.
+        metrics_listen="",
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -163,10 +166,10 @@ def start_tactful(tmp_path: Path) -> Iterator[Callable[..., Tactful]]:
     thread = ServerThread()
     started: list[Tactful] = []
 
-    def start(**overrides: object) -> Tactful:
+    def start(*, span_exporter: object = None, **overrides: object) -> Tactful:
         settings = make_settings(tmp_path / "data", **overrides)
         clock = Clock()
-        running = thread.run(create_server(settings, clock=clock))
+        running = thread.run(create_server(settings, clock=clock, span_exporter=span_exporter))
         target = f"127.0.0.1:{running.port}"
         tactful = Tactful(
             settings,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -203,24 +204,58 @@ def test_the_purge_goes_in_chunks_and_pauses_between_full_ones(
         add(domain, people[i % 3], "analytics", cutoff("analytics") - timedelta(hours=i + 1))
     add(domain, people[0], "onboarding", cutoff("onboarding"))
     sleeps: list[float] = []
-    lines: list[str] = []
+    progress = Recorded()
 
     receipt = job(domain, chunk=3, pause_s=0.25, sleep=sleeps.append).run(
-        now=NOW, progress=lines.append
+        now=NOW, progress=progress
     )
 
     assert receipt.events["onboarding"] == 10 and receipt.events["analytics"] == 4
     assert sleeps == [0.25] * 4  # after 3, 6, 9 onboarding and after 3 analytics
-    assert [line for line in lines if "so far" in line] == [
-        "analytics: deleted 3 events so far",
-        "analytics: deleted 4 events so far",
-        "onboarding: deleted 3 events so far",
-        "onboarding: deleted 6 events so far",
-        "onboarding: deleted 9 events so far",
-        "onboarding: deleted 10 events so far",
-    ]
+    # Each purpose's total up front, then a count per chunk.
+    stages = progress.stages()
+    assert stages["analytics: deleting events past retention"] == (
+        4,
+        [3, 1],
+        "analytics: 4 events deleted",
+    )
+    assert stages["onboarding: deleting events past retention"] == (
+        10,
+        [3, 3, 3, 1],
+        "onboarding: 10 events deleted",
+    )
     assert events(data_dir) == [(people[0], "onboarding", to_us(cutoff("onboarding")))]
     assert activity_matches_events(data_dir)
+
+
+class Recorded:
+    """A Progress that keeps what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def begin(self, task: str, total: int | None) -> None:
+        self.steps.append(f"begin {task}, total {total}")
+
+    def advance(self, count: int) -> None:
+        self.steps.append(f"advance {count}")
+
+    def end(self, summary: str) -> None:
+        self.steps.append(f"end {summary}")
+
+    def stages(self) -> dict[str, tuple[int | None, list[int], str]]:
+        """Each stage by task: its total, the counts it advanced by, its summary."""
+        found: dict[str, tuple[int | None, list[int], str]] = {}
+        for step in self.steps:
+            kind, _, rest = step.partition(" ")
+            if kind == "begin":
+                task, _, total = rest.rpartition(", total ")
+                found[task] = (None if total == "None" else int(total), [], "")
+            elif kind == "advance":
+                found[task][1].append(int(rest))
+            else:
+                found[task] = (*found[task][:2], rest)
+        return found
 
 
 def snapshot(data_dir: Path) -> tuple[object, ...]:
@@ -243,12 +278,13 @@ def test_a_dry_run_deletes_nothing_and_counts_what_a_run_then_deletes(
         add(domain, person, purpose, cutoff(purpose) + timedelta(seconds=1))
     subject(domain, "idle", first_seen=NOW - timedelta(days=500))  # its data went long ago
     before = snapshot(data_dir)
-    lines: list[str] = []
+    progress = Recorded()
 
-    dry = job(domain).run(now=NOW, dry_run=True, progress=lines.append)
+    dry = job(domain).run(now=NOW, dry_run=True, progress=progress)
 
     assert snapshot(data_dir) == before
-    assert "support_triage: would delete 7 events" in lines
+    assert "begin support_triage: events past retention, total 7" in progress.steps
+    assert "end support_triage: would delete 7 events" in progress.steps
     real = job(domain).run(now=NOW)
     assert dry.dry_run and not real.dry_run
     assert dry.events == real.events == {p: n for n, p in enumerate(PURPOSES, start=1)}
@@ -405,7 +441,10 @@ def test_cli_run_purges_leaves_one_receipt_and_the_log_still_verifies(
 
     code, out, err = run(capsys, "retention", "run", "--config", config, "--now", now)
     assert code == 0
-    assert "retention: support_triage: deleted 1 events so far" in err.splitlines()
+    lines = err.splitlines()
+    assert "retention: support_triage: deleting events past retention: 1 to do" in lines
+    assert any(re.fullmatch(r"retention: support_triage: 1 events deleted \([0-9.]+ s\)", line)
+               for line in lines), lines  # fmt: skip
     assert "deleted 2 events and 0 identities; receipt written to the access log" in out
     (receipt,) = receipts(capsys, config)
     assert receipt["principal"] == f"cli:{getpass.getuser()}" and receipt["subjects"] == []
@@ -463,7 +502,7 @@ def test_a_run_killed_mid_purge_leaves_a_consistent_store_and_the_next_finishes(
         assert process.stderr is not None
         for line in process.stderr:
             seen.append(line)
-            if "deleted" in line and "so far" in line:
+            if "deleting events past retention: " in line and " of " in line:
                 process.send_signal(signal.SIGKILL)
                 break
     finally:

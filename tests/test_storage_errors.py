@@ -85,8 +85,10 @@ def test_every_public_method_of_an_engine_store_is_translated() -> None:
 
 def test_a_lost_database_connection_is_unavailable_over_grpc(tactful: Tactful) -> None:
     tactful.record("support_triage", page_view(email("ada@example.com")))
-    domain = tactful._running._closers[0]
-    domain.store._reader.close()  # type: ignore[attr-defined]  # the connection is gone
+    from server.app import Domain
+
+    (domain,) = [c for c in tactful._running._closers if isinstance(c, Domain)]
+    domain.store._reader.close()  # the connection is gone
     request = personalization_pb2.GetSegmentsRequest(
         subject=email("ada@example.com"), purpose="support_triage"
     )

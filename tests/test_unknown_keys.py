@@ -124,4 +124,4 @@ def test_an_unknown_config_key_is_refused_by_place(tmp_path: Path, text: str, pr
     config.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_settings(config, {})
-    assert str(caught.value) == f"{config}: {problem}"
+    assert str(caught.value) == f"{config}: {problem} (`tactful config keys` lists every key)"
