@@ -44,7 +44,6 @@ from server.servicers import (
     InsightsServicer,
     PersonalizationServicer,
     SubjectsServicer,
-    Writer,
 )
 from server.telemetry import Telemetry
 from server.tls import check_transport, server_credentials
@@ -54,6 +53,7 @@ from storage.sqlite.behavior import SqliteBehaviorStore
 from storage.sqlite.budget import SqliteBudgetLedger
 from storage.sqlite.subjects import SqliteSubjectData
 from storage.sqlite.vault import open_sqlite_vault
+from storage.sqlite.writer import IngestQueue, Writer
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -236,6 +236,8 @@ async def create_server(
     telemetry = Telemetry(settings, span_exporter=span_exporter)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
     writer = telemetry.count_writer(executor)  # its depth is a metric
+    writes = Writer(writer)
+    recorder = EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones)
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
@@ -290,23 +292,23 @@ async def create_server(
     personalization_pb2_grpc.add_PersonalizationServicer_to_server(
         PersonalizationServicer(
             edge,
-            authorize,
-            EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones),
+            recorder,
+            IngestQueue(writes, recorder),
             domain.consent,
             domain.releaser,
-            Writer(writer),
+            writes,
             clock,
-        ),
+        ),  # fmt: skip
         services,
     )
     access_log_pb2_grpc.add_AccessLogServicer_to_server(
         AccessLogServicer(edge, authorize, AccessLogQueries(access_log, pseudonymizer)), services
     )
     subjects_pb2_grpc.add_SubjectsServicer_to_server(
-        SubjectsServicer(edge, domain.subjects, Writer(writer), clock), services
+        SubjectsServicer(edge, domain.subjects, writes, clock), services
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
-        InsightsServicer(edge, domain.insights, Writer(writer), clock), services
+        InsightsServicer(edge, domain.insights, writes, clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

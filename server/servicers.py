@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import partial
-from typing import Any, TypeVar
-
-import grpc
+from typing import Protocol
 
 from privacy.consent import ConsentRecorder
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
-from privacy.insights import Insights
+from privacy.insights import Insights, ReleasedSizes
 from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder, PreparedBatch, RecordResult
 from segments.release import Releaser
+from segments.store import AttributeScalar
 from server.audit import AccessLogQueries
 from server.convert import (
     attribute_to_proto,
@@ -29,6 +26,7 @@ from server.convert import (
     timestamp_from,
 )
 from server.edge import Edge, Outcome
+from server.rpc import WriteScheduler, rpc
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -42,69 +40,14 @@ from tactful.v1 import (
 )
 
 Clock = Callable[[], datetime]
-T = TypeVar("T")
-Context = grpc.aio.ServicerContext
+P = personalization_pb2
 
 
-class Writer:
-    """The single writer thread: every write to the stores goes through it, in order."""
+class IngestSink(Protocol):
+    """The engine's way of storing prepared RecordEvents batches (SQLite: queued for its
+    writer and stored several to a transaction)."""
 
-    def __init__(self, executor: Executor) -> None:
-        self._executor = executor
-
-    async def run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-
-class IngestQueue:
-    """RecordEvents batches waiting for the writer thread, stored together.
-
-    While the writer stores one group, the batches that arrive queue up; the next
-    group takes them all (up to `max_group`) into one transaction, so one commit
-    serves several calls. A failed group fails each of its calls, none stored."""
-
-    def __init__(self, writer: Writer, recorder: EventRecorder, *, max_group: int = 8) -> None:
-        self._writer = writer
-        self._recorder = recorder
-        self._max_group = max_group
-        self._pending: list[tuple[PreparedBatch, datetime, asyncio.Future[RecordResult]]] = []
-        self._draining: asyncio.Task[None] | None = None
-
-    async def store(self, batch: PreparedBatch, now: datetime) -> RecordResult:
-        future: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, now, future))
-        if self._draining is None:
-            self._draining = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                group = self._pending[: self._max_group]
-                del self._pending[: self._max_group]
-                try:
-                    results = await self._writer.run(
-                        partial(self._recorder.store_many, [(b, now) for b, now, _ in group])
-                    )
-                except Exception as exc:
-                    for _, _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, _, future), result in zip(group, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._draining = None
-
-
-def _method(service: str, name: str) -> str:
-    return f"tactful.v1.{service}/{name}"
-
-
-def _about(pseudonym: str) -> tuple[str, ...]:
-    """The subjects of a call about one person (none if it named nobody)."""
-    return (pseudonym,) if pseudonym else ()
+    async def store(self, batch: PreparedBatch, now: datetime) -> RecordResult: ...
 
 
 class Authorizer:
@@ -118,267 +61,184 @@ class Authorizer:
 
 
 class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
+    service = "Personalization"
+
     def __init__(
         self,
         edge: Edge,
-        authorize: Authorizer,
         recorder: EventRecorder,
+        ingest: IngestSink,
         consent: ConsentRecorder,
         releaser: Releaser,
-        writer: Writer,
+        writer: WriteScheduler,
         clock: Clock,
     ) -> None:
         self._edge = edge
-        self._authorize = authorize
         self._recorder = recorder
+        self._ingest = ingest
         self._consent = consent
         self._releaser = releaser
         self._writer = writer
         self._clock = clock
-        self._ingest = IngestQueue(writer, recorder)
 
-    async def RecordEvents(
-        self, request: personalization_pb2.RecordEventsRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            now = self._clock()
-            # Checked and pseudonymized here, stored by the writer thread: the Python
-            # work on one batch overlaps the SQLite work on another (which releases the
-            # GIL, once per statement).
-            prepared = self._recorder.prepare(
-                actor, request.purpose, [event_from_proto(e) for e in request.events], now=now
-            )
-            result = await self._ingest.store(prepared, now)
-            return Outcome(
-                personalization_pb2.RecordEventsResponse(
-                    stored=result.stored,
-                    not_stored=result.not_stored,
-                    dropped_attributes=result.dropped_attributes,
-                ),
-                result.decision,
-                subjects=list(prepared.identities),  # everyone the batch is about
-            )
-
-        return await self._edge.run(
-            _method("Personalization", "RecordEvents"), request, context, call, writes=True
+    @rpc(writes=True)
+    async def RecordEvents(self, request: P.RecordEventsRequest, actor: Actor) -> Outcome:
+        # Checked and pseudonymized on the loop, stored by the engine: the Python work on
+        # one batch overlaps the storing of another.
+        now = self._clock()
+        events = [event_from_proto(e) for e in request.events]
+        prepared = self._recorder.prepare(actor, request.purpose, events, now=now)
+        result = await self._ingest.store(prepared, now)
+        # Everyone the batch is about, whether or not they consented.
+        return Outcome(
+            recorded_to_proto(result), result.decision, subjects=list(prepared.identities)
         )
 
-    async def SetConsent(
-        self, request: personalization_pb2.SetConsentRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            result = await self._writer.run(
-                partial(
-                    self._consent.set_consent,
-                    actor,
-                    request.subject.namespace,
-                    request.subject.id,
-                    request.purpose,
-                    request.granted,
-                    request.source,
-                    now=self._clock(),
-                )
-            )
-            return Outcome(
-                personalization_pb2.SetConsentResponse(
-                    recorded_at=timestamp_from(result.recorded_at)
-                ),
-                result.decision,
-                subjects=_about(result.subject),
-            )
-
-        return await self._edge.run(
-            _method("Personalization", "SetConsent"), request, context, call, writes=True
+    @rpc(writes=True, on_writer=True)
+    def SetConsent(self, request: P.SetConsentRequest, actor: Actor) -> Outcome:
+        s, now = request.subject, self._clock()
+        result = self._consent.set_consent(
+            actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now
         )
+        reply = P.SetConsentResponse(recorded_at=timestamp_from(result.recorded_at))
+        return Outcome(reply, result.decision, subjects=_about(result.subject))
 
-    async def GetSegments(
-        self, request: personalization_pb2.GetSegmentsRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            released = self._releaser.segments(
-                actor, subject_from_proto(request.subject), request.purpose, now=self._clock()
-            )
-            return Outcome(
-                personalization_pb2.GetSegmentsResponse(segments=sorted(released.values)),
-                released.decision,
-                subjects=_about(released.subject),
-            )
+    @rpc()
+    def GetSegments(self, request: P.GetSegmentsRequest, actor: Actor) -> Outcome:
+        subject, now = subject_from_proto(request.subject), self._clock()
+        released = self._releaser.segments(actor, subject, request.purpose, now=now)
+        reply = P.GetSegmentsResponse(segments=sorted(released.values))
+        return Outcome(reply, released.decision, subjects=_about(released.subject))
 
-        return await self._edge.run(
-            _method("Personalization", "GetSegments"), request, context, call
-        )
+    @rpc()
+    def GetSignals(self, request: P.GetSignalsRequest, actor: Actor) -> Outcome:
+        subject, names = subject_from_proto(request.subject), list(request.names)
+        released = self._releaser.signals(actor, subject, request.purpose, names, now=self._clock())
+        decision = released.decision
+        return Outcome(signals_to_proto(released.values), decision, decision.requested,
+                       _about(released.subject))  # fmt: skip
 
-    async def GetSignals(
-        self, request: personalization_pb2.GetSignalsRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            released = self._releaser.signals(
-                actor,
-                subject_from_proto(request.subject),
-                request.purpose,
-                list(request.names),
-                now=self._clock(),
-            )
-            return Outcome(
-                personalization_pb2.GetSignalsResponse(
-                    signals=[
-                        common_pb2.Signal(name=name, value=attribute_to_proto(value))
-                        for name, value in sorted(released.values.items())
-                    ]
-                ),
-                released.decision,
-                released.decision.requested,
-                _about(released.subject),
-            )
-
-        return await self._edge.run(
-            _method("Personalization", "GetSignals"), request, context, call
-        )
-
-    async def GetHandoffContext(
-        self, request: personalization_pb2.GetHandoffContextRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            handoff = self._releaser.handoff(
-                actor, subject_from_proto(request.subject), request.purpose, now=self._clock()
-            )
-            return Outcome(
-                handoff_to_proto(handoff),
-                handoff.decision,
-                handoff.decision.requested,
-                _about(handoff.subject),
-            )
-
-        return await self._edge.run(
-            _method("Personalization", "GetHandoffContext"), request, context, call
-        )
+    @rpc()
+    def GetHandoffContext(self, request: P.GetHandoffContextRequest, actor: Actor) -> Outcome:
+        subject, now = subject_from_proto(request.subject), self._clock()
+        handoff = self._releaser.handoff(actor, subject, request.purpose, now=now)
+        decision = handoff.decision
+        return Outcome(handoff_to_proto(handoff), decision, decision.requested,
+                       _about(handoff.subject))  # fmt: skip
 
 
 class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):
+    service = "AccessLog"
+
     def __init__(self, edge: Edge, authorize: Authorizer, queries: AccessLogQueries) -> None:
         self._edge = edge
         self._authorize = authorize
         self._queries = queries
 
-    async def QueryAccessLog(
-        self, request: access_log_pb2.QueryAccessLogRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            decision = self._authorize(actor, Action.QUERY_ACCESS_LOG)
-            return Outcome(self._queries.query(request), decision)
+    @rpc()
+    def QueryAccessLog(
+        self, request: access_log_pb2.QueryAccessLogRequest, actor: Actor
+    ) -> Outcome:
+        decision = self._authorize(actor, Action.QUERY_ACCESS_LOG)
+        return Outcome(self._queries.query(request), decision)
 
-        return await self._edge.run(_method("AccessLog", "QueryAccessLog"), request, context, call)
-
+    @rpc()
     async def VerifyAccessLog(
-        self, request: access_log_pb2.VerifyAccessLogRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            decision = self._authorize(actor, Action.VERIFY_ACCESS_LOG)
-            result = await asyncio.to_thread(self._queries.verify)
-            return Outcome(result, decision)
-
-        return await self._edge.run(_method("AccessLog", "VerifyAccessLog"), request, context, call)
+        self, request: access_log_pb2.VerifyAccessLogRequest, actor: Actor
+    ) -> Outcome:
+        decision = self._authorize(actor, Action.VERIFY_ACCESS_LOG)
+        return Outcome(await asyncio.to_thread(self._queries.verify), decision)  # CPU-bound
 
 
 class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
-    def __init__(self, edge: Edge, requests: SubjectRequests, writer: Writer, clock: Clock) -> None:
+    service = "Subjects"
+
+    def __init__(
+        self, edge: Edge, requests: SubjectRequests, writer: WriteScheduler, clock: Clock
+    ) -> None:
         self._edge = edge
         self._requests = requests
         self._writer = writer
         self._clock = clock
 
-    async def ExportSubject(
-        self, request: subjects_pb2.ExportSubjectRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            export = await self._writer.run(
-                partial(
-                    self._requests.export,
-                    actor,
-                    request.subject.namespace,
-                    request.subject.id,
-                    now=self._clock(),
-                )
-            )
-            document = json.dumps(
-                export.document, ensure_ascii=False, indent=2, default=_json_value
-            ).encode()
-            return Outcome(
-                subjects_pb2.ExportSubjectResponse(export_json=document),
-                export.decision,
-                subjects=_about(export.subject),
-            )
+    @rpc(on_writer=True)
+    def ExportSubject(self, request: subjects_pb2.ExportSubjectRequest, actor: Actor) -> Outcome:
+        s = request.subject
+        export = self._requests.export(actor, s.namespace, s.id, now=self._clock())
+        reply = subjects_pb2.ExportSubjectResponse(export_json=_export_json(export.document))
+        return Outcome(reply, export.decision, subjects=_about(export.subject))
 
-        return await self._edge.run(_method("Subjects", "ExportSubject"), request, context, call)
-
-    async def EraseSubject(
-        self, request: subjects_pb2.EraseSubjectRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            now = self._clock()
-            erasure = await self._writer.run(
-                partial(
-                    self._requests.erase,
-                    actor,
-                    request.subject.namespace,
-                    request.subject.id,
-                    suppress=request.suppress,
-                    now=now,
-                )
-            )
-            return Outcome(
-                subjects_pb2.EraseSubjectResponse(
-                    erased_at=timestamp_from(now), deleted=erasure.deleted
-                ),
-                erasure.decision,
-                subjects=_about(erasure.subject),
-            )
-
-        return await self._edge.run(
-            _method("Subjects", "EraseSubject"), request, context, call, writes=True
+    @rpc(writes=True, on_writer=True)
+    def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor) -> Outcome:
+        s, now = request.subject, self._clock()
+        erasure = self._requests.erase(actor, s.namespace, s.id, suppress=request.suppress, now=now)
+        reply = subjects_pb2.EraseSubjectResponse(
+            erased_at=timestamp_from(now), deleted=erasure.deleted
         )
+        return Outcome(reply, erasure.decision, subjects=_about(erasure.subject))
+
+
+class InsightsServicer(insights_pb2_grpc.InsightsServicer):
+    service = "Insights"
+
+    def __init__(
+        self, edge: Edge, insights: Insights, writer: WriteScheduler, clock: Clock
+    ) -> None:
+        self._edge = edge
+        self._insights = insights
+        self._writer = writer
+        self._clock = clock
+
+    @rpc(writes=True, on_writer=True)
+    def GetSegmentSizes(
+        self, request: insights_pb2.GetSegmentSizesRequest, actor: Actor
+    ) -> Outcome:
+        released = self._insights.release_segment_sizes(
+            actor, request.purpose, request.epsilon, now=self._clock()
+        )
+        return Outcome(sizes_to_proto(released), released.decision)
+
+
+def _about(pseudonym: str) -> tuple[str, ...]:
+    """The subjects of a call about one person (none if it named nobody)."""
+    return (pseudonym,) if pseudonym else ()
+
+
+def recorded_to_proto(result: RecordResult) -> P.RecordEventsResponse:
+    return P.RecordEventsResponse(
+        stored=result.stored,
+        not_stored=result.not_stored,
+        dropped_attributes=result.dropped_attributes,
+    )
+
+
+def signals_to_proto(values: Mapping[str, AttributeScalar]) -> P.GetSignalsResponse:
+    return P.GetSignalsResponse(
+        signals=[
+            common_pb2.Signal(name=name, value=attribute_to_proto(value))
+            for name, value in sorted(values.items())
+        ]
+    )
+
+
+def sizes_to_proto(released: ReleasedSizes) -> insights_pb2.GetSegmentSizesResponse:
+    return insights_pb2.GetSegmentSizesResponse(
+        sizes=[
+            insights_pb2.SegmentSize(segment=name, noisy_count=count)
+            for name, count in released.sizes.items()
+        ],
+        epsilon_spent=released.epsilon_spent,
+        epsilon_remaining=released.epsilon_remaining,
+        sensitivity=released.sensitivity,
+        scale=released.scale,
+    )
+
+
+def _export_json(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=2, default=_json_value).encode()
 
 
 def _json_value(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot export {type(value).__name__}")
-
-
-class InsightsServicer(insights_pb2_grpc.InsightsServicer):
-    def __init__(self, edge: Edge, insights: Insights, writer: Writer, clock: Clock) -> None:
-        self._edge = edge
-        self._insights = insights
-        self._writer = writer
-        self._clock = clock
-
-    async def GetSegmentSizes(
-        self, request: insights_pb2.GetSegmentSizesRequest, context: Context
-    ) -> Any:
-        async def call(actor: Actor) -> Outcome:
-            released = await self._writer.run(
-                partial(
-                    self._insights.release_segment_sizes,
-                    actor,
-                    request.purpose,
-                    request.epsilon,
-                    now=self._clock(),
-                )
-            )
-            return Outcome(
-                insights_pb2.GetSegmentSizesResponse(
-                    sizes=[
-                        insights_pb2.SegmentSize(segment=name, noisy_count=count)
-                        for name, count in released.sizes.items()
-                    ],
-                    epsilon_spent=released.epsilon_spent,
-                    epsilon_remaining=released.epsilon_remaining,
-                    sensitivity=released.sensitivity,
-                    scale=released.scale,
-                ),
-                released.decision,
-            )
-
-        return await self._edge.run(
-            _method("Insights", "GetSegmentSizes"), request, context, call, writes=True
-        )

@@ -23,8 +23,8 @@ from privacy.vault import Identity
 from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
 from segments.store import tracked_by
 from server.config import EXAMPLE_CONTRACT
-from server.servicers import IngestQueue, Writer
 from storage.sqlite.behavior import SqliteBehaviorStore
+from storage.sqlite.writer import IngestQueue, Writer
 from tests.conftest import T0, Tactful, email, page_view
 
 

@@ -1,0 +1,67 @@
+"""What every Tactful method declares once, instead of writing it out in each:
+its full name, whether it writes, and where its domain call runs.
+
+    class InsightsServicer(...):
+        service = "Insights"
+
+        @rpc(writes=True, on_writer=True)
+        def GetSegmentSizes(self, request, actor) -> Outcome:
+            released = self._insights.release_segment_sizes(actor, ...)
+            return Outcome(insights_to_proto(released), released.decision)
+
+The decorated method reads as one sentence: convert the request, make one domain
+call, convert the result. `rpc` turns it into the gRPC handler: the edge
+authenticates, records and fails closed (server/edge.py); `writes` stops it while
+the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
+an `async` body runs on the event loop as it is, a plain one on the loop too.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
+from typing import Any, Protocol, TypeVar
+
+import grpc
+
+from privacy.decisions import Actor
+from server.edge import Edge, Outcome
+
+T = TypeVar("T")
+
+
+class WriteScheduler(Protocol):
+    """The engine's way of running a write (the SQLite engine: its one writer thread)."""
+
+    async def run(self, call: Callable[[], T]) -> T: ...
+
+
+class Servicer(Protocol):
+    service: str
+    _edge: Edge
+    _writer: WriteScheduler
+
+
+Body = Callable[[Any, Any, Actor], Outcome | Awaitable[Outcome]]
+
+
+def rpc(*, writes: bool = False, on_writer: bool = False) -> Callable[[Body], Any]:
+    def declare(body: Body) -> Any:
+        asynchronous = inspect.iscoroutinefunction(body)
+
+        @wraps(body)
+        async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(actor: Actor) -> Outcome:
+                if asynchronous:
+                    return await body(self, request, actor)  # type: ignore[misc]
+                if on_writer:
+                    return await self._writer.run(partial(body, self, request, actor))  # type: ignore[arg-type]
+                return body(self, request, actor)  # type: ignore[return-value]
+
+            method = f"tactful.v1.{self.service}/{body.__name__}"
+            return await self._edge.run(method, request, context, call, writes=writes)
+
+        return handler
+
+    return declare
