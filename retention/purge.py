@@ -34,7 +34,10 @@ class ExpiringBehavior(Protocol):
 
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
 
-    def checkpoint_wal(self) -> None: ...
+    def forget_deleted(self) -> None:
+        """Leave no copy of deleted rows that the engine can remove (old page images,
+        log segments): what it cannot (backups, replicas) the operator expires."""
+        ...
 
 
 class ExpiringIdentities(Protocol):
@@ -121,7 +124,7 @@ class RetentionJob:
             receipt.identity_cutoff, dry_run, progress, kept_from, receipt.with_identities
         )
         if not dry_run:
-            self._behavior.checkpoint_wal()
+            self._behavior.forget_deleted()
         return receipt
 
     def remaining(self, *, now: datetime) -> dict[str, int]:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Generic
 
 from privacy.contract import Contract, LegalBasis, Purpose
 from privacy.decisions import Action, Actor, Decision, decide, enforce
@@ -23,7 +23,7 @@ from privacy.pseudonym import NORMALIZERS, Pseudonymizer, spellings, subject_vio
 from privacy.suppression import Tombstones
 from privacy.vault import Identity, IdentityVault
 from segments.attributes import check_attributes
-from segments.store import AttributeScalar, BehaviorStore, BehaviorWrite, StoredEvent
+from segments.store import AttributeScalar, Batch, BehaviorStore, BehaviorWrite, StoredEvent
 
 MAX_BATCH_EVENTS = 1000
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
@@ -60,12 +60,12 @@ class RecordResult:
 
 
 @dataclass(frozen=True)
-class PreparedBatch:
+class PreparedBatch(Generic[Batch]):
     """A checked, pseudonymized batch, not yet stored (see EventRecorder.prepare)."""
 
     decision: Decision
     purpose: Purpose
-    events: Any  # the store's encoding of the batch (BehaviorStore.encode)
+    events: Batch  # the store's encoding of the batch (BehaviorStore.encode)
     per_subject: Counter[str]  # events per pseudonym
     identities: dict[str, Identity]  # by pseudonym under the primary key
     versions: dict[str, tuple[str, ...]]  # primary pseudonym -> every live version's
@@ -79,13 +79,13 @@ def to_us(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
-class EventRecorder:
+class EventRecorder(Generic[Batch]):
     def __init__(
         self,
         contract: Contract,
         pseudonymizer: Pseudonymizer,
         vault: IdentityVault,
-        store: BehaviorStore,
+        store: BehaviorStore[Batch],
         tombstones: Tombstones,
     ) -> None:
         self._contract = contract
@@ -106,7 +106,7 @@ class EventRecorder:
 
     def prepare(
         self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
-    ) -> PreparedBatch:
+    ) -> PreparedBatch[Batch]:
         """Decide, check the whole batch, and pseudonymize it: everything that reads no
         store, so another thread may do it while the writer stores an earlier batch."""
         decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
@@ -164,7 +164,9 @@ class EventRecorder:
             dropped,
         )
 
-    def store_many(self, batches: Sequence[tuple[PreparedBatch, datetime]]) -> list[RecordResult]:
+    def store_many(
+        self, batches: Sequence[tuple[PreparedBatch[Batch], datetime]]
+    ) -> list[RecordResult]:
         """Store prepared batches (each with the time it was received) in one transaction:
         one commit for all of them, and all or none of them stored. Call from the single
         writer thread."""
@@ -176,7 +178,9 @@ class EventRecorder:
                 results.append(self._store_one(write, batch, now))
         return results
 
-    def _store_one(self, write: BehaviorWrite, batch: PreparedBatch, now: datetime) -> RecordResult:
+    def _store_one(
+        self, write: BehaviorWrite[Batch], batch: PreparedBatch[Batch], now: datetime
+    ) -> RecordResult:
         versions, identities = batch.versions, batch.identities
         about = next(iter(identities)) if len(identities) == 1 else ""
         every_tombstone = [t for ts in batch.tombstones.values() for t in ts]

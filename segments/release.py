@@ -33,7 +33,7 @@ from segments.rules import matches
 from segments.store import (
     Activity,
     AttributeScalar,
-    BehaviorStore,
+    BehaviorReads,
     SignalQuery,
     seen_signal,
     typed_signal,
@@ -55,7 +55,7 @@ class Releaser:
         self,
         contract: Contract,
         pseudonymizer: Pseudonymizer,
-        store: BehaviorStore,
+        store: BehaviorReads,
         consent: ConsentRecorder,
         minimum: MinimumSegmentSize | None = None,
     ) -> None:

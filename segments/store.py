@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
 
@@ -139,7 +139,11 @@ def tracked_by(contract: Contract) -> Tracked:
     return Tracked(pairs[SignalKind.LAST_VALUE], pairs[SignalKind.DISTINCT])
 
 
-class BehaviorWrite(Protocol):
+Batch = TypeVar("Batch")  # a batch as an engine encodes it (BehaviorStore.encode)
+Batch_contra = TypeVar("Batch_contra", contravariant=True)
+
+
+class BehaviorWrite(Protocol[Batch_contra]):
     """Reads and writes inside one write transaction of the behavior store."""
 
     def suppressed(self, tombstones: Sequence[str]) -> set[str]:
@@ -151,22 +155,14 @@ class BehaviorWrite(Protocol):
         """Those of `pseudonyms` with consent currently granted for `purpose`."""
         ...
 
-    def append(self, batch: Any, admitted: Collection[str]) -> None:
+    def append(self, batch: Batch_contra, admitted: Collection[str]) -> None:
         """Store the events of an encoded batch (`BehaviorStore.encode`) about the
         `admitted` pseudonyms only, and update activity and signal state."""
         ...
 
 
-class BehaviorStore(Protocol):
-    def encode(self, events: Sequence[StoredEvent], *, received_at_us: int) -> Any:
-        """A batch made ready for `BehaviorWrite.append`, without touching the database
-        (any thread may do it)."""
-        ...
-
-    def writing(self) -> AbstractContextManager[BehaviorWrite]:
-        """One write transaction: what is read through it cannot change before what is
-        written through it commits; all or nothing."""
-        ...
+class BehaviorReads(Protocol):
+    """What reads the behavior store (GetSegments, GetSignals, the handoff)."""
 
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
@@ -187,4 +183,18 @@ class BehaviorStore(Protocol):
     ) -> list[JourneyEvent]:
         """Events of any type collected under `purpose` after `since_us`, newest first,
         at most RECENT_EVENTS_LIMIT of them."""
+        ...
+
+
+class BehaviorStore(BehaviorReads, Protocol[Batch]):
+    """The behavior store of an engine, which picks its own encoding of a batch."""
+
+    def encode(self, events: Sequence[StoredEvent], *, received_at_us: int) -> Batch:
+        """A batch made ready for `BehaviorWrite.append`, without touching the database
+        (any thread may do it)."""
+        ...
+
+    def writing(self) -> AbstractContextManager[BehaviorWrite[Batch]]:
+        """One write transaction: what is read through it cannot change before what is
+        written through it commits; all or nothing."""
         ...

@@ -45,7 +45,7 @@ class SqliteSubjectData:
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN ({marks})", pseudonyms
                 ).rowcount
-        self.checkpoint_wal()
+        self.forget_deleted()
         return deleted
 
     def suppress(self, tombstone: str, *, at_us: int) -> None:
@@ -160,9 +160,9 @@ class SqliteSubjectData:
         )
         return {row[0] for row in rows}
 
-    def checkpoint_wal(self) -> None:
+    def forget_deleted(self) -> None:
         """Fold the WAL into the database and empty it: deleted rows' old page images
-        must not outlive the deletion there."""
+        must not outlive the deletion there (secure_delete overwrote them in the file)."""
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:

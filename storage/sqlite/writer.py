@@ -16,6 +16,7 @@ from functools import partial
 from typing import TypeVar
 
 from segments.ingest import EventRecorder, PreparedBatch, RecordResult
+from storage.sqlite.behavior import EncodedEvents
 
 T = TypeVar("T")
 
@@ -37,14 +38,22 @@ class IngestQueue:
     group takes them all (up to `max_group`) into one transaction, so one commit
     serves several calls. A failed group fails each of its calls, none stored."""
 
-    def __init__(self, writer: Writer, recorder: EventRecorder, *, max_group: int = 8) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        recorder: EventRecorder[EncodedEvents],
+        *,
+        max_group: int = 8,
+    ) -> None:
         self._writer = writer
         self._recorder = recorder
         self._max_group = max_group
-        self._pending: list[tuple[PreparedBatch, datetime, asyncio.Future[RecordResult]]] = []
+        self._pending: list[
+            tuple[PreparedBatch[EncodedEvents], datetime, asyncio.Future[RecordResult]]
+        ] = []
         self._draining: asyncio.Task[None] | None = None
 
-    async def store(self, batch: PreparedBatch, now: datetime) -> RecordResult:
+    async def store(self, batch: PreparedBatch[EncodedEvents], now: datetime) -> RecordResult:
         future: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, now, future))
         if self._draining is None:
