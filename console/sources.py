@@ -31,12 +31,11 @@ from privacy.contract import Contract
 from privacy.insights import Debit
 from privacy.keyring import KeyringWatcher
 from privacy.pseudonym import Pseudonymizer
+from server import stores
 from server.app import load_checked_contract
 from server.auth import Authenticator
 from server.config import ConfigError, Settings
 from server.tokens import TokenStore
-from storage.sqlite.access_log import SqliteAccessLog
-from storage.sqlite.budget import SqliteBudgetLedger
 
 RETENTION_RUN = "tactful.cli/retention.run"
 # Data-subject requests, over the API and from the command line.
@@ -69,7 +68,7 @@ class Sources:
     """The stores the console reads, and the access log it records its own views in."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
-        path = settings.data_dir / "access_log.db"
+        path = stores.access_log_location(settings)
         if not path.exists():
             raise ConfigError(
                 f"no access log at {path}: start `tactful serve` on this data folder first "
@@ -80,15 +79,8 @@ class Sources:
         self.contract: Contract = load_checked_contract(settings)
         keyring = KeyringWatcher(settings.keyring_path)
         self._pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
-        self._log = SqliteAccessLog(
-            path,
-            settings.checkpoints_path,
-            keyring.keys("signing"),
-            checkpoint_every=settings.checkpoint_every,
-            checkpoint_seconds=settings.checkpoint_seconds,
-            lock_timeout_s=settings.record_timeout_ms / 1000,
-        )
-        self._ledger = SqliteBudgetLedger(settings.data_dir / "insights.db")
+        self._log = stores.open_access_log(settings, keyring.keys("signing"))
+        self._ledger = stores.open_budget_ledger(settings)
         self.authenticator = Authenticator(
             settings.principals, TokenStore(settings.tokens_path), clock=clock
         )

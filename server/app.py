@@ -30,6 +30,7 @@ from segments.ingest import EventRecorder, to_us
 from segments.minimum import MinimumSegmentSize
 from segments.release import Releaser
 from segments.store import tracked_by
+from server import stores
 from server.audit import AccessLogQueries
 from server.auth import Authenticator
 from server.config import Settings, parse_listen
@@ -52,7 +53,6 @@ from storage.sqlite.access_log import SqliteAccessLog
 from storage.sqlite.behavior import SqliteBehaviorStore
 from storage.sqlite.budget import SqliteBudgetLedger
 from storage.sqlite.subjects import SqliteSubjectData
-from storage.sqlite.vault import open_sqlite_vault
 from storage.sqlite.writer import IngestQueue, Writer
 from tactful.v1 import (
     access_log_pb2,
@@ -131,10 +131,8 @@ def open_domain(
     contract = load_checked_contract(settings)
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
-    vault = open_sqlite_vault(
-        settings.data_dir / "vault.db", keyring.keys("vault"), keyring.keys("pseudonym")
-    )
-    subject_data = SqliteSubjectData(settings.data_dir / "behavior.db")
+    vault = stores.open_vault(settings, keyring.keys("vault"), keyring.keys("pseudonym"))
+    subject_data = stores.open_subject_data(settings)
     # Tombstones from before the suppression key, while their pseudonym key is live.
     migrate_legacy_tombstones(settings.keyring_path, subject_data, now=utc_now())
     tombstones = Tombstones(keyring.keys("suppression"))
@@ -150,15 +148,8 @@ def open_domain(
             vault.close()
             raise
         (renormalized or _print_renormalization)(report)
-    store = SqliteBehaviorStore(settings.data_dir / "behavior.db", tracked_by(contract))
-    access_log = SqliteAccessLog(
-        settings.data_dir / "access_log.db",
-        settings.checkpoints_path,
-        keyring.keys("signing"),
-        checkpoint_every=settings.checkpoint_every,
-        checkpoint_seconds=settings.checkpoint_seconds,
-        lock_timeout_s=settings.record_timeout_ms / 1000,
-    )
+    store = stores.open_behavior(settings, tracked_by(contract))
+    access_log = stores.open_access_log(settings, keyring.keys("signing"))
     consent = ConsentRecorder(contract, pseudonymizer, store, tombstones)
     minimum = MinimumSegmentSize(
         Census(contract, store, through_writer=False), settings.min_segment_size
@@ -173,7 +164,7 @@ def open_domain(
         _access_history(access_log),
         tombstones,
     )
-    budget_ledger = SqliteBudgetLedger(settings.data_dir / "insights.db")
+    budget_ledger = stores.open_budget_ledger(settings)
     insights = Insights(
         contract,
         Census(contract, store, through_writer=True),

@@ -16,7 +16,7 @@ from privacy.contract import parse_duration
 from privacy.keyring import load_keyring
 from privacy.pseudonym import Pseudonymizer
 from segments.ingest import to_us
-from server import cli_output, cli_receipt
+from server import cli_output, cli_receipt, stores
 from server.config import Settings
 from server.job_metrics import job_report, metrics_file_option
 from storage.sqlite.access_log import SqliteAccessLog
@@ -89,11 +89,10 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
     keyring = load_keyring(settings.keyring_path)
-    path = settings.data_dir / "access_log.db"
+    path = stores.access_log_location(settings)
     if not path.exists():
         raise SystemExit(f"tactful: no access log at {path}")
-    log = SqliteAccessLog(path, settings.checkpoints_path, keyring.signing)
-    return log, Pseudonymizer(keyring.pseudonym)
+    return stores.open_access_log(settings, keyring.signing), Pseudonymizer(keyring.pseudonym)
 
 
 def _verify(settings: Settings) -> int:

@@ -12,12 +12,11 @@ from typing import Any
 
 from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
 from retention.rekey import Rekeyer
-from server import cli_receipt
+from server import cli_receipt, stores
 from server.app import open_domain
 from server.config import Settings
 from server.job_metrics import job_report, metrics_file_option
 from server.progress import progress_for
-from storage.sqlite.access_log import SqliteAccessLog
 
 
 def register(
@@ -158,7 +157,7 @@ def _uses(settings: Settings, use: str, version: int) -> str:
     """What still needs the version, in words, or "" if nothing does."""
     if use == "signing":
         keys = load_keyring(settings.keyring_path).signing
-        log = SqliteAccessLog(settings.data_dir / "access_log.db", settings.checkpoints_path, keys)
+        log = stores.open_access_log(settings, keys)
         try:
             signed = sum(1 for c in log.checkpoints() if c.key_version == version)
         finally:

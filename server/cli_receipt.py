@@ -22,6 +22,7 @@ from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord, 
 from privacy.errors import StoreUnavailable
 from privacy.keyring import load_keyring
 from segments.ingest import to_us
+from server import stores
 from server.config import Settings
 from storage.sqlite.access_log import SqliteAccessLog
 
@@ -92,15 +93,9 @@ def record(
 def opened_log(settings: Settings) -> Iterator[SqliteAccessLog]:
     """The data folder's access log, for a command that opens nothing else."""
     keyring = load_keyring(settings.keyring_path)
-    path = settings.data_dir / "access_log.db"
+    path = stores.access_log_location(settings)
     try:
-        log = SqliteAccessLog(
-            path,
-            settings.checkpoints_path,
-            keyring.signing,
-            checkpoint_every=settings.checkpoint_every,
-            checkpoint_seconds=settings.checkpoint_seconds,
-        )
+        log = stores.open_access_log(settings, keyring.signing)
     except (OSError, StoreUnavailable) as exc:
         raise NotRecorded(f"cannot open the access log {path}: {exc}") from exc
     try:

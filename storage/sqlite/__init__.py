@@ -3,3 +3,15 @@
 Three files keep identity, behavior and the access log physically apart
 (vault.db, behavior.db, access_log.db), plus insights.db for the privacy budget.
 """
+
+from pathlib import Path
+
+VAULT = "vault.db"
+BEHAVIOR = "behavior.db"
+ACCESS_LOG = "access_log.db"
+INSIGHTS = "insights.db"
+
+
+def path_of(data_dir: Path, store: str) -> Path:
+    """Where the engine keeps `store` (one of the names above) in a data folder."""
+    return data_dir / store
