@@ -81,23 +81,39 @@ class Served:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_bytes(self) -> int | None:
+        """The server's resident memory now; Linux only."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
 
 @contextmanager
 def serving(
-    kind: ServerKind, *, token: str = "", profile: Path | None = None, tls: Path | None = None
+    kind: ServerKind,
+    *,
+    token: str = "",
+    profile: Path | None = None,
+    tls: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
     With `profile`, the child runs cProfile over its event loop and every thread it
     starts (the writer) and writes the combined stats there when it stops. With `tls`
     (a folder `tactful certs dev` wrote), it serves TLS with that folder's server
-    certificate.
+    certificate. With `data_dir`, Tactful keeps its files there (for the caller to
+    watch them grow) instead of in a temporary folder of its own.
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_child_main,
-        args=(kind, token, profile, tls, theirs),
+        args=(kind, token, profile, tls, theirs, data_dir),
         name=f"bench-{kind}",
         daemon=True,
     )
@@ -122,22 +138,32 @@ def serving(
 
 
 def _child_main(
-    kind: ServerKind, token: str, profile: Path | None, tls: Path | None, parent: Connection
+    kind: ServerKind,
+    token: str,
+    profile: Path | None,
+    tls: Path | None,
+    parent: Connection,
+    data_dir: Path | None = None,
 ) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
-        asyncio.run(_serve_until_told(kind, token, tls, parent))
+        asyncio.run(_serve_until_told(kind, token, tls, parent, data_dir))
     finally:
         if profiler and profile:
             profiler.dump(profile)
 
 
 async def _serve_until_told(
-    kind: ServerKind, token: str, tls: Path | None, parent: Connection
+    kind: ServerKind,
+    token: str,
+    tls: Path | None,
+    parent: Connection,
+    data_dir: Path | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
+        home = Path(tmp) if data_dir is None else data_dir
         port, stop = await (
-            _start_echo(tls) if kind == "echo" else _start_tactful(Path(tmp), token, tls)
+            _start_echo(tls) if kind == "echo" else _start_tactful(home, token, tls)
         )
         parent.send(port)
         told = asyncio.Event()
