@@ -120,12 +120,11 @@ class SqliteAccessLog:
         self._path = path
         self._db = connect(path)
         self._db.execute("PRAGMA synchronous=FULL")
-        # Fold the WAL back into the file every 40 MB, not SQLite's 4 MB. The subject
-        # index takes each record to a page of its own once the log is past a few
-        # thousand records per subject population; every fold-back then writes almost
-        # every frame's page again, and it runs inside a commit on the serving thread.
-        # Over 10,000 frames the same index pages recur and go back once: pages
-        # written into the file per record stay where a fresh log starts
+        # Fold the WAL back into the file every 40 MB, not SQLite's 4 MB. Once the log
+        # has grown, each subject-index row of a record lands on a page of its own,
+        # and a fold-back (inside a commit, on the serving thread) wrote almost every
+        # page of a 1,000-frame WAL again. Over 10,000 frames the same pages recur and
+        # go back once: pages written per record stay where a fresh log starts
         # (docs/benchmarks.md, "Soak").
         self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_FOLD_BACK_FRAMES}")
         # How long a write waits for another process's write lock before failing closed.
