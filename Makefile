@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --readers 8
 	$(BIN)/python bench/audit_verify.py
 	$(BIN)/python bench/purge.py
+	$(BIN)/python bench/soak.py
 
 ## lint: ruff and mypy --strict on the domain packages
 lint: $(STAMP)

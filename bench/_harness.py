@@ -81,6 +81,16 @@ class Served:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_bytes(self) -> int | None:
+        """The server's resident memory now; Linux only."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
 
 @contextmanager
 def serving(
@@ -90,6 +100,7 @@ def serving(
     profile: Path | None = None,
     tls: Path | None = None,
     observability: bool = False,
+    data_dir: Path | None = None,
 ) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
@@ -98,12 +109,14 @@ def serving(
     (a folder `tactful certs dev` wrote), it serves TLS with that folder's server
     certificate. With `observability`, Tactful serves metrics (on a port of its own)
     and logs a JSON line per call to a file; without, neither.
+    With `data_dir`, Tactful keeps its files there (for the caller to watch them grow)
+    instead of in a temporary folder of its own.
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_child_main,
-        args=(kind, token, profile, tls, observability, theirs),
+        args=(kind, token, profile, tls, observability, theirs, data_dir),
         name=f"bench-{kind}",
         daemon=True,
     )
@@ -134,23 +147,28 @@ def _child_main(
     tls: Path | None,
     observability: bool,
     parent: Connection,
+    data_dir: Path | None = None,
 ) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
-        asyncio.run(_serve_until_told(kind, token, tls, observability, parent))
+        asyncio.run(_serve_until_told(kind, token, tls, observability, parent, data_dir))
     finally:
         if profiler and profile:
             profiler.dump(profile)
 
 
 async def _serve_until_told(
-    kind: ServerKind, token: str, tls: Path | None, observability: bool, parent: Connection
+    kind: ServerKind,
+    token: str,
+    tls: Path | None,
+    observability: bool,
+    parent: Connection,
+    data_dir: Path | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
+        home = Path(tmp) if data_dir is None else data_dir
         port, stop = await (
-            _start_echo(tls)
-            if kind == "echo"
-            else _start_tactful(Path(tmp), token, tls, observability)
+            _start_echo(tls) if kind == "echo" else _start_tactful(home, token, tls, observability)
         )
         parent.send(port)
         told = asyncio.Event()
