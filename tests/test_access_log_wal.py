@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from privacy.access_log import AccessEntry, Decided
-from privacy.access_log_store import WAL_FOLD_BACK_FRAMES, SqliteAccessLog
 from privacy.keyring import create_keyring
+from storage.sqlite.access_log import WAL_FOLD_BACK_FRAMES, SqliteAccessLog
 
 FRAME_BYTES = 4096 + 24  # a page and its frame header
 SQLITE_DEFAULT_WINDOW = 1000
