@@ -95,22 +95,32 @@ def test_a_client_trusting_the_ca_is_served_others_are_not(
     assert record.authenticated_by == "token" and record.certificate_sha256 == ""
 
 
+def live_copy(of: Path, tmp_path: Path) -> Path:
+    """A folder the server reads its certificate from, holding `of`'s server files."""
+    live = tmp_path / "live"
+    live.mkdir()
+    for name in ("server.pem", "server.key"):
+        (live / name).write_bytes(read(of / name))
+    return live
+
+
+def replace_whole(live: Path, new: Path, name: str) -> None:
+    staged = live / f".{name}.new"  # written aside, then moved in by rename
+    staged.write_bytes(read(new / name))
+    os.replace(staged, live / name)
+
+
 def test_replacing_the_files_serves_the_new_certificate_without_a_failed_call(
     start_tactful: Callable[..., Tactful], tmp_path: Path
 ) -> None:
     old, new = pki(tmp_path / "old"), pki(tmp_path / "new")
-    live = tmp_path / "live"
-    live.mkdir()
-    for name in ("server.pem", "server.key"):
-        (live / name).write_bytes(read(old / name))
+    live = live_copy(old, tmp_path)
     tactful = start_tactful(tls=tls_settings(live))
     kept = channel(tactful, old / "ca.pem")  # a connection opened before the rotation
     assert segments(kept) is grpc.StatusCode.OK
     assert segments(channel(tactful, new / "ca.pem")) is grpc.StatusCode.UNAVAILABLE
-    for name in ("server.key", "server.pem"):  # each file whole, by rename
-        staged = live / f".{name}.new"
-        staged.write_bytes(read(new / name))
-        os.replace(staged, live / name)
+    for name in ("server.key", "server.pem"):
+        replace_whole(live, new, name)
     assert segments(channel(tactful, new / "ca.pem")) is grpc.StatusCode.OK
     assert segments(channel(tactful, old / "ca.pem")) is grpc.StatusCode.UNAVAILABLE
     assert [segments(kept) for _ in range(5)] == [grpc.StatusCode.OK] * 5
@@ -120,13 +130,13 @@ def test_a_half_written_rotation_keeps_the_old_certificate_serving(
     start_tactful: Callable[..., Tactful], tmp_path: Path
 ) -> None:
     old, new = pki(tmp_path / "old"), pki(tmp_path / "new")
-    live = tmp_path / "live"
-    live.mkdir()
-    for name in ("server.pem", "server.key"):
-        (live / name).write_bytes(read(old / name))
+    live = live_copy(old, tmp_path)
     tactful = start_tactful(tls=tls_settings(live))
-    (live / "server.pem").write_bytes(read(new / "server.pem"))  # the key is still the old one
+    replace_whole(live, new, "server.pem")  # the key is still the old one: refused
     assert segments(channel(tactful, old / "ca.pem")) is grpc.StatusCode.OK
+    assert segments(channel(tactful, new / "ca.pem")) is grpc.StatusCode.UNAVAILABLE
+    replace_whole(live, new, "server.key")  # now the pair checks out
+    assert segments(channel(tactful, new / "ca.pem")) is grpc.StatusCode.OK
 
 
 # -- mutual TLS ---------------------------------------------------------------------------
