@@ -7,7 +7,9 @@ import csv
 import io
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from server.cli import main
 from server.config import ConfigError, ConsoleSettings, load_settings
 from server.tokens import TokenStore
-from tests.conftest import email, token_for
+from tests.conftest import Tactful, email, token_for
 from tests.test_cli_audit import config_for
 from tests.test_console_fixtures import (
     ALICE,
@@ -316,3 +318,41 @@ def test_tactful_console_refuses_plaintext_off_the_loopback(
     config = str(config_for(filled.tactful, tmp_path))
     assert main(["console", "--config", config, "--listen", "0.0.0.0:0"]) == 1
     assert "not a loopback address" in capsys.readouterr().err
+
+
+def test_over_tls_the_console_serves_https_and_its_cookie_is_secure(
+    start_tactful: Callable[..., Tactful], tmp_path: Path
+) -> None:
+    import ssl
+    from datetime import UTC, datetime
+
+    from server._x509 import write_development_pki
+    from server.cli_console import start_in_thread, with_listen
+    from server.config import TlsSettings
+
+    pki = tmp_path / "pki"
+    write_development_pki(pki, [], now=datetime.now(UTC))
+    tactful = start_tactful()
+    tls = TlsSettings(pki / "server.pem", pki / "server.key")
+    console = start_in_thread(
+        with_listen(replace(tactful.settings, tls=tls), "127.0.0.1:0"), clock=tactful.clock
+    )
+    try:
+        assert console.url.startswith("https://127.0.0.1:")
+        trusted = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        with httpx.Client(base_url=console.url, verify=trusted, follow_redirects=False) as client:
+            form = client.get("/sign-in")
+            reply = client.post(
+                "/sign-in", data={"token": token_for(COMPLIANCE), "csrf": csrf_of(form.text)}
+            )
+            assert reply.status_code == 303
+            cookie = next(
+                c for c in reply.headers.get_list("set-cookie") if c.startswith("tactful_console=")
+            )
+            assert "secure" in cookie.lower()
+            assert client.get("/access-log").status_code == 200
+        plain = console.url.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError), httpx.Client(base_url=plain) as client:
+            client.get("/sign-in")
+    finally:
+        console.stop()
