@@ -45,6 +45,6 @@ def test_missing_binaries_skip_unless_postgres_is_required(
     monkeypatch.setattr(postgres_cluster, "binaries", lambda: None)
     monkeypatch.setenv("TACTFUL_REQUIRE_POSTGRES", required)
     outcome = pytest.fail.Exception if required else pytest.skip.Exception
-    with pytest.raises(outcome, match="initdb, pg_ctl and postgres are not on this machine"):
-        with throwaway_cluster():
-            pass
+    expected = "initdb, pg_ctl and postgres are not on this machine"
+    with pytest.raises(outcome, match=expected), throwaway_cluster():
+        pass
