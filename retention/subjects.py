@@ -86,12 +86,17 @@ class SubjectRequests:
         decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
         normalized = normalize(namespace, identifier)
         pseudonyms = self._pseudonymizer.candidates(namespace, normalized)
-        deleted = {"vault.identities": self._identities.shred(pseudonyms)}
-        deleted |= {f"behavior.{k}": v for k, v in self._behavior.erase(pseudonyms).items()}
-        if suppress:
+        # Crypto-shredding first: killed after it, the person is already unreadable.
+        shredded = self._identities.shred(pseudonyms)
+        if suppress:  # before the behavior goes: no batch after this one collects them
             at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
             self._behavior.suppress(self._tombstones.tombstone(namespace, normalized), at_us=at_us)
-        return Erasure(decision, pseudonyms[0], deleted)
+        deleted = {f"behavior.{k}": v for k, v in self._behavior.erase(pseudonyms).items()}
+        # A batch that had passed its checks when the shred ran (the vault is another
+        # file, outside its transaction) stored the identity again; the behavior erase
+        # waited for it to commit, so this second shred removes what it brought back.
+        shredded += self._identities.shred(pseudonyms)
+        return Erasure(decision, pseudonyms[0], {"vault.identities": shredded} | deleted)
 
     def export(self, actor: Actor, namespace: str, identifier: str, *, now: datetime) -> Export:
         decision = enforce(decide(self._contract, actor, Action.EXPORT_SUBJECT))

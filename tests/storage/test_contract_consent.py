@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from privacy.vault import Identity
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
@@ -118,13 +116,6 @@ def test_an_erasure_with_suppression_from_another_connection_never_lands_between
         stores.close()
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known gap: SubjectRequests.erase shreds the vault before it erases behavior,"
-    " outside the batch's transaction, so a batch between its check and its write"
-    " remembers the identity again after the shred",
-)
 def test_an_erasure_racing_a_batch_leaves_no_identity_in_the_vault(
     engine: Engine, tmp_path: Path
 ) -> None:
