@@ -27,26 +27,24 @@ from segments.visitor import visitor_segments
 
 
 class CensusSource(Protocol):
-    def census(
-        self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool
-    ) -> dict[str, dict[str, Any]]: ...
+    def census(self, purpose: str, wanted: Sequence[SignalQuery]) -> dict[str, dict[str, Any]]:
+        """Every subject with data under `purpose`: first and last seen (µs) and the raw
+        value of each wanted signal."""
+        ...
 
 
 class Census:
     """Segment counts for every segment of the contract, under one purpose."""
 
-    def __init__(self, contract: Contract, store: CensusSource, *, through_writer: bool) -> None:
+    def __init__(self, contract: Contract, store: CensusSource) -> None:
         self._contract = contract
         self._store = store
-        self._through_writer = through_writer
 
     def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
         now = datetime.fromtimestamp(now_us / 1_000_000, tz=UTC)
         rules = {n: s.rule for n, s in self._contract.segments.items() if s.rule is not None}
         wanted = sorted(set().union(*(signals_of(r) for r in rules.values())))
-        people = self._store.census(
-            purpose, self._queries(wanted, now_us), through_writer=self._through_writer
-        )
+        people = self._store.census(purpose, self._queries(wanted, now_us))
         counts = dict.fromkeys(self._contract.segments, 0)
         for row in people.values():
             activity = Activity(row[FIRST_SEEN], row[LAST_SEEN], 1)

@@ -152,7 +152,7 @@ def open_domain(
     access_log = stores.open_access_log(settings, keyring.keys("signing"))
     consent = ConsentRecorder(contract, pseudonymizer, store, tombstones)
     minimum = MinimumSegmentSize(
-        Census(contract, store, through_writer=False), settings.min_segment_size
+        Census(contract, store.census_source(on_writer=False)), settings.min_segment_size
     )
     releaser = Releaser(contract, pseudonymizer, store, consent, minimum)
     subjects = SubjectRequests(
@@ -167,7 +167,7 @@ def open_domain(
     budget_ledger = stores.open_budget_ledger(settings)
     insights = Insights(
         contract,
-        Census(contract, store, through_writer=True),
+        Census(contract, store.census_source(on_writer=True)),
         budget_ledger,
         budget=settings.insights_budget,
     )

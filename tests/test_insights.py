@@ -332,7 +332,7 @@ def test_segment_counts_follow_the_24_hour_rule_per_purpose(tmp_path: Path) -> N
     events.append(StoredEvent("hmac-sha256:v1:e", "support_triage", "page_viewed", now_us, {}))
     store.append(events, received_at_us=now_us)
 
-    census = Census(contract, store, through_writer=True)
+    census = Census(contract, store.census_source(on_writer=True))
 
     def visitors(purpose: str) -> dict[str, int]:
         counts = census.segment_counts(purpose, now_us)

@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from privacy.consent import ConsentChange
 from privacy.errors import SubjectSuppressed
 from segments.store import (
@@ -143,25 +145,12 @@ class SqliteBehaviorStore:
     ) -> list[Any]:
         return signal_state.values(self._reader.conn, self._tracked, pseudonyms, purpose, queries)
 
-    def census(
-        self, purpose: str, wanted: Sequence[SignalQuery], *, through_writer: bool
-    ) -> dict[str, dict[str, Any]]:
-        """Every subject with data under `purpose`: first and last seen (µs) and the raw
-        value of each wanted signal, in one query per signal (for segment sizes)."""
-        conn = (self._writer if through_writer else self._census).conn
-        people: dict[str, dict[str, Any]] = {
-            pseudonym: {FIRST_SEEN: first, LAST_SEEN: last}
-            for pseudonym, first, last in conn.execute(
-                "SELECT s.pseudonym, a.first_seen_us, a.last_seen_us FROM purpose_activity a"
-                " JOIN subjects s ON s.id = a.subject_id WHERE a.purpose = ?",
-                [purpose],
-            )
-        }
-        for query in wanted:
-            for pseudonym, value in signal_state.census(conn, purpose, query):
-                if pseudonym in people:
-                    people[pseudonym][query.name] = value
-        return people
+    def census_source(self, *, on_writer: bool) -> _Census:
+        """The census through the writer's connection (for a call that runs on the
+        writer thread, such as an insights release) or through a connection of its own
+        (for the recount thread): SQLite connections are not shared between threads
+        that run at once."""
+        return _Census(self._writer if on_writer else self._census)
 
     # -- consent ----------------------------------------------------------------------
 
@@ -321,3 +310,26 @@ class SqliteBehaviorWrite:
         )
         conn.execute(_UPSERT_ACTIVITY, {**who, "rows": batch.activity})
         signal_state.append(conn, batch.signals, who)
+
+
+@translated
+class _Census:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def census(self, purpose: str, wanted: Sequence[SignalQuery]) -> dict[str, dict[str, Any]]:
+        """In one query per signal (for segment sizes)."""
+        conn = self._db.conn
+        people: dict[str, dict[str, Any]] = {
+            pseudonym: {FIRST_SEEN: first, LAST_SEEN: last}
+            for pseudonym, first, last in conn.execute(
+                "SELECT s.pseudonym, a.first_seen_us, a.last_seen_us FROM purpose_activity a"
+                " JOIN subjects s ON s.id = a.subject_id WHERE a.purpose = ?",
+                [purpose],
+            )
+        }
+        for query in wanted:
+            for pseudonym, value in signal_state.census(conn, purpose, query):
+                if pseudonym in people:
+                    people[pseudonym][query.name] = value
+        return people
