@@ -334,3 +334,24 @@ def test_uncorrupted_vault_passes_the_same_checks(
     filled(open_vault, ADA, BOB, ZOE)
     vault = open_vault(KeySet("vault", 1, {1: VAULT_V1.key(1), 2: bytes(range(2, 34))}))
     assert [vault.reveal(i.pseudonym) for i in (ADA, BOB, ZOE)] == [ADA, BOB, ZOE]
+
+
+def test_the_start_up_check_for_old_normalization_is_an_index_probe(tmp_path: Path) -> None:
+    """Every start and every command asks whether any entry is under older rules: the
+    statement `outdated` runs must probe an index, not read the whole vault."""
+    from storage.sqlite.vault import SqliteVaultRows
+
+    rows = SqliteVaultRows(tmp_path / "vault.db")
+    ran: list[str] = []
+    try:
+        rows._db.conn.set_trace_callback(ran.append)
+        rows.outdated(
+            primary_prefix="", vault_version=1, normalization=2, after="", limit=1,
+            normalization_only=True,
+        )  # fmt: skip
+        rows._db.conn.set_trace_callback(None)
+        (statement,) = [sql for sql in ran if "FROM identities" in sql]
+        plan = rows._db.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+    finally:
+        rows.close()
+    assert any("INDEX identities_normalization" in row[3] for row in plan), plan

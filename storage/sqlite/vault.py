@@ -42,6 +42,13 @@ def m002_normalization_version(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE identities ADD COLUMN normalization INTEGER NOT NULL DEFAULT 1")
 
 
+@migrations()
+def m003_outdated_normalization_index(db: sqlite_utils.Database) -> None:
+    # Every start (and every command) asks whether any entry is under older rules; with
+    # this index that is one index probe, not a scan of the whole vault.
+    db.execute("CREATE INDEX identities_normalization ON identities (normalization, pseudonym)")
+
+
 def open_sqlite_vault(path: Path, keys: Keys, pseudonym_keys: Keys | None = None) -> IdentityVault:
     return IdentityVault(SqliteVaultRows(path), keys, pseudonym_keys)
 
@@ -140,10 +147,12 @@ class SqliteVaultRows:
         normalization_only: bool,
     ) -> list[str]:
         if normalization_only:
+            # Entries are only ever under the current rules or older ones (lower numbers).
             rows = self._db.execute(
-                "SELECT pseudonym FROM identities WHERE pseudonym > ? AND normalization != ?"
+                "SELECT pseudonym FROM identities INDEXED BY identities_normalization"
+                " WHERE normalization < ? AND pseudonym > ?"
                 " ORDER BY pseudonym LIMIT ?",
-                [after, normalization, limit],
+                [normalization, after, limit],
             )
             return [row[0] for row in rows]
         rows = self._db.execute(
