@@ -14,8 +14,9 @@ import pytest
 from privacy.access_log import RequestIdOrigin
 from server.edge import RATE_LIMITED_METHOD
 from server.limits import FailureLimiter, FailureLimits, peer_host
-from tactful.v1 import access_log_pb2, access_log_pb2_grpc, personalization_pb2
+from tactful.v1 import personalization_pb2
 from tests.conftest import Tactful, bearer, email
+from tests.test_access_log_service import query as records
 
 SEGMENTS = personalization_pb2.GetSegmentsRequest(
     subject=email("ada@example.com"), purpose="support_triage"
@@ -29,16 +30,6 @@ def code_of(call: Callable[[], object]) -> grpc.StatusCode:
     except grpc.RpcError as error:
         return error.code()
     return grpc.StatusCode.OK
-
-
-def records(tactful: Tactful) -> list[access_log_pb2.AccessRecord]:
-    stub = access_log_pb2_grpc.AccessLogStub(tactful.channel)
-    reply = stub.QueryAccessLog(
-        access_log_pb2.QueryAccessLogRequest(page_size=1000),
-        metadata=bearer("compliance_officer"),
-        timeout=10,
-    )
-    return list(reply.records)
 
 
 def anonymous(tactful: Tactful) -> grpc.StatusCode:

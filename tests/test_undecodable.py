@@ -10,8 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.app import SERVICE_NAMES
-from tactful.v1 import access_log_pb2, access_log_pb2_grpc
 from tests.conftest import Tactful, bearer
+from tests.test_access_log_service import query as records
 
 GARBAGE = b"\xff\xff\xff\xff"
 
@@ -21,16 +21,6 @@ def raw_call(tactful: Tactful, method: str, payload: bytes, principal: str | Non
     with pytest.raises(grpc.RpcError) as failed:
         call(payload, metadata=bearer(principal) if principal else (), timeout=10)
     return failed.value
-
-
-def records(tactful: Tactful) -> list[access_log_pb2.AccessRecord]:
-    stub = access_log_pb2_grpc.AccessLogStub(tactful.channel)
-    reply = stub.QueryAccessLog(
-        access_log_pb2.QueryAccessLogRequest(page_size=1000),
-        metadata=bearer("compliance_officer"),
-        timeout=10,
-    )
-    return list(reply.records)
 
 
 @pytest.mark.parametrize("principal", ["support_widget", None], ids=["token", "no_token"])
