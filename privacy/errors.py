@@ -44,6 +44,10 @@ class StoreUnavailable(PrivacyError):
     written, and the call can be retried."""
 
 
+class SchemaMismatch(PrivacyError):
+    """The database's tables are at another schema version than this Tactful knows."""
+
+
 class StoreBusy(StoreUnavailable):
     """Another writer held a lock longer than the engine waits for it."""
 

@@ -122,10 +122,23 @@ class Settings:
     tracing_endpoint: str = DEFAULT_OTLP_ENDPOINT  # [tracing] endpoint
     development: bool = False  # create a keyring if missing, issue a dev token
     console: ConsoleSettings = ConsoleSettings()  # [console]
+    storage_url: str = ""  # [storage] url: "" is SQLite in data_dir; else postgresql://…
+    vault_url: str = ""  # [storage] vault_url: the vault's database; "": storage_url's
+    pool_size: int = 8  # [storage] pool_size: PostgreSQL connections per store and process
+    epoch_seconds: float = 1.0  # [access_log] epoch_seconds: PostgreSQL's signed epochs
 
     @property
     def keyring_path(self) -> Path:
         return self.keyring or self.data_dir / "keyring.json"
+
+    @property
+    def on_postgres(self) -> bool:
+        return bool(self.storage_url)
+
+    @property
+    def vault_database(self) -> str:
+        """The vault's PostgreSQL URL (its own database or role, or the main one)."""
+        return self.vault_url or self.storage_url
 
     @property
     def tokens_path(self) -> Path:
@@ -151,6 +164,17 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
         settings = replace(settings, listen=environ["TACTFUL_LISTEN"])
     if "TACTFUL_DATA_DIR" in environ:
         settings = replace(settings, data_dir=Path(environ["TACTFUL_DATA_DIR"]))
+    for variable, field_name in (
+        ("TACTFUL_STORAGE_URL", "storage_url"),
+        ("TACTFUL_VAULT_URL", "vault_url"),
+    ):
+        if variable in environ:
+            settings = replace(settings, **_database_url(field_name)(
+                _Source(Path(variable), Path.cwd()), variable, environ[variable]
+            ))  # fmt: skip
+    if settings.vault_url and not settings.storage_url:
+        raise ConfigError("storage.vault_url is set but storage.url is not: the vault"
+                          " is on PostgreSQL only when every store is")  # fmt: skip
     parse_listen(settings.listen)
     return settings
 
@@ -271,6 +295,26 @@ def _duration(field_name: str, units: str, example: str) -> _Reader:
     def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, str) or not re.fullmatch(rf"[0-9]{{1,7}}[{units}]", value):
             raise ConfigError(f'{src.path}: {place} must be a duration such as "{example}"')
+        return {field_name: value}
+
+    return read
+
+
+def _database_url(field_name: str) -> _Reader:
+    """A PostgreSQL connection URL; "" (SQLite) where allowed. A password belongs in the
+    libpq password file (~/.pgpass) or PGPASSWORD, not in the config file."""
+
+    def read(src: _Source, place: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, str) or not (
+            value == "" or value.startswith(("postgresql://", "postgres://"))
+        ):
+            raise ConfigError(
+                f'{src.path}: {place} must be a URL such as "postgresql://tactful@db/tactful"'
+            )
+        if re.match(r"postgres(ql)?://[^/@]*:[^/@]*@", value):
+            raise ConfigError(
+                f"{src.path}: {place} holds a password; put it in ~/.pgpass or PGPASSWORD"
+            )
         return {field_name: value}
 
     return read
@@ -413,6 +457,21 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("access_log", "record_timeout_ms", "number", "2000",
               "10 to 60000: how long a call waits for its record, then UNAVAILABLE",
               _number_field("record_timeout_ms", 10, 60_000, "must be from 10 to 60000"), 2000),
+    ConfigKey("access_log", "epoch_seconds", "number", "1",
+              "PostgreSQL: how often one server signs every process's chain head (0.05 to 60)",
+              _number_field("epoch_seconds", 0.05, 60, "must be from 0.05 to 60"), 1),
+    ConfigKey("", "storage", "table", "", "[storage]; without it, SQLite files in data_dir",
+              _table("storage"), {}),
+    ConfigKey("storage", "url", "text", '"" (SQLite)',
+              'PostgreSQL for every store, e.g. "postgresql://tactful@db.internal/tactful"',
+              _database_url("storage_url"), ""),
+    ConfigKey("storage", "vault_url", "text", "storage.url",
+              "the identity vault's own database (or role), so that the behavior"
+              " database reveals no identifier", _database_url("vault_url"), ""),
+    ConfigKey("storage", "pool_size", "integer", "8",
+              "PostgreSQL connections per database and server process (1 to 100)",
+              _number_field("pool_size", 1, 100, "must be an integer from 1 to 100",
+                            whole=True), 8),
     ConfigKey("", "rate_limit", "table", "", "[rate_limit]", _rate_limit_table, {}),
     ConfigKey("rate_limit", "failed_per_minute", "number", f"{_LIMITS.per_minute:g}",
               "failed calls a peer may make per minute, sustained"),

@@ -34,6 +34,7 @@ from privacy.errors import (
     PurposeNotClaimable,
     ReleaseNotAllowed,
     RoleNotAllowed,
+    SchemaMismatch,
     StoreBusy,
     StoreFull,
     StoreUnavailable,
@@ -61,6 +62,8 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
     StoreFull: grpc.StatusCode.UNAVAILABLE,
+    # A server refuses to start on such a schema; a command that finds one fails.
+    SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     # Raised by the retention job, which runs from the command line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
     RetentionError: grpc.StatusCode.INTERNAL,

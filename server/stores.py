@@ -1,33 +1,71 @@
 """The one place a storage engine is chosen and opened from Settings.
 
 It lives in the server (the composition root's side) because it reads Settings;
-the engines themselves know nothing of the config file. Today there is one
-engine, the embedded SQLite one (storage/sqlite/); a second one is added here.
+the engines know nothing of the config file. `[storage] url` empty: the embedded
+SQLite engine (storage/sqlite/), files in the data folder. A postgresql:// URL:
+the PostgreSQL engine (storage/postgres/) for every store, the vault on
+`vault_url` when set. The PostgreSQL driver is imported only then: it is an
+optional extra (`pip install 'tactful[postgres]'`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from privacy.keyring import Keys
 from privacy.vault import IdentityVault
 from segments.store import Tracked
 from server.config import ConfigError, Settings
 from storage import sqlite
-from storage.sqlite.access_log import SqliteAccessLog
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.budget import SqliteBudgetLedger
-from storage.sqlite.subjects import SqliteSubjectData
-from storage.sqlite.vault import open_sqlite_vault
+
+# A store's pool: the behavior store serves every call; the others see fewer.
+_SMALL_POOL = 2
 
 
 def access_log_location(settings: Settings) -> Path:
     return sqlite.path_of(settings.data_dir, sqlite.ACCESS_LOG)
 
 
-def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False) -> SqliteAccessLog:
+def describe(settings: Settings) -> str:
+    """Where the stores are, for messages (no password)."""
+    if not settings.on_postgres:
+        return f"SQLite files in {settings.data_dir}"
+    from storage.postgres.connection import redacted
+
+    return f"PostgreSQL ({redacted(settings.storage_url)})"
+
+
+def _database(settings: Settings, url: str, store: str, size: int) -> Any:
+    try:
+        from storage.postgres.connection import Database
+    except ImportError as exc:  # the extra is not installed
+        raise ConfigError(
+            f"[storage] url names PostgreSQL, but its driver is missing ({exc}):"
+            " pip install 'tactful[postgres]'"
+        ) from None
+    return Database(
+        url, size=size, timeout_s=settings.record_timeout_ms / 1000, name=f"tactful-{store}"
+    )
+
+
+def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False) -> Any:
     """The access log, with the configured checkpoints and lock timeout. `must_exist`:
     ConfigError instead of creating an empty log (for commands that only read)."""
+    if settings.on_postgres:
+        from storage.postgres.access_log import PostgresAccessLog
+
+        return PostgresAccessLog(
+            _database(settings, settings.storage_url, "access-log", _SMALL_POOL),
+            settings.checkpoints_path,
+            keys,
+            checkpoint_every=settings.checkpoint_every,
+            checkpoint_seconds=settings.checkpoint_seconds,
+            epoch_seconds=settings.epoch_seconds,
+            lock_timeout_s=settings.record_timeout_ms / 1000,
+        )
+    from storage.sqlite.access_log import SqliteAccessLog
+
     path = access_log_location(settings)
     if must_exist and not path.exists():
         raise ConfigError(f"no access log at {path}")
@@ -42,18 +80,72 @@ def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False)
 
 
 def open_vault(settings: Settings, vault_keys: Keys, pseudonym_keys: Keys) -> IdentityVault:
+    if settings.on_postgres:
+        from storage.postgres.vault import open_postgres_vault
+
+        db = _database(settings, settings.vault_database, "vault", settings.pool_size)
+        return open_postgres_vault(db, vault_keys, pseudonym_keys)
+    from storage.sqlite.vault import open_sqlite_vault
+
     return open_sqlite_vault(
         sqlite.path_of(settings.data_dir, sqlite.VAULT), vault_keys, pseudonym_keys
     )
 
 
-def open_behavior(settings: Settings, tracked: Tracked) -> SqliteBehaviorStore:
+def open_behavior(settings: Settings, tracked: Tracked) -> Any:
+    if settings.on_postgres:
+        from storage.postgres.behavior import PostgresBehaviorStore
+
+        db = _database(settings, settings.storage_url, "behavior", settings.pool_size)
+        return PostgresBehaviorStore(db, tracked)
+    from storage.sqlite.behavior import SqliteBehaviorStore
+
     return SqliteBehaviorStore(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR), tracked)
 
 
-def open_subject_data(settings: Settings) -> SqliteSubjectData:
+def open_subject_data(settings: Settings) -> Any:
+    if settings.on_postgres:
+        from storage.postgres.subjects import PostgresSubjectData
+
+        return PostgresSubjectData(
+            _database(settings, settings.storage_url, "subjects", _SMALL_POOL)
+        )
+    from storage.sqlite.subjects import SqliteSubjectData
+
     return SqliteSubjectData(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR))
 
 
-def open_budget_ledger(settings: Settings) -> SqliteBudgetLedger:
+def open_budget_ledger(settings: Settings) -> Any:
+    if settings.on_postgres:
+        from storage.postgres.budget import PostgresBudgetLedger
+
+        return PostgresBudgetLedger(
+            _database(settings, settings.storage_url, "budget", _SMALL_POOL)
+        )
+    from storage.sqlite.budget import SqliteBudgetLedger
+
     return SqliteBudgetLedger(sqlite.path_of(settings.data_dir, sqlite.INSIGHTS))
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Bring every PostgreSQL store's tables to this Tactful's schema (`tactful db
+    migrate`); what was applied, one line per store. ConfigError on SQLite, whose
+    files migrate themselves when opened."""
+    if not settings.on_postgres:
+        raise ConfigError("tactful db migrate is for PostgreSQL ([storage] url); SQLite"
+                          " files migrate themselves when opened")  # fmt: skip
+    from storage.postgres.migrate import MAIN, VAULT
+
+    done: list[str] = []
+    for url, schemas in ((settings.storage_url, MAIN), (settings.vault_database, VAULT)):
+        db = _database(settings, url, "migrate", 1)
+        try:
+            for schema in schemas:
+                applied = schema.migrate(db)
+                done.append(
+                    f"{schema.store}: version {schema.version}"
+                    + (f" (applied {', '.join(map(str, applied))})" if applied else " (current)")
+                )
+        finally:
+            db.close()
+    return done

@@ -9,6 +9,8 @@ which makes such a skip a failure: CI always runs them.
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
 import pwd
 import shutil
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +32,27 @@ class Cluster:
     host: str
     port: int
     user: str
+    data: Path | None = None  # the data folder, for stop() and start()
+    _pg_ctl: tuple[str, ...] = ()  # (runuser …) pg_ctl, and the start options
 
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/postgres"
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: "immediate" is a crash (no shutdown checkpoint)."""
+        *pg_ctl, _options = self._pg_ctl
+        subprocess.run([*pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+
+    def start(self) -> None:
+        """Start the server again on the same port (after stop)."""
+        *pg_ctl, options = self._pg_ctl
+        assert self.data is not None
+        log = self.data.parent / "server.log"
+        subprocess.run([*pg_ctl, "-D", str(self.data), "-o", options, "-w", "-t", "60",
+                        "start", "-l", str(log)], check=True, capture_output=True,
+                       timeout=120)  # fmt: skip
 
 
 def binaries() -> Path | None:
@@ -82,10 +101,15 @@ def throwaway_cluster() -> Iterator[Cluster]:
 
     try:
         pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "tactful", "--auth=trust", "-E", "UTF8")
-        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
-        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60", "start",
-           "-l", str(root / "server.log"))  # fmt: skip
-        yield Cluster("127.0.0.1", port, "tactful")
+        options = (
+            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
+            " -c max_connections=300"  # every test opens pools of its own
+        )
+        cluster = Cluster(
+            "127.0.0.1", port, "tactful", data, (*run_as, str(bin_dir / "pg_ctl"), options)
+        )
+        cluster.start()
+        yield cluster
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(
@@ -94,3 +118,27 @@ def throwaway_cluster() -> Iterator[Cluster]:
                 timeout=120,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+_shared: list[Cluster] = []
+_names = itertools.count(1)
+
+
+def shared_cluster() -> Cluster:
+    """One cluster for the whole test run, started on first use, removed at exit; each
+    test takes fresh databases in it (`fresh_database`)."""
+    if not _shared:
+        stack = ExitStack()
+        _shared.append(stack.enter_context(throwaway_cluster()))
+        atexit.register(stack.close)
+    return _shared[0]
+
+
+def fresh_database(cluster: Cluster, hint: str = "t") -> str:
+    """An empty database of its own in `cluster`; its URL."""
+    import psycopg
+
+    name = f"{hint}_{os.getpid()}_{next(_names)}"
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # made above
+    return cluster.url.rsplit("/", 1)[0] + "/" + name

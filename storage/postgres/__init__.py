@@ -1,0 +1,9 @@
+"""The PostgreSQL engine: many Tactful servers on many hosts share one database.
+
+Every store lives in the database named by `[storage] url`, the identity vault in
+its own (`vault_url`), so that a copy of the behavior database reveals no
+identifier. Each store owns a pool of connections (connection.py); errors become
+the domain's at each class's edge (errors.py); each store's tables carry a
+schema version that `tactful db migrate` advances and a server checks (schema.py,
+migrate.py).
+"""

@@ -1,0 +1,9 @@
+"""Every PostgreSQL store's schema, in the order `tactful db migrate` applies them:
+MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
+
+from __future__ import annotations
+
+from storage.postgres.schema import Schema
+
+MAIN: tuple[Schema, ...] = ()
+VAULT: tuple[Schema, ...] = ()
