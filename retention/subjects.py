@@ -31,6 +31,23 @@ class SubjectBehavior(Protocol):
     def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
+class ErasureOutbox(Protocol):
+    """Erasures begun and not yet finished. The vault and the behavior store are two
+    databases, so no transaction spans an erasure: each is written here first and
+    removed once both stores are done, and whatever is left (a crash, a store
+    unreachable halfway) is finished by `SubjectRequests.finish_erasures`."""
+
+    def begin(self, pseudonyms: Sequence[str], *, at_us: int) -> int:
+        """Note an erasure of `pseudonyms`, durably; its ticket."""
+        ...
+
+    def pending(self) -> list[tuple[int, tuple[str, ...]]]:
+        """(ticket, pseudonyms) of every erasure begun and not done, oldest first."""
+        ...
+
+    def done(self, ticket: int) -> None: ...
+
+
 class SubjectIdentities(Protocol):
     def reveal(self, pseudonym: str) -> Identity | None: ...
 
@@ -71,6 +88,7 @@ class SubjectRequests:
         derived: Derived,
         access_history: AccessHistory,
         tombstones: Tombstones,
+        outbox: ErasureOutbox,
     ) -> None:
         self._contract = contract
         self._pseudonymizer = pseudonymizer
@@ -79,6 +97,7 @@ class SubjectRequests:
         self._derived = derived
         self._access_history = access_history
         self._tombstones = tombstones
+        self._outbox = outbox
 
     def erase(
         self, actor: Actor, namespace: str, identifier: str, *, suppress: bool, now: datetime
@@ -86,17 +105,33 @@ class SubjectRequests:
         decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
         normalized = normalize(namespace, identifier)
         pseudonyms = self._pseudonymizer.candidates(namespace, normalized)
-        # Crypto-shredding first: killed after it, the person is already unreadable.
-        shredded = self._identities.shred(pseudonyms)
-        if suppress:  # before the behavior goes: no batch after this one collects them
-            at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        if suppress:  # first: no batch after this one collects them again
             self._behavior.suppress(self._tombstones.tombstone(namespace, normalized), at_us=at_us)
+        ticket = self._outbox.begin(pseudonyms, at_us=at_us)
+        deleted = self._erase(pseudonyms)
+        self._outbox.done(ticket)
+        return Erasure(decision, pseudonyms[0], deleted)
+
+    def finish_erasures(self) -> int:
+        """Finish every erasure that was begun and cut short (a crash or an unreachable
+        store between the vault and the behavior store); how many. Each step repeats
+        harmlessly, so two servers finishing the same one at once do no harm."""
+        pending = self._outbox.pending()
+        for ticket, pseudonyms in pending:
+            self._erase(pseudonyms)
+            self._outbox.done(ticket)
+        return len(pending)
+
+    def _erase(self, pseudonyms: Sequence[str]) -> dict[str, int]:
+        # Crypto-shredding first: cut short after it, the person is already unreadable.
+        shredded = self._identities.shred(pseudonyms)
         deleted = {f"behavior.{k}": v for k, v in self._behavior.erase(pseudonyms).items()}
         # A batch that had passed its checks when the shred ran (the vault is another
-        # file, outside its transaction) stored the identity again; the behavior erase
-        # waited for it to commit, so this second shred removes what it brought back.
+        # database, outside its transaction) stored the identity again; the behavior
+        # erase waited for it to commit, so this second shred removes what it brought back.
         shredded += self._identities.shred(pseudonyms)
-        return Erasure(decision, pseudonyms[0], {"vault.identities": shredded} | deleted)
+        return {"vault.identities": shredded} | deleted
 
     def export(self, actor: Actor, namespace: str, identifier: str, *, now: datetime) -> Export:
         decision = enforce(decide(self._contract, actor, Action.EXPORT_SUBJECT))

@@ -49,11 +49,7 @@ from server.servicers import (
 from server.telemetry import Telemetry
 from server.tls import check_transport, server_credentials
 from server.tokens import TokenStore
-from storage.sqlite.access_log import SqliteAccessLog
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.budget import SqliteBudgetLedger
-from storage.sqlite.subjects import SqliteSubjectData
-from storage.sqlite.writer import IngestQueue, Writer
+from storage.writing import IngestQueue, Writer
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -104,18 +100,20 @@ class Domain:
     pseudonymizer: Pseudonymizer
     tombstones: Tombstones
     vault: IdentityVault
-    store: SqliteBehaviorStore
-    subject_data: SqliteSubjectData
-    access_log: SqliteAccessLog
+    store: stores.Behavior
+    subject_data: stores.SubjectData
+    access_log: stores.AccessLog
     consent: ConsentRecorder
     releaser: Releaser
     subjects: SubjectRequests
-    budget_ledger: SqliteBudgetLedger
+    budget_ledger: stores.Ledger
     insights: Insights
     minimum: MinimumSegmentSize
+    erasures: stores.Outbox
 
     def close(self) -> None:
         for resource in (
+            self.erasures,
             self.budget_ledger,
             self.access_log,
             self.subject_data,
@@ -163,7 +161,11 @@ def open_domain(
         releaser.held,
         _access_history(access_log),
         tombstones,
+        erasures := stores.open_erasure_outbox(settings),
     )
+    # An erasure cut short (a crash between the vault and the behavior store) is
+    # finished before anything is served.
+    subjects.finish_erasures()
     budget_ledger = stores.open_budget_ledger(settings)
     insights = Insights(
         contract,
@@ -185,6 +187,7 @@ def open_domain(
         budget_ledger,
         insights,
         minimum,
+        erasures,
     )
 
 
@@ -196,7 +199,7 @@ def _print_renormalization(report: RekeyReport) -> None:
         print(f"tactful: {pseudonym} has a control or format character", file=sys.stderr)
 
 
-def _access_history(log: SqliteAccessLog) -> Callable[[Sequence[str]], list[dict[str, object]]]:
+def _access_history(log: stores.AccessLog) -> Callable[[Sequence[str]], list[dict[str, object]]]:
     """The access records about a subject, for their export."""
 
     def history(pseudonyms: Sequence[str]) -> list[dict[str, object]]:
@@ -225,7 +228,8 @@ async def create_server(
     # ingest 14 % alone and 17 % beside reads (docs/benchmarks.md). Process-wide.
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     telemetry = Telemetry(settings, span_exporter=span_exporter)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-writer")
+    threads = stores.write_threads(settings)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tactful-writer")
     writer = telemetry.count_writer(executor)  # its depth is a metric
     writes = Writer(writer)
     recorder = EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones)
@@ -284,7 +288,7 @@ async def create_server(
         PersonalizationServicer(
             edge,
             recorder,
-            IngestQueue(writes, recorder),
+            IngestQueue(writes, recorder, parallel=threads),
             domain.consent,
             domain.releaser,
             writes,

@@ -10,14 +10,73 @@ optional extra (`pip install 'tactful[postgres]'`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from privacy.access_log import AccessEntry, AccessQuery, AccessRecord, Checkpoint, Verification
+from privacy.access_log_verify import Truncation
+from privacy.consent import ConsentStore
+from privacy.insights import BudgetLedger
 from privacy.keyring import Keys
+from privacy.suppression import LegacyTombstoneStore
 from privacy.vault import IdentityVault
-from segments.store import Tracked
+from retention.purge import ExpiringBehavior
+from retention.rekey import RekeyableBehavior
+from retention.subjects import ErasureOutbox, SubjectBehavior
+from segments.census import CensusSource
+from segments.store import BehaviorStore, Tracked
 from server.config import ConfigError, Settings
 from storage import sqlite
+
+# What the server holds of each engine's stores: the domain's Protocols, and close().
+
+
+class Behavior(BehaviorStore[Any], ConsentStore, Protocol):
+    state_changes: list[str]  # signal states built at open, for the operator
+
+    def census_source(self, *, on_writer: bool) -> CensusSource: ...
+
+    def close(self) -> None: ...
+
+
+class SubjectData(
+    SubjectBehavior, RekeyableBehavior, ExpiringBehavior, LegacyTombstoneStore, Protocol
+):
+    def count_with_prefix(self, prefix: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class AccessLog(Protocol):
+    def append(
+        self, entries: Sequence[AccessEntry], *, now_us: int, lock_wait_s: float | None = None
+    ) -> list[AccessRecord]: ...
+
+    def checkpoint(self, *, now_us: int) -> Checkpoint | None: ...
+
+    def truncate_before(self, cutoff_us: int, *, now_us: int) -> int: ...
+
+    def checkpoints(self) -> list[Checkpoint]: ...
+
+    def verify(self) -> Verification: ...
+
+    def truncations(self) -> list[Truncation]: ...
+
+    def query(
+        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
+    ) -> list[AccessRecord]: ...
+
+    def close(self) -> None: ...
+
+
+class Ledger(BudgetLedger, Protocol):
+    def close(self) -> None: ...
+
+
+class Outbox(ErasureOutbox, Protocol):
+    def close(self) -> None: ...
+
 
 # A store's pool: the behavior store serves every call; the others see fewer.
 _SMALL_POOL = 2
@@ -25,6 +84,15 @@ _SMALL_POOL = 2
 
 def access_log_location(settings: Settings) -> Path:
     return sqlite.path_of(settings.data_dir, sqlite.ACCESS_LOG)
+
+
+def write_threads(settings: Settings) -> int:
+    """The engine's writer threads per server process (storage/writing.py)."""
+    if settings.on_postgres:
+        from storage import postgres
+
+        return postgres.WRITE_THREADS
+    return sqlite.WRITE_THREADS
 
 
 def describe(settings: Settings) -> str:
@@ -49,7 +117,7 @@ def _database(settings: Settings, url: str, store: str, size: int) -> Any:
     )
 
 
-def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False) -> Any:
+def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False) -> AccessLog:
     """The access log, with the configured checkpoints and lock timeout. `must_exist`:
     ConfigError instead of creating an empty log (for commands that only read)."""
     if settings.on_postgres:
@@ -92,7 +160,7 @@ def open_vault(settings: Settings, vault_keys: Keys, pseudonym_keys: Keys) -> Id
     )
 
 
-def open_behavior(settings: Settings, tracked: Tracked) -> Any:
+def open_behavior(settings: Settings, tracked: Tracked) -> Behavior:
     if settings.on_postgres:
         from storage.postgres.behavior import PostgresBehaviorStore
 
@@ -103,7 +171,7 @@ def open_behavior(settings: Settings, tracked: Tracked) -> Any:
     return SqliteBehaviorStore(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR), tracked)
 
 
-def open_subject_data(settings: Settings) -> Any:
+def open_subject_data(settings: Settings) -> SubjectData:
     if settings.on_postgres:
         from storage.postgres.subjects import PostgresSubjectData
 
@@ -115,7 +183,18 @@ def open_subject_data(settings: Settings) -> Any:
     return SqliteSubjectData(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR))
 
 
-def open_budget_ledger(settings: Settings) -> Any:
+def open_erasure_outbox(settings: Settings) -> Outbox:
+    """Erasures begun and not finished (the vault and the behavior store are apart)."""
+    if settings.on_postgres:
+        from storage.postgres.erasures import PostgresErasureOutbox
+
+        return PostgresErasureOutbox(_database(settings, settings.storage_url, "erasures", 1))
+    from storage.sqlite.erasures import SqliteErasureOutbox
+
+    return SqliteErasureOutbox(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR))
+
+
+def open_budget_ledger(settings: Settings) -> Ledger:
     if settings.on_postgres:
         from storage.postgres.budget import PostgresBudgetLedger
 

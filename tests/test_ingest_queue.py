@@ -24,7 +24,7 @@ from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInp
 from segments.store import tracked_by
 from server.config import EXAMPLE_CONTRACT
 from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.writer import IngestQueue, Writer
+from storage.writing import IngestQueue, Writer
 from tests.conftest import T0, Tactful, email, page_view
 
 

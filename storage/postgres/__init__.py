@@ -7,3 +7,7 @@ the domain's at each class's edge (errors.py); each store's tables carry a
 schema version that `tactful db migrate` advances and a server checks (schema.py,
 migrate.py).
 """
+
+# Writer threads per server process: each holds a connection, so that while one
+# waits for its commit to be flushed, the next group of batches is already sent.
+WRITE_THREADS = 4

@@ -11,6 +11,8 @@ BEHAVIOR = "behavior.db"
 ACCESS_LOG = "access_log.db"
 INSIGHTS = "insights.db"
 
+WRITE_THREADS = 1  # one writer per file: a second thread would only wait for the lock
+
 
 def path_of(data_dir: Path, store: str) -> Path:
     """Where the engine keeps `store` (one of the names above) in a data folder."""

@@ -1,9 +1,10 @@
-"""SQLite's threading model: one writer thread for every write, in order, and
-RecordEvents batches that queue up for it stored together in one transaction.
+"""How a server process runs its writes: on writer threads, never on the event loop,
+and RecordEvents batches that queue up stored together in one transaction.
 
-SQLite has one writer per file; a second thread would only wait for the lock.
-The writer is one thread per server process (several processes take turns at
-the file's lock); the event loop never runs a write itself.
+How many writer threads is each engine's business (its WRITE_THREADS): SQLite has
+one writer per file, so a second thread would only wait for the lock; PostgreSQL
+takes writes on many connections at once, and while one thread waits for its
+commit to be flushed another can send the next group.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from segments.ingest import EventRecorder, PreparedBatch, RecordResult
-from storage.sqlite.behavior import EncodedEvents
 
 T = TypeVar("T")
+Batch = TypeVar("Batch")
 
 
 class Writer:
-    """The single writer thread: every write to the stores goes through it, in order."""
+    """The writer threads (an executor): every write to the stores goes through them."""
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
@@ -31,33 +32,36 @@ class Writer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
 
-class IngestQueue:
-    """RecordEvents batches waiting for the writer thread, stored together.
+class IngestQueue(Generic[Batch]):
+    """RecordEvents batches waiting for a writer thread, stored together.
 
-    While the writer stores one group, the batches that arrive queue up; the next
+    While the writers store their groups, the batches that arrive queue up; the next
     group takes them all (up to `max_group`) into one transaction, so one commit
-    serves several calls. A failed group fails each of its calls, none stored."""
+    serves several calls. At most `parallel` groups are stored at once (the writer
+    threads). A failed group fails each of its calls, none stored."""
 
     def __init__(
         self,
         writer: Writer,
-        recorder: EventRecorder[EncodedEvents],
+        recorder: EventRecorder[Batch],
         *,
         max_group: int = 8,
+        parallel: int = 1,
     ) -> None:
         self._writer = writer
         self._recorder = recorder
         self._max_group = max_group
+        self._parallel = parallel
         self._pending: list[
-            tuple[PreparedBatch[EncodedEvents], datetime, asyncio.Future[RecordResult]]
+            tuple[PreparedBatch[Batch], datetime, asyncio.Future[RecordResult]]
         ] = []
-        self._draining: asyncio.Task[None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
 
-    async def store(self, batch: PreparedBatch[EncodedEvents], now: datetime) -> RecordResult:
+    async def store(self, batch: PreparedBatch[Batch], now: datetime) -> RecordResult:
         future: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, now, future))
-        if self._draining is None:
-            self._draining = asyncio.create_task(self._drain())
+        if len(self._draining) < self._parallel:
+            self._draining.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
@@ -77,5 +81,7 @@ class IngestQueue:
                 for (_, _, future), result in zip(group, results, strict=True):
                     if not future.done():
                         future.set_result(result)
-        finally:
-            self._draining = None
+        finally:  # in the task's last step: a batch queued after it starts a new one
+            task = asyncio.current_task()
+            assert task is not None
+            self._draining.discard(task)

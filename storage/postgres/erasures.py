@@ -1,0 +1,50 @@
+"""Erasures begun and not yet finished (retention/subjects.py's ErasureOutbox), in the
+main database: the vault is another database, so no transaction spans an erasure,
+and a ticket here says what the next server or command must finish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from storage.postgres.connection import Database
+from storage.postgres.errors import translated
+from storage.postgres.schema import Schema
+
+SCHEMA = Schema(
+    "erasures",
+    [
+        "CREATE TABLE pending_erasures (ticket bigserial PRIMARY KEY,"
+        " pseudonyms text[] NOT NULL, begun_at_us bigint NOT NULL)"
+    ],
+)
+
+
+@translated
+class PostgresErasureOutbox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        SCHEMA.check(db)
+
+    def begin(self, pseudonyms: Sequence[str], *, at_us: int) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO pending_erasures (pseudonyms, begun_at_us) VALUES (%s, %s)"
+                " RETURNING ticket",
+                [list(pseudonyms), at_us],
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def pending(self) -> list[tuple[int, tuple[str, ...]]]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT ticket, pseudonyms FROM pending_erasures ORDER BY ticket"
+            ).fetchall()
+        return [(int(ticket), tuple(names)) for ticket, names in rows]
+
+    def done(self, ticket: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM pending_erasures WHERE ticket = %s", [ticket])
+
+    def close(self) -> None:
+        self._db.close()
