@@ -101,6 +101,8 @@ def serving(
     tls: Path | None = None,
     observability: bool = False,
     data_dir: Path | None = None,
+    storage: tuple[str, str] | None = None,
+    keyring: Path | None = None,
 ) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
@@ -110,13 +112,15 @@ def serving(
     certificate. With `observability`, Tactful serves metrics (on a port of its own)
     and logs a JSON line per call to a file; without, neither.
     With `data_dir`, Tactful keeps its files there (for the caller to watch them grow)
-    instead of in a temporary folder of its own.
+    instead of in a temporary folder of its own. With `storage` (the main and the
+    vault's PostgreSQL URLs, migrated), Tactful keeps its stores there; `keyring` is a
+    keyring file to share with other servers (created if missing).
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_child_main,
-        args=(kind, token, profile, tls, observability, theirs, data_dir),
+        args=(kind, token, profile, tls, observability, theirs, data_dir, storage, keyring),
         name=f"bench-{kind}",
         daemon=True,
     )
@@ -148,10 +152,16 @@ def _child_main(
     observability: bool,
     parent: Connection,
     data_dir: Path | None = None,
+    storage: tuple[str, str] | None = None,
+    keyring: Path | None = None,
 ) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
-        asyncio.run(_serve_until_told(kind, token, tls, observability, parent, data_dir))
+        asyncio.run(
+            _serve_until_told(
+                kind, token, tls, observability, parent, data_dir, storage, keyring
+            )
+        )
     finally:
         if profiler and profile:
             profiler.dump(profile)
@@ -164,11 +174,15 @@ async def _serve_until_told(
     observability: bool,
     parent: Connection,
     data_dir: Path | None = None,
+    storage: tuple[str, str] | None = None,
+    keyring: Path | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
         home = Path(tmp) if data_dir is None else data_dir
         port, stop = await (
-            _start_echo(tls) if kind == "echo" else _start_tactful(home, token, tls, observability)
+            _start_echo(tls)
+            if kind == "echo"
+            else _start_tactful(home, token, tls, observability, storage, keyring)
         )
         parent.send(port)
         told = asyncio.Event()
@@ -198,7 +212,12 @@ async def _start_echo(tls: Path | None) -> tuple[int, Stop]:
 
 
 async def _start_tactful(
-    tmp: Path, token: str, tls: Path | None, observability: bool = False
+    tmp: Path,
+    token: str,
+    tls: Path | None,
+    observability: bool = False,
+    storage: tuple[str, str] | None = None,
+    keyring: Path | None = None,
 ) -> tuple[int, Stop]:
     # The development configuration: the example contract and every principal it names
     # (the server refuses a contract naming an unconfigured principal); only ours gets a
@@ -216,8 +235,12 @@ async def _start_tactful(
         log_format="json",
         log_level="info" if observability else "warning",
         log_file=tmp / "calls.jsonl",
+        keyring=keyring,
+        storage_url=storage[0] if storage else "",
+        vault_url=storage[1] if storage else "",
     )
-    create_keyring(settings.keyring_path, now=utc_now())
+    if not settings.keyring_path.exists():
+        create_keyring(settings.keyring_path, now=utc_now())
     running = await create_server(settings)
     return running.port, running.stop
 

@@ -1,0 +1,90 @@
+"""`tactful serve` processes on one PostgreSQL database, as a deployment runs them:
+each with a data folder of its own (its lock, its checkpoint file), the same
+keyring and contract files, principals with known tokens (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import grpc
+
+from privacy.keyring import create_keyring
+from server.auth import hash_token
+from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings, load_settings
+from tests.conftest import T0, token_for
+
+TACTFUL = Path(sys.executable).parent / "tactful"
+
+
+def write_config(
+    folder: Path, storage_url: str, vault_url: str, *, keyring: Path, **extra: str
+) -> Path:
+    """A config file for one server on the shared database; `extra`: top-level TOML
+    lines (key = value text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not keyring.exists():
+        create_keyring(keyring, now=T0)
+    development = tomllib.loads(DEVELOPMENT_CONFIG.read_text())
+    lines = [
+        'listen = "127.0.0.1:0"',
+        f'data_dir = "{folder / "data"}"',
+        f'keyring = "{keyring}"',
+        f'contract = "{EXAMPLE_CONTRACT}"',
+        "min_segment_size = 1",
+        *(f"{k} = {v}" for k, v in extra.items()),
+    ]
+    for p in development["principals"]:
+        lines += [
+            "[[principals]]",
+            f'name = "{p["name"]}"',
+            f"roles = {p['roles']!r}".replace("'", '"'),
+            f"purposes = {p['purposes']!r}".replace("'", '"'),
+            f'token_sha256 = "{hash_token(token_for(p["name"]))}"',
+        ]
+    lines += ["[rate_limit]", "failed_per_minute = 100000", "failed_burst = 100000"]
+    lines += ["[storage]", f'url = "{storage_url}"', f'vault_url = "{vault_url}"']
+    config = folder / "tactful.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def settings_of(config: Path) -> Settings:
+    return load_settings(config, {})
+
+
+class Server:
+    """One `tactful serve --config` process, started and listening."""
+
+    def __init__(self, config: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TACTFUL_")}
+        self.process = subprocess.Popen(
+            [str(TACTFUL), "serve", "--config", str(config)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if "listening on" in line:
+                break
+        output = "".join(lines)
+        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
+        assert port, output
+        self.target = f"127.0.0.1:{port.group(1)}"
+        self.channel = grpc.insecure_channel(self.target)
+
+    def stop(self) -> str:
+        self.channel.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        rest, _ = self.process.communicate(timeout=60)
+        return rest or ""
