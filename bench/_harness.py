@@ -158,9 +158,7 @@ def _child_main(
     profiler = _ThreadsProfiler() if profile else None
     try:
         asyncio.run(
-            _serve_until_told(
-                kind, token, tls, observability, parent, data_dir, storage, keyring
-            )
+            _serve_until_told(kind, token, tls, observability, parent, data_dir, storage, keyring)
         )
     finally:
         if profiler and profile:

@@ -15,16 +15,11 @@ The message keeps SQLite's words; the server shows none of it to a caller.
 from __future__ import annotations
 
 import contextlib
-import functools
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 from privacy.errors import StoreBusy, StoreFull, StoreUnavailable
-
-T = TypeVar("T", bound=type)
+from storage.translate import translating
 
 
 @contextlib.contextmanager
@@ -45,42 +40,4 @@ def _translated(exc: sqlite3.Error) -> StoreUnavailable:
     return StoreUnavailable(f"sqlite: {text}")
 
 
-def translated(cls: T) -> T:
-    """Run every public method of `cls` (and the context managers they return) inside
-    `map_sqlite_errors`."""
-    for name, member in list(vars(cls).items()):
-        public = not name.startswith("_") or name == "__init__"  # opening a file counts
-        if not public or not callable(member) or isinstance(member, type):
-            continue
-        setattr(cls, name, _mapped(member))
-    return cls
-
-
-def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with map_sqlite_errors():
-            result = method(*args, **kwargs)
-        if isinstance(result, AbstractContextManager):
-            return _MappedContext(result)
-        return result
-
-    return call
-
-
-class _MappedContext(AbstractContextManager[Any]):
-    def __init__(self, inner: AbstractContextManager[Any]) -> None:
-        self._inner = inner
-
-    def __enter__(self) -> Any:
-        with map_sqlite_errors():
-            return self._inner.__enter__()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        with map_sqlite_errors():
-            return self._inner.__exit__(kind, value, traceback)
+translated = translating(map_sqlite_errors)
