@@ -172,7 +172,7 @@ class PostgresBehaviorStore:
         parts = [signal_state.scalar(self._tracked, pseudonyms, purpose, q) for q in queries]
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT " + ", ".join(sql for sql, _ in parts),  # type: ignore[arg-type]
+                "SELECT " + ", ".join(sql for sql, _ in parts),
                 [p for _, ps in parts for p in ps],
             ).fetchone()
         assert row is not None

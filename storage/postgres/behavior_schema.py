@@ -109,8 +109,7 @@ def lock(conn: Connection, keys: Collection[tuple[int, int]], *, shared: bool) -
         return
     fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     conn.execute(
-        f"SELECT count({fn}(c, k)) FROM unnest(%s::int[], %s::int[]) WITH ORDINALITY"  # type: ignore[arg-type]
-        " AS t(c, k, n)",
+        f"SELECT count({fn}(c, k)) FROM unnest(%s::int[], %s::int[]) WITH ORDINALITY AS t(c, k, n)",
         [[c for c, _ in keys], [k for _, k in keys]],
     )
 
@@ -132,15 +131,20 @@ def day_of(at_us: int) -> int:
     return at_us // DAY_US
 
 
-def missing_partitions(conn: Connection, wanted: Collection[tuple[str, int]]) -> list[tuple[str, int]]:
+def missing_partitions(
+    conn: Connection, wanted: Collection[tuple[str, int]]
+) -> list[tuple[str, int]]:
     """Those of the (purpose, day) partitions that do not exist."""
     if not wanted:
         return []
     pairs = sorted(wanted)
     names = [day_table(p, d) for p, d in pairs]
+    # pg_class read with this statement's snapshot: to_regclass's catalog cache may not
+    # yet have seen a partition another batch has just committed.
     rows = conn.execute(
         "SELECT n FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n)"
-        " WHERE to_regclass(name) IS NULL",
+        " WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = t.name"
+        " AND c.relnamespace = current_schema()::regnamespace)",
         [names],
     ).fetchall()
     return [pairs[n - 1] for (n,) in rows]
@@ -158,7 +162,11 @@ def ensure_partitions(conn: Connection, wanted: Collection[tuple[str, int]]) -> 
     lock(conn, [(CREATE, 0)], shared=False)
     for purpose, day in missing_partitions(conn, missing):
         parent = purpose_table(purpose)
-        if conn.execute("SELECT to_regclass(%s)", [parent]).fetchone() == (None,):
+        if not conn.execute(
+            "SELECT 1 FROM pg_class WHERE relname = %s"
+            " AND relnamespace = current_schema()::regnamespace",
+            [parent],
+        ).fetchone():
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE {} (LIKE events INCLUDING DEFAULTS) PARTITION BY RANGE"

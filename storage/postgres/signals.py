@@ -222,7 +222,7 @@ def track(conn: Connection, tracked: Tracked) -> list[str]:
     for kind, event_type, attribute in sorted(held - wanted):
         table = "signal_last" if kind == "last_value" else "signal_distinct"
         conn.execute(
-            f"DELETE FROM {table} WHERE type = %s AND attribute = %s",  # type: ignore[arg-type]
+            f"DELETE FROM {table} WHERE type = %s AND attribute = %s",
             (event_type, attribute),
         )
         conn.execute(
@@ -232,7 +232,9 @@ def track(conn: Connection, tracked: Tracked) -> list[str]:
         changed.append(f"dropped {kind} {event_type}.{attribute}")
     for kind, event_type, attribute in sorted(wanted - held):
         _build(conn, kind, event_type, attribute)
-        conn.execute("INSERT INTO signal_tracking VALUES (%s, %s, %s)", (kind, event_type, attribute))
+        conn.execute(
+            "INSERT INTO signal_tracking VALUES (%s, %s, %s)", (kind, event_type, attribute)
+        )
         changed.append(f"built {kind} {event_type}.{attribute}")
     return changed
 
@@ -267,7 +269,7 @@ def forget(conn: Connection, subject_ids: Sequence[int], purpose: str | None = N
     params: list[object] = [list(subject_ids)] + ([] if purpose is None else [purpose])
     for table in STATE_TABLES:
         conn.execute(
-            f"DELETE FROM {table} WHERE subject_id = ANY(%s::bigint[]){only}",  # type: ignore[arg-type]
+            f"DELETE FROM {table} WHERE subject_id = ANY(%s::bigint[]){only}",
             params,
         )
 
@@ -291,13 +293,15 @@ def after_purge(conn: Connection, purpose: str, cutoff_us: int, kept_from_us: in
         " AND c.purpose = %(purpose)s AND c.type = g.type AND c.hour = g.hour AND c.n <= 0",
         p,
     )
-    conn.execute("CREATE TEMP TABLE redo (subject_id bigint, type text, attribute text) ON COMMIT DROP")
+    conn.execute(
+        "CREATE TEMP TABLE redo (subject_id bigint, type text, attribute text) ON COMMIT DROP"
+    )
     for table, at, values in (
         ("signal_last", "at_us", _LAST_AGAIN),
         ("signal_distinct", "last_at_us", _DISTINCT_AGAIN),
     ):
         conn.execute(
-            f"WITH d AS (DELETE FROM {table} x USING (SELECT DISTINCT subject_id, type"  # type: ignore[arg-type]
+            f"WITH d AS (DELETE FROM {table} x USING (SELECT DISTINCT subject_id, type"
             " FROM gone WHERE type IN (SELECT type FROM signal_tracking)) g"
             " WHERE x.subject_id = g.subject_id AND x.purpose = %(purpose)s AND x.type = g.type"
             f" AND x.{at} < %(cutoff)s RETURNING x.subject_id, x.type, x.attribute)"

@@ -55,7 +55,9 @@ def engine() -> Iterator[Engine]:
     found.data.close()
 
 
-def event(who: str, at_us: int, kind: str = "viewed", purpose: str = "p", **attrs: Any) -> StoredEvent:
+def event(
+    who: str, at_us: int, kind: str = "viewed", purpose: str = "p", **attrs: Any
+) -> StoredEvent:
     return StoredEvent(who, purpose, kind, at_us, attrs)
 
 
@@ -63,7 +65,11 @@ def expected(events: list[dict[str, Any]], purpose: str, since_us: int) -> list[
     """What the signals say, from the events themselves."""
     mine = [e for e in events if e["purpose"] == purpose and e["type"] == "viewed"]
     with_path = [e for e in mine if "path" in e["attributes"]]
-    latest = max(with_path, key=lambda e: e["occurred_at_us"])["attributes"]["path"] if with_path else None
+    latest = (
+        max(with_path, key=lambda e: e["occurred_at_us"])["attributes"]["path"]
+        if with_path
+        else None
+    )
     distinct = {e["attributes"]["path"] for e in with_path if e["occurred_at_us"] > since_us}
     return [sum(1 for e in mine if e["occurred_at_us"] > since_us), latest, len(distinct)]
 

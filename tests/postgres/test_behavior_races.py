@@ -146,3 +146,37 @@ def test_batches_about_other_people_do_not_wait_for_a_withdrawal(
         thread.join(timeout=30)
     finally:
         elsewhere.close()
+
+
+def test_two_batches_needing_the_same_new_day_create_it_once(url: str) -> None:
+    first = PostgresBehaviorStore(Database(url, size=2))
+    second = PostgresBehaviorStore(Database(url, size=2))
+    day = AT_US + 30 * layout.DAY_US  # no partition yet
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            second.append([StoredEvent("hmac-sha256:v1:bob", "p", "viewed", day, {})],
+                          received_at_us=day)  # fmt: skip
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    try:
+        with first.writing() as write:
+            write.append(
+                first.encode([StoredEvent(ADA, "p", "viewed", day, {})], received_at_us=day),
+                [ADA],
+            )
+            thread.start()  # it finds the day missing, and waits for this one to create it
+            thread.join(timeout=WINDOW_S)
+        thread.join(timeout=30)
+        assert failures == []
+    finally:
+        first.close()
+        second.close()
+    data = PostgresSubjectData(Database(url, size=1))
+    try:
+        assert len(data.events_of([ADA, "hmac-sha256:v1:bob"])) == 2
+    finally:
+        data.close()
