@@ -3,7 +3,8 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
+from storage.postgres import access_log
 from storage.postgres.schema import Schema
 
-MAIN: tuple[Schema, ...] = ()
+MAIN: tuple[Schema, ...] = (access_log.SCHEMA,)
 VAULT: tuple[Schema, ...] = ()
