@@ -132,7 +132,8 @@ class PostgresAccessLog:
         self._keys = keys
         self._every = checkpoint_every
         self._every_us = int(checkpoint_seconds * 1_000_000)
-        self.epoch_seconds = epoch_seconds
+        self.epoch_seconds = epoch_seconds  # the GroupCommitter asks every that often
+        self.commits_on_loop = False  # a commit is a network round trip: off the loop
         self._lock_timeout_s = lock_timeout_s
         self._published_at = f"{socket.gethostname()}:{checkpoint_file.resolve()}"
         self.chain_id = uuid.uuid4().hex
