@@ -255,6 +255,9 @@ def record_as_dict(record: AccessRecord) -> dict[str, object]:
 class CheckpointKind(StrEnum):
     CHECKPOINT = "checkpoint"  # record `sequence` has hash `record_hash`
     TRUNCATION = "truncation"  # records before `sequence` were removed; it chains from hash
+    # Many chains (privacy/access_log_epochs.py): `record_hash` is the digest of an
+    # epoch binding every chain's head; `sequence` the highest of them.
+    EPOCH = "epoch"
 
 
 @dataclass(frozen=True)

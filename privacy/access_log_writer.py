@@ -12,6 +12,11 @@ lock (a retention job, an erasure from the command line), the batch goes to a
 thread of its own that waits for the lock, and the loop keeps answering health
 checks and every call that needs no record yet. A caller waits for its record at
 most `timeout_s`, then fails UNAVAILABLE.
+
+A log whose commit is a network round trip (PostgreSQL: `commits_on_loop` False)
+always commits on the thread, so the loop never waits on the network; a log with
+`epoch_seconds` (PostgreSQL) is asked every that many seconds to `sign_epoch`, on
+the same thread: only the elected server signs.
 """
 
 from __future__ import annotations
@@ -59,12 +64,17 @@ class GroupCommitter:
         self._timer: asyncio.TimerHandle | None = None
         self._last_commit = float("-inf")
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-access-log")
+        self._on_loop: bool = getattr(log, "commits_on_loop", True)
+        self._epoch_s: float = getattr(log, "epoch_seconds", 0.0) or 0.0
+        self._epochs: asyncio.TimerHandle | None = None
 
     def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]:
         """Queue `entry`; the future completes once it is durable, or fails with
         AccessLogUnavailable."""
         future: asyncio.Future[AccessRecord] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
+        if self._epoch_s and self._epochs is None:
+            self._arm_epoch()
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_while_pending())
         return future
@@ -99,6 +109,8 @@ class GroupCommitter:
                 started = loop.time()
                 try:
                     try:
+                        if not self._on_loop:
+                            raise AccessLogBusy("commits off the loop")
                         records = self._log.append(entries, now_us=self._clock_us(), lock_wait_s=0)
                     except AccessLogBusy:  # wait for the lock off the loop
                         records = await loop.run_in_executor(
@@ -130,6 +142,21 @@ class GroupCommitter:
             self._idle, lambda: loop.run_in_executor(self._thread, self._checkpoint)
         )
 
+    def _arm_epoch(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            loop.run_in_executor(self._thread, self._sign_epoch)
+            self._epochs = loop.call_later(self._epoch_s, tick)
+
+        self._epochs = loop.call_later(self._epoch_s, tick)
+
+    def _sign_epoch(self) -> None:
+        try:
+            self._log.sign_epoch(now_us=self._clock_us())  # type: ignore[attr-defined]
+        except Exception:  # the next tick tries again; a write fails closed by itself
+            log.exception("signing an access-log epoch failed")
+
     def _checkpoint(self) -> None:
         # If signing fails, the next write fails closed and says so.
         try:
@@ -144,6 +171,9 @@ class GroupCommitter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._epochs is not None:
+            self._epochs.cancel()
+            self._epochs = None
         self._thread.shutdown(wait=True)
         if self._committing is not None:
             self._committing.cancel()

@@ -3,9 +3,9 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
-from storage.postgres import erasures
+from storage.postgres import access_log, erasures
 from storage.postgres.behavior_schema import SCHEMA as BEHAVIOR
 from storage.postgres.schema import Schema
 
-MAIN: tuple[Schema, ...] = (BEHAVIOR, erasures.SCHEMA)
+MAIN: tuple[Schema, ...] = (access_log.SCHEMA, BEHAVIOR, erasures.SCHEMA)
 VAULT: tuple[Schema, ...] = ()

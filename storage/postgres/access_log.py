@@ -1,0 +1,621 @@
+"""The access log on PostgreSQL: one chain per server process, bound by signed epochs.
+
+No lock is shared on the append path: each PostgresAccessLog (one per process)
+registers a chain of its own and appends to it, taking global sequence numbers
+from a PostgreSQL sequence. Every `epoch_seconds` one elected server (it holds a
+session advisory lock; another takes over when its session ends) signs an epoch
+over every chain's head (privacy/access_log_epochs.py), into the database and,
+fsync'd, into its own checkpoint file; a process also signs one every
+`checkpoint_every` records of its own and when it closes.
+
+    access_log_records (sequence PK, chain_id, content, previous_hash, record_hash,
+                        time_us, principal, method, purpose, subject, decision:
+                        generated from the content)
+    access_log_subjects (subject, sequence)   further subjects of a record
+    access_log_chains (chain_id PK, host, pid, started_at)
+    access_log_epochs (epoch PK, line)        the database's copy of every epoch
+    access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
+
+Records after the newest epoch are pinned by none yet: a cut tail goes unnoticed
+for at most `epoch_seconds` plus one commit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from privacy.access_log import (
+    CANONICAL_FIELDS,
+    AccessEntry,
+    AccessLogBusy,
+    AccessLogUnavailable,
+    AccessQuery,
+    AccessRecord,
+    Checkpoint,
+    CheckpointKind,
+    StoredRow,
+    Verification,
+    decode,
+    seal_record,
+)
+from privacy.access_log_epochs import (
+    Epoch,
+    Head,
+    chain_genesis,
+    check_chain_links,
+    check_epochs,
+    first_problem,
+    sign_epoch,
+)
+from privacy.access_log_verify import Truncation
+from privacy.keyring import Keys
+from storage.postgres.connection import Connection, Database
+from storage.postgres.errors import translated
+from storage.postgres.schema import Schema
+
+LEADER_LOCK = 0x7AC7F0_0101  # session advisory lock: the server that signs epochs
+EPOCH_LOCK = 0x7AC7F0_0102  # transaction advisory lock: one epoch written at a time
+
+_GENERATED = {
+    "time_us": ("bigint", 1),
+    "principal": ("text", 2),
+    "method": ("text", 4),
+    "purpose": ("text", 5),
+    "subject": ("text", 6),
+    "decision": ("text", 9),
+}
+assert all(CANONICAL_FIELDS[at] == name for name, (_, at) in _GENERATED.items())
+_OTHERS = CANONICAL_FIELDS.index("other_subjects")
+
+
+def _records_table() -> str:
+    generated = ",\n".join(
+        f"{name} {kind} GENERATED ALWAYS AS (((content::json) ->> {at})::{kind}) STORED"
+        for name, (kind, at) in _GENERATED.items()
+    )
+    return f"""
+        CREATE SEQUENCE access_log_sequence;
+        CREATE TABLE access_log_chains (chain_id text PRIMARY KEY, host text NOT NULL,
+            pid integer NOT NULL, started_at timestamptz NOT NULL DEFAULT now());
+        CREATE TABLE access_log_records (
+            sequence bigint PRIMARY KEY,
+            chain_id text NOT NULL,
+            content text NOT NULL,
+            previous_hash text NOT NULL,
+            record_hash text NOT NULL,
+            {generated});
+        CREATE INDEX access_log_records_chain ON access_log_records (chain_id, sequence);
+        CREATE INDEX access_log_records_time_us ON access_log_records (time_us, sequence);
+        CREATE INDEX access_log_records_principal ON access_log_records (principal, sequence);
+        CREATE INDEX access_log_records_subject ON access_log_records (subject, sequence);
+        CREATE INDEX access_log_records_purpose ON access_log_records (purpose, sequence);
+        CREATE TABLE access_log_subjects (subject text NOT NULL, sequence bigint NOT NULL,
+            PRIMARY KEY (subject, sequence));
+        CREATE TABLE access_log_epochs (epoch bigint PRIMARY KEY, line text NOT NULL);
+        CREATE TABLE access_log_heads (chain_id text PRIMARY KEY, sequence bigint NOT NULL,
+            record_hash text NOT NULL);
+    """
+
+
+SCHEMA = Schema("access_log", [_records_table()])
+
+# Every (subject, sequence) of the subjects after the first, as the records say them.
+_OTHER_SUBJECTS_OF_RECORDS = (
+    "SELECT s.value, r.sequence FROM access_log_records r,"
+    f" json_array_elements_text((r.content::json) -> {_OTHERS}) s"
+)
+
+
+@translated
+class PostgresAccessLog:
+    def __init__(
+        self,
+        db: Database,
+        checkpoint_file: Path,
+        keys: Keys,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+        epoch_seconds: float = 1.0,
+        lock_timeout_s: float = 2.0,
+    ) -> None:
+        self._db = db
+        self._file = checkpoint_file
+        self._keys = keys
+        self._every = checkpoint_every
+        self._every_us = int(checkpoint_seconds * 1_000_000)
+        self.epoch_seconds = epoch_seconds  # the GroupCommitter asks every that often
+        self.commits_on_loop = False  # a commit is a network round trip: off the loop
+        self._lock_timeout_s = lock_timeout_s
+        self._published_at = f"{socket.gethostname()}:{checkpoint_file.resolve()}"
+        self.chain_id = uuid.uuid4().hex
+        # One chain, one head: appends of this process (the serving loop's committer,
+        # a retention job's thread) take turns here, never across processes.
+        self._turn = threading.Lock()
+        self._head: tuple[int, str] | None = (0, chain_genesis(self.chain_id))
+        self._since_pin = 0
+        self._pinned_at: int | None = None
+        self._leader: Connection | None = None
+        SCHEMA.check(db)
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)",
+                [self.chain_id, socket.gethostname(), os.getpid()],
+            )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(
+        self, entries: Sequence[AccessEntry], *, now_us: int, lock_wait_s: float | None = None
+    ) -> list[AccessRecord]:
+        """Chain and commit `entries` in one durable transaction (synchronous_commit on),
+        or raise AccessLogUnavailable having acknowledged nothing: AccessLogBusy if
+        another thread of this process was appending to the chain for `lock_wait_s`
+        (default: the lock timeout; 0 does not wait). No other process is waited for."""
+        _check_storable(entries)
+        wait = self._lock_timeout_s if lock_wait_s is None else lock_wait_s
+        taken = self._turn.acquire(timeout=wait) if wait > 0 else self._turn.acquire(blocking=False)
+        if not taken:
+            raise AccessLogBusy("another append to this process's chain is under way")
+        try:
+            records = self._append(entries)
+            self._since_pin += len(records)
+            if self._pinned_at is None:
+                self._pinned_at = now_us
+        finally:
+            self._turn.release()
+        if self._since_pin >= self._every or now_us - (self._pinned_at or now_us) >= self._every_us:
+            self.checkpoint(now_us=now_us)
+        return records
+
+    def _append(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        try:
+            with self._db.transaction() as conn:
+                conn.execute("SET LOCAL synchronous_commit TO on")
+                head = self._head or self._read_head(conn)
+                sequences = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT nextval('access_log_sequence') FROM generate_series(1, %s)",
+                        [len(entries)],
+                    )
+                ]
+                previous, records = head[1], []
+                for sequence, entry in zip(sorted(sequences), entries, strict=True):
+                    record = seal_record(sequence, entry, previous)
+                    records.append(record)
+                    previous = record.record_hash
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO access_log_records"
+                        " (sequence, chain_id, content, previous_hash, record_hash)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        [
+                            (r.sequence, self.chain_id, r.content, r.previous_hash, r.record_hash)
+                            for r in records
+                        ],
+                    )
+                    named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+                    if named:
+                        cursor.executemany(
+                            "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
+                            " ON CONFLICT DO NOTHING",
+                            named,
+                        )
+        except Exception as exc:  # a broken connection may or may not have committed
+            self._head = None  # read it again before the next append
+            raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
+        self._head = (records[-1].sequence, records[-1].record_hash)
+        return records
+
+    def _read_head(self, conn: Connection) -> tuple[int, str]:
+        row = conn.execute(
+            "SELECT sequence, record_hash FROM access_log_records WHERE chain_id = %s"
+            " ORDER BY sequence DESC LIMIT 1",
+            [self.chain_id],
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, chain_genesis(self.chain_id))
+
+    def checkpoint(self, *, now_us: int) -> Checkpoint | None:
+        """Sign an epoch over every chain's head now, unless none moved since the last."""
+        epoch = self._sign(now_us, truncate_before_us=None)
+        self._since_pin, self._pinned_at = 0, now_us
+        return epoch.checkpoint if epoch else None
+
+    def sign_epoch(self, *, now_us: int) -> Checkpoint | None:
+        """What every server calls each `epoch_seconds`: only the elected one signs."""
+        if not self._lead():
+            return None
+        return self.checkpoint(now_us=now_us)
+
+    def _lead(self) -> bool:
+        """Hold (or take over) the signer's session lock; False if another holds it."""
+        try:
+            if self._leader is None or self._leader.closed:
+                self._leader = psycopg.connect(self._db.url, autocommit=True)
+                row = self._leader.execute(
+                    "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK]
+                ).fetchone()
+                if not (row and row[0]):
+                    self._leader.close()
+                    self._leader = None
+                    return False
+            self._leader.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            if self._leader is not None:
+                self._leader.close()
+            self._leader = None
+            return False
+
+    def truncate_before(self, cutoff_us: int, *, now_us: int) -> int:
+        """Remove records older than `cutoff_us` from every chain, behind a signed epoch
+        naming where each truncated chain now starts."""
+        epoch = self._sign(now_us, truncate_before_us=cutoff_us)
+        if epoch is None or not epoch.starts:
+            return 0
+        deleted = 0
+        with self._db.transaction() as conn:
+            for chain, sequence, _ in epoch.starts:
+                conn.execute(
+                    "DELETE FROM access_log_subjects WHERE sequence IN (SELECT sequence FROM"
+                    " access_log_records WHERE chain_id = %s AND sequence < %s)",
+                    [chain, sequence],
+                )
+                cursor = conn.execute(
+                    "DELETE FROM access_log_records WHERE chain_id = %s AND sequence < %s",
+                    [chain, sequence],
+                )
+                deleted += cursor.rowcount
+        return deleted
+
+    def _sign(self, now_us: int, *, truncate_before_us: int | None) -> Epoch | None:
+        """One epoch, serialized with every other signer; its line goes, fsync'd, into the
+        checkpoint file before the database commits it."""
+        try:
+            with self._db.transaction() as conn:
+                conn.execute("SET LOCAL synchronous_commit TO on")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [EPOCH_LOCK])
+                last = conn.execute(
+                    "SELECT epoch, line FROM access_log_epochs ORDER BY epoch DESC LIMIT 1"
+                ).fetchone()
+                number, previous = (int(last[0]), Epoch.from_json(last[1])) if last else (0, None)
+                pinned = {
+                    str(c): (int(s), str(h))
+                    for c, s, h in conn.execute(
+                        "SELECT chain_id, sequence, record_hash FROM access_log_heads"
+                    )
+                }
+                heads = [
+                    (str(c), int(s), str(h))
+                    for c, s, h in conn.execute(
+                        "SELECT c.chain_id, r.sequence, r.record_hash FROM access_log_chains c"
+                        " CROSS JOIN LATERAL (SELECT sequence, record_hash FROM"
+                        " access_log_records r WHERE r.chain_id = c.chain_id"
+                        " ORDER BY sequence DESC LIMIT 1) r"
+                    )
+                ]
+                moved = [h for h in heads if pinned.get(h[0]) != (h[1], h[2])]
+                starts = (
+                    self._starts(
+                        conn, truncate_before_us, {**pinned, **{c: (s, h) for c, s, h in heads}}
+                    )
+                    if truncate_before_us is not None
+                    else []
+                )
+                if not moved and not starts:
+                    return None
+                epoch = sign_epoch(
+                    self._keys,
+                    number + 1,
+                    previous.checkpoint.record_hash if previous else "",
+                    pinned,
+                    moved,
+                    starts,
+                    self._published_at,
+                    now_us,
+                )
+                line = epoch.to_json()
+                conn.execute(
+                    "INSERT INTO access_log_epochs (epoch, line) VALUES (%s, %s)",
+                    [epoch.number, line],
+                )
+                for chain, sequence, record_hash in moved:
+                    conn.execute(
+                        "INSERT INTO access_log_heads (chain_id, sequence, record_hash)"
+                        " VALUES (%s, %s, %s) ON CONFLICT (chain_id) DO UPDATE"
+                        " SET sequence = excluded.sequence, record_hash = excluded.record_hash",
+                        [chain, sequence, record_hash],
+                    )
+                self._publish(line)
+        except AccessLogUnavailable:
+            raise
+        except Exception as exc:
+            raise AccessLogUnavailable(f"epoch checkpoint failed: {exc}") from exc
+        return epoch
+
+    @staticmethod
+    def _starts(conn: Connection, cutoff_us: int, heads: dict[str, tuple[int, str]]) -> list[Head]:
+        """For every chain holding records older than `cutoff_us`: its first record kept
+        and the hash it chains from (past its head, if it keeps none)."""
+        starts: list[Head] = []
+        row = conn.execute("SELECT last_value + 1 FROM access_log_sequence").fetchone()
+        next_sequence = int(row[0]) if row else 1
+        old = conn.execute(
+            "SELECT chain_id FROM access_log_records WHERE time_us < %s GROUP BY chain_id",
+            [cutoff_us],
+        ).fetchall()
+        for (chain,) in old:
+            kept = conn.execute(
+                "SELECT sequence, previous_hash FROM access_log_records WHERE chain_id = %s"
+                " AND time_us >= %s ORDER BY sequence LIMIT 1",
+                [chain, cutoff_us],
+            ).fetchone()
+            if kept:
+                starts.append((str(chain), int(kept[0]), str(kept[1])))
+            elif chain in heads:  # its next record, if any, takes a later sequence
+                _, record_hash = heads[chain]
+                starts.append((str(chain), next_sequence, record_hash))
+        return starts
+
+    def _publish(self, line: str) -> None:
+        self._file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The epochs in this host's checkpoint file, as checkpoints."""
+        return [Checkpoint.from_json(line) for line in _lines(self._file)]
+
+    def epochs(self) -> list[str]:
+        """The database's copy of every epoch, in order."""
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT line FROM access_log_epochs ORDER BY epoch").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def stored_rows(self, chain: str) -> Iterator[list[StoredRow]]:
+        """One chain's records, in batches, as verification reads them."""
+        with self._db.transaction() as conn, conn.cursor(name="access_log_rows") as cursor:
+            cursor.execute(
+                "SELECT sequence, previous_hash, record_hash, content FROM access_log_records"
+                " WHERE chain_id = %s ORDER BY sequence",
+                [chain],
+            )
+            while batch := cursor.fetchmany(20_000):
+                yield [(int(s), str(p), str(h), str(c)) for s, p, h, c in batch]
+
+    def verify(self, *, files: Sequence[Path] = ()) -> Verification:
+        """Every chain's links from its genesis or truncation, every epoch's signature
+        and order, every head an epoch pinned; the epochs of the database against this
+        host's checkpoint file and every other file given (one per signing host)."""
+        lines = self.epochs()
+        differs, torn = self._copies_differ(lines, [self._file, *files])
+        if differs:
+            return differs
+        # A torn line that would have been the next epoch still pins what it signed.
+        lines += [line for line in torn if _number(line) == len(lines) + 1][:1]
+        pins = check_epochs(lines, self._keys)
+        if isinstance(pins, Verification):
+            return pins
+        with self._db.transaction() as conn:
+            chains = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT chain_id FROM access_log_chains UNION"
+                    " SELECT DISTINCT chain_id FROM access_log_records"
+                )
+            }
+        chains |= set(pins.heads) | set(pins.starts)
+        verdict = first_problem(
+            check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent)
+            for c in sorted(chains)
+        )
+        return verdict if not verdict.intact else self._check_subject_index(verdict)
+
+    def _copies_differ(
+        self, lines: list[str], files: Sequence[Path]
+    ) -> tuple[Verification | None, list[str]]:
+        """The first file line the database lacks or differs from, and every file line of
+        its own host the database holds but the file lacks; and the torn last lines."""
+        in_db, torn_lines = set(lines), []
+        signers = {_published_at(line) for line in lines}
+        signers = {_published_at(line) for line in lines}
+        for path in files:
+            try:
+                in_file = _lines(path)
+                named = {_published_at(line) for line in in_file}
+            except (ValueError, KeyError, TypeError) as exc:
+                unreadable = f"checkpoint file {path} is unreadable: {exc}"
+                return Verification(False, 0, 0, unreadable), []
+            if path == self._file:
+                named.add(self._published_at)
+            # A crash between the file's fsync and the commit leaves its last line alone.
+            last = in_file[-1] if in_file else ""
+            torn = [last] if last and last not in in_db and _torn(last, lines) else []
+            torn_lines += torn
+            missing = [line for line in in_file if line not in in_db and line not in torn]
+            missing += [
+                line
+                for line in lines
+                if _published_at(line) in named & signers and line not in in_file
+            ]
+            if missing:
+                sequence = min(_sequence_of(line) for line in missing)
+                return Verification(
+                    False,
+                    0,
+                    sequence,
+                    f"the checkpoints in the database differ from the checkpoint file {path}"
+                    f" (first at record {sequence})",
+                ), []
+        return None, torn_lines
+
+    def _absent(self, low: int, high: int) -> list[int]:
+        """The sequences in (low, high) no record holds, lowest first (up to 10)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT s FROM generate_series(%s::bigint, %s::bigint) s WHERE NOT EXISTS"
+                " (SELECT 1 FROM access_log_records WHERE sequence = s) ORDER BY s LIMIT 10",
+                [low + 1, high - 1],
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _check_subject_index(self, intact: Verification) -> Verification:
+        with self._db.transaction() as conn:
+            missing = conn.execute(
+                f"SELECT min(sequence) FROM ({_OTHER_SUBJECTS_OF_RECORDS} EXCEPT"
+                " SELECT subject, sequence FROM access_log_subjects) x"
+            ).fetchone()
+            extra = conn.execute(
+                "SELECT min(sequence) FROM (SELECT subject, sequence FROM access_log_subjects"
+                f" EXCEPT {_OTHER_SUBJECTS_OF_RECORDS}) x"
+            ).fetchone()
+        found = [int(r[0]) for r in (missing, extra) if r and r[0] is not None]
+        if not found:
+            return intact
+        first = min(found)
+        return Verification(
+            False,
+            intact.records,
+            first,
+            f"the subject index disagrees with record {first}"
+            " (queries by subject would miss or misattribute it)",
+        )
+
+    def truncations(self) -> list[Truncation]:
+        """What the signed truncations removed, as ranges of sequences (report these only
+        with an intact verdict)."""
+        removed, first = [], 1
+        for line in self.epochs():
+            epoch = Epoch.from_json(line)
+            if epoch.starts:
+                last = min(s for _, s, _ in epoch.starts) - 1
+                if last >= first:
+                    removed.append(Truncation(first, last, epoch.checkpoint.time_us))
+                    first = last + 1
+        return removed
+
+    def query(
+        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
+    ) -> list[AccessRecord]:
+        clauses: list[str] = ["sequence > %s"]
+        params: list[Any] = [after_sequence]
+        for column, value in (
+            ("principal", query.principal),
+            ("purpose", query.purpose),
+            ("method", query.method),
+            ("decision", query.decision),
+        ):
+            if value:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if query.since_us is not None:
+            clauses.append("time_us >= %s")
+            params.append(query.since_us)
+        if query.until_us is not None:
+            clauses.append("time_us < %s")
+            params.append(query.until_us)
+        if query.subjects:
+            clauses.append(
+                "(subject = ANY(%s) OR sequence IN"
+                " (SELECT sequence FROM access_log_subjects WHERE subject = ANY(%s)))"
+            )
+            params.extend([list(query.subjects), list(query.subjects)])
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT content, previous_hash, record_hash FROM access_log_records"
+                f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT %s",
+                [*params, limit],
+            ).fetchall()
+        records = [_record(str(c), str(p), str(h)) for c, p, h in rows]
+        if query.subjects:  # the index narrows; the hashed content decides
+            wanted = set(query.subjects)
+            records = [r for r in records if wanted.intersection(r.entry.subjects)]
+        return records
+
+    def close(self) -> None:
+        """Give back the signer's lock (another server takes over) and the pool. The
+        chain's tail is pinned by the next epoch any server signs (GroupCommitter.close
+        signs one as the server stops)."""
+        if self._leader is not None:
+            self._leader.close()
+        self._db.close()
+
+
+def _check_storable(entries: Sequence[AccessEntry]) -> None:
+    for entry in entries:
+        texts = (entry.principal, entry.method, entry.purpose, entry.reason, *entry.subjects)
+        if any("\x00" in f for f in texts):
+            raise ValueError("principal, method, purpose and subjects cannot hold NUL")
+        for text in (*texts, entry.request_id, *entry.requested, *entry.released):
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError): a lone surrogate
+
+
+def _flat(batches: Iterator[list[StoredRow]]) -> Iterator[StoredRow]:
+    for batch in batches:
+        yield from batch
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        Checkpoint.from_json(line)  # ValueError if altered or torn mid-line
+    return lines
+
+
+def _published_at(line: str) -> str:
+    try:
+        return Epoch.from_json(line).published_at
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _torn(line: str, in_db: list[str]) -> bool:
+    """A file's last line the database lacks is a crash before the commit only if no
+    epoch of its number was committed, or another signer's took that number."""
+    try:
+        epoch = Epoch.from_json(line)
+    except (ValueError, KeyError, TypeError):
+        return False
+    same = [other for other in in_db if _number(other) == epoch.number]
+    return not same or all(_published_at(o) != epoch.published_at or o != line for o in same)
+
+
+def _number(line: str) -> int:
+    try:
+        return Epoch.from_json(line).number
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _sequence_of(line: str) -> int:
+    try:
+        return Checkpoint.from_json(line).sequence
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+    sequence, entry = decode(content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
+
+
+__all__ = ["SCHEMA", "CheckpointKind", "PostgresAccessLog"]

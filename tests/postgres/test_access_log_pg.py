@@ -1,0 +1,242 @@
+"""The PostgreSQL access log on its own: the corruption matrix of the contract suite
+against PostgresAccessLog directly (a fresh database, no other store), its queries,
+its writers racing from separate pools, and its fail-closed append."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from privacy.access_log import AccessLogBusy, AccessLogUnavailable, AccessQuery, Verification
+from privacy.keyring import KeySet, create_keyring
+from tests.conftest import T0
+from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
+from tests.test_access_log_chain import EVERY, NEVER_BY_TIME, PINNED, RECORDS, SECOND, T0_US, entry
+
+psycopg = pytest.importorskip("psycopg")
+
+from storage.postgres.access_log import SCHEMA, PostgresAccessLog  # noqa: E402
+from storage.postgres.connection import Database  # noqa: E402
+from tests.storage.postgres_attacker import PostgresAttacker, postgres_attacker  # noqa: E402
+from tests.storage.test_contract_access_log import CORRUPTIONS, Corruption  # noqa: E402
+
+
+@dataclass(frozen=True)
+class PgLog:
+    """The contract matrix's `Log`, over a PostgreSQL database and a checkpoint file."""
+
+    url: str
+    checkpoints_path: Path
+    keys: KeySet
+    other_keys: KeySet
+
+    def open(self, **overrides: float) -> PostgresAccessLog:
+        options = {"checkpoint_every": EVERY, "checkpoint_seconds": NEVER_BY_TIME, **overrides}
+        return PostgresAccessLog(
+            Database(self.url, size=2),
+            self.checkpoints_path,
+            self.keys,
+            checkpoint_every=int(options["checkpoint_every"]),
+            checkpoint_seconds=options["checkpoint_seconds"],
+            epoch_seconds=1.0,
+            lock_timeout_s=2.0,
+        )
+
+    def attack(self) -> AbstractContextManager[PostgresAttacker]:
+        return postgres_attacker(self.url)
+
+    def lines(self) -> list[str]:
+        return self.checkpoints_path.read_text().splitlines()
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.checkpoints_path.write_text("".join(line + "\n" for line in lines))
+
+    def verify(self, files: tuple[Path, ...] = ()) -> Verification:
+        log = self.open()
+        try:
+            return log.verify(files=files)
+        finally:
+            log.close()
+
+
+def new_log(tmp_path: Path) -> PgLog:
+    url = fresh_database(shared_cluster(), "access_log")
+    db = Database(url, size=1)
+    try:
+        SCHEMA.migrate(db)
+    finally:
+        db.close()
+    keys = create_keyring(tmp_path / "keys" / "keyring.json", now=T0).signing
+    other = create_keyring(tmp_path / "other" / "keyring.json", now=T0).signing
+    return PgLog(url, tmp_path / "checkpoints.jsonl", keys, other)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[PgLog]:
+    made = new_log(tmp_path)
+    writer = made.open()
+    try:
+        for i in range(1, RECORDS + 1):
+            writer.append([entry(i)], now_us=T0_US + i * SECOND)
+        assert [c.sequence for c in writer.checkpoints()] == PINNED
+    finally:
+        writer.close()
+    yield made
+
+
+def test_an_untouched_log_verifies_with_every_record_counted(log: PgLog) -> None:
+    assert log.verify() == Verification(True, RECORDS)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "first_bad", "problem"), CORRUPTIONS, ids=[c[0].__name__ for c in CORRUPTIONS]
+)
+def test_every_corruption_of_the_matrix_is_caught_on_postgresql(
+    log: PgLog, corrupt: Corruption, first_bad: int, problem: str
+) -> None:
+    corrupt(log)  # type: ignore[arg-type]  # PgLog is the matrix's Log, duck-typed
+    result = log.verify()
+    assert not result.intact
+    assert problem in result.problem
+    assert result.first_bad_sequence == first_bad, result.problem
+
+
+def test_queries_filter_and_page_by_sequence_across_chains(tmp_path: Path) -> None:
+    made = new_log(tmp_path)
+    a, b = made.open(), made.open()
+    try:
+        for i in range(1, 21):
+            (a if i % 2 else b).append([entry(i)], now_us=T0_US + i * SECOND)
+        everything = a.query(AccessQuery(), limit=100)
+        assert [r.sequence for r in everything] == list(range(1, 21))
+        page = b.query(AccessQuery(), after_sequence=10, limit=5)
+        assert [r.sequence for r in page] == [11, 12, 13, 14, 15]
+        second_subject = entry(14).subjects[1]  # 14 is about two people
+        assert [r.sequence for r in a.query(AccessQuery(subjects=(second_subject,)))] == [14]
+        denied = a.query(AccessQuery(decision="denied", principal=entry(3).principal))
+        assert denied and all(
+            r.entry.decision == "denied" and r.entry.principal == entry(3).principal for r in denied
+        )
+        window = a.query(AccessQuery(since_us=T0_US + 5 * SECOND, until_us=T0_US + 8 * SECOND))
+        assert [r.sequence for r in window] == [5, 6, 7]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_two_processes_appending_at_once_each_keep_an_intact_chain(tmp_path: Path) -> None:
+    """Two logs on separate pools are two processes: no lock between them, and every
+    record lands once, with increasing sequences in each chain."""
+    made = new_log(tmp_path)
+    logs = [made.open(checkpoint_every=7), made.open(checkpoint_every=7)]
+    got: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def write(k: int) -> None:
+        start.wait()
+        for i in range(40):
+            records = logs[k].append([entry(i + 1), entry(i + 2)], now_us=T0_US + i * SECOND)
+            got[k] += [r.sequence for r in records]
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert all(g == sorted(g) for g in got)
+        assert sorted(got[0] + got[1]) == sorted(set(got[0] + got[1]))
+        assert len(got[0] + got[1]) == 160
+        logs[0].checkpoint(now_us=T0_US + 100 * SECOND)
+    finally:
+        for one in logs:
+            one.close()
+    assert made.verify() == Verification(True, 160)
+
+
+def test_an_append_waiting_for_its_chain_is_busy_at_once_with_no_wait(tmp_path: Path) -> None:
+    made = new_log(tmp_path)
+    writer = made.open()
+    try:
+        with writer._turn, pytest.raises(AccessLogBusy):  # another thread is appending
+            writer.append([entry(1)], now_us=T0_US, lock_wait_s=0)
+        assert [r.sequence for r in writer.append([entry(1)], now_us=T0_US, lock_wait_s=0)] == [1]
+    finally:
+        writer.close()
+
+
+def test_only_one_server_signs_epochs_and_another_takes_over_when_it_goes(tmp_path: Path) -> None:
+    made = new_log(tmp_path)
+    first, second = made.open(), made.open()
+    try:
+        first.append([entry(1)], now_us=T0_US)
+        second.append([entry(2)], now_us=T0_US)
+        assert first.sign_epoch(now_us=T0_US + SECOND) is not None  # elected
+        second.append([entry(3)], now_us=T0_US + SECOND)
+        assert second.sign_epoch(now_us=T0_US + 2 * SECOND) is None  # not elected
+        first.close()  # its session ends, and the lock with it
+        signed = second.sign_epoch(now_us=T0_US + 3 * SECOND)
+        assert signed is not None and signed.sequence == 3
+    finally:
+        second.close()
+    assert made.verify() == Verification(True, 3)
+
+
+def test_truncation_removes_old_records_of_every_chain_and_verifies(tmp_path: Path) -> None:
+    made = new_log(tmp_path)
+    a, b = made.open(), made.open()
+    try:
+        for i in range(1, 21):
+            (a if i % 2 else b).append([entry(i)], now_us=T0_US + i * SECOND)
+        removed = a.truncate_before(T0_US + 11 * SECOND, now_us=T0_US + 30 * SECOND)
+        assert removed == 10
+        assert [r.sequence for r in a.query(AccessQuery())] == list(range(11, 21))
+        b.append([entry(21)], now_us=T0_US + 31 * SECOND)
+        a.truncate_before(T0_US + 100 * SECOND, now_us=T0_US + 40 * SECOND)  # everything
+        assert a.query(AccessQuery()) == []
+        assert [(t.first_removed, t.last_removed) for t in a.truncations()][0] == (1, 10)
+        b.append([entry(22)], now_us=T0_US + 41 * SECOND)
+        a.checkpoint(now_us=T0_US + 42 * SECOND)
+    finally:
+        a.close()
+        b.close()
+    assert made.verify() == Verification(True, 1)
+
+
+def test_an_append_that_cannot_reach_the_database_fails_closed(tmp_path: Path) -> None:
+    with throwaway_cluster() as cluster:
+        url = fresh_database(cluster, "access_log")
+        db = Database(url, size=1)
+        SCHEMA.migrate(db)
+        db.close()
+        keys = create_keyring(tmp_path / "keyring.json", now=T0).signing
+        log = PostgresAccessLog(
+            Database(url, size=1, timeout_s=1.0),
+            tmp_path / "checkpoints.jsonl",
+            keys,
+            checkpoint_every=1000,
+            checkpoint_seconds=NEVER_BY_TIME,
+            epoch_seconds=1.0,
+            lock_timeout_s=1.0,
+        )
+        try:
+            log.append([entry(1)], now_us=T0_US)
+            cluster.stop("immediate")
+            with pytest.raises(AccessLogUnavailable):
+                log.append([entry(2)], now_us=T0_US + SECOND)
+            cluster.start()
+            for _ in range(50):  # bounded: the pool reconnects in the background
+                try:
+                    log.append([entry(3)], now_us=T0_US + 2 * SECOND)
+                    break
+                except AccessLogUnavailable:
+                    threading.Event().wait(0.1)
+            log.checkpoint(now_us=T0_US + 3 * SECOND)
+            assert log.verify() == Verification(True, 2)
+        finally:
+            log.close()
