@@ -3,7 +3,8 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
+from storage.postgres import vault
 from storage.postgres.schema import Schema
 
 MAIN: tuple[Schema, ...] = ()
-VAULT: tuple[Schema, ...] = ()
+VAULT: tuple[Schema, ...] = (vault.SCHEMA,)
