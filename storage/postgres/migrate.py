@@ -3,8 +3,8 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
-from storage.postgres import vault
+from storage.postgres import budget, vault
 from storage.postgres.schema import Schema
 
-MAIN: tuple[Schema, ...] = ()
+MAIN: tuple[Schema, ...] = (budget.SCHEMA,)
 VAULT: tuple[Schema, ...] = (vault.SCHEMA,)
