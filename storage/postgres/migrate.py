@@ -3,8 +3,8 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
-from storage.postgres import budget, vault
+from storage.postgres import budget, tokens, vault
 from storage.postgres.schema import Schema
 
-MAIN: tuple[Schema, ...] = (budget.SCHEMA,)
+MAIN: tuple[Schema, ...] = (budget.SCHEMA, tokens.SCHEMA)
 VAULT: tuple[Schema, ...] = (vault.SCHEMA,)
