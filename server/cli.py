@@ -21,6 +21,7 @@ from server import (
     cli_certs,
     cli_config,
     cli_console,
+    cli_db,
     cli_keys,
     cli_receipt,
     cli_serve,
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_subjects.register(commands, _settings, _config_option)
     cli_certs.register(commands, _settings, _config_option)
     cli_console.register(commands, _settings, _config_option)
+    cli_db.register(commands, _settings, _config_option)
     cli_config.register(commands)
 
     contracts = _group(commands, "contracts", "data contracts")
