@@ -35,7 +35,6 @@ from server import stores
 from server.app import load_checked_contract
 from server.auth import Authenticator
 from server.config import ConfigError, Settings
-from server.tokens import TokenStore
 
 RETENTION_RUN = "tactful.cli/retention.run"
 # Data-subject requests, over the API and from the command line.
@@ -81,9 +80,8 @@ class Sources:
         self._pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
         self._log = stores.open_access_log(settings, keyring.keys("signing"))
         self._ledger = stores.open_budget_ledger(settings)
-        self.authenticator = Authenticator(
-            settings.principals, TokenStore(settings.tokens_path), clock=clock
-        )
+        self._tokens = stores.open_tokens(settings)
+        self.authenticator = Authenticator(settings.principals, self._tokens, clock=clock)
 
     # -- the access log -------------------------------------------------------------------
 
@@ -167,6 +165,7 @@ class Sources:
         return self._ledger.debits()
 
     def close(self) -> None:
+        self._tokens.close()
         self._ledger.close()
         self._log.close()
 

@@ -48,7 +48,6 @@ from server.servicers import (
 )
 from server.telemetry import Telemetry
 from server.tls import check_transport, server_credentials
-from server.tokens import TokenStore
 from storage.writing import IngestQueue, Writer
 from tactful.v1 import (
     access_log_pb2,
@@ -236,9 +235,9 @@ async def create_server(
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
+    tokens = stores.open_tokens(settings)
     authenticator = CallerAuthenticator(
-        Authenticator(settings.principals, TokenStore(settings.tokens_path), clock=clock),
-        settings.principals,
+        Authenticator(settings.principals, tokens, clock=clock), settings.principals
     )
     committer = GroupCommitter(
         access_log,
@@ -335,7 +334,15 @@ async def create_server(
         running.notices.append(f"signal state: {'; '.join(domain.store.state_changes)}")
     # Closed in reverse: the stores last, after the access log's final checkpoint.
     running._closers.extend(
-        [telemetry, domain, committer, edge, _ExecutorCloser(executor), _ExecutorCloser(census)]
+        [
+            tokens,
+            telemetry,
+            domain,
+            committer,
+            edge,
+            _ExecutorCloser(executor),
+            _ExecutorCloser(census),
+        ]  # fmt: skip
     )
     return running
 

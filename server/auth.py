@@ -1,9 +1,12 @@
 """Bearer-token authentication. Only SHA-256 hashes of tokens are ever kept.
 
 A token is either configured (`token_sha256` of a principal in the config) or
-issued into the token file by `tactful tokens issue`. The authenticator reads
-the token file again whenever it has changed (one `stat` per call), so a
-revocation takes effect on the next call, without a restart. An issued token
+issued by `tactful tokens issue` (into the token file, or on PostgreSQL into the
+database). The authenticator reads the issued tokens again whenever their version
+has changed (one `stat` per call; on PostgreSQL, what the LISTEN thread heard), so a
+revocation takes effect on the next call, without a restart. Issued tokens that
+cannot be read because their store is away keep their last state and are read
+again on the next call. An issued token
 may carry an expiry; from then on it is refused like a revoked one. A token file
 that cannot be used (others may write it) stops the server at start; while
 serving, it makes every issued token refused until it is fixed.
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from privacy.decisions import Actor
+from privacy.errors import StoreUnavailable
 from server.config import PrincipalConfig
 
 TOKEN_PREFIX = "tf_"
@@ -70,6 +74,7 @@ class Authenticator:
         self._clock = clock
         self._issued_actors: Mapping[str, tuple[Actor, datetime | None]] = {}
         self._seen_version: tuple[int, ...] = (-1,)
+        self._away = False  # the issued tokens' store could not be read last time
         if issued is not None:  # at start, an unusable token file stops the server
             self._seen_version = issued.version()
             self._issued_actors = self._load(issued)
@@ -105,6 +110,13 @@ class Authenticator:
             self._seen_version = version
             try:
                 self._issued_actors = self._load(self._issued)
+                self._away = False
+            except StoreUnavailable as exc:  # away for now: try again on the next call
+                if not self._away:  # once, not on every call while away
+                    log.warning("issued tokens not reloaded (kept as they were): %s", exc)
+                self._away = True
+                self._seen_version = (-1,)
+                return self._issued_actors
             except Exception as exc:  # a file others may write: trust none of it
                 log.error("issued tokens refused until the token file is fixed: %s", exc)
                 self._issued_actors = {}

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from server import (
     cli_certs,
     cli_config,
     cli_console,
+    cli_db,
     cli_keys,
     cli_receipt,
     cli_serve,
@@ -31,7 +33,8 @@ from server.cli_output import OutputRefused
 from server.cli_receipt import NotRecorded
 from server.config import ConfigError, Settings, load_settings
 from server.explain import explain
-from server.tokens import TokenError, TokenStore
+from server.stores import open_tokens
+from server.tokens import TokenError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_subjects.register(commands, _settings, _config_option)
     cli_certs.register(commands, _settings, _config_option)
     cli_console.register(commands, _settings, _config_option)
+    cli_db.register(commands, _settings, _config_option)
     cli_config.register(commands)
 
     contracts = _group(commands, "contracts", "data contracts")
@@ -223,8 +227,8 @@ def _tokens_issue(args: argparse.Namespace) -> int:
         lifetime = parse_duration(args.expires_in) if args.expires_in else None
     except ValueError as exc:
         raise SystemExit(f"tactful: --expires-in: {exc}") from None
-    store = TokenStore(settings.tokens_path)
-    issued, token = store.issue(args.principal, now=utc_now(), expires_in=lifetime)
+    with closing(open_tokens(settings, listen=False)) as store:
+        issued, token = store.issue(args.principal, now=utc_now(), expires_in=lifetime)
     reason = json.dumps(
         {"token": issued.id, "for": issued.principal, "expires_at": issued.expires_at},
         sort_keys=True,
@@ -238,8 +242,8 @@ def _tokens_issue(args: argparse.Namespace) -> int:
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = TokenStore(settings.tokens_path)
-    revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
+    with closing(open_tokens(settings, listen=False)) as store:
+        revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
     reason = json.dumps({"tokens": [t.id for t in revoked]}, sort_keys=True)
     cli_receipt.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
     for token in revoked:
@@ -250,7 +254,9 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
 
 def _tokens_list(args: argparse.Namespace) -> int:
     now = utc_now()
-    for token in TokenStore(_settings(args).tokens_path).all():
+    with closing(open_tokens(_settings(args), listen=False)) as store:
+        tokens = store.all()
+    for token in tokens:
         kind = "  (development)" if token.development else ""
         print(
             f"{token.id}  {token.principal:<20}  issued {token.issued_at}{kind}  {token.state(now)}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy.keyring import create_keyring, upgrade_keyring
+from server import cli_db, stores
 from server.app import create_server, utc_now
 from server.config import Settings, parse_listen
 from server.tokens import TokenStore
@@ -59,13 +60,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, listen=args.listen)
     with serving_lock(settings.data_dir):
         _check_listen(settings.listen)
-        tokens = TokenStore(settings.tokens_path)
-        announce = _development(settings, tokens) if settings.development else []
+        cli_db.check_schemas(settings)  # PostgreSQL: refuse tables older or newer than known
+        tokens = stores.open_tokens(settings, listen=False)
         try:
+            announce = _development(settings, tokens) if settings.development else []
             asyncio.run(_run(settings, announce))
         finally:
             if settings.development:
                 tokens.drop_development()
+            tokens.close()
     return 0
 
 

@@ -27,6 +27,7 @@ from retention.subjects import ErasureOutbox, SubjectBehavior
 from segments.census import CensusSource
 from segments.store import BehaviorStore, Tracked
 from server.config import ConfigError, Settings
+from server.tokens import TokenStore
 from storage import sqlite
 
 # What the server holds of each engine's stores: the domain's Protocols, and close().
@@ -204,6 +205,17 @@ def open_budget_ledger(settings: Settings) -> Ledger:
     from storage.sqlite.budget import SqliteBudgetLedger
 
     return SqliteBudgetLedger(sqlite.path_of(settings.data_dir, sqlite.INSIGHTS))
+
+
+def open_tokens(settings: Settings, *, listen: bool = True) -> TokenStore:
+    """The issued tokens: the data folder's token file, or on PostgreSQL the table
+    every server shares (`listen`: follow changes made elsewhere, as a server does)."""
+    if settings.on_postgres:
+        from storage.postgres.tokens import PostgresTokenRows
+
+        db = _database(settings, settings.storage_url, "tokens", 1)
+        return TokenStore(PostgresTokenRows(db, listen=listen))
+    return TokenStore(settings.tokens_path)
 
 
 def migrate(settings: Settings) -> list[str]:

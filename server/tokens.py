@@ -1,8 +1,10 @@
-"""Issued bearer tokens, kept only as SHA-256 hashes in a file (mode 0600).
+"""Issued bearer tokens, kept only as SHA-256 hashes: in a file of the data folder
+(mode 0600) on SQLite, in the database every server shares on PostgreSQL
+(storage/postgres/tokens.py; server.stores.open_tokens chooses).
 
 `tactful tokens issue PRINCIPAL [--expires-in 90d]` prints a token once and stores
 its hash; `tactful tokens revoke ID` marks it revoked. The running server notices
-the file changing and applies issues and revocations on the next call. The file
+the tokens changing and applies issues and revocations on the next call. The file
 grants access, so one that group or others may read or write is refused, as the
 keyring is.
 
@@ -17,11 +19,15 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from privacy.tokens import IssuedToken, TokenRows
 from server.auth import hash_token, new_token
+
+__all__ = ["IssuedToken", "TokenError", "TokenFile", "TokenStore"]
 
 FORMAT = "tactful-tokens/1"
 
@@ -30,32 +36,16 @@ class TokenError(Exception):
     """The token file cannot be used, or the request names no token."""
 
 
-@dataclass(frozen=True)
-class IssuedToken:
-    id: str
-    principal: str
-    sha256: str
-    issued_at: str
-    revoked_at: str | None = None
-    expires_at: str | None = None  # ISO 8601; None: until revoked
-    development: bool = False  # issued by a development server for its own run
-
-    def expiry(self) -> datetime | None:
-        return datetime.fromisoformat(self.expires_at) if self.expires_at else None
-
-    def state(self, now: datetime) -> str:
-        """In words: active, active until …, expired …, revoked …."""
-        expiry = self.expiry()
-        if self.revoked_at:
-            return f"revoked {self.revoked_at}"
-        if expiry is not None and now >= expiry:
-            return f"expired {self.expires_at}"
-        return f"active until {self.expires_at}" if expiry else "active"
-
-
 class TokenStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    """The rules of issued tokens over where they are kept (a file's path, or rows)."""
+
+    def __init__(self, rows: Path | TokenRows) -> None:
+        self._rows: TokenRows = TokenFile(rows) if isinstance(rows, Path) else rows
+
+    @property
+    def path(self) -> Path | None:
+        """The token file, when the tokens are kept in one."""
+        return self._rows.path if isinstance(self._rows, TokenFile) else None
 
     def issue(
         self,
@@ -75,7 +65,7 @@ class TokenStore:
             expires_at=(now + expires_in).isoformat() if expires_in else None,
             development=development,
         )
-        self._write([*self.all(), issued])
+        self._rows.add(issued)
         return issued, token
 
     def revoke(
@@ -85,25 +75,58 @@ class TokenStore:
         server's included)."""
         if not token_id and not principal:
             raise TokenError("name a token id or --principal")
-        tokens = self.all()
         hit = [
             t
-            for t in tokens
+            for t in self._rows.all()
             if t.revoked_at is None and (t.id == token_id or t.principal == principal)
         ]
         if not hit:
             raise TokenError(f"no active token matches {token_id or principal!r}")
-        revoked = {t.id for t in hit}
-        self._write(
-            [replace(t, revoked_at=now.isoformat()) if t.id in revoked else t for t in tokens]
-        )
+        self._rows.revoke([t.id for t in hit], revoked_at=now.isoformat())
         return hit
 
     def drop_development(self) -> None:
         """Forget every development token (their server has stopped)."""
+        self._rows.remove_development()
+
+    def all(self) -> list[IssuedToken]:
+        return self._rows.all()
+
+    def active_hashes(self) -> dict[str, tuple[str, datetime | None]]:
+        """SHA-256 of every token not revoked -> its principal and expiry (if any)."""
+        return {t.sha256: (t.principal, t.expiry()) for t in self.all() if t.revoked_at is None}
+
+    def version(self) -> tuple[int, ...]:
+        return self._rows.version()
+
+    def close(self) -> None:
+        self._rows.close()
+
+
+class TokenFile:
+    """The tokens of one data folder, in a JSON file only its owner may read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, token: IssuedToken) -> None:
+        self._write([*self.all(), token])
+
+    def revoke(self, ids: Sequence[str], *, revoked_at: str) -> None:
+        self._write(
+            [
+                replace(t, revoked_at=revoked_at) if t.id in ids and not t.revoked_at else t
+                for t in self.all()
+            ]
+        )
+
+    def remove_development(self) -> None:
         tokens = self.all()
         if any(t.development for t in tokens):
             self._write([t for t in tokens if not t.development])
+
+    def close(self) -> None:
+        pass  # nothing held open
 
     def all(self) -> list[IssuedToken]:
         try:
@@ -125,10 +148,6 @@ class TokenStore:
         except (TypeError, ValueError):
             raise TokenError(f"{self.path}: malformed token entry") from None
         return tokens
-
-    def active_hashes(self) -> dict[str, tuple[str, datetime | None]]:
-        """SHA-256 of every token not revoked -> its principal and expiry (if any)."""
-        return {t.sha256: (t.principal, t.expiry()) for t in self.all() if t.revoked_at is None}
 
     def version(self) -> tuple[int, ...]:
         """Inode, size, mtime and mode: a rewrite (always a new inode) or a chmod

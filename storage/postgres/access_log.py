@@ -105,7 +105,18 @@ def _records_table() -> str:
     """
 
 
-SCHEMA = Schema("access_log", [_records_table()])
+SCHEMA = Schema(
+    "access_log",
+    [_records_table()],
+    tables=("access_log_heads",),  # the signer's bookkeeping
+    # A server may only add to the log; truncation runs as the owner.
+    append_only=(
+        "access_log_records",
+        "access_log_subjects",
+        "access_log_chains",
+        "access_log_epochs",
+    ),
+)
 
 # Every (subject, sequence) of the subjects after the first, as the records say them.
 _OTHER_SUBJECTS_OF_RECORDS = (

@@ -71,7 +71,23 @@ CREATE TABLE signal_tracking (
     PRIMARY KEY (kind, type, attribute));
 """
 
-SCHEMA = Schema("behavior", [_V1])
+SCHEMA = Schema(
+    "behavior",
+    [_V1],
+    tables=(
+        "subjects",
+        "events",
+        "purpose_activity",
+        "consent",
+        "consent_history",
+        "suppressed",
+        "suppression_tombstones",
+        "signal_counts",
+        "signal_last",
+        "signal_distinct",
+        "signal_tracking",
+    ),
+)
 
 
 # -- locks ------------------------------------------------------------------------------

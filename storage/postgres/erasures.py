@@ -16,6 +16,7 @@ SCHEMA = Schema(
         "CREATE TABLE pending_erasures (ticket bigserial PRIMARY KEY,"
         " pseudonyms text[] NOT NULL, begun_at_us bigint NOT NULL)"
     ],
+    tables=("pending_erasures",),
 )
 
 

@@ -3,9 +3,15 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
-from storage.postgres import access_log, erasures
+from storage.postgres import access_log, budget, erasures, tokens, vault
 from storage.postgres.behavior_schema import SCHEMA as BEHAVIOR
 from storage.postgres.schema import Schema
 
-MAIN: tuple[Schema, ...] = (access_log.SCHEMA, BEHAVIOR, erasures.SCHEMA)
-VAULT: tuple[Schema, ...] = ()
+MAIN: tuple[Schema, ...] = (
+    access_log.SCHEMA,
+    BEHAVIOR,
+    budget.SCHEMA,
+    erasures.SCHEMA,
+    tokens.SCHEMA,
+)
+VAULT: tuple[Schema, ...] = (vault.SCHEMA,)

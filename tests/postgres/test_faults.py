@@ -20,11 +20,6 @@ from tests.postgres.test_two_servers import record
 from tests.postgres_cluster import fresh_database, throwaway_cluster
 
 pytest.importorskip("psycopg")
-# Until every store of the engine has landed (issue 13).
-pytestmark = pytest.mark.skipif(
-    not __import__("tests.storage.engines").storage.engines.PostgresEngine.available(),
-    reason="the PostgreSQL engine is not complete yet",
-)
 
 WHO = "ada@example.com"
 

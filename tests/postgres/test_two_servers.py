@@ -27,11 +27,6 @@ from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres_cluster import fresh_database, shared_cluster
 
 pytest.importorskip("psycopg")
-# Until every store of the engine has landed (issue 13).
-pytestmark = pytest.mark.skipif(
-    not __import__("tests.storage.engines").storage.engines.PostgresEngine.available(),
-    reason="the PostgreSQL engine is not complete yet",
-)
 
 FRONTEND = "web_frontend"
 

@@ -305,16 +305,6 @@ class PostgresEngine(Engine):
 
     name = "postgresql"
 
-    @classmethod
-    def available(cls) -> bool:
-        # Until every store of the engine has landed (issue 13), only those that have.
-        import importlib.util
-
-        return all(
-            importlib.util.find_spec(f"storage.postgres.{m}") is not None
-            for m in ("access_log", "behavior", "budget", "subjects", "vault")
-        )
-
     def settings(self, data_dir: Path, **overrides: object) -> Settings:
         from server import stores
         from tests.postgres_cluster import fresh_database, shared_cluster

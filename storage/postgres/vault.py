@@ -1,0 +1,264 @@
+"""The identity vault's rows on PostgreSQL, in the vault's own database (`vault_url`).
+
+Sealing and opening are the domain's (privacy/vault.py); this stores sealed
+entries and data keys. Many servers share the rows:
+
+- two servers remembering the same new pseudonym at once: `ON CONFLICT DO NOTHING`
+  keeps the first entry whole (identifier and data key are written together, and
+  the data key row is only written for an identity row this transaction inserted);
+- a replace (rekey) and a delete (erasure) of the same entry: both lock the rows
+  they touch first (`SELECT … FOR UPDATE`, in pseudonym order, so two writers
+  cannot deadlock), so one waits for the other, and a replace whose old entry is
+  gone by then writes nothing: an erasure is never undone by a rekey that read the
+  entry before it went;
+- every delete and replace bumps a change counter in the same transaction, which
+  `changed()` reads (one primary-key probe per ingest) so that a server's cache of
+  known pseudonyms forgets what another server shredded.
+
+What "forgotten" means here: PostgreSQL has no `secure_delete`. A deleted row stays
+as a dead tuple in the table's pages until VACUUM reclaims it (`delete` runs
+`VACUUM` on both tables after an erasure, so the pages of this database are
+cleaned at once), and its before-image stays in the WAL until the WAL segment is
+recycled, on every streaming replica, and in every base backup and WAL archive
+until they expire. That is why erasure is crypto-shredding: the sealed identifier
+is unreadable without its data key, the data key is unreadable without the vault
+key (in the keyring, never in the database), and no copy of the database alone
+opens either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from privacy.keyring import Keys
+from privacy.vault import IdentityVault, SealedEntry
+from storage.postgres.connection import Connection, Database
+from storage.postgres.errors import translated
+from storage.postgres.schema import Schema
+
+IDENTITIES = "vault_identities"
+DATA_KEYS = "vault_data_keys"
+CHANGES = "vault_changes"
+
+
+def _create(conn: Connection) -> None:
+    conn.execute(
+        f"CREATE TABLE {IDENTITIES} (pseudonym text PRIMARY KEY, namespace text NOT NULL,"
+        " sealed_identifier bytea NOT NULL, created_at text NOT NULL,"
+        " normalization integer NOT NULL DEFAULT 1)"
+    )
+    conn.execute(
+        f"CREATE TABLE {DATA_KEYS} (pseudonym text PRIMARY KEY REFERENCES {IDENTITIES}"
+        " ON DELETE CASCADE, key_version integer NOT NULL, sealed_key bytea NOT NULL)"
+    )
+    # Every start asks whether any entry is under older rules: one index probe.
+    conn.execute(
+        f"CREATE INDEX vault_identities_normalization ON {IDENTITIES} (normalization, pseudonym)"
+    )
+    conn.execute(f"CREATE INDEX vault_data_keys_version ON {DATA_KEYS} (key_version)")
+    # One row: bumped by every delete and replace, read by changed().
+    conn.execute(
+        f"CREATE TABLE {CHANGES} (id integer PRIMARY KEY CHECK (id = 1), counter bigint NOT NULL)"
+    )
+    conn.execute(f"INSERT INTO {CHANGES} VALUES (1, 0)")
+
+
+SCHEMA = Schema("vault", [_create], tables=(IDENTITIES, DATA_KEYS, CHANGES))
+
+
+def open_postgres_vault(
+    db: Database, vault_keys: Keys, pseudonym_keys: Keys | None = None
+) -> IdentityVault:
+    """The vault over `db` (which it owns and closes)."""
+    return IdentityVault(PostgresVaultRows(db), vault_keys, pseudonym_keys)
+
+
+@translated
+class PostgresVaultRows:
+    def __init__(self, db: Database, *, vacuum_after_delete: bool = True) -> None:
+        self._db = db
+        self._vacuum = vacuum_after_delete
+        self._seen = self._counter()
+
+    def changed(self) -> bool:
+        counter = self._counter()
+        changed, self._seen = counter != self._seen, counter
+        return changed
+
+    def known(self, pseudonyms: Sequence[str]) -> set[str]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT pseudonym FROM {IDENTITIES} WHERE pseudonym = ANY(%s)", [list(pseudonyms)]
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
+        with self._db.transaction() as conn:
+            # Only the entries this transaction inserted get a data key: a racing
+            # server's entry (and its data key) is left whole.
+            inserted = conn.execute(
+                f"INSERT INTO {IDENTITIES} (pseudonym, namespace, sealed_identifier,"
+                " created_at, normalization)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[],"
+                " %s::integer[]) ON CONFLICT (pseudonym) DO NOTHING RETURNING pseudonym",
+                [
+                    [e.pseudonym for e in entries],
+                    [e.namespace for e in entries],
+                    [e.sealed_identifier for e in entries],
+                    [created_at] * len(entries),
+                    [e.normalization for e in entries],
+                ],
+            ).fetchall()
+            mine = {row[0] for row in inserted}
+            keys = [e for e in entries if e.pseudonym in mine]
+            if keys:
+                conn.execute(
+                    f"INSERT INTO {DATA_KEYS} (pseudonym, key_version, sealed_key)"
+                    " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bytea[])",
+                    [
+                        [e.pseudonym for e in keys],
+                        [e.key_version for e in keys],
+                        [e.sealed_key for e in keys],
+                    ],
+                )
+
+    def entry(self, pseudonym: str) -> SealedEntry | None:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT i.namespace, i.sealed_identifier, k.key_version, k.sealed_key,"
+                f" i.normalization FROM {IDENTITIES} i JOIN {DATA_KEYS} k USING (pseudonym)"
+                " WHERE pseudonym = %s",
+                [pseudonym],
+            ).fetchone()
+        if row is None:
+            return None
+        namespace, sealed_id, version, sealed_key, normalization = row
+        return SealedEntry(
+            pseudonym, namespace, bytes(sealed_id), version, bytes(sealed_key), normalization
+        )
+
+    def delete(self, pseudonyms: Sequence[str]) -> int:
+        with self._db.transaction() as conn:
+            _lock(conn, pseudonyms)
+            conn.execute(f"DELETE FROM {DATA_KEYS} WHERE pseudonym = ANY(%s)", [list(pseudonyms)])
+            deleted = conn.execute(
+                f"DELETE FROM {IDENTITIES} WHERE pseudonym = ANY(%s)", [list(pseudonyms)]
+            ).rowcount
+            self._bump(conn)
+        if deleted and self._vacuum:
+            self._vacuum_tables()
+        return deleted
+
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+        with self._db.transaction() as conn:
+            _lock(conn, [old, entry.pseudonym])
+            first = dict(
+                conn.execute(
+                    f"SELECT pseudonym, created_at FROM {IDENTITIES} WHERE pseudonym = ANY(%s)",
+                    [[old, entry.pseudonym]],
+                ).fetchall()
+            )
+            if old not in first:  # erased meanwhile: the erasure wins, nothing comes back
+                return False
+            kept_since = min(first.values())
+            joined = old != entry.pseudonym and entry.pseudonym in first
+            conn.execute(
+                f"DELETE FROM {IDENTITIES} WHERE pseudonym = ANY(%s)", [[old, entry.pseudonym]]
+            )  # and, by cascade, their data keys
+            conn.execute(
+                f"INSERT INTO {IDENTITIES} (pseudonym, namespace, sealed_identifier,"
+                " created_at, normalization) VALUES (%s, %s, %s, %s, %s)",
+                [entry.pseudonym, entry.namespace, entry.sealed_identifier, kept_since,
+                 entry.normalization],
+            )  # fmt: skip
+            conn.execute(
+                f"INSERT INTO {DATA_KEYS} (pseudonym, key_version, sealed_key) VALUES (%s, %s, %s)",
+                [entry.pseudonym, entry.key_version, entry.sealed_key],
+            )
+            self._bump(conn)
+        return joined
+
+    def outdated(
+        self,
+        *,
+        primary_prefix: str,
+        vault_version: int,
+        normalization: int,
+        after: str,
+        limit: int,
+        normalization_only: bool,
+    ) -> list[str]:
+        if normalization_only:
+            # Entries are only ever under the current rules or older ones (lower numbers).
+            return self._pseudonyms(
+                f"SELECT pseudonym FROM {IDENTITIES} WHERE normalization < %s"
+                " AND pseudonym > %s ORDER BY pseudonym LIMIT %s",
+                [normalization, after, limit],
+            )
+        return self._pseudonyms(
+            f"SELECT i.pseudonym FROM {IDENTITIES} i JOIN {DATA_KEYS} k USING (pseudonym)"
+            " WHERE i.pseudonym > %s AND (left(i.pseudonym, %s) != %s OR k.key_version != %s"
+            " OR i.normalization != %s) ORDER BY i.pseudonym LIMIT %s",
+            [after, len(primary_prefix), primary_prefix, vault_version, normalization, limit],
+        )
+
+    def count_with_pseudonym_prefix(self, prefix: str) -> int:
+        return self._count(
+            f"SELECT count(*) FROM {IDENTITIES} WHERE left(pseudonym, %s) = %s",
+            [len(prefix), prefix],
+        )
+
+    def count_sealed_under(self, vault_version: int) -> int:
+        return self._count(
+            f"SELECT count(*) FROM {DATA_KEYS} WHERE key_version = %s", [vault_version]
+        )
+
+    def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]:
+        return self._pseudonyms(
+            f"SELECT pseudonym FROM {IDENTITIES} WHERE created_at < %s AND pseudonym > %s"
+            " ORDER BY pseudonym LIMIT %s",
+            [cutoff, after, limit],
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _counter(self) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute(f"SELECT counter FROM {CHANGES} WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self, conn: Connection) -> None:
+        row = conn.execute(
+            f"UPDATE {CHANGES} SET counter = counter + 1 WHERE id = 1 RETURNING counter"
+        ).fetchone()
+        assert row is not None
+        # Our own change is no news to our own cache (the domain updates it), unless
+        # another connection's change came in between.
+        if int(row[0]) == self._seen + 1:
+            self._seen = int(row[0])
+
+    def _vacuum_tables(self) -> None:
+        # The dead tuples of the deleted rows, gone from this database's pages now
+        # rather than at the next autovacuum (not from WAL, replicas or backups).
+        with self._db.autocommit() as conn:
+            conn.execute(f"VACUUM {DATA_KEYS}, {IDENTITIES}")
+
+    def _pseudonyms(self, sql: str, params: list[Any]) -> list[str]:
+        with self._db.transaction() as conn:
+            return [row[0] for row in conn.execute(sql, params)]
+
+    def _count(self, sql: str, params: list[Any]) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _lock(conn: Connection, pseudonyms: Sequence[str]) -> None:
+    """Row locks on the entries, in pseudonym order (two writers never deadlock)."""
+    conn.execute(
+        f"SELECT pseudonym FROM {IDENTITIES} WHERE pseudonym = ANY(%s)"
+        " ORDER BY pseudonym FOR UPDATE",
+        [sorted(set(pseudonyms))],
+    )

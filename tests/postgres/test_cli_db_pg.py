@@ -1,0 +1,174 @@
+"""`tactful db migrate | status | roles`, and `tactful serve` refusing a schema older
+or newer than it knows."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from privacy.keyring import create_keyring
+from server.cli import main
+from storage.postgres.schema import Schema
+from tests.conftest import T0
+from tests.postgres_cluster import binaries, fresh_database, shared_cluster
+
+psycopg = pytest.importorskip("psycopg")
+
+from storage.postgres import migrate as migrations  # noqa: E402
+from storage.postgres.roles import roles_script  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, url: str, vault_url: str = "") -> Path:
+    """The development configuration on PostgreSQL, with its own keyring."""
+    create_keyring(tmp_path / "keyring.json", now=T0)
+    development = (ROOT / "examples" / "development.toml").read_text()
+    development = development.replace('listen = "127.0.0.1:50051"', "").replace(
+        'contract = "contract.toml"', f'contract = "{ROOT / "examples" / "contract.toml"}"'
+    )
+    storage = f'[storage]\nurl = "{url}"\n' + (f'vault_url = "{vault_url}"\n' if vault_url else "")
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        f'data_dir = "data"\nkeyring = "{tmp_path / "keyring.json"}"\n'
+        f'listen = "127.0.0.1:0"\n{development}\n{storage}'
+    )
+    return config
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> Path:
+    cluster = shared_cluster()
+    return write_config(tmp_path, fresh_database(cluster, "main"), fresh_database(cluster, "vault"))
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_migrate_applies_then_finds_everything_current(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["db", "status", "--config", str(config)], capsys)
+    assert code == 1 and "budget: found version 0, this Tactful knows 1" in out, out + err
+    code, out, _ = run(["db", "migrate", "--config", str(config)], capsys)
+    assert code == 0
+    stores = [s.store for s in (*migrations.MAIN, *migrations.VAULT)]
+    assert [line.split(":")[0] for line in out.splitlines()] == stores
+    assert all("(applied 1" in line for line in out.splitlines()), out
+    code, out, _ = run(["db", "migrate", "--config", str(config)], capsys)
+    assert code == 0 and all(line.endswith("(current)") for line in out.splitlines()), out
+    code, out, _ = run(["db", "status", "--config", str(config)], capsys)
+    assert code == 0 and out.count("(current)") == len(stores), out
+
+
+def test_serve_refuses_tables_older_than_it_knows(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["serve", "--config", str(config)], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and "run `tactful db migrate`" in err, err
+
+
+def test_serve_refuses_tables_newer_than_it_knows(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "migrate", "--config", str(config)]) == 0
+    capsys.readouterr()
+    url = config.read_text().split('url = "')[1].split('"')[0]
+    with psycopg.connect(url, autocommit=True) as conn:  # a newer Tactful migrated
+        conn.execute("UPDATE tactful_schema SET version = version + 1 WHERE store = 'budget'")
+    code, _, err = run(["serve", "--config", str(config)], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and "newer than this Tactful knows" in err, err
+
+
+# -- roles ------------------------------------------------------------------------------
+
+
+def psql(script: str, url: str) -> None:
+    bin_dir = binaries()
+    assert bin_dir is not None
+    subprocess.run(
+        [str(bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def as_role(url: str, role: str, database: str) -> str:
+    """`url` (the cluster's superuser) as another role, on another database."""
+    return url.replace("//tactful@", f"//{role}@").rsplit("/", 1)[0] + "/" + database
+
+
+APPEND_ONLY = Schema(
+    "access_log",
+    ["CREATE TABLE test_records (sequence bigint PRIMARY KEY, content text NOT NULL)"],
+    tables=(),
+    append_only=("test_records",),
+)
+
+
+def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = shared_cluster()
+    main_db, vault_db = f"roles_main_{tmp_path.name[-6:]}", f"roles_vault_{tmp_path.name[-6:]}"
+    server_url = as_role(cluster.url, "tactful_server", main_db)
+    vault_url = as_role(cluster.url, "tactful_vault", vault_db)
+    config = write_config(tmp_path, server_url, vault_url)
+    code, script, _ = run(["db", "roles", "--config", str(config)], capsys)
+    assert code == 0
+    psql(script, cluster.url)  # a fresh cluster: creates the roles and the databases
+    # The owner migrates the main database, the vault role its own; then grants again.
+    owner = write_config(tmp_path / "owner", as_role(cluster.url, "tactful_owner", main_db),
+                         vault_url)  # fmt: skip
+    assert main(["db", "migrate", "--config", str(owner)]) == 0
+    from storage.postgres.connection import Database
+
+    extra = Database(as_role(cluster.url, "tactful_owner", main_db), size=1)
+    try:
+        APPEND_ONLY.migrate(extra)  # the access log's kind of table
+    finally:
+        extra.close()
+    psql(roles_script(server_url, vault_url, (*migrations.MAIN, APPEND_ONLY), migrations.VAULT),
+         cluster.url)  # fmt: skip
+    capsys.readouterr()
+    # The servers' configuration works as the server role.
+    assert main(["db", "status", "--config", str(config)]) == 0
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO budget_debits (principal, purpose, epsilon, debited_at_us)"
+                     " VALUES ('analyst', 'analytics', 0.1, 1)")  # fmt: skip
+        conn.execute("DELETE FROM budget_debits")
+        conn.execute("INSERT INTO test_records VALUES (1, 'a record')")
+        assert conn.execute("SELECT content FROM test_records").fetchall() == [("a record",)]
+        for statement in (
+            "UPDATE test_records SET content = 'changed'",
+            "DELETE FROM test_records",
+            "TRUNCATE test_records",
+            "DROP TABLE budget_debits",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)  # type: ignore[arg-type]  # the tests' own SQL
+    for role, database in (("tactful_server", vault_db), ("tactful_vault", main_db)):
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(as_role(cluster.url, role, database)).close()
+    with psycopg.connect(vault_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM vault_identities").fetchone() == (0,)
+        owners = conn.execute(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename LIKE 'vault_%'"
+        )
+        assert owners.fetchall() == [("tactful_vault",)]  # so its erasures may VACUUM them
+
+
+def test_every_store_declares_its_tables_so_the_roles_follow_them() -> None:
+    for schema in (*migrations.MAIN, *migrations.VAULT):
+        assert schema.tables or schema.append_only, f"{schema.store}: Schema(tables=...)"
