@@ -108,14 +108,6 @@ def as_role(url: str, role: str, database: str) -> str:
     return url.replace("//tactful@", f"//{role}@").rsplit("/", 1)[0] + "/" + database
 
 
-APPEND_ONLY = Schema(
-    "access_log",
-    ["CREATE TABLE test_records (sequence bigint PRIMARY KEY, content text NOT NULL)"],
-    tables=(),
-    append_only=("test_records",),
-)
-
-
 def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,15 +123,7 @@ def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
     owner = write_config(tmp_path / "owner", as_role(cluster.url, "tactful_owner", main_db),
                          vault_url)  # fmt: skip
     assert main(["db", "migrate", "--config", str(owner)]) == 0
-    from storage.postgres.connection import Database
-
-    extra = Database(as_role(cluster.url, "tactful_owner", main_db), size=1)
-    try:
-        APPEND_ONLY.migrate(extra)  # the access log's kind of table
-    finally:
-        extra.close()
-    psql(roles_script(server_url, vault_url, (*migrations.MAIN, APPEND_ONLY), migrations.VAULT),
-         cluster.url)  # fmt: skip
+    psql(script, cluster.url)  # again after the migration: grants on the tables now there
     capsys.readouterr()
     # The servers' configuration works as the server role.
     assert main(["db", "status", "--config", str(config)]) == 0
@@ -148,12 +132,14 @@ def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
         conn.execute("INSERT INTO budget_debits (principal, purpose, epsilon, debited_at_us)"
                      " VALUES ('analyst', 'analytics', 0.1, 1)")  # fmt: skip
         conn.execute("DELETE FROM budget_debits")
-        conn.execute("INSERT INTO test_records VALUES (1, 'a record')")
-        assert conn.execute("SELECT content FROM test_records").fetchall() == [("a record",)]
+        conn.execute("INSERT INTO access_log_epochs VALUES (1, 'a line')")
+        assert conn.execute("SELECT line FROM access_log_epochs").fetchall() == [("a line",)]
         for statement in (
-            "UPDATE test_records SET content = 'changed'",
-            "DELETE FROM test_records",
-            "TRUNCATE test_records",
+            "UPDATE access_log_epochs SET line = 'changed'",
+            "DELETE FROM access_log_epochs",
+            "TRUNCATE access_log_epochs",
+            "UPDATE access_log_records SET content = 'changed'",
+            "DELETE FROM access_log_records",
             "DROP TABLE budget_debits",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -172,3 +158,46 @@ def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
 def test_every_store_declares_its_tables_so_the_roles_follow_them() -> None:
     for schema in (*migrations.MAIN, *migrations.VAULT):
         assert schema.tables or schema.append_only, f"{schema.store}: Schema(tables=...)"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a batch creates its day's partition, which needs the owner's rights"
+)
+def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The roles are enough to serve: nothing a server does needs the owner's rights
+    (a new day's partition of events included)."""
+    from server.app import open_domain
+    from server.config import load_settings
+    from tests.storage.engines import Stores
+
+    cluster = shared_cluster()
+    main_db, vault_db = f"serve_main_{tmp_path.name[-6:]}", f"serve_vault_{tmp_path.name[-6:]}"
+    server_url = as_role(cluster.url, "tactful_server", main_db)
+    vault_url = as_role(cluster.url, "tactful_vault", vault_db)
+    config = write_config(tmp_path, server_url, vault_url)
+    code, script, _ = run(["db", "roles", "--config", str(config)], capsys)
+    psql(script, cluster.url)
+    owner = write_config(tmp_path / "owner", as_role(cluster.url, "tactful_owner", main_db),
+                         vault_url)  # fmt: skip
+    assert main(["db", "migrate", "--config", str(owner)]) == 0
+    psql(script, cluster.url)
+    settings = load_settings(config, {})
+    stores = Stores(settings, open_domain(settings))
+    try:
+        now_us = int(T0.timestamp() * 1_000_000)
+        for days in (0, 3):  # two days: the second needs a partition of its own
+            event = (
+                "ada@example.com",
+                "page_viewed",
+                now_us - days * 86_400_000_000,
+                {"path": "/"},
+            )
+            assert stores.record("support_widget", "support_triage", [event], now=T0).stored == 1
+        stores.set_consent("ada@example.com", "onboarding", True, now=T0)
+        stores.erase("ada@example.com", suppress=True, now=T0)
+        assert stores.stored_events("ada@example.com") == []
+        assert stores.verify_access_log().intact
+    finally:
+        stores.close()
