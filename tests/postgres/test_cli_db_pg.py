@@ -10,14 +10,12 @@ import pytest
 
 from privacy.keyring import create_keyring
 from server.cli import main
-from storage.postgres.schema import Schema
 from tests.conftest import T0
 from tests.postgres_cluster import binaries, fresh_database, shared_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
 from storage.postgres import migrate as migrations  # noqa: E402
-from storage.postgres.roles import roles_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

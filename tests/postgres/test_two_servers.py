@@ -97,7 +97,7 @@ def test_a_withdrawal_through_one_server_holds_on_the_next_call_through_the_othe
     assert record(b, "ada@example.com") == 1
     assert segments(b, "ada@example.com") is grpc.StatusCode.OK
     consent(a, "ada@example.com", False)
-    assert segments(b, "ada@example.com") is grpc.StatusCode.PERMISSION_DENIED
+    assert segments(b, "ada@example.com") is grpc.StatusCode.FAILED_PRECONDITION
     assert record(b, "ada@example.com") == 0
     assert stored_events(config, "ada@example.com", "onboarding") == 0
 
