@@ -13,6 +13,7 @@ Prints the query plans SQLite chose, and median and worst beside the target
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sqlite3
 import statistics
@@ -33,7 +34,7 @@ from privacy.pseudonym import Pseudonymizer  # noqa: E402
 from server.auth import hash_token  # noqa: E402
 from server.cli_console import start_in_thread, with_listen  # noqa: E402
 from server.config import DEVELOPMENT_CONFIG, load_settings  # noqa: E402
-from storage.sqlite.access_log import SqliteAccessLog  # noqa: E402
+from storage.sqlite.access_log import ABOUT_SUBJECTS, SqliteAccessLog  # noqa: E402
 
 TARGET_MS = 300.0
 PEOPLE = 10_000
@@ -74,17 +75,15 @@ def build(root: Path, records: int) -> None:
 
 def plans(root: Path, subjects: tuple[str, ...]) -> None:
     """What SQLite does for the page's two queries (as the store writes them)."""
-    marks = ",".join("?" * len(subjects))
     queries = {
         "no filter": (
             "SELECT content FROM records WHERE sequence > ? ORDER BY sequence LIMIT ?",
             [0, 51],
         ),
         "subject": (
-            "SELECT content FROM records WHERE sequence > ? AND (subject IN "
-            f"({marks}) OR sequence IN (SELECT sequence FROM record_subjects WHERE subject IN "
-            f"({marks}))) ORDER BY sequence LIMIT ?",
-            [0, *subjects, *subjects, 51],
+            f"SELECT content FROM records WHERE sequence > ? AND {ABOUT_SUBJECTS}"
+            " ORDER BY sequence LIMIT ?",
+            [0, 0, json.dumps(list(subjects)), 51],
         ),
     }
     with sqlite3.connect(root / "access_log.db") as conn:

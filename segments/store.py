@@ -175,7 +175,13 @@ class BehaviorReads(Protocol):
         self, pseudonyms: Sequence[str], purpose: str, queries: Sequence[SignalQuery]
     ) -> list[Any]:
         """The raw value of each count, distinct or last_value signal in `queries`, in one
-        read: ints for counts, the stored value (or None) for latest values."""
+        read: ints for counts, the stored value (or None) for latest values.
+
+        `pseudonyms` are one person's, the latest written first (the pseudonymizer's
+        candidates: every write goes under the primary key). A latest value is the
+        value of the latest event; between events of the same time, the later write:
+        under one pseudonym the one stored last, across pseudonyms (a rotation not yet
+        rekeyed) the one under the pseudonym named first."""
         ...
 
     def recent_events(

@@ -1,10 +1,11 @@
-"""The access log's chain and checkpoints: every corruption of the files must be caught.
+"""The access log on SQLite: what only this engine has, beside the contract suite.
 
-Each case writes a log of 32 records with a signed checkpoint every 5 (so records
-5, 10, …, 30 are pinned and 31, 32 are not), closes it, corrupts the database or the
-checkpoint file the way an attacker (or a broken disk) would, and opens a fresh
-`SqliteAccessLog` on the result: `verify` must say the log is not intact and name the
-first sequence number at which it can tell.
+The corruption table itself is engine-free and lives in
+tests/storage/test_contract_access_log.py; here it runs again through SQLite's
+verification in two processes (storage/sqlite/access_log_verify.py), with the ways
+SQLite's own subject index can be tampered with, and the log's behaviour as a
+`SqliteAccessLog`: reopening, a failed checkpoint, group commit, round trips, NUL,
+records of version 1 and the migrations of the subject index.
 """
 
 from __future__ import annotations
@@ -12,31 +13,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from privacy import _crypto
 from privacy.access_log import (
     GENESIS_HASH,
     AccessEntry,
     AccessLogUnavailable,
     AccessQuery,
     AccessRecord,
-    Checkpoint,
     Decided,
     RequestIdOrigin,
     Verification,
-    canonical,
     chain_hash,
-    decode,
     seal_record,
 )
 from privacy.access_log_writer import GroupCommitter
@@ -44,52 +41,24 @@ from privacy.keyring import KeySet, create_keyring
 from storage.sqlite import access_log as access_log_store
 from storage.sqlite.access_log import SqliteAccessLog
 from tests.conftest import T0
-
-T0_US = 1_795_780_800_000_000  # 2026-11-27 12:00 UTC
-SECOND = 1_000_000
-RECORDS = 32
-EVERY = 5
-PINNED = [5, 10, 15, 20, 25, 30]
-# Count-triggered checkpoints only: the time trigger would fire on the first append,
-# because a fresh log was last checkpointed at time 0.
-NEVER_BY_TIME = 1e12
-
-PRINCIPALS = ["support_widget", "web_frontend", "agent_console", "anonymous"]
-METHODS = [
-    "tactful.v1.Personalization/GetSegments",
-    "tactful.v1.Personalization/RecordEvents",
-    "tactful.v1.Personalization/GetSignals",
-    "tactful.v1.AccessLog/QueryAccessLog",
-]
-
-
-def subjects_of(i: int) -> tuple[str, ...]:
-    """Nobody, one person, or (a batch about several people) two."""
-    if i % 5 == 0:
-        return ()
-    if i % 7 == 0:
-        return (f"hmac-sha256:v1:{i:064x}", f"hmac-sha256:v1:{i + 1:064x}")
-    return (f"hmac-sha256:v1:{i:064x}",)
-
-
-def entry(i: int) -> AccessEntry:
-    """The i-th access of the test log; every field varies with i."""
-    denied = i % 3 == 0
-    return AccessEntry(
-        time_us=T0_US + i * SECOND,
-        principal=PRINCIPALS[i % 4],
-        role=["frontend", "frontend", "agent", ""][i % 4],
-        method=METHODS[i % len(METHODS)],
-        purpose=["support_triage", "onboarding", "agent_assist", ""][i % 4],
-        subjects=subjects_of(i),
-        requested=("failed_logins_1h", "last_error_code")[: i % 3],
-        released=() if denied else ("new_visitor",)[: i % 2],
-        decision=Decided.DENIED if denied else Decided.ALLOWED,
-        status="PERMISSION_DENIED" if denied else "OK",
-        reason=f'reason «{i}» with "quotes" and a tab\t' if denied else "",
-        request_id=f"req-{i:04d}",
-        latency_us=100 + i,
-    )
+from tests.storage.engines import SqliteEngine
+from tests.storage.test_contract_access_log import (
+    AFTER_TRUNCATION,
+    EVERY,
+    METHODS,
+    NEVER_BY_TIME,
+    PINNED,
+    RECORD_CORRUPTIONS,
+    RECORDS,
+    SECOND,
+    SUBJECT_INDEX,
+    T0_US,
+    Corruption,
+    Log,
+    entry,
+    truncated,
+    written_log,
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +66,6 @@ class LogFiles:
     database: Path
     checkpoints: Path
     keys: KeySet
-    other_keys: KeySet  # a signing key that is not the server's
 
     def open(self) -> SqliteAccessLog:
         return SqliteAccessLog(
@@ -144,389 +112,19 @@ def append_each(log: SqliteAccessLog, numbers: range) -> list[AccessRecord]:
 def files(tmp_path: Path) -> LogFiles:
     """A closed log of RECORDS records, checkpointed at PINNED."""
     keys = create_keyring(tmp_path / "keyring.json", now=T0).signing
-    other = create_keyring(tmp_path / "other" / "keyring.json", now=T0).signing
-    written = LogFiles(tmp_path / "access_log.db", tmp_path / "access-log.checkpoints", keys, other)
+    written = LogFiles(tmp_path / "access_log.db", tmp_path / "access-log.checkpoints", keys)
     with opened(written) as log:
         append_each(log, range(1, RECORDS + 1))
     return written
 
 
-# -- what an attacker (or a broken disk) can do to the files --------------------------------
+# -- the corruption table in two processes, and SQLite's own subject index ----------------
 
 
-def row(conn: sqlite3.Connection, sequence: int) -> tuple[str, str, str]:
-    """content, previous_hash, record_hash of one stored record."""
-    found = conn.execute(
-        "SELECT content, previous_hash, record_hash FROM records WHERE sequence = ?", [sequence]
-    ).fetchone()
-    assert found is not None, sequence
-    return found  # type: ignore[no-any-return]
-
-
-def edited_content(content: str, **changes: object) -> str:
-    sequence, original = decode(content)
-    return canonical(sequence, dataclasses.replace(original, **changes))  # type: ignore[arg-type]
-
-
-def flip_bit(hex_digest: str, position: int) -> str:
-    """The digest with the lowest bit of one hex digit flipped."""
-    digit = int(hex_digest[position], 16) ^ 1
-    return hex_digest[:position] + f"{digit:x}" + hex_digest[position + 1 :]
-
-
-def rechain(conn: sqlite3.Connection, start: int) -> None:
-    """Recompute every hash from `start` on, so the chain is consistent again."""
-    previous = row(conn, start - 1)[2] if start > 1 else GENESIS_HASH
-    rows = conn.execute(
-        "SELECT sequence, content FROM records WHERE sequence >= ? ORDER BY sequence", [start]
-    ).fetchall()
-    for sequence, content in rows:
-        record_hash = chain_hash(previous, content)
-        conn.execute(
-            "UPDATE records SET previous_hash = ?, record_hash = ? WHERE sequence = ?",
-            [previous, record_hash, sequence],
-        )
-        previous = record_hash
-
-
-def resigned(checkpoint: Checkpoint, keys: KeySet, **changes: object) -> Checkpoint:
-    """`checkpoint` (with `changes`), signed with the primary key of `keys`."""
-    changed = dataclasses.replace(checkpoint, **changes)  # type: ignore[arg-type]
-    signature = _crypto.sign(keys.primary_key()[1], changed.message())
-    return dataclasses.replace(changed, signature=signature.hex())
-
-
-def replace_checkpoint_row(conn: sqlite3.Connection, old: str, new: str) -> None:
-    changed = conn.execute("UPDATE checkpoints SET line = ? WHERE line = ?", [new, old]).rowcount
-    assert changed == 1
-
-
-def edit_one_field(f: LogFiles) -> None:
-    with f.sql() as conn:
-        content = edited_content(row(conn, 12)[0], principal="mallory")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 12", [content])
-
-
-def widen_a_release(f: LogFiles) -> None:
-    with f.sql() as conn:
-        content = edited_content(row(conn, 17)[0], released=("new_visitor", "returning_visitor"))
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 17", [content])
-
-
-def delete_a_record_in_the_middle(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence = 12")
-
-
-def delete_the_first_record(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence = 1")
-
-
-def swap_two_records_contents(f: LogFiles) -> None:
-    with f.sql() as conn:
-        twelve, seventeen = row(conn, 12)[0], row(conn, 17)[0]
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 12", [seventeen])
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 17", [twelve])
-
-
-def swap_two_whole_rows(f: LogFiles) -> None:
-    """Content and both hashes move together: each row is self-consistent."""
-    with f.sql() as conn:
-        twelve, thirteen = row(conn, 12), row(conn, 13)
-        for sequence, (content, previous, record_hash) in ((12, thirteen), (13, twelve)):
-            conn.execute(
-                "UPDATE records SET content = ?, previous_hash = ?, record_hash = ?"
-                " WHERE sequence = ?",
-                [content, previous, record_hash, sequence],
-            )
-
-
-def insert_a_forged_record(f: LogFiles) -> None:
-    """A record slipped in after 12, chained from 12, with a correct hash of its own.
-
-    The forgery itself links correctly; the break shows at the record after it."""
-    with f.sql() as conn:
-        conn.execute("UPDATE records SET sequence = -sequence WHERE sequence >= 13")
-        conn.execute("UPDATE records SET sequence = 1 - sequence WHERE sequence < 0")
-        previous = row(conn, 12)[2]
-        forged = dataclasses.replace(entry(13), principal="mallory", released=("new_visitor",))
-        content = canonical(13, forged)
-        conn.execute(
-            "INSERT INTO records (sequence, content, previous_hash, record_hash)"
-            " VALUES (13, ?, ?, ?)",
-            [content, previous, chain_hash(previous, content)],
-        )
-
-
-def cut_the_tail_past_a_checkpoint(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence >= 26")
-
-
-def empty_the_records(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records")
-
-
-def flip_a_bit_of_a_record_hash(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute(
-            "UPDATE records SET record_hash = ? WHERE sequence = 12",
-            [flip_bit(row(conn, 12)[2], 40)],
-        )
-
-
-def flip_a_bit_of_a_pinned_record_hash(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute(
-            "UPDATE records SET record_hash = ? WHERE sequence = 10",
-            [flip_bit(row(conn, 10)[2], 0)],
-        )
-
-
-def flip_a_bit_of_a_previous_hash(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute(
-            "UPDATE records SET previous_hash = ? WHERE sequence = 12",
-            [flip_bit(row(conn, 12)[1], 63)],
-        )
-
-
-def recompute_the_chain_after_an_edit(f: LogFiles) -> None:
-    """An attacker holding only the database: the chain is consistent again, but the
-    signed checkpoint at 15 in the file pins the old hash."""
-    with f.sql() as conn:
-        content = edited_content(row(conn, 12)[0], decision=Decided.ALLOWED, status="OK")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 12", [content])
-        rechain(conn, 12)
-
-
-def recompute_the_chain_after_deleting_a_record(f: LogFiles) -> None:
-    """Delete 12, renumber the rest down, rewrite every content and hash from 12 on."""
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence = 12")
-        rows = conn.execute(
-            "SELECT sequence, content FROM records WHERE sequence > 12 ORDER BY sequence"
-        ).fetchall()
-        for sequence, content in rows:
-            _, original = decode(content)
-            conn.execute(
-                "UPDATE records SET sequence = ?, content = ? WHERE sequence = ?",
-                [sequence - 1, canonical(sequence - 1, original), sequence],
-            )
-        rechain(conn, 12)
-
-
-def recompute_the_chain_and_resign_in_file_and_database(f: LogFiles) -> None:
-    """Both files, but not the signing key: checkpoints re-signed with another key."""
-    recompute_the_chain_after_an_edit(f)
-    with f.sql() as conn:
-        hashes = dict(conn.execute("SELECT sequence, record_hash FROM records").fetchall())
-        lines = []
-        for line in f.lines():
-            checkpoint = Checkpoint.from_json(line)
-            if checkpoint.sequence >= 12:
-                checkpoint = resigned(
-                    checkpoint, f.other_keys, record_hash=hashes[checkpoint.sequence]
-                )
-            lines.append(checkpoint.to_json())
-        conn.execute("DELETE FROM checkpoints")
-        conn.executemany("INSERT INTO checkpoints (line) VALUES (?)", [[x] for x in lines])
-    f.write_lines(lines)
-
-
-def swap_two_checkpoint_lines(f: LogFiles) -> None:
-    lines = f.lines()
-    lines[1], lines[2] = lines[2], lines[1]  # the checkpoints at 10 and 15
-    f.write_lines(lines)
-
-
-def resign_a_checkpoint_in_the_file(f: LogFiles) -> None:
-    lines = f.lines()
-    lines[2] = resigned(Checkpoint.from_json(lines[2]), f.other_keys).to_json()
-    f.write_lines(lines)
-
-
-def resign_a_checkpoint_in_the_file_and_database(f: LogFiles) -> None:
-    lines = f.lines()
-    original = lines[2]
-    lines[2] = resigned(Checkpoint.from_json(original), f.other_keys).to_json()
-    f.write_lines(lines)
-    with f.sql() as conn:
-        replace_checkpoint_row(conn, original, lines[2])
-
-
-def flip_a_bit_of_a_checkpoint_signature(f: LogFiles) -> None:
-    lines = f.lines()
-    original = lines[2]
-    checkpoint = Checkpoint.from_json(original)
-    lines[2] = dataclasses.replace(
-        checkpoint, signature=flip_bit(checkpoint.signature, 7)
-    ).to_json()
-    f.write_lines(lines)
-    with f.sql() as conn:
-        replace_checkpoint_row(conn, original, lines[2])
-
-
-def delete_a_checkpoint_line_from_the_file(f: LogFiles) -> None:
-    lines = f.lines()
-    del lines[2]  # the checkpoint at 15
-    f.write_lines(lines)
-
-
-def duplicate_a_checkpoint_line_in_the_file(f: LogFiles) -> None:
-    lines = f.lines()
-    lines.insert(3, lines[2])  # the checkpoint at 15, twice
-    f.write_lines(lines)
-
-
-def empty_the_checkpoint_file(f: LogFiles) -> None:
-    f.write_lines([])
-
-
-def delete_two_checkpoint_lines_from_the_file(f: LogFiles) -> None:
-    lines = f.lines()
-    f.write_lines([line for i, line in enumerate(lines) if i not in (1, 4)])  # 10 and 25
-
-
-def edit_the_checkpoints_table(f: LogFiles) -> None:
-    with f.sql() as conn:
-        original = next(line for line in f.lines() if Checkpoint.from_json(line).sequence == 20)
-        edited = original.replace('"time_us": ', '"time_us": 1')
-        replace_checkpoint_row(conn, original, edited)
-
-
-def delete_a_row_of_the_checkpoints_table(f: LogFiles) -> None:
-    with f.sql() as conn:
-        deleted = conn.execute("DELETE FROM checkpoints WHERE line LIKE '%\"sequence\": 20,%'")
-        assert deleted.rowcount == 1
-
-
-def garble_the_checkpoint_file(f: LogFiles) -> None:
-    f.write_lines([*f.lines(), '{"kind": "checkpoint", "sequence": '])
-
-
-Corruption = Callable[[LogFiles], None]
-
-CHAIN = "record_hash does not match"
-LINK = "previous_hash does not match"
-PIN = "differs from the signed checkpoint"
-SIGNATURE = "bad signature"
-COPIES = "differ from the checkpoint file"
-SUBJECT_INDEX = "the subject index disagrees"
-
-# Verification in two processes splits a log of 32 at 16 | 17; these sit on the seam.
-
-
-def edit_the_last_of_the_first_half(f: LogFiles) -> None:
-    with f.sql() as conn:
-        content = edited_content(row(conn, 16)[0], request_id="forged")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 16", [content])
-
-
-def delete_the_first_of_the_second_half(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence = 17")
-
-
-def swap_two_whole_rows_across_the_seam(f: LogFiles) -> None:
-    with f.sql() as conn:
-        sixteen, seventeen = row(conn, 16), row(conn, 17)
-        for sequence, (content, previous, record_hash) in ((16, seventeen), (17, sixteen)):
-            conn.execute(
-                "UPDATE records SET content = ?, previous_hash = ?, record_hash = ?"
-                " WHERE sequence = ?",
-                [content, previous, record_hash, sequence],
-            )
-
-
-def recompute_the_chain_from_the_seam(f: LogFiles) -> None:
-    with f.sql() as conn:
-        content = edited_content(row(conn, 17)[0], principal="mallory")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 17", [content])
-        rechain(conn, 17)
-
-
-def drop_one_of_two_subjects_from_the_index(f: LogFiles) -> None:
-    """Record 14 is about two people (a mixed batch); the second loses it, from their
-    queries and their export."""
-    with f.sql() as conn:
-        assert json.loads(row(conn, 14)[0])[17] == [f"hmac-sha256:v1:{15:064x}"]
-        deleted = conn.execute(
-            "DELETE FROM record_subjects WHERE sequence = 14 AND subject = ?",
-            [f"hmac-sha256:v1:{15:064x}"],
-        ).rowcount
-        assert deleted == 1
-
-
-def attribute_a_record_to_another_subject(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute(
-            "INSERT INTO record_subjects (subject, sequence) VALUES (?, 17)",
-            [f"hmac-sha256:v1:{999:064x}"],
-        )
-
-
-RECORD_CORRUPTIONS: list[tuple[Corruption, int, str]] = [
-    (edit_one_field, 12, CHAIN),
-    (widen_a_release, 17, CHAIN),
-    (delete_a_record_in_the_middle, 12, "record 12 is missing"),
-    (delete_the_first_record, 1, "record 1 is missing"),
-    (swap_two_records_contents, 12, CHAIN),
-    (swap_two_whole_rows, 12, LINK),
-    (insert_a_forged_record, 14, LINK),
-    (cut_the_tail_past_a_checkpoint, 26, "records 26..30 are missing"),
-    (empty_the_records, 1, "records 1..30 are missing"),
-    (flip_a_bit_of_a_record_hash, 12, CHAIN),
-    (flip_a_bit_of_a_pinned_record_hash, 10, CHAIN),
-    (flip_a_bit_of_a_previous_hash, 12, LINK),
-    (recompute_the_chain_after_an_edit, 15, PIN),
-    (recompute_the_chain_after_deleting_a_record, 15, PIN),
-    (edit_the_last_of_the_first_half, 16, CHAIN),
-    (delete_the_first_of_the_second_half, 17, "record 17 is missing"),
-    (swap_two_whole_rows_across_the_seam, 16, LINK),
-    (recompute_the_chain_from_the_seam, 20, PIN),
-    (drop_one_of_two_subjects_from_the_index, 14, SUBJECT_INDEX),
-    (attribute_a_record_to_another_subject, 17, SUBJECT_INDEX),
-]
-CHECKPOINT_CORRUPTIONS: list[tuple[Corruption, int, str]] = [
-    (recompute_the_chain_and_resign_in_file_and_database, 15, SIGNATURE),
-    (swap_two_checkpoint_lines, 10, "out of order"),
-    (resign_a_checkpoint_in_the_file, 15, COPIES),
-    (resign_a_checkpoint_in_the_file_and_database, 15, SIGNATURE),
-    (flip_a_bit_of_a_checkpoint_signature, 15, SIGNATURE),
-    (delete_a_checkpoint_line_from_the_file, 15, COPIES),
-    (duplicate_a_checkpoint_line_in_the_file, 15, COPIES),
-    (empty_the_checkpoint_file, 5, COPIES),
-    (delete_two_checkpoint_lines_from_the_file, 10, COPIES),
-    (edit_the_checkpoints_table, 20, COPIES),
-    (delete_a_row_of_the_checkpoints_table, 20, COPIES),
-]
-CORRUPTIONS = RECORD_CORRUPTIONS + CHECKPOINT_CORRUPTIONS
-
-
-def test_an_untouched_log_verifies_with_every_record_counted(files: LogFiles) -> None:
-    with opened(files) as log:
-        assert [c.sequence for c in log.checkpoints()] == PINNED  # the matrix needs them
-        assert log.verify() == Verification(True, RECORDS)
-        records = log.query(AccessQuery(), limit=1000)
-    assert [r.entry for r in records] == [entry(i) for i in range(1, RECORDS + 1)]
-    assert records[0].previous_hash == GENESIS_HASH
-    assert all(a.record_hash == b.previous_hash for a, b in pairwise(records))
-
-
-@pytest.mark.parametrize(
-    ("corrupt", "first_bad", "problem"), CORRUPTIONS, ids=[c[0].__name__ for c in CORRUPTIONS]
-)
-def test_every_corruption_is_caught_at_the_first_bad_record(
-    files: LogFiles, corrupt: Corruption, first_bad: int, problem: str
-) -> None:
-    corrupt(files)
-    result = files.verify()
-    assert not result.intact
-    assert problem in result.problem  # caught for the right reason
-    assert result.first_bad_sequence == first_bad, result.problem
+@pytest.fixture
+def log(tmp_path: Path) -> Log:
+    """The contract suite's log of RECORDS records, on SQLite."""
+    return written_log(SqliteEngine(), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -535,143 +133,82 @@ def test_every_corruption_is_caught_at_the_first_bad_record(
     ids=[c[0].__name__ for c in RECORD_CORRUPTIONS],
 )
 def test_verification_in_two_processes_catches_the_same(
-    files: LogFiles,
-    corrupt: Corruption,
-    first_bad: int,
-    problem: str,
-    monkeypatch: pytest.MonkeyPatch,
+    log: Log, corrupt: Corruption, first_bad: int, problem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Large logs are checked in two halves at once; force that path on this small one."""
+    """Large logs are checked in two halves at once (storage/sqlite/access_log_verify.py);
+    force that path on this small one, over the contract suite's table."""
     monkeypatch.setattr(access_log_store, "PARALLEL_FROM", 1)
-    corrupt(files)
-    result = files.verify()
+    corrupt(log)
+    result = log.verify()
     assert not result.intact
     assert problem in result.problem
     assert result.first_bad_sequence == first_bad, result.problem
 
 
 def test_an_untouched_log_verifies_in_two_processes(
-    files: LogFiles, monkeypatch: pytest.MonkeyPatch
+    log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(access_log_store, "PARALLEL_FROM", 1)
-    assert files.verify() == Verification(True, RECORDS)
+    assert log.verify() == Verification(True, RECORDS)
 
 
-def test_an_unreadable_checkpoint_file_is_reported_not_raised(files: LogFiles) -> None:
-    """A torn last line (a crash mid-append) or garbage: verification says so."""
-    garble_the_checkpoint_file(files)
-    result = files.verify()
+@pytest.mark.parametrize(
+    ("corrupt", "first_bad"), AFTER_TRUNCATION, ids=[c[0].__name__ for c in AFTER_TRUNCATION]
+)
+def test_a_corruption_after_truncation_is_caught_in_two_processes(
+    log: Log, corrupt: Corruption, first_bad: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access_log_store, "PARALLEL_FROM", 1)
+    corrupt(truncated(log))
+    result = log.verify()
     assert not result.intact
-    assert "unreadable" in result.problem
+    assert result.first_bad_sequence == first_bad, result.problem
 
 
-def test_the_lowest_differing_checkpoint_is_named(files: LogFiles) -> None:
-    """Two checkpoints missing from the file: the earlier one is the first bad record,
-    whatever order their text happens to sort in."""
-    lines = files.lines()
-    first, second = next(
-        (i, j)
-        for i in range(len(lines))
-        for j in range(i + 1, len(lines))
-        if lines[i] > lines[j]  # text order disagrees with sequence order
-    )
-    files.write_lines([line for k, line in enumerate(lines) if k not in (first, second)])
-    result = files.verify()
-    assert not result.intact
-    assert result.first_bad_sequence == PINNED[first], result.problem
+def misfile_a_subject_row_in_another_bucket(conn: sqlite3.Connection) -> None:
+    """Record 14's second subject moved to bucket 1: a search of the buckets from that
+    of a later sequence (the next page of a subject's query) would miss it."""
+    moved = conn.execute(
+        "UPDATE subject_records SET bucket = 1 WHERE sequence = 14 AND subject_id ="
+        " (SELECT id FROM subjects WHERE pseudonym = ?)",
+        [f"hmac-sha256:v1:{15:064x}"],
+    ).rowcount
+    assert moved == 1
 
 
-def test_records_after_the_last_checkpoint_are_pinned_by_nothing_yet(files: LogFiles) -> None:
-    """The known limit of the design, kept visible: a naive edit of the unpinned tail
-    breaks the chain, but a re-chained one cannot be told from the truth until the next
-    checkpoint (at most `checkpoint_every` records or `checkpoint_seconds` later)."""
-    with files.sql() as conn:
-        content = edited_content(row(conn, 31)[0], principal="mallory")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 31", [content])
-    result = files.verify()
-    assert (result.intact, result.first_bad_sequence) == (False, 31)
-    with files.sql() as conn:
-        rechain(conn, 31)
-    assert files.verify().intact  # undetectable: nothing signed covers 31 or 32
+def rename_a_subject(conn: sqlite3.Connection) -> None:
+    """Whoever is named in record 12 (and only there) becomes someone else."""
+    renamed = conn.execute(
+        "UPDATE subjects SET pseudonym = ? WHERE pseudonym = ?",
+        [f"hmac-sha256:v1:{999:064x}", f"hmac-sha256:v1:{12:064x}"],
+    ).rowcount
+    assert renamed == 1
 
 
-# -- truncation ---------------------------------------------------------------------------
-
-
-def test_truncation_keeps_the_log_verifiable_and_counts_what_remains(files: LogFiles) -> None:
-    with opened(files) as log:
-        removed = log.truncate_before(T0_US + 20 * SECOND, now_us=T0_US + 40 * SECOND)
-        assert removed == 19
-        assert log.verify() == Verification(True, RECORDS - 19)
-        kept = log.query(AccessQuery(), limit=1000)
-    assert [r.sequence for r in kept] == list(range(20, RECORDS + 1))
-    assert files.verify().intact  # and from a fresh instance
-
-
-def _edit_23(f: LogFiles) -> None:
-    with f.sql() as conn:
-        content = edited_content(row(conn, 23)[0], purpose="analytics")
-        conn.execute("UPDATE records SET content = ? WHERE sequence = 23", [content])
-
-
-def _delete_first_kept(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence = 20")
-
-
-def _delete_more_than_truncated(f: LogFiles) -> None:
-    with f.sql() as conn:
-        conn.execute("DELETE FROM records WHERE sequence < 24")
-
-
-def _drop_the_truncation_line(f: LogFiles) -> None:
-    f.write_lines([line for line in f.lines() if '"truncation"' not in line])
-
-
-def _recompute_after_the_cut(f: LogFiles) -> None:
-    _edit_23(f)
-    with f.sql() as conn:
-        rechain(conn, 23)
-
-
-def _move_the_truncation_forward(f: LogFiles) -> None:
-    """A forged truncation (signed by another key) hiding records 20..22."""
-    lines = f.lines()
-    truncation = Checkpoint.from_json(lines[-1])
-    with f.sql() as conn:
-        forged = resigned(truncation, f.other_keys, sequence=23, record_hash=row(conn, 23)[1])
-        conn.execute("DELETE FROM records WHERE sequence < 23")
-        replace_checkpoint_row(conn, lines[-1], forged.to_json())
-    f.write_lines([*lines[:-1], forged.to_json()])
+def drop_the_first_subject_of_a_record(conn: sqlite3.Connection) -> None:
+    deleted = conn.execute("DELETE FROM subject_records WHERE sequence = 13").rowcount
+    assert deleted == 1
 
 
 @pytest.mark.parametrize(
     ("corrupt", "first_bad"),
     [
-        (_edit_23, 23),
-        (_delete_first_kept, 20),
-        (_delete_more_than_truncated, 20),
-        (_drop_the_truncation_line, 20),
-        (_recompute_after_the_cut, 25),
-        (_move_the_truncation_forward, 23),
+        (misfile_a_subject_row_in_another_bucket, 14),
+        (rename_a_subject, 12),
+        (drop_the_first_subject_of_a_record, 13),
     ],
-    ids=lambda value: getattr(value, "__name__", str(value)).strip("_"),
+    ids=lambda value: getattr(value, "__name__", str(value)),
 )
-@pytest.mark.parametrize("processes", [1, 2])
-def test_a_corruption_after_truncation_is_still_caught(
-    files: LogFiles,
-    corrupt: Corruption,
-    first_bad: int,
-    processes: int,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_tampered_subject_index_is_caught(
+    log: Log, corrupt: Callable[[sqlite3.Connection], None], first_bad: int
 ) -> None:
-    if processes == 2:
-        monkeypatch.setattr(access_log_store, "PARALLEL_FROM", 1)
-    with opened(files) as log:
-        log.truncate_before(T0_US + 20 * SECOND, now_us=T0_US + 40 * SECOND)
-    corrupt(files)
-    result = files.verify()
+    """How SQLite keeps the subject index (an integer id per pseudonym, rows filed by the
+    bucket of their record) can be tampered with in ways of its own."""
+    with closing(sqlite3.connect(log.settings.data_dir / "access_log.db")) as conn, conn:
+        corrupt(conn)
+    result = log.verify()
     assert not result.intact
+    assert SUBJECT_INDEX in result.problem
     assert result.first_bad_sequence == first_bad, result.problem
 
 
@@ -959,6 +496,17 @@ def version_1_content(sequence: int, subject: str) -> str:
     )  # fmt: skip
 
 
+def back_to_version_1(conn: sqlite3.Connection) -> None:
+    """The schema as m001 left it: no index of further subjects, one by the first."""
+    conn.executescript("""
+        DROP TABLE subject_records;
+        DROP TABLE subjects;
+        CREATE INDEX records_subject ON records (subject, sequence);
+        DELETE FROM _sqlite_migrations WHERE name IN
+            ('m002_every_subject_of_a_record', 'm003_subject_index_by_bucket');
+    """)
+
+
 def test_a_log_written_in_version_1_still_verifies_and_is_found_by_subject(
     tmp_path: Path,
 ) -> None:
@@ -979,8 +527,7 @@ def test_a_log_written_in_version_1_still_verifies_and_is_found_by_subject(
                 [sequence, content, previous, record_hash],
             )
             previous = record_hash
-        conn.execute("DROP TABLE record_subjects")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_every_subject_of_a_record'")
+        back_to_version_1(conn)
     log = SqliteAccessLog(tmp_path / "access_log.db", tmp_path / "checkpoints", keys)
     with closing(log):
         found = log.query(AccessQuery(subjects=(ada,)))
@@ -996,3 +543,91 @@ def test_a_log_written_in_version_1_still_verifies_and_is_found_by_subject(
             3,
             new[0].sequence,
         ]
+
+
+# -- the subject index before buckets (m002) ----------------------------------------------
+
+
+def test_a_log_indexed_by_m002_moves_to_the_bucketed_index_and_stays_verified(
+    files: LogFiles,
+) -> None:
+    """A data folder written before m003 (the further subjects in `record_subjects`, the
+    first by the `records_subject` index): opening it files every subject in buckets,
+    queries by subject find the same records, and `verify` covers the new index."""
+    with closing(sqlite3.connect(files.database)) as conn, conn:
+        conn.executescript("""
+            CREATE TABLE record_subjects (subject TEXT NOT NULL, sequence INTEGER NOT NULL,
+                PRIMARY KEY (subject, sequence)) WITHOUT ROWID;
+            INSERT INTO record_subjects SELECT s.value, r.sequence FROM records r,
+                json_each(r.content, '$[17]') s;
+            CREATE INDEX records_subject ON records (subject, sequence);
+            DROP TABLE subject_records;
+            DROP TABLE subjects;
+            DELETE FROM _sqlite_migrations WHERE name = 'm003_subject_index_by_bucket';
+        """)
+        assert conn.execute("SELECT count(*) FROM record_subjects").fetchone() == (4,)
+    with opened(files) as log:
+        assert log.verify() == Verification(True, RECORDS)
+        for i in (7, 8, 14, 15, 28, 29):  # first and further subjects alike
+            subject = f"hmac-sha256:v1:{i:064x}"
+            found = log.query(AccessQuery(subjects=(subject,)))
+            assert [r.sequence for r in found] == [
+                n for n in range(1, RECORDS + 1) if subject in entry(n).subjects
+            ]
+    with closing(sqlite3.connect(files.database)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "record_subjects" not in tables and "records_subject" not in tables
+        with conn:
+            conn.execute("DELETE FROM subject_records WHERE sequence = 28")
+    assert files.verify().first_bad_sequence == 28  # the moved index is verified too
+
+
+def test_a_subject_search_reads_one_index_search_per_bucket(files: LogFiles) -> None:
+    """The plan of a query by subject: a search of subject_records by its key (bucket and
+    subject id) for each bucket, never a scan of the index or of the records."""
+    with opened(files) as log:
+        plan = log._reader.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT content FROM records WHERE"
+            f" {access_log_store.ABOUT_SUBJECTS} ORDER BY sequence LIMIT 10",
+            [0, json.dumps([f"hmac-sha256:v1:{1:064x}"])],
+        ).fetchall()
+    steps = [row[3] for row in plan]
+    assert any(
+        "SEARCH x USING PRIMARY KEY (bucket=? AND subject_id=?)" in step for step in steps
+    ), steps
+    assert not any(
+        step.startswith("SCAN x") or step.startswith("SCAN records") for step in steps
+    ), steps
+
+
+def test_a_commit_writes_no_more_pages_as_the_log_grows(tmp_path: Path) -> None:
+    """The cost the soak found (docs/benchmarks.md, "Soak"): with the subject index keyed
+    by pseudonym, every subject of a commit landed on a page of its own once the log had
+    grown, and a commit of 8 soak-shaped records wrote 50 WAL frames into a log of 400
+    records, 82 into one of 12,688. Filed by bucket, the same commit at the same place
+    in its bucket writes no more in the larger log."""
+    people = [f"hmac-sha256:v1:{n:064x}" for n in range(2000)]
+    rng = random.Random(1)
+
+    def soak_shaped(i: int) -> AccessEntry:  # 1 in 5 a batch about 25 people
+        about = tuple(rng.sample(people, 25)) if i % 5 == 0 else (rng.choice(people),)
+        return dataclasses.replace(entry(1), subjects=about)
+
+    def frames_per_commit(records: int) -> float:
+        keys = create_keyring(tmp_path / f"{records}" / "keyring.json", now=T0).signing
+        database = tmp_path / f"{records}" / "access_log.db"
+        log = SqliteAccessLog(database, database.with_suffix(".checkpoints"), keys)
+        with closing(log):
+            for start in range(0, records, 200):
+                log.append([soak_shaped(start + i) for i in range(200)], now_us=0)
+            frames = []
+            for commit in range(20):
+                log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                log.append([soak_shaped(records + commit * 8 + i) for i in range(8)], now_us=0)
+                wal = database.with_name("access_log.db-wal").stat().st_size
+                frames.append((wal - 32) / (4096 + 24))  # WAL header, then frames
+        return sum(frames) / len(frames)
+
+    bucket = 1 << access_log_store.SUBJECT_BUCKET_BITS
+    small, large = frames_per_commit(400), frames_per_commit(3 * bucket + 400)
+    assert large <= small * 1.1, (small, large)

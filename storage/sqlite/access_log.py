@@ -6,6 +6,7 @@ outside the database (fsync'd), which verification treats as the authority.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections import Counter
@@ -39,17 +40,18 @@ from privacy.access_log_verify import (
 )
 from privacy.keyring import Keys
 from storage.sqlite.access_log_verify import check_in_two
-from storage.sqlite.connection import connect, from_rows, rows_param
+from storage.sqlite.connection import connect, rows_param
 from storage.sqlite.errors import translated
 
 migrations = sqlite_utils.Migrations("tactful.access_log")
 PARALLEL_FROM = 200_000  # records; below this, starting two processes costs more than it saves
 WAL_FOLD_BACK_FRAMES = 10_000  # pages (4 KiB) the WAL holds before a commit folds it back
+SUBJECT_BUCKET_BITS = 12  # the subject index files records in buckets of 4,096 (m003)
 
 
 # Query columns, derived from the hashed content so they cannot disagree, at their
 # positions in the canonical array as m001 declared them (`subject` is the first subject;
-# record_subjects indexes the others).
+# subject_records, m003, indexes every subject).
 _GENERATED = {
     "time_us": ("INTEGER", 1),
     "principal": ("TEXT", 2),
@@ -89,10 +91,59 @@ def m002_every_subject_of_a_record(db: sqlite_utils.Database) -> None:
     )
 
 
-# Every (subject, sequence) of the subjects after the first, as the records say them.
-_OTHER_SUBJECTS_OF_RECORDS = (
-    "SELECT s.value, r.sequence FROM records r,"
+@migrations()
+def m003_subject_index_by_bucket(db: sqlite_utils.Database) -> None:
+    """Every subject of a record, by an integer id, in an index led by the record's
+    bucket of SUBJECT_BUCKET records: a batch's rows land on the few pages of the
+    current bucket, not one page per person all over a file that grows (the soak's
+    fall, docs/benchmarks.md). Replaces `record_subjects` and `records_subject`."""
+    db.executescript(f"""
+        CREATE TABLE subjects (id INTEGER PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE);
+        CREATE TABLE subject_records (
+            bucket INTEGER NOT NULL, subject_id INTEGER NOT NULL, sequence INTEGER NOT NULL,
+            PRIMARY KEY (bucket, subject_id, sequence)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO subjects (pseudonym)
+            SELECT subject FROM ({_SUBJECTS_OF_RECORDS}) ORDER BY sequence;
+        INSERT OR IGNORE INTO subject_records
+            SELECT r.sequence >> {SUBJECT_BUCKET_BITS}, s.id, r.sequence
+            FROM ({_SUBJECTS_OF_RECORDS}) r JOIN subjects s ON s.pseudonym = r.subject
+            ORDER BY 1, 2, 3;
+        DROP TABLE record_subjects;
+        DROP INDEX records_subject;
+    """)
+
+
+# Every (subject, sequence) pair the records name, as their hashed content says it: the
+# first subject ("" if none), then the others (version 1 records have only the first).
+_SUBJECTS_OF_RECORDS = (
+    "SELECT subject, sequence FROM records WHERE subject <> '' UNION ALL"
+    " SELECT s.value, r.sequence FROM records r,"
     f" json_each(r.content, '$[{CANONICAL_FIELDS.index('other_subjects')}]') s"
+)
+# The same pairs as the subject index says them, with the bucket it files them under.
+_SUBJECTS_OF_INDEX = (
+    "SELECT x.bucket, s.pseudonym, x.sequence FROM subject_records x"
+    " JOIN subjects s ON s.id = x.subject_id"
+)
+# Appending: the new pseudonyms of a batch, then every (subject, sequence) of it.
+_NAME_SUBJECTS = (
+    "INSERT OR IGNORE INTO subjects (pseudonym) SELECT value->>0 FROM json_each(?) WHERE true"
+)
+_INDEX_SUBJECTS = (
+    f"INSERT OR IGNORE INTO subject_records SELECT j.value->>1 >> {SUBJECT_BUCKET_BITS},"
+    " s.id, j.value->>1 FROM json_each(?) j JOIN subjects s ON s.pseudonym = j.value->>0"
+    " ORDER BY 1, 2, 3"
+)
+# Records about any of a list of pseudonyms (json_each(?)) after a sequence (?, twice):
+# one search per bucket, from the bucket of that sequence to the newest.
+ABOUT_SUBJECTS = (
+    "sequence IN (WITH RECURSIVE buckets (n) AS ("
+    f" SELECT ? >> {SUBJECT_BUCKET_BITS} UNION ALL SELECT n + 1 FROM buckets"
+    f" WHERE n < (SELECT max(sequence) FROM records) >> {SUBJECT_BUCKET_BITS}"
+    "), ids (id) AS (SELECT id FROM subjects WHERE pseudonym IN (SELECT value FROM json_each(?)))"
+    # CROSS JOIN keeps this order: each (bucket, subject id) is one search of the key.
+    " SELECT x.sequence FROM buckets b CROSS JOIN ids"
+    " CROSS JOIN subject_records x ON x.bucket = b.n AND x.subject_id = ids.id)"
 )
 
 
@@ -182,13 +233,12 @@ class SqliteAccessLog:
                     " VALUES (?, ?, ?, ?)",
                     [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
                 )
-                # Only calls about several people have further subjects: few rows.
-                named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+                named = [(s, r.sequence) for r in records for s in r.entry.subjects]
                 if named:
                     conn.execute(
-                        "INSERT OR IGNORE INTO record_subjects (subject, sequence) " + from_rows(2),
-                        [rows_param(named)],
+                        _NAME_SUBJECTS, [rows_param([[s] for s in sorted({s for s, _ in named})])]
                     )
+                    conn.execute(_INDEX_SUBJECTS, [rows_param(named)])
         except AccessLogUnavailable:
             raise
         except Exception as exc:  # sqlite3 errors, OSError: disk full, read-only, locked
@@ -247,7 +297,14 @@ class SqliteAccessLog:
             deleted = self._db.execute(
                 "DELETE FROM records WHERE sequence < ?", [sequence]
             ).rowcount
-            self._db.execute("DELETE FROM record_subjects WHERE sequence < ?", [sequence])
+            self._db.execute(
+                "DELETE FROM subject_records WHERE bucket <= ? AND sequence < ?",
+                [sequence >> SUBJECT_BUCKET_BITS, sequence],
+            )
+            # Nobody is named in the log once their last record is gone.
+            self._db.execute(
+                "DELETE FROM subjects WHERE id NOT IN (SELECT subject_id FROM subject_records)"
+            )
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 
@@ -350,17 +407,19 @@ class SqliteAccessLog:
         return verdict if not verdict.intact else self._check_subject_index(verdict)
 
     def _check_subject_index(self, intact: Verification) -> Verification:
-        """The index of further subjects must say exactly what the (verified) records
-        say: a row removed from it would hide a record from a subject's queries and
-        export. (The first subject's column is generated by SQLite from the content.)"""
+        """The subject index must say exactly what the (verified) records say, each
+        pair in its record's bucket: a row removed or misfiled would hide a record from
+        a subject's queries and export, a pseudonym renamed would hand it to another."""
         conn = self._reader.conn
+        of_records = (
+            f"SELECT sequence >> {SUBJECT_BUCKET_BITS}, subject, sequence"
+            f" FROM ({_SUBJECTS_OF_RECORDS})"
+        )
         missing = conn.execute(
-            f"SELECT min(sequence) FROM ({_OTHER_SUBJECTS_OF_RECORDS} EXCEPT"
-            " SELECT subject, sequence FROM record_subjects)"
+            f"SELECT min(sequence) FROM ({of_records} EXCEPT {_SUBJECTS_OF_INDEX})"
         ).fetchone()[0]
         extra = conn.execute(
-            "SELECT min(sequence) FROM (SELECT subject, sequence FROM record_subjects"
-            f" EXCEPT {_OTHER_SUBJECTS_OF_RECORDS})"
+            f"SELECT min(sequence) FROM ({_SUBJECTS_OF_INDEX} EXCEPT {of_records})"
         ).fetchone()[0]
         if missing is None and extra is None:
             return intact
@@ -399,12 +458,8 @@ class SqliteAccessLog:
             clauses.append("time_us < ?")
             params.append(query.until_us)
         if query.subjects:
-            marks = ",".join("?" * len(query.subjects))
-            clauses.append(
-                f"(subject IN ({marks}) OR sequence IN"
-                f" (SELECT sequence FROM record_subjects WHERE subject IN ({marks})))"
-            )
-            params.extend([*query.subjects, *query.subjects])
+            clauses.append(ABOUT_SUBJECTS)
+            params.extend([after_sequence, json.dumps(list(query.subjects))])
         rows = self._reader.conn.execute(
             "SELECT content, previous_hash, record_hash FROM records"
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",

@@ -9,7 +9,8 @@ transaction as the events they summarize:
   any instant, whatever the subject's history; every event type is counted.
 - ``signal_last``: the latest value of each tracked (event type, attribute), with its
   time. A later event wins; between events of the same time the later write wins,
-  as ``ORDER BY occurred_at_us DESC, id DESC`` would pick.
+  as ``ORDER BY occurred_at_us DESC, id DESC`` would pick (and, read over two
+  pseudonyms of one person, the one named first: `BehaviorReads.signal_values`).
 - ``signal_distinct``: each value a tracked (event type, attribute) took, with the
   time it was last seen. Distinct values in a window are the rows seen after its
   start, at most as many as the values.
@@ -23,6 +24,7 @@ retention) deletes or recomputes the state it summarized in the same transaction
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -180,10 +182,13 @@ def _scalar(
             [*pseudonyms, purpose, q.event, q.attribute, q.since_us],
         )
     tracked.require("last_value", q.event, q.attribute)
+    # One row per pseudonym at most; between pseudonyms, a tie in time goes to the one
+    # named first, which holds the later writes (`BehaviorReads.signal_values`).
     return (
-        f"(SELECT value FROM signal_last WHERE subject_id IN ({ids}) AND purpose = ?"
-        " AND type = ? AND attribute = ? ORDER BY at_us DESC LIMIT 1)",
-        [*pseudonyms, purpose, q.event, q.attribute],
+        "(SELECT x.value FROM json_each(?) p JOIN subjects s ON s.pseudonym = p.value"
+        " JOIN signal_last x ON x.subject_id = s.id WHERE x.purpose = ? AND x.type = ?"
+        " AND x.attribute = ? ORDER BY x.at_us DESC, p.key LIMIT 1)",
+        [json.dumps(list(pseudonyms)), purpose, q.event, q.attribute],
     )
 
 

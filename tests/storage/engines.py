@@ -25,6 +25,7 @@ from segments.ingest import EventInput, EventRecorder, RecordResult, SubjectInpu
 from segments.store import SignalQuery
 from server.app import Domain, open_domain
 from server.config import Settings
+from storage.sqlite.access_log import SUBJECT_BUCKET_BITS
 from storage.sqlite.budget import SqliteBudgetLedger
 from tests.conftest import make_settings
 
@@ -285,13 +286,17 @@ class _SqliteAttacker:
 
     def drop_subject(self, sequence: int, subject: str) -> None:
         deleted = self._conn.execute(
-            "DELETE FROM record_subjects WHERE sequence = ? AND subject = ?", [sequence, subject]
+            "DELETE FROM subject_records WHERE sequence = ?"
+            " AND subject_id = (SELECT id FROM subjects WHERE pseudonym = ?)",
+            [sequence, subject],
         ).rowcount
         assert deleted == 1
 
     def add_subject(self, sequence: int, subject: str) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO subjects (pseudonym) VALUES (?)", [subject])
         self._conn.execute(
-            "INSERT INTO record_subjects (subject, sequence) VALUES (?, ?)", [subject, sequence]
+            "INSERT INTO subject_records SELECT ? >> ?, id, ? FROM subjects WHERE pseudonym = ?",
+            [sequence, SUBJECT_BUCKET_BITS, sequence, subject],
         )
 
 
