@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from bench._harness import (  # noqa: E402
+    ECHO_METHOD,
     GET_SEGMENTS,
     PURPOSE,
     RECORD_EVENTS,
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     runs: list[Run] = []
     with serving("echo") as echo:
-        echo_load = asyncio.run(_all([echo], GET_SEGMENTS, reads, "x", args.readers, args.seconds))
+        echo_load = asyncio.run(_all([echo], ECHO_METHOD, reads, "x", args.readers, args.seconds))
     runs.append(_measure("sqlite", 1, None, args, requests, emails, reads))
     with throwaway_cluster() as cluster:
         for count in (1, 2):

@@ -232,6 +232,11 @@ async def create_server(
     writer = telemetry.count_writer(executor)  # its depth is a metric
     writes = Writer(writer)
     recorder = EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones)
+    readers = (
+        ThreadPoolExecutor(max_workers=count, thread_name_prefix="tactful-reader")
+        if (count := stores.read_threads(settings))
+        else None
+    )
     # Segment sizes for min_segment_size are recounted here, off the serving thread.
     census = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-census")
     domain.minimum.in_background(census.submit)
@@ -268,6 +273,7 @@ async def create_server(
         settings.max_message_bytes,
         FailureLimiter(settings.failure_limits),
         telemetry.observe,
+        Writer(readers).run if readers else None,
     )
     authorize = Authorizer(contract)
 
@@ -342,6 +348,7 @@ async def create_server(
             edge,
             _ExecutorCloser(executor),
             _ExecutorCloser(census),
+            *([_ExecutorCloser(readers)] if readers else []),
         ]  # fmt: skip
     )
     return running

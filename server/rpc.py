@@ -13,7 +13,8 @@ The decorated method reads as one sentence: convert the request, make one domain
 call, convert the result. `rpc` turns it into the gRPC handler: the edge
 authenticates, records and fails closed (server/edge.py); `writes` stops it while
 the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
-an `async` body runs on the event loop as it is, a plain one on the loop too.
+an `async` body runs on the event loop as it is, a plain one where the engine reads
+(the loop for SQLite, reader threads for PostgreSQL: server/stores.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def rpc(*, writes: bool = False, on_writer: bool = False) -> Callable[[Body], An
                     return await body(self, request, actor)  # type: ignore[misc]
                 if on_writer:
                     return await self._writer.run(partial(body, self, request, actor))  # type: ignore[arg-type]
-                return body(self, request, actor)  # type: ignore[return-value]
+                # On the loop, or (an engine whose reads are network round trips)
+                # on a reader thread, so that reads do not wait for one another.
+                return await self._edge.reads(partial(body, self, request, actor))  # type: ignore[arg-type]
 
             method = f"tactful.v1.{self.service}/{body.__name__}"
             return await self._edge.run(method, request, context, call, writes=writes)

@@ -96,6 +96,15 @@ def write_threads(settings: Settings) -> int:
     return sqlite.WRITE_THREADS
 
 
+def read_threads(settings: Settings) -> int:
+    """Threads for the reads of calls (0: on the event loop), per server process."""
+    if settings.on_postgres:
+        from storage import postgres
+
+        return settings.pool_size if postgres.READS_ON_THREADS else 0
+    return 1 if sqlite.READS_ON_THREADS else 0
+
+
 def describe(settings: Settings) -> str:
     """Where the stores are, for messages (no password)."""
     if not settings.on_postgres:

@@ -11,3 +11,6 @@ migrate.py).
 # Writer threads per server process: each holds a connection, so that while one
 # waits for its commit to be flushed, the next group of batches is already sent.
 WRITE_THREADS = 4
+# A read is a network round trip: on the event loop, every read would wait for the one
+# before it. Reads run on threads of their own, as many as the pool has connections.
+READS_ON_THREADS = True

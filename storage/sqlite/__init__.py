@@ -12,6 +12,7 @@ ACCESS_LOG = "access_log.db"
 INSIGHTS = "insights.db"
 
 WRITE_THREADS = 1  # one writer per file: a second thread would only wait for the lock
+READS_ON_THREADS = False  # a read is a local page access: cheaper on the loop than a hop
 
 
 def path_of(data_dir: Path, store: str) -> Path:
