@@ -34,6 +34,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_verify.py
 	$(BIN)/python bench/purge.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/servers.py
+	$(BIN)/python bench/pg_ingest.py
+	$(BIN)/python bench/access_log_pg.py
 
 ## lint: ruff and mypy --strict on the domain packages
 lint: $(STAMP)
