@@ -37,27 +37,26 @@ from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 
 NOTHING_TRACKED = Tracked()
-_ADMITTED = "(%(admitted)s::text[] IS NULL OR r.p = ANY(%(admitted)s::text[]))"
-_INSERT_EVENTS = f"""
+# The rows of a batch keyed by subject id (signals.keyed); events in the batch's order
+# (their ids are the order of writes), activity in key order (row locks in one order).
+_INSERT_EVENTS = """
 INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us, attributes)
-SELECT s.id, r.purpose, r.type, r.at, %(received)s, r.attributes::jsonb
-FROM unnest(%(p)s::text[], %(purpose)s::text[], %(type)s::text[], %(at)s::bigint[],
-            %(attributes)s::text[]) WITH ORDINALITY AS r(p, purpose, type, at, attributes, n)
-JOIN subjects s ON s.pseudonym = r.p WHERE {_ADMITTED}
+SELECT r.s, r.purpose, r.type, r.at, %(received)s, r.attributes::jsonb
+FROM unnest(%(s)s::bigint[], %(purpose)s::text[], %(type)s::text[], %(at)s::bigint[],
+            %(attributes)s::text[]) WITH ORDINALITY AS r(s, purpose, type, at, attributes, n)
 ORDER BY r.n
 """
-_UPSERT_ACTIVITY = f"""
+_UPSERT_ACTIVITY = """
 INSERT INTO purpose_activity (subject_id, purpose, first_seen_us, last_seen_us, event_count)
-SELECT s.id, r.purpose, r.first, r.last, r.n
-FROM unnest(%(p)s::text[], %(purpose)s::text[], %(first)s::bigint[], %(last)s::bigint[],
-            %(n)s::bigint[]) AS r(p, purpose, first, last, n)
-JOIN subjects s ON s.pseudonym = r.p WHERE {_ADMITTED}
-ORDER BY s.id, r.purpose
+SELECT * FROM unnest(%(s)s::bigint[], %(purpose)s::text[], %(first)s::bigint[],
+                     %(last)s::bigint[], %(n)s::bigint[]) AS r(s, purpose, first, last, n)
+ORDER BY 1, 2
 ON CONFLICT (subject_id, purpose) DO UPDATE SET
     first_seen_us = least(purpose_activity.first_seen_us, excluded.first_seen_us),
     last_seen_us = greatest(purpose_activity.last_seen_us, excluded.last_seen_us),
     event_count = purpose_activity.event_count + excluded.event_count
 """
+_SUBJECT_IDS = "SELECT pseudonym, id FROM subjects WHERE pseudonym = ANY(%s::text[])"
 _IDS = "(SELECT id FROM subjects WHERE pseudonym = ANY(%s::text[]))"
 
 
@@ -75,7 +74,8 @@ class EncodedEvents:
     """A batch as `PostgresBehaviorStore.encode` prepares it: each table's rows as
     columns, ready to bind as arrays."""
 
-    events: dict[str, Any]
+    events: dict[str, list[Any]]
+    received_at_us: int
     activity: dict[str, list[Any]]
     signals: signal_state.EncodedSignals
     subjects: frozenset[str]  # every pseudonym the batch is about
@@ -124,7 +124,8 @@ class PostgresBehaviorStore:
             for name, value in zip(per_subject, (pseudonym, purpose, first, last, n), strict=True):
                 per_subject[name].append(value)
         return EncodedEvents(
-            {**columns, "attributes": attributes, "received": received_at_us},
+            {**columns, "attributes": attributes},
+            received_at_us,
             per_subject,
             signal_state.encode(self._tracked, events),
             frozenset(columns["p"]),
@@ -136,9 +137,15 @@ class PostgresBehaviorStore:
     def writing(self) -> Iterator[PostgresBehaviorWrite]:
         """One transaction: consent and suppression read through it cannot change, by
         this server or another, before what is appended through it commits (the locks
-        its reads take are held to the end). An exception inside rolls everything back."""
-        with self._db.transaction() as conn:
+        its reads take are held to the end). An exception inside rolls everything back.
+
+        The connection is in pipeline mode: a statement whose result is not read waits in
+        the pipeline, and goes with the next read or the commit (a batch takes three or
+        four round trips, whatever its size); a read waits for every statement before it,
+        so a lock it takes first is held when the read returns."""
+        with self._db.transaction() as conn, conn.pipeline():
             yield PostgresBehaviorWrite(conn)
+            conn.commit()  # in the pipeline, with the writes still waiting there
 
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
         """Store events in a transaction of their own (no consent check)."""
@@ -291,7 +298,8 @@ class PostgresBehaviorWrite:
 
     def append(self, batch: EncodedEvents, admitted: Collection[str]) -> None:
         """Store the events of `batch` about the `admitted` pseudonyms (and nobody else),
-        with their activity and signal state: one statement per table."""
+        with their activity and signal state: one statement per table, keyed by the
+        subject ids looked up (or created) once."""
         if not admitted:
             return
         conn = self._conn
@@ -300,15 +308,29 @@ class PostgresBehaviorWrite:
         # people's stripes shared (an erasure or rekey of them waits for this commit).
         keys = [layout.purpose_key(p) for p in sorted(batch.purposes)]
         layout.lock(conn, keys + layout.stripes(layout.SUBJECT, people), shared=True)
+        known = conn.execute(_SUBJECT_IDS, [people])  # read with the partitions' check
         layout.ensure_partitions(conn, batch.partitions)
-        who = {"admitted": None if batch.subjects == set(admitted) else people}
+        ids = _subject_ids(conn, people, dict(known.fetchall()))
+        conn.execute(
+            _INSERT_EVENTS,
+            {"received": batch.received_at_us, **signal_state.keyed(batch.events, ids)},
+        )
+        conn.execute(_UPSERT_ACTIVITY, signal_state.keyed(batch.activity, ids))
+        signal_state.append(conn, batch.signals, ids)
+
+
+def _subject_ids(conn: Connection, people: list[str], known: dict[str, int]) -> dict[str, int]:
+    """The subject id of each of `people` (sorted), given those `known`: the others
+    created, in order (two batches creating the same people wait in one order). One that
+    another batch creates meanwhile is read once that batch commits."""
+    new = [p for p in people if p not in known]
+    if new:
         conn.execute(
             "INSERT INTO subjects (pseudonym) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
-            [people],
+            [new],
         )
-        conn.execute(_INSERT_EVENTS, {**who, **batch.events})
-        conn.execute(_UPSERT_ACTIVITY, {**who, **batch.activity})
-        signal_state.append(conn, batch.signals, who["admitted"])
+        known.update(conn.execute(_SUBJECT_IDS, [new]).fetchall())
+    return known
 
 
 @translated

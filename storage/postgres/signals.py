@@ -13,7 +13,7 @@ rows take their row locks in the same order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,32 +24,29 @@ from storage.postgres.connection import Connection
 HOUR_US = 3_600_000_000
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
-# The rows of a batch, for the pseudonyms admitted (%(admitted)s NULL: all of them).
-_ADMITTED = "(%(admitted)s::text[] IS NULL OR r.p = ANY(%(admitted)s::text[]))"
-_ADD_COUNTS = f"""
+# The rows of a batch, keyed by subject id (`keyed`), in key order: two batches touching
+# the same rows lock them in the same order.
+_ADD_COUNTS = """
 INSERT INTO signal_counts (subject_id, purpose, type, hour, n)
-SELECT s.id, r.purpose, r.type, r.hour, r.n
-FROM unnest(%(p)s::text[], %(purpose)s::text[], %(type)s::text[], %(hour)s::bigint[],
-            %(n)s::bigint[]) AS r(p, purpose, type, hour, n)
-JOIN subjects s ON s.pseudonym = r.p WHERE {_ADMITTED}
-ORDER BY s.id, r.purpose, r.type, r.hour
+SELECT * FROM unnest(%(s)s::bigint[], %(purpose)s::text[], %(type)s::text[], %(hour)s::bigint[],
+                     %(n)s::bigint[]) AS r(s, purpose, type, hour, n)
+ORDER BY 1, 2, 3, 4
 ON CONFLICT (subject_id, purpose, type, hour) DO UPDATE SET n = signal_counts.n + excluded.n
 """
-_FROM_VALUES = f"""
-FROM unnest(%(p)s::text[], %(purpose)s::text[], %(type)s::text[], %(attribute)s::text[],
-            %(value)s::text[], %(at)s::bigint[]) AS r(p, purpose, type, attribute, value, at)
-JOIN subjects s ON s.pseudonym = r.p WHERE {_ADMITTED}
-ORDER BY s.id, r.purpose, r.type, r.attribute, r.value
+_FROM_VALUES = """
+FROM unnest(%(s)s::bigint[], %(purpose)s::text[], %(type)s::text[], %(attribute)s::text[],
+            %(value)s::text[], %(at)s::bigint[]) AS r(s, purpose, type, attribute, value, at)
+ORDER BY 1, 2, 3, 4, 5
 """
 _SET_LAST = f"""
 INSERT INTO signal_last (subject_id, purpose, type, attribute, value, at_us)
-SELECT s.id, r.purpose, r.type, r.attribute, r.value::jsonb, r.at{_FROM_VALUES}
+SELECT r.s, r.purpose, r.type, r.attribute, r.value::jsonb, r.at{_FROM_VALUES}
 ON CONFLICT (subject_id, purpose, type, attribute) DO UPDATE
 SET value = excluded.value, at_us = excluded.at_us WHERE excluded.at_us >= signal_last.at_us
 """
 _SEE_DISTINCT = f"""
 INSERT INTO signal_distinct (subject_id, purpose, type, attribute, value, last_at_us)
-SELECT s.id, r.purpose, r.type, r.attribute, r.value::jsonb, r.at{_FROM_VALUES}
+SELECT r.s, r.purpose, r.type, r.attribute, r.value::jsonb, r.at{_FROM_VALUES}
 ON CONFLICT (subject_id, purpose, type, attribute, value) DO UPDATE
 SET last_at_us = greatest(signal_distinct.last_at_us, excluded.last_at_us)
 """
@@ -126,15 +123,28 @@ def encode(tracked: Tracked, events: Iterable[StoredEvent]) -> EncodedSignals:
     )
 
 
-def append(conn: Connection, batch: EncodedSignals, admitted: list[str] | None) -> None:
-    """Add an encoded batch to the state, for the admitted pseudonyms (None: all), inside
-    the transaction that stores its events."""
-    who = {"admitted": admitted}
-    conn.execute(_ADD_COUNTS, {**who, **batch.counts})
+def keyed(columns: Mapping[str, list[Any]], ids: Mapping[str, int]) -> dict[str, list[Any]]:
+    """`columns` (rows keyed by pseudonym, "p") keyed by subject id instead ("s"), keeping
+    only the rows of the pseudonyms `ids` maps (those admitted)."""
+    pseudonyms = columns["p"]
+    if all(p in ids for p in pseudonyms):
+        found = {n: v for n, v in columns.items() if n != "p"}
+        found["s"] = [ids[p] for p in pseudonyms]
+        return found
+    kept = [i for i, p in enumerate(pseudonyms) if p in ids]
+    found = {n: [v[i] for i in kept] for n, v in columns.items() if n != "p"}
+    found["s"] = [ids[pseudonyms[i]] for i in kept]
+    return found
+
+
+def append(conn: Connection, batch: EncodedSignals, ids: Mapping[str, int]) -> None:
+    """Add an encoded batch to the state, for the pseudonyms `ids` maps to their subject
+    ids (the admitted ones), inside the transaction that stores its events."""
+    conn.execute(_ADD_COUNTS, keyed(batch.counts, ids))
     if batch.last is not None:
-        conn.execute(_SET_LAST, {**who, **batch.last})
+        conn.execute(_SET_LAST, keyed(batch.last, ids))
     if batch.distinct is not None:
-        conn.execute(_SEE_DISTINCT, {**who, **batch.distinct})
+        conn.execute(_SEE_DISTINCT, keyed(batch.distinct, ids))
 
 
 # -- reads -------------------------------------------------------------------------------
