@@ -177,9 +177,13 @@ def scalar(
             [ids, purpose, q.event, q.attribute, q.since_us],
         )
     tracked.require("last_value", q.event, q.attribute)
+    # One row per pseudonym at most; between pseudonyms, a tie in time goes to the one
+    # named first, which holds the later writes (`BehaviorReads.signal_values`).
     return (
-        f"(SELECT value FROM signal_last WHERE subject_id IN {_IDS} AND purpose = %s"
-        " AND type = %s AND attribute = %s ORDER BY at_us DESC LIMIT 1)",
+        "(SELECT x.value FROM unnest(%s::text[]) WITH ORDINALITY AS p(pseudonym, position)"
+        " JOIN subjects s ON s.pseudonym = p.pseudonym"
+        " JOIN signal_last x ON x.subject_id = s.id WHERE x.purpose = %s AND x.type = %s"
+        " AND x.attribute = %s ORDER BY x.at_us DESC, p.position LIMIT 1)",
         [ids, purpose, q.event, q.attribute],
     )
 
