@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterable
 
-from psycopg import sql
-
 from storage.postgres.connection import Connection
 from storage.postgres.schema import Schema
 
@@ -71,9 +69,47 @@ CREATE TABLE signal_tracking (
     PRIMARY KEY (kind, type, attribute));
 """
 
+# Partitions are made and dropped by functions that run with their owner's rights
+# (SECURITY DEFINER), so that a server logged in as the least-privileged server role
+# (`tactful db roles`) can create the day a batch needs, and the retention job drop
+# an expired one, without owning the tables. They name the tables themselves, from
+# the purpose and the day: a caller cannot have them create or drop anything else.
+_V2 = """
+CREATE FUNCTION tactful_events_table(purpose text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN 'events_' || left(encode(sha256(convert_to(purpose, 'UTF8')), 'hex'), 12);
+
+CREATE FUNCTION tactful_create_day(purpose text, day bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    parent text := tactful_events_table(purpose);
+    child text := parent || '_d' || day;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = parent
+                   AND relnamespace = current_schema()::regnamespace) THEN
+        EXECUTE format('CREATE TABLE %I (LIKE events INCLUDING DEFAULTS)'
+                       ' PARTITION BY RANGE (occurred_at_us)', parent);
+        EXECUTE format('ALTER TABLE events ATTACH PARTITION %I FOR VALUES IN (%L)',
+                       parent, purpose);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = child
+                   AND relnamespace = current_schema()::regnamespace) THEN
+        EXECUTE format('CREATE TABLE %I (LIKE events INCLUDING DEFAULTS)', child);
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
+                       parent, child, day * 86400000000, (day + 1) * 86400000000);
+    END IF;
+END $$;
+
+CREATE FUNCTION tactful_drop_day(purpose text, day bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %I', tactful_events_table(purpose) || '_d' || day);
+END $$;
+"""
+
 SCHEMA = Schema(
     "behavior",
-    [_V1],
+    [_V1, _V2],
     tables=(
         "subjects",
         "events",
@@ -136,7 +172,7 @@ def lock(conn: Connection, keys: Collection[tuple[int, int]], *, shared: bool) -
 def purpose_table(purpose: str) -> str:
     """The partition of `purpose` (itself partitioned by day). Named by a hash: a purpose
     name is the contract's, of any length."""
-    return "events_" + hashlib.blake2b(purpose.encode(), digest_size=6).hexdigest()
+    return "events_" + hashlib.sha256(purpose.encode()).hexdigest()[:12]  # as tactful_events_table
 
 
 def day_table(purpose: str, day: int) -> str:
@@ -177,37 +213,7 @@ def ensure_partitions(conn: Connection, wanted: Collection[tuple[str, int]]) -> 
         return
     lock(conn, [(CREATE, 0)], shared=False)
     for purpose, day in missing_partitions(conn, missing):
-        parent = purpose_table(purpose)
-        if not conn.execute(
-            "SELECT 1 FROM pg_class WHERE relname = %s"
-            " AND relnamespace = current_schema()::regnamespace",
-            [parent],
-        ).fetchone():
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE {} (LIKE events INCLUDING DEFAULTS) PARTITION BY RANGE"
-                    " (occurred_at_us)"
-                ).format(sql.Identifier(parent))
-            )
-            conn.execute(
-                sql.SQL("ALTER TABLE events ATTACH PARTITION {} FOR VALUES IN ({})").format(
-                    sql.Identifier(parent), sql.Literal(purpose)
-                )
-            )
-        table = day_table(purpose, day)
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (LIKE events INCLUDING DEFAULTS)").format(
-                sql.Identifier(table)
-            )
-        )
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-                sql.Identifier(parent),
-                sql.Identifier(table),
-                sql.Literal(day * DAY_US),
-                sql.Literal((day + 1) * DAY_US),
-            )
-        )
+        conn.execute("SELECT tactful_create_day(%s, %s)", [purpose, day])
 
 
 def days_of(conn: Connection, purpose: str) -> list[int]:

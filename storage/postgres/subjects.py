@@ -152,14 +152,16 @@ class PostgresSubjectData:
             if conn.execute("SELECT to_regclass(%s)", [table]).fetchone() == (None,):
                 return 0  # another purge dropped it
             _gone_table(conn)
+            # Through the parent (the partition is pruned to this day's): the server
+            # role has rights on the parent, not on the partitions the owner made.
             conn.execute(
-                sql.SQL(
-                    "INSERT INTO gone SELECT subject_id, type, occurred_at_us / {}, count(*)"
-                    " FROM {} GROUP BY 1, 2, 3"
-                ).format(sql.Literal(HOUR_US), sql.Identifier(table))
+                "INSERT INTO gone SELECT subject_id, type, occurred_at_us / %s, count(*)"
+                " FROM events WHERE purpose = %s AND occurred_at_us >= %s"
+                " AND occurred_at_us < %s GROUP BY 1, 2, 3",
+                [HOUR_US, purpose, day * layout.DAY_US, (day + 1) * layout.DAY_US],
             )
             gone = _forget_gone(conn, purpose, cutoff_us, kept_from_us=(day + 1) * layout.DAY_US)
-            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+            conn.execute("SELECT tactful_drop_day(%s, %s)", [purpose, day])
         return gone
 
     def _delete_chunk(self, purpose: str, cutoff_us: int, limit: int) -> int:

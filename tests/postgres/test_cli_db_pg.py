@@ -158,9 +158,6 @@ def test_every_store_declares_its_tables_so_the_roles_follow_them() -> None:
         assert schema.tables or schema.append_only, f"{schema.store}: Schema(tables=...)"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a batch creates its day's partition, which needs the owner's rights"
-)
 def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verifies(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
