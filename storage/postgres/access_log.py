@@ -12,7 +12,7 @@ fsync'd, into its own checkpoint file; a process also signs one every
                         time_us, principal, method, purpose, subject, decision:
                         generated from the content)
     access_log_subjects (subject, sequence)   further subjects of a record
-    access_log_chains (chain_id PK, host, pid, started_at)
+    access_log_chains (chain_id PK, host, pid, started_at)   registered with its first record
     access_log_epochs (epoch PK, line)        the database's copy of every epoch
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
 
@@ -157,12 +157,8 @@ class PostgresAccessLog:
         self._since_pin = 0
         self._pinned_at: int | None = None
         self._leader: Connection | None = None
+        self._registered = False  # with its first record: a log opened to verify adds none
         SCHEMA.check(db)
-        with db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)",
-                [self.chain_id, socket.gethostname(), os.getpid()],
-            )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -193,6 +189,12 @@ class PostgresAccessLog:
         try:
             with self._db.transaction() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
+                if not self._registered:  # again after a commit that may have happened
+                    conn.execute(
+                        "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        [self.chain_id, socket.gethostname(), os.getpid()],
+                    )
                 head = self._head or self._read_head(conn)
                 sequences = [
                     row[0]
@@ -227,6 +229,7 @@ class PostgresAccessLog:
             self._head = None  # read it again before the next append
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
         self._head = (records[-1].sequence, records[-1].record_hash)
+        self._registered = True
         return records
 
     def _read_head(self, conn: Connection) -> tuple[int, str]:
