@@ -58,7 +58,7 @@ from privacy.access_log_epochs import (
 )
 from privacy.access_log_verify import Truncation
 from privacy.keyring import Keys
-from storage.postgres.access_log_files import CheckpointFile, compare
+from storage.postgres.access_log_files import CheckpointFile, compare, signers
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 from storage.postgres.schema import Schema
@@ -450,6 +450,14 @@ class PostgresAccessLog:
             for c in sorted(chains)
         )
         return verdict if not verdict.intact else self._check_subject_index(verdict)
+
+    def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
+        """Where the database's epochs say they were published ("host:path") that
+        `verify(files=files)` reads no file of: their lines were checked against none."""
+        named = {self._published_at}
+        for path in files:
+            named |= signers(_lines(path))
+        return sorted(signers(self.epochs()) - named)
 
     def _absent(self, low: int, high: int) -> list[int]:
         """The sequences in (low, high) no record holds, lowest first (up to 10)."""

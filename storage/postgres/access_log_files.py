@@ -20,7 +20,7 @@ or deleted by someone who holds the database.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +79,8 @@ def _check_file(
         and _signed(line, keys)
     }
     kept = [line for k, line in enumerate(file.lines) if k not in outside]
-    hosts = ({_published_at(line) for line in file.lines} | {file.host}) - {""}
+    # A line that is no epoch names no host ("") and must be in the database as it is.
+    hosts = {_published_at(line) for line in file.lines} | ({file.host} - {""})
     expected = [line for line in in_db if _published_at(line) in hosts]
     differing = list(
         ((Counter(kept) - Counter(expected)) + (Counter(expected) - Counter(kept))).elements()
@@ -102,6 +103,11 @@ def _check_file(
         if not (k in outside and k < tail_from):  # a lost line's number is taken again
             highest = _number(line)
     return None, [file.lines[k] for k in sorted(outside) if k >= tail_from]
+
+
+def signers(lines: Iterable[str]) -> set[str]:
+    """The "host:path" of every checkpoint file the epochs `lines` were published to."""
+    return {_published_at(line) for line in lines} - {""}
 
 
 def _differs(line: str, path: Path, why: str) -> Verification:
