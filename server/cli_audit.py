@@ -42,8 +42,17 @@ def register(
         help="recompute the chain and checkpoints; exit 1 if "
         "anything was altered, naming the first bad record",
     )
+    verify.add_argument(
+        "--checkpoints",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="another host's checkpoint file to check the database's epochs against "
+        "(PostgreSQL, where each signing host keeps its own; repeat for every host)",
+    )
     config_option(verify)
-    verify.set_defaults(run=lambda args: _verify(settings_of(args)))
+    verify.set_defaults(run=lambda args: _verify(settings_of(args), args.checkpoints))
 
     query = audit.add_parser("query", help="records matching filters, one JSON line each")
     _filters(query)
@@ -90,16 +99,26 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
     keyring = load_keyring(settings.keyring_path)
     path = stores.access_log_location(settings)
-    if not path.exists():
+    if not settings.on_postgres and not path.exists():  # PostgreSQL: the schema is checked
         raise SystemExit(f"tactful: no access log at {path}")
     return stores.open_access_log(settings, keyring.signing), Pseudonymizer(keyring.pseudonym)
 
 
-def _verify(settings: Settings) -> int:
+def _verify(settings: Settings, files: list[Path]) -> int:
+    if files and not settings.on_postgres:
+        raise SystemExit(
+            "tactful: --checkpoints is for PostgreSQL, where each signing host keeps its own"
+            f" checkpoint file; on SQLite the log has one, {settings.checkpoints_path}"
+        )
+    for path in files:
+        if not path.is_file():
+            raise SystemExit(f"tactful: --checkpoints {path}: no such file")
     log, _ = _open(settings)
     try:
-        result = log.verify()
+        result = log.verify(files=files) if files else log.verify()
         truncated = log.truncations() if result.intact else []
+        many_hosts = result.intact and settings.on_postgres
+        unchecked = log.unchecked_signers(files) if many_hosts else []
     finally:
         log.close()
     if result.intact:
@@ -109,6 +128,11 @@ def _verify(settings: Settings) -> int:
             print(
                 f"  truncated {when}: records {cut.first_removed}..{cut.last_removed} "
                 f"removed (through record {cut.last_removed}), behind a signed checkpoint"
+            )
+        for signer in unchecked:
+            print(
+                f"  not checked against a checkpoint file: the epochs signed at {signer}"
+                " (give that host's file with --checkpoints)"
             )
         return 0
     print(

@@ -186,3 +186,17 @@ def test_csv_columns_are_every_field_of_a_record() -> None:
 
     entry = AccessEntry(0, "p", "r", "m", "", (), (), (), Decided.ALLOWED, "OK", "", "id", 0)
     assert tuple(record_as_dict(seal_record(1, entry, "0" * 64))) == RECORD_FIELDS
+
+
+def test_verify_refuses_other_checkpoint_files_on_sqlite(
+    traffic: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One server, one file: another host's file is a PostgreSQL matter."""
+    config = str(config_for(traffic, tmp_path))
+    other = tmp_path / "other.checkpoints"
+    other.write_text(traffic.settings.checkpoints_path.read_text())
+    code, out, err = run(capsys, "audit", "verify", "--config", config, "--checkpoints", str(other))
+    assert code == 1 and out == ""
+    assert (
+        "--checkpoints is for PostgreSQL" in err and str(traffic.settings.checkpoints_path) in err
+    )

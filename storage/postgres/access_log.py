@@ -12,7 +12,7 @@ fsync'd, into its own checkpoint file; a process also signs one every
                         time_us, principal, method, purpose, subject, decision:
                         generated from the content)
     access_log_subjects (subject, sequence)   further subjects of a record
-    access_log_chains (chain_id PK, host, pid, started_at)
+    access_log_chains (chain_id PK, host, pid, started_at)   registered with its first record
     access_log_epochs (epoch PK, line)        the database's copy of every epoch
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
 
@@ -22,6 +22,7 @@ for at most `epoch_seconds` plus one commit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -57,6 +58,7 @@ from privacy.access_log_epochs import (
 )
 from privacy.access_log_verify import Truncation
 from privacy.keyring import Keys
+from storage.postgres.access_log_files import CheckpointFile, compare, signers
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 from storage.postgres.schema import Schema
@@ -155,12 +157,8 @@ class PostgresAccessLog:
         self._since_pin = 0
         self._pinned_at: int | None = None
         self._leader: Connection | None = None
+        self._registered = False  # with its first record: a log opened to verify adds none
         SCHEMA.check(db)
-        with db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)",
-                [self.chain_id, socket.gethostname(), os.getpid()],
-            )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -191,6 +189,12 @@ class PostgresAccessLog:
         try:
             with self._db.transaction() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
+                if not self._registered:  # again after a commit that may have happened
+                    conn.execute(
+                        "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        [self.chain_id, socket.gethostname(), os.getpid()],
+                    )
                 head = self._head or self._read_head(conn)
                 sequences = [
                     row[0]
@@ -225,6 +229,7 @@ class PostgresAccessLog:
             self._head = None  # read it again before the next append
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
         self._head = (records[-1].sequence, records[-1].record_hash)
+        self._registered = True
         return records
 
     def _read_head(self, conn: Connection) -> tuple[int, str]:
@@ -413,13 +418,22 @@ class PostgresAccessLog:
         """Every chain's links from its genesis or truncation, every epoch's signature
         and order, every head an epoch pinned; the epochs of the database against this
         host's checkpoint file and every other file given (one per signing host)."""
-        lines = self.epochs()
-        differs, torn = self._copies_differ(lines, [self._file, *files])
-        if differs:
-            return differs
-        # A torn line that would have been the next epoch still pins what it signed.
-        lines += [line for line in torn if _number(line) == len(lines) + 1][:1]
-        pins = check_epochs(lines, self._keys)
+        in_db = self.epochs()  # before the files: a line it holds was in its file first
+        given = [CheckpointFile(self._file, [], self._published_at)]
+        given += [
+            CheckpointFile(path, []) for path in files if path.resolve() != self._file.resolve()
+        ]
+        for at, file in enumerate(given):
+            try:  # this host's file may not exist yet; a file given must
+                lines = _lines(file.path) if at == 0 else _lines(file.path, must_exist=True)
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                unreadable = f"checkpoint file {file.path} is unreadable: {exc}"
+                return Verification(False, 0, 0, unreadable)
+            given[at] = dataclasses.replace(file, lines=lines)
+        compared = compare(in_db, given, self._keys)
+        if compared.problem:
+            return compared.problem
+        pins = check_epochs(compared.epochs, self._keys)
         if isinstance(pins, Verification):
             return pins
         with self._db.transaction() as conn:
@@ -437,43 +451,13 @@ class PostgresAccessLog:
         )
         return verdict if not verdict.intact else self._check_subject_index(verdict)
 
-    def _copies_differ(
-        self, lines: list[str], files: Sequence[Path]
-    ) -> tuple[Verification | None, list[str]]:
-        """The first file line the database lacks or differs from, and every file line of
-        its own host the database holds but the file lacks; and the torn last lines."""
-        in_db, torn_lines = set(lines), []
-        signers = {_published_at(line) for line in lines}
-        signers = {_published_at(line) for line in lines}
+    def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
+        """Where the database's epochs say they were published ("host:path") that
+        `verify(files=files)` reads no file of: their lines were checked against none."""
+        named = {self._published_at}
         for path in files:
-            try:
-                in_file = _lines(path)
-                named = {_published_at(line) for line in in_file}
-            except (ValueError, KeyError, TypeError) as exc:
-                unreadable = f"checkpoint file {path} is unreadable: {exc}"
-                return Verification(False, 0, 0, unreadable), []
-            if path == self._file:
-                named.add(self._published_at)
-            # A crash between the file's fsync and the commit leaves its last line alone.
-            last = in_file[-1] if in_file else ""
-            torn = [last] if last and last not in in_db and _torn(last, lines) else []
-            torn_lines += torn
-            missing = [line for line in in_file if line not in in_db and line not in torn]
-            missing += [
-                line
-                for line in lines
-                if _published_at(line) in named & signers and line not in in_file
-            ]
-            if missing:
-                sequence = min(_sequence_of(line) for line in missing)
-                return Verification(
-                    False,
-                    0,
-                    sequence,
-                    f"the checkpoints in the database differ from the checkpoint file {path}"
-                    f" (first at record {sequence})",
-                ), []
-        return None, torn_lines
+            named |= signers(_lines(path))
+        return sorted(signers(self.epochs()) - named)
 
     def _absent(self, low: int, high: int) -> list[int]:
         """The sequences in (low, high) no record holds, lowest first (up to 10)."""
@@ -581,47 +565,17 @@ def _flat(batches: Iterator[list[StoredRow]]) -> Iterator[StoredRow]:
         yield from batch
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path, *, must_exist: bool = False) -> list[str]:
     try:
         text = path.read_text()
     except FileNotFoundError:
+        if must_exist:
+            raise
         return []
     lines = [line for line in text.splitlines() if line.strip()]
     for line in lines:
         Checkpoint.from_json(line)  # ValueError if altered or torn mid-line
     return lines
-
-
-def _published_at(line: str) -> str:
-    try:
-        return Epoch.from_json(line).published_at
-    except (ValueError, KeyError, TypeError):
-        return ""
-
-
-def _torn(line: str, in_db: list[str]) -> bool:
-    """A file's last line the database lacks is a crash before the commit only if no
-    epoch of its number was committed, or another signer's took that number."""
-    try:
-        epoch = Epoch.from_json(line)
-    except (ValueError, KeyError, TypeError):
-        return False
-    same = [other for other in in_db if _number(other) == epoch.number]
-    return not same or all(_published_at(o) != epoch.published_at or o != line for o in same)
-
-
-def _number(line: str) -> int:
-    try:
-        return Epoch.from_json(line).number
-    except (ValueError, KeyError, TypeError):
-        return 0
-
-
-def _sequence_of(line: str) -> int:
-    try:
-        return Checkpoint.from_json(line).sequence
-    except (ValueError, KeyError, TypeError):
-        return 0
 
 
 def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:

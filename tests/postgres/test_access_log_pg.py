@@ -240,3 +240,12 @@ def test_an_append_that_cannot_reach_the_database_fails_closed(tmp_path: Path) -
             assert log.verify() == Verification(True, 2)
         finally:
             log.close()
+
+
+def test_a_log_opened_only_to_verify_registers_no_chain(log: PgLog) -> None:
+    """`tactful audit verify` opens the log as a server would, but writes nothing."""
+    with log.attack() as db:
+        before = db.chains()
+    assert log.verify() == Verification(True, RECORDS)
+    with log.attack() as db:
+        assert db.chains() == before and len(before) == 1

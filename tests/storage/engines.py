@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from privacy.access_log import AccessEntry, Checkpoint, Verification
+from privacy.access_log import GENESIS_HASH, AccessEntry, Checkpoint, CheckpointKind, Verification
 from privacy.decisions import Actor
 from privacy.insights import BudgetLedger
 from retention.rekey import Rekeyer, RekeyReport
@@ -145,6 +145,10 @@ class AccessLogAttacker(Protocol):
 
     def sequences(self) -> list[int]: ...
 
+    def genesis(self, sequence: int) -> str:
+        """The hash the first record of the chain holding record `sequence` chains from."""
+        ...
+
     def update(
         self,
         sequence: int,
@@ -202,6 +206,10 @@ class Engine:
     def attacker(self, settings: Settings) -> AbstractContextManager[AccessLogAttacker]:
         raise NotImplementedError
 
+    def is_truncation(self, line: str) -> bool:
+        """Whether a checkpoint file's line is the signed truncation of the log."""
+        raise NotImplementedError
+
 
 # -- SQLite -------------------------------------------------------------------------------
 
@@ -221,6 +229,9 @@ class SqliteEngine(Engine):
         with closing(sqlite3.connect(path)) as conn, conn:
             yield _SqliteAttacker(conn)
 
+    def is_truncation(self, line: str) -> bool:
+        return Checkpoint.from_json(line).kind is CheckpointKind.TRUNCATION
+
 
 class _SqliteAttacker:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -237,6 +248,9 @@ class _SqliteAttacker:
     def sequences(self) -> list[int]:
         rows = self._conn.execute("SELECT sequence FROM records ORDER BY sequence")
         return [r[0] for r in rows]
+
+    def genesis(self, sequence: int) -> str:
+        return GENESIS_HASH  # one chain
 
     def update(
         self,
@@ -334,6 +348,11 @@ class PostgresEngine(Engine):
         from tests.storage.postgres_attacker import postgres_attacker
 
         return postgres_attacker(settings.storage_url)
+
+    def is_truncation(self, line: str) -> bool:
+        from privacy.access_log_epochs import Epoch
+
+        return bool(Epoch.from_json(line).starts)  # an epoch naming where chains now start
 
 
 ENGINES: dict[str, type[Engine]] = {"sqlite": SqliteEngine, "postgresql": PostgresEngine}

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from privacy.access_log_epochs import chain_genesis
 from tests.storage.engines import StoredRecord
 
 _END = 2**62
@@ -32,6 +33,9 @@ class PostgresAttacker:
     def sequences(self) -> list[int]:
         rows = self._conn.execute("SELECT sequence FROM access_log_records ORDER BY sequence")
         return [r[0] for r in rows]
+
+    def genesis(self, sequence: int) -> str:
+        return chain_genesis(self.chain_of(sequence))
 
     def update(
         self,

@@ -25,7 +25,6 @@ import pytest
 
 from privacy import _crypto
 from privacy.access_log import (
-    GENESIS_HASH,
     AccessEntry,
     AccessQuery,
     AccessRecord,
@@ -181,7 +180,7 @@ def log(engine: Engine, tmp_path: Path) -> Iterator[Log]:
 
 def rechain(db: AccessLogAttacker, start: int) -> None:
     """Recompute every hash from `start` on, so the chain is consistent again."""
-    previous = db.row(start - 1).record_hash if start > 1 else GENESIS_HASH
+    previous = db.row(start - 1).record_hash if start > 1 else db.genesis(start)
     for sequence in [s for s in db.sequences() if s >= start]:
         record_hash = chain_hash(previous, db.row(sequence).content)
         db.update(sequence, previous_hash=previous, record_hash=record_hash)
@@ -444,7 +443,9 @@ def test_an_untouched_log_verifies_with_every_record_counted(log: Log) -> None:
     assert log.verify() == Verification(True, RECORDS)
     records = log.query(AccessQuery())
     assert [r.entry for r in records] == [entry(i) for i in range(1, RECORDS + 1)]
-    assert records[0].previous_hash == GENESIS_HASH
+    with log.attack() as db:  # the hash its chain starts from, as the engine derives it
+        genesis = db.genesis(records[0].sequence)
+    assert records[0].previous_hash == genesis
     assert all(a.record_hash == b.previous_hash for a, b in pairwise(records))
 
 
@@ -481,17 +482,27 @@ def test_an_unreadable_checkpoint_file_is_reported_not_raised(log: Log) -> None:
 def test_the_lowest_differing_checkpoint_is_named(log: Log) -> None:
     """Two checkpoints missing from the file: the earlier one is the first bad record,
     whatever order their text happens to sort in."""
+    # Twelve checkpoints: lines that start with a number (an epoch's) sort "10" before "2".
+    stores = log.engine.open(log.settings)
+    try:
+        for i in range(RECORDS + 1, 2 * RECORDS):
+            stores.append_access([entry(i)], now_us=T0_US + i * SECOND)
+    finally:
+        stores.close()
     lines = log.lines()
-    first, second = next(
+    disagreeing = [
         (i, j)
         for i in range(len(lines))
         for j in range(i + 1, len(lines))
         if lines[i] > lines[j]  # text order disagrees with sequence order
-    )
+    ]
+    assert disagreeing, "every pair of lines sorts in sequence order: the case tests nothing"
+    first, second = disagreeing[0]
     log.write_lines([line for k, line in enumerate(lines) if k not in (first, second)])
     result = log.verify()
     assert not result.intact
-    assert result.first_bad_sequence == PINNED[first], result.problem
+    assert result.first_bad_sequence == Checkpoint.from_json(lines[first]).sequence, result.problem
+    assert result.first_bad_sequence < Checkpoint.from_json(lines[second]).sequence
 
 
 def test_records_after_the_last_checkpoint_are_pinned_by_nothing_yet(log: Log) -> None:
@@ -541,7 +552,10 @@ def delete_more_than_truncated(log: Log) -> None:
 
 
 def drop_the_truncation_line(log: Log) -> None:
-    log.write_lines([line for line in log.lines() if '"truncation"' not in line])
+    """The signed line saying where the log now starts, gone from the file."""
+    kept = [line for line in log.lines() if not log.engine.is_truncation(line)]
+    assert len(kept) == len(log.lines()) - 1  # exactly one truncation was signed
+    log.write_lines(kept)
 
 
 def recompute_after_the_cut(log: Log) -> None:
