@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from privacy.contract import LegalBasis, load_contract
@@ -331,6 +331,13 @@ purposes = st.sampled_from(PURPOSE_NAMES) | st.sampled_from(["", "marketing"]) |
 requests = st.lists(st.sampled_from(ITEM_NAMES) | st.text(max_size=16), max_size=8)
 
 
+@example(  # found by Hypothesis: a handoff withholds what the purpose does not release
+    who=actor("analyst", {"agent"}, {"analytics"}),
+    action=Action.READ_HANDOFF,
+    purpose="analytics",
+    requested=["account_role"],
+    consent=True,
+)
 @given(
     who=actors,
     action=st.sampled_from(sorted(Action)),
@@ -347,8 +354,12 @@ def test_decide_never_releases_more_than_it_may(
     assert decision.requested == tuple(sorted(set(requested)))
     if not decision.allowed:
         assert decision.released == ()
+    elif action is Action.READ_HANDOFF:  # shows what it may, withholds (names) the rest
+        assert set(decision.released) | set(decision.refused) == set(requested)
+        assert not set(decision.released) & set(decision.refused)
     else:
         assert decision.refused == ()
+    if decision.allowed:
         assert decision.role in ROLES_FOR_ACTION[action] and decision.role in who.roles
     if decision.allowed and action in PURPOSE_BEARING:
         found = CONTRACT.purposes[purpose]
@@ -356,8 +367,12 @@ def test_decide_never_releases_more_than_it_may(
         if action is Action.READ_SIGNALS:
             assert set(decision.released) <= found.releases_signals
             assert decision.released == decision.requested  # never a partial answer
-        if action is Action.READ_SEGMENTS:
-            assert set(decision.released) <= found.releases_segments
+        if action in {Action.READ_SEGMENTS, Action.READ_HANDOFF}:
+            releases = {
+                Action.READ_SEGMENTS: found.releases_segments,
+                Action.READ_HANDOFF: found.releases_signals,
+            }[action]
+            assert set(decision.released) <= releases
         if action in {Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF}:
             assert consent or found.legal_basis is not LegalBasis.CONSENT
     if decision.outcome is Outcome.ITEMS_NOT_RELEASED:
@@ -369,6 +384,13 @@ def test_decide_never_releases_more_than_it_may(
     )
 
 
+@example(  # found by Hypothesis: a handoff withholds what the purpose does not release
+    who=actor("analyst", {"agent"}, {"analytics"}),
+    action=Action.READ_HANDOFF,
+    purpose="analytics",
+    requested=["account_role"],
+    consent=True,
+)
 @given(
     who=actors,
     action=st.sampled_from(sorted(Action)),
