@@ -96,6 +96,37 @@ class AccessQuery:
     decision: str = ""
     subjects: tuple[str, ...] = ()  # the subject's pseudonyms under every live key version
 
+    def conditions(self) -> list[tuple[str, str, object]]:
+        """(column, operator, value) of every field set but `subjects`, as an engine's
+        query columns name them; each engine writes them in its own SQL.
+
+        >>> AccessQuery(since_us=5, principal="analyst").conditions()
+        [('principal', '=', 'analyst'), ('time_us', '>=', 5)]
+        """
+        found: list[tuple[str, str, object]] = [
+            (column, "=", value)
+            for column, value in (
+                ("principal", self.principal),
+                ("purpose", self.purpose),
+                ("method", self.method),
+                ("decision", self.decision),
+            )
+            if value
+        ]
+        if self.since_us is not None:
+            found.append(("time_us", ">=", self.since_us))
+        if self.until_us is not None:
+            found.append(("time_us", "<", self.until_us))
+        return found
+
+    def matches_subjects(self, records: list[AccessRecord]) -> list[AccessRecord]:
+        """Of the records an index found for `subjects`, those the hashed content names
+        (the index narrows; the content decides)."""
+        if not self.subjects:
+            return records
+        wanted = set(self.subjects)
+        return [r for r in records if wanted.intersection(r.entry.subjects)]
+
 
 @dataclass(frozen=True)
 class AccessRecord:

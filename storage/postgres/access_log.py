@@ -509,21 +509,9 @@ class PostgresAccessLog:
     ) -> list[AccessRecord]:
         clauses: list[str] = ["sequence > %s"]
         params: list[Any] = [after_sequence]
-        for column, value in (
-            ("principal", query.principal),
-            ("purpose", query.purpose),
-            ("method", query.method),
-            ("decision", query.decision),
-        ):
-            if value:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if query.since_us is not None:
-            clauses.append("time_us >= %s")
-            params.append(query.since_us)
-        if query.until_us is not None:
-            clauses.append("time_us < %s")
-            params.append(query.until_us)
+        for column, operator, value in query.conditions():
+            clauses.append(f"{column} {operator} %s")
+            params.append(value)
         if query.subjects:
             clauses.append(
                 "(subject = ANY(%s) OR sequence IN"
@@ -536,11 +524,7 @@ class PostgresAccessLog:
                 f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT %s",
                 [*params, limit],
             ).fetchall()
-        records = [_record(str(c), str(p), str(h)) for c, p, h in rows]
-        if query.subjects:  # the index narrows; the hashed content decides
-            wanted = set(query.subjects)
-            records = [r for r in records if wanted.intersection(r.entry.subjects)]
-        return records
+        return query.matches_subjects([_record(str(c), str(p), str(h)) for c, p, h in rows])
 
     def close(self) -> None:
         """Give back the signer's lock (another server takes over) and the pool. The

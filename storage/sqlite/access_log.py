@@ -442,21 +442,9 @@ class SqliteAccessLog:
     ) -> list[AccessRecord]:
         clauses: list[str] = ["sequence > ?"]
         params: list[object] = [after_sequence]
-        for column, value in (
-            ("principal", query.principal),
-            ("purpose", query.purpose),
-            ("method", query.method),
-            ("decision", query.decision),
-        ):
-            if value:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.since_us is not None:
-            clauses.append("time_us >= ?")
-            params.append(query.since_us)
-        if query.until_us is not None:
-            clauses.append("time_us < ?")
-            params.append(query.until_us)
+        for column, operator, value in query.conditions():
+            clauses.append(f"{column} {operator} ?")
+            params.append(value)
         if query.subjects:
             clauses.append(ABOUT_SUBJECTS)
             params.extend([after_sequence, json.dumps(list(query.subjects))])
@@ -465,11 +453,7 @@ class SqliteAccessLog:
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
             [*params, limit],
         )
-        records = [_record(*row) for row in rows]
-        if query.subjects:  # the index narrows; the hashed content decides
-            wanted = set(query.subjects)
-            records = [r for r in records if wanted.intersection(r.entry.subjects)]
-        return records
+        return query.matches_subjects([_record(*row) for row in rows])
 
     def close(self) -> None:
         self._reader.close()
