@@ -3,8 +3,8 @@ on SQLite: ``signal_counts`` (events per type per hour), ``signal_last`` (the la
 value of each tracked attribute) and ``signal_distinct`` (each value a tracked
 attribute took, with when it was last seen), keyed by subject id and purpose and
 written in the transaction that stores the events. Values are jsonb, as
-`sql_value` gives them (a bool as 0/1, a timestamp as ISO text), whether they come
-from a batch or are recomputed from stored events (`_VALUE`).
+`segments.signal_state.state_value` gives them (a bool as 0/1, a timestamp as ISO
+text), whether they come from a batch or are recomputed from stored events (`_VALUE`).
 
 Every write visits rows in subject-id order, so two transactions touching the same
 rows take their row locks in the same order.
@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from segments.store import AttributeScalar, SignalQuery, StoredEvent, Tracked
+from segments.signal_state import HOUR_US, fold
+from segments.store import SignalQuery, StoredEvent, Tracked
 from storage.postgres.connection import Connection
 
-HOUR_US = 3_600_000_000
 STATE_TABLES = ("signal_counts", "signal_last", "signal_distinct")
 
 # The rows of a batch, keyed by subject id (`keyed`), in key order: two batches touching
@@ -50,7 +49,7 @@ SELECT r.s, r.purpose, r.type, r.attribute, r.value::jsonb, r.at{_FROM_VALUES}
 ON CONFLICT (subject_id, purpose, type, attribute, value) DO UPDATE
 SET last_at_us = greatest(signal_distinct.last_at_us, excluded.last_at_us)
 """
-# An attribute of stored events as the state holds it: a bool as 0/1, like sql_value.
+# An attribute of stored events as the state holds it: a bool as 0/1, like state_value.
 _VALUE = (
     "CASE jsonb_typeof(attributes -> %(attribute)s) WHEN 'boolean'"
     " THEN to_jsonb((attributes ->> %(attribute)s)::boolean::int)"
@@ -85,41 +84,16 @@ def _columns(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, l
 _VALUE_COLUMNS = ("p", "purpose", "type", "attribute", "value", "at")
 
 
-def sql_value(value: AttributeScalar) -> str | int | float:
-    """An attribute as the state holds it (as storage/sqlite/signals.py does)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def encode(tracked: Tracked, events: Iterable[StoredEvent]) -> EncodedSignals:
-    """Fold a batch, in the order it is stored, into rows for the state (no database)."""
-    counts: dict[tuple[str, str, str, int], int] = {}
-    last: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
-    distinct: dict[tuple[str, str, str, str, str], int] = {}
-    watched = tracked.by_type
-    for e in events:
-        at = e.occurred_at_us
-        key = (e.pseudonym, e.purpose, e.type, at // HOUR_US)
-        counts[key] = counts.get(key, 0) + 1
-        for attribute, kinds in watched.get(e.type, {}).items():
-            if attribute not in e.attributes:
-                continue
-            value = _json(sql_value(e.attributes[attribute]))
-            where = (e.pseudonym, e.purpose, e.type, attribute)
-            if "last_value" in kinds:
-                held = last.get(where)
-                if held is None or at >= held[0]:
-                    last[where] = (at, value)
-            if "distinct" in kinds:
-                seen = (*where, value)
-                distinct[seen] = max(distinct.get(seen, at), at)
+    """A batch folded (segments/signal_state.py) into columns (no database); values as
+    JSON text, as the jsonb columns take them."""
+    delta = fold(tracked, events)
+    last = ((*k, _json(v), at) for k, (at, v) in delta.last.items())
+    distinct = ((*k[:4], _json(k[4]), at) for k, at in delta.distinct.items())
     return EncodedSignals(
-        _columns(("p", "purpose", "type", "hour", "n"), ((*k, n) for k, n in counts.items())),
-        _columns(_VALUE_COLUMNS, ((*k, v, at) for k, (at, v) in last.items())) if last else None,
-        _columns(_VALUE_COLUMNS, ((*k, at) for k, at in distinct.items())) if distinct else None,
+        _columns(("p", "purpose", "type", "hour", "n"), ((*k, n) for k, n in delta.counts.items())),
+        _columns(_VALUE_COLUMNS, last) if delta.last else None,
+        _columns(_VALUE_COLUMNS, distinct) if delta.distinct else None,
     )
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from psycopg import sql
 
+from segments.signal_state import HOUR_US
 from storage.postgres import behavior_schema as layout
 from storage.postgres import signals as signal_state
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 
 _IDS = "SELECT id FROM subjects WHERE pseudonym = ANY(%s::text[])"
-HOUR_US = signal_state.HOUR_US
 
 
 @translated

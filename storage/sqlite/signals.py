@@ -29,14 +29,12 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from segments.store import AttributeScalar, SignalQuery, StoredEvent, Tracked
+from segments.signal_state import HOUR_US, fold
+from segments.store import SignalQuery, StoredEvent, Tracked
 from storage.sqlite.behavior_schema import SUBJECT_IDS, placeholders
 from storage.sqlite.connection import rows_param
-
-HOUR_US = 3_600_000_000
 
 SubjectIds = Sequence[int]
 
@@ -67,15 +65,6 @@ ON CONFLICT DO UPDATE SET last_at_us = max(last_at_us, excluded.last_at_us)
 """
 
 
-def sql_value(value: AttributeScalar) -> str | int | float:
-    """An attribute as `json_extract` reads it back from the stored JSON."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 # -- ingest ----------------------------------------------------------------------------
 
 
@@ -89,31 +78,12 @@ class EncodedSignals:
 
 
 def encode(tracked: Tracked, events: Iterable[StoredEvent]) -> EncodedSignals:
-    """Fold a batch, in the order it is stored, into rows for the state (no database)."""
-    counts: dict[tuple[str, str, str, int], int] = {}
-    last: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
-    distinct: dict[tuple[str, str, str, str, Any], int] = {}
-    watched = tracked.by_type
-    for e in events:
-        at = e.occurred_at_us
-        key = (e.pseudonym, e.purpose, e.type, at // HOUR_US)
-        counts[key] = counts.get(key, 0) + 1
-        for attribute, kinds in watched.get(e.type, {}).items():
-            if attribute not in e.attributes:
-                continue
-            value = sql_value(e.attributes[attribute])
-            where = (e.pseudonym, e.purpose, e.type, attribute)
-            if "last_value" in kinds:
-                held = last.get(where)
-                if held is None or at >= held[0]:
-                    last[where] = (at, value)
-            if "distinct" in kinds:
-                seen = (*where, value)
-                distinct[seen] = max(distinct.get(seen, at), at)
+    """A batch folded (segments/signal_state.py) into JSON rows (no database)."""
+    delta = fold(tracked, events)
     return EncodedSignals(
-        rows_param([(*k, n) for k, n in counts.items()]),
-        rows_param([(*k, value, at) for k, (at, value) in last.items()]) if last else None,
-        rows_param([(*k, at) for k, at in distinct.items()]) if distinct else None,
+        rows_param([(*k, n) for k, n in delta.counts.items()]),
+        rows_param([(*k, v, at) for k, (at, v) in delta.last.items()]) if delta.last else None,
+        rows_param([(*k, at) for k, at in delta.distinct.items()]) if delta.distinct else None,
     )
 
 
