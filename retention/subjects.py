@@ -9,7 +9,7 @@ blocks collection, and consent, from then on, across pseudonym key rotations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,14 +21,39 @@ from privacy.suppression import Tombstones
 from privacy.vault import Identity
 
 
+@dataclass(frozen=True)
+class HeldEvent:
+    """One event as the behavior store holds it about a subject, for their export."""
+
+    purpose: str
+    type: str
+    occurred_at_us: int
+    received_at_us: int
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HeldConsent:
+    """One consent change as recorded, for the subject's export."""
+
+    purpose: str
+    granted: bool
+    source: str
+    recorded_at_us: int
+
+
 class SubjectBehavior(Protocol):
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
 
     def suppress(self, tombstone: str, *, at_us: int) -> None: ...
 
-    def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
+    def events_of(self, pseudonyms: Sequence[str]) -> list[HeldEvent]:
+        """Every event under any of `pseudonyms`, oldest first."""
+        ...
 
-    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]: ...
+    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[HeldConsent]:
+        """Every consent change under any of `pseudonyms`, in the order recorded."""
+        ...
 
 
 class ErasureOutbox(Protocol):
@@ -137,16 +162,29 @@ class SubjectRequests:
         decision = enforce(decide(self._contract, actor, Action.EXPORT_SUBJECT))
         pseudonyms = self._pseudonymizer.resolve(namespace, identifier)
         identity = next(filter(None, map(self._identities.reveal, pseudonyms)), None)
-        events = self._behavior.events_of(pseudonyms)
-        for event in events:
-            event["occurred_at"] = _us_to_iso(event.pop("occurred_at_us"))
-            event["received_at"] = _us_to_iso(event.pop("received_at_us"))
-        consent = self._behavior.consent_history_of(pseudonyms)
-        for change in consent:
-            change["recorded_at"] = _us_to_iso(change.pop("recorded_at_us"))
+        held = self._behavior.events_of(pseudonyms)
+        events: list[dict[str, Any]] = [
+            {
+                "purpose": e.purpose,
+                "type": e.type,
+                "attributes": dict(e.attributes),
+                "occurred_at": _us_to_iso(e.occurred_at_us),
+                "received_at": _us_to_iso(e.received_at_us),
+            }
+            for e in held
+        ]
+        consent = [
+            {
+                "purpose": c.purpose,
+                "granted": c.granted,
+                "source": c.source,
+                "recorded_at": _us_to_iso(c.recorded_at_us),
+            }
+            for c in self._behavior.consent_history_of(pseudonyms)
+        ]
         derived = {
             purpose: self._derived(pseudonyms, purpose, now)
-            for purpose in sorted({e["purpose"] for e in events})
+            for purpose in sorted({e.purpose for e in held})
         }
         document = {
             "exported_at": now.isoformat(),

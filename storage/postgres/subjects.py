@@ -12,10 +12,10 @@ cut-off in chunks, as SQLite deletes everything.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from psycopg import sql
 
+from retention.subjects import HeldConsent, HeldEvent
 from segments.signal_state import HOUR_US
 from storage.postgres import behavior_schema as layout
 from storage.postgres import signals as signal_state
@@ -92,30 +92,23 @@ class PostgresSubjectData:
 
     # -- export ---------------------------------------------------------------------------
 
-    def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    def events_of(self, pseudonyms: Sequence[str]) -> list[HeldEvent]:
         with self._db.transaction() as conn:
             rows = conn.execute(
                 "SELECT purpose, type, occurred_at_us, received_at_us, attributes FROM events"
                 f" WHERE subject_id IN ({_IDS}) ORDER BY occurred_at_us, id",
                 [list(pseudonyms)],
             ).fetchall()
-        return [
-            {"purpose": p, "type": t, "occurred_at_us": o, "received_at_us": r,
-             "attributes": a or {}}
-            for p, t, o, r, a in rows
-        ]  # fmt: skip
+        return [HeldEvent(p, t, o, r, a or {}) for p, t, o, r, a in rows]
 
-    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[HeldConsent]:
         with self._db.transaction() as conn:
             rows = conn.execute(
                 "SELECT purpose, granted, source, recorded_at_us FROM consent_history"
                 " WHERE pseudonym = ANY(%s::text[]) ORDER BY id",
                 [list(pseudonyms)],
             ).fetchall()
-        return [
-            {"purpose": p, "granted": bool(g), "source": s, "recorded_at_us": at}
-            for p, g, s, at in rows
-        ]
+        return [HeldConsent(p, bool(g), s, at) for p, g, s, at in rows]
 
     # -- retention --------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from retention.subjects import HeldConsent, HeldEvent
 from storage.sqlite import signals as signal_state
 from storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
 from storage.sqlite.connection import connect
@@ -73,34 +73,22 @@ class SqliteSubjectData:
 
     # -- export ---------------------------------------------------------------------------
 
-    def events_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    def events_of(self, pseudonyms: Sequence[str]) -> list[HeldEvent]:
         rows = self._db.conn.execute(
             "SELECT purpose, type, occurred_at_us, received_at_us, attributes FROM events"
             f" WHERE subject_id IN ({SUBJECT_IDS.format(placeholders(pseudonyms))})"
             " ORDER BY occurred_at_us, id",
             pseudonyms,
         )
-        return [
-            {
-                "purpose": p,
-                "type": t,
-                "occurred_at_us": o,
-                "received_at_us": r,
-                "attributes": json.loads(a) if a else {},
-            }
-            for p, t, o, r, a in rows
-        ]
+        return [HeldEvent(p, t, o, r, json.loads(a) if a else {}) for p, t, o, r, a in rows]
 
-    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[dict[str, Any]]:
+    def consent_history_of(self, pseudonyms: Sequence[str]) -> list[HeldConsent]:
         rows = self._db.conn.execute(
             "SELECT purpose, granted, source, recorded_at_us FROM consent_history"
             f" WHERE pseudonym IN ({placeholders(pseudonyms)}) ORDER BY id",
             pseudonyms,
         )
-        return [
-            {"purpose": p, "granted": bool(g), "source": s, "recorded_at_us": at}
-            for p, g, s, at in rows
-        ]
+        return [HeldConsent(p, bool(g), s, at) for p, g, s, at in rows]
 
     # -- retention --------------------------------------------------------------------------
 

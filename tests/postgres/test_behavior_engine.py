@@ -15,6 +15,7 @@ from tests.postgres_cluster import fresh_database, shared_cluster
 pytest.importorskip("psycopg")
 
 from privacy.consent import ConsentChange  # noqa: E402
+from retention.subjects import HeldEvent
 from segments.store import SignalQuery, StoredEvent, Tracked  # noqa: E402
 from storage.postgres import behavior_schema as layout  # noqa: E402
 from storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
@@ -61,17 +62,15 @@ def event(
     return StoredEvent(who, purpose, kind, at_us, attrs)
 
 
-def expected(events: list[dict[str, Any]], purpose: str, since_us: int) -> list[Any]:
+def expected(events: list[HeldEvent], purpose: str, since_us: int) -> list[Any]:
     """What the signals say, from the events themselves."""
-    mine = [e for e in events if e["purpose"] == purpose and e["type"] == "viewed"]
-    with_path = [e for e in mine if "path" in e["attributes"]]
+    mine = [e for e in events if e.purpose == purpose and e.type == "viewed"]
+    with_path = [e for e in mine if "path" in e.attributes]
     latest = (
-        max(with_path, key=lambda e: e["occurred_at_us"])["attributes"]["path"]
-        if with_path
-        else None
+        max(with_path, key=lambda e: e.occurred_at_us).attributes["path"] if with_path else None
     )
-    distinct = {e["attributes"]["path"] for e in with_path if e["occurred_at_us"] > since_us}
-    return [sum(1 for e in mine if e["occurred_at_us"] > since_us), latest, len(distinct)]
+    distinct = {e.attributes["path"] for e in with_path if e.occurred_at_us > since_us}
+    return [sum(1 for e in mine if e.occurred_at_us > since_us), latest, len(distinct)]
 
 
 QUERIES = [
@@ -87,7 +86,7 @@ def assert_state_is_the_events(engine: Engine, who: str) -> None:
         events, "p", T_US + 5 * HOUR_US + 7
     )
     _, activity = engine.store.consent_and_activity([who], "p")
-    mine = [e["occurred_at_us"] for e in events if e["purpose"] == "p"]
+    mine = [e.occurred_at_us for e in events if e.purpose == "p"]
     if not mine:
         assert activity is None
     else:
@@ -147,7 +146,7 @@ def test_a_purge_drops_whole_days_and_leaves_the_state_the_events_say(
     with engine.data._db.transaction() as conn:  # noqa: SLF001
         assert layout.days_of(conn, "p") == [DAY0 + 2, DAY0 + 3, DAY0 + 4]
     for who in (ADA, BOB):
-        assert min(e["occurred_at_us"] for e in engine.data.events_of([who])) >= cutoff
+        assert min(e.occurred_at_us for e in engine.data.events_of([who])) >= cutoff
         assert_state_is_the_events(engine, who)
     # And the latest value, once its events are all gone, is recomputed from none.
     while engine.data.purge_older("p", T_US + 9 * DAY_US, limit=limit):
@@ -176,7 +175,7 @@ def test_a_withdrawal_deletes_what_was_collected_under_it(engine: Engine) -> Non
     assert engine.store.record_consent(withdrawal, [ADA], []) == 20
     assert engine.data.events_of([ADA]) == []
     assert engine.store.signal_values([ADA], "p", QUERIES) == [0, None, 0]
-    assert [c["granted"] for c in engine.data.consent_history_of([ADA])] == [True, False]
+    assert [c.granted for c in engine.data.consent_history_of([ADA])] == [True, False]
 
 
 def test_a_newly_tracked_signal_is_built_once_from_the_stored_events(engine: Engine) -> None:

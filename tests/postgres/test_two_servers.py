@@ -84,7 +84,7 @@ def stored_events(config: Path, who: str, purpose: str | None = None) -> int:
     try:
         pseudonyms = tuple(domain.pseudonymizer.resolve("email", who))
         rows = domain.subject_data.events_of(pseudonyms)
-        return len([r for r in rows if purpose is None or r["purpose"] == purpose])
+        return len([r for r in rows if purpose is None or r.purpose == purpose])
     finally:
         domain.close()
 

@@ -95,9 +95,7 @@ class Stores:
     def stored_events(self, email: str) -> list[Event]:
         rows = self.domain.subject_data.events_of(self.pseudonyms(email))
         return [
-            Event(
-                r["purpose"], r["type"], r["occurred_at_us"], tuple(sorted(r["attributes"].items()))
-            )
+            Event(r.purpose, r.type, r.occurred_at_us, tuple(sorted(r.attributes.items())))
             for r in rows
         ]
 
