@@ -40,8 +40,10 @@ class VaultError(PrivacyError):
 
 class StoreUnavailable(PrivacyError):
     """A store cannot be read or written now (connection lost, file unreadable, I/O
-    error). Raised by a storage engine in place of its own driver's errors; nothing was
-    written, and the call can be retried."""
+    error). Raised by a storage engine in place of its own driver's errors. A write
+    whose connection was lost during its commit may or may not have committed (a
+    network database cannot say), so only reads are safely retried; no engine repeats
+    a write by itself."""
 
 
 class SchemaMismatch(PrivacyError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -311,13 +312,23 @@ def _database_url(field_name: str) -> _Reader:
             raise ConfigError(
                 f'{src.path}: {place} must be a URL such as "postgresql://tactful@db/tactful"'
             )
-        if re.match(r"postgres(ql)?://[^/@]*:[^/@]*@", value):
+        if value and _holds_password(value):
             raise ConfigError(
                 f"{src.path}: {place} holds a password; put it in ~/.pgpass or PGPASSWORD"
             )
         return {field_name: value}
 
     return read
+
+
+def _holds_password(url: str) -> bool:
+    """Whether a connection URL names a password, after `user:` or as `?password=`
+    (without importing the PostgreSQL driver, an optional extra)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is not None:
+        return True
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    return any(key.lower() == "password" for key in query)
 
 
 def _metrics_listen(src: _Source, place: str, value: Any) -> dict[str, Any]:

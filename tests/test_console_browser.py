@@ -68,8 +68,19 @@ def page(chromium: object, filled: Filled) -> Iterator[object]:
 
 
 def screenshot(page: object, name: str, tmp_path: Path) -> None:
+    """A picture of the page. Chromium sometimes answers "Unable to capture screenshot"
+    on a busy machine (its compositor missed a frame): tried three times."""
+    from playwright.sync_api import Error
+
     path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    for attempt in range(3):  # bounded
+        try:
+            page.screenshot(path=str(path))  # type: ignore[attr-defined]
+            break
+        except Error as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)  # type: ignore[attr-defined]
     assert path.stat().st_size > 1000
     keep = os.environ.get("TACTFUL_CONSOLE_SCREENSHOTS")
     if keep:

@@ -150,6 +150,8 @@ def test_storage_url_from_the_config_file_and_the_environment(tmp_path: Path) ->
     [
         ('url = "mysql://x"', "must be a URL such as"),
         ('url = "postgresql://tactful:hunter2@db/t"', "holds a password"),
+        ('url = "postgresql://tactful@db/t?password=hunter2"', "holds a password"),
+        ('url = "postgresql://db/t?user=u&sslmode=require&PASSWORD=x"', "holds a password"),
         ("pool_size = 0", "from 1 to 100"),
     ],
 )

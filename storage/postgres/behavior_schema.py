@@ -123,6 +123,7 @@ SCHEMA = Schema(
         "signal_distinct",
         "signal_tracking",
     ),
+    functions=("tactful_create_day(text, bigint)", "tactful_drop_day(text, bigint)"),
 )
 
 

@@ -31,7 +31,7 @@ SCHEMA = Schema(
         " debited_at_us bigint NOT NULL);"
         f" CREATE INDEX budget_debits_principal ON {DEBITS} (principal)",
     ],
-    tables=(DEBITS,),
+    append_only=(DEBITS,),  # one row per debit, never changed: a server cannot refund
 )
 
 

@@ -69,6 +69,7 @@ def roles_script(
     if shared:
         grants += _grants(vault, SERVER)
     lines += _guarded(grants + [("tactful_schema", f"SELECT ON tactful_schema TO {SERVER}")])
+    lines += _functions(main, SERVER)
     lines.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {SERVER};")
     if not shared:
         lines += [
@@ -85,6 +86,19 @@ def _grants(schemas: Sequence[Schema], role: str) -> list[tuple[str, str]]:
         grants += [(t, f"{_READ_WRITE} ON {t} TO {role}") for t in schema.tables]
         grants += [(t, f"SELECT, INSERT ON {t} TO {APPEND}") for t in schema.append_only]
     return grants
+
+
+def _functions(schemas: Sequence[Schema], role: str) -> list[str]:
+    """EXECUTE on the functions a server calls for no one else (PostgreSQL grants it
+    to PUBLIC by default), on those that exist."""
+    body = "\n".join(
+        f"  IF to_regprocedure('{f}') IS NOT NULL THEN"
+        f" REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC;"
+        f" GRANT EXECUTE ON FUNCTION {f} TO {role}; END IF;"
+        for schema in schemas
+        for f in schema.functions
+    )
+    return ["DO $functions$", "BEGIN", body, "END", "$functions$;"] if body else []
 
 
 def _guarded(grants: list[tuple[str, str]]) -> list[str]:

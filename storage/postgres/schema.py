@@ -27,13 +27,15 @@ class Schema:
     """The migrations of one store: step N takes its tables from version N-1 to N.
 
     `tables`: the tables the steps create that a server reads and writes; `append_only`:
-    those a server may only INSERT into and SELECT from (the access log's records).
+    those a server may only INSERT into and SELECT from (the access log's records, the
+    budget's debits); `functions`: those a server may call (by signature).
     `tactful db roles` grants from these lists, so the roles follow the tables."""
 
     store: str
     steps: Sequence[Step]
     tables: Sequence[str] = ()
     append_only: Sequence[str] = ()
+    functions: Sequence[str] = ()
 
     @property
     def version(self) -> int:

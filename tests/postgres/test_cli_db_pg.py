@@ -129,7 +129,6 @@ def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute("INSERT INTO budget_debits (principal, purpose, epsilon, debited_at_us)"
                      " VALUES ('analyst', 'analytics', 0.1, 1)")  # fmt: skip
-        conn.execute("DELETE FROM budget_debits")
         conn.execute("INSERT INTO access_log_epochs VALUES (1, 'a line')")
         assert conn.execute("SELECT line FROM access_log_epochs").fetchall() == [("a line",)]
         for statement in (
@@ -138,10 +137,20 @@ def test_the_printed_roles_run_and_leave_each_role_only_its_rights(
             "TRUNCATE access_log_epochs",
             "UPDATE access_log_records SET content = 'changed'",
             "DELETE FROM access_log_records",
+            "DELETE FROM budget_debits",  # a server cannot give a budget back
+            "UPDATE budget_debits SET epsilon = 0",
             "DROP TABLE budget_debits",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)  # type: ignore[arg-type]  # the tests' own SQL
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for function in ("tactful_create_day", "tactful_drop_day"):  # SECURITY DEFINER
+            (acl,) = conn.execute(
+                "SELECT proacl::text FROM pg_proc WHERE proname = %s", [function]
+            ).fetchone()
+            entries = acl.strip("{}").split(",")
+            assert not [e for e in entries if e.startswith("=")], acl  # not PUBLIC's
+            assert any(e.startswith("tactful_server=X/") for e in entries), acl
     for role, database in (("tactful_server", vault_db), ("tactful_vault", main_db)):
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             psycopg.connect(as_role(cluster.url, role, database)).close()
