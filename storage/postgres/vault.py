@@ -28,6 +28,7 @@ opens either.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +65,8 @@ def _create(conn: Connection) -> None:
     conn.execute(f"INSERT INTO {CHANGES} VALUES (1, 0)")
 
 
+log = logging.getLogger("tactful.storage")
+
 SCHEMA = Schema("vault", [_create], tables=(IDENTITIES, DATA_KEYS, CHANGES))
 
 
@@ -78,8 +81,31 @@ def open_postgres_vault(
 class PostgresVaultRows:
     def __init__(self, db: Database, *, vacuum_after_delete: bool = True) -> None:
         self._db = db
-        self._vacuum = vacuum_after_delete
+        self._vacuum = vacuum_after_delete and self._may_vacuum()
         self._seen = self._counter()
+
+    def _may_vacuum(self) -> bool:
+        """Whether this role may VACUUM the vault's tables (only their owner may:
+        PostgreSQL skips the others with a mere warning). Said once, in the log, if not."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT coalesce(bool_and(pg_has_role(current_user, tableowner, 'USAGE')),"
+                " false) OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),"
+                " string_agg(DISTINCT tableowner, ', '), current_user"
+                " FROM pg_tables WHERE tablename = ANY(%s)",
+                [[DATA_KEYS, IDENTITIES]],
+            ).fetchone()
+        assert row is not None
+        may, owners, user = row
+        if not may:
+            log.warning(
+                "the vault's tables belong to %s, not to %s: an erasure cannot VACUUM them,"
+                " so an erased entry's dead tuple stays in their pages until autovacuum"
+                " reuses it; give the vault a database and role of its own (tactful db roles)",
+                owners,
+                user,
+            )
+        return bool(may)
 
     def changed(self) -> bool:
         counter = self._counter()

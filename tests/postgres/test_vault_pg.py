@@ -7,6 +7,8 @@ erasure leaves in the table's pages.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -241,3 +243,28 @@ def test_a_shred_leaves_no_dead_tuple_of_the_entry_in_the_tables_pages(
         assert _pages_holding(url, "vault_identities", entry.sealed_identifier) == left
     finally:
         rows.close()
+
+
+def test_a_role_that_does_not_own_the_vault_says_an_erasure_cannot_vacuum(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL skips VACUUM of another role's table with a mere warning: a vault
+    whose tables this role does not own says so in the log at open, and its entries
+    are still shredded."""
+    role = f"not_owner_{os.getpid()}"
+    sql(url, f"CREATE ROLE {role} LOGIN")
+    sql(url, f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    sql(url, f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    other = url.replace("//tactful@", f"//{role}@")
+    with caplog.at_level(logging.WARNING, logger="tactful.storage"):
+        rows = PostgresVaultRows(Database(other, size=1))
+    try:
+        assert "cannot VACUUM" in caplog.text and role in caplog.text
+        IdentityVault(rows, VAULT_V1).remember([ADA], now=NOW)
+        assert IdentityVault(rows, VAULT_V1).shred([ADA.pseudonym]) == 1
+    finally:
+        rows.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tactful.storage"):
+        PostgresVaultRows(Database(url, size=1)).close()  # the owner: nothing to say
+    assert "cannot VACUUM" not in caplog.text
