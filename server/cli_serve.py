@@ -152,7 +152,7 @@ async def _run(settings: Settings, announce: list[str]) -> None:
         else "TLS"
     )
     print(
-        f"tactful: listening on {host}:{running.port} ({transport}; data in {settings.data_dir})",
+        f"tactful: listening on {host}:{running.port} ({transport}; {stores.describe(settings)})",
         flush=True,
     )
     stop = asyncio.Event()

@@ -108,10 +108,10 @@ def read_threads(settings: Settings) -> int:
 def describe(settings: Settings) -> str:
     """Where the stores are, for messages (no password)."""
     if not settings.on_postgres:
-        return f"SQLite files in {settings.data_dir}"
+        return f"data in {settings.data_dir}"
     from storage.postgres.connection import redacted
 
-    return f"PostgreSQL ({redacted(settings.storage_url)})"
+    return f"data in PostgreSQL: {redacted(settings.storage_url)}"
 
 
 def _database(settings: Settings, url: str, store: str, size: int) -> Any:

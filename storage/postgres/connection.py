@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from privacy.errors import StoreUnavailable
 from storage.postgres.errors import map_postgres_errors
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -73,10 +72,6 @@ class Database:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"postgresql: cannot use {redacted(url)}: {exc}")
 
 
 def redacted(url: str) -> str:

@@ -80,6 +80,7 @@ class Server:
         port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
         assert port, output
         self.target = f"127.0.0.1:{port.group(1)}"
+        self.banner = output
         self.channel = grpc.insecure_channel(self.target)
 
     def stop(self) -> str:

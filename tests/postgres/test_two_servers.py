@@ -93,6 +93,7 @@ def test_a_withdrawal_through_one_server_holds_on_the_next_call_through_the_othe
     pair: tuple[Server, Server, Path],
 ) -> None:
     a, b, config = pair
+    assert "data in PostgreSQL: " in a.banner and "dbname=behavior_" in a.banner
     consent(a, "ada@example.com", True)
     assert record(b, "ada@example.com") == 1
     assert segments(b, "ada@example.com") is grpc.StatusCode.OK
