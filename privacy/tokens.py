@@ -59,4 +59,9 @@ class TokenRows(Protocol):
         """Changes whenever the tokens change, from any process; cheap (asked per call)."""
         ...
 
+    def current(self) -> list[IssuedToken]:
+        """The tokens as `version()` last described them; cheap (asked on the serving
+        thread when the version changes): a server's never waits for a database."""
+        ...
+
     def close(self) -> None: ...

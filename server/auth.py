@@ -3,10 +3,10 @@
 A token is either configured (`token_sha256` of a principal in the config) or
 issued by `tactful tokens issue` (into the token file, or on PostgreSQL into the
 database). The authenticator reads the issued tokens again whenever their version
-has changed (one `stat` per call; on PostgreSQL, what the LISTEN thread heard), so a
-revocation takes effect on the next call, without a restart. Issued tokens that
-cannot be read because their store is away keep their last state and are read
-again on the next call. An issued token
+has changed (one `stat` per call; on PostgreSQL, what a thread of the store keeps
+in memory, so a call never waits for the database), so a revocation takes effect
+on the next call, without a restart. Issued tokens that cannot be read because
+their store is away keep their last state. An issued token
 may carry an expiry; from then on it is refused like a revoked one. A token file
 that cannot be used (others may write it) stops the server at start; while
 serving, it makes every issued token refused until it is fixed.
@@ -40,7 +40,8 @@ class IssuedTokens(Protocol):
         ...
 
     def version(self) -> tuple[int, ...]:
-        """Changes whenever the stored tokens change."""
+        """Changes whenever the stored tokens change. Both are asked on the event loop:
+        they must be cheap and never wait for a database."""
         ...
 
 

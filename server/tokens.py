@@ -94,7 +94,8 @@ class TokenStore:
 
     def active_hashes(self) -> dict[str, tuple[str, datetime | None]]:
         """SHA-256 of every token not revoked -> its principal and expiry (if any)."""
-        return {t.sha256: (t.principal, t.expiry()) for t in self.all() if t.revoked_at is None}
+        tokens = self._rows.current()
+        return {t.sha256: (t.principal, t.expiry()) for t in tokens if t.revoked_at is None}
 
     def version(self) -> tuple[int, ...]:
         return self._rows.version()
@@ -127,6 +128,9 @@ class TokenFile:
 
     def close(self) -> None:
         pass  # nothing held open
+
+    def current(self) -> list[IssuedToken]:
+        return self.all()  # read when its version (a `stat`) changed
 
     def all(self) -> list[IssuedToken]:
         try:

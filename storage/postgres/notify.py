@@ -1,33 +1,35 @@
 """Change notices between servers: a thread LISTENing on a channel (PostgreSQL's
-LISTEN/NOTIFY), counting what it hears.
+LISTEN/NOTIFY), counting what it hears; and a follower thread that keeps something
+read from the database current by them, so that no serving thread ever waits for it.
 
 A writer sends `pg_notify(channel, …)` inside its transaction; PostgreSQL delivers
 it to every listening connection when (and only if) that transaction commits,
-typically within milliseconds. A reader compares `heard` with the count it last
-acted on, which costs nothing per call. While the listener's connection is down
-nothing is heard, so on every (re)connection it counts one more: a reader then
-reloads, in case it missed a notice meanwhile. Readers that must be sure keep a
-version check of their own as a fallback (storage/postgres/tokens.py).
+typically within milliseconds. While the listener's connection is down nothing is
+heard, so on every (re)connection it counts one more, in case a notice was missed
+meanwhile. A notice can still be lost (a listener stuck on a half-open connection),
+so the follower also refreshes every `every_s` whatever it heard.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 
 _POLL_S = 1.0  # how long a wait for a notice lasts before the thread looks up again
+log = logging.getLogger("tactful.storage")
 
 
 class Listener:
     """LISTEN on `channel` over a connection of its own (not the pool's), in a daemon
-    thread that reconnects by itself; waits up to `ready_s` for the first connection."""
+    thread that reconnects by itself. Starting it waits for nothing: until its first
+    connection it has heard 0."""
 
-    def __init__(
-        self, url: str, channel: str, *, reconnect_s: float = 0.5, ready_s: float = 2.0
-    ) -> None:
+    def __init__(self, url: str, channel: str, *, reconnect_s: float = 0.5) -> None:
         self._url = url
         self._channel = channel
         self._reconnect_s = reconnect_s
@@ -37,7 +39,6 @@ class Listener:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"tactful-{channel}", daemon=True)
         self._thread.start()
-        self.wait_beyond(0, timeout=ready_s)
 
     @property
     def heard(self) -> int:
@@ -45,12 +46,17 @@ class Listener:
         return self._heard
 
     def wait_beyond(self, heard: int, *, timeout: float) -> bool:
-        """Block until more than `heard` notices were heard, at most `timeout` seconds."""
+        """Block until more than `heard` notices were heard, at most `timeout` seconds
+        (or until close())."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._heard > heard, timeout)
+            return self._changed.wait_for(
+                lambda: self._heard > heard or self._stopping.is_set(), timeout
+            )
 
     def close(self) -> None:
-        self._stopping.set()
+        with self._changed:
+            self._stopping.set()
+            self._changed.notify_all()
         try:
             with psycopg.connect(self._url, autocommit=True, connect_timeout=2) as conn:
                 conn.execute("SELECT pg_notify(%s, '')", [self._wake])
@@ -90,3 +96,55 @@ class Listener:
         with self._changed:
             self._heard += 1
             self._changed.notify_all()
+
+
+class Follower:
+    """Keeps `what` current: calls `refresh` in a daemon thread of its own, at once on
+    every notice heard on `channel` (and on every reconnection of the listener), and
+    every `every_s` in any case, the fallback for a notice lost. While `refresh` fails
+    (PostgreSQL away), it waits twice as long each time, up to `max_backoff_s`, and
+    logs once; a notice (the listener reconnected: PostgreSQL is back) ends the wait
+    at once."""
+
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        refresh: Callable[[], None],
+        *,
+        what: str,
+        every_s: float = 1.0,
+        max_backoff_s: float = 4.0,
+    ) -> None:
+        self._refresh = refresh
+        self._what = what  # for the log: what is kept current
+        self._every_s = every_s
+        self._max_backoff_s = max(every_s, max_backoff_s)
+        self._stopping = threading.Event()
+        self._listener = Listener(url, channel)
+        self._thread = threading.Thread(
+            target=self._run, name=f"tactful-{channel}-follower", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._listener.close()  # wakes the follower's wait
+        self._thread.join(timeout=self._max_backoff_s + 5)
+
+    def _run(self) -> None:
+        wait, failing = self._every_s, False
+        while not self._stopping.is_set():
+            heard = self._listener.heard
+            try:
+                self._refresh()
+            except Exception as exc:  # PostgreSQL away (or a bad row): keep what we have
+                if not failing:  # once per outage, not once per attempt
+                    log.warning("%s: not refreshed, kept as they were, retrying: %s",
+                                self._what, exc)  # fmt: skip
+                wait, failing = min(wait * 2, self._max_backoff_s), True
+            else:
+                if failing:
+                    log.warning("%s: refreshed again", self._what)
+                wait, failing = self._every_s, False
+            self._listener.wait_beyond(heard, timeout=wait)

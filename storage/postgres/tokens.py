@@ -2,25 +2,27 @@
 issue/revoke/list` on any host reaches every server.
 
 Every change bumps a version row and sends NOTIFY on `tactful_tokens` in the same
-transaction. Each server's `version()`, asked on every call, costs no round trip:
-it is what the listener thread (storage/postgres/notify.py) has heard, so a
-revocation takes effect on every server as soon as the notice arrives (milliseconds
-after the commit). As a fallback, for a notice lost while the listener was away or
-stuck, `version()` also reads the version row when it last did more than
-`recheck_s` ago (default 1 s): a revocation reaches a server within that bound
-whatever happens to its listener, as long as the server reaches the database.
+transaction. A server's store keeps the tokens in memory, and a thread of its own
+(storage/postgres/notify.py, Follower) keeps them current: it reads the version row
+at once on every notice (milliseconds after the commit) and every `recheck_s`
+(default 1 s) in any case, for a notice lost, and reloads the tokens when the row
+changed. `version()` and `current()`, asked on the serving thread, read only that
+memory: no call ever waits for the database, even while it is away (the tokens
+then keep their last state; the thread retries with a backoff and logs once).
+A revocation thus reaches every server within 1 s whatever happens to its
+listener, as long as the server reaches the database.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from privacy.errors import StoreUnavailable
 from privacy.tokens import IssuedToken
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
-from storage.postgres.notify import Listener
+from storage.postgres.notify import Follower
 from storage.postgres.schema import Schema
 
 TOKENS = "issued_tokens"
@@ -42,31 +44,40 @@ SCHEMA = Schema(
 )
 
 
+@dataclass(frozen=True)
+class _Known:
+    """The tokens as of one value of the version row."""
+
+    counter: int
+    tokens: tuple[IssuedToken, ...]
+
+
 @translated
 class PostgresTokenRows:
-    """`listen`: follow changes by LISTEN/NOTIFY (a server); a command that only issues
-    or lists tokens opens no listener. `clock`: seconds, for the fallback recheck."""
+    """`listen`: a server's store, whose tokens are read at once, then kept in memory
+    and current by a Follower thread (every `recheck_s`, and on every notice);
+    `version()` and `current()` then read only memory. Without (a command that issues
+    or lists tokens): no thread, and every read is a round trip."""
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        listen: bool = True,
-        recheck_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, db: Database, *, listen: bool = True, recheck_s: float = 1.0) -> None:
         self._db = db
         self._listen = listen
-        self._listener: Listener | None = None
-        self._recheck_s = recheck_s
-        self._clock = clock
-        self._checked_at = float("-inf")
-        self._stored = -1
+        self._known = _Known(-1, ())
+        self._changed = threading.Condition()
+        self._follower: Follower | None = None
+        if listen:
+            try:
+                self.refresh()  # before the first call, which must find them in memory
+                self._follower = Follower(
+                    db.url, CHANNEL, self.refresh, what="issued tokens", every_s=recheck_s
+                )
+            except BaseException:
+                db.close()
+                raise
 
     def all(self) -> list[IssuedToken]:
         with self._db.transaction() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM {TOKENS} ORDER BY seq").fetchall()
-        return [IssuedToken(*row) for row in rows]
+            return list(_tokens(conn))
 
     def add(self, token: IssuedToken) -> None:
         with self._db.transaction() as conn:
@@ -91,41 +102,46 @@ class PostgresTokenRows:
                 _changed(conn)
 
     def version(self) -> tuple[int, ...]:
-        heard = self._heard()
-        now = self._clock()
-        if now - self._checked_at >= self._recheck_s:
-            try:
-                self._stored = self._read_version()
-                self._checked_at = now
-            except StoreUnavailable:
-                pass  # nothing can be revoked while the database is away either
-        return (heard, self._stored)
-
-    def wait_changed(self, heard: int, *, timeout: float) -> bool:
-        """Block until the listener has heard more than `heard` notices (at most
-        `timeout` seconds); False without a listener or when nothing came."""
         if not self._listen:
-            return False
-        self._heard()
-        assert self._listener is not None
-        return self._listener.wait_beyond(heard, timeout=timeout)
+            with self._db.transaction() as conn:
+                return (_counter(conn),)
+        return (self._known.counter,)
+
+    def current(self) -> list[IssuedToken]:
+        return list(self._known.tokens) if self._listen else self.all()
+
+    def refresh(self) -> None:
+        """Read the version row, and the tokens when it changed: the Follower's step, a
+        round trip or two, never on a serving thread."""
+        with self._db.transaction() as conn:
+            counter = _counter(conn)
+            if counter == self._known.counter:
+                return
+            # Read after the counter, so never older than it: at worst read again.
+            tokens = _tokens(conn)
+        with self._changed:
+            self._known = _Known(counter, tokens)
+            self._changed.notify_all()
+
+    def wait_changed(self, seen: tuple[int, ...], *, timeout: float) -> bool:
+        """Block until `version()` differs from `seen`, at most `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: (self._known.counter,) != seen, timeout)
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
+        if self._follower is not None:
+            self._follower.close()
         self._db.close()
 
-    def _heard(self) -> int:
-        if not self._listen:
-            return 0
-        if self._listener is None:  # on first use: commands that only write need none
-            self._listener = Listener(self._db.url, CHANNEL)
-        return self._listener.heard
 
-    def _read_version(self) -> int:
-        with self._db.transaction() as conn:
-            row = conn.execute(f"SELECT counter FROM {VERSION} WHERE id = 1").fetchone()
-        return int(row[0]) if row else 0
+def _tokens(conn: Connection) -> tuple[IssuedToken, ...]:
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM {TOKENS} ORDER BY seq").fetchall()
+    return tuple(IssuedToken(*row) for row in rows)
+
+
+def _counter(conn: Connection) -> int:
+    row = conn.execute(f"SELECT counter FROM {VERSION} WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _changed(conn: Connection) -> None:
