@@ -17,7 +17,9 @@ fsync'd, into its own checkpoint file; a process also signs one every
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
 
 Records after the newest epoch are pinned by none yet: a cut tail goes unnoticed
-for at most `epoch_seconds` plus one commit.
+for at most `epoch_seconds` plus one commit while the elected server lives, and for
+leader_idle_s more when it dies or hangs (PostgreSQL ends its session after that long
+without a statement; another server's next tick takes over).
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ from storage.postgres.schema import Schema
 
 LEADER_LOCK = 0x7AC7F0_0101  # session advisory lock: the server that signs epochs
 EPOCH_LOCK = 0x7AC7F0_0102  # transaction advisory lock: one epoch written at a time
+LEADER_TIMEOUT_S = 2  # the signer's connection: to connect, per statement, a silent socket
+
+
+def leader_idle_s(epoch_seconds: float) -> float:
+    """How long PostgreSQL keeps the elected signer's session (and its lock) once the
+    signer has stopped asking: 5 epochs, at least 1 s."""
+    return max(1.0, 5 * epoch_seconds)
+
 
 _GENERATED = {
     "time_us": ("bigint", 1),
@@ -261,7 +271,7 @@ class PostgresAccessLog:
         """Hold (or take over) the signer's session lock; False if another holds it."""
         try:
             if self._leader is None or self._leader.closed:
-                self._leader = psycopg.connect(self._db.url, autocommit=True)
+                self._leader = self._connect_leader()
                 row = self._leader.execute(
                     "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK]
                 ).fetchone()
@@ -276,6 +286,37 @@ class PostgresAccessLog:
                 self._leader.close()
             self._leader = None
             return False
+
+    def _connect_leader(self) -> Connection:
+        """The session that holds the signer's lock. Nothing on it may block for long: a
+        host that does not answer, a socket gone silent or a statement stuck each fail
+        within LEADER_TIMEOUT_S or so. And PostgreSQL ends the session, releasing the lock
+        for the next server, once it has run no statement for leader_idle_s: the elected
+        server asks every `epoch_seconds`, unless it died, hung or lost the network."""
+        conn = psycopg.connect(
+            self._db.url,
+            autocommit=True,
+            application_name="tactful-access-log-signer",
+            connect_timeout=LEADER_TIMEOUT_S,
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=LEADER_TIMEOUT_S,
+            tcp_user_timeout=LEADER_TIMEOUT_S * 1000,
+        )
+        try:
+            for name, value in (
+                ("statement_timeout", LEADER_TIMEOUT_S * 1000),
+                ("idle_session_timeout", round(leader_idle_s(self.epoch_seconds) * 1000)),
+                ("tcp_keepalives_idle", 1),  # the server's side of the socket, alike
+                ("tcp_keepalives_interval", 1),
+                ("tcp_keepalives_count", LEADER_TIMEOUT_S),
+            ):
+                conn.execute("SELECT set_config(%s, %s, false)", [name, str(value)])
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def truncate_before(self, cutoff_us: int, *, now_us: int) -> int:
         """Remove records older than `cutoff_us` from every chain, in the transaction that
