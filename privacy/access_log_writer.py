@@ -15,8 +15,10 @@ most `timeout_s`, then fails UNAVAILABLE.
 
 A log whose commit is a network round trip (PostgreSQL: `commits_on_loop` False)
 always commits on the thread, so the loop never waits on the network; a log with
-`epoch_seconds` (PostgreSQL) is asked every that many seconds to `sign_epoch`, on
-the same thread: only the elected server signs.
+`epoch_seconds` (PostgreSQL) is asked every that many seconds to `sign_epoch`, on a
+thread of its own, so that a slow sign (the database unreachable) holds up no
+append; a tick that finds the last sign still running is skipped, never queued.
+Only the elected server signs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Protocol
 
@@ -67,6 +69,8 @@ class GroupCommitter:
         self._on_loop: bool = getattr(log, "commits_on_loop", True)
         self._epoch_s: float = getattr(log, "epoch_seconds", 0.0) or 0.0
         self._epochs: asyncio.TimerHandle | None = None
+        self._signer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-epochs")
+        self._signing: Future[None] | None = None
 
     def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]:
         """Queue `entry`; the future completes once it is durable, or fails with
@@ -146,7 +150,8 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
 
         def tick() -> None:
-            loop.run_in_executor(self._thread, self._sign_epoch)
+            if self._signing is None or self._signing.done():
+                self._signing = self._signer.submit(self._sign_epoch)
             self._epochs = loop.call_later(self._epoch_s, tick)
 
         self._epochs = loop.call_later(self._epoch_s, tick)
@@ -174,6 +179,7 @@ class GroupCommitter:
         if self._epochs is not None:
             self._epochs.cancel()
             self._epochs = None
+        self._signer.shutdown(wait=True)
         self._thread.shutdown(wait=True)
         if self._committing is not None:
             self._committing.cancel()

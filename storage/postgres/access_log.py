@@ -17,11 +17,14 @@ fsync'd, into its own checkpoint file; a process also signs one every
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
 
 Records after the newest epoch are pinned by none yet: a cut tail goes unnoticed
-for at most `epoch_seconds` plus one commit.
+for at most `epoch_seconds` plus one commit while the elected server lives, and for
+leader_idle_s more when it dies or hangs (PostgreSQL ends its session after that long
+without a statement; another server's next tick takes over).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -65,6 +68,14 @@ from storage.postgres.schema import Schema
 
 LEADER_LOCK = 0x7AC7F0_0101  # session advisory lock: the server that signs epochs
 EPOCH_LOCK = 0x7AC7F0_0102  # transaction advisory lock: one epoch written at a time
+LEADER_TIMEOUT_S = 2  # the signer's connection: to connect, per statement, a silent socket
+
+
+def leader_idle_s(epoch_seconds: float) -> float:
+    """How long PostgreSQL keeps the elected signer's session (and its lock) once the
+    signer has stopped asking: 5 epochs, at least 1 s."""
+    return max(1.0, 5 * epoch_seconds)
+
 
 _GENERATED = {
     "time_us": ("bigint", 1),
@@ -182,7 +193,10 @@ class PostgresAccessLog:
         finally:
             self._turn.release()
         if self._since_pin >= self._every or now_us - (self._pinned_at or now_us) >= self._every_us:
-            self.checkpoint(now_us=now_us)
+            # Busy: another signer (a truncation deleting) holds the epochs. The records
+            # are durable; a later append or the elected signer pins them.
+            with contextlib.suppress(AccessLogBusy):
+                self.checkpoint(now_us=now_us, wait=False)
         return records
 
     def _append(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
@@ -240,9 +254,10 @@ class PostgresAccessLog:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, chain_genesis(self.chain_id))
 
-    def checkpoint(self, *, now_us: int) -> Checkpoint | None:
-        """Sign an epoch over every chain's head now, unless none moved since the last."""
-        epoch = self._sign(now_us, truncate_before_us=None)
+    def checkpoint(self, *, now_us: int, wait: bool = True) -> Checkpoint | None:
+        """Sign an epoch over every chain's head now, unless none moved since the last.
+        With `wait` False, AccessLogBusy at once if another signer is under way."""
+        epoch, _ = self._sign(now_us, truncate_before_us=None, wait=wait)
         self._since_pin, self._pinned_at = 0, now_us
         return epoch.checkpoint if epoch else None
 
@@ -256,7 +271,7 @@ class PostgresAccessLog:
         """Hold (or take over) the signer's session lock; False if another holds it."""
         try:
             if self._leader is None or self._leader.closed:
-                self._leader = psycopg.connect(self._db.url, autocommit=True)
+                self._leader = self._connect_leader()
                 row = self._leader.execute(
                     "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK]
                 ).fetchone()
@@ -272,34 +287,90 @@ class PostgresAccessLog:
             self._leader = None
             return False
 
+    def _connect_leader(self) -> Connection:
+        """The session that holds the signer's lock. Nothing on it may block for long: a
+        host that does not answer, a socket gone silent or a statement stuck each fail
+        within LEADER_TIMEOUT_S or so. And PostgreSQL ends the session, releasing the lock
+        for the next server, once it has run no statement for leader_idle_s: the elected
+        server asks every `epoch_seconds`, unless it died, hung or lost the network."""
+        conn = psycopg.connect(
+            self._db.url,
+            autocommit=True,
+            application_name="tactful-access-log-signer",
+            connect_timeout=LEADER_TIMEOUT_S,
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=LEADER_TIMEOUT_S,
+            tcp_user_timeout=LEADER_TIMEOUT_S * 1000,
+        )
+        try:
+            for name, value in (
+                ("statement_timeout", LEADER_TIMEOUT_S * 1000),
+                ("idle_session_timeout", round(leader_idle_s(self.epoch_seconds) * 1000)),
+                ("tcp_keepalives_idle", 1),  # the server's side of the socket, alike
+                ("tcp_keepalives_interval", 1),
+                ("tcp_keepalives_count", LEADER_TIMEOUT_S),
+            ):
+                conn.execute("SELECT set_config(%s, %s, false)", [name, str(value)])
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def truncate_before(self, cutoff_us: int, *, now_us: int) -> int:
-        """Remove records older than `cutoff_us` from every chain, behind a signed epoch
-        naming where each truncated chain now starts."""
-        epoch = self._sign(now_us, truncate_before_us=cutoff_us)
-        if epoch is None or not epoch.starts:
-            return 0
-        deleted = 0
+        """Remove records older than `cutoff_us` from every chain, in the transaction that
+        commits the signed epoch naming where each truncated chain now starts: either
+        both happen or neither. AccessLogUnavailable, at once, if this role may not delete
+        (the servers' may only append: truncation runs as the owner role)."""
         with self._db.transaction() as conn:
-            for chain, sequence, _ in epoch.starts:
-                conn.execute(
-                    "DELETE FROM access_log_subjects WHERE sequence IN (SELECT sequence FROM"
-                    " access_log_records WHERE chain_id = %s AND sequence < %s)",
-                    [chain, sequence],
-                )
-                cursor = conn.execute(
-                    "DELETE FROM access_log_records WHERE chain_id = %s AND sequence < %s",
-                    [chain, sequence],
-                )
-                deleted += cursor.rowcount
+            row = conn.execute(
+                "SELECT current_user, has_table_privilege('access_log_records', 'DELETE')"
+                " AND has_table_privilege('access_log_subjects', 'DELETE')"
+            ).fetchone()
+        if not (row and row[1]):
+            role = row[0] if row else "this role"
+            raise AccessLogUnavailable(
+                f"the role {role} may only append to the access log, not delete from it: run"
+                " `tactful audit truncate` as the owner role"
+                " (TACTFUL_STORAGE_URL=postgresql://tactful_owner@…)"
+            )
+        _, deleted = self._sign(now_us, truncate_before_us=cutoff_us)
         return deleted
 
-    def _sign(self, now_us: int, *, truncate_before_us: int | None) -> Epoch | None:
-        """One epoch, serialized with every other signer; its line goes, fsync'd, into the
-        checkpoint file before the database commits it."""
+    @staticmethod
+    def _delete_before(conn: Connection, starts: Sequence[Head], cutoff_us: int) -> int:
+        deleted = 0
+        for chain, sequence, _ in starts:
+            old = "chain_id = %s AND sequence < %s AND time_us < %s"
+            conn.execute(
+                "DELETE FROM access_log_subjects WHERE sequence IN"
+                f" (SELECT sequence FROM access_log_records WHERE {old})",
+                [chain, sequence, cutoff_us],
+            )
+            cursor = conn.execute(
+                f"DELETE FROM access_log_records WHERE {old}", [chain, sequence, cutoff_us]
+            )
+            deleted += cursor.rowcount
+        return deleted
+
+    def _sign(
+        self, now_us: int, *, truncate_before_us: int | None, wait: bool = True
+    ) -> tuple[Epoch | None, int]:
+        """One epoch, serialized with every other signer, and the records a truncation
+        deleted in its transaction; its line goes, fsync'd, into the checkpoint file
+        after the delete, before the database commits both."""
         try:
             with self._db.transaction() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [EPOCH_LOCK])
+                if wait:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [EPOCH_LOCK])
+                else:
+                    free = conn.execute(
+                        "SELECT pg_try_advisory_xact_lock(%s)", [EPOCH_LOCK]
+                    ).fetchone()
+                    if not (free and free[0]):
+                        raise AccessLogBusy("another server is signing an epoch")
                 last = conn.execute(
                     "SELECT epoch, line FROM access_log_epochs ORDER BY epoch DESC LIMIT 1"
                 ).fetchone()
@@ -321,14 +392,10 @@ class PostgresAccessLog:
                 ]
                 moved = [h for h in heads if pinned.get(h[0]) != (h[1], h[2])]
                 starts = (
-                    self._starts(
-                        conn, truncate_before_us, {**pinned, **{c: (s, h) for c, s, h in heads}}
-                    )
-                    if truncate_before_us is not None
-                    else []
+                    self._starts(conn, truncate_before_us) if truncate_before_us is not None else []
                 )
                 if not moved and not starts:
-                    return None
+                    return None, 0
                 epoch = sign_epoch(
                     self._keys,
                     number + 1,
@@ -351,35 +418,39 @@ class PostgresAccessLog:
                         " SET sequence = excluded.sequence, record_hash = excluded.record_hash",
                         [chain, sequence, record_hash],
                     )
+                deleted = (
+                    self._delete_before(conn, starts, truncate_before_us)
+                    if truncate_before_us is not None
+                    else 0
+                )
                 self._publish(line)
         except AccessLogUnavailable:
             raise
         except Exception as exc:
             raise AccessLogUnavailable(f"epoch checkpoint failed: {exc}") from exc
-        return epoch
+        return epoch, deleted
 
     @staticmethod
-    def _starts(conn: Connection, cutoff_us: int, heads: dict[str, tuple[int, str]]) -> list[Head]:
+    def _starts(conn: Connection, cutoff_us: int) -> list[Head]:
         """For every chain holding records older than `cutoff_us`: its first record kept
-        and the hash it chains from (past its head, if it keeps none)."""
+        and the hash it chains from. A chain's newest record is always kept, however
+        old: its process may be appending after it, with a sequence already taken."""
         starts: list[Head] = []
-        row = conn.execute("SELECT last_value + 1 FROM access_log_sequence").fetchone()
-        next_sequence = int(row[0]) if row else 1
         old = conn.execute(
-            "SELECT chain_id FROM access_log_records WHERE time_us < %s GROUP BY chain_id",
+            "SELECT chain_id, min(sequence) FROM access_log_records WHERE time_us < %s"
+            " GROUP BY chain_id",
             [cutoff_us],
         ).fetchall()
-        for (chain,) in old:
+        for chain, oldest in old:
             kept = conn.execute(
                 "SELECT sequence, previous_hash FROM access_log_records WHERE chain_id = %s"
-                " AND time_us >= %s ORDER BY sequence LIMIT 1",
-                [chain, cutoff_us],
+                " AND (time_us >= %s OR sequence = (SELECT max(sequence)"
+                " FROM access_log_records WHERE chain_id = %s))"
+                " ORDER BY sequence LIMIT 1",
+                [chain, cutoff_us, chain],
             ).fetchone()
-            if kept:
+            if kept and int(kept[0]) > int(oldest):  # else it keeps every record
                 starts.append((str(chain), int(kept[0]), str(kept[1])))
-            elif chain in heads:  # its next record, if any, takes a later sequence
-                _, record_hash = heads[chain]
-                starts.append((str(chain), next_sequence, record_hash))
         return starts
 
     def _publish(self, line: str) -> None:

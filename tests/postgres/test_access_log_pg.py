@@ -4,6 +4,7 @@ its writers racing from separate pools, and its fail-closed append."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -20,7 +21,12 @@ from tests.test_access_log_chain import EVERY, NEVER_BY_TIME, PINNED, RECORDS, S
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.access_log import SCHEMA, PostgresAccessLog  # noqa: E402
+from storage.postgres.access_log import (  # noqa: E402
+    LEADER_TIMEOUT_S,
+    SCHEMA,
+    PostgresAccessLog,
+    leader_idle_s,
+)
 from storage.postgres.connection import Database  # noqa: E402
 from tests.storage.postgres_attacker import PostgresAttacker, postgres_attacker  # noqa: E402
 from tests.storage.test_contract_access_log import CORRUPTIONS, Corruption  # noqa: E402
@@ -43,7 +49,7 @@ class PgLog:
             self.keys,
             checkpoint_every=int(options["checkpoint_every"]),
             checkpoint_seconds=options["checkpoint_seconds"],
-            epoch_seconds=1.0,
+            epoch_seconds=options.get("epoch_seconds", 1.0),
             lock_timeout_s=2.0,
         )
 
@@ -197,15 +203,18 @@ def test_truncation_removes_old_records_of_every_chain_and_verifies(tmp_path: Pa
         assert removed == 10
         assert [r.sequence for r in a.query(AccessQuery())] == list(range(11, 21))
         b.append([entry(21)], now_us=T0_US + 31 * SECOND)
-        a.truncate_before(T0_US + 100 * SECOND, now_us=T0_US + 40 * SECOND)  # everything
-        assert a.query(AccessQuery()) == []
-        assert [(t.first_removed, t.last_removed) for t in a.truncations()][0] == (1, 10)
+        # Everything is old: each chain keeps its newest record, which its process
+        # may be appending after.
+        assert a.truncate_before(T0_US + 100 * SECOND, now_us=T0_US + 40 * SECOND) == 9
+        assert [r.sequence for r in a.query(AccessQuery())] == [19, 21]
+        cuts = [(t.first_removed, t.last_removed) for t in a.truncations()]
+        assert cuts == [(1, 10), (11, 18)]
         b.append([entry(22)], now_us=T0_US + 41 * SECOND)
         a.checkpoint(now_us=T0_US + 42 * SECOND)
     finally:
         a.close()
         b.close()
-    assert made.verify() == Verification(True, 1)
+    assert made.verify() == Verification(True, 3)
 
 
 def test_an_append_that_cannot_reach_the_database_fails_closed(tmp_path: Path) -> None:
@@ -249,3 +258,50 @@ def test_a_log_opened_only_to_verify_registers_no_chain(log: PgLog) -> None:
     assert log.verify() == Verification(True, RECORDS)
     with log.attack() as db:
         assert db.chains() == before and len(before) == 1
+
+
+def test_a_signer_that_stops_asking_loses_its_lock_to_another_server(tmp_path: Path) -> None:
+    """A hung or cut-off elected server still holds its session, and the lock: PostgreSQL
+    ends that session once it has run nothing for leader_idle_s, and another server's
+    tick takes over, so epochs stop for that long at most."""
+    made = new_log(tmp_path)
+    first, second = made.open(epoch_seconds=0.2), made.open(epoch_seconds=0.2)
+    assert leader_idle_s(0.2) == 1.0
+    try:
+        first.append([entry(1)], now_us=T0_US)
+        assert first.sign_epoch(now_us=T0_US + SECOND) is not None  # elected; then hangs
+        second.append([entry(2)], now_us=T0_US + SECOND)
+        signed = None
+        for at in range(100):  # bounded: 10 s, ten times the idle bound
+            signed = second.sign_epoch(now_us=T0_US + (2 + at) * SECOND)
+            if signed is not None:
+                break
+            threading.Event().wait(0.1)
+        assert signed is not None and signed.sequence == 2
+        assert first.sign_epoch(now_us=T0_US + 200 * SECOND) is None  # it lost the election
+    finally:
+        first.close()
+        second.close()
+    assert made.verify() == Verification(True, 2)
+
+
+def test_a_leader_host_that_never_answers_does_not_hold_the_signer(tmp_path: Path) -> None:
+    """A host that accepts the connection and says nothing (an overloaded server, a
+    half-open path): the attempt to lead gives up within the leader's timeouts."""
+    made = new_log(tmp_path)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        db = Database(made.url, size=1)
+        db.url = f"postgresql://tactful@127.0.0.1:{silent.getsockname()[1]}/postgres"
+        log = PostgresAccessLog(db, made.checkpoints_path, made.keys, epoch_seconds=1.0)
+        led: list[object] = []
+        attempt = threading.Thread(target=lambda: led.append(log.sign_epoch(now_us=T0_US)))
+        try:
+            attempt.start()
+            attempt.join(10 * LEADER_TIMEOUT_S)
+            assert led == [None], "the signer still waits for a host that never answers"
+        finally:
+            silent.close()  # lets a connection that waits forever fail
+            attempt.join(30)
+            log.close()

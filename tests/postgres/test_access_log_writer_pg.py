@@ -49,3 +49,38 @@ def test_a_networked_log_commits_off_the_loop_and_is_asked_for_epochs() -> None:
             committer.close()
 
     asyncio.run(run())
+
+
+class SlowSigningLog(NetworkedLog):
+    """Its sign blocks (the database unreachable, a half-dead socket) until let go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signs = 0
+        self.let_go = threading.Event()
+
+    def sign_epoch(self, *, now_us: int) -> object:
+        self.signs += 1
+        self.epoch.set()
+        self.let_go.wait(30)
+        return None
+
+
+def test_a_sign_that_blocks_holds_up_no_append_and_ticks_do_not_pile_up() -> None:
+    log = SlowSigningLog()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        committer = GroupCommitter(log, lambda: T0_US, timeout_s=1.0)
+        try:
+            await committer.wait(entry(1))  # arms the epochs' timer
+            assert await loop.run_in_executor(None, log.epoch.wait, 10)  # a sign is stuck
+            for i in range(2, 22):  # about 100 ms of 1 ms ticks meanwhile
+                record = await committer.wait(entry(i))
+                assert record.entry == entry(i)
+        finally:
+            log.let_go.set()
+            committer.close()  # on the loop, as the server does: no tick runs meanwhile
+        assert log.signs == 1  # the ticks during the stuck sign were skipped, not queued
+
+    asyncio.run(run())
