@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -251,3 +254,27 @@ def last_attribute(
     return store.signal_values(
         pseudonyms, purpose, [SignalQuery("", "last_value", event_type, attribute)]
     )[0]
+
+
+TACTFUL = Path(sys.executable).parent / "tactful"
+
+
+def serve_process(
+    argv: Sequence[str], env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str, str]:
+    """`tactful serve …` in a child process, once it listens: the process, its
+    127.0.0.1:PORT and what it printed until then."""
+    process = subprocess.Popen(
+        [str(TACTFUL), "serve", *argv], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # ends when the process does
+        lines.append(line)
+        if "listening on" in line:
+            break
+    output = "".join(lines)
+    port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
+    assert port, output
+    return process, f"127.0.0.1:{port.group(1)}", output

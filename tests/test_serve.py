@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -15,9 +14,8 @@ import pytest
 
 from server.cli import main
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
-from tests.conftest import email, page_view
+from tests.conftest import TACTFUL, email, page_view, serve_process
 
-TACTFUL = Path(sys.executable).parent / "tactful"
 PURPOSE = {"web_frontend": "onboarding", "support_widget": "support_triage"}
 
 
@@ -25,23 +23,8 @@ class DevelopmentServer:
     """`tactful serve` with no config, on a data folder of the test's own."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.process = subprocess.Popen(
-            [str(TACTFUL), "serve", "--listen", "127.0.0.1:0"],
-            env={**os.environ, "TACTFUL_DATA_DIR": str(data_dir)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        lines = []
-        for line in self.process.stdout:
-            lines.append(line)
-            if "listening on" in line:
-                break
-        output = "".join(lines)
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
-        assert port, output
-        self.target = f"127.0.0.1:{port.group(1)}"
+        env = {**os.environ, "TACTFUL_DATA_DIR": str(data_dir)}
+        self.process, self.target, output = serve_process(["--listen", "127.0.0.1:0"], env)
         self.tokens = dict(re.findall(r"development token for (\w+) \([\w,]+\): (tf_\S+)", output))
 
     def code(self, principal: str, token: str | None = None) -> grpc.StatusCode:

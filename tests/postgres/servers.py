@@ -5,10 +5,7 @@ keyring and contract files, principals with known tokens (tests/conftest.py)."""
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -17,9 +14,7 @@ import grpc
 from privacy.keyring import create_keyring
 from server.auth import hash_token
 from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings, load_settings
-from tests.conftest import T0, token_for
-
-TACTFUL = Path(sys.executable).parent / "tactful"
+from tests.conftest import T0, serve_process, token_for
 
 
 def write_config(
@@ -63,24 +58,7 @@ class Server:
 
     def __init__(self, config: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TACTFUL_")}
-        self.process = subprocess.Popen(
-            [str(TACTFUL), "serve", "--config", str(config)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        lines = []
-        for line in self.process.stdout:
-            lines.append(line)
-            if "listening on" in line:
-                break
-        output = "".join(lines)
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
-        assert port, output
-        self.target = f"127.0.0.1:{port.group(1)}"
-        self.banner = output
+        self.process, self.target, self.banner = serve_process(["--config", str(config)], env)
         self.channel = grpc.insecure_channel(self.target)
 
     def stop(self) -> str:
