@@ -12,21 +12,28 @@ Unicode version of the running Python's `unicodedata` (`UNICODE_VERSION`).
 
 Plain printable ASCII is what almost every identifier is, and the profile leaves it
 as it is but for lower case: that is the fast path, and `enforce_slowly` is the
-same rules without it (tests/test_normalization.py checks they agree).
+same rules without it. Past it, a part whose mapped characters are each allowed
+wherever they stand (no contextual rule, no right-to-left text) needs no more of
+the profile than its mappings; what each code point is, is remembered (a fact about
+Unicode, never about a person). Anything else, refusals included, goes through
+`precis_i18n` whole. tests/test_normalization.py checks that each shortcut agrees.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from precis_i18n import get_profile
+from precis_i18n.derived import PVALID, derived_property
 from precis_i18n.profile import Profile
 
 UNICODE_VERSION = unicodedata.unidata_version
 _CASE_MAPPED = get_profile("UsernameCaseMapped")
 _CASE_PRESERVED = get_profile("UsernameCasePreserved")
 _LABELS = re.compile(r"([@.])")
+_UCD = _CASE_PRESERVED.base.ucd
 
 # Why the IdentifierClass refuses a code point, by precis_i18n's name for the reason.
 _WHY = {
@@ -77,7 +84,10 @@ def width_map(identifier: str) -> str:
     return identifier if identifier.isascii() else _CASE_PRESERVED.width_mapping_rule(identifier)
 
 
-def enforce_slowly(identifier: str, *, case_mapped: bool, labels: bool = False) -> str:
+def enforce_slowly(
+    identifier: str, *, case_mapped: bool, labels: bool = False, shortcut: bool = True
+) -> str:
+    """`enforce` without the ASCII fast path (and, for tests, without the shortcut)."""
     profile = _CASE_MAPPED if case_mapped else _CASE_PRESERVED
     userparts = []
     for userpart in identifier.split(" "):
@@ -87,14 +97,40 @@ def enforce_slowly(identifier: str, *, case_mapped: bool, labels: bool = False) 
             "".join(
                 p
                 if not p or (labels and _LABELS.fullmatch(p))
-                else _enforce(profile, p, identifier)
+                else _enforce(profile, p, identifier, case_mapped=case_mapped, shortcut=shortcut)
                 for p in pieces
             )
         )
     return " ".join(userparts)
 
 
-def _enforce(profile: Profile, piece: str, identifier: str) -> str:
+def _mappings(value: str, *, case_mapped: bool) -> str:
+    """The profile's width, case and NFC rules (RFC 8264 §7, rules 1 to 4)."""
+    mapped = _UCD.width_map(value)
+    return unicodedata.normalize("NFC", mapped.lower() if case_mapped else mapped)
+
+
+@lru_cache(maxsize=8192)
+def _allowed_anywhere(char: str) -> bool:
+    """PVALID (no contextual rule to check) and not right-to-left (no Bidi Rule)."""
+    return derived_property(ord(char), _UCD)[0] == PVALID and (
+        unicodedata.bidirectional(char) not in ("R", "AL", "AN")
+    )
+
+
+def _enforce(
+    profile: Profile, piece: str, identifier: str, *, case_mapped: bool, shortcut: bool
+) -> str:
+    if shortcut:
+        if piece.isascii() and piece.isprintable():
+            return piece.lower() if case_mapped else piece
+        # What the profile's enforce comes to when every mapped character is allowed
+        # anywhere: the mappings, and its check that applying them again changes nothing.
+        mapped = _mappings(piece, case_mapped=case_mapped)
+        if all(map(_allowed_anywhere, mapped)) and (
+            _mappings(mapped, case_mapped=case_mapped) == mapped
+        ):
+            return mapped
     try:
         return profile.enforce(piece)
     except UnicodeEncodeError as refused:

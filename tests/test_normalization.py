@@ -176,6 +176,37 @@ def test_the_ascii_fast_path_is_the_profile(
     assert fast == _precis.enforce_slowly(identifier, case_mapped=case_mapped, labels=labels)
 
 
+def outcome(identifier: str, *, case_mapped: bool, labels: bool, shortcut: bool) -> str:
+    try:
+        return _precis.enforce_slowly(
+            identifier, case_mapped=case_mapped, labels=labels, shortcut=shortcut
+        )
+    except _precis.Refused as refused:
+        return f"refused: {refused.description}"
+
+
+# Letters of several scripts, marks, digits, RTL, contextual and compatibility ones.
+MIXED = st.text(
+    st.sampled_from(
+        "aZ9.@-_ \u00e9e\u0301\u00df\u1e9e\u03a3\u03c2\u0130I\u212a\u00b2\ufb01\u00a0"
+        "\uff21\uff41\uff71\u05d0\u05e9\u0627\u0661\u06f1\u00b7l\u0375\u03b1\u05f3"
+        "\u30fb\u30a2\u200c\u200d\u094d\u0915\u4e2d\u2028\ue000\u0378J\u030c"
+    ),
+    max_size=12,
+)
+
+
+@given(identifier=MIXED, case_mapped=st.booleans(), labels=st.booleans())
+@example(identifier="\u03a3.\u03b1", case_mapped=True, labels=True)
+@example(identifier="l\u00b7l", case_mapped=True, labels=False)
+@example(identifier="\u0915\u094d\u200d", case_mapped=False, labels=False)
+def test_the_shortcut_is_the_profile(identifier: str, case_mapped: bool, labels: bool) -> None:
+    """What each piece comes to past the shortcut is what precis_i18n's enforce gives
+    (or refuses, in the same words)."""
+    expected = outcome(identifier, case_mapped=case_mapped, labels=labels, shortcut=False)
+    assert outcome(identifier, case_mapped=case_mapped, labels=labels, shortcut=True) == expected
+
+
 # --- idempotence ---------------------------------------------------------------------------
 
 
