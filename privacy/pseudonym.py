@@ -7,13 +7,16 @@ the normalized identifier, written so it describes itself:
 
 A plain hash would fall to a dictionary of known emails; the key prevents that.
 
-One person, one pseudonym: an identifier is normalized before it is keyed.
-Unicode NFKC first (NFD `jose\u0301` is NFC `josé`, fullwidth `ａｄａ` is `ada`, the
-Kelvin sign is `K`), then, where case does not matter, lower case (never a
-case fold: `straße` and `strasse` are two people), then the white space around
-it goes. An identifier with a control, format or surrogate character left in it
-(NUL, zero-width space or joiner, soft hyphen, BOM) is refused rather than
-guessed at. `NORMALIZATION` numbers these rules; the vault records it per
+One person, one pseudonym, and never two people under one: an identifier is put
+in the form the IETF gives identifiers, PRECIS (RFC 8264, the UsernameCaseMapped
+and UsernameCasePreserved profiles of RFC 8265; privacy/_precis.py), before it is
+keyed. Fullwidth `ａｄａ` is `ada` (width mapping), NFD `jose\u0301` is NFC `josé`,
+the Kelvin sign is `k`; where case does not matter it is lower-cased (never a case
+fold: `straße` and `strasse` are two people). What a compatibility folding would
+have guessed at is refused by name: `x²` is not `x2`, `ﬁn` is not `fin`, a
+no-break space is not a space; so are controls, invisible, private-use and
+unassigned characters. ASCII white space (and the ideographic space) around the
+identifier goes. `NORMALIZATION` numbers these rules; the vault records it per
 entry, and `retention.rekey` moves entries written under older rules.
 """
 
@@ -23,70 +26,108 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from privacy import _crypto
+from privacy import _crypto, _precis
 from privacy.errors import InvalidRequest, Violation
 from privacy.keyring import Keys
 
 ALGORITHM = "hmac-sha256"
 MAX_IDENTIFIER_BYTES = 256
-# 1: strip() and casefold(); 2: NFKC, lower case, trim, control/format refused.
-NORMALIZATION = 2
-_PHONE_NOISE = re.compile(r"[\s().-]")
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+# 1: strip() and casefold(); 2: NFKC, lower case, trim, control/format refused;
+# 3: PRECIS, refusing what 2 folded.
+NORMALIZATION = 3
+# Longer than this is too long once normalized whatever it holds (trimmed white space
+# aside): checked before the profile looks at each character.
+_MAX_SENT_CHARS = 4 * MAX_IDENTIFIER_BYTES
+_AROUND = " \t\n\r\f\v\u3000"
+# A phone number's separators, after width mapping: space, no-break and narrow
+# no-break space (how typesetting keeps a number on one line), ( ) . -
+_PHONE_SEPARATORS = re.compile("[ \u00a0\u202f().-]")
 
 
-def _compatible(identifier: str) -> str:
-    return unicodedata.normalize("NFKC", identifier).strip()
+def _email(identifier: str) -> str:
+    return _precis.enforce(identifier.strip(_AROUND), case_mapped=True, labels=True)
 
 
-def _lower(identifier: str) -> str:
-    # Lower case can undo a normal form: "J" + U+030C has no precomposed capital, but
-    # lowered it is "j" + U+030C, which NFC writes as U+01F0. Normalizing again after
-    # it makes the whole idempotent (tests/test_normalization.py).
-    lowered = unicodedata.normalize("NFKC", identifier).lower()
-    return unicodedata.normalize("NFKC", lowered).strip()
+def _case_mapped(identifier: str) -> str:
+    return _precis.enforce(identifier.strip(_AROUND), case_mapped=True)
+
+
+def _case_preserved(identifier: str) -> str:
+    return _precis.enforce(identifier.strip(_AROUND), case_mapped=False)
 
 
 def _phone(identifier: str) -> str:
-    # Composed again once the spaces are gone: NFKC writes "K¸" as "K \u0327", and
-    # without its space that is "Ķ".
-    digits = _PHONE_NOISE.sub("", unicodedata.normalize("NFKC", identifier))
-    return unicodedata.normalize("NFKC", digits)
+    digits = _PHONE_SEPARATORS.sub("", _precis.width_map(identifier.strip(_AROUND)))
+    return _precis.enforce(digits, case_mapped=False)
 
 
+# Each raises _precis.Refused on an identifier its rules refuse.
 NORMALIZERS: dict[str, Callable[[str], str]] = {
-    "email": _lower,  # Canary.Person@Example.com == canary.person@example.com
-    "customer_id": _compatible,  # opaque, case matters
-    "device_id": _lower,  # UUIDs and hex ids arrive in either case
-    "session_id": _compatible,
+    # Canary.Person@Example.com == canary.person@example.com; the local part and each
+    # label of the domain are enforced apart (the Bidi Rule is per label).
+    "email": _email,
+    "customer_id": _case_preserved,  # opaque, case matters
+    "device_id": _case_mapped,  # UUIDs and hex ids arrive in either case
+    "session_id": _case_preserved,
     "phone": _phone,  # "+44 20 7946-0000" == "+442079460000" == "＋４４ ２０ ７９４６-００００"
 }
 
 
-# Version 1's rules, kept for one use only: suppression tombstones recorded under them
-# can never be moved (the person is erased, their identifier gone), so collection is
-# checked against the tombstone of the old spelling too. It only ever blocks.
+# Older rules, kept for one use only: suppression tombstones recorded under them can
+# never be moved (the person is erased, their identifier gone), so collection is
+# checked against the tombstone of the old spellings too. It only ever blocks.
+_V1_PHONE_NOISE = re.compile(r"[\s().-]")
 _VERSION_1: dict[str, Callable[[str], str]] = {
     "email": lambda identifier: identifier.strip().casefold(),
     "customer_id": str.strip,
     "device_id": lambda identifier: identifier.strip().casefold(),
     "session_id": str.strip,
-    "phone": lambda identifier: _PHONE_NOISE.sub("", identifier),
+    "phone": lambda identifier: _V1_PHONE_NOISE.sub("", identifier),
+}
+
+
+def _v2_compatible(identifier: str) -> str:
+    return unicodedata.normalize("NFKC", identifier).strip()
+
+
+def _v2_lower(identifier: str) -> str:
+    lowered = unicodedata.normalize("NFKC", identifier).lower()
+    return unicodedata.normalize("NFKC", lowered).strip()
+
+
+def _v2_phone(identifier: str) -> str:
+    digits = _V1_PHONE_NOISE.sub("", unicodedata.normalize("NFKC", identifier))
+    return unicodedata.normalize("NFKC", digits)
+
+
+_VERSION_2: dict[str, Callable[[str], str]] = {
+    "email": _v2_lower,
+    "customer_id": _v2_compatible,
+    "device_id": _v2_lower,
+    "session_id": _v2_compatible,
+    "phone": _v2_phone,
 }
 
 
 def spellings(namespace: str, identifier: str) -> tuple[str, ...]:
-    """The normalized form of a well-formed identifier, then the version 1 forms it may
-    have had (of what was typed, and of the decomposed normalized form): for
-    suppression checks only, where blocking too much is the safe side. A fullwidth
-    spelling recorded then is found only if typed the same way again.
+    """The normalized form of a well-formed identifier, then the forms older rules may
+    have given it: version 2's of what was typed, version 1's of what was typed and of
+    the decomposed normalized form. For suppression checks only, where blocking too
+    much is the safe side. A fullwidth spelling recorded under version 1 is found only
+    if typed the same way again.
 
     >>> spellings("email", "Straße@Example.com")
     ('straße@example.com', 'strasse@example.com')
     """
     current = NORMALIZERS[namespace](identifier)
     old = _VERSION_1[namespace]
-    forms = (current, old(identifier), old(unicodedata.normalize("NFD", current)), old(current))
+    forms = (
+        current,
+        _VERSION_2[namespace](identifier),
+        old(identifier),
+        old(unicodedata.normalize("NFD", current)),
+        old(current),
+    )
     return tuple(dict.fromkeys(f for f in forms if f))
 
 
@@ -112,18 +153,17 @@ def subject_violations(namespace: str, identifier: str, *, field: str) -> list[V
         return [
             Violation(f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}")
         ]
-    normalized = normalizer(identifier)
+    if len(identifier) > _MAX_SENT_CHARS:
+        size = len(identifier.encode("utf-8"))
+        return [
+            Violation(f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}")
+        ]
+    try:
+        normalized = normalizer(identifier)
+    except _precis.Refused as refused:
+        return [Violation(f"{field}.id", refused.description)]
     if not normalized:
         return [Violation(f"{field}.id", "identifier is empty")]
-    refused = next((c for c in normalized if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
-    if refused is not None:
-        return [
-            Violation(
-                f"{field}.id",
-                f"identifier contains U+{ord(refused):04X}, a control or format character;"
-                " send the identifier without it",
-            )
-        ]
     size = len(normalized.encode("utf-8"))
     if size > MAX_IDENTIFIER_BYTES:
         return [

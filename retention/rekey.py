@@ -53,7 +53,7 @@ class RekeyReport:
     # Entries of older rules that may hold two spellings that are two people now
     # (straße@ and strasse@): they stay together under the stored spelling.
     inseparable: Sequence[str] = ()
-    # Entries whose identifier today's rules refuse (a control or format character):
+    # Entries whose identifier today's rules refuse (a character they do not allow):
     # kept under their stored form; no request can name them any more.
     refused: Sequence[str] = ()
 
@@ -144,9 +144,9 @@ def describe_renormalization(report: RekeyReport) -> str:
         )
     if report.refused:
         parts.append(
-            f"{len(report.refused)} hold a control or format character and can no longer"
-            " be looked up"
+            f"{len(report.refused)} hold a character the current rules refuse: no request"
+            " can name them, and each may hold two people the old rules merged"
         )
     if report.unreadable:
         parts.append(f"{len(report.unreadable)} could not be read")
-    return "identifiers: " + "; ".join(parts) + " (README: 'Upgrading to NFKC identifiers')"
+    return "identifiers: " + "; ".join(parts) + " (README: 'Upgrading to PRECIS identifiers')"

@@ -3,17 +3,20 @@
 The vault keeps each identifier in the normalized form it was written in, and
 the version of the rules (`Identity.normalization`). Version 1 was `strip()`
 and `casefold()` for email and device_id, `strip()` for customer_id and
-session_id, and for phone numbers the removal of separators. Normalizing such
-a stored form again by today's rules (`privacy.pseudonym.NORMALIZATION`) gives
-the form every spelling of it now has: the NFD `jose\u0301@` moves to the NFC
-`josé@` (and is joined with it, if both were stored), fullwidth letters move to
-ASCII.
+session_id, and for phone numbers the removal of separators; version 2 was
+Unicode NFKC and lower case. Normalizing such a stored form again by today's
+rules (PRECIS, `privacy.pseudonym.NORMALIZATION`) gives the form every spelling
+of it now has: the NFD `jose\u0301@` moves to the NFC `josé@` (and is joined
+with it, if both were stored), fullwidth letters move to ASCII.
 
-What the old case folding merged cannot be taken apart: `straße@` and
-`strasse@` were both stored as `strasse@`, and nothing in the stores tells the
-two spellings' events apart. Such an entry stays under the form it has (the
-`strasse@` spelling); `may_hold_two_spellings` says which entries those could
-be, so the migration can count them.
+What an older rule merged cannot be taken apart. Case folding stored `straße@`
+and `strasse@` both as `strasse@`; `may_hold_two_spellings` says which entries
+those could be, so the migration can count them. NFKC stored `x²@` as `x2@` and
+`ﬁn@` as `fin@`: the stored form is a plain spelling, which today's rules
+accept and keep, and no entry says whether another spelling reached it, so
+those are not counted (README). A stored form that today's rules refuse (a
+character NFKC kept, such as a line separator or a symbol) is left as it is,
+under its pseudonym, and reported: no request can name it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ _FOLDED_NAMESPACES = frozenset({"email", "device_id"})  # casefold()ed by versio
 @dataclass(frozen=True)
 class Renormalized:
     """A stored identity's form under today's rules, or its stored form when today's
-    rules refuse it (a control or format character, or too long once normalized)."""
+    rules refuse it (a character they refuse, or too long once normalized)."""
 
     identifier: str
     refused: bool

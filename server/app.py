@@ -195,7 +195,7 @@ def _print_renormalization(report: RekeyReport) -> None:
     for pseudonym in report.inseparable:
         print(f"tactful: {pseudonym} may hold two spellings; kept together", file=sys.stderr)
     for pseudonym in report.refused:
-        print(f"tactful: {pseudonym} has a control or format character", file=sys.stderr)
+        print(f"tactful: {pseudonym} holds a character the rules refuse", file=sys.stderr)
 
 
 def _access_history(log: stores.AccessLog) -> Callable[[Sequence[str]], list[dict[str, object]]]:

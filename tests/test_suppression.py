@@ -187,8 +187,54 @@ def test_a_tombstone_made_under_the_old_normalization_keeps_blocking(
         tactful.consent(email(spelled_then), "analytics")
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     # Typed the other way: the decomposed form is found too; a fullwidth one is not (the
-    # old rules kept it apart; see README, "Upgrading to NFKC identifiers").
+    # old rules kept it apart; see README, "Upgrading to PRECIS identifiers").
     stored = tactful.record(
         "support_triage", event(email(spelled_now), "page_viewed", tactful.clock.now, path="/y")
     ).stored
     assert stored == (0 if spelled_then.startswith("Jose") else 1)
+
+
+@pytest.mark.parametrize(
+    ("spelled_then", "spelled_now", "refused_now"),
+    [
+        ("x\u00b2@example.com", "x2@example.com", True),  # the plain spelling NFKC gave it
+        ("ada\u00a0lovelace@example.com", "ada lovelace@example.com", True),
+        ("\u212aATE@example.com", "kate@example.com", False),
+    ],
+    ids=["superscript", "no-break-space", "kelvin"],
+)
+def test_a_tombstone_made_under_nfkc_keeps_blocking(
+    tactful: Tactful,
+    monkeypatch: pytest.MonkeyPatch,
+    spelled_then: str,
+    spelled_now: str,
+    refused_now: bool,
+) -> None:
+    """The NFKC release erased and suppressed a person under its spelling of them; the
+    tombstone cannot move, so what it blocked stays blocked (blocking the plain
+    spelling too: the safe side), and the compatibility spelling is refused."""
+    from privacy import pseudonym
+
+    with monkeypatch.context() as nfkc:
+        for namespace, normalizer in pseudonym._VERSION_2.items():
+            nfkc.setitem(pseudonym.NORMALIZERS, namespace, normalizer)
+        tactful.record("support_triage", event(email(spelled_then), "page_viewed", T0, path="/x"))
+        erase(tactful, email(spelled_then), suppress=True)
+    reply = tactful.record(
+        "support_triage", event(email(spelled_now), "page_viewed", tactful.clock.now, path="/y")
+    )
+    assert (reply.stored, reply.not_stored) == (0, 1)
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.consent(email(spelled_now), "analytics")
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    if refused_now:
+        with pytest.raises(grpc.RpcError) as caught:
+            tactful.record(
+                "support_triage", event(email(spelled_then), "page_viewed", T0, path="/z")
+            )
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        blocked = tactful.record(
+            "support_triage", event(email(spelled_then), "page_viewed", T0, path="/z")
+        )
+        assert (blocked.stored, blocked.not_stored) == (0, 1)
