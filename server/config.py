@@ -370,7 +370,7 @@ def _principals_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
 
 
 def _rate_limit_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
-    return {"failure_limits": _rate_limit(src.path, value)}
+    return _rate_limit(src.path, value)
 
 
 def _tls_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
@@ -488,7 +488,12 @@ KEYS: tuple[ConfigKey, ...] = (
               "failed calls a peer may make per minute, sustained"),
     ConfigKey("rate_limit", "failed_burst", "integer", str(_LIMITS.burst), "and at once"),
     ConfigKey("rate_limit", "summary_seconds", "number", f"{_LIMITS.summary_s:g}",
-              "one summary record of refused calls per peer and window"),
+              "refused calls are summed up in one record per window"),
+    ConfigKey("rate_limit", "global_failed_per_minute", "number",
+              f"{_LIMITS.global_per_minute:g}",
+              "failed calls recorded per minute from every peer together, sustained"),
+    ConfigKey("rate_limit", "global_failed_burst", "integer", str(_LIMITS.global_burst),
+              "and at once"),
     ConfigKey("", "insights", "table", "", "[insights]",
               _table("insights", "insights must be a table with one key, budget"), {}),
     ConfigKey("insights", "budget", "number", "1.0",
@@ -588,22 +593,35 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     )
 
 
-def _rate_limit(path: Path, raw: Any) -> FailureLimits:
-    """The [rate_limit] table: failed_per_minute, failed_burst, summary_seconds."""
+def _rate_limit(path: Path, raw: Any) -> dict[str, Any]:
+    """The [rate_limit] table: the limits on failed calls, per peer and in all."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
     _refuse_unknown(path, "rate_limit", raw, names_in("rate_limit"))
-    default = FailureLimits()
-    per_minute = raw.get("failed_per_minute", default.per_minute)
-    burst = raw.get("failed_burst", default.burst)
-    summary = raw.get("summary_seconds", default.summary_s)
+    limits = FailureLimits()
+
+    def number(key: str, default: float, low: float, high: float, *, whole: bool = False) -> Any:
+        value = raw.get(key, default)
+        kinds = (int,) if whole else (int, float)
+        if type(value) not in kinds or not low <= value <= high:
+            what = "an integer" if whole else "a number"
+            raise ConfigError(f"{path}: rate_limit.{key} must be {what} from {low} to {high}")
+        return value
+
+    per_minute = raw.get("failed_per_minute", limits.per_minute)
     if type(per_minute) not in (int, float) or not 0 < per_minute <= 1_000_000:
         raise ConfigError(f"{path}: rate_limit.failed_per_minute must be a positive number")
-    if type(burst) is not int or not 1 <= burst <= 1_000_000:
-        raise ConfigError(f"{path}: rate_limit.failed_burst must be a positive integer")
-    if type(summary) not in (int, float) or not 0.01 <= summary <= 86_400:
-        raise ConfigError(f"{path}: rate_limit.summary_seconds must be from 0.01 to 86400")
-    return FailureLimits(float(per_minute), burst, float(summary))
+    global_per_minute = raw.get("global_failed_per_minute", limits.global_per_minute)
+    if type(global_per_minute) not in (int, float) or not 0 < global_per_minute <= 1_000_000:
+        raise ConfigError(f"{path}: rate_limit.global_failed_per_minute must be a positive number")
+    failure_limits = FailureLimits(
+        float(per_minute),
+        number("failed_burst", limits.burst, 1, 1_000_000, whole=True),
+        float(number("summary_seconds", limits.summary_s, 0.01, 86_400)),
+        float(global_per_minute),
+        number("global_failed_burst", limits.global_burst, 1, 1_000_000, whole=True),
+    )
+    return {"failure_limits": failure_limits}
 
 
 def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:
