@@ -31,6 +31,7 @@ from typing import Any
 
 from privacy.contract import unknown_keys
 from server.limits import FailureLimits
+from server.lockout import LockoutPolicy
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_CONSOLE_LISTEN = "127.0.0.1:8080"
@@ -109,6 +110,7 @@ class Settings:
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     record_timeout_ms: float = 2000.0  # a call whose record is not durable by then: UNAVAILABLE
     failure_limits: FailureLimits = FailureLimits()  # failed calls per peer ([rate_limit])
+    signin_lockout: LockoutPolicy = LockoutPolicy()  # the console's ([rate_limit] signin_*)
     tls: TlsSettings | None = None  # [tls]; None: plaintext, refused off the loopback
     allow_insecure: bool = False  # plaintext on a non-loopback address, with a warning
     identity_retention: str = "400d"  # vault entries of people inactive this long go
@@ -407,6 +409,7 @@ def _console_table(src: _Source, place: str, raw: Any) -> dict[str, Any]:
 
 
 _LIMITS = FailureLimits()
+_LOCKOUT = LockoutPolicy()
 # fmt: off
 KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("", "listen", "HOST:PORT", f'"{DEFAULT_LISTEN}"',
@@ -494,6 +497,16 @@ KEYS: tuple[ConfigKey, ...] = (
               "failed calls recorded per minute from every peer together, sustained"),
     ConfigKey("rate_limit", "global_failed_burst", "integer", str(_LIMITS.global_burst),
               "and at once"),
+    ConfigKey("rate_limit", "signin_lockout_after", "integer", str(_LOCKOUT.after),
+              "console: refused sign-ins from one address (or one principal's token)"
+              " before it is locked out"),
+    ConfigKey("rate_limit", "signin_lockout_everyone_after", "integer",
+              str(_LOCKOUT.everyone_after),
+              "console: refused sign-ins from every address together before all are"),
+    ConfigKey("rate_limit", "signin_lockout_seconds", "number", f"{_LOCKOUT.first_s:g}",
+              "console: the first lockout; each next one is twice as long"),
+    ConfigKey("rate_limit", "signin_lockout_max_seconds", "number", f"{_LOCKOUT.max_s:g}",
+              "console: the longest lockout, and the quiet time that forgives"),
     ConfigKey("", "insights", "table", "", "[insights]",
               _table("insights", "insights must be a table with one key, budget"), {}),
     ConfigKey("insights", "budget", "number", "1.0",
@@ -594,11 +607,11 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
 
 
 def _rate_limit(path: Path, raw: Any) -> dict[str, Any]:
-    """The [rate_limit] table: the limits on failed calls, per peer and in all."""
+    """The [rate_limit] table: the limits on failed calls, and the console's lockout."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
     _refuse_unknown(path, "rate_limit", raw, names_in("rate_limit"))
-    limits = FailureLimits()
+    limits, lockout = FailureLimits(), LockoutPolicy()
 
     def number(key: str, default: float, low: float, high: float, *, whole: bool = False) -> Any:
         value = raw.get(key, default)
@@ -614,6 +627,7 @@ def _rate_limit(path: Path, raw: Any) -> dict[str, Any]:
     global_per_minute = raw.get("global_failed_per_minute", limits.global_per_minute)
     if type(global_per_minute) not in (int, float) or not 0 < global_per_minute <= 1_000_000:
         raise ConfigError(f"{path}: rate_limit.global_failed_per_minute must be a positive number")
+    first_s = number("signin_lockout_seconds", lockout.first_s, 1, 86_400)
     failure_limits = FailureLimits(
         float(per_minute),
         number("failed_burst", limits.burst, 1, 1_000_000, whole=True),
@@ -621,7 +635,13 @@ def _rate_limit(path: Path, raw: Any) -> dict[str, Any]:
         float(global_per_minute),
         number("global_failed_burst", limits.global_burst, 1, 1_000_000, whole=True),
     )
-    return {"failure_limits": failure_limits}
+    signin_lockout = LockoutPolicy(
+        number("signin_lockout_after", lockout.after, 1, 1_000_000, whole=True),
+        number("signin_lockout_everyone_after", lockout.everyone_after, 1, 1_000_000, whole=True),
+        float(first_s),
+        float(number("signin_lockout_max_seconds", lockout.max_s, first_s, 604_800)),
+    )
+    return {"failure_limits": failure_limits, "signin_lockout": signin_lockout}
 
 
 def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
 
 from privacy.access_log import RequestIdOrigin
+from server.config import ConfigError, load_settings
 from server.edge import RATE_LIMITED_METHOD
 from server.limits import MAX_PEERS, FailureLimiter, FailureLimits, peer_host
+from server.lockout import LockoutPolicy
 from tactful.v1 import personalization_pb2
 from tests.conftest import Tactful, bearer, email
 from tests.test_access_log_service import query as records
@@ -171,3 +174,26 @@ def test_a_window_counts_every_refused_call_in_bounded_memory() -> None:
 )
 def test_a_peer_is_its_address_without_the_port(peer: str, host: str) -> None:
     assert peer_host(peer) == host
+
+
+def test_the_rate_limit_table_sets_the_global_cap_and_the_sign_in_lockout(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        "[rate_limit]\nglobal_failed_per_minute = 30\nglobal_failed_burst = 7\n"
+        "signin_lockout_after = 3\nsignin_lockout_everyone_after = 40\n"
+        "signin_lockout_seconds = 5\nsignin_lockout_max_seconds = 50\n"
+    )
+    settings = load_settings(config, {})
+    assert (settings.failure_limits.global_per_minute, settings.failure_limits.global_burst) == (
+        30.0,
+        7,
+    )
+    assert settings.signin_lockout == LockoutPolicy(3, 40, 5.0, 50.0)
+    config.write_text("[rate_limit]\nsignin_lockout_seconds = 60\nsignin_lockout_max_seconds = 5\n")
+    with pytest.raises(ConfigError, match="signin_lockout_max_seconds must be a number from 60"):
+        load_settings(config, {})
+    config.write_text("[rate_limit]\nglobal_failed_burst = 0\n")
+    with pytest.raises(ConfigError, match="global_failed_burst must be an integer from 1"):
+        load_settings(config, {})
