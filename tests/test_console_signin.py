@@ -153,3 +153,13 @@ def test_a_principal_refused_again_and_again_is_locked_out_whatever_its_address(
     (lockout,) = [r for r in console.query() if r.method == LOCKOUT]
     assert lockout.principal == "analyst"
     assert lockout.reason.startswith("locked out: this principal for 60 s until")
+
+
+def test_the_summary_of_refused_sign_ins_is_written_when_its_window_ends(
+    start_console: Callable[..., Console],
+) -> None:
+    from tests.conftest import eventually
+
+    console = start_console(FailureLimits(per_minute=0.001, burst=1, summary_s=0.2))
+    assert [console.sign_in("tf_wrong") for _ in range(4)] == [403] * 4
+    eventually(lambda: console.refused_sign_ins() == (1, 3), seconds=10)
