@@ -109,7 +109,7 @@ class Settings:
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     record_timeout_ms: float = 2000.0  # a call whose record is not durable by then: UNAVAILABLE
-    failure_limits: FailureLimits = FailureLimits()  # failed calls per peer ([rate_limit])
+    failure_limits: FailureLimits = FailureLimits()  # failed calls per peer and in all
     signin_lockout: LockoutPolicy = LockoutPolicy()  # the console's ([rate_limit] signin_*)
     tls: TlsSettings | None = None  # [tls]; None: plaintext, refused off the loopback
     allow_insecure: bool = False  # plaintext on a non-loopback address, with a warning
