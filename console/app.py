@@ -38,15 +38,17 @@ from console.security import (
     same,
 )
 from console.sources import Sources
-from privacy.access_log import AccessEntry, AccessLogUnavailable, Decided
+from privacy.access_log import ANONYMOUS, AccessEntry, AccessLogUnavailable, Decided
 from privacy.contract import parse_duration
 from segments.ingest import to_us
 from server.auth import Unauthenticated
 from server.config import Settings
-from server.limits import FailureLimiter
+from server.limits import FailureLimiter, RefusedWindow
+from server.lockout import Lockouts
 
 HERE = Path(__file__).resolve().parent
 ROLE = "compliance"
+SIGN_IN_LIMITED = "sign-in.rate-limited"  # the summary of refused sign-ins not recorded alone
 T = TypeVar("T")
 
 
@@ -85,7 +87,9 @@ class Console:
         self.clock = clock
         self.secure = secure  # served over TLS: cookies are Secure
         self.sessions = Sessions(parse_duration(settings.console.session_timeout))
-        self.refused = FailureLimiter(settings.failure_limits)
+        self.refused = FailureLimiter(settings.failure_limits)  # refused sign-ins recorded
+        self.lockouts = Lockouts(settings.signin_lockout)
+        self.tasks: set[asyncio.Task[Any]] = set()  # summaries being written
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-console")
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -101,6 +105,11 @@ class Console:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        window = self.refused.close_window()
+        if window is not None:
+            with contextlib.suppress(AccessLogUnavailable):  # logged by the access log
+                summary = self.refused_summary(window)
+                self.sources.append(summary, now_us=summary.time_us)
         with contextlib.suppress(AccessLogUnavailable):  # the next writer signs it
             self.sources.sign_head(now_us=to_us(self.clock()))
         self.sources.close()
@@ -155,6 +164,18 @@ class Console:
             request_id=uuid.uuid4().hex,
             latency_us=0,
             authenticated_by="token" if principal != "anonymous" else "",
+        )
+
+    def refused_summary(self, window: RefusedWindow) -> AccessEntry:
+        """The one record of the sign-ins refused in `window` without a record each."""
+        reason = window.reason(to_us(self.clock()))
+        return self.entry(
+            SIGN_IN_LIMITED,
+            ANONYMOUS,
+            role="",
+            reason=reason,
+            decision=Decided.DENIED,
+            status="RESOURCE_EXHAUSTED",
         )
 
     async def record(self, entry: AccessEntry) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 
 from privacy.contract import unknown_keys
 from server.limits import FailureLimits
+from server.lockout import LockoutPolicy
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_CONSOLE_LISTEN = "127.0.0.1:8080"
@@ -108,7 +109,8 @@ class Settings:
     access_log_retention: str = "2190d"  # six years
     commit_window_ms: float = 5.0  # under load, at most one access-log fsync per window
     record_timeout_ms: float = 2000.0  # a call whose record is not durable by then: UNAVAILABLE
-    failure_limits: FailureLimits = FailureLimits()  # failed calls per peer ([rate_limit])
+    failure_limits: FailureLimits = FailureLimits()  # failed calls per peer and in all
+    signin_lockout: LockoutPolicy = LockoutPolicy()  # the console's ([rate_limit] signin_*)
     tls: TlsSettings | None = None  # [tls]; None: plaintext, refused off the loopback
     allow_insecure: bool = False  # plaintext on a non-loopback address, with a warning
     identity_retention: str = "400d"  # vault entries of people inactive this long go
@@ -370,7 +372,7 @@ def _principals_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
 
 
 def _rate_limit_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
-    return {"failure_limits": _rate_limit(src.path, value)}
+    return _rate_limit(src.path, value)
 
 
 def _tls_table(src: _Source, place: str, value: Any) -> dict[str, Any]:
@@ -407,6 +409,7 @@ def _console_table(src: _Source, place: str, raw: Any) -> dict[str, Any]:
 
 
 _LIMITS = FailureLimits()
+_LOCKOUT = LockoutPolicy()
 # fmt: off
 KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("", "listen", "HOST:PORT", f'"{DEFAULT_LISTEN}"',
@@ -488,7 +491,22 @@ KEYS: tuple[ConfigKey, ...] = (
               "failed calls a peer may make per minute, sustained"),
     ConfigKey("rate_limit", "failed_burst", "integer", str(_LIMITS.burst), "and at once"),
     ConfigKey("rate_limit", "summary_seconds", "number", f"{_LIMITS.summary_s:g}",
-              "one summary record of refused calls per peer and window"),
+              "refused calls are summed up in one record per window"),
+    ConfigKey("rate_limit", "global_failed_per_minute", "number",
+              f"{_LIMITS.global_per_minute:g}",
+              "failed calls recorded per minute from every peer together, sustained"),
+    ConfigKey("rate_limit", "global_failed_burst", "integer", str(_LIMITS.global_burst),
+              "and at once"),
+    ConfigKey("rate_limit", "signin_lockout_after", "integer", str(_LOCKOUT.after),
+              "console: refused sign-ins from one address (or one principal's token)"
+              " before it is locked out"),
+    ConfigKey("rate_limit", "signin_lockout_everyone_after", "integer",
+              str(_LOCKOUT.everyone_after),
+              "console: refused sign-ins from every address together before all are"),
+    ConfigKey("rate_limit", "signin_lockout_seconds", "number", f"{_LOCKOUT.first_s:g}",
+              "console: the first lockout; each next one is twice as long"),
+    ConfigKey("rate_limit", "signin_lockout_max_seconds", "number", f"{_LOCKOUT.max_s:g}",
+              "console: the longest lockout, and the quiet time that forgives"),
     ConfigKey("", "insights", "table", "", "[insights]",
               _table("insights", "insights must be a table with one key, budget"), {}),
     ConfigKey("insights", "budget", "number", "1.0",
@@ -588,22 +606,42 @@ def _principal(path: Path, index: int, raw: Any) -> PrincipalConfig:
     )
 
 
-def _rate_limit(path: Path, raw: Any) -> FailureLimits:
-    """The [rate_limit] table: failed_per_minute, failed_burst, summary_seconds."""
+def _rate_limit(path: Path, raw: Any) -> dict[str, Any]:
+    """The [rate_limit] table: the limits on failed calls, and the console's lockout."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: rate_limit must be a table ([rate_limit])")
     _refuse_unknown(path, "rate_limit", raw, names_in("rate_limit"))
-    default = FailureLimits()
-    per_minute = raw.get("failed_per_minute", default.per_minute)
-    burst = raw.get("failed_burst", default.burst)
-    summary = raw.get("summary_seconds", default.summary_s)
+    limits, lockout = FailureLimits(), LockoutPolicy()
+
+    def number(key: str, default: float, low: float, high: float, *, whole: bool = False) -> Any:
+        value = raw.get(key, default)
+        kinds = (int,) if whole else (int, float)
+        if type(value) not in kinds or not low <= value <= high:
+            what = "an integer" if whole else "a number"
+            raise ConfigError(f"{path}: rate_limit.{key} must be {what} from {low} to {high}")
+        return value
+
+    per_minute = raw.get("failed_per_minute", limits.per_minute)
     if type(per_minute) not in (int, float) or not 0 < per_minute <= 1_000_000:
         raise ConfigError(f"{path}: rate_limit.failed_per_minute must be a positive number")
-    if type(burst) is not int or not 1 <= burst <= 1_000_000:
-        raise ConfigError(f"{path}: rate_limit.failed_burst must be a positive integer")
-    if type(summary) not in (int, float) or not 0.01 <= summary <= 86_400:
-        raise ConfigError(f"{path}: rate_limit.summary_seconds must be from 0.01 to 86400")
-    return FailureLimits(float(per_minute), burst, float(summary))
+    global_per_minute = raw.get("global_failed_per_minute", limits.global_per_minute)
+    if type(global_per_minute) not in (int, float) or not 0 < global_per_minute <= 1_000_000:
+        raise ConfigError(f"{path}: rate_limit.global_failed_per_minute must be a positive number")
+    first_s = number("signin_lockout_seconds", lockout.first_s, 1, 86_400)
+    failure_limits = FailureLimits(
+        float(per_minute),
+        number("failed_burst", limits.burst, 1, 1_000_000, whole=True),
+        float(number("summary_seconds", limits.summary_s, 0.01, 86_400)),
+        float(global_per_minute),
+        number("global_failed_burst", limits.global_burst, 1, 1_000_000, whole=True),
+    )
+    signin_lockout = LockoutPolicy(
+        number("signin_lockout_after", lockout.after, 1, 1_000_000, whole=True),
+        number("signin_lockout_everyone_after", lockout.everyone_after, 1, 1_000_000, whole=True),
+        float(first_s),
+        float(number("signin_lockout_max_seconds", lockout.max_s, first_s, 604_800)),
+    )
+    return {"failure_limits": failure_limits, "signin_lockout": signin_lockout}
 
 
 def _tls(path: Path, base: Path, raw: Any) -> TlsSettings | None:

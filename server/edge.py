@@ -39,7 +39,7 @@ from server.observability import CallOutcome, Observer, ignore
 
 log = logging.getLogger("tactful.server")
 UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
-RATE_LIMITED_MESSAGE = "too many failed calls from this address; try again later"
+RATE_LIMITED_MESSAGE = "too many failed calls (from this address or in all); try again later"
 RATE_LIMITED_METHOD = "tactful.edge/RateLimited"  # the summary record of refused calls
 _LIMITED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 
@@ -182,19 +182,19 @@ class Edge:
         self, context: grpc.aio.ServicerContext, method: str, principal: str, status: grpc.Status
     ) -> bool:
         """Whether this failed call is recorded on its own; if not, it is counted into
-        its peer's summary record, written when the window ends."""
+        the summary record of its window, written when the window ends."""
         peer = peer_host(context.peer() or "")
         if self._limiter.admit_failure(peer, now_s=time.monotonic()):
             return True
         now_us = to_us(self._clock())
         if self._limiter.refuse(peer, method, principal, status.code.name, now_us=now_us):
             asyncio.get_running_loop().call_later(
-                self._limiter.limits.summary_s, self._write_summary, peer
+                self._limiter.limits.summary_s, self._write_summary
             )
         return False
 
-    def _write_summary(self, peer: str) -> None:
-        window = self._limiter.close_window(peer)
+    def _write_summary(self) -> None:
+        window = self._limiter.close_window()
         if window is not None:
             self._log.submit(self._summary(window)).add_done_callback(_log_summary_failure)
 
@@ -218,9 +218,8 @@ class Edge:
         )
 
     def close(self) -> None:
-        """Hand the open windows' summaries to the access log before it closes."""
-        for window in self._limiter.close_all():
-            self._log.submit(self._summary(window)).add_done_callback(_log_summary_failure)
+        """Hand the open window's summary to the access log before it closes."""
+        self._write_summary()
 
     def _check_size(self, request: Any) -> None:
         if isinstance(request, Undecodable):

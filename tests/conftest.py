@@ -138,7 +138,9 @@ class Tactful:
         return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
 
 
-UNLIMITED_FAILURES = FailureLimits(per_minute=1e6, burst=1_000_000)
+UNLIMITED_FAILURES = FailureLimits(
+    per_minute=1e6, burst=1_000_000, global_per_minute=1e6, global_burst=1_000_000
+)
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -43,6 +43,7 @@ def write_config(
             f'token_sha256 = "{hash_token(token_for(p["name"]))}"',
         ]
     lines += ["[rate_limit]", "failed_per_minute = 100000", "failed_burst = 100000"]
+    lines += ["global_failed_per_minute = 100000", "global_failed_burst = 100000"]
     lines += ["[storage]", f'url = "{storage_url}"', f'vault_url = "{vault_url}"']
     config = folder / "tactful.toml"
     config.write_text("\n".join(lines) + "\n")
