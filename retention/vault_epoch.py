@@ -40,6 +40,12 @@ class RotationRunning(RetentionError):
     """Another process is rotating the vault key of these stores now."""
 
 
+class KeyringBehind(RetentionError):
+    """Data keys are sealed under a vault key version newer than this keyring's primary:
+    another host rotated with a keyring of its own. Rotating here would destroy keys
+    that host still writes under, and reuse version numbers."""
+
+
 class EpochVault(Protocol):
     def rewrap(self, *, after: str = "", limit: int = 1000) -> RewrapBatch: ...
 
@@ -117,11 +123,22 @@ class VaultEpochRotation:
         with self._vault.exclusive() as held:
             if not held:
                 raise RotationRunning("another process is rotating the vault key now")
+            self._check_keyring_is_current()
             primary = self._keys.begin_epoch(now=now)
             self._record("rotate-vault", {"use": "vault", "primary": primary})
             rewrapped, unreadable = self._rewrap_all(primary, progress)
             retired, kept = self._retire_old(primary)
         return EpochReport(primary, rewrapped, retired, kept, unreadable)
+
+    def _check_keyring_is_current(self) -> None:
+        newest = max(self._keys.versions())
+        ahead = sorted(v for v in self._vault.sealed_versions() if v > newest)
+        if ahead:
+            raise KeyringBehind(
+                f"data keys are sealed under vault key v{ahead[-1]}, which this keyring does"
+                f" not hold (its newest is v{newest}): another host rotated the vault key with"
+                " its own keyring; every host must read the same keyring file"
+            )
 
     def _rewrap_all(self, primary: int, progress: Progress) -> tuple[int, tuple[str, ...]]:
         rewrapped, unreadable = 0, set[str]()

@@ -240,3 +240,19 @@ def test_one_rotation_at_a_time(stores: Stores) -> None:
         with pytest.raises(RotationRunning):
             rotate_vault(stores.settings, stores.domain.vault, now=T0)
     assert load_keyring(stores.settings.keyring_path).vault.live_versions() == (1,)
+
+
+def test_a_host_whose_keyring_is_behind_refuses_to_rotate(stores: Stores, tmp_path: Path) -> None:
+    """Two hosts, a keyring file each: after one rotated, the other must not (it would
+    destroy the key it writes under and number its new key as the other's)."""
+    import shutil
+
+    from retention.vault_epoch import KeyringBehind
+
+    behind = tmp_path / "host-b-keyring.json"
+    shutil.copy2(stores.settings.keyring_path, behind)
+    rotate_vault(stores.settings, stores.domain.vault, now=T0)  # host A
+    host_b = VaultEpochRotation(KeyringEpochs(behind), stores.domain.vault, _no_record)
+    with pytest.raises(KeyringBehind, match="sealed under vault key v2, which this keyring"):
+        host_b.run(now=T0)
+    assert load_keyring(behind).vault.live_versions() == (1,)  # left untouched
