@@ -98,6 +98,10 @@ class EpochReport:
     # (a damaged row): what they wrap stays recoverable until those rows are gone.
     kept: tuple[int, ...] = ()
     unreadable: tuple[str, ...] = ()  # pseudonyms whose data key no live version opens
+    # Data keys a writer still sealed under a version after it was found unused and
+    # destroyed (it read the keyring before the rotation began and committed after
+    # the last pass): lost. Counted so that it cannot go unnoticed.
+    lost: int = 0
 
 
 class VaultEpochRotation:
@@ -128,7 +132,9 @@ class VaultEpochRotation:
             self._record("rotate-vault", {"use": "vault", "primary": primary})
             rewrapped, unreadable = self._rewrap_all(primary, progress)
             retired, kept = self._retire_old(primary)
-        return EpochReport(primary, rewrapped, retired, kept, unreadable)
+            stored = self._vault.sealed_versions()
+            lost = sum(stored.get(v, 0) for v in retired)
+        return EpochReport(primary, rewrapped, retired, kept, unreadable, lost)
 
     def _check_keyring_is_current(self) -> None:
         newest = max(self._keys.versions())
@@ -190,5 +196,10 @@ def describe(report: EpochReport) -> str:
         line += (
             f"; kept {kept}: {len(report.unreadable)} data keys under it do not open"
             " (damaged rows), so what it wraps stays recoverable"
+        )
+    if report.lost:
+        line += (
+            f"; {report.lost} data keys were written under a destroyed version meanwhile"
+            " and are lost"
         )
     return line

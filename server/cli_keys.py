@@ -118,7 +118,7 @@ def _rotate_vault(settings: Settings) -> int:
     print(f"rotate-vault: {describe(report)}")
     for pseudonym in report.unreadable:
         print(f"rotate-vault: cannot open the data key of {pseudonym}", file=sys.stderr)
-    return 1 if report.unreadable else 0
+    return 1 if report.unreadable or report.lost else 0
 
 
 def _rekey(settings: Settings, args: argparse.Namespace) -> int:

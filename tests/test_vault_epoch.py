@@ -170,3 +170,34 @@ def test_an_epoch_out_of_range_is_refused(tmp_path: Path, value: str) -> None:
     config.write_text(f"[vault]\nepoch = {value}\n")
     with pytest.raises(ConfigError, match="vault.epoch must be 0 .off. or hours from 1/60 to"):
         load_settings(config, {})
+
+
+def test_tactful_serve_ends_an_epoch_that_is_over_as_it_starts(tmp_path: Path) -> None:
+    """The schedule is wired into `tactful serve`: a keyring whose vault key is older
+    than `[vault] epoch` is rotated by the running server."""
+    import os
+    import signal
+
+    from privacy.keyring import create_keyring
+    from tests.conftest import serve_process
+    from tests.test_cli_records import ROOT
+
+    keyring = tmp_path / "keyring.json"
+    create_keyring(keyring, now=datetime(2020, 1, 1, tzinfo=UTC))
+    development = (ROOT / "examples" / "development.toml").read_text()
+    development = development.replace('listen = "127.0.0.1:50051"', "").replace(
+        'contract = "contract.toml"', f'contract = "{ROOT / "examples" / "contract.toml"}"'
+    )
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        f'data_dir = "data"\nkeyring = "{keyring}"\nlisten = "127.0.0.1:0"\n{development}\n'
+        "[vault]\nepoch = 1\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TACTFUL_")}
+    process, _, _ = serve_process(["--config", str(config)], env)
+    try:
+        _eventually(lambda: _vault_versions(keyring) == (2,))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0

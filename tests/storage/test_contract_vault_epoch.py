@@ -256,3 +256,45 @@ def test_a_host_whose_keyring_is_behind_refuses_to_rotate(stores: Stores, tmp_pa
     with pytest.raises(KeyringBehind, match="sealed under vault key v2, which this keyring"):
         host_b.run(now=T0)
     assert load_keyring(behind).vault.live_versions() == (1,)  # left untouched
+
+
+def test_people_remembered_while_a_rotation_runs_are_all_revealed_after_it(
+    engine: Engine, stores: Stores
+) -> None:
+    """Another server keeps storing new people during the rotation: whoever read the
+    old primary before the new key appeared is re-wrapped by a later pass; no data key
+    stays under, or is written under, the destroyed key."""
+    import threading
+
+    from privacy.vault import Identity
+
+    writer = engine.open(stores.settings)  # another server, following the keyring file
+    stop, written = threading.Event(), []
+
+    def remember() -> None:
+        while not stop.is_set() and len(written) < 5000:
+            batch = [
+                Identity(
+                    f"hmac-sha256:v1:{len(written) + i:064x}", "email", f"n{len(written) + i}@x"
+                )
+                for i in range(10)
+            ]
+            writer.domain.vault.remember(batch, now=T0)
+            written.extend(batch)
+
+    thread = threading.Thread(target=remember)
+    thread.start()
+    try:
+        while len(written) < 50:
+            threading.Event().wait(0.01)
+        report = rotate_vault(
+            stores.settings, stores.domain.vault, now=T0,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        writer.domain.close()
+    assert report.lost == 0 and report.retired == (1,)
+    assert set(stores.domain.vault.sealed_versions()) == {report.primary}
+    for identity in written[:: max(1, len(written) // 200)]:
+        assert stores.domain.vault.reveal(identity.pseudonym) == identity
