@@ -308,16 +308,17 @@ def retire_version(path: Path, use: str, version: int) -> None:
     load_keyring(path)
 
 
-def primary_created_at(path: Path, use: str) -> datetime | None:
-    """When the primary version of `use` was added (for the vault key: when its epoch
-    began); None if the keyring does not say."""
+def oldest_created_at(path: Path, use: str) -> datetime | None:
+    """When the oldest live version of `use` was added (for the vault key: when the
+    oldest epoch not yet ended began); None if the keyring does not say."""
     _check_mode(path)
-    keyset = json.loads(path.read_text())["keysets"][use]
-    stamp = keyset["keys"][str(keyset["primary"])].get("created_at")
-    try:
-        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-    except ValueError:
-        return None
+    stamps = []
+    for entry in json.loads(path.read_text())["keysets"][use]["keys"].values():
+        try:
+            stamps.append(datetime.fromisoformat(entry["created_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    return min(stamps, default=None)
 
 
 def adopt_pseudonym_key(path: Path, version: int, *, now: datetime) -> int:

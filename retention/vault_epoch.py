@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from privacy.keyring import load_keyring, primary_created_at, retire_version, rotate_keyring
+from privacy.keyring import load_keyring, oldest_created_at, retire_version, rotate_keyring
 from privacy.vault import RewrapBatch
 from retention.errors import RetentionError
 from retention.progress import NO_PROGRESS, Progress
@@ -178,9 +178,11 @@ class VaultEpochRotation:
 
 
 def next_rotation(keyring: Path, epoch: timedelta, *, now: datetime) -> datetime:
-    """When the current epoch ends: its primary's creation plus `epoch` (now, if the
-    keyring does not say when it was made)."""
-    began = primary_created_at(keyring, "vault")
+    """When the oldest vault key still in the keyring must be destroyed: its creation
+    plus `epoch` (now, if the keyring does not say when it was made). Normally that
+    is the primary; after a rotation cut short, the older key it left, so the next
+    start completes it at once."""
+    began = oldest_created_at(keyring, "vault")
     return now if began is None else began + epoch
 
 

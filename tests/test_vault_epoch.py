@@ -128,6 +128,21 @@ def test_the_schedule_rotates_when_the_epoch_has_ended_and_not_before(
     assert _vault_versions(path) == (3, 2)
 
 
+def test_a_rotation_cut_short_is_completed_as_the_server_starts(
+    tactful: Tactful, config: str
+) -> None:
+    """Its new key is fresh, but the key it was to destroy is as old as ever: the
+    schedule counts from that one, or an erasure's window would double."""
+    path = tactful.settings.keyring_path
+    rotate_keyring(path, ["vault"], now=datetime.now(UTC))  # then the process died
+    schedule = VaultEpochSchedule(replace(tactful.settings, vault_epoch_hours=24.0))
+    schedule.start()
+    try:
+        _eventually(lambda: _vault_versions(path) == (3,))
+    finally:
+        schedule.close()
+
+
 def test_a_stopping_server_ends_its_rotation_between_two_chunks(
     tactful: Tactful, config: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
