@@ -92,20 +92,23 @@ class VaultEpochSchedule:
             self._thread.join()
 
     def _loop(self) -> None:
+        not_before = 0.0  # time.monotonic(): no rotation before (after a failure, …)
         while not self._stop.is_set():
             try:
-                wait = self._wait_s()
-                if wait <= 0:
-                    self._rotate()
+                due_in = self._wait_s()
+                if due_in <= 0 and time.monotonic() >= not_before:
+                    if not self._rotate():  # a key it could not destroy: not again at once
+                        not_before = time.monotonic() + self._epoch.total_seconds()
                     continue
             except RotationRunning:
-                wait = _LOOK_AGAIN_S
+                due_in = _LOOK_AGAIN_S
             except _Stopped:
                 return
             except (PrivacyError, RetentionError, cli_receipt.NotRecorded, OSError) as exc:
                 log.warning("vault key rotation failed, retrying in %d s: %s", _RETRY_S, exc)
-                wait = _RETRY_S
-            self._stop.wait(min(wait, _LOOK_AGAIN_S))
+                not_before, due_in = time.monotonic() + _RETRY_S, _RETRY_S
+            held_off = not_before - time.monotonic()
+            self._stop.wait(min(max(due_in, held_off, 1.0), _LOOK_AGAIN_S))
 
     def _between_chunks(self, pause_s: float) -> None:
         if self._stop.wait(pause_s):
@@ -116,7 +119,8 @@ class VaultEpochSchedule:
         due = next_rotation(self._settings.keyring_path, self._epoch, now=now)
         return (due - now).total_seconds()
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> bool:
+        """One rotation; whether it destroyed every older vault key."""
         keyring = KeyringWatcher(self._settings.keyring_path)
         vault = stores.open_vault(self._settings, keyring.keys("vault"), keyring.keys("pseudonym"))
         try:
@@ -125,4 +129,8 @@ class VaultEpochSchedule:
             )
         finally:
             vault.close()
-        log.info("vault key epoch: %s", describe(report))
+        complete = not (report.kept or report.lost)
+        log.log(
+            logging.INFO if complete else logging.WARNING, "vault key epoch: %s", describe(report)
+        )
+        return complete

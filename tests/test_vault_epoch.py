@@ -8,6 +8,7 @@ backup is tested on every engine in tests/storage/test_contract_vault_epoch.py.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -141,6 +142,30 @@ def test_a_rotation_cut_short_is_completed_as_the_server_starts(
         _eventually(lambda: _vault_versions(path) == (3,))
     finally:
         schedule.close()
+
+
+def test_a_key_the_schedule_cannot_destroy_is_not_rotated_again_and_again(
+    tactful: Tactful, config: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged data key keeps its vault key alive (it does not open, so it cannot be
+    re-wrapped): the schedule says so and waits an epoch instead of rotating at once
+    again, which the old key's age would otherwise ask for."""
+    with sqlite3.connect(tactful.settings.data_dir / "vault.db") as db:
+        db.execute(
+            "UPDATE data_keys SET sealed_key = zeroblob(60)"
+            " WHERE rowid = (SELECT min(rowid) FROM data_keys)"
+        )
+    path = tactful.settings.keyring_path
+    schedule = VaultEpochSchedule(replace(tactful.settings, vault_epoch_hours=24.0))
+    with caplog.at_level(logging.WARNING, logger="tactful.server"):
+        schedule.start()
+        try:
+            _eventually(lambda: _vault_versions(path) == (2, 1))
+            time.sleep(1.5)
+        finally:
+            schedule.close()
+    assert _vault_versions(path) == (2, 1)
+    assert "kept v1: 1 data keys under it do not open" in caplog.text
 
 
 def test_a_stopping_server_ends_its_rotation_between_two_chunks(
