@@ -6,6 +6,12 @@ checkpoints, ``suppression`` for the tombstones of erased people who asked not
 to be collected again). Each set has versions; the primary writes,
 every live version reads, as with `MultiFernet`.
 
+The vault key's versions are *epochs*: `tactful keys rotate-vault` (and the
+server, every `[vault] epoch` hours) adds a version, re-wraps every data key
+under it and retires the old one, so that what it wrapped never opens again
+(retention/vault_epoch.py). They are never derived from or stored with the other
+uses' keys.
+
 The suppression key is never rotated and no version of it is ever retired: a
 tombstone names a person nobody can look up any more, so it can never be moved
 to a new key and must stay checkable for good. Its versions beyond the first are
@@ -300,6 +306,19 @@ def retire_version(path: Path, use: str, version: int) -> None:
     del keyset["keys"][str(version)]
     _write_private(path, document, replace=True)
     load_keyring(path)
+
+
+def oldest_created_at(path: Path, use: str) -> datetime | None:
+    """When the oldest live version of `use` was added (for the vault key: when the
+    oldest epoch not yet ended began); None if the keyring does not say."""
+    _check_mode(path)
+    stamps = []
+    for entry in json.loads(path.read_text())["keysets"][use]["keys"].values():
+        try:
+            stamps.append(datetime.fromisoformat(entry["created_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    return min(stamps, default=None)
 
 
 def adopt_pseudonym_key(path: Path, version: int, *, now: datetime) -> int:

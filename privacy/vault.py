@@ -3,8 +3,11 @@
 Each subject gets its own random data key. The identifier is sealed under it
 (AES-256-GCM, associated data binding the pseudonym and namespace, so an
 entry cannot be moved to another subject), and the data key is sealed under the vault key of
-the keyring. Destroying a subject's data key makes every copy of the entry
-unreadable, backups included (crypto-shredding).
+the keyring. Deleting a subject's entry is not enough on its own: its bytes stay
+in WAL files, free pages and backups. What destroys them is the end of the vault
+key *epoch* that wraps the data key: `retention.vault_epoch` re-wraps every live
+data key under a new vault key version (`rewrap`) and then removes the old
+version from the keyring, after which no copy of an erased entry opens.
 
 Each entry records the rules its identifier was normalized by
 (`privacy.pseudonym.NORMALIZATION`); entries from older rules are `outdated`,
@@ -14,12 +17,13 @@ and `retention.rekey` moves them like entries under an older key.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from privacy import _crypto
-from privacy.errors import VaultError
+from privacy.errors import KeyringError, VaultError
 from privacy.keyring import Keys
 from privacy.pseudonym import NORMALIZATION
 
@@ -48,6 +52,34 @@ class SealedEntry:
     key_version: int  # the vault key version sealing the data key
     sealed_key: bytes
     normalization: int
+
+
+@dataclass(frozen=True)
+class SealedKey:
+    """A subject's data key as stored: sealed under vault key `key_version`."""
+
+    pseudonym: str
+    key_version: int
+    sealed_key: bytes
+
+
+@dataclass(frozen=True)
+class Rewrapped:
+    """The same data key sealed under another vault key version."""
+
+    old: SealedKey
+    key_version: int
+    sealed_key: bytes
+
+
+@dataclass(frozen=True)
+class RewrapBatch:
+    """One chunk of `IdentityVault.rewrap`: how far it got and what it did."""
+
+    last: str  # the last pseudonym looked at ("" when there was none)
+    looked_at: int
+    rewrapped: int
+    unreadable: tuple[str, ...]  # data keys that no live vault key version opens
 
 
 class VaultRows(Protocol):
@@ -82,6 +114,25 @@ class VaultRows(Protocol):
     def count_with_pseudonym_prefix(self, prefix: str) -> int: ...
 
     def count_sealed_under(self, vault_version: int) -> int: ...
+
+    def sealed_versions(self) -> dict[int, int]:
+        """How many data keys each vault key version seals."""
+        ...
+
+    def data_keys_not_under(self, vault_version: int, *, after: str, limit: int) -> list[SealedKey]:
+        """Data keys sealed under another vault key version, in pseudonym order."""
+        ...
+
+    def rewrap(self, changes: Sequence[Rewrapped]) -> int:
+        """Each data key in place of its old sealing, in one transaction; a key that
+        changed or went meanwhile (a rekey, an erasure) is left as it is. How many
+        were replaced."""
+        ...
+
+    def exclusive(self) -> AbstractContextManager[bool]:
+        """While held: True if no other process holds it (on any host sharing the
+        rows), for a job of which one must run at a time."""
+        ...
 
     def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]: ...
 
@@ -179,6 +230,38 @@ class IdentityVault:
             return self._rows.count_with_pseudonym_prefix(f"hmac-sha256:v{pseudonym_version}:")
         assert vault_version is not None
         return self._rows.count_sealed_under(vault_version)
+
+    def sealed_versions(self) -> dict[int, int]:
+        """How many data keys each vault key version seals."""
+        return self._rows.sealed_versions()
+
+    def rewrap(self, *, after: str = "", limit: int = 1000) -> RewrapBatch:
+        """Seal the next `limit` data keys not under the primary vault key under it
+        (the data key itself, and so the sealed identifier, stay as they are)."""
+        keys = self._keys.snapshot()
+        version, vault_key = keys.primary_key()
+        batch = self._rows.data_keys_not_under(version, after=after, limit=limit)
+        changes, unreadable = [], []
+        for old in batch:
+            encoded = old.pseudonym.encode()
+            try:
+                data_key = _crypto.open_sealed(
+                    keys.key(old.key_version),
+                    old.sealed_key,
+                    _data_key_ad(encoded, old.key_version),
+                )
+            except (_crypto.SealError, KeyringError):
+                unreadable.append(old.pseudonym)
+                continue
+            sealed = _crypto.seal(vault_key, data_key, _data_key_ad(encoded, version))
+            changes.append(Rewrapped(old, version, sealed))
+        rewrapped = self._rows.rewrap(changes) if changes else 0
+        last = batch[-1].pseudonym if batch else ""
+        return RewrapBatch(last, len(batch), rewrapped, tuple(unreadable))
+
+    def exclusive(self) -> AbstractContextManager[bool]:
+        """See `VaultRows.exclusive`."""
+        return self._rows.exclusive()
 
     def created_before(self, cutoff: datetime, *, after: str = "", limit: int = 5000) -> list[str]:
         """Pseudonyms first seen before `cutoff`, in pseudonym order, for chunked scans."""

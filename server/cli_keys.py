@@ -1,4 +1,6 @@
-"""`tactful keys rotate | rekey | retire`: key rotation while the service runs."""
+"""`tactful keys rotate | rekey | retire | rotate-vault`: key rotation while the
+service runs. The vault key is rotated on its own (`rotate-vault`): its versions
+are epochs that end by being destroyed (retention/vault_epoch.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ from typing import Any
 
 from privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
 from retention.rekey import Rekeyer
+from retention.vault_epoch import describe
 from server import cli_receipt, stores
 from server.app import open_domain
 from server.config import Settings
 from server.job_metrics import job_report, metrics_file_option
 from server.progress import progress_for
+from server.vault_epochs import rotate_vault
+
+ROTATED_TOGETHER = tuple(use for use in KEY_USES if use != "vault")  # `keys rotate`
 
 
 def register(
@@ -25,13 +31,15 @@ def register(
     keyring_options: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     rotate = keys.add_parser(
-        "rotate", help="add a new primary version; older ones stay readable until retired"
+        "rotate",
+        help="add a new primary pseudonym or signing version; older ones stay readable until "
+        "retired (the vault key: rotate-vault)",
     )
     rotate.add_argument(
         "--use",
-        choices=(*KEY_USES, "all"),
+        choices=(*ROTATED_TOGETHER, "all"),
         default="all",
-        help="which key to rotate (default: all)",
+        help="which key to rotate (default: all, i.e. pseudonym and signing)",
     )
     keyring_options(rotate)
     rotate.set_defaults(run=lambda args: _rotate(settings_of(args), args))
@@ -49,6 +57,13 @@ def register(
     retire.add_argument("--use", choices=KEY_USES, default="pseudonym")
     retire.add_argument("--config", type=Path, help="TOML config file")
     retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
+    rotate_vault = keys.add_parser(
+        "rotate-vault",
+        help="end the vault key's epoch: a new vault key wraps every data key, the old "
+        "one is destroyed (erased identities become unrecoverable from disk, WAL and backups)",
+    )
+    rotate_vault.add_argument("--config", type=Path, help="TOML config file")
+    rotate_vault.set_defaults(run=lambda args: _rotate_vault(settings_of(args)))
 
 
 def keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
@@ -79,14 +94,31 @@ def _json(value: object) -> str:
 
 
 def _rotate(settings: Settings, args: argparse.Namespace) -> int:
-    uses = list(KEY_USES) if args.use == "all" else [args.use]
+    uses = list(ROTATED_TOGETHER) if args.use == "all" else [args.use]
     added = rotate_keyring(keyring_path(settings, args), uses, now=datetime.now(UTC))
     record_key_change(settings, args, "rotate", {"primary": added})
     for use, version in added.items():
         print(f"{use}: v{version} is now primary")
-    if "pseudonym" in added or "vault" in added:
+    if "pseudonym" in added:
         print("run `tactful keys rekey` to move existing subjects to the new keys")
     return 0
+
+
+def _rotate_vault(settings: Settings) -> int:
+    domain = open_domain(settings)  # erasures cut short are finished first
+    try:
+        report = rotate_vault(
+            settings,
+            domain.vault,
+            now=datetime.now(UTC),
+            progress=progress_for(sys.stderr, "rotate-vault"),
+        )
+    finally:
+        domain.close()
+    print(f"rotate-vault: {describe(report)}")
+    for pseudonym in report.unreadable:
+        print(f"rotate-vault: cannot open the data key of {pseudonym}", file=sys.stderr)
+    return 1 if report.unreadable or report.lost else 0
 
 
 def _rekey(settings: Settings, args: argparse.Namespace) -> int:
@@ -144,6 +176,12 @@ def _refusal(settings: Settings, use: str, version: int) -> str:
             f"signed {in_use}; it is kept for verification only (it signs nothing new "
             "once another version is primary) and cannot be retired: those checkpoints "
             "must stay verifiable"
+        )
+    if use == "vault" and (version == keyset.primary or in_use):
+        return (
+            f"{'is the primary, which writes' if version == keyset.primary else f'seals {in_use}'}"
+            ": run `tactful keys rotate-vault`, which re-wraps every data key under a new"
+            " version and retires this one"
         )
     if version == keyset.primary:
         then = "; then `tactful keys rekey`, then retire it" if use != "signing" else ""

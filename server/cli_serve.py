@@ -30,6 +30,7 @@ from server import cli_db, stores
 from server.app import create_server, utc_now
 from server.config import Settings, parse_listen
 from server.tokens import TokenStore
+from server.vault_epochs import VaultEpochSchedule
 
 LOCK_FILE = "serve.lock"
 
@@ -155,6 +156,9 @@ async def _run(settings: Settings, announce: list[str]) -> None:
         f"tactful: listening on {host}:{running.port} ({transport}; {stores.describe(settings)})",
         flush=True,
     )
+    # The vault key's epoch ends on schedule, while serving (`[vault] epoch`).
+    schedule = VaultEpochSchedule(settings)
+    schedule.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,3 +166,4 @@ async def _run(settings: Settings, announce: list[str]) -> None:
     await stop.wait()
     print("tactful: stopping", flush=True)
     await running.stop(grace=5)
+    schedule.close()

@@ -129,6 +129,7 @@ class Settings:
     vault_url: str = ""  # [storage] vault_url: the vault's database; "": storage_url's
     pool_size: int = 8  # [storage] pool_size: PostgreSQL connections per store and process
     epoch_seconds: float = 1.0  # [access_log] epoch_seconds: PostgreSQL's signed epochs
+    vault_epoch_hours: float = 24.0  # [vault] epoch: `tactful serve` rotates the vault key; 0: off
 
     @property
     def keyring_path(self) -> Path:
@@ -282,6 +283,13 @@ def _choice_field(field_name: str, choices: tuple[str, ...]) -> _Reader:
         return {field_name: value}
 
     return read
+
+
+def _vault_epoch(src: _Source, place: str, value: Any) -> dict[str, Any]:
+    """Hours: 0 (no schedule), or from one minute to a year."""
+    if type(value) not in (int, float) or not (value == 0 or 1 / 60 <= value <= 8760):
+        raise ConfigError(f"{src.path}: {place} must be 0 (off) or hours from 1/60 to 8760")
+    return {"vault_epoch_hours": float(value)}
 
 
 def _data_dir(src: _Source, place: str, value: Any) -> dict[str, Any]:
@@ -486,6 +494,11 @@ KEYS: tuple[ConfigKey, ...] = (
               "PostgreSQL connections per database and server process (1 to 100)",
               _number_field("pool_size", 1, 100, "must be an integer from 1 to 100",
                             whole=True), 8),
+    ConfigKey("", "vault", "table", "", "[vault]", _table("vault"), {}),
+    ConfigKey("vault", "epoch", "number", "24",
+              "hours: `tactful serve` rotates the vault key this often (an erased identity is"
+              " unrecoverable from disk, WAL and backups within it); 0: off",
+              _vault_epoch, 24),
     ConfigKey("", "rate_limit", "table", "", "[rate_limit]", _rate_limit_table, {}),
     ConfigKey("rate_limit", "failed_per_minute", "number", f"{_LIMITS.per_minute:g}",
               "failed calls a peer may make per minute, sustained"),

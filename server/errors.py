@@ -43,6 +43,7 @@ from privacy.errors import (
     Violation,
 )
 from retention.errors import RetentionError, RetentionIncomplete
+from retention.vault_epoch import KeyringBehind, RotationRunning
 from server.auth import Unauthenticated
 
 log = logging.getLogger("tactful.server")
@@ -66,6 +67,8 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     # Raised by the retention job, which runs from the command line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
+    RotationRunning: grpc.StatusCode.INTERNAL,
+    KeyringBehind: grpc.StatusCode.INTERNAL,
     RetentionError: grpc.StatusCode.INTERNAL,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
     # Configuration and storage faults: the caller can do nothing; say little.

@@ -34,7 +34,8 @@ def test_retiring_the_primary_says_to_rotate_first(
     assert "pseudonym key v1 is the primary" in line
     assert "run `tactful keys rotate --use pseudonym` first" in line
     line = refusal(capsys, "v1", "--use", "vault", "--config", config)
-    assert "run `tactful keys rotate --use vault` first" in line
+    assert "vault key v1 is the primary" in line
+    assert "run `tactful keys rotate-vault`, which re-wraps every data key" in line
 
 
 def test_a_signing_key_behind_checkpoints_is_kept_for_verification_only(

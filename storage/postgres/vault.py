@@ -22,25 +22,31 @@ cleaned at once), and its before-image stays in the WAL until the WAL segment is
 recycled, on every streaming replica, and in every base backup and WAL archive
 until they expire. That is why erasure is crypto-shredding: the sealed identifier
 is unreadable without its data key, the data key is unreadable without the vault
-key (in the keyring, never in the database), and no copy of the database alone
-opens either.
+key (in the keyring, never in the database), and the vault key version that sealed
+an erased data key is destroyed at the end of its epoch (retention/vault_epoch.py),
+after which no copy, in any page, WAL segment or backup, opens. One server at a
+time runs that rotation (`exclusive`, a session advisory lock).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
+
 from privacy.keyring import Keys
-from privacy.vault import IdentityVault, SealedEntry
+from privacy.vault import IdentityVault, Rewrapped, SealedEntry, SealedKey
 from storage.postgres.connection import Connection, Database
-from storage.postgres.errors import translated
+from storage.postgres.errors import map_postgres_errors, translated
 from storage.postgres.schema import Schema
 
 IDENTITIES = "vault_identities"
 DATA_KEYS = "vault_data_keys"
 CHANGES = "vault_changes"
+EPOCH_LOCK = 0x7AC7F0_0201  # session advisory lock: the process rotating the vault key
 
 
 def _create(conn: Connection) -> None:
@@ -239,6 +245,53 @@ class PostgresVaultRows:
         return self._count(
             f"SELECT count(*) FROM {DATA_KEYS} WHERE key_version = %s", [vault_version]
         )
+
+    def sealed_versions(self) -> dict[int, int]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT key_version, count(*) FROM {DATA_KEYS} GROUP BY key_version"
+            ).fetchall()
+        return {int(version): int(count) for version, count in rows}
+
+    def data_keys_not_under(self, vault_version: int, *, after: str, limit: int) -> list[SealedKey]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT pseudonym, key_version, sealed_key FROM {DATA_KEYS}"
+                " WHERE key_version != %s AND pseudonym > %s ORDER BY pseudonym LIMIT %s",
+                [vault_version, after, limit],
+            ).fetchall()
+        return [SealedKey(p, int(v), bytes(k)) for p, v, k in rows]
+
+    def rewrap(self, changes: Sequence[Rewrapped]) -> int:
+        with self._db.transaction() as conn:
+            # The same row locks as delete and replace, in the same order: no deadlock.
+            _lock(conn, [c.old.pseudonym for c in changes])
+            replaced = conn.execute(
+                f"UPDATE {DATA_KEYS} k SET key_version = c.new_version, sealed_key = c.new_key"
+                " FROM unnest(%s::text[], %s::integer[], %s::bytea[], %s::integer[],"
+                " %s::bytea[]) AS c(pseudonym, old_version, old_key, new_version, new_key)"
+                " WHERE k.pseudonym = c.pseudonym AND k.key_version = c.old_version"
+                " AND k.sealed_key = c.old_key",
+                [
+                    [c.old.pseudonym for c in changes],
+                    [c.old.key_version for c in changes],
+                    [c.old.sealed_key for c in changes],
+                    [c.key_version for c in changes],
+                    [c.sealed_key for c in changes],
+                ],
+            ).rowcount
+        return replaced
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        # A session lock on a connection of its own, held for the job (not one of the
+        # pool's, which the job needs): released when it closes, or if it dies.
+        with map_postgres_errors():
+            conn = psycopg.connect(self._db.url, autocommit=True, application_name="tactful")
+        with conn:
+            with map_postgres_errors():
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", [EPOCH_LOCK]).fetchone()
+            yield bool(row and row[0])
 
     def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]:
         return self._pseudonyms(

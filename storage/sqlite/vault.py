@@ -2,18 +2,23 @@
 
 Sealing and opening are the domain's (privacy/vault.py); this stores sealed
 entries and data keys, and forgets deleted ones physically (`secure_delete`, and
-the WAL folded in and emptied after a shred).
+the WAL folded in and emptied after a shred). Copies made before (a backup, a
+file-system snapshot) keep them: the vault key epoch ends those
+(retention/vault_epoch.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
 from privacy.keyring import Keys
-from privacy.vault import IdentityVault, SealedEntry
+from privacy.vault import IdentityVault, Rewrapped, SealedEntry, SealedKey
 from storage.sqlite.connection import connect
 from storage.sqlite.errors import translated
 
@@ -56,6 +61,7 @@ def open_sqlite_vault(path: Path, keys: Keys, pseudonym_keys: Keys | None = None
 @translated
 class SqliteVaultRows:
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._db = connect(path)
         migrations.apply(self._db)
         self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -175,6 +181,50 @@ class SqliteVaultRows:
             "SELECT count(*) FROM data_keys WHERE key_version = ?", [vault_version]
         ).fetchone()
         return int(row[0])
+
+    def sealed_versions(self) -> dict[int, int]:
+        rows = self._db.execute("SELECT key_version, count(*) FROM data_keys GROUP BY key_version")
+        return {int(version): int(count) for version, count in rows}
+
+    def data_keys_not_under(self, vault_version: int, *, after: str, limit: int) -> list[SealedKey]:
+        rows = self._db.execute(
+            "SELECT pseudonym, key_version, sealed_key FROM data_keys"
+            " WHERE key_version != ? AND pseudonym > ? ORDER BY pseudonym LIMIT ?",
+            [vault_version, after, limit],
+        )
+        return [SealedKey(p, int(v), bytes(k)) for p, v, k in rows]
+
+    def rewrap(self, changes: Sequence[Rewrapped]) -> int:
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            replaced = sum(
+                conn.execute(
+                    "UPDATE data_keys SET key_version = ?, sealed_key = ?"
+                    " WHERE pseudonym = ? AND key_version = ? AND sealed_key = ?",
+                    (c.key_version, c.sealed_key, c.old.pseudonym, c.old.key_version,
+                     c.old.sealed_key),
+                ).rowcount
+                for c in changes
+            )  # fmt: skip
+        return replaced
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        # Processes on one data folder share its file system: a lock file beside it.
+        fd = os.open(
+            self._path.with_name(self._path.name + ".epoch.lock"),
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+            0o600,
+        )
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def created_before(self, cutoff: str, *, after: str, limit: int) -> list[str]:
         rows = self._db.execute(

@@ -9,6 +9,7 @@ its name in ENGINES. A rename of a store's method touches this module only.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
@@ -208,6 +209,15 @@ class Engine:
         """Whether a checkpoint file's line is the signed truncation of the log."""
         raise NotImplementedError
 
+    def disk(self, settings: Settings) -> list[Path]:
+        """Every folder whose files hold what the stores wrote, as an attacker with the
+        disk would read them (write-ahead logs included)."""
+        raise NotImplementedError
+
+    def back_up(self, settings: Settings, into: Path) -> None:
+        """A file-level backup of the stores, as an operator's nightly copy would be."""
+        raise NotImplementedError
+
 
 # -- SQLite -------------------------------------------------------------------------------
 
@@ -229,6 +239,13 @@ class SqliteEngine(Engine):
 
     def is_truncation(self, line: str) -> bool:
         return Checkpoint.from_json(line).kind is CheckpointKind.TRUNCATION
+
+    def disk(self, settings: Settings) -> list[Path]:
+        return [settings.data_dir]
+
+    def back_up(self, settings: Settings, into: Path) -> None:
+        # The files as they are (the WAL beside each database), not SQLite's backup API.
+        shutil.copytree(settings.data_dir, into)
 
 
 class _SqliteAttacker:
@@ -351,6 +368,27 @@ class PostgresEngine(Engine):
         from privacy.access_log_epochs import Epoch
 
         return bool(Epoch.from_json(line).starts)  # an epoch naming where chains now start
+
+    def disk(self, settings: Settings) -> list[Path]:
+        from tests.postgres_cluster import shared_cluster
+
+        data = shared_cluster().data
+        assert data is not None
+        return [data]  # base/, pg_wal/, … of every database in the cluster
+
+    def back_up(self, settings: Settings, into: Path) -> None:
+        # A crude base backup: the vault database's files after a checkpoint, and the WAL.
+        import psycopg
+
+        with psycopg.connect(settings.vault_database, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            row = conn.execute(
+                "SELECT oid FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
+        assert row is not None
+        (data,) = self.disk(settings)
+        for part in (Path("base", str(row[0])), Path("pg_wal")):
+            shutil.copytree(data / part, into / part)
 
 
 ENGINES: dict[str, type[Engine]] = {"sqlite": SqliteEngine, "postgresql": PostgresEngine}

@@ -1,0 +1,300 @@
+"""Invariant: after an erasure and the end of the vault key's epoch, nothing the erased
+person left on any disk opens with any key the keyring still holds: not the
+database's pages, not its write-ahead log, not a backup taken before the erasure.
+
+The test is the attack: it captures the erased entry's sealed data key and sealed
+identifier from the rows, erases the person, then carves every file of the engine's
+data folders (and of a backup) for those bytes and tries every key of the keyring on
+every occurrence. Before the rotation the attack must succeed (so the test can
+fail); after it, nothing opens, and everyone else is still revealed.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from privacy import _crypto
+from privacy.keyring import load_keyring
+from privacy.vault import IdentityVault, RewrapBatch, SealedEntry, _data_key_ad, _identity_ad
+from retention.vault_epoch import KeyringEpochs, VaultEpochRotation
+from server.vault_epochs import rotate_vault
+from tests.conftest import T0
+from tests.storage.engines import Engine, Stores
+
+ERASED = "erased.canary+4d1e@example.com"
+KEPT = [f"kept{i}@example.com" for i in range(12)]
+T0_US = int(T0.timestamp() * 1_000_000)
+
+
+@pytest.fixture
+def stores(engine: Engine, tmp_path: Path) -> Iterator[Stores]:
+    opened = engine.open(engine.settings(tmp_path / "data"))
+    opened.record(
+        "support_widget",
+        "support_triage",
+        [(who, "page_viewed", T0_US, {"path": "/"}) for who in [ERASED, *KEPT]],
+        now=T0,
+    )
+    yield opened
+    opened.domain.close()
+
+
+def _sealed(stores: Stores, email: str) -> SealedEntry:
+    (pseudonym,) = stores.pseudonyms(email)
+    entry = stores.domain.vault._rows.entry(pseudonym)  # the attacker reads the row
+    assert entry is not None
+    return entry
+
+
+def _occurrences(roots: list[Path], blob: bytes) -> int:
+    found = 0
+    for root in roots:
+        for path in (p for p in root.rglob("*") if p.is_file() and p.stat().st_size):
+            with (
+                path.open("rb") as handle,
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m,
+            ):
+                at = m.find(blob)
+                while at != -1:
+                    found += 1
+                    at = m.find(blob, at + 1)
+    return found
+
+
+@dataclass(frozen=True)
+class Carving:
+    keys_found: int  # occurrences of the sealed data key on disk
+    identifiers_found: int  # and of the sealed identifier
+    opened: tuple[str, ...]  # identifiers the keyring's keys opened
+
+
+def _carve(roots: list[Path], keyring: Path, entry: SealedEntry) -> Carving:
+    """Every occurrence of the erased entry's bytes, tried with every key the keyring
+    holds (any use, any version) under every version's associated data."""
+    keys_found = _occurrences(roots, entry.sealed_key)
+    identifiers_found = _occurrences(roots, entry.sealed_identifier)
+    held = load_keyring(keyring)
+    materials = {m for ks in vars(held).values() for m in ks.versions.values()}
+    versions = range(1, max(max(ks.versions) for ks in vars(held).values()) + 2)
+    pseudonym = entry.pseudonym.encode()
+    opened = []
+    if keys_found:
+        for key in materials:
+            for version in versions:
+                try:
+                    data_key = _crypto.open_sealed(
+                        key, entry.sealed_key, _data_key_ad(pseudonym, version)
+                    )
+                except _crypto.SealError:
+                    continue
+                if identifiers_found:
+                    identifier = _crypto.open_sealed(
+                        data_key, entry.sealed_identifier, _identity_ad(pseudonym, entry.namespace)
+                    )
+                    opened.append(identifier.decode())
+    return Carving(keys_found, identifiers_found, tuple(opened))
+
+
+def test_an_erased_identity_is_unrecoverable_from_disk_wal_and_backups_after_the_epoch(
+    engine: Engine, stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = stores.settings
+    entry = _sealed(stores, ERASED)
+    engine.back_up(settings, tmp_path / "backup")  # last night's backup, before the erasure
+    stores.erase(ERASED, suppress=False, now=T0 + timedelta(hours=1))
+    assert stores.domain.vault.reveal(entry.pseudonym) is None  # nothing served, at once
+    places = {"disk": engine.disk(settings), "backup": [tmp_path / "backup"]}
+
+    before = {place: _carve(roots, settings.keyring_path, entry) for place, roots in places.items()}
+    assert any(c.keys_found and c.identifiers_found for c in before.values())
+    assert ERASED in {i for c in before.values() for i in c.opened}  # the attack works
+
+    report = rotate_vault(settings, stores.domain.vault, now=T0 + timedelta(hours=2))
+    assert report.retired == (1,) and report.rewrapped == len(KEPT)
+
+    after = {place: _carve(roots, settings.keyring_path, entry) for place, roots in places.items()}
+    assert [c.opened for c in after.values()] == [(), ()]
+    with capsys.disabled():
+        for moment, carvings in (("before the rotation", before), ("after it", after)):
+            print(f"\n[{engine.name}] erased entry, {moment}:", end="")
+            for place, c in carvings.items():
+                print(
+                    f" {place}: {c.keys_found} sealed data keys, {c.identifiers_found} sealed"
+                    f" identifiers found, {len(c.opened)} opened;",
+                    end="",
+                )
+        print()
+    for email in KEPT:
+        (pseudonym,) = stores.pseudonyms(email)
+        revealed = stores.domain.vault.reveal(pseudonym)
+        assert revealed is not None and revealed.identifier == email
+    assert stores.domain.vault.sealed_versions() == {report.primary: len(KEPT)}
+
+
+# -- a rotation killed anywhere is completed by the next one ------------------------------
+
+
+class Killed(Exception):
+    """The process died here."""
+
+
+class _DiesInRewrap:
+    """The vault of a rotation that dies after `survives` chunks were re-wrapped."""
+
+    def __init__(self, vault: IdentityVault, survives: int) -> None:
+        self._vault = vault
+        self._left = survives
+
+    def rewrap(self, *, after: str = "", limit: int = 1000) -> RewrapBatch:
+        if self._left == 0:
+            raise Killed
+        self._left -= 1
+        return self._vault.rewrap(after=after, limit=limit)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._vault, name)
+
+
+class _DiesRetiring(KeyringEpochs):
+    """Dies just before destroying the old version (`after`: just after)."""
+
+    def __init__(self, path: Path, *, after: bool) -> None:
+        super().__init__(path)
+        self._after = after
+
+    def retire(self, version: int) -> None:
+        if self._after:
+            super().retire(version)
+        raise Killed
+
+
+def _no_record(action: str, reason: dict[str, object]) -> None:
+    pass
+
+
+def _dies_on(action: str) -> Callable[[str, dict[str, object]], None]:
+    def record(done: str, reason: dict[str, object]) -> None:
+        if done == action:
+            raise Killed  # the change is made; its record never written
+
+    return record
+
+
+KILLS: dict[str, Callable[[Stores], VaultEpochRotation]] = {
+    "after adding the key": lambda s: VaultEpochRotation(
+        KeyringEpochs(s.settings.keyring_path), s.domain.vault, _dies_on("rotate-vault")
+    ),
+    "before any chunk": lambda s: VaultEpochRotation(
+        KeyringEpochs(s.settings.keyring_path), _DiesInRewrap(s.domain.vault, 0), _no_record,
+        chunk=5,
+    ),
+    "mid re-wrap": lambda s: VaultEpochRotation(
+        KeyringEpochs(s.settings.keyring_path), _DiesInRewrap(s.domain.vault, 2), _no_record,
+        chunk=5,
+    ),
+    "before retiring": lambda s: VaultEpochRotation(
+        _DiesRetiring(s.settings.keyring_path, after=False), s.domain.vault, _no_record
+    ),
+    "after retiring": lambda s: VaultEpochRotation(
+        _DiesRetiring(s.settings.keyring_path, after=True), s.domain.vault, _no_record
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", list(KILLS))
+def test_a_rotation_killed_anywhere_is_completed_by_the_next(
+    engine: Engine, stores: Stores, where: str
+) -> None:
+    with pytest.raises(Killed):
+        KILLS[where](stores).run(now=T0)
+    everyone = [ERASED, *KEPT]
+    again = engine.open(stores.settings)  # another process, after the crash
+    try:
+        # Meanwhile, everyone's data key is under a version the keyring still holds.
+        for email in everyone:
+            (pseudonym,) = again.pseudonyms(email)
+            assert again.domain.vault.reveal(pseudonym) is not None
+        report = rotate_vault(again.settings, again.domain.vault, now=T0)
+        keyring = load_keyring(again.settings.keyring_path)
+        assert keyring.vault.live_versions() == (report.primary,)
+        assert again.domain.vault.sealed_versions() == {report.primary: len(everyone)}
+        for email in everyone:
+            (pseudonym,) = again.pseudonyms(email)
+            revealed = again.domain.vault.reveal(pseudonym)
+            assert revealed is not None and revealed.identifier == email
+    finally:
+        again.domain.close()
+
+
+def test_one_rotation_at_a_time(stores: Stores) -> None:
+    from retention.vault_epoch import RotationRunning
+
+    with stores.domain.vault.exclusive() as held:
+        assert held
+        with pytest.raises(RotationRunning):
+            rotate_vault(stores.settings, stores.domain.vault, now=T0)
+    assert load_keyring(stores.settings.keyring_path).vault.live_versions() == (1,)
+
+
+def test_a_host_whose_keyring_is_behind_refuses_to_rotate(stores: Stores, tmp_path: Path) -> None:
+    """Two hosts, a keyring file each: after one rotated, the other must not (it would
+    destroy the key it writes under and number its new key as the other's)."""
+    import shutil
+
+    from retention.vault_epoch import KeyringBehind
+
+    behind = tmp_path / "host-b-keyring.json"
+    shutil.copy2(stores.settings.keyring_path, behind)
+    rotate_vault(stores.settings, stores.domain.vault, now=T0)  # host A
+    host_b = VaultEpochRotation(KeyringEpochs(behind), stores.domain.vault, _no_record)
+    with pytest.raises(KeyringBehind, match="sealed under vault key v2, which this keyring"):
+        host_b.run(now=T0)
+    assert load_keyring(behind).vault.live_versions() == (1,)  # left untouched
+
+
+def test_people_remembered_while_a_rotation_runs_are_all_revealed_after_it(
+    engine: Engine, stores: Stores
+) -> None:
+    """Another server keeps storing new people during the rotation: whoever read the
+    old primary before the new key appeared is re-wrapped by a later pass; no data key
+    stays under, or is written under, the destroyed key."""
+    import threading
+
+    from privacy.vault import Identity
+
+    writer = engine.open(stores.settings)  # another server, following the keyring file
+    stop, written = threading.Event(), []
+
+    def remember() -> None:
+        while not stop.is_set() and len(written) < 5000:
+            batch = [
+                Identity(
+                    f"hmac-sha256:v1:{len(written) + i:064x}", "email", f"n{len(written) + i}@x"
+                )
+                for i in range(10)
+            ]
+            writer.domain.vault.remember(batch, now=T0)
+            written.extend(batch)
+
+    thread = threading.Thread(target=remember)
+    thread.start()
+    try:
+        while len(written) < 50:
+            threading.Event().wait(0.01)
+        report = rotate_vault(
+            stores.settings, stores.domain.vault, now=T0,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        writer.domain.close()
+    assert report.lost == 0 and report.retired == (1,)
+    assert set(stores.domain.vault.sealed_versions()) == {report.primary}
+    for identity in written[:: max(1, len(written) // 200)]:
+        assert stores.domain.vault.reveal(identity.pseudonym) == identity
