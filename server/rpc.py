@@ -13,8 +13,8 @@ The decorated method reads as one sentence: convert the request, make one domain
 call, convert the result. `rpc` turns it into the gRPC handler: the edge
 authenticates, records and fails closed (server/edge.py); `writes` stops it while
 the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
-`keeps_record` hands an `async` body the call's `Expected` record, to keep with its
-data (RecordEvents);
+`keeps_record` hands the body the call's `Expected` record, to keep with its data
+(RecordEvents, SetConsent);
 an `async` body runs on the event loop as it is, a plain one where the engine reads
 (the loop for SQLite, reader threads for PostgreSQL: server/stores.py).
 """
@@ -58,15 +58,15 @@ def rpc(
         @wraps(body)
         async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             async def call(actor: Actor, expected: Expected) -> Outcome:
-                if keeps_record:
-                    return await body(self, request, actor, expected)  # type: ignore[call-arg,misc]
+                # `keeps_record`: the body gets the call's expected record too.
+                given = (actor, expected) if keeps_record else (actor,)
                 if asynchronous:
-                    return await body(self, request, actor)  # type: ignore[misc]
+                    return await body(self, request, *given)  # type: ignore[misc,call-arg]
                 if on_writer:
-                    return await self._writer.run(partial(body, self, request, actor))  # type: ignore[arg-type]
+                    return await self._writer.run(partial(body, self, request, *given))  # type: ignore[arg-type]
                 # On the loop, or (an engine whose reads are network round trips)
                 # on a reader thread, so that reads do not wait for one another.
-                return await self._edge.reads(partial(body, self, request, actor))  # type: ignore[arg-type]
+                return await self._edge.reads(partial(body, self, request, *given))  # type: ignore[arg-type]
 
             method = f"tactful.v1.{self.service}/{body.__name__}"
             return await self._edge.run(method, request, context, call, writes=writes)

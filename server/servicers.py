@@ -96,12 +96,13 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
         result = await self._ingest.store(prepared, now, record)
         return Outcome(recorded_to_proto(result), result.decision, subjects=about)
 
-    @rpc(writes=True, on_writer=True)
-    def SetConsent(self, request: P.SetConsentRequest, actor: Actor) -> Outcome:
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def SetConsent(self, request: P.SetConsentRequest, actor: Actor, expected: Expected) -> Outcome:
         s, now = request.subject, self._clock()
         result = self._consent.set_consent(
-            actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now
-        )
+            actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now,
+            owed=_owed(expected),
+        )  # fmt: skip
         reply = P.SetConsentResponse(recorded_at=timestamp_from(result.recorded_at))
         return Outcome(reply, result.decision, subjects=_about(result.subject))
 
@@ -199,6 +200,12 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
             actor, request.purpose, request.epsilon, now=self._clock()
         )
         return Outcome(sizes_to_proto(released), released.decision)
+
+
+def _owed(expected: Expected) -> Callable[[Decision, str], PendingRecord]:
+    """The pending record of a call about one person, once its decision and the person's
+    pseudonym are known."""
+    return lambda decision, who: expected.record(Outcome(None, decision, subjects=_about(who)))
 
 
 def _about(pseudonym: str) -> tuple[str, ...]:

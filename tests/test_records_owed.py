@@ -27,6 +27,7 @@ from tests.conftest import (
 )
 
 RECORD_EVENTS = "tactful.v1.Personalization/RecordEvents"
+SET_CONSENT = "tactful.v1.Personalization/SetConsent"
 TIMEOUT_MS = 100  # the recovery's grace: ten of them, 1 s
 
 
@@ -42,9 +43,21 @@ def _record_events(tactful: Tactful, who: str, request_id: str) -> grpc.StatusCo
     return grpc.StatusCode.OK
 
 
-def _records(tactful: Tactful) -> list[access_log_pb2.AccessRecord]:
+def _set_consent(tactful: Tactful, who: str, request_id: str) -> grpc.StatusCode:
+    request = personalization_pb2.SetConsentRequest(
+        subject=email(who), purpose="onboarding", granted=True, source="tests/banner"
+    )
+    metadata = (*bearer("web_frontend"), ("x-request-id", request_id))
+    try:
+        tactful.personalization.SetConsent(request, metadata=metadata, timeout=10)
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def _records(tactful: Tactful, method: str = RECORD_EVENTS) -> list[access_log_pb2.AccessRecord]:
     stub = access_log_pb2_grpc.AccessLogStub(tactful.channel)
-    request = access_log_pb2.QueryAccessLogRequest(page_size=1000, method=RECORD_EVENTS)
+    request = access_log_pb2.QueryAccessLogRequest(page_size=1000, method=method)
     reply = stub.QueryAccessLog(request, metadata=bearer("compliance_officer"), timeout=10)
     return list(reply.records)
 
@@ -61,13 +74,13 @@ def _pending(tactful: Tactful) -> int:
 
 @pytest.fixture
 def failing_log(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """While its one flag is set, the access log refuses RecordEvents records (as a full
-    disk would) after the events have committed."""
+    """While its one flag is set, the access log refuses RecordEvents and SetConsent
+    records (as a full disk would), after their data has committed."""
     failing = [False]
     append: Callable[..., list[AccessRecord]] = SqliteAccessLog.append
 
     def refusing(self: SqliteAccessLog, entries: Sequence[AccessEntry], **kw: Any) -> Any:
-        if failing[0] and any(e.method == RECORD_EVENTS for e in entries):
+        if failing[0] and any(e.method in (RECORD_EVENTS, SET_CONSENT) for e in entries):
             raise AccessLogUnavailable("disk full")
         return append(self, entries, **kw)
 
@@ -94,6 +107,24 @@ def test_a_batch_stored_while_the_log_fails_is_recorded_once_it_works(
     assert record.purpose == DEFAULT_PURPOSE
     assert len(record.subjects) == 1  # ada's pseudonym, as the call's own record would
     eventually(lambda: _pending(tactful) == 0)
+
+
+def test_a_consent_change_stored_while_the_log_fails_is_recorded_once_it_works(
+    start_tactful: Callable[..., Tactful], failing_log: list[bool]
+) -> None:
+    tactful = start_tactful(record_timeout_ms=TIMEOUT_MS)
+    failing_log[0] = True
+    assert _set_consent(tactful, "ada@example.com", "owed-2") is grpc.StatusCode.UNAVAILABLE
+    failing_log[0] = False
+    tactful.clock.advance(timedelta(seconds=5))
+    eventually(lambda: any(r.request_id == "owed-2" for r in _records(tactful, SET_CONSENT)))
+    [record] = [r for r in _records(tactful, SET_CONSENT) if r.request_id == "owed-2"]
+    assert (record.principal, record.purpose, record.reason) == (
+        "web_frontend",
+        "onboarding",
+        RECOVERED_REASON,
+    )
+    assert len(record.subjects) == 1
 
 
 def test_a_call_recorded_as_usual_gets_no_second_record(

@@ -215,7 +215,11 @@ class PostgresBehaviorStore:
         return row is not None
 
     def record_consent(
-        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+        self,
+        change: ConsentChange,
+        subject: Sequence[str],
+        tombstones: Sequence[str],
+        pending: PendingRecord | None = None,
     ) -> int:
         """Record a consent change; a withdrawal deletes what was collected under it, in
         the same transaction. It holds the person's stripes exclusively: a batch that has
@@ -243,6 +247,8 @@ class PostgresBehaviorStore:
                 "INSERT INTO consent VALUES (%s, %s, %s, %s)",
                 (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
             )
+            if pending is not None:
+                PostgresBehaviorWrite(conn).keep_pending_records([pending])
             if change.granted:
                 return 0
             return _withdraw(conn, subject, change.purpose)

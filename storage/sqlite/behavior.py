@@ -184,7 +184,11 @@ class SqliteBehaviorStore:
         return row is not None
 
     def record_consent(
-        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+        self,
+        change: ConsentChange,
+        subject: Sequence[str],
+        tombstones: Sequence[str],
+        pending: PendingRecord | None = None,
     ) -> int:
         conn = self._writer.conn
         deleted = 0
@@ -217,6 +221,8 @@ class SqliteBehaviorStore:
                 "INSERT INTO consent VALUES (?, ?, ?, ?)",
                 (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
             )
+            if pending is not None:
+                SqliteBehaviorWrite(conn).keep_pending_records([pending])
             if not change.granted:
                 signal_state.forget(
                     conn,
