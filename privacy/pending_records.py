@@ -3,7 +3,7 @@
 The access log is a store of its own (another file, or its own transactions and
 chain), so the data of a write commits before its record does. A crash, or a log
 that fails, between the two would leave data that no record names. So a write
-that can (RecordEvents) stores beside its data, in the same transaction, a
+that can (RecordEvents, SetConsent) stores beside its data, in the same transaction, a
 *pending record*: the access entry its call gets if it succeeds. Once that
 record is durable the pending one is dropped (lazily: with the next write).
 

@@ -126,7 +126,7 @@ class Edge:
         A call that `writes` is not run at all while the access log is failing: its
         effect could not be accounted for. A write that has already committed when the
         log fails answers UNAVAILABLE like every call; if it kept `expected`'s pending
-        record with its data (RecordEvents does), that record is written later by the
+        record with its data (RecordEvents and SetConsent do), it is written later by the
         recovery (server/recovery.py), so its data is never without one."""
         started = time.perf_counter_ns()
         now = self._clock()

@@ -1,9 +1,9 @@
 """Writing the access records owed (privacy/pending_records.py), on every server.
 
-RecordEvents keeps its call's record with its events; the edge drops it once the
-record is durable. What is left belongs to a call whose record was never written:
-the server crashed, or the access log or its database failed, between the data's
-commit and the record's. Once at start and every `every_s` after, a server:
+RecordEvents and SetConsent keep their call's record with their data; the edge
+drops it once the record is durable. What is left belongs to a call whose record
+was never written: the server crashed, or the access log or its database failed,
+between the data's commit and the record's. Once at start and every `every_s` after, a server:
 
 1. deletes the pending records of calls recorded since the last write (the queue
    was idle, so no group took them);
