@@ -10,7 +10,7 @@ consent recorded again (SubjectSuppressed), checked in the writing transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +18,7 @@ from typing import Protocol
 from privacy.contract import Contract, LegalBasis
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
+from privacy.pending_records import PendingRecord
 from privacy.pseudonym import Pseudonymizer, normalize, spellings
 from privacy.suppression import Tombstones
 
@@ -39,12 +40,17 @@ class ConsentStore(Protocol):
         ...
 
     def record_consent(
-        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+        self,
+        change: ConsentChange,
+        subject: Sequence[str],
+        tombstones: Sequence[str],
+        pending: PendingRecord | None = None,
     ) -> int:
         """Record the change; on a withdrawal, delete everything collected under the
         purpose for all of `subject`'s pseudonyms, atomically. Returns rows deleted.
         SubjectSuppressed, nothing written, if any of `tombstones` is recorded: checked
-        in the same transaction as the write."""
+        in the same transaction as the write. `pending`: the access record of the call,
+        kept in the same transaction (privacy/pending_records.py)."""
         ...
 
 
@@ -79,7 +85,10 @@ class ConsentRecorder:
         source: str,
         *,
         now: datetime,
+        owed: Callable[[Decision, str], PendingRecord] | None = None,
     ) -> ConsentResult:
+        """Record a consent change. `owed(decision, pseudonym)`: the access record the
+        call gets, kept with the change until it is durable."""
         decision = enforce(decide(self._contract, actor, Action.SET_CONSENT, purpose))
         violations = []
         if self._contract.purposes[purpose].legal_basis is not LegalBasis.CONSENT:
@@ -108,7 +117,8 @@ class ConsentRecorder:
             for form in spellings(namespace, identifier)
             for t in self._tombstones.candidates(namespace, form)
         )
-        deleted = self._store.record_consent(change, subject, tombstones)
+        pending = owed(decision, change.pseudonym) if owed else None
+        deleted = self._store.record_consent(change, subject, tombstones, pending)
         return ConsentResult(decision, now, deleted, change.pseudonym)
 
     def needs_consent(self, purpose: str) -> bool:

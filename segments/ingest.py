@@ -19,6 +19,7 @@ from typing import Generic
 from privacy.contract import Contract, LegalBasis, Purpose
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import InvalidRequest, Violation
+from privacy.pending_records import PendingRecord
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, spellings, subject_violations
 from privacy.suppression import Tombstones
 from privacy.vault import Identity, IdentityVault
@@ -165,17 +166,32 @@ class EventRecorder(Generic[Batch]):
         )
 
     def store_many(
-        self, batches: Sequence[tuple[PreparedBatch[Batch], datetime]]
+        self,
+        batches: Sequence[tuple[PreparedBatch[Batch], datetime]],
+        *,
+        pending: Sequence[PendingRecord | None] = (),
+        recorded: Sequence[tuple[str, int]] = (),
     ) -> list[RecordResult]:
         """Store prepared batches (each with the time it was received) in one transaction:
         one commit for all of them, and all or none of them stored. Call from the single
-        writer thread."""
+        writer thread.
+
+        `pending`, one per batch (or none): the access record each batch's call gets,
+        kept in the same transaction for any batch that stores an event, so that no
+        event is ever stored without a record owed to its call
+        (privacy/pending_records.py). `recorded`: the keys of pending records whose
+        calls have their records now, dropped in the same transaction."""
         results = []
         # The check and the write in one transaction: a withdrawal or an erasure with
         # suppression, from this process or another, lands wholly before or after it.
         with self._store.writing() as write:
             for batch, now in batches:
                 results.append(self._store_one(write, batch, now))
+            owed = [p for p, r in zip(pending, results, strict=False) if p and r.stored]
+            if owed:
+                write.keep_pending_records(owed)
+            if recorded:
+                write.drop_pending_records(recorded)
         return results
 
     def _store_one(

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
+from privacy.pending_records import PendingRecord
 
 AttributeScalar = str | int | float | bool | datetime
 
@@ -158,6 +159,15 @@ class BehaviorWrite(Protocol[Batch_contra]):
     def append(self, batch: Batch_contra, admitted: Collection[str]) -> None:
         """Store the events of an encoded batch (`BehaviorStore.encode`) about the
         `admitted` pseudonyms only, and update activity and signal state."""
+        ...
+
+    def keep_pending_records(self, records: Sequence[PendingRecord]) -> None:
+        """Keep, with what this transaction writes, the access records its calls get
+        (privacy/pending_records.py): in one statement, whatever their number."""
+        ...
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Forget the pending records of these calls, whose records are durable."""
         ...
 
 

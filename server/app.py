@@ -38,6 +38,7 @@ from server.decoding import TolerantRegistrar
 from server.edge import Edge
 from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
+from server.recovery import RecordRecovery
 from server.servicers import (
     AccessLogServicer,
     Authorizer,
@@ -70,6 +71,10 @@ SERVICE_NAMES = tuple(
         (insights_pb2, "Insights"),
     )
 )
+
+
+# A pending record this many record timeouts old has no append of its own under way.
+RECOVERY_GRACE_TIMEOUTS = 10
 
 
 def utc_now() -> datetime:
@@ -264,6 +269,7 @@ async def create_server(
             await health_servicer.set(name, status)
         telemetry.serving(serving)
 
+    ingest = IngestQueue(writes, recorder, parallel=threads)
     edge = Edge(
         authenticator,
         pseudonymizer,
@@ -274,6 +280,19 @@ async def create_server(
         FailureLimiter(settings.failure_limits),
         telemetry.observe,
         Writer(readers).run if readers else None,
+        recorded=ingest.recorded,
+    )
+    # The records owed to calls whose data was stored and whose record was not (a crash,
+    # a failing log), looked for at start and every half grace after.
+    recovery = RecordRecovery(
+        domain.store,
+        ingest,
+        committer,
+        lambda query: access_log.query(query, limit=1000),
+        writes=writes.run,
+        reads=edge.reads,
+        clock_us=lambda: to_us(clock()),
+        grace_s=RECOVERY_GRACE_TIMEOUTS * settings.record_timeout_ms / 1000,
     )
     authorize = Authorizer(contract)
 
@@ -293,7 +312,7 @@ async def create_server(
         PersonalizationServicer(
             edge,
             recorder,
-            IngestQueue(writes, recorder, parallel=threads),
+            ingest,
             domain.consent,
             domain.releaser,
             writes,
@@ -332,6 +351,7 @@ async def create_server(
         domain.close()
         raise
     await server.start()
+    recovery.start()
     running = RunningServer(server, bound, notices=notices)
     if warning:
         log.warning("%s", warning)
@@ -344,6 +364,7 @@ async def create_server(
             tokens,
             telemetry,
             domain,
+            recovery,
             committer,
             edge,
             _ExecutorCloser(executor),

@@ -28,6 +28,7 @@ from privacy.access_log import (
 )
 from privacy.decisions import Actor, Decision
 from privacy.errors import InvalidRequest, PrivacyError, Violation
+from privacy.pending_records import PendingRecord
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from segments.ingest import to_us
 from server.auth import Unauthenticated
@@ -61,7 +62,21 @@ class Outcome:
     subjects: Sequence[str] | None = None
 
 
-Call = Callable[[Actor], Awaitable[Outcome]]
+class Expected:
+    """The access record a call gets if it succeeds, for a write to keep in its own
+    transaction until that record is durable (privacy/pending_records.py)."""
+
+    def __init__(self, build: Callable[[Outcome], AccessEntry]) -> None:
+        self._build = build
+        self.kept: PendingRecord | None = None
+
+    def record(self, outcome: Outcome) -> PendingRecord:
+        """The pending record of a call that ends with `outcome` (its reply aside)."""
+        self.kept = PendingRecord(self._build(outcome))
+        return self.kept
+
+
+Call = Callable[[Actor, Expected], Awaitable[Outcome]]
 T = TypeVar("T")
 Scheduler = Callable[[Callable[[], T]], Awaitable[T]]
 
@@ -83,8 +98,10 @@ class Edge:
         limiter: FailureLimiter,
         observe: Observer = ignore,  # told of every call once its record is written
         reads: Scheduler | None = None,  # where a read's domain call runs; None: the loop
+        recorded: Callable[[PendingRecord], None] = lambda record: None,  # now durable
     ) -> None:
         self.reads = reads or _inline
+        self._recorded = recorded
         self._authenticator = authenticator
         self._pseudonymizer = pseudonymizer
         self._log = access_log
@@ -107,9 +124,10 @@ class Edge:
         """Authenticate, run `call`, record the access, reply.
 
         A call that `writes` is not run at all while the access log is failing: its
-        effect could not be accounted for. (The first write to meet a failing log has
-        already committed; it answers UNAVAILABLE like every call until the log
-        recovers.)"""
+        effect could not be accounted for. A write that has already committed when the
+        log fails answers UNAVAILABLE like every call; if it kept `expected`'s pending
+        record with its data (RecordEvents and SetConsent do), it is written later by the
+        recovery (server/recovery.py), so its data is never without one."""
         started = time.perf_counter_ns()
         now = self._clock()
         request_id, origin = _request_id(context)
@@ -118,13 +136,41 @@ class Edge:
         outcome: Outcome | None = None
         error: Exception | None = None
         certificate = self._authenticator.certificate_of(context.auth_context())
+
+        def entry(outcome: Outcome | None, error: Exception | None, status: grpc.Status,
+                  latency_us: int) -> AccessEntry:  # fmt: skip
+            decision = outcome.decision if outcome else getattr(error, "decision", None)
+            return AccessEntry(
+                time_us=to_us(now),
+                principal=actor.name if actor else ANONYMOUS,
+                role=decision.role if decision and decision.role else _first_role(actor),
+                method=method,
+                purpose=_name(getattr(request, "purpose", "") or ""),
+                subjects=tuple(
+                    sorted(set(outcome.subjects))
+                    if outcome and outcome.subjects is not None
+                    else self._subjects_of(request)
+                ),
+                requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
+                released=tuple(decision.released) if decision and error is None else (),
+                decision=Decided.ALLOWED if error is None else Decided.DENIED,
+                status=status.code.name,
+                reason=_reason(decision, error, status.details),
+                request_id=request_id,
+                latency_us=latency_us,
+                request_id_origin=origin,
+                authenticated_by=caller.authenticated_by if caller else "",
+                certificate_sha256=certificate.sha256 if certificate else "",
+            )
+
+        expected = Expected(lambda outcome: entry(outcome, None, _OK, 0))
         try:
             caller = self._authenticator.authenticate(context.invocation_metadata(), certificate)
             actor = caller.actor
             self._check_size(request)
             if writes and not self._serving:
                 raise AccessLogUnavailable("writes are paused until the access log recovers")
-            outcome = await call(actor)
+            outcome = await call(actor, expected)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
@@ -138,39 +184,20 @@ class Edge:
         echo = (("x-request-id", request_id),)
         if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, echo)
-        decision = outcome.decision if outcome else getattr(error, "decision", None)
-        entry = AccessEntry(
-            time_us=to_us(now),
-            principal=principal,
-            role=decision.role if decision and decision.role else _first_role(actor),
-            method=method,
-            purpose=_name(getattr(request, "purpose", "") or ""),
-            subjects=tuple(
-                sorted(set(outcome.subjects))
-                if outcome and outcome.subjects is not None
-                else self._subjects_of(request)
-            ),
-            requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
-            released=tuple(decision.released) if decision and error is None else (),
-            decision=Decided.ALLOWED if error is None else Decided.DENIED,
-            status=status.code.name,
-            reason=_reason(decision, error, status.details),
-            request_id=request_id,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
-            request_id_origin=origin,
-            authenticated_by=caller.authenticated_by if caller else "",
-            certificate_sha256=certificate.sha256 if certificate else "",
-        )
+        record = entry(outcome, error, status, (time.perf_counter_ns() - started) // 1000)
         recorded = False
         try:
-            await self._log.wait(entry)
+            await self._log.wait(record)
             recorded = True
         except AccessLogUnavailable as exc:
+            # A pending record the call kept stays: the recovery writes it later.
             log.error("access log write failed (%s); answering UNAVAILABLE", exc)
             await self._set_serving(False)
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
         finally:
-            self._observe(CallOutcome.of(entry, recorded, time.perf_counter_ns() - started))
+            self._observe(CallOutcome.of(record, recorded, time.perf_counter_ns() - started))
+        if expected.kept is not None:
+            self._recorded(expected.kept)
         await self._set_serving(True)
         if error is not None:
             await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))

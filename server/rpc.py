@@ -13,6 +13,8 @@ The decorated method reads as one sentence: convert the request, make one domain
 call, convert the result. `rpc` turns it into the gRPC handler: the edge
 authenticates, records and fails closed (server/edge.py); `writes` stops it while
 the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
+`keeps_record` hands the body the call's `Expected` record, to keep with its data
+(RecordEvents, SetConsent);
 an `async` body runs on the event loop as it is, a plain one where the engine reads
 (the loop for SQLite, reader threads for PostgreSQL: server/stores.py).
 """
@@ -27,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from privacy.decisions import Actor
-from server.edge import Edge, Outcome
+from server.edge import Edge, Expected, Outcome
 
 T = TypeVar("T")
 
@@ -47,20 +49,24 @@ class Servicer(Protocol):
 Body = Callable[[Any, Any, Actor], Outcome | Awaitable[Outcome]]
 
 
-def rpc(*, writes: bool = False, on_writer: bool = False) -> Callable[[Body], Any]:
+def rpc(
+    *, writes: bool = False, on_writer: bool = False, keeps_record: bool = False
+) -> Callable[[Body], Any]:
     def declare(body: Body) -> Any:
         asynchronous = inspect.iscoroutinefunction(body)
 
         @wraps(body)
         async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async def call(actor: Actor) -> Outcome:
+            async def call(actor: Actor, expected: Expected) -> Outcome:
+                # `keeps_record`: the body gets the call's expected record too.
+                given = (actor, expected) if keeps_record else (actor,)
                 if asynchronous:
-                    return await body(self, request, actor)  # type: ignore[misc]
+                    return await body(self, request, *given)  # type: ignore[misc,call-arg]
                 if on_writer:
-                    return await self._writer.run(partial(body, self, request, actor))  # type: ignore[arg-type]
+                    return await self._writer.run(partial(body, self, request, *given))  # type: ignore[arg-type]
                 # On the loop, or (an engine whose reads are network round trips)
                 # on a reader thread, so that reads do not wait for one another.
-                return await self._edge.reads(partial(body, self, request, actor))  # type: ignore[arg-type]
+                return await self._edge.reads(partial(body, self, request, *given))  # type: ignore[arg-type]
 
             method = f"tactful.v1.{self.service}/{body.__name__}"
             return await self._edge.run(method, request, context, call, writes=writes)

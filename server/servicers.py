@@ -13,6 +13,7 @@ from privacy.consent import ConsentRecorder
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.insights import Insights, ReleasedSizes
+from privacy.pending_records import PendingRecord
 from retention.subjects import SubjectRequests
 from segments.ingest import EventRecorder, PreparedBatch, RecordResult
 from segments.release import Releaser
@@ -25,7 +26,7 @@ from server.convert import (
     subject_from_proto,
     timestamp_from,
 )
-from server.edge import Edge, Outcome
+from server.edge import Edge, Expected, Outcome
 from server.rpc import WriteScheduler, rpc
 from tactful.v1 import (
     access_log_pb2,
@@ -47,7 +48,9 @@ class IngestSink(Protocol):
     """The engine's way of storing prepared RecordEvents batches (SQLite: queued for its
     writer and stored several to a transaction)."""
 
-    async def store(self, batch: PreparedBatch, now: datetime) -> RecordResult: ...
+    async def store(
+        self, batch: PreparedBatch, now: datetime, record: PendingRecord | None = None
+    ) -> RecordResult: ...
 
 
 class Authorizer:
@@ -81,25 +84,25 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
         self._writer = writer
         self._clock = clock
 
-    @rpc(writes=True)
-    async def RecordEvents(self, request: P.RecordEventsRequest, actor: Actor) -> Outcome:
-        # Checked and pseudonymized on the loop, stored by the engine: the Python work on
-        # one batch overlaps the storing of another.
-        now = self._clock()
-        events = [event_from_proto(e) for e in request.events]
+    @rpc(writes=True, keeps_record=True)
+    async def RecordEvents(self, request: P.RecordEventsRequest, actor: Actor,
+                           expected: Expected) -> Outcome:  # fmt: skip
+        # Checked and pseudonymized on the loop, stored by the engine with the call's record
+        # (until it is durable): the Python work on one batch overlaps storing another.
+        now, events = self._clock(), [event_from_proto(e) for e in request.events]
         prepared = self._recorder.prepare(actor, request.purpose, events, now=now)
-        result = await self._ingest.store(prepared, now)
-        # Everyone the batch is about, whether or not they consented.
-        return Outcome(
-            recorded_to_proto(result), result.decision, subjects=list(prepared.identities)
-        )
+        about = list(prepared.identities)  # everyone the batch is about, consenting or not
+        record = expected.record(Outcome(None, prepared.decision, subjects=about))
+        result = await self._ingest.store(prepared, now, record)
+        return Outcome(recorded_to_proto(result), result.decision, subjects=about)
 
-    @rpc(writes=True, on_writer=True)
-    def SetConsent(self, request: P.SetConsentRequest, actor: Actor) -> Outcome:
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def SetConsent(self, request: P.SetConsentRequest, actor: Actor, expected: Expected) -> Outcome:
         s, now = request.subject, self._clock()
         result = self._consent.set_consent(
-            actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now
-        )
+            actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now,
+            owed=_owed(expected),
+        )  # fmt: skip
         reply = P.SetConsentResponse(recorded_at=timestamp_from(result.recorded_at))
         return Outcome(reply, result.decision, subjects=_about(result.subject))
 
@@ -197,6 +200,12 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
             actor, request.purpose, request.epsilon, now=self._clock()
         )
         return Outcome(sizes_to_proto(released), released.decision)
+
+
+def _owed(expected: Expected) -> Callable[[Decision, str], PendingRecord]:
+    """The pending record of a call about one person, once its decision and the person's
+    pseudonym are known."""
+    return lambda decision, who: expected.record(Outcome(None, decision, subjects=_about(who)))
 
 
 def _about(pseudonym: str) -> tuple[str, ...]:

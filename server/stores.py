@@ -19,6 +19,7 @@ from privacy.access_log_verify import Truncation
 from privacy.consent import ConsentStore
 from privacy.insights import BudgetLedger
 from privacy.keyring import Keys
+from privacy.pending_records import PendingRecordStore
 from privacy.suppression import LegacyTombstoneStore
 from privacy.vault import IdentityVault
 from retention.purge import ExpiringBehavior
@@ -33,7 +34,7 @@ from storage import sqlite
 # What the server holds of each engine's stores: the domain's Protocols, and close().
 
 
-class Behavior(BehaviorStore[Any], ConsentStore, Protocol):
+class Behavior(BehaviorStore[Any], ConsentStore, PendingRecordStore, Protocol):
     state_changes: list[str]  # signal states built at open, for the operator
 
     def census_source(self, *, on_writer: bool) -> CensusSource: ...

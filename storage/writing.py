@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Generic, TypeVar
 
+from privacy.pending_records import PendingRecord
 from segments.ingest import EventRecorder, PreparedBatch, RecordResult
 
 T = TypeVar("T")
@@ -38,7 +39,12 @@ class IngestQueue(Generic[Batch]):
     While the writers store their groups, the batches that arrive queue up; the next
     group takes them all (up to `max_group`) into one transaction, so one commit
     serves several calls. At most `parallel` groups are stored at once (the writer
-    threads). A failed group fails each of its calls, none stored."""
+    threads). A failed group fails each of its calls, none stored.
+
+    Each batch may bring the access record its call gets (a PendingRecord), kept in
+    the group's transaction; once that record is durable, `recorded` queues its key,
+    and the next group (or `drop_recorded`, when none comes) deletes it: one more
+    statement per group, no extra commit."""
 
     def __init__(
         self,
@@ -53,32 +59,68 @@ class IngestQueue(Generic[Batch]):
         self._max_group = max_group
         self._parallel = parallel
         self._pending: list[
-            tuple[PreparedBatch[Batch], datetime, asyncio.Future[RecordResult]]
+            tuple[
+                PreparedBatch[Batch],
+                datetime,
+                PendingRecord | None,
+                asyncio.Future[RecordResult],
+            ]
         ] = []
+        self._recorded: list[tuple[str, int]] = []
         self._draining: set[asyncio.Task[None]] = set()
 
-    async def store(self, batch: PreparedBatch[Batch], now: datetime) -> RecordResult:
+    async def store(
+        self, batch: PreparedBatch[Batch], now: datetime, record: PendingRecord | None = None
+    ) -> RecordResult:
         future: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, now, future))
+        self._pending.append((batch, now, record, future))
         if len(self._draining) < self._parallel:
             self._draining.add(asyncio.create_task(self._drain()))
         return await future
+
+    def recorded(self, record: PendingRecord) -> None:
+        """`record` is durable in the access log: its pending copy may go."""
+        self._recorded.append(record.key)
+
+    async def drop_recorded(self) -> None:
+        """Delete the pending copies of the records made durable since the last group,
+        in a transaction of their own (the queue was idle)."""
+        recorded, self._recorded = self._recorded, []
+        if recorded:
+            try:
+                await self._writer.run(partial(self._recorder.store_many, [], recorded=recorded))
+            except Exception:
+                self._recorded[:0] = recorded  # the next group tries again
+                raise
+
+    def drop_recorded_now(self) -> None:
+        """As `drop_recorded`, on this thread, once nothing else writes (at shutdown)."""
+        recorded, self._recorded = self._recorded, []
+        if recorded:
+            self._recorder.store_many([], recorded=recorded)
 
     async def _drain(self) -> None:
         try:
             while self._pending:
                 group = self._pending[: self._max_group]
                 del self._pending[: self._max_group]
+                recorded, self._recorded = self._recorded, []
                 try:
                     results = await self._writer.run(
-                        partial(self._recorder.store_many, [(b, now) for b, now, _ in group])
+                        partial(
+                            self._recorder.store_many,
+                            [(b, now) for b, now, _, _ in group],
+                            pending=[r for _, _, r, _ in group],
+                            recorded=recorded,
+                        )
                     )
                 except Exception as exc:
-                    for _, _, future in group:
+                    self._recorded[:0] = recorded
+                    for _, _, _, future in group:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), result in zip(group, results, strict=True):
+                for (_, _, _, future), result in zip(group, results, strict=True):
                     if not future.done():
                         future.set_result(result)
         finally:  # in the task's last step: a batch queued after it starts a new one

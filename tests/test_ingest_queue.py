@@ -36,7 +36,13 @@ class GroupingRecorder:
         self.groups: list[list[str]] = []
         self.release_first = threading.Event()
 
-    def store_many(self, batches: Sequence[tuple[PreparedBatch, datetime]]) -> list[Any]:
+    def store_many(
+        self,
+        batches: Sequence[tuple[PreparedBatch, datetime]],
+        *,
+        pending: Sequence[object] = (),
+        recorded: Sequence[tuple[str, int]] = (),
+    ) -> list[Any]:
         names = [cast(str, batch) for batch, _ in batches]
         self.groups.append(names)
         if len(self.groups) == 1:

@@ -21,6 +21,7 @@ from typing import Any
 
 from privacy.consent import ConsentChange
 from privacy.errors import SubjectSuppressed
+from privacy.pending_records import PendingRecord
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -214,7 +215,11 @@ class PostgresBehaviorStore:
         return row is not None
 
     def record_consent(
-        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+        self,
+        change: ConsentChange,
+        subject: Sequence[str],
+        tombstones: Sequence[str],
+        pending: PendingRecord | None = None,
     ) -> int:
         """Record a consent change; a withdrawal deletes what was collected under it, in
         the same transaction. It holds the person's stripes exclusively: a batch that has
@@ -242,9 +247,32 @@ class PostgresBehaviorStore:
                 "INSERT INTO consent VALUES (%s, %s, %s, %s)",
                 (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
             )
+            if pending is not None:
+                PostgresBehaviorWrite(conn).keep_pending_records([pending])
             if change.granted:
                 return 0
             return _withdraw(conn, subject, change.purpose)
+
+    # -- access records owed (privacy/pending_records.py) --------------------------------
+
+    def claim_pending_records(
+        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+    ) -> list[PendingRecord]:
+        """Rows another server is claiming are skipped, not waited for; a claim runs out
+        after `lease_us`, so a server that dies holding some leaves them to the next."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE pending_records SET claimed_until_us = %s"
+                " WHERE (time_us, request_id) IN (SELECT time_us, request_id FROM pending_records"
+                " WHERE time_us < %s AND claimed_until_us <= %s ORDER BY time_us LIMIT %s"
+                " FOR UPDATE SKIP LOCKED) RETURNING entry",
+                [now_us + lease_us, written_before_us, now_us, limit],
+            ).fetchall()
+        return [PendingRecord.decode(str(entry)) for (entry,) in rows]
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        with self._db.transaction() as conn:
+            _drop_pending(conn, keys)
 
     def close(self) -> None:
         self._db.close()
@@ -317,6 +345,28 @@ class PostgresBehaviorWrite:
         )
         conn.execute(_UPSERT_ACTIVITY, signal_state.keyed(batch.activity, ids))
         signal_state.append(conn, batch.signals, ids)
+
+    def keep_pending_records(self, records: Sequence[PendingRecord]) -> None:
+        self._conn.execute(
+            "INSERT INTO pending_records (time_us, request_id, entry)"
+            " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+            [
+                [r.entry.time_us for r in records],
+                [r.entry.request_id for r in records],
+                [r.encode() for r in records],
+            ],
+        )
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        _drop_pending(self._conn, keys)
+
+
+def _drop_pending(conn: Connection, keys: Sequence[tuple[str, int]]) -> None:
+    conn.execute(
+        "DELETE FROM pending_records WHERE (time_us, request_id) IN"
+        " (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+        [[at for _, at in keys], [request_id for request_id, _ in keys]],
+    )
 
 
 def _subject_ids(conn: Connection, people: list[str], known: dict[str, int]) -> dict[str, int]:

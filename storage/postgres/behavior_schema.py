@@ -107,9 +107,18 @@ BEGIN
 END $$;
 """
 
+# The access records owed to the calls whose data a transaction stores, kept in that
+# transaction (privacy/pending_records.py). One key, by time: a write inserts one row
+# per call and deletes those recorded; the recovery claims the oldest.
+_V3 = """
+CREATE TABLE pending_records (
+    time_us bigint NOT NULL, request_id text NOT NULL, entry text NOT NULL,
+    claimed_until_us bigint NOT NULL DEFAULT 0, PRIMARY KEY (time_us, request_id));
+"""
+
 SCHEMA = Schema(
     "behavior",
-    [_V1, _V2],
+    [_V1, _V2, _V3],
     tables=(
         "subjects",
         "events",
@@ -122,6 +131,7 @@ SCHEMA = Schema(
         "signal_last",
         "signal_distinct",
         "signal_tracking",
+        "pending_records",
     ),
     functions=("tactful_create_day(text, bigint)", "tactful_drop_day(text, bigint)"),
 )

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from privacy.consent import ConsentChange
 from privacy.errors import SubjectSuppressed
+from privacy.pending_records import PendingRecord
 from segments.store import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -38,7 +39,7 @@ from segments.store import (
 )
 from storage.sqlite import signals as signal_state
 from storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
-from storage.sqlite.connection import connect, rows_param
+from storage.sqlite.connection import connect, from_rows, rows_param
 from storage.sqlite.errors import translated
 
 NOTHING_TRACKED = Tracked()
@@ -183,7 +184,11 @@ class SqliteBehaviorStore:
         return row is not None
 
     def record_consent(
-        self, change: ConsentChange, subject: Sequence[str], tombstones: Sequence[str]
+        self,
+        change: ConsentChange,
+        subject: Sequence[str],
+        tombstones: Sequence[str],
+        pending: PendingRecord | None = None,
     ) -> int:
         conn = self._writer.conn
         deleted = 0
@@ -216,6 +221,8 @@ class SqliteBehaviorStore:
                 "INSERT INTO consent VALUES (?, ?, ?, ?)",
                 (change.pseudonym, change.purpose, change.granted, change.recorded_at_us),
             )
+            if pending is not None:
+                SqliteBehaviorWrite(conn).keep_pending_records([pending])
             if not change.granted:
                 signal_state.forget(
                     conn,
@@ -241,6 +248,27 @@ class SqliteBehaviorStore:
             # Old page images of the deleted rows live on in the WAL until a checkpoint.
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted
+
+    # -- access records owed (privacy/pending_records.py) --------------------------------
+
+    def claim_pending_records(
+        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+    ) -> list[PendingRecord]:
+        conn = self._writer.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(
+                "UPDATE pending_records SET claimed_until_us = ?"
+                " WHERE (time_us, request_id) IN (SELECT time_us, request_id FROM pending_records"
+                " WHERE time_us < ? AND claimed_until_us <= ? ORDER BY time_us LIMIT ?)"
+                " RETURNING entry",
+                [now_us + lease_us, written_before_us, now_us, limit],
+            ).fetchall()
+        return [PendingRecord.decode(entry) for (entry,) in rows]
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        with self.writing() as write:
+            write.drop_pending_records(keys)
 
     def close(self) -> None:
         self._census.close()
@@ -310,6 +338,20 @@ class SqliteBehaviorWrite:
         )
         conn.execute(_UPSERT_ACTIVITY, {**who, "rows": batch.activity})
         signal_state.append(conn, batch.signals, who)
+
+    def keep_pending_records(self, records: Sequence[PendingRecord]) -> None:
+        rows = [(r.entry.time_us, r.entry.request_id, r.encode()) for r in records]
+        self._conn.execute(
+            f"INSERT OR IGNORE INTO pending_records (time_us, request_id, entry) {from_rows(3)}",
+            (rows_param(rows),),
+        )
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        self._conn.execute(
+            "DELETE FROM pending_records WHERE (time_us, request_id) IN"
+            " (SELECT value->>1, value->>0 FROM json_each(?))",
+            (rows_param(keys),),
+        )
 
 
 @translated

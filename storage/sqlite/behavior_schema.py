@@ -193,3 +193,15 @@ def m009_suppression_tombstones(db: sqlite_utils.Database) -> None:
         "CREATE TABLE suppression_tombstones (tombstone TEXT PRIMARY KEY,"
         " recorded_at_us INTEGER NOT NULL) WITHOUT ROWID"
     )
+
+
+@migrations()
+def m010_pending_records(db: sqlite_utils.Database) -> None:
+    # The access records owed to the calls whose data a transaction stores, kept in that
+    # transaction (privacy/pending_records.py). One key, by time: a write inserts one
+    # row per call and deletes those recorded; the recovery reads the oldest.
+    db.execute(
+        "CREATE TABLE pending_records (time_us INTEGER NOT NULL, request_id TEXT NOT NULL,"
+        " entry TEXT NOT NULL, claimed_until_us INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (time_us, request_id)) WITHOUT ROWID"
+    )

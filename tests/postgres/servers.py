@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import tomllib
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def write_config(
         ]
     lines += ["[rate_limit]", "failed_per_minute = 100000", "failed_burst = 100000"]
     lines += ["global_failed_per_minute = 100000", "global_failed_burst = 100000"]
-    lines += ["[storage]", f'url = "{storage_url}"', f'vault_url = "{vault_url}"']
+    if storage_url:  # else the embedded SQLite engine, in the data folder
+        lines += ["[storage]", f'url = "{storage_url}"', f'vault_url = "{vault_url}"']
     config = folder / "tactful.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -55,16 +57,28 @@ def settings_of(config: Path) -> Settings:
 
 
 class Server:
-    """One `tactful serve --config` process, started and listening."""
+    """One `tactful serve --config` process, started and listening. What it prints is
+    read as it comes (a full pipe would stop a server that logs every call)."""
 
     def __init__(self, config: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TACTFUL_")}
         self.process, self.target, self.banner = serve_process(["--config", str(config)], env)
         self.channel = grpc.insecure_channel(self.target)
+        self._printed: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # ends when the process does
+            self._printed.append(line)
 
     def stop(self) -> str:
         self.channel.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        rest, _ = self.process.communicate(timeout=60)
-        return rest or ""
+        self.process.wait(timeout=60)
+        self._reader.join(timeout=60)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return "".join(self._printed)
