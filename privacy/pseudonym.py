@@ -109,17 +109,19 @@ _VERSION_2: dict[str, Callable[[str], str]] = {
 }
 
 
-def spellings(namespace: str, identifier: str) -> tuple[str, ...]:
+def spellings(namespace: str, identifier: str, *, current: str | None = None) -> tuple[str, ...]:
     """The normalized form of a well-formed identifier, then the forms older rules may
     have given it: version 2's of what was typed, version 1's of what was typed and of
     the decomposed normalized form. For suppression checks only, where blocking too
     much is the safe side. A fullwidth spelling recorded under version 1 is found only
-    if typed the same way again.
+    if typed the same way again. `current`, if given, is the normalized form already
+    computed (it is not computed again).
 
     >>> spellings("email", "Straße@Example.com")
     ('straße@example.com', 'strasse@example.com')
     """
-    current = NORMALIZERS[namespace](identifier)
+    if current is None:
+        current = NORMALIZERS[namespace](identifier)
     old = _VERSION_1[namespace]
     forms = (
         current,

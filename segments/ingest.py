@@ -121,7 +121,7 @@ class EventRecorder(Generic[Batch]):
         people = {(key[0], n) for key, n in normalized.items()}
         candidates_of = self._pseudonymizer.candidates_of(people)
         # A tombstone made under the old normalization is checked as it was made.
-        spelled = {key: spellings(*key) for key in subjects}
+        spelled = {key: spellings(*key, current=normalized[key]) for key in subjects}
         tombstones_of = self._tombstones.candidates_of(
             {(key[0], form) for key, forms in spelled.items() for form in forms}
         )
@@ -238,12 +238,16 @@ class EventRecorder(Generic[Batch]):
         violations: list[Violation] = []
         kept: list[Mapping[str, AttributeScalar]] = []
         dropped = 0
+        # A batch is mostly about a few people: each is checked once, not once per event.
+        subject_problems: dict[tuple[str, str], list[Violation]] = {}
         for index, event in enumerate(events):
             where = f"events[{index}]"
+            subject = (event.subject.namespace, event.subject.identifier)
+            problems = subject_problems.get(subject)
+            if problems is None:
+                problems = subject_problems[subject] = subject_violations(*subject, field="")
             violations.extend(
-                subject_violations(
-                    event.subject.namespace, event.subject.identifier, field=f"{where}.subject"
-                )
+                Violation(f"{where}.subject{v.field}", v.description) for v in problems
             )
             # Refused even where the purpose would drop the attribute: the value is no
             # value of its type at all, and the client must hear of it.

@@ -119,6 +119,14 @@ def test_every_violation_is_reported(tactful: Tactful) -> None:
     assert set(violations(caught.value)) == {"events[0].type", "events[1].subject.id"}
 
 
+def test_a_bad_subject_is_named_at_every_event_that_carries_it(tactful: Tactful) -> None:
+    # Each subject is checked once per batch; its violation is still reported per event.
+    bad = with_subject("email", "x\u00b2@example.com")
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("support_triage", bad, page_view(GOOD), bad)
+    assert set(violations(caught.value)) == {"events[0].subject.id", "events[2].subject.id"}
+
+
 def test_batch_over_1000_events(tactful: Tactful) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         tactful.record("support_triage", *[page_view(GOOD)] * 1001)
