@@ -540,7 +540,8 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("console", "chart_days", "integer", "14", "days of calls and denials drawn"),
     ConfigKey("", "metrics", "table", "", "[metrics]", _table("metrics"), {}),
     ConfigKey("metrics", "listen", "HOST:PORT", '"" (off)',
-              "Prometheus metrics over HTTP on this address, e.g. \"127.0.0.1:9464\"",
+              "Prometheus metrics over plain HTTP on this address, e.g. \"127.0.0.1:9464\""
+              " (off the loopback only with allow_insecure)",
               _metrics_listen, ""),
     ConfigKey("", "log", "table", "", "[log]", _table("log"), {}),
     ConfigKey("log", "format", "text", '"text"',
