@@ -60,6 +60,9 @@ def test_the_console_serves_the_access_log_of_a_postgresql_deployment(tmp_path: 
             page = client.get("/access-log")
             assert page.status_code == 200
             assert "tactful.v1.Personalization/RecordEvents" in page.text
+            # A filter PostgreSQL cannot hold in text is refused on the page, not a 500.
+            refused = client.get("/access-log", params={"principal": "a\x00"})
+            assert refused.status_code == 200 and "U+0000" in refused.text
     finally:
         console.send_signal(signal.SIGTERM)
         console.communicate(timeout=30)
