@@ -12,7 +12,7 @@ INVALID_ARGUMENT like any other bad input:
   Only bytes that hold a zero byte at all are walked (a UTF-8 string holds U+0000
   exactly where its encoding holds 0x00), so most requests cost one `memchr`.
 
-A call to a method Tactful does not have is answered by `unimplemented_handler`
+A call to a method Tactful does not have is answered by `Unimplemented` (server/rpc.py)
 through the same edge: UNIMPLEMENTED, and a record.
 """
 
