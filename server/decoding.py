@@ -76,7 +76,9 @@ class HoldsNul(Refused):
 
     def violations(self) -> list[Violation]:
         return [
-            Violation(f, "contains U+0000 (NUL), which no text field may hold")
+            Violation(
+                f, "contains U+0000 (NUL), a control or format character; no text field may hold it"
+            )
             for f in self._fields
         ]
 
