@@ -56,6 +56,10 @@ def read_filters(raw: Mapping[str, str]) -> tuple[Filters, list[str]]:
     names = {f.name for f in fields(Filters)} - {"after"}
     values = {name: str(raw.get(name, "")).strip() for name in names}
     problems = []
+    for name in sorted(names):  # no store may be asked for text holding U+0000
+        if "\x00" in values[name]:
+            problems.append(f"{name}: contains U+0000 (NUL), which no filter may hold")
+            values[name] = ""
     for name in ("since", "until"):
         if values[name] and _time(values[name]) is None:
             problems.append(f"{name}: {values[name]!r} is not a date or time, e.g. 2026-11-27")

@@ -36,6 +36,9 @@ HEADERS = (
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+# Over TLS only (RFC 6797 has browsers ignore it on plain HTTP): a browser that has
+# seen the console over HTTPS refuses to be downgraded to plaintext for a year.
+HTTPS_HEADERS = (*HEADERS, (b"strict-transport-security", b"max-age=31536000"))
 
 
 @dataclass
@@ -99,7 +102,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class SecurityHeaders:
-    """ASGI middleware: the headers above on every HTTP response, errors included."""
+    """ASGI middleware: the headers above on every HTTP response, errors included; HSTS
+    too when the connection is HTTPS."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self._app = app
@@ -108,10 +112,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        headers = HTTPS_HEADERS if scope.get("scheme") == "https" else HEADERS
 
         async def with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         await self._app(scope, receive, with_headers)

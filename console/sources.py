@@ -67,18 +67,19 @@ class Sources:
     """The stores the console reads, and the access log it records its own views in."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
-        path = stores.access_log_location(settings)
-        if not path.exists():
-            raise ConfigError(
-                f"no access log at {path}: start `tactful serve` on this data folder first "
-                "(the console only reads what the server keeps)"
-            )
         if not settings.keyring_path.exists():
             raise ConfigError(f"no keyring at {settings.keyring_path}: the console needs it")
         self.contract: Contract = load_checked_contract(settings)
         keyring = KeyringWatcher(settings.keyring_path)
         self._pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
-        self._log = stores.open_access_log(settings, keyring.keys("signing"))
+        # Wherever the engine keeps it (a file in the data folder, or PostgreSQL).
+        try:
+            self._log = stores.open_access_log(settings, keyring.keys("signing"), must_exist=True)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc}: start `tactful serve` on these stores first "
+                "(the console only reads what the server keeps)"
+            ) from None
         self._ledger = stores.open_budget_ledger(settings)
         self._tokens = stores.open_tokens(settings)
         self.authenticator = Authenticator(settings.principals, self._tokens, clock=clock)

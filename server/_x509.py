@@ -90,6 +90,13 @@ def _certificate(
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca is None, path_length=None), critical=True)
+        # The key identifiers strict verifiers (RFC 5280 profiles) require to chain a
+        # certificate to its issuer: a CA's names itself.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
     )
     if ca is None:
         builder = builder.add_extension(

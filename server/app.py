@@ -39,6 +39,7 @@ from server.edge import Edge
 from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
 from server.recovery import RecordRecovery
+from server.rpc import unimplemented
 from server.servicers import (
     AccessLogServicer,
     Authorizer,
@@ -335,6 +336,8 @@ async def create_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    # Last: any other method gets UNIMPLEMENTED from the edge, and so a record.
+    server.add_generic_rpc_handlers((unimplemented(edge),))
 
     if credentials is not None:
         bound = server.add_secure_port(f"{host}:{port}", credentials)

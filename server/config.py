@@ -18,6 +18,7 @@ holds the same files for readers.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import tomllib
@@ -180,7 +181,34 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
         raise ConfigError("storage.vault_url is set but storage.url is not: the vault"
                           " is on PostgreSQL only when every store is")  # fmt: skip
     parse_listen(settings.listen)
+    _refuse_plaintext_metrics(settings)
     return settings
+
+
+def _refuse_plaintext_metrics(settings: Settings) -> None:
+    """The metrics listener is plain HTTP: like the gRPC listener without [tls], it
+    stays on the loopback unless allow_insecure says otherwise."""
+    if not settings.metrics_listen or settings.allow_insecure:
+        return
+    host, _ = parse_listen(settings.metrics_listen)
+    if not is_loopback(host):
+        raise ConfigError(
+            f"metrics.listen: {host} is not a loopback address, and metrics are served in "
+            "plaintext; listen on 127.0.0.1 (scrape through a tunnel or a TLS proxy), or set "
+            "allow_insecure = true"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (a name other than localhost may resolve to
+    anything, so it is not)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -543,7 +571,8 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("console", "chart_days", "integer", "14", "days of calls and denials drawn"),
     ConfigKey("", "metrics", "table", "", "[metrics]", _table("metrics"), {}),
     ConfigKey("metrics", "listen", "HOST:PORT", '"" (off)',
-              "Prometheus metrics over HTTP on this address, e.g. \"127.0.0.1:9464\"",
+              "Prometheus metrics over plain HTTP on this address, e.g. \"127.0.0.1:9464\""
+              " (off the loopback only with allow_insecure)",
               _metrics_listen, ""),
     ConfigKey("", "log", "table", "", "[log]", _table("log"), {}),
     ConfigKey("log", "format", "text", '"text"',

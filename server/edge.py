@@ -32,7 +32,7 @@ from privacy.pending_records import PendingRecord
 from privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
 from segments.ingest import to_us
 from server.auth import Unauthenticated
-from server.decoding import Undecodable
+from server.decoding import NoSuchMethod, Refused
 from server.errors import status_for
 from server.identity import Caller, CallerAuthenticator
 from server.limits import FailureLimiter, RefusedWindow, peer_host
@@ -175,7 +175,7 @@ class Edge:
             raise
         except Exception as exc:
             error = exc
-            if not isinstance(exc, (PrivacyError, Unauthenticated)):
+            if not isinstance(exc, (PrivacyError, Unauthenticated, NoSuchMethod)):
                 log.exception("%s failed", method)
         status = _status(error)
         principal = actor.name if actor else ANONYMOUS
@@ -249,10 +249,8 @@ class Edge:
         self._write_summary()
 
     def _check_size(self, request: Any) -> None:
-        if isinstance(request, Undecodable):
-            raise InvalidRequest(
-                [Violation("request", f"the bytes are not a {request.message} message")]
-            )
+        if isinstance(request, Refused):
+            raise InvalidRequest(request.violations())
         size = request.ByteSize()
         if size > self._max_message_bytes:
             raise InvalidRequest(

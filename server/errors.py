@@ -45,6 +45,7 @@ from privacy.errors import (
 from retention.errors import RetentionError, RetentionIncomplete
 from retention.vault_epoch import KeyringBehind, RotationRunning
 from server.auth import Unauthenticated
+from server.decoding import NoSuchMethod
 
 log = logging.getLogger("tactful.server")
 
@@ -61,6 +62,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     AccessLogBusy: grpc.StatusCode.UNAVAILABLE,
     # A store that cannot be reached or written now: retryable, nothing was written.
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    NoSuchMethod: grpc.StatusCode.UNIMPLEMENTED,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
     StoreFull: grpc.StatusCode.UNAVAILABLE,
     # A server refuses to start on such a schema; a command that finds one fails.
@@ -77,7 +79,14 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     VaultError: grpc.StatusCode.INTERNAL,
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
-_SAFE_TO_SHOW = (InvalidRequest, Unauthenticated, Denied, BudgetExhausted, SubjectSuppressed)
+_SAFE_TO_SHOW = (
+    InvalidRequest,
+    Unauthenticated,
+    Denied,
+    BudgetExhausted,
+    SubjectSuppressed,
+    NoSuchMethod,
+)
 
 MAX_LISTED = 20  # field violations, or refused names, listed in one status
 MAX_QUOTED_CHARS = 32  # of one quoted client value, or one refused name

@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from privacy.decisions import Actor
+from server.decoding import UNIMPLEMENTED_METHOD, NoRequest, NoSuchMethod, Unimplemented
 from server.edge import Edge, Expected, Outcome
 
 T = TypeVar("T")
@@ -74,3 +75,16 @@ def rpc(
         return handler
 
     return declare
+
+
+def unimplemented(edge: Edge) -> Unimplemented:
+    """The handler of every method Tactful does not have: authenticated, recorded (as
+    UNIMPLEMENTED_METHOD, never the path the caller sent), answered UNIMPLEMENTED."""
+
+    async def refuse(actor: Actor) -> Outcome:
+        raise NoSuchMethod()
+
+    async def run(request: NoRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await edge.run(UNIMPLEMENTED_METHOD, request, context, refuse)
+
+    return Unimplemented(run)

@@ -15,7 +15,6 @@ certificate fails its handshake, before any call exists to be recorded.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from pathlib import Path
 import grpc
 
 from server._x509 import ServerTls, TlsFileError, check_server_tls
-from server.config import ConfigError, Settings, TlsSettings
+from server.config import ConfigError, Settings, TlsSettings, is_loopback
 
 log = logging.getLogger("tactful.server")
 _Stamp = tuple[tuple[int, int], ...]
@@ -42,16 +41,6 @@ def check_transport(settings: Settings, host: str) -> str | None:
             "allow_insecure = true (not for production)"
         )
     return f"WARNING: serving plaintext on {host} (allow_insecure = true); use [tls] in production"
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
 
 
 def _wall_clock() -> datetime:

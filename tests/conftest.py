@@ -24,6 +24,7 @@ from server.auth import hash_token
 from server.config import DEVELOPMENT_CONFIG, Settings, load_settings
 from server.limits import FailureLimits
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+from tests.postgres_cluster import stop_shared_cluster
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 # The default caller: a support widget, claiming support_triage (legitimate interest,
@@ -136,6 +137,12 @@ class Tactful:
         )
         reply = self.personalization.GetSignals(request, metadata=bearer(principal), timeout=10)
         return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The shared PostgreSQL cluster goes with the session, whatever its outcome (an
+    atexit hook and the cluster's watchdog stand behind this: tests/postgres_cluster.py)."""
+    stop_shared_cluster()
 
 
 UNLIMITED_FAILURES = FailureLimits(

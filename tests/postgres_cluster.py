@@ -5,6 +5,13 @@ PostgreSQL refuses to run as root, so when the tests run as root (CI does) the
 server runs as the `postgres` user. Where the binaries are missing the tests
 skip with a message, unless TACTFUL_REQUIRE_POSTGRES is set (`.ci/run` sets it),
 which makes such a skip a failure: CI always runs them.
+
+Every cluster is gone when the test process is, whatever happened: the context
+manager stops it and removes its folder; the shared cluster is stopped at exit;
+and a watchdog process started beside each cluster, in a session of its own (so
+that Ctrl-C or a `timeout` that kills the test's process group spares it),
+stops and removes the cluster as soon as the test process has ended without doing
+so (killed, SIGTERM, a crash).
 """
 
 from __future__ import annotations
@@ -16,13 +23,32 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# The watchdog: argv is the test process's pid, the cluster's folder, then the command
+# that stops the server. It returns at once when the folder goes (a normal stop).
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+pid, root, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while os.path.exists(root):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(0.2)
+else:
+    sys.exit(0)
+if os.path.exists(os.path.join(root, "data", "postmaster.pid")):
+    subprocess.run(stop, capture_output=True, timeout=120)
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 SEARCH = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin")
 
@@ -99,6 +125,12 @@ def throwaway_cluster() -> Iterator[Cluster]:
     def pg(*argv: str) -> None:
         subprocess.run([*run_as, *argv], check=True, capture_output=True, timeout=120)
 
+    stop = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root), *stop],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
     try:
         pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "tactful", "--auth=trust", "-E", "UTF8")
         options = (
@@ -111,27 +143,37 @@ def throwaway_cluster() -> Iterator[Cluster]:
         cluster.start()
         yield cluster
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                capture_output=True,
-                timeout=120,
-            )
+        pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data)]
+        for mode in ("fast", "immediate"):  # immediate if fast did not do
+            if (data / "postmaster.pid").exists():
+                with suppress(subprocess.SubprocessError):
+                    subprocess.run([*pg_ctl, "-m", mode, "-w", "stop"],
+                                   capture_output=True, timeout=120)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+        watchdog.wait(timeout=30)  # it sees the folder gone and ends
 
 
 _shared: list[Cluster] = []
 _names = itertools.count(1)
 
 
+_shared_stack = ExitStack()
+
+
 def shared_cluster() -> Cluster:
-    """One cluster for the whole test run, started on first use, removed at exit; each
-    test takes fresh databases in it (`fresh_database`)."""
+    """One cluster for the whole test run, started on first use, removed when the session
+    finishes (tests/conftest.py) or at exit; each test takes fresh databases in it
+    (`fresh_database`)."""
     if not _shared:
-        stack = ExitStack()
-        _shared.append(stack.enter_context(throwaway_cluster()))
-        atexit.register(stack.close)
+        _shared.append(_shared_stack.enter_context(throwaway_cluster()))
+        atexit.register(stop_shared_cluster)
     return _shared[0]
+
+
+def stop_shared_cluster() -> None:
+    """Stop and remove the shared cluster, if one was started (again: nothing)."""
+    _shared.clear()
+    _shared_stack.close()
 
 
 def fresh_database(cluster: Cluster, hint: str = "t") -> str:

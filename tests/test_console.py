@@ -130,6 +130,7 @@ def test_every_response_carries_the_security_headers(filled: Filled) -> None:
             assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
             assert headers["x-frame-options"] == "DENY"
             assert headers["cache-control"] == "no-store"
+            assert "strict-transport-security" not in headers  # ignored over plain HTTP
         page = client.get("/purposes").text
         assert "<script" not in page and " style=" not in page
         assert "http://" not in page.replace(filled.url, "") and "https://" not in page
@@ -342,6 +343,8 @@ def test_over_tls_the_console_serves_https_and_its_cookie_is_secure(
         trusted = ssl.create_default_context(cafile=str(pki / "ca.pem"))
         with httpx.Client(base_url=console.url, verify=trusted, follow_redirects=False) as client:
             form = client.get("/sign-in")
+            assert form.headers["strict-transport-security"] == "max-age=31536000"
+            assert client.get("/nowhere").headers["strict-transport-security"]
             reply = client.post(
                 "/sign-in", data={"token": token_for(COMPLIANCE), "csrf": csrf_of(form.text)}
             )

@@ -16,6 +16,7 @@ import sysconfig
 import threading
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -23,6 +24,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
+from tactful.v1 import personalization_pb2, personalization_pb2_grpc
+from tests.conftest import bearer, email, page_view
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build reads; the copy keeps build/ and *.egg-info out of the work tree.
@@ -154,6 +157,46 @@ def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> 
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+@pytest.mark.slow
+def test_the_wheel_holds_every_package_of_the_source_tree(wheel: tuple[Path, str]) -> None:
+    """Every folder of Python modules is packaged (storage/postgres was not)."""
+    path, _ = wheel
+    names = set(zipfile.ZipFile(path).namelist())
+    for top in ("server", "privacy", "segments", "retention", "storage", "console"):
+        for module in (ROOT / top).rglob("*.py"):
+            assert str(module.relative_to(ROOT)) in names, module
+
+
+@pytest.mark.slow
+def test_the_installed_tactful_serves_from_postgresql(installed: Path, tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    from tests.postgres.servers import write_config
+    from tests.postgres_cluster import fresh_database, shared_cluster
+
+    cluster = shared_cluster()
+    behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
+    config = write_config(tmp_path / "a", behavior, vault, keyring=tmp_path / "keyring.json")
+    env = {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
+    migrated = subprocess.run(
+        [str(installed / "tactful"), "db", "migrate", "--config", str(config)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    with _serving(installed / "tactful", tmp_path, env, "--config", str(config)) as lines:
+        listening = _line_matching(lines, re.compile(r"listening on 127\.0\.0\.1:(\d+)"))
+        with grpc.insecure_channel(f"127.0.0.1:{listening.group(1)}") as channel:
+            stub = personalization_pb2_grpc.PersonalizationStub(channel)
+            request = personalization_pb2.RecordEventsRequest(
+                purpose="support_triage", events=[page_view(email("ada@example.com"), _now())]
+            )
+            reply = stub.RecordEvents(request, metadata=bearer("support_widget"), timeout=30)
+    assert reply.stored == 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=1)
+
+
 def _without_pythonpath() -> dict[str, str]:
     # A PYTHONPATH pointing at the checkout would hide what the wheel lacks.
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -193,9 +236,9 @@ def _line_matching(lines: _Lines, pattern: re.Pattern[str]) -> re.Match[str]:
 
 
 @contextlib.contextmanager
-def _serving(program: Path, cwd: Path, env: dict[str, str]) -> Iterator[_Lines]:
+def _serving(program: Path, cwd: Path, env: dict[str, str], *argv: str) -> Iterator[_Lines]:
     process = subprocess.Popen(
-        [str(program), "serve"],
+        [str(program), "serve", *argv],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -5,10 +5,20 @@ connection broken mid-transaction (the server restarted, the network cut) is
 thrown away by the pool and replaced in the background, so the service resumes
 once PostgreSQL is back, without a restart of Tactful. The statement that was
 running fails with StoreUnavailable and is not repeated (storage/postgres/errors.py).
+
+A connection that broke while it sat idle in the pool (PostgreSQL restarted) is
+found out before it is lent, so the first call after the restart succeeds: an
+idle connection has nothing to read unless the server closed it or is about to,
+so a zero-timeout `select` on its socket (no round trip) is the check, and only a
+readable one gets a round trip (`SELECT` of nothing) to tell a pending
+notification from a hang-up. A broken one is closed, the pool replaces it, and the
+next idle connection is tried, with no pause between.
 """
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +39,7 @@ class Database:
         self, url: str, *, size: int = 8, timeout_s: float = 2.0, name: str = "tactful"
     ) -> None:
         self.url = url
+        self._timeout_s = timeout_s
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
             min_size=1,
@@ -51,19 +62,38 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """One transaction on a connection of the pool: committed when the block ends,
         rolled back if it raises."""
-        with map_postgres_errors(), self._pool.connection() as conn:
+        with map_postgres_errors(), self._lent() as conn:
             yield conn
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """A connection whose every statement commits by itself (DDL that cannot run in a
         transaction, LISTEN)."""
-        with map_postgres_errors(), self._pool.connection() as conn:
+        with map_postgres_errors(), self._lent() as conn:
             conn.autocommit = True
             try:
                 yield conn
             finally:
                 conn.autocommit = False
+
+    @contextmanager
+    def _lent(self) -> Iterator[Connection]:
+        """A working connection of the pool, in a transaction (as `pool.connection()`)."""
+        conn = self._working_connection()
+        try:
+            with conn:
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _working_connection(self) -> Connection:
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            conn = self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
+            if _still_connected(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)  # a closed connection: the pool opens another
 
     def check(self) -> None:
         """StoreUnavailable unless a round trip to the server succeeds now."""
@@ -72,6 +102,19 @@ class Database:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _still_connected(conn: Connection) -> bool:
+    """Whether an idle connection still has its server (see the module docstring)."""
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if readable:
+            ConnectionPool.check_connection(conn)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return True
 
 
 def redacted(url: str) -> str:

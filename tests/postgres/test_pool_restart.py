@@ -1,0 +1,87 @@
+"""PostgreSQL restarted while Tactful idles: the first call after the database is back
+succeeds, and every one after it, on each method. Before, each idle pooled connection
+answered its first use with UNAVAILABLE "internal error", minutes later."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+
+from server import stores
+from tactful.v1 import (
+    access_log_pb2,
+    access_log_pb2_grpc,
+    insights_pb2,
+    insights_pb2_grpc,
+    subjects_pb2,
+    subjects_pb2_grpc,
+)
+from tests.conftest import Tactful, bearer, email, make_settings, page_view
+from tests.postgres_cluster import fresh_database, throwaway_cluster
+
+pytest.importorskip("psycopg")
+
+ADA = email("ada@example.com")
+
+
+def _calls(tactful: Tactful) -> dict[str, Callable[[], object]]:
+    """One call of each method that reads or writes a store."""
+    audit = access_log_pb2_grpc.AccessLogStub(tactful.channel)
+    subjects = subjects_pb2_grpc.SubjectsStub(tactful.channel)
+    insights = insights_pb2_grpc.InsightsStub(tactful.channel)
+    return {
+        "SetConsent": lambda: tactful.consent(ADA, "onboarding"),
+        "RecordEvents": lambda: tactful.record("support_triage", page_view(ADA)),
+        "GetSegments": lambda: tactful.segments(ADA),
+        "GetSignals": lambda: tactful.signals(ADA, "support_triage", "failed_logins_1h"),
+        "QueryAccessLog": lambda: audit.QueryAccessLog(
+            access_log_pb2.QueryAccessLogRequest(page_size=5),
+            metadata=bearer("compliance_officer"),
+            timeout=10,
+        ),  # fmt: skip
+        "VerifyAccessLog": lambda: audit.VerifyAccessLog(
+            access_log_pb2.VerifyAccessLogRequest(),
+            metadata=bearer("compliance_officer"),
+            timeout=10,
+        ),  # fmt: skip
+        "ExportSubject": lambda: subjects.ExportSubject(
+            subjects_pb2.ExportSubjectRequest(subject=ADA),
+            metadata=bearer("privacy_ops"),
+            timeout=10,
+        ),  # fmt: skip
+        "GetSegmentSizes": lambda: insights.GetSegmentSizes(
+            insights_pb2.GetSegmentSizesRequest(purpose="analytics", epsilon=0.01),
+            metadata=bearer("analyst"),
+            timeout=10,
+        ),  # fmt: skip
+    }
+
+
+def test_every_call_after_postgresql_restarts_succeeds_the_first_time(
+    start_tactful: Callable[..., Tactful], tmp_path: Path
+) -> None:
+    with throwaway_cluster() as cluster:
+        behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
+        stores.migrate(make_settings(tmp_path / "migrate", storage_url=behavior, vault_url=vault))
+        tactful = start_tactful(storage_url=behavior, vault_url=vault)
+        calls = _calls(tactful)
+        # Concurrent calls open several connections in each pool; they then sit idle.
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            for done in [pool.submit(call) for call in list(calls.values()) * 12]:
+                done.result()
+
+        cluster.stop("immediate")
+        cluster.start()
+
+        failed = []
+        for round_ in range(4):  # each round takes the next idle connection of each pool
+            for name, call in calls.items():
+                try:
+                    call()
+                except grpc.RpcError as error:
+                    failed.append((round_, name, error.code().name, error.details()))
+        assert failed == []
