@@ -81,7 +81,7 @@ def unimplemented(edge: Edge) -> Unimplemented:
     """The handler of every method Tactful does not have: authenticated, recorded (as
     UNIMPLEMENTED_METHOD, never the path the caller sent), answered UNIMPLEMENTED."""
 
-    async def refuse(actor: Actor) -> Outcome:
+    async def refuse(actor: Actor, expected: Expected) -> Outcome:
         raise NoSuchMethod()
 
     async def run(request: NoRequest, context: grpc.aio.ServicerContext) -> Any:
