@@ -9,6 +9,16 @@ key *epoch* that wraps the data key: `retention.vault_epoch` re-wraps every live
 data key under a new vault key version (`rewrap`) and then removes the old
 version from the keyring, after which no copy of an erased entry opens.
 
+The vault's database records the vault key's epochs too (`VaultKeyEpoch`: each
+version's fingerprint, when it began and when it was retired), so that hosts that
+each hold a copy of the keyring agree on them without sharing the file: a data key
+is only written under the newest version the database knows, while it is live,
+and with the same key material (its fingerprint). The check is part of the
+write's own transaction, so a rotation that retires a version in the database
+before destroying it in the keyring excludes every writer still sealing under it.
+A host whose keyring is behind refuses to seal (`VaultKeyBehind`) rather than
+write what no other host could open, or what the next rotation would destroy.
+
 Each entry records the rules its identifier was normalized by
 (`privacy.pseudonym.NORMALIZATION`); entries from older rules are `outdated`,
 and `retention.rekey` moves them like entries under an older key.
@@ -16,19 +26,58 @@ and `retention.rekey` moves them like entries under an older key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from privacy import _crypto
-from privacy.errors import KeyringError, VaultError
-from privacy.keyring import Keys
+from privacy.errors import KeyringError, PrivacyError, StoreUnavailable, VaultError
+from privacy.keyring import Keys, KeySet
 from privacy.pseudonym import NORMALIZATION
 
 _IDENTITY_AD = b"tactful-vault/1:identity:"
 _DATA_KEY_AD = b"tactful-vault/1:data-key:"
+_FINGERPRINT_LABEL = b"tactful-vault/1:key-fingerprint"
+_SEAL_ATTEMPTS = 3  # a refused write is retried after settling the epoch, this often
+
+log = logging.getLogger("tactful.vault")
+_T = TypeVar("_T")
+
+
+class VaultKeyBehind(StoreUnavailable):
+    """This host's keyring does not hold the vault key version the vault's database
+    writes under now (another host rotated with its own copy of the keyring), or
+    holds another key under that number: nothing was written or revealed. Installing
+    the current keyring file on this host ends it; no restart is needed."""
+
+
+class EpochRefused(Exception):
+    """Raised by an engine's write: the database does not hold the data keys' vault
+    key version as its newest live one with that fingerprint. Nothing was written;
+    the vault settles the epoch and seals again, or says why it cannot."""
+
+
+@functools.lru_cache(maxsize=8)
+def key_fingerprint(vault_key: bytes) -> str:
+    """What the database records of a vault key version: an HMAC of a fixed label
+    under the key (never the key), self-describing like a pseudonym."""
+    return "hmac-sha256:" + _crypto.hmac_sha256(vault_key, _FINGERPRINT_LABEL).hex()
+
+
+@dataclass(frozen=True)
+class VaultKeyEpoch:
+    """A vault key version as the vault's database records it."""
+
+    version: int
+    # None: adopted from the data keys of a vault older than this record; the first
+    # host to seal under it records its key's fingerprint.
+    fingerprint: str | None
+    created_at: str
+    retired_at: str | None = None  # from then on no data key is written under it
 
 
 @dataclass(frozen=True)
@@ -89,8 +138,13 @@ class VaultRows(Protocol):
         """Which of `pseudonyms` have an entry."""
         ...
 
-    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
-        """Store the entries, leaving any that already exist untouched, in one transaction."""
+    def insert_new(
+        self, entries: Sequence[SealedEntry], *, created_at: str, fingerprint: str
+    ) -> None:
+        """Store the entries, leaving any that already exist untouched, in one transaction;
+        EpochRefused (nothing stored) unless their data keys' vault key version is the
+        newest the database knows, live, with this fingerprint. Every entry is sealed
+        under the same version."""
         ...
 
     def entry(self, pseudonym: str) -> SealedEntry | None: ...
@@ -100,10 +154,24 @@ class VaultRows(Protocol):
         images left behind); how many entries went."""
         ...
 
-    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str, fingerprint: str) -> bool:
         """`entry` in place of `old` (and of any entry already under entry's pseudonym),
         keeping the earliest first-seen time, in one transaction; True if two entries
-        became one."""
+        became one. EpochRefused as `insert_new`."""
+        ...
+
+    def epochs(self) -> list[VaultKeyEpoch]:
+        """The vault key versions the database knows, oldest first."""
+        ...
+
+    def register_epoch(self, version: int, fingerprint: str, *, created_at: str) -> VaultKeyEpoch:
+        """Record a version (if absent; a missing fingerprint is filled in); the record
+        as stored, whose fingerprint may be another's."""
+        ...
+
+    def retire_epoch(self, version: int, fingerprint: str, *, retired_at: str) -> None:
+        """Mark the version retired (recording it if absent), once every write that may
+        still seal under it has committed; no write seals under it afterwards."""
         ...
 
     def outdated(
@@ -151,6 +219,11 @@ class IdentityVault:
         self._keys = keys
         self._pseudonym_keys = pseudonym_keys
         self._known: set[str] = set()
+        self._last_refusal = ""  # said in the log once, not once per call
+        # The primary vault key (version, fingerprint) the database was last found to
+        # accept: checked again (one read) only when the keyring changes or a write
+        # is refused; the write's own transaction checks it every time.
+        self._settled: tuple[int, str] | None = None
 
     def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
         """Store the identities not yet in the vault; returns how many were new."""
@@ -162,10 +235,60 @@ class IdentityVault:
         stored = self._rows.known(list(fresh))
         new = [i for p, i in fresh.items() if p not in stored]
         if new:
-            version, vault_key = self._keys.primary_key()
-            self._rows.insert_new([_seal(i, version, vault_key) for i in new], created_at=_utc(now))
+            created_at = _utc(now)
+
+            def insert(keys: KeySet) -> None:
+                version, vault_key = keys.primary_key()
+                self._rows.insert_new(
+                    [_seal(i, version, vault_key) for i in new],
+                    created_at=created_at,
+                    fingerprint=key_fingerprint(vault_key),
+                )
+
+            self._sealing(insert, now=now)
         self._known.update(fresh)
         return len(new)
+
+    def _sealing(self, write: Callable[[KeySet], _T], *, now: datetime) -> _T:
+        """`write` under the keyring's primary vault key; when the database refuses it
+        (its epochs moved on), settle the epoch and write again with the keyring as
+        it is then (a rotation on this host: under its new key), or VaultKeyBehind."""
+        for _ in range(_SEAL_ATTEMPTS):
+            keys = self._keys.snapshot()
+            version, vault_key = keys.primary_key()
+            settled = (version, key_fingerprint(vault_key))
+            if settled != self._settled:  # the first write, or a new keyring
+                self._settle_epoch(keys, now=now)
+                self._settled = settled
+                if self._last_refusal:
+                    log.warning("new people are stored again, under vault key v%d", version)
+                    self._last_refusal = ""
+            try:
+                return write(keys)
+            except EpochRefused:
+                self._settled = None
+        raise VaultKeyBehind(
+            "the vault's database kept refusing this host's vault key: its epochs"
+            " change faster than the writes (a rotation running in a loop?)"
+        )
+
+    def _settle_epoch(self, keys: KeySet, *, now: datetime) -> None:
+        """VaultKeyBehind if this keyring cannot write here; else the database learns
+        this keyring's primary if it lacks it (a newer version than it knows, or a
+        fingerprint it lacks)."""
+        version, vault_key = keys.primary_key()
+        fingerprint = key_fingerprint(vault_key)
+        known = {e.version: e for e in self._rows.epochs()}
+        problem = _behind(known, version, fingerprint)
+        if problem is None and (version not in known or known[version].fingerprint is None):
+            registered = self._rows.register_epoch(version, fingerprint, created_at=_utc(now))
+            known[version] = registered
+            problem = _behind(known, version, fingerprint)
+        if problem is not None:
+            if problem != self._last_refusal:
+                log.warning("new people are not stored: %s", problem)
+                self._last_refusal = problem
+            raise VaultKeyBehind(problem)
 
     def reveal(self, pseudonym: str) -> Identity | None:
         """The identity behind a pseudonym, or None if unknown or shredded."""
@@ -173,9 +296,12 @@ class IdentityVault:
         if entry is None:
             return None
         encoded = pseudonym.encode()
+        keys = self._keys.snapshot()
+        if entry.key_version not in keys.versions:
+            raise _not_held(entry.key_version, keys)
         try:
             data_key = _crypto.open_sealed(
-                self._keys.key(entry.key_version),
+                keys.key(entry.key_version),
                 entry.sealed_key,
                 _data_key_ad(encoded, entry.key_version),
             )
@@ -216,8 +342,18 @@ class IdentityVault:
         now one (the same identifier written two ways, or recorded meanwhile). A
         rekey is not activity: the entry keeps its first-seen time (the earlier of the
         two, when two entries become one)."""
-        version, vault_key = self._keys.primary_key()
-        joined = self._rows.replace(old, _seal(identity, version, vault_key), created_at=_utc(now))
+        created_at = _utc(now)
+
+        def replace(keys: KeySet) -> bool:
+            version, vault_key = keys.primary_key()
+            return self._rows.replace(
+                old,
+                _seal(identity, version, vault_key),
+                created_at=created_at,
+                fingerprint=key_fingerprint(vault_key),
+            )
+
+        joined = self._sealing(replace, now=now)
         self._known.discard(old)
         return joined
 
@@ -263,6 +399,18 @@ class IdentityVault:
         """See `VaultRows.exclusive`."""
         return self._rows.exclusive()
 
+    def epochs(self) -> list[VaultKeyEpoch]:
+        """The vault key versions the database knows, oldest first."""
+        return self._rows.epochs()
+
+    def register_epoch(self, version: int, fingerprint: str, *, now: datetime) -> VaultKeyEpoch:
+        """See `VaultRows.register_epoch`."""
+        return self._rows.register_epoch(version, fingerprint, created_at=_utc(now))
+
+    def retire_epoch(self, version: int, fingerprint: str, *, now: datetime) -> None:
+        """See `VaultRows.retire_epoch`: after it, no host writes under `version`."""
+        self._rows.retire_epoch(version, fingerprint, retired_at=_utc(now))
+
     def created_before(self, cutoff: datetime, *, after: str = "", limit: int = 5000) -> list[str]:
         """Pseudonyms first seen before `cutoff`, in pseudonym order, for chunked scans."""
         return self._rows.created_before(_utc(cutoff), after=after, limit=limit)
@@ -291,6 +439,45 @@ def _seal(identity: Identity, version: int, vault_key: bytes) -> SealedEntry:
         version,
         sealed_key,
         identity.normalization,
+    )
+
+
+def _behind(known: dict[int, VaultKeyEpoch], version: int, fingerprint: str) -> str | None:
+    """Why a keyring whose primary is `version` must not write in a vault whose
+    database knows `known` (None: it may, once the database has its primary)."""
+    install = "install the current keyring file on this host"
+    newest = max(known, default=0)
+    if newest > version:
+        return (
+            f"this host's keyring is behind the vault's key epochs (v{newest} in the"
+            f" database, v{version} here): {install}"
+        )
+    epoch = known.get(version)
+    if epoch is None:
+        return None
+    if epoch.fingerprint is not None and epoch.fingerprint != fingerprint:
+        return (
+            f"this host's vault key v{version} is not the one the vault's database knows"
+            f" as v{version} (another keyring's): {install}"
+        )
+    if epoch.retired_at is not None:
+        return (
+            f"vault key v{version}, this host's primary, was retired at {epoch.retired_at}"
+            f" by a rotation on another host: {install}"
+        )
+    return None
+
+
+def _not_held(version: int, keys: KeySet) -> PrivacyError:
+    newest = max(keys.versions)
+    if version > newest:
+        return VaultKeyBehind(
+            f"this host's keyring is behind the vault's key epochs (v{version} in the"
+            f" database, v{newest} here): install the current keyring file on this host"
+        )
+    return VaultError(
+        f"the data key is sealed under vault key v{version}, which this keyring no longer"
+        " holds (destroyed at the end of its epoch)"
     )
 
 

@@ -5,14 +5,20 @@ them in page free space and in the WAL, any engine in its backups. What makes th
 copies useless is destroying the key that wraps the erased data key. So the vault
 key has epochs (its versions in the keyring); a rotation
 
-1. adds a new vault key version, the primary (the server writes under it at once),
+1. adds a new vault key version, the primary, and records it in the vault's
+   database (its fingerprint): every host writes under it from then on, and a
+   host whose keyring copy lacks it refuses to write new people;
 2. re-wraps every live data key under it, in chunks (only the 32-byte data key is
-   sealed again: the sealed identifier stays as it is),
-3. retires every older version that no longer seals any data key, recording each
-   in the access log: from then on nothing sealed under it opens, anywhere.
+   sealed again: the sealed identifier stays as it is);
+3. retires the older versions in the database, which waits for writes in progress
+   and refuses every later write under them, then re-wraps what those writes
+   sealed, and destroys in the keyring each version that no longer seals any data
+   key, recording each in the access log: from then on nothing sealed under it
+   opens, anywhere.
 
 The keyring file is never left with a data key whose wrapping key is gone: the new
-key is written first, a version is retired only once nothing is sealed under it.
+key is written first, a version is destroyed only once the database refuses writes
+under it and nothing is sealed under it.
 A rotation killed at any point is completed by the next one, which adds another
 version and re-wraps (again) whatever is not under it. One process at a time
 rotates (`IdentityVault.exclusive`).
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from privacy.keyring import load_keyring, oldest_created_at, retire_version, rotate_keyring
-from privacy.vault import RewrapBatch
+from privacy.vault import RewrapBatch, VaultKeyEpoch, key_fingerprint
 from retention.errors import RetentionError
 from retention.progress import NO_PROGRESS, Progress
 
@@ -41,9 +47,10 @@ class RotationRunning(RetentionError):
 
 
 class KeyringBehind(RetentionError):
-    """Data keys are sealed under a vault key version newer than this keyring's primary:
-    another host rotated with a keyring of its own. Rotating here would destroy keys
-    that host still writes under, and reuse version numbers."""
+    """The vault's database knows a vault key version newer than this keyring's newest
+    (or another key under one of its numbers): another host rotated with a keyring of
+    its own. Rotating here would destroy keys that host still writes under, and reuse
+    version numbers."""
 
 
 class EpochVault(Protocol):
@@ -52,6 +59,14 @@ class EpochVault(Protocol):
     def sealed_versions(self) -> dict[int, int]: ...
 
     def exclusive(self) -> AbstractContextManager[bool]: ...
+
+    def epochs(self) -> list[VaultKeyEpoch]: ...
+
+    def register_epoch(
+        self, version: int, fingerprint: str, *, now: datetime
+    ) -> VaultKeyEpoch: ...  # fmt: skip
+
+    def retire_epoch(self, version: int, fingerprint: str, *, now: datetime) -> None: ...
 
 
 class EpochKeys(Protocol):
@@ -66,6 +81,10 @@ class EpochKeys(Protocol):
         ...
 
     def retire(self, version: int) -> None: ...
+
+    def fingerprint(self, version: int) -> str:
+        """What the vault's database records of the version (never the key)."""
+        ...
 
 
 class KeyringEpochs:
@@ -83,6 +102,9 @@ class KeyringEpochs:
     def retire(self, version: int) -> None:
         retire_version(self._path, "vault", version)
 
+    def fingerprint(self, version: int) -> str:
+        return key_fingerprint(load_keyring(self._path).vault.key(version))
+
 
 # What the job records in the access log, right after each change: an action
 # ("rotate-vault", "retire") and its reason.
@@ -98,9 +120,9 @@ class EpochReport:
     # (a damaged row): what they wrap stays recoverable until those rows are gone.
     kept: tuple[int, ...] = ()
     unreadable: tuple[str, ...] = ()  # pseudonyms whose data key no live version opens
-    # Data keys a writer still sealed under a version after it was found unused and
-    # destroyed (it read the keyring before the rotation began and committed after
-    # the last pass): lost. Counted so that it cannot go unnoticed.
+    # Data keys under a version this run destroyed: none, since the database refuses
+    # writes under a version before the keyring loses it. Counted so that a breach of
+    # that rule cannot go unnoticed.
     lost: int = 0
 
 
@@ -129,25 +151,51 @@ class VaultEpochRotation:
                 raise RotationRunning("another process is rotating the vault key now")
             self._check_keyring_is_current()
             primary = self._keys.begin_epoch(now=now)
+            self._register(primary, now=now)
             self._record("rotate-vault", {"use": "vault", "primary": primary})
             rewrapped, unreadable = self._rewrap_all(primary, progress)
-            retired, kept = self._retire_old(primary)
+            old = [v for v in self._keys.versions() if v != primary]
+            for version in old:  # from here on, no host writes under them
+                self._vault.retire_epoch(version, self._keys.fingerprint(version), now=now)
+            late, unreadable = self._rewrap_all(primary, progress, unreadable)
+            retired, kept = self._retire_old(old)
             stored = self._vault.sealed_versions()
             lost = sum(stored.get(v, 0) for v in retired)
-        return EpochReport(primary, rewrapped, retired, kept, unreadable, lost)
+        return EpochReport(primary, rewrapped + late, retired, kept, unreadable, lost)
 
     def _check_keyring_is_current(self) -> None:
         newest = max(self._keys.versions())
-        ahead = sorted(v for v in self._vault.sealed_versions() if v > newest)
+        known = {e.version: e for e in self._vault.epochs()}
+        ahead = sorted({*known, *self._vault.sealed_versions()} - set(range(newest + 1)))
+        install = (
+            "another host rotated the vault key with its own keyring; install that keyring here"
+        )
         if ahead:
             raise KeyringBehind(
-                f"data keys are sealed under vault key v{ahead[-1]}, which this keyring does"
-                f" not hold (its newest is v{newest}): another host rotated the vault key with"
-                " its own keyring; every host must read the same keyring file"
+                f"the vault knows vault key v{ahead[-1]}, which this keyring does not hold"
+                f" (its newest is v{newest}): {install}"
+            )
+        for version in self._keys.versions():
+            recorded = known.get(version)
+            if recorded and recorded.fingerprint not in (None, self._keys.fingerprint(version)):
+                raise KeyringBehind(
+                    f"this keyring's vault key v{version} is not the vault's v{version}: {install}"
+                )
+
+    def _register(self, primary: int, *, now: datetime) -> None:
+        fingerprint = self._keys.fingerprint(primary)
+        recorded = self._vault.register_epoch(primary, fingerprint, now=now)
+        if recorded.fingerprint != fingerprint:  # another host's key under this number
+            raise KeyringBehind(
+                f"the vault knows another key as v{primary}, the version this rotation"
+                " just added: another host rotated with its own keyring; install that"
+                f" keyring here (this one's v{primary} seals nothing yet)"
             )
 
-    def _rewrap_all(self, primary: int, progress: Progress) -> tuple[int, tuple[str, ...]]:
-        rewrapped, unreadable = 0, set[str]()
+    def _rewrap_all(
+        self, primary: int, progress: Progress, unreadable_before: tuple[str, ...] = ()
+    ) -> tuple[int, tuple[str, ...]]:
+        rewrapped, unreadable = 0, set(unreadable_before)
         for _ in range(_PASSES):
             outside = sum(n for v, n in self._vault.sealed_versions().items() if v != primary)
             if outside <= len(unreadable):
@@ -163,11 +211,9 @@ class VaultEpochRotation:
             progress.end(f"re-wrapped {rewrapped} data keys; {len(unreadable)} do not open")
         return rewrapped, tuple(sorted(unreadable))
 
-    def _retire_old(self, primary: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _retire_old(self, old: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
         retired, kept = [], []
-        for version in self._keys.versions():
-            if version == primary:
-                continue
+        for version in old:
             if self._vault.sealed_versions().get(version, 0):
                 kept.append(version)
                 continue

@@ -42,6 +42,7 @@ from privacy.errors import (
     VaultError,
     Violation,
 )
+from privacy.vault import EpochRefused, VaultKeyBehind
 from retention.errors import RetentionError, RetentionIncomplete
 from retention.vault_epoch import KeyringBehind, RotationRunning
 from server.auth import Unauthenticated
@@ -65,6 +66,11 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     NoSuchMethod: grpc.StatusCode.UNIMPLEMENTED,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
     StoreFull: grpc.StatusCode.UNAVAILABLE,
+    # This host's keyring is behind the vault's key epochs: it writes no new person
+    # (and reveals nobody sealed under a newer key) until the current keyring is
+    # installed. Said to the caller as it is: no identifier in it, and the fix is
+    # the operator's.
+    VaultKeyBehind: grpc.StatusCode.UNAVAILABLE,
     # A server refuses to start on such a schema; a command that finds one fails.
     SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     # Raised by the retention job, which runs from the command line, not over gRPC.
@@ -77,6 +83,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     KeyringError: grpc.StatusCode.INTERNAL,
     ContractError: grpc.StatusCode.INTERNAL,
     VaultError: grpc.StatusCode.INTERNAL,
+    EpochRefused: grpc.StatusCode.INTERNAL,  # the vault settles it; never reaches here
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
 _SAFE_TO_SHOW = (
@@ -86,6 +93,7 @@ _SAFE_TO_SHOW = (
     BudgetExhausted,
     SubjectSuppressed,
     NoSuchMethod,
+    VaultKeyBehind,
 )
 
 MAX_LISTED = 20  # field violations, or refused names, listed in one status

@@ -5,8 +5,10 @@ The schedule counts from when the current vault key version was made (the
 keyring says), not from the server's start, so restarts never postpone a
 rotation: a server that starts after its epoch ended rotates at once. Several
 servers on one PostgreSQL vault may all have the schedule on: one rotates, the
-others find the rotation taken (an advisory lock) and the new key in the keyring
-file they share.
+others find the rotation taken (an advisory lock). Sharing the keyring file, they
+write under the new key at once; each with a copy of its own, a host whose copy
+lacks the new key refuses new people (the vault's database records the epochs)
+and its own rotations, until the current keyring is installed there.
 """
 
 from __future__ import annotations

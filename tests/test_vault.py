@@ -355,3 +355,43 @@ def test_the_start_up_check_for_old_normalization_is_an_index_probe(tmp_path: Pa
     finally:
         rows.close()
     assert any("INDEX identities_normalization" in row[3] for row in plan), plan
+
+
+# --- the vault key's epochs, recorded in the vault -------------------------------------------
+
+VAULT_V2 = KeySet("vault", 2, {1: bytes(range(32)), 2: bytes(range(1, 33))})
+
+
+def test_a_vault_from_before_the_epoch_record_adopts_the_versions_its_data_keys_use(
+    open_vault: Callable[..., IdentityVault], path: Path
+) -> None:
+    from privacy.errors import StoreUnavailable
+    from privacy.vault import VaultKeyEpoch, key_fingerprint
+
+    open_vault(VAULT_V1).remember([ADA], now=NOW)
+    open_vault(VAULT_V2).remember([BOB], now=NOW)
+    for vault in (open_vault(VAULT_V1), open_vault(VAULT_V2)):
+        vault.close()
+    sql(path, "DROP TABLE vault_keys")  # the file as the release before wrote it
+    sql(path, "DELETE FROM _sqlite_migrations WHERE name = 'm004_vault_key_epochs'")
+    created = sql(path, "SELECT created_at FROM identities WHERE pseudonym = ?", ADA.pseudonym)
+    assert open_vault(VAULT_V2).epochs() == [
+        VaultKeyEpoch(1, None, str(created[0][0])),
+        VaultKeyEpoch(2, None, str(created[0][0])),
+    ]
+    with pytest.raises(StoreUnavailable, match=r"\(v2 in the database, v1 here\)"):
+        open_vault(VAULT_V1).remember([ZOE], now=NOW)  # a keyring copy from before v2
+    open_vault(VAULT_V2).remember([ZOE], now=NOW)  # its first write records v2's key
+    assert open_vault(VAULT_V2).epochs()[1].fingerprint == key_fingerprint(VAULT_V2.versions[2])
+    assert [open_vault(VAULT_V2).reveal(i.pseudonym) for i in (ADA, BOB, ZOE)] == [ADA, BOB, ZOE]
+
+
+def test_the_vault_records_a_fingerprint_of_its_key_never_the_key(
+    open_vault: Callable[..., IdentityVault], path: Path
+) -> None:
+    open_vault(VAULT_V1).remember([ADA], now=NOW)
+    ((fingerprint,),) = sql(path, "SELECT fingerprint FROM vault_keys")
+    assert str(fingerprint).startswith("hmac-sha256:")
+    assert VAULT_V1.versions[1].hex() not in str(sql(path, "SELECT * FROM vault_keys"))
+    sql(path, "PRAGMA wal_checkpoint(TRUNCATE)")
+    assert VAULT_V1.versions[1] not in path.read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -241,3 +242,39 @@ def test_tactful_serve_ends_an_epoch_that_is_over_as_it_starts(tmp_path: Path) -
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_a_server_whose_keyring_copy_is_behind_answers_unavailable_and_says_why(
+    tactful: Tactful, config: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two hosts, a copy of the keyring each: one rotated. The other serves on, but a
+    new person is refused with UNAVAILABLE and the reason (and a log line) until the
+    current keyring is installed there; nothing is sealed under the destroyed key."""
+    import grpc
+
+    copy = tmp_path / "host-b-keyring.json"
+    shutil.copy2(tactful.settings.keyring_path, copy)
+    assert main(["keys", "rotate-vault", "--config", config]) == 0  # on host A
+    tactful.settings = replace(tactful.settings, keyring=copy)  # host B
+    with caplog.at_level(logging.WARNING, logger="tactful.vault"):
+        tactful.restart()
+        tactful.record("support_triage", page_view(email(PEOPLE[1])))  # known: nothing to seal
+        with pytest.raises(grpc.RpcError) as refused:
+            tactful.record("support_triage", page_view(email("newcomer@example.com")))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    behind = (
+        "this host's keyring is behind the vault's key epochs (v2 in the database, v1 here):"
+        " install the current keyring file on this host"
+    )
+    assert refused.value.details() == behind
+    assert f"new people are not stored: {behind}" in caplog.text
+    shutil.copy2(tactful.settings.data_dir / "keyring.json", copy)  # the current keyring
+    with caplog.at_level(logging.WARNING, logger="tactful.vault"):
+        tactful.record("support_triage", page_view(email("newcomer@example.com")))
+    assert "new people are stored again, under vault key v2" in caplog.text
+    assert export(tactful, email("newcomer@example.com"))["subject"]["identifier"] == (
+        "newcomer@example.com"
+    )
+    with sqlite3.connect(tactful.settings.data_dir / "vault.db") as db:
+        versions = db.execute("SELECT DISTINCT key_version FROM data_keys").fetchall()
+    assert versions == [(2,)]

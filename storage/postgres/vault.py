@@ -26,6 +26,16 @@ key (in the keyring, never in the database), and the vault key version that seal
 an erased data key is destroyed at the end of its epoch (retention/vault_epoch.py),
 after which no copy, in any page, WAL segment or backup, opens. One server at a
 time runs that rotation (`exclusive`, a session advisory lock).
+
+The vault key's epochs are in `vault_key_epochs`, so that hosts holding a copy of
+the keyring each agree on them. A write of data keys takes a shared transaction
+advisory lock (`EPOCH_WRITE_LOCK`) in its first statement, and its data key insert
+(a later statement, so a later snapshot under READ COMMITTED) only inserts if
+its version is the newest known, live, with the same fingerprint. A rotation
+retiring a version takes that lock exclusively: it waits for every write in
+progress to commit (so its next pass sees their data keys), and every write after
+it sees the version retired. No row is locked, and no statement is added to the
+write.
 """
 
 from __future__ import annotations
@@ -38,7 +48,14 @@ from typing import Any
 import psycopg
 
 from privacy.keyring import Keys
-from privacy.vault import IdentityVault, Rewrapped, SealedEntry, SealedKey
+from privacy.vault import (
+    EpochRefused,
+    IdentityVault,
+    Rewrapped,
+    SealedEntry,
+    SealedKey,
+    VaultKeyEpoch,
+)
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import map_postgres_errors, translated
 from storage.postgres.schema import Schema
@@ -46,7 +63,16 @@ from storage.postgres.schema import Schema
 IDENTITIES = "vault_identities"
 DATA_KEYS = "vault_data_keys"
 CHANGES = "vault_changes"
+EPOCHS = "vault_key_epochs"
 EPOCH_LOCK = 0x7AC7F0_0201  # session advisory lock: the process rotating the vault key
+# Transaction advisory lock: shared by every write of data keys, exclusive while a
+# rotation retires a version.
+EPOCH_WRITE_LOCK = 0x7AC7F0_0202
+# The condition a write of data keys under version %s with fingerprint %s inserts on.
+_LIVE_EPOCH = (
+    f"EXISTS (SELECT 1 FROM {EPOCHS} e WHERE e.version = %s AND e.fingerprint = %s"
+    f" AND e.retired_at IS NULL AND e.version = (SELECT max(version) FROM {EPOCHS}))"
+)
 
 
 def _create(conn: Connection) -> None:
@@ -71,9 +97,24 @@ def _create(conn: Connection) -> None:
     conn.execute(f"INSERT INTO {CHANGES} VALUES (1, 0)")
 
 
+def _add_key_epochs(conn: Connection) -> None:
+    conn.execute(
+        f"CREATE TABLE {EPOCHS} (version integer PRIMARY KEY, fingerprint text,"
+        " created_at text NOT NULL, retired_at text)"
+    )
+    # A vault from before this table adopts the versions its data keys are under; the
+    # first write under each records its key's fingerprint.
+    conn.execute(
+        f"INSERT INTO {EPOCHS} (version, created_at) SELECT k.key_version, min(i.created_at)"
+        f" FROM {DATA_KEYS} k JOIN {IDENTITIES} i USING (pseudonym) GROUP BY k.key_version"
+    )
+
+
 log = logging.getLogger("tactful.storage")
 
-SCHEMA = Schema("vault", [_create], tables=(IDENTITIES, DATA_KEYS, CHANGES))
+SCHEMA = Schema(
+    "vault", [_create, _add_key_epochs], tables=(IDENTITIES, DATA_KEYS, CHANGES, EPOCHS)
+)
 
 
 def open_postgres_vault(
@@ -125,35 +166,46 @@ class PostgresVaultRows:
             ).fetchall()
         return {row[0] for row in rows}
 
-    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
+    def insert_new(
+        self, entries: Sequence[SealedEntry], *, created_at: str, fingerprint: str
+    ) -> None:
         with self._db.transaction() as conn:
             # Only the entries this transaction inserted get a data key: a racing
-            # server's entry (and its data key) is left whole.
+            # server's entry (and its data key) is left whole. The epoch lock is taken
+            # here (a one-time filter of the statement), so the data key insert's
+            # snapshot is taken after it.
             inserted = conn.execute(
                 f"INSERT INTO {IDENTITIES} (pseudonym, namespace, sealed_identifier,"
                 " created_at, normalization)"
                 " SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[],"
-                " %s::integer[]) ON CONFLICT (pseudonym) DO NOTHING RETURNING pseudonym",
+                " %s::integer[]) WHERE pg_advisory_xact_lock_shared(%s)::text = ''"
+                " ON CONFLICT (pseudonym) DO NOTHING RETURNING pseudonym",
                 [
                     [e.pseudonym for e in entries],
                     [e.namespace for e in entries],
                     [e.sealed_identifier for e in entries],
                     [created_at] * len(entries),
                     [e.normalization for e in entries],
+                    EPOCH_WRITE_LOCK,
                 ],
             ).fetchall()
             mine = {row[0] for row in inserted}
             keys = [e for e in entries if e.pseudonym in mine]
             if keys:
-                conn.execute(
+                stored = conn.execute(
                     f"INSERT INTO {DATA_KEYS} (pseudonym, key_version, sealed_key)"
-                    " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bytea[])",
+                    " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bytea[])"
+                    f" WHERE {_LIVE_EPOCH}",
                     [
                         [e.pseudonym for e in keys],
                         [e.key_version for e in keys],
                         [e.sealed_key for e in keys],
+                        keys[0].key_version,
+                        fingerprint,
                     ],
-                )
+                ).rowcount
+                if stored != len(keys):
+                    raise EpochRefused  # and the identities inserted are rolled back
 
     def entry(self, pseudonym: str) -> SealedEntry | None:
         with self._db.transaction() as conn:
@@ -182,8 +234,9 @@ class PostgresVaultRows:
             self._vacuum_tables()
         return deleted
 
-    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str, fingerprint: str) -> bool:
         with self._db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [EPOCH_WRITE_LOCK])
             _lock(conn, [old, entry.pseudonym])
             first = dict(
                 conn.execute(
@@ -204,10 +257,14 @@ class PostgresVaultRows:
                 [entry.pseudonym, entry.namespace, entry.sealed_identifier, kept_since,
                  entry.normalization],
             )  # fmt: skip
-            conn.execute(
-                f"INSERT INTO {DATA_KEYS} (pseudonym, key_version, sealed_key) VALUES (%s, %s, %s)",
-                [entry.pseudonym, entry.key_version, entry.sealed_key],
-            )
+            stored = conn.execute(
+                f"INSERT INTO {DATA_KEYS} (pseudonym, key_version, sealed_key)"
+                f" SELECT %s, %s, %s WHERE {_LIVE_EPOCH}",
+                [entry.pseudonym, entry.key_version, entry.sealed_key, entry.key_version,
+                 fingerprint],
+            ).rowcount  # fmt: skip
+            if stored != 1:
+                raise EpochRefused  # and the whole replacement is rolled back
             self._bump(conn)
         return joined
 
@@ -281,6 +338,41 @@ class PostgresVaultRows:
                 ],
             ).rowcount
         return replaced
+
+    def epochs(self) -> list[VaultKeyEpoch]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT version, fingerprint, created_at, retired_at FROM {EPOCHS}"
+                " ORDER BY version"
+            ).fetchall()
+        return [VaultKeyEpoch(int(v), f, c, r) for v, f, c, r in rows]
+
+    def register_epoch(self, version: int, fingerprint: str, *, created_at: str) -> VaultKeyEpoch:
+        with self._db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO {EPOCHS} AS e (version, fingerprint, created_at)"
+                " VALUES (%s, %s, %s) ON CONFLICT (version) DO UPDATE"
+                " SET fingerprint = excluded.fingerprint WHERE e.fingerprint IS NULL",
+                [version, fingerprint, created_at],
+            )
+            row = conn.execute(
+                f"SELECT fingerprint, created_at, retired_at FROM {EPOCHS} WHERE version = %s",
+                [version],
+            ).fetchone()
+        assert row is not None
+        return VaultKeyEpoch(version, *row)
+
+    def retire_epoch(self, version: int, fingerprint: str, *, retired_at: str) -> None:
+        with self._db.transaction() as conn:
+            # Waits for every write holding the lock shared (they commit first), and
+            # holds off the next ones until this commits: they see the version retired.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [EPOCH_WRITE_LOCK])
+            conn.execute(
+                f"INSERT INTO {EPOCHS} AS e (version, fingerprint, created_at, retired_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO UPDATE"
+                " SET retired_at = coalesce(e.retired_at, excluded.retired_at)",
+                [version, fingerprint, retired_at, retired_at],
+            )
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[bool]:

@@ -5,6 +5,11 @@ entries and data keys, and forgets deleted ones physically (`secure_delete`, and
 the WAL folded in and emptied after a shred). Copies made before (a backup, a
 file-system snapshot) keep them: the vault key epoch ends those
 (retention/vault_epoch.py).
+
+The vault key's epochs are in `vault_keys`. One process at a time writes the
+file (`BEGIN IMMEDIATE`), so a write that checks there, in its own transaction,
+that its vault key version is the newest and live excludes a rotation retiring
+that version.
 """
 
 from __future__ import annotations
@@ -12,13 +17,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
 from privacy.keyring import Keys
-from privacy.vault import IdentityVault, Rewrapped, SealedEntry, SealedKey
+from privacy.vault import (
+    EpochRefused,
+    IdentityVault,
+    Rewrapped,
+    SealedEntry,
+    SealedKey,
+    VaultKeyEpoch,
+)
 from storage.sqlite.connection import connect
 from storage.sqlite.errors import translated
 
@@ -54,6 +67,21 @@ def m003_outdated_normalization_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX identities_normalization ON identities (normalization, pseudonym)")
 
 
+@migrations()
+def m004_vault_key_epochs(db: sqlite_utils.Database) -> None:
+    # A vault from before this table adopts the versions its data keys are under; the
+    # first write under each records its key's fingerprint.
+    db.execute(
+        "CREATE TABLE vault_keys (version INTEGER PRIMARY KEY, fingerprint TEXT,"
+        " created_at TEXT NOT NULL, retired_at TEXT)"
+    )
+    db.execute(
+        "INSERT INTO vault_keys (version, created_at)"
+        " SELECT k.key_version, min(i.created_at) FROM data_keys k JOIN identities i"
+        " USING (pseudonym) GROUP BY k.key_version"
+    )
+
+
 def open_sqlite_vault(path: Path, keys: Keys, pseudonym_keys: Keys | None = None) -> IdentityVault:
     return IdentityVault(SqliteVaultRows(path), keys, pseudonym_keys)
 
@@ -79,9 +107,12 @@ class SqliteVaultRows:
         )
         return {row[0] for row in rows}
 
-    def insert_new(self, entries: Sequence[SealedEntry], *, created_at: str) -> None:
+    def insert_new(
+        self, entries: Sequence[SealedEntry], *, created_at: str, fingerprint: str
+    ) -> None:
         with self._db.conn as conn:
             conn.execute("BEGIN IMMEDIATE")
+            _check_epoch(conn, entries[0].key_version, fingerprint)
             conn.executemany(
                 f"INSERT OR IGNORE INTO identities {_COLUMNS}",
                 [(e.pseudonym, e.namespace, e.sealed_identifier, created_at, e.normalization)
@@ -116,9 +147,10 @@ class SqliteVaultRows:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 
-    def replace(self, old: str, entry: SealedEntry, *, created_at: str) -> bool:
+    def replace(self, old: str, entry: SealedEntry, *, created_at: str, fingerprint: str) -> bool:
         with self._db.conn as conn:
             conn.execute("BEGIN IMMEDIATE")
+            _check_epoch(conn, entry.key_version, fingerprint)
             first = dict(
                 conn.execute(
                     "SELECT pseudonym, created_at FROM identities WHERE pseudonym IN (?, ?)",
@@ -208,6 +240,38 @@ class SqliteVaultRows:
             )  # fmt: skip
         return replaced
 
+    def epochs(self) -> list[VaultKeyEpoch]:
+        rows = self._db.execute(
+            "SELECT version, fingerprint, created_at, retired_at FROM vault_keys ORDER BY version"
+        )
+        return [VaultKeyEpoch(int(v), f, c, r) for v, f, c, r in rows]
+
+    def register_epoch(self, version: int, fingerprint: str, *, created_at: str) -> VaultKeyEpoch:
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO vault_keys (version, fingerprint, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (version) DO UPDATE SET fingerprint = excluded.fingerprint"
+                " WHERE fingerprint IS NULL",
+                (version, fingerprint, created_at),
+            )
+            row = conn.execute(
+                "SELECT fingerprint, created_at, retired_at FROM vault_keys WHERE version = ?",
+                (version,),
+            ).fetchone()
+        return VaultKeyEpoch(version, *row)
+
+    def retire_epoch(self, version: int, fingerprint: str, *, retired_at: str) -> None:
+        # BEGIN IMMEDIATE waits for the write in progress, if any; none follows under it.
+        with self._db.conn as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO vault_keys (version, fingerprint, created_at, retired_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (version) DO UPDATE"
+                " SET retired_at = coalesce(retired_at, excluded.retired_at)",
+                (version, fingerprint, retired_at, retired_at),
+            )
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[bool]:
         # Processes on one data folder share its file system: a lock file beside it.
@@ -236,3 +300,13 @@ class SqliteVaultRows:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _check_epoch(conn: sqlite3.Connection, version: int, fingerprint: str) -> None:
+    """EpochRefused unless `version` is the newest vault key version, live, with this
+    fingerprint (inside the write's transaction: no rotation retires it meanwhile)."""
+    newest = conn.execute(
+        "SELECT version, fingerprint, retired_at FROM vault_keys ORDER BY version DESC LIMIT 1"
+    ).fetchone()
+    if newest != (version, fingerprint, None):
+        raise EpochRefused

@@ -268,3 +268,82 @@ def test_a_role_that_does_not_own_the_vault_says_an_erasure_cannot_vacuum(
     with caplog.at_level(logging.WARNING, logger="tactful.storage"):
         PostgresVaultRows(Database(url, size=1)).close()  # the owner: nothing to say
     assert "cannot VACUUM" not in caplog.text
+
+
+# -- the vault key's epochs, shared by the servers through the database ------------------
+
+
+def test_a_vault_from_before_the_epoch_record_adopts_the_versions_its_data_keys_use(
+    open_vault: Callable[..., IdentityVault], url: str
+) -> None:
+    from privacy.errors import StoreUnavailable
+    from privacy.vault import VaultKeyEpoch, key_fingerprint
+
+    open_vault(VAULT_V1).remember([ADA], now=NOW)
+    open_vault(VAULT_V2).remember([BOB], now=NOW)
+    sql(url, "DROP TABLE vault_key_epochs")  # the database as the release before left it
+    sql(url, "UPDATE tactful_schema SET version = 1 WHERE store = 'vault'")
+    db = Database(url, size=1)
+    try:
+        assert SCHEMA.migrate(db) == [2]  # `tactful db migrate`
+    finally:
+        db.close()
+    ((created,),) = sql(url, "SELECT created_at FROM vault_identities WHERE pseudonym = %s",
+                        ADA.pseudonym)  # fmt: skip
+    assert open_vault(VAULT_V2).epochs() == [
+        VaultKeyEpoch(1, None, str(created)),
+        VaultKeyEpoch(2, None, str(created)),
+    ]
+    carol = replace(BOB, pseudonym="hmac-sha256:v1:" + "c" * 64)
+    with pytest.raises(StoreUnavailable, match=r"\(v2 in the database, v1 here\)"):
+        open_vault(VAULT_V1).remember([carol], now=NOW)  # a keyring copy from before v2
+    assert sql(url, "SELECT count(*) FROM vault_identities") == [(2,)]  # rolled back whole
+    open_vault(VAULT_V2).remember([carol], now=NOW)  # its first write records v2's key
+    assert open_vault(VAULT_V2).epochs()[1].fingerprint == key_fingerprint(VAULT_V2.versions[2])
+
+
+def test_retiring_a_version_waits_for_writes_under_it_and_refuses_every_later_one(
+    open_vault: Callable[..., IdentityVault], url: str
+) -> None:
+    """The rotation's side of the race: a server that checked v1 and has not committed
+    yet is waited for (so the rotation's next pass re-wraps its data key), and a
+    server after it is refused, so no data key is committed under v1 once it is
+    retired in the database (and the keyring may destroy it)."""
+    from privacy.vault import EpochRefused, key_fingerprint
+    from storage.postgres.vault import EPOCH_WRITE_LOCK
+
+    rotation, writer = open_vault(VAULT_V1), open_vault(VAULT_V1)
+    writer.remember([ADA], now=NOW)  # v1 recorded, as the newest
+    in_flight = psycopg.connect(url)  # a write under v1, between its check and its commit
+    in_flight.execute("SELECT pg_advisory_xact_lock_shared(%s)", [EPOCH_WRITE_LOCK])
+    sealed = writer._rows.entry(ADA.pseudonym)
+    assert sealed is not None
+    in_flight.execute(
+        "INSERT INTO vault_identities SELECT %s, namespace, sealed_identifier, created_at,"
+        " normalization FROM vault_identities WHERE pseudonym = %s",
+        [BOB.pseudonym, ADA.pseudonym],
+    )
+    in_flight.execute(
+        "INSERT INTO vault_data_keys VALUES (%s, 1, %s)", [BOB.pseudonym, sealed.sealed_key]
+    )
+    fingerprint = key_fingerprint(VAULT_V1.versions[1])
+    retiring = threading.Thread(
+        target=lambda: rotation.retire_epoch(1, fingerprint, now=NOW), daemon=True
+    )
+    retiring.start()
+    retiring.join(0.5)
+    assert retiring.is_alive()  # waits for the write in flight
+    in_flight.commit()
+    in_flight.close()
+    retiring.join(10)
+    assert not retiring.is_alive()
+    assert rotation.sealed_versions() == {1: 2}  # the next pass sees (and re-wraps) it
+    carol = replace(BOB, pseudonym="hmac-sha256:v1:" + "c" * 64)
+    with pytest.raises(EpochRefused):
+        writer._rows.insert_new(
+            [replace(sealed, pseudonym=carol.pseudonym)],
+            created_at="2026-12-01T12:00:00.000000+00:00",
+            fingerprint=fingerprint,
+        )
+    assert sql(url, "SELECT count(*) FROM vault_identities WHERE pseudonym = %s",
+               carol.pseudonym) == [(0,)]  # fmt: skip

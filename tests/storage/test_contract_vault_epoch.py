@@ -253,7 +253,7 @@ def test_a_host_whose_keyring_is_behind_refuses_to_rotate(stores: Stores, tmp_pa
     shutil.copy2(stores.settings.keyring_path, behind)
     rotate_vault(stores.settings, stores.domain.vault, now=T0)  # host A
     host_b = VaultEpochRotation(KeyringEpochs(behind), stores.domain.vault, _no_record)
-    with pytest.raises(KeyringBehind, match="sealed under vault key v2, which this keyring"):
+    with pytest.raises(KeyringBehind, match="the vault knows vault key v2, which this keyring"):
         host_b.run(now=T0)
     assert load_keyring(behind).vault.live_versions() == (1,)  # left untouched
 
@@ -298,3 +298,138 @@ def test_people_remembered_while_a_rotation_runs_are_all_revealed_after_it(
     assert set(stores.domain.vault.sealed_versions()) == {report.primary}
     for identity in written[:: max(1, len(written) // 200)]:
         assert stores.domain.vault.reveal(identity.pseudonym) == identity
+
+
+# -- writers and rotations agree through the vault's database ------------------------------
+
+
+def _visit(stores: Stores, email: str) -> None:
+    stores.record("support_widget", "support_triage", [(email, "page_viewed", T0_US, {})], now=T0)
+
+
+def _destroyed_versions_in_use(stores: Stores) -> dict[int, int]:
+    """Data keys under a vault key version the keyring no longer holds: lost people."""
+    live = set(load_keyring(stores.settings.keyring_path).vault.live_versions())
+    return {v: n for v, n in stores.domain.vault.sealed_versions().items() if v not in live}
+
+
+class _RotationBeforeInsert:
+    """A writer's rows whose first insert runs after a whole rotation: the writer sealed
+    its new entry under the old primary, and then the rotation ran to its end."""
+
+    def __init__(self, rows: object, rotate: Callable[[], object]) -> None:
+        self._rows = rows
+        self._rotate: Callable[[], object] | None = rotate
+
+    def insert_new(self, *args: object, **kwargs: object) -> object:
+        if self._rotate is not None:
+            rotate, self._rotate = self._rotate, None
+            rotate()
+        return self._rows.insert_new(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._rows, name)
+
+
+def test_a_writer_that_sealed_under_the_old_key_writes_under_the_new_one_after_a_rotation(
+    engine: Engine, stores: Stores
+) -> None:
+    """The race a rotation cannot see: a writer read the keyring (v1) and sealed, the
+    rotation retired and destroyed v1, then the writer's insert ran. Its key is never
+    committed under v1: the database refuses it, and the writer, whose keyring file
+    now has v2, seals again under v2."""
+    from privacy.vault import Identity
+
+    writer = engine.open(stores.settings)  # another server, following the keyring file
+    reports = []
+    vault = writer.domain.vault
+    vault._rows = _RotationBeforeInsert(  # type: ignore[assignment]
+        vault._rows,
+        lambda: reports.append(rotate_vault(stores.settings, stores.domain.vault, now=T0)),
+    )
+    late = Identity(f"hmac-sha256:v1:{'7' * 64}", "email", "late@example.com")
+    try:
+        assert vault.remember([late], now=T0) == 1
+    finally:
+        writer.domain.close()
+    (report,) = reports
+    assert report.retired == (1,)
+    assert _destroyed_versions_in_use(stores) == {}
+    assert stores.domain.vault.sealed_versions() == {report.primary: len(KEPT) + 2}
+    assert stores.domain.vault.reveal(late.pseudonym) == late
+
+
+def test_a_host_whose_keyring_copy_is_behind_refuses_new_people_and_loses_none(
+    engine: Engine, stores: Stores, tmp_path: Path
+) -> None:
+    """Two hosts on one vault, a copy of the keyring each. After host A rotated, host B
+    (its copy still has v1, which A destroyed) must not seal anyone under v1: it
+    refuses new people, with a message saying what to do, until its keyring is
+    replaced by the current one. Nobody's identity is lost on the way."""
+    import shutil
+    from dataclasses import replace
+
+    from privacy.errors import StoreUnavailable
+
+    copy = tmp_path / "host-b-keyring.json"
+    shutil.copy2(stores.settings.keyring_path, copy)
+    host_b = engine.open(replace(stores.settings, keyring=copy))
+    try:
+        before = "before.rotation@example.com"
+        _visit(host_b, before)
+        report = rotate_vault(stores.settings, stores.domain.vault, now=T0)  # host A
+        assert report.retired == (1,) and report.lost == 0
+        behind = r"keyring is behind the vault's key epochs \(v2 in the database, v1 here\)"
+        newcomer = "newcomer@example.com"
+        for _ in range(2):  # and again: nothing was written the first time
+            with pytest.raises(StoreUnavailable, match=behind):
+                _visit(host_b, newcomer)
+        assert stores.identity_of(newcomer) is None
+        # People the vault already knows are still recorded on host B (nothing to seal).
+        _visit(host_b, KEPT[0])
+        # Host A records a new person under v2: host B cannot reveal them, and says why.
+        _visit(stores, "on.a@example.com")
+        (on_a,) = stores.pseudonyms("on.a@example.com")
+        with pytest.raises(StoreUnavailable, match=behind):
+            host_b.domain.vault.reveal(on_a)
+        assert _destroyed_versions_in_use(stores) == {}
+        for email in [before, *KEPT]:
+            assert stores.identity_of(email) is not None  # on host A, after the rotation
+        # The operator installs the current keyring on host B: it writes again, at once.
+        shutil.copy2(stores.settings.keyring_path, copy)
+        _visit(host_b, newcomer)
+        assert getattr(stores.identity_of(newcomer), "identifier", None) == newcomer
+        assert getattr(host_b.identity_of("on.a@example.com"), "identifier", None) == (
+            "on.a@example.com"
+        )
+    finally:
+        host_b.close()
+    assert _destroyed_versions_in_use(stores) == {}
+
+
+def test_a_keyring_with_another_key_under_the_vaults_version_number_refuses_to_write(
+    engine: Engine, stores: Stores, tmp_path: Path
+) -> None:
+    """A host whose keyring was made apart (a fresh `keys init`, a rotation of its own
+    cut short) holds a v1 that is not the vault's v1: what it sealed would open on no
+    other host. It refuses to write, and to rotate."""
+    from dataclasses import replace
+
+    from privacy.errors import StoreUnavailable
+    from privacy.keyring import create_keyring
+    from retention.vault_epoch import KeyringBehind
+
+    other = tmp_path / "other" / "keyring.json"
+    create_keyring(other, now=T0)
+    ours = load_keyring(stores.settings.keyring_path)
+    assert ours.vault.versions[1] != load_keyring(other).vault.versions[1]
+    host_b = engine.open(replace(stores.settings, keyring=other))
+    try:
+        with pytest.raises(StoreUnavailable, match="is not the one the vault's database knows"):
+            _visit(host_b, "stranger@example.com")
+        with pytest.raises(KeyringBehind, match="vault key v1 is not the vault's v1"):
+            VaultEpochRotation(KeyringEpochs(other), host_b.domain.vault, _no_record).run(now=T0)
+    finally:
+        host_b.close()
+    assert load_keyring(other).vault.live_versions() == (1,)
+    assert set(stores.domain.vault.sealed_versions()) == {1}
