@@ -16,6 +16,9 @@ fsync'd, into its own checkpoint file; a process also signs one every
     access_log_epochs (epoch PK, line)        the database's copy of every epoch
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
 
+Every record carries a MAC under a key from the keyring (privacy/access_log.py), so
+whoever may only write to the database cannot add one that verifies.
+
 Records after the newest epoch are pinned by none yet: a cut tail goes unnoticed
 for at most `epoch_seconds` plus one commit while the elected server lives, and for
 leader_idle_s more when it dies or hangs (PostgreSQL ends its session after that long
@@ -30,7 +33,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +48,12 @@ from privacy.access_log import (
     AccessRecord,
     Checkpoint,
     CheckpointKind,
+    RecordKey,
     StoredRow,
     Verification,
     decode,
+    record_key,
+    record_keys,
     seal_record,
 )
 from privacy.access_log_epochs import (
@@ -118,9 +124,11 @@ def _records_table() -> str:
     """
 
 
+_MACS = "ALTER TABLE access_log_records ADD COLUMN mac text NOT NULL DEFAULT ''"
+
 SCHEMA = Schema(
     "access_log",
-    [_records_table()],
+    [_records_table(), _MACS],
     tables=("access_log_heads",),  # the signer's bookkeeping
     # A server may only add to the log; truncation runs as the owner.
     append_only=(
@@ -200,6 +208,7 @@ class PostgresAccessLog:
         return records
 
     def _append(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        key = record_key(self._keys)
         try:
             with self._db.transaction() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
@@ -217,28 +226,8 @@ class PostgresAccessLog:
                         [len(entries)],
                     )
                 ]
-                previous, records = head[1], []
-                for sequence, entry in zip(sorted(sequences), entries, strict=True):
-                    record = seal_record(sequence, entry, previous)
-                    records.append(record)
-                    previous = record.record_hash
-                with conn.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO access_log_records"
-                        " (sequence, chain_id, content, previous_hash, record_hash)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        [
-                            (r.sequence, self.chain_id, r.content, r.previous_hash, r.record_hash)
-                            for r in records
-                        ],
-                    )
-                    named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
-                    if named:
-                        cursor.executemany(
-                            "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
-                            " ON CONFLICT DO NOTHING",
-                            named,
-                        )
+                records = _seal(zip(sorted(sequences), entries, strict=True), head[1], key)
+                _insert(conn, self.chain_id, records)
         except Exception as exc:  # a broken connection may or may not have committed
             self._head = None  # read it again before the next append
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
@@ -478,12 +467,12 @@ class PostgresAccessLog:
         """One chain's records, in batches, as verification reads them."""
         with self._db.transaction() as conn, conn.cursor(name="access_log_rows") as cursor:
             cursor.execute(
-                "SELECT sequence, previous_hash, record_hash, content FROM access_log_records"
-                " WHERE chain_id = %s ORDER BY sequence",
+                "SELECT sequence, previous_hash, record_hash, content, mac"
+                " FROM access_log_records WHERE chain_id = %s ORDER BY sequence",
                 [chain],
             )
             while batch := cursor.fetchmany(20_000):
-                yield [(int(s), str(p), str(h), str(c)) for s, p, h, c in batch]
+                yield [(int(s), str(p), str(h), str(c), str(m)) for s, p, h, c, m in batch]
 
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """Every chain's links from its genesis or truncation, every epoch's signature
@@ -516,8 +505,9 @@ class PostgresAccessLog:
                 )
             }
         chains |= set(pins.heads) | set(pins.starts)
+        macs = record_keys(self._keys)
         verdict = first_problem(
-            check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent)
+            check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent, macs)
             for c in sorted(chains)
         )
         return verdict if not verdict.intact else self._check_subject_index(verdict)
@@ -591,11 +581,13 @@ class PostgresAccessLog:
             params.extend([list(query.subjects), list(query.subjects)])
         with self._db.transaction() as conn:
             rows = conn.execute(
-                "SELECT content, previous_hash, record_hash FROM access_log_records"
+                "SELECT content, previous_hash, record_hash, mac FROM access_log_records"
                 f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT %s",
                 [*params, limit],
             ).fetchall()
-        return query.matches_subjects([_record(str(c), str(p), str(h)) for c, p, h in rows])
+        return query.matches_subjects(
+            [_record(str(c), str(p), str(h), str(m)) for c, p, h, m in rows]
+        )
 
     def close(self) -> None:
         """Give back the signer's lock (another server takes over) and the pool. The
@@ -633,9 +625,39 @@ def _lines(path: Path, *, must_exist: bool = False) -> list[str]:
     return lines
 
 
-def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+def _record(content: str, previous_hash: str, record_hash: str, mac: str) -> AccessRecord:
     sequence, entry = decode(content)
-    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)
+
+
+def _seal(
+    numbered: Iterable[tuple[int, AccessEntry]], previous: str, key: RecordKey
+) -> list[AccessRecord]:
+    records = []
+    for sequence, entry in numbered:
+        records.append(seal_record(sequence, entry, previous, key))
+        previous = records[-1].record_hash
+    return records
+
+
+def _insert(conn: Connection, chain: str, records: Sequence[AccessRecord]) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO access_log_records"
+            " (sequence, chain_id, content, previous_hash, record_hash, mac)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (r.sequence, chain, r.content, r.previous_hash, r.record_hash, r.mac)
+                for r in records
+            ],
+        )
+        named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+        if named:
+            cursor.executemany(
+                "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                named,
+            )
 
 
 __all__ = ["SCHEMA", "CheckpointKind", "PostgresAccessLog"]

@@ -28,6 +28,8 @@ from privacy.access_log import (
     StoredRow,
     Verification,
     decode,
+    record_key,
+    record_keys,
     seal_record,
     sign_checkpoint,
 )
@@ -111,6 +113,13 @@ def m003_subject_index_by_bucket(db: sqlite_utils.Database) -> None:
         DROP TABLE record_subjects;
         DROP INDEX records_subject;
     """)
+
+
+@migrations()
+def m004_record_macs(db: sqlite_utils.Database) -> None:
+    """The MAC of every record written from now on (privacy/access_log.py, version 3);
+    "" for the records before."""
+    db.execute("ALTER TABLE records ADD COLUMN mac TEXT NOT NULL DEFAULT ''")
 
 
 # Every (subject, sequence) pair the records name, as their hashed content says it: the
@@ -223,15 +232,19 @@ class SqliteAccessLog:
                     "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
                 ).fetchone()
                 sequence, previous = head if head else self._anchor()
+                key = record_key(self._keys)
                 records = []
                 for offset, entry in enumerate(entries, start=1):
-                    record = seal_record(sequence + offset, entry, previous)
+                    record = seal_record(sequence + offset, entry, previous, key)
                     records.append(record)
                     previous = record.record_hash
                 conn.executemany(
-                    "INSERT INTO records (sequence, content, previous_hash, record_hash)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
+                    "INSERT INTO records (sequence, content, previous_hash, record_hash, mac)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (r.sequence, r.content, r.previous_hash, r.record_hash, r.mac)
+                        for r in records
+                    ],
                 )
                 named = [(s, r.sequence) for r in records for s in r.entry.subjects]
                 if named:
@@ -364,7 +377,8 @@ class SqliteAccessLog:
     def stored_rows(self) -> Iterator[list[StoredRow]]:
         """Every record, in batches, as verification reads it."""
         cursor = self._reader.conn.execute(
-            "SELECT sequence, previous_hash, record_hash, content FROM records ORDER BY sequence"
+            "SELECT sequence, previous_hash, record_hash, content, mac FROM records"
+            " ORDER BY sequence"
         )
         while batch := cursor.fetchmany(20_000):
             yield batch
@@ -397,13 +411,13 @@ class SqliteAccessLog:
             return start
         bounds = self._reader.execute("SELECT min(sequence), max(sequence) FROM records")
         low, high = bounds.fetchone()
+        macs = record_keys(self._keys)
         if high is None or high - low < PARALLEL_FROM:
-            verdict = finish(
-                start,
-                check_chain(self.stored_rows(), start.sequence, start.previous_hash, start.pinned),
-            )
+            rows = self.stored_rows()
+            check = check_chain(rows, start.sequence, start.previous_hash, start.pinned, macs)
         else:
-            verdict = finish(start, check_in_two(str(self._path), start, (low + high) // 2))
+            check = check_in_two(str(self._path), start, (low + high) // 2, macs)
+        verdict = finish(start, check)
         return verdict if not verdict.intact else self._check_subject_index(verdict)
 
     def _check_subject_index(self, intact: Verification) -> Verification:
@@ -449,7 +463,7 @@ class SqliteAccessLog:
             clauses.append(ABOUT_SUBJECTS)
             params.extend([after_sequence, json.dumps(list(query.subjects))])
         rows = self._reader.conn.execute(
-            "SELECT content, previous_hash, record_hash FROM records"
+            "SELECT content, previous_hash, record_hash, mac FROM records"
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
             [*params, limit],
         )
@@ -479,6 +493,6 @@ def _sequence_of(line: str) -> int:
         return 0
 
 
-def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+def _record(content: str, previous_hash: str, record_hash: str, mac: str) -> AccessRecord:
     sequence, entry = decode(content)
-    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)

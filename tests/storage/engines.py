@@ -133,6 +133,7 @@ class StoredRecord:
     content: str
     previous_hash: str
     record_hash: str
+    mac: str = ""
 
 
 class AccessLogAttacker(Protocol):
@@ -147,6 +148,10 @@ class AccessLogAttacker(Protocol):
         """The hash the first record of the chain holding record `sequence` chains from."""
         ...
 
+    def same_chain(self, sequence: int, other: int) -> bool:
+        """Whether records `sequence` and `other` are in one chain."""
+        ...
+
     def update(
         self,
         sequence: int,
@@ -154,6 +159,7 @@ class AccessLogAttacker(Protocol):
         content: str | None = None,
         previous_hash: str | None = None,
         record_hash: str | None = None,
+        mac: str | None = None,
     ) -> None: ...
 
     def delete(self, first: int, last: int | None = None) -> None:
@@ -237,7 +243,7 @@ class _SqliteAttacker:
 
     def row(self, sequence: int) -> StoredRecord:
         found = self._conn.execute(
-            "SELECT content, previous_hash, record_hash FROM records WHERE sequence = ?",
+            "SELECT content, previous_hash, record_hash, mac FROM records WHERE sequence = ?",
             [sequence],
         ).fetchone()
         assert found is not None, sequence
@@ -250,6 +256,9 @@ class _SqliteAttacker:
     def genesis(self, sequence: int) -> str:
         return GENESIS_HASH  # one chain
 
+    def same_chain(self, sequence: int, other: int) -> bool:
+        return True
+
     def update(
         self,
         sequence: int,
@@ -257,8 +266,14 @@ class _SqliteAttacker:
         content: str | None = None,
         previous_hash: str | None = None,
         record_hash: str | None = None,
+        mac: str | None = None,
     ) -> None:
-        changes = {"content": content, "previous_hash": previous_hash, "record_hash": record_hash}
+        changes = {
+            "content": content,
+            "previous_hash": previous_hash,
+            "record_hash": record_hash,
+            "mac": mac,
+        }
         for column, value in changes.items():
             if value is not None:
                 self._conn.execute(
@@ -271,9 +286,9 @@ class _SqliteAttacker:
 
     def insert(self, sequence: int, record: StoredRecord) -> None:
         self._conn.execute(
-            "INSERT INTO records (sequence, content, previous_hash, record_hash)"
-            " VALUES (?, ?, ?, ?)",
-            [sequence, record.content, record.previous_hash, record.record_hash],
+            "INSERT INTO records (sequence, content, previous_hash, record_hash, mac)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [sequence, record.content, record.previous_hash, record.record_hash, record.mac],
         )
 
     def renumber(self, first: int, by: int) -> None:
