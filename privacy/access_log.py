@@ -423,13 +423,22 @@ class Verification:
     records: int
     first_bad_sequence: int = 0
     problem: str = ""
-    # What an intact verdict must still say: records without a MAC.
+    # What an intact verdict must still say: records without a MAC, signed lines the
+    # database lacks.
     notices: tuple[str, ...] = ()
 
 
 # A stored row as verification reads it: sequence, previous hash, record hash,
 # canonical, MAC.
 StoredRow = tuple[int, str, str, str, str]
+
+
+def file_only_notice(count: int, first_sequence: int) -> str:
+    return (
+        f"{count} signed checkpoint(s) from record {first_sequence} on are in the checkpoint"
+        " file but not in the database: their rows were deleted, or a crash came between"
+        " the file's fsync and the commit; the file's lines still pin what they signed"
+    )
 
 
 def unauthenticated_notice(count: int, first: int, last: int) -> str:

@@ -52,6 +52,7 @@ from privacy.access_log import (
     StoredRow,
     Verification,
     decode,
+    file_only_notice,
     record_key,
     record_keys,
     seal_record,
@@ -67,7 +68,7 @@ from privacy.access_log_epochs import (
 )
 from privacy.access_log_verify import Truncation
 from privacy.keyring import Keys
-from storage.postgres.access_log_files import CheckpointFile, compare, signers
+from storage.postgres.access_log_files import CheckpointFile, compare, first_named, signers
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 from storage.postgres.schema import Schema
@@ -510,7 +511,15 @@ class PostgresAccessLog:
             check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent, macs)
             for c in sorted(chains)
         )
-        return verdict if not verdict.intact else self._check_subject_index(verdict)
+        if not verdict.intact:
+            return verdict
+        # A line a signer committed while the files were read is no longer file-only.
+        file_only = set(compared.file_only) - set(self.epochs())
+        if file_only:
+            first = min(first_named(line) for line in file_only)
+            notice = file_only_notice(len(file_only), first)
+            verdict = dataclasses.replace(verdict, notices=(notice, *verdict.notices))
+        return self._check_subject_index(verdict)
 
     def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
         """Where the database's epochs say they were published ("host:path") that

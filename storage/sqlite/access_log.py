@@ -11,6 +11,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import sqlite_utils
@@ -28,6 +29,7 @@ from privacy.access_log import (
     StoredRow,
     Verification,
     decode,
+    file_only_notice,
     record_key,
     record_keys,
     seal_record,
@@ -394,8 +396,12 @@ class SqliteAccessLog:
         # A crash between the file's fsync and the database's commit leaves the newest
         # line(s) in the file only; the file is the authority, so that is not tampering.
         torn = in_file - in_db
+        notices: tuple[str, ...] = ()
         if not in_db - in_file and list(torn.elements()) == lines[len(lines) - torn.total() :]:
             in_file = in_db
+            if torn:  # or the newest rows were deleted: the file's lines still pin
+                first = min(_sequence_of(line) for line in torn)
+                notices = (file_only_notice(torn.total(), first),)
         if in_db != in_file:
             differing = list(((in_db - in_file) + (in_file - in_db)).elements())
             sequence = min(_sequence_of(line) for line in differing)
@@ -418,7 +424,10 @@ class SqliteAccessLog:
         else:
             check = check_in_two(str(self._path), start, (low + high) // 2, macs)
         verdict = finish(start, check)
-        return verdict if not verdict.intact else self._check_subject_index(verdict)
+        if not verdict.intact:
+            return verdict
+        verdict = replace(verdict, notices=notices + verdict.notices)
+        return self._check_subject_index(verdict)
 
     def _check_subject_index(self, intact: Verification) -> Verification:
         """The subject index must say exactly what the (verified) records say, each

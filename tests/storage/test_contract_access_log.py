@@ -587,6 +587,22 @@ def test_records_after_the_last_checkpoint_cannot_be_changed_even_re_chained(log
     assert MAC in result.problem
 
 
+def test_checkpoint_rows_missing_from_the_database_are_reported(log: Log) -> None:
+    """The newest checkpoint row deleted from the database: its line in the file still
+    pins what it signed, and verification says the database lacks it (a crash between
+    the file's fsync and the commit leaves the same, so it is a warning, not a break)."""
+    newest = log.lines()[-1]
+    with log.attack() as db:
+        db.delete_checkpoint_row(Checkpoint.from_json(newest).sequence)
+    result = log.verify()
+    assert result.intact, result.problem
+    assert any("not in the database" in n for n in result.notices), result.notices
+    with log.attack() as db:
+        db.delete(26, -1)
+    result = log.verify()
+    assert (result.intact, result.first_bad_sequence) == (False, 26), result.problem
+
+
 # -- truncation ---------------------------------------------------------------------------
 
 KEPT_FROM = 20  # truncated before the time of record 20, at the time of record 40
