@@ -29,6 +29,9 @@ the key). Records are written in version 3 and read in any: what a hash covers i
 never re-encoded. A record written before version 3 carries no MAC; verification
 counts it as unauthenticated and says so, and fails on one that follows an
 authenticated record of its chain.
+
+A chain may end with a closing record (method CLOSE_METHOD, principal "tactful"):
+a record after it was appended to a closed chain, and verification names it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from privacy.keyring import Keys
 
 GENESIS_HASH = "0" * 64
 ANONYMOUS = "anonymous"
+CLOSE_METHOD = "tactful.access_log/CloseChain"  # a chain's last record
 _MAC_ALGORITHM = "hmac-sha256"
 
 
@@ -318,6 +322,17 @@ def seal_record(
     record_hash = chain_hash(previous_hash, content)
     mac = record_mac(key.key, record_hash) if key else ""
     return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)
+
+
+def closing_entry(time_us: int, reason: str) -> AccessEntry:
+    """The last record of a chain: nothing may follow it."""
+    return AccessEntry(
+        time_us, "tactful", "", CLOSE_METHOD, "", (), (), (), Decided.ALLOWED, "OK", reason, "", 0
+    )
+
+
+def is_closing(content: str) -> bool:
+    return f'"{CLOSE_METHOD}"' in content and decode(content)[1].method == CLOSE_METHOD
 
 
 # The keys of record_as_dict, in order (the columns of a CSV export): the canonical

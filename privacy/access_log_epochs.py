@@ -16,6 +16,10 @@ without `check_chain_links` naming it; nor add a record anywhere, since every re
 carries a MAC under a key from the keyring (privacy/access_log.py). Records after the
 newest epoch are pinned by nothing yet: that is the window a cut tail goes unnoticed
 (at most the epoch interval plus one commit).
+
+A chain ends with a closing record: its process writes one when it stops cleanly, and
+the elected signer writes one for a chain whose owner stopped renewing its lease. A
+record after it is reported as appended to a closed chain.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from privacy.access_log import (
     Verification,
     authenticated_by,
     chain_hash,
+    is_closing,
     mac_problem,
     sign_checkpoint,
     unauthenticated_notice,
@@ -228,7 +233,7 @@ Absent = Callable[[int, int], list[int]]
 
 @dataclass(frozen=True)
 class ChainVerdict:
-    records: int
+    records: int  # access records: a closing record is none
     problem: Verification | None
     unauthenticated: tuple[int, int, int] = (0, 0, 0)  # records without a MAC: count, first, last
 
@@ -242,13 +247,13 @@ def check_chain_links(
 ) -> ChainVerdict:
     """Check one chain's rows (in sequence order) from its genesis or its last truncation,
     against every head the epochs pinned for it, every record's MAC under `macs` (by
-    label)."""
+    label) and its closing record."""
     start_sequence, previous = pins.starts.get(chain, (1, chain_genesis(chain)))
     last = start_sequence - 1
     pinned = pins.pinned.get(chain, {})
     order, at = sorted(pinned), 0  # the pinned sequences, and the next one to meet
     count = 0
-    authenticated = False
+    authenticated, closed_at = False, 0
     bare: tuple[int, int, int] = (0, 0, 0)
     for sequence, previous_hash, record_hash, content, mac in rows:
         if sequence < start_sequence:
@@ -276,6 +281,10 @@ def check_chain_links(
             )
         else:
             bare = (bare[0] + 1, bare[1] or sequence, sequence)
+        if closed_at:
+            return _problem(
+                count, sequence, f"was appended to chain {chain} after it closed at {closed_at}"
+            )
         if pinned.get(sequence, record_hash) != record_hash:
             return ChainVerdict(
                 count,
@@ -289,7 +298,9 @@ def check_chain_links(
         if at < len(order) and order[at] < sequence:
             return _problem(count, order[at], "is missing; a signed epoch pins it")
         at += at < len(order) and order[at] == sequence
-        previous, last, count = record_hash, sequence, count + 1
+        closing = is_closing(content)
+        closed_at = sequence if closing else 0
+        previous, last, count = record_hash, sequence, count + (not closing)
     newest = max(pinned, default=0)
     if newest > last:
         gone = absent(last, newest + 1) or [last + 1]

@@ -189,6 +189,7 @@ class Engine:
     """One storage engine: how the suite opens a fresh data folder on it."""
 
     name = ""
+    closes_chains = False  # a chain ends with a closing record when its writer stops
 
     @classmethod
     def available(cls) -> bool:
@@ -336,6 +337,7 @@ class PostgresEngine(Engine):
     to get them (fail, with TACTFUL_REQUIRE_POSTGRES)."""
 
     name = "postgresql"
+    closes_chains = True
 
     def settings(self, data_dir: Path, **overrides: object) -> Settings:
         from server import stores

@@ -37,7 +37,7 @@ from privacy.access_log import (
     decode,
     record_key,
 )
-from privacy.keyring import KeySet, create_keyring
+from privacy.keyring import KeySet, create_keyring, load_keyring
 from server.config import Settings
 from tests.conftest import T0
 from tests.storage.engines import AccessLogAttacker, Engine, StoredRecord
@@ -68,6 +68,7 @@ COPIES = "differ from the checkpoint file"
 SUBJECT_INDEX = "the subject index disagrees"
 MAC = "does not authenticate"
 UNAUTHENTICATED = "carries no MAC"
+CLOSED = "after it closed"
 
 
 def subjects_of(i: int) -> tuple[str, ...]:
@@ -601,6 +602,25 @@ def test_checkpoint_rows_missing_from_the_database_are_reported(log: Log) -> Non
         db.delete(26, -1)
     result = log.verify()
     assert (result.intact, result.first_bad_sequence) == (False, 26), result.problem
+
+
+def test_a_record_appended_after_a_chains_closing_record_is_caught(log: Log) -> None:
+    """Someone holding the keyring too (a process of the server, stalled past its lease)
+    appends to a chain that was closed: verification names the record."""
+    if not log.engine.closes_chains:
+        pytest.skip(f"{log.engine.name} keeps one chain that every writer shares: never closed")
+    key = record_key(load_keyring(log.settings.keyring_path).signing)
+    with log.attack() as db:
+        last = max(s for s in db.sequences() if db.same_chain(s, RECORDS))
+        assert last > RECORDS, "the chain has no closing record"
+        previous = db.row(last).record_hash
+        content = canonical(last + 1, dataclasses.replace(entry(RECORDS), subjects=()), key.label)
+        record_hash = chain_hash(previous, content)
+        mac = _crypto.hmac_sha256(key.key, f"tactful-access-record/1|{record_hash}".encode())
+        db.insert(last + 1, StoredRecord(content, previous, record_hash, mac.hex()))
+    result = log.verify()
+    assert (result.intact, result.first_bad_sequence) == (False, last + 1), result.problem
+    assert CLOSED in result.problem
 
 
 # -- truncation ---------------------------------------------------------------------------
