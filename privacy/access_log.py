@@ -21,14 +21,27 @@ authenticated, the SHA-256 of its client certificate if it presented one, and
 the subjects after the first, for a call about several people (a RecordEvents
 batch): the first keeps version 1's place, so the one-subject query column and
 its index serve both, and only the rare further subjects need an index of their
-own. Records are written in version 2 and read in either: what a hash covers is
-never re-encoded.
+own. Version 3 (19 fields) appends the key that authenticates the record,
+"hmac-sha256:v<N>": a MAC of its record hash under a key derived from signing key
+version N, stored beside it (`mac`). Whoever holds the database but not the keyring
+cannot write a record that verifies, nor strip a record's MAC (its content names
+the key). Records are written in version 3 and read in any: what a hash covers is
+never re-encoded. A record written before version 3 carries no MAC; verification
+counts it as unauthenticated and says so, and fails on one that follows an
+authenticated record of its chain.
+
+A chain may end with a closing record (method CLOSE_METHOD, principal "tactful"):
+a record after it was appended to a closed chain, and verification names it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -39,6 +52,8 @@ from privacy.keyring import Keys
 
 GENESIS_HASH = "0" * 64
 ANONYMOUS = "anonymous"
+CLOSE_METHOD = "tactful.access_log/CloseChain"  # a chain's last record
+_MAC_ALGORITHM = "hmac-sha256"
 
 
 class AccessLogUnavailable(PrivacyError):
@@ -135,6 +150,7 @@ class AccessRecord:
     previous_hash: str
     record_hash: str
     content: str  # the canonical encoding the hash covers
+    mac: str = ""  # hex, under the key the content names; "" before version 3
 
 
 # Positions in the canonical array (version 2); the store's generated columns use the
@@ -160,10 +176,12 @@ CANONICAL_FIELDS = (
     "other_subjects",  # the rest of them
 )
 _VERSION_1_LENGTH = 14
+_VERSION_3_LENGTH = len(CANONICAL_FIELDS) + 1  # and the key that authenticates it
 
 
-def canonical(sequence: int, entry: AccessEntry) -> str:
-    """The canonical encoding of a record's content (everything but its hashes)."""
+def canonical(sequence: int, entry: AccessEntry, key_label: str = "") -> str:
+    """The canonical encoding of a record's content (everything but its hashes): version
+    3, naming `key_label`, if given; else version 2."""
     values = [
         sequence,
         entry.time_us,
@@ -184,6 +202,8 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
         entry.certificate_sha256,
         list(entry.subjects[1:]),
     ]
+    if key_label:
+        values.append(key_label)
     # ASCII with \u escapes: any Python text encodes, lone surrogates included.
     return json.dumps(values, separators=(",", ":"))
 
@@ -191,6 +211,8 @@ def canonical(sequence: int, entry: AccessEntry) -> str:
 def decode(encoded: str) -> tuple[int, AccessEntry]:
     """The sequence and entry of a canonical encoding, of either version."""
     values = json.loads(encoded)
+    if len(values) == _VERSION_3_LENGTH:
+        values.pop()
     if len(values) == _VERSION_1_LENGTH:
         # Version 1 kept whatever request id was sent, and knew only bearer tokens.
         values += [str(RequestIdOrigin.CALLER), "token" if values[2] != ANONYMOUS else "", "", []]
@@ -239,9 +261,78 @@ def chain_hash(previous_hash: str, encoded: str) -> str:
     return hashlib.sha256((previous_hash + encoded).encode("utf-8")).hexdigest()
 
 
-def seal_record(sequence: int, entry: AccessEntry, previous_hash: str) -> AccessRecord:
-    content = canonical(sequence, entry)
-    return AccessRecord(sequence, entry, previous_hash, chain_hash(previous_hash, content), content)
+@dataclass(frozen=True)
+class RecordKey:
+    """The key that authenticates records, and how a record's content names it."""
+
+    label: str  # "hmac-sha256:v<N>": N is the signing key version it is derived from
+    key: bytes = dataclasses.field(repr=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _derived(signing_key: bytes) -> bytes:
+    # A key of its own for MACs (domain-separated), never the Ed25519 seed itself.
+    return _crypto.hmac_sha256(signing_key, b"tactful-access-log/record-mac/1")
+
+
+def record_key(keys: Keys) -> RecordKey:
+    """The key new records are authenticated with: from the primary signing key."""
+    version, key = keys.primary_key()
+    return RecordKey(f"{_MAC_ALGORITHM}:v{version}", _derived(key))
+
+
+def record_keys(keys: Keys) -> dict[str, bytes]:
+    """Every key a record may be authenticated with, by its label (every live version)."""
+    return {f"{_MAC_ALGORITHM}:v{v}": _derived(k) for v, k in keys.versions.items()}
+
+
+def record_mac(key: bytes, record_hash: str) -> str:
+    return _crypto.hmac_sha256(key, f"tactful-access-record/1|{record_hash}".encode()).hex()
+
+
+def authenticated_by(content: str) -> str:
+    """The label of the key a record's content names ("" before version 3): its last
+    field, the only one a record ends with as text.
+
+    >>> authenticated_by('[1,2,"x",[],"hmac-sha256:v2"]'), authenticated_by('[1,[]]')
+    ('hmac-sha256:v2', '')
+    """
+    if not content.endswith('"]'):
+        return ""
+    return content[content.rfind(',"') + 2 : -2]
+
+
+def mac_problem(content: str, record_hash: str, mac: str, keys: Mapping[str, bytes]) -> str:
+    """Why a version 3 record does not authenticate ("" if it does)."""
+    label = authenticated_by(content)
+    key = keys.get(label)
+    if key is None:
+        return f"is authenticated by {label}, a key the keyring does not hold"
+    if not hmac.compare_digest(record_mac(key, record_hash), mac):
+        return "does not authenticate: its MAC was not made with the keyring"
+    return ""
+
+
+def seal_record(
+    sequence: int, entry: AccessEntry, previous_hash: str, key: RecordKey | None = None
+) -> AccessRecord:
+    """The record, chained from `previous_hash` and authenticated by `key` (version 3);
+    without a key, a version 2 record as written before (tests of old logs)."""
+    content = canonical(sequence, entry, key.label if key else "")
+    record_hash = chain_hash(previous_hash, content)
+    mac = record_mac(key.key, record_hash) if key else ""
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)
+
+
+def closing_entry(time_us: int, reason: str) -> AccessEntry:
+    """The last record of a chain: nothing may follow it."""
+    return AccessEntry(
+        time_us, "tactful", "", CLOSE_METHOD, "", (), (), (), Decided.ALLOWED, "OK", reason, "", 0
+    )
+
+
+def is_closing(content: str) -> bool:
+    return f'"{CLOSE_METHOD}"' in content and decode(content)[1].method == CLOSE_METHOD
 
 
 # The keys of record_as_dict, in order (the columns of a CSV export): the canonical
@@ -347,7 +438,26 @@ class Verification:
     records: int
     first_bad_sequence: int = 0
     problem: str = ""
+    # What an intact verdict must still say: records without a MAC, signed lines the
+    # database lacks.
+    notices: tuple[str, ...] = ()
 
 
-# A stored row as verification reads it: sequence, previous hash, record hash, canonical.
-StoredRow = tuple[int, str, str, str]
+# A stored row as verification reads it: sequence, previous hash, record hash,
+# canonical, MAC.
+StoredRow = tuple[int, str, str, str, str]
+
+
+def file_only_notice(count: int, first_sequence: int) -> str:
+    return (
+        f"{count} signed checkpoint(s) from record {first_sequence} on are in the checkpoint"
+        " file but not in the database: their rows were deleted, or a crash came between"
+        " the file's fsync and the commit; the file's lines still pin what they signed"
+    )
+
+
+def unauthenticated_notice(count: int, first: int, last: int) -> str:
+    return (
+        f"{count} records ({first}..{last}) carry no MAC: written before records were"
+        " authenticated, they are checked by their chain and the signed checkpoints only"
+    )

@@ -10,18 +10,23 @@ root over every chain's head and its own fields; that digest is what the
 signature covers (`checkpoint_message`, as for a single chain's checkpoint). An
 epoch may also carry `starts`: where each truncated chain now begins.
 
-Whoever holds the database but not the signing key cannot remove, change, reorder
+Whoever holds the database but not the keyring cannot remove, change, reorder
 or insert a record, drop a chain, or cut a chain's tail before the newest epoch
-without `check_chains` naming it. Records after the newest epoch are pinned by
-nothing yet: that is the window a cut tail goes unnoticed (at most the epoch
-interval plus one commit).
+without `check_chain_links` naming it; nor add a record anywhere, since every record
+carries a MAC under a key from the keyring (privacy/access_log.py). Records after the
+newest epoch are pinned by nothing yet: that is the window a cut tail goes unnoticed
+(at most the epoch interval plus one commit).
+
+A chain ends with a closing record: its process writes one when it stops cleanly, and
+the elected signer writes one for a chain whose owner stopped renewing its lease. A
+record after it is reported as appended to a closed chain.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from privacy import _crypto
@@ -30,8 +35,12 @@ from privacy.access_log import (
     CheckpointKind,
     StoredRow,
     Verification,
+    authenticated_by,
     chain_hash,
+    is_closing,
+    mac_problem,
     sign_checkpoint,
+    unauthenticated_notice,
 )
 from privacy.keyring import Keys
 
@@ -224,21 +233,29 @@ Absent = Callable[[int, int], list[int]]
 
 @dataclass(frozen=True)
 class ChainVerdict:
-    records: int
+    records: int  # access records: a closing record is none
     problem: Verification | None
+    unauthenticated: tuple[int, int, int] = (0, 0, 0)  # records without a MAC: count, first, last
 
 
 def check_chain_links(
-    chain: str, rows: Iterable[StoredRow], pins: Pins, absent: Absent
+    chain: str,
+    rows: Iterable[StoredRow],
+    pins: Pins,
+    absent: Absent,
+    macs: Mapping[str, bytes],
 ) -> ChainVerdict:
     """Check one chain's rows (in sequence order) from its genesis or its last truncation,
-    against every head the epochs pinned for it."""
+    against every head the epochs pinned for it, every record's MAC under `macs` (by
+    label) and its closing record."""
     start_sequence, previous = pins.starts.get(chain, (1, chain_genesis(chain)))
     last = start_sequence - 1
     pinned = pins.pinned.get(chain, {})
     order, at = sorted(pinned), 0  # the pinned sequences, and the next one to meet
     count = 0
-    for sequence, previous_hash, record_hash, content in rows:
+    authenticated, closed_at = False, 0
+    bare: tuple[int, int, int] = (0, 0, 0)
+    for sequence, previous_hash, record_hash, content, mac in rows:
         if sequence < start_sequence:
             return _problem(count, sequence, "lies before its chain's signed truncation")
         if previous_hash != previous:
@@ -250,6 +267,24 @@ def check_chain_links(
             return _problem(count, sequence, "record_hash does not match the record's contents")
         if not content.startswith(f"[{sequence},"):
             return _problem(count, sequence, "holds the content of another sequence (renumbered)")
+        if authenticated_by(content):
+            why = mac_problem(content, record_hash, mac, macs)
+            if why:
+                return _problem(count, sequence, why)
+            authenticated = True
+        elif authenticated:
+            return _problem(
+                count,
+                sequence,
+                "carries no MAC, after authenticated records of its chain (written without"
+                " the keyring)",
+            )
+        else:
+            bare = (bare[0] + 1, bare[1] or sequence, sequence)
+        if closed_at:
+            return _problem(
+                count, sequence, f"was appended to chain {chain} after it closed at {closed_at}"
+            )
         if pinned.get(sequence, record_hash) != record_hash:
             return ChainVerdict(
                 count,
@@ -263,7 +298,9 @@ def check_chain_links(
         if at < len(order) and order[at] < sequence:
             return _problem(count, order[at], "is missing; a signed epoch pins it")
         at += at < len(order) and order[at] == sequence
-        previous, last, count = record_hash, sequence, count + 1
+        closing = is_closing(content)
+        closed_at = sequence if closing else 0
+        previous, last, count = record_hash, sequence, count + (not closing)
     newest = max(pinned, default=0)
     if newest > last:
         gone = absent(last, newest + 1) or [last + 1]
@@ -277,7 +314,7 @@ def check_chain_links(
                 f" checkpoint covers record {newest} ({NOT_PINNED})",
             ),
         )
-    return ChainVerdict(count, None)
+    return ChainVerdict(count, None, bare)
 
 
 def _problem(count: int, sequence: int, what: str) -> ChainVerdict:
@@ -289,11 +326,17 @@ def _problem(count: int, sequence: int, what: str) -> ChainVerdict:
 
 def first_problem(verdicts: Iterable[ChainVerdict]) -> Verification:
     """Every chain intact: the records counted; else the problem at the lowest sequence."""
-    problems, total = [], 0
+    problems, total, bare = [], 0, []
     for verdict in verdicts:
         total += verdict.records
         if verdict.problem:
             problems.append(verdict.problem)
+        if verdict.unauthenticated[0]:
+            bare.append(verdict.unauthenticated)
     if problems:
         return min(problems, key=lambda p: p.first_bad_sequence)
-    return Verification(True, total)
+    if not bare:
+        return Verification(True, total)
+    count = sum(b[0] for b in bare)
+    first, last = min(b[1] for b in bare), max(b[2] for b in bare)
+    return Verification(True, total, notices=(unauthenticated_notice(count, first, last),))

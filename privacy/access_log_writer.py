@@ -172,7 +172,9 @@ class GroupCommitter:
             log.exception("signing an access-log checkpoint failed")
 
     def close(self) -> None:
-        """Finish the commit under way, write what is waiting, sign a last checkpoint."""
+        """Finish the commit under way, write what is waiting, close the chain (a log of
+        many chains: PostgreSQL) and sign a last checkpoint, which pins the closing
+        record."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -193,6 +195,12 @@ class GroupCommitter:
                 _fail(batch, exc)
             else:
                 _succeed(batch, records)
+        close_chain = getattr(self._log, "close_chain", None)
+        if close_chain is not None:
+            try:
+                close_chain(now_us=self._clock_us())
+            except Exception:  # the signer closes it once its lease runs out
+                log.exception("closing the access log's chain failed")
         self._checkpoint()
 
 

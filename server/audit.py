@@ -47,6 +47,7 @@ class AccessLogQueries:
             first_bad_sequence=result.first_bad_sequence,
             problem=result.problem,
             truncations=[_truncation_to_proto(t) for t in truncated],
+            warnings=result.notices if result.intact else (),
         )
 
     def _filters(

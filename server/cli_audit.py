@@ -134,6 +134,8 @@ def _verify(settings: Settings, files: list[Path]) -> int:
                 f"  not checked against a checkpoint file: the epochs signed at {signer}"
                 " (give that host's file with --checkpoints)"
             )
+        for notice in result.notices:
+            print(f"  warning: {notice}")
         return 0
     print(
         f"TAMPERED: first bad record {result.first_bad_sequence}: {result.problem} "

@@ -35,6 +35,7 @@ from privacy.access_log import (
     Verification,
     chain_hash,
     seal_record,
+    unauthenticated_notice,
 )
 from privacy.access_log_writer import GroupCommitter
 from privacy.keyring import KeySet, create_keyring
@@ -118,6 +119,41 @@ def files(tmp_path: Path) -> LogFiles:
     return written
 
 
+# -- records from before MACs --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parallel_from", [access_log_store.PARALLEL_FROM, 1])
+def test_records_written_before_macs_verify_and_are_reported_as_unauthenticated(
+    files: LogFiles, monkeypatch: pytest.MonkeyPatch, parallel_from: int
+) -> None:
+    """A log whose first records were written by a Tactful that knew no MACs: they
+    verify by chain and checkpoints, and verification says how many carry none; a
+    record without one after the first with one is a forgery, in one process or two."""
+    files.database.unlink()
+    files.checkpoints.unlink()
+    with monkeypatch.context() as before_macs:
+        before_macs.setattr(access_log_store, "record_key", lambda keys: None)
+        with opened(files) as log:
+            append_each(log, range(1, 17))
+    with opened(files) as log:
+        append_each(log, range(17, RECORDS + 1))
+    monkeypatch.setattr(access_log_store, "PARALLEL_FROM", parallel_from)
+    result = files.verify()
+    assert (result.intact, result.records) == (True, RECORDS), result.problem
+    assert result.notices == (unauthenticated_notice(16, 1, 16),)
+    with files.sql() as conn:
+        previous = conn.execute("SELECT record_hash FROM records WHERE sequence = 32").fetchone()
+        forged = seal_record(33, entry(33), previous[0])  # as the old Tactful wrote them
+        conn.execute(
+            "INSERT INTO records (sequence, content, previous_hash, record_hash)"
+            " VALUES (?, ?, ?, ?)",
+            [33, forged.content, forged.previous_hash, forged.record_hash],
+        )
+    result = files.verify()
+    assert (result.intact, result.first_bad_sequence) == (False, 33), result.problem
+    assert "carries no MAC" in result.problem
+
+
 # -- the corruption table in two processes, and SQLite's own subject index ----------------
 
 
@@ -138,11 +174,11 @@ def test_verification_in_two_processes_catches_the_same(
     """Large logs are checked in two halves at once (storage/sqlite/access_log_verify.py);
     force that path on this small one, over the contract suite's table."""
     monkeypatch.setattr(access_log_store, "PARALLEL_FROM", 1)
-    corrupt(log)
+    appended = corrupt(log)
     result = log.verify()
     assert not result.intact
     assert problem in result.problem
-    assert result.first_bad_sequence == first_bad, result.problem
+    assert result.first_bad_sequence == (first_bad or appended), result.problem
 
 
 def test_an_untouched_log_verifies_in_two_processes(
@@ -537,7 +573,7 @@ def test_a_log_written_in_version_1_still_verifies_and_is_found_by_subject(
         (nobody,) = log.query(AccessQuery(), after_sequence=1, limit=1)
         assert nobody.entry.subjects == ()
         new = log.append([dataclasses.replace(entry(4), subjects=(ada,))], now_us=T0_US)
-        assert log.verify() == Verification(True, 4)
+        assert log.verify() == Verification(True, 4, notices=(unauthenticated_notice(3, 1, 3),))
         assert [r.sequence for r in log.query(AccessQuery(subjects=(ada,)))] == [
             1,
             3,

@@ -569,6 +569,21 @@ def test_checkpoints_go_to_the_configured_file_and_verify_misses_none(
     assert (reply.intact, reply.first_bad_sequence) == (False, 7), reply.problem
 
 
+def test_verify_warns_of_a_checkpoint_the_database_lacks(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    """Its line in the file still pins what it signed: intact, with a warning."""
+    tactful = start_tactful(checkpoint_every=3)
+    for _ in range(7):
+        tactful.segments(ADA)
+    with sqlite3.connect(tactful.settings.data_dir / "access_log.db") as db:
+        db.execute("DELETE FROM checkpoints WHERE id = (SELECT max(id) FROM checkpoints)")
+    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    assert (reply.intact, reply.records) == (True, 7), reply.problem
+    (warning,) = reply.warnings
+    assert "in the checkpoint file but not in the database" in warning
+
+
 def test_only_compliance_may_query_or_verify(tactful: Tactful) -> None:
     stub = audit(tactful)
     others = [name for name in ROLE if name not in (COMPLIANCE, None)]

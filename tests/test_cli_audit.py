@@ -118,6 +118,22 @@ def test_verify_names_the_first_tampered_record(
     assert "TAMPERED: first bad record 3" in out
 
 
+def test_verify_warns_of_a_checkpoint_the_database_lacks(
+    traffic: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The newest checkpoint row deleted: the file's line still pins (exit 0), and the
+    verdict says the database lacks it."""
+    config = str(config_for(traffic, tmp_path))
+    with sqlite3.connect(traffic.settings.data_dir / "access_log.db") as db:
+        deleted = db.execute(
+            "DELETE FROM checkpoints WHERE id = (SELECT max(id) FROM checkpoints)"
+        ).rowcount
+    assert deleted == 1
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0 and "intact: 3 records" in out
+    assert "warning: 1 signed checkpoint(s)" in out and "not in the database" in out
+
+
 def test_truncate_keeps_the_log_verifiable_and_says_what_it_removed(
     traffic: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

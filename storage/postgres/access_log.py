@@ -15,6 +15,15 @@ fsync'd, into its own checkpoint file; a process also signs one every
     access_log_chains (chain_id PK, host, pid, started_at)   registered with its first record
     access_log_epochs (epoch PK, line)        the database's copy of every epoch
     access_log_heads (chain_id PK, sequence, record_hash)   the signer's bookkeeping
+    access_log_leases (chain_id PK, renewed_at, closed)   who may still append to a chain
+
+Every record carries a MAC under a key from the keyring (privacy/access_log.py), so
+whoever may only write to the database cannot add one that verifies. A chain ends with
+a closing record: its process writes one when it closes (a server's stop, the end of a
+command), and the elected signer writes one, pinned by the epoch it signs, for a chain
+whose lease was not renewed for lease_seconds (the owner renews it with every append
+and every epoch tick). An owner whose chain was closed under it (it stalled that long)
+starts a new chain; the lease row's lock orders its append and the signer's close.
 
 Records after the newest epoch are pinned by none yet: a cut tail goes unnoticed
 for at most `epoch_seconds` plus one commit while the elected server lives, and for
@@ -29,8 +38,9 @@ import dataclasses
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,7 @@ import psycopg
 
 from privacy.access_log import (
     CANONICAL_FIELDS,
+    CLOSE_METHOD,
     AccessEntry,
     AccessLogBusy,
     AccessLogUnavailable,
@@ -45,9 +56,14 @@ from privacy.access_log import (
     AccessRecord,
     Checkpoint,
     CheckpointKind,
+    RecordKey,
     StoredRow,
     Verification,
+    closing_entry,
     decode,
+    file_only_notice,
+    record_key,
+    record_keys,
     seal_record,
 )
 from privacy.access_log_epochs import (
@@ -61,7 +77,7 @@ from privacy.access_log_epochs import (
 )
 from privacy.access_log_verify import Truncation
 from privacy.keyring import Keys
-from storage.postgres.access_log_files import CheckpointFile, compare, signers
+from storage.postgres.access_log_files import CheckpointFile, compare, first_named, signers
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 from storage.postgres.schema import Schema
@@ -75,6 +91,12 @@ def leader_idle_s(epoch_seconds: float) -> float:
     """How long PostgreSQL keeps the elected signer's session (and its lock) once the
     signer has stopped asking: 5 epochs, at least 1 s."""
     return max(1.0, 5 * epoch_seconds)
+
+
+def lease_seconds(epoch_seconds: float) -> float:
+    """How long a chain stays open once its process has stopped renewing its lease:
+    10 epochs, at least 5 s (an owner renews it every epoch)."""
+    return max(5.0, 10 * epoch_seconds)
 
 
 _GENERATED = {
@@ -118,10 +140,19 @@ def _records_table() -> str:
     """
 
 
+_MACS = "ALTER TABLE access_log_records ADD COLUMN mac text NOT NULL DEFAULT ''"
+_LEASES = """
+    CREATE TABLE access_log_leases (chain_id text PRIMARY KEY,
+        renewed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        closed boolean NOT NULL DEFAULT false);
+"""
+# Chains from before leases have none: their records carry no MAC either, and the
+# signer does not close them (a server of the previous version may still append).
+
 SCHEMA = Schema(
     "access_log",
-    [_records_table()],
-    tables=("access_log_heads",),  # the signer's bookkeeping
+    [_records_table(), _MACS, _LEASES],
+    tables=("access_log_heads", "access_log_leases"),  # the signer's bookkeeping
     # A server may only add to the log; truncation runs as the owner.
     append_only=(
         "access_log_records",
@@ -150,7 +181,12 @@ class PostgresAccessLog:
         checkpoint_seconds: float = 60.0,
         epoch_seconds: float = 1.0,
         lock_timeout_s: float = 2.0,
+        lease_s: float | None = None,
+        clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
+        """`lease_s` (default `lease_seconds(epoch_seconds)`): how long after its owner's
+        last renewal the elected signer closes a chain. `clock_us`: the time of the
+        closing record `close` writes."""
         self._db = db
         self._file = checkpoint_file
         self._keys = keys
@@ -159,6 +195,8 @@ class PostgresAccessLog:
         self.epoch_seconds = epoch_seconds  # the GroupCommitter asks every that often
         self.commits_on_loop = False  # a commit is a network round trip: off the loop
         self._lock_timeout_s = lock_timeout_s
+        self._lease_s = lease_seconds(epoch_seconds) if lease_s is None else lease_s
+        self._clock_us = clock_us
         self._published_at = f"{socket.gethostname()}:{checkpoint_file.resolve()}"
         self.chain_id = uuid.uuid4().hex
         # One chain, one head: appends of this process (the serving loop's committer,
@@ -186,7 +224,11 @@ class PostgresAccessLog:
         if not taken:
             raise AccessLogBusy("another append to this process's chain is under way")
         try:
-            records = self._append(entries)
+            try:
+                records = self._append(entries)
+            except _ChainClosed:  # this process stalled past its lease: a chain anew
+                self._new_chain()
+                records = self._append(entries)
             self._since_pin += len(records)
             if self._pinned_at is None:
                 self._pinned_at = now_us
@@ -200,51 +242,54 @@ class PostgresAccessLog:
         return records
 
     def _append(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        key = record_key(self._keys)
         try:
             with self._db.transaction() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
                 if not self._registered:  # again after a commit that may have happened
-                    conn.execute(
-                        "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)"
-                        " ON CONFLICT DO NOTHING",
-                        [self.chain_id, socket.gethostname(), os.getpid()],
-                    )
+                    self._register(conn)
                 head = self._head or self._read_head(conn)
+                # Renewing the lease locks its row: the signer cannot close the chain
+                # while this commits, and none come back once it has.
                 sequences = [
                     row[0]
                     for row in conn.execute(
-                        "SELECT nextval('access_log_sequence') FROM generate_series(1, %s)",
-                        [len(entries)],
+                        "WITH lease AS (UPDATE access_log_leases SET renewed_at ="
+                        " clock_timestamp() WHERE chain_id = %s AND NOT closed RETURNING 1)"
+                        " SELECT nextval('access_log_sequence') FROM generate_series(1, %s)"
+                        " WHERE EXISTS (SELECT 1 FROM lease)",
+                        [self.chain_id, len(entries)],
                     )
                 ]
-                previous, records = head[1], []
-                for sequence, entry in zip(sorted(sequences), entries, strict=True):
-                    record = seal_record(sequence, entry, previous)
-                    records.append(record)
-                    previous = record.record_hash
-                with conn.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO access_log_records"
-                        " (sequence, chain_id, content, previous_hash, record_hash)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        [
-                            (r.sequence, self.chain_id, r.content, r.previous_hash, r.record_hash)
-                            for r in records
-                        ],
-                    )
-                    named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
-                    if named:
-                        cursor.executemany(
-                            "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
-                            " ON CONFLICT DO NOTHING",
-                            named,
-                        )
+                if not sequences:
+                    raise _ChainClosed(self.chain_id)
+                records = _seal(zip(sorted(sequences), entries, strict=True), head[1], key)
+                _insert(conn, self.chain_id, records)
+        except _ChainClosed:
+            raise
         except Exception as exc:  # a broken connection may or may not have committed
             self._head = None  # read it again before the next append
             raise AccessLogUnavailable(f"access log write failed: {exc}") from exc
         self._head = (records[-1].sequence, records[-1].record_hash)
         self._registered = True
         return records
+
+    def _register(self, conn: Connection) -> None:
+        conn.execute(
+            "INSERT INTO access_log_chains (chain_id, host, pid) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [self.chain_id, socket.gethostname(), os.getpid()],
+        )
+        conn.execute(
+            "INSERT INTO access_log_leases (chain_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            [self.chain_id],
+        )
+
+    def _new_chain(self) -> None:
+        """Append to a chain of a new id from now on (this one was closed)."""
+        self.chain_id = uuid.uuid4().hex
+        self._head = (0, chain_genesis(self.chain_id))
+        self._registered = False
 
     def _read_head(self, conn: Connection) -> tuple[int, str]:
         row = conn.execute(
@@ -262,10 +307,30 @@ class PostgresAccessLog:
         return epoch.checkpoint if epoch else None
 
     def sign_epoch(self, *, now_us: int) -> Checkpoint | None:
-        """What every server calls each `epoch_seconds`: only the elected one signs."""
+        """What every server calls each `epoch_seconds`: each renews its chain's lease;
+        only the elected one signs, closing first every chain whose lease ran out."""
+        self._renew_lease()
         if not self._lead():
             return None
-        return self.checkpoint(now_us=now_us)
+        epoch, _ = self._sign(now_us, truncate_before_us=None, close_stale=True)
+        self._since_pin, self._pinned_at = 0, now_us
+        return epoch.checkpoint if epoch else None
+
+    def _renew_lease(self) -> None:
+        if not self._registered:
+            return
+        try:
+            with self._db.transaction() as conn:
+                renewed = conn.execute(
+                    "UPDATE access_log_leases SET renewed_at = clock_timestamp()"
+                    " WHERE chain_id = %s AND NOT closed",
+                    [self.chain_id],
+                ).rowcount
+        except psycopg.Error:  # the next tick tries again; an append renews it too
+            return
+        if not renewed:
+            with self._turn:  # closed under it: the next append starts a new chain
+                self._new_chain()
 
     def _lead(self) -> bool:
         """Hold (or take over) the signer's session lock; False if another holds it."""
@@ -355,7 +420,12 @@ class PostgresAccessLog:
         return deleted
 
     def _sign(
-        self, now_us: int, *, truncate_before_us: int | None, wait: bool = True
+        self,
+        now_us: int,
+        *,
+        truncate_before_us: int | None,
+        wait: bool = True,
+        close_stale: bool = False,
     ) -> tuple[Epoch | None, int]:
         """One epoch, serialized with every other signer, and the records a truncation
         deleted in its transaction; its line goes, fsync'd, into the checkpoint file
@@ -371,6 +441,8 @@ class PostgresAccessLog:
                     ).fetchone()
                     if not (free and free[0]):
                         raise AccessLogBusy("another server is signing an epoch")
+                if close_stale:
+                    self._close_stale(conn, now_us)
                 last = conn.execute(
                     "SELECT epoch, line FROM access_log_epochs ORDER BY epoch DESC LIMIT 1"
                 ).fetchone()
@@ -430,6 +502,37 @@ class PostgresAccessLog:
             raise AccessLogUnavailable(f"epoch checkpoint failed: {exc}") from exc
         return epoch, deleted
 
+    def _close_stale(self, conn: Connection, now_us: int) -> None:
+        """A closing record at the end of every chain whose lease ran out, in the
+        signer's transaction: the epoch it signs pins them."""
+        stale = conn.execute(
+            "UPDATE access_log_leases SET closed = true WHERE NOT closed AND renewed_at <"
+            " clock_timestamp() - make_interval(secs => %s) RETURNING chain_id",
+            [self._lease_s],
+        ).fetchall()
+        why = f"closed by the epoch signer at {self._published_at}: its lease ran out"
+        for (chain,) in stale:
+            _close(conn, str(chain), now_us, why, record_key(self._keys))
+
+    def close_chain(self, *, now_us: int) -> None:
+        """End this process's chain with a closing record (nothing if it wrote none)."""
+        with self._turn:
+            if not self._registered:
+                return
+            try:
+                with self._db.transaction() as conn:
+                    closed = conn.execute(
+                        "UPDATE access_log_leases SET closed = true"
+                        " WHERE chain_id = %s AND NOT closed RETURNING chain_id",
+                        [self.chain_id],
+                    ).fetchone()
+                    if closed:  # else the signer closed it already
+                        why = "its process stopped"
+                        _close(conn, self.chain_id, now_us, why, record_key(self._keys))
+            except Exception as exc:
+                raise AccessLogUnavailable(f"closing the access log's chain failed: {exc}") from exc
+            self._new_chain()
+
     @staticmethod
     def _starts(conn: Connection, cutoff_us: int) -> list[Head]:
         """For every chain holding records older than `cutoff_us`: its first record kept
@@ -478,12 +581,12 @@ class PostgresAccessLog:
         """One chain's records, in batches, as verification reads them."""
         with self._db.transaction() as conn, conn.cursor(name="access_log_rows") as cursor:
             cursor.execute(
-                "SELECT sequence, previous_hash, record_hash, content FROM access_log_records"
-                " WHERE chain_id = %s ORDER BY sequence",
+                "SELECT sequence, previous_hash, record_hash, content, mac"
+                " FROM access_log_records WHERE chain_id = %s ORDER BY sequence",
                 [chain],
             )
             while batch := cursor.fetchmany(20_000):
-                yield [(int(s), str(p), str(h), str(c)) for s, p, h, c in batch]
+                yield [(int(s), str(p), str(h), str(c), str(m)) for s, p, h, c, m in batch]
 
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """Every chain's links from its genesis or truncation, every epoch's signature
@@ -516,11 +619,20 @@ class PostgresAccessLog:
                 )
             }
         chains |= set(pins.heads) | set(pins.starts)
+        macs = record_keys(self._keys)
         verdict = first_problem(
-            check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent)
+            check_chain_links(c, _flat(self.stored_rows(c)), pins, self._absent, macs)
             for c in sorted(chains)
         )
-        return verdict if not verdict.intact else self._check_subject_index(verdict)
+        if not verdict.intact:
+            return verdict
+        # A line a signer committed while the files were read is no longer file-only.
+        file_only = set(compared.file_only) - set(self.epochs())
+        if file_only:
+            first = min(first_named(line) for line in file_only)
+            notice = file_only_notice(len(file_only), first)
+            verdict = dataclasses.replace(verdict, notices=(notice, *verdict.notices))
+        return self._check_subject_index(verdict)
 
     def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
         """Where the database's epochs say they were published ("host:path") that
@@ -578,8 +690,9 @@ class PostgresAccessLog:
     def query(
         self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
     ) -> list[AccessRecord]:
-        clauses: list[str] = ["sequence > %s"]
-        params: list[Any] = [after_sequence]
+        """The access records `query` matches (a chain's closing record is none)."""
+        clauses: list[str] = ["sequence > %s", "method <> %s"]
+        params: list[Any] = [after_sequence, CLOSE_METHOD]
         for column, operator, value in query.conditions():
             clauses.append(f"{column} {operator} %s")
             params.append(value)
@@ -591,16 +704,22 @@ class PostgresAccessLog:
             params.extend([list(query.subjects), list(query.subjects)])
         with self._db.transaction() as conn:
             rows = conn.execute(
-                "SELECT content, previous_hash, record_hash FROM access_log_records"
+                "SELECT content, previous_hash, record_hash, mac FROM access_log_records"
                 f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT %s",
                 [*params, limit],
             ).fetchall()
-        return query.matches_subjects([_record(str(c), str(p), str(h)) for c, p, h in rows])
+        return query.matches_subjects(
+            [_record(str(c), str(p), str(h), str(m)) for c, p, h, m in rows]
+        )
 
     def close(self) -> None:
-        """Give back the signer's lock (another server takes over) and the pool. The
-        chain's tail is pinned by the next epoch any server signs (GroupCommitter.close
-        signs one as the server stops)."""
+        """Close this process's chain, give back the signer's lock (another server takes
+        over) and the pool. The closing record is pinned by the next epoch any server
+        signs (GroupCommitter.close closes the chain and signs one as the server stops);
+        if the database cannot be reached, the signer closes the chain once its lease
+        runs out."""
+        with contextlib.suppress(AccessLogUnavailable):
+            self.close_chain(now_us=self._clock_us())
         if self._leader is not None:
             self._leader.close()
         self._db.close()
@@ -633,9 +752,56 @@ def _lines(path: Path, *, must_exist: bool = False) -> list[str]:
     return lines
 
 
-def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+def _record(content: str, previous_hash: str, record_hash: str, mac: str) -> AccessRecord:
     sequence, entry = decode(content)
-    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)
+
+
+class _ChainClosed(Exception):
+    """The chain's lease was closed (by the signer): its process must start another."""
+
+
+def _seal(
+    numbered: Iterable[tuple[int, AccessEntry]], previous: str, key: RecordKey
+) -> list[AccessRecord]:
+    records = []
+    for sequence, entry in numbered:
+        records.append(seal_record(sequence, entry, previous, key))
+        previous = records[-1].record_hash
+    return records
+
+
+def _insert(conn: Connection, chain: str, records: Sequence[AccessRecord]) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO access_log_records"
+            " (sequence, chain_id, content, previous_hash, record_hash, mac)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (r.sequence, chain, r.content, r.previous_hash, r.record_hash, r.mac)
+                for r in records
+            ],
+        )
+        named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+        if named:
+            cursor.executemany(
+                "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                named,
+            )
+
+
+def _close(conn: Connection, chain: str, now_us: int, why: str, key: RecordKey) -> None:
+    """Append the closing record to `chain` (whose lease row this transaction holds)."""
+    head = conn.execute(
+        "SELECT sequence, record_hash FROM access_log_records WHERE chain_id = %s"
+        " ORDER BY sequence DESC LIMIT 1",
+        [chain],
+    ).fetchone()
+    if head is None:
+        return  # registered, never written to: nothing to close
+    (sequence,) = conn.execute("SELECT nextval('access_log_sequence')").fetchone() or (0,)
+    _insert(conn, chain, _seal([(int(sequence), closing_entry(now_us, why))], str(head[1]), key))
 
 
 __all__ = ["SCHEMA", "CheckpointKind", "PostgresAccessLog"]

@@ -14,11 +14,13 @@ the file's newest line, or, once a server has signed again, as a line whose numb
 another committed epoch took: a *lost* line), and a server may sign after the
 database's epochs were read (the file's *tail* beyond the database). The tail still
 pins what it signed: the database's newest epoch rows may have been lost that way,
-or deleted by someone who holds the database.
+or deleted by someone who holds the database. Either way verification reports every
+such line (a notice, not a failure: a crash leaves them too).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,21 +43,25 @@ class CheckpointFile:
 class Comparison:
     problem: Verification | None
     epochs: list[str]  # the database's epochs, and the files' tails that follow them
+    file_only: list[str] = dataclasses.field(default_factory=list)  # lost lines and tails
 
 
 def compare(in_db: Sequence[str], files: Sequence[CheckpointFile], keys: Keys) -> Comparison:
     """The first problem of the first file that has one; else the epochs to check."""
     tails: list[str] = []
+    file_only: list[str] = []
+    db_lines = set(in_db)
     for file in files:
         problem, tail = _check_file(file, in_db, keys)
         if problem:
             return Comparison(problem, [])
         tails += tail
+        file_only += [line for line in file.lines if line not in db_lines]
     epochs = list(in_db)
     for line in sorted(set(tails), key=_number):
         if _number(line) == len(epochs) + 1:  # past a gap, another host's file is missing
             epochs.append(line)
-    return Comparison(None, epochs)
+    return Comparison(None, epochs, sorted(set(file_only), key=_number))
 
 
 def _check_file(

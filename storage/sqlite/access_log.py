@@ -11,6 +11,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import sqlite_utils
@@ -28,6 +29,9 @@ from privacy.access_log import (
     StoredRow,
     Verification,
     decode,
+    file_only_notice,
+    record_key,
+    record_keys,
     seal_record,
     sign_checkpoint,
 )
@@ -111,6 +115,13 @@ def m003_subject_index_by_bucket(db: sqlite_utils.Database) -> None:
         DROP TABLE record_subjects;
         DROP INDEX records_subject;
     """)
+
+
+@migrations()
+def m004_record_macs(db: sqlite_utils.Database) -> None:
+    """The MAC of every record written from now on (privacy/access_log.py, version 3);
+    "" for the records before."""
+    db.execute("ALTER TABLE records ADD COLUMN mac TEXT NOT NULL DEFAULT ''")
 
 
 # Every (subject, sequence) pair the records name, as their hashed content says it: the
@@ -223,15 +234,19 @@ class SqliteAccessLog:
                     "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
                 ).fetchone()
                 sequence, previous = head if head else self._anchor()
+                key = record_key(self._keys)
                 records = []
                 for offset, entry in enumerate(entries, start=1):
-                    record = seal_record(sequence + offset, entry, previous)
+                    record = seal_record(sequence + offset, entry, previous, key)
                     records.append(record)
                     previous = record.record_hash
                 conn.executemany(
-                    "INSERT INTO records (sequence, content, previous_hash, record_hash)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(r.sequence, r.content, r.previous_hash, r.record_hash) for r in records],
+                    "INSERT INTO records (sequence, content, previous_hash, record_hash, mac)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (r.sequence, r.content, r.previous_hash, r.record_hash, r.mac)
+                        for r in records
+                    ],
                 )
                 named = [(s, r.sequence) for r in records for s in r.entry.subjects]
                 if named:
@@ -364,7 +379,8 @@ class SqliteAccessLog:
     def stored_rows(self) -> Iterator[list[StoredRow]]:
         """Every record, in batches, as verification reads it."""
         cursor = self._reader.conn.execute(
-            "SELECT sequence, previous_hash, record_hash, content FROM records ORDER BY sequence"
+            "SELECT sequence, previous_hash, record_hash, content, mac FROM records"
+            " ORDER BY sequence"
         )
         while batch := cursor.fetchmany(20_000):
             yield batch
@@ -380,8 +396,12 @@ class SqliteAccessLog:
         # A crash between the file's fsync and the database's commit leaves the newest
         # line(s) in the file only; the file is the authority, so that is not tampering.
         torn = in_file - in_db
+        notices: tuple[str, ...] = ()
         if not in_db - in_file and list(torn.elements()) == lines[len(lines) - torn.total() :]:
             in_file = in_db
+            if torn:  # or the newest rows were deleted: the file's lines still pin
+                first = min(_sequence_of(line) for line in torn)
+                notices = (file_only_notice(torn.total(), first),)
         if in_db != in_file:
             differing = list(((in_db - in_file) + (in_file - in_db)).elements())
             sequence = min(_sequence_of(line) for line in differing)
@@ -397,14 +417,17 @@ class SqliteAccessLog:
             return start
         bounds = self._reader.execute("SELECT min(sequence), max(sequence) FROM records")
         low, high = bounds.fetchone()
+        macs = record_keys(self._keys)
         if high is None or high - low < PARALLEL_FROM:
-            verdict = finish(
-                start,
-                check_chain(self.stored_rows(), start.sequence, start.previous_hash, start.pinned),
-            )
+            rows = self.stored_rows()
+            check = check_chain(rows, start.sequence, start.previous_hash, start.pinned, macs)
         else:
-            verdict = finish(start, check_in_two(str(self._path), start, (low + high) // 2))
-        return verdict if not verdict.intact else self._check_subject_index(verdict)
+            check = check_in_two(str(self._path), start, (low + high) // 2, macs)
+        verdict = finish(start, check)
+        if not verdict.intact:
+            return verdict
+        verdict = replace(verdict, notices=notices + verdict.notices)
+        return self._check_subject_index(verdict)
 
     def _check_subject_index(self, intact: Verification) -> Verification:
         """The subject index must say exactly what the (verified) records say, each
@@ -449,7 +472,7 @@ class SqliteAccessLog:
             clauses.append(ABOUT_SUBJECTS)
             params.extend([after_sequence, json.dumps(list(query.subjects))])
         rows = self._reader.conn.execute(
-            "SELECT content, previous_hash, record_hash FROM records"
+            "SELECT content, previous_hash, record_hash, mac FROM records"
             f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
             [*params, limit],
         )
@@ -479,6 +502,6 @@ def _sequence_of(line: str) -> int:
         return 0
 
 
-def _record(content: str, previous_hash: str, record_hash: str) -> AccessRecord:
+def _record(content: str, previous_hash: str, record_hash: str, mac: str) -> AccessRecord:
     sequence, entry = decode(content)
-    return AccessRecord(sequence, entry, previous_hash, record_hash, content)
+    return AccessRecord(sequence, entry, previous_hash, record_hash, content, mac)

@@ -4,6 +4,7 @@ its writers racing from separate pools, and its fail-closed append."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from privacy.access_log import AccessLogBusy, AccessLogUnavailable, AccessQuery, Verification
+from privacy.access_log import (
+    CLOSE_METHOD,
+    AccessLogBusy,
+    AccessLogUnavailable,
+    AccessQuery,
+    AccessRecord,
+    Verification,
+    decode,
+)
+from privacy.access_log_epochs import Epoch
+from privacy.access_log_writer import GroupCommitter
 from privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
@@ -105,11 +116,11 @@ def test_an_untouched_log_verifies_with_every_record_counted(log: PgLog) -> None
 def test_every_corruption_of_the_matrix_is_caught_on_postgresql(
     log: PgLog, corrupt: Corruption, first_bad: int, problem: str
 ) -> None:
-    corrupt(log)  # type: ignore[arg-type]  # PgLog is the matrix's Log, duck-typed
+    appended = corrupt(log)  # type: ignore[arg-type]  # PgLog is the matrix's Log, duck-typed
     result = log.verify()
     assert not result.intact
     assert problem in result.problem
-    assert result.first_bad_sequence == first_bad, result.problem
+    assert result.first_bad_sequence == (first_bad or appended), result.problem
 
 
 def test_queries_filter_and_page_by_sequence_across_chains(tmp_path: Path) -> None:
@@ -185,9 +196,9 @@ def test_only_one_server_signs_epochs_and_another_takes_over_when_it_goes(tmp_pa
         assert first.sign_epoch(now_us=T0_US + SECOND) is not None  # elected
         second.append([entry(3)], now_us=T0_US + SECOND)
         assert second.sign_epoch(now_us=T0_US + 2 * SECOND) is None  # not elected
-        first.close()  # its session ends, and the lock with it
+        first.close()  # its chain's closing record (4); its session ends, the lock with it
         signed = second.sign_epoch(now_us=T0_US + 3 * SECOND)
-        assert signed is not None and signed.sequence == 3
+        assert signed is not None and signed.sequence == 4
     finally:
         second.close()
     assert made.verify() == Verification(True, 3)
@@ -305,3 +316,105 @@ def test_a_leader_host_that_never_answers_does_not_hold_the_signer(tmp_path: Pat
             silent.close()  # lets a connection that waits forever fail
             attempt.join(30)
             log.close()
+
+
+# -- chain ends ------------------------------------------------------------------------------
+
+
+def chain_records(made: PgLog, chain: str) -> list[tuple[int, str]]:
+    """(sequence, method) of every record of `chain`, in order."""
+    with made.attack() as db:
+        return [
+            (s, decode(db.row(s).content)[1].method)
+            for s in db.sequences()
+            if db.chain_of(s) == chain
+        ]
+
+
+def test_a_clean_close_ends_the_chain_with_a_closing_record(tmp_path: Path) -> None:
+    made = new_log(tmp_path)
+    writer = made.open()
+    chain = writer.chain_id
+    try:
+        writer.append([entry(i) for i in range(1, 4)], now_us=T0_US)
+    finally:
+        writer.close()
+    assert [m for _, m in chain_records(made, chain)][-1] == CLOSE_METHOD
+    assert len(chain_records(made, chain)) == 4
+    assert made.verify() == Verification(True, 3)  # a closing record is no access
+    assert [r.sequence for r in query_all(made)] == [1, 2, 3]
+
+
+def query_all(made: PgLog) -> list[AccessRecord]:
+    log = made.open()
+    try:
+        return log.query(AccessQuery(), limit=100)
+    finally:
+        log.close()
+
+
+def lease_runs_out(made: PgLog, chain: str) -> None:
+    with made.attack() as db:
+        db._conn.execute(
+            "UPDATE access_log_leases SET renewed_at = now() - interval '1 hour'"
+            " WHERE chain_id = %s",
+            [chain],
+        )
+
+
+def test_the_signer_closes_a_chain_whose_owner_stopped_renewing_its_lease(tmp_path: Path) -> None:
+    """The owner stalls (its lease runs out): the elected signer ends its chain with a
+    closing record, pinned by the epoch it signs; the owner, back, renews nothing and
+    appends to a chain of its own anew, and the log verifies."""
+    made = new_log(tmp_path)
+    signer, owner = made.open(), made.open()
+    try:
+        assert signer.sign_epoch(now_us=T0_US) is None  # elected; nothing to sign yet
+        owner.append([entry(1), entry(2)], now_us=T0_US)
+        first_chain = owner.chain_id
+        lease_runs_out(made, first_chain)
+        owner.sign_epoch(now_us=T0_US + SECOND)  # a tick renews the lease: not closed
+        signer.sign_epoch(now_us=T0_US + SECOND)
+        assert [m for _, m in chain_records(made, first_chain)][-1] != CLOSE_METHOD
+        lease_runs_out(made, first_chain)
+        signed = signer.sign_epoch(now_us=T0_US + 2 * SECOND)
+        closing = chain_records(made, first_chain)[-1]
+        assert closing[1] == CLOSE_METHOD
+        assert signed is not None and signed.sequence == closing[0]  # pinned
+        owner.append([entry(3)], now_us=T0_US + 3 * SECOND)
+        assert owner.chain_id != first_chain
+    finally:
+        owner.close()
+        signer.close()
+    assert made.verify() == Verification(True, 3)
+    with made.attack() as db:
+        reason = decode(db.row(closing[0]).content)[1].reason
+    assert "closed by the epoch signer" in reason
+
+
+def test_a_server_that_stops_closes_its_chain_and_pins_the_closing_record(tmp_path: Path) -> None:
+    """The group committer's close (a server's shutdown) ends the chain and signs the
+    epoch that pins its closing record: nothing can be cut from it afterwards."""
+    made = new_log(tmp_path)
+    log = made.open()
+
+    async def serve() -> None:
+        committer = GroupCommitter(log, lambda: T0_US)
+        try:
+            await committer.wait(entry(1))
+            await committer.wait(entry(2))
+        finally:
+            committer.close()
+
+    chain = log.chain_id
+    try:
+        asyncio.run(serve())
+    finally:
+        log.close()
+    closing, method = chain_records(made, chain)[-1]
+    assert method == CLOSE_METHOD
+    assert Epoch.from_json(made.lines()[-1]).heads[-1][:2] == (chain, closing)
+    with made.attack() as db:
+        db.delete(closing)
+    result = made.verify()
+    assert (result.intact, result.first_bad_sequence) == (False, closing), result.problem

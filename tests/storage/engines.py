@@ -134,6 +134,7 @@ class StoredRecord:
     content: str
     previous_hash: str
     record_hash: str
+    mac: str = ""
 
 
 class AccessLogAttacker(Protocol):
@@ -148,6 +149,10 @@ class AccessLogAttacker(Protocol):
         """The hash the first record of the chain holding record `sequence` chains from."""
         ...
 
+    def same_chain(self, sequence: int, other: int) -> bool:
+        """Whether records `sequence` and `other` are in one chain."""
+        ...
+
     def update(
         self,
         sequence: int,
@@ -155,6 +160,7 @@ class AccessLogAttacker(Protocol):
         content: str | None = None,
         previous_hash: str | None = None,
         record_hash: str | None = None,
+        mac: str | None = None,
     ) -> None: ...
 
     def delete(self, first: int, last: int | None = None) -> None:
@@ -184,6 +190,7 @@ class Engine:
     """One storage engine: how the suite opens a fresh data folder on it."""
 
     name = ""
+    closes_chains = False  # a chain ends with a closing record when its writer stops
 
     @classmethod
     def available(cls) -> bool:
@@ -254,7 +261,7 @@ class _SqliteAttacker:
 
     def row(self, sequence: int) -> StoredRecord:
         found = self._conn.execute(
-            "SELECT content, previous_hash, record_hash FROM records WHERE sequence = ?",
+            "SELECT content, previous_hash, record_hash, mac FROM records WHERE sequence = ?",
             [sequence],
         ).fetchone()
         assert found is not None, sequence
@@ -267,6 +274,9 @@ class _SqliteAttacker:
     def genesis(self, sequence: int) -> str:
         return GENESIS_HASH  # one chain
 
+    def same_chain(self, sequence: int, other: int) -> bool:
+        return True
+
     def update(
         self,
         sequence: int,
@@ -274,8 +284,14 @@ class _SqliteAttacker:
         content: str | None = None,
         previous_hash: str | None = None,
         record_hash: str | None = None,
+        mac: str | None = None,
     ) -> None:
-        changes = {"content": content, "previous_hash": previous_hash, "record_hash": record_hash}
+        changes = {
+            "content": content,
+            "previous_hash": previous_hash,
+            "record_hash": record_hash,
+            "mac": mac,
+        }
         for column, value in changes.items():
             if value is not None:
                 self._conn.execute(
@@ -288,9 +304,9 @@ class _SqliteAttacker:
 
     def insert(self, sequence: int, record: StoredRecord) -> None:
         self._conn.execute(
-            "INSERT INTO records (sequence, content, previous_hash, record_hash)"
-            " VALUES (?, ?, ?, ?)",
-            [sequence, record.content, record.previous_hash, record.record_hash],
+            "INSERT INTO records (sequence, content, previous_hash, record_hash, mac)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [sequence, record.content, record.previous_hash, record.record_hash, record.mac],
         )
 
     def renumber(self, first: int, by: int) -> None:
@@ -338,6 +354,7 @@ class PostgresEngine(Engine):
     to get them (fail, with TACTFUL_REQUIRE_POSTGRES)."""
 
     name = "postgresql"
+    closes_chains = True
 
     def settings(self, data_dir: Path, **overrides: object) -> Settings:
         from server import stores

@@ -23,7 +23,7 @@ class PostgresAttacker:
 
     def row(self, sequence: int) -> StoredRecord:
         found = self._conn.execute(
-            "SELECT content, previous_hash, record_hash FROM access_log_records"
+            "SELECT content, previous_hash, record_hash, mac FROM access_log_records"
             " WHERE sequence = %s",
             [sequence],
         ).fetchone()
@@ -37,6 +37,9 @@ class PostgresAttacker:
     def genesis(self, sequence: int) -> str:
         return chain_genesis(self.chain_of(sequence))
 
+    def same_chain(self, sequence: int, other: int) -> bool:
+        return self.chain_of(sequence) == self.chain_of(other)
+
     def update(
         self,
         sequence: int,
@@ -44,8 +47,14 @@ class PostgresAttacker:
         content: str | None = None,
         previous_hash: str | None = None,
         record_hash: str | None = None,
+        mac: str | None = None,
     ) -> None:
-        changes = {"content": content, "previous_hash": previous_hash, "record_hash": record_hash}
+        changes = {
+            "content": content,
+            "previous_hash": previous_hash,
+            "record_hash": record_hash,
+            "mac": mac,
+        }
         for column, value in changes.items():
             if value is not None:
                 self._conn.execute(
@@ -70,9 +79,9 @@ class PostgresAttacker:
             chain = found[0] if found else self.chains()[0]
         self._conn.execute(
             "INSERT INTO access_log_records"
-            " (sequence, chain_id, content, previous_hash, record_hash)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            [sequence, chain, record.content, record.previous_hash, record.record_hash],
+            " (sequence, chain_id, content, previous_hash, record_hash, mac)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [sequence, chain, record.content, record.previous_hash, record.record_hash, record.mac],
         )
 
     def renumber(self, first: int, by: int) -> None:

@@ -89,7 +89,7 @@ class VerifyAccessLogRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VerifyAccessLogResponse(_message.Message):
-    __slots__ = ("intact", "records", "first_bad_sequence", "problem", "truncations")
+    __slots__ = ("intact", "records", "first_bad_sequence", "problem", "truncations", "warnings")
     class Truncation(_message.Message):
         __slots__ = ("first_removed", "last_removed", "truncated_at")
         FIRST_REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -104,9 +104,11 @@ class VerifyAccessLogResponse(_message.Message):
     FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     TRUNCATIONS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     records: int
     first_bad_sequence: int
     problem: str
     truncations: _containers.RepeatedCompositeFieldContainer[VerifyAccessLogResponse.Truncation]
-    def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., truncations: _Optional[_Iterable[_Union[VerifyAccessLogResponse.Truncation, _Mapping]]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, intact: _Optional[bool] = ..., records: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., truncations: _Optional[_Iterable[_Union[VerifyAccessLogResponse.Truncation, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
