@@ -9,7 +9,7 @@ running fails with StoreUnavailable and is not repeated (storage/postgres/errors
 A connection that broke while it sat idle in the pool (PostgreSQL restarted) is
 found out before it is lent, so the first call after the restart succeeds: an
 idle connection has nothing to read unless the server closed it or is about to,
-so a zero-timeout `select` on its socket (no round trip) is the check, and only a
+so a zero-timeout `poll` of its socket (no round trip) is the check, and only a
 readable one gets a round trip (`SELECT` of nothing) to tell a pending
 notification from a hang-up. A broken one is closed, the pool replaces it, and the
 next idle connection is tried, with no pause between.
@@ -109,8 +109,11 @@ def _still_connected(conn: Connection) -> bool:
     if conn.closed:
         return False
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-        if readable:
+        # poll, not select: select refuses a descriptor numbered 1024 or more, which a
+        # busy server's connections reach.
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+        if poller.poll(0):
             ConnectionPool.check_connection(conn)
     except (OSError, ValueError, psycopg.Error):
         return False

@@ -4,6 +4,7 @@ answered its first use with UNAVAILABLE "internal error", minutes later."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ import grpc
 import pytest
 
 from server import stores
+from storage.postgres.connection import Database
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -85,3 +87,26 @@ def test_every_call_after_postgresql_restarts_succeeds_the_first_time(
                 except grpc.RpcError as error:
                     failed.append((round_, name, error.code().name, error.details()))
         assert failed == []
+
+
+def test_a_connection_numbered_past_1024_is_lent_as_working() -> None:
+    # select() refuses descriptors of 1024 and up, which a busy server's connections
+    # reach; the idle check must not take such a connection for a broken one.
+    resource = pytest.importorskip("resource")
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1100:
+        pytest.skip(f"the open-files limit ({soft}) keeps descriptors under 1100")
+    with throwaway_cluster() as cluster:
+        url = fresh_database(cluster, "fds")
+        filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+        try:
+            database = Database(url, size=1)
+            try:
+                with database.transaction() as conn:
+                    assert conn.fileno() >= 1024
+                    assert conn.execute("SELECT 1").fetchone() == (1,)
+            finally:
+                database.close()
+        finally:
+            for fd in filler:
+                os.close(fd)
