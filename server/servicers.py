@@ -171,10 +171,13 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
         reply = subjects_pb2.ExportSubjectResponse(export_json=_export_json(export.document))
         return Outcome(reply, export.decision, subjects=_about(export.subject))
 
-    @rpc(writes=True, on_writer=True)
-    def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor) -> Outcome:
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor,
+                     expected: Expected) -> Outcome:  # fmt: skip
         s, now = request.subject, self._clock()
-        erasure = self._requests.erase(actor, s.namespace, s.id, suppress=request.suppress, now=now)
+        erasure = self._requests.erase(
+            actor, s.namespace, s.id, suppress=request.suppress, now=now, owed=_owed(expected)
+        )
         reply = subjects_pb2.EraseSubjectResponse(
             erased_at=timestamp_from(now), deleted=erasure.deleted
         )

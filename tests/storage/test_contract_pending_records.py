@@ -1,6 +1,7 @@
-"""Invariant: a batch's pending access record (privacy/pending_records.py) commits with
-its events or not at all; the recovery claims only records past the grace, one claim
-at a time until its lease runs out, and a dropped record is gone."""
+"""Invariant: a write's pending access record (privacy/pending_records.py) commits with
+its data or not at all (a batch's events, an erasure's tombstone and ticket, a release's
+budget debit), in a store the recovery looks in; the recovery claims only records past
+the grace, one claim at a time until its lease runs out, and a dropped record is gone."""
 
 from __future__ import annotations
 
@@ -116,5 +117,44 @@ def test_a_batch_drops_the_pending_records_of_calls_since_recorded(
             recorded=[("first", T0_US)],
         )
         assert _claim(stores, now_us=T0_US + 3600 * SECOND) == ["second"]
+    finally:
+        stores.close()
+
+
+# -- EraseSubject: kept with the erasure's tombstone and ticket --------------------------
+
+
+class _Unencodable(PendingRecord):
+    """A pending record whose row fails to be written, as a store failing at that moment
+    would: what the transaction wrote before it must not commit either."""
+
+    def encode(self) -> str:
+        raise StoreUnavailable("the store failed mid-transaction")
+
+
+def _erase(stores: Stores, who: str, record: PendingRecord) -> None:
+    stores.domain.subjects.erase(
+        stores.actor("privacy_ops"), "email", who, suppress=True, now=T0,
+        owed=lambda decision, pseudonym: record,
+    )  # fmt: skip
+
+
+def test_an_erasure_keeps_its_record_with_its_tombstone_and_ticket_or_not_at_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    stores = engine.open(engine.settings(tmp_path))
+    try:
+        _erase(stores, "ada@example.com", _pending("erased"))
+        bob = _Unencodable(_pending("failed").entry)
+        with pytest.raises(StoreUnavailable):
+            _erase(stores, "bob@example.com", bob)
+        assert stores.domain.erasures.pending() == []  # no ticket of bob's left behind
+        stores.record("support_widget", "support_triage",
+                      [(who, "page_viewed", T0_US - SECOND, {}) for who in ("ada@example.com",
+                       "bob@example.com")], now=T0)  # fmt: skip
+        assert stores.stored_events("ada@example.com") == []  # suppressed
+        assert len(stores.stored_events("bob@example.com")) == 1  # no tombstone of his
+        # Where the recovery looks: the behavior store's pending records.
+        assert _claim(stores, now_us=T0_US + 60 * SECOND) == ["erased"]
     finally:
         stores.close()
