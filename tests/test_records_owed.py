@@ -15,11 +15,13 @@ import pytest
 
 from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
 from privacy.pending_records import RECOVERED_REASON
-from storage.sqlite import BEHAVIOR, path_of
+from storage.sqlite import BEHAVIOR, INSIGHTS, path_of
 from storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
+    insights_pb2,
+    insights_pb2_grpc,
     personalization_pb2,
     subjects_pb2,
     subjects_pb2_grpc,
@@ -37,7 +39,8 @@ from tests.conftest import (
 RECORD_EVENTS = "tactful.v1.Personalization/RecordEvents"
 SET_CONSENT = "tactful.v1.Personalization/SetConsent"
 ERASE_SUBJECT = "tactful.v1.Subjects/EraseSubject"
-WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT)
+GET_SEGMENT_SIZES = "tactful.v1.Insights/GetSegmentSizes"
+WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT, GET_SEGMENT_SIZES)
 TIMEOUT_MS = 100  # the recovery's grace: ten of them, 1 s
 
 
@@ -70,6 +73,18 @@ def _erase(tactful: Tactful, who: str, request_id: str) -> grpc.StatusCode:
     metadata = (*bearer("privacy_ops"), ("x-request-id", request_id))
     try:
         subjects_pb2_grpc.SubjectsStub(tactful.channel).EraseSubject(
+            request, metadata=metadata, timeout=10
+        )
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def _sizes(tactful: Tactful, request_id: str) -> grpc.StatusCode:
+    request = insights_pb2.GetSegmentSizesRequest(purpose="analytics", epsilon=0.1)
+    metadata = (*bearer("analyst"), ("x-request-id", request_id))
+    try:
+        insights_pb2_grpc.InsightsStub(tactful.channel).GetSegmentSizes(
             request, metadata=metadata, timeout=10
         )
     except grpc.RpcError as exc:
@@ -166,6 +181,41 @@ def test_an_erasure_begun_while_the_log_fails_is_recorded_once_it_works(
     )
     assert len(record.subjects) == 1  # ada's pseudonym, as the call's own record would
     eventually(lambda: _pending(tactful) == 0)
+
+
+def test_a_release_paid_for_while_the_log_fails_is_recorded_once_it_works(
+    start_tactful: Callable[..., Tactful], failing_log: list[bool]
+) -> None:
+    tactful = start_tactful(record_timeout_ms=TIMEOUT_MS)
+    failing_log[0] = True
+    assert _sizes(tactful, "owed-4") is grpc.StatusCode.UNAVAILABLE  # and debited
+    failing_log[0] = False
+    tactful.clock.advance(timedelta(seconds=5))
+    eventually(lambda: any(r.request_id == "owed-4" for r in _records(tactful, GET_SEGMENT_SIZES)))
+    [record] = [r for r in _records(tactful, GET_SEGMENT_SIZES) if r.request_id == "owed-4"]
+    assert (record.principal, record.purpose, record.decision, record.reason) == (
+        "analyst",
+        "analytics",
+        "allowed",
+        RECOVERED_REASON,
+    )
+    eventually(lambda: _pending(tactful, INSIGHTS) == 0)
+
+
+def test_erasures_and_releases_recorded_as_usual_get_no_second_record(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    tactful = start_tactful(record_timeout_ms=TIMEOUT_MS)
+    for n in range(3):
+        assert _erase(tactful, f"p{n}@example.com", f"erase-{n}") is grpc.StatusCode.OK
+        assert _sizes(tactful, f"sizes-{n}") is grpc.StatusCode.OK
+    tactful.clock.advance(timedelta(seconds=5))
+    eventually(lambda: _pending(tactful) == 0 and _pending(tactful, INSIGHTS) == 0)
+    tactful.restart()
+    for method, prefix in ((ERASE_SUBJECT, "erase"), (GET_SEGMENT_SIZES, "sizes")):
+        records = _records(tactful, method)
+        assert sorted(r.request_id for r in records) == [f"{prefix}-{n}" for n in range(3)]
+        assert all(r.reason != RECOVERED_REASON for r in records)
 
 
 def test_a_call_recorded_as_usual_gets_no_second_record(

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from privacy.access_log import AccessEntry, Decided
-from privacy.errors import StoreUnavailable
+from privacy.errors import BudgetExhausted, StoreUnavailable
+from privacy.insights import Insights
 from privacy.pending_records import PendingRecord
 from privacy.vault import Identity
 from segments.ingest import EventInput, SubjectInput, to_us
@@ -156,5 +157,53 @@ def test_an_erasure_keeps_its_record_with_its_tombstone_and_ticket_or_not_at_all
         assert len(stores.stored_events("bob@example.com")) == 1  # no tombstone of his
         # Where the recovery looks: the behavior store's pending records.
         assert _claim(stores, now_us=T0_US + 60 * SECOND) == ["erased"]
+    finally:
+        stores.close()
+
+
+# -- GetSegmentSizes: kept with the budget debit -----------------------------------------
+
+
+class _Counts:
+    def __init__(self, fail: bool = False) -> None:
+        self._fail = fail
+
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+        if self._fail:
+            raise StoreUnavailable("census unreachable")
+        return {}
+
+
+def _release(stores: Stores, record: PendingRecord, *, fail: bool = False) -> None:
+    insights = Insights(stores.domain.contract, _Counts(fail), stores.domain.budget_ledger,
+                        budget=0.25)  # fmt: skip
+    insights.release_segment_sizes(stores.actor("analyst"), "analytics", 0.1, now=T0,
+                                   owed=lambda decision: record)  # fmt: skip
+
+
+def _claim_debits(stores: Stores, *, now_us: int) -> list[str]:
+    claimed = stores.domain.budget_ledger.claim_pending_records(
+        written_before_us=now_us - 10 * SECOND, now_us=now_us, lease_us=10 * SECOND, limit=100
+    )
+    return sorted(p.entry.request_id for p in claimed)
+
+
+def test_a_release_keeps_its_record_with_its_debit_or_not_at_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    stores = engine.open(engine.settings(tmp_path))
+    try:
+        _release(stores, _pending("paid"))
+        with pytest.raises(StoreUnavailable):  # after the debit: rolled back with it
+            _release(stores, _pending("rolled-back"), fail=True)
+        _release(stores, _pending("second", T0_US + SECOND))
+        with pytest.raises(BudgetExhausted):  # a third 0.1 of 0.25: nothing debited
+            _release(stores, _pending("refused"))
+        assert stores.domain.budget_ledger.spent("analyst") == pytest.approx(0.2)
+        now = T0_US + 60 * SECOND
+        assert _claim_debits(stores, now_us=now) == ["paid", "second"]
+        assert _claim_debits(stores, now_us=now + SECOND) == []  # held by the first claim
+        stores.domain.budget_ledger.drop_pending_records([("paid", T0_US)])
+        assert _claim_debits(stores, now_us=now + 3600 * SECOND) == ["second"]
     finally:
         stores.close()
