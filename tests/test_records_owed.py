@@ -7,7 +7,8 @@ call recorded as usual gets no second one."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -35,12 +36,14 @@ from tests.conftest import (
     eventually,
     page_view,
 )
+from tests.test_subject_requests import config_for, run
 
 RECORD_EVENTS = "tactful.v1.Personalization/RecordEvents"
 SET_CONSENT = "tactful.v1.Personalization/SetConsent"
 ERASE_SUBJECT = "tactful.v1.Subjects/EraseSubject"
 GET_SEGMENT_SIZES = "tactful.v1.Insights/GetSegmentSizes"
-WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT, GET_SEGMENT_SIZES)
+CLI_ERASE = "tactful.cli/subjects.erase"
+WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT, GET_SEGMENT_SIZES, CLI_ERASE)
 TIMEOUT_MS = 100  # the recovery's grace: ten of them, 1 s
 
 
@@ -200,6 +203,29 @@ def test_a_release_paid_for_while_the_log_fails_is_recorded_once_it_works(
         RECOVERED_REASON,
     )
     eventually(lambda: _pending(tactful, INSIGHTS) == 0)
+
+
+def test_an_erasure_from_the_command_line_is_recorded_by_a_server_if_its_receipt_fails(
+    start_tactful: Callable[..., Tactful],
+    failing_log: list[bool],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tactful = start_tactful(record_timeout_ms=TIMEOUT_MS)
+    tactful.stop()
+    config = str(config_for(tactful, tmp_path))
+    failing_log[0] = True
+    subject = ("--namespace", "email", "--id", "ada@example.com", "--suppress")
+    code, _, err = run(capsys, "subjects", "erase", "--config", config, *subject)
+    assert code != 0 and "could not be recorded" in err
+    failing_log[0] = False
+    tactful.clock.now = datetime.now(UTC) + timedelta(seconds=5)  # the command's time
+    tactful.restart()
+    eventually(lambda: len(_records(tactful, CLI_ERASE)) == 1)
+    [record] = _records(tactful, CLI_ERASE)
+    assert (record.principal.startswith("cli:"), record.reason) == (True, RECOVERED_REASON)
+    assert len(record.subjects) == 1
+    eventually(lambda: _pending(tactful) == 0)
 
 
 def test_erasures_and_releases_recorded_as_usual_get_no_second_record(
