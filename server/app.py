@@ -38,7 +38,7 @@ from server.decoding import TolerantRegistrar
 from server.edge import Edge
 from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
-from server.recovery import Dropped, RecordRecovery
+from server.recovery import CopiesToDrop, RecordRecovery
 from server.rpc import unimplemented
 from server.servicers import (
     AccessLogServicer,
@@ -287,7 +287,7 @@ async def create_server(
     # a failing log), looked for at start and every half grace after, in every store
     # that keeps them: the behavior store (RecordEvents, SetConsent, EraseSubject) and
     # the budget ledger (GetSegmentSizes).
-    debits = Dropped(domain.budget_ledger, writes.run)
+    debits = CopiesToDrop(domain.budget_ledger, writes.run)
     recovery = RecordRecovery(
         [(domain.store, ingest), (domain.budget_ledger, debits)],
         committer,

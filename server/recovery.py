@@ -48,7 +48,7 @@ class RecordedCopies(Protocol):
     def drop_recorded_now(self) -> None: ...
 
 
-class Dropped:
+class CopiesToDrop:
     """The pending records of a store that no frequent write of its own deletes (as the
     RecordEvents groups do the behavior store's): those whose calls are recorded wait
     here for the next recovery round, which deletes them in one transaction."""
@@ -114,10 +114,16 @@ class RecordRecovery:
 
     async def recover(self) -> int:
         """One round in each store; the most pending records it claimed in one of them
-        (recorded or found recorded)."""
-        claimed = 0
+        (recorded or found recorded). A store that fails does not hold up the others:
+        its error is raised once they are done."""
+        claimed, failure = 0, None
         for store, copies in self._stores:
-            claimed = max(claimed, await self._recover(store, copies))
+            try:
+                claimed = max(claimed, await self._recover(store, copies))
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return claimed
 
     async def _recover(self, store: PendingRecordStore, copies: RecordedCopies) -> int:
