@@ -7,12 +7,12 @@
    OpenDP can make a measurement of at the sensitivity below (5e-324 makes the
    scale infinite): else InvalidRequest, before anything is spent;
 3. in one ledger transaction that refuses an overdraw (`BudgetExhausted`): debit
-   the principal's budget (with the access record the call is owed, until it is
-   durable: privacy/pending_records.py), count the members of each segment, exactly, from the
-   data collected under the purpose, and add discrete Laplace noise (OpenDP, in
-   `privacy._dp`) at the scale for epsilon and the sensitivity. The debit
-   commits, durably, before the sizes leave; a release that fails on the way
-   rolls the debit back and spends nothing;
+   the principal's budget (keeping the access record the call is owed until it is
+   durable: privacy/pending_records.py), count the members of each segment,
+   exactly, from the data collected under the purpose, and add discrete Laplace
+   noise (OpenDP, in `privacy._dp`) at the scale for epsilon and the
+   sensitivity. The debit commits, durably, before the sizes leave; a release
+   that fails on the way rolls the debit back and spends nothing;
 4. clamp each noisy count at 0: post-processing, which costs no privacy, so an
    analyst never sees a negative size.
 
