@@ -7,11 +7,12 @@
    OpenDP can make a measurement of at the sensitivity below (5e-324 makes the
    scale infinite): else InvalidRequest, before anything is spent;
 3. in one ledger transaction that refuses an overdraw (`BudgetExhausted`): debit
-   the principal's budget, count the members of each segment, exactly, from the
-   data collected under the purpose, and add discrete Laplace noise (OpenDP, in
-   `privacy._dp`) at the scale for epsilon and the sensitivity. The debit
-   commits, durably, before the sizes leave; a release that fails on the way
-   rolls the debit back and spends nothing;
+   the principal's budget (keeping the access record the call is owed until it is
+   durable: privacy/pending_records.py), count the members of each segment,
+   exactly, from the data collected under the purpose, and add discrete Laplace
+   noise (OpenDP, in `privacy._dp`) at the scale for epsilon and the
+   sensitivity. The debit commits, durably, before the sizes leave; a release
+   that fails on the way rolls the debit back and spends nothing;
 4. clamp each noisy count at 0: post-processing, which costs no privacy, so an
    analyst never sees a negative size.
 
@@ -35,7 +36,7 @@ carries the sensitivity and the scale, so an analyst can read the noise off it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -45,6 +46,7 @@ from privacy import _dp
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
 from privacy.errors import BudgetExhausted, InvalidRequest, Violation
+from privacy.pending_records import PendingRecord
 
 MAX_EPSILON_PER_RELEASE = 10.0
 DEFAULT_BUDGET = 1.0
@@ -72,6 +74,10 @@ class LedgerTransaction(Protocol):
         ...
 
     def add(self, debit: Debit) -> None: ...
+
+    def keep_pending_record(self, record: PendingRecord) -> None:
+        """Keep the access record the debit's call is owed, with the debit."""
+        ...
 
 
 class BudgetLedger(Protocol):
@@ -115,9 +121,16 @@ class Insights:
         self._budget = budget
 
     def release_segment_sizes(
-        self, actor: Actor, purpose: str, epsilon: float, *, now: datetime
+        self,
+        actor: Actor,
+        purpose: str,
+        epsilon: float,
+        *,
+        now: datetime,
+        owed: Callable[[Decision], PendingRecord] | None = None,
     ) -> ReleasedSizes:
-        """Noisy member counts of every contract segment under `purpose`.
+        """Noisy member counts of every contract segment under `purpose`. `owed(decision)`:
+        the access record the call gets, kept with the debit until it is durable.
 
         Call from the single writer thread: the debit is a write.
         """
@@ -133,16 +146,19 @@ class Insights:
                     round(before, 12), _remaining(self._budget, before), requested=epsilon
                 )
             ledger.add(Debit(actor.name, purpose, epsilon, now_us))
+            remaining = _remaining(self._budget, math.fsum((before, epsilon)))
+            reason = (
+                f"purpose {purpose} allows {Action.READ_AGGREGATES}; released segment sizes"
+                f" with epsilon {epsilon}, {remaining} of the budget remaining"
+            )
+            decision = replace(decision, reason=reason)
+            if owed is not None:
+                ledger.keep_pending_record(owed(decision))
             counts = self._counter.segment_counts(purpose, now_us)
             exact = [counts.get(name, 0) for name in segments]
             noisy = _dp.add_discrete_laplace_noise(exact, scale) if exact else []
-        remaining = _remaining(self._budget, math.fsum((before, epsilon)))
-        reason = (
-            f"purpose {purpose} allows {Action.READ_AGGREGATES}; released segment sizes"
-            f" with epsilon {epsilon}, {remaining} of the budget remaining"
-        )
         return ReleasedSizes(
-            replace(decision, reason=reason),
+            decision,
             dict(zip(segments, (max(0, n) for n in noisy), strict=True)),
             epsilon,
             remaining,

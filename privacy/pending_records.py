@@ -2,10 +2,13 @@
 
 The access log is a store of its own (another file, or its own transactions and
 chain), so the data of a write commits before its record does. A crash, or a log
-that fails, between the two would leave data that no record names. So a write
-that can (RecordEvents, SetConsent) stores beside its data, in the same transaction, a
-*pending record*: the access entry its call gets if it succeeds. Once that
-record is durable the pending one is dropped (lazily: with the next write).
+that fails, between the two would leave data that no record names. So every call
+that writes stores beside its data, in the same transaction, a *pending record*:
+the access entry its call gets if it succeeds. RecordEvents and SetConsent keep it
+with their events or consent change, EraseSubject with its tombstone and ticket
+(all three in the behavior store), GetSegmentSizes with its budget debit (in the
+ledger). Once that record is durable the pending one is dropped (lazily: with the
+next write, or the next recovery round).
 
 Whatever is left is owed: `unrecorded` finds, of the pending records old enough
 that no append of theirs can still be under way, those no record names (by
@@ -49,7 +52,8 @@ class PendingRecord:
 
 
 class PendingRecordStore(Protocol):
-    """Where a write's pending records are kept (the behavior store)."""
+    """Where a write's pending records are kept (the behavior store, the budget ledger);
+    the recovery looks in each."""
 
     def claim_pending_records(
         self, *, written_before_us: int, now_us: int, lease_us: int, limit: int

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from privacy.contract import Contract
 from privacy.decisions import Action, Actor, Decision, decide, enforce
+from privacy.pending_records import PendingRecord
 from privacy.pseudonym import Pseudonymizer, normalize
 from privacy.suppression import Tombstones
 from privacy.vault import Identity
@@ -45,8 +46,6 @@ class HeldConsent:
 class SubjectBehavior(Protocol):
     def erase(self, pseudonyms: Sequence[str]) -> dict[str, int]: ...
 
-    def suppress(self, tombstone: str, *, at_us: int) -> None: ...
-
     def events_of(self, pseudonyms: Sequence[str]) -> list[HeldEvent]:
         """Every event under any of `pseudonyms`, oldest first."""
         ...
@@ -62,8 +61,17 @@ class ErasureOutbox(Protocol):
     removed once both stores are done, and whatever is left (a crash, a store
     unreachable halfway) is finished by `SubjectRequests.finish_erasures`."""
 
-    def begin(self, pseudonyms: Sequence[str], *, at_us: int) -> int:
-        """Note an erasure of `pseudonyms`, durably; its ticket."""
+    def begin(
+        self,
+        pseudonyms: Sequence[str],
+        *,
+        at_us: int,
+        tombstone: str | None = None,
+        pending: PendingRecord | None = None,
+    ) -> int:
+        """Note an erasure of `pseudonyms`, durably, in one transaction with `tombstone`
+        recorded (privacy/suppression.py) and `pending` kept: the access record its call
+        gets (privacy/pending_records.py), where the recovery looks. Its ticket."""
         ...
 
     def pending(self) -> list[tuple[int, tuple[str, ...]]]:
@@ -125,15 +133,29 @@ class SubjectRequests:
         self._outbox = outbox
 
     def erase(
-        self, actor: Actor, namespace: str, identifier: str, *, suppress: bool, now: datetime
+        self,
+        actor: Actor,
+        namespace: str,
+        identifier: str,
+        *,
+        suppress: bool,
+        now: datetime,
+        owed: Callable[[Decision, str], PendingRecord] | None = None,
     ) -> Erasure:
+        """Erase one person. `owed(decision, pseudonym)`: the access record the call gets,
+        kept with the erasure's first write until it is durable."""
         decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
         normalized = normalize(namespace, identifier)
         pseudonyms = self._pseudonymizer.candidates(namespace, normalized)
         at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
-        if suppress:  # first: no batch after this one collects them again
-            self._behavior.suppress(self._tombstones.tombstone(namespace, normalized), at_us=at_us)
-        ticket = self._outbox.begin(pseudonyms, at_us=at_us)
+        # First, in one transaction: the tombstone (no batch after it collects them
+        # again), the ticket (the rest is finished after any crash) and the record owed.
+        ticket = self._outbox.begin(
+            pseudonyms,
+            at_us=at_us,
+            tombstone=self._tombstones.tombstone(namespace, normalized) if suppress else None,
+            pending=owed(decision, pseudonyms[0]) if owed else None,
+        )
         deleted = self._erase(pseudonyms)
         self._outbox.done(ticket)
         return Erasure(decision, pseudonyms[0], deleted)

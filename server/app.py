@@ -38,7 +38,7 @@ from server.decoding import TolerantRegistrar
 from server.edge import Edge
 from server.identity import CallerAuthenticator
 from server.limits import FailureLimiter
-from server.recovery import RecordRecovery
+from server.recovery import CopiesToDrop, RecordRecovery
 from server.rpc import unimplemented
 from server.servicers import (
     AccessLogServicer,
@@ -284,10 +284,12 @@ async def create_server(
         recorded=ingest.recorded,
     )
     # The records owed to calls whose data was stored and whose record was not (a crash,
-    # a failing log), looked for at start and every half grace after.
+    # a failing log), looked for at start and every half grace after, in every store
+    # that keeps them: the behavior store (RecordEvents, SetConsent, EraseSubject) and
+    # the budget ledger (GetSegmentSizes).
+    debits = CopiesToDrop(domain.budget_ledger, writes.run)
     recovery = RecordRecovery(
-        domain.store,
-        ingest,
+        [(domain.store, ingest), (domain.budget_ledger, debits)],
         committer,
         lambda query: access_log.query(query, limit=1000),
         writes=writes.run,
@@ -328,7 +330,7 @@ async def create_server(
         SubjectsServicer(edge, domain.subjects, writes, clock), services
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
-        InsightsServicer(edge, domain.insights, writes, clock), services
+        InsightsServicer(edge, domain.insights, writes, clock, debits.recorded), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

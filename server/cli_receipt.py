@@ -50,8 +50,7 @@ def method(group: str, action: str) -> str:
     return f"tactful.cli/{group}.{action}"
 
 
-def record(
-    log: ReceiptLog,
+def receipt(
     group: str,
     action: str,
     *,
@@ -59,13 +58,10 @@ def record(
     now: datetime,
     subject: str = "",
     reason: str = "",
-    reads: bool = False,
-) -> int:
-    """Write the command's access record and sign the head; its sequence number.
-
-    `reads`: the command has released nothing yet, and must not (the message says so).
-    """
-    entry = AccessEntry(
+    request_id: str = "",
+) -> AccessEntry:
+    """The command's access record (`record` writes it); a new request id unless given."""
+    return AccessEntry(
         time_us=to_us(now),
         principal=operator(),
         role=role,
@@ -77,8 +73,31 @@ def record(
         decision=Decided.ALLOWED,
         status="OK",
         reason=reason,
-        request_id=uuid.uuid4().hex,
+        request_id=request_id or uuid.uuid4().hex,
         latency_us=0,
+    )
+
+
+def record(
+    log: ReceiptLog,
+    group: str,
+    action: str,
+    *,
+    role: str,
+    now: datetime,
+    subject: str = "",
+    reason: str = "",
+    reads: bool = False,
+    request_id: str = "",
+) -> int:
+    """Write the command's access record and sign the head; its sequence number.
+
+    `reads`: the command has released nothing yet, and must not (the message says so).
+    `request_id`: the one a pending copy of the record was kept under, if the change
+    kept one (privacy/pending_records.py).
+    """
+    entry = receipt(
+        group, action, role=role, now=now, subject=subject, reason=reason, request_id=request_id
     )
     try:
         (written,) = log.append([entry], now_us=to_us(now))

@@ -7,15 +7,20 @@ Each leaves its receipt in the access log, by pseudonym only, like an RPC would.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from privacy.contract import parse_duration
-from privacy.decisions import Actor
+from privacy.decisions import Actor, Decision
+from privacy.errors import StoreUnavailable
+from privacy.pending_records import PendingRecord
 from retention.purge import Receipt, RetentionJob
+from segments.ingest import to_us
 from server import cli_audit, cli_output, cli_receipt
 from server.app import Domain, open_domain
 from server.config import Settings
@@ -92,11 +97,23 @@ def _operator() -> Actor:
 
 def _erase(settings: Settings, args: argparse.Namespace) -> int:
     domain = open_domain(settings)
-    now = datetime.now(UTC)
+    now, request_id = datetime.now(UTC), uuid.uuid4().hex
+
+    def owed(decision: Decision, pseudonym: str) -> PendingRecord:
+        # Kept with the erasure's first write: if the receipt below is never written (the
+        # log fails, the command is killed), the next server's recovery writes it.
+        return PendingRecord(
+            cli_receipt.receipt(
+                "subjects", "erase", role="privacy_ops", now=now, subject=pseudonym,
+                reason=json.dumps({"suppressed": args.suppress}), request_id=request_id,
+            )
+        )  # fmt: skip
+
     try:
         erasure = domain.subjects.erase(
-            _operator(), args.namespace, args.identifier, suppress=args.suppress, now=now
-        )
+            _operator(), args.namespace, args.identifier, suppress=args.suppress, now=now,
+            owed=owed,
+        )  # fmt: skip
         reason = json.dumps({"deleted": erasure.deleted, "suppressed": args.suppress})
         cli_receipt.record(
             domain.access_log,
@@ -106,7 +123,10 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
             now=now,
             subject=erasure.subject,
             reason=reason,
+            request_id=request_id,
         )
+        with contextlib.suppress(StoreUnavailable):  # else the next recovery finds it recorded
+            domain.store.drop_pending_records([(request_id, to_us(now))])
     finally:
         domain.close()
     for store, count in sorted(erasure.deleted.items()):

@@ -66,14 +66,27 @@ class Expected:
     """The access record a call gets if it succeeds, for a write to keep in its own
     transaction until that record is durable (privacy/pending_records.py)."""
 
-    def __init__(self, build: Callable[[Outcome], AccessEntry]) -> None:
+    def __init__(
+        self, build: Callable[[Outcome], AccessEntry], recorded: Callable[[PendingRecord], None]
+    ) -> None:
         self._build = build
+        self._recorded = recorded
         self.kept: PendingRecord | None = None
 
-    def record(self, outcome: Outcome) -> PendingRecord:
-        """The pending record of a call that ends with `outcome` (its reply aside)."""
+    def record(
+        self, outcome: Outcome, *, recorded: Callable[[PendingRecord], None] | None = None
+    ) -> PendingRecord:
+        """The pending record of a call that ends with `outcome` (its reply aside).
+        `recorded`: told once the call's record is durable, to drop the copy from the
+        store that keeps it (by default the behavior store's, as the edge was told)."""
         self.kept = PendingRecord(self._build(outcome))
+        self._recorded = recorded or self._recorded
         return self.kept
+
+    def durable(self) -> None:
+        """The call's record is durable: its pending copy, if it kept one, may go."""
+        if self.kept is not None:
+            self._recorded(self.kept)
 
 
 Call = Callable[[Actor, Expected], Awaitable[Outcome]]
@@ -98,7 +111,8 @@ class Edge:
         limiter: FailureLimiter,
         observe: Observer = ignore,  # told of every call once its record is written
         reads: Scheduler | None = None,  # where a read's domain call runs; None: the loop
-        recorded: Callable[[PendingRecord], None] = lambda record: None,  # now durable
+        # Told that a pending record kept in the behavior store is durable (Expected).
+        recorded: Callable[[PendingRecord], None] = lambda record: None,
     ) -> None:
         self.reads = reads or _inline
         self._recorded = recorded
@@ -126,7 +140,7 @@ class Edge:
         A call that `writes` is not run at all while the access log is failing: its
         effect could not be accounted for. A write that has already committed when the
         log fails answers UNAVAILABLE like every call; if it kept `expected`'s pending
-        record with its data (RecordEvents and SetConsent do), it is written later by the
+        record with its data (every call that writes does), it is written later by the
         recovery (server/recovery.py), so its data is never without one."""
         started = time.perf_counter_ns()
         now = self._clock()
@@ -163,7 +177,7 @@ class Edge:
                 certificate_sha256=certificate.sha256 if certificate else "",
             )
 
-        expected = Expected(lambda outcome: entry(outcome, None, _OK, 0))
+        expected = Expected(lambda outcome: entry(outcome, None, _OK, 0), self._recorded)
         try:
             caller = self._authenticator.authenticate(context.invocation_metadata(), certificate)
             actor = caller.actor
@@ -196,8 +210,7 @@ class Edge:
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
         finally:
             self._observe(CallOutcome.of(record, recorded, time.perf_counter_ns() - started))
-        if expected.kept is not None:
-            self._recorded(expected.kept)
+        expected.durable()
         await self._set_serving(True)
         if error is not None:
             await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))

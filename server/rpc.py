@@ -14,7 +14,7 @@ call, convert the result. `rpc` turns it into the gRPC handler: the edge
 authenticates, records and fails closed (server/edge.py); `writes` stops it while
 the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
 `keeps_record` hands the body the call's `Expected` record, to keep with its data
-(RecordEvents, SetConsent);
+(every method that writes);
 an `async` body runs on the event loop as it is, a plain one where the engine reads
 (the loop for SQLite, reader threads for PostgreSQL: server/stores.py).
 """

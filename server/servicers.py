@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 from privacy.consent import ConsentRecorder
@@ -171,10 +172,13 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
         reply = subjects_pb2.ExportSubjectResponse(export_json=_export_json(export.document))
         return Outcome(reply, export.decision, subjects=_about(export.subject))
 
-    @rpc(writes=True, on_writer=True)
-    def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor) -> Outcome:
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor,
+                     expected: Expected) -> Outcome:  # fmt: skip
         s, now = request.subject, self._clock()
-        erasure = self._requests.erase(actor, s.namespace, s.id, suppress=request.suppress, now=now)
+        erasure = self._requests.erase(
+            actor, s.namespace, s.id, suppress=request.suppress, now=now, owed=_owed(expected)
+        )
         reply = subjects_pb2.EraseSubjectResponse(
             erased_at=timestamp_from(now), deleted=erasure.deleted
         )
@@ -185,19 +189,25 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
     service = "Insights"
 
     def __init__(
-        self, edge: Edge, insights: Insights, writer: WriteScheduler, clock: Clock
+        self,
+        edge: Edge,
+        insights: Insights,
+        writer: WriteScheduler,
+        clock: Clock,
+        recorded: Callable[[PendingRecord], None],  # a pending record of the ledger's is durable
     ) -> None:
         self._edge = edge
         self._insights = insights
         self._writer = writer
         self._clock = clock
+        self._recorded = recorded
 
-    @rpc(writes=True, on_writer=True)
-    def GetSegmentSizes(
-        self, request: insights_pb2.GetSegmentSizesRequest, actor: Actor
-    ) -> Outcome:
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def GetSegmentSizes(self, request: insights_pb2.GetSegmentSizesRequest, actor: Actor,
+                        expected: Expected) -> Outcome:  # fmt: skip
+        owed = partial(_owed_by, expected, recorded=self._recorded)
         released = self._insights.release_segment_sizes(
-            actor, request.purpose, request.epsilon, now=self._clock()
+            actor, request.purpose, request.epsilon, now=self._clock(), owed=owed
         )
         return Outcome(sizes_to_proto(released), released.decision)
 
@@ -206,6 +216,14 @@ def _owed(expected: Expected) -> Callable[[Decision, str], PendingRecord]:
     """The pending record of a call about one person, once its decision and the person's
     pseudonym are known."""
     return lambda decision, who: expected.record(Outcome(None, decision, subjects=_about(who)))
+
+
+def _owed_by(
+    expected: Expected, decision: Decision, *, recorded: Callable[[PendingRecord], None]
+) -> PendingRecord:
+    """The pending record of a call about nobody in particular, kept by a store that
+    `recorded` is told about once the call's record is durable."""
+    return expected.record(Outcome(None, decision), recorded=recorded)
 
 
 def _about(pseudonym: str) -> tuple[str, ...]:

@@ -72,7 +72,7 @@ class AccessLog(Protocol):
     def close(self) -> None: ...
 
 
-class Ledger(BudgetLedger, Protocol):
+class Ledger(BudgetLedger, PendingRecordStore, Protocol):
     def close(self) -> None: ...
 
 

@@ -6,21 +6,26 @@ principal (`pg_advisory_xact_lock`), so that no other debit of theirs, from any
 server, reads the sum before this one has committed or rolled back: with N servers
 the budget is never overdrawn, as with SQLite's one write lock. Other principals'
 releases do not wait. The commit is synchronous whatever the server's default: a
-release never leaves while the debit paying for it could still be lost.
+release never leaves while the debit paying for it could still be lost. A debit
+keeps its call's access record owed in the same transaction, in a table of its own
+(privacy/pending_records.py; the recovery claims them there too).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from privacy.insights import Debit
+from privacy.pending_records import PendingRecord
+from storage.postgres import pending_records
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
 from storage.postgres.schema import Schema
 
 DEBITS = "budget_debits"
+PENDING = "budget_pending_records"  # the access records owed to the debits' calls
 _LOCK_CLASS = 0x7AC7_0002  # the first key of the per-principal advisory lock
 
 SCHEMA = Schema(
@@ -30,7 +35,9 @@ SCHEMA = Schema(
         " principal text NOT NULL, purpose text NOT NULL, epsilon double precision NOT NULL,"
         " debited_at_us bigint NOT NULL);"
         f" CREATE INDEX budget_debits_principal ON {DEBITS} (principal)",
+        pending_records.create_table(PENDING),
     ],
+    tables=(PENDING,),
     append_only=(DEBITS,),  # one row per debit, never changed: a server cannot refund
 )
 
@@ -38,6 +45,12 @@ SCHEMA = Schema(
 @translated
 class PostgresBudgetLedger:
     def __init__(self, db: Database) -> None:
+        """On `db` (which it owns). SchemaMismatch unless `tactful db migrate` is current."""
+        try:
+            SCHEMA.check(db)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     @contextmanager
@@ -59,6 +72,23 @@ class PostgresBudgetLedger:
             ).fetchall()
         return [Debit(*row) for row in rows]
 
+    # -- access records owed (privacy/pending_records.py) --------------------------------
+
+    def claim_pending_records(
+        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+    ) -> list[PendingRecord]:
+        return pending_records.claim(
+            self._db,
+            PENDING,
+            written_before_us=written_before_us,
+            now_us=now_us,
+            lease_us=lease_us,
+            limit=limit,
+        )
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        pending_records.drop(self._db, PENDING, keys)
+
     def close(self) -> None:
         self._db.close()
 
@@ -79,6 +109,9 @@ class _Transaction:
             [debit.principal, debit.purpose, debit.epsilon, debit.debited_at_us],
         )
         self._spent = math.fsum((self._spent, debit.epsilon))
+
+    def keep_pending_record(self, record: PendingRecord) -> None:
+        pending_records.keep(self._conn, PENDING, [record])
 
 
 def _spent(conn: Connection, principal: str) -> float:

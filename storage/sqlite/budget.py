@@ -4,19 +4,23 @@ debit, never updated. The overdraw rule is the domain's (privacy/insights.py).
 Debits are fsynced at commit (`synchronous=FULL`): a release must never leave
 while the debit that pays for it could still be lost. `BEGIN IMMEDIATE` takes the
 file's write lock, so no other debit, from this process or another, interleaves.
+A debit keeps its call's access record owed in the same transaction, in this file
+(privacy/pending_records.py; the recovery claims them here too).
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
 from privacy.insights import Debit
+from privacy.pending_records import PendingRecord
+from storage.sqlite import pending_records
 from storage.sqlite.connection import connect
 from storage.sqlite.errors import translated
 
@@ -30,6 +34,12 @@ def m001_debits(db: sqlite_utils.Database) -> None:
         " purpose TEXT NOT NULL, epsilon REAL NOT NULL, debited_at_us INTEGER NOT NULL)"
     )
     db.execute("CREATE INDEX debits_principal ON debits (principal)")
+
+
+@migrations()
+def m002_pending_records(db: sqlite_utils.Database) -> None:
+    # The access records owed to the calls whose debits commit (privacy/pending_records.py).
+    db.execute(pending_records.CREATE_TABLE)
 
 
 @translated
@@ -56,6 +66,22 @@ class SqliteBudgetLedger:
         )
         return [Debit(*row) for row in rows]
 
+    # -- access records owed (privacy/pending_records.py) --------------------------------
+
+    def claim_pending_records(
+        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+    ) -> list[PendingRecord]:
+        return pending_records.claim(
+            self._db.conn,
+            written_before_us=written_before_us,
+            now_us=now_us,
+            lease_us=lease_us,
+            limit=limit,
+        )
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        pending_records.drop(self._db.conn, keys)
+
     def close(self) -> None:
         self._db.close()
 
@@ -75,6 +101,9 @@ class _Transaction:
             (debit.principal, debit.purpose, debit.epsilon, debit.debited_at_us),
         )
         self._spent = math.fsum((self._spent, debit.epsilon))
+
+    def keep_pending_record(self, record: PendingRecord) -> None:
+        pending_records.keep(self._conn, [record])
 
 
 def _spent(conn: sqlite3.Connection, principal: str) -> float:

@@ -1,6 +1,7 @@
-"""Invariant: a batch's pending access record (privacy/pending_records.py) commits with
-its events or not at all; the recovery claims only records past the grace, one claim
-at a time until its lease runs out, and a dropped record is gone."""
+"""Invariant: a write's pending access record (privacy/pending_records.py) commits with
+its data or not at all (a batch's events, an erasure's tombstone and ticket, a release's
+budget debit), in a store the recovery looks in; the recovery claims only records past
+the grace, one claim at a time until its lease runs out, and a dropped record is gone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from privacy.access_log import AccessEntry, Decided
-from privacy.errors import StoreUnavailable
+from privacy.errors import BudgetExhausted, StoreUnavailable
+from privacy.insights import Insights
 from privacy.pending_records import PendingRecord
 from privacy.vault import Identity
 from segments.ingest import EventInput, SubjectInput, to_us
@@ -116,5 +118,92 @@ def test_a_batch_drops_the_pending_records_of_calls_since_recorded(
             recorded=[("first", T0_US)],
         )
         assert _claim(stores, now_us=T0_US + 3600 * SECOND) == ["second"]
+    finally:
+        stores.close()
+
+
+# -- EraseSubject: kept with the erasure's tombstone and ticket --------------------------
+
+
+class _Unencodable(PendingRecord):
+    """A pending record whose row fails to be written, as a store failing at that moment
+    would: what the transaction wrote before it must not commit either."""
+
+    def encode(self) -> str:
+        raise StoreUnavailable("the store failed mid-transaction")
+
+
+def _erase(stores: Stores, who: str, record: PendingRecord) -> None:
+    stores.domain.subjects.erase(
+        stores.actor("privacy_ops"), "email", who, suppress=True, now=T0,
+        owed=lambda decision, pseudonym: record,
+    )  # fmt: skip
+
+
+def test_an_erasure_keeps_its_record_with_its_tombstone_and_ticket_or_not_at_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    stores = engine.open(engine.settings(tmp_path))
+    try:
+        _erase(stores, "ada@example.com", _pending("erased"))
+        bob = _Unencodable(_pending("failed").entry)
+        with pytest.raises(StoreUnavailable):
+            _erase(stores, "bob@example.com", bob)
+        assert stores.domain.erasures.pending() == []  # no ticket of bob's left behind
+        stores.record("support_widget", "support_triage",
+                      [(who, "page_viewed", T0_US - SECOND, {}) for who in ("ada@example.com",
+                       "bob@example.com")], now=T0)  # fmt: skip
+        assert stores.stored_events("ada@example.com") == []  # suppressed
+        assert len(stores.stored_events("bob@example.com")) == 1  # no tombstone of his
+        # Where the recovery looks: the behavior store's pending records.
+        assert _claim(stores, now_us=T0_US + 60 * SECOND) == ["erased"]
+    finally:
+        stores.close()
+
+
+# -- GetSegmentSizes: kept with the budget debit -----------------------------------------
+
+
+class _Counts:
+    def __init__(self, fail: bool = False) -> None:
+        self._fail = fail
+
+    def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
+        if self._fail:
+            raise StoreUnavailable("census unreachable")
+        return {}
+
+
+def _release(stores: Stores, record: PendingRecord, *, fail: bool = False) -> None:
+    insights = Insights(stores.domain.contract, _Counts(fail), stores.domain.budget_ledger,
+                        budget=0.25)  # fmt: skip
+    insights.release_segment_sizes(stores.actor("analyst"), "analytics", 0.1, now=T0,
+                                   owed=lambda decision: record)  # fmt: skip
+
+
+def _claim_debits(stores: Stores, *, now_us: int) -> list[str]:
+    claimed = stores.domain.budget_ledger.claim_pending_records(
+        written_before_us=now_us - 10 * SECOND, now_us=now_us, lease_us=10 * SECOND, limit=100
+    )
+    return sorted(p.entry.request_id for p in claimed)
+
+
+def test_a_release_keeps_its_record_with_its_debit_or_not_at_all(
+    engine: Engine, tmp_path: Path
+) -> None:
+    stores = engine.open(engine.settings(tmp_path))
+    try:
+        _release(stores, _pending("paid"))
+        with pytest.raises(StoreUnavailable):  # after the debit: rolled back with it
+            _release(stores, _pending("rolled-back"), fail=True)
+        _release(stores, _pending("second", T0_US + SECOND))
+        with pytest.raises(BudgetExhausted):  # a third 0.1 of 0.25: nothing debited
+            _release(stores, _pending("refused"))
+        assert stores.domain.budget_ledger.spent("analyst") == pytest.approx(0.2)
+        now = T0_US + 60 * SECOND
+        assert _claim_debits(stores, now_us=now) == ["paid", "second"]
+        assert _claim_debits(stores, now_us=now + SECOND) == []  # held by the first claim
+        stores.domain.budget_ledger.drop_pending_records([("paid", T0_US)])
+        assert _claim_debits(stores, now_us=now + 3600 * SECOND) == ["second"]
     finally:
         stores.close()

@@ -1,0 +1,54 @@
+"""Access records owed (privacy/pending_records.py), in a table of whichever SQLite file
+the write that keeps them commits to: the same statements for each such table."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from privacy.pending_records import PendingRecord
+from storage.sqlite.connection import from_rows, rows_param
+
+# One key, by time: a write inserts one row per call and deletes those recorded; the
+# recovery claims the oldest.
+CREATE_TABLE = (
+    "CREATE TABLE pending_records (time_us INTEGER NOT NULL, request_id TEXT NOT NULL,"
+    " entry TEXT NOT NULL, claimed_until_us INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (time_us, request_id)) WITHOUT ROWID"
+)
+
+
+def keep(conn: sqlite3.Connection, records: Sequence[PendingRecord]) -> None:
+    """Insert `records` in the transaction under way on `conn`."""
+    rows = [(r.entry.time_us, r.entry.request_id, r.encode()) for r in records]
+    conn.execute(
+        f"INSERT OR IGNORE INTO pending_records (time_us, request_id, entry) {from_rows(3)}",
+        (rows_param(rows),),
+    )
+
+
+def claim(
+    conn: sqlite3.Connection, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+) -> list[PendingRecord]:
+    """PendingRecordStore.claim_pending_records, in a transaction of its own."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "UPDATE pending_records SET claimed_until_us = ?"
+            " WHERE (time_us, request_id) IN (SELECT time_us, request_id FROM pending_records"
+            " WHERE time_us < ? AND claimed_until_us <= ? ORDER BY time_us LIMIT ?)"
+            " RETURNING entry",
+            [now_us + lease_us, written_before_us, now_us, limit],
+        ).fetchall()
+    return [PendingRecord.decode(entry) for (entry,) in rows]
+
+
+def drop(conn: sqlite3.Connection, keys: Sequence[tuple[str, int]]) -> None:
+    """PendingRecordStore.drop_pending_records, in a transaction of its own."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "DELETE FROM pending_records WHERE (time_us, request_id) IN"
+            " (SELECT value->>1, value->>0 FROM json_each(?))",
+            (rows_param(keys),),
+        )
