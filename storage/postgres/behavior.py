@@ -33,6 +33,7 @@ from segments.store import (
     Tracked,
 )
 from storage.postgres import behavior_schema as layout
+from storage.postgres import pending_records
 from storage.postgres import signals as signal_state
 from storage.postgres.connection import Connection, Database
 from storage.postgres.errors import translated
@@ -59,6 +60,7 @@ ON CONFLICT (subject_id, purpose) DO UPDATE SET
 """
 _SUBJECT_IDS = "SELECT pseudonym, id FROM subjects WHERE pseudonym = ANY(%s::text[])"
 _IDS = "(SELECT id FROM subjects WHERE pseudonym = ANY(%s::text[]))"
+PENDING = "pending_records"  # the access records owed by batches and consent changes
 
 
 def _json_default(value: object) -> str:
@@ -258,21 +260,17 @@ class PostgresBehaviorStore:
     def claim_pending_records(
         self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
     ) -> list[PendingRecord]:
-        """Rows another server is claiming are skipped, not waited for; a claim runs out
-        after `lease_us`, so a server that dies holding some leaves them to the next."""
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE pending_records SET claimed_until_us = %s"
-                " WHERE (time_us, request_id) IN (SELECT time_us, request_id FROM pending_records"
-                " WHERE time_us < %s AND claimed_until_us <= %s ORDER BY time_us LIMIT %s"
-                " FOR UPDATE SKIP LOCKED) RETURNING entry",
-                [now_us + lease_us, written_before_us, now_us, limit],
-            ).fetchall()
-        return [PendingRecord.decode(str(entry)) for (entry,) in rows]
+        return pending_records.claim(
+            self._db,
+            PENDING,
+            written_before_us=written_before_us,
+            now_us=now_us,
+            lease_us=lease_us,
+            limit=limit,
+        )
 
     def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
-        with self._db.transaction() as conn:
-            _drop_pending(conn, keys)
+        pending_records.drop(self._db, PENDING, keys)
 
     def close(self) -> None:
         self._db.close()
@@ -347,26 +345,10 @@ class PostgresBehaviorWrite:
         signal_state.append(conn, batch.signals, ids)
 
     def keep_pending_records(self, records: Sequence[PendingRecord]) -> None:
-        self._conn.execute(
-            "INSERT INTO pending_records (time_us, request_id, entry)"
-            " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
-            [
-                [r.entry.time_us for r in records],
-                [r.entry.request_id for r in records],
-                [r.encode() for r in records],
-            ],
-        )
+        pending_records.keep(self._conn, PENDING, records)
 
     def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
-        _drop_pending(self._conn, keys)
-
-
-def _drop_pending(conn: Connection, keys: Sequence[tuple[str, int]]) -> None:
-    conn.execute(
-        "DELETE FROM pending_records WHERE (time_us, request_id) IN"
-        " (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
-        [[at for _, at in keys], [request_id for request_id, _ in keys]],
-    )
+        pending_records.drop_in(self._conn, PENDING, keys)
 
 
 def _subject_ids(conn: Connection, people: list[str], known: dict[str, int]) -> dict[str, int]:

@@ -57,10 +57,15 @@ def claim(
 def drop(db: Database, table: str, keys: Sequence[tuple[str, int]]) -> None:
     """PendingRecordStore.drop_pending_records."""
     with db.transaction() as conn:
-        conn.execute(
-            sql.SQL(
-                "DELETE FROM {} WHERE (time_us, request_id) IN"
-                " (SELECT * FROM unnest(%s::bigint[], %s::text[]))"
-            ).format(sql.Identifier(table)),
-            [[at for _, at in keys], [request_id for request_id, _ in keys]],
-        )
+        drop_in(conn, table, keys)
+
+
+def drop_in(conn: Connection, table: str, keys: Sequence[tuple[str, int]]) -> None:
+    """Delete the rows of `keys` (request id, time) in the transaction under way on `conn`."""
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {} WHERE (time_us, request_id) IN"
+            " (SELECT * FROM unnest(%s::bigint[], %s::text[]))"
+        ).format(sql.Identifier(table)),
+        [[at for _, at in keys], [request_id for request_id, _ in keys]],
+    )

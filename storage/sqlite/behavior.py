@@ -37,9 +37,10 @@ from segments.store import (
     StoredEvent,
     Tracked,
 )
+from storage.sqlite import pending_records
 from storage.sqlite import signals as signal_state
 from storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
-from storage.sqlite.connection import connect, from_rows, rows_param
+from storage.sqlite.connection import connect, rows_param
 from storage.sqlite.errors import translated
 
 NOTHING_TRACKED = Tracked()
@@ -254,17 +255,13 @@ class SqliteBehaviorStore:
     def claim_pending_records(
         self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
     ) -> list[PendingRecord]:
-        conn = self._writer.conn
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute(
-                "UPDATE pending_records SET claimed_until_us = ?"
-                " WHERE (time_us, request_id) IN (SELECT time_us, request_id FROM pending_records"
-                " WHERE time_us < ? AND claimed_until_us <= ? ORDER BY time_us LIMIT ?)"
-                " RETURNING entry",
-                [now_us + lease_us, written_before_us, now_us, limit],
-            ).fetchall()
-        return [PendingRecord.decode(entry) for (entry,) in rows]
+        return pending_records.claim(
+            self._writer.conn,
+            written_before_us=written_before_us,
+            now_us=now_us,
+            lease_us=lease_us,
+            limit=limit,
+        )
 
     def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
         with self.writing() as write:
@@ -340,18 +337,10 @@ class SqliteBehaviorWrite:
         signal_state.append(conn, batch.signals, who)
 
     def keep_pending_records(self, records: Sequence[PendingRecord]) -> None:
-        rows = [(r.entry.time_us, r.entry.request_id, r.encode()) for r in records]
-        self._conn.execute(
-            f"INSERT OR IGNORE INTO pending_records (time_us, request_id, entry) {from_rows(3)}",
-            (rows_param(rows),),
-        )
+        pending_records.keep(self._conn, records)
 
     def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
-        self._conn.execute(
-            "DELETE FROM pending_records WHERE (time_us, request_id) IN"
-            " (SELECT value->>1, value->>0 FROM json_each(?))",
-            (rows_param(keys),),
-        )
+        pending_records.drop_in(self._conn, keys)
 
 
 @translated

@@ -47,8 +47,13 @@ def drop(conn: sqlite3.Connection, keys: Sequence[tuple[str, int]]) -> None:
     """PendingRecordStore.drop_pending_records, in a transaction of its own."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "DELETE FROM pending_records WHERE (time_us, request_id) IN"
-            " (SELECT value->>1, value->>0 FROM json_each(?))",
-            (rows_param(keys),),
-        )
+        drop_in(conn, keys)
+
+
+def drop_in(conn: sqlite3.Connection, keys: Sequence[tuple[str, int]]) -> None:
+    """Delete the rows of `keys` (request id, time) in the transaction under way on `conn`."""
+    conn.execute(
+        "DELETE FROM pending_records WHERE (time_us, request_id) IN"
+        " (SELECT value->>1, value->>0 FROM json_each(?))",
+        (rows_param(keys),),
+    )
