@@ -3,7 +3,8 @@
 Every call that writes keeps its record with its data, in the store it writes:
 RecordEvents, SetConsent and EraseSubject in the behavior store, GetSegmentSizes in
 the budget ledger. Once the record is durable the copy is dropped: by the next
-RecordEvents group (behavior store) or the next round below (the others). What is
+RecordEvents group once a few hundred have queued (behavior store), or the next
+round below (what is left, and the others' copies). What is
 left belongs to a call whose record was never written: the server crashed, or the
 access log or its database failed, between the data's commit and the record's.
 Once at start and every `every_s` after, a server, in each such store:

@@ -42,9 +42,12 @@ class IngestQueue(Generic[Batch]):
     threads). A failed group fails each of its calls, none stored.
 
     Each batch may bring the access record its call gets (a PendingRecord), kept in
-    the group's transaction; once that record is durable, `recorded` queues its key,
-    and the next group (or `drop_recorded`, when none comes) deletes it: one more
-    statement per group, no extra commit."""
+    the group's transaction; once that record is durable, `recorded` queues its key.
+    Once `drop_at` keys have queued, the next group deletes them; the recovery's
+    round (`drop_recorded`, every few seconds) deletes the rest. Not a delete in
+    every group: on SQLite each statement on the writer thread also waits for the
+    GIL, and a delete per group of small batches cost more than the batches' own
+    inserts (bench/ingest.py --batch 10)."""
 
     def __init__(
         self,
@@ -53,11 +56,13 @@ class IngestQueue(Generic[Batch]):
         *,
         max_group: int = 8,
         parallel: int = 1,
+        drop_at: int = 256,
     ) -> None:
         self._writer = writer
         self._recorder = recorder
         self._max_group = max_group
         self._parallel = parallel
+        self._drop_at = drop_at
         self._pending: list[
             tuple[
                 PreparedBatch[Batch],
@@ -104,7 +109,9 @@ class IngestQueue(Generic[Batch]):
             while self._pending:
                 group = self._pending[: self._max_group]
                 del self._pending[: self._max_group]
-                recorded, self._recorded = self._recorded, []
+                recorded: list[tuple[str, int]] = []
+                if len(self._recorded) >= self._drop_at:
+                    recorded, self._recorded = self._recorded, []
                 try:
                     results = await self._writer.run(
                         partial(

@@ -92,6 +92,45 @@ def test_a_failed_group_fails_each_of_its_calls_and_only_those() -> None:
         assert isinstance(failed, RuntimeError) and str(failed) == "disk full"
 
 
+def test_recorded_copies_are_dropped_by_a_group_once_enough_have_queued() -> None:
+    dropped: list[list[tuple[str, int]]] = []
+
+    class Recorder:
+        def store_many(
+            self,
+            batches: Sequence[tuple[PreparedBatch, datetime]],
+            *,
+            pending: Sequence[object] = (),
+            recorded: Sequence[tuple[str, int]] = (),
+        ) -> list[Any]:
+            dropped.append(list(recorded))
+            return [None for _ in batches]
+
+    record = cast(Any, type("Record", (), {}))
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            queue = IngestQueue(Writer(executor), cast(EventRecorder, Recorder()), drop_at=3)
+            for n in range(5):
+                copy = record()
+                copy.key = (f"call-{n}", n)
+                await queue.store(cast(PreparedBatch, f"b{n}"), T0)
+                queue.recorded(copy)
+            await queue.drop_recorded()  # what the recovery's round does with the rest
+
+    asyncio.run(main())
+    # Groups 1-3 drop nothing (fewer than 3 queued), group 4 the first three, group 5
+    # nothing; the round the last two.
+    assert dropped == [
+        [],
+        [],
+        [],
+        [("call-0", 0), ("call-1", 1), ("call-2", 2)],
+        [],
+        [("call-3", 3), ("call-4", 4)],
+    ]
+
+
 def test_store_many_stores_all_batches_or_none(tmp_path: Path) -> None:
     """The real recorder: when the second batch of a group fails, the first is not kept."""
     contract = load_contract(EXAMPLE_CONTRACT)
