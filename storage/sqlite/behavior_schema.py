@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import sqlite_utils
 
+from storage.sqlite import pending_records
+
 # The integer ids of a subject's pseudonyms (one per live key version), for IN (...).
 SUBJECT_IDS = "SELECT id FROM subjects WHERE pseudonym IN ({})"
 
@@ -198,10 +200,5 @@ def m009_suppression_tombstones(db: sqlite_utils.Database) -> None:
 @migrations()
 def m010_pending_records(db: sqlite_utils.Database) -> None:
     # The access records owed to the calls whose data a transaction stores, kept in that
-    # transaction (privacy/pending_records.py). One key, by time: a write inserts one
-    # row per call and deletes those recorded; the recovery reads the oldest.
-    db.execute(
-        "CREATE TABLE pending_records (time_us INTEGER NOT NULL, request_id TEXT NOT NULL,"
-        " entry TEXT NOT NULL, claimed_until_us INTEGER NOT NULL DEFAULT 0,"
-        " PRIMARY KEY (time_us, request_id)) WITHOUT ROWID"
-    )
+    # transaction (privacy/pending_records.py); the table as the other stores keep it.
+    db.execute(pending_records.CREATE_TABLE)

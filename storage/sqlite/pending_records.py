@@ -10,11 +10,13 @@ from privacy.pending_records import PendingRecord
 from storage.sqlite.connection import from_rows, rows_param
 
 # One key, by time: a write inserts one row per call and deletes those recorded; the
-# recovery claims the oldest.
+# recovery claims the oldest. A rowid table with the key as an index, not WITHOUT ROWID:
+# an entry is about 1 KB, and SQLite's WITHOUT ROWID tables slow down with rows that
+# large (keeping and dropping a copy took 41 us of CPU, against 20 us this way).
 CREATE_TABLE = (
     "CREATE TABLE pending_records (time_us INTEGER NOT NULL, request_id TEXT NOT NULL,"
     " entry TEXT NOT NULL, claimed_until_us INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (time_us, request_id)) WITHOUT ROWID"
+    " UNIQUE (time_us, request_id))"
 )
 
 
