@@ -141,37 +141,44 @@ def normalize(namespace: str, identifier: str, *, field: str = "subject") -> str
     >>> normalize("email", "Straße@Example.DE")
     'straße@example.de'
     """
-    violations = subject_violations(namespace, identifier, field=field)
-    if violations:
-        raise InvalidRequest(violations)
-    return NORMALIZERS[namespace](identifier)
+    normalized, violation = _checked(namespace, identifier, field)
+    if violation is not None:
+        raise InvalidRequest([violation])
+    return normalized
 
 
 def subject_violations(namespace: str, identifier: str, *, field: str) -> list[Violation]:
     """Everything wrong with a subject reference, located under `field`."""
+    _, violation = _checked(namespace, identifier, field)
+    return [] if violation is None else [violation]
+
+
+def _checked(namespace: str, identifier: str, field: str) -> tuple[str, Violation | None]:
+    """The normalized identifier, or what is wrong with it (normalized once: both
+    `normalize` and `subject_violations` are on every call's path)."""
     normalizer = NORMALIZERS.get(namespace)
     if normalizer is None:
         known = ", ".join(sorted(NORMALIZERS))
-        return [
-            Violation(f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}")
-        ]
+        return "", Violation(
+            f"{field}.namespace", f"unknown namespace {namespace!r}; use one of {known}"
+        )
     if len(identifier) > _MAX_SENT_CHARS:
         size = len(identifier.encode("utf-8"))
-        return [
-            Violation(f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}")
-        ]
+        return "", Violation(
+            f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}"
+        )
     try:
         normalized = normalizer(identifier)
     except _precis.Refused as refused:
-        return [Violation(f"{field}.id", refused.description)]
+        return "", Violation(f"{field}.id", refused.description)
     if not normalized:
-        return [Violation(f"{field}.id", "identifier is empty")]
+        return "", Violation(f"{field}.id", "identifier is empty")
     size = len(normalized.encode("utf-8"))
     if size > MAX_IDENTIFIER_BYTES:
-        return [
-            Violation(f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}")
-        ]
-    return []
+        return "", Violation(
+            f"{field}.id", f"identifier is {size} bytes; at most {MAX_IDENTIFIER_BYTES}"
+        )
+    return normalized, None
 
 
 class Pseudonymizer:
