@@ -87,7 +87,9 @@ class EncodedEvents:
 
 
 @translated
-class PostgresBehaviorStore:
+class PostgresBehaviorStore(pending_records.OwedRecordsTable):
+    _pending_table = PENDING
+
     def __init__(self, db: Database, tracked: Tracked = NOTHING_TRACKED) -> None:
         """Open the store on `db` (which it owns); `tracked` names the attribute signals to
         maintain, built from the stored events if newly declared (once, whichever
@@ -254,23 +256,6 @@ class PostgresBehaviorStore:
             if change.granted:
                 return 0
             return _withdraw(conn, subject, change.purpose)
-
-    # -- access records owed (privacy/pending_records.py) --------------------------------
-
-    def claim_pending_records(
-        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
-    ) -> list[PendingRecord]:
-        return pending_records.claim(
-            self._db,
-            PENDING,
-            written_before_us=written_before_us,
-            now_us=now_us,
-            lease_us=lease_us,
-            limit=limit,
-        )
-
-    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
-        pending_records.drop(self._db, PENDING, keys)
 
     def close(self) -> None:
         self._db.close()

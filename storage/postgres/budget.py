@@ -14,7 +14,7 @@ keeps its call's access record owed in the same transaction, in a table of its o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from privacy.insights import Debit
@@ -43,7 +43,9 @@ SCHEMA = Schema(
 
 
 @translated
-class PostgresBudgetLedger:
+class PostgresBudgetLedger(pending_records.OwedRecordsTable):
+    _pending_table = PENDING
+
     def __init__(self, db: Database) -> None:
         """On `db` (which it owns). SchemaMismatch unless `tactful db migrate` is current."""
         try:
@@ -71,23 +73,6 @@ class PostgresBudgetLedger:
                 f"SELECT principal, purpose, epsilon, debited_at_us FROM {DEBITS} ORDER BY id"
             ).fetchall()
         return [Debit(*row) for row in rows]
-
-    # -- access records owed (privacy/pending_records.py) --------------------------------
-
-    def claim_pending_records(
-        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
-    ) -> list[PendingRecord]:
-        return pending_records.claim(
-            self._db,
-            PENDING,
-            written_before_us=written_before_us,
-            now_us=now_us,
-            lease_us=lease_us,
-            limit=limit,
-        )
-
-    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
-        pending_records.drop(self._db, PENDING, keys)
 
     def close(self) -> None:
         self._db.close()

@@ -69,3 +69,26 @@ def drop_in(conn: Connection, table: str, keys: Sequence[tuple[str, int]]) -> No
         ).format(sql.Identifier(table)),
         [[at for _, at in keys], [request_id for request_id, _ in keys]],
     )
+
+
+class OwedRecordsTable:
+    """PendingRecordStore's claim and drop, for a store that keeps its owed records in
+    the table `_pending_table` of its database `_db`."""
+
+    _db: Database
+    _pending_table: str
+
+    def claim_pending_records(
+        self, *, written_before_us: int, now_us: int, lease_us: int, limit: int
+    ) -> list[PendingRecord]:
+        return claim(
+            self._db,
+            self._pending_table,
+            written_before_us=written_before_us,
+            now_us=now_us,
+            lease_us=lease_us,
+            limit=limit,
+        )
+
+    def drop_pending_records(self, keys: Sequence[tuple[str, int]]) -> None:
+        drop(self._db, self._pending_table, keys)
