@@ -44,9 +44,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## proto: regenerate the committed Python code from proto/tactful/v1/*.proto
+## proto: regenerate the committed Python code from src/tactful/v1/*.proto
 proto: $(STAMP)
-	$(BIN)/python proto/generate.py
+	$(BIN)/python scripts/generate_proto.py
 
 ## lock: rewrite requirements.lock from pyproject.toml, keeping the pins that still fit
 ## (make lock UPGRADE=1: every package at its newest allowed version)

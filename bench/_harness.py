@@ -34,10 +34,10 @@ from typing import Any, Literal
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from privacy.keyring import create_keyring
-from server.app import create_server, utc_now
-from server.auth import hash_token
-from server.config import PrincipalConfig, TlsSettings, load_settings
+from tactful.api.server import create_server, utc_now
+from tactful.app.auth import hash_token
+from tactful.app.settings import PrincipalConfig, TlsSettings, load_settings
+from tactful.privacy.keyring import create_keyring
 from tactful.v1 import common_pb2, personalization_pb2
 
 ServerKind = Literal["echo", "tactful"]

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from privacy.access_log import seal_record  # noqa: E402
-from privacy.keyring import create_keyring  # noqa: E402
-from storage.postgres.access_log import SCHEMA, PostgresAccessLog  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
+from tactful.privacy.access_log import seal_record  # noqa: E402
+from tactful.privacy.keyring import create_keyring  # noqa: E402
+from tactful.storage.postgres.access_log import SCHEMA, PostgresAccessLog  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
 from tests.conftest import T0  # noqa: E402
 from tests.postgres_cluster import fresh_database, throwaway_cluster  # noqa: E402
 from tests.test_access_log_chain import entry  # noqa: E402

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from privacy.access_log import AccessEntry, Decided  # noqa: E402
-from privacy.keyring import create_keyring  # noqa: E402
-from storage.sqlite.access_log import SqliteAccessLog  # noqa: E402
+from tactful.privacy.access_log import AccessEntry, Decided  # noqa: E402
+from tactful.privacy.keyring import create_keyring  # noqa: E402
+from tactful.storage.sqlite.access_log import SqliteAccessLog  # noqa: E402
 
 TARGET = 500_000
 

@@ -28,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from privacy.access_log import AccessEntry, Decided  # noqa: E402
-from privacy.keyring import create_keyring, load_keyring  # noqa: E402
-from privacy.pseudonym import Pseudonymizer  # noqa: E402
-from server.auth import hash_token  # noqa: E402
-from server.cli_console import start_in_thread, with_listen  # noqa: E402
-from server.config import DEVELOPMENT_CONFIG, load_settings  # noqa: E402
-from storage.sqlite.access_log import ABOUT_SUBJECTS, SqliteAccessLog  # noqa: E402
+from tactful.app.auth import hash_token  # noqa: E402
+from tactful.app.settings import DEVELOPMENT_CONFIG, load_settings  # noqa: E402
+from tactful.cli.console import start_in_thread, with_listen  # noqa: E402
+from tactful.privacy.access_log import AccessEntry, Decided  # noqa: E402
+from tactful.privacy.keyring import create_keyring, load_keyring  # noqa: E402
+from tactful.privacy.pseudonym import Pseudonymizer  # noqa: E402
+from tactful.storage.sqlite.access_log import ABOUT_SUBJECTS, SqliteAccessLog  # noqa: E402
 
 TARGET_MS = 300.0
 PEOPLE = 10_000

@@ -26,8 +26,8 @@ import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
-from storage.sqlite.behavior_schema import migrations  # noqa: E402
-from storage.sqlite.connection import connect, from_rows, rows_param  # noqa: E402
+from tactful.storage.sqlite.behavior_schema import migrations  # noqa: E402
+from tactful.storage.sqlite.connection import connect, from_rows, rows_param  # noqa: E402
 
 COLUMNS = "subject_id, purpose, type, occurred_at_us, received_at_us, attributes"
 Row = tuple[int, str, str, int, int, str]

@@ -61,11 +61,11 @@ from bench._report import (  # noqa: E402
     progress,
     verdict,
 )
-from segments.ingest import to_us  # noqa: E402
-from server.app import utc_now  # noqa: E402
-from server.auth import new_token  # noqa: E402
-from storage.sqlite.behavior_schema import migrations  # noqa: E402
-from storage.sqlite.connection import connect  # noqa: E402
+from tactful.api.server import utc_now  # noqa: E402
+from tactful.app.auth import new_token  # noqa: E402
+from tactful.segments.ingest import to_us  # noqa: E402
+from tactful.storage.sqlite.behavior_schema import migrations  # noqa: E402
+from tactful.storage.sqlite.connection import connect  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 TARGET_EVENTS_PER_S = 30_000

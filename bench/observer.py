@@ -19,9 +19,9 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from server import logs  # noqa: E402
-from server.metrics import Metrics  # noqa: E402
-from server.observability import CallOutcome, Observer, fan_out  # noqa: E402
+from tactful.api import logs  # noqa: E402
+from tactful.api.metrics import Metrics  # noqa: E402
+from tactful.api.observability import CallOutcome, Observer, fan_out  # noqa: E402
 
 OUTCOME = CallOutcome(
     1_800_000_000_000_000,

@@ -46,17 +46,17 @@ from collections.abc import Callable, Iterable, Sequence  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
-from privacy.decisions import Actor  # noqa: E402
-from privacy.keyring import KeyringWatcher  # noqa: E402
-from privacy.pseudonym import Pseudonymizer  # noqa: E402
-from privacy.suppression import Tombstones  # noqa: E402
-from privacy.vault import Identity  # noqa: E402
-from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput  # noqa: E402
-from segments.store import tracked_by  # noqa: E402
-from server.app import load_checked_contract  # noqa: E402
-from storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
-from storage.postgres.behavior_schema import SCHEMA  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
+from tactful.api.server import load_checked_contract  # noqa: E402
+from tactful.privacy.decisions import Actor  # noqa: E402
+from tactful.privacy.keyring import KeyringWatcher  # noqa: E402
+from tactful.privacy.pseudonym import Pseudonymizer  # noqa: E402
+from tactful.privacy.suppression import Tombstones  # noqa: E402
+from tactful.privacy.vault import Identity  # noqa: E402
+from tactful.segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput  # noqa: E402
+from tactful.segments.store import tracked_by  # noqa: E402
+from tactful.storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
+from tactful.storage.postgres.behavior_schema import SCHEMA  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.postgres_cluster import fresh_database, throwaway_cluster  # noqa: E402
 

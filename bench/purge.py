@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc  # noqa: E402
 
-from privacy.keyring import create_keyring  # noqa: E402
-from server.auth import hash_token, new_token  # noqa: E402
-from storage.sqlite.behavior import SqliteBehaviorStore  # noqa: E402
+from tactful.app.auth import hash_token, new_token  # noqa: E402
+from tactful.privacy.keyring import create_keyring  # noqa: E402
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,14 +239,14 @@ async def measure(args: argparse.Namespace, root: Path) -> None:
 
 
 def measure_postgres(args: argparse.Namespace, root: Path) -> None:
-    from privacy.errors import StoreUnavailable
-    from retention.purge import RetentionJob, to_us
-    from segments.store import SignalQuery, tracked_by
-    from server.app import load_checked_contract
-    from storage.postgres import behavior_schema as layout
-    from storage.postgres.behavior import PostgresBehaviorStore
-    from storage.postgres.connection import Database
-    from storage.postgres.subjects import PostgresSubjectData
+    from tactful.api.server import load_checked_contract
+    from tactful.lifecycle.retention import RetentionJob, to_us
+    from tactful.privacy.errors import StoreUnavailable
+    from tactful.segments.store import SignalQuery, tracked_by
+    from tactful.storage.postgres import behavior_schema as layout
+    from tactful.storage.postgres.behavior import PostgresBehaviorStore
+    from tactful.storage.postgres.connection import Database
+    from tactful.storage.postgres.subjects import PostgresSubjectData
     from tests.conftest import make_settings
     from tests.postgres_cluster import fresh_database, throwaway_cluster
 
@@ -347,8 +347,8 @@ def fill_expired_postgres(
     """`rows` support_triage events spread over the ten days before `cutoff_us`, 10,000
     kept ones in the hour after it (the straddling day stays), and one fresh event for
     each of the first `fresh` subjects; their activity and hourly counts, by SQL."""
-    from storage.postgres import behavior_schema as layout
-    from storage.postgres.connection import Database
+    from tactful.storage.postgres import behavior_schema as layout
+    from tactful.storage.postgres.connection import Database
 
     day_us, hour_us, start_us = layout.DAY_US, 3_600_000_000, cutoff_us - 10 * layout.DAY_US
     db = Database(url, size=1)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from privacy.keyring import KeyringWatcher, create_keyring  # noqa: E402
-from privacy.vault import Identity  # noqa: E402
-from storage.sqlite.vault import open_sqlite_vault  # noqa: E402
+from tactful.privacy.keyring import KeyringWatcher, create_keyring  # noqa: E402
+from tactful.privacy.vault import Identity  # noqa: E402
+from tactful.storage.sqlite.vault import open_sqlite_vault  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TACTFUL = Path(sys.executable).parent / "tactful"

@@ -48,8 +48,8 @@ from bench._harness import (  # noqa: E402
     serving,
 )
 from bench._report import describe_machine, figures, machine, progress  # noqa: E402
-from server.app import utc_now  # noqa: E402
-from server.auth import new_token  # noqa: E402
+from tactful.api.server import utc_now  # noqa: E402
+from tactful.app.auth import new_token  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 BATCH = 500
@@ -154,8 +154,8 @@ def _measure(engine: str, count: int, storage: tuple[str, str] | None, args: arg
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from server import stores
-    from server.config import Settings
+    from tactful.app import stores
+    from tactful.app.settings import Settings
     from tests.postgres_cluster import fresh_database, throwaway_cluster
 
     now = utc_now()

@@ -17,12 +17,12 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from privacy.keyring import create_keyring
-from segments.store import BehaviorStore, SignalQuery
-from server.app import RunningServer, create_server
-from server.auth import hash_token
-from server.config import DEVELOPMENT_CONFIG, Settings, load_settings
-from server.limits import FailureLimits
+from tactful.api.server import RunningServer, create_server
+from tactful.app.auth import hash_token
+from tactful.app.limits import FailureLimits
+from tactful.app.settings import DEVELOPMENT_CONFIG, Settings, load_settings
+from tactful.privacy.keyring import create_keyring
+from tactful.segments.store import BehaviorStore, SignalQuery
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
 from tests.postgres_cluster import stop_shared_cluster
 

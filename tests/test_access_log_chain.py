@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from privacy.access_log import (
+from tactful.privacy.access_log import (
     GENESIS_HASH,
     AccessEntry,
     AccessLogUnavailable,
@@ -37,10 +37,10 @@ from privacy.access_log import (
     seal_record,
     unauthenticated_notice,
 )
-from privacy.access_log_writer import GroupCommitter
-from privacy.keyring import KeySet, create_keyring
-from storage.sqlite import access_log as access_log_store
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.privacy.access_log_writer import GroupCommitter
+from tactful.privacy.keyring import KeySet, create_keyring
+from tactful.storage.sqlite import access_log as access_log_store
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tests.conftest import T0
 from tests.storage.engines import SqliteEngine
 from tests.storage.test_contract_access_log import (

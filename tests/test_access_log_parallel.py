@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import storage.sqlite.access_log as store_module
-from privacy.access_log import AccessEntry, Decided
-from privacy.keyring import create_keyring
-from storage.sqlite.access_log import SqliteAccessLog
+import tactful.storage.sqlite.access_log as store_module
+from tactful.privacy.access_log import AccessEntry, Decided
+from tactful.privacy.keyring import create_keyring
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 
 RECORDS = 60  # split at (1 + 60) // 2 = 30
 

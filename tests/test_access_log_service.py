@@ -19,11 +19,11 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from privacy.access_log import AccessLogUnavailable
-from privacy.keyring import load_keyring
-from privacy.pseudonym import Pseudonymizer
-from server.edge import UNAVAILABLE_MESSAGE
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.api.edge import UNAVAILABLE_MESSAGE
+from tactful.privacy.access_log import AccessLogUnavailable
+from tactful.privacy.keyring import load_keyring
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server.edge import UNAVAILABLE_MESSAGE
+from tactful.api.edge import UNAVAILABLE_MESSAGE
 from tactful.v1 import personalization_pb2
 from tests.conftest import Tactful, bearer, email
 

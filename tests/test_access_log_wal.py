@@ -14,9 +14,9 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
-from privacy.access_log import AccessEntry, Decided
-from privacy.keyring import create_keyring
-from storage.sqlite.access_log import WAL_FOLD_BACK_FRAMES, SqliteAccessLog
+from tactful.privacy.access_log import AccessEntry, Decided
+from tactful.privacy.keyring import create_keyring
+from tactful.storage.sqlite.access_log import WAL_FOLD_BACK_FRAMES, SqliteAccessLog
 
 FRAME_BYTES = 4096 + 24  # a page and its frame header
 SQLITE_DEFAULT_WINDOW = 1000

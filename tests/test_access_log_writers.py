@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from privacy.access_log import AccessEntry, AccessQuery, Decided
-from privacy.keyring import create_keyring
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.privacy.access_log import AccessEntry, AccessQuery, Decided
+from tactful.privacy.keyring import create_keyring
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 
 
 def entry(n: int, who: str) -> AccessEntry:

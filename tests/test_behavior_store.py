@@ -7,18 +7,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from privacy.contract import load_contract
-from privacy.decisions import Actor
-from privacy.keyring import KeySet
-from privacy.pseudonym import Pseudonymizer
-from privacy.suppression import Tombstones
-from privacy.vault import Identity
-from segments.ingest import EventInput, EventRecorder, SubjectInput
-from segments.store import StoredEvent, Tracked, tracked_by
-from server.config import EXAMPLE_CONTRACT
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.behavior_schema import migrations
-from storage.sqlite.connection import connect
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.privacy.contract import load_contract
+from tactful.privacy.decisions import Actor
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.privacy.suppression import Tombstones
+from tactful.privacy.vault import Identity
+from tactful.segments.ingest import EventInput, EventRecorder, SubjectInput
+from tactful.segments.store import StoredEvent, Tracked, tracked_by
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.storage.sqlite.behavior_schema import migrations
+from tactful.storage.sqlite.connection import connect
 from tests.conftest import count_events, last_attribute
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import ClientVerifier, PolicyBuilder, Store
 
-from server._x509 import principal_uri, write_development_pki
+from tactful.app._x509 import principal_uri, write_development_pki
 
 NOW = datetime.now(UTC)
 

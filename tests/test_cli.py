@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.config import ConfigError, load_settings
+from tactful.app.settings import ConfigError, load_settings
+from tactful.cli.main import main
 from tests.conftest import Tactful
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def test_keys_upgrade_adds_the_signing_key_to_an_older_keyring(
 def test_contracts_explain_says_what_flows_where_for_each_purpose(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from privacy.contract import load_contract
+    from tactful.privacy.contract import load_contract
 
     contract = load_contract(ROOT / "examples" / "contract.toml")
     assert main(["contracts", "explain"]) == 0

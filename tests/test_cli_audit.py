@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
 
@@ -198,7 +198,13 @@ def test_bad_arguments_are_explained(
 
 
 def test_csv_columns_are_every_field_of_a_record() -> None:
-    from privacy.access_log import RECORD_FIELDS, AccessEntry, Decided, record_as_dict, seal_record
+    from tactful.privacy.access_log import (
+        RECORD_FIELDS,
+        AccessEntry,
+        Decided,
+        record_as_dict,
+        seal_record,
+    )
 
     entry = AccessEntry(0, "p", "r", "m", "", (), (), (), Decided.ALLOWED, "OK", "", "id", 0)
     assert tuple(record_as_dict(seal_record(1, entry, "0" * 64))) == RECORD_FIELDS

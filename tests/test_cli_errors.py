@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tests.conftest import Tactful
 from tests.test_cli_audit import config_for
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from privacy.access_log import AccessLogUnavailable, decode
-from server.cli import main
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.cli.main import main
+from tactful.privacy.access_log import AccessLogUnavailable, decode
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = f"cli:{getpass.getuser()}"

@@ -16,8 +16,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server._x509 import write_development_pki
-from server.config import TlsSettings
+from tactful.app._x509 import write_development_pki
+from tactful.app.settings import TlsSettings
 from tactful.client import (
     REQUEST_ID,
     Client,
@@ -305,13 +305,14 @@ def test_the_id_returned_is_the_one_the_server_recorded(fake: tuple[Fake, str]) 
 
 def test_the_client_imports_without_the_servers_dependencies() -> None:
     # A frontend installs grpcio, protobuf and googleapis-common-protos only.
-    blocked = ["server", "privacy", "segments", "retention", "cryptography", "opendp"]
+    blocked = ["tactful.api", "tactful.app", "tactful.privacy", "tactful.segments"]
+    blocked += ["tactful.lifecycle", "tactful.storage", "cryptography", "opendp"]
     blocked += ["sqlite_utils", "sqlite3", "grpc_status", "grpc_health", "grpc_reflection"]
     program = f"""
 import sys
 class Blocked:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {blocked!r}:
+        if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
             raise ImportError("a frontend does not have " + name)
 sys.meta_path.insert(0, Blocked())
 from tactful.client import connect, Event, Subject

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from server.cli import main
-from server.config import KEYS, ConfigError, load_settings, names_in
+from tactful.app.settings import KEYS, ConfigError, load_settings, names_in
+from tactful.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "configuration.md"

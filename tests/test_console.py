@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.cli import main
-from server.config import ConfigError, ConsoleSettings, load_settings
-from server.tokens import TokenStore
+from tactful.app.settings import ConfigError, ConsoleSettings, load_settings
+from tactful.app.tokens import TokenStore
+from tactful.cli.main import main
 from tests.conftest import Tactful, email, token_for
 from tests.test_cli_audit import config_for
 from tests.test_console_fixtures import (
@@ -327,9 +327,9 @@ def test_over_tls_the_console_serves_https_and_its_cookie_is_secure(
     import ssl
     from datetime import UTC, datetime
 
-    from server._x509 import write_development_pki
-    from server.cli_console import start_in_thread, with_listen
-    from server.config import TlsSettings
+    from tactful.app._x509 import write_development_pki
+    from tactful.app.settings import TlsSettings
+    from tactful.cli.console import start_in_thread, with_listen
 
     pki = tmp_path / "pki"
     write_development_pki(pki, [], now=datetime.now(UTC))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tests.conftest import email, token_for
 from tests.test_cli_audit import config_for
 from tests.test_console_fixtures import ALICE, COMPLIANCE, Filled, filled

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from server.cli_console import start_in_thread, with_listen
-from server.config import load_settings
+from tactful.app.settings import load_settings
+from tactful.cli.console import start_in_thread, with_listen
 from tests.test_console_fixtures import csrf_of
 from tests.test_serve import TACTFUL
 

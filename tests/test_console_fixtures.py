@@ -12,7 +12,7 @@ import grpc
 import httpx
 import pytest
 
-from server.cli_console import RunningConsole, start_in_thread, with_listen
+from tactful.cli.console import RunningConsole, start_in_thread, with_listen
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, personalization_pb2
 from tests.conftest import Tactful, bearer, email, page_view, token_for
 

@@ -17,9 +17,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from server.cli_console import RunningConsole, start_in_thread, with_listen
-from server.limits import FailureLimits
-from server.lockout import LockoutPolicy
+from tactful.app.limits import FailureLimits
+from tactful.app.lockout import LockoutPolicy
+from tactful.cli.console import RunningConsole, start_in_thread, with_listen
 from tests.conftest import Tactful, token_for
 from tests.test_console_fixtures import COMPLIANCE, Filled, csrf_of
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import privacy.contract
-from privacy.contract import (
+import tactful.privacy.contract
+from tactful.privacy.contract import (
     AttributeType,
     Contract,
     LegalBasis,
@@ -32,7 +32,7 @@ from privacy.contract import (
     parse_contract,
     parse_duration,
 )
-from privacy.errors import ContractError
+from tactful.privacy.errors import ContractError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "contract.toml"
 EXAMPLE_DOCUMENT: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
@@ -609,7 +609,7 @@ def test_parse_duration_round_trip(amount: int, unit: str) -> None:
 
 
 def test_contract_doctests() -> None:
-    result = doctest.testmod(privacy.contract)
+    result = doctest.testmod(tactful.privacy.contract)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from privacy.contract import LegalBasis, load_contract
-from privacy.decisions import (
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.privacy.contract import LegalBasis, load_contract
+from tactful.privacy.decisions import (
     PURPOSE_BEARING,
     ROLES_FOR_ACTION,
     Action,
@@ -20,7 +21,7 @@ from privacy.decisions import (
     decide,
     enforce,
 )
-from privacy.errors import (
+from tactful.privacy.errors import (
     ConsentRequired,
     Denied,
     InvalidRequest,
@@ -28,7 +29,6 @@ from privacy.errors import (
     ReleaseNotAllowed,
     RoleNotAllowed,
 )
-from server.config import EXAMPLE_CONTRACT
 
 CONTRACT = load_contract(EXAMPLE_CONTRACT)
 

@@ -10,18 +10,16 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-import privacy
-import retention
-import segments
-from privacy.decisions import Decision, Outcome
-from privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
-from server.auth import Unauthenticated
-from server.errors import STATUS_BY_ERROR, status_for
+from tactful import lifecycle, privacy, segments, storage
+from tactful.api.errors import STATUS_BY_ERROR, status_for
+from tactful.app.auth import Unauthenticated
+from tactful.privacy.decisions import Decision, Outcome
+from tactful.privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
 
 
 def public_domain_errors() -> set[type[Exception]]:
     found: set[type[Exception]] = set()
-    for package in (privacy, segments, retention):
+    for package in (privacy, segments, lifecycle, storage):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if info.name.rsplit(".", 1)[-1].startswith("_"):
                 continue

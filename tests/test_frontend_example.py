@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from server._x509 import write_development_pki
-from server.config import TlsSettings
+from tactful.app._x509 import write_development_pki
+from tactful.app.settings import TlsSettings
 from tests.conftest import T0, Tactful, token_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "frontend_client.py"

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.config import EXAMPLE_CONTRACT
+from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.v1 import common_pb2, personalization_pb2
 from tests.conftest import T0, Tactful, bearer, email, page_view
 from tests.test_access_log_service import query

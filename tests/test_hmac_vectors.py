@@ -1,4 +1,4 @@
-"""RFC 4231 section 4 test vectors for HMAC-SHA-256, through `privacy._crypto`.
+"""RFC 4231 section 4 test vectors for HMAC-SHA-256, through `tactful.privacy._crypto`.
 
 Test case 5 is left out: it checks an output truncated to 128 bits, which we never use.
 Keys, data and outputs are copied as hex from the RFC so a typo cannot hide in a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from privacy._crypto import hmac_sha256
+from tactful.privacy._crypto import hmac_sha256
 
 RFC4231_SHA256 = {
     "case 1": (

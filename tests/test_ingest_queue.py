@@ -14,17 +14,17 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from privacy.contract import load_contract
-from privacy.decisions import Actor
-from privacy.keyring import KeySet
-from privacy.pseudonym import Pseudonymizer
-from privacy.suppression import Tombstones
-from privacy.vault import Identity
-from segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
-from segments.store import tracked_by
-from server.config import EXAMPLE_CONTRACT
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.writing import IngestQueue, Writer
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.app.write_threads import IngestQueue, Writer
+from tactful.privacy.contract import load_contract
+from tactful.privacy.decisions import Actor
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.privacy.suppression import Tombstones
+from tactful.privacy.vault import Identity
+from tactful.segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
+from tactful.segments.store import tracked_by
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tests.conftest import T0, Tactful, email, page_view
 
 

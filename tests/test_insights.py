@@ -19,25 +19,25 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from privacy import _dp
-from privacy.contract import load_contract
-from privacy.decisions import Actor
-from privacy.insights import Insights
-from segments.census import Census
-from segments.ingest import to_us
-from segments.store import StoredEvent, tracked_by
-from segments.visitor import NEW_VISITOR_WINDOW_US
-from server.config import (
+from tactful.app.settings import (
     EXAMPLE_CONTRACT,
     ConfigError,
     Settings,
     load_settings,
 )
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.budget import SqliteBudgetLedger
+from tactful.privacy import _dp
+from tactful.privacy.contract import load_contract
+from tactful.privacy.decisions import Actor
+from tactful.privacy.insights import Insights
+from tactful.segments.census import Census
+from tactful.segments.ingest import to_us
+from tactful.segments.store import StoredEvent, tracked_by
+from tactful.segments.visitor import NEW_VISITOR_WINDOW_US
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.storage.sqlite.budget import SqliteBudgetLedger
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, insights_pb2, insights_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
-from tests.test_layering import DOMAIN, ROOT, imports_of
+from tests.test_layering import PACKAGE, imports_of
 
 ANALYST = "analyst"
 FRONTEND = "web_frontend"
@@ -409,9 +409,8 @@ def test_noise_refuses_a_zero_scale() -> None:
 
 def test_opendp_only_behind_one_door() -> None:
     users = {
-        str(path.relative_to(ROOT))
-        for package in (*DOMAIN, "server")
-        for path in (ROOT / package).rglob("*.py")
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
         if any(m == "opendp" or m.startswith("opendp.") for m in imports_of(path))
     }
     assert users == {"privacy/_dp.py"}

@@ -8,17 +8,17 @@ import sys
 
 import pytest
 
-from segments.frustration import Frustration
-from segments.intent import Intent, infer_intent, next_action
-from segments.intent_eval import EXAMPLES, evaluate, generate_examples, load_examples, split
-from segments.store import JourneyEvent
+from tactful.segments.frustration import Frustration
+from tactful.segments.intent import Intent, infer_intent, next_action
+from tactful.segments.intent_eval import EXAMPLES, evaluate, generate_examples, load_examples, split
+from tactful.segments.store import JourneyEvent
 
 ACCURACY_FLOOR = 0.85  # measured 0.95 (36 of 38) on the held-out part
 
 
 def test_the_shipped_examples_are_the_generated_ones() -> None:
     shipped = [json.loads(line) for line in EXAMPLES.read_text(encoding="utf-8").splitlines()]
-    assert shipped == generate_examples(), "run `python -m segments.intent_eval --write`"
+    assert shipped == generate_examples(), "run `python -m tactful.segments.intent_eval --write`"
     assert len(shipped) >= 150
 
 
@@ -31,7 +31,7 @@ def test_held_out_part_has_every_label_and_no_training_example() -> None:
 
 def test_evaluation_prints_accuracy_per_intent_and_overall_above_the_floor() -> None:
     printed = subprocess.run(
-        [sys.executable, "-m", "segments.intent_eval"],
+        [sys.executable, "-m", "tactful.segments.intent_eval"],
         capture_output=True,
         text=True,
         check=True,

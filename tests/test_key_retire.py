@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tests.conftest import Tactful, email, page_view
 from tests.test_cli_audit import config_for
 

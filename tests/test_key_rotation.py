@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from privacy.keyring import load_keyring, rotate_keyring
-from retention.rekey import Rekeyer
-from server.app import open_domain
-from server.cli import main
+from tactful.api.server import open_domain
+from tactful.cli.main import main
+from tactful.lifecycle.rekey import Rekeyer
+from tactful.privacy.keyring import load_keyring, rotate_keyring
 from tests.conftest import T0, Tactful, email, page_view
 from tests.test_cli_audit import config_for
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from privacy.errors import KeyringError
-from privacy.keyring import ALL_KEY_USES, FORMAT, KeySet, create_keyring, load_keyring
+from tactful.privacy.errors import KeyringError
+from tactful.privacy.keyring import ALL_KEY_USES, FORMAT, KeySet, create_keyring, load_keyring
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 KEY = base64.b64encode(bytes(range(32))).decode()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = ("privacy", "segments", "retention")
+PACKAGE = ROOT / "src" / "tactful"
+DOMAIN = ("privacy", "segments", "lifecycle")
 FORBIDDEN = (
     "grpc",
     "grpc_status",
@@ -17,8 +18,11 @@ FORBIDDEN = (
     "grpc_reflection",
     "google.protobuf",
     "google.rpc",
-    "tactful",
-    "server",
+    "tactful.v1",
+    "tactful.api",
+    "tactful.app",
+    "tactful.cli",
+    "tactful.console",
 )
 
 
@@ -34,10 +38,10 @@ def imports_of(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", DOMAIN)
 def test_domain_package_imports_no_grpc(package: str) -> None:
-    sources = sorted((ROOT / package).rglob("*.py"))
+    sources = sorted((PACKAGE / package).rglob("*.py"))
     assert sources, f"{package}/ has no modules"
     offending = {
-        f"{path.relative_to(ROOT)}: {module}"
+        f"{path.relative_to(PACKAGE)}: {module}"
         for path in sources
         for module in imports_of(path)
         if any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
@@ -47,14 +51,14 @@ def test_domain_package_imports_no_grpc(package: str) -> None:
 
 def test_raw_crypto_only_behind_one_door_per_use() -> None:
     """The domain's primitives (HMAC, AES-GCM, Ed25519) behind privacy/_crypto.py; the
-    transport's certificates (TLS) behind server/_x509.py."""
+    transport's certificates (TLS) behind app/_x509.py."""
     users = {
-        str(path.relative_to(ROOT))
-        for package in (*DOMAIN, "server")
-        for path in (ROOT / package).rglob("*.py")
+        str(path.relative_to(PACKAGE))
+        for package in (*DOMAIN, "api", "app", "cli")
+        for path in (PACKAGE / package).rglob("*.py")
         if any(m.startswith("cryptography") for m in imports_of(path))
     }
-    assert users == {"privacy/_crypto.py", "server/_x509.py"}
+    assert users == {"privacy/_crypto.py", "app/_x509.py"}
 
 
 DRIVERS = ("sqlite3", "sqlite_utils", "psycopg", "psycopg_pool")
@@ -62,7 +66,7 @@ DRIVERS = ("sqlite3", "sqlite_utils", "psycopg", "psycopg_pool")
 
 def _offending(sources: list[Path], forbidden: tuple[str, ...]) -> set[str]:
     return {
-        f"{path.relative_to(ROOT)}: {module}"
+        f"{path.relative_to(PACKAGE)}: {module}"
         for path in sources
         for module in imports_of(path)
         if any(module == f or module.startswith(f + ".") for f in forbidden)
@@ -71,29 +75,29 @@ def _offending(sources: list[Path], forbidden: tuple[str, ...]) -> set[str]:
 
 @pytest.mark.parametrize("package", DOMAIN)
 def test_domain_package_imports_no_database_driver_and_no_engine(package: str) -> None:
-    sources = sorted((ROOT / package).rglob("*.py"))
-    assert _offending(sources, (*DRIVERS, "storage")) == set()
+    sources = sorted((PACKAGE / package).rglob("*.py"))
+    assert _offending(sources, (*DRIVERS, "tactful.storage")) == set()
 
 
 def test_only_engine_folders_import_a_database_driver() -> None:
     sources = [
         path
-        for package in (*DOMAIN, "server", "console")
-        if (ROOT / package).is_dir()
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for package in (*DOMAIN, "api", "app", "cli", "console")
+        if (PACKAGE / package).is_dir()
+        for path in sorted((PACKAGE / package).rglob("*.py"))
     ]
     assert _offending(sources, DRIVERS) == set()
 
 
 def engines() -> list[str]:
-    return sorted(p.name for p in (ROOT / "storage").iterdir() if (p / "__init__.py").is_file())
+    return sorted(p.name for p in (PACKAGE / "storage").iterdir() if (p / "__init__.py").is_file())
 
 
 def test_no_engine_folder_imports_another() -> None:
     assert "sqlite" in engines()
     for engine in engines():
-        others = tuple(f"storage.{e}" for e in engines() if e != engine)
-        sources = sorted((ROOT / "storage" / engine).rglob("*.py"))
+        others = tuple(f"tactful.storage.{e}" for e in engines() if e != engine)
+        sources = sorted((PACKAGE / "storage" / engine).rglob("*.py"))
         assert _offending(sources, others) == set(), engine
 
 
@@ -108,7 +112,7 @@ def test_every_servicer_method_is_declared_once_with_rpc() -> None:
     `@rpc`, not written again in each method; each method is a few lines."""
     import inspect
 
-    from server import servicers
+    from tactful.api import servicers
 
     for _, cls in inspect.getmembers(servicers, inspect.isclass):
         if not cls.__name__.endswith("Servicer") or cls.__module__ != servicers.__name__:

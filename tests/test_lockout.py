@@ -4,7 +4,7 @@ over after `max_s` without a lockout. Time is a parameter: nobody sleeps."""
 
 from __future__ import annotations
 
-from server.lockout import EVERYONE, Lockout, LockoutPolicy, Lockouts, address_key
+from tactful.app.lockout import EVERYONE, Lockout, LockoutPolicy, Lockouts, address_key
 
 POLICY = LockoutPolicy(after=3, everyone_after=5, first_s=10, max_s=35)
 A, B = address_key("10.0.0.1"), address_key("10.0.0.2")

@@ -15,10 +15,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.contract import Contract, LegalBasis, load_contract
-from server.app import create_server
-from server.auth import hash_token
-from server.config import EXAMPLE_CONTRACT, ROLES, PrincipalConfig
+from tactful.api.server import create_server
+from tactful.app.auth import hash_token
+from tactful.app.settings import EXAMPLE_CONTRACT, ROLES, PrincipalConfig
+from tactful.privacy.contract import Contract, LegalBasis, load_contract
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
 from tests.conftest import T0, Clock, ServerThread, bearer, make_settings, timestamp, token_for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.config import ConfigError, load_settings
+from tactful.app.settings import ConfigError, load_settings
+from tactful.cli.main import main
 
 
 def _config(tmp_path: Path, listen: str, *top: str) -> Path:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from segments.minimum import MinimumSegmentSize
+from tactful.segments.minimum import MinimumSegmentSize
 from tests.conftest import Tactful, email, eventually, page_view
 
 SECOND_US = 1_000_000

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from privacy import _precis
-from privacy.errors import InvalidRequest
-from privacy.keyring import KeySet
-from privacy.pseudonym import NORMALIZERS, Pseudonymizer, normalize, subject_violations
+from tactful.privacy import _precis
+from tactful.privacy.errors import InvalidRequest
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, normalize, subject_violations
 
 HERE = Path(__file__).parent / "vectors"
 VECTORS: dict[str, Any] = json.loads((HERE / "normalization.json").read_text(encoding="utf-8"))

@@ -20,16 +20,16 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy import pseudonym
-from privacy._precis import Refused
-from privacy.keyring import KeyringWatcher, KeySet
-from privacy.pseudonym import Pseudonymizer
-from privacy.vault import Identity, IdentityVault
-from retention.rekey import Rekeyer
-from retention.renormalize import CASE_FOLDED, may_hold_two_spellings
-from server.cli import main
-from storage.sqlite.subjects import SqliteSubjectData
-from storage.sqlite.vault import open_sqlite_vault
+from tactful.cli.main import main
+from tactful.lifecycle.rekey import Rekeyer
+from tactful.lifecycle.renormalize import CASE_FOLDED, may_hold_two_spellings
+from tactful.privacy import pseudonym
+from tactful.privacy._precis import Refused
+from tactful.privacy.keyring import KeyringWatcher, KeySet
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.privacy.vault import Identity, IdentityVault
+from tactful.storage.sqlite.subjects import SqliteSubjectData
+from tactful.storage.sqlite.vault import open_sqlite_vault
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, page_view
 from tests.test_bad_input import violations

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.errors import PrivacyError
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.privacy.errors import PrivacyError
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import insights_pb2, insights_pb2_grpc, personalization_pb2
 from tests.conftest import T0, Tactful, bearer, email, page_view, token_for
 from tests.test_canary import CANARY, forbidden_forms
@@ -235,7 +235,7 @@ import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from tests.conftest import make_settings
-from server.app import create_server
+from tactful.api.server import create_server
 
 async def main():
     running = await create_server(make_settings(Path({str(tmp_path)!r}) / "data"))
@@ -253,7 +253,7 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
 def test_tracing_without_the_extra_is_refused_at_start(
     start_tactful: Callable[..., Tactful], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.config import ConfigError
+    from tactful.app.settings import ConfigError
 
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'tactful\[otel\]'"):
@@ -263,8 +263,8 @@ def test_tracing_without_the_extra_is_refused_at_start(
 def test_a_taken_metrics_port_stops_a_deployment_but_not_the_development_server(
     start_tactful: Callable[..., Tactful], tmp_path: Path
 ) -> None:
-    from server.app import create_server
-    from server.config import ConfigError
+    from tactful.api.server import create_server
+    from tactful.app.settings import ConfigError
     from tests.conftest import make_settings
 
     with socket.socket() as taken:
@@ -281,6 +281,6 @@ def test_a_taken_metrics_port_stops_a_deployment_but_not_the_development_server(
 
 
 def test_the_development_default_serves_metrics_and_says_where() -> None:
-    from server.config import load_settings
+    from tactful.app.settings import load_settings
 
     assert load_settings(None, {}).metrics_listen == "127.0.0.1:9464"

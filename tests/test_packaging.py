@@ -23,7 +23,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
+from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
 from tests.conftest import bearer, email, page_view
 
@@ -44,7 +44,7 @@ _ABSENT_WARNING = "is absent from the `packages` configuration"
 
 
 def test_the_server_reads_its_examples_from_the_package() -> None:
-    assert EXAMPLES == ROOT / "server" / "examples"
+    assert EXAMPLES == ROOT / "src" / "tactful" / "app" / "examples"
     assert DEVELOPMENT_CONFIG.is_file() and EXAMPLE_CONTRACT.is_file()
 
 
@@ -87,9 +87,10 @@ def test_the_wheel_ships_the_data_files(wheel: tuple[Path, str]) -> None:
     path, _ = wheel
     names = set(zipfile.ZipFile(path).namelist())
     assert {
-        "server/examples/development.toml",
-        "server/examples/contract.toml",
-        "segments/data/intent_examples.jsonl",
+        "tactful/app/examples/development.toml",
+        "tactful/app/examples/contract.toml",
+        "tactful/segments/data/intent_examples.jsonl",
+        "tactful/py.typed",
         "tactful/v1/personalization.proto",
         "tactful/client.py",
     } <= names
@@ -120,7 +121,7 @@ def installed(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory)
         timeout=30,
     ).stdout.strip()
     # A path line in a .pth file: appended after the venv's own site-packages, so the
-    # installed `server` is found first, and the project's editable finder stays off.
+    # installed `tactful` is found first, and the project's editable finder stays off.
     dependencies = sysconfig.get_path("purelib")
     (Path(purelib) / "tactful-test-dependencies.pth").write_text(dependencies + "\n")
     return venv / "bin"
@@ -129,7 +130,7 @@ def installed(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory)
 @pytest.mark.slow
 def test_the_installed_server_runs_from_site_packages(installed: Path, tmp_path: Path) -> None:
     located = subprocess.run(
-        [str(installed / "python"), "-c", "import server.config as c; print(c.EXAMPLES)"],
+        [str(installed / "python"), "-c", "import tactful.app.settings as c; print(c.EXAMPLES)"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -159,12 +160,16 @@ def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_the_wheel_holds_every_package_of_the_source_tree(wheel: tuple[Path, str]) -> None:
-    """Every folder of Python modules is packaged (storage/postgres was not)."""
+    """Every folder of Python modules is packaged (storage/postgres once was not), and
+    nothing but `tactful` is installed at the top."""
     path, _ = wheel
     names = set(zipfile.ZipFile(path).namelist())
-    for top in ("server", "privacy", "segments", "retention", "storage", "console"):
-        for module in (ROOT / top).rglob("*.py"):
-            assert str(module.relative_to(ROOT)) in names, module
+    sources = sorted((ROOT / "src" / "tactful").rglob("*.py"))
+    assert len(sources) > 100
+    for module in sources:
+        assert str(module.relative_to(ROOT / "src")) in names, module
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"tactful"}
 
 
 @pytest.mark.slow

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from privacy.errors import SchemaMismatch, StoreUnavailable
-from server.config import ConfigError, load_settings
+from tactful.app.settings import ConfigError, load_settings
+from tactful.privacy.errors import SchemaMismatch, StoreUnavailable
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.connection import Database, redacted  # noqa: E402
-from storage.postgres.errors import translated_error  # noqa: E402
-from storage.postgres.schema import Schema  # noqa: E402
+from tactful.storage.postgres.connection import Database, redacted  # noqa: E402
+from tactful.storage.postgres.errors import translated_error  # noqa: E402
+from tactful.storage.postgres.schema import Schema  # noqa: E402
 
 
 @pytest.fixture()
@@ -63,7 +63,7 @@ def test_a_server_that_is_down_is_store_unavailable_and_the_pool_recovers(tmp_pa
 def test_driver_errors_become_the_domains() -> None:
     from psycopg import errors as pg
 
-    from privacy.errors import StoreBusy, StoreFull
+    from tactful.privacy.errors import StoreBusy, StoreFull
 
     assert type(translated_error(pg.LockNotAvailable("lock"))) is StoreBusy
     assert type(translated_error(pg.QueryCanceled("statement timeout"))) is StoreBusy

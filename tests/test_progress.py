@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from server.progress import PlainProgress, TerminalProgress, progress_for
+from tactful.cli.progress import PlainProgress, TerminalProgress, progress_for
 
 
 class Ticks:

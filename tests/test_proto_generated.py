@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ROOT / "proto" / "tactful" / "v1"
+GENERATED = ROOT / "src" / "tactful" / "v1"
 
 
 def generated_files(root: Path) -> dict[str, bytes]:
@@ -16,7 +16,8 @@ def generated_files(root: Path) -> dict[str, bytes]:
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, str(ROOT / "proto" / "generate.py"), "--out", str(tmp_path)], check=True
+        [sys.executable, str(ROOT / "scripts" / "generate_proto.py"), "--out", str(tmp_path)],
+        check=True,
     )
     fresh = generated_files(tmp_path / "tactful" / "v1")
     committed = generated_files(GENERATED)

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from privacy.errors import InvalidRequest, Violation
-from privacy.keyring import KeySet
-from privacy.pseudonym import (
+from tactful.privacy.errors import InvalidRequest, Violation
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.pseudonym import (
     MAX_IDENTIFIER_BYTES,
     NORMALIZERS,
     Pseudonymizer,

@@ -16,11 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.access_log import RequestIdOrigin
-from server.config import ConfigError, load_settings
-from server.edge import RATE_LIMITED_METHOD
-from server.limits import MAX_PEERS, FailureLimiter, FailureLimits, peer_host
-from server.lockout import LockoutPolicy
+from tactful.api.edge import RATE_LIMITED_METHOD
+from tactful.app.limits import MAX_PEERS, FailureLimiter, FailureLimits, peer_host
+from tactful.app.lockout import LockoutPolicy
+from tactful.app.settings import ConfigError, load_settings
+from tactful.privacy.access_log import RequestIdOrigin
 from tactful.v1 import personalization_pb2
 from tests.conftest import Tactful, bearer, email
 from tests.test_access_log_service import query as records

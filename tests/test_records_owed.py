@@ -14,10 +14,10 @@ from typing import Any
 import grpc
 import pytest
 
-from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
-from privacy.pending_records import RECOVERED_REASON
-from storage.sqlite import BEHAVIOR, INSIGHTS, path_of
-from storage.sqlite.access_log import SqliteAccessLog
+from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
+from tactful.privacy.pending_records import RECOVERED_REASON
+from tactful.storage.sqlite import BEHAVIOR, INSIGHTS, path_of
+from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

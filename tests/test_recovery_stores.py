@@ -1,5 +1,5 @@
 """The recovery of access records owed looks in every store that keeps them, and one
-failing store does not hold up the others (server/recovery.py)."""
+failing store does not hold up the others (api/recovery.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from privacy.access_log import AccessEntry, AccessQuery, AccessRecord, Decided
-from privacy.errors import StoreUnavailable
-from privacy.pending_records import RECOVERED_REASON, PendingRecord
-from server.recovery import CopiesToDrop, RecordRecovery
+from tactful.api.recovery import CopiesToDrop, RecordRecovery
+from tactful.privacy.access_log import AccessEntry, AccessQuery, AccessRecord, Decided
+from tactful.privacy.errors import StoreUnavailable
+from tactful.privacy.pending_records import RECOVERED_REASON, PendingRecord
 
 T = TypeVar("T")
 T0_US = 1_700_000_000_000_000

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from privacy.consent import ConsentChange
-from privacy.contract import load_contract
-from privacy.vault import Identity
-from retention.purge import CHUNK_ROWS, RetentionJob, to_us
-from segments.store import Activity, StoredEvent
-from server.app import Domain, open_domain
-from server.cli import main
-from server.config import EXAMPLE_CONTRACT
+from tactful.api.server import Domain, open_domain
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.cli.main import main
+from tactful.lifecycle.retention import CHUNK_ROWS, RetentionJob, to_us
+from tactful.privacy.consent import ConsentChange
+from tactful.privacy.contract import load_contract
+from tactful.privacy.vault import Identity
+from tactful.segments.store import Activity, StoredEvent
 from tests.conftest import T0, Tactful, email, make_settings, page_view
 
 ROOT = Path(__file__).resolve().parent.parent

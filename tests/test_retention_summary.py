@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tests.conftest import T0, Tactful, email, page_view
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,20 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.consent import ConsentRecorder
-from privacy.contract import load_contract, parse_contract
-from privacy.decisions import Actor
-from privacy.errors import ContractError
-from privacy.keyring import KeySet
-from privacy.pseudonym import Pseudonymizer
-from privacy.rules import AllOf, AnyOf, Compare, Not, parse_rule
-from privacy.suppression import Tombstones
-from segments.ingest import SubjectInput
-from segments.release import Releaser
-from segments.rules import matches
-from segments.store import StoredEvent, tracked_by
-from server.config import EXAMPLE_CONTRACT
-from storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.privacy.consent import ConsentRecorder
+from tactful.privacy.contract import load_contract, parse_contract
+from tactful.privacy.decisions import Actor
+from tactful.privacy.errors import ContractError
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.privacy.rules import AllOf, AnyOf, Compare, Not, parse_rule
+from tactful.privacy.suppression import Tombstones
+from tactful.segments.ingest import SubjectInput
+from tactful.segments.release import Releaser
+from tactful.segments.rules import matches
+from tactful.segments.store import StoredEvent, tracked_by
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, eventually, timestamp
 

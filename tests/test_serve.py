@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.cli import main
+from tactful.cli.main import main
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
 from tests.conftest import TACTFUL, email, page_view, serve_process
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privacy.consent import ConsentChange
-from segments.store import SignalQuery, StoredEvent, Tracked
-from storage.sqlite import signals as sqlite_signals
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.signals import HOUR_US
-from storage.sqlite.subjects import SqliteSubjectData
+from tactful.privacy.consent import ConsentChange
+from tactful.segments.store import SignalQuery, StoredEvent, Tracked
+from tactful.storage.sqlite import signals as sqlite_signals
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.storage.sqlite.signals import HOUR_US
+from tactful.storage.sqlite.subjects import SqliteSubjectData
 from tests.conftest import count_events, distinct_values, last_attribute
 
 PEOPLE = ("hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64)

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.errors import StoreBusy, StoreFull, StoreUnavailable
-from storage.sqlite.behavior import SqliteBehaviorStore
-from storage.sqlite.errors import map_sqlite_errors, translated
+from tactful.privacy.errors import StoreBusy, StoreFull, StoreUnavailable
+from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.storage.sqlite.errors import map_sqlite_errors, translated
 from tactful.v1 import personalization_pb2
 from tests.conftest import Tactful, bearer, email, page_view
 
@@ -85,7 +85,7 @@ def test_every_public_method_of_an_engine_store_is_translated() -> None:
 
 def test_a_lost_database_connection_is_unavailable_over_grpc(tactful: Tactful) -> None:
     tactful.record("support_triage", page_view(email("ada@example.com")))
-    from server.app import Domain
+    from tactful.api.server import Domain
 
     (domain,) = [c for c in tactful._running._closers if isinstance(c, Domain)]
     domain.store._reader.close()  # the connection is gone

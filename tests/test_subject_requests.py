@@ -17,10 +17,10 @@ from typing import Any
 import grpc
 import pytest
 
-from privacy.keyring import load_keyring
-from privacy.pseudonym import Pseudonymizer
-from server.cli import main
-from server.convert import attribute_to_proto
+from tactful.api.convert import attribute_to_proto
+from tactful.cli.main import main
+from tactful.privacy.keyring import load_keyring
+from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

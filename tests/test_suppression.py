@@ -12,8 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.errors import KeyringError
-from privacy.keyring import load_keyring, retire_version, rotate_keyring
+from tactful.privacy.errors import KeyringError
+from tactful.privacy.keyring import load_keyring, retire_version, rotate_keyring
 from tests.conftest import T0, Tactful, email
 from tests.test_subject_requests import (
     CANARY,
@@ -137,7 +137,7 @@ def test_the_suppression_key_is_never_rotated_or_retired(tactful: Tactful) -> No
 
 
 def test_an_older_keyring_gets_a_suppression_key_from_upgrade(tmp_path: Path) -> None:
-    from privacy.keyring import create_keyring, upgrade_keyring
+    from tactful.privacy.keyring import create_keyring, upgrade_keyring
 
     path = tmp_path / "keyring.json"
     create_keyring(path, now=T0)
@@ -169,7 +169,7 @@ def test_a_tombstone_made_under_the_old_normalization_keeps_blocking(
 ) -> None:
     """An older Tactful normalized with strip().casefold(), and a tombstone can never be
     moved to the new rules (the person is erased). It is checked as it was made."""
-    from privacy.pseudonym import Pseudonymizer
+    from tactful.privacy.pseudonym import Pseudonymizer
 
     keys = load_keyring(tactful.settings.keyring_path).pseudonym
     # As the older version recorded it: the pseudonym of its own normalized form.
@@ -213,7 +213,7 @@ def test_a_tombstone_made_under_nfkc_keeps_blocking(
     """The NFKC release erased and suppressed a person under its spelling of them; the
     tombstone cannot move, so what it blocked stays blocked (blocking the plain
     spelling too: the safe side), and the compatibility spelling is refused."""
-    from privacy import pseudonym
+    from tactful.privacy import pseudonym
 
     with monkeypatch.context() as nfkc:
         for namespace, normalizer in pseudonym._VERSION_2.items():

@@ -14,9 +14,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from server._x509 import principal_uri, write_development_pki
-from server.app import create_server
-from server.config import ConfigError, Settings, TlsSettings
+from tactful.api.server import create_server
+from tactful.app._x509 import principal_uri, write_development_pki
+from tactful.app.settings import ConfigError, Settings, TlsSettings
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -180,7 +180,7 @@ def test_handshakes_without_a_certificate_of_the_ca_fail(
     mutual: tuple[Tactful, Path], tmp_path: Path
 ) -> None:
     """gRPC for Python can only require client certificates: these calls never begin, so
-    they cannot be recorded (see server/tls.py)."""
+    they cannot be recorded (see api/tls.py)."""
     tactful, ours = mutual
     theirs = pki(tmp_path / "theirs")
     assert segments(channel(tactful, ours / "ca.pem")) is grpc.StatusCode.UNAVAILABLE
@@ -289,7 +289,7 @@ def test_bad_tls_files_stop_the_server_with_one_line_naming_the_key(
 def test_the_tls_table_and_certificate_principals_are_read_from_the_config(
     tmp_path: Path,
 ) -> None:
-    from server.config import load_settings
+    from tactful.app.settings import load_settings
 
     config = tmp_path / "tactful.toml"
     config.write_text(
@@ -321,7 +321,7 @@ def test_the_tls_table_and_certificate_principals_are_read_from_the_config(
     ],
 )
 def test_a_principals_tls_keys_are_checked(tmp_path: Path, principal: str, message: str) -> None:
-    from server.config import load_settings
+    from tactful.app.settings import load_settings
 
     config = tmp_path / "tactful.toml"
     config.write_text(f'[[principals]]\nname = "a"\nroles = ["frontend"]\n{principal}\n')
@@ -332,7 +332,7 @@ def test_a_principals_tls_keys_are_checked(tmp_path: Path, principal: str, messa
 def test_certs_dev_writes_a_ca_a_server_and_a_client_per_principal_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.cli import main
+    from tactful.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     directory = tmp_path / "pki"

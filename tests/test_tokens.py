@@ -15,11 +15,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from privacy.keyring import create_keyring
-from server.auth import Authenticator, Unauthenticated
-from server.cli import main
-from server.config import DEVELOPMENT_CONFIG, load_settings
-from server.tokens import TokenError, TokenStore
+from tactful.app.auth import Authenticator, Unauthenticated
+from tactful.app.settings import DEVELOPMENT_CONFIG, load_settings
+from tactful.app.tokens import TokenError, TokenStore
+from tactful.cli.main import main
+from tactful.privacy.keyring import create_keyring
 from tactful.v1 import personalization_pb2
 from tests.conftest import T0, Tactful, email, page_view
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server.app import SERVICE_NAMES
+from tactful.api.server import SERVICE_NAMES
 from tests.conftest import Tactful, bearer
 from tests.test_access_log_service import query as records
 

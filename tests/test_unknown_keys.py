@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from privacy.contract import parse_contract
-from privacy.errors import ContractError
-from server.cli import main
-from server.config import ConfigError, load_settings
+from tactful.app.settings import ConfigError, load_settings
+from tactful.cli.main import main
+from tactful.privacy.contract import parse_contract
+from tactful.privacy.errors import ContractError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "contract.toml"
@@ -87,7 +87,7 @@ def test_contracts_check_refuses_collect_for_collects(
 
 
 def test_a_key_with_no_near_miss_lists_the_known_keys() -> None:
-    from privacy.contract import unknown_keys
+    from tactful.privacy.contract import unknown_keys
 
     assert unknown_keys("t", {"a": 1, "b": 2}, ["a"]) == ["t.b: unknown key; known keys here: a"]
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from privacy import _crypto
-from privacy.errors import VaultError
-from privacy.keyring import KeySet
-from privacy.vault import Identity, IdentityVault, _data_key_ad
-from storage.sqlite.vault import open_sqlite_vault
+from tactful.privacy import _crypto
+from tactful.privacy.errors import VaultError
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.vault import Identity, IdentityVault, _data_key_ad
+from tactful.storage.sqlite.vault import open_sqlite_vault
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 VAULT_V1 = KeySet("vault", 1, {1: bytes(range(32))})
@@ -339,7 +339,7 @@ def test_uncorrupted_vault_passes_the_same_checks(
 def test_the_start_up_check_for_old_normalization_is_an_index_probe(tmp_path: Path) -> None:
     """Every start and every command asks whether any entry is under older rules: the
     statement `outdated` runs must probe an index, not read the whole vault."""
-    from storage.sqlite.vault import SqliteVaultRows
+    from tactful.storage.sqlite.vault import SqliteVaultRows
 
     rows = SqliteVaultRows(tmp_path / "vault.db")
     ran: list[str] = []
@@ -365,8 +365,8 @@ VAULT_V2 = KeySet("vault", 2, {1: bytes(range(32)), 2: bytes(range(1, 33))})
 def test_a_vault_from_before_the_epoch_record_adopts_the_versions_its_data_keys_use(
     open_vault: Callable[..., IdentityVault], path: Path
 ) -> None:
-    from privacy.errors import StoreUnavailable
-    from privacy.vault import VaultKeyEpoch, key_fingerprint
+    from tactful.privacy.errors import StoreUnavailable
+    from tactful.privacy.vault import VaultKeyEpoch, key_fingerprint
 
     open_vault(VAULT_V1).remember([ADA], now=NOW)
     open_vault(VAULT_V2).remember([BOB], now=NOW)

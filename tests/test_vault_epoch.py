@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from privacy.access_log import decode
-from privacy.keyring import load_keyring, rotate_keyring
-from server.cli import main
-from server.config import ConfigError, load_settings
-from server.vault_epochs import VaultEpochSchedule
+from tactful.app.settings import ConfigError, load_settings
+from tactful.app.vault_epochs import VaultEpochSchedule
+from tactful.cli.main import main
+from tactful.privacy.access_log import decode
+from tactful.privacy.keyring import load_keyring, rotate_keyring
 from tests.conftest import Tactful, email, page_view
 from tests.test_cli_audit import config_for
 from tests.test_subject_requests import erase, export
@@ -172,7 +172,7 @@ def test_a_key_the_schedule_cannot_destroy_is_not_rotated_again_and_again(
 def test_a_stopping_server_ends_its_rotation_between_two_chunks(
     tactful: Tactful, config: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server import vault_epochs
+    from tactful.app import vault_epochs
 
     entered = threading.Event()
     real = vault_epochs.rotate_vault
@@ -219,7 +219,7 @@ def test_tactful_serve_ends_an_epoch_that_is_over_as_it_starts(tmp_path: Path) -
     import os
     import signal
 
-    from privacy.keyring import create_keyring
+    from tactful.privacy.keyring import create_keyring
     from tests.conftest import serve_process
     from tests.test_cli_records import ROOT
 

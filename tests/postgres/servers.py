@@ -12,9 +12,9 @@ from pathlib import Path
 
 import grpc
 
-from privacy.keyring import create_keyring
-from server.auth import hash_token
-from server.config import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings, load_settings
+from tactful.app.auth import hash_token
+from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings, load_settings
+from tactful.privacy.keyring import create_keyring
 from tests.conftest import T0, serve_process, token_for
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from privacy.keyring import load_keyring
-from server.cli import main
-from server.config import Settings, load_settings
+from tactful.app.settings import Settings, load_settings
+from tactful.cli.main import main
+from tactful.privacy.keyring import load_keyring
 from tests.test_access_log_chain import SECOND, T0_US, entry
 
 pytest.importorskip("psycopg")
 
-from server import stores  # noqa: E402
+from tactful.app import stores  # noqa: E402
 from tests.postgres.test_cli_db_pg import write_config  # noqa: E402
 from tests.postgres_cluster import fresh_database, shared_cluster  # noqa: E402
 

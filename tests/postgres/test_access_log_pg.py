@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy.access_log import (
+from tactful.privacy.access_log import (
     CLOSE_METHOD,
     AccessLogBusy,
     AccessLogUnavailable,
@@ -23,22 +23,22 @@ from privacy.access_log import (
     Verification,
     decode,
 )
-from privacy.access_log_epochs import Epoch
-from privacy.access_log_writer import GroupCommitter
-from privacy.keyring import KeySet, create_keyring
+from tactful.privacy.access_log_epochs import Epoch
+from tactful.privacy.access_log_writer import GroupCommitter
+from tactful.privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
 from tests.test_access_log_chain import EVERY, NEVER_BY_TIME, PINNED, RECORDS, SECOND, T0_US, entry
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.access_log import (  # noqa: E402
+from tactful.storage.postgres.access_log import (  # noqa: E402
     LEADER_TIMEOUT_S,
     SCHEMA,
     PostgresAccessLog,
     leader_idle_s,
 )
-from storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
 from tests.storage.postgres_attacker import PostgresAttacker, postgres_attacker  # noqa: E402
 from tests.storage.test_contract_access_log import CORRUPTIONS, Corruption  # noqa: E402
 

@@ -7,8 +7,8 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
-from privacy.access_log import AccessEntry, AccessRecord, seal_record
-from privacy.access_log_writer import GroupCommitter
+from tactful.privacy.access_log import AccessEntry, AccessRecord, seal_record
+from tactful.privacy.access_log_writer import GroupCommitter
 from tests.test_access_log_chain import T0_US, entry
 
 

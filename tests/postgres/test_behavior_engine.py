@@ -14,13 +14,13 @@ from tests.postgres_cluster import fresh_database, shared_cluster
 
 pytest.importorskip("psycopg")
 
-from privacy.consent import ConsentChange  # noqa: E402
-from retention.subjects import HeldEvent
-from segments.store import SignalQuery, StoredEvent, Tracked  # noqa: E402
-from storage.postgres import behavior_schema as layout  # noqa: E402
-from storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
-from storage.postgres.subjects import PostgresSubjectData  # noqa: E402
+from tactful.lifecycle.subject_requests import HeldEvent
+from tactful.privacy.consent import ConsentChange  # noqa: E402
+from tactful.segments.store import SignalQuery, StoredEvent, Tracked  # noqa: E402
+from tactful.storage.postgres import behavior_schema as layout  # noqa: E402
+from tactful.storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.subjects import PostgresSubjectData  # noqa: E402
 
 DAY_US = layout.DAY_US
 HOUR_US = 3_600_000_000

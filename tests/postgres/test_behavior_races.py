@@ -14,12 +14,12 @@ from tests.postgres_cluster import fresh_database, shared_cluster
 
 pytest.importorskip("psycopg")
 
-from privacy.consent import ConsentChange  # noqa: E402
-from segments.store import StoredEvent  # noqa: E402
-from storage.postgres import behavior_schema as layout  # noqa: E402
-from storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
-from storage.postgres.subjects import PostgresSubjectData  # noqa: E402
+from tactful.privacy.consent import ConsentChange  # noqa: E402
+from tactful.segments.store import StoredEvent  # noqa: E402
+from tactful.storage.postgres import behavior_schema as layout  # noqa: E402
+from tactful.storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.subjects import PostgresSubjectData  # noqa: E402
 
 ADA, TOMBSTONE = "hmac-sha256:v1:ada", "suppress-v1:ada"
 AT_US = 20_000 * layout.DAY_US

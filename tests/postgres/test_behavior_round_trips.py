@@ -15,10 +15,10 @@ from tests.postgres_cluster import fresh_database, shared_cluster
 
 pytest.importorskip("psycopg")
 
-from segments.store import StoredEvent, Tracked  # noqa: E402
-from storage.postgres import behavior_schema as layout  # noqa: E402
-from storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
+from tactful.segments.store import StoredEvent, Tracked  # noqa: E402
+from tactful.storage.postgres import behavior_schema as layout  # noqa: E402
+from tactful.storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
 
 AT_US = 20_000 * layout.DAY_US
 TRACKED = Tracked(frozenset({("viewed", "path")}), frozenset({("viewed", "path")}))

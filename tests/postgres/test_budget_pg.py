@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from privacy.insights import Debit
+from tactful.privacy.insights import Debit
 from tests.postgres_cluster import fresh_database, shared_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.budget import SCHEMA, PostgresBudgetLedger  # noqa: E402
-from storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.budget import SCHEMA, PostgresBudgetLedger  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
 
 
 @pytest.fixture()

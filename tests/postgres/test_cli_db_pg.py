@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from privacy.keyring import create_keyring
-from server.cli import main
+from tactful.cli.main import main
+from tactful.privacy.keyring import create_keyring
 from tests.conftest import T0
 from tests.postgres_cluster import binaries, fresh_database, shared_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres import migrate as migrations  # noqa: E402
+from tactful.storage.postgres import migrate as migrations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,8 +172,8 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
 ) -> None:
     """The roles are enough to serve: nothing a server does needs the owner's rights
     (a new day's partition of events included)."""
-    from server.app import open_domain
-    from server.config import load_settings
+    from tactful.api.server import open_domain
+    from tactful.app.settings import load_settings
     from tests.storage.engines import Stores
 
     cluster = shared_cluster()

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from privacy.access_log import AccessQuery
-from privacy.keyring import KeyringWatcher
-from server import stores
+from tactful.app import stores
+from tactful.privacy.access_log import AccessQuery
+from tactful.privacy.keyring import KeyringWatcher
 from tests.conftest import TACTFUL
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres.test_two_servers import record

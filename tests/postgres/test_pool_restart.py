@@ -12,8 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server import stores
-from storage.postgres.connection import Database
+from tactful.app import stores
+from tactful.storage.postgres.connection import Database
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

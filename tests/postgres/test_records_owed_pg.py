@@ -12,15 +12,15 @@ from typing import Any
 import grpc
 import pytest
 
-from privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
-from privacy.pending_records import RECOVERED_REASON
-from server import stores
+from tactful.app import stores
+from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
+from tactful.privacy.pending_records import RECOVERED_REASON
 from tests.conftest import Tactful, eventually, make_settings
 from tests.postgres_cluster import fresh_database, shared_cluster
 from tests.test_records_owed import ERASE_SUBJECT, GET_SEGMENT_SIZES, _erase, _records, _sizes
 
 pytest.importorskip("psycopg")
-from storage.postgres.access_log import PostgresAccessLog  # noqa: E402
+from tactful.storage.postgres.access_log import PostgresAccessLog  # noqa: E402
 
 TIMEOUT_MS = 100  # the recovery's grace: ten of them, 1 s
 

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from privacy.errors import StoreUnavailable
-from server import stores
-from server.auth import Authenticator, Unauthenticated, hash_token
-from server.config import PrincipalConfig
-from server.tokens import TokenStore
+from tactful.app import stores
+from tactful.app.auth import Authenticator, Unauthenticated, hash_token
+from tactful.app.settings import PrincipalConfig
+from tactful.app.tokens import TokenStore
+from tactful.privacy.errors import StoreUnavailable
 from tests.conftest import T0, make_settings
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.connection import Database  # noqa: E402
-from storage.postgres.tokens import SCHEMA, PostgresTokenRows  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.tokens import SCHEMA, PostgresTokenRows  # noqa: E402
 
 ANALYST = PrincipalConfig("analyst", frozenset({"analyst"}), frozenset({"analytics"}))
 BOUND_S = 2.0  # a revocation reaches another server's listener within this, or the test fails

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.app import open_domain
+from tactful.api.server import open_domain
 from tactful.v1 import (
     insights_pb2,
     insights_pb2_grpc,
@@ -38,7 +38,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Ser
     behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
     keyring = root / "keyring.json"
     configs = [write_config(root / name, behavior, vault, keyring=keyring) for name in ("a", "b")]
-    from server import stores
+    from tactful.app import stores
 
     stores.migrate(settings_of(configs[0]))  # as `tactful db migrate` does
     a, b = Server(configs[0]), Server(configs[1])
@@ -182,7 +182,7 @@ def test_every_call_through_either_server_is_one_record_and_the_log_verifies(
     pair: tuple[Server, Server, Path],
 ) -> None:
     a, b, config = pair
-    from privacy.access_log import AccessQuery
+    from tactful.privacy.access_log import AccessQuery
 
     about = AccessQuery(method="tactful.v1.Personalization/RecordEvents", subjects=())
 

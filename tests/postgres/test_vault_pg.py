@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from privacy.errors import VaultError
-from privacy.keyring import KeySet
-from privacy.vault import Identity, IdentityVault
+from tactful.privacy.errors import VaultError
+from tactful.privacy.keyring import KeySet
+from tactful.privacy.vault import Identity, IdentityVault
 from tests.postgres_cluster import fresh_database, shared_cluster
 
 psycopg = pytest.importorskip("psycopg")
 
-from storage.postgres.connection import Database  # noqa: E402
-from storage.postgres.vault import SCHEMA, PostgresVaultRows, open_postgres_vault  # noqa: E402
+from tactful.storage.postgres.connection import Database  # noqa: E402
+from tactful.storage.postgres.vault import SCHEMA, PostgresVaultRows, open_postgres_vault  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 VAULT_V1 = KeySet("vault", 1, {1: bytes(range(32))})
@@ -197,7 +197,7 @@ def test_a_rekey_racing_an_erasure_never_brings_the_erased_person_back(url: str)
     try:
         with psycopg.connect(url) as holder, ThreadPoolExecutor(2) as pool:
             # Someone holds ADA's row: the erasure queues first, the rekey (which has
-            # read ADA's entry already, as retention.rekey does) behind it.
+            # read ADA's entry already, as tactful.lifecycle.rekey does) behind it.
             holder.execute(
                 "SELECT 1 FROM vault_identities WHERE pseudonym = %s FOR UPDATE", [ADA.pseudonym]
             )
@@ -276,8 +276,8 @@ def test_a_role_that_does_not_own_the_vault_says_an_erasure_cannot_vacuum(
 def test_a_vault_from_before_the_epoch_record_adopts_the_versions_its_data_keys_use(
     open_vault: Callable[..., IdentityVault], url: str
 ) -> None:
-    from privacy.errors import StoreUnavailable
-    from privacy.vault import VaultKeyEpoch, key_fingerprint
+    from tactful.privacy.errors import StoreUnavailable
+    from tactful.privacy.vault import VaultKeyEpoch, key_fingerprint
 
     open_vault(VAULT_V1).remember([ADA], now=NOW)
     open_vault(VAULT_V2).remember([BOB], now=NOW)
@@ -309,8 +309,8 @@ def test_retiring_a_version_waits_for_writes_under_it_and_refuses_every_later_on
     yet is waited for (so the rotation's next pass re-wraps its data key), and a
     server after it is refused, so no data key is committed under v1 once it is
     retired in the database (and the keyring may destroy it)."""
-    from privacy.vault import EpochRefused, key_fingerprint
-    from storage.postgres.vault import EPOCH_WRITE_LOCK
+    from tactful.privacy.vault import EpochRefused, key_fingerprint
+    from tactful.storage.postgres.vault import EPOCH_WRITE_LOCK
 
     rotation, writer = open_vault(VAULT_V1), open_vault(VAULT_V1)
     writer.remember([ADA], now=NOW)  # v1 recorded, as the newest

@@ -18,16 +18,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from privacy.access_log import GENESIS_HASH, AccessEntry, Checkpoint, CheckpointKind, Verification
-from privacy.decisions import Actor
-from privacy.insights import BudgetLedger
-from retention.rekey import Rekeyer, RekeyReport
-from segments.ingest import EventInput, EventRecorder, RecordResult, SubjectInput
-from segments.store import SignalQuery
-from server.app import Domain, open_domain
-from server.config import Settings
-from storage.sqlite.access_log import SUBJECT_BUCKET_BITS
-from storage.sqlite.budget import SqliteBudgetLedger
+from tactful.api.server import Domain, open_domain
+from tactful.app.settings import Settings
+from tactful.lifecycle.rekey import Rekeyer, RekeyReport
+from tactful.privacy.access_log import (
+    GENESIS_HASH,
+    AccessEntry,
+    Checkpoint,
+    CheckpointKind,
+    Verification,
+)
+from tactful.privacy.decisions import Actor
+from tactful.privacy.insights import BudgetLedger
+from tactful.segments.ingest import EventInput, EventRecorder, RecordResult, SubjectInput
+from tactful.segments.store import SignalQuery
+from tactful.storage.sqlite.access_log import SUBJECT_BUCKET_BITS
+from tactful.storage.sqlite.budget import SqliteBudgetLedger
 from tests.conftest import make_settings
 
 
@@ -357,7 +363,7 @@ class PostgresEngine(Engine):
     closes_chains = True
 
     def settings(self, data_dir: Path, **overrides: object) -> Settings:
-        from server import stores
+        from tactful.app import stores
         from tests.postgres_cluster import fresh_database, shared_cluster
 
         cluster = shared_cluster()
@@ -371,7 +377,7 @@ class PostgresEngine(Engine):
         return settings
 
     def open_ledger(self, settings: Settings) -> BudgetLedger:
-        from server import stores
+        from tactful.app import stores
 
         ledger: BudgetLedger = stores.open_budget_ledger(settings)
         return ledger
@@ -382,7 +388,7 @@ class PostgresEngine(Engine):
         return postgres_attacker(settings.storage_url)
 
     def is_truncation(self, line: str) -> bool:
-        from privacy.access_log_epochs import Epoch
+        from tactful.privacy.access_log_epochs import Epoch
 
         return bool(Epoch.from_json(line).starts)  # an epoch naming where chains now start
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from privacy.access_log_epochs import chain_genesis
+from tactful.privacy.access_log_epochs import chain_genesis
 from tests.storage.engines import StoredRecord
 
 _END = 2**62

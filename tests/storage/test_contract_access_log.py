@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from privacy import _crypto
-from privacy.access_log import (
+from tactful.app.settings import Settings
+from tactful.privacy import _crypto
+from tactful.privacy.access_log import (
     AccessEntry,
     AccessQuery,
     AccessRecord,
@@ -37,8 +38,7 @@ from privacy.access_log import (
     decode,
     record_key,
 )
-from privacy.keyring import KeySet, create_keyring, load_keyring
-from server.config import Settings
+from tactful.privacy.keyring import KeySet, create_keyring, load_keyring
 from tests.conftest import T0
 from tests.storage.engines import AccessLogAttacker, Engine, StoredRecord
 

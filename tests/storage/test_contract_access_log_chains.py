@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from privacy.access_log import Checkpoint, Verification
-from privacy.keyring import load_keyring
-from server import stores
-from server.config import Settings
+from tactful.app import stores
+from tactful.app.settings import Settings
+from tactful.privacy.access_log import Checkpoint, Verification
+from tactful.privacy.keyring import load_keyring
 from tests.storage.engines import Engine
 from tests.test_access_log_chain import SECOND, T0_US, entry
 

@@ -1,6 +1,6 @@
 """Invariant: the privacy budget is never overdrawn, whoever races for it.
 
-Releases go through `privacy.insights.Insights` (the overdraw rule is the domain's)
+Releases go through `tactful.privacy.insights.Insights` (the overdraw rule is the domain's)
 over the engine's ledger: from threads, each on a connection of its own, and from two
 processes, as two servers sharing one ledger would.
 """
@@ -14,11 +14,11 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from privacy.contract import load_contract
-from privacy.decisions import Actor
-from privacy.errors import BudgetExhausted
-from privacy.insights import BudgetLedger, Insights
-from server.config import EXAMPLE_CONTRACT, Settings
+from tactful.app.settings import EXAMPLE_CONTRACT, Settings
+from tactful.privacy.contract import load_contract
+from tactful.privacy.decisions import Actor
+from tactful.privacy.errors import BudgetExhausted
+from tactful.privacy.insights import BudgetLedger, Insights
 from tests.conftest import T0
 from tests.storage.engines import Engine, engine_named
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from privacy.vault import Identity
+from tactful.privacy.vault import Identity
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 

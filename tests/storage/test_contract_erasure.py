@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from privacy.errors import StoreUnavailable
-from retention.subjects import SubjectRequests
+from tactful.lifecycle.subject_requests import SubjectRequests
+from tactful.privacy.errors import StoreUnavailable
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 

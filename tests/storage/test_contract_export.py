@@ -8,7 +8,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from privacy.access_log import AccessEntry
+from tactful.privacy.access_log import AccessEntry
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 from tests.test_access_log_chain import entry

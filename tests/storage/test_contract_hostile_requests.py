@@ -26,11 +26,11 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privacy.contract import load_contract
-from privacy.pseudonym import NORMALIZERS
-from server.app import SERVICE_NAMES
-from server.config import EXAMPLE_CONTRACT
-from server.decoding import UNIMPLEMENTED_METHOD
+from tactful.api.decoding import UNIMPLEMENTED_METHOD
+from tactful.api.server import SERVICE_NAMES
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.privacy.contract import load_contract
+from tactful.privacy.pseudonym import NORMALIZERS
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, common_pb2, personalization_pb2
 from tests.conftest import T0, Tactful, bearer, timestamp
 from tests.storage.engines import Engine

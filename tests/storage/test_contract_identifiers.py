@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from privacy.errors import InvalidRequest
-from segments.ingest import EventInput, SubjectInput
+from tactful.privacy.errors import InvalidRequest
+from tactful.segments.ingest import EventInput, SubjectInput
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 

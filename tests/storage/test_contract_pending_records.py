@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from privacy.access_log import AccessEntry, Decided
-from privacy.errors import BudgetExhausted, StoreUnavailable
-from privacy.insights import Insights
-from privacy.pending_records import PendingRecord
-from privacy.vault import Identity
-from segments.ingest import EventInput, SubjectInput, to_us
+from tactful.privacy.access_log import AccessEntry, Decided
+from tactful.privacy.errors import BudgetExhausted, StoreUnavailable
+from tactful.privacy.insights import Insights
+from tactful.privacy.pending_records import PendingRecord
+from tactful.privacy.vault import Identity
+from tactful.segments.ingest import EventInput, SubjectInput, to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from server.app import create_server
-from server.edge import RATE_LIMITED_METHOD
-from server.limits import FailureLimits
+from tactful.api.edge import RATE_LIMITED_METHOD
+from tactful.api.server import create_server
+from tactful.app.limits import FailureLimits
 from tactful.v1 import personalization_pb2
 from tests.conftest import DEFAULT_PRINCIPAL, Clock, ServerThread, Tactful, bearer, email
 from tests.storage.engines import Engine
@@ -62,7 +62,7 @@ def test_a_flood_from_rotating_addresses_writes_the_global_cap_and_one_summary(
     tactful: Tactful, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     addresses = (f"ipv4:10.1.{i // 256}.{i % 256}" for i in itertools.count())
-    monkeypatch.setattr("server.edge.peer_host", lambda peer: next(addresses))
+    monkeypatch.setattr("tactful.api.edge.peer_host", lambda peer: next(addresses))
 
     codes = [code_of_anonymous_call(tactful) for _ in range(CALLS)]
 

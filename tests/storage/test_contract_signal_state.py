@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from privacy.keyring import rotate_keyring
-from segments.store import SignalQuery
+from tactful.privacy.keyring import rotate_keyring
+from tactful.segments.store import SignalQuery
 from tests.conftest import T0
 from tests.storage.engines import Engine, Event, Stores
 

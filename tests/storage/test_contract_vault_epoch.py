@@ -19,11 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from privacy import _crypto
-from privacy.keyring import load_keyring
-from privacy.vault import IdentityVault, RewrapBatch, SealedEntry, _data_key_ad, _identity_ad
-from retention.vault_epoch import KeyringEpochs, VaultEpochRotation
-from server.vault_epochs import rotate_vault
+from tactful.app.vault_epochs import rotate_vault
+from tactful.lifecycle.vault_epoch import KeyringEpochs, VaultEpochRotation
+from tactful.privacy import _crypto
+from tactful.privacy.keyring import load_keyring
+from tactful.privacy.vault import (
+    IdentityVault,
+    RewrapBatch,
+    SealedEntry,
+    _data_key_ad,
+    _identity_ad,
+)
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
@@ -233,7 +239,7 @@ def test_a_rotation_killed_anywhere_is_completed_by_the_next(
 
 
 def test_one_rotation_at_a_time(stores: Stores) -> None:
-    from retention.vault_epoch import RotationRunning
+    from tactful.lifecycle.vault_epoch import RotationRunning
 
     with stores.domain.vault.exclusive() as held:
         assert held
@@ -247,7 +253,7 @@ def test_a_host_whose_keyring_is_behind_refuses_to_rotate(stores: Stores, tmp_pa
     destroy the key it writes under and number its new key as the other's)."""
     import shutil
 
-    from retention.vault_epoch import KeyringBehind
+    from tactful.lifecycle.vault_epoch import KeyringBehind
 
     behind = tmp_path / "host-b-keyring.json"
     shutil.copy2(stores.settings.keyring_path, behind)
@@ -266,7 +272,7 @@ def test_people_remembered_while_a_rotation_runs_are_all_revealed_after_it(
     stays under, or is written under, the destroyed key."""
     import threading
 
-    from privacy.vault import Identity
+    from tactful.privacy.vault import Identity
 
     writer = engine.open(stores.settings)  # another server, following the keyring file
     stop, written = threading.Event(), []
@@ -338,7 +344,7 @@ def test_a_writer_that_sealed_under_the_old_key_writes_under_the_new_one_after_a
     rotation retired and destroyed v1, then the writer's insert ran. Its key is never
     committed under v1: the database refuses it, and the writer, whose keyring file
     now has v2, seals again under v2."""
-    from privacy.vault import Identity
+    from tactful.privacy.vault import Identity
 
     writer = engine.open(stores.settings)  # another server, following the keyring file
     reports = []
@@ -369,7 +375,7 @@ def test_a_host_whose_keyring_copy_is_behind_refuses_new_people_and_loses_none(
     import shutil
     from dataclasses import replace
 
-    from privacy.errors import StoreUnavailable
+    from tactful.privacy.errors import StoreUnavailable
 
     copy = tmp_path / "host-b-keyring.json"
     shutil.copy2(stores.settings.keyring_path, copy)
@@ -415,9 +421,9 @@ def test_a_keyring_with_another_key_under_the_vaults_version_number_refuses_to_w
     other host. It refuses to write, and to rotate."""
     from dataclasses import replace
 
-    from privacy.errors import StoreUnavailable
-    from privacy.keyring import create_keyring
-    from retention.vault_epoch import KeyringBehind
+    from tactful.lifecycle.vault_epoch import KeyringBehind
+    from tactful.privacy.errors import StoreUnavailable
+    from tactful.privacy.keyring import create_keyring
 
     other = tmp_path / "other" / "keyring.json"
     create_keyring(other, now=T0)

@@ -1,0 +1,46 @@
+"""Generate the Python code for the Tactful API from src/tactful/v1/*.proto.
+
+Usage: python scripts/generate_proto.py [--out DIR]
+
+The generated modules are committed next to the .proto files; the test suite
+regenerates them into a temporary folder and fails if they differ (stale code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import grpc_tools
+from grpc_tools import protoc
+
+PROTO_ROOT = Path(__file__).resolve().parent.parent / "src"
+SOURCES = sorted((PROTO_ROOT / "tactful" / "v1").glob("*.proto"))
+
+
+def generate(out: Path) -> None:
+    """Write *_pb2.py, *_pb2.pyi and *_pb2_grpc.py for every source under `out`."""
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    out.mkdir(parents=True, exist_ok=True)
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *(str(source.relative_to(PROTO_ROOT)) for source in SOURCES),
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed; see the messages above")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=PROTO_ROOT, help="output root (default: src/)")
+    generate(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Protobuf <-> domain conversion; the domain never sees a generated type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tactful.privacy.errors import Violation
+from tactful.segments.ingest import EventInput, SubjectInput
+from tactful.segments.journey import Handoff
+from tactful.segments.store import AttributeScalar
+from tactful.v1 import common_pb2, personalization_pb2
+
+
+def subject_from_proto(subject: common_pb2.SubjectRef) -> SubjectInput:
+    return SubjectInput(subject.namespace, subject.id)
+
+
+# The range google.protobuf.Timestamp defines; protobuf itself does not enforce it.
+EARLIEST_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+LATEST_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def timestamp_problem(timestamp: Timestamp) -> str | None:
+    """What makes `timestamp` no valid point in time, or None: the one check for every
+    Timestamp a client sends (a bad one would otherwise fail deep inside as INTERNAL).
+
+    >>> timestamp_problem(Timestamp(seconds=0, nanos=10**9))
+    'nanos is 1000000000; must be 0 to 999999999'
+    """
+    if not 0 <= timestamp.nanos <= 999_999_999:
+        return f"nanos is {timestamp.nanos}; must be 0 to 999999999"
+    if not EARLIEST_SECONDS <= timestamp.seconds <= LATEST_SECONDS:
+        return (
+            f"seconds is {timestamp.seconds}; must be between years 1 and 9999"
+            f" ({EARLIEST_SECONDS} to {LATEST_SECONDS})"
+        )
+    return None
+
+
+def timestamp_to_us(timestamp: Timestamp) -> int:
+    """Microseconds since the epoch of a timestamp `timestamp_problem` accepts."""
+    return timestamp.seconds * 1_000_000 + timestamp.nanos // 1000
+
+
+def timestamp_from(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def attribute_from_proto(value: common_pb2.AttributeValue) -> AttributeScalar:
+    kind = value.WhichOneof("value")
+    if kind == "timestamp_value":
+        return value.timestamp_value.ToDatetime(tzinfo=UTC)
+    if kind is None:
+        return ""
+    result: AttributeScalar = getattr(value, kind)
+    return result
+
+
+def attribute_to_proto(value: AttributeScalar) -> common_pb2.AttributeValue:
+    if isinstance(value, bool):
+        return common_pb2.AttributeValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AttributeValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AttributeValue(double_value=value)
+    if isinstance(value, datetime):
+        return common_pb2.AttributeValue(timestamp_value=timestamp_from(value))
+    return common_pb2.AttributeValue(string_value=value)
+
+
+def event_from_proto(event: common_pb2.Event) -> EventInput:
+    """The event for the domain; timestamps that are no point in time stay out of it and
+    are named in `malformed`, which the ingest check reports with the event's index."""
+    malformed: list[Violation] = []
+    attributes: dict[str, AttributeScalar] = {}
+    for name, value in event.attributes.items():
+        problem = (
+            timestamp_problem(value.timestamp_value)
+            if value.WhichOneof("value") == "timestamp_value"
+            else None
+        )
+        if problem:
+            malformed.append(Violation(f"attributes.{name}", problem))
+        else:
+            attributes[name] = attribute_from_proto(value)
+    occurred_at_us = None
+    if event.HasField("occurred_at"):
+        problem = timestamp_problem(event.occurred_at)
+        if problem:
+            malformed.append(Violation("occurred_at", problem))
+        else:
+            occurred_at_us = timestamp_to_us(event.occurred_at)
+    return EventInput(
+        subject=SubjectInput(event.subject.namespace, event.subject.id),
+        type=event.type,
+        occurred_at_us=occurred_at_us,
+        attributes=attributes,
+        malformed=tuple(malformed),
+    )
+
+
+def handoff_to_proto(handoff: Handoff) -> personalization_pb2.GetHandoffContextResponse:
+    """Withheld parts stay empty; `withheld` names them."""
+    reply = personalization_pb2.GetHandoffContextResponse(withheld=handoff.withheld)
+    if handoff.intent is not None:
+        reply.intent = str(handoff.intent.intent)
+        reply.intent_confidence = handoff.intent.confidence
+    for step in handoff.recent_steps or ():
+        reply.recent_steps.add(type=step.type, occurred_at=timestamp_from(step.occurred_at))
+    reply.last_error_codes.extend(handoff.last_error_codes or ())
+    reply.frustration = "" if handoff.frustration is None else str(handoff.frustration)
+    reply.next_action = handoff.next_action or ""
+    return reply

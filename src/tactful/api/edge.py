@@ -1,0 +1,382 @@
+"""What every RPC goes through: authenticate, run, write one access record, reply.
+
+The record is written, durably, before the reply leaves. If it cannot be
+written, the caller gets UNAVAILABLE and nothing is released, and the health
+service says NOT_SERVING until a write succeeds again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import grpc
+
+from tactful.api.decoding import NoSuchMethod, Refused
+from tactful.api.errors import status_for
+from tactful.api.identity import Caller, CallerAuthenticator
+from tactful.api.observability import CallOutcome, Observer, ignore
+from tactful.app.auth import Unauthenticated
+from tactful.app.limits import FailureLimiter, RefusedWindow, peer_host
+from tactful.privacy.access_log import (
+    ANONYMOUS,
+    AccessEntry,
+    AccessLogUnavailable,
+    AccessRecord,
+    Decided,
+    RequestIdOrigin,
+)
+from tactful.privacy.decisions import Actor, Decision
+from tactful.privacy.errors import InvalidRequest, PrivacyError, Violation
+from tactful.privacy.pending_records import PendingRecord
+from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
+from tactful.segments.ingest import to_us
+
+log = logging.getLogger("tactful.server")
+UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
+RATE_LIMITED_MESSAGE = "too many failed calls (from this address or in all); try again later"
+RATE_LIMITED_METHOD = "tactful.edge/RateLimited"  # the summary record of refused calls
+_LIMITED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+
+
+class AccessLogSink(Protocol):
+    def submit(self, entry: AccessEntry) -> asyncio.Future[AccessRecord]: ...
+
+    async def wait(self, entry: AccessEntry) -> AccessRecord: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a method hands back to the edge: the reply and the decision behind it."""
+
+    response: Any
+    decision: Decision | None = None
+    requested: Sequence[str] = ()
+    # The pseudonyms the call touched, when the domain call already computed them.
+    subjects: Sequence[str] | None = None
+
+
+class Expected:
+    """The access record a call gets if it succeeds, for a write to keep in its own
+    transaction until that record is durable (privacy/pending_records.py)."""
+
+    def __init__(
+        self, build: Callable[[Outcome], AccessEntry], recorded: Callable[[PendingRecord], None]
+    ) -> None:
+        self._build = build
+        self._recorded = recorded
+        self.kept: PendingRecord | None = None
+
+    def record(
+        self, outcome: Outcome, *, recorded: Callable[[PendingRecord], None] | None = None
+    ) -> PendingRecord:
+        """The pending record of a call that ends with `outcome` (its reply aside).
+        `recorded`: told once the call's record is durable, to drop the copy from the
+        store that keeps it (by default the behavior store's, as the edge was told)."""
+        self.kept = PendingRecord(self._build(outcome))
+        self._recorded = recorded or self._recorded
+        return self.kept
+
+    def durable(self) -> None:
+        """The call's record is durable: its pending copy, if it kept one, may go."""
+        if self.kept is not None:
+            self._recorded(self.kept)
+
+
+Call = Callable[[Actor, Expected], Awaitable[Outcome]]
+T = TypeVar("T")
+Scheduler = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+async def _inline(call: Callable[[], T]) -> T:
+    """A read that is a local file access: cheaper on the loop than a thread hop."""
+    return call()
+
+
+class Edge:
+    def __init__(
+        self,
+        authenticator: CallerAuthenticator,
+        pseudonymizer: Pseudonymizer,
+        access_log: AccessLogSink,
+        set_serving: Callable[[bool], Awaitable[None]],
+        clock: Callable[[], Any],
+        max_message_bytes: int,
+        limiter: FailureLimiter,
+        observe: Observer = ignore,  # told of every call once its record is written
+        reads: Scheduler | None = None,  # where a read's domain call runs; None: the loop
+        # Told that a pending record kept in the behavior store is durable (Expected).
+        recorded: Callable[[PendingRecord], None] = lambda record: None,
+    ) -> None:
+        self.reads = reads or _inline
+        self._recorded = recorded
+        self._authenticator = authenticator
+        self._pseudonymizer = pseudonymizer
+        self._log = access_log
+        self._report_serving = set_serving
+        self._clock = clock
+        self._max_message_bytes = max_message_bytes
+        self._limiter = limiter
+        self._observe = observe
+        self._serving = True
+
+    async def run(
+        self,
+        method: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call: Call,
+        *,
+        writes: bool = False,
+    ) -> Any:
+        """Authenticate, run `call`, record the access, reply.
+
+        A call that `writes` is not run at all while the access log is failing: its
+        effect could not be accounted for. A write that has already committed when the
+        log fails answers UNAVAILABLE like every call; if it kept `expected`'s pending
+        record with its data (every call that writes does), it is written later by the
+        recovery (api/recovery.py), so its data is never without one."""
+        started = time.perf_counter_ns()
+        now = self._clock()
+        request_id, origin = _request_id(context)
+        actor: Actor | None = None
+        caller: Caller | None = None
+        outcome: Outcome | None = None
+        error: Exception | None = None
+        certificate = self._authenticator.certificate_of(context.auth_context())
+
+        def entry(outcome: Outcome | None, error: Exception | None, status: grpc.Status,
+                  latency_us: int) -> AccessEntry:  # fmt: skip
+            decision = outcome.decision if outcome else getattr(error, "decision", None)
+            return AccessEntry(
+                time_us=to_us(now),
+                principal=actor.name if actor else ANONYMOUS,
+                role=decision.role if decision and decision.role else _first_role(actor),
+                method=method,
+                purpose=_name(getattr(request, "purpose", "") or ""),
+                subjects=tuple(
+                    sorted(set(outcome.subjects))
+                    if outcome and outcome.subjects is not None
+                    else self._subjects_of(request)
+                ),
+                requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
+                released=tuple(decision.released) if decision and error is None else (),
+                decision=Decided.ALLOWED if error is None else Decided.DENIED,
+                status=status.code.name,
+                reason=_reason(decision, error, status.details),
+                request_id=request_id,
+                latency_us=latency_us,
+                request_id_origin=origin,
+                authenticated_by=caller.authenticated_by if caller else "",
+                certificate_sha256=certificate.sha256 if certificate else "",
+            )
+
+        expected = Expected(lambda outcome: entry(outcome, None, _OK, 0), self._recorded)
+        try:
+            caller = self._authenticator.authenticate(context.invocation_metadata(), certificate)
+            actor = caller.actor
+            self._check_size(request)
+            if writes and not self._serving:
+                raise AccessLogUnavailable("writes are paused until the access log recovers")
+            outcome = await call(actor, expected)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            error = exc
+            if not isinstance(exc, (PrivacyError, Unauthenticated, NoSuchMethod)):
+                log.exception("%s failed", method)
+        status = _status(error)
+        principal = actor.name if actor else ANONYMOUS
+        # The id the record holds goes back with every answer, in the trailing metadata
+        # (initial metadata would cost an extra send for every call).
+        echo = (("x-request-id", request_id),)
+        if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, echo)
+        record = entry(outcome, error, status, (time.perf_counter_ns() - started) // 1000)
+        recorded = False
+        try:
+            await self._log.wait(record)
+            recorded = True
+        except AccessLogUnavailable as exc:
+            # A pending record the call kept stays: the recovery writes it later.
+            log.error("access log write failed (%s); answering UNAVAILABLE", exc)
+            await self._set_serving(False)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
+        finally:
+            self._observe(CallOutcome.of(record, recorded, time.perf_counter_ns() - started))
+        expected.durable()
+        await self._set_serving(True)
+        if error is not None:
+            await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))
+        assert outcome is not None
+        context.set_trailing_metadata(echo)
+        return outcome.response
+
+    def _admit_failure(
+        self, context: grpc.aio.ServicerContext, method: str, principal: str, status: grpc.Status
+    ) -> bool:
+        """Whether this failed call is recorded on its own; if not, it is counted into
+        the summary record of its window, written when the window ends."""
+        peer = peer_host(context.peer() or "")
+        if self._limiter.admit_failure(peer, now_s=time.monotonic()):
+            return True
+        now_us = to_us(self._clock())
+        if self._limiter.refuse(peer, method, principal, status.code.name, now_us=now_us):
+            asyncio.get_running_loop().call_later(
+                self._limiter.limits.summary_s, self._write_summary
+            )
+        return False
+
+    def _write_summary(self) -> None:
+        window = self._limiter.close_window()
+        if window is not None:
+            self._log.submit(self._summary(window)).add_done_callback(_log_summary_failure)
+
+    def _summary(self, window: RefusedWindow) -> AccessEntry:
+        now_us = to_us(self._clock())
+        return AccessEntry(
+            time_us=now_us,
+            principal=ANONYMOUS,
+            role="",
+            method=RATE_LIMITED_METHOD,
+            purpose="",
+            subjects=(),
+            requested=(),
+            released=(),
+            decision=Decided.DENIED,
+            status=grpc.StatusCode.RESOURCE_EXHAUSTED.name,
+            reason=window.reason(now_us),
+            request_id=os.urandom(16).hex(),
+            latency_us=0,
+            request_id_origin=RequestIdOrigin.GENERATED,
+        )
+
+    def close(self) -> None:
+        """Hand the open window's summary to the access log before it closes."""
+        self._write_summary()
+
+    def _check_size(self, request: Any) -> None:
+        if isinstance(request, Refused):
+            raise InvalidRequest(request.violations())
+        size = request.ByteSize()
+        if size > self._max_message_bytes:
+            raise InvalidRequest(
+                [
+                    Violation(
+                        "request", f"message is {size} bytes; at most {self._max_message_bytes}"
+                    )
+                ]
+            )
+
+    def _subjects_of(self, request: Any) -> list[str]:
+        """The pseudonyms of every well-formed subject a request names, for the record of
+        a call that failed before the domain computed them; never a raw identifier."""
+        subjects = [request.subject] if _has(request, "subject") else []
+        if not subjects and hasattr(request, "events"):
+            subjects = [e.subject for e in request.events]
+        pseudonyms = set()
+        for namespace, identifier in {(s.namespace, s.id) for s in subjects}:
+            if subject_violations(namespace, identifier, field="subject"):
+                continue
+            normalized = NORMALIZERS[namespace](identifier)
+            pseudonyms.add(self._pseudonymizer.pseudonymize(namespace, normalized))
+        return sorted(pseudonyms)
+
+    async def _set_serving(self, serving: bool) -> None:
+        if serving == self._serving:
+            return
+        self._serving = serving
+        await self._report_serving(serving)
+
+
+def _status(error: Exception | None) -> grpc.Status:
+    if error is None:
+        return _OK
+    if isinstance(error, AccessLogUnavailable):
+        return _Status(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, ())
+    return status_for(error)
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, bytes], ...]
+
+
+_OK = _Status(grpc.StatusCode.OK, "", ())
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_FIELD_PATH = re.compile(r"[a-z0-9_]+(\[[0-9]+\])?(\.[a-z0-9_]+(\[[0-9]+\])?)*")
+
+
+def _name(text: str) -> str:
+    """A client-supplied name as the log may keep it: only if it looks like a contract
+    name. Anything else (an email typed into the wrong field, say) is not copied."""
+    return text if not text or _NAME.fullmatch(text) else "<not a declared name>"
+
+
+def _reason(decision: Decision | None, error: Exception | None, details: str) -> str:
+    """Why, without echoing client input: a refused request names only its fields."""
+    if error is None:
+        return decision.reason if decision else "ok"
+    if isinstance(error, InvalidRequest):
+        fields = sorted(
+            {v.field if _FIELD_PATH.fullmatch(v.field) else "<field>" for v in error.violations}
+        )
+        more = f", and {len(fields) - _REASON_FIELDS} more" if len(fields) > _REASON_FIELDS else ""
+        return "invalid request: " + ", ".join(fields[:_REASON_FIELDS]) + more
+    return details
+
+
+_REASON_FIELDS = 20  # a batch of 1,000 bad events names 20 of its fields in the record
+
+
+def _has(request: Any, field: str) -> bool:
+    try:
+        return bool(request.HasField(field))
+    except (ValueError, AttributeError):  # no such field; an Undecodable has none
+        return False
+
+
+def _requested(request: Any) -> list[str]:
+    if hasattr(request, "names"):
+        return sorted(set(request.names))
+    if hasattr(request, "events"):
+        return sorted({e.type for e in request.events})
+    return []
+
+
+def _first_role(actor: Actor | None) -> str:
+    return min(actor.roles) if actor and actor.roles else ""
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> tuple[str, RequestIdOrigin]:
+    """The caller's x-request-id if it looks like an id, else a new one. Anything else
+    (an email address sent as an id, say) would be personal data in the log, kept after
+    that person's erasure, so it is not kept."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            if isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+                return value, RequestIdOrigin.CALLER
+            return _new_request_id(), RequestIdOrigin.REPLACED
+    return _new_request_id(), RequestIdOrigin.GENERATED
+
+
+def _new_request_id() -> str:
+    return os.urandom(16).hex()  # 128 random bits, like a uuid4
+
+
+def _log_summary_failure(future: asyncio.Future[AccessRecord]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("the summary of rate-limited calls could not be recorded")

@@ -1,0 +1,116 @@
+"""The server's log: a line per call and a line per event, as text or JSON.
+
+Every logger under `tactful` writes through one handler, set up by the server
+(`configure`) and removed when it stops. A call's line is made from its
+`CallOutcome`: time, method, principal, purpose, status code, decision, latency
+and request id, never an identifier, a token or an attribute value. Events
+(start-up, shutdown, the access log failing closed and recovering, certificate
+reloads, census recounts) are the `tactful.*` loggers' own lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tactful.api.observability import CallOutcome
+
+ROOT = "tactful"
+calls = logging.getLogger("tactful.calls")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_LEVELS["error"] = logging.ERROR
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, and the call's fields or the message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any]
+        outcome = getattr(record, "call", None)
+        if isinstance(outcome, CallOutcome):  # its time is the call's, by the server's clock
+            line = {"level": record.levelname.lower(), "logger": record.name}
+            line |= call_fields(outcome)
+        else:
+            line = {
+                "time": _iso(record.created),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+            }
+            line["event"] = record.getMessage()
+            if record.exc_info:
+                line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def call_fields(outcome: CallOutcome) -> dict[str, Any]:
+    """What a call's log line (and its span) holds."""
+    return {
+        "time": _iso(outcome.time_us / 1e6),
+        "event": "call",
+        "method": outcome.method,
+        "principal": outcome.principal,
+        "purpose": outcome.purpose,
+        "code": outcome.code,
+        "decision": outcome.decision,
+        "latency_ms": round(outcome.latency_s * 1000, 3),
+        "request_id": outcome.request_id,
+    }
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
+_TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def log_call(outcome: CallOutcome) -> None:
+    """The observer that writes a call's line (at info)."""
+    if calls.isEnabledFor(logging.INFO):
+        calls.info(
+            "%s %s purpose=%s %s %s %.3f ms request_id=%s",
+            outcome.method,
+            outcome.principal,
+            outcome.purpose or "-",
+            outcome.code,
+            outcome.decision,
+            outcome.latency_s * 1000,
+            outcome.request_id,
+            extra={"call": outcome},
+        )
+
+
+class LogSetup:
+    """The handler `configure` installed, and how to take it out again."""
+
+    def __init__(self, handler: logging.Handler, level: int) -> None:
+        self._handler = handler
+        self._logger = logging.getLogger(ROOT)
+        self._previous = self._logger.level
+        self._logger.addHandler(handler)
+        self._logger.setLevel(level)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._previous)
+        self._handler.close()
+
+
+def configure(log_format: str, level: str, file: Path | None) -> LogSetup:
+    """Send every `tactful.*` logger's lines, from `level` up, to `file` or stderr."""
+    handler: logging.Handler
+    if file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        # Reopened when logrotate moves the file away.
+        handler = logging.handlers.WatchedFileHandler(file, encoding="utf-8")
+    handler.setFormatter(JsonLines() if log_format == "json" else _TEXT)
+    return LogSetup(handler, _LEVELS[level])

@@ -1,0 +1,90 @@
+"""What every Tactful method declares once, instead of writing it out in each:
+its full name, whether it writes, and where its domain call runs.
+
+    class InsightsServicer(...):
+        service = "Insights"
+
+        @rpc(writes=True, on_writer=True)
+        def GetSegmentSizes(self, request, actor) -> Outcome:
+            released = self._insights.release_segment_sizes(actor, ...)
+            return Outcome(insights_to_proto(released), released.decision)
+
+The decorated method reads as one sentence: convert the request, make one domain
+call, convert the result. `rpc` turns it into the gRPC handler: the edge
+authenticates, records and fails closed (api/edge.py); `writes` stops it while
+the access log fails; `on_writer` runs the (blocking) body on the engine's writer;
+`keeps_record` hands the body the call's `Expected` record, to keep with its data
+(every method that writes);
+an `async` body runs on the event loop as it is, a plain one where the engine reads
+(the loop for SQLite, reader threads for PostgreSQL: app/stores.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
+from typing import Any, Protocol, TypeVar
+
+import grpc
+
+from tactful.api.decoding import UNIMPLEMENTED_METHOD, NoRequest, NoSuchMethod, Unimplemented
+from tactful.api.edge import Edge, Expected, Outcome
+from tactful.privacy.decisions import Actor
+
+T = TypeVar("T")
+
+
+class WriteScheduler(Protocol):
+    """The engine's way of running a write (the SQLite engine: its one writer thread)."""
+
+    async def run(self, call: Callable[[], T]) -> T: ...
+
+
+class Servicer(Protocol):
+    service: str
+    _edge: Edge
+    _writer: WriteScheduler
+
+
+Body = Callable[[Any, Any, Actor], Outcome | Awaitable[Outcome]]
+
+
+def rpc(
+    *, writes: bool = False, on_writer: bool = False, keeps_record: bool = False
+) -> Callable[[Body], Any]:
+    def declare(body: Body) -> Any:
+        asynchronous = inspect.iscoroutinefunction(body)
+
+        @wraps(body)
+        async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(actor: Actor, expected: Expected) -> Outcome:
+                # `keeps_record`: the body gets the call's expected record too.
+                given = (actor, expected) if keeps_record else (actor,)
+                if asynchronous:
+                    return await body(self, request, *given)  # type: ignore[misc,call-arg]
+                if on_writer:
+                    return await self._writer.run(partial(body, self, request, *given))  # type: ignore[arg-type]
+                # On the loop, or (an engine whose reads are network round trips)
+                # on a reader thread, so that reads do not wait for one another.
+                return await self._edge.reads(partial(body, self, request, *given))  # type: ignore[arg-type]
+
+            method = f"tactful.v1.{self.service}/{body.__name__}"
+            return await self._edge.run(method, request, context, call, writes=writes)
+
+        return handler
+
+    return declare
+
+
+def unimplemented(edge: Edge) -> Unimplemented:
+    """The handler of every method Tactful does not have: authenticated, recorded (as
+    UNIMPLEMENTED_METHOD, never the path the caller sent), answered UNIMPLEMENTED."""
+
+    async def refuse(actor: Actor, expected: Expected) -> Outcome:
+        raise NoSuchMethod()
+
+    async def run(request: NoRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await edge.run(UNIMPLEMENTED_METHOD, request, context, refuse)
+
+    return Unimplemented(run)

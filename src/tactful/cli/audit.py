@@ -1,0 +1,308 @@
+"""`tactful audit …`: verify, query, export and truncate the access log."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tactful.app import stores
+from tactful.app.settings import Settings
+from tactful.cli import output as cli_output
+from tactful.cli import receipt as cli_receipt
+from tactful.cli.job_metrics import job_report, metrics_file_option
+from tactful.privacy.access_log import RECORD_FIELDS, AccessQuery, AccessRecord, record_as_dict
+from tactful.privacy.contract import parse_duration
+from tactful.privacy.keyring import load_keyring
+from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.segments.ingest import to_us
+from tactful.storage.sqlite.access_log import SqliteAccessLog
+
+MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
+
+
+def register(
+    commands: Any,
+    settings_of: Callable[[argparse.Namespace], Settings],
+    config_option: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    parser = commands.add_parser(
+        "audit",
+        help="the access log: verify, query, export, truncate",
+        description="The tamper-evident access log, for compliance.",
+    )
+    audit = parser.add_subparsers(title="audit commands", metavar="COMMAND")
+    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+
+    verify = audit.add_parser(
+        "verify",
+        help="recompute the chain and checkpoints; exit 1 if "
+        "anything was altered, naming the first bad record",
+    )
+    verify.add_argument(
+        "--checkpoints",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="another host's checkpoint file to check the database's epochs against "
+        "(PostgreSQL, where each signing host keeps its own; repeat for every host)",
+    )
+    config_option(verify)
+    verify.set_defaults(run=lambda args: _verify(settings_of(args), args.checkpoints))
+
+    query = audit.add_parser("query", help="records matching filters, one JSON line each")
+    _filters(query)
+    query.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    config_option(query)
+    query.set_defaults(run=lambda args: _query(settings_of(args), args))
+
+    export = audit.add_parser("export", help="records for compliance tools or spreadsheets")
+    _filters(export)
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    output_options(export)
+    config_option(export)
+    export.set_defaults(run=lambda args: _export(settings_of(args), args))
+
+    truncate = audit.add_parser(
+        "truncate",
+        help="remove records older than the configured retention (default six "
+        "years) behind a signed truncation checkpoint",
+    )
+    truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
+    config_option(truncate)
+    truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
+    metrics_file_option(truncate, "audit_truncate")
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", type=Path, help="file to write, mode 0600 (default: standard output)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", help="ISO 8601; records at or after")
+    parser.add_argument("--until", help="ISO 8601; records before")
+    parser.add_argument("--principal")
+    parser.add_argument("--purpose")
+    parser.add_argument("--method", help="e.g. tactful.v1.Personalization/GetSegments")
+    parser.add_argument("--decision", choices=("allowed", "denied"))
+    parser.add_argument("--namespace", help="with --id: records about this subject")
+    parser.add_argument("--id", dest="identifier", help="the subject's identifier")
+
+
+def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
+    keyring = load_keyring(settings.keyring_path)
+    path = stores.access_log_location(settings)
+    if not settings.on_postgres and not path.exists():  # PostgreSQL: the schema is checked
+        raise SystemExit(f"tactful: no access log at {path}")
+    return stores.open_access_log(settings, keyring.signing), Pseudonymizer(keyring.pseudonym)
+
+
+def _verify(settings: Settings, files: list[Path]) -> int:
+    if files and not settings.on_postgres:
+        raise SystemExit(
+            "tactful: --checkpoints is for PostgreSQL, where each signing host keeps its own"
+            f" checkpoint file; on SQLite the log has one, {settings.checkpoints_path}"
+        )
+    for path in files:
+        if not path.is_file():
+            raise SystemExit(f"tactful: --checkpoints {path}: no such file")
+    log, _ = _open(settings)
+    try:
+        result = log.verify(files=files) if files else log.verify()
+        truncated = log.truncations() if result.intact else []
+        many_hosts = result.intact and settings.on_postgres
+        unchecked = log.unchecked_signers(files) if many_hosts else []
+    finally:
+        log.close()
+    if result.intact:
+        print(f"intact: {result.records} records, chain and signed checkpoints check out")
+        for cut in truncated:
+            when = datetime.fromtimestamp(cut.time_us / 1_000_000, tz=UTC).isoformat()
+            print(
+                f"  truncated {when}: records {cut.first_removed}..{cut.last_removed} "
+                f"removed (through record {cut.last_removed}), behind a signed checkpoint"
+            )
+        for signer in unchecked:
+            print(
+                f"  not checked against a checkpoint file: the epochs signed at {signer}"
+                " (give that host's file with --checkpoints)"
+            )
+        for notice in result.notices:
+            print(f"  warning: {notice}")
+        return 0
+    print(
+        f"TAMPERED: first bad record {result.first_bad_sequence}: {result.problem} "
+        f"({result.records} records checked before it)"
+    )
+    return 1
+
+
+def _time(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(
+            f"tactful: {flag} {text!r} is not ISO 8601, e.g. 2026-11-01T00:00:00Z"
+        ) from None
+    return to_us(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _selection(
+    settings: Settings, args: argparse.Namespace
+) -> tuple[SqliteAccessLog, AccessQuery, str, str]:
+    """The log, the query the filters make, the subject's pseudonym (or "") and the
+    filters in words for the access record (never the raw identifier)."""
+    if bool(args.namespace) != bool(args.identifier):
+        raise SystemExit("tactful: give --namespace and --id together")
+    log, pseudonymizer = _open(settings)
+    try:
+        subjects = pseudonymizer.resolve(args.namespace, args.identifier) if args.namespace else ()
+        query = AccessQuery(
+            _time(args.since, "--since"),
+            _time(args.until, "--until"),
+            args.principal or "",
+            args.purpose or "",
+            args.method or "",
+            args.decision or "",
+            subjects,
+        )
+    except BaseException:
+        log.close()
+        raise
+    filters = {
+        name: value
+        for name, value in (
+            ("since", args.since),
+            ("until", args.until),
+            ("principal", args.principal),
+            ("purpose", args.purpose),
+            ("method", args.method),
+            ("decision", args.decision),
+            ("namespace", args.namespace),
+        )
+        if value
+    }
+    return log, query, subjects[0] if subjects else "", json.dumps(filters, sort_keys=True)
+
+
+def _released(
+    settings: Settings, args: argparse.Namespace, action: str, limit: int | None
+) -> Iterator[AccessRecord]:
+    """This command's access record, written now; then the matching records, as the log
+    stood before that record (as an RPC's query does not see its own record)."""
+    log, query, subject, filters = _selection(settings, args)
+    try:
+        receipt = cli_receipt.record(
+            log,
+            "audit",
+            action,
+            role="compliance",
+            now=datetime.now(UTC),
+            subject=subject,
+            reason=filters,
+            reads=True,
+        )
+    except BaseException:
+        log.close()
+        raise
+    return _pages(log, query, receipt, limit)
+
+
+def _pages(
+    log: SqliteAccessLog, query: AccessQuery, before: int, limit: int | None
+) -> Iterator[AccessRecord]:
+    after, left = 0, limit
+    try:
+        while left is None or left > 0:
+            size = min(10_000, left) if left is not None else 10_000
+            page = log.query(query, after_sequence=after, limit=size)
+            kept = [r for r in page if r.sequence < before]
+            yield from kept
+            if len(kept) < len(page) or len(page) < size:
+                return
+            after = page[-1].sequence
+            left = None if left is None else left - len(page)
+    finally:
+        log.close()
+
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise SystemExit("tactful: --limit must be at least 1")
+    for record in _released(settings, args, "query", args.limit):
+        print(json.dumps(record_as_dict(record), ensure_ascii=False))
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    count = 0
+    with cli_output.output(args.output, force=args.force) as out:
+        records = _released(settings, args, "export", None)
+        writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
+        if writer:
+            writer.writeheader()
+        for record in records:
+            row = record_as_dict(record)
+            if writer:
+                writer.writerow(
+                    {
+                        **row,
+                        "requested": ",".join(row["requested"]),
+                        "released": ",".join(row["released"]),
+                        "subjects": ",".join(row["subjects"]),
+                    }
+                )
+            else:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    if args.output:
+        print(f"exported {count} records to {args.output} (mode 0600)", file=sys.stderr)
+    return 0
+
+
+def _truncate(settings: Settings, args: argparse.Namespace) -> int:
+    clock = to_us(datetime.now(UTC))
+    now = _time(args.now, "--now") if args.now else clock
+    assert now is not None
+    if now - clock > MAX_AHEAD_US:
+        raise SystemExit(
+            f"tactful: --now {args.now} is ahead of this machine's clock; retention is "
+            "counted back from now or an earlier time, never a later one"
+        )
+    retention = parse_duration(settings.access_log_retention)
+    cutoff = now - int(retention.total_seconds() * 1_000_000)
+    log, _ = _open(settings)
+    try:
+        removed = log.truncate_before(cutoff, now_us=clock)  # signed when it happens
+        job_report(args).deleted["access_log.records"] = removed
+        reason = {
+            "removed": removed,
+            "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
+            "retention": settings.access_log_retention,
+        }
+        cli_receipt.record(
+            log,
+            "audit",
+            "truncate",
+            role="compliance",
+            now=datetime.now(UTC),
+            reason=json.dumps(reason, sort_keys=True),
+        )
+    finally:
+        log.close()
+    print(
+        f"removed {removed} records older than {settings.access_log_retention}, behind a "
+        "signed truncation checkpoint"
+    )
+    return 0

@@ -1,0 +1,299 @@
+"""The `tactful` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+from tactful.api.server import load_checked_contract, utc_now
+from tactful.app.auth import hash_token, new_token
+from tactful.app.settings import ConfigError, Settings, load_settings
+from tactful.app.stores import open_tokens
+from tactful.app.tokens import TokenError
+from tactful.cli import audit as cli_audit
+from tactful.cli import certs as cli_certs
+from tactful.cli import config as cli_config
+from tactful.cli import console as cli_console
+from tactful.cli import db as cli_db
+from tactful.cli import keys as cli_keys
+from tactful.cli import receipt as cli_receipt
+from tactful.cli import serve as cli_serve
+from tactful.cli import subjects as cli_subjects
+from tactful.cli.output import OutputRefused
+from tactful.cli.receipt import NotRecorded
+from tactful.lifecycle.errors import RetentionError
+from tactful.privacy.contract import load_contract, parse_duration
+from tactful.privacy.errors import ContractError, PrivacyError
+from tactful.privacy.explain import explain
+from tactful.privacy.keyring import create_keyring, load_keyring, upgrade_keyring
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except ContractError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        print(
+            f"{exc.path}: {len(exc.problems)} problem(s); the contract cannot be used",
+            file=sys.stderr,
+        )
+        return 1
+    except (
+        ConfigError,
+        TokenError,
+        NotRecorded,
+        OutputRefused,
+        PrivacyError,
+        RetentionError,
+    ) as exc:
+        # The domain's errors (a bad identifier, an unknown namespace, a keyring others
+        # can read) are the user's to fix: one line, never a traceback.
+        print(f"tactful: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tactful: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a message for the user, raised by a command
+            print(exc.code, file=sys.stderr)
+            return 1
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tactful",
+        description="Privacy-preserving personalization over gRPC.",
+    )
+    parser.add_argument("--version", action="version", version=f"tactful {_version()}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    cli_serve.register(commands, _settings, _config_option)
+
+    keys = _group(commands, "keys", "manage the keyring")
+    init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
+    _keyring_options(init)
+    init.set_defaults(run=_keys_init)
+    upgrade = keys.add_parser("upgrade", help="add the key uses an older keyring lacks")
+    _keyring_options(upgrade)
+    upgrade.set_defaults(run=_keys_upgrade)
+    show = keys.add_parser("show", help="list key versions (never the key material)")
+    _keyring_options(show)
+    show.set_defaults(run=_keys_show)
+    cli_keys.register(keys, _settings, _keyring_options)
+
+    tokens = _group(commands, "tokens", "bearer tokens (only their SHA-256 is stored)")
+    issue = tokens.add_parser(
+        "issue",
+        help="issue a token for a configured principal; printed once, only its hash is stored",
+    )
+    issue.add_argument("principal")
+    issue.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        help='refused after this long, e.g. "90d", "12h" (default: until revoked)',
+    )
+    _config_option(issue)
+    issue.set_defaults(run=_tokens_issue)
+    revoke = tokens.add_parser("revoke", help="revoke a token by id, or all of a principal's")
+    revoke.add_argument("token_id", nargs="?", help="as printed by `tokens issue` / `tokens list`")
+    revoke.add_argument("--principal", help="revoke every active token of this principal")
+    _config_option(revoke)
+    revoke.set_defaults(run=_tokens_revoke)
+    listing = tokens.add_parser("list", help="issued tokens: id, principal, dates (no secrets)")
+    _config_option(listing)
+    listing.set_defaults(run=_tokens_list)
+    new = tokens.add_parser(
+        "new", help="print a random token and the token_sha256 to put in a config file"
+    )
+    new.set_defaults(run=_tokens_new)
+
+    cli_audit.register(commands, _settings, _config_option)
+    cli_subjects.register(commands, _settings, _config_option)
+    cli_certs.register(commands, _settings, _config_option)
+    cli_console.register(commands, _settings, _config_option)
+    cli_db.register(commands, _settings, _config_option)
+    cli_config.register(commands)
+
+    contracts = _group(commands, "contracts", "data contracts")
+    check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
+    check.add_argument("file", type=Path, nargs="?", help="default: the configured contract")
+    _config_option(check)
+    check.set_defaults(run=_contracts_check)
+    explain_ = contracts.add_parser(
+        "explain", help="what each purpose collects, keeps, releases, to whom and why"
+    )
+    explain_.add_argument("purpose", nargs="?", help="one purpose (default: all)")
+    explain_.add_argument("--file", type=Path, help="contract file (default: configured)")
+    _config_option(explain_)
+    explain_.set_defaults(run=_contracts_explain)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tactful")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "(not installed)"
+
+
+def _group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = commands.add_parser(name, help=summary, description=summary)
+    group = parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+    return group
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: the development configuration)"
+    )
+
+
+def _keyring_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
+    _config_option(parser)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), os.environ)
+
+
+def _keyring_path(args: argparse.Namespace) -> Path:
+    return args.keyring or _settings(args).keyring_path
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    path = _keyring_path(args)
+    keyring = create_keyring(path, now=utc_now())
+    cli_keys.record_key_change(_settings(args), args, "init", {})
+    print(
+        f"created {path} (mode 0600) with pseudonym key v{keyring.pseudonym.primary} "
+        f"and vault key v{keyring.vault.primary}"
+    )
+    return 0
+
+
+def _keys_upgrade(args: argparse.Namespace) -> int:
+    path = _keyring_path(args)
+    added = upgrade_keyring(path, now=utc_now())
+    if added:
+        cli_keys.record_key_change(_settings(args), args, "upgrade", {"added": added})
+    print(f"{path}: added {', '.join(added)} keys" if added else f"{path}: nothing to add")
+    return 0
+
+
+def _keys_show(args: argparse.Namespace) -> int:
+    keyring = load_keyring(_keyring_path(args))
+    for keyset in (keyring.pseudonym, keyring.vault, keyring.signing, keyring.suppression):
+        versions = ", ".join(
+            f"v{v}{' (primary)' if v == keyset.primary else ''}" for v in keyset.live_versions()
+        )
+        print(f"{keyset.use}: {versions}")
+    return 0
+
+
+def _tokens_issue(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    names = sorted(p.name for p in settings.principals)
+    if args.principal not in names:
+        print(
+            f"tactful: no principal {args.principal!r} in the config; "
+            f"configured: {', '.join(names) or 'none'}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        lifetime = parse_duration(args.expires_in) if args.expires_in else None
+    except ValueError as exc:
+        raise SystemExit(f"tactful: --expires-in: {exc}") from None
+    with closing(open_tokens(settings, listen=False)) as store:
+        issued, token = store.issue(args.principal, now=utc_now(), expires_in=lifetime)
+    reason = json.dumps(
+        {"token": issued.id, "for": issued.principal, "expires_at": issued.expires_at},
+        sort_keys=True,
+    )
+    cli_receipt.record_in(settings, "tokens", "issue", role="admin", now=utc_now(), reason=reason)
+    until = f", valid until {issued.expires_at}" if issued.expires_at else ""
+    print(f"issued {issued.id} for {issued.principal}{until}; the token is shown this once:")
+    print(token)
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with closing(open_tokens(settings, listen=False)) as store:
+        revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
+    reason = json.dumps({"tokens": [t.id for t in revoked]}, sort_keys=True)
+    cli_receipt.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
+    for token in revoked:
+        kind = ", a development server's token" if token.development else ""
+        print(f"revoked {token.id} ({token.principal}{kind})")
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    now = utc_now()
+    with closing(open_tokens(_settings(args), listen=False)) as store:
+        tokens = store.all()
+    for token in tokens:
+        kind = "  (development)" if token.development else ""
+        print(
+            f"{token.id}  {token.principal:<20}  issued {token.issued_at}{kind}  {token.state(now)}"
+        )
+    return 0
+
+
+def _tokens_new(args: argparse.Namespace) -> int:
+    token = new_token()
+    print(f"token (shown once; give it to the client): {token}")
+    print(f"token_sha256 (put this in the config):     {hash_token(token)}")
+    return 0
+
+
+def _contracts_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.file:
+        settings = replace(settings, contract=args.file)
+    contract = load_checked_contract(settings)
+    print(
+        f"{settings.contract}: ok ({len(contract.events)} event types, "
+        f"{len(contract.signals)} signals, {len(contract.segments)} segments, "
+        f"{len(contract.purposes)} purposes; principals match the config)"
+    )
+    return 0
+
+
+def _contracts_explain(args: argparse.Namespace) -> int:
+    contract = load_contract(args.file or _settings(args).contract)
+    if args.purpose and args.purpose not in contract.purposes:
+        print(
+            f"tactful: no purpose {args.purpose!r}; declared: "
+            f"{', '.join(sorted(contract.purposes))}",
+            file=sys.stderr,
+        )
+        return 1
+    print(explain(contract, args.purpose), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

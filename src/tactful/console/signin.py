@@ -1,0 +1,246 @@
+"""Sign-in with a compliance principal's token, and sign-out.
+
+Every sign-in is an access record: allowed (the principal, when its session ends),
+or denied (the principal if the token is known but not a compliance one,
+`anonymous` otherwise). Refused sign-ins are recorded as the gRPC edge records
+failed calls: one record each while the address's and every address's buckets last
+([rate_limit]), past them counted into one summary record per window
+(`tactful.console/sign-in.rate-limited`), so none goes without trace and nobody can
+fill the access log from a sign-in form.
+
+Too many refused sign-ins lock sign-in out, with backoff (app/lockout.py): for
+the address, for a known principal, or for everyone during a flood from many
+addresses. A locked-out sign-in is refused (429) whatever its token, and is itself
+recorded or counted; each lockout's start is recorded
+(`tactful.console/sign-in.lockout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tactful.app.auth import Unauthenticated
+from tactful.app.lockout import EVERYONE, Lockout, address_key, principal_key
+from tactful.console.app import ROLE, Console, method_of
+from tactful.console.security import CSRF_COOKIE, SESSION_COOKIE, new_csrf, same
+from tactful.privacy.access_log import ANONYMOUS, AccessLogUnavailable, Decided
+from tactful.privacy.decisions import Actor
+from tactful.segments.ingest import to_us
+
+log = logging.getLogger("tactful.console")
+SIGN_IN = "sign-in"
+LOCKOUT = "sign-in.lockout"  # the record of a lockout's start
+_WHOSE = {"address": "this address", "principal": "this principal", EVERYONE: "every address"}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def form(console: Console) -> Endpoint:
+    async def show(request: Request) -> Response:
+        if await console.session_of(request) is not None:
+            return RedirectResponse("/access-log", status_code=303)
+        return _form(console, request, "")
+
+    return show
+
+
+def _form(console: Console, request: Request, error: str, *, status: int = 200) -> Response:
+    csrf = request.cookies.get(CSRF_COOKIE) or new_csrf()
+    response = console.render(
+        request,
+        "sign_in.html",
+        {"csrf": csrf, "error": error, "session": None, "page": "sign-in"},
+        status=status,
+    )
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=console.secure, path="/"
+    )
+    return response
+
+
+def sign_in(console: Console) -> Endpoint:
+    async def submit(request: Request) -> Response:
+        submitted = await request.form()
+        if not same(str(submitted.get("csrf", "")), request.cookies.get(CSRF_COOKIE)):
+            return _form(console, request, "The form expired; try again.", status=403)
+        token = str(submitted.get("token", "")).strip()
+        now = console.clock()
+        try:
+            actor = await console.run(
+                console.sources.authenticator.authenticate,
+                [("authorization", f"Bearer {token}")],
+                now=now,
+            )
+        except Unauthenticated:
+            actor = None
+        refused = await _refused(console, request, actor, now)
+        if refused is not None:
+            return refused
+        assert actor is not None
+        cookie, session = console.sessions.start(actor.name, token, now=now)
+        reason = f"signed in until {session.expires_at.isoformat()}"
+        try:
+            await console.record(console.entry("sign-in", actor.name, reason=reason))
+        except AccessLogUnavailable:
+            console.sessions.end(cookie)
+            return _form(
+                console, request, "The access log cannot be written; try later.", status=503
+            )
+        response = RedirectResponse("/access-log", status_code=303)
+        lifetime = int((session.expires_at - now).total_seconds())
+        response.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            max_age=lifetime,
+            httponly=True,
+            samesite="strict",
+            secure=console.secure,
+            path="/",
+        )
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    return submit
+
+
+async def _refused(
+    console: Console, request: Request, actor: Actor | None, now: datetime
+) -> Response | None:
+    """The refusal of a sign-in that is locked out, or whose token is no compliance
+    principal's (which may start a lockout); None if the sign-in may go on."""
+    address = request.client.host if request.client else "unknown"
+    keys = _keys(address, actor)
+    locked = console.lockouts.locked(keys, now_s=now.timestamp())
+    if locked is not None:
+        return await _refuse(console, request, address, _locked_out(actor, locked))
+    if actor is None or ROLE not in actor.roles:
+        response = await _refuse(console, request, address, _wrong_token(actor))
+        for lockout in console.lockouts.fail(keys, now_s=now.timestamp()):
+            await _record_lockout(console, lockout)
+        return response
+    console.lockouts.succeed(keys, now_s=now.timestamp())
+    return None
+
+
+def _keys(address: str, actor: Actor | None) -> list[str]:
+    """What a sign-in from `address` with `actor`'s token is charged to and locked by."""
+    return [address_key(address), EVERYONE, *([principal_key(actor.name)] if actor else [])]
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    principal: str
+    role: str
+    status: str  # named as the gRPC status the API would answer
+    reason: str
+    message: str  # shown on the form
+    http_status: int
+
+
+def _wrong_token(actor: Actor | None) -> _Refusal:
+    if actor is None:
+        return _Refusal(
+            ANONYMOUS, "", "UNAUTHENTICATED", "refused: unknown or revoked token",
+            "Unknown token.", 403,
+        )  # fmt: skip
+    return _Refusal(
+        actor.name, ",".join(sorted(actor.roles)), "PERMISSION_DENIED",
+        "refused: role is not compliance",
+        "This token's principal is not a compliance officer.", 403,
+    )  # fmt: skip
+
+
+def _locked_out(actor: Actor | None, lockout: Lockout) -> _Refusal:
+    until = datetime.fromtimestamp(lockout.until_s, UTC).isoformat(timespec="seconds")
+    whose = _WHOSE[lockout.key.partition(":")[0]]
+    return _Refusal(
+        actor.name if actor else ANONYMOUS,
+        ",".join(sorted(actor.roles)) if actor else "",
+        "RESOURCE_EXHAUSTED",
+        f"refused: sign-in locked out for {whose} until {until}",
+        f"Too many refused sign-ins: sign-in is locked until {until}.",
+        429,
+    )
+
+
+async def _refuse(console: Console, request: Request, address: str, refusal: _Refusal) -> Response:
+    """Refuse a sign-in, with a record of its own while the buckets last, else counted
+    into the window's summary (also when its record cannot be written)."""
+    now = console.clock()
+    if console.refused.admit_failure(address, now_s=now.timestamp()):
+        entry = console.entry(
+            SIGN_IN,
+            refusal.principal,
+            role=refusal.role,
+            reason=refusal.reason,
+            decision=Decided.DENIED,
+            status=refusal.status,
+        )
+        with contextlib.suppress(AccessLogUnavailable):
+            await console.record(entry)
+            return _form(console, request, refusal.message, status=refusal.http_status)
+    method = method_of(SIGN_IN)
+    if console.refused.refuse(
+        address, method, refusal.principal, refusal.status, now_us=to_us(now)
+    ):
+        summary_s = console.refused.limits.summary_s
+        asyncio.get_running_loop().call_later(summary_s, _write_summary, console)
+    return _form(console, request, refusal.message, status=refusal.http_status)
+
+
+def _write_summary(console: Console) -> None:
+    window = console.refused.close_window()
+    if window is not None:
+        task = asyncio.ensure_future(console.record(console.refused_summary(window)))
+        console.tasks.add(task)
+        task.add_done_callback(console.tasks.discard)
+        task.add_done_callback(_log_summary_failure)
+
+
+def _log_summary_failure(task: asyncio.Future[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the summary of refused sign-ins could not be recorded")
+
+
+async def _record_lockout(console: Console, lockout: Lockout) -> None:
+    kind, _, who = lockout.key.partition(":")
+    until = datetime.fromtimestamp(lockout.until_s, UTC).isoformat(timespec="seconds")
+    after = console.lockouts.policy.threshold(lockout.key)
+    entry = console.entry(
+        LOCKOUT,
+        who if kind == "principal" else ANONYMOUS,
+        role="",
+        reason=f"locked out: {_WHOSE[kind]}{f' ({who})' if kind == 'address' else ''}"
+        f" for {lockout.seconds:g} s until {until}, after {after} refused sign-ins"
+        f" (lockout {lockout.level + 1} in a row)",
+        decision=Decided.DENIED,
+        status="RESOURCE_EXHAUSTED",
+    )
+    with contextlib.suppress(AccessLogUnavailable):  # the sign-in is refused either way
+        await console.record(entry)
+
+
+def sign_out(console: Console) -> Endpoint:
+    async def submit(request: Request) -> Response:
+        session = await console.session_of(request)
+        submitted = await request.form()
+        if session is not None:
+            if not same(str(submitted.get("csrf", "")), session.csrf):
+                page = {"message": "The form expired; reload the page.", "session": None}
+                return console.render(request, "refused.html", {**page, "page": ""}, status=403)
+            console.sessions.end(request.cookies.get(SESSION_COOKIE))
+            with contextlib.suppress(AccessLogUnavailable):  # the session is over either way
+                await console.record(console.entry("sign-out", session.principal))
+        response = RedirectResponse("/sign-in", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return submit

@@ -1,0 +1,220 @@
+"""The one decision: may this principal do this, for this purpose, and what leaves?
+
+Every servicer asks `decide`; the access log records its result. Inputs are
+plain values: the contract, who is asking (`Actor`), what they want to do
+(`Action`), the purpose claimed, the names of the items requested and, for a
+purpose whose legal basis is consent, whether the subject has granted it.
+
+Checks, in order, each denying with its own `Outcome`:
+role may perform the action · purpose is declared · principal may claim it
+(both the contract and the principal's own configuration must say so) ·
+consent is granted (consent purposes, reads) · every requested item is released
+(signals; segments and handoff signals release the allowed part, withhold the rest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tactful.privacy.contract import Contract, LegalBasis, Purpose
+from tactful.privacy.errors import (
+    ConsentRequired,
+    Denied,
+    InvalidRequest,
+    PurposeNotClaimable,
+    ReleaseNotAllowed,
+    RoleNotAllowed,
+    Violation,
+)
+
+
+class Role(StrEnum):
+    FRONTEND = "frontend"
+    AGENT = "agent"
+    COMPLIANCE = "compliance"
+    ANALYST = "analyst"
+    PRIVACY_OPS = "privacy_ops"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    COLLECT = "collect"
+    SET_CONSENT = "set_consent"
+    READ_SEGMENTS = "read_segments"
+    READ_SIGNALS = "read_signals"
+    READ_HANDOFF = "read_handoff"
+    READ_AGGREGATES = "read_aggregates"
+    QUERY_ACCESS_LOG = "query_access_log"
+    VERIFY_ACCESS_LOG = "verify_access_log"
+    EXPORT_SUBJECT = "export_subject"
+    ERASE_SUBJECT = "erase_subject"
+
+
+# Least privilege: `admin` runs the service (CLI, tokens) and reads no personal data.
+ROLES_FOR_ACTION: Mapping[Action, frozenset[Role]] = {
+    Action.COLLECT: frozenset({Role.FRONTEND, Role.AGENT}),
+    Action.SET_CONSENT: frozenset({Role.FRONTEND}),
+    Action.READ_SEGMENTS: frozenset({Role.FRONTEND, Role.AGENT}),
+    Action.READ_SIGNALS: frozenset({Role.FRONTEND, Role.AGENT}),
+    Action.READ_HANDOFF: frozenset({Role.AGENT}),
+    Action.READ_AGGREGATES: frozenset({Role.ANALYST}),
+    Action.QUERY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
+    Action.VERIFY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
+    Action.EXPORT_SUBJECT: frozenset({Role.PRIVACY_OPS}),
+    Action.ERASE_SUBJECT: frozenset({Role.PRIVACY_OPS}),
+}
+
+PURPOSE_BEARING = frozenset(
+    {
+        Action.COLLECT,
+        Action.SET_CONSENT,
+        Action.READ_SEGMENTS,
+        Action.READ_SIGNALS,
+        Action.READ_HANDOFF,
+        Action.READ_AGGREGATES,
+    }
+)
+_CONSENT_GATED = frozenset({Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF})
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    ROLE_NOT_ALLOWED = "role_not_allowed"
+    PURPOSE_UNKNOWN = "purpose_unknown"
+    PURPOSE_NOT_CLAIMABLE = "purpose_not_claimable"
+    CONSENT_REQUIRED = "consent_required"
+    ITEMS_NOT_RELEASED = "items_not_released"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a principal's name, roles and the purposes it may claim."""
+
+    name: str
+    roles: frozenset[str]
+    purposes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str
+    role: str  # the role the action was allowed under, or "" if none
+    requested: tuple[str, ...] = ()
+    released: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()  # requested items the purpose does not release (or withholds)
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOWED
+
+
+def decide(
+    contract: Contract,
+    actor: Actor,
+    action: Action,
+    purpose: str = "",
+    requested: Iterable[str] = (),
+    *,
+    consent_granted: bool = False,
+) -> Decision:
+    """Decide one request. Pure: same inputs, same decision."""
+    items = tuple(sorted(set(requested)))
+    roles = sorted(ROLES_FOR_ACTION[action] & actor.roles)
+    if not roles:
+        needed = ", ".join(sorted(ROLES_FOR_ACTION[action]))
+        return Decision(
+            Outcome.ROLE_NOT_ALLOWED,
+            f"{action} needs role {needed}; {actor.name} has none of them",
+            "",
+            items,
+        )
+    role = roles[0]
+    if action not in PURPOSE_BEARING:
+        return Decision(Outcome.ALLOWED, f"role {role} may {action}", role, items, items)
+    found = contract.purposes.get(purpose)
+    if found is None:
+        return Decision(
+            Outcome.PURPOSE_UNKNOWN, f"purpose {purpose!r} is not declared", role, items
+        )
+    if actor.name not in found.principals or purpose not in actor.purposes:
+        return Decision(
+            Outcome.PURPOSE_NOT_CLAIMABLE,
+            f"{actor.name} may not claim purpose {purpose}",
+            role,
+            items,
+        )
+    if action in _CONSENT_GATED and found.legal_basis is LegalBasis.CONSENT and not consent_granted:
+        return Decision(
+            Outcome.CONSENT_REQUIRED,
+            f"purpose {purpose} needs the subject's consent; none is granted",
+            role,
+            items,
+        )
+    return _release(found, action, role, items)
+
+
+def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]) -> Decision:
+    releasable = {
+        Action.READ_SEGMENTS: purpose.releases_segments,
+        Action.READ_SIGNALS: purpose.releases_signals,
+        Action.READ_HANDOFF: purpose.releases_signals,
+    }.get(action)
+    if releasable is None:
+        return Decision(
+            Outcome.ALLOWED, f"purpose {purpose.name} allows {action}", role, items, items
+        )
+    if action is Action.READ_SEGMENTS:
+        # Segments are what the subject is in: release the allowed part, never the rest.
+        released = tuple(i for i in items if i in releasable)
+        return Decision(
+            Outcome.ALLOWED,
+            f"purpose {purpose.name} releases these segments",
+            role,
+            items,
+            released,
+        )
+    if action is Action.READ_HANDOFF:
+        # A handoff shows the agent what it may see and withholds the rest.
+        released = tuple(i for i in items if i in releasable)
+        withheld = tuple(i for i in items if i not in releasable)
+        return Decision(
+            Outcome.ALLOWED,
+            f"purpose {purpose.name} releases these handoff signals",
+            role,
+            items,
+            released,
+            withheld,
+        )
+    refused = tuple(i for i in items if i not in releasable)
+    if refused:
+        return Decision(
+            Outcome.ITEMS_NOT_RELEASED,
+            f"purpose {purpose.name} does not release {', '.join(refused)}",
+            role,
+            items,
+            (),
+            refused,
+        )
+    return Decision(
+        Outcome.ALLOWED, f"purpose {purpose.name} releases these signals", role, items, items
+    )
+
+
+_DENIALS: Mapping[Outcome, type[Denied]] = {
+    Outcome.ROLE_NOT_ALLOWED: RoleNotAllowed,
+    Outcome.PURPOSE_NOT_CLAIMABLE: PurposeNotClaimable,
+    Outcome.CONSENT_REQUIRED: ConsentRequired,
+    Outcome.ITEMS_NOT_RELEASED: ReleaseNotAllowed,
+}
+
+
+def enforce(decision: Decision) -> Decision:
+    """Return an allowing decision; raise the matching error for any other."""
+    if decision.allowed:
+        return decision
+    if decision.outcome is Outcome.PURPOSE_UNKNOWN:
+        raise InvalidRequest([Violation("purpose", decision.reason)])
+    raise _DENIALS[decision.outcome](decision)

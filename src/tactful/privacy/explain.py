@@ -1,0 +1,60 @@
+"""`tactful contracts explain`: what flows where, written for a compliance reader."""
+
+from __future__ import annotations
+
+from tactful.privacy.contract import Contract, LegalBasis, Purpose, UndeclaredAttributes
+
+_BASIS = {
+    LegalBasis.CONSENT: "consent: nothing is collected or released for a person "
+    "until they grant it; withdrawal deletes what was collected",
+    LegalBasis.CONTRACT: "contract: needed to deliver what the person asked for",
+    LegalBasis.LEGITIMATE_INTEREST: "legitimate interest",
+    LegalBasis.LEGAL_OBLIGATION: "legal obligation",
+}
+
+
+def explain(contract: Contract, purpose: str | None = None) -> str:
+    """A plain-text account of one purpose, or of all of them."""
+    names = [purpose] if purpose else sorted(contract.purposes)
+    return "\n\n".join(_purpose(contract, contract.purposes[name]) for name in names) + "\n"
+
+
+def _purpose(contract: Contract, purpose: Purpose) -> str:
+    collected = []
+    for name in sorted(purpose.collects):
+        attributes = ", ".join(sorted(contract.events[name].attributes)) or "no attributes"
+        collected.append(f"{name} ({attributes})")
+    undeclared = (
+        "removed before anything is stored"
+        if purpose.undeclared_attributes is UndeclaredAttributes.DROP
+        else "the whole batch is refused"
+    )
+    lines = [
+        f"{purpose.name}: {purpose.description}",
+        f"  legal basis:  {_BASIS[purpose.legal_basis]}",
+        f"  collects:     {'; '.join(collected) or 'nothing'}",
+        f"  undeclared attributes: {undeclared}",
+        f"  kept for:     {_duration(purpose)}, then deleted by `tactful retention run`",
+        f"  segments out: {', '.join(sorted(purpose.releases_segments)) or 'none'}",
+        f"  signals out:  {_signals(contract, purpose)}",
+        f"  released to:  {', '.join(sorted(purpose.principals)) or 'nobody'}",
+    ]
+    return "\n".join(lines)
+
+
+def _signals(contract: Contract, purpose: Purpose) -> str:
+    if not purpose.releases_signals:
+        return "none (no individual signal about a person leaves)"
+    return ", ".join(
+        f"{name} ({contract.signals[name].description.rstrip('.')})"
+        for name in sorted(purpose.releases_signals)
+    )
+
+
+def _duration(purpose: Purpose) -> str:
+    seconds = int(purpose.retention.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0 and (seconds // size > 1 or size == 1):
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"

@@ -1,0 +1,80 @@
+"""Checking event attributes against the catalog and the purpose's policy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tactful.privacy.contract import (
+    AttributeSpec,
+    AttributeType,
+    EventType,
+    Purpose,
+    UndeclaredAttributes,
+)
+from tactful.privacy.errors import Violation
+from tactful.segments.store import AttributeScalar
+
+
+@dataclass
+class CheckedAttributes:
+    kept: dict[str, AttributeScalar] = field(default_factory=dict)
+    dropped: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+
+def check_attributes(
+    where: str, event: EventType, purpose: Purpose, attributes: Mapping[str, AttributeScalar]
+) -> CheckedAttributes:
+    """Keep declared, well-typed attributes; drop or refuse undeclared ones per the purpose."""
+    checked = CheckedAttributes()
+    for name, value in attributes.items():
+        spec = event.attributes.get(name)
+        if spec is None:
+            if purpose.undeclared_attributes is UndeclaredAttributes.DROP:
+                checked.dropped += 1
+            else:
+                checked.violations.append(
+                    Violation(
+                        f"{where}.attributes.{name}",
+                        f"not declared for purpose {purpose.name} (event {event.name})",
+                    )
+                )
+            continue
+        problem = value_problem(spec, value)
+        if problem:
+            checked.violations.append(Violation(f"{where}.attributes.{name}", problem))
+        else:
+            checked.kept[name] = value
+    return checked
+
+
+def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
+    """What is wrong with `value` for `spec`, or None."""
+    kind = spec.type
+    if kind in (AttributeType.STRING, AttributeType.ENUM):
+        if not isinstance(value, str):
+            return f"must be a {kind} (string_value), got {_kind_of(value)}"
+        if spec.max_length is not None and len(value) > spec.max_length:
+            return f"is {len(value)} characters; at most {spec.max_length}"
+        if kind is AttributeType.ENUM and value not in spec.values:
+            return f"{value!r} is not one of {', '.join(sorted(spec.values))}"
+        return None
+    expected: dict[AttributeType, tuple[type, ...]] = {
+        AttributeType.INT: (int,),
+        AttributeType.FLOAT: (float, int),
+        AttributeType.BOOL: (bool,),
+        AttributeType.TIMESTAMP: (datetime,),
+    }
+    bool_where_number = isinstance(value, bool) and kind is not AttributeType.BOOL
+    if bool_where_number or not isinstance(value, expected[kind]):
+        return f"must be {kind}, got {_kind_of(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    return None
+
+
+def _kind_of(value: AttributeScalar) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "string"}.get(type(value), "timestamp")

@@ -1,0 +1,304 @@
+"""Recording events: checked whole, pseudonymized, stored atomically.
+
+`EventRecorder.record` asks the decision function whether the principal may
+collect for the purpose, then checks the whole batch against the input rules,
+the event catalog and the purpose before anything is written. One bad event
+refuses the batch (nothing stored) with every violation named by field
+(``events[3].occurred_at``). Under a consent purpose, events of subjects
+without a grant are accepted but not stored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic
+
+from tactful.privacy.contract import Contract, LegalBasis, Purpose
+from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
+from tactful.privacy.errors import InvalidRequest, Violation
+from tactful.privacy.pending_records import PendingRecord
+from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, spellings, subject_violations
+from tactful.privacy.suppression import Tombstones
+from tactful.privacy.vault import Identity, IdentityVault
+from tactful.segments.attributes import check_attributes
+from tactful.segments.store import AttributeScalar, Batch, BehaviorStore, BehaviorWrite, StoredEvent
+
+MAX_BATCH_EVENTS = 1000
+MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
+EARLIEST_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class SubjectInput:
+    namespace: str
+    identifier: str
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """An event as received, before any check. `malformed` names the fields (relative
+    to the event, e.g. ``attributes.when``) that arrived as no value at all, such as a
+    timestamp outside years 1 to 9999; they are left out of the fields above."""
+
+    subject: SubjectInput
+    type: str
+    occurred_at_us: int | None
+    attributes: Mapping[str, AttributeScalar]
+    malformed: tuple[Violation, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    decision: Decision
+    stored: int
+    not_stored: int  # accepted, but the subject has not consented
+    dropped_attributes: int
+    new_subjects: int
+    subject: str  # the pseudonym if the batch is about one person, else ""
+
+
+@dataclass(frozen=True)
+class PreparedBatch(Generic[Batch]):
+    """A checked, pseudonymized batch, not yet stored (see EventRecorder.prepare)."""
+
+    decision: Decision
+    purpose: Purpose
+    events: Batch  # the store's encoding of the batch (BehaviorStore.encode)
+    per_subject: Counter[str]  # events per pseudonym
+    identities: dict[str, Identity]  # by pseudonym under the primary key
+    versions: dict[str, tuple[str, ...]]  # primary pseudonym -> every live version's
+    tombstones: dict[str, tuple[str, ...]]  # primary pseudonym -> its possible tombstones
+    received: int
+    dropped_attributes: int
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+class EventRecorder(Generic[Batch]):
+    def __init__(
+        self,
+        contract: Contract,
+        pseudonymizer: Pseudonymizer,
+        vault: IdentityVault,
+        store: BehaviorStore[Batch],
+        tombstones: Tombstones,
+    ) -> None:
+        self._contract = contract
+        self._pseudonymizer = pseudonymizer
+        self._vault = vault
+        self._store = store
+        self._tombstones = tombstones
+
+    def record(
+        self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
+    ) -> RecordResult:
+        """Decide, check the batch, then pseudonymize it and store it atomically.
+
+        Call from the single writer thread: the consent check and the write must
+        not interleave with a withdrawal.
+        """
+        return self.store_many([(self.prepare(actor, purpose, events, now=now), now)])[0]
+
+    def prepare(
+        self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
+    ) -> PreparedBatch[Batch]:
+        """Decide, check the whole batch, and pseudonymize it: everything that reads no
+        store, so another thread may do it while the writer stores an earlier batch."""
+        decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
+        declared = self._contract.purposes[purpose]
+        kept, dropped = self._check(declared, events, to_us(now))
+        # Each person's pseudonym under every live key version (primary first): consent
+        # recorded before a rotation still applies until the rekey moves it. And their
+        # tombstone under every suppression key version, which no rotation moves.
+        subjects = {(e.subject.namespace, e.subject.identifier) for e in events}
+        normalized = {key: NORMALIZERS[key[0]](key[1]) for key in subjects}
+        people = {(key[0], n) for key, n in normalized.items()}
+        candidates_of = self._pseudonymizer.candidates_of(people)
+        # A tombstone made under the old normalization is checked as it was made.
+        spelled = {key: spellings(*key, current=normalized[key]) for key in subjects}
+        tombstones_of = self._tombstones.candidates_of(
+            {(key[0], form) for key, forms in spelled.items() for form in forms}
+        )
+        identities: dict[str, Identity] = {}
+        pseudonym_of: dict[tuple[str, str], str] = {}
+        versions: dict[str, tuple[str, ...]] = {}
+        tombstones: dict[str, tuple[str, ...]] = {}
+        for key, n in normalized.items():
+            candidates = candidates_of[(key[0], n)]
+            identities[candidates[0]] = Identity(candidates[0], key[0], n)
+            pseudonym_of[key] = candidates[0]
+            versions[candidates[0]] = candidates
+            tombstones[candidates[0]] = tuple(
+                {
+                    *tombstones.get(candidates[0], ()),
+                    *(t for form in spelled[key] for t in tombstones_of[(key[0], form)]),
+                }
+            )
+        stored = []
+        for event, attributes in zip(events, kept, strict=True):
+            assert event.occurred_at_us is not None  # checked above
+            stored.append(
+                StoredEvent(
+                    pseudonym_of[(event.subject.namespace, event.subject.identifier)],
+                    purpose,
+                    event.type,
+                    event.occurred_at_us,
+                    attributes,
+                )
+            )
+        encoded = self._store.encode(stored, received_at_us=to_us(now))
+        return PreparedBatch(
+            decision,
+            declared,
+            encoded,
+            Counter(e.pseudonym for e in stored),
+            identities,
+            versions,
+            tombstones,
+            len(events),
+            dropped,
+        )
+
+    def store_many(
+        self,
+        batches: Sequence[tuple[PreparedBatch[Batch], datetime]],
+        *,
+        pending: Sequence[PendingRecord | None] = (),
+        recorded: Sequence[tuple[str, int]] = (),
+    ) -> list[RecordResult]:
+        """Store prepared batches (each with the time it was received) in one transaction:
+        one commit for all of them, and all or none of them stored. Call from the single
+        writer thread.
+
+        `pending`, one per batch (or none): the access record each batch's call gets,
+        kept in the same transaction for any batch that stores an event, so that no
+        event is ever stored without a record owed to its call
+        (privacy/pending_records.py). `recorded`: the keys of pending records whose
+        calls have their records now, dropped in the same transaction."""
+        results = []
+        # The check and the write in one transaction: a withdrawal or an erasure with
+        # suppression, from this process or another, lands wholly before or after it.
+        with self._store.writing() as write:
+            for batch, now in batches:
+                results.append(self._store_one(write, batch, now))
+            owed = [p for p, r in zip(pending, results, strict=False) if p and r.stored]
+            if owed:
+                write.keep_pending_records(owed)
+            if recorded:
+                write.drop_pending_records(recorded)
+        return results
+
+    def _store_one(
+        self, write: BehaviorWrite[Batch], batch: PreparedBatch[Batch], now: datetime
+    ) -> RecordResult:
+        versions, identities = batch.versions, batch.identities
+        about = next(iter(identities)) if len(identities) == 1 else ""
+        every_tombstone = [t for ts in batch.tombstones.values() for t in ts]
+        blocked = _people(batch.tombstones, write.suppressed(every_tombstone))
+        if blocked:
+            identities = {p: i for p, i in identities.items() if p not in blocked}
+        if batch.purpose.legal_basis is LegalBasis.CONSENT:
+            every = [c for candidates in versions.values() for c in candidates]
+            consenting = _people(versions, write.consenting(every, batch.purpose.name))
+            identities = {p: i for p, i in identities.items() if p in consenting}
+        # Identity first: behavior must never exist for a subject the vault cannot erase.
+        new_subjects = self._vault.remember(identities.values(), now=now)
+        write.append(batch.events, identities.keys())
+        stored = sum(batch.per_subject[p] for p in identities)
+        return RecordResult(
+            batch.decision,
+            stored,
+            batch.received - stored,
+            batch.dropped_attributes,
+            new_subjects,
+            about,
+        )
+
+    def _check(
+        self, purpose: Purpose, events: Sequence[EventInput], now_us: int
+    ) -> tuple[list[Mapping[str, AttributeScalar]], int]:
+        """Every event's kept attributes and the number dropped; InvalidRequest if any
+        rule is broken."""
+        if not events:
+            raise InvalidRequest([Violation("events", "the batch is empty")])
+        if len(events) > MAX_BATCH_EVENTS:
+            raise InvalidRequest(
+                [
+                    Violation(
+                        "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
+                    )
+                ]
+            )
+        violations: list[Violation] = []
+        kept: list[Mapping[str, AttributeScalar]] = []
+        dropped = 0
+        # A batch is mostly about a few people: each is checked once, not once per event.
+        subject_problems: dict[tuple[str, str], list[Violation]] = {}
+        for index, event in enumerate(events):
+            where = f"events[{index}]"
+            subject = (event.subject.namespace, event.subject.identifier)
+            problems = subject_problems.get(subject)
+            if problems is None:
+                problems = subject_problems[subject] = subject_violations(*subject, field="")
+            violations.extend(
+                Violation(f"{where}.subject{v.field}", v.description) for v in problems
+            )
+            # Refused even where the purpose would drop the attribute: the value is no
+            # value of its type at all, and the client must hear of it.
+            violations.extend(
+                Violation(f"{where}.{v.field}", v.description) for v in event.malformed
+            )
+            if not any(v.field == "occurred_at" for v in event.malformed):
+                violations.extend(_time_violations(where, event.occurred_at_us, now_us))
+            problem = self._type_problem(purpose, event.type)
+            if problem:
+                violations.append(Violation(f"{where}.type", problem))
+                kept.append({})
+                continue
+            checked = check_attributes(
+                where, self._contract.events[event.type], purpose, event.attributes
+            )
+            violations.extend(checked.violations)
+            kept.append(checked.kept)
+            dropped += checked.dropped
+        if violations:
+            raise InvalidRequest(violations)
+        return kept, dropped
+
+    def _type_problem(self, purpose: Purpose, event_type: str) -> str | None:
+        if not event_type:
+            return "event type is empty"
+        if event_type not in self._contract.events:
+            return f"unknown event type {event_type!r}; see the contract's catalog"
+        if event_type not in purpose.collects:
+            return f"event type {event_type!r} is not collected for purpose {purpose.name}"
+        return None
+
+
+def _people(versions: dict[str, tuple[str, ...]], found: set[str]) -> set[str]:
+    """The primary pseudonyms of the people any of whose versions (pseudonyms, or
+    tombstones) is in `found`."""
+    return {primary for primary, candidates in versions.items() if found.intersection(candidates)}
+
+
+def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]:
+    if at is None:
+        return [Violation(f"{where}.occurred_at", "is required")]
+    if at > now_us + MAX_CLOCK_SKEW_US:
+        ahead = (at - now_us) // 1_000_000
+        return [
+            Violation(
+                f"{where}.occurred_at",
+                f"is {ahead} s in the future; at most 300 s ahead is accepted"
+                " (check the client clock)",
+            )
+        ]
+    if at < EARLIEST_US:
+        return [Violation(f"{where}.occurred_at", "is before 2000-01-01")]
+    return []
