@@ -163,7 +163,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         data_dir=data_dir,
         principals=principals,
         # Tests make thousands of refused calls from one address on purpose; the limit on
-        # failed calls has tests of its own (tests/test_rate_limit.py).
+        # failed calls has tests of its own (tests/app/test_rate_limit.py).
         failure_limits=UNLIMITED_FAILURES,
         # The development config's fixed metrics port would clash between servers;
         # tests that want metrics ask for port 0.

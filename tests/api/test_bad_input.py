@@ -288,7 +288,7 @@ def test_a_thousand_bad_events_get_invalid_argument_with_the_first_twenty(
     assert long not in caught.value.details()
     assert stored_rows(tactful) == (0, 0)
     # The access record names 20 of the fields too, not 2,000.
-    from tests.test_access_log_service import query
+    from tests.api.test_access_log_service import query
 
     (record,) = [r for r in query(tactful) if r.method.endswith("/RecordEvents")]
     assert record.reason.startswith("invalid request: events[0].subject.namespace")

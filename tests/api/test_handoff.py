@@ -12,9 +12,9 @@ import pytest
 
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.v1 import common_pb2, personalization_pb2
+from tests.api.test_access_log_service import query
+from tests.api.test_signals import event
 from tests.conftest import T0, Tactful, bearer, email, page_view
-from tests.test_access_log_service import query
-from tests.test_signals import event
 
 ADA = email("ada@example.com")
 AGENT, PURPOSE = "agent_console", "agent_assist"

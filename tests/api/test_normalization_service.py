@@ -9,12 +9,12 @@ import grpc
 import pytest
 
 from tactful.v1 import common_pb2, personalization_pb2
+from tests.api.test_bad_input import stored_rows, violations
 from tests.conftest import Tactful, bearer, email, page_view
-from tests.test_bad_input import stored_rows, violations
-from tests.test_subject_requests import erase, export
+from tests.lifecycle.test_subject_requests import erase, export
 
 # NUL is refused before the identifier rules look, in any string field of any request
-# (tests/storage/test_contract_hostile_requests.py and the test below).
+# (tests/storage/contract/test_contract_hostile_requests.py and the test below).
 REFUSED = [
     ("zero-width space", "ada\u200b@example.com", "U+200B ZERO WIDTH SPACE"),
     ("zero-width joiner", "a\u200dda@example.com", "U+200D ZERO WIDTH JOINER"),

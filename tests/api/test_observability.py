@@ -20,10 +20,10 @@ import pytest
 from tactful.privacy.errors import PrivacyError
 from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.v1 import insights_pb2, insights_pb2_grpc, personalization_pb2
+from tests.api.test_canary import CANARY, forbidden_forms
 from tests.conftest import T0, Tactful, bearer, email, page_view, token_for
-from tests.test_canary import CANARY, forbidden_forms
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEGMENTS = "tactful.v1.Personalization/GetSegments"
 WRONG_TOKEN = "tf_canary-wrong-token-5d1e"
 CALL_FIELDS = {

@@ -36,7 +36,7 @@ from tests.conftest import (
     eventually,
     page_view,
 )
-from tests.test_subject_requests import config_for, run
+from tests.lifecycle.test_subject_requests import config_for, run
 
 RECORD_EVENTS = "tactful.v1.Personalization/RecordEvents"
 SET_CONSENT = "tactful.v1.Personalization/SetConsent"

@@ -10,8 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tactful.api.server import SERVICE_NAMES
+from tests.api.test_access_log_service import query as records
 from tests.conftest import Tactful, bearer
-from tests.test_access_log_service import query as records
 
 GARBAGE = b"\xff\xff\xff\xff"
 

@@ -13,7 +13,7 @@ import pytest
 from tactful.app.settings import KEYS, ConfigError, load_settings, names_in
 from tactful.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "configuration.md"
 TABLES = ("table", "array of tables")
 LEAVES = [k for k in KEYS if k.type not in TABLES]

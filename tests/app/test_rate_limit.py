@@ -5,7 +5,7 @@ Before, each anonymous call cost an fsync'd record of ~700 bytes: one client at
 738 calls/s wrote about 45 GB a day, a full disk and a fail-closed outage; and a client
 rotating its source address met no cap at all (413 records/s on SQLite). The flood
 from rotating addresses over a real channel, on every engine, is in
-tests/storage/test_contract_rate_limit.py."""
+tests/storage/contract/test_contract_rate_limit.py."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from tactful.app.lockout import LockoutPolicy
 from tactful.app.settings import ConfigError, load_settings
 from tactful.privacy.access_log import RequestIdOrigin
 from tactful.v1 import personalization_pb2
+from tests.api.test_access_log_service import query as records
 from tests.conftest import Tactful, bearer, email
-from tests.test_access_log_service import query as records
 
 SEGMENTS = personalization_pb2.GetSegmentsRequest(
     subject=email("ada@example.com"), purpose="support_triage"

@@ -23,7 +23,7 @@ from tactful.privacy.keyring import create_keyring
 from tactful.v1 import personalization_pb2
 from tests.conftest import T0, Tactful, email, page_view
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from tactful.cli.main import main
 from tactful.privacy.contract import parse_contract
 from tactful.privacy.errors import ContractError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "contract.toml"
 EXAMPLE_DOCUMENT: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
 

@@ -16,7 +16,7 @@ from tactful.app.settings import ConfigError, load_settings
 from tactful.cli.main import main
 from tests.conftest import Tactful
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:

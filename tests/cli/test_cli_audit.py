@@ -16,7 +16,7 @@ from tactful.cli.main import main
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_for(tactful: Tactful, tmp_path: Path, retention: str = "2190d") -> Path:

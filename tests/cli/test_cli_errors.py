@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tactful.cli.main import main
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import Tactful
-from tests.test_cli_audit import config_for
 
 TACTFUL = Path(sys.executable).parent / "tactful"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tactful.cli.main import main
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import Tactful, email, page_view
-from tests.test_cli_audit import config_for
 
 EXPORTS = {
     "audit": ("audit", "export"),

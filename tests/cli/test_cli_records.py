@@ -15,7 +15,7 @@ from tactful.cli.main import main
 from tactful.privacy.access_log import AccessLogUnavailable, decode
 from tactful.storage.sqlite.access_log import SqliteAccessLog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = f"cli:{getpass.getuser()}"
 
 

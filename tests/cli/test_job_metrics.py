@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tactful.api.server import Domain
-from tests.test_retention import NOW, add, config_for, cutoff, run, subject
+from tests.lifecycle.test_retention import NOW, add, config_for, cutoff, run, subject
 
-pytest_plugins = ["tests.test_retention"]  # its data_dir and domain fixtures
+pytest_plugins = ["tests.lifecycle.test_retention"]  # its data_dir and domain fixtures
 
 
 def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

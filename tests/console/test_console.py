@@ -19,9 +19,9 @@ import pytest
 from tactful.app.settings import ConfigError, ConsoleSettings, load_settings
 from tactful.app.tokens import TokenStore
 from tactful.cli.main import main
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import Tactful, email, token_for
-from tests.test_cli_audit import config_for
-from tests.test_console_fixtures import (
+from tests.console.test_console_fixtures import (
     ALICE,
     COMPLIANCE,
     Filled,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from tactful.cli.main import main
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import email, token_for
-from tests.test_cli_audit import config_for
-from tests.test_console_fixtures import ALICE, COMPLIANCE, Filled, filled
+from tests.console.test_console_fixtures import ALICE, COMPLIANCE, Filled, filled
 
 __all__ = ["filled"]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,8 +13,8 @@ from tactful.api.server import open_domain
 from tactful.cli.main import main
 from tactful.lifecycle.rekey import Rekeyer
 from tactful.privacy.keyring import load_keyring, rotate_keyring
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import T0, Tactful, email, page_view
-from tests.test_cli_audit import config_for
 
 PEOPLE = [email(f"person{i}@example.com") for i in range(30)]
 

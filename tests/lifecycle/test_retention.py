@@ -30,7 +30,7 @@ from tactful.privacy.vault import Identity
 from tactful.segments.store import Activity, StoredEvent
 from tests.conftest import T0, Tactful, email, make_settings, page_view
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = load_contract(EXAMPLE_CONTRACT)
 PURPOSES = sorted(CONTRACT.purposes)  # from the contract: a new purpose is tested too
 NOW = T0 + timedelta(days=500)

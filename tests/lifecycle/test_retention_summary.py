@@ -12,7 +12,7 @@ import pytest
 from tactful.cli.main import main
 from tests.conftest import T0, Tactful, email, page_view
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_for(tactful: Tactful, tmp_path: Path) -> str:

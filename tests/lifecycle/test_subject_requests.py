@@ -31,7 +31,7 @@ from tactful.v1 import (
 )
 from tests.conftest import T0, Tactful, bearer, email, page_view, timestamp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CANARY = "Canary.Person+7f3a@Example.com"
 NORMALIZED = CANARY.strip().casefold()
 PRIVACY_OPS = "privacy_ops"

@@ -15,7 +15,7 @@ import pytest
 from tactful.privacy.errors import KeyringError
 from tactful.privacy.keyring import load_keyring, retire_version, rotate_keyring
 from tests.conftest import T0, Tactful, email
-from tests.test_subject_requests import (
+from tests.lifecycle.test_subject_requests import (
     CANARY,
     config_for,
     count,

@@ -2,7 +2,7 @@
 `tactful serve` runs (`[vault] epoch`), and the keys it leaves alone.
 
 What the rotation achieves against an attacker holding the disk, the WAL and a
-backup is tested on every engine in tests/storage/test_contract_vault_epoch.py.
+backup is tested on every engine in tests/storage/contract/test_contract_vault_epoch.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from tactful.app.vault_epochs import VaultEpochSchedule
 from tactful.cli.main import main
 from tactful.privacy.access_log import decode
 from tactful.privacy.keyring import load_keyring, rotate_keyring
+from tests.cli.test_cli_audit import config_for
 from tests.conftest import Tactful, email, page_view
-from tests.test_cli_audit import config_for
-from tests.test_subject_requests import erase, export
+from tests.lifecycle.test_subject_requests import erase, export
 
 PEOPLE = [f"person{i}@example.com" for i in range(7)]
 
@@ -220,8 +220,8 @@ def test_tactful_serve_ends_an_epoch_that_is_over_as_it_starts(tmp_path: Path) -
     import signal
 
     from tactful.privacy.keyring import create_keyring
+    from tests.cli.test_cli_records import ROOT
     from tests.conftest import serve_process
-    from tests.test_cli_records import ROOT
 
     keyring = tmp_path / "keyring.json"
     create_keyring(keyring, now=datetime(2020, 1, 1, tzinfo=UTC))

@@ -34,7 +34,7 @@ from tactful.privacy.contract import (
 )
 from tactful.privacy.errors import ContractError
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "contract.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "contract.toml"
 EXAMPLE_DOCUMENT: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
 
 

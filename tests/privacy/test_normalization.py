@@ -24,7 +24,7 @@ from tactful.privacy.errors import InvalidRequest
 from tactful.privacy.keyring import KeySet
 from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, normalize, subject_violations
 
-HERE = Path(__file__).parent / "vectors"
+HERE = Path(__file__).parents[1] / "vectors"
 VECTORS: dict[str, Any] = json.loads((HERE / "normalization.json").read_text(encoding="utf-8"))
 KEYS = json.loads((HERE / "pseudonyms.json").read_text(encoding="utf-8"))["keys"]
 VERSION = VECTORS["key_version"]

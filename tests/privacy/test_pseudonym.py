@@ -27,7 +27,7 @@ from tactful.privacy.pseudonym import (
 )
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "vectors" / "pseudonyms.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "vectors" / "pseudonyms.json").read_text(encoding="utf-8")
 )
 KEYS = {int(version): bytes.fromhex(key) for version, key in VECTORS["keys"].items()}
 CASES = VECTORS["cases"]

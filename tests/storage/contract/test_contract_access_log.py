@@ -9,7 +9,7 @@ must say the log is not intact and name the first sequence number at which it ca
 
 This is the one corruption table; what only one engine has (SQLite's verification in
 two processes) runs the same table in that engine's own module
-(tests/test_access_log_chain.py).
+(tests/storage/sqlite/test_access_log_chain.py).
 """
 
 from __future__ import annotations

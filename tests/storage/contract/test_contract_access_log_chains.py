@@ -21,7 +21,7 @@ from tactful.app.settings import Settings
 from tactful.privacy.access_log import Checkpoint, Verification
 from tactful.privacy.keyring import load_keyring
 from tests.storage.engines import Engine
-from tests.test_access_log_chain import SECOND, T0_US, entry
+from tests.storage.sqlite.test_access_log_chain import SECOND, T0_US, entry
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
 PAIRS: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "vectors" / "identifier_pairs.json").read_text("utf-8")
+    (Path(__file__).parents[2] / "vectors" / "identifier_pairs.json").read_text("utf-8")
 )
 T0_US = int(T0.timestamp() * 1_000_000)
 

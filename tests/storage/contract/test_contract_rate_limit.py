@@ -22,9 +22,9 @@ from tactful.api.edge import RATE_LIMITED_METHOD
 from tactful.api.server import create_server
 from tactful.app.limits import FailureLimits
 from tactful.v1 import personalization_pb2
+from tests.api.test_access_log_service import query as records
 from tests.conftest import DEFAULT_PRINCIPAL, Clock, ServerThread, Tactful, bearer, email
 from tests.storage.engines import Engine
-from tests.test_access_log_service import query as records
 
 CALLS = 120
 CAP = 25  # failed calls recorded one by one, from every address together

@@ -4,7 +4,7 @@ ingest, chunked retention purges, consent withdrawals, erasures and rekeys.
 After every step, for each person and purpose, the events the engine holds are those a
 plain model of the history holds, and every count and latest value the engine reads
 from its maintained state is the one those events give (the property of
-tests/test_signal_state.py, asked of the domain's paths instead of SQL).
+tests/storage/sqlite/test_signal_state.py, asked of the domain's paths instead of SQL).
 """
 
 from __future__ import annotations

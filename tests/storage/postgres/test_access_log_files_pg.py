@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tactful.privacy.access_log import AccessLogUnavailable, Checkpoint, Verification
-from tests.test_access_log_chain import SECOND, T0_US, entry
+from tests.storage.sqlite.test_access_log_chain import SECOND, T0_US, entry
 
 pytest.importorskip("psycopg")
 
 from tactful.storage.postgres.access_log import PostgresAccessLog  # noqa: E402
-from tests.postgres.test_access_log_pg import PgLog, new_log  # noqa: E402
+from tests.storage.postgres.test_access_log_pg import PgLog, new_log  # noqa: E402
 
 QUIET = 10**6  # no checkpoint by count: every epoch below is signed on purpose
 

@@ -28,7 +28,15 @@ from tactful.privacy.access_log_writer import GroupCommitter
 from tactful.privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
-from tests.test_access_log_chain import EVERY, NEVER_BY_TIME, PINNED, RECORDS, SECOND, T0_US, entry
+from tests.storage.sqlite.test_access_log_chain import (
+    EVERY,
+    NEVER_BY_TIME,
+    PINNED,
+    RECORDS,
+    SECOND,
+    T0_US,
+    entry,
+)
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -39,8 +47,8 @@ from tactful.storage.postgres.access_log import (  # noqa: E402
     leader_idle_s,
 )
 from tactful.storage.postgres.connection import Database  # noqa: E402
+from tests.storage.contract.test_contract_access_log import CORRUPTIONS, Corruption  # noqa: E402
 from tests.storage.postgres_attacker import PostgresAttacker, postgres_attacker  # noqa: E402
-from tests.storage.test_contract_access_log import CORRUPTIONS, Corruption  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from tactful.privacy.access_log import AccessLogUnavailable, AccessQuery, Verification
-from tests.test_access_log_chain import SECOND, T0_US, entry
+from tests.storage.sqlite.test_access_log_chain import SECOND, T0_US, entry
 
 psycopg = pytest.importorskip("psycopg")
 
 from tactful.storage.postgres import access_log as engine  # noqa: E402
 from tactful.storage.postgres.access_log import EPOCH_LOCK, PostgresAccessLog  # noqa: E402
 from tactful.storage.postgres.connection import Database  # noqa: E402
-from tests.postgres.test_access_log_pg import PgLog, new_log  # noqa: E402
+from tests.storage.postgres.test_access_log_pg import PgLog, new_log  # noqa: E402
 
 BOUND_S = 30.0  # a thread that has not finished by then is stuck
 

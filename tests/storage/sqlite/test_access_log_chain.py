@@ -1,7 +1,7 @@
 """The access log on SQLite: what only this engine has, beside the contract suite.
 
 The corruption table itself is engine-free and lives in
-tests/storage/test_contract_access_log.py; here it runs again through SQLite's
+tests/storage/contract/test_contract_access_log.py; here it runs again through SQLite's
 verification in two processes (storage/sqlite/access_log_verify.py), with the ways
 SQLite's own subject index can be tampered with, and the log's behaviour as a
 `SqliteAccessLog`: reopening, a failed checkpoint, group commit, round trips, NUL,
@@ -42,8 +42,7 @@ from tactful.privacy.keyring import KeySet, create_keyring
 from tactful.storage.sqlite import access_log as access_log_store
 from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tests.conftest import T0
-from tests.storage.engines import SqliteEngine
-from tests.storage.test_contract_access_log import (
+from tests.storage.contract.test_contract_access_log import (
     AFTER_TRUNCATION,
     EVERY,
     METHODS,
@@ -60,6 +59,7 @@ from tests.storage.test_contract_access_log import (
     truncated,
     written_log,
 )
+from tests.storage.engines import SqliteEngine
 
 
 @dataclass(frozen=True)
