@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from tactful.v1 import common_pb2, personalization_pb2
-from tests.api.test_bad_input import stored_rows, violations
-from tests.conftest import Tactful, bearer, email, page_view
+from tests.api.test_bad_input import stored_rows
+from tests.conftest import Tactful, bearer, email, page_view, violations
 from tests.lifecycle.test_subject_requests import erase, export
 
 # NUL is refused before the identifier rules look, in any string field of any request

@@ -10,7 +10,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from tactful.v1 import common_pb2
-from tests.conftest import T0, Tactful, email, page_view, timestamp
+from tests.conftest import T0, Tactful, email, page_view, timestamp, violations
 
 ADA = email("ada@example.com")
 AttributeValue = common_pb2.AttributeValue
@@ -56,17 +56,6 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
             found.append(info)
     assert len(found) == 1, f"expected one ErrorInfo, got {found}"
     return found[0]
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "no google.rpc.Status in the trailers"
-    found: dict[str, str] = {}
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        assert detail.Unpack(bad_request)
-        found.update({v.field: v.description for v in bad_request.field_violations})
-    return found
 
 
 # -- counts -----------------------------------------------------------------------------

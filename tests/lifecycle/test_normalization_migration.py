@@ -31,9 +31,8 @@ from tactful.privacy.vault import Identity, IdentityVault
 from tactful.storage.sqlite.subjects import SqliteSubjectData
 from tactful.storage.sqlite.vault import open_sqlite_vault
 from tactful.v1 import common_pb2
-from tests.api.test_bad_input import violations
 from tests.cli.test_cli_audit import config_for
-from tests.conftest import T0, Tactful, email, page_view
+from tests.conftest import T0, Tactful, email, page_view, violations
 from tests.lifecycle.test_subject_requests import erase, export
 
 NFD_JOSE = "jose\u0301@example.com"
