@@ -27,7 +27,8 @@ from tactful.privacy.access_log_epochs import Epoch
 from tactful.privacy.access_log_writer import GroupCommitter
 from tactful.privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
-from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
+from tests.postgres_cluster import throwaway_cluster
+from tests.storage.postgres.conftest import migrated_database
 from tests.storage.sqlite.test_access_log_chain import (
     EVERY,
     NEVER_BY_TIME,
@@ -90,12 +91,7 @@ class PgLog:
 
 
 def new_log(tmp_path: Path) -> PgLog:
-    url = fresh_database(shared_cluster(), "access_log")
-    db = Database(url, size=1)
-    try:
-        SCHEMA.migrate(db)
-    finally:
-        db.close()
+    url = migrated_database(SCHEMA)
     keys = create_keyring(tmp_path / "keys" / "keyring.json", now=T0).signing
     other = create_keyring(tmp_path / "other" / "keyring.json", now=T0).signing
     return PgLog(url, tmp_path / "checkpoints.jsonl", keys, other)
@@ -238,10 +234,7 @@ def test_truncation_removes_old_records_of_every_chain_and_verifies(tmp_path: Pa
 
 def test_an_append_that_cannot_reach_the_database_fails_closed(tmp_path: Path) -> None:
     with throwaway_cluster() as cluster:
-        url = fresh_database(cluster, "access_log")
-        db = Database(url, size=1)
-        SCHEMA.migrate(db)
-        db.close()
+        url = migrated_database(SCHEMA, cluster)
         keys = create_keyring(tmp_path / "keyring.json", now=T0).signing
         log = PostgresAccessLog(
             Database(url, size=1, timeout_s=1.0),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 pytest.importorskip("psycopg")
 
@@ -42,10 +42,7 @@ class Engine:
 
 @pytest.fixture()
 def engine() -> Iterator[Engine]:
-    url = fresh_database(shared_cluster(), "behavior")
-    db = Database(url, size=1)
-    layout.SCHEMA.migrate(db)
-    db.close()
+    url = migrated_database(layout.SCHEMA)
     found = Engine(
         url,
         PostgresBehaviorStore(Database(url, size=2), TRACKED),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 pytest.importorskip("psycopg")
 
@@ -28,11 +28,7 @@ WINDOW_S = 0.5  # how long the batch holds its check open for the other writer
 
 @pytest.fixture()
 def url() -> str:
-    found = fresh_database(shared_cluster(), "behavior")
-    db = Database(found, size=1)
-    layout.SCHEMA.migrate(db)
-    db.close()
-    return found
+    return migrated_database(layout.SCHEMA)
 
 
 @pytest.fixture()

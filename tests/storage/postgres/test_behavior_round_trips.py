@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.postgres_cluster import shared_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 pytest.importorskip("psycopg")
 
@@ -90,10 +91,7 @@ class Relay:
 @pytest.fixture()
 def relayed() -> Iterator[tuple[PostgresBehaviorStore, Relay]]:
     cluster = shared_cluster()
-    url = fresh_database(cluster, "behavior")
-    db = Database(url, size=1)
-    layout.SCHEMA.migrate(db)
-    db.close()
+    url = migrated_database(layout.SCHEMA, cluster)
     relay = Relay(cluster.host, cluster.port)
     store = PostgresBehaviorStore(
         Database(url.replace(f":{cluster.port}/", f":{relay.port}/"), size=1), TRACKED

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tactful.privacy.insights import Debit
-from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -21,13 +21,7 @@ from tactful.storage.postgres.connection import Database  # noqa: E402
 
 @pytest.fixture()
 def url() -> str:
-    url = fresh_database(shared_cluster(), "budget")
-    db = Database(url, size=1)
-    try:
-        SCHEMA.migrate(db)
-    finally:
-        db.close()
-    return url
+    return migrated_database(SCHEMA)
 
 
 @pytest.fixture()

@@ -22,7 +22,8 @@ from tactful.app.settings import PrincipalConfig
 from tactful.app.tokens import TokenStore
 from tactful.privacy.errors import StoreUnavailable
 from tests.conftest import T0, make_settings
-from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
+from tests.postgres_cluster import throwaway_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -34,18 +35,9 @@ BOUND_S = 2.0  # a revocation reaches another server's listener within this, or 
 AT_ONCE_S = 0.05  # a call that waited for the database (2 s per round trip then) takes longer
 
 
-def _migrated(url: str) -> str:
-    db = Database(url, size=1)
-    try:
-        SCHEMA.migrate(db)
-    finally:
-        db.close()
-    return url
-
-
 @pytest.fixture()
 def url() -> str:
-    return _migrated(fresh_database(shared_cluster(), "tokens"))
+    return migrated_database(SCHEMA)
 
 
 @pytest.fixture()
@@ -131,7 +123,7 @@ def test_while_postgresql_is_down_calls_never_wait_for_it_and_keep_the_last_toke
     logging.getLogger("tactful.storage").addHandler(heard)
     try:
         with throwaway_cluster() as cluster:
-            url = _migrated(fresh_database(cluster, "tokens"))
+            url = migrated_database(SCHEMA, cluster)
             admin, _ = _store(url, opened, listen=False)
             issued, token = admin.issue("analyst", now=T0)
             serving, rows = _store(url, opened, recheck_s=0.05)

@@ -20,7 +20,7 @@ import pytest
 from tactful.privacy.errors import VaultError
 from tactful.privacy.keyring import KeySet
 from tactful.privacy.vault import Identity, IdentityVault
-from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.storage.postgres.conftest import migrated_database
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -39,13 +39,7 @@ ADA_V2 = replace(ADA, pseudonym="hmac-sha256:v2:" + "a" * 64)
 
 @pytest.fixture()
 def url() -> str:
-    url = fresh_database(shared_cluster(), "vault")
-    db = Database(url, size=1)
-    try:
-        SCHEMA.migrate(db)
-    finally:
-        db.close()
-    return url
+    return migrated_database(SCHEMA)
 
 
 @pytest.fixture()
