@@ -1,5 +1,6 @@
 """What the console's tests share: a store filled through the real gRPC API, and a
-console serving it on 127.0.0.1, port 0 (imported by tests/console/test_console*.py)."""
+console serving it on 127.0.0.1, port 0 (the `filled` fixture; the rest is imported
+by tests/console/ and tests/postgres/test_console_pg.py)."""
 
 from __future__ import annotations
 

@@ -21,17 +21,15 @@ from tactful.app.tokens import TokenStore
 from tactful.cli.main import main
 from tests.cli.test_cli_audit import config_for
 from tests.conftest import Tactful, email, token_for
-from tests.console.test_console_fixtures import (
+from tests.console.conftest import (
     ALICE,
     COMPLIANCE,
     Filled,
     csrf_of,
-    filled,
     sequences_in,
     signed_in,
 )
 
-__all__ = ["filled"]  # the fixture, imported
 PAGES = ["/access-log", "/integrity", "/purposes", "/retention", "/requests", "/budget"]
 
 

@@ -23,9 +23,8 @@ import pytest
 from tactful.cli.main import main
 from tests.cli.test_cli_audit import config_for
 from tests.conftest import email, token_for
-from tests.console.test_console_fixtures import ALICE, COMPLIANCE, Filled, filled
+from tests.console.conftest import ALICE, COMPLIANCE, Filled
 
-__all__ = ["filled"]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",

@@ -15,7 +15,7 @@ import httpx
 from tactful.app.settings import load_settings
 from tactful.cli.console import start_in_thread, with_listen
 from tests.cli.test_serve import TACTFUL
-from tests.console.test_console_fixtures import csrf_of
+from tests.console.conftest import csrf_of
 
 
 def test_the_development_server_tells_how_to_open_the_console_and_its_token_signs_in(

@@ -21,7 +21,7 @@ from tactful.app.limits import FailureLimits
 from tactful.app.lockout import LockoutPolicy
 from tactful.cli.console import RunningConsole, start_in_thread, with_listen
 from tests.conftest import Tactful, token_for
-from tests.console.test_console_fixtures import COMPLIANCE, Filled, csrf_of
+from tests.console.conftest import COMPLIANCE, Filled, csrf_of
 
 SIGN_IN = "tactful.console/sign-in"
 SUMMARY = "tactful.console/sign-in.rate-limited"
