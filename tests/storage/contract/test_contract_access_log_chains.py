@@ -20,8 +20,8 @@ from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.privacy.access_log import Checkpoint, Verification
 from tactful.privacy.keyring import load_keyring
+from tests.storage.contract.test_contract_access_log import SECOND, T0_US, entry
 from tests.storage.engines import Engine
-from tests.storage.sqlite.test_access_log_chain import SECOND, T0_US, entry
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tactful.privacy.access_log import AccessEntry
 from tests.conftest import T0
+from tests.storage.contract.test_contract_access_log import entry
 from tests.storage.engines import Engine, Stores
-from tests.storage.sqlite.test_access_log_chain import entry
 
 ADA, BOB = "ada@example.com", "bob@example.com"
 MINUTE_US = 60_000_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tactful.privacy.access_log import AccessLogUnavailable, Checkpoint, Verification
-from tests.storage.sqlite.test_access_log_chain import SECOND, T0_US, entry
+from tests.storage.contract.test_contract_access_log import SECOND, T0_US, entry
 
 pytest.importorskip("psycopg")
 

@@ -28,8 +28,7 @@ from tactful.privacy.access_log_writer import GroupCommitter
 from tactful.privacy.keyring import KeySet, create_keyring
 from tests.conftest import T0
 from tests.postgres_cluster import throwaway_cluster
-from tests.storage.postgres.conftest import migrated_database
-from tests.storage.sqlite.test_access_log_chain import (
+from tests.storage.contract.test_contract_access_log import (
     EVERY,
     NEVER_BY_TIME,
     PINNED,
@@ -38,6 +37,7 @@ from tests.storage.sqlite.test_access_log_chain import (
     T0_US,
     entry,
 )
+from tests.storage.postgres.conftest import migrated_database
 
 psycopg = pytest.importorskip("psycopg")
 

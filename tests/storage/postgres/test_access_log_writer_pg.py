@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from tactful.privacy.access_log import AccessEntry, AccessRecord, seal_record
 from tactful.privacy.access_log_writer import GroupCommitter
-from tests.storage.sqlite.test_access_log_chain import T0_US, entry
+from tests.storage.contract.test_contract_access_log import T0_US, entry
 
 
 class NetworkedLog:
