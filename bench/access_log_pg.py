@@ -28,7 +28,7 @@ from tactful.storage.postgres.access_log import SCHEMA, PostgresAccessLog  # noq
 from tactful.storage.postgres.connection import Database  # noqa: E402
 from tests.conftest import T0  # noqa: E402
 from tests.postgres_cluster import fresh_database, throwaway_cluster  # noqa: E402
-from tests.test_access_log_chain import entry  # noqa: E402
+from tests.storage.contract.test_contract_access_log import entry  # noqa: E402
 
 ONE_LOCK = 0x7AC7F0_0199
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from tactful.api.server import RunningServer, create_server
 from tactful.app.auth import hash_token
@@ -163,7 +165,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         data_dir=data_dir,
         principals=principals,
         # Tests make thousands of refused calls from one address on purpose; the limit on
-        # failed calls has tests of its own (tests/test_rate_limit.py).
+        # failed calls has tests of its own (tests/app/test_rate_limit.py).
         failure_limits=UNLIMITED_FAILURES,
         # The development config's fixed metrics port would clash between servers;
         # tests that want metrics ask for port 0.
@@ -225,6 +227,18 @@ def page_view(
         occurred_at=timestamp(at),
         attributes={"path": common_pb2.AttributeValue(string_value=path)},
     )
+
+
+def violations(error: grpc.RpcError) -> dict[str, str]:
+    """The field violations (field -> description) of an INVALID_ARGUMENT reply."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status in the trailers"
+    found: dict[str, str] = {}
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        assert detail.Unpack(bad_request)
+        found.update({v.field: v.description for v in bad_request.field_violations})
+    return found
 
 
 def eventually(condition: Callable[[], bool], *, seconds: float = 10.0) -> None:

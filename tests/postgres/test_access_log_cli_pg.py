@@ -12,7 +12,7 @@ import pytest
 from tactful.app.settings import Settings, load_settings
 from tactful.cli.main import main
 from tactful.privacy.keyring import load_keyring
-from tests.test_access_log_chain import SECOND, T0_US, entry
+from tests.storage.contract.test_contract_access_log import SECOND, T0_US, entry
 
 pytest.importorskip("psycopg")
 

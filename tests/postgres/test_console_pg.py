@@ -17,10 +17,10 @@ from tactful.app import stores
 from tactful.privacy.access_log import AccessQuery
 from tactful.privacy.keyring import KeyringWatcher
 from tests.conftest import TACTFUL
+from tests.console.conftest import COMPLIANCE, signed_in
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres.test_two_servers import record
 from tests.postgres_cluster import free_port, fresh_database, shared_cluster
-from tests.test_console_fixtures import COMPLIANCE, signed_in
 
 pytest.importorskip("psycopg")
 

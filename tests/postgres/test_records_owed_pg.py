@@ -1,4 +1,4 @@
-"""On PostgreSQL as on SQLite (tests/test_records_owed.py): an erasure, or a release of
+"""On PostgreSQL as on SQLite (tests/api/test_records_owed.py): an erasure, or a release of
 segment sizes, that committed as the access log refused its record is answered
 UNAVAILABLE, and its call gets its one record from the recovery once the log works."""
 
@@ -15,9 +15,9 @@ import pytest
 from tactful.app import stores
 from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
 from tactful.privacy.pending_records import RECOVERED_REASON
+from tests.api.test_records_owed import ERASE_SUBJECT, GET_SEGMENT_SIZES, _erase, _records, _sizes
 from tests.conftest import Tactful, eventually, make_settings
 from tests.postgres_cluster import fresh_database, shared_cluster
-from tests.test_records_owed import ERASE_SUBJECT, GET_SEGMENT_SIZES, _erase, _records, _sizes
 
 pytest.importorskip("psycopg")
 from tactful.storage.postgres.access_log import PostgresAccessLog  # noqa: E402

@@ -29,7 +29,7 @@ from tactful.privacy.vault import Identity
 # What casefold() wrote for letters that lower() keeps apart, and the letter it
 # merged: only the ones of living orthographies. (The others are polytonic Greek
 # with iota subscript, Old Cyrillic letter variants and a sigma symbol; the tests
-# in tests/test_normalization_migration.py list every one and fail if that changes.)
+# in tests/lifecycle/test_normalization_migration.py list every one and fail if that changes.)
 CASE_FOLDED = {"ss": "ß", "σ": "ς"}
 _FOLDED_NAMESPACES = frozenset({"email", "device_id"})  # casefold()ed by version 1
 

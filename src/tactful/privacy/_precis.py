@@ -16,7 +16,7 @@ same rules without it. Past it, a part whose mapped characters are each allowed
 wherever they stand (no contextual rule, no right-to-left text) needs no more of
 the profile than its mappings; what each code point is, is remembered (a fact about
 Unicode, never about a person). Anything else, refusals included, goes through
-`precis_i18n` whole. tests/test_normalization.py checks that each shortcut agrees.
+`precis_i18n` whole. tests/privacy/test_normalization.py checks that each shortcut agrees.
 """
 
 from __future__ import annotations
