@@ -1,6 +1,6 @@
 """Every method x role x purpose x kind of caller, generated from the example contract.
 
-The expected outcome comes from the contract and the role table in the README,
+The expected outcome comes from the contract and the role table in docs/guide/contracts.md,
 not from the decision function; a purpose added to the contract is covered
 without touching this file.
 """
@@ -23,7 +23,7 @@ from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
 from tests.conftest import T0, Clock, ServerThread, bearer, make_settings, timestamp, token_for
 
 CONTRACT = load_contract(EXAMPLE_CONTRACT)
-# Who may call what: the role table of the README.
+# Who may call what: the role table of docs/guide/contracts.md.
 ROLES_FOR_METHOD = {
     "RecordEvents": {"frontend", "agent"},
     "SetConsent": {"frontend"},

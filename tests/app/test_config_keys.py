@@ -1,5 +1,5 @@
 """One table of keys: the loader reads it, `tactful config keys` prints it, and
-docs/configuration.md shows every key in it."""
+docs/operations/configuration.md shows every key in it."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from tactful.app.settings import KEYS, ConfigError, load_settings, names_in
 from tactful.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs" / "configuration.md"
+DOCS = ROOT / "docs" / "operations" / "configuration.md"
 TABLES = ("table", "array of tables")
 LEAVES = [k for k in KEYS if k.type not in TABLES]
 READ_HERE = [k for k in KEYS if k.read is not None]
 
 
 def documented() -> set[tuple[str, str]]:
-    """(table, key) for every key set in a TOML example of docs/configuration.md."""
+    """(table, key) for every key set in a TOML example of docs/operations/configuration.md."""
     found: set[tuple[str, str]] = set()
     for block in re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL):
         for name, value in tomllib.loads(block).items():
@@ -36,8 +36,10 @@ def documented() -> set[tuple[str, str]]:
 def test_the_configuration_page_shows_every_key_and_no_other() -> None:
     listed = {(k.table, k.name) for k in LEAVES}
     shown = documented()
-    assert sorted(listed - shown) == [], "keys docs/configuration.md does not show"
-    assert sorted(shown - listed) == [], "keys docs/configuration.md shows that do not exist"
+    assert sorted(listed - shown) == [], "keys docs/operations/configuration.md does not show"
+    assert sorted(shown - listed) == [], (
+        "keys docs/operations/configuration.md shows that do not exist"
+    )
 
 
 def test_config_keys_lists_every_key_with_its_type_default_and_meaning(

@@ -187,7 +187,7 @@ def test_a_tombstone_made_under_the_old_normalization_keeps_blocking(
         tactful.consent(email(spelled_then), "analytics")
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     # Typed the other way: the decomposed form is found too; a fullwidth one is not (the
-    # old rules kept it apart; see README, "Upgrading to PRECIS identifiers").
+    # old rules kept it apart; see docs/guide/keys.md, "Upgrading to PRECIS identifiers").
     stored = tactful.record(
         "support_triage", event(email(spelled_now), "page_viewed", tactful.clock.now, path="/y")
     ).stored

@@ -230,7 +230,7 @@ async def create_server(
     contract, pseudonymizer, access_log = domain.contract, domain.pseudonymizer, domain.access_log
     # The writer thread gives the GIL up for every SQLite statement and must wait for
     # the event loop to hand it back; Python's default of 5 ms per hand-off costs
-    # ingest 14 % alone and 17 % beside reads (docs/benchmarks.md). Process-wide.
+    # ingest 14 % alone and 17 % beside reads (docs/benchmarks-history.md). Process-wide.
     sys.setswitchinterval(settings.thread_switch_ms / 1000)
     telemetry = Telemetry(settings, span_exporter=span_exporter)
     threads = stores.write_threads(settings)

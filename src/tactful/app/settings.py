@@ -3,7 +3,7 @@
 Config file (TOML), every key optional. `KEYS` below is the one table of keys:
 the loader reads each table of the file as it says, refuses a key it does not
 list, and `tactful config keys` prints it (type, default, meaning);
-docs/configuration.md is checked against it.
+docs/operations/configuration.md is checked against it.
 
 Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
 Relative paths in a config file are read relative to that file.

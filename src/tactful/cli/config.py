@@ -19,7 +19,8 @@ def register(commands: Any) -> None:
     group = config.add_subparsers(title="config commands", metavar="COMMAND")
     config.set_defaults(run=lambda _args: config.print_help() or 2)
     keys = group.add_parser(
-        "keys", help="list every key with its type, default and meaning (docs/configuration.md)"
+        "keys",
+        help="list every key with its type, default and meaning (docs/operations/configuration.md)",
     )
     keys.set_defaults(run=_keys)
 

@@ -14,7 +14,7 @@ and `strasse@` both as `strasse@`; `may_hold_two_spellings` says which entries
 those could be, so the migration can count them. NFKC stored `x²@` as `x2@` and
 `ﬁn@` as `fin@`: the stored form is a plain spelling, which today's rules
 accept and keep, and no entry says whether another spelling reached it, so
-those are not counted (README). A stored form that today's rules refuse (a
+those are not counted (docs/guide/keys.md). A stored form that today's rules refuse (a
 character NFKC kept, such as a line separator or a symbol) is left as it is,
 under its pseudonym, and reported: no request can name it.
 """

@@ -637,7 +637,7 @@ def test_a_subject_search_reads_one_index_search_per_bucket(files: LogFiles) -> 
 
 
 def test_a_commit_writes_no_more_pages_as_the_log_grows(tmp_path: Path) -> None:
-    """The cost the soak found (docs/benchmarks.md, "Soak"): with the subject index keyed
+    """The cost the soak found (docs/benchmarks-history.md, "Soak"): with the subject index keyed
     by pseudonym, every subject of a commit landed on a page of its own once the log had
     grown, and a commit of 8 soak-shaped records wrote 50 WAL frames into a log of 400
     records, 82 into one of 12,688. Filed by bucket, the same commit at the same place

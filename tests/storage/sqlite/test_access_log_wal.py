@@ -4,7 +4,7 @@ Calls about many people (a RecordEvents batch) add a subject-index row per perso
 and once the log has grown past its first minutes each row lands on a page of its
 own. SQLite's default window (1,000 frames) then writes almost every page of the WAL
 into the file again at each fold-back, inside a commit on the serving thread: the
-pages written per record went from 6.2 to 11 as the log grew (docs/benchmarks.md,
+pages written per record went from 6.2 to 11 as the log grew (docs/benchmarks-history.md,
 "Soak"). A window of WAL_FOLD_BACK_FRAMES keeps them where a fresh log starts.
 """
 

@@ -190,7 +190,8 @@ class PostgresSubjectData:
     def forget_deleted(self) -> None:
         """Nothing the engine can do from here: deleted rows' old versions stay in their
         pages until VACUUM reclaims them (autovacuum does), and in the WAL, replicas and
-        backups until the operator's retention of those expires them (README)."""
+        backups until the operator's retention of those expires them
+        (docs/operations/backups.md)."""
 
     def close(self) -> None:
         self._db.close()

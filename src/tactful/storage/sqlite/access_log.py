@@ -100,7 +100,7 @@ def m003_subject_index_by_bucket(db: sqlite_utils.Database) -> None:
     """Every subject of a record, by an integer id, in an index led by the record's
     bucket of SUBJECT_BUCKET records: a batch's rows land on the few pages of the
     current bucket, not one page per person all over a file that grows (the soak's
-    fall, docs/benchmarks.md). Replaces `record_subjects` and `records_subject`."""
+    fall, docs/benchmarks-history.md). Replaces `record_subjects` and `records_subject`."""
     db.executescript(f"""
         CREATE TABLE subjects (id INTEGER PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE);
         CREATE TABLE subject_records (
@@ -178,7 +178,7 @@ class SqliteAccessLog:
         # and a fold-back (inside a commit, on the serving thread) wrote almost every
         # page of a 1,000-frame WAL again. Over 10,000 frames the same pages recur and
         # go back once: pages written per record stay where a fresh log starts
-        # (docs/benchmarks.md, "Soak").
+        # (docs/benchmarks-history.md, "Soak").
         self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_FOLD_BACK_FRAMES}")
         # How long a write waits for another process's write lock before failing closed.
         self._lock_timeout_ms = int(lock_timeout_s * 1000)

@@ -74,7 +74,7 @@ class SqliteBehaviorStore:
         self._writer.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
         # Fold the WAL into the database every 40 MB rather than every 4 MB: random index
         # pages rewritten by many batches are then written back once. (Erasure and
-        # withdrawal still empty the WAL at once.) Ingest: about +25 % (docs/benchmarks.md).
+        # withdrawal still empty the WAL at once.) Ingest: about +25 % (docs/benchmarks-history.md).
         self._writer.execute("PRAGMA wal_autocheckpoint=10000")
         migrations.apply(self._writer)
         self._tracked = tracked

@@ -35,7 +35,7 @@ def rows_param(rows: Sequence[Sequence[object]]) -> str:
     One statement for a whole batch, where `executemany` releases and re-takes the
     GIL for every row: with another thread busy (the event loop), each re-take waits
     for it, and 500 rows took 1.7 s instead of 7 ms (`bench/` notes in
-    docs/benchmarks.md). Values: str, int, float, None (no bytes)."""
+    docs/benchmarks-history.md). Values: str, int, float, None (no bytes)."""
     return _ROWS(rows)
 
 
