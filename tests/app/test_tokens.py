@@ -343,7 +343,7 @@ def test_a_running_server_refuses_an_expired_token(
 ) -> None:
     tactful = start_tactful()
     store = TokenStore(tactful.settings.tokens_path)
-    long_ago = datetime.now(UTC) - timedelta(days=100)
+    long_ago = T0 - timedelta(days=100)  # the server runs on the test clock, at T0
     _, expired = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=90))
     _, valid = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=365))
     assert refused_code(tactful, expired) is grpc.StatusCode.UNAUTHENTICATED
