@@ -1,10 +1,12 @@
-"""A non-editable install works outside a checkout: the wheel carries the development
-config, the example contract and the segments data, builds without warnings, and its
-`tactful serve` starts from a directory that holds no copy of the repository."""
+"""A non-editable install works outside a checkout: the wheel carries every engine,
+the console's pages, the development config, the example contract and the segments
+data, builds without warnings, and its `tactful serve` serves from SQLite and from
+PostgreSQL from a directory that holds no copy of the repository."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -102,28 +104,8 @@ def installed(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory)
     """A fresh venv with the wheel installed (no dependencies: those of the project's
     venv are put on its path, so nothing is downloaded). Returns its bin directory."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
-    )
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-        + ["--no-deps", "--no-index", str(wheel[0])],
-        check=True,
-        timeout=120,
-        env=_without_pythonpath(),
-    )
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    # A path line in a .pth file: appended after the venv's own site-packages, so the
-    # installed `tactful` is found first, and the project's editable finder stays off.
-    dependencies = sysconfig.get_path("purelib")
-    (Path(purelib) / "tactful-test-dependencies.pth").write_text(dependencies + "\n")
+    python = _venv_with_the_wheel(venv, wheel[0])
+    _add_path(python, Path(sysconfig.get_path("purelib")))
     return venv / "bin"
 
 
@@ -144,6 +126,37 @@ def test_the_installed_server_runs_from_site_packages(installed: Path, tmp_path:
 
 
 @pytest.mark.slow
+def test_the_installed_package_is_the_wheel_not_the_checkout(
+    installed: Path, tmp_path: Path
+) -> None:
+    """Nothing of the checkout can stand in for what the wheel lacks: no PYTHONPATH, no
+    editable finder, a working directory outside it; every file is the venv's copy."""
+    assert ROOT not in tmp_path.parents
+    probe = (
+        "import json, sys, tactful, tactful.storage.postgres, tactful.console.app as c\n"
+        "print(json.dumps([tactful.__file__, tactful.storage.postgres.__file__,"
+        " str(c.HERE), sys.path]))"
+    )
+    ran = subprocess.run(
+        [str(installed / "python"), "-c", probe],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    package, postgres, console, path = json.loads(ran.stdout)
+    venv = installed.parent
+    top = Path(package).parent
+    assert top.is_relative_to(venv) and Path(postgres).is_relative_to(top)
+    assert Path(console).is_relative_to(top)
+    # On its path: the venv's own, the standard library, and the dependencies (the
+    # project venv's site-packages, by the .pth line); nothing else of the checkout.
+    dependencies = Path(sysconfig.get_path("purelib")).resolve()
+    searched = [Path(p or tmp_path).resolve() for p in path]
+    assert [p for p in searched if p.is_relative_to(ROOT) and p != dependencies] == []
+    missing = [name for name in _source_files() if not (top.parent / name).is_file()]
+    assert not missing
+
+
+@pytest.mark.slow
 def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> None:
     env = _without_pythonpath() | {
         "TACTFUL_LISTEN": "127.0.0.1:0",
@@ -159,17 +172,30 @@ def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_the_wheel_holds_every_package_of_the_source_tree(wheel: tuple[Path, str]) -> None:
-    """Every folder of Python modules is packaged (storage/postgres once was not), and
-    nothing but `tactful` is installed at the top."""
+def test_the_wheel_holds_every_file_of_the_source_tree(wheel: tuple[Path, str]) -> None:
+    """Every module and data file is packaged (storage/postgres once was not; the
+    console's templates and style sheet are data files), and nothing but `tactful` is
+    installed at the top."""
     path, _ = wheel
     names = set(zipfile.ZipFile(path).namelist())
-    sources = sorted((ROOT / "src" / "tactful").rglob("*.py"))
+    sources = _source_files()
     assert len(sources) > 100
-    for module in sources:
-        assert str(module.relative_to(ROOT / "src")) in names, module
+    assert {"tactful/storage/postgres/__init__.py", "tactful/console/templates/base.html"} <= set(
+        sources
+    )
+    for name in sources:
+        assert name in names, name
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"tactful"}
+
+
+@pytest.mark.slow
+def test_the_installed_tactful_serves_from_sqlite(installed: Path, tmp_path: Path) -> None:
+    from tests.postgres.servers import write_config
+
+    config = write_config(tmp_path / "a", "", "", keyring=tmp_path / "keyring.json")
+    assert _records_one_event(installed, config, tmp_path) == 1
+    assert (tmp_path / "a" / "data" / "behavior.db").is_file()
 
 
 @pytest.mark.slow
@@ -181,13 +207,20 @@ def test_the_installed_tactful_serves_from_postgresql(installed: Path, tmp_path:
     cluster = shared_cluster()
     behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
     config = write_config(tmp_path / "a", behavior, vault, keyring=tmp_path / "keyring.json")
-    env = {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
+    env = _without_tactful_variables()
     migrated = subprocess.run(
         [str(installed / "tactful"), "db", "migrate", "--config", str(config)],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
     )  # fmt: skip
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    with _serving(installed / "tactful", tmp_path, env, "--config", str(config)) as lines:
+    assert _records_one_event(installed, config, tmp_path) == 1
+    assert not (tmp_path / "a" / "data" / "behavior.db").exists()
+
+
+def _records_one_event(installed: Path, config: Path, cwd: Path) -> int:
+    """Starts the installed `tactful serve --config`, records one event: how many stored."""
+    env = _without_tactful_variables()
+    with _serving(installed / "tactful", cwd, env, "--config", str(config)) as lines:
         listening = _line_matching(lines, re.compile(r"listening on 127\.0\.0\.1:(\d+)"))
         with grpc.insecure_channel(f"127.0.0.1:{listening.group(1)}") as channel:
             stub = personalization_pb2_grpc.PersonalizationStub(channel)
@@ -195,7 +228,51 @@ def test_the_installed_tactful_serves_from_postgresql(installed: Path, tmp_path:
                 purpose="support_triage", events=[page_view(email("ada@example.com"), _now())]
             )
             reply = stub.RecordEvents(request, metadata=bearer("support_widget"), timeout=30)
-    assert reply.stored == 1
+    return int(reply.stored)
+
+
+def _without_tactful_variables() -> dict[str, str]:
+    return {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
+
+
+def _venv_with_the_wheel(venv: Path, wheel: Path) -> Path:
+    """A venv without pip, with the wheel installed and no dependency: its python."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+        + ["--no-deps", "--no-index", str(wheel)],
+        check=True,
+        timeout=120,
+        env=_without_pythonpath(),
+    )
+    return python
+
+
+def _add_path(python: Path, folder: Path) -> None:
+    """A path line in a .pth file: appended after the venv's own site-packages, so the
+    installed `tactful` is found first. The folder's own .pth files are not read, so
+    the project's editable finder stays off."""
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    (Path(purelib) / "tactful-test-dependencies.pth").write_text(f"{folder}\n")
+
+
+def _source_files() -> list[str]:
+    """What the wheel must hold: every file under src/tactful, as a wheel names it."""
+    src = ROOT / "src"
+    return sorted(
+        str(f.relative_to(src))
+        for f in (src / "tactful").rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"
+    )
 
 
 def _now() -> datetime:
