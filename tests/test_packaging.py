@@ -1,11 +1,16 @@
 """A non-editable install works outside a checkout: the wheel carries every engine,
 the console's pages, the development config, the example contract and the segments
 data, builds without warnings, and its `tactful serve` serves from SQLite and from
-PostgreSQL from a directory that holds no copy of the repository."""
+PostgreSQL from a directory that holds no copy of the repository.
+
+`pip install tactful` alone is the client a frontend needs: it passes `pip check` with
+only grpcio, protobuf and googleapis-common-protos, and its `tactful` command says in
+one line to install `tactful[server]`."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import queue
@@ -24,8 +29,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from packaging.requirements import Requirement
 
 from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
+from tactful.cli import entry
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
 from tests.conftest import bearer, email, page_view
 
@@ -235,6 +242,109 @@ def _without_tactful_variables() -> dict[str, str]:
     return {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
 
 
+# The slim install: the wheel alone, in a venv that holds only the client's
+# dependencies.
+
+
+@pytest.fixture(scope="module")
+def client_only(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed and, on its path, only the distributions
+    its base requirements need (links into the project's venv: nothing is downloaded).
+    Returns its bin directory."""
+    venv = tmp_path_factory.mktemp("client-venv")
+    python = _venv_with_the_wheel(venv, wheel[0])
+    linked = tmp_path_factory.mktemp("client-dependencies")
+    for name in _base_requirements_closure(wheel[0]):
+        _link_distribution(importlib.metadata.distribution(name), linked)
+    _add_path(python, linked)
+    return venv / "bin"
+
+
+@pytest.mark.slow
+def test_the_client_needs_only_grpcio_protobuf_and_googleapis_common_protos(
+    wheel: tuple[Path, str],
+) -> None:
+    closure = _base_requirements_closure(wheel[0])
+    assert {"grpcio", "protobuf", "googleapis-common-protos"} <= closure
+    assert not closure & {"cryptography", "opendp", "sqlite-utils", "starlette", "grpcio-status"}
+
+
+@pytest.mark.slow
+def test_the_client_install_passes_pip_check(client_only: Path, tmp_path: Path) -> None:
+    checked = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(client_only / "python"), "check"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(client_only / "python"), "list"]
+        + ["--format", "json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_without_pythonpath(),
+    )  # fmt: skip
+    names = {d["name"].lower() for d in json.loads(listed.stdout)}
+    assert "tactful" in names and not names & {"cryptography", "opendp", "sqlite-utils"}
+
+
+@pytest.mark.slow
+def test_the_client_install_connects(client_only: Path, tmp_path: Path) -> None:
+    program = (
+        "from tactful.client import Event, Subject, connect\n"
+        "connect('127.0.0.1:1', 'tf_x', plaintext=True).close()\n"
+        "try:\n    import cryptography\nexcept ImportError:\n    print('slim')\n"
+    )
+    ran = subprocess.run(
+        [str(client_only / "python"), "-c", program],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "slim\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["serve"], ["audit", "verify"], ["--version"]])
+def test_the_client_installs_tactful_command_says_what_to_install(
+    client_only: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    ran = subprocess.run(
+        [str(client_only / "tactful"), *argv],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+    assert ran.stderr.startswith("tactful: ")
+    assert "pip install 'tactful[server]'" in ran.stderr
+
+
+@pytest.mark.parametrize("missing", ["cryptography", "grpc_status._async"])
+def test_a_missing_server_dependency_is_one_line(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import_of_main_fails(monkeypatch, missing)
+    assert entry.main() == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1
+    assert f"no module named {missing.partition('.')[0]!r}" in printed.err
+    assert "pip install 'tactful[server]'" in printed.err
+
+
+def test_a_missing_module_of_tactful_is_not_taken_for_a_client_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _import_of_main_fails(monkeypatch, "tactful.storage.postgres")
+    with pytest.raises(ModuleNotFoundError):
+        entry.main()
+
+
+def _import_of_main_fails(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    class Failing:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "tactful.cli.main":
+                raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+    monkeypatch.delitem(sys.modules, "tactful.cli.main", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Failing(), *sys.meta_path])
+
+
 def _venv_with_the_wheel(venv: Path, wheel: Path) -> Path:
     """A venv without pip, with the wheel installed and no dependency: its python."""
     subprocess.run(
@@ -263,6 +373,38 @@ def _add_path(python: Path, folder: Path) -> None:
         timeout=30,
     ).stdout.strip()
     (Path(purelib) / "tactful-test-dependencies.pth").write_text(f"{folder}\n")
+
+
+def _base_requirements_closure(wheel: Path) -> set[str]:
+    """The distributions `pip install <wheel>` pulls without extras, read from the
+    wheel's metadata and then from those installed in the project's venv."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    wanted = [line.partition(": ")[2] for line in lines if line.startswith("Requires-Dist: ")]
+    closure: set[str] = set()
+    while wanted:
+        requirement = Requirement(wanted.pop())
+        name = requirement.name.lower().replace("_", "-")
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if name not in closure:
+            closure.add(name)
+            wanted += importlib.metadata.requires(name) or []
+    return closure
+
+
+def _link_distribution(distribution: importlib.metadata.Distribution, into: Path) -> None:
+    """Links, file by file, to what one distribution installed in site-packages (its
+    modules and its .dist-info), so that namespace folders such as google/ hold only
+    the files of the distributions linked."""
+    site = Path(sysconfig.get_path("purelib"))
+    for file in distribution.files or []:
+        if file.parts[0] == ".." or "__pycache__" in file.parts:
+            continue  # scripts in bin/; byte code is made again
+        link = into / file
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(site / file)
 
 
 def _source_files() -> list[str]:
