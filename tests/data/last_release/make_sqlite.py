@@ -82,6 +82,13 @@ undeclared_attributes = "reject"
 
 
 def main(old: Path, out: Path) -> None:
+    make(old, out, {})
+    (out / "data" / "serve.lock").unlink(missing_ok=True)
+
+
+def make(old: Path, out: Path, storage: dict[str, str]) -> None:
+    """The folder, made by the release at `old`; `storage`: TACTFUL_STORAGE_URL and
+    TACTFUL_VAULT_URL for PostgreSQL (nothing: SQLite, in the folder)."""
     old = old.resolve()
     sys.path[:0] = [str(old), str(old / "proto")]
     from tactful.client import Event, Subject, connect  # the old release's client
@@ -94,7 +101,7 @@ def main(old: Path, out: Path) -> None:
     (out / "contract.toml").write_text(CONTRACT)
     config = str((out / "tactful.toml").resolve())
     env = {k: v for k, v in os.environ.items() if not k.startswith("TACTFUL_")}
-    env["PYTHONPATH"] = f"{old}{os.pathsep}{old / 'proto'}"
+    env |= storage | {"PYTHONPATH": f"{old}{os.pathsep}{old / 'proto'}"}
 
     def tactful(*argv: str) -> str:
         ran = subprocess.run(
@@ -103,6 +110,8 @@ def main(old: Path, out: Path) -> None:
         )  # fmt: skip
         return ran.stdout
 
+    if storage:
+        tactful("db", "migrate")
     tactful("keys", "init")
     token = tactful("tokens", "issue", "web_frontend").splitlines()[-1]
     server = subprocess.Popen(
@@ -135,7 +144,6 @@ def main(old: Path, out: Path) -> None:
     assert segments == ("trial_member",), segments
     exported = json.loads(tactful("subjects", "export", "--namespace", "email", "--id", ada.id))
     verified = tactful("audit", "verify")  # last: what it says is what the folder holds
-    (out / "data" / "serve.lock").unlink(missing_ok=True)
     expected = {
         "token": token,
         "segments": list(segments),
