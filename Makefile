@@ -51,7 +51,8 @@ proto: $(STAMP)
 ## lock: rewrite requirements.lock from pyproject.toml, keeping the pins that still fit
 ## (make lock UPGRADE=1: every package at its newest allowed version)
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet $(if $(UPGRADE),--upgrade) --extra dev --extra otel --extra postgres --allow-unsafe \
+	$(BIN)/pip-compile --quiet $(if $(UPGRADE),--upgrade) --allow-unsafe \
+		--extra server --extra dev --extra otel --extra postgres \
 		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file $(LOCK) pyproject.toml
 

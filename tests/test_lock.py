@@ -20,10 +20,16 @@ def locked() -> dict[str, str]:
     return {canonicalize_name(n): v for n, v in _PIN.findall(LOCK.read_text(encoding="utf-8"))}
 
 
-def declared() -> list[Requirement]:
+def extras() -> dict[str, list[str]]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    extras = project["optional-dependencies"]
-    wanted = project["dependencies"] + extras["dev"] + extras["otel"]
+    return project["optional-dependencies"]  # type: ignore[no-any-return]
+
+
+def declared() -> list[Requirement]:
+    """The base requirements (the client's) and those of every extra (the server's,
+    postgres, otel, dev): make installs them all."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = project["dependencies"] + [r for extra in extras().values() for r in extra]
     return [Requirement(r) for r in wanted]
 
 
@@ -68,3 +74,12 @@ def test_make_installs_from_the_lock_and_rebuilds_when_it_changes() -> None:
     assert "--require-hashes -r $(LOCK)" in recipe
     assert "--no-deps" in recipe  # tactful itself resolves nothing beyond the lock
     assert re.search(r"^lock: .*\n\t\$\(BIN\)/pip-compile ", makefile, re.MULTILINE)
+
+
+def test_make_lock_compiles_every_extra() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^lock: .*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe is not None
+    assert set(re.findall(r"--extra (\S+)", recipe.group(1))) == set(extras())
+    # An extra naming tactful itself would lock the checkout (tactful @ file://...).
+    assert not re.search(r"^\S+ @ ", LOCK.read_text(encoding="utf-8"), re.MULTILINE)

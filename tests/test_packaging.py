@@ -1,10 +1,17 @@
-"""A non-editable install works outside a checkout: the wheel carries the development
-config, the example contract and the segments data, builds without warnings, and its
-`tactful serve` starts from a directory that holds no copy of the repository."""
+"""A non-editable install works outside a checkout: the wheel carries every engine,
+the console's pages, the development config, the example contract and the segments
+data, builds without warnings, and its `tactful serve` serves from SQLite and from
+PostgreSQL from a directory that holds no copy of the repository.
+
+`pip install tactful` alone is the client a frontend needs: it passes `pip check` with
+only grpcio, protobuf and googleapis-common-protos, and its `tactful` command says in
+one line to install `tactful[server]`."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import json
 import os
 import queue
 import re
@@ -22,8 +29,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from packaging.requirements import Requirement
 
 from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, EXAMPLES
+from tactful.cli import entry
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
 from tests.conftest import bearer, email, page_view
 
@@ -102,28 +111,8 @@ def installed(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory)
     """A fresh venv with the wheel installed (no dependencies: those of the project's
     venv are put on its path, so nothing is downloaded). Returns its bin directory."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
-    )
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-        + ["--no-deps", "--no-index", str(wheel[0])],
-        check=True,
-        timeout=120,
-        env=_without_pythonpath(),
-    )
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    # A path line in a .pth file: appended after the venv's own site-packages, so the
-    # installed `tactful` is found first, and the project's editable finder stays off.
-    dependencies = sysconfig.get_path("purelib")
-    (Path(purelib) / "tactful-test-dependencies.pth").write_text(dependencies + "\n")
+    python = _venv_with_the_wheel(venv, wheel[0])
+    _add_path(python, Path(sysconfig.get_path("purelib")))
     return venv / "bin"
 
 
@@ -144,6 +133,37 @@ def test_the_installed_server_runs_from_site_packages(installed: Path, tmp_path:
 
 
 @pytest.mark.slow
+def test_the_installed_package_is_the_wheel_not_the_checkout(
+    installed: Path, tmp_path: Path
+) -> None:
+    """Nothing of the checkout can stand in for what the wheel lacks: no PYTHONPATH, no
+    editable finder, a working directory outside it; every file is the venv's copy."""
+    assert ROOT not in tmp_path.parents
+    probe = (
+        "import json, sys, tactful, tactful.storage.postgres, tactful.console.app as c\n"
+        "print(json.dumps([tactful.__file__, tactful.storage.postgres.__file__,"
+        " str(c.HERE), sys.path]))"
+    )
+    ran = subprocess.run(
+        [str(installed / "python"), "-c", probe],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    package, postgres, console, path = json.loads(ran.stdout)
+    venv = installed.parent
+    top = Path(package).parent
+    assert top.is_relative_to(venv) and Path(postgres).is_relative_to(top)
+    assert Path(console).is_relative_to(top)
+    # On its path: the venv's own, the standard library, and the dependencies (the
+    # project venv's site-packages, by the .pth line); nothing else of the checkout.
+    dependencies = Path(sysconfig.get_path("purelib")).resolve()
+    searched = [Path(p or tmp_path).resolve() for p in path]
+    assert [p for p in searched if p.is_relative_to(ROOT) and p != dependencies] == []
+    missing = [name for name in _source_files() if not (top.parent / name).is_file()]
+    assert not missing
+
+
+@pytest.mark.slow
 def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> None:
     env = _without_pythonpath() | {
         "TACTFUL_LISTEN": "127.0.0.1:0",
@@ -159,17 +179,30 @@ def test_the_installed_tactful_serve_starts(installed: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_the_wheel_holds_every_package_of_the_source_tree(wheel: tuple[Path, str]) -> None:
-    """Every folder of Python modules is packaged (storage/postgres once was not), and
-    nothing but `tactful` is installed at the top."""
+def test_the_wheel_holds_every_file_of_the_source_tree(wheel: tuple[Path, str]) -> None:
+    """Every module and data file is packaged (storage/postgres once was not; the
+    console's templates and style sheet are data files), and nothing but `tactful` is
+    installed at the top."""
     path, _ = wheel
     names = set(zipfile.ZipFile(path).namelist())
-    sources = sorted((ROOT / "src" / "tactful").rglob("*.py"))
+    sources = _source_files()
     assert len(sources) > 100
-    for module in sources:
-        assert str(module.relative_to(ROOT / "src")) in names, module
+    assert {"tactful/storage/postgres/__init__.py", "tactful/console/templates/base.html"} <= set(
+        sources
+    )
+    for name in sources:
+        assert name in names, name
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"tactful"}
+
+
+@pytest.mark.slow
+def test_the_installed_tactful_serves_from_sqlite(installed: Path, tmp_path: Path) -> None:
+    from tests.postgres.servers import write_config
+
+    config = write_config(tmp_path / "a", "", "", keyring=tmp_path / "keyring.json")
+    assert _records_one_event(installed, config, tmp_path) == 1
+    assert (tmp_path / "a" / "data" / "behavior.db").is_file()
 
 
 @pytest.mark.slow
@@ -181,13 +214,20 @@ def test_the_installed_tactful_serves_from_postgresql(installed: Path, tmp_path:
     cluster = shared_cluster()
     behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
     config = write_config(tmp_path / "a", behavior, vault, keyring=tmp_path / "keyring.json")
-    env = {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
+    env = _without_tactful_variables()
     migrated = subprocess.run(
         [str(installed / "tactful"), "db", "migrate", "--config", str(config)],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
     )  # fmt: skip
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    with _serving(installed / "tactful", tmp_path, env, "--config", str(config)) as lines:
+    assert _records_one_event(installed, config, tmp_path) == 1
+    assert not (tmp_path / "a" / "data" / "behavior.db").exists()
+
+
+def _records_one_event(installed: Path, config: Path, cwd: Path) -> int:
+    """Starts the installed `tactful serve --config`, records one event: how many stored."""
+    env = _without_tactful_variables()
+    with _serving(installed / "tactful", cwd, env, "--config", str(config)) as lines:
         listening = _line_matching(lines, re.compile(r"listening on 127\.0\.0\.1:(\d+)"))
         with grpc.insecure_channel(f"127.0.0.1:{listening.group(1)}") as channel:
             stub = personalization_pb2_grpc.PersonalizationStub(channel)
@@ -195,7 +235,186 @@ def test_the_installed_tactful_serves_from_postgresql(installed: Path, tmp_path:
                 purpose="support_triage", events=[page_view(email("ada@example.com"), _now())]
             )
             reply = stub.RecordEvents(request, metadata=bearer("support_widget"), timeout=30)
-    assert reply.stored == 1
+    return int(reply.stored)
+
+
+def _without_tactful_variables() -> dict[str, str]:
+    return {k: v for k, v in _without_pythonpath().items() if not k.startswith("TACTFUL_")}
+
+
+# The slim install: the wheel alone, in a venv that holds only the client's
+# dependencies.
+
+
+@pytest.fixture(scope="module")
+def client_only(wheel: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed and, on its path, only the distributions
+    its base requirements need (links into the project's venv: nothing is downloaded).
+    Returns its bin directory."""
+    venv = tmp_path_factory.mktemp("client-venv")
+    python = _venv_with_the_wheel(venv, wheel[0])
+    linked = tmp_path_factory.mktemp("client-dependencies")
+    for name in _base_requirements_closure(wheel[0]):
+        _link_distribution(importlib.metadata.distribution(name), linked)
+    _add_path(python, linked)
+    return venv / "bin"
+
+
+@pytest.mark.slow
+def test_the_client_needs_only_grpcio_protobuf_and_googleapis_common_protos(
+    wheel: tuple[Path, str],
+) -> None:
+    closure = _base_requirements_closure(wheel[0])
+    assert {"grpcio", "protobuf", "googleapis-common-protos"} <= closure
+    assert not closure & {"cryptography", "opendp", "sqlite-utils", "starlette", "grpcio-status"}
+
+
+@pytest.mark.slow
+def test_the_client_install_passes_pip_check(client_only: Path, tmp_path: Path) -> None:
+    checked = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(client_only / "python"), "check"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(client_only / "python"), "list"]
+        + ["--format", "json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_without_pythonpath(),
+    )  # fmt: skip
+    names = {d["name"].lower() for d in json.loads(listed.stdout)}
+    assert "tactful" in names and not names & {"cryptography", "opendp", "sqlite-utils"}
+
+
+@pytest.mark.slow
+def test_the_client_install_connects(client_only: Path, tmp_path: Path) -> None:
+    program = (
+        "from tactful.client import Event, Subject, connect\n"
+        "connect('127.0.0.1:1', 'tf_x', plaintext=True).close()\n"
+        "try:\n    import cryptography\nexcept ImportError:\n    print('slim')\n"
+    )
+    ran = subprocess.run(
+        [str(client_only / "python"), "-c", program],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "slim\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["serve"], ["audit", "verify"], ["--version"]])
+def test_the_client_installs_tactful_command_says_what_to_install(
+    client_only: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    ran = subprocess.run(
+        [str(client_only / "tactful"), *argv],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=_without_pythonpath(),
+    )  # fmt: skip
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+    assert ran.stderr.startswith("tactful: ")
+    assert "pip install 'tactful[server]'" in ran.stderr
+
+
+@pytest.mark.parametrize("missing", ["cryptography", "grpc_status._async"])
+def test_a_missing_server_dependency_is_one_line(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _import_of_main_fails(monkeypatch, missing)
+    assert entry.main() == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1
+    assert f"no module named {missing.partition('.')[0]!r}" in printed.err
+    assert "pip install 'tactful[server]'" in printed.err
+
+
+def test_a_missing_module_of_tactful_is_not_taken_for_a_client_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _import_of_main_fails(monkeypatch, "tactful.storage.postgres")
+    with pytest.raises(ModuleNotFoundError):
+        entry.main()
+
+
+def _import_of_main_fails(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    class Failing:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "tactful.cli.main":
+                raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+    monkeypatch.delitem(sys.modules, "tactful.cli.main", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Failing(), *sys.meta_path])
+
+
+def _venv_with_the_wheel(venv: Path, wheel: Path) -> Path:
+    """A venv without pip, with the wheel installed and no dependency: its python."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+        + ["--no-deps", "--no-index", str(wheel)],
+        check=True,
+        timeout=120,
+        env=_without_pythonpath(),
+    )
+    return python
+
+
+def _add_path(python: Path, folder: Path) -> None:
+    """A path line in a .pth file: appended after the venv's own site-packages, so the
+    installed `tactful` is found first. The folder's own .pth files are not read, so
+    the project's editable finder stays off."""
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    (Path(purelib) / "tactful-test-dependencies.pth").write_text(f"{folder}\n")
+
+
+def _base_requirements_closure(wheel: Path) -> set[str]:
+    """The distributions `pip install <wheel>` pulls without extras, read from the
+    wheel's metadata and then from those installed in the project's venv."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    wanted = [line.partition(": ")[2] for line in lines if line.startswith("Requires-Dist: ")]
+    closure: set[str] = set()
+    while wanted:
+        requirement = Requirement(wanted.pop())
+        name = requirement.name.lower().replace("_", "-")
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if name not in closure:
+            closure.add(name)
+            wanted += importlib.metadata.requires(name) or []
+    return closure
+
+
+def _link_distribution(distribution: importlib.metadata.Distribution, into: Path) -> None:
+    """Links, file by file, to what one distribution installed in site-packages (its
+    modules and its .dist-info), so that namespace folders such as google/ hold only
+    the files of the distributions linked."""
+    site = Path(sysconfig.get_path("purelib"))
+    for file in distribution.files or []:
+        if file.parts[0] == ".." or "__pycache__" in file.parts:
+            continue  # scripts in bin/; byte code is made again
+        link = into / file
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(site / file)
+
+
+def _source_files() -> list[str]:
+    """What the wheel must hold: every file under src/tactful, as a wheel names it."""
+    src = ROOT / "src"
+    return sorted(
+        str(f.relative_to(src))
+        for f in (src / "tactful").rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"
+    )
 
 
 def _now() -> datetime:
