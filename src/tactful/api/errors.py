@@ -121,11 +121,11 @@ def status_for(error: Exception) -> grpc.Status:
         _attach_violations(details, error.violations)
     if isinstance(error, Denied):
         decision = error.decision
-        metadata = {"outcome": str(decision.outcome)}
+        metadata = {"outcome": str(decision.verdict)}
         if decision.refused:
             metadata["refused"] = ",".join(_listed([_short(n) for n in decision.refused]))
         info = error_details_pb2.ErrorInfo(
-            reason=decision.outcome.upper(), domain="tactful", metadata=metadata
+            reason=decision.verdict.upper(), domain="tactful", metadata=metadata
         )
         _attach(details, info)
     if isinstance(error, BudgetExhausted):
