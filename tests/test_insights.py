@@ -30,11 +30,11 @@ from tactful.privacy.contract import load_contract
 from tactful.privacy.decisions import Actor
 from tactful.privacy.insights import Insights
 from tactful.segments.census import Census
-from tactful.segments.ingest import to_us
 from tactful.segments.store import StoredEvent, tracked_by
 from tactful.segments.visitor import NEW_VISITOR_WINDOW_US
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.storage.sqlite.budget import SqliteBudgetLedger
+from tactful.timestamps import to_us
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, insights_pb2, insights_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
 from tests.test_layering import PACKAGE, imports_of

@@ -36,7 +36,7 @@ from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.errors import InvalidRequest, PrivacyError, Violation
 from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 log = logging.getLogger("tactful.server")
 UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
