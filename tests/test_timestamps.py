@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -86,3 +89,21 @@ def test_the_float_forms_it_replaces_were_off_far_from_1970() -> None:
 
 def test_the_epoch_is_zero() -> None:
     assert to_us(EPOCH) == 0 and from_us(0) == EPOCH
+
+
+def imported_by(source: str) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modules.add("." if node.level else (node.module or "").split(".")[0])
+    return modules
+
+
+def test_it_is_a_leaf_every_layer_may_import() -> None:
+    """Only the standard library: were it to import a layer, that layer could not use it."""
+    source = Path(tactful.timestamps.__file__).read_text()
+    assert imported_by(source) <= sys.stdlib_module_names
+    for offending in ("from tactful.privacy import errors", "from . import errors", "import grpc"):
+        assert not imported_by(source + offending) <= sys.stdlib_module_names, offending
