@@ -234,8 +234,8 @@ def test_each_release_and_refusal_is_in_the_access_log_with_its_epsilon(
     refusal(lambda: sizes(tactful, 0.5))
 
     request = access_log_pb2.QueryAccessLogRequest(method=METHOD, page_size=100)
-    audit = access_log_pb2_grpc.AccessLogStub(tactful.channel)
-    records = audit.QueryAccessLog(request, metadata=bearer("compliance_officer"), timeout=10)
+    access_log = access_log_pb2_grpc.AccessLogStub(tactful.channel)
+    records = access_log.QueryAccessLog(request, metadata=bearer("compliance_officer"), timeout=10)
     first, second, refused = records.records
     for record, epsilon in ((first, "0.25"), (second, "0.5")):
         assert (record.principal, record.role, record.purpose) == (ANALYST, "analyst", "analytics")
