@@ -63,9 +63,9 @@ from bench._report import (  # noqa: E402
 )
 from tactful.api.server import utc_now  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
-from tactful.segments.ingest import to_us  # noqa: E402
 from tactful.storage.sqlite.behavior_schema import migrations  # noqa: E402
 from tactful.storage.sqlite.connection import connect  # noqa: E402
+from tactful.timestamps import to_us  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 TARGET_EVENTS_PER_S = 30_000

@@ -57,6 +57,7 @@ from tactful.segments.store import tracked_by  # noqa: E402
 from tactful.storage.postgres.behavior import PostgresBehaviorStore  # noqa: E402
 from tactful.storage.postgres.behavior_schema import SCHEMA  # noqa: E402
 from tactful.storage.postgres.connection import Database  # noqa: E402
+from tactful.timestamps import to_us  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.postgres_cluster import fresh_database, throwaway_cluster  # noqa: E402
 
@@ -97,7 +98,7 @@ class ForgetfulVault:
 
 def events(i: int, rng: random.Random) -> list[tuple[int, int, str]]:
     """Batch i: (person, occurred_at_us, path) rows, within the second before its time."""
-    end = int((START + timedelta(milliseconds=20 * i)).timestamp() * 1_000_000)
+    end = to_us(START + timedelta(milliseconds=20 * i))
     return [(rng.randrange(PEOPLE), end - rng.randrange(1_000_000), f"/p/{rng.randrange(40)}")
             for _ in range(BATCH)]  # fmt: skip
 
@@ -180,7 +181,7 @@ def store(url: str, batches: Sequence[list[tuple[int, int, str]]], connections: 
         for t in range(connections)
     ]  # fmt: skip
     everyone = [EventInput(SubjectInput("email", f"person{p}@example.com"), "page_viewed",
-                           int(START.timestamp() * 1_000_000) - 60_000_000, {"path": "/"})
+                           to_us(START) - 60_000_000, {"path": "/"})
                 for p in range(PEOPLE)]  # fmt: skip
     for first in range(0, PEOPLE, BATCH):  # the people known, before the clock
         recorders[0].store_many([(recorders[0].prepare(

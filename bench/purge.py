@@ -41,6 +41,7 @@ import grpc  # noqa: E402
 from tactful.app.auth import hash_token, new_token  # noqa: E402
 from tactful.privacy.keyring import create_keyring  # noqa: E402
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore  # noqa: E402
+from tactful.timestamps import to_us  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def write_config(root: Path, token: str) -> Path:
 def fill_expired(path: Path, rows: int, *, subjects: int, now: datetime) -> None:
     """`rows` support_triage events 60 days old (retention 30 days), straight into SQLite."""
     SqliteBehaviorStore(path).close()  # the schema, by the store's own migrations
-    old_us = int((now - timedelta(days=60)).timestamp() * 1_000_000)
+    old_us = to_us(now - timedelta(days=60))
     with sqlite3.connect(path) as db:
         db.executemany(
             "INSERT INTO subjects (id, pseudonym) VALUES (?, ?)",
@@ -240,7 +241,7 @@ async def measure(args: argparse.Namespace, root: Path) -> None:
 
 def measure_postgres(args: argparse.Namespace, root: Path) -> None:
     from tactful.api.server import load_checked_contract
-    from tactful.lifecycle.retention import RetentionJob, to_us
+    from tactful.lifecycle.retention import RetentionJob
     from tactful.privacy.errors import StoreUnavailable
     from tactful.segments.store import SignalQuery, tracked_by
     from tactful.storage.postgres import behavior_schema as layout

@@ -75,7 +75,7 @@ def random_moment(low: float = 0.3, high: float = 1.5) -> float:
     return random.uniform(low, high)
 
 
-def audit(domain: Domain, sent: dict[str, str]) -> tuple[list[str], list[str], int]:
+def reconcile(domain: Domain, sent: dict[str, str]) -> tuple[list[str], list[str], int]:
     """(request ids of stored batches without a record, request ids recorded more than
     once, batches stored)."""
     records = domain.access_log.query(AccessQuery(method=RECORD_EVENTS), limit=10**7)

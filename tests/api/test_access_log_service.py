@@ -62,14 +62,14 @@ def metadata(principal: str | None, request_id: str = "") -> tuple[tuple[str, st
     return (*found, ("x-request-id", request_id)) if request_id else found
 
 
-def audit(tactful: Tactful) -> access_log_pb2_grpc.AccessLogStub:
+def access_log(tactful: Tactful) -> access_log_pb2_grpc.AccessLogStub:
     return access_log_pb2_grpc.AccessLogStub(tactful.channel)
 
 
 def query(tactful: Tactful, **filters: Any) -> list[access_log_pb2.AccessRecord]:
     """One page of up to 1,000 records, as the compliance officer (adds one record)."""
     request = access_log_pb2.QueryAccessLogRequest(page_size=1000, **filters)
-    reply = audit(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
     assert not reply.next_page_token
     return list(reply.records)
 
@@ -81,7 +81,7 @@ def walk(tactful: Tactful, page_size: int, **filters: Any) -> list[list[int]]:
         request = access_log_pb2.QueryAccessLogRequest(
             page_size=page_size, page_token=token, **filters
         )
-        reply = audit(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
+        reply = access_log(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
         pages.append([r.sequence for r in reply.records])
         token = reply.next_page_token
         if not token:
@@ -296,8 +296,8 @@ def test_each_call_adds_exactly_one_record_and_queries_count_too(tactful: Tactfu
         (tactful.personalization.GetSegments, SEGMENTS, "support_widget"),
         (tactful.personalization.GetSegments, SEGMENTS, "analyst"),
         (tactful.personalization.GetSegments, SEGMENTS, None),
-        (audit(tactful).VerifyAccessLog, VERIFY, COMPLIANCE),
-        (audit(tactful).QueryAccessLog, QUERY, "web_frontend"),
+        (access_log(tactful).VerifyAccessLog, VERIFY, COMPLIANCE),
+        (access_log(tactful).QueryAccessLog, QUERY, "web_frontend"),
     ]
     for call, request, principal in calls:
         call_status(call, request, metadata=metadata(principal))
@@ -524,7 +524,7 @@ def test_bad_query_arguments_are_invalid_and_recorded_as_such(
 ) -> None:
     request = access_log_pb2.QueryAccessLogRequest(**filters)
     with pytest.raises(grpc.RpcError) as caught:
-        audit(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
+        access_log(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
     (record,) = query(tactful)
     assert (record.decision, record.status) == ("denied", "INVALID_ARGUMENT")
@@ -532,7 +532,7 @@ def test_bad_query_arguments_are_invalid_and_recorded_as_such(
 
 def test_the_largest_page_size_is_accepted(tactful: Tactful) -> None:
     request = access_log_pb2.QueryAccessLogRequest(page_size=1000)
-    audit(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
+    access_log(tactful).QueryAccessLog(request, metadata=bearer(COMPLIANCE), timeout=10)
 
 
 # -- verify and who may ---------------------------------------------------------------------
@@ -543,10 +543,10 @@ def test_verify_reports_an_intact_log_with_its_record_count(tactful: Tactful) ->
     tactful.segments(ADA)
     call_status(tactful.personalization.GetSegments, SEGMENTS, metadata=bearer("analyst"))
     seen = len(query(tactful))
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert reply == access_log_pb2.VerifyAccessLogResponse(intact=True, records=seen + 1)
     tactful.restart()  # and again after the records were checkpointed at shutdown
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert reply == access_log_pb2.VerifyAccessLogResponse(intact=True, records=seen + 2)
 
 
@@ -561,11 +561,11 @@ def test_checkpoints_go_to_the_configured_file_and_verify_misses_none(
     # The first record is checkpointed at once (none signed yet), then every third.
     assert [json.loads(line)["sequence"] for line in lines] == [1, 4, 7]
     assert not tactful.settings.checkpoints_path.is_relative_to(tactful.settings.data_dir)
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert reply == access_log_pb2.VerifyAccessLogResponse(intact=True, records=7)
 
     outside.write_text("".join(line + "\n" for line in lines[:-1]))  # the last one lost
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert (reply.intact, reply.first_bad_sequence) == (False, 7), reply.problem
 
 
@@ -578,14 +578,14 @@ def test_verify_warns_of_a_checkpoint_the_database_lacks(
         tactful.segments(ADA)
     with sqlite3.connect(tactful.settings.data_dir / "access_log.db") as db:
         db.execute("DELETE FROM checkpoints WHERE id = (SELECT max(id) FROM checkpoints)")
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert (reply.intact, reply.records) == (True, 7), reply.problem
     (warning,) = reply.warnings
     assert "in the checkpoint file but not in the database" in warning
 
 
 def test_only_compliance_may_query_or_verify(tactful: Tactful) -> None:
-    stub = audit(tactful)
+    stub = access_log(tactful)
     others = [name for name in ROLE if name not in (COMPLIANCE, None)]
     for principal in [*others, None]:
         for call, request in ((stub.QueryAccessLog, QUERY), (stub.VerifyAccessLog, VERIFY)):
@@ -634,7 +634,7 @@ def test_canary_identifier_never_reaches_the_access_log(tactful: Tactful) -> Non
     about = query(tactful, subject=email(CANARY))
     assert len(about) == 7  # record, consent, segments, signals, denied, anonymous, export
     assert all(r.subject.startswith("hmac-sha256:v1:") for r in about)
-    audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
 
     files = access_log_files(tactful)
     assert {p.name for p in files} == {
@@ -708,7 +708,7 @@ def test_a_failing_access_log_releases_nothing_and_reports_not_serving(
     with pytest.raises(grpc.RpcError) as ingest:
         tactful.record("support_triage", page_view(BOB))
     assert ingest.value.code() is grpc.StatusCode.UNAVAILABLE
-    assert call_status(audit(tactful).QueryAccessLog, QUERY, metadata=bearer(COMPLIANCE)) == (
+    assert call_status(access_log(tactful).QueryAccessLog, QUERY, metadata=bearer(COMPLIANCE)) == (
         "UNAVAILABLE"
     )
 
@@ -717,7 +717,7 @@ def test_a_failing_access_log_releases_nothing_and_reports_not_serving(
     assert_health(tactful, health_pb2.HealthCheckResponse.SERVING)
     records = query(tactful)
     assert len(records) == kept + 2  # the last query and the read after recovery; no more
-    reply = audit(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
+    reply = access_log(tactful).VerifyAccessLog(VERIFY, metadata=bearer(COMPLIANCE), timeout=10)
     assert reply.intact, reply.problem
 
 

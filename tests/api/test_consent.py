@@ -11,6 +11,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from tactful.timestamps import to_us
 from tactful.v1 import common_pb2, personalization_pb2
 from tests.conftest import T0, Tactful, bearer, email, page_view
 
@@ -97,7 +98,7 @@ def test_consent_history_is_kept(tactful: Tactful) -> None:
             "SELECT purpose, granted, source, recorded_at_us FROM consent_history ORDER BY id"
         ).fetchall()
     hour = 3600 * 1_000_000
-    start = int(T0.timestamp()) * 1_000_000
+    start = to_us(T0)
     assert history == [
         ("onboarding", 1, "tests/banner", start),
         ("onboarding", 0, "tests/banner", start + hour),

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from tactful import lifecycle, privacy, segments, storage
 from tactful.api.errors import STATUS_BY_ERROR, status_for
 from tactful.app.auth import Unauthenticated
-from tactful.privacy.decisions import Decision, Outcome
+from tactful.privacy.decisions import Decision, Verdict
 from tactful.privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
 
 
@@ -74,7 +74,7 @@ def test_unauthenticated_message_is_shown() -> None:
 def test_a_refused_list_of_many_long_names_is_capped_in_the_error_info() -> None:
     names = tuple(f"{'s' * 200}{i}" for i in range(2000))
     decision = Decision(
-        Outcome.ITEMS_NOT_RELEASED,
+        Verdict.ITEMS_NOT_RELEASED,
         f"purpose p does not release {', '.join(names)}",
         "frontend",
         names,

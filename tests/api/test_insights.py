@@ -30,11 +30,11 @@ from tactful.privacy.contract import load_contract
 from tactful.privacy.decisions import Actor
 from tactful.privacy.insights import Insights
 from tactful.segments.census import Census
-from tactful.segments.ingest import to_us
 from tactful.segments.store import StoredEvent, tracked_by
 from tactful.segments.visitor import NEW_VISITOR_WINDOW_US
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.storage.sqlite.budget import SqliteBudgetLedger
+from tactful.timestamps import to_us
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, insights_pb2, insights_pb2_grpc
 from tests.conftest import T0, Tactful, bearer, email, page_view
 from tests.test_layering import PACKAGE, imports_of
@@ -234,8 +234,8 @@ def test_each_release_and_refusal_is_in_the_access_log_with_its_epsilon(
     refusal(lambda: sizes(tactful, 0.5))
 
     request = access_log_pb2.QueryAccessLogRequest(method=METHOD, page_size=100)
-    audit = access_log_pb2_grpc.AccessLogStub(tactful.channel)
-    records = audit.QueryAccessLog(request, metadata=bearer("compliance_officer"), timeout=10)
+    access_log = access_log_pb2_grpc.AccessLogStub(tactful.channel)
+    records = access_log.QueryAccessLog(request, metadata=bearer("compliance_officer"), timeout=10)
     first, second, refused = records.records
     for record, epsilon in ((first, "0.25"), (second, "0.5")):
         assert (record.principal, record.role, record.purpose) == (ANALYST, "analyst", "analytics")

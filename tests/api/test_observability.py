@@ -19,6 +19,7 @@ import pytest
 
 from tactful.privacy.errors import PrivacyError
 from tactful.storage.sqlite.access_log import SqliteAccessLog
+from tactful.timestamps import to_us
 from tactful.v1 import insights_pb2, insights_pb2_grpc, personalization_pb2
 from tests.api.test_canary import CANARY, forbidden_forms
 from tests.conftest import T0, Tactful, bearer, email, page_view, token_for
@@ -222,7 +223,7 @@ def test_spans_carry_the_log_lines_fields(start_tactful: Callable[..., Tactful])
         "tactful.code": "OK", "tactful.decision": "allowed", "tactful.latency_ms": 0,
         "tactful.request_id": "req-span-1",
     }  # fmt: skip
-    assert ok.start_time == int(T0.timestamp() * 1e9) < ok.end_time
+    assert ok.start_time == to_us(T0) * 1000 < ok.end_time
     assert denied.status.status_code.name == "ERROR"
     assert denied.attributes is not None and denied.attributes["tactful.code"] == (
         "PERMISSION_DENIED"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tactful.api.server import open_domain
 from tactful.storage import sqlite
-from tests.crash_load import audit, load_for, random_moment, until
+from tests.crash_load import load_for, random_moment, reconcile, until
 from tests.postgres.servers import Server, settings_of, write_config
 
 CRASHES = 3
@@ -47,7 +47,7 @@ def test_batches_stored_before_a_kill_all_get_their_record(tmp_path: Path) -> No
         output = server.stop()
     domain = open_domain(settings_of(config))
     try:
-        unrecorded, twice, stored = audit(domain, sent)
+        unrecorded, twice, stored = reconcile(domain, sent)
         assert stored > 0
         assert unrecorded == [], f"{len(unrecorded)} of {stored} stored batches:\n{output}"
         assert twice == []

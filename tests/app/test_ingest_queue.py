@@ -25,6 +25,7 @@ from tactful.privacy.vault import Identity
 from tactful.segments.ingest import EventInput, EventRecorder, PreparedBatch, SubjectInput
 from tactful.segments.store import tracked_by
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.timestamps import to_us
 from tests.conftest import T0, Tactful, email, page_view
 
 
@@ -149,7 +150,7 @@ def test_store_many_stores_all_batches_or_none(tmp_path: Path) -> None:
     tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
     recorder = EventRecorder(contract, Pseudonymizer(keys), FailingOnSecond(), store, tombstones)  # type: ignore[arg-type]
     widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
-    at = int(T0.timestamp() * 1_000_000)
+    at = to_us(T0)
 
     def batch(who: str) -> PreparedBatch:
         event = EventInput(SubjectInput("email", who), "page_viewed", at, {})

@@ -23,11 +23,12 @@ import pytest
 from tactful.api.server import Domain, open_domain
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.cli.main import main
-from tactful.lifecycle.retention import CHUNK_ROWS, RetentionJob, to_us
+from tactful.lifecycle.retention import CHUNK_ROWS, RetentionJob
 from tactful.privacy.consent import ConsentChange
 from tactful.privacy.contract import load_contract
 from tactful.privacy.vault import Identity
 from tactful.segments.store import Activity, StoredEvent
+from tactful.timestamps import to_us
 from tests.conftest import T0, Tactful, email, make_settings, page_view
 
 ROOT = Path(__file__).resolve().parents[2]

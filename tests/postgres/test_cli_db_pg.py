@@ -16,6 +16,7 @@ from tests.postgres_cluster import binaries, fresh_database, shared_cluster
 psycopg = pytest.importorskip("psycopg")
 
 from tactful.storage.postgres import migrate as migrations  # noqa: E402
+from tactful.timestamps import to_us  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,7 +191,7 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
     settings = load_settings(config, {})
     stores = Stores(settings, open_domain(settings))
     try:
-        now_us = int(T0.timestamp() * 1_000_000)
+        now_us = to_us(T0)
         for days in (0, 3):  # two days: the second needs a partition of its own
             event = (
                 "ada@example.com",

@@ -32,7 +32,7 @@ ADA = email("ada@example.com")
 
 def _calls(tactful: Tactful) -> dict[str, Callable[[], object]]:
     """One call of each method that reads or writes a store."""
-    audit = access_log_pb2_grpc.AccessLogStub(tactful.channel)
+    access_log = access_log_pb2_grpc.AccessLogStub(tactful.channel)
     subjects = subjects_pb2_grpc.SubjectsStub(tactful.channel)
     insights = insights_pb2_grpc.InsightsStub(tactful.channel)
     return {
@@ -40,12 +40,12 @@ def _calls(tactful: Tactful) -> dict[str, Callable[[], object]]:
         "RecordEvents": lambda: tactful.record("support_triage", page_view(ADA)),
         "GetSegments": lambda: tactful.segments(ADA),
         "GetSignals": lambda: tactful.signals(ADA, "support_triage", "failed_logins_1h"),
-        "QueryAccessLog": lambda: audit.QueryAccessLog(
+        "QueryAccessLog": lambda: access_log.QueryAccessLog(
             access_log_pb2.QueryAccessLogRequest(page_size=5),
             metadata=bearer("compliance_officer"),
             timeout=10,
         ),  # fmt: skip
-        "VerifyAccessLog": lambda: audit.VerifyAccessLog(
+        "VerifyAccessLog": lambda: access_log.VerifyAccessLog(
             access_log_pb2.VerifyAccessLogRequest(),
             metadata=bearer("compliance_officer"),
             timeout=10,

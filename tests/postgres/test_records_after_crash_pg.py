@@ -12,7 +12,7 @@ import pytest
 
 from tactful.api.server import open_domain
 from tactful.app import stores
-from tests.crash_load import audit, load_for, random_moment, until
+from tests.crash_load import load_for, random_moment, reconcile, until
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres_cluster import fresh_database, throwaway_cluster
 
@@ -59,7 +59,7 @@ def test_batches_stored_before_a_database_crash_all_get_their_record(tmp_path: P
         assert drained, output
         domain = open_domain(settings_of(config))
         try:
-            unrecorded, twice, stored = audit(domain, sent)
+            unrecorded, twice, stored = reconcile(domain, sent)
             assert stored > 0
             assert unrecorded == [], f"{len(unrecorded)} of {stored} stored batches:\n{output}"
             assert twice == []

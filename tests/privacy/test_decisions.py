@@ -1,4 +1,4 @@
-"""The decision function over the example contract: outcomes, precedence, properties."""
+"""The decision function over the example contract: verdicts, precedence, properties."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from tactful.privacy.decisions import (
     Action,
     Actor,
     Decision,
-    Outcome,
     Role,
+    Verdict,
     decide,
     enforce,
 )
@@ -51,13 +51,13 @@ PRIVACY_OPS = actor("privacy_ops", {"privacy_ops"}, set())
 ADMIN = actor("operator", {"admin"}, set())
 
 
-# -- each outcome, and the order in which they are checked ------------------------------
+# -- each verdict, and the order in which they are checked ------------------------------
 
 
 def test_role_is_checked_before_anything_about_the_purpose() -> None:
     for purpose in ("support_triage", "no_such_purpose", ""):
         decision = decide(CONTRACT, ANALYST, Action.COLLECT, purpose, ["x"])
-        assert decision.outcome is Outcome.ROLE_NOT_ALLOWED
+        assert decision.verdict is Verdict.ROLE_NOT_ALLOWED
         assert decision.role == ""
         assert decision.released == ()
         assert "frontend" in decision.reason and "agent" in decision.reason
@@ -66,7 +66,7 @@ def test_role_is_checked_before_anything_about_the_purpose() -> None:
 def test_admin_reads_no_personal_data() -> None:
     for action in Action:
         decision = decide(CONTRACT, ADMIN, action, "support_triage")
-        assert decision.outcome is Outcome.ROLE_NOT_ALLOWED, action
+        assert decision.verdict is Verdict.ROLE_NOT_ALLOWED, action
 
 
 @pytest.mark.parametrize("action", sorted(Action))
@@ -75,10 +75,10 @@ def test_every_action_needs_one_of_its_roles(action: Action) -> None:
         someone = actor("support_widget", {role}, {"support_triage"})
         decision = decide(CONTRACT, someone, action, "support_triage", consent_granted=True)
         if role in ROLES_FOR_ACTION[action]:
-            assert decision.outcome is not Outcome.ROLE_NOT_ALLOWED
+            assert decision.verdict is not Verdict.ROLE_NOT_ALLOWED
             assert decision.role == role
         else:
-            assert decision.outcome is Outcome.ROLE_NOT_ALLOWED
+            assert decision.verdict is Verdict.ROLE_NOT_ALLOWED
 
 
 def test_the_role_reported_is_one_that_allows_the_action() -> None:
@@ -93,7 +93,7 @@ def test_the_role_reported_is_one_that_allows_the_action() -> None:
 def test_unknown_purpose_comes_before_claimability(purpose: str) -> None:
     nobody = actor("stranger", {"frontend"}, set())
     decision = decide(CONTRACT, nobody, Action.READ_SIGNALS, purpose, ["signup_plan"])
-    assert decision.outcome is Outcome.PURPOSE_UNKNOWN
+    assert decision.verdict is Verdict.PURPOSE_UNKNOWN
     assert decision.role == "frontend"
     assert decision.released == ()
 
@@ -103,7 +103,7 @@ def test_not_claimable_when_the_principal_has_not_configured_the_purpose() -> No
     assert "web_frontend" in CONTRACT.purposes["onboarding"].principals
     configured_without = actor("web_frontend", {"frontend"}, {"checkout_recovery"})
     decision = decide(CONTRACT, configured_without, Action.COLLECT, "onboarding")
-    assert decision.outcome is Outcome.PURPOSE_NOT_CLAIMABLE
+    assert decision.verdict is Verdict.PURPOSE_NOT_CLAIMABLE
 
 
 def test_not_claimable_when_the_contract_does_not_list_the_principal() -> None:
@@ -112,17 +112,17 @@ def test_not_claimable_when_the_contract_does_not_list_the_principal() -> None:
     overreaching = actor("support_widget", {"frontend"}, {"onboarding", "support_triage"})
     for action in (Action.COLLECT, Action.SET_CONSENT, Action.READ_SEGMENTS):
         decision = decide(CONTRACT, overreaching, action, "onboarding", consent_granted=True)
-        assert decision.outcome is Outcome.PURPOSE_NOT_CLAIMABLE
+        assert decision.verdict is Verdict.PURPOSE_NOT_CLAIMABLE
 
 
 def test_claimability_comes_before_consent_and_release() -> None:
     decision = decide(CONTRACT, WIDGET, Action.READ_SIGNALS, "onboarding", ["cart_item_count"])
-    assert decision.outcome is Outcome.PURPOSE_NOT_CLAIMABLE
+    assert decision.verdict is Verdict.PURPOSE_NOT_CLAIMABLE
 
 
 def test_consent_comes_before_release() -> None:
     decision = decide(CONTRACT, WEB, Action.READ_SIGNALS, "onboarding", ["cart_item_count"])
-    assert decision.outcome is Outcome.CONSENT_REQUIRED
+    assert decision.verdict is Verdict.CONSENT_REQUIRED
     assert decision.refused == ()
     granted = decide(
         CONTRACT,
@@ -132,7 +132,7 @@ def test_consent_comes_before_release() -> None:
         ["cart_item_count"],
         consent_granted=True,
     )
-    assert granted.outcome is Outcome.ITEMS_NOT_RELEASED
+    assert granted.verdict is Verdict.ITEMS_NOT_RELEASED
 
 
 CONSENT_PURPOSES = sorted(
@@ -158,7 +158,7 @@ def test_consent_is_needed_only_for_reads_about_a_subject(action: Action, gated:
         principal = sorted(CONTRACT.purposes[purpose].principals)[0]
         someone = actor(principal, set(ROLES_FOR_ACTION[action]), {purpose})
         without = decide(CONTRACT, someone, action, purpose)
-        assert (without.outcome is Outcome.CONSENT_REQUIRED) is gated, (purpose, without)
+        assert (without.verdict is Verdict.CONSENT_REQUIRED) is gated, (purpose, without)
         assert decide(CONTRACT, someone, action, purpose, consent_granted=True).allowed
 
 
@@ -179,7 +179,7 @@ def test_segments_release_the_allowed_subset() -> None:
         "account_retention",
         ["returning_visitor", "new_visitor", "vip"],
     )
-    assert decision.outcome is Outcome.ALLOWED
+    assert decision.verdict is Verdict.ALLOWED
     assert decision.requested == ("new_visitor", "returning_visitor", "vip")
     assert decision.released == ("returning_visitor",)
 
@@ -197,7 +197,7 @@ def test_signals_are_refused_wholly() -> None:
         "support_triage",
         ["last_error_code", "pages_viewed_24h", "failed_logins_1h", "cart_item_count"],
     )
-    assert decision.outcome is Outcome.ITEMS_NOT_RELEASED
+    assert decision.verdict is Verdict.ITEMS_NOT_RELEASED
     assert decision.released == ()
     assert decision.refused == ("cart_item_count", "pages_viewed_24h")
     assert "cart_item_count" in decision.reason and "pages_viewed_24h" in decision.reason
@@ -219,7 +219,7 @@ def test_signals_all_released_are_released() -> None:
 def test_a_purpose_releasing_no_signals_refuses_every_name() -> None:
     for name in CONTRACT.signals:
         decision = decide(CONTRACT, WEB, Action.READ_SIGNALS, "account_retention", [name])
-        assert decision.outcome is Outcome.ITEMS_NOT_RELEASED
+        assert decision.verdict is Verdict.ITEMS_NOT_RELEASED
         assert decision.refused == (name,)
 
 
@@ -240,7 +240,7 @@ def test_actions_without_a_purpose_ignore_the_purpose(who: Actor, action: Action
 
 def test_allowed_collection() -> None:
     decision = decide(CONTRACT, AGENT, Action.COLLECT, "agent_assist")
-    assert decision == Decision(Outcome.ALLOWED, decision.reason, "agent")
+    assert decision == Decision(Verdict.ALLOWED, decision.reason, "agent")
 
 
 # -- purity -----------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_decide_does_not_depend_on_earlier_calls() -> None:
     ],
     ids=["role", "claim", "consent", "release"],
 )
-def test_enforce_raises_the_denial_matching_the_outcome(
+def test_enforce_raises_the_denial_matching_the_verdict(
     who: Actor, action: Action, purpose: str, requested: list[str], error: type[Denied]
 ) -> None:
     decision = decide(CONTRACT, who, action, purpose, requested)
@@ -303,16 +303,29 @@ def test_enforce_returns_an_allowing_decision_unchanged() -> None:
     assert enforce(decision) is decision
 
 
-def test_every_outcome_is_reachable_and_enforced() -> None:
+def test_every_verdict_is_reachable_and_enforced() -> None:
     seen = {
-        decide(CONTRACT, ANALYST, Action.COLLECT, "support_triage").outcome,
-        decide(CONTRACT, WEB, Action.COLLECT, "nope").outcome,
-        decide(CONTRACT, WIDGET, Action.COLLECT, "onboarding").outcome,
-        decide(CONTRACT, WEB, Action.READ_SEGMENTS, "onboarding").outcome,
-        decide(CONTRACT, WEB, Action.READ_SIGNALS, "account_retention", ["signup_plan"]).outcome,
-        decide(CONTRACT, WEB, Action.COLLECT, "onboarding").outcome,
+        decide(CONTRACT, ANALYST, Action.COLLECT, "support_triage").verdict,
+        decide(CONTRACT, WEB, Action.COLLECT, "nope").verdict,
+        decide(CONTRACT, WIDGET, Action.COLLECT, "onboarding").verdict,
+        decide(CONTRACT, WEB, Action.READ_SEGMENTS, "onboarding").verdict,
+        decide(CONTRACT, WEB, Action.READ_SIGNALS, "account_retention", ["signup_plan"]).verdict,
+        decide(CONTRACT, WEB, Action.COLLECT, "onboarding").verdict,
     }
-    assert seen == set(Outcome)
+    assert seen == set(Verdict)
+
+
+def test_verdict_values_are_the_ones_on_the_wire() -> None:
+    # Denials carry them in google.rpc.ErrorInfo (reason, metadata["outcome"]): the
+    # Python name may change, the values never.
+    assert {v.name: v.value for v in Verdict} == {
+        "ALLOWED": "allowed",
+        "ROLE_NOT_ALLOWED": "role_not_allowed",
+        "PURPOSE_UNKNOWN": "purpose_unknown",
+        "PURPOSE_NOT_CLAIMABLE": "purpose_not_claimable",
+        "CONSENT_REQUIRED": "consent_required",
+        "ITEMS_NOT_RELEASED": "items_not_released",
+    }
 
 
 # -- properties -------------------------------------------------------------------------
@@ -375,7 +388,7 @@ def test_decide_never_releases_more_than_it_may(
             assert set(decision.released) <= releases
         if action in {Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF}:
             assert consent or found.legal_basis is not LegalBasis.CONSENT
-    if decision.outcome is Outcome.ITEMS_NOT_RELEASED:
+    if decision.verdict is Verdict.ITEMS_NOT_RELEASED:
         assert decision.refused, "a refusal names what it refuses"
     # Pure: asked again, in another order, the same answer.
     assert (
@@ -405,7 +418,7 @@ def test_enforce_either_returns_the_decision_or_raises_a_privacy_error(
     try:
         assert enforce(decision) is decision
     except InvalidRequest:
-        assert decision.outcome is Outcome.PURPOSE_UNKNOWN
+        assert decision.verdict is Verdict.PURPOSE_UNKNOWN
     except Denied as denied:
         assert denied.decision is decision and not decision.allowed
     else:

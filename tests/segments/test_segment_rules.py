@@ -27,6 +27,7 @@ from tactful.segments.release import Releaser
 from tactful.segments.rules import matches
 from tactful.segments.store import StoredEvent, tracked_by
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore
+from tactful.timestamps import to_us
 from tactful.v1 import common_pb2
 from tests.conftest import T0, Tactful, email, eventually, timestamp
 
@@ -232,7 +233,7 @@ def test_a_rule_purpose_reads_all_its_signals_in_one_store_read(tmp_path: Path) 
     store = SqliteBehaviorStore(tmp_path / "behavior.db", tracked_by(contract))
     pseudonymizer = Pseudonymizer(KeySet("pseudonym", 1, {1: bytes(range(32))}))
     ada = pseudonymizer.resolve("email", "ada@example.com")[0]
-    at = int(T0.timestamp() * 1_000_000)
+    at = to_us(T0)
     store.append(
         [
             StoredEvent(ada, "account_retention", "login_succeeded", at - 10, {}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -15,6 +14,7 @@ from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.storage.sqlite.access_log import SqliteAccessLog
+from tactful.timestamps import from_us
 from tactful.v1 import access_log_pb2
 
 DEFAULT_PAGE_SIZE = 100
@@ -98,7 +98,7 @@ class AccessLogQueries:
 def record_to_proto(record: AccessRecord) -> access_log_pb2.AccessRecord:
     e = record.entry
     time = Timestamp()
-    time.FromDatetime(datetime.fromtimestamp(e.time_us / 1_000_000, tz=UTC))
+    time.FromDatetime(from_us(e.time_us))
     return access_log_pb2.AccessRecord(
         sequence=record.sequence,
         time=time,
@@ -127,7 +127,7 @@ def _truncation_to_proto(
     truncation: Truncation,
 ) -> access_log_pb2.VerifyAccessLogResponse.Truncation:
     at = Timestamp()
-    at.FromDatetime(datetime.fromtimestamp(truncation.time_us / 1_000_000, tz=UTC))
+    at.FromDatetime(from_us(truncation.time_us))
     return access_log_pb2.VerifyAccessLogResponse.Truncation(
         first_removed=truncation.first_removed,
         last_removed=truncation.last_removed,

@@ -36,7 +36,7 @@ from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.errors import InvalidRequest, PrivacyError, Violation
 from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, subject_violations
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 log = logging.getLogger("tactful.server")
 UNAVAILABLE_MESSAGE = "the access log cannot be written; nothing was released"
@@ -52,7 +52,7 @@ class AccessLogSink(Protocol):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class MethodResult:
     """What a method hands back to the edge: the reply and the decision behind it."""
 
     response: Any
@@ -67,19 +67,21 @@ class Expected:
     transaction until that record is durable (privacy/pending_records.py)."""
 
     def __init__(
-        self, build: Callable[[Outcome], AccessEntry], recorded: Callable[[PendingRecord], None]
+        self,
+        build: Callable[[MethodResult], AccessEntry],
+        recorded: Callable[[PendingRecord], None],
     ) -> None:
         self._build = build
         self._recorded = recorded
         self.kept: PendingRecord | None = None
 
     def record(
-        self, outcome: Outcome, *, recorded: Callable[[PendingRecord], None] | None = None
+        self, result: MethodResult, *, recorded: Callable[[PendingRecord], None] | None = None
     ) -> PendingRecord:
-        """The pending record of a call that ends with `outcome` (its reply aside).
+        """The pending record of a call that ends with `result` (its reply aside).
         `recorded`: told once the call's record is durable, to drop the copy from the
         store that keeps it (by default the behavior store's, as the edge was told)."""
-        self.kept = PendingRecord(self._build(outcome))
+        self.kept = PendingRecord(self._build(result))
         self._recorded = recorded or self._recorded
         return self.kept
 
@@ -89,7 +91,7 @@ class Expected:
             self._recorded(self.kept)
 
 
-Call = Callable[[Actor, Expected], Awaitable[Outcome]]
+Call = Callable[[Actor, Expected], Awaitable[MethodResult]]
 T = TypeVar("T")
 Scheduler = Callable[[Callable[[], T]], Awaitable[T]]
 
@@ -147,13 +149,13 @@ class Edge:
         request_id, origin = _request_id(context)
         actor: Actor | None = None
         caller: Caller | None = None
-        outcome: Outcome | None = None
+        result: MethodResult | None = None
         error: Exception | None = None
         certificate = self._authenticator.certificate_of(context.auth_context())
 
-        def entry(outcome: Outcome | None, error: Exception | None, status: grpc.Status,
+        def entry(result: MethodResult | None, error: Exception | None, status: grpc.Status,
                   latency_us: int) -> AccessEntry:  # fmt: skip
-            decision = outcome.decision if outcome else getattr(error, "decision", None)
+            decision = result.decision if result else getattr(error, "decision", None)
             return AccessEntry(
                 time_us=to_us(now),
                 principal=actor.name if actor else ANONYMOUS,
@@ -161,11 +163,11 @@ class Edge:
                 method=method,
                 purpose=_name(getattr(request, "purpose", "") or ""),
                 subjects=tuple(
-                    sorted(set(outcome.subjects))
-                    if outcome and outcome.subjects is not None
+                    sorted(set(result.subjects))
+                    if result and result.subjects is not None
                     else self._subjects_of(request)
                 ),
-                requested=tuple(map(_name, outcome.requested if outcome else _requested(request))),
+                requested=tuple(map(_name, result.requested if result else _requested(request))),
                 released=tuple(decision.released) if decision and error is None else (),
                 decision=Decided.ALLOWED if error is None else Decided.DENIED,
                 status=status.code.name,
@@ -177,14 +179,14 @@ class Edge:
                 certificate_sha256=certificate.sha256 if certificate else "",
             )
 
-        expected = Expected(lambda outcome: entry(outcome, None, _OK, 0), self._recorded)
+        expected = Expected(lambda result: entry(result, None, _OK, 0), self._recorded)
         try:
             caller = self._authenticator.authenticate(context.invocation_metadata(), certificate)
             actor = caller.actor
             self._check_size(request)
             if writes and not self._serving:
                 raise AccessLogUnavailable("writes are paused until the access log recovers")
-            outcome = await call(actor, expected)
+            result = await call(actor, expected)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
@@ -198,7 +200,7 @@ class Edge:
         echo = (("x-request-id", request_id),)
         if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, echo)
-        record = entry(outcome, error, status, (time.perf_counter_ns() - started) // 1000)
+        record = entry(result, error, status, (time.perf_counter_ns() - started) // 1000)
         recorded = False
         try:
             await self._log.wait(record)
@@ -214,9 +216,9 @@ class Edge:
         await self._set_serving(True)
         if error is not None:
             await context.abort(status.code, status.details, (*status.trailing_metadata, *echo))
-        assert outcome is not None
+        assert result is not None
         context.set_trailing_metadata(echo)
-        return outcome.response
+        return result.response
 
     def _admit_failure(
         self, context: grpc.aio.ServicerContext, method: str, principal: str, status: grpc.Status

@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 
 from tactful.api.decoding import NoSuchMethod
 from tactful.app.auth import Unauthenticated
-from tactful.lifecycle.errors import RetentionError, RetentionIncomplete
+from tactful.lifecycle.errors import LifecycleError, RetentionIncomplete
 from tactful.lifecycle.vault_epoch import KeyringBehind, RotationRunning
 from tactful.privacy.access_log import AccessLogBusy, AccessLogUnavailable
 from tactful.privacy.errors import (
@@ -73,11 +73,12 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     VaultKeyBehind: grpc.StatusCode.UNAVAILABLE,
     # A server refuses to start on such a schema; a command that finds one fails.
     SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
-    # Raised by the retention job, which runs from the command line, not over gRPC.
+    # Raised by the lifecycle jobs (retention, vault key rotation), run from the command
+    # line, not over gRPC.
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
     RotationRunning: grpc.StatusCode.INTERNAL,
     KeyringBehind: grpc.StatusCode.INTERNAL,
-    RetentionError: grpc.StatusCode.INTERNAL,
+    LifecycleError: grpc.StatusCode.INTERNAL,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
     # Configuration and storage faults: the caller can do nothing; say little.
     KeyringError: grpc.StatusCode.INTERNAL,
@@ -121,11 +122,11 @@ def status_for(error: Exception) -> grpc.Status:
         _attach_violations(details, error.violations)
     if isinstance(error, Denied):
         decision = error.decision
-        metadata = {"outcome": str(decision.outcome)}
+        metadata = {"outcome": str(decision.verdict)}
         if decision.refused:
             metadata["refused"] = ",".join(_listed([_short(n) for n in decision.refused]))
         info = error_details_pb2.ErrorInfo(
-            reason=decision.outcome.upper(), domain="tactful", metadata=metadata
+            reason=decision.verdict.upper(), domain="tactful", metadata=metadata
         )
         _attach(details, info)
     if isinstance(error, BudgetExhausted):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tactful.api.observability import CallOutcome
+from tactful.timestamps import from_us
 
 ROOT = "tactful"
 calls = logging.getLogger("tactful.calls")
@@ -51,7 +52,7 @@ class JsonLines(logging.Formatter):
 def call_fields(outcome: CallOutcome) -> dict[str, Any]:
     """What a call's log line (and its span) holds."""
     return {
-        "time": _iso(outcome.time_us / 1e6),
+        "time": from_us(outcome.time_us).isoformat(timespec="milliseconds"),
         "event": "call",
         "method": outcome.method,
         "principal": outcome.principal,

@@ -30,12 +30,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 from typing import Protocol
 
 from tactful.api.edge import AccessLogSink, Scheduler
 from tactful.privacy.access_log import AccessQuery, AccessRecord
 from tactful.privacy.pending_records import PendingRecord, PendingRecordStore, recovered, unrecorded
+from tactful.timestamps import duration_us
 
 log = logging.getLogger("tactful.server")
 CLAIM_LIMIT = 500  # pending records per round; the next round takes the rest
@@ -130,7 +132,7 @@ class RecordRecovery:
     async def _recover(self, store: PendingRecordStore, copies: RecordedCopies) -> int:
         await copies.drop_recorded()
         now_us = self._clock_us()
-        grace_us = int(self.grace_s * 1_000_000)
+        grace_us = duration_us(timedelta(seconds=self.grace_s))
         claimed: list[PendingRecord] = await self._writes(
             partial(
                 store.claim_pending_records,

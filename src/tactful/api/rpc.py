@@ -5,9 +5,9 @@ its full name, whether it writes, and where its domain call runs.
         service = "Insights"
 
         @rpc(writes=True, on_writer=True)
-        def GetSegmentSizes(self, request, actor) -> Outcome:
+        def GetSegmentSizes(self, request, actor) -> MethodResult:
             released = self._insights.release_segment_sizes(actor, ...)
-            return Outcome(insights_to_proto(released), released.decision)
+            return MethodResult(insights_to_proto(released), released.decision)
 
 The decorated method reads as one sentence: convert the request, make one domain
 call, convert the result. `rpc` turns it into the gRPC handler: the edge
@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from tactful.api.decoding import UNIMPLEMENTED_METHOD, NoRequest, NoSuchMethod, Unimplemented
-from tactful.api.edge import Edge, Expected, Outcome
+from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.privacy.decisions import Actor
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Servicer(Protocol):
     _writer: WriteScheduler
 
 
-Body = Callable[[Any, Any, Actor], Outcome | Awaitable[Outcome]]
+Body = Callable[[Any, Any, Actor], MethodResult | Awaitable[MethodResult]]
 
 
 def rpc(
@@ -58,7 +58,7 @@ def rpc(
 
         @wraps(body)
         async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async def call(actor: Actor, expected: Expected) -> Outcome:
+            async def call(actor: Actor, expected: Expected) -> MethodResult:
                 # `keeps_record`: the body gets the call's expected record too.
                 given = (actor, expected) if keeps_record else (actor,)
                 if asynchronous:
@@ -81,7 +81,7 @@ def unimplemented(edge: Edge) -> Unimplemented:
     """The handler of every method Tactful does not have: authenticated, recorded (as
     UNIMPLEMENTED_METHOD, never the path the caller sent), answered UNIMPLEMENTED."""
 
-    async def refuse(actor: Actor, expected: Expected) -> Outcome:
+    async def refuse(actor: Actor, expected: Expected) -> MethodResult:
         raise NoSuchMethod()
 
     async def run(request: NoRequest, context: grpc.aio.ServicerContext) -> Any:

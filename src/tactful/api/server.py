@@ -47,10 +47,11 @@ from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.suppression import Tombstones, migrate_legacy_tombstones
 from tactful.privacy.vault import IdentityVault
 from tactful.segments.census import Census
-from tactful.segments.ingest import EventRecorder, to_us
+from tactful.segments.ingest import EventRecorder
 from tactful.segments.minimum import MinimumSegmentSize
 from tactful.segments.release import Releaser
 from tactful.segments.store import tracked_by
+from tactful.timestamps import to_us
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,

@@ -18,7 +18,7 @@ from tactful.api.convert import (
     subject_from_proto,
     timestamp_from,
 )
-from tactful.api.edge import Edge, Expected, Outcome
+from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.api.rpc import WriteScheduler, rpc
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.consent import ConsentRecorder
@@ -87,47 +87,49 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
 
     @rpc(writes=True, keeps_record=True)
     async def RecordEvents(self, request: P.RecordEventsRequest, actor: Actor,
-                           expected: Expected) -> Outcome:  # fmt: skip
+                           expected: Expected) -> MethodResult:  # fmt: skip
         # Checked and pseudonymized on the loop, stored by the engine with the call's record
         # (until it is durable): the Python work on one batch overlaps storing another.
         now, events = self._clock(), [event_from_proto(e) for e in request.events]
         prepared = self._recorder.prepare(actor, request.purpose, events, now=now)
         about = list(prepared.identities)  # everyone the batch is about, consenting or not
-        record = expected.record(Outcome(None, prepared.decision, subjects=about))
+        record = expected.record(MethodResult(None, prepared.decision, subjects=about))
         result = await self._ingest.store(prepared, now, record)
-        return Outcome(recorded_to_proto(result), result.decision, subjects=about)
+        return MethodResult(recorded_to_proto(result), result.decision, subjects=about)
 
     @rpc(writes=True, on_writer=True, keeps_record=True)
-    def SetConsent(self, request: P.SetConsentRequest, actor: Actor, expected: Expected) -> Outcome:
+    def SetConsent(
+        self, request: P.SetConsentRequest, actor: Actor, expected: Expected
+    ) -> MethodResult:
         s, now = request.subject, self._clock()
         result = self._consent.set_consent(
             actor, s.namespace, s.id, request.purpose, request.granted, request.source, now=now,
             owed=_owed(expected),
         )  # fmt: skip
         reply = P.SetConsentResponse(recorded_at=timestamp_from(result.recorded_at))
-        return Outcome(reply, result.decision, subjects=_about(result.subject))
+        return MethodResult(reply, result.decision, subjects=_about(result.subject))
 
     @rpc()
-    def GetSegments(self, request: P.GetSegmentsRequest, actor: Actor) -> Outcome:
+    def GetSegments(self, request: P.GetSegmentsRequest, actor: Actor) -> MethodResult:
         subject, now = subject_from_proto(request.subject), self._clock()
         released = self._releaser.segments(actor, subject, request.purpose, now=now)
         reply = P.GetSegmentsResponse(segments=sorted(released.values))
-        return Outcome(reply, released.decision, subjects=_about(released.subject))
+        return MethodResult(reply, released.decision, subjects=_about(released.subject))
 
     @rpc()
-    def GetSignals(self, request: P.GetSignalsRequest, actor: Actor) -> Outcome:
+    def GetSignals(self, request: P.GetSignalsRequest, actor: Actor) -> MethodResult:
         subject, names = subject_from_proto(request.subject), list(request.names)
         released = self._releaser.signals(actor, subject, request.purpose, names, now=self._clock())
         decision = released.decision
-        return Outcome(signals_to_proto(released.values), decision, decision.requested,
+        return MethodResult(signals_to_proto(released.values), decision, decision.requested,
                        _about(released.subject))  # fmt: skip
 
     @rpc()
-    def GetHandoffContext(self, request: P.GetHandoffContextRequest, actor: Actor) -> Outcome:
+    def GetHandoffContext(self, request: P.GetHandoffContextRequest, actor: Actor) -> MethodResult:
         subject, now = subject_from_proto(request.subject), self._clock()
         handoff = self._releaser.handoff(actor, subject, request.purpose, now=now)
         decision = handoff.decision
-        return Outcome(handoff_to_proto(handoff), decision, decision.requested,
+        return MethodResult(handoff_to_proto(handoff), decision, decision.requested,
                        _about(handoff.subject))  # fmt: skip
 
 
@@ -142,16 +144,16 @@ class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):
     @rpc()
     def QueryAccessLog(
         self, request: access_log_pb2.QueryAccessLogRequest, actor: Actor
-    ) -> Outcome:
+    ) -> MethodResult:
         decision = self._authorize(actor, Action.QUERY_ACCESS_LOG)
-        return Outcome(self._queries.query(request), decision)
+        return MethodResult(self._queries.query(request), decision)
 
     @rpc()
     async def VerifyAccessLog(
         self, request: access_log_pb2.VerifyAccessLogRequest, actor: Actor
-    ) -> Outcome:
+    ) -> MethodResult:
         decision = self._authorize(actor, Action.VERIFY_ACCESS_LOG)
-        return Outcome(await asyncio.to_thread(self._queries.verify), decision)  # CPU-bound
+        return MethodResult(await asyncio.to_thread(self._queries.verify), decision)  # CPU-bound
 
 
 class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
@@ -166,15 +168,17 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
         self._clock = clock
 
     @rpc(on_writer=True)
-    def ExportSubject(self, request: subjects_pb2.ExportSubjectRequest, actor: Actor) -> Outcome:
+    def ExportSubject(
+        self, request: subjects_pb2.ExportSubjectRequest, actor: Actor
+    ) -> MethodResult:
         s = request.subject
         export = self._requests.export(actor, s.namespace, s.id, now=self._clock())
         reply = subjects_pb2.ExportSubjectResponse(export_json=_export_json(export.document))
-        return Outcome(reply, export.decision, subjects=_about(export.subject))
+        return MethodResult(reply, export.decision, subjects=_about(export.subject))
 
     @rpc(writes=True, on_writer=True, keeps_record=True)
     def EraseSubject(self, request: subjects_pb2.EraseSubjectRequest, actor: Actor,
-                     expected: Expected) -> Outcome:  # fmt: skip
+                     expected: Expected) -> MethodResult:  # fmt: skip
         s, now = request.subject, self._clock()
         erasure = self._requests.erase(
             actor, s.namespace, s.id, suppress=request.suppress, now=now, owed=_owed(expected)
@@ -182,7 +186,7 @@ class SubjectsServicer(subjects_pb2_grpc.SubjectsServicer):
         reply = subjects_pb2.EraseSubjectResponse(
             erased_at=timestamp_from(now), deleted=erasure.deleted
         )
-        return Outcome(reply, erasure.decision, subjects=_about(erasure.subject))
+        return MethodResult(reply, erasure.decision, subjects=_about(erasure.subject))
 
 
 class InsightsServicer(insights_pb2_grpc.InsightsServicer):
@@ -204,18 +208,18 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
 
     @rpc(writes=True, on_writer=True, keeps_record=True)
     def GetSegmentSizes(self, request: insights_pb2.GetSegmentSizesRequest, actor: Actor,
-                        expected: Expected) -> Outcome:  # fmt: skip
+                        expected: Expected) -> MethodResult:  # fmt: skip
         owed = partial(_owed_by, expected, recorded=self._recorded)
         released = self._insights.release_segment_sizes(
             actor, request.purpose, request.epsilon, now=self._clock(), owed=owed
         )
-        return Outcome(sizes_to_proto(released), released.decision)
+        return MethodResult(sizes_to_proto(released), released.decision)
 
 
 def _owed(expected: Expected) -> Callable[[Decision, str], PendingRecord]:
     """The pending record of a call about one person, once its decision and the person's
     pseudonym are known."""
-    return lambda decision, who: expected.record(Outcome(None, decision, subjects=_about(who)))
+    return lambda decision, who: expected.record(MethodResult(None, decision, subjects=_about(who)))
 
 
 def _owed_by(
@@ -223,7 +227,7 @@ def _owed_by(
 ) -> PendingRecord:
     """The pending record of a call about nobody in particular, kept by a store that
     `recorded` is told about once the call's record is durable."""
-    return expected.record(Outcome(None, decision), recorded=recorded)
+    return expected.record(MethodResult(None, decision), recorded=recorded)
 
 
 def _about(pseudonym: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.cli import receipt as cli_receipt
-from tactful.lifecycle.errors import RetentionError
+from tactful.lifecycle.errors import LifecycleError
 from tactful.lifecycle.progress import NO_PROGRESS, Progress
 from tactful.lifecycle.vault_epoch import (
     EpochReport,
@@ -107,7 +107,7 @@ class VaultEpochSchedule:
                 due_in = _LOOK_AGAIN_S
             except _Stopped:
                 return
-            except (PrivacyError, RetentionError, cli_receipt.NotRecorded, OSError) as exc:
+            except (PrivacyError, LifecycleError, cli_receipt.NotRecorded, OSError) as exc:
                 log.warning("vault key rotation failed, retrying in %d s: %s", _RETRY_S, exc)
                 not_before, due_in = time.monotonic() + _RETRY_S, _RETRY_S
             held_off = not_before - time.monotonic()

@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,10 @@ from tactful.privacy.access_log import RECORD_FIELDS, AccessQuery, AccessRecord,
 from tactful.privacy.contract import parse_duration
 from tactful.privacy.keyring import load_keyring
 from tactful.privacy.pseudonym import Pseudonymizer
-from tactful.segments.ingest import to_us
 from tactful.storage.sqlite.access_log import SqliteAccessLog
+from tactful.timestamps import duration_us, from_us, to_us
 
-MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
+MAX_AHEAD_US = duration_us(timedelta(minutes=5))  # clock skew tolerated for `truncate --now`
 
 
 def register(
@@ -126,7 +126,7 @@ def _verify(settings: Settings, files: list[Path]) -> int:
     if result.intact:
         print(f"intact: {result.records} records, chain and signed checkpoints check out")
         for cut in truncated:
-            when = datetime.fromtimestamp(cut.time_us / 1_000_000, tz=UTC).isoformat()
+            when = from_us(cut.time_us).isoformat()
             print(
                 f"  truncated {when}: records {cut.first_removed}..{cut.last_removed} "
                 f"removed (through record {cut.last_removed}), behind a signed checkpoint"
@@ -281,14 +281,14 @@ def _truncate(settings: Settings, args: argparse.Namespace) -> int:
             "counted back from now or an earlier time, never a later one"
         )
     retention = parse_duration(settings.access_log_retention)
-    cutoff = now - int(retention.total_seconds() * 1_000_000)
+    cutoff = now - duration_us(retention)
     log, _ = _open(settings)
     try:
         removed = log.truncate_before(cutoff, now_us=clock)  # signed when it happens
         job_report(args).deleted["access_log.records"] = removed
         reason = {
             "removed": removed,
-            "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
+            "older_than": from_us(cutoff).isoformat(),
             "retention": settings.access_log_retention,
         }
         cli_receipt.record(

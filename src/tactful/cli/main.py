@@ -28,7 +28,7 @@ from tactful.cli import serve as cli_serve
 from tactful.cli import subjects as cli_subjects
 from tactful.cli.output import OutputRefused
 from tactful.cli.receipt import NotRecorded
-from tactful.lifecycle.errors import RetentionError
+from tactful.lifecycle.errors import LifecycleError
 from tactful.privacy.contract import load_contract, parse_duration
 from tactful.privacy.errors import ContractError, PrivacyError
 from tactful.privacy.explain import explain
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         NotRecorded,
         OutputRefused,
         PrivacyError,
-        RetentionError,
+        LifecycleError,
     ) as exc:
         # The domain's errors (a bad identifier, an unknown namespace, a keyring others
         # can read) are the user's to fix: one line, never a traceback.

@@ -23,8 +23,8 @@ from tactful.app.settings import Settings
 from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord, Decided
 from tactful.privacy.errors import StoreUnavailable
 from tactful.privacy.keyring import load_keyring
-from tactful.segments.ingest import to_us
 from tactful.storage.sqlite.access_log import SqliteAccessLog
+from tactful.timestamps import to_us
 
 
 class NotRecorded(Exception):

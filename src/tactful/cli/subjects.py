@@ -27,7 +27,7 @@ from tactful.privacy.contract import parse_duration
 from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.errors import StoreUnavailable
 from tactful.privacy.pending_records import PendingRecord
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 
 def register(

@@ -44,7 +44,7 @@ from tactful.console.security import (
 from tactful.console.sources import Sources
 from tactful.privacy.access_log import ANONYMOUS, AccessEntry, AccessLogUnavailable, Decided
 from tactful.privacy.contract import parse_duration
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 HERE = Path(__file__).resolve().parent
 ROLE = "compliance"

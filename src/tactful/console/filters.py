@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from tactful.privacy.access_log import AccessQuery, Decided
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 PAGE_SIZE = 50
 

@@ -10,7 +10,7 @@ import math
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from tactful.privacy.access_log import RECORD_FIELDS, AccessRecord, CheckpointKi
 from tactful.privacy.contract import parse_duration
 from tactful.privacy.errors import InvalidRequest
 from tactful.privacy.explain import explain
-from tactful.segments.ingest import to_us
+from tactful.timestamps import duration_us, from_us, to_us
 
 
 def routes(console: Console) -> list[Route]:
@@ -48,7 +48,7 @@ def routes(console: Console) -> list[Route]:
 
 
 def when(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us / 1_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return from_us(time_us).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Pages:
@@ -279,7 +279,7 @@ class Pages:
         now = self._console.clock()
         period = parse_duration(self._console.settings.console.retention_warning)
         newest = records[0].entry.time_us if records else None
-        late = newest is None or to_us(now) - newest > period.total_seconds() * 1_000_000
+        late = newest is None or to_us(now) - newest > duration_us(period)
         context = {
             "receipts": receipts,
             "late": late,

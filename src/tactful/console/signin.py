@@ -33,7 +33,7 @@ from tactful.console.app import ROLE, Console, method_of
 from tactful.console.security import CSRF_COOKIE, SESSION_COOKIE, new_csrf, same
 from tactful.privacy.access_log import ANONYMOUS, AccessLogUnavailable, Decided
 from tactful.privacy.decisions import Actor
-from tactful.segments.ingest import to_us
+from tactful.timestamps import to_us
 
 log = logging.getLogger("tactful.console")
 SIGN_IN = "sign-in"

@@ -1,15 +1,18 @@
-"""Errors of the retention layer. They know nothing of gRPC; the server maps them.
+"""Errors of the lifecycle layer (retention, erasure and export, rekeying, vault key
+epochs). They know nothing of gRPC; the server maps them.
 
-RetentionError
- └── RetentionIncomplete   the job stopped before everything expired was gone
+LifecycleError
+ ├── RetentionIncomplete   the retention job stopped before everything expired was gone
+ ├── RotationRunning       another process is rotating the vault key (vault_epoch.py)
+ └── KeyringBehind         the vault knows a newer vault key than this keyring (vault_epoch.py)
 """
 
 from __future__ import annotations
 
 
-class RetentionError(Exception):
-    """Root of every error raised by `retention`."""
+class LifecycleError(Exception):
+    """Root of every error raised by `lifecycle`."""
 
 
-class RetentionIncomplete(RetentionError):
+class RetentionIncomplete(LifecycleError):
     """Data past its retention remains; the message names the purposes."""

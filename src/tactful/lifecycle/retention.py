@@ -18,6 +18,7 @@ from typing import Protocol
 
 from tactful.lifecycle.progress import NO_PROGRESS, Progress
 from tactful.privacy.contract import Contract
+from tactful.timestamps import to_us
 
 CHUNK_ROWS = 5000
 PAUSE_S = 0.005
@@ -78,10 +79,6 @@ class Receipt:
             },
             "identity_cutoff": self.identity_cutoff.isoformat() if self.identity_cutoff else None,
         }
-
-
-def to_us(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 class RetentionJob:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from tactful.privacy.contract import Contract
@@ -20,6 +20,7 @@ from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import Pseudonymizer, normalize
 from tactful.privacy.suppression import Tombstones
 from tactful.privacy.vault import Identity
+from tactful.timestamps import from_us, to_us
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Export:
 
 
 def _us_to_iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat()
+    return from_us(us).isoformat()
 
 
 class SubjectRequests:
@@ -147,7 +148,7 @@ class SubjectRequests:
         decision = enforce(decide(self._contract, actor, Action.ERASE_SUBJECT))
         normalized = normalize(namespace, identifier)
         pseudonyms = self._pseudonymizer.candidates(namespace, normalized)
-        at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        at_us = to_us(now)
         # First, in one transaction: the tombstone (no batch after it collects them
         # again), the ticket (the rest is finished after any crash) and the record owed.
         ticket = self._outbox.begin(

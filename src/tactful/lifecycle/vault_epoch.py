@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from tactful.lifecycle.errors import RetentionError
+from tactful.lifecycle.errors import LifecycleError
 from tactful.lifecycle.progress import NO_PROGRESS, Progress
 from tactful.privacy.keyring import load_keyring, oldest_created_at, retire_version, rotate_keyring
 from tactful.privacy.vault import RewrapBatch, VaultKeyEpoch, key_fingerprint
@@ -42,11 +42,11 @@ from tactful.privacy.vault import RewrapBatch, VaultKeyEpoch, key_fingerprint
 _PASSES = 3  # data keys written under the old primary while a pass ran: at most this often
 
 
-class RotationRunning(RetentionError):
+class RotationRunning(LifecycleError):
     """Another process is rotating the vault key of these stores now."""
 
 
-class KeyringBehind(RetentionError):
+class KeyringBehind(LifecycleError):
     """The vault's database knows a vault key version newer than this keyring's newest
     (or another key under one of its numbers): another host rotated with a keyring of
     its own. Rotating here would destroy keys that host still writes under, and reuse

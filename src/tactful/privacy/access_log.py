@@ -43,12 +43,12 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from tactful.privacy import _crypto
 from tactful.privacy.errors import PrivacyError
 from tactful.privacy.keyring import Keys
+from tactful.timestamps import from_us
 
 GENESIS_HASH = "0" * 64
 ANONYMOUS = "anonymous"
@@ -353,7 +353,7 @@ def record_as_dict(record: AccessRecord) -> dict[str, object]:
     e = record.entry
     return {
         "sequence": record.sequence,
-        "time": datetime.fromtimestamp(e.time_us / 1_000_000, tz=UTC).isoformat(),
+        "time": from_us(e.time_us).isoformat(),
         "principal": e.principal,
         "role": e.role,
         "method": e.method,

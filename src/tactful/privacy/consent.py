@@ -21,6 +21,7 @@ from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import Pseudonymizer, normalize, spellings
 from tactful.privacy.suppression import Tombstones
+from tactful.timestamps import to_us
 
 MAX_SOURCE_CHARS = 200
 
@@ -110,7 +111,7 @@ class ConsentRecorder:
             raise InvalidRequest(violations)
         normalized = normalize(namespace, identifier)
         subject = self._pseudonymizer.candidates(namespace, normalized)
-        at_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        at_us = to_us(now)
         change = ConsentChange(subject[0], purpose, granted, source.strip(), at_us)
         tombstones = tuple(  # under the old normalization too: a tombstone never moves
             t

@@ -5,7 +5,7 @@ plain values: the contract, who is asking (`Actor`), what they want to do
 (`Action`), the purpose claimed, the names of the items requested and, for a
 purpose whose legal basis is consent, whether the subject has granted it.
 
-Checks, in order, each denying with its own `Outcome`:
+Checks, in order, each denying with its own `Verdict`:
 role may perform the action · purpose is declared · principal may claim it
 (both the contract and the principal's own configuration must say so) ·
 consent is granted (consent purposes, reads) · every requested item is released
@@ -79,7 +79,10 @@ PURPOSE_BEARING = frozenset(
 _CONSENT_GATED = frozenset({Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF})
 
 
-class Outcome(StrEnum):
+class Verdict(StrEnum):
+    """What `decide` concluded: allowed, or the first check that denied. The values are
+    on the wire (ErrorInfo reason and metadata["outcome"]); never change them."""
+
     ALLOWED = "allowed"
     ROLE_NOT_ALLOWED = "role_not_allowed"
     PURPOSE_UNKNOWN = "purpose_unknown"
@@ -99,7 +102,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: Outcome
+    verdict: Verdict
     reason: str
     role: str  # the role the action was allowed under, or "" if none
     requested: tuple[str, ...] = ()
@@ -108,7 +111,7 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return self.outcome is Outcome.ALLOWED
+        return self.verdict is Verdict.ALLOWED
 
 
 def decide(
@@ -126,29 +129,29 @@ def decide(
     if not roles:
         needed = ", ".join(sorted(ROLES_FOR_ACTION[action]))
         return Decision(
-            Outcome.ROLE_NOT_ALLOWED,
+            Verdict.ROLE_NOT_ALLOWED,
             f"{action} needs role {needed}; {actor.name} has none of them",
             "",
             items,
         )
     role = roles[0]
     if action not in PURPOSE_BEARING:
-        return Decision(Outcome.ALLOWED, f"role {role} may {action}", role, items, items)
+        return Decision(Verdict.ALLOWED, f"role {role} may {action}", role, items, items)
     found = contract.purposes.get(purpose)
     if found is None:
         return Decision(
-            Outcome.PURPOSE_UNKNOWN, f"purpose {purpose!r} is not declared", role, items
+            Verdict.PURPOSE_UNKNOWN, f"purpose {purpose!r} is not declared", role, items
         )
     if actor.name not in found.principals or purpose not in actor.purposes:
         return Decision(
-            Outcome.PURPOSE_NOT_CLAIMABLE,
+            Verdict.PURPOSE_NOT_CLAIMABLE,
             f"{actor.name} may not claim purpose {purpose}",
             role,
             items,
         )
     if action in _CONSENT_GATED and found.legal_basis is LegalBasis.CONSENT and not consent_granted:
         return Decision(
-            Outcome.CONSENT_REQUIRED,
+            Verdict.CONSENT_REQUIRED,
             f"purpose {purpose} needs the subject's consent; none is granted",
             role,
             items,
@@ -164,13 +167,13 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
     }.get(action)
     if releasable is None:
         return Decision(
-            Outcome.ALLOWED, f"purpose {purpose.name} allows {action}", role, items, items
+            Verdict.ALLOWED, f"purpose {purpose.name} allows {action}", role, items, items
         )
     if action is Action.READ_SEGMENTS:
         # Segments are what the subject is in: release the allowed part, never the rest.
         released = tuple(i for i in items if i in releasable)
         return Decision(
-            Outcome.ALLOWED,
+            Verdict.ALLOWED,
             f"purpose {purpose.name} releases these segments",
             role,
             items,
@@ -181,7 +184,7 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
         released = tuple(i for i in items if i in releasable)
         withheld = tuple(i for i in items if i not in releasable)
         return Decision(
-            Outcome.ALLOWED,
+            Verdict.ALLOWED,
             f"purpose {purpose.name} releases these handoff signals",
             role,
             items,
@@ -191,7 +194,7 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
     refused = tuple(i for i in items if i not in releasable)
     if refused:
         return Decision(
-            Outcome.ITEMS_NOT_RELEASED,
+            Verdict.ITEMS_NOT_RELEASED,
             f"purpose {purpose.name} does not release {', '.join(refused)}",
             role,
             items,
@@ -199,15 +202,15 @@ def _release(purpose: Purpose, action: Action, role: str, items: tuple[str, ...]
             refused,
         )
     return Decision(
-        Outcome.ALLOWED, f"purpose {purpose.name} releases these signals", role, items, items
+        Verdict.ALLOWED, f"purpose {purpose.name} releases these signals", role, items, items
     )
 
 
-_DENIALS: Mapping[Outcome, type[Denied]] = {
-    Outcome.ROLE_NOT_ALLOWED: RoleNotAllowed,
-    Outcome.PURPOSE_NOT_CLAIMABLE: PurposeNotClaimable,
-    Outcome.CONSENT_REQUIRED: ConsentRequired,
-    Outcome.ITEMS_NOT_RELEASED: ReleaseNotAllowed,
+_DENIALS: Mapping[Verdict, type[Denied]] = {
+    Verdict.ROLE_NOT_ALLOWED: RoleNotAllowed,
+    Verdict.PURPOSE_NOT_CLAIMABLE: PurposeNotClaimable,
+    Verdict.CONSENT_REQUIRED: ConsentRequired,
+    Verdict.ITEMS_NOT_RELEASED: ReleaseNotAllowed,
 }
 
 
@@ -215,6 +218,6 @@ def enforce(decision: Decision) -> Decision:
     """Return an allowing decision; raise the matching error for any other."""
     if decision.allowed:
         return decision
-    if decision.outcome is Outcome.PURPOSE_UNKNOWN:
+    if decision.verdict is Verdict.PURPOSE_UNKNOWN:
         raise InvalidRequest([Violation("purpose", decision.reason)])
-    raise _DENIALS[decision.outcome](decision)
+    raise _DENIALS[decision.verdict](decision)

@@ -47,6 +47,7 @@ from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.errors import BudgetExhausted, InvalidRequest, Violation
 from tactful.privacy.pending_records import PendingRecord
+from tactful.timestamps import to_us
 
 MAX_EPSILON_PER_RELEASE = 10.0
 DEFAULT_BUDGET = 1.0
@@ -138,7 +139,7 @@ class Insights:
         decision = enforce(decide(self._contract, actor, Action.READ_AGGREGATES, purpose, segments))
         sensitivity = len(segments)
         scale = _scale(epsilon, sensitivity)
-        now_us = int(now.timestamp()) * 1_000_000 + now.microsecond
+        now_us = to_us(now)
         with self._ledger.transaction(actor.name) as ledger:
             before = ledger.spent
             if before + epsilon > self._budget + _ROUNDING_SLACK:  # never overdrawn

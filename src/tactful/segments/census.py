@@ -8,7 +8,6 @@ evaluated with the same rules as a single read, from one query per signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tactful.privacy.contract import Contract, SignalKind
@@ -24,6 +23,7 @@ from tactful.segments.store import (
     typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
+from tactful.timestamps import duration_us, from_us
 
 
 class CensusSource(Protocol):
@@ -41,7 +41,7 @@ class Census:
         self._store = store
 
     def segment_counts(self, purpose: str, now_us: int) -> dict[str, int]:
-        now = datetime.fromtimestamp(now_us / 1_000_000, tz=UTC)
+        now = from_us(now_us)
         rules = {n: s.rule for n, s in self._contract.segments.items() if s.rule is not None}
         wanted = sorted(set().union(*(signals_of(r) for r in rules.values())))
         people = self._store.census(purpose, self._queries(wanted, now_us))
@@ -61,7 +61,7 @@ class Census:
             spec = self._contract.signals[name]
             if spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
                 continue  # from the activity row
-            since = now_us - int(spec.window.total_seconds() * 1_000_000) if spec.window else 0
+            since = now_us - duration_us(spec.window) if spec.window else 0
             queries.append(SignalQuery(name, str(spec.kind), spec.event, spec.attribute, since))
         return queries
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Generic
 
 from tactful.privacy.contract import Contract, LegalBasis, Purpose
@@ -25,10 +25,11 @@ from tactful.privacy.suppression import Tombstones
 from tactful.privacy.vault import Identity, IdentityVault
 from tactful.segments.attributes import check_attributes
 from tactful.segments.store import AttributeScalar, Batch, BehaviorStore, BehaviorWrite, StoredEvent
+from tactful.timestamps import SECOND_US, duration_us, to_us
 
 MAX_BATCH_EVENTS = 1000
-MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
-EARLIEST_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+MAX_CLOCK_SKEW_US = duration_us(timedelta(minutes=5))
+EARLIEST_US = to_us(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,6 @@ class PreparedBatch(Generic[Batch]):
     tombstones: dict[str, tuple[str, ...]]  # primary pseudonym -> its possible tombstones
     received: int
     dropped_attributes: int
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 class EventRecorder(Generic[Batch]):
@@ -291,7 +287,7 @@ def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]
     if at is None:
         return [Violation(f"{where}.occurred_at", "is required")]
     if at > now_us + MAX_CLOCK_SKEW_US:
-        ahead = (at - now_us) // 1_000_000
+        ahead = (at - now_us) // SECOND_US
         return [
             Violation(
                 f"{where}.occurred_at",

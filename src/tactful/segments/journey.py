@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tactful.privacy.contract import SignalKind
 from tactful.privacy.decisions import Decision
 from tactful.segments.frustration import Frustration, frustration_level
 from tactful.segments.intent import Inference, infer_intent
 from tactful.segments.store import AttributeScalar, JourneyEvent
+from tactful.timestamps import from_us
 
 # The parts of a handoff and the signal kind each is released as.
 HANDOFF_PARTS: Mapping[str, SignalKind] = {
@@ -55,9 +56,7 @@ def since(events: Sequence[JourneyEvent], since_us: int) -> list[JourneyEvent]:
 
 
 def steps(events: Sequence[JourneyEvent]) -> tuple[Step, ...]:
-    return tuple(
-        Step(e.type, datetime.fromtimestamp(e.occurred_at_us / 1_000_000, tz=UTC)) for e in events
-    )
+    return tuple(Step(e.type, from_us(e.occurred_at_us)) for e in events)
 
 
 def error_codes(events: Sequence[JourneyEvent]) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
+from tactful.timestamps import duration_us
+
 REFRESH = timedelta(seconds=60)
 log = logging.getLogger("tactful.segments")
 
@@ -34,7 +36,7 @@ class MinimumSegmentSize:
     ) -> None:
         self._counts = counts
         self._min_size = min_size
-        self._refresh_us = int(refresh.total_seconds() * 1_000_000)
+        self._refresh_us = duration_us(refresh)
         self._too_small: dict[str, tuple[int, frozenset[str]]] = {}
         self._submit: Callable[[Callable[[], None]], object] | None = None
         self._counting: set[str] = set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import JOURNEY_KINDS, Contract, SignalKind, SignalSpec
@@ -17,7 +17,7 @@ from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.rules import signals_of
 from tactful.segments.frustration import frustration_level
-from tactful.segments.ingest import SubjectInput, to_us
+from tactful.segments.ingest import SubjectInput
 from tactful.segments.intent import infer_intent, next_action
 from tactful.segments.journey import (
     HANDOFF_PARTS,
@@ -39,6 +39,7 @@ from tactful.segments.store import (
     typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
+from tactful.timestamps import duration_us, to_us
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ class Releaser:
         )
         decision = enforce(asked)
         windows = {
-            journey[name].kind: _us(w) for name in decision.released if (w := journey[name].window)
+            journey[name].kind: duration_us(w)
+            for name in decision.released
+            if (w := journey[name].window)
         }
         now_us = to_us(now)
         start = now_us - max(windows.values(), default=0)
@@ -214,7 +217,7 @@ class Releaser:
             spec = self._contract.signals[name]
             if spec.kind in JOURNEY_KINDS:
                 assert spec.window is not None  # checked by the contract loader
-                start = now_us - _us(spec.window)
+                start = now_us - duration_us(spec.window)
                 events = self._store.recent_events(candidates, purpose, start)
                 values[name] = journey_signal(spec.kind, events)
             elif spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
@@ -222,7 +225,7 @@ class Releaser:
                     _, activity = self._store.consent_and_activity(candidates, purpose)
                 values[name] = seen_signal(spec.kind, activity)
             else:
-                since = now_us - _us(spec.window) if spec.window is not None else 0
+                since = now_us - duration_us(spec.window) if spec.window is not None else 0
                 query = SignalQuery(name, str(spec.kind), spec.event, spec.attribute, since)
                 queries.append((spec, query))
         raw = self._store.signal_values(candidates, purpose, [q for _, q in queries])
@@ -248,7 +251,3 @@ class Releaser:
             for name, rule in rules.items()
             if rule is not None and matches(rule, values, now=now)
         }
-
-
-def _us(window: timedelta) -> int:
-    return int(window.total_seconds() * 1_000_000)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from tactful.privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
 from tactful.privacy.pending_records import PendingRecord
+from tactful.timestamps import from_us
 
 AttributeScalar = str | int | float | bool | datetime
 
@@ -124,7 +125,7 @@ def seen_signal(kind: SignalKind, activity: Activity | None) -> datetime | None:
     if activity is None:
         return None
     seen = activity.first_seen_us if kind is SignalKind.FIRST_SEEN else activity.last_seen_us
-    return datetime.fromtimestamp(seen / 1_000_000, tz=UTC)
+    return from_us(seen)
 
 
 def tracked_by(contract: Contract) -> Tracked:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tactful.segments.store import Activity
+from tactful.timestamps import duration_us
 
-NEW_VISITOR_WINDOW_US = int(timedelta(hours=24).total_seconds() * 1_000_000)
+NEW_VISITOR_WINDOW_US = duration_us(timedelta(hours=24))
 
 
 def visitor_segments(activity: Activity | None, *, now_us: int) -> frozenset[str]:

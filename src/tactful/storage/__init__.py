@@ -1,8 +1,8 @@
 """Storage engines, one folder each, behind the domain's Protocols.
 
-The domain (privacy/, segments/, retention/) owns the rules: how a vault entry is
+The domain (privacy/, segments/, lifecycle/) owns the rules: how a vault entry is
 sealed, when a budget is overdrawn, how an access record is chained. An engine
 only stores and loads rows, keeps its own concurrency model, and translates its
-own errors into the domain's (`storage.errors`). Only engine folders import a
+own errors into the domain's (storage/translate.py). Only engine folders import a
 database driver, and no engine folder imports another.
 """

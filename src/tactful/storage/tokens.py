@@ -3,8 +3,9 @@ SHA-256 is ever stored) and the rows Protocol a token store is kept over.
 
 The rules (how a token is made, which tokens a revocation names, what the server
 trusts) are the server's (app/tokens.py, app/auth.py); a rows backend only
-keeps records: the token file of a data folder, or a PostgreSQL table shared by
-every server (storage/postgres/tokens.py).
+keeps records: the token file of a data folder (app/tokens.py's TokenFile), or a
+PostgreSQL table shared by every server (storage/postgres/tokens.py). Nothing here
+authenticates a call.
 """
 
 from __future__ import annotations

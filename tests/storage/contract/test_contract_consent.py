@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from tactful.privacy.vault import Identity
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
 ADA = "ada@example.com"
-AT_US = int((T0 - timedelta(seconds=30)).timestamp() * 1_000_000)
+AT_US = to_us(T0 - timedelta(seconds=30))
 # How long the batch, between its check and its write, waits for the other writer.
 # An engine that lets the other writer through finishes it in milliseconds.
 WINDOW_S = 0.5

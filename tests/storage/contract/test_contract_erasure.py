@@ -12,11 +12,12 @@ import pytest
 
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.errors import StoreUnavailable
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
 ADA, BOB = "ada@example.com", "bob@example.com"
-T0_US = int(T0.timestamp() * 1_000_000)
+T0_US = to_us(T0)
 
 
 class _CutAfterTheShred:

@@ -5,17 +5,18 @@ and every access record naming them (a batch about several people included)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from tactful.privacy.access_log import AccessEntry
+from tactful.timestamps import from_us, to_us
 from tests.conftest import T0
 from tests.storage.contract.test_contract_access_log import entry
 from tests.storage.engines import Engine, Stores
 
 ADA, BOB = "ada@example.com", "bob@example.com"
 MINUTE_US = 60_000_000
-T0_US = int(T0.timestamp() * 1_000_000)
+T0_US = to_us(T0)
 
 # (who, principal, purpose, event type, minutes before T0, attributes)
 EVENTS = [
@@ -28,7 +29,7 @@ EVENTS = [
 
 
 def iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat()
+    return from_us(us).isoformat()
 
 
 def fill(stores: Stores) -> dict[str, list[str]]:

@@ -14,13 +14,14 @@ import pytest
 
 from tactful.privacy.errors import InvalidRequest
 from tactful.segments.ingest import EventInput, SubjectInput
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
 PAIRS: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "vectors" / "identifier_pairs.json").read_text("utf-8")
 )
-T0_US = int(T0.timestamp() * 1_000_000)
+T0_US = to_us(T0)
 
 
 def record(stores: Stores, namespace: str, identifier: str, path: str) -> int:

@@ -17,7 +17,8 @@ from tactful.privacy.errors import BudgetExhausted, StoreUnavailable
 from tactful.privacy.insights import Insights
 from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.vault import Identity
-from tactful.segments.ingest import EventInput, SubjectInput, to_us
+from tactful.segments.ingest import EventInput, SubjectInput
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 

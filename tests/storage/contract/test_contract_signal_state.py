@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from tactful.privacy.keyring import rotate_keyring
 from tactful.segments.store import SignalQuery
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Event, Stores
 
 PEOPLE = ("ada@example.com", "bob@example.com")
 MINUTE_US = 60_000_000
-START_US = int((T0 - timedelta(hours=6)).timestamp() * 1_000_000)
+START_US = to_us(T0 - timedelta(hours=6))
 # purpose -> (principal, {event type: (attribute, values)})
 PURPOSES: dict[str, tuple[str, dict[str, tuple[str, Sequence[str]]]]] = {
     "support_triage": (

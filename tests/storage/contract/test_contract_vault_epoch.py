@@ -30,12 +30,13 @@ from tactful.privacy.vault import (
     _data_key_ad,
     _identity_ad,
 )
+from tactful.timestamps import to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
 ERASED = "erased.canary+4d1e@example.com"
 KEPT = [f"kept{i}@example.com" for i in range(12)]
-T0_US = int(T0.timestamp() * 1_000_000)
+T0_US = to_us(T0)
 
 
 @pytest.fixture

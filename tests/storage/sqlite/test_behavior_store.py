@@ -19,6 +19,7 @@ from tactful.segments.store import StoredEvent, Tracked, tracked_by
 from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.storage.sqlite.behavior_schema import migrations
 from tactful.storage.sqlite.connection import connect
+from tactful.timestamps import to_us
 from tests.conftest import count_events, last_attribute
 
 ADA, BOB = "hmac-sha256:v1:" + "a" * 64, "hmac-sha256:v1:" + "b" * 64
@@ -131,7 +132,7 @@ def test_no_other_writer_can_slip_between_the_consent_check_and_the_write(
     tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
     recorder = EventRecorder(contract, Pseudonymizer(keys), ProbingVault(), store, tombstones)
     widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
-    at = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1_000_000)
+    at = to_us(datetime(2026, 11, 27, tzinfo=UTC))
     result = recorder.record(
         widget,
         "support_triage",

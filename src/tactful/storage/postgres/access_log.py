@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ from tactful.storage.postgres.access_log_files import CheckpointFile, compare, f
 from tactful.storage.postgres.connection import Connection, Database
 from tactful.storage.postgres.errors import translated
 from tactful.storage.postgres.schema import Schema
+from tactful.timestamps import duration_us
 
 LEADER_LOCK = 0x7AC7F0_0101  # session advisory lock: the server that signs epochs
 EPOCH_LOCK = 0x7AC7F0_0102  # transaction advisory lock: one epoch written at a time
@@ -191,7 +193,7 @@ class PostgresAccessLog:
         self._file = checkpoint_file
         self._keys = keys
         self._every = checkpoint_every
-        self._every_us = int(checkpoint_seconds * 1_000_000)
+        self._every_us = duration_us(timedelta(seconds=checkpoint_seconds))
         self.epoch_seconds = epoch_seconds  # the GroupCommitter asks every that often
         self.commits_on_loop = False  # a commit is a network round trip: off the loop
         self._lock_timeout_s = lock_timeout_s

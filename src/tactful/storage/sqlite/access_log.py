@@ -12,6 +12,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -46,6 +47,7 @@ from tactful.privacy.keyring import Keys
 from tactful.storage.sqlite.access_log_verify import check_in_two
 from tactful.storage.sqlite.connection import connect, rows_param
 from tactful.storage.sqlite.errors import translated
+from tactful.timestamps import duration_us
 
 migrations = sqlite_utils.Migrations("tactful.access_log")
 PARALLEL_FROM = 200_000  # records; below this, starting two processes costs more than it saves
@@ -188,7 +190,7 @@ class SqliteAccessLog:
         self._file = checkpoint_file
         self._keys = keys
         self._every = checkpoint_every
-        self._every_us = int(checkpoint_seconds * 1_000_000)
+        self._every_us = duration_us(timedelta(seconds=checkpoint_seconds))
         last = self._db.execute(
             "SELECT sequence, record_hash FROM records ORDER BY sequence DESC LIMIT 1"
         ).fetchone()
