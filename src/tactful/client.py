@@ -148,11 +148,16 @@ class TactfulError(Exception):
 
     @property
     def field_violations(self) -> tuple[error_details_pb2.BadRequest.FieldViolation, ...]:
-        return tuple(v for d in self.details if _is(d, "BadRequest") for v in d.field_violations)
+        return tuple(
+            v
+            for d in self.details
+            if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations
+        )
 
     @property
     def error_info(self) -> error_details_pb2.ErrorInfo | None:
-        return next((d for d in self.details if _is(d, "ErrorInfo")), None)
+        return next((d for d in self.details if isinstance(d, error_details_pb2.ErrorInfo)), None)
 
 
 class InvalidArgument(TactfulError):
@@ -372,15 +377,10 @@ def _details(error: Any) -> list[Message]:
 
 def _unpack(detail: any_pb2.Any) -> Message:
     for kind in _DETAIL_TYPES:
-        if detail.Is(kind.DESCRIPTOR):
-            unpacked = kind()
-            detail.Unpack(unpacked)
+        unpacked = kind()
+        if detail.Unpack(unpacked):  # False, and `unpacked` untouched, if not of its type
             return unpacked
     return detail
-
-
-def _is(detail: Message, name: str) -> bool:
-    return detail.DESCRIPTOR.full_name == f"google.rpc.{name}"
 
 
 def _read(path: str | Path | None) -> bytes | None:
