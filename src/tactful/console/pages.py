@@ -348,7 +348,7 @@ def _receipt(record: AccessRecord) -> dict[str, Any]:
     except ValueError:
         receipt = {}
     deleted = receipt.get("deleted", {}) if isinstance(receipt, dict) else {}
-    stores = []
+    stores: list[dict[str, Any]] = []
     for store, counts in sorted(deleted.items()) if isinstance(deleted, dict) else ():
         if isinstance(counts, dict):
             stores.extend(
@@ -393,10 +393,9 @@ def _request(record: AccessRecord) -> dict[str, Any]:
 
 def _csv_cells(record: AccessRecord) -> dict[str, object]:
     """A record as `tactful audit export --format csv` writes it."""
-    row = record_as_dict(record)
-    for name in ("requested", "released", "subjects"):
-        row[name] = ",".join(row[name])  # type: ignore[call-overload]
-    return row
+    e = record.entry
+    lists = {"requested": e.requested, "released": e.released, "subjects": e.subjects}
+    return record_as_dict(record) | {name: ",".join(items) for name, items in lists.items()}
 
 
 async def _csv_lines(console: Console, query: Any, before: Callable[[], int]) -> AsyncIterator[str]:
