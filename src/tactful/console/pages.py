@@ -75,7 +75,8 @@ class Pages:
         namespace = raw.get("namespace", "").strip()
         identifier = raw.get("identifier", "")
         if not identifier.strip():
-            return View(response=RedirectResponse(f"/access-log?{filters.params(subject='')}", 303))
+            cleared = replace(filters, subject="").params()
+            return View(response=RedirectResponse(f"/access-log?{cleared}", 303))
         try:
             pseudonyms = await self._console.run(
                 self._sources.subject_pseudonyms, namespace, identifier
@@ -114,9 +115,9 @@ class Pages:
             "identifier": identifier,
             "pseudonyms": pseudonyms,
             "records": [_row(r) for r in records],
-            "next": filters.params(after=records[-1].sequence) if more else "",
-            "first": filters.params(after=0) if filters.after else "",
-            "download": filters.params(after=0),
+            "next": replace(filters, after=records[-1].sequence).params() if more else "",
+            "first": replace(filters, after=0).params() if filters.after else "",
+            "download": replace(filters, after=0).params(),
         }
         return View(
             "access_log.html",
