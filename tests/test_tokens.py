@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -343,7 +343,7 @@ def test_a_running_server_refuses_an_expired_token(
 ) -> None:
     tactful = start_tactful()
     store = TokenStore(tactful.settings.tokens_path)
-    long_ago = datetime.now(UTC) - timedelta(days=100)
+    long_ago = tactful.clock() - timedelta(days=100)  # the server's clock, not the wall
     _, expired = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=90))
     _, valid = store.issue("support_widget", now=long_ago, expires_in=timedelta(days=365))
     assert refused_code(tactful, expired) is grpc.StatusCode.UNAUTHENTICATED
