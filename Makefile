@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pg_ingest.py
 	$(BIN)/python bench/access_log_pg.py
 
-## lint: ruff and mypy --strict on the domain packages
+## lint: ruff, and mypy --strict over all of src/tactful (generated code through its stubs)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

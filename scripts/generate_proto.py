@@ -4,12 +4,16 @@ Usage: python scripts/generate_proto.py [--out DIR]
 
 The generated modules are committed next to the .proto files; the test suite
 regenerates them into a temporary folder and fails if they differ (stale code).
+protoc writes the messages' stubs (*_pb2.pyi) itself; the services' stubs
+(*_pb2_grpc.pyi: typed client stubs, servicer bases and add_*_to_server) come from
+mypy-protobuf's plugin, installed beside this Python.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import sysconfig
 from pathlib import Path
 
 import grpc_tools
@@ -20,8 +24,10 @@ SOURCES = sorted((PROTO_ROOT / "tactful" / "v1").glob("*.proto"))
 
 
 def generate(out: Path) -> None:
-    """Write *_pb2.py, *_pb2.pyi and *_pb2_grpc.py for every source under `out`."""
+    """Write *_pb2.py, *_pb2.pyi, *_pb2_grpc.py and *_pb2_grpc.pyi for every source under
+    `out`."""
     well_known = Path(grpc_tools.__file__).parent / "_proto"
+    grpc_stubs = Path(sysconfig.get_path("scripts")) / "protoc-gen-mypy_grpc"
     out.mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
@@ -30,6 +36,8 @@ def generate(out: Path) -> None:
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={grpc_stubs}",
+        f"--mypy_grpc_out={out}",
         *(str(source.relative_to(PROTO_ROOT)) for source in SOURCES),
     ]
     if protoc.main(args) != 0:

@@ -101,6 +101,9 @@ def test_the_wheel_ships_the_data_files(wheel: tuple[Path, str]) -> None:
         "tactful/segments/data/intent_examples.jsonl",
         "tactful/py.typed",
         "tactful/v1/personalization.proto",
+        # Typed for the checkers of those who import it: messages and services.
+        "tactful/v1/personalization_pb2.pyi",
+        "tactful/v1/personalization_pb2_grpc.pyi",
         "tactful/client.py",
     } <= names
     assert not any(n.startswith("examples/") for n in names)

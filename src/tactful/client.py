@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -60,7 +60,8 @@ _DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.LocalizedMessage,
     error_details_pb2.DebugInfo,
 )
-_Reply = TypeVar("_Reply")
+_Request = TypeVar("_Request", bound=Message)
+_Reply = TypeVar("_Reply", bound=Message)
 
 
 # Values a frontend passes and gets back.
@@ -148,11 +149,16 @@ class TactfulError(Exception):
 
     @property
     def field_violations(self) -> tuple[error_details_pb2.BadRequest.FieldViolation, ...]:
-        return tuple(v for d in self.details if _is(d, "BadRequest") for v in d.field_violations)
+        return tuple(
+            v
+            for d in self.details
+            if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations
+        )
 
     @property
     def error_info(self) -> error_details_pb2.ErrorInfo | None:
-        return next((d for d in self.details if _is(d, "ErrorInfo")), None)
+        return next((d for d in self.details if isinstance(d, error_details_pb2.ErrorInfo)), None)
 
 
 class InvalidArgument(TactfulError):
@@ -310,8 +316,13 @@ class Client:
         self.close()
 
     def _call(
-        self, method: Any, request: Any, request_id: str | None, *, read: bool
-    ) -> tuple[Any, str]:
+        self,
+        method: grpc.UnaryUnaryMultiCallable[_Request, _Reply],
+        request: _Request,
+        request_id: str | None,
+        *,
+        read: bool,
+    ) -> tuple[_Reply, str]:
         """One call under one deadline and one request id, retried only if `read`."""
         sent = _request_id(request_id)
         metadata = (*self._auth, ("x-request-id", sent))
@@ -324,6 +335,8 @@ class Client:
                 )
                 return reply, _echoed(call, sent)
             except grpc.RpcError as error:
+                if not isinstance(error, grpc.Call):  # a stub's failed call is both
+                    raise
                 retries += 1
                 if read and error.code() == grpc.StatusCode.UNAVAILABLE:
                     pause = self._retry.pause(retries, self._draw())
@@ -344,7 +357,7 @@ def _request_id(given: str | None) -> str:
     return given
 
 
-def _echoed(call: Any, sent: str) -> str:
+def _echoed(call: grpc.Call, sent: str) -> str:
     """The id the server recorded the call under (it may replace ours), else ours. Tactful
     sends it in the trailing metadata."""
     for metadata in (call.trailing_metadata(), call.initial_metadata()):
@@ -354,15 +367,15 @@ def _echoed(call: Any, sent: str) -> str:
     return sent
 
 
-def _typed(error: Any, sent: str) -> TactfulError:
+def _typed(error: grpc.Call, sent: str) -> TactfulError:
     code = error.code()
     kind = _ERROR_BY_CODE.get(code, TactfulError)
     return kind(code, error.details() or "", _echoed(error, sent), _details(error))
 
 
-def _details(error: Any) -> list[Message]:
+def _details(error: grpc.Call) -> list[Message]:
     for key, value in error.trailing_metadata() or ():
-        if key == _DETAILS_KEY:
+        if key == _DETAILS_KEY and isinstance(value, bytes):  # a -bin key's value is bytes
             status = status_pb2.Status.FromString(value)
             if status.code != error.code().value[0]:
                 return []  # not the status this call ended with
@@ -372,15 +385,10 @@ def _details(error: Any) -> list[Message]:
 
 def _unpack(detail: any_pb2.Any) -> Message:
     for kind in _DETAIL_TYPES:
-        if detail.Is(kind.DESCRIPTOR):
-            unpacked = kind()
-            detail.Unpack(unpacked)
+        unpacked = kind()
+        if detail.Unpack(unpacked):  # False, and `unpacked` untouched, if not of its type
             return unpacked
     return detail
-
-
-def _is(detail: Message, name: str) -> bool:
-    return detail.DESCRIPTOR.full_name == f"google.rpc.{name}"
 
 
 def _read(path: str | Path | None) -> bytes | None:

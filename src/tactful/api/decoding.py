@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,11 @@ class _Strings:
 
 @functools.cache
 def _strings_of(descriptor: Descriptor) -> _Strings | None:
-    strings, repeated_strings, messages, repeated_messages, maps = [], [], [], [], []
+    strings: list[str] = []
+    repeated_strings: list[str] = []
+    messages: list[tuple[str, _Strings]] = []
+    repeated_messages: list[tuple[str, _Strings]] = []
+    maps: list[tuple[str, bool, bool, _Strings | None]] = []
     for field in descriptor.fields:
         entry = field.message_type
         if field.type == FieldDescriptor.TYPE_STRING:
@@ -114,8 +118,10 @@ def _strings_of(descriptor: Descriptor) -> _Strings | None:
                 maps.append((field.name, *text, inner))
         elif entry is not None and (inner := _strings_of(entry)) is not None:
             (repeated_messages if field.is_repeated else messages).append((field.name, inner))
-    found = (strings, repeated_strings, messages, repeated_messages, maps)
-    return _Strings(*map(tuple, found)) if any(found) else None  # type: ignore[arg-type]
+    if not (strings or repeated_strings or messages or repeated_messages or maps):
+        return None
+    found = tuple(strings), tuple(repeated_strings), tuple(messages), tuple(repeated_messages)
+    return _Strings(*found, tuple(maps))
 
 
 def holds_nul(message: Message) -> bool:
@@ -162,7 +168,7 @@ def nul_fields(message: Message, prefix: str = "") -> list[str]:
         if field.type == FieldDescriptor.TYPE_STRING:
             values = value if field.is_repeated else (value,)
             found += [_item(path, field, i) for i, s in enumerate(values) if NUL in s]
-        elif field.type != FieldDescriptor.TYPE_MESSAGE:
+        elif field.type != FieldDescriptor.TYPE_MESSAGE or field.message_type is None:
             continue
         elif field.message_type.GetOptions().map_entry:
             found += _nul_in_map(path, field, value)
@@ -200,6 +206,7 @@ class NoRequest:
 
 
 UNIMPLEMENTED_METHOD = "tactful.edge/Unimplemented"  # the record's method: never the path sent
+_Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class Unimplemented(grpc.GenericRpcHandler):
@@ -208,14 +215,18 @@ class Unimplemented(grpc.GenericRpcHandler):
     known method never reaches it (gRPC looks registered methods up first). Its handler
     reads no request, so a call of any arity gets the same answer."""
 
-    def __init__(self, run: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]) -> None:
-        self._handler = grpc.stream_stream_rpc_method_handler(self._answer)
+    def __init__(self, run: Callable[[Any, _Context], Awaitable[Any]]) -> None:
+        self._handler: grpc.RpcMethodHandler[Any, Any] = grpc.stream_stream_rpc_method_handler(
+            self._answer
+        )
         self._run = run
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         return self._handler
 
-    async def _answer(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
+    async def _answer(self, requests: Any, context: _Context) -> None:
         await self._run(NoRequest(), context)
 
 
@@ -232,32 +243,61 @@ def _tolerant(deserialize: Callable[[bytes], Any], message: str) -> Callable[[by
     return deserializer
 
 
-class TolerantRegistrar:
+class TolerantRegistrar(grpc.aio.Server):
     """Stands in for the server when the generated `add_*Servicer_to_server` registers a
-    service: every unary method's deserializer is made tolerant, then registered."""
+    service: every method's deserializer is made tolerant, then registered on `server`.
+    Starting, stopping and ports are the server's own."""
 
     def __init__(self, server: grpc.aio.Server) -> None:
         self._server = server
 
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+    def add_generic_rpc_handlers(
+        self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]
+    ) -> None:
         # The generated code registers the same handlers twice, generic then by name;
         # the tolerant ones are registered both ways in add_registered_method_handlers.
         pass
 
     def add_registered_method_handlers(
-        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
-        declared = descriptor_pool.Default().FindServiceByName(service)
+        declared = descriptor_pool.Default().FindServiceByName(service_name)
         tolerant = {
-            name: handler._replace(  # type: ignore[attr-defined]
-                request_deserializer=_tolerant(
-                    handler.request_deserializer,
-                    declared.FindMethodByName(name).input_type.full_name,
-                )
+            name: _tolerant_handler(
+                handler, declared.FindMethodByName(name).input_type.full_name, name
             )
-            for name, handler in handlers.items()
+            for name, handler in method_handlers.items()
         }
         self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service, tolerant),)
+            (grpc.method_handlers_generic_handler(service_name, tolerant),)
         )
-        self._server.add_registered_method_handlers(service, tolerant)
+        self._server.add_registered_method_handlers(service_name, tolerant)
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace: float | None) -> None:
+        await self._server.stop(grace)
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return await self._server.wait_for_termination(timeout)
+
+
+def _tolerant_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], message: str, name: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler`, its request decoded by `_tolerant`. Every Tactful method is unary and
+    generated with a deserializer; anything else is refused when it is registered."""
+    if handler.unary_unary is None or handler.request_deserializer is None:
+        raise TypeError(f"{name}: only a unary method with a deserializer decodes tolerantly")
+    return grpc.unary_unary_rpc_method_handler(
+        handler.unary_unary,
+        request_deserializer=_tolerant(handler.request_deserializer, message),
+        response_serializer=handler.response_serializer,
+    )

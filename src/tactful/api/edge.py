@@ -93,7 +93,13 @@ class Expected:
 
 Call = Callable[[Actor, Expected], Awaitable[MethodResult]]
 T = TypeVar("T")
-Scheduler = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+class Scheduler(Protocol):
+    """Where a blocking call runs (the loop, a thread, the engine's writer): what it
+    returns comes back, of its own type."""
+
+    def __call__(self, call: Callable[[], T], /) -> Awaitable[T]: ...
 
 
 async def _inline(call: Callable[[], T]) -> T:
@@ -132,7 +138,7 @@ class Edge:
         self,
         method: str,
         request: Any,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
         call: Call,
         *,
         writes: bool = False,
@@ -221,7 +227,11 @@ class Edge:
         return result.response
 
     def _admit_failure(
-        self, context: grpc.aio.ServicerContext, method: str, principal: str, status: grpc.Status
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        method: str,
+        principal: str,
+        status: grpc.Status,
     ) -> bool:
         """Whether this failed call is recorded on its own; if not, it is counted into
         the summary record of its window, written when the window ends."""
@@ -363,7 +373,7 @@ def _first_role(actor: Actor | None) -> str:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> tuple[str, RequestIdOrigin]:
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> tuple[str, RequestIdOrigin]:
     """The caller's x-request-id if it looks like an id, else a new one. Anything else
     (an email address sent as an id, say) would be personal data in the log, kept after
     that person's erasure, so it is not kept."""

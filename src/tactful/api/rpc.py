@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from functools import partial, wraps
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 import grpc
 
@@ -47,27 +47,44 @@ class Servicer(Protocol):
     _writer: WriteScheduler
 
 
-Body = Callable[[Any, Any, Actor], MethodResult | Awaitable[MethodResult]]
+Reply = MethodResult | Awaitable[MethodResult]  # a plain body returns it, an `async` one awaits it
+Body = Callable[[Any, Any, Actor], Reply]  # (servicer, request, actor)
+KeepingBody = Callable[[Any, Any, Actor, Expected], Reply]  # ..., and the call's record
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Any, Context], Awaitable[Any]]  # what gRPC calls
 
 
+@overload
+def rpc(
+    *, writes: bool = False, on_writer: bool = False, keeps_record: Literal[False] = False
+) -> Callable[[Body], Handler]: ...
+@overload
+def rpc(
+    *, writes: bool = False, on_writer: bool = False, keeps_record: Literal[True]
+) -> Callable[[KeepingBody], Handler]: ...
 def rpc(
     *, writes: bool = False, on_writer: bool = False, keeps_record: bool = False
-) -> Callable[[Body], Any]:
-    def declare(body: Body) -> Any:
+) -> Callable[[Callable[..., Reply]], Handler]:
+    def declare(body: Callable[..., Any]) -> Handler:
+        # Checked above, by the overloads: `body` takes the actor, and the expected record
+        # if it `keeps_record`, and is awaited if (and only if) it is `async`.
         asynchronous = inspect.iscoroutinefunction(body)
 
         @wraps(body)
-        async def handler(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def handler(self: Servicer, request: Any, context: Context) -> Any:
             async def call(actor: Actor, expected: Expected) -> MethodResult:
                 # `keeps_record`: the body gets the call's expected record too.
                 given = (actor, expected) if keeps_record else (actor,)
+                result: MethodResult
                 if asynchronous:
-                    return await body(self, request, *given)  # type: ignore[misc,call-arg]
-                if on_writer:
-                    return await self._writer.run(partial(body, self, request, *given))  # type: ignore[arg-type]
-                # On the loop, or (an engine whose reads are network round trips)
-                # on a reader thread, so that reads do not wait for one another.
-                return await self._edge.reads(partial(body, self, request, *given))  # type: ignore[arg-type]
+                    result = await body(self, request, *given)
+                elif on_writer:
+                    result = await self._writer.run(partial(body, self, request, *given))
+                else:
+                    # On the loop, or (an engine whose reads are network round trips)
+                    # on a reader thread, so that reads do not wait for one another.
+                    result = await self._edge.reads(partial(body, self, request, *given))
+                return result
 
             method = f"tactful.v1.{self.service}/{body.__name__}"
             return await self._edge.run(method, request, context, call, writes=writes)
@@ -84,7 +101,7 @@ def unimplemented(edge: Edge) -> Unimplemented:
     async def refuse(actor: Actor, expected: Expected) -> MethodResult:
         raise NoSuchMethod()
 
-    async def run(request: NoRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def run(request: NoRequest, context: Context) -> Any:
         return await edge.run(UNIMPLEMENTED_METHOD, request, context, refuse)
 
     return Unimplemented(run)

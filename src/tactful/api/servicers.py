@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import Protocol
+from typing import Generic, Protocol
 
 from tactful.api.access_log import AccessLogQueries
 from tactful.api.convert import (
@@ -28,7 +28,7 @@ from tactful.privacy.insights import Insights, ReleasedSizes
 from tactful.privacy.pending_records import PendingRecord
 from tactful.segments.ingest import EventRecorder, PreparedBatch, RecordResult
 from tactful.segments.release import Releaser
-from tactful.segments.store import AttributeScalar
+from tactful.segments.store import AttributeScalar, Batch
 from tactful.v1 import (
     access_log_pb2,
     access_log_pb2_grpc,
@@ -45,12 +45,12 @@ Clock = Callable[[], datetime]
 P = personalization_pb2
 
 
-class IngestSink(Protocol):
+class IngestSink(Protocol[Batch]):
     """The engine's way of storing prepared RecordEvents batches (SQLite: queued for its
-    writer and stored several to a transaction)."""
+    writer and stored several to a transaction), in its own encoding (`Batch`)."""
 
     async def store(
-        self, batch: PreparedBatch, now: datetime, record: PendingRecord | None = None
+        self, batch: PreparedBatch[Batch], now: datetime, record: PendingRecord | None = None
     ) -> RecordResult: ...
 
 
@@ -64,14 +64,14 @@ class Authorizer:
         return enforce(decide(self._contract, actor, action, purpose))
 
 
-class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer):
+class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, Generic[Batch]):
     service = "Personalization"
 
     def __init__(
         self,
         edge: Edge,
-        recorder: EventRecorder,
-        ingest: IngestSink,
+        recorder: EventRecorder[Batch],  # prepares batches in the encoding that
+        ingest: IngestSink[Batch],  # the engine stores
         consent: ConsentRecorder,
         releaser: Releaser,
         writer: WriteScheduler,

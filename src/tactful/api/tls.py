@@ -62,7 +62,9 @@ class ReloadingCredentials:
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
             self._configuration(self.current),
-            self._fetch,
+            # grpc documents None as "keep the current certificate"; typeshed's stub
+            # (types-grpcio 1.85) leaves it out of the fetcher's return type.
+            self._fetch,  # type: ignore[arg-type]
             require_client_authentication=self._tls.client_ca is not None,
         )
 

@@ -61,8 +61,11 @@ class RunningConsole:
         self.console.close()
 
 
-def build(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> uvicorn.Server:
-    """The console's uvicorn server, as `settings` say; refuses plaintext off the loopback."""
+def build(
+    settings: Settings, *, clock: Callable[[], datetime] = _utc_now
+) -> tuple[uvicorn.Server, Console]:
+    """The console's uvicorn server, as `settings` say, and the console it serves (to
+    close once it stops); refuses plaintext off the loopback."""
     host, port = parse_listen(settings.console.listen)
     check_transport(settings, host)
     console = Console(
@@ -81,16 +84,14 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> uv
         proxy_headers=False,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
-    server.console = console  # type: ignore[attr-defined]
-    return server
+    return uvicorn.Server(config), console
 
 
 def start_in_thread(
     settings: Settings, *, clock: Callable[[], datetime] = _utc_now
 ) -> RunningConsole:
     """Start the console on its own thread and wait until it listens."""
-    server = build(settings, clock=clock)
+    server, console = build(settings, clock=clock)
     thread = threading.Thread(target=server.run, name="tactful-console-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -101,7 +102,7 @@ def start_in_thread(
     port = server.servers[0].sockets[0].getsockname()[1]
     host = settings.console.listen.rpartition(":")[0]
     scheme = "https" if settings.tls else "http"
-    return RunningConsole(f"{scheme}://{host}:{port}", server.console, server, thread)  # type: ignore[attr-defined]
+    return RunningConsole(f"{scheme}://{host}:{port}", console, server, thread)
 
 
 def with_listen(settings: Settings, listen: str) -> Settings:
@@ -111,7 +112,7 @@ def with_listen(settings: Settings, listen: str) -> Settings:
 def _console(settings: Settings, args: argparse.Namespace) -> int:
     if args.listen:
         settings = with_listen(settings, args.listen)
-    server = build(settings)
+    server, console = build(settings)
     host, port = parse_listen(settings.console.listen)
     scheme = "https" if settings.tls else "http"
     print(
@@ -128,7 +129,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
-        server.console.close()  # type: ignore[attr-defined]
+        console.close()
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Never, TextIO
 
 from tqdm import tqdm
 
@@ -33,7 +33,7 @@ class TerminalProgress:
     def __init__(self, stream: TextIO, prefix: str) -> None:
         self._stream = stream
         self._prefix = prefix
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Never] | None = None  # a bar over no iterable
 
     def begin(self, task: str, total: int | None) -> None:
         self._bar = tqdm(
@@ -59,7 +59,8 @@ class PlainProgress:
         self._prefix = prefix
         self._every = every_s
         self._clock = clock
-        self._task, self._total, self._done = "", None, 0
+        self._task, self._done = "", 0
+        self._total: int | None = None
         self._started = self._said = 0.0
 
     def begin(self, task: str, total: int | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -37,9 +37,10 @@ class Filters:
             subjects=subjects,
         )
 
-    def params(self, **changes: object) -> str:
-        """The filters as a URL query string (empty values left out)."""
-        values = asdict(replace(self, **changes))  # type: ignore[arg-type]
+    def params(self) -> str:
+        """The filters as a URL query string (empty values left out); for other filters,
+        `replace(filters, after=...).params()`."""
+        values = asdict(self)
         return urlencode({k: v for k, v in values.items() if v})
 
     def described(self, namespace: str = "") -> str:

@@ -75,7 +75,8 @@ class Pages:
         namespace = raw.get("namespace", "").strip()
         identifier = raw.get("identifier", "")
         if not identifier.strip():
-            return View(response=RedirectResponse(f"/access-log?{filters.params(subject='')}", 303))
+            cleared = replace(filters, subject="").params()
+            return View(response=RedirectResponse(f"/access-log?{cleared}", 303))
         try:
             pseudonyms = await self._console.run(
                 self._sources.subject_pseudonyms, namespace, identifier
@@ -114,9 +115,9 @@ class Pages:
             "identifier": identifier,
             "pseudonyms": pseudonyms,
             "records": [_row(r) for r in records],
-            "next": filters.params(after=records[-1].sequence) if more else "",
-            "first": filters.params(after=0) if filters.after else "",
-            "download": filters.params(after=0),
+            "next": replace(filters, after=records[-1].sequence).params() if more else "",
+            "first": replace(filters, after=0).params() if filters.after else "",
+            "download": replace(filters, after=0).params(),
         }
         return View(
             "access_log.html",
@@ -348,7 +349,7 @@ def _receipt(record: AccessRecord) -> dict[str, Any]:
     except ValueError:
         receipt = {}
     deleted = receipt.get("deleted", {}) if isinstance(receipt, dict) else {}
-    stores = []
+    stores: list[dict[str, Any]] = []
     for store, counts in sorted(deleted.items()) if isinstance(deleted, dict) else ():
         if isinstance(counts, dict):
             stores.extend(
@@ -393,10 +394,9 @@ def _request(record: AccessRecord) -> dict[str, Any]:
 
 def _csv_cells(record: AccessRecord) -> dict[str, object]:
     """A record as `tactful audit export --format csv` writes it."""
-    row = record_as_dict(record)
-    for name in ("requested", "released", "subjects"):
-        row[name] = ",".join(row[name])  # type: ignore[call-overload]
-    return row
+    e = record.entry
+    lists = {"requested": e.requested, "released": e.released, "subjects": e.subjects}
+    return record_as_dict(record) | {name: ",".join(items) for name, items in lists.items()}
 
 
 async def _csv_lines(console: Console, query: Any, before: Callable[[], int]) -> AsyncIterator[str]:
