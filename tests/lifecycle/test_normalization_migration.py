@@ -135,7 +135,7 @@ def test_the_server_migrates_an_old_store_before_it_answers(old_store: Tactful) 
         " pseudonym, 1 joined with another spelling of the same identifier); 1 may hold two"
         " spellings the old case folding merged (ß/ss, ς/σ) and stay together; 1 hold a"
         " character the current rules refuse: no request can name them, and each may hold"
-        " two people the old rules merged (README: 'Upgrading to PRECIS identifiers')"
+        " two people the old rules merged (docs/guide/keys.md: 'Upgrading to PRECIS identifiers')"
     ]
     assert_migrated(old_store)
     # An erasure typed in NFC now erases what was recorded in NFD, and nothing comes back.
@@ -329,7 +329,7 @@ def test_an_nfkc_store_is_moved_and_what_precis_refuses_is_reported(
         "identifiers: 3 subjects brought to the current normalization (0 under a new"
         " pseudonym, 0 joined with another spelling of the same identifier); 1 hold a"
         " character the current rules refuse: no request can name them, and each may hold"
-        " two people the old rules merged (README: 'Upgrading to PRECIS identifiers')"
+        " two people the old rules merged (docs/guide/keys.md: 'Upgrading to PRECIS identifiers')"
     ]
     data = tactful.settings.data_dir
     assert sql(data / "vault.db", "SELECT DISTINCT normalization FROM identities") == [
