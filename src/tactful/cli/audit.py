@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tactful.app import stores
+from tactful.app import receipts, stores
 from tactful.app.settings import Settings
 from tactful.cli import output as cli_output
-from tactful.cli import receipt as cli_receipt
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.privacy.access_log import RECORD_FIELDS, AccessQuery, AccessRecord, record_as_dict
 from tactful.privacy.contract import parse_duration
@@ -203,7 +202,7 @@ def _released(
     stood before that record (as an RPC's query does not see its own record)."""
     log, query, subject, filters = _selection(settings, args)
     try:
-        receipt = cli_receipt.record(
+        receipt = receipts.record(
             log,
             "audit",
             action,
@@ -291,7 +290,7 @@ def _truncate(settings: Settings, args: argparse.Namespace) -> int:
             "older_than": datetime.fromtimestamp(cutoff / 1_000_000, tz=UTC).isoformat(),
             "retention": settings.access_log_retention,
         }
-        cli_receipt.record(
+        receipts.record(
             log,
             "audit",
             "truncate",

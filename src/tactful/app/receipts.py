@@ -6,6 +6,9 @@ comes from file access), the method `tactful.cli/<group>.<action>`. A command th
 reads writes its record before it releases anything; a command that changes
 something writes it right after the change. A record that cannot be written fails
 the command (`NotRecorded`).
+
+It lives in app/, not cli/, because the server's vault-key schedule
+(app/vault_epochs.py) leaves the same records as `tactful keys rotate-vault`.
 """
 
 from __future__ import annotations
