@@ -239,7 +239,7 @@ async def measure(args: argparse.Namespace, root: Path) -> None:
 
 
 def measure_postgres(args: argparse.Namespace, root: Path) -> None:
-    from tactful.api.server import load_checked_contract
+    from tactful.app.domain import load_checked_contract
     from tactful.lifecycle.retention import RetentionJob, to_us
     from tactful.privacy.errors import StoreUnavailable
     from tactful.segments.store import SignalQuery, tracked_by

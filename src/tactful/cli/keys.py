@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tactful.api.server import open_domain
 from tactful.app import receipts, stores
+from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
 from tactful.app.vault_epochs import rotate_vault
 from tactful.cli.job_metrics import job_report, metrics_file_option

@@ -12,9 +12,9 @@ from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
-from tactful.api.server import load_checked_contract, utc_now
 from tactful.app import receipts
 from tactful.app.auth import hash_token, new_token
+from tactful.app.domain import load_checked_contract, utc_now
 from tactful.app.receipts import NotRecorded
 from tactful.app.settings import ConfigError, Settings, load_settings
 from tactful.app.stores import open_tokens

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tactful.api.server import Domain, open_domain
 from tactful.app import receipts
+from tactful.app.domain import Domain, open_domain
 from tactful.app.settings import Settings
 from tactful.cli import audit as cli_audit
 from tactful.cli import output as cli_output
