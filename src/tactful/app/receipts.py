@@ -115,11 +115,11 @@ def record(
 def opened_log(settings: Settings) -> Iterator[SqliteAccessLog]:
     """The data folder's access log, for a command that opens nothing else."""
     keyring = load_keyring(settings.keyring_path)
-    path = stores.access_log_location(settings)
     try:
         log = stores.open_access_log(settings, keyring.signing)
     except (OSError, StoreUnavailable) as exc:
-        raise NotRecorded(f"cannot open the access log {path}: {exc}") from exc
+        where = stores.access_log_location(settings)
+        raise NotRecorded(f"cannot open the access log {where}: {exc}") from exc
     try:
         yield log
     finally:

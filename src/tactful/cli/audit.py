@@ -99,14 +99,14 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
     keyring = load_keyring(settings.keyring_path)
-    path = stores.access_log_location(settings)
-    if not settings.on_postgres and not path.exists():  # PostgreSQL: the schema is checked
-        raise SystemExit(f"tactful: no access log at {path}")
-    return stores.open_access_log(settings, keyring.signing), Pseudonymizer(keyring.pseudonym)
+    # ConfigError if the log is a file not made yet (one in a database: its schema is checked)
+    log = stores.open_access_log(settings, keyring.signing, must_exist=True)
+    return log, Pseudonymizer(keyring.pseudonym)
 
 
 def _verify(settings: Settings, files: list[Path]) -> int:
-    if files and not settings.on_postgres:
+    shared = stores.engine_of(settings).shared_by_servers
+    if files and not shared:
         raise SystemExit(
             "tactful: --checkpoints is for PostgreSQL, where each signing host keeps its own"
             f" checkpoint file; on SQLite the log has one, {settings.checkpoints_path}"
@@ -118,7 +118,7 @@ def _verify(settings: Settings, files: list[Path]) -> int:
     try:
         result = log.verify(files=files) if files else log.verify()
         truncated = log.truncations() if result.intact else []
-        many_hosts = result.intact and settings.on_postgres
+        many_hosts = result.intact and shared
         unchecked = log.unchecked_signers(files) if many_hosts else []
     finally:
         log.close()
