@@ -27,7 +27,6 @@ from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, Access
 from tactful.privacy.errors import StoreUnavailable
 from tactful.privacy.keyring import load_keyring
 from tactful.segments.ingest import to_us
-from tactful.storage.sqlite.access_log import SqliteAccessLog
 
 
 class NotRecorded(Exception):
@@ -112,7 +111,7 @@ def record(
 
 
 @contextlib.contextmanager
-def opened_log(settings: Settings) -> Iterator[SqliteAccessLog]:
+def opened_log(settings: Settings) -> Iterator[stores.AccessLog]:
     """The data folder's access log, for a command that opens nothing else."""
     keyring = load_keyring(settings.keyring_path)
     try:

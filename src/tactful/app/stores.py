@@ -32,7 +32,7 @@ from tactful.privacy.access_log import (
 )
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.consent import ConsentStore
-from tactful.privacy.insights import BudgetLedger
+from tactful.privacy.insights import BudgetLedger, Debit
 from tactful.privacy.keyring import Keys
 from tactful.privacy.pending_records import PendingRecordStore
 from tactful.privacy.suppression import LegacyTombstoneStore
@@ -72,7 +72,16 @@ class AccessLog(Protocol):
 
     def checkpoints(self) -> list[Checkpoint]: ...
 
-    def verify(self) -> Verification: ...
+    def verify(self, *, files: Sequence[Path] = ()) -> Verification:
+        """The chain and its signed checkpoints; `files`: other signing hosts'
+        checkpoint files to check the epochs against (an engine shared by servers,
+        where each signing host keeps its own; the others refuse any)."""
+        ...
+
+    def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
+        """The signing hosts whose epochs no file checked (`files` and this host's);
+        none where this host's file is the only one."""
+        ...
 
     def truncations(self) -> list[Truncation]: ...
 
@@ -84,6 +93,10 @@ class AccessLog(Protocol):
 
 
 class Ledger(BudgetLedger, PendingRecordStore, Protocol):
+    def debits(self) -> list[Debit]:
+        """Every debit, for the console's budget page."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -20,7 +20,6 @@ from tactful.privacy.contract import parse_duration
 from tactful.privacy.keyring import load_keyring
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.segments.ingest import to_us
-from tactful.storage.sqlite.access_log import SqliteAccessLog
 
 MAX_AHEAD_US = 5 * 60 * 1_000_000  # clock skew tolerated for `truncate --now`
 
@@ -97,7 +96,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", dest="identifier", help="the subject's identifier")
 
 
-def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
+def _open(settings: Settings) -> tuple[stores.AccessLog, Pseudonymizer]:
     keyring = load_keyring(settings.keyring_path)
     # ConfigError if the log is a file not made yet (one in a database: its schema is checked)
     log = stores.open_access_log(settings, keyring.signing, must_exist=True)
@@ -105,8 +104,7 @@ def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
 
 
 def _verify(settings: Settings, files: list[Path]) -> int:
-    shared = stores.engine_of(settings).shared_by_servers
-    if files and not shared:
+    if files and not stores.engine_of(settings).shared_by_servers:
         raise SystemExit(
             "tactful: --checkpoints is for PostgreSQL, where each signing host keeps its own"
             f" checkpoint file; on SQLite the log has one, {settings.checkpoints_path}"
@@ -116,10 +114,9 @@ def _verify(settings: Settings, files: list[Path]) -> int:
             raise SystemExit(f"tactful: --checkpoints {path}: no such file")
     log, _ = _open(settings)
     try:
-        result = log.verify(files=files) if files else log.verify()
+        result = log.verify(files=files)
         truncated = log.truncations() if result.intact else []
-        many_hosts = result.intact and shared
-        unchecked = log.unchecked_signers(files) if many_hosts else []
+        unchecked = log.unchecked_signers(files) if result.intact else []
     finally:
         log.close()
     if result.intact:
@@ -159,7 +156,7 @@ def _time(text: str | None, flag: str) -> int | None:
 
 def _selection(
     settings: Settings, args: argparse.Namespace
-) -> tuple[SqliteAccessLog, AccessQuery, str, str]:
+) -> tuple[stores.AccessLog, AccessQuery, str, str]:
     """The log, the query the filters make, the subject's pseudonym (or "") and the
     filters in words for the access record (never the raw identifier)."""
     if bool(args.namespace) != bool(args.identifier):
@@ -219,7 +216,7 @@ def _released(
 
 
 def _pages(
-    log: SqliteAccessLog, query: AccessQuery, before: int, limit: int | None
+    log: stores.AccessLog, query: AccessQuery, before: int, limit: int | None
 ) -> Iterator[AccessRecord]:
     after, left = 0, limit
     try:
@@ -257,9 +254,9 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
                 writer.writerow(
                     {
                         **row,
-                        "requested": ",".join(row["requested"]),
-                        "released": ",".join(row["released"]),
-                        "subjects": ",".join(row["subjects"]),
+                        "requested": ",".join(record.entry.requested),
+                        "released": ",".join(record.entry.released),
+                        "subjects": ",".join(record.entry.subjects),
                     }
                 )
             else:

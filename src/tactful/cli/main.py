@@ -158,8 +158,14 @@ def _group(
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     parser = commands.add_parser(name, help=summary, description=summary)
     group = parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
-    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+    parser.set_defaults(run=lambda _args: _help(parser))
     return group
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    """A group named without a command: its help, and the exit status of a usage error."""
+    parser.print_help()
+    return 2
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
