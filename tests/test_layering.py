@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,34 @@ def engine_namers(root: Path = PACKAGE) -> set[str]:
 def test_exactly_one_module_outside_storage_names_an_engine() -> None:
     """The engine table (app/stores.py), as Feast maps a store type to its class."""
     assert engine_namers() == {"app/stores.py"}
+
+
+ENGINE_CLASS = re.compile(r"(Sqlite|Postgres)[A-Z]\w*")
+
+
+def engine_class_namers(root: Path = PACKAGE) -> set[str]:
+    """`module: name` for every engine class (SqliteAccessLog, PostgresEngine …) that a
+    module outside storage/ names: imported, called, or in an annotation."""
+    found = set()
+    for path in sources(root):
+        if room(path, root) == "storage":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [node.id]
+                if isinstance(node, ast.Name)
+                else [node.attr]
+                if isinstance(node, ast.Attribute)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found |= {f"{path.relative_to(root)}: {n}" for n in names if ENGINE_CLASS.fullmatch(n)}
+    return found
+
+
+def test_only_the_engine_table_names_an_engine_class() -> None:
+    assert {namer.partition(":")[0] for namer in engine_class_namers()} == {"app/stores.py"}
 
 
 def cycles_in(package: str, root: Path = PACKAGE) -> list[list[str]]:
