@@ -34,8 +34,9 @@ from typing import Any, Literal
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tactful.api.server import create_server, utc_now
+from tactful.api.server import create_server
 from tactful.app.auth import hash_token
+from tactful.app.domain import utc_now
 from tactful.app.settings import PrincipalConfig, TlsSettings, load_settings
 from tactful.privacy.keyring import create_keyring
 from tactful.v1 import common_pb2, personalization_pb2

@@ -61,8 +61,8 @@ from bench._report import (  # noqa: E402
     progress,
     verdict,
 )
-from tactful.api.server import utc_now  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
+from tactful.app.domain import utc_now  # noqa: E402
 from tactful.storage.sqlite.behavior_schema import migrations  # noqa: E402
 from tactful.storage.sqlite.connection import connect  # noqa: E402
 from tactful.timestamps import to_us  # noqa: E402

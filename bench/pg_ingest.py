@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
-from tactful.api.server import load_checked_contract  # noqa: E402
+from tactful.app.domain import load_checked_contract  # noqa: E402
 from tactful.privacy.decisions import Actor  # noqa: E402
 from tactful.privacy.keyring import KeyringWatcher  # noqa: E402
 from tactful.privacy.pseudonym import Pseudonymizer  # noqa: E402

@@ -240,7 +240,7 @@ async def measure(args: argparse.Namespace, root: Path) -> None:
 
 
 def measure_postgres(args: argparse.Namespace, root: Path) -> None:
-    from tactful.api.server import load_checked_contract
+    from tactful.app.domain import load_checked_contract
     from tactful.lifecycle.retention import RetentionJob
     from tactful.privacy.errors import StoreUnavailable
     from tactful.segments.store import SignalQuery, tracked_by
@@ -248,6 +248,7 @@ def measure_postgres(args: argparse.Namespace, root: Path) -> None:
     from tactful.storage.postgres.behavior import PostgresBehaviorStore
     from tactful.storage.postgres.connection import Database
     from tactful.storage.postgres.subjects import PostgresSubjectData
+    from tactful.timestamps import to_us
     from tests.conftest import make_settings
     from tests.postgres_cluster import fresh_database, throwaway_cluster
 

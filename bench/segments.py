@@ -59,9 +59,9 @@ from bench._report import (  # noqa: E402
     progress,
     verdict,
 )
-from tactful.api.server import utc_now  # noqa: E402
 from tactful.app._x509 import write_development_pki  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
+from tactful.app.domain import utc_now  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 TARGET_RATIO = 0.5

@@ -48,8 +48,8 @@ from bench._harness import (  # noqa: E402
     serving,
 )
 from bench._report import describe_machine, figures, machine, progress  # noqa: E402
-from tactful.api.server import utc_now  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
+from tactful.app.domain import utc_now  # noqa: E402
 from tactful.v1 import common_pb2, personalization_pb2  # noqa: E402
 
 BATCH = 500

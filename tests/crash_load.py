@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
-from tactful.api.server import Domain
+from tactful.app.domain import Domain
 from tactful.privacy.access_log import AccessQuery
 from tactful.v1 import personalization_pb2, personalization_pb2_grpc
 from tests.conftest import bearer, email, page_view

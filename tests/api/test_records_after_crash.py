@@ -8,7 +8,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from tactful.api.server import open_domain
+from tactful.app.domain import open_domain
 from tactful.storage import sqlite
 from tests.crash_load import load_for, random_moment, reconcile, until
 from tests.postgres.servers import Server, settings_of, write_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tactful.api.server import Domain
+from tactful.app.domain import Domain
 from tests.lifecycle.test_retention import NOW, add, config_for, cutoff, run, subject
 
 pytest_plugins = ["tests.lifecycle.test_retention"]  # its data_dir and domain fixtures

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tactful.api.server import open_domain
+from tactful.app.domain import open_domain
 from tactful.cli.main import main
 from tactful.lifecycle.rekey import Rekeyer
 from tactful.privacy.keyring import load_keyring, rotate_keyring

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tactful.api.server import Domain, open_domain
+from tactful.app.domain import Domain, open_domain
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.cli.main import main
 from tactful.lifecycle.retention import CHUNK_ROWS, RetentionJob

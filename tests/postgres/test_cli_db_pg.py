@@ -173,7 +173,7 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
 ) -> None:
     """The roles are enough to serve: nothing a server does needs the owner's rights
     (a new day's partition of events included)."""
-    from tactful.api.server import open_domain
+    from tactful.app.domain import open_domain
     from tactful.app.settings import load_settings
     from tests.storage.engines import Stores
 

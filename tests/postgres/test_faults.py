@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tactful.api.server import open_domain
 from tactful.app import stores
+from tactful.app.domain import open_domain
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres.test_two_servers import record
 from tests.postgres_cluster import fresh_database, throwaway_cluster

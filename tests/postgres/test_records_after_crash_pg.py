@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tactful.api.server import open_domain
 from tactful.app import stores
+from tactful.app.domain import open_domain
 from tests.crash_load import load_for, random_moment, reconcile, until
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres_cluster import fresh_database, throwaway_cluster

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tactful.api.server import open_domain
+from tactful.app.domain import open_domain
 from tactful.v1 import (
     insights_pb2,
     insights_pb2_grpc,

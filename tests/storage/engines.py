@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tactful.api.server import Domain, open_domain
+from tactful.app.domain import Domain, open_domain
 from tactful.app.settings import Settings
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport
 from tactful.privacy.access_log import (

@@ -9,11 +9,11 @@ import re
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tactful.api.convert import timestamp_problem, timestamp_to_us
+from tactful.app.stores import AccessLog
 from tactful.privacy.access_log import AccessQuery, AccessRecord, Decided
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
-from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.timestamps import from_us
 from tactful.v1 import access_log_pb2
 
@@ -22,7 +22,7 @@ MAX_PAGE_SIZE = 1000
 
 
 class AccessLogQueries:
-    def __init__(self, log: SqliteAccessLog, pseudonymizer: Pseudonymizer) -> None:
+    def __init__(self, log: AccessLog, pseudonymizer: Pseudonymizer) -> None:
         self._log = log
         self._pseudonymizer = pseudonymizer
 

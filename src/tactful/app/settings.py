@@ -137,10 +137,6 @@ class Settings:
         return self.keyring or self.data_dir / "keyring.json"
 
     @property
-    def on_postgres(self) -> bool:
-        return bool(self.storage_url)
-
-    @property
     def vault_database(self) -> str:
         """The vault's PostgreSQL URL (its own database or role, or the main one)."""
         return self.vault_url or self.storage_url

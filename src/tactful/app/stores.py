@@ -1,16 +1,20 @@
-"""The one place a storage engine is chosen and opened from Settings.
+"""The engine table: the one place a storage engine is chosen and opened from
+Settings, and the one module outside storage/ that names an engine.
 
-It lives in the server (the composition root's side) because it reads Settings;
-the engines know nothing of the config file. `[storage] url` empty: the embedded
-SQLite engine (storage/sqlite/), files in the data folder. A postgresql:// URL:
-the PostgreSQL engine (storage/postgres/) for every store, the vault on
-`vault_url` when set. The PostgreSQL driver is imported only then: it is an
-optional extra (`pip install 'tactful[postgres]'`).
+As Feast maps a store type to its class, `ENGINES` maps the scheme of `[storage]
+url` to an engine module (storage/<engine>/engine.py), imported only when chosen:
+an empty URL is the embedded SQLite engine, files in the data folder; a
+postgresql:// URL is the PostgreSQL engine for every store, the vault on
+`vault_url` when set, whose driver is an optional extra (`pip install
+'tactful[postgres]'`). Every engine offers the same openers (`Engine`); what
+differs between engines is declared as a capability there, so that no caller asks
+which engine it has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,14 +32,15 @@ from tactful.privacy.access_log import (
 )
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.consent import ConsentStore
-from tactful.privacy.insights import BudgetLedger
+from tactful.privacy.insights import BudgetLedger, Debit
 from tactful.privacy.keyring import Keys
 from tactful.privacy.pending_records import PendingRecordStore
 from tactful.privacy.suppression import LegacyTombstoneStore
 from tactful.privacy.vault import IdentityVault
 from tactful.segments.census import CensusSource
 from tactful.segments.store import BehaviorStore, Tracked
-from tactful.storage import sqlite
+from tactful.storage import StorageConfig
+from tactful.storage.tokens import TokenRows
 
 # What the server holds of each engine's stores: the domain's Protocols, and close().
 
@@ -67,7 +72,16 @@ class AccessLog(Protocol):
 
     def checkpoints(self) -> list[Checkpoint]: ...
 
-    def verify(self) -> Verification: ...
+    def verify(self, *, files: Sequence[Path] = ()) -> Verification:
+        """The chain and its signed checkpoints; `files`: other signing hosts'
+        checkpoint files to check the epochs against (an engine shared by servers,
+        where each signing host keeps its own; the others refuse any)."""
+        ...
+
+    def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
+        """The signing hosts whose epochs no file checked (`files` and this host's);
+        none where this host's file is the only one."""
+        ...
 
     def truncations(self) -> list[Truncation]: ...
 
@@ -79,6 +93,10 @@ class AccessLog(Protocol):
 
 
 class Ledger(BudgetLedger, PendingRecordStore, Protocol):
+    def debits(self) -> list[Debit]:
+        """Every debit, for the console's budget page."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,173 +104,189 @@ class Outbox(ErasureOutbox, Protocol):
     def close(self) -> None: ...
 
 
-# A store's pool: the behavior store serves every call; the others see fewer.
-_SMALL_POOL = 2
+class Schemas(Protocol):
+    """The versions of an engine's tables, where they carry one (`tactful db …`)."""
+
+    def migrate(self) -> list[str]: ...
+
+    def check(self) -> None: ...
+
+    def status(self) -> list[tuple[str, int, int]]: ...
+
+    def roles_script(self) -> str: ...
 
 
-def access_log_location(settings: Settings) -> Path:
-    return sqlite.path_of(settings.data_dir, sqlite.ACCESS_LOG)
+class Engine(Protocol):
+    """What every engine offers (storage/<engine>/engine.py), and what sets one apart,
+    as capabilities rather than names."""
+
+    # Many servers, on many hosts, serve from these stores at once: each host that
+    # signs access-log epochs keeps its own checkpoint file.
+    shared_by_servers: bool
+    write_threads: int  # writer threads per server process (app/write_threads.py)
+    read_threads: int  # threads for the reads of calls; 0: on the event loop
+
+    def describe(self) -> str:
+        """Where the stores are, for messages (no password)."""
+        ...
+
+    def access_log_file(self) -> Path | None:
+        """The access log's own file, when it is one (it may not exist yet)."""
+        ...
+
+    def open_access_log(self, keys: Keys) -> AccessLog: ...
+
+    def open_vault(self, vault_keys: Keys, pseudonym_keys: Keys) -> IdentityVault: ...
+
+    def open_behavior(self, tracked: Tracked) -> Behavior: ...
+
+    def open_subject_data(self) -> SubjectData: ...
+
+    def open_erasure_outbox(self) -> Outbox: ...
+
+    def open_budget_ledger(self) -> Ledger: ...
+
+    def open_token_rows(self, *, listen: bool) -> TokenRows | None:
+        """Where the engine keeps issued tokens; None: in the data folder's token file."""
+        ...
+
+    def schemas(self) -> Schemas | None:
+        """The tables' schema versions; None: the stores migrate themselves when opened."""
+        ...
+
+
+def _sqlite(config: StorageConfig) -> Engine:
+    from tactful.storage.sqlite.engine import SqliteEngine
+
+    return SqliteEngine(config)
+
+
+def _postgres(config: StorageConfig) -> Engine:
+    from tactful.storage.postgres.engine import PostgresEngine  # imports the driver
+
+    return PostgresEngine(config)
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    name: str  # for messages
+    extra: str  # the optional dependencies it needs: `pip install 'tactful[extra]'`
+    open: Callable[[StorageConfig], Engine]
+
+
+# The scheme of `[storage] url` ("" when empty) -> the engine that keeps the stores.
+ENGINES: dict[str, EngineEntry] = {
+    "": EngineEntry("SQLite", "", _sqlite),
+    "postgresql": EngineEntry("PostgreSQL", "postgres", _postgres),
+    "postgres": EngineEntry("PostgreSQL", "postgres", _postgres),
+}
+
+
+def engine_of(settings: Settings) -> Engine:
+    """The engine `[storage] url` names, over the configured stores. ConfigError if its
+    driver is not installed."""
+    scheme = settings.storage_url.partition("://")[0] if settings.storage_url else ""
+    entry = ENGINES.get(scheme)
+    if entry is None:
+        raise ConfigError(f"[storage] url: no storage engine for {scheme}://")
+    try:
+        return entry.open(_config(settings))
+    except ImportError as exc:  # the extra is not installed
+        raise ConfigError(
+            f"[storage] url names {entry.name}, but its driver is missing ({exc}):"
+            f" pip install 'tactful[{entry.extra}]'"
+        ) from None
+
+
+def _config(settings: Settings) -> StorageConfig:
+    return StorageConfig(
+        url=settings.storage_url,
+        vault_url=settings.vault_url,
+        data_dir=settings.data_dir,
+        checkpoints_path=settings.checkpoints_path,
+        pool_size=settings.pool_size,
+        timeout_s=settings.record_timeout_ms / 1000,
+        checkpoint_every=settings.checkpoint_every,
+        checkpoint_seconds=settings.checkpoint_seconds,
+        epoch_seconds=settings.epoch_seconds,
+    )
+
+
+# The openers every caller uses: the engine's, from Settings.
 
 
 def write_threads(settings: Settings) -> int:
     """The engine's writer threads per server process (app/write_threads.py)."""
-    if settings.on_postgres:
-        from tactful.storage import postgres
-
-        return postgres.WRITE_THREADS
-    return sqlite.WRITE_THREADS
+    return engine_of(settings).write_threads
 
 
 def read_threads(settings: Settings) -> int:
     """Threads for the reads of calls (0: on the event loop), per server process."""
-    if settings.on_postgres:
-        from tactful.storage import postgres
-
-        return settings.pool_size if postgres.READS_ON_THREADS else 0
-    return 1 if sqlite.READS_ON_THREADS else 0
+    return engine_of(settings).read_threads
 
 
 def describe(settings: Settings) -> str:
     """Where the stores are, for messages (no password)."""
-    if not settings.on_postgres:
-        return f"data in {settings.data_dir}"
-    from tactful.storage.postgres.connection import redacted
-
-    return f"data in PostgreSQL: {redacted(settings.storage_url)}"
+    return engine_of(settings).describe()
 
 
-def _database(settings: Settings, url: str, store: str, size: int) -> Any:
-    try:
-        from tactful.storage.postgres.connection import Database
-    except ImportError as exc:  # the extra is not installed
-        raise ConfigError(
-            f"[storage] url names PostgreSQL, but its driver is missing ({exc}):"
-            " pip install 'tactful[postgres]'"
-        ) from None
-    return Database(
-        url, size=size, timeout_s=settings.record_timeout_ms / 1000, name=f"tactful-{store}"
-    )
+def access_log_location(settings: Settings) -> str:
+    """Where the access log is, for messages: its file, or where the stores are."""
+    engine = engine_of(settings)
+    file = engine.access_log_file()
+    return str(file) if file is not None else engine.describe()
 
 
 def open_access_log(settings: Settings, keys: Keys, *, must_exist: bool = False) -> AccessLog:
     """The access log, with the configured checkpoints and lock timeout. `must_exist`:
-    ConfigError instead of creating an empty log (for commands that only read)."""
-    if settings.on_postgres:
-        from tactful.storage.postgres.access_log import PostgresAccessLog
-
-        return PostgresAccessLog(
-            _database(settings, settings.storage_url, "access-log", _SMALL_POOL),
-            settings.checkpoints_path,
-            keys,
-            checkpoint_every=settings.checkpoint_every,
-            checkpoint_seconds=settings.checkpoint_seconds,
-            epoch_seconds=settings.epoch_seconds,
-            lock_timeout_s=settings.record_timeout_ms / 1000,
-        )
-    from tactful.storage.sqlite.access_log import SqliteAccessLog
-
-    path = access_log_location(settings)
-    if must_exist and not path.exists():
-        raise ConfigError(f"no access log at {path}")
-    return SqliteAccessLog(
-        path,
-        settings.checkpoints_path,
-        keys,
-        checkpoint_every=settings.checkpoint_every,
-        checkpoint_seconds=settings.checkpoint_seconds,
-        lock_timeout_s=settings.record_timeout_ms / 1000,
-    )
+    ConfigError instead of creating an empty log file (for commands that only read)."""
+    engine = engine_of(settings)
+    file = engine.access_log_file()
+    if must_exist and file is not None and not file.exists():
+        raise ConfigError(f"no access log at {file}")
+    return engine.open_access_log(keys)
 
 
 def open_vault(settings: Settings, vault_keys: Keys, pseudonym_keys: Keys) -> IdentityVault:
-    if settings.on_postgres:
-        from tactful.storage.postgres.vault import open_postgres_vault
-
-        db = _database(settings, settings.vault_database, "vault", settings.pool_size)
-        return open_postgres_vault(db, vault_keys, pseudonym_keys)
-    from tactful.storage.sqlite.vault import open_sqlite_vault
-
-    return open_sqlite_vault(
-        sqlite.path_of(settings.data_dir, sqlite.VAULT), vault_keys, pseudonym_keys
-    )
+    return engine_of(settings).open_vault(vault_keys, pseudonym_keys)
 
 
 def open_behavior(settings: Settings, tracked: Tracked) -> Behavior:
-    if settings.on_postgres:
-        from tactful.storage.postgres.behavior import PostgresBehaviorStore
-
-        db = _database(settings, settings.storage_url, "behavior", settings.pool_size)
-        return PostgresBehaviorStore(db, tracked)
-    from tactful.storage.sqlite.behavior import SqliteBehaviorStore
-
-    return SqliteBehaviorStore(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR), tracked)
+    return engine_of(settings).open_behavior(tracked)
 
 
 def open_subject_data(settings: Settings) -> SubjectData:
-    if settings.on_postgres:
-        from tactful.storage.postgres.subjects import PostgresSubjectData
-
-        return PostgresSubjectData(
-            _database(settings, settings.storage_url, "subjects", _SMALL_POOL)
-        )
-    from tactful.storage.sqlite.subjects import SqliteSubjectData
-
-    return SqliteSubjectData(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR))
+    return engine_of(settings).open_subject_data()
 
 
 def open_erasure_outbox(settings: Settings) -> Outbox:
     """Erasures begun and not finished (the vault and the behavior store are apart)."""
-    if settings.on_postgres:
-        from tactful.storage.postgres.erasures import PostgresErasureOutbox
-
-        return PostgresErasureOutbox(_database(settings, settings.storage_url, "erasures", 1))
-    from tactful.storage.sqlite.erasures import SqliteErasureOutbox
-
-    return SqliteErasureOutbox(sqlite.path_of(settings.data_dir, sqlite.BEHAVIOR))
+    return engine_of(settings).open_erasure_outbox()
 
 
 def open_budget_ledger(settings: Settings) -> Ledger:
-    if settings.on_postgres:
-        from tactful.storage.postgres.budget import PostgresBudgetLedger
-
-        return PostgresBudgetLedger(
-            _database(settings, settings.storage_url, "budget", _SMALL_POOL)
-        )
-    from tactful.storage.sqlite.budget import SqliteBudgetLedger
-
-    return SqliteBudgetLedger(sqlite.path_of(settings.data_dir, sqlite.INSIGHTS))
+    return engine_of(settings).open_budget_ledger()
 
 
 def open_tokens(settings: Settings, *, listen: bool = True) -> TokenStore:
-    """The issued tokens: the data folder's token file, or on PostgreSQL the table
-    every server shares (`listen`: follow changes made elsewhere, as a server does)."""
-    if settings.on_postgres:
-        from tactful.storage.postgres.tokens import PostgresTokenRows
+    """The issued tokens: where the engine keeps them, shared by every server, or the
+    data folder's token file (`listen`: follow changes made elsewhere, as a server
+    does)."""
+    rows = engine_of(settings).open_token_rows(listen=listen)
+    return TokenStore(settings.tokens_path if rows is None else rows)
 
-        db = _database(settings, settings.storage_url, "tokens", 1)
-        return TokenStore(PostgresTokenRows(db, listen=listen))
-    return TokenStore(settings.tokens_path)
+
+def schemas(settings: Settings, command: str) -> Schemas:
+    """The engine's schema versions, for `tactful db <command>`; ConfigError on an
+    engine whose stores migrate themselves when opened."""
+    found = engine_of(settings).schemas()
+    if found is None:
+        raise ConfigError(f"tactful db {command} is for PostgreSQL ([storage] url); SQLite"
+                          " files migrate themselves when opened")  # fmt: skip
+    return found
 
 
 def migrate(settings: Settings) -> list[str]:
-    """Bring every PostgreSQL store's tables to this Tactful's schema (`tactful db
-    migrate`); what was applied, one line per store. ConfigError on SQLite, whose
-    files migrate themselves when opened."""
-    if not settings.on_postgres:
-        raise ConfigError("tactful db migrate is for PostgreSQL ([storage] url); SQLite"
-                          " files migrate themselves when opened")  # fmt: skip
-    from tactful.storage.postgres.migrate import MAIN, VAULT
-
-    done: list[str] = []
-    for url, schemas in ((settings.storage_url, MAIN), (settings.vault_database, VAULT)):
-        db = _database(settings, url, "migrate", 1)
-        try:
-            for schema in schemas:
-                applied = schema.migrate(db)
-                done.append(
-                    f"{schema.store}: version {schema.version}"
-                    + (f" (applied {', '.join(map(str, applied))})" if applied else " (current)")
-                )
-        finally:
-            db.close()
-    return done
+    """Bring every store's tables to this Tactful's schema (`tactful db migrate`); what
+    was applied, one line per store."""
+    return schemas(settings, "migrate").migrate()

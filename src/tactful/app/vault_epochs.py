@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from tactful.app import stores
+from tactful.app import receipts, stores
 from tactful.app.settings import Settings
-from tactful.cli import receipt as cli_receipt
 from tactful.lifecycle.errors import LifecycleError
 from tactful.lifecycle.progress import NO_PROGRESS, Progress
 from tactful.lifecycle.vault_epoch import (
@@ -56,7 +55,7 @@ def rotate_vault(
 
     def record(action: str, reason: dict[str, object]) -> None:
         reason = {"keyring": str(settings.keyring_path), **reason}
-        cli_receipt.record_in(
+        receipts.record_in(
             settings,
             "keys",
             action,
@@ -107,7 +106,7 @@ class VaultEpochSchedule:
                 due_in = _LOOK_AGAIN_S
             except _Stopped:
                 return
-            except (PrivacyError, LifecycleError, cli_receipt.NotRecorded, OSError) as exc:
+            except (PrivacyError, LifecycleError, receipts.NotRecorded, OSError) as exc:
                 log.warning("vault key rotation failed, retrying in %d s: %s", _RETRY_S, exc)
                 not_before, due_in = time.monotonic() + _RETRY_S, _RETRY_S
             held_off = not_before - time.monotonic()

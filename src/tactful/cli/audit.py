@@ -11,16 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tactful.app import stores
+from tactful.app import receipts, stores
 from tactful.app.settings import Settings
 from tactful.cli import output as cli_output
-from tactful.cli import receipt as cli_receipt
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.privacy.access_log import RECORD_FIELDS, AccessQuery, AccessRecord, record_as_dict
 from tactful.privacy.contract import parse_duration
 from tactful.privacy.keyring import load_keyring
 from tactful.privacy.pseudonym import Pseudonymizer
-from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.timestamps import duration_us, from_us, to_us
 
 MAX_AHEAD_US = duration_us(timedelta(minutes=5))  # clock skew tolerated for `truncate --now`
@@ -98,16 +96,15 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", dest="identifier", help="the subject's identifier")
 
 
-def _open(settings: Settings) -> tuple[SqliteAccessLog, Pseudonymizer]:
+def _open(settings: Settings) -> tuple[stores.AccessLog, Pseudonymizer]:
     keyring = load_keyring(settings.keyring_path)
-    path = stores.access_log_location(settings)
-    if not settings.on_postgres and not path.exists():  # PostgreSQL: the schema is checked
-        raise SystemExit(f"tactful: no access log at {path}")
-    return stores.open_access_log(settings, keyring.signing), Pseudonymizer(keyring.pseudonym)
+    # ConfigError if the log is a file not made yet (one in a database: its schema is checked)
+    log = stores.open_access_log(settings, keyring.signing, must_exist=True)
+    return log, Pseudonymizer(keyring.pseudonym)
 
 
 def _verify(settings: Settings, files: list[Path]) -> int:
-    if files and not settings.on_postgres:
+    if files and not stores.engine_of(settings).shared_by_servers:
         raise SystemExit(
             "tactful: --checkpoints is for PostgreSQL, where each signing host keeps its own"
             f" checkpoint file; on SQLite the log has one, {settings.checkpoints_path}"
@@ -117,10 +114,9 @@ def _verify(settings: Settings, files: list[Path]) -> int:
             raise SystemExit(f"tactful: --checkpoints {path}: no such file")
     log, _ = _open(settings)
     try:
-        result = log.verify(files=files) if files else log.verify()
+        result = log.verify(files=files)
         truncated = log.truncations() if result.intact else []
-        many_hosts = result.intact and settings.on_postgres
-        unchecked = log.unchecked_signers(files) if many_hosts else []
+        unchecked = log.unchecked_signers(files) if result.intact else []
     finally:
         log.close()
     if result.intact:
@@ -160,7 +156,7 @@ def _time(text: str | None, flag: str) -> int | None:
 
 def _selection(
     settings: Settings, args: argparse.Namespace
-) -> tuple[SqliteAccessLog, AccessQuery, str, str]:
+) -> tuple[stores.AccessLog, AccessQuery, str, str]:
     """The log, the query the filters make, the subject's pseudonym (or "") and the
     filters in words for the access record (never the raw identifier)."""
     if bool(args.namespace) != bool(args.identifier):
@@ -203,7 +199,7 @@ def _released(
     stood before that record (as an RPC's query does not see its own record)."""
     log, query, subject, filters = _selection(settings, args)
     try:
-        receipt = cli_receipt.record(
+        receipt = receipts.record(
             log,
             "audit",
             action,
@@ -220,7 +216,7 @@ def _released(
 
 
 def _pages(
-    log: SqliteAccessLog, query: AccessQuery, before: int, limit: int | None
+    log: stores.AccessLog, query: AccessQuery, before: int, limit: int | None
 ) -> Iterator[AccessRecord]:
     after, left = 0, limit
     try:
@@ -258,9 +254,9 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
                 writer.writerow(
                     {
                         **row,
-                        "requested": ",".join(row["requested"]),
-                        "released": ",".join(row["released"]),
-                        "subjects": ",".join(row["subjects"]),
+                        "requested": ",".join(record.entry.requested),
+                        "released": ",".join(record.entry.released),
+                        "subjects": ",".join(record.entry.subjects),
                     }
                 )
             else:
@@ -291,7 +287,7 @@ def _truncate(settings: Settings, args: argparse.Namespace) -> int:
             "older_than": from_us(cutoff).isoformat(),
             "retention": settings.access_log_retention,
         }
-        cli_receipt.record(
+        receipts.record(
             log,
             "audit",
             "truncate",

@@ -11,11 +11,11 @@ refuses, in one line, one older or newer than it knows.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from tactful.app import stores
-from tactful.app.settings import ConfigError, Settings
+from tactful.app.settings import Settings
 
 
 def register(
@@ -38,11 +38,10 @@ def register(
 
 def check_schemas(settings: Settings) -> None:
     """SchemaMismatch (one line) unless every store's tables are at the version this
-    Tactful knows; nothing on SQLite, whose files migrate themselves."""
-    if not settings.on_postgres:
-        return
-    for db, schema in _schemas(settings):
-        schema.check(db)
+    Tactful knows; nothing on an engine whose stores migrate themselves."""
+    schemas = stores.engine_of(settings).schemas()
+    if schemas is not None:
+        schemas.check()
 
 
 def _migrate(settings: Settings) -> int:
@@ -52,45 +51,16 @@ def _migrate(settings: Settings) -> int:
 
 
 def _status(settings: Settings) -> int:
-    _require_postgres(settings, "status")
     behind = 0
-    for db, schema in _schemas(settings):
-        with db.transaction() as conn:
-            found = schema.found(conn)
-        state = "current" if found == schema.version else (
-            "run `tactful db migrate`" if found < schema.version else "newer than this Tactful"
+    for store, found, known in stores.schemas(settings, "status").status():
+        state = "current" if found == known else (
+            "run `tactful db migrate`" if found < known else "newer than this Tactful"
         )  # fmt: skip
-        behind += found != schema.version
-        print(
-            f"{schema.store}: found version {found}, this Tactful knows {schema.version} ({state})"
-        )
+        behind += found != known
+        print(f"{store}: found version {found}, this Tactful knows {known} ({state})")
     return 1 if behind else 0
 
 
 def _roles(settings: Settings) -> int:
-    _require_postgres(settings, "roles")
-    from tactful.storage.postgres.migrate import MAIN, VAULT
-    from tactful.storage.postgres.roles import roles_script
-
-    print(roles_script(settings.storage_url, settings.vault_database, MAIN, VAULT), end="")
+    print(stores.schemas(settings, "roles").roles_script(), end="")
     return 0
-
-
-def _schemas(settings: Settings) -> Iterator[tuple[Any, Any]]:
-    """(database, schema) for every store, each database open while its schemas pass."""
-    from tactful.storage.postgres.connection import Database
-    from tactful.storage.postgres.migrate import MAIN, VAULT
-
-    for url, schemas in ((settings.storage_url, MAIN), (settings.vault_database, VAULT)):
-        db = Database(url, size=1, timeout_s=settings.record_timeout_ms / 1000, name="tactful-db")
-        try:
-            for schema in schemas:
-                yield db, schema
-        finally:
-            db.close()
-
-
-def _require_postgres(settings: Settings, command: str) -> None:
-    if not settings.on_postgres:
-        raise ConfigError(f"tactful db {command} is for PostgreSQL ([storage] url); SQLite"
-                          " files migrate themselves when opened")  # fmt: skip

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tactful.api.server import open_domain
-from tactful.app import stores
+from tactful.app import receipts, stores
+from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
 from tactful.app.vault_epochs import rotate_vault
-from tactful.cli import receipt as cli_receipt
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.progress import progress_for
 from tactful.lifecycle.rekey import Rekeyer
@@ -85,7 +84,7 @@ def record_key_change(
         )
         return
     reason = {"keyring": str(path), **reason}
-    cli_receipt.record_in(
+    receipts.record_in(
         settings, "keys", action, role="admin", now=datetime.now(UTC), reason=_json(reason)
     )
 
@@ -131,7 +130,7 @@ def _rekey(settings: Settings, args: argparse.Namespace) -> int:
         )
         job_report(args).moved["vault.identities"] = report.moved
         reason = {"moved": report.moved, "unreadable": len(report.unreadable)}
-        cli_receipt.record(
+        receipts.record(
             domain.access_log,
             "keys",
             "rekey",
@@ -157,7 +156,7 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     retire_version(settings.keyring_path, args.use, version)
     reason = _json({"use": args.use, "version": version})
-    cli_receipt.record_in(
+    receipts.record_in(
         settings, "keys", "retire", role="admin", now=datetime.now(UTC), reason=reason
     )
     print(f"{args.use}: v{version} retired")

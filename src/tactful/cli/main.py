@@ -12,8 +12,10 @@ from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
-from tactful.api.server import load_checked_contract, utc_now
+from tactful.app import receipts
 from tactful.app.auth import hash_token, new_token
+from tactful.app.domain import load_checked_contract, utc_now
+from tactful.app.receipts import NotRecorded
 from tactful.app.settings import ConfigError, Settings, load_settings
 from tactful.app.stores import open_tokens
 from tactful.app.tokens import TokenError
@@ -23,11 +25,9 @@ from tactful.cli import config as cli_config
 from tactful.cli import console as cli_console
 from tactful.cli import db as cli_db
 from tactful.cli import keys as cli_keys
-from tactful.cli import receipt as cli_receipt
 from tactful.cli import serve as cli_serve
 from tactful.cli import subjects as cli_subjects
 from tactful.cli.output import OutputRefused
-from tactful.cli.receipt import NotRecorded
 from tactful.lifecycle.errors import LifecycleError
 from tactful.privacy.contract import load_contract, parse_duration
 from tactful.privacy.errors import ContractError, PrivacyError
@@ -158,8 +158,14 @@ def _group(
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     parser = commands.add_parser(name, help=summary, description=summary)
     group = parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
-    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+    parser.set_defaults(run=lambda _args: _help(parser))
     return group
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    """A group named without a command: its help, and the exit status of a usage error."""
+    parser.print_help()
+    return 2
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -231,7 +237,7 @@ def _tokens_issue(args: argparse.Namespace) -> int:
         {"token": issued.id, "for": issued.principal, "expires_at": issued.expires_at},
         sort_keys=True,
     )
-    cli_receipt.record_in(settings, "tokens", "issue", role="admin", now=utc_now(), reason=reason)
+    receipts.record_in(settings, "tokens", "issue", role="admin", now=utc_now(), reason=reason)
     until = f", valid until {issued.expires_at}" if issued.expires_at else ""
     print(f"issued {issued.id} for {issued.principal}{until}; the token is shown this once:")
     print(token)
@@ -243,7 +249,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     with closing(open_tokens(settings, listen=False)) as store:
         revoked = store.revoke(token_id=args.token_id, principal=args.principal, now=utc_now())
     reason = json.dumps({"tokens": [t.id for t in revoked]}, sort_keys=True)
-    cli_receipt.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
+    receipts.record_in(settings, "tokens", "revoke", role="admin", now=utc_now(), reason=reason)
     for token in revoked:
         kind = ", a development server's token" if token.development else ""
         print(f"revoked {token.id} ({token.principal}{kind})")

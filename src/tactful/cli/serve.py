@@ -25,8 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tactful.api.server import create_server, utc_now
+from tactful.api.server import create_server
 from tactful.app import stores
+from tactful.app.domain import utc_now
 from tactful.app.settings import Settings, parse_listen
 from tactful.app.tokens import TokenStore
 from tactful.app.vault_epochs import VaultEpochSchedule

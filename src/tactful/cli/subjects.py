@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tactful.api.server import Domain, open_domain
+from tactful.app import receipts
+from tactful.app.domain import Domain, open_domain
 from tactful.app.settings import Settings
 from tactful.cli import audit as cli_audit
 from tactful.cli import output as cli_output
-from tactful.cli import receipt as cli_receipt
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.progress import progress_for
 from tactful.lifecycle.retention import Receipt, RetentionJob
@@ -94,7 +94,7 @@ def _now(text: str | None) -> datetime:
 
 
 def _operator() -> Actor:
-    return Actor(cli_receipt.operator(), frozenset({"privacy_ops"}), frozenset())
+    return Actor(receipts.operator(), frozenset({"privacy_ops"}), frozenset())
 
 
 def _erase(settings: Settings, args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
         # Kept with the erasure's first write: if the receipt below is never written (the
         # log fails, the command is killed), the next server's recovery writes it.
         return PendingRecord(
-            cli_receipt.receipt(
+            receipts.receipt(
                 "subjects", "erase", role="privacy_ops", now=now, subject=pseudonym,
                 reason=json.dumps({"suppressed": args.suppress}), request_id=request_id,
             )
@@ -117,7 +117,7 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
             owed=owed,
         )  # fmt: skip
         reason = json.dumps({"deleted": erasure.deleted, "suppressed": args.suppress})
-        cli_receipt.record(
+        receipts.record(
             domain.access_log,
             "subjects",
             "erase",
@@ -147,7 +147,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         export = domain.subjects.export(_operator(), args.namespace, args.identifier, now=now)
         text = json.dumps(export.document, ensure_ascii=False, indent=2, default=str) + "\n"
         with cli_output.output(args.output, force=args.force) as out:
-            cli_receipt.record(
+            receipts.record(
                 domain.access_log,
                 "subjects",
                 "export",
@@ -188,7 +188,7 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             {"behavior.events": receipt.events_deleted(), "vault.identities": receipt.identities}
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
-            cli_receipt.record(
+            receipts.record(
                 domain.access_log,
                 "retention",
                 "run",

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from tactful.api.server import load_checked_contract
 from tactful.app import stores
 from tactful.app.auth import Authenticator
+from tactful.app.domain import load_checked_contract
 from tactful.app.settings import ConfigError, Settings
 from tactful.privacy.access_log import (
     AccessEntry,

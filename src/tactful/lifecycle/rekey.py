@@ -149,4 +149,8 @@ def describe_renormalization(report: RekeyReport) -> str:
         )
     if report.unreadable:
         parts.append(f"{len(report.unreadable)} could not be read")
-    return "identifiers: " + "; ".join(parts) + " (docs/guide/keys.md: 'Upgrading to PRECIS identifiers')"
+    return (
+        "identifiers: "
+        + "; ".join(parts)
+        + " (docs/guide/keys.md: 'Upgrading to PRECIS identifiers')"
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tactful.app import stores
 from tactful.app.settings import ConfigError, load_settings
 from tactful.privacy.errors import SchemaMismatch, StoreUnavailable
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
@@ -139,7 +140,8 @@ def test_storage_url_from_the_config_file_and_the_environment(tmp_path: Path) ->
     config = tmp_path / "tactful.toml"
     config.write_text('[storage]\nurl = "postgresql://tactful@db/tactful"\npool_size = 4\n')
     settings = load_settings(config, {})
-    assert settings.on_postgres and settings.vault_database == "postgresql://tactful@db/tactful"
+    assert stores.engine_of(settings).shared_by_servers  # the table picked PostgreSQL
+    assert settings.vault_database == "postgresql://tactful@db/tactful"
     assert settings.pool_size == 4
     moved = load_settings(config, {"TACTFUL_VAULT_URL": "postgresql://vault@db/vault"})
     assert moved.vault_database == "postgresql://vault@db/vault"

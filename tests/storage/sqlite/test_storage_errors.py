@@ -85,7 +85,7 @@ def test_every_public_method_of_an_engine_store_is_translated() -> None:
 
 def test_a_lost_database_connection_is_unavailable_over_grpc(tactful: Tactful) -> None:
     tactful.record("support_triage", page_view(email("ada@example.com")))
-    from tactful.api.server import Domain
+    from tactful.app.domain import Domain
 
     (domain,) = [c for c in tactful._running._closers if isinstance(c, Domain)]
     domain.store._reader.close()  # the connection is gone

@@ -387,7 +387,11 @@ class SqliteAccessLog:
         while batch := cursor.fetchmany(20_000):
             yield batch
 
-    def verify(self) -> Verification:
+    def verify(self, *, files: Sequence[Path] = ()) -> Verification:
+        """The chain and the signed checkpoints. One server signs this log and keeps
+        one checkpoint file: other hosts' `files` have nothing to check (ValueError)."""
+        if files:
+            raise ValueError("a SQLite access log has one checkpoint file, its own")
         try:
             checkpoints = self.checkpoints()
         except (ValueError, KeyError, TypeError) as exc:
@@ -456,6 +460,10 @@ class SqliteAccessLog:
             f"the subject index disagrees with record {first}"
             " (queries by subject would miss or misattribute it)",
         )
+
+    def unchecked_signers(self, files: Sequence[Path] = ()) -> list[str]:
+        """None: the one signer's checkpoint file is the one `verify` reads."""
+        return []
 
     def truncations(self) -> list[Truncation]:
         """What the signed truncation checkpoints removed (their signatures are checked

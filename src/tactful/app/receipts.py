@@ -6,6 +6,9 @@ comes from file access), the method `tactful.cli/<group>.<action>`. A command th
 reads writes its record before it releases anything; a command that changes
 something writes it right after the change. A record that cannot be written fails
 the command (`NotRecorded`).
+
+It lives in app/, not cli/, because the server's vault-key schedule
+(app/vault_epochs.py) leaves the same records as `tactful keys rotate-vault`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from tactful.app.settings import Settings
 from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord, Decided
 from tactful.privacy.errors import StoreUnavailable
 from tactful.privacy.keyring import load_keyring
-from tactful.storage.sqlite.access_log import SqliteAccessLog
 from tactful.timestamps import to_us
 
 
@@ -109,14 +111,14 @@ def record(
 
 
 @contextlib.contextmanager
-def opened_log(settings: Settings) -> Iterator[SqliteAccessLog]:
+def opened_log(settings: Settings) -> Iterator[stores.AccessLog]:
     """The data folder's access log, for a command that opens nothing else."""
     keyring = load_keyring(settings.keyring_path)
-    path = stores.access_log_location(settings)
     try:
         log = stores.open_access_log(settings, keyring.signing)
     except (OSError, StoreUnavailable) as exc:
-        raise NotRecorded(f"cannot open the access log {path}: {exc}") from exc
+        where = stores.access_log_location(settings)
+        raise NotRecorded(f"cannot open the access log {where}: {exc}") from exc
     try:
         yield log
     finally:
