@@ -314,22 +314,7 @@ def cycles_in(package: str, root: Path = PACKAGE) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="app.py ⇄ pages.py ⇄ signin.py, cut by an import inside create_app:"
-                " create_app belongs in a module of its own",
-            ),
-        )
-        if name == "console"
-        else name
-        for name in sorted(RANK)
-    ],
-)
+@pytest.mark.parametrize("package", sorted(RANK))
 def test_no_import_cycle_inside_a_package(package: str) -> None:
     assert cycles_in(package) == []
 

@@ -21,7 +21,8 @@ import uvicorn
 
 from tactful.api.tls import check_transport
 from tactful.app.settings import ConsoleSettings, Settings, parse_listen
-from tactful.console.app import Console, create_app
+from tactful.console.app import Console
+from tactful.console.routes import create_app
 from tactful.console.sources import Sources
 
 

@@ -22,11 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from tactful.app.auth import Unauthenticated
 from tactful.app.limits import FailureLimiter, RefusedWindow
@@ -35,7 +32,6 @@ from tactful.app.settings import Settings
 from tactful.console.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
-    SecurityHeaders,
     Session,
     Sessions,
     new_csrf,
@@ -240,21 +236,4 @@ def _refusal(message: str) -> dict[str, Any]:
     return {"message": message, "session": None, "page": "refused"}
 
 
-def create_app(console: Console) -> Starlette:
-    """The console's routes, behind the security headers."""
-    from tactful.console import pages, signin
-
-    routes = [
-        Route("/", lambda request: RedirectResponse("/access-log", status_code=303)),
-        Route("/sign-in", signin.form(console), methods=["GET"]),
-        Route("/sign-in", signin.sign_in(console), methods=["POST"]),
-        Route("/sign-out", signin.sign_out(console), methods=["POST"]),
-        *pages.routes(console),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ]
-    app = Starlette(routes=routes)
-    app.add_middleware(SecurityHeaders)
-    return app
-
-
-__all__ = ["CSRF_COOKIE", "Console", "View", "create_app", "new_csrf"]
+__all__ = ["CSRF_COOKIE", "HERE", "Console", "View", "new_csrf"]
