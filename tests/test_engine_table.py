@@ -42,7 +42,7 @@ def test_sqlite_needs_no_postgresql_driver_and_postgresql_names_its_extra(tmp_pa
     described, refused = done.stdout.splitlines()
     assert described == f"data in {tmp_path}"
     assert refused.startswith("[storage] url names PostgreSQL, but its driver is missing")
-    assert refused.endswith("pip install 'tactful[postgres]'")
+    assert refused.endswith("pip install 'tactful[server,postgres]'")
 
 
 def test_every_scheme_the_settings_accept_has_an_engine() -> None:

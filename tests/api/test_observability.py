@@ -257,7 +257,7 @@ def test_tracing_without_the_extra_is_refused_at_start(
     from tactful.app.settings import ConfigError
 
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
-    with pytest.raises(ConfigError, match=r"pip install 'tactful\[otel\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'tactful\[server,otel\]'"):
         start_tactful(tracing_enabled=True)
 
 

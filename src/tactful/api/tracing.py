@@ -26,7 +26,7 @@ class Tracing:
         except ImportError:
             raise ConfigError(
                 "tracing.enabled: OpenTelemetry is not installed; "
-                "pip install 'tactful[otel]', or set enabled = false"
+                "pip install 'tactful[server,otel]', or set enabled = false"
             ) from None
         self._trace = trace
         self._provider = TracerProvider(resource=Resource.create({"service.name": "tactful"}))

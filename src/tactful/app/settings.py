@@ -5,7 +5,8 @@ the loader reads each table of the file as it says, refuses a key it does not
 list, and `tactful config keys` prints it (type, default, meaning);
 docs/operations/configuration.md is checked against it.
 
-Environment: TACTFUL_LISTEN and TACTFUL_DATA_DIR override the file.
+Environment: TACTFUL_LISTEN, TACTFUL_DATA_DIR, TACTFUL_STORAGE_URL and TACTFUL_VAULT_URL
+override the file.
 Relative paths in a config file are read relative to that file.
 
 With no config file Tactful runs the embedded development default: the
@@ -581,7 +582,8 @@ KEYS: tuple[ConfigKey, ...] = (
               "append the log to this file (mode 0600) instead", _path_field("log_file")),
     ConfigKey("", "tracing", "table", "", "[tracing]", _table("tracing"), {}),
     ConfigKey("tracing", "enabled", "boolean", "false",
-              "a span per call, over OTLP (needs the otel extra: pip install 'tactful[otel]')",
+              "a span per call, over OTLP (needs the otel extra:"
+              " pip install 'tactful[server,otel]')",
               _flag_field("tracing_enabled"), False),
     ConfigKey("tracing", "endpoint", "text", f'"{DEFAULT_OTLP_ENDPOINT}"',
               "the OTLP/gRPC collector to export spans to",

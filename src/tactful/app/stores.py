@@ -6,7 +6,7 @@ url` to an engine module (storage/<engine>/engine.py), imported only when chosen
 an empty URL is the embedded SQLite engine, files in the data folder; a
 postgresql:// URL is the PostgreSQL engine for every store, the vault on
 `vault_url` when set, whose driver is an optional extra (`pip install
-'tactful[postgres]'`). Every engine offers the same openers (`Engine`); what
+'tactful[server,postgres]'`). Every engine offers the same openers (`Engine`); what
 differs between engines is declared as a capability there, so that no caller asks
 which engine it has.
 """
@@ -194,7 +194,7 @@ def engine_of(settings: Settings) -> Engine:
     except ImportError as exc:  # the extra is not installed
         raise ConfigError(
             f"[storage] url names {entry.name}, but its driver is missing ({exc}):"
-            f" pip install 'tactful[{entry.extra}]'"
+            f" pip install 'tactful[server,{entry.extra}]'"
         ) from None
 
 
