@@ -25,6 +25,7 @@ from tactful.cli import config as cli_config
 from tactful.cli import console as cli_console
 from tactful.cli import db as cli_db
 from tactful.cli import keys as cli_keys
+from tactful.cli import retention as cli_retention
 from tactful.cli import serve as cli_serve
 from tactful.cli import subjects as cli_subjects
 from tactful.cli.output import OutputRefused
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_audit.register(commands, _settings, _config_option)
     cli_subjects.register(commands, _settings, _config_option)
+    cli_retention.register(commands, _settings, _config_option)
     cli_certs.register(commands, _settings, _config_option)
     cli_console.register(commands, _settings, _config_option)
     cli_db.register(commands, _settings, _config_option)
