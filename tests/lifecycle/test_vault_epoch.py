@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tactful.app.settings import ConfigError, load_settings
-from tactful.app.vault_epochs import VaultEpochSchedule
+from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli.main import main
 from tactful.privacy.access_log import decode
 from tactful.privacy.keyring import load_keyring, rotate_keyring
@@ -172,10 +172,10 @@ def test_a_key_the_schedule_cannot_destroy_is_not_rotated_again_and_again(
 def test_a_stopping_server_ends_its_rotation_between_two_chunks(
     tactful: Tactful, config: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tactful.app import vault_epochs
+    from tactful.app import vault_rotation
 
     entered = threading.Event()
-    real = vault_epochs.rotate_vault
+    real = vault_rotation.rotate_vault
 
     def slow(*args: object, **kwargs: object) -> object:
         between = kwargs["between_chunks"]
@@ -187,7 +187,7 @@ def test_a_stopping_server_ends_its_rotation_between_two_chunks(
         kwargs["between_chunks"] = pause
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(vault_epochs, "rotate_vault", slow)
+    monkeypatch.setattr(vault_rotation, "rotate_vault", slow)
     schedule = VaultEpochSchedule(replace(tactful.settings, vault_epoch_hours=24.0))
     schedule.start()
     assert entered.wait(20)

@@ -8,7 +8,7 @@ something writes it right after the change. A record that cannot be written fail
 the command (`NotRecorded`).
 
 It lives in app/, not cli/, because the server's vault-key schedule
-(app/vault_epochs.py) leaves the same records as `tactful keys rotate-vault`.
+(app/vault_rotation.py) leaves the same records as `tactful keys rotate-vault`.
 """
 
 from __future__ import annotations

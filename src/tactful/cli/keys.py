@@ -15,7 +15,7 @@ from typing import Any
 from tactful.app import receipts, stores
 from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
-from tactful.app.vault_epochs import rotate_vault
+from tactful.app.vault_rotation import rotate_vault
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.progress import progress_for
 from tactful.lifecycle.rekey import Rekeyer

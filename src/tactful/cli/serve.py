@@ -30,7 +30,7 @@ from tactful.app import stores
 from tactful.app.domain import utc_now
 from tactful.app.settings import Settings, parse_listen
 from tactful.app.tokens import TokenStore
-from tactful.app.vault_epochs import VaultEpochSchedule
+from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli import db as cli_db
 from tactful.privacy.keyring import create_keyring, upgrade_keyring
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tactful.app.vault_epochs import rotate_vault
+from tactful.app.vault_rotation import rotate_vault
 from tactful.lifecycle.vault_epoch import KeyringEpochs, VaultEpochRotation
 from tactful.privacy import _crypto
 from tactful.privacy.keyring import load_keyring
