@@ -36,8 +36,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tactful.api.server import create_server
 from tactful.app.auth import hash_token
+from tactful.app.config_file import load_settings
 from tactful.app.domain import utc_now
-from tactful.app.settings import PrincipalConfig, TlsSettings, load_settings
+from tactful.app.settings import PrincipalConfig, TlsSettings
 from tactful.privacy.keyring import create_keyring
 from tactful.v1 import common_pb2, personalization_pb2
 

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from tactful.app.auth import hash_token  # noqa: E402
-from tactful.app.settings import DEVELOPMENT_CONFIG, load_settings  # noqa: E402
+from tactful.app.config_file import load_settings  # noqa: E402
+from tactful.app.settings import DEVELOPMENT_CONFIG  # noqa: E402
 from tactful.cli.console import start_in_thread, with_listen  # noqa: E402
 from tactful.privacy.access_log import AccessEntry, Decided  # noqa: E402
 from tactful.privacy.keyring import create_keyring, load_keyring  # noqa: E402

@@ -21,8 +21,9 @@ from grpc_status import rpc_status
 
 from tactful.api.server import RunningServer, create_server
 from tactful.app.auth import hash_token
+from tactful.app.config_file import load_settings
 from tactful.app.limits import FailureLimits
-from tactful.app.settings import DEVELOPMENT_CONFIG, Settings, load_settings
+from tactful.app.settings import DEVELOPMENT_CONFIG, Settings
 from tactful.privacy.keyring import create_keyring
 from tactful.segments.store import BehaviorStore, SignalQuery
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc

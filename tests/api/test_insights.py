@@ -19,12 +19,8 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from tactful.app.settings import (
-    EXAMPLE_CONTRACT,
-    ConfigError,
-    Settings,
-    load_settings,
-)
+from tactful.app.config_file import load_settings
+from tactful.app.settings import EXAMPLE_CONTRACT, ConfigError, Settings
 from tactful.privacy import _dp
 from tactful.privacy.contract import load_contract
 from tactful.privacy.decisions import Actor

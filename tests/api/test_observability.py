@@ -282,6 +282,6 @@ def test_a_taken_metrics_port_stops_a_deployment_but_not_the_development_server(
 
 
 def test_the_development_default_serves_metrics_and_says_where() -> None:
-    from tactful.app.settings import load_settings
+    from tactful.app.config_file import load_settings
 
     assert load_settings(None, {}).metrics_listen == "127.0.0.1:9464"

@@ -289,7 +289,7 @@ def test_bad_tls_files_stop_the_server_with_one_line_naming_the_key(
 def test_the_tls_table_and_certificate_principals_are_read_from_the_config(
     tmp_path: Path,
 ) -> None:
-    from tactful.app.settings import load_settings
+    from tactful.app.config_file import load_settings
 
     config = tmp_path / "tactful.toml"
     config.write_text(
@@ -321,7 +321,7 @@ def test_the_tls_table_and_certificate_principals_are_read_from_the_config(
     ],
 )
 def test_a_principals_tls_keys_are_checked(tmp_path: Path, principal: str, message: str) -> None:
-    from tactful.app.settings import load_settings
+    from tactful.app.config_file import load_settings
 
     config = tmp_path / "tactful.toml"
     config.write_text(f'[[principals]]\nname = "a"\nroles = ["frontend"]\n{principal}\n')

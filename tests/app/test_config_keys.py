@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tactful.app.settings import KEYS, ConfigError, load_settings, names_in
+from tactful.app.config_file import KEYS, load_settings, names_in
+from tactful.app.settings import ConfigError
 from tactful.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,9 +17,10 @@ import grpc
 import pytest
 
 from tactful.api.edge import RATE_LIMITED_METHOD
+from tactful.app.config_file import load_settings
 from tactful.app.limits import MAX_PEERS, FailureLimiter, FailureLimits, peer_host
 from tactful.app.lockout import LockoutPolicy
-from tactful.app.settings import ConfigError, load_settings
+from tactful.app.settings import ConfigError
 from tactful.privacy.access_log import RequestIdOrigin
 from tactful.v1 import personalization_pb2
 from tests.api.test_access_log_service import query as records

@@ -16,7 +16,8 @@ import grpc
 import pytest
 
 from tactful.app.auth import Authenticator, Unauthenticated
-from tactful.app.settings import DEVELOPMENT_CONFIG, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import DEVELOPMENT_CONFIG
 from tactful.app.tokens import TokenError, TokenStore
 from tactful.cli.main import main
 from tactful.privacy.keyring import create_keyring

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tactful.app.settings import ConfigError, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import ConfigError
 from tactful.cli.main import main
 from tactful.privacy.contract import parse_contract
 from tactful.privacy.errors import ContractError

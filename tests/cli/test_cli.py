@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tactful.app.settings import ConfigError, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import ConfigError
 from tactful.cli.main import main
 from tests.conftest import Tactful
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tactful.app.settings import ConfigError, ConsoleSettings, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import ConfigError, ConsoleSettings
 from tactful.app.tokens import TokenStore
 from tactful.cli.main import main
 from tests.cli.test_cli_audit import config_for

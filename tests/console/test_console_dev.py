@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tactful.app.settings import load_settings
+from tactful.app.config_file import load_settings
 from tactful.cli.console import start_in_thread, with_listen
 from tests.cli.test_serve import TACTFUL
 from tests.console.conftest import csrf_of

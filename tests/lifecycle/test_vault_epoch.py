@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tactful.app.settings import ConfigError, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import ConfigError
 from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli.main import main
 from tactful.privacy.access_log import decode

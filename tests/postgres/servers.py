@@ -13,7 +13,8 @@ from pathlib import Path
 import grpc
 
 from tactful.app.auth import hash_token
-from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import DEVELOPMENT_CONFIG, EXAMPLE_CONTRACT, Settings
 from tactful.privacy.keyring import create_keyring
 from tests.conftest import T0, serve_process, token_for
 

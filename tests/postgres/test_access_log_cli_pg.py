@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tactful.app.settings import Settings, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import Settings
 from tactful.cli.main import main
 from tactful.privacy.keyring import load_keyring
 from tests.storage.contract.test_contract_access_log import SECOND, T0_US, entry

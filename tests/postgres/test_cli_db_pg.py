@@ -173,8 +173,8 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
 ) -> None:
     """The roles are enough to serve: nothing a server does needs the owner's rights
     (a new day's partition of events included)."""
+    from tactful.app.config_file import load_settings
     from tactful.app.domain import open_domain
-    from tactful.app.settings import load_settings
     from tests.storage.engines import Stores
 
     cluster = shared_cluster()

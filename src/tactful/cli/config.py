@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tactful.app.settings import KEYS, ConfigKey
+from tactful.app.config_file import KEYS, ConfigKey
 
 _TABLES = ("table", "array of tables")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from tactful.app import receipts
 from tactful.app.auth import hash_token, new_token
+from tactful.app.config_file import load_settings
 from tactful.app.domain import load_checked_contract, utc_now
 from tactful.app.receipts import NotRecorded
-from tactful.app.settings import ConfigError, Settings, load_settings
+from tactful.app.settings import ConfigError, Settings
 from tactful.app.stores import open_tokens
 from tactful.app.tokens import TokenError
 from tactful.cli import audit as cli_audit

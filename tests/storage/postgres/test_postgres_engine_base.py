@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tactful.app import stores
-from tactful.app.settings import ConfigError, load_settings
+from tactful.app.config_file import load_settings
+from tactful.app.settings import ConfigError
 from tactful.privacy.errors import SchemaMismatch, StoreUnavailable
 from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
 
