@@ -170,7 +170,7 @@ def _postgres(config: StorageConfig) -> Engine:
 @dataclass(frozen=True)
 class EngineEntry:
     name: str  # for messages
-    extra: str  # the optional dependencies it needs: `pip install 'tactful[extra]'`
+    extra: str  # its optional dependencies beside the server's: `tactful[server,extra]`
     open: Callable[[StorageConfig], Engine]
 
 
@@ -192,9 +192,10 @@ def engine_of(settings: Settings) -> Engine:
     try:
         return entry.open(_config(settings))
     except ImportError as exc:  # the extra is not installed
+        extras = ",".join(name for name in ("server", entry.extra) if name)
         raise ConfigError(
             f"[storage] url names {entry.name}, but its driver is missing ({exc}):"
-            f" pip install 'tactful[server,{entry.extra}]'"
+            f" pip install 'tactful[{extras}]'"
         ) from None
 
 
