@@ -10,7 +10,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from tactful import lifecycle, privacy, segments, storage
+from tactful import journeys, lifecycle, privacy, segments, storage
 from tactful.api.errors import STATUS_BY_ERROR, status_for
 from tactful.app.auth import Unauthenticated
 from tactful.privacy.decisions import Decision, Verdict
@@ -19,7 +19,7 @@ from tactful.privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
 
 def public_domain_errors() -> set[type[Exception]]:
     found: set[type[Exception]] = set()
-    for package in (privacy, segments, lifecycle, storage):
+    for package in (privacy, segments, journeys, lifecycle, storage):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if info.name.rsplit(".", 1)[-1].startswith("_"):
                 continue
