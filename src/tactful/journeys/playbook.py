@@ -533,7 +533,12 @@ def _cases(
             problems.append(f"{where}.expect.rung: {expect.get('rung')!r} is not one of {allowed}")
             continue
         wanted = _RUNG_KIND.get(rung)
-        if wanted and action in actions and actions[action].kind is not wanted:
+        if (
+            wanted
+            and isinstance(action, str)
+            and action in actions
+            and actions[action].kind is not wanted
+        ):
             problems.append(
                 f"{where}.expect: rung {rung} answers with an action of kind {wanted}, "
                 f"and {action!r} is of kind {actions[action].kind}"
