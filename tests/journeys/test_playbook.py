@@ -545,6 +545,14 @@ REFUSALS: list[tuple[str, Mutation, str]] = [
         _set(f"{R}/priority/levers", "high"),
         "actions.retry_payment.priority.levers: a number, 0 or more",
     ),
+    ("infinite lever", _set(f"{R}/priority/levers", float("inf")), "priority.levers: a number"),
+    ("nan value", _set(f"{R}/priority/value", float("nan")), "priority.value: a number"),
+    ("nan threshold", _set("ladder/ambiguity_margin", float("nan")), "ladder.ambiguity_margin"),
+    (
+        "infinite budget",
+        _set("actions/goodwill_credit/constraints/daily_compensation_budget", float("inf")),
+        "goodwill_credit.constraints.daily_compensation_budget: a positive number",
+    ),
     (
         "priority typo",
         _set(f"{R}/priority/weight", 2),

@@ -19,6 +19,7 @@ refused at load, the problem naming the action and the signal.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import tomllib
@@ -302,7 +303,7 @@ def _ladder(raw: Mapping[str, Any], problems: list[str]) -> Ladder:
     values = {}
     for key in _LADDER_KEYS:
         value = raw.get(key, getattr(default, key))
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        if not _number(value) or not 0 <= value <= 1:
             problems.append(f"ladder.{key}: a number from 0 to 1")
             value = getattr(default, key)
         values[key] = float(value)
@@ -390,9 +391,7 @@ def _constraints(
         never = False
     max_compensations = _cap(raw, "max_compensations", where, problems)
     budget = raw.get("daily_compensation_budget")
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0
-    ):
+    if budget is not None and (not _number(budget) or not budget > 0):
         problems.append(f"{where}.daily_compensation_budget: a positive number")
         budget = None
     for key in ("max_compensations", "daily_compensation_budget"):
@@ -462,7 +461,7 @@ def _priority(raw: Mapping[str, Any], where: str, problems: list[str]) -> Priori
     values = {}
     for key in _PRIORITY_KEYS:
         value = raw.get(key, 1.0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        if not _number(value) or not value >= 0:
             problems.append(f"{where}.{key}: a number, 0 or more (1.0 unless declared)")
             value = 1.0
         values[key] = float(value)
@@ -628,6 +627,11 @@ def _duration(value: Any, where: str, problems: list[str]) -> timedelta | None:
     except ValueError as exc:
         problems.append(f"{where}: {exc}")
         return None
+
+
+def _number(value: object) -> bool:
+    """True for a finite TOML integer or float (not a boolean, nan or inf)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: object) -> bool:
