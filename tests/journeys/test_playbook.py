@@ -36,9 +36,8 @@ from tactful.journeys.playbook import (
     Ladder,
     Priority,
     Rung,
-    load_playbook,
-    parse_playbook,
 )
+from tactful.journeys.playbook_file import load_playbook, parse_playbook
 from tactful.privacy.contract import Contract, load_contract
 from tactful.privacy.errors import ContractError
 
