@@ -7,7 +7,7 @@ nor a sibling on its own row):
     console, api               the browser's face and the gRPC face
     app                        settings, the engine table, the domain's wiring
     storage                    the engines, one folder each
-    lifecycle > segments > privacy    the domain
+    lifecycle > journeys > segments > privacy    the domain
 
 Beside them: v1 (the generated wire code) and client.py, the frontends' client;
 only api/, cli/ and client.py import v1. Root-level leaf modules (a .py file in
@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app",),
     ("storage",),
     ("lifecycle",),
+    ("journeys",),
     ("segments",),
     ("privacy",),
 )
@@ -42,7 +43,7 @@ RANK = {package: len(LAYERS) - row for row, names in enumerate(LAYERS) for packa
 WIRE = "v1"  # generated from the .proto files
 CLIENT = "client"  # client.py
 V1_IMPORTERS = ("api", "cli", CLIENT)
-DOMAIN = ("privacy", "segments", "lifecycle")
+DOMAIN = ("privacy", "segments", "journeys", "lifecycle")
 GRPC = (
     "grpc",
     "grpc_status",

@@ -98,6 +98,7 @@ def test_the_wheel_ships_the_data_files(wheel: tuple[Path, str]) -> None:
     assert {
         "tactful/app/examples/development.toml",
         "tactful/app/examples/contract.toml",
+        "tactful/app/examples/playbooks/checkout_recovery.toml",
         "tactful/segments/data/intent_examples.jsonl",
         "tactful/py.typed",
         "tactful/v1/personalization.proto",

@@ -10,16 +10,17 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from tactful import lifecycle, privacy, segments, storage
+from tactful import journeys, lifecycle, privacy, segments, storage
 from tactful.api.errors import STATUS_BY_ERROR, status_for
 from tactful.app.auth import Unauthenticated
+from tactful.journeys.errors import PlaybookError
 from tactful.privacy.decisions import Decision, Verdict
 from tactful.privacy.errors import InvalidRequest, ReleaseNotAllowed, Violation
 
 
 def public_domain_errors() -> set[type[Exception]]:
     found: set[type[Exception]] = set()
-    for package in (privacy, segments, lifecycle, storage):
+    for package in (privacy, segments, journeys, lifecycle, storage):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if info.name.rsplit(".", 1)[-1].startswith("_"):
                 continue
@@ -39,6 +40,12 @@ def test_every_public_domain_error_is_mapped() -> None:
     errors = public_domain_errors()
     assert InvalidRequest in errors  # the walk really finds the domain errors
     assert sorted(e.__qualname__ for e in errors - STATUS_BY_ERROR.keys()) == []
+
+
+def test_a_playbook_that_does_not_check_is_a_failed_precondition_saying_little() -> None:
+    status = status_for(PlaybookError("/etc/tactful/playbooks/x.toml", ["actions: none"]))
+    assert status.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert status.details == "internal error"  # no path, no problem list
 
 
 def test_invalid_request_carries_bad_request_details() -> None:

@@ -24,6 +24,7 @@ from grpc_status import rpc_status
 
 from tactful.api.decoding import NoSuchMethod
 from tactful.app.auth import Unauthenticated
+from tactful.journeys.errors import PlaybookError
 from tactful.lifecycle.errors import LifecycleError, RetentionIncomplete
 from tactful.lifecycle.vault_epoch import KeyringBehind, RotationRunning
 from tactful.privacy.access_log import AccessLogBusy, AccessLogUnavailable
@@ -80,6 +81,11 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     KeyringBehind: grpc.StatusCode.INTERNAL,
     LifecycleError: grpc.StatusCode.INTERNAL,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
+    # A journey whose playbook does not check is not served: the caller's request is
+    # well formed, the server is not in a state to answer it (an operator fixes the
+    # file). Its own entry: its base, ContractError, says INTERNAL. The message
+    # (file paths, the playbook's problems) is not shown to the caller.
+    PlaybookError: grpc.StatusCode.FAILED_PRECONDITION,
     # Configuration and storage faults: the caller can do nothing; say little.
     KeyringError: grpc.StatusCode.INTERNAL,
     ContractError: grpc.StatusCode.INTERNAL,
