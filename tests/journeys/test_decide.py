@@ -304,8 +304,8 @@ def test_quiet_hours_in_the_persons_zone_when_the_locale_gives_an_offset() -> No
         situation = sure(signals={"utc_offset": no_offset})
         assert not in_quiet_hours(hours, situation, now=at_21_utc)  # UTC
         assert in_quiet_hours(hours, situation, now=at_23_utc)
-    naive = datetime(2026, 12, 7, 23, 30)  # read as UTC
-    assert in_quiet_hours(hours, sure(), now=naive)
+    with pytest.raises(TypeError, match="needs a time zone"):
+        in_quiet_hours(hours, sure(), now=datetime(2026, 12, 7, 23, 30))
 
 
 def test_a_held_back_action_is_no_candidate_and_its_reason_is_kept() -> None:

@@ -30,8 +30,8 @@ hold and that no constraint holds back; the last rung never fails, so when no ha
 action is free, the first declared handoff action is chosen anyway, its reasons kept.
 When no clarify action is free, the decision goes to the handoff (NO_CLARIFY_ACTION).
 
-Constraints, `now` a parameter (an aware datetime; a naive one is read as UTC). An
-offer is inside a window of length w when `now - offer.at < w`:
+Constraints, `now` a parameter (an aware datetime; a naive one is refused, as in
+tactful.timestamps). An offer is inside a window of length w when `now - offer.at < w`:
 - frequency_cap: held back (CAPPED) when `count` offers of the action are inside;
 - cooldown: held back (COOLDOWN) while `now - last offer < cooldown`;
 - never_after_refusal: held back (REFUSED_BEFORE) once any offer of it was refused;
@@ -231,7 +231,9 @@ def _action_categories(action: Action) -> frozenset[str]:
 
 
 def _utc(now: datetime) -> datetime:
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    if now.utcoffset() is None:  # as tactful.timestamps: a zone would be a guess
+        raise TypeError(f"a decision's time needs a time zone; {now} has none")
+    return now.astimezone(UTC)
 
 
 def _offset(value: AttributeScalar | None) -> timedelta | None:
