@@ -4,7 +4,7 @@ constraints and priority of each action, its explanations and its test cases.
 A playbook file is read and checked against the contract by `playbook_file.py`; what
 it holds is declared, never code (conditions are trees, `conditions.py`).
 
-Arbitration (a later step) ranks the eligible actions by
+Arbitration (`decide.py`) ranks the eligible actions by
 
     priority = propensity × context weight × value × levers
 
@@ -77,7 +77,7 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class Constraints:
-    """Business constraints, declared and checked here; enforced by a later step."""
+    """Business constraints, declared and checked here; enforced by `decide.py`."""
 
     frequency_cap: Cap | None = None
     cooldown: timedelta | None = None

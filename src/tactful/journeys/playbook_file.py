@@ -5,7 +5,7 @@ serves under; every problem is reported at once, each named by its place in the 
 (``actions.retry_payment.eligibility.signal``) with the fix. A playbook that does not
 check is never used. See docs/guide/journeys.md for the format.
 
-Arbitration (a later step) ranks the eligible actions by
+Arbitration (`decide.py`) ranks the eligible actions by
 
     priority = propensity × context weight × value × levers
 
