@@ -11,7 +11,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -118,6 +118,8 @@ class Contract:
     segments: Mapping[str, SegmentSpec]
     signals: Mapping[str, SignalSpec]
     purposes: Mapping[str, Purpose]
+    # Journey name → its playbook file as written (relative to the contract's folder).
+    journeys: Mapping[str, str] = field(default_factory=dict)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -173,9 +175,13 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     }
     if not purposes:
         checker.problem("purposes", "no purpose declared; nothing could be collected")
+    journeys = {
+        name: _journey(checker, name, raw)
+        for name, raw in checker.table(document, "journeys").items()
+    }
     if checker.problems:
         raise ContractError(source, checker.problems)
-    return Contract(source, events, segments, signals, purposes)
+    return Contract(source, events, segments, signals, purposes, journeys)
 
 
 def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> list[str]:
@@ -195,7 +201,7 @@ def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> 
     return problems
 
 
-_TOP_LEVEL_KEYS = ("version", "events", "signals", "segments", "purposes")
+_TOP_LEVEL_KEYS = ("version", "events", "signals", "segments", "purposes", "journeys")
 _EVENT_KEYS = ("description", "attributes")
 _ATTRIBUTE_KEYS = ("type", "max_length", "values")
 _SIGNAL_KEYS = ("description", "kind", "event", "attribute", "window")
@@ -406,6 +412,13 @@ def _purpose(
             raw, "undeclared_attributes", where, UndeclaredAttributes, UndeclaredAttributes.REJECT
         ),
     )
+
+
+def _journey(checker: _Checker, name: str, raw: Mapping[str, Any]) -> str:
+    """A journey names its playbook file; journeys/playbook_file.py reads and checks it."""
+    where = f"journeys.{name}"
+    checker.keys(where, raw, ("playbook",))
+    return checker.text(raw, "playbook", where)
 
 
 def _is_int(value: object) -> bool:
