@@ -38,7 +38,8 @@ tactful.timestamps). An offer is inside a window of length w when `now - offer.a
 - max_compensations: held back (COMPENSATIONS_CAPPED) when `count` offers of any
   compensate action are inside the window;
 - daily_compensation_budget: held back (BUDGET_SPENT) when the day's spend so far
-  (`History.compensation_spent_today`, kept by the caller) has reached the budget;
+  (`History.compensation_spent_today`, kept by the caller) and the action's `cost`
+  would pass the budget, or the spend has reached it;
 - quiet_hours: held back (QUIET_HOURS) from `start` (included) to `end` (excluded),
   wrapping past midnight when `end < start`, in the person's local time when the
   `locale_signal` value gives a UTC offset (a number of minutes east of UTC, or text
@@ -121,6 +122,9 @@ class Situation:
     frustration: Frustration = Frustration.NONE
     urgent: bool = False
     consent: bool = False  # consent to the journey's purpose
+    # The journey states the situation draws on (the purpose releases them): what a
+    # decision names among its data categories, beside its conditions' categories.
+    states: frozenset[str] = frozenset({"intent", "frustration", "urgency"})
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,8 @@ def held_back(
         if len(given) >= rules.max_compensations.count:
             found.append(Reason.COMPENSATIONS_CAPPED)
     budget = rules.daily_compensation_budget
-    if budget is not None and history.compensation_spent_today >= budget:
+    spent = history.compensation_spent_today
+    if budget is not None and (spent >= budget or spent + action.cost > budget):
         found.append(Reason.BUDGET_SPENT)
     if rules.quiet_hours is not None and in_quiet_hours(rules.quiet_hours, situation, now=now):
         found.append(Reason.QUIET_HOURS)
@@ -343,7 +348,7 @@ def decide(
             candidates.append(action)
 
     ladder = playbook.ladder
-    read = frozenset({INTENT, FRUSTRATION, URGENCY})
+    read = situation.states
 
     def made(
         action: Action, rung: Rung, why: list[Reason], parameters: tuple[str, ...] = ()
