@@ -32,6 +32,14 @@ from tactful.segments.store import JourneyEvent
 from tactful.timestamps import duration_us, from_us, to_us
 
 
+class HandoffSource(Protocol):
+    """Where the handoff comes from (segments.release.Releaser)."""
+
+    def handoff(
+        self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
+    ) -> Handoff: ...
+
+
 class Observer(Protocol):
     """What the engine reads through (segments.reader.Reader)."""
 
@@ -241,9 +249,11 @@ class JourneyEngine:
         consent: ConsentRecorder,
         reader: Observer,
         memory: JourneyMemory,
+        handoffs: HandoffSource,
         *,
         new_id: Callable[[], str] = new_decision_id,
     ) -> None:
+        self._handoffs = handoffs
         self._contract = contract
         self._playbooks = dict(playbooks)
         self._decider = Decider(contract, playbooks, reader, memory)
@@ -282,11 +292,13 @@ class JourneyEngine:
         return self._answer(access, candidates[0], decision_id, playbook, decision, ask)
 
     def handoff(
-        self, actor: Actor, subject: SubjectInput, purpose: str, handoff: Handoff, *, now: datetime
+        self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
     ) -> JourneyHandoff:
-        """The handoff with the journey's parts: the steps attempted on the purpose's
-        journey and what the engine would do now (remembered as nothing: the agent
-        decides). Withheld when no journey is bound to the purpose."""
+        """The handoff (the releaser decides who may see which part) with the journey's
+        parts: the steps attempted on the purpose's journey and what the engine would
+        do now (remembered as nothing: the agent decides). Withheld when no journey is
+        bound to the purpose."""
+        handoff = self._handoffs.handoff(actor, subject, purpose, now=now)
         playbook = next((p for p in self._playbooks.values() if p.purpose == purpose), None)
         if playbook is None:
             return JourneyHandoff(handoff)
