@@ -1,0 +1,609 @@
+"""The example contract's six journeys: every playbook loads and reads only what its
+purpose releases; every case's expected action and rung follow from `decide` on the
+situation its events give; every action and every reachable rung of each journey is
+reached; a leaking copy is refused, naming the action and what it read.
+
+A case's situation is written here by hand: the signals and segments its events give
+under the purpose, and the intent reading (label, confidence, runner-up) and frustration
+it assumes. Where today's intent weights read the events otherwise, the comment says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tactful.journeys.decide import Decision, History, Offer, Reason, Situation, decide
+from tactful.journeys.errors import PlaybookError
+from tactful.journeys.playbook import ActionKind, Playbook, Rung
+from tactful.journeys.playbook_file import load_playbook
+from tactful.privacy.contract import load_contract
+from tactful.segments.frustration import Frustration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "tactful" / "app" / "examples"
+CONTRACT = load_contract(EXAMPLES / "contract.toml")
+JOURNEYS = (
+    "onboarding",
+    "checkout_recovery",
+    "support_triage",
+    "account_retention",
+    "agent_assist",
+    "multilingual_support",
+)
+NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # outside every quiet hours
+NIGHT = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # inside every quiet hours (UTC)
+HIGH = Frustration.HIGH
+MILD = Frustration.MILD
+
+
+def playbook(journey: str) -> Playbook:
+    return load_playbook(EXAMPLES / "playbooks" / f"{journey}.toml", CONTRACT)
+
+
+def sit(
+    *segments: str,
+    step: str = "step",
+    intent: str = "unknown",
+    confidence: float = 0.9,
+    runner_up: str | None = None,
+    runner_up_confidence: float = 0.0,
+    frustration: Frustration = Frustration.NONE,
+    urgent: bool = False,
+    consent: bool = False,
+    **signals: str | int,
+) -> Situation:
+    return Situation(
+        step=step,
+        segments=frozenset(segments),
+        signals=dict(signals),
+        intent=intent,
+        confidence=confidence,
+        runner_up=runner_up,
+        runner_up_confidence=runner_up_confidence,
+        frustration=frustration,
+        urgent=urgent,
+        consent=consent,
+    )
+
+
+# -- the cases' situations -------------------------------------------------------------
+# "assumed" marks a confident reading the current intent weights do not give (they weigh
+# none of the case's events, or read it as moderately confident).
+
+CASES: dict[tuple[str, str], Situation] = {
+    ("onboarding", "browsing before a plan: choose one"): sit(
+        "new_visitor", intent="researching", confidence=1.0, pages_viewed_24h=2
+    ),
+    ("onboarding", "a plan picked, sign-up not finished: finish it"): sit(
+        "new_visitor",
+        selected_plan="pro",
+        signup_plan="pro",  # assumed
+    ),
+    ("onboarding", "signed up: the first steps"): sit(
+        "new_visitor",
+        signup_plan="trial",
+        signup_completed_plan="trial",  # assumed
+    ),
+    ("onboarding", "reading article after article: the getting-started guide"): sit(
+        "new_visitor",  # assumed
+        signup_completed_plan="free",
+        docs_opened_24h=3,
+        last_doc_topic="integrations",
+    ),
+    ("onboarding", "an enterprise plan: a person"): sit(
+        "new_visitor",
+        intent="comparing",
+        confidence=0.375,
+        runner_up="purchasing",
+        runner_up_confidence=0.3125,
+        pages_viewed_24h=1,
+        selected_plan="enterprise",
+    ),
+    ("onboarding", "an unclear start: ask which step"): sit(
+        "new_visitor", confidence=0.0, pages_viewed_24h=1
+    ),
+    ("checkout_recovery", "a first decline: retry"): sit(
+        payment_failures_24h=1,
+        last_payment_error="processing_error",  # assumed; today 0.704
+    ),
+    ("checkout_recovery", "an expired card: change the method"): sit(
+        payment_failures_24h=1,
+        last_payment_error="expired_card",  # assumed; today 0.704
+    ),
+    ("checkout_recovery", "a suspected fraud: billing, never a retry"): sit(
+        intent="purchasing",
+        confidence=0.704,
+        runner_up="reporting_issue",
+        runner_up_confidence=0.222,
+        frustration=MILD,
+        payment_failures_24h=1,
+        last_payment_error="fraud_suspected",
+    ),
+    ("checkout_recovery", "three failures: a person"): sit(
+        intent="reporting_issue",
+        confidence=0.5,
+        runner_up="purchasing",
+        runner_up_confidence=0.333,
+        frustration=HIGH,
+        payment_failures_24h=3,
+        last_payment_error="processing_error",
+    ),
+    ("support_triage", "a how-to question: an article"): sit(
+        intent="researching", confidence=1.0, last_ticket_category="how_to", tickets_created_7d=1
+    ),
+    ("support_triage", "two failed logins: the password reset, least committal"): sit(
+        intent="reporting_issue",
+        confidence=0.667,
+        runner_up="escalating",
+        runner_up_confidence=0.333,
+        frustration=MILD,
+        failed_logins_1h=2,
+    ),
+    ("support_triage", "a known outage: reassure"): sit(
+        intent="reporting_issue",
+        confidence=0.833,
+        runner_up="escalating",
+        runner_up_confidence=0.167,
+        last_error_code="service_unavailable",
+    ),
+    ("support_triage", "a ticket that says little: ask"): sit(
+        confidence=0.0, last_ticket_category="other", tickets_created_7d=1
+    ),
+    ("support_triage", "a second ticket this week: a person"): sit(
+        confidence=0.0, last_ticket_category="how_to", tickets_created_7d=2
+    ),
+    ("support_triage", "locked out after three tries: a person"): sit(
+        intent="reporting_issue",
+        confidence=0.667,
+        runner_up="escalating",
+        runner_up_confidence=0.333,
+        frustration=HIGH,
+        failed_logins_1h=3,
+    ),
+    ("account_retention", "a paid plan canceled: a loyalty credit"): sit(
+        "premium_account", "high_risk_churn", intent="canceling", confidence=1.0
+    ),
+    ("account_retention", "a free plan canceled: reassurance"): sit(
+        "high_risk_churn", intent="canceling", confidence=1.0
+    ),
+    ("account_retention", "a paid plan asking for help twice: a pause, least committal"): sit(
+        "premium_account",
+        "high_risk_churn",
+        intent="escalating",
+        confidence=0.6,
+        runner_up="reporting_issue",
+        runner_up_confidence=0.2,
+    ),
+    ("account_retention", "an enterprise administrator canceling: the account team"): sit(
+        "premium_account",
+        "high_risk_churn",
+        "enterprise_admin",
+        intent="canceling",
+        confidence=1.0,
+    ),
+    ("account_retention", "logging in, nothing more: ask"): sit(confidence=0.0),
+    ("agent_assist", "a locked account: reset the credentials"): sit(
+        intent="reporting_issue",
+        confidence=0.762,
+        runner_up="escalating",
+        runner_up_confidence=0.238,
+        frustration=MILD,
+        failed_logins_1h=1,
+        last_error_code="account_locked",
+    ),
+    ("agent_assist", "a declined card at checkout: walk through the fix"): sit(
+        intent="purchasing",
+        confidence=0.704,
+        runner_up="reporting_issue",
+        runner_up_confidence=0.222,
+        frustration=MILD,
+        payment_failures_24h=1,
+        last_payment_error="card_declined",
+    ),
+    ("agent_assist", "a how-to question: send the article"): sit(
+        intent="researching",
+        confidence=1.0,
+        last_ticket_category="how_to",
+        last_ticket_priority="low",
+    ),
+    ("agent_assist", "an outage: acknowledge it"): sit(
+        intent="reporting_issue",
+        confidence=0.833,
+        runner_up="escalating",
+        runner_up_confidence=0.167,
+        last_error_code="service_unavailable",
+    ),
+    ("agent_assist", "a suspected fraud: the fraud team"): sit(
+        intent="reporting_issue",
+        confidence=0.5,
+        runner_up="purchasing",
+        runner_up_confidence=0.333,
+        frustration=MILD,
+        payment_failures_24h=1,
+        last_payment_error="fraud_suspected",
+    ),
+    ("agent_assist", "payments failing again and again: a specialist"): sit(
+        intent="reporting_issue",
+        confidence=0.5,
+        runner_up="purchasing",
+        runner_up_confidence=0.333,
+        frustration=HIGH,
+        payment_failures_24h=2,
+        last_payment_error="processing_error",
+    ),
+    # No intent threshold on this journey: the confidence (0, unweighted events) is moot.
+    ("multilingual_support", "French chosen: help in French"): sit(
+        confidence=0.0, consent=True, preferred_locale="fr-FR", preferred_language="fr"
+    ),
+    ("multilingual_support", "Dutch chosen: the translated articles"): sit(
+        confidence=0.0, consent=True, preferred_locale="nl-BE", preferred_language="nl"
+    ),
+    ("multilingual_support", "Swahili chosen: the default queue with an interpreter"): sit(
+        confidence=0.0, consent=True, preferred_locale="sw-KE", preferred_language="sw"
+    ),
+    ("multilingual_support", "a locale but no language: the language picker"): sit(
+        confidence=0.0, consent=True, preferred_locale="es-MX"
+    ),
+}
+
+
+# -- beyond the cases: every action and rung, and the constraints a business sets -------
+
+AGO = NOON - timedelta(minutes=10)
+CREDITED = History((Offer("loyalty_credit", NOON - timedelta(days=30)),))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A situation (and history, and time) → the action and rung it must give."""
+
+    journey: str
+    situation: Situation
+    action: str
+    rung: Rung
+    _: KW_ONLY
+    history: History = field(default_factory=History)
+    now: datetime = NOON
+    reason: Reason | None = None  # a reason the decision must carry
+
+    def decide(self) -> Decision:
+        return decide(playbook(self.journey), self.situation, self.history, now=self.now)
+
+
+REACH = {
+    "onboarding: moderately sure, the plan step in its least committal form": Reach(
+        "onboarding",
+        sit(confidence=0.65, selected_plan="pro"),
+        "finish_signup",
+        Rung.MOST_LIKELY,
+    ),
+    "onboarding: shown the step on the page, then an e-mail by day": Reach(
+        "onboarding",
+        sit(consent=True, signup_plan="pro"),
+        "finish_signup_reminder",
+        Rung.NONE,
+        history=History((Offer("finish_signup", AGO),)),
+        reason=Reason.COOLDOWN,
+    ),
+    "onboarding: no reminder at night, a person instead": Reach(
+        "onboarding",
+        sit(consent=True, signup_plan="pro"),
+        "onboarding_specialist",
+        Rung.HUMAN,
+        history=History((Offer("finish_signup", NIGHT - timedelta(minutes=10)),)),
+        now=NIGHT,
+        reason=Reason.QUIET_HOURS,
+    ),
+    "onboarding: no reminder without consent": Reach(
+        "onboarding",
+        sit(consent=False, signup_plan="pro"),
+        "onboarding_specialist",
+        Rung.HUMAN,
+        history=History((Offer("finish_signup", AGO),)),
+        reason=Reason.NOTHING_ELIGIBLE,
+    ),
+    "checkout_recovery: unsure after a decline, ask retry or change": Reach(
+        "checkout_recovery",
+        sit(confidence=0.3, payment_failures_24h=1, last_payment_error="processing_error"),
+        "retry_or_change",
+        Rung.CLARIFY,
+        reason=Reason.LOW_CONFIDENCE,
+    ),
+    "checkout_recovery: moderately sure, the retry": Reach(
+        "checkout_recovery",
+        sit(confidence=0.65, payment_failures_24h=1, last_payment_error="processing_error"),
+        "retry_payment",
+        Rung.MOST_LIKELY,
+    ),
+    "checkout_recovery: a cart kept": Reach(
+        "checkout_recovery", sit(cart_item_count=2), "cart_kept", Rung.NONE
+    ),
+    "checkout_recovery: no reassurance at night": Reach(
+        "checkout_recovery",
+        sit(cart_item_count=2),
+        "talk_to_billing",
+        Rung.HUMAN,
+        now=NIGHT,
+        reason=Reason.QUIET_HOURS,
+    ),
+    "checkout_recovery: three failures of a customer, calmly: goodwill": Reach(
+        "checkout_recovery",
+        sit("active_customer", payment_failures_24h=3, last_payment_error="processing_error"),
+        "goodwill_credit",
+        Rung.NONE,
+    ),
+    "checkout_recovery: goodwill over the day's budget: billing": Reach(
+        "checkout_recovery",
+        sit("active_customer", payment_failures_24h=3, last_payment_error="processing_error"),
+        "talk_to_billing",
+        Rung.HUMAN,
+        history=History(compensation_spent_today=500.0),
+        reason=Reason.BUDGET_SPENT,
+    ),
+    "support_triage: an unknown error, a bug report with it attached": Reach(
+        "support_triage",
+        sit(
+            intent="reporting_issue",
+            confidence=0.833,
+            runner_up="escalating",
+            runner_up_confidence=0.167,
+            last_error_code="export_failed",
+        ),
+        "bug_report",
+        Rung.NONE,
+    ),
+    "support_triage: no article to someone escalating": Reach(
+        "support_triage",
+        sit(intent="escalating", last_ticket_category="how_to", tickets_created_7d=1),
+        "agent_with_context",
+        Rung.HUMAN,
+        reason=Reason.NOTHING_ELIGIBLE,
+    ),
+    "support_triage: the two top intents too close: ask": Reach(
+        "support_triage",
+        sit(
+            intent="researching",
+            confidence=0.5,
+            runner_up="reporting_issue",
+            runner_up_confidence=0.45,
+            last_ticket_category="how_to",
+            tickets_created_7d=1,
+        ),
+        "what_went_wrong",
+        Rung.CLARIFY,
+        reason=Reason.AMBIGUOUS,
+    ),
+    "account_retention: one credit a quarter, then a pause": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=1.0),
+        "pause_plan",
+        Rung.NONE,
+        history=CREDITED,
+        reason=Reason.COMPENSATIONS_CAPPED,
+    ),
+    "account_retention: a credit again after the quarter": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=1.0),
+        "loyalty_credit",
+        Rung.NONE,
+        history=History((Offer("loyalty_credit", NOON - timedelta(days=91)),)),
+    ),
+    "account_retention: the day's budget spent, a pause": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=1.0),
+        "pause_plan",
+        Rung.NONE,
+        history=History(compensation_spent_today=2000.0),
+        reason=Reason.BUDGET_SPENT,
+    ),
+    "account_retention: no credit e-mailed at night, a pause": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=1.0),
+        "pause_plan",
+        Rung.NONE,
+        now=NIGHT,
+        reason=Reason.QUIET_HOURS,
+    ),
+    "account_retention: a credit refused is not offered again": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=1.0),
+        "pause_plan",
+        Rung.NONE,
+        history=History((Offer("loyalty_credit", NOON - timedelta(days=200), refused=True),)),
+        reason=Reason.REFUSED_BEFORE,
+    ),
+    "account_retention: moderately sure, never the credit": Reach(
+        "account_retention",
+        sit("premium_account", "high_risk_churn", intent="canceling", confidence=0.8),
+        "pause_plan",
+        Rung.MOST_LIKELY,
+    ),
+    "account_retention: urgent: the account team": Reach(
+        "account_retention",
+        sit("high_risk_churn", intent="canceling", confidence=1.0, urgent=True),
+        "account_team",
+        Rung.HUMAN,
+        reason=Reason.URGENT,
+    ),
+    "agent_assist: unsure what the caller needs, confirm": Reach(
+        "agent_assist",
+        sit(confidence=0.3, last_ticket_category="other"),
+        "confirm_need",
+        Rung.CLARIFY,
+        reason=Reason.LOW_CONFIDENCE,
+    ),
+    "agent_assist: moderately sure, the payment walk-through": Reach(
+        "agent_assist",
+        sit(intent="purchasing", confidence=0.6, payment_failures_24h=1),
+        "fix_payment",
+        Rung.MOST_LIKELY,
+    ),
+    "agent_assist: no article on an urgent ticket": Reach(
+        "agent_assist",
+        sit(intent="researching", last_ticket_category="how_to", last_ticket_priority="urgent"),
+        "escalate_to_specialist",
+        Rung.HUMAN,
+        reason=Reason.NOTHING_ELIGIBLE,
+    ),
+    "multilingual_support: frustrated in French: the French queue": Reach(
+        "multilingual_support",
+        sit(frustration=HIGH, consent=True, preferred_language="fr"),
+        "language_queue",
+        Rung.HUMAN,
+        reason=Reason.FRUSTRATED,
+    ),
+    "multilingual_support: never asks on a low, close reading": Reach(
+        "multilingual_support",
+        sit(
+            intent="researching",
+            confidence=0.1,
+            runner_up="comparing",
+            runner_up_confidence=0.1,
+            consent=True,
+            preferred_language="de",
+        ),
+        "help_in_language",
+        Rung.NONE,
+    ),
+}
+
+# What a journey cannot reach, by design: multilingual support has no intent threshold.
+UNREACHABLE_ACTIONS = {"multilingual_support": {"ask_need"}}
+UNREACHABLE_RUNGS = {"multilingual_support": {Rung.CLARIFY, Rung.MOST_LIKELY}}
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def test_the_six_journeys_have_a_playbook_each() -> None:
+    assert {p.stem for p in (EXAMPLES / "playbooks").glob("*.toml")} == set(JOURNEYS)
+    assert set(JOURNEYS) <= set(CONTRACT.purposes)
+
+
+@pytest.mark.parametrize("journey", JOURNEYS)
+def test_each_loads_bound_to_its_purpose_and_reads_only_what_it_releases(journey: str) -> None:
+    book = playbook(journey)
+    purpose = CONTRACT.purposes[journey]
+    assert (book.journey, book.purpose) == (journey, journey)
+    assert "@" in book.owner and book.version >= 1
+    kinds = [a.kind for a in book.actions.values()]
+    assert ActionKind.CLARIFY in kinds and ActionKind.HANDOFF in kinds
+    assert 3 <= len(book.cases) <= 6
+    for action in book.actions.values():
+        assert action.template.endswith(".v1")
+        read = action.reads()
+        assert read.signals <= purpose.releases_signals, action.id
+        assert read.segments <= purpose.releases_segments, action.id
+    for case in book.cases:
+        assert all(event.type in purpose.collects for event in case.events)
+
+
+def test_what_reaches_out_keeps_quiet_hours_and_compensation_its_caps() -> None:
+    reaching_out = [
+        playbook("onboarding").actions["finish_signup_reminder"],
+        playbook("account_retention").actions["loyalty_credit"],
+        playbook("checkout_recovery").actions["cart_kept"],
+    ]
+    assert all(a.constraints.quiet_hours is not None for a in reaching_out)
+    for journey in JOURNEYS:
+        for action in playbook(journey).actions.values():
+            if action.kind is ActionKind.COMPENSATE:
+                assert action.constraints.max_compensations is not None, action.id
+                assert action.constraints.daily_compensation_budget is not None, action.id
+
+
+def test_account_retention_reads_segments_only() -> None:
+    # Its purpose releases no signal: an individual's signal would show through the offer.
+    for action in playbook("account_retention").actions.values():
+        assert not action.reads().signals and not action.reads().intent
+
+
+# -- the cases -------------------------------------------------------------------------
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [(journey, case.name) for journey in JOURNEYS for case in playbook(journey).cases]
+
+
+def test_every_case_has_its_situation_here() -> None:
+    assert set(_cases()) == set(CASES)
+
+
+@pytest.mark.parametrize(("journey", "name"), _cases(), ids=[f"{j}: {n}" for j, n in _cases()])
+def test_each_case_decides_as_it_expects(journey: str, name: str) -> None:
+    book = playbook(journey)
+    case = next(c for c in book.cases if c.name == name)
+    decision = decide(book, CASES[journey, name], History(), now=NOON)
+    assert (decision.action, decision.rung) == (case.action, case.rung), decision.reasons
+
+
+# -- every action and every rung -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(REACH))
+def test_beyond_the_cases(name: str) -> None:
+    reach = REACH[name]
+    decision = reach.decide()
+    assert (decision.action, decision.rung) == (reach.action, reach.rung), decision.reasons
+    if reach.reason is not None:
+        assert reach.reason in decision.reasons
+
+
+@pytest.mark.parametrize("journey", JOURNEYS)
+def test_every_action_and_every_reachable_rung_is_reached(journey: str) -> None:
+    book = playbook(journey)
+    reached = {
+        (c.action, c.rung)
+        for c in book.cases
+        if decide(book, CASES[journey, c.name], History(), now=NOON).action == c.action
+    }
+    reached |= {(r.action, r.rung) for r in REACH.values() if r.journey == journey}
+    actions = set(book.actions) - UNREACHABLE_ACTIONS.get(journey, set())
+    assert {action for action, _ in reached} == actions
+    assert {rung for _, rung in reached} == set(Rung) - UNREACHABLE_RUNGS.get(journey, set())
+
+
+def test_a_handoff_goes_to_the_first_queue_whose_conditions_hold() -> None:
+    book = playbook("multilingual_support")
+    urgent = sit(urgent=True, consent=True)
+    assert decide(book, urgent, History(), now=NOON).action == "default_queue"
+    in_spanish = replace(urgent, signals={"preferred_language": "es"})
+    assert decide(book, in_spanish, History(), now=NOON).action == "language_queue"
+
+
+# -- the leak check --------------------------------------------------------------------
+
+LEAKS = [
+    (
+        "account_retention",
+        'suitability = { not = { segment = "enterprise_admin" } }',
+        'suitability = { signal = "support_tickets_30d", op = "<", value = 2 }',
+        "actions.loyalty_credit: reads signal 'support_tickets_30d', which purpose "
+        "'account_retention' does not release",
+    ),
+    (
+        "support_triage",
+        'eligibility = { not = { signal = "tickets_created_7d", op = ">=", value = 2 } }\n'
+        "applicability = { any = [",
+        'eligibility = { segment = "high_risk_churn" }\napplicability = { any = [',
+        "actions.kb_article: reads segment 'high_risk_churn', which purpose "
+        "'support_triage' does not release",
+    ),
+]
+
+
+@pytest.mark.parametrize(("journey", "old", "new", "message"), LEAKS)
+def test_a_leaking_copy_is_refused_naming_the_action_and_what_it_reads(
+    journey: str, old: str, new: str, message: str, tmp_path: Path
+) -> None:
+    text = (EXAMPLES / "playbooks" / f"{journey}.toml").read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    leaking = tmp_path / f"{journey}.toml"
+    leaking.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(PlaybookError) as refused:
+        load_playbook(leaking, CONTRACT)
+    assert message in str(refused.value)
+    assert len(refused.value.problems) == 1
