@@ -10,6 +10,8 @@ it assumes. Where today's intent weights read the events otherwise, the comment 
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -607,3 +609,33 @@ def test_a_leaking_copy_is_refused_naming_the_action_and_what_it_reads(
         load_playbook(leaking, CONTRACT)
     assert message in str(refused.value)
     assert len(refused.value.problems) == 1
+
+
+# -- the guide's worked example --------------------------------------------------------
+
+GUIDE = EXAMPLES.parents[3] / "docs" / "guide" / "journeys.md"
+
+
+def _within(part: object, whole: object) -> bool:
+    """Whether every key and item of `part` is in `whole`, with the same values."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and _within(value, whole[key]) for key, value in part.items()
+        )
+    if isinstance(part, list) and not all(isinstance(item, str | int | float) for item in part):
+        return isinstance(whole, list) and all(
+            any(_within(item, other) for other in whole) for item in part
+        )
+    return part == whole
+
+
+def test_the_guides_worked_example_is_the_example_playbook() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    guide = text[text.index("## Writing a playbook, step by step") : text.index("## The file")]
+    blocks = re.findall(r"```toml\n(.*?)```", guide, flags=re.DOTALL)
+    example = tomllib.loads(
+        (EXAMPLES / "playbooks" / "support_triage.toml").read_text(encoding="utf-8")
+    )
+    assert len(blocks) >= 4
+    for block in blocks:
+        assert _within(tomllib.loads(block), example), block
