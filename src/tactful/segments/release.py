@@ -39,7 +39,9 @@ from tactful.segments.store import (
     typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
-from tactful.timestamps import duration_us, to_us
+
+HANDOFF_KINDS = frozenset(HANDOFF_PARTS.values())  # the journey signals a handoff reads
+from tactful.timestamps import duration_us, from_us, to_us
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class Releaser:
         """The handoff parts the purpose releases; the others are withheld, not refused."""
         candidates, granted = self._prepare(actor, Action.READ_HANDOFF, subject, purpose)
         signals = self._contract.signals
-        journey = {name: spec for name, spec in signals.items() if spec.kind in JOURNEY_KINDS}
+        journey = {name: spec for name, spec in signals.items() if spec.kind in HANDOFF_KINDS}
         asked = decide(
             self._contract, actor, Action.READ_HANDOFF, purpose, journey, consent_granted=granted
         )
@@ -150,8 +152,13 @@ class Releaser:
             for part, kind in HANDOFF_PARTS.items()
             if kind in windows
         }
-        intent = infer_intent(found["intent"]) if "intent" in found else None
-        frustration = frustration_level(found["frustration"]) if "frustration" in found else None
+        states = self._contract.states
+        intent = infer_intent(found["intent"], states.intent) if "intent" in found else None
+        frustration = (
+            frustration_level(found["frustration"], states.frustration)
+            if "frustration" in found
+            else None
+        )
         action = (
             next_action(intent.intent, frustration)
             if intent is not None and frustration is not None
@@ -219,7 +226,12 @@ class Releaser:
                 assert spec.window is not None  # checked by the contract loader
                 start = now_us - duration_us(spec.window)
                 events = self._store.recent_events(candidates, purpose, start)
-                values[name] = journey_signal(spec.kind, events)
+                segments = frozenset[str]()
+                if spec.kind is SignalKind.URGENCY and events:
+                    segments = self._high_value(candidates, purpose, now_us, activity)
+                values[name] = journey_signal(
+                    spec.kind, events, self._contract.states, segments=segments
+                )
             elif spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
                 if activity is None:
                     _, activity = self._store.consent_and_activity(candidates, purpose)
@@ -232,6 +244,23 @@ class Releaser:
         for (spec, query), value in zip(queries, raw, strict=True):
             values[query.name] = typed_signal(self._contract, spec, value)
         return {name: values[name] for name in names}  # in the order asked
+
+    def _high_value(
+        self, candidates: tuple[str, ...], purpose: str, now_us: int, activity: Activity | None
+    ) -> frozenset[str]:
+        """The high-value segments urgency reads that the subject is in, computed from
+        the events collected under the purpose, as any segment is."""
+        wanted = self._contract.states.urgency.high_value_segments
+        if not wanted:
+            return frozenset()
+        if activity is None:
+            _, activity = self._store.consent_and_activity(candidates, purpose)
+        if activity is None:
+            return frozenset()
+        now = from_us(now_us)
+        members = set(visitor_segments(activity, now_us=now_us)) & wanted
+        members |= self._rule_members(candidates, purpose, activity, now, wanted)
+        return frozenset(members)
 
     def _rule_members(
         self,
