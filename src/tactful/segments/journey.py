@@ -27,6 +27,7 @@ HANDOFF_PARTS: Mapping[str, SignalKind] = {
     "last_error_codes": SignalKind.ERROR_CODES,
     "frustration": SignalKind.FRUSTRATION,
 }
+HANDOFF_KINDS = frozenset(HANDOFF_PARTS.values())  # the journey signals a handoff reads
 NEXT_ACTION = "next_action"  # released only with both intent and frustration: it reveals both
 ERROR_EVENTS = ("error_shown", "payment_failed")
 MAX_ERROR_CODES = 5

@@ -20,6 +20,7 @@ from tactful.segments.frustration import frustration_level
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.intent import infer_intent, next_action
 from tactful.segments.journey import (
+    HANDOFF_KINDS,
     HANDOFF_PARTS,
     NEXT_ACTION,
     Handoff,
@@ -39,8 +40,6 @@ from tactful.segments.store import (
     typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
-
-HANDOFF_KINDS = frozenset(HANDOFF_PARTS.values())  # the journey signals a handoff reads
 from tactful.timestamps import duration_us, from_us, to_us
 
 
