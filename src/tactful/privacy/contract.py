@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tactful.privacy.errors import ContractError
-from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates, parse_journey_states
+from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates
+from tactful.privacy.journey_states_reader import parse_journey_states
 from tactful.privacy.rules import Rule, parse_rule
 
 
