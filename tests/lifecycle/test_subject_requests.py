@@ -373,13 +373,16 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     }
     assert all(times["first_seen"] <= times["last_seen"] for times in seen.values())
     journey = {
-        p: {k: v.pop(k) for k in ("intent", "frustration") if k in v}
+        p: {k: v.pop(k) for k in ("intent", "frustration", "uncertainty", "urgency") if k in v}
         for p, v in document["signals"].items()
     }
     assert journey == {  # inferences about the person are theirs to see too
-        "checkout_recovery": {"intent": "purchasing", "frustration": "none"},
-        "onboarding": {"intent": "unknown", "frustration": "none"},
-        "support_triage": {"intent": "reporting_issue", "frustration": "mild"},
+        p: {**states, "uncertainty": "none", "urgency": "none"}
+        for p, states in {
+            "checkout_recovery": {"intent": "purchasing", "frustration": "none"},
+            "onboarding": {"intent": "unknown", "frustration": "none"},
+            "support_triage": {"intent": "reporting_issue", "frustration": "mild"},
+        }.items()
     }
     for values in document["signals"].values():
         steps = values.pop("recent_steps", "")

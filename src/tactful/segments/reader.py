@@ -25,7 +25,7 @@ from tactful.segments.store import (
     typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
-from tactful.timestamps import duration_us, to_us
+from tactful.timestamps import duration_us, from_us, to_us
 
 _SEEN = (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN)
 
@@ -102,7 +102,12 @@ class Reader:
                     if events is not None
                     else self._store.recent_events(candidates, purpose, start)
                 )
-                values[name] = journey_signal(spec.kind, recent)
+                segments = frozenset[str]()
+                if spec.kind is SignalKind.URGENCY and recent:
+                    segments = self._high_value(candidates, purpose, now_us, activity)
+                values[name] = journey_signal(
+                    spec.kind, recent, self._contract.states, segments=segments
+                )
             elif spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
                 if activity is None:
                     _, activity = self._store.consent_and_activity(candidates, purpose)
@@ -115,6 +120,23 @@ class Reader:
         for (spec, query), value in zip(queries, raw, strict=True):
             values[query.name] = typed_signal(self._contract, spec, value)
         return {name: values[name] for name in names}  # in the order asked
+
+    def _high_value(
+        self, candidates: tuple[str, ...], purpose: str, now_us: int, activity: Activity | None
+    ) -> frozenset[str]:
+        """The high-value segments urgency reads that the subject is in, computed from
+        the events collected under the purpose, as any segment is."""
+        wanted = self._contract.states.urgency.high_value_segments
+        if not wanted:
+            return frozenset()
+        if activity is None:
+            _, activity = self._store.consent_and_activity(candidates, purpose)
+        if activity is None:
+            return frozenset()
+        now = from_us(now_us)
+        members = set(visitor_segments(activity, now_us=now_us)) & wanted
+        members |= self.rule_members(candidates, purpose, activity, now, wanted)
+        return frozenset(members)
 
     def rule_members(
         self,

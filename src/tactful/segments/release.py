@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tactful.privacy.consent import ConsentRecorder
-from tactful.privacy.contract import JOURNEY_KINDS, Contract, SignalKind
+from tactful.privacy.contract import Contract, SignalKind
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
@@ -19,6 +19,7 @@ from tactful.segments.frustration import frustration_level
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.intent import infer_intent, next_action
 from tactful.segments.journey import (
+    HANDOFF_KINDS,
     HANDOFF_PARTS,
     NEXT_ACTION,
     Handoff,
@@ -127,7 +128,7 @@ class Releaser:
         """The handoff parts the purpose releases; the others are withheld, not refused."""
         candidates, granted = self._prepare(actor, Action.READ_HANDOFF, subject, purpose)
         signals = self._contract.signals
-        journey = {name: spec for name, spec in signals.items() if spec.kind in JOURNEY_KINDS}
+        journey = {name: spec for name, spec in signals.items() if spec.kind in HANDOFF_KINDS}
         asked = decide(
             self._contract, actor, Action.READ_HANDOFF, purpose, journey, consent_granted=granted
         )
@@ -145,8 +146,13 @@ class Releaser:
             for part, kind in HANDOFF_PARTS.items()
             if kind in windows
         }
-        intent = infer_intent(found["intent"]) if "intent" in found else None
-        frustration = frustration_level(found["frustration"]) if "frustration" in found else None
+        states = self._contract.states
+        intent = infer_intent(found["intent"], states.intent) if "intent" in found else None
+        frustration = (
+            frustration_level(found["frustration"], states.frustration)
+            if "frustration" in found
+            else None
+        )
         action = (
             next_action(intent.intent, frustration)
             if intent is not None and frustration is not None
