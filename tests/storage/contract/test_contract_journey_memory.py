@@ -1,10 +1,14 @@
 """Invariant: the journey memory keeps what was offered to whom as the domain's list keeps
-it (journeys/memory.py's MemoryJourneyMemory), on every engine."""
+it (journeys/memory.py's MemoryJourneyMemory), on every engine; and, as the behaviour
+data it is, an export lists it, an erasure removes it, the retention job purges it by
+purpose and cut-off, and the rekey's rename moves it to the new pseudonym."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +16,9 @@ import pytest
 
 from tactful.app import stores as engine_table
 from tactful.journeys.memory import JourneyMemory, MemoryJourneyMemory, OfferResult, Remembered
+from tactful.lifecycle.retention import RetentionJob
 from tactful.privacy.errors import StoreUnavailable
-from tactful.timestamps import to_us
+from tactful.timestamps import from_us, to_us
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
@@ -166,6 +171,138 @@ def test_the_engine_and_the_domains_list_agree_on_the_same_script(
     expected = _answers(MemoryJourneyMemory())
     assert any(expected) and expected[-1]  # the script does answer something
     assert _answers(engine_memory) == expected
+
+
+# -- as behaviour data: export, erasure, retention, rekey ---------------------------------
+
+
+def _remember_for(stores: Stores, memory: JourneyMemory, email: str, *offers: Remembered) -> None:
+    """Remember `offers` under the person's current pseudonym (their events make them
+    known to the vault, as a decision's would)."""
+    at = T0_US - MINUTE_US
+    kind = ("page_viewed", at, {"path": "/checkout"})
+    assert stores.record("support_widget", "support_triage", [(email, *kind)], now=T0).stored
+    pseudonym = stores.pseudonyms(email)[0]
+    for o in offers:
+        memory.remember(dataclasses.replace(o, pseudonym=pseudonym))
+
+
+def test_an_export_lists_the_subjects_journey_memory_and_nobody_elses(
+    stores: Stores, engine_memory: JourneyMemory
+) -> None:
+    _remember_for(
+        stores, engine_memory, ADA,
+        offer("d-ada-2", "", 20, kind="compensate", amount=5.0),
+        offer("d-ada-1", "", 10, journey="onboarding", purpose="onboarding"),
+    )  # fmt: skip
+    _remember_for(stores, engine_memory, BOB, offer("d-bob", "", 15))
+    ada = stores.pseudonyms(ADA)
+    assert engine_memory.settle(ada, "d-ada-2", OfferResult.ACCEPTED)
+
+    listed = stores.export(ADA, now=T0)["journey_memory"]
+
+    assert listed == [
+        {
+            "decision_id": "d-ada-1",
+            "journey": "onboarding",
+            "purpose": "onboarding",
+            "action": "retry_action",
+            "kind": "retry",
+            "rung": "none",
+            "playbook_version": 3,
+            "offered_at": from_us(T0_US + 10 * MINUTE_US).isoformat(),
+            "result": "offered",
+            "amount": 0.0,
+        },
+        {
+            "decision_id": "d-ada-2",
+            "journey": JOURNEY,
+            "purpose": PURPOSE,
+            "action": "compensate_action",
+            "kind": "compensate",
+            "rung": "none",
+            "playbook_version": 3,
+            "offered_at": from_us(T0_US + 20 * MINUTE_US).isoformat(),
+            "result": "accepted",
+            "amount": 5.0,
+        },
+    ]
+    assert [r["decision_id"] for r in stores.export(BOB, now=T0)["journey_memory"]] == ["d-bob"]
+
+
+def test_an_erasure_removes_the_subjects_journey_memory_and_counts_it(
+    stores: Stores, engine_memory: JourneyMemory
+) -> None:
+    _remember_for(stores, engine_memory, ADA, offer("d1", "", 1), offer("d2", "", 2))
+    _remember_for(stores, engine_memory, BOB, offer("d3", "", 3))
+    ada, bob = stores.pseudonyms(ADA), stores.pseudonyms(BOB)
+
+    erasure = stores.domain.subjects.erase(
+        stores.actor("privacy_ops"), "email", ADA, suppress=False, now=T0
+    )
+
+    assert erasure.deleted["behavior.journey_memory"] == 2
+    assert engine_memory.recall(ada, PURPOSE, JOURNEY, 0) == []
+    assert stores.domain.subject_data.journey_memory_of(ada) == []
+    assert [o.decision_id for o in engine_memory.recall(bob, PURPOSE, JOURNEY, 0)] == ["d3"]
+    assert not engine_memory.settle(ada, "d1", OfferResult.REFUSED)
+
+
+def test_retention_purges_the_journey_memory_by_purpose_and_cut_off(
+    stores: Stores, engine_memory: JourneyMemory
+) -> None:
+    """checkout_recovery keeps 72 hours, onboarding 24 (the example contract)."""
+    hour = 60
+    _remember_for(
+        stores, engine_memory, ADA,
+        offer("old-checkout-1", "", -80 * hour),
+        offer("old-checkout-2", "", -73 * hour),
+        offer("kept-checkout", "", -72 * hour),  # at the cut-off: not yet
+        offer("old-onboarding", "", -25 * hour, journey="onboarding", purpose="onboarding"),
+        offer("kept-onboarding", "", -23 * hour, journey="onboarding", purpose="onboarding"),
+    )  # fmt: skip
+    d = stores.domain
+    job = RetentionJob(d.contract, d.subject_data, d.vault, timedelta(days=400), chunk=1, pause_s=0)
+    assert job.remaining(now=T0)["checkout_recovery"] == 2
+    dry = job.run(now=T0, dry_run=True)
+    assert dry.journey_memory["checkout_recovery"] == 2
+
+    receipt = job.run(now=T0)
+
+    assert receipt.journey_memory["checkout_recovery"] == 2  # in chunks of one
+    assert receipt.journey_memory["onboarding"] == 1
+    deleted: Any = receipt.as_dict()["deleted"]
+    named = deleted["behavior.journey_memory"]
+    assert named["checkout_recovery"] == 2 and named["onboarding"] == 1
+    left = [o.decision_id for o in d.subject_data.journey_memory_of(stores.pseudonyms(ADA))]
+    assert left == ["kept-checkout", "kept-onboarding"]
+    assert "checkout_recovery" not in job.remaining(now=T0)
+    assert job.run(now=T0).journey_memory["checkout_recovery"] == 0
+
+
+def test_a_rename_moves_the_journey_memory_to_the_new_pseudonym(
+    stores: Stores, engine_memory: JourneyMemory
+) -> None:
+    _remember_for(stores, engine_memory, ADA, offer("d1", "", 1), offer("d2", "", 2))
+    _remember_for(stores, engine_memory, BOB, offer("d3", "", 3))
+    engine_memory.remember(offer("d9", "ps:only-remembered", 9))
+    data = stores.domain.subject_data
+    (old,) = stores.pseudonyms(ADA)
+    new = "renamed:" + old
+    # The rekey retires a key version only once no row of any table is left under it.
+    assert data.count_with_prefix("ps:only-remembered") == 1
+
+    data.rename(old, new)
+
+    assert data.count_with_prefix(old) == 0
+
+    assert [o.decision_id for o in engine_memory.recall([new], PURPOSE, JOURNEY, 0)] == [
+        "d1",
+        "d2",
+    ]
+    assert engine_memory.recall([old], PURPOSE, JOURNEY, 0) == []
+    assert engine_memory.settle([new], "d1", OfferResult.REFUSED)
+    assert len(engine_memory.recall(stores.pseudonyms(BOB), PURPOSE, JOURNEY, 0)) == 1
 
 
 # -- serving -------------------------------------------------------------------------------
