@@ -45,6 +45,7 @@ STORES = (
     "behavior.purpose_activity",
     "behavior.consent",
     "behavior.consent_history",
+    "behavior.journey_memory",
     "behavior.subjects",
 )
 
@@ -240,6 +241,7 @@ EXPECTED_DELETED = {
     "behavior.purpose_activity": 3,  # support_triage, onboarding, checkout_recovery
     "behavior.consent": 2,  # onboarding (granted), multilingual_support (withdrawn)
     "behavior.consent_history": 3,
+    "behavior.journey_memory": 0,  # no journey decided for them
     "behavior.subjects": 1,
 }
 
@@ -362,6 +364,7 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     }
     assert document["events"] == history.events
     assert document["consent_history"] == history.consent
+    assert document["journey_memory"] == []
     assert document["segments"] == {
         "checkout_recovery": ["new_visitor"],
         "onboarding": ["new_visitor"],
@@ -428,6 +431,7 @@ def test_the_export_of_an_unknown_person_is_empty(tactful: Tactful) -> None:
         },
         "events": [],
         "consent_history": [],
+        "journey_memory": [],
         "segments": {},
         "signals": {},
         "access_records": [],
