@@ -97,6 +97,7 @@ class Reason(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     AMBIGUOUS = "ambiguous"
     MODERATE_CONFIDENCE = "moderate_confidence"
+    UNCERTAIN = "uncertain"  # a high uncertainty chose among the kinds it calls for
     NOTHING_ELIGIBLE = "nothing_eligible"
     NO_CLARIFY_ACTION = "no_clarify_action"
     CAPPED = "capped"
@@ -121,6 +122,10 @@ class Situation:
     runner_up_confidence: float = 0.0
     frustration: Frustration = Frustration.NONE
     urgent: bool = False
+    uncertain: bool = False  # uncertainty is high: hesitating, comparing back and forth
+    # The action kinds the high journey states call for (the contract's calls_for):
+    # among the candidates, these rank first.
+    calls_for: frozenset[str] = frozenset()
     consent: bool = False  # consent to the journey's purpose
     # The journey states the situation draws on (the purpose releases them): what a
     # decision names among its data categories, beside its conditions' categories.
@@ -324,8 +329,10 @@ def priority(action: Action, situation: Situation) -> float:
 
 
 def arbitrate(candidates: list[Action], situation: Situation) -> list[Action]:
-    """Candidates, highest priority first; ties in declaration order (stable sort)."""
-    return sorted(candidates, key=lambda a: -priority(a, situation))
+    """Candidates of the kinds the journey states call for first, then the others; each
+    group highest priority first, ties in declaration order (stable sort)."""
+    called = situation.calls_for
+    return sorted(candidates, key=lambda a: (str(a.kind) not in called, -priority(a, situation)))
 
 
 def decide(
@@ -399,8 +406,14 @@ def decide(
     if not candidates:
         return human([Reason.NOTHING_ELIGIBLE])
     ranked = arbitrate(candidates, situation)
+    # A high uncertainty says so when it changed nothing less than the order.
+    steer = (
+        [Reason.UNCERTAIN]
+        if situation.uncertain and str(ranked[0].kind) in situation.calls_for
+        else []
+    )
     if situation.confidence < ladder.moderate_threshold:
         tier = min(COMMITMENT[a.kind] for a in ranked)
         gentlest = next(a for a in ranked if COMMITMENT[a.kind] == tier)
-        return made(gentlest, Rung.MOST_LIKELY, [Reason.MODERATE_CONFIDENCE])
-    return made(ranked[0], Rung.NONE, [])
+        return made(gentlest, Rung.MOST_LIKELY, [Reason.MODERATE_CONFIDENCE, *steer])
+    return made(ranked[0], Rung.NONE, steer)

@@ -23,11 +23,12 @@ from tactful.privacy.decisions import Decision as AccessDecision
 from tactful.privacy.decisions import decide as decide_access
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
-from tactful.segments.frustration import Frustration, frustration_level
+from tactful.segments.frustration import Level, frustration_level
 from tactful.segments.ingest import SubjectInput
-from tactful.segments.intent import infer_intent
+from tactful.segments.intent import Inference, Intent, infer_intent
 from tactful.segments.journey import Handoff, since
 from tactful.segments.reader import Observation
+from tactful.segments.states import uncertainty_level, urgency_level
 from tactful.segments.store import JourneyEvent
 from tactful.timestamps import duration_us, from_us, to_us
 
@@ -113,7 +114,12 @@ class JourneyHandoff:
 # -- the engine ------------------------------------------------------------------------
 
 # The journey states a purpose may release, as signals of these kinds.
-_STATE_KINDS = (SignalKind.INTENT, SignalKind.FRUSTRATION)
+_STATE_KINDS = (
+    SignalKind.INTENT,
+    SignalKind.FRUSTRATION,
+    SignalKind.UNCERTAINTY,
+    SignalKind.URGENCY,
+)
 
 
 def new_decision_id() -> str:
@@ -125,8 +131,9 @@ def new_decision_id() -> str:
 class _Reads:
     """What a journey's decisions read under its purpose, worked out once at start."""
 
-    signals: tuple[str, ...]  # the conditions' signals, and the released state signals
-    segments: frozenset[str]
+    signals: tuple[str, ...]  # the conditions' signals
+    segments: frozenset[str]  # the conditions' segments, and urgency's high-value ones
+    conditioned: frozenset[str]  # the conditions' segments
     states: Mapping[SignalKind, tuple[str, timedelta]]  # released state: (signal, window)
 
     @classmethod
@@ -140,7 +147,10 @@ class _Reads:
             spec = contract.signals[name]
             if spec.kind in _STATE_KINDS and spec.window is not None:
                 states.setdefault(spec.kind, (name, spec.window))
-        return cls(tuple(sorted(read.signals)), read.segments, states)
+        segments = read.segments
+        if SignalKind.URGENCY in states:  # its high-value accounts, read for urgency only
+            segments |= contract.states.urgency.high_value_segments
+        return cls(tuple(sorted(read.signals)), segments, read.segments, states)
 
     def events_since_us(self, now_us: int) -> int | None:
         if not self.states:
@@ -157,14 +167,23 @@ class Decider:
         self, contract: Contract, playbooks: Mapping[str, Playbook], reader: Observer,
         memory: JourneyMemory,
     ) -> None:  # fmt: skip
+        self._contract = contract
         self._reads = {name: _Reads.of(p, contract) for name, p in playbooks.items()}
         self._reader = reader
         self._memory = memory
 
     def recommend(
-        self, playbook: Playbook, candidates: tuple[str, ...], ask: Ask, *, now: datetime
+        self,
+        playbook: Playbook,
+        candidates: tuple[str, ...],
+        ask: Ask,
+        *,
+        now: datetime,
+        consent: bool = True,
     ) -> decide.Decision:
-        situation = self._situation(playbook, candidates, ask, now)
+        """`consent`: to the journey's purpose (a consent purpose is refused before
+        without it; another purpose may condition an action on it)."""
+        situation = self._situation(playbook, candidates, ask, now, consent)
         offers = self._memory.recall(candidates, playbook.purpose, playbook.journey, 0)
         day = to_us(datetime.combine(now.astimezone(UTC).date(), time(), UTC))
         history = decide.History(
@@ -178,7 +197,12 @@ class Decider:
         return decide.decide(playbook, situation, history, now=now)
 
     def _situation(
-        self, playbook: Playbook, candidates: tuple[str, ...], ask: Ask, now: datetime
+        self,
+        playbook: Playbook,
+        candidates: tuple[str, ...],
+        ask: Ask,
+        now: datetime,
+        consent: bool,
     ) -> decide.Situation:
         reads = self._reads[playbook.journey]
         now_us = to_us(now)
@@ -196,43 +220,47 @@ class Decider:
                 return None
             return since(seen.events, now_us - duration_us(reads.states[kind][1]))
 
-        intent_events, frustration_events = (
-            recent(SignalKind.INTENT),
-            recent(SignalKind.FRUSTRATION),
-        )
-        states = frozenset(
-            category
-            for category, events in (
-                (decide.INTENT, intent_events),
-                (decide.FRUSTRATION, frustration_events),
-            )
-            if events is not None
-        )
-        if intent_events is None:
+        states = self._contract.states
+        on_intent = recent(SignalKind.INTENT)
+        if on_intent is None:
             # No intent released: nothing to be unsure of. The propensity is 1 and the
             # clarify and most-likely rungs, which are about an unsure intent, stay quiet.
-            intent, confidence, runner_up, runner_up_confidence = "unknown", 1.0, None, 0.0
+            inference = Inference(Intent.UNKNOWN, 1.0)
         else:
-            inference = infer_intent(intent_events)
-            intent, confidence = str(inference.intent), inference.confidence
-            runner_up, runner_up_confidence = None, 0.0
-        frustration = (
-            frustration_level(frustration_events)
-            if frustration_events is not None
-            else Frustration.NONE
+            inference = infer_intent(on_intent, states.intent)
+        readers: dict[SignalKind, Callable[[list[JourneyEvent]], Level]] = {
+            SignalKind.FRUSTRATION: lambda e: frustration_level(e, states.frustration),
+            SignalKind.UNCERTAINTY: lambda e: uncertainty_level(
+                e, states.uncertainty, states.intent.page_topics
+            ),
+            SignalKind.URGENCY: lambda e: urgency_level(e, states.urgency, segments=seen.segments),
+        }
+        levels = {
+            kind: read(events)
+            for kind, read in readers.items()
+            if (events := recent(kind)) is not None
+        }
+        calls_for = frozenset(
+            kind
+            for state, level in levels.items()
+            if level is Level.HIGH
+            for kind in states.calls_for(str(state))
         )
         return decide.Situation(
             step=ask.step,
             channel=ask.channel,
-            segments=seen.segments,
+            segments=seen.segments & reads.conditioned,
             signals=seen.signals,
-            intent=intent,
-            confidence=confidence,
-            runner_up=runner_up,
-            runner_up_confidence=runner_up_confidence,
-            frustration=frustration,
-            consent=True,
-            states=states,
+            intent=str(inference.intent),
+            confidence=inference.confidence,
+            runner_up=None if inference.runner_up is None else str(inference.runner_up),
+            runner_up_confidence=inference.runner_up_confidence,
+            frustration=levels.get(SignalKind.FRUSTRATION, Level.NONE),
+            urgent=levels.get(SignalKind.URGENCY) is Level.HIGH,
+            uncertain=levels.get(SignalKind.UNCERTAINTY) is Level.HIGH,
+            calls_for=calls_for,
+            consent=consent,
+            states=frozenset(str(k) for k in reads.states),
         )
 
 
@@ -270,10 +298,10 @@ class JourneyEngine:
         self, actor: Actor, subject: SubjectInput, ask: Ask, *, now: datetime
     ) -> JourneyDecision:
         playbook = self._playbook(ask.journey)
-        candidates, access = self._allow(actor, subject, playbook)
+        candidates, access, granted = self._allow(actor, subject, playbook)
         if ask.previous is not None:
             self._settle(candidates, ask.previous)
-        decision = self._decider.recommend(playbook, candidates, ask, now=now)
+        decision = self._decider.recommend(playbook, candidates, ask, now=now, consent=granted)
         decision_id = self._new_id()
         self._memory.remember(
             Remembered(
@@ -336,7 +364,7 @@ class JourneyEngine:
 
     def _allow(
         self, actor: Actor, subject: SubjectInput, playbook: Playbook
-    ) -> tuple[tuple[str, ...], AccessDecision]:
+    ) -> tuple[tuple[str, ...], AccessDecision, bool]:
         requested = (f"journey:{playbook.journey}",)
         purpose = playbook.purpose
         enforce(decide_access(self._contract, actor, Action.DECIDE_JOURNEY, purpose,
@@ -353,7 +381,7 @@ class JourneyEngine:
                 consent_granted=granted,
             )
         )
-        return candidates, access
+        return candidates, access, granted
 
     def _settle(self, candidates: tuple[str, ...], previous: Previous) -> None:
         if previous.result is OfferResult.OFFERED:
