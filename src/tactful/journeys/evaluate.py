@@ -7,10 +7,12 @@ pipeline as the release gates, accuracy printed per journey.
     python -m tactful.journeys.evaluate --misses      # and each journey that went wrong
 
 The fixtures (journeys/data/journey_fixtures.jsonl, one journey per line) were written
-by hand from each journey's purpose and the issue's description of what a good agent
-does, not from the playbooks' conditions; the line's `held_out` says which part it is
-in. The playbooks were adjusted reading the tuning part only, so the held-out figure
-is the honest one.
+by hand from each journey's purpose, its action catalogue and the issue's description of
+what a good agent does, not from the playbooks' conditions, and labelled before anything
+ran; the line's `held_out` says which part it is in (every third line of a journey as
+written, starting with the second). The example playbooks were written before the
+fixtures and not adjusted to them, so both parts are honest figures today; tune a
+playbook on the tuning part only, and the held-out figure stays the honest one.
 """
 
 from __future__ import annotations
