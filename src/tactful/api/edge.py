@@ -332,7 +332,8 @@ class _Status(grpc.Status):
 _OK = _Status(grpc.StatusCode.OK, "", ())
 
 
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A contract name, or one with its kind ("journey:checkout_recovery", "signal:plan").
+_NAME = re.compile(r"(?:[a-z]{1,16}:)?[a-z][a-z0-9_]{0,63}")
 _FIELD_PATH = re.compile(r"[a-z0-9_]+(\[[0-9]+\])?(\.[a-z0-9_]+(\[[0-9]+\])?)*")
 
 
@@ -371,7 +372,7 @@ def _requested(request: Any) -> list[str]:
     if hasattr(request, "events"):
         return sorted({e.type for e in request.events})
     if hasattr(request, "journey"):  # NextAction refused before its decision
-        return [request.journey]
+        return [f"journey:{request.journey}"]
     return []
 
 
