@@ -36,6 +36,28 @@ DEFAULT_PRINCIPAL = "support_widget"
 DEFAULT_PURPOSE = "support_triage"
 
 
+EXAMPLE_PLAYBOOKS = Path(__file__).parents[1] / "src" / "tactful" / "app" / "examples" / "playbooks"
+_JOURNEY_TABLE = re.compile(r'^\[journeys\.[a-z_]+\]\nplaybook = "[^"]*"\n', re.MULTILINE)
+
+
+def write_contract(path: Path, text: str) -> Path:
+    """An edited copy of the example contract at `path`, its playbooks beside it (the
+    contract names them relative to its own folder)."""
+    path.write_text(text, encoding="utf-8")
+    playbooks = path.parent / "playbooks"
+    if not playbooks.exists():
+        playbooks.symlink_to(EXAMPLE_PLAYBOOKS, target_is_directory=True)
+    return path
+
+
+def without_journeys(text: str) -> str:
+    """The contract's text without its [journeys.*] tables: for a test that releases
+    less than a playbook reads (the playbook would rightly be refused)."""
+    stripped = _JOURNEY_TABLE.sub("", text)
+    assert "[journeys." not in stripped
+    return stripped
+
+
 def token_for(principal: str) -> str:
     return f"tf_test-{principal}"
 

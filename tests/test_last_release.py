@@ -6,7 +6,9 @@ in tokens.json, the vault, the behavior store, and an access log with signed
 checkpoints) and the same on PostgreSQL (plain-SQL dumps of the behavior and vault
 databases, the server's keyring and checkpoints), holding ada@example.com (a consent,
 two events) and grace@example.com. This code must serve each, verify its log, and
-export ada as that code did."""
+export ada as that code did: the SQLite folder as it is (its files migrate themselves
+when opened), the PostgreSQL databases after `tactful db migrate`, the documented
+upgrade (docs/operations/postgresql.md: a server refuses tables older than it knows)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def config(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """A copy of the folder (the server writes to it), with the modes the release
     left: git keeps no 0600 or 0700, and the server refuses a keyring others can read.
     On PostgreSQL, the release's dumps loaded into fresh databases, whose URLs are in
-    TACTFUL_STORAGE_URL and TACTFUL_VAULT_URL (the config names none)."""
+    TACTFUL_STORAGE_URL and TACTFUL_VAULT_URL (the config names none), then migrated."""
     for name in list(os.environ):
         if name.startswith("TACTFUL_") and name != "TACTFUL_REQUIRE_POSTGRES":
             monkeypatch.delenv(name)
@@ -49,6 +51,7 @@ def config(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     if engine == "postgres":
         monkeypatch.setenv("TACTFUL_STORAGE_URL", _loaded(folder / "behavior.sql"))
         monkeypatch.setenv("TACTFUL_VAULT_URL", _loaded(folder / "vault.sql"))
+        assert main(["db", "migrate", "--config", str(folder / "tactful.toml")]) == 0
     return folder / "tactful.toml"
 
 

@@ -14,7 +14,7 @@ from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.v1 import common_pb2, personalization_pb2
 from tests.api.test_access_log_service import query
 from tests.api.test_signals import event
-from tests.conftest import T0, Tactful, bearer, email, page_view
+from tests.conftest import T0, Tactful, bearer, email, page_view, without_journeys, write_contract
 
 ADA = email("ada@example.com")
 AGENT, PURPOSE = "agent_console", "agent_assist"
@@ -134,9 +134,8 @@ def contract_releasing(tmp_path: Path, signals: list[str]) -> Path:
     text = EXAMPLE_CONTRACT.read_text(encoding="utf-8")
     old = '    "intent", "frustration", "recent_steps", "last_error_codes",\n'
     assert old in text
-    path = tmp_path / "contract.toml"
-    path.write_text(text.replace(old, "".join(f'"{s}",' for s in signals) + "\n"))
-    return path
+    edited = text.replace(old, "".join(f'"{s}",' for s in signals) + "\n")
+    return write_contract(tmp_path / "contract.toml", without_journeys(edited))
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,16 @@ from tactful.app.auth import hash_token
 from tactful.app.settings import EXAMPLE_CONTRACT, ROLES, PrincipalConfig
 from tactful.privacy.contract import Contract, LegalBasis, load_contract
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
-from tests.conftest import T0, Clock, ServerThread, bearer, make_settings, timestamp, token_for
+from tests.conftest import (
+    T0,
+    Clock,
+    ServerThread,
+    bearer,
+    make_settings,
+    timestamp,
+    token_for,
+    write_contract,
+)
 
 CONTRACT = load_contract(EXAMPLE_CONTRACT)
 # Who may call what: the role table of docs/guide/contracts.md.
@@ -60,9 +69,7 @@ def widened_contract(directory: Path) -> Path:
         EXAMPLE_CONTRACT.read_text(),
         flags=re.MULTILINE,
     )
-    path = directory / "contract.toml"
-    path.write_text(text)
-    return path
+    return write_contract(directory / "contract.toml", text)
 
 
 @dataclass

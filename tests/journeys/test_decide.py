@@ -4,6 +4,7 @@ decision that is deterministic and consistent with its rung for any situation.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -273,6 +274,13 @@ def test_daily_budget_spent_so_far() -> None:
     a = action("credit", ActionKind.COMPENSATE, constraints=rules)
     assert blocked(a, History(compensation_spent_today=499.99), NOW) == ()
     assert blocked(a, History(compensation_spent_today=500.0), NOW) == (Reason.BUDGET_SPENT,)
+
+
+def test_daily_budget_counts_the_actions_own_cost() -> None:
+    rules = Constraints(daily_compensation_budget=500.0)
+    a = replace(action("credit", ActionKind.COMPENSATE, constraints=rules), cost=25.0)
+    assert blocked(a, History(compensation_spent_today=475.0), NOW) == ()
+    assert blocked(a, History(compensation_spent_today=475.01), NOW) == (Reason.BUDGET_SPENT,)
 
 
 @pytest.mark.parametrize(

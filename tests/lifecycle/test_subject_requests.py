@@ -45,6 +45,7 @@ STORES = (
     "behavior.purpose_activity",
     "behavior.consent",
     "behavior.consent_history",
+    "behavior.journey_memory",
     "behavior.subjects",
 )
 
@@ -240,6 +241,7 @@ EXPECTED_DELETED = {
     "behavior.purpose_activity": 3,  # support_triage, onboarding, checkout_recovery
     "behavior.consent": 2,  # onboarding (granted), multilingual_support (withdrawn)
     "behavior.consent_history": 3,
+    "behavior.journey_memory": 0,  # no journey decided for them
     "behavior.subjects": 1,
 }
 
@@ -362,6 +364,7 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     }
     assert document["events"] == history.events
     assert document["consent_history"] == history.consent
+    assert document["journey_memory"] == []
     assert document["segments"] == {
         "checkout_recovery": ["new_visitor"],
         "onboarding": ["new_visitor"],
@@ -373,13 +376,16 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     }
     assert all(times["first_seen"] <= times["last_seen"] for times in seen.values())
     journey = {
-        p: {k: v.pop(k) for k in ("intent", "frustration") if k in v}
+        p: {k: v.pop(k) for k in ("intent", "frustration", "uncertainty", "urgency") if k in v}
         for p, v in document["signals"].items()
     }
     assert journey == {  # inferences about the person are theirs to see too
-        "checkout_recovery": {"intent": "purchasing", "frustration": "none"},
-        "onboarding": {"intent": "unknown", "frustration": "none"},
-        "support_triage": {"intent": "reporting_issue", "frustration": "mild"},
+        p: {**states, "uncertainty": "none", "urgency": "none"}
+        for p, states in {
+            "checkout_recovery": {"intent": "purchasing", "frustration": "none"},
+            "onboarding": {"intent": "unknown", "frustration": "none"},
+            "support_triage": {"intent": "reporting_issue", "frustration": "mild"},
+        }.items()
     }
     for values in document["signals"].values():
         steps = values.pop("recent_steps", "")
@@ -425,6 +431,7 @@ def test_the_export_of_an_unknown_person_is_empty(tactful: Tactful) -> None:
         },
         "events": [],
         "consent_history": [],
+        "journey_memory": [],
         "segments": {},
         "signals": {},
         "access_records": [],

@@ -172,9 +172,11 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The roles are enough to serve: nothing a server does needs the owner's rights
-    (a new day's partition of events included)."""
+    (a new day's partition of events and the journey memory included)."""
     from tactful.app.config_file import load_settings
     from tactful.app.domain import open_domain
+    from tactful.app.stores import open_journey_memory
+    from tactful.journeys.memory import OfferResult, Remembered
     from tests.storage.engines import Stores
 
     cluster = shared_cluster()
@@ -201,7 +203,20 @@ def test_a_server_logged_in_as_the_server_role_records_consents_erases_and_verif
             )
             assert stores.record("support_widget", "support_triage", [event], now=T0).stored == 1
         stores.set_consent("ada@example.com", "onboarding", True, now=T0)
+        (ada,) = stores.pseudonyms("ada@example.com")
+        memory = open_journey_memory(settings)
+        try:
+            kept = Remembered(
+                "d1", ada, "onboarding", "onboarding", "a", "guide", "none", 1, now_us
+            )
+            memory.remember(kept)
+            assert memory.settle([ada], "d1", OfferResult.ACCEPTED)
+            assert memory.recall([ada], "onboarding", "onboarding", 0)[0].decision_id == "d1"
+            assert memory.compensation_spent("onboarding", 0) == 0.0
+        finally:
+            memory.close()
         stores.erase("ada@example.com", suppress=True, now=T0)
+        assert stores.domain.subject_data.journey_memory_of([ada]) == []
         assert stores.stored_events("ada@example.com") == []
         assert stores.verify_access_log().intact
     finally:

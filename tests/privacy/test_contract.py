@@ -65,7 +65,10 @@ def test_example_contract_loads() -> None:
         "onboarding",
         "support_triage",
     ]
-    assert len(contract.events) == 14
+    assert len(contract.events) == 18
+    assert {"plan_selected", "doc_opened", "ticket_created", "chat_intent_detected"} <= set(
+        contract.events
+    )
     assert set(contract.segments) == {
         "new_visitor",
         "returning_visitor",
@@ -91,7 +94,13 @@ def test_example_contract_values() -> None:
     contract = load_contract(EXAMPLE)
     onboarding = contract.purposes["onboarding"]
     assert onboarding.legal_basis is LegalBasis.CONSENT
-    assert onboarding.collects == {"page_viewed", "signup_started", "signup_completed"}
+    assert onboarding.collects == {
+        "page_viewed",
+        "plan_selected",
+        "signup_started",
+        "signup_completed",
+        "doc_opened",
+    }
     assert onboarding.releases_segments == {"new_visitor", "returning_visitor"}
     assert onboarding.principals == {"web_frontend"}
     assert onboarding.retention == timedelta(hours=24)
@@ -155,7 +164,7 @@ ONE_PROBLEM = {
     # collects / releases must name declared things; the index points at the culprit
     "undeclared event appended": (
         lambda d: d["purposes"]["onboarding"]["collects"].append("mouse_moved"),
-        "purposes.onboarding.collects[3]",
+        "purposes.onboarding.collects[5]",
         "mouse_moved",
     ),
     "undeclared event in the middle": (
@@ -390,7 +399,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert sorted(places(problems)) == [
         "events.page_viewed.attributes.path.max_length",
         "purposes.analytics.retention",
-        "purposes.onboarding.collects[3]",
+        "purposes.onboarding.collects[5]",
     ]
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from tactful.app import stores
 from tactful.app.settings import Settings
+from tactful.journeys.catalogue import load_journeys
+from tactful.journeys.engine import JourneyEngine
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -28,6 +30,7 @@ from tactful.privacy.suppression import Tombstones, migrate_legacy_tombstones
 from tactful.privacy.vault import IdentityVault
 from tactful.segments.census import Census
 from tactful.segments.minimum import MinimumSegmentSize
+from tactful.segments.reader import Reader
 from tactful.segments.release import Releaser
 from tactful.segments.store import tracked_by
 
@@ -54,9 +57,12 @@ class Domain:
     insights: Insights
     minimum: MinimumSegmentSize
     erasures: stores.Outbox
+    journey_memory: stores.Memory
+    journeys: JourneyEngine
 
     def close(self) -> None:
         for resource in (
+            self.journey_memory,
             self.erasures,
             self.budget_ledger,
             self.access_log,
@@ -71,6 +77,9 @@ def open_domain(
     settings: Settings, *, renormalized: Callable[[RekeyReport], None] | None = None
 ) -> Domain:
     contract = load_checked_contract(settings)
+    # Before any store opens: a playbook that does not check or whose cases fail stops
+    # the start, as a bad contract does.
+    playbooks = load_journeys(contract)
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
     vault = stores.open_vault(settings, keyring.keys("vault"), keyring.keys("pseudonym"))
@@ -117,6 +126,16 @@ def open_domain(
         budget_ledger,
         budget=settings.insights_budget,
     )
+    journey_memory = stores.open_journey_memory(settings)
+    journeys = JourneyEngine(
+        contract,
+        playbooks,
+        pseudonymizer,
+        consent,
+        Reader(contract, store, minimum),
+        journey_memory,
+        releaser,
+    )
     return Domain(
         contract,
         pseudonymizer,
@@ -132,6 +151,8 @@ def open_domain(
         insights,
         minimum,
         erasures,
+        journey_memory,
+        journeys,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from tactful.app.settings import ConfigError, Settings
 from tactful.app.tokens import TokenStore
+from tactful.journeys.memory import JourneyMemory
 from tactful.lifecycle.rekey import RekeyableBehavior
 from tactful.lifecycle.retention import ExpiringBehavior
 from tactful.lifecycle.subject_requests import ErasureOutbox, SubjectBehavior
@@ -58,6 +59,10 @@ class SubjectData(
 ):
     def count_with_prefix(self, prefix: str) -> int: ...
 
+    def close(self) -> None: ...
+
+
+class Memory(JourneyMemory, Protocol):
     def close(self) -> None: ...
 
 
@@ -141,6 +146,10 @@ class Engine(Protocol):
     def open_behavior(self, tracked: Tracked) -> Behavior: ...
 
     def open_subject_data(self) -> SubjectData: ...
+
+    def open_journey_memory(self) -> Memory:
+        """What the journey engine offered whom, beside the behavior store."""
+        ...
 
     def open_erasure_outbox(self) -> Outbox: ...
 
@@ -258,6 +267,11 @@ def open_behavior(settings: Settings, tracked: Tracked) -> Behavior:
 
 def open_subject_data(settings: Settings) -> SubjectData:
     return engine_of(settings).open_subject_data()
+
+
+def open_journey_memory(settings: Settings) -> Memory:
+    """The journey's memory (journeys/memory.py), in the behavior store's database."""
+    return engine_of(settings).open_journey_memory()
 
 
 def open_erasure_outbox(settings: Settings) -> Outbox:

@@ -25,11 +25,13 @@ from tactful.cli import certs as cli_certs
 from tactful.cli import config as cli_config
 from tactful.cli import console as cli_console
 from tactful.cli import db as cli_db
+from tactful.cli import journeys as cli_journeys
 from tactful.cli import keys as cli_keys
 from tactful.cli import retention as cli_retention
 from tactful.cli import serve as cli_serve
 from tactful.cli import subjects as cli_subjects
 from tactful.cli.output import OutputRefused
+from tactful.journeys.catalogue import load_journeys
 from tactful.lifecycle.errors import LifecycleError
 from tactful.privacy.contract import load_contract, parse_duration
 from tactful.privacy.errors import ContractError, PrivacyError
@@ -133,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_console.register(commands, _settings, _config_option)
     cli_db.register(commands, _settings, _config_option)
     cli_config.register(commands)
+    cli_journeys.register(commands, _settings, _config_option)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
@@ -283,10 +286,13 @@ def _contracts_check(args: argparse.Namespace) -> int:
     if args.file:
         settings = replace(settings, contract=args.file)
     contract = load_checked_contract(settings)
+    playbooks = load_journeys(contract)
+    cases = sum(len(p.cases) for p in playbooks.values())
     print(
         f"{settings.contract}: ok ({len(contract.events)} event types, "
         f"{len(contract.signals)} signals, {len(contract.segments)} segments, "
-        f"{len(contract.purposes)} purposes; principals match the config)"
+        f"{len(contract.purposes)} purposes, {len(playbooks)} journey(s) whose {cases} test "
+        "cases pass; principals match the config)"
     )
     return 0
 

@@ -75,7 +75,11 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             progress=progress_for(sys.stderr, "retention"),
         )
         job_report(args).deleted.update(
-            {"behavior.events": receipt.events_deleted(), "vault.identities": receipt.identities}
+            {
+                "behavior.events": receipt.events_deleted(),
+                "behavior.journey_memory": sum(receipt.journey_memory.values()),
+                "vault.identities": receipt.identities,
+            }
         )
         if not args.dry_run:  # dated by the clock; the run's --now is inside the receipt
             receipts.record(
@@ -115,7 +119,10 @@ def _retention_verify(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         domain.close()
     for purpose, count in remaining.items():
-        print(f"retention: purpose {purpose} holds {count} events past its retention")
+        print(
+            f"retention: purpose {purpose} holds {count} events or remembered offers"
+            " past its retention"
+        )
     if remaining:
         return 1
     print("retention: nothing past its retention")

@@ -38,7 +38,8 @@ tactful.timestamps). An offer is inside a window of length w when `now - offer.a
 - max_compensations: held back (COMPENSATIONS_CAPPED) when `count` offers of any
   compensate action are inside the window;
 - daily_compensation_budget: held back (BUDGET_SPENT) when the day's spend so far
-  (`History.compensation_spent_today`, kept by the caller) has reached the budget;
+  (`History.compensation_spent_today`, kept by the caller) and the action's `cost`
+  would pass the budget, or the spend has reached it;
 - quiet_hours: held back (QUIET_HOURS) from `start` (included) to `end` (excluded),
   wrapping past midnight when `end < start`, in the person's local time when the
   `locale_signal` value gives a UTC offset (a number of minutes east of UTC, or text
@@ -96,6 +97,7 @@ class Reason(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     AMBIGUOUS = "ambiguous"
     MODERATE_CONFIDENCE = "moderate_confidence"
+    UNCERTAIN = "uncertain"  # a high uncertainty chose among the kinds it calls for
     NOTHING_ELIGIBLE = "nothing_eligible"
     NO_CLARIFY_ACTION = "no_clarify_action"
     CAPPED = "capped"
@@ -120,7 +122,14 @@ class Situation:
     runner_up_confidence: float = 0.0
     frustration: Frustration = Frustration.NONE
     urgent: bool = False
+    uncertain: bool = False  # uncertainty is high: hesitating, comparing back and forth
+    # The action kinds the high journey states call for (the contract's calls_for):
+    # among the candidates, these rank first.
+    calls_for: frozenset[str] = frozenset()
     consent: bool = False  # consent to the journey's purpose
+    # The journey states the situation draws on (the purpose releases them): what a
+    # decision names among its data categories, beside its conditions' categories.
+    states: frozenset[str] = frozenset({"intent", "frustration", "urgency"})
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,8 @@ def held_back(
         if len(given) >= rules.max_compensations.count:
             found.append(Reason.COMPENSATIONS_CAPPED)
     budget = rules.daily_compensation_budget
-    if budget is not None and history.compensation_spent_today >= budget:
+    spent = history.compensation_spent_today
+    if budget is not None and (spent >= budget or spent + action.cost > budget):
         found.append(Reason.BUDGET_SPENT)
     if rules.quiet_hours is not None and in_quiet_hours(rules.quiet_hours, situation, now=now):
         found.append(Reason.QUIET_HOURS)
@@ -319,8 +329,10 @@ def priority(action: Action, situation: Situation) -> float:
 
 
 def arbitrate(candidates: list[Action], situation: Situation) -> list[Action]:
-    """Candidates, highest priority first; ties in declaration order (stable sort)."""
-    return sorted(candidates, key=lambda a: -priority(a, situation))
+    """Candidates of the kinds the journey states call for first, then the others; each
+    group highest priority first, ties in declaration order (stable sort)."""
+    called = situation.calls_for
+    return sorted(candidates, key=lambda a: (str(a.kind) not in called, -priority(a, situation)))
 
 
 def decide(
@@ -343,7 +355,7 @@ def decide(
             candidates.append(action)
 
     ladder = playbook.ladder
-    read = frozenset({INTENT, FRUSTRATION, URGENCY})
+    read = situation.states
 
     def made(
         action: Action, rung: Rung, why: list[Reason], parameters: tuple[str, ...] = ()
@@ -394,8 +406,14 @@ def decide(
     if not candidates:
         return human([Reason.NOTHING_ELIGIBLE])
     ranked = arbitrate(candidates, situation)
+    # A high uncertainty says so when it changed nothing less than the order.
+    steer = (
+        [Reason.UNCERTAIN]
+        if situation.uncertain and str(ranked[0].kind) in situation.calls_for
+        else []
+    )
     if situation.confidence < ladder.moderate_threshold:
         tier = min(COMMITMENT[a.kind] for a in ranked)
         gentlest = next(a for a in ranked if COMMITMENT[a.kind] == tier)
-        return made(gentlest, Rung.MOST_LIKELY, [Reason.MODERATE_CONFIDENCE])
-    return made(ranked[0], Rung.NONE, [])
+        return made(gentlest, Rung.MOST_LIKELY, [Reason.MODERATE_CONFIDENCE, *steer])
+    return made(ranked[0], Rung.NONE, steer)

@@ -108,6 +108,7 @@ class Action:
     suitability: Condition | None = None  # is it right for this person now?
     constraints: Constraints = field(default_factory=Constraints)
     priority: Priority = field(default_factory=Priority)
+    cost: float = 0.0  # a compensation's cost, counted against the daily budget
 
     def reads(self) -> Reads:
         """Every signal and segment the action's conditions read, and the intent."""

@@ -77,6 +77,7 @@ _ACTION_KEYS = (
     "suitability",
     "constraints",
     "priority",
+    "cost",
 )
 _CONDITION_KEYS = ("eligibility", "applicability", "suitability")
 _CONSTRAINT_KEYS = (
@@ -243,6 +244,12 @@ def _action(
         problems,
     )
     priority = _priority(_table(raw, "priority", where, problems), f"{where}.priority", problems)
+    cost = raw.get("cost", 0.0)
+    if not _number(cost) or cost < 0:
+        problems.append(f"{where}.cost: a number, 0 or more (the budget's currency)")
+        cost = 0.0
+    elif cost and kind is not ActionKind.COMPENSATE:
+        problems.append(f"{where}.cost: only a compensate action has a cost")
     return Action(
         name,
         kind,
@@ -253,6 +260,7 @@ def _action(
         conditions["suitability"],
         constraints,
         priority,
+        float(cost),
     )
 
 

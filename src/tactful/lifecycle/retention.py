@@ -1,11 +1,12 @@
 """The retention job: data leaves on schedule, in small transactions, with a receipt.
 
-For each purpose, events older than the purpose's retention are deleted at most
-`chunk` rows a transaction, with a short pause between, so the server keeps
-answering; activity derived from them is brought up to date in the same
-transaction. Identities inactive longer than the identity retention lose their
-vault entry and data key. Every step is a transaction of its own: a job killed
-at any point leaves a consistent store, and running it again finishes the work.
+For each purpose, events older than the purpose's retention, then the offers the
+journey engine remembers under it, are deleted at most `chunk` rows a transaction,
+with a short pause between, so the server keeps answering; activity derived from
+the events is brought up to date in the same transaction. Identities inactive
+longer than the identity retention lose their vault entry and data key. Every step
+is a transaction of its own: a job killed at any point leaves a consistent store,
+and running it again finishes the work.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ class ExpiringBehavior(Protocol):
     def count_older(self, purpose: str, cutoff_us: int) -> int: ...
 
     def purge_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int: ...
+
+    def count_journey_memory_older(self, purpose: str, cutoff_us: int) -> int:
+        """The offers the journey engine remembers under `purpose` from before the cut-off."""
+        ...
+
+    def purge_journey_memory_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` of them; how many went."""
+        ...
 
     def active_since(
         self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
@@ -57,6 +66,7 @@ class Receipt:
     dry_run: bool
     cutoffs: dict[str, datetime] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)  # purpose -> rows past retention
+    journey_memory: dict[str, int] = field(default_factory=dict)  # purpose -> offers past it
     identities: int = 0
     identity_cutoff: datetime | None = None
     # What went with the expired identities, per table (events, purpose_activity, …);
@@ -74,6 +84,7 @@ class Receipt:
             "cutoffs": {p: c.isoformat() for p, c in sorted(self.cutoffs.items())},
             "deleted": {
                 "behavior.events": dict(sorted(self.events.items())),
+                "behavior.journey_memory": dict(sorted(self.journey_memory.items())),
                 "vault.identities": self.identities,
                 "behavior.with_identities": dict(sorted(self.with_identities.items())),
             },
@@ -115,6 +126,7 @@ class RetentionJob:
         receipt = Receipt(now, dry_run, dict(self.cutoffs(now)))
         for purpose, cutoff in receipt.cutoffs.items():
             receipt.events[purpose] = self._purge(purpose, to_us(cutoff), dry_run, progress)
+            receipt.journey_memory[purpose] = self._purge_memory(purpose, to_us(cutoff), dry_run)
         receipt.identity_cutoff = now - self._identity_retention
         kept_from = {p: to_us(c) for p, c in receipt.cutoffs.items()}
         receipt.identities = self._expire_identities(
@@ -125,9 +137,11 @@ class RetentionJob:
         return receipt
 
     def remaining(self, *, now: datetime) -> dict[str, int]:
-        """Purposes that still hold events past their retention, with how many."""
+        """Purposes that still hold events or remembered offers past their retention, with
+        how many rows."""
         counts = {
             purpose: self._behavior.count_older(purpose, to_us(cutoff))
+            + self._behavior.count_journey_memory_older(purpose, to_us(cutoff))
             for purpose, cutoff in self.cutoffs(now).items()
         }
         return {purpose: n for purpose, n in counts.items() if n}
@@ -147,6 +161,21 @@ class RetentionJob:
                 break
             self._sleep(self._pause)  # let the server's writer in between chunks
         progress.end(f"{purpose}: {total} events deleted")
+        return total
+
+    def _purge_memory(self, purpose: str, cutoff_us: int, dry_run: bool) -> int:
+        """The offers remembered under `purpose` past its retention, deleted in chunks as
+        the events are (no progress line of their own: one row per decision)."""
+        if dry_run:
+            return self._behavior.count_journey_memory_older(purpose, cutoff_us)
+        total = 0
+        while deleted := self._behavior.purge_journey_memory_older(
+            purpose, cutoff_us, limit=self._chunk
+        ):
+            total += deleted
+            if deleted < self._chunk:
+                break
+            self._sleep(self._pause)
         return total
 
     def _expire_identities(

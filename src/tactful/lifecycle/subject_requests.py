@@ -2,9 +2,10 @@
 
 Erasure is crypto-shredding first: the subject's data key is destroyed, so every
 copy of their vault entry is unreadable, backups included; then their behavior,
-consent, activity and signals go. With `suppress`, a keyed tombstone (under the
-keyring's suppression key, naming nobody without it; privacy/suppression.py)
-blocks collection, and consent, from then on, across pseudonym key rotations.
+consent, activity, signals and journey memory go. With `suppress`, a keyed
+tombstone (under the keyring's suppression key, naming nobody without it;
+privacy/suppression.py) blocks collection, and consent, from then on, across
+pseudonym key rotations.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from tactful.journeys.memory import Remembered
 from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.pending_records import PendingRecord
@@ -53,6 +55,11 @@ class SubjectBehavior(Protocol):
 
     def consent_history_of(self, pseudonyms: Sequence[str]) -> list[HeldConsent]:
         """Every consent change under any of `pseudonyms`, in the order recorded."""
+        ...
+
+    def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
+        """Every offer the journey engine remembers under any of `pseudonyms`, oldest
+        first."""
         ...
 
 
@@ -110,6 +117,22 @@ class Export:
 
 def _us_to_iso(us: int) -> str:
     return from_us(us).isoformat()
+
+
+def _remembered(r: Remembered) -> dict[str, Any]:
+    """An offer as the export shows it (its pseudonym is the subject's, listed once)."""
+    return {
+        "decision_id": r.decision_id,
+        "journey": r.journey,
+        "purpose": r.purpose,
+        "action": r.action,
+        "kind": r.kind,
+        "rung": r.rung,
+        "playbook_version": r.playbook_version,
+        "offered_at": _us_to_iso(r.offered_at_us),
+        "result": r.result.value,
+        "amount": r.amount,
+    }
 
 
 class SubjectRequests:
@@ -205,6 +228,7 @@ class SubjectRequests:
             }
             for c in self._behavior.consent_history_of(pseudonyms)
         ]
+        memory = [_remembered(r) for r in self._behavior.journey_memory_of(pseudonyms)]
         derived = {
             purpose: self._derived(pseudonyms, purpose, now)
             for purpose in sorted({e.purpose for e in held})
@@ -218,6 +242,7 @@ class SubjectRequests:
             },
             "events": events,
             "consent_history": consent,
+            "journey_memory": memory,
             "segments": {p: d[0] for p, d in derived.items()},
             "signals": {p: d[1] for p, d in derived.items()},
             "access_records": self._access_history(pseudonyms),

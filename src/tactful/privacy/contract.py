@@ -11,13 +11,15 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tactful.privacy.errors import ContractError
+from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates
+from tactful.privacy.journey_states_reader import parse_journey_states
 from tactful.privacy.rules import Rule, parse_rule
 
 
@@ -64,13 +66,22 @@ class SignalKind(StrEnum):
     LAST_SEEN = "last_seen"  # the latest event under the purpose, any type
     INTENT = "intent"  # what the recent events suggest the person is trying to do
     FRUSTRATION = "frustration"  # none, mild or high, from repeated failures in a window
+    UNCERTAINTY = "uncertainty"  # none, mild or high, from comparing back and forth
+    URGENCY = "urgency"  # none, mild or high, from repeated or late contacts
     RECENT_STEPS = "recent_steps"  # the latest event types and times in a window
     ERROR_CODES = "error_codes"  # the latest error codes shown or returned in a window
 
 
 # Read over the recent journey (every event type under the purpose), never by a rule.
 JOURNEY_KINDS = frozenset(
-    {SignalKind.INTENT, SignalKind.FRUSTRATION, SignalKind.RECENT_STEPS, SignalKind.ERROR_CODES}
+    {
+        SignalKind.INTENT,
+        SignalKind.FRUSTRATION,
+        SignalKind.UNCERTAINTY,
+        SignalKind.URGENCY,
+        SignalKind.RECENT_STEPS,
+        SignalKind.ERROR_CODES,
+    }
 )
 
 
@@ -118,6 +129,9 @@ class Contract:
     segments: Mapping[str, SegmentSpec]
     signals: Mapping[str, SignalSpec]
     purposes: Mapping[str, Purpose]
+    # Journey name → its playbook file as written (relative to the contract's folder).
+    journeys: Mapping[str, str] = field(default_factory=dict)
+    states: JourneyStates = DEFAULT_STATES  # [intent] and [states.*]
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -173,9 +187,14 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     }
     if not purposes:
         checker.problem("purposes", "no purpose declared; nothing could be collected")
+    journeys = {
+        name: _journey(checker, name, raw)
+        for name, raw in checker.table(document, "journeys").items()
+    }
+    states = parse_journey_states(checker, document, events, segments)
     if checker.problems:
         raise ContractError(source, checker.problems)
-    return Contract(source, events, segments, signals, purposes)
+    return Contract(source, events, segments, signals, purposes, journeys, states)
 
 
 def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> list[str]:
@@ -195,7 +214,16 @@ def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> 
     return problems
 
 
-_TOP_LEVEL_KEYS = ("version", "events", "signals", "segments", "purposes")
+_TOP_LEVEL_KEYS = (
+    "version",
+    "events",
+    "signals",
+    "segments",
+    "purposes",
+    "journeys",
+    "intent",
+    "states",
+)
 _EVENT_KEYS = ("description", "attributes")
 _ATTRIBUTE_KEYS = ("type", "max_length", "values")
 _SIGNAL_KEYS = ("description", "kind", "event", "attribute", "window")
@@ -406,6 +434,13 @@ def _purpose(
             raw, "undeclared_attributes", where, UndeclaredAttributes, UndeclaredAttributes.REJECT
         ),
     )
+
+
+def _journey(checker: _Checker, name: str, raw: Mapping[str, Any]) -> str:
+    """A journey names its playbook file; journeys/playbook_file.py reads and checks it."""
+    where = f"journeys.{name}"
+    checker.keys(where, raw, ("playbook",))
+    return checker.text(raw, "playbook", where)
 
 
 def _is_int(value: object) -> bool:

@@ -45,6 +45,7 @@ class Action(StrEnum):
     READ_SEGMENTS = "read_segments"
     READ_SIGNALS = "read_signals"
     READ_HANDOFF = "read_handoff"
+    DECIDE_JOURNEY = "decide_journey"  # NextAction: the next step of a journey
     READ_AGGREGATES = "read_aggregates"
     QUERY_ACCESS_LOG = "query_access_log"
     VERIFY_ACCESS_LOG = "verify_access_log"
@@ -59,6 +60,7 @@ ROLES_FOR_ACTION: Mapping[Action, frozenset[Role]] = {
     Action.READ_SEGMENTS: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_SIGNALS: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_HANDOFF: frozenset({Role.AGENT}),
+    Action.DECIDE_JOURNEY: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_AGGREGATES: frozenset({Role.ANALYST}),
     Action.QUERY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
     Action.VERIFY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
@@ -73,10 +75,13 @@ PURPOSE_BEARING = frozenset(
         Action.READ_SEGMENTS,
         Action.READ_SIGNALS,
         Action.READ_HANDOFF,
+        Action.DECIDE_JOURNEY,
         Action.READ_AGGREGATES,
     }
 )
-_CONSENT_GATED = frozenset({Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF})
+_CONSENT_GATED = frozenset(
+    {Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF, Action.DECIDE_JOURNEY}
+)
 
 
 class Verdict(StrEnum):

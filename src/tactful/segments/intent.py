@@ -1,14 +1,16 @@
 """Intent: what a person's recent events suggest they are trying to do.
 
-A transparent scoring model. Each recent event becomes one feature (its page's
-topic, or its event type); each feature adds fixed weights to some intents
-(`WEIGHTS`). The intent is the highest score; its confidence is its share of all
-the scores. Below `THRESHOLD` the answer is `unknown`, and the recommended next
-action is the safe one: ask.
+A transparent scoring model, declared in the contract's `[intent]` (`IntentModel`;
+today's model is the default). Each recent event becomes one feature (its page's
+topic, or its event type); each feature adds fixed weights to some intents. The
+intent is the highest score; its confidence is its share of all the scores; the
+runner-up is the second-highest, by the same rule. Below the threshold the answer is
+`unknown`, and the recommended next action is the safe one: ask.
 
 >>> from tactful.segments.store import JourneyEvent
->>> infer_intent([JourneyEvent("page_viewed", 0, {"path": "/account/cancel"})])
-Inference(intent=<Intent.CANCELING: 'canceling'>, confidence=1.0)
+>>> inference = infer_intent([JourneyEvent("page_viewed", 0, {"path": "/account/cancel"})])
+>>> inference.intent, inference.confidence, inference.runner_up
+(<Intent.CANCELING: 'canceling'>, 1.0, None)
 >>> infer_intent([]).intent
 <Intent.UNKNOWN: 'unknown'>
 """
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tactful.privacy.journey_states import IntentModel
 from tactful.segments.frustration import Frustration
 from tactful.segments.store import JourneyEvent
 
@@ -34,93 +37,62 @@ class Intent(StrEnum):
     UNKNOWN = "unknown"
 
 
-THRESHOLD = 0.5  # below this share of the total score, the answer is unknown
-
-_I = Intent  # short, so the weights table reads as a table
-# Page topics by path prefix; the longest matching prefix wins.
-PAGE_TOPICS: Mapping[str, str] = {
-    "/docs": "docs",
-    "/guides": "docs",
-    "/features": "docs",
-    "/blog": "docs",
-    "/pricing": "pricing",
-    "/compare": "compare",
-    "/vs": "compare",
-    "/cart": "checkout",
-    "/checkout": "checkout",
-    "/billing": "billing",
-    "/billing/renew": "renew",
-    "/renew": "renew",
-    "/cancel": "cancel",
-    "/account/cancel": "cancel",
-    "/help": "help",
-    "/status": "help",
-    "/support": "help",
-    "/contact": "contact",
-    "/help/contact": "contact",
-}
-
-# What each feature says about each intent. Set by hand, reading the training part
-# of segments/data/intent_examples.jsonl; `python -m tactful.segments.intent_eval` scores it.
-WEIGHTS: Mapping[str, Mapping[Intent, float]] = {
-    "page:docs": {_I.RESEARCHING: 1.0},
-    "page:pricing": {_I.RESEARCHING: 0.3, _I.COMPARING: 0.6, _I.PURCHASING: 0.5, _I.RENEWING: 0.2},
-    "page:compare": {_I.COMPARING: 1.5},
-    "page:checkout": {_I.PURCHASING: 1.5},
-    "page:billing": {_I.RENEWING: 0.6, _I.CANCELING: 0.3, _I.REPORTING_ISSUE: 0.2},
-    "page:renew": {_I.RENEWING: 2.0},
-    "page:cancel": {_I.CANCELING: 2.0},
-    "page:help": {_I.REPORTING_ISSUE: 0.9, _I.RESEARCHING: 0.1, _I.ESCALATING: 0.2},
-    "page:contact": {_I.ESCALATING: 1.5},
-    "event:cart_updated": {_I.PURCHASING: 1.0},
-    "event:checkout_started": {_I.PURCHASING: 1.5},
-    "event:order_completed": {_I.PURCHASING: 1.0},
-    "event:subscription_changed": {_I.RENEWING: 1.0},
-    "event:subscription_canceled": {_I.CANCELING: 2.0},
-    "event:error_shown": {_I.REPORTING_ISSUE: 1.0, _I.ESCALATING: 0.2},
-    "event:payment_failed": {_I.REPORTING_ISSUE: 0.6, _I.PURCHASING: 0.4, _I.ESCALATING: 0.2},
-    "event:login_failed": {_I.REPORTING_ISSUE: 0.6, _I.ESCALATING: 0.3},
-    "event:form_abandoned": {_I.REPORTING_ISSUE: 0.2, _I.ESCALATING: 0.6},
-    "event:support_ticket_opened": {_I.ESCALATING: 1.5, _I.REPORTING_ISSUE: 0.5},
-}
+# Today's model, the contract's default (`[intent]`); kept here for the doctests and
+# the evaluation, which score the model Tactful ships.
+DEFAULT_MODEL = IntentModel()
+THRESHOLD = DEFAULT_MODEL.threshold  # below this share of the total score: unknown
+PAGE_TOPICS: Mapping[str, str] = DEFAULT_MODEL.page_topics  # by path prefix, longest wins
+WEIGHTS: Mapping[str, Mapping[str, float]] = DEFAULT_MODEL.weights  # feature -> intent -> weight
 
 
 @dataclass(frozen=True)
 class Inference:
     intent: Intent
     confidence: float  # the intent's share of the total score, in [0, 1]
+    runner_up: Intent | None = None  # the second-highest intent; None if fewer than two scored
+    runner_up_confidence: float = 0.0  # its share of the total score, in [0, 1]
 
 
-def feature(event: JourneyEvent) -> str:
+def feature(event: JourneyEvent, page_topics: Mapping[str, str] = PAGE_TOPICS) -> str:
     """The one feature an event contributes: its page topic or its type."""
     if event.type == "page_viewed":
         path = str(event.attributes.get("path", ""))
-        prefixes = [p for p in PAGE_TOPICS if path == p or path.startswith(p + "/")]
-        return f"page:{PAGE_TOPICS[max(prefixes, key=len)]}" if prefixes else "page:other"
+        prefixes = [p for p in page_topics if path == p or path.startswith(p + "/")]
+        return f"page:{page_topics[max(prefixes, key=len)]}" if prefixes else "page:other"
     if event.type == "subscription_changed" and event.attributes.get("canceled") is True:
         return "event:subscription_canceled"
     return f"event:{event.type}"
 
 
-def scores(events: Iterable[JourneyEvent]) -> dict[Intent, float]:
-    """The summed weights of every event's feature, per intent."""
-    totals: dict[Intent, float] = {}
+def scores(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MODEL) -> dict[str, float]:
+    """The summed weights of every event's feature, per intent (keyed by its name, which
+    an `Intent` looks up as well)."""
+    totals: dict[str, float] = {}
     for event in events:
-        for intent, weight in WEIGHTS.get(feature(event), {}).items():
+        for intent, weight in model.weights.get(feature(event, model.page_topics), {}).items():
             totals[intent] = totals.get(intent, 0.0) + weight
     return totals
 
 
-def infer_intent(events: Iterable[JourneyEvent], threshold: float = THRESHOLD) -> Inference:
-    """The most likely intent and its confidence; unknown below `threshold`."""
-    totals = scores(events)
+def infer_intent(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MODEL) -> Inference:
+    """The most likely intent and its confidence, unknown below `model.threshold`, and
+    the runner-up by the same rule."""
+    totals = scores(events, model)
     total = sum(totals.values())
     if total <= 0:
         return Inference(Intent.UNKNOWN, 0.0)
     # Ties go to the intent declared first, so the answer never depends on event order.
-    best = max(Intent, key=lambda i: (totals.get(i, 0.0), -list(Intent).index(i)))
+    scored = sorted((i for i in _SCORED if totals.get(i, 0.0) > 0), key=lambda i: -totals[i])
+    best = scored[0]
     confidence = round(totals[best] / total, 3)
-    return Inference(best if confidence >= threshold else Intent.UNKNOWN, confidence)
+    intent = best if confidence >= model.threshold else Intent.UNKNOWN
+    if len(scored) < 2:
+        return Inference(intent, confidence)
+    second = scored[1]
+    return Inference(intent, confidence, second, round(totals[second] / total, 3))
+
+
+_SCORED = tuple(i for i in Intent if i is not Intent.UNKNOWN)  # in declared order
 
 
 NEXT_ACTIONS: Mapping[Intent, str] = {

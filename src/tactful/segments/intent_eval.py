@@ -3,6 +3,7 @@
     python -m tactful.segments.intent_eval            # accuracy per intent on the held-out part
     python -m tactful.segments.intent_eval --training # the same on the part the weights were set on
     python -m tactful.segments.intent_eval --write    # regenerate segments/data/*.jsonl
+    python -m tactful.segments.intent_eval --contract contract.toml  # a contract's [intent]
 
 The examples are generated from per-intent journey templates with a fixed seed,
 plus stray events borrowed from other intents (people wander), so the file is
@@ -20,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tactful.segments.intent import Intent, infer_intent
+from tactful.privacy.contract import load_contract
+from tactful.privacy.errors import ContractError
+from tactful.privacy.journey_states import IntentModel
+from tactful.segments.intent import DEFAULT_MODEL, Intent, infer_intent
 from tactful.segments.store import JourneyEvent
 
 EXAMPLES = Path(__file__).parent / "data" / "intent_examples.jsonl"
@@ -160,13 +164,14 @@ class Accuracy:
         return self.correct / self.total if self.total else 0.0
 
 
-def evaluate(examples: Sequence[Example]) -> list[Accuracy]:
-    """Accuracy per label (every intent, unknown included), then overall."""
+def evaluate(examples: Sequence[Example], model: IntentModel = DEFAULT_MODEL) -> list[Accuracy]:
+    """Accuracy per label (every intent, unknown included), then overall, of `model`
+    (by default the one Tactful ships)."""
     results = []
     for label in Intent:
         mine = [e for e in examples if e.label is label]
         # Newest first, as the store hands them over.
-        correct = sum(infer_intent(reversed(e.steps)).intent is label for e in mine)
+        correct = sum(infer_intent(reversed(e.steps), model).intent is label for e in mine)
         results.append(Accuracy(str(label), len(mine), correct))
     results.append(
         Accuracy("overall", sum(r.total for r in results), sum(r.correct for r in results))
@@ -187,7 +192,18 @@ def main(argv: Sequence[str]) -> int:
     training, held = split(load_examples())
     if "--training" in argv:
         held = training
-    print(report(evaluate(held)))
+    model = DEFAULT_MODEL
+    if "--contract" in argv:
+        where = argv[argv.index("--contract") + 1 :]
+        if not where:
+            print("--contract needs the contract file's path", file=sys.stderr)
+            return 2
+        try:
+            model = load_contract(Path(where[0])).states.intent
+        except ContractError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    print(report(evaluate(held, model)))
     return 0
 
 

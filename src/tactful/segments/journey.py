@@ -1,5 +1,5 @@
-"""The journey signals (intent, frustration, recent steps, error codes) and the
-support handoff built from them.
+"""The journey signals (intent, frustration, uncertainty, urgency, recent steps, error
+codes) and the support handoff built from them.
 
 Each is computed from the subject's recent events under one purpose, within the
 window its signal declares; `Releaser` decides which of them leave.
@@ -13,8 +13,10 @@ from datetime import datetime
 
 from tactful.privacy.contract import SignalKind
 from tactful.privacy.decisions import Decision
+from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates
 from tactful.segments.frustration import Frustration, frustration_level
 from tactful.segments.intent import Inference, infer_intent
+from tactful.segments.states import uncertainty_level, urgency_level
 from tactful.segments.store import AttributeScalar, JourneyEvent
 from tactful.timestamps import from_us
 
@@ -25,6 +27,7 @@ HANDOFF_PARTS: Mapping[str, SignalKind] = {
     "last_error_codes": SignalKind.ERROR_CODES,
     "frustration": SignalKind.FRUSTRATION,
 }
+HANDOFF_KINDS = frozenset(HANDOFF_PARTS.values())  # the journey signals a handoff reads
 NEXT_ACTION = "next_action"  # released only with both intent and frustration: it reveals both
 ERROR_EVENTS = ("error_shown", "payment_failed")
 MAX_ERROR_CODES = 5
@@ -69,14 +72,26 @@ def error_codes(events: Sequence[JourneyEvent]) -> tuple[str, ...]:
     return tuple(codes)[:MAX_ERROR_CODES]
 
 
-def journey_signal(kind: SignalKind, events: Sequence[JourneyEvent]) -> AttributeScalar | None:
-    """A journey signal's value as GetSignals releases it; None with no events."""
+def journey_signal(
+    kind: SignalKind,
+    events: Sequence[JourneyEvent],
+    states: JourneyStates = DEFAULT_STATES,
+    *,
+    segments: frozenset[str] = frozenset(),
+) -> AttributeScalar | None:
+    """A journey signal's value as GetSignals releases it, by the contract's `states`;
+    None with no events. `segments`: the person's high-value segments, for urgency,
+    whose night is read in UTC (a signal knows no time zone)."""
     if not events:
         return None
     if kind is SignalKind.INTENT:
-        return str(infer_intent(events).intent)
+        return str(infer_intent(events, states.intent).intent)
     if kind is SignalKind.FRUSTRATION:
-        return str(frustration_level(events))
+        return str(frustration_level(events, states.frustration))
+    if kind is SignalKind.UNCERTAINTY:
+        return str(uncertainty_level(events, states.uncertainty, states.intent.page_topics))
+    if kind is SignalKind.URGENCY:
+        return str(urgency_level(events, states.urgency, segments=segments))
     if kind is SignalKind.RECENT_STEPS:
         return ",".join(f"{s.type}@{s.occurred_at.isoformat()}" for s in steps(events))
     return ",".join(error_codes(events)) or None

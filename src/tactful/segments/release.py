@@ -6,37 +6,32 @@ purpose asked for; neither touches the identity vault.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from tactful.privacy.consent import ConsentRecorder
-from tactful.privacy.contract import JOURNEY_KINDS, Contract, SignalKind, SignalSpec
+from tactful.privacy.contract import Contract, SignalKind
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer
-from tactful.privacy.rules import signals_of
 from tactful.segments.frustration import frustration_level
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.intent import infer_intent, next_action
 from tactful.segments.journey import (
+    HANDOFF_KINDS,
     HANDOFF_PARTS,
     NEXT_ACTION,
     Handoff,
     error_codes,
-    journey_signal,
     since,
     steps,
 )
 from tactful.segments.minimum import MinimumSegmentSize
-from tactful.segments.rules import matches
+from tactful.segments.reader import Reader
 from tactful.segments.store import (
-    Activity,
     AttributeScalar,
     BehaviorReads,
-    SignalQuery,
-    seen_signal,
-    typed_signal,
 )
 from tactful.segments.visitor import visitor_segments
 from tactful.timestamps import duration_us, to_us
@@ -65,6 +60,7 @@ class Releaser:
         self._store = store
         self._consent = consent
         self._minimum = minimum
+        self._reader = Reader(contract, store, minimum)
 
     def segments(
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
@@ -82,7 +78,7 @@ class Releaser:
         members = visitor_segments(activity, now_us=to_us(now)) if granted else frozenset()
         if granted and activity is not None:
             released = self._contract.purposes[purpose].releases_segments
-            members |= self._rule_members(candidates, purpose, activity, now, released)
+            members |= self._reader.rule_members(candidates, purpose, activity, now, released)
         if members and self._minimum is not None:
             members -= self._minimum.too_small(purpose, to_us(now))
         decision = enforce(
@@ -122,7 +118,7 @@ class Releaser:
                 self._contract, actor, Action.READ_SIGNALS, purpose, names, consent_granted=granted
             )
         )
-        found = self._signals(decision.released, candidates, purpose, to_us(now))
+        found = self._reader.signals(decision.released, candidates, purpose, to_us(now))
         values = {name: value for name, value in found.items() if value is not None}
         return Released(decision, values, candidates[0])
 
@@ -132,7 +128,7 @@ class Releaser:
         """The handoff parts the purpose releases; the others are withheld, not refused."""
         candidates, granted = self._prepare(actor, Action.READ_HANDOFF, subject, purpose)
         signals = self._contract.signals
-        journey = {name: spec for name, spec in signals.items() if spec.kind in JOURNEY_KINDS}
+        journey = {name: spec for name, spec in signals.items() if spec.kind in HANDOFF_KINDS}
         asked = decide(
             self._contract, actor, Action.READ_HANDOFF, purpose, journey, consent_granted=granted
         )
@@ -150,8 +146,13 @@ class Releaser:
             for part, kind in HANDOFF_PARTS.items()
             if kind in windows
         }
-        intent = infer_intent(found["intent"]) if "intent" in found else None
-        frustration = frustration_level(found["frustration"]) if "frustration" in found else None
+        states = self._contract.states
+        intent = infer_intent(found["intent"], states.intent) if "intent" in found else None
+        frustration = (
+            frustration_level(found["frustration"], states.frustration)
+            if "frustration" in found
+            else None
+        )
         action = (
             next_action(intent.intent, frustration)
             if intent is not None and frustration is not None
@@ -178,11 +179,11 @@ class Releaser:
         _, activity = self._store.consent_and_activity(candidates, purpose)
         members = set(visitor_segments(activity, now_us=to_us(now)))
         if activity is not None:
-            members |= self._rule_members(
+            members |= self._reader.rule_members(
                 candidates, purpose, activity, now, self._contract.segments
             )
         signals = {}
-        every = self._signals(
+        every = self._reader.signals(
             sorted(self._contract.signals), candidates, purpose, to_us(now), activity
         )
         for name, value in every.items():
@@ -199,55 +200,3 @@ class Releaser:
         enforce(decide(self._contract, actor, action, purpose, consent_granted=True))
         candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
         return candidates, self._consent.is_granted(candidates, purpose)
-
-    def _signals(
-        self,
-        names: Iterable[str],
-        candidates: tuple[str, ...],
-        purpose: str,
-        now_us: int,
-        activity: Activity | None = None,
-    ) -> dict[str, AttributeScalar | None]:
-        """The value of each named signal; counts, distinct and latest values all come
-        from one read of the signal state."""
-        names = list(names)
-        values: dict[str, AttributeScalar | None] = {}
-        queries: list[tuple[SignalSpec, SignalQuery]] = []
-        for name in names:
-            spec = self._contract.signals[name]
-            if spec.kind in JOURNEY_KINDS:
-                assert spec.window is not None  # checked by the contract loader
-                start = now_us - duration_us(spec.window)
-                events = self._store.recent_events(candidates, purpose, start)
-                values[name] = journey_signal(spec.kind, events)
-            elif spec.kind in (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN):
-                if activity is None:
-                    _, activity = self._store.consent_and_activity(candidates, purpose)
-                values[name] = seen_signal(spec.kind, activity)
-            else:
-                since = now_us - duration_us(spec.window) if spec.window is not None else 0
-                query = SignalQuery(name, str(spec.kind), spec.event, spec.attribute, since)
-                queries.append((spec, query))
-        raw = self._store.signal_values(candidates, purpose, [q for _, q in queries])
-        for (spec, query), value in zip(queries, raw, strict=True):
-            values[query.name] = typed_signal(self._contract, spec, value)
-        return {name: values[name] for name in names}  # in the order asked
-
-    def _rule_members(
-        self,
-        candidates: tuple[str, ...],
-        purpose: str,
-        activity: Activity,
-        now: datetime,
-        segments: Iterable[str],
-    ) -> set[str]:
-        """The rule-based segments among `segments` the subject is in; each signal a
-        rule reads is computed once."""
-        rules = {name: self._contract.segments[name].rule for name in segments}
-        wanted = set().union(*(signals_of(r) for r in rules.values() if r is not None))
-        values = self._signals(sorted(wanted), candidates, purpose, to_us(now), activity)
-        return {
-            name
-            for name, rule in rules.items()
-            if rule is not None and matches(rule, values, now=now)
-        }

@@ -116,9 +116,25 @@ CREATE TABLE pending_records (
     claimed_until_us bigint NOT NULL DEFAULT 0, PRIMARY KEY (time_us, request_id));
 """
 
+# What the journey engine offered a person and what became of it (journeys/memory.py):
+# behaviour data keyed by pseudonym like consent, so erasure, export, retention and the
+# rekey's renames reach it (subjects.py). `recall` reads a person's journey from a time
+# on; the budget, a journey's compensations from a time on, over everyone; the purge, a
+# purpose's oldest.
+_V4 = """
+CREATE TABLE journey_memory (
+    decision_id text PRIMARY KEY, pseudonym text NOT NULL, purpose text NOT NULL,
+    journey text NOT NULL, action text NOT NULL, kind text NOT NULL, rung text NOT NULL,
+    playbook_version integer NOT NULL, offered_at_us bigint NOT NULL, result text NOT NULL,
+    amount double precision NOT NULL);
+CREATE INDEX journey_memory_recall ON journey_memory (pseudonym, journey, offered_at_us);
+CREATE INDEX journey_memory_spent ON journey_memory (journey, offered_at_us);
+CREATE INDEX journey_memory_purpose ON journey_memory (purpose, offered_at_us);
+"""
+
 SCHEMA = Schema(
     "behavior",
-    [_V1, _V2, _V3],
+    [_V1, _V2, _V3, _V4],
     tables=(
         "subjects",
         "events",
@@ -132,6 +148,7 @@ SCHEMA = Schema(
         "signal_distinct",
         "signal_tracking",
         "pending_records",
+        "journey_memory",
     ),
     functions=("tactful_create_day(text, bigint)", "tactful_drop_day(text, bigint)"),
 )

@@ -1,5 +1,6 @@
 """Whole-subject and whole-purpose operations on the PostgreSQL behavior store:
-erasure, suppression, export reads, the retention purge and the rekey's renames.
+erasure, suppression, export reads, the retention purge and the rekey's renames; the
+journey memory's rows (journey_memory.py) included, as the behaviour data they are.
 
 Each takes the advisory locks a batch respects (behavior_schema.py) before it reads or
 changes what a batch may be writing: an erasure and a rename hold their people's
@@ -15,9 +16,11 @@ from collections.abc import Mapping, Sequence
 
 from psycopg import sql
 
+from tactful.journeys.memory import Remembered
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
 from tactful.segments.signal_state import HOUR_US
 from tactful.storage.postgres import behavior_schema as layout
+from tactful.storage.postgres import journey_memory
 from tactful.storage.postgres import signals as signal_state
 from tactful.storage.postgres.connection import Connection, Database
 from tactful.storage.postgres.errors import translated
@@ -54,7 +57,7 @@ class PostgresSubjectData:
                     ),
                     [subject_ids],
                 ).rowcount
-            for table in ("consent", "consent_history", "subjects"):
+            for table in ("consent", "consent_history", "journey_memory", "subjects"):
                 deleted[table] = conn.execute(
                     sql.SQL("DELETE FROM {} WHERE pseudonym = ANY(%s::text[])").format(
                         sql.Identifier(table)
@@ -109,6 +112,15 @@ class PostgresSubjectData:
                 [list(pseudonyms)],
             ).fetchall()
         return [HeldConsent(p, bool(g), s, at) for p, g, s, at in rows]
+
+    def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {journey_memory.COLUMNS} FROM journey_memory"
+                " WHERE pseudonym = ANY(%s::text[]) ORDER BY offered_at_us, decision_id",
+                [list(pseudonyms)],
+            ).fetchall()
+        return [journey_memory.remembered(row) for row in rows]
 
     # -- retention --------------------------------------------------------------------------
 
@@ -172,6 +184,25 @@ class PostgresSubjectData:
             )
             return _forget_gone(conn, purpose, cutoff_us, kept_from_us=0)
 
+    def count_journey_memory_older(self, purpose: str, cutoff_us: int) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM journey_memory WHERE purpose = %s AND offered_at_us < %s",
+                (purpose, cutoff_us),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def purge_journey_memory_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` remembered offers of `purpose` older than the cut-off."""
+        with self._db.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM journey_memory WHERE decision_id IN (SELECT decision_id"
+                " FROM journey_memory WHERE purpose = %s AND offered_at_us < %s"
+                " ORDER BY offered_at_us LIMIT %s)",
+                (purpose, cutoff_us, limit),
+            ).rowcount
+
     def active_since(
         self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
     ) -> set[str]:
@@ -220,16 +251,20 @@ class PostgresSubjectData:
                 (new, old),
             )
             conn.execute("DELETE FROM consent WHERE pseudonym = %s", (old,))
-            conn.execute(
-                "UPDATE consent_history SET pseudonym = %s WHERE pseudonym = %s", (new, old)
-            )
+            for table in ("consent_history", "journey_memory"):
+                conn.execute(
+                    sql.SQL("UPDATE {} SET pseudonym = %s WHERE pseudonym = %s").format(
+                        sql.Identifier(table)
+                    ),
+                    (new, old),
+                )
 
     def count_with_prefix(self, prefix: str) -> int:
         """Rows of any table keyed by a pseudonym that starts with `prefix`. Suppression
         tombstones are keyed by a key of their own, which no pseudonym version retires."""
         total = 0
         with self._db.transaction() as conn:
-            for table in ("subjects", "consent", "consent_history"):
+            for table in ("subjects", "consent", "consent_history", "journey_memory"):
                 row = conn.execute(
                     sql.SQL("SELECT count(*) FROM {} WHERE starts_with(pseudonym, %s)").format(
                         sql.Identifier(table)

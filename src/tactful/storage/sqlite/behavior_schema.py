@@ -202,3 +202,22 @@ def m010_pending_records(db: sqlite_utils.Database) -> None:
     # The access records owed to the calls whose data a transaction stores, kept in that
     # transaction (privacy/pending_records.py); the table as the other stores keep it.
     db.execute(pending_records.CREATE_TABLE)
+
+
+@migrations()
+def m011_journey_memory(db: sqlite_utils.Database) -> None:
+    # What the journey engine offered a person and what became of it (journeys/memory.py):
+    # behaviour data, keyed by pseudonym like consent, so erasure, export, retention and
+    # rekeying reach it. `recall` reads a person's journey from a time on; the budget,
+    # a journey's compensations from a time on, over everyone.
+    db.executescript("""
+        CREATE TABLE journey_memory (
+            decision_id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, purpose TEXT NOT NULL,
+            journey TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL,
+            rung TEXT NOT NULL, playbook_version INTEGER NOT NULL,
+            offered_at_us INTEGER NOT NULL, result TEXT NOT NULL, amount REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX journey_memory_recall ON journey_memory (pseudonym, journey, offered_at_us);
+        CREATE INDEX journey_memory_spent ON journey_memory (journey, offered_at_us);
+        CREATE INDEX journey_memory_purpose ON journey_memory (purpose, offered_at_us);
+    """)

@@ -1,5 +1,6 @@
 """Whole-subject and whole-purpose operations on the behavior store: erasure,
-suppression, export reads, and the retention purge.
+suppression, export reads, and the retention purge; the journey memory's rows
+(journey_memory.py) included, as the behaviour data they are.
 
 A connection of its own, so these can run from the command line while the
 server is up; the server's writer notices their commits (`PRAGMA data_version`)
@@ -13,7 +14,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tactful.journeys.memory import Remembered
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
+from tactful.storage.sqlite import journey_memory
 from tactful.storage.sqlite import signals as signal_state
 from tactful.storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
 from tactful.storage.sqlite.connection import connect
@@ -41,7 +44,7 @@ class SqliteSubjectData:
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE subject_id IN ({ids})", pseudonyms
                 ).rowcount
-            for table in ("consent", "consent_history", "subjects"):
+            for table in ("consent", "consent_history", "journey_memory", "subjects"):
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN ({marks})", pseudonyms
                 ).rowcount
@@ -90,6 +93,14 @@ class SqliteSubjectData:
         )
         return [HeldConsent(p, bool(g), s, at) for p, g, s, at in rows]
 
+    def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
+        rows = self._db.conn.execute(
+            f"SELECT {journey_memory.COLUMNS} FROM journey_memory"
+            f" WHERE pseudonym IN ({placeholders(pseudonyms)}) ORDER BY offered_at_us, decision_id",
+            pseudonyms,
+        )
+        return [journey_memory.remembered(row) for row in rows]
+
     # -- retention --------------------------------------------------------------------------
 
     def count_older(self, purpose: str, cutoff_us: int) -> int:
@@ -130,6 +141,23 @@ class SqliteSubjectData:
             )
             signal_state.after_purge(conn, purpose, cutoff_us, doomed)
         return len(doomed)
+
+    def count_journey_memory_older(self, purpose: str, cutoff_us: int) -> int:
+        row = self._db.conn.execute(
+            "SELECT count(*) FROM journey_memory WHERE purpose = ? AND offered_at_us < ?",
+            (purpose, cutoff_us),
+        ).fetchone()
+        return int(row[0])
+
+    def purge_journey_memory_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` remembered offers of `purpose` older than the cut-off."""
+        with self._db.conn as conn:
+            return conn.execute(
+                "DELETE FROM journey_memory WHERE decision_id IN (SELECT decision_id"
+                " FROM journey_memory INDEXED BY journey_memory_purpose WHERE purpose = ?"
+                " AND offered_at_us < ? ORDER BY offered_at_us LIMIT ?)",
+                (purpose, cutoff_us, limit),
+            ).rowcount
 
     def active_since(
         self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
@@ -199,13 +227,14 @@ class SqliteSubjectData:
                 (new, old),
             )
             conn.execute("DELETE FROM consent WHERE pseudonym = ?", (old,))
-            conn.execute("UPDATE consent_history SET pseudonym = ? WHERE pseudonym = ?", (new, old))
+            for table in ("consent_history", "journey_memory"):
+                conn.execute(f"UPDATE {table} SET pseudonym = ? WHERE pseudonym = ?", (new, old))
 
     def count_with_prefix(self, prefix: str) -> int:
         """Rows of any table keyed by a pseudonym that starts with `prefix`. Suppression
         tombstones are keyed by a key of their own, which no pseudonym version retires."""
         total = 0
-        for table in ("subjects", "consent", "consent_history"):
+        for table in ("subjects", "consent", "consent_history", "journey_memory"):
             row = self._db.execute(
                 f"SELECT count(*) FROM {table} WHERE substr(pseudonym, 1, ?) = ?",
                 [len(prefix), prefix],

@@ -1,0 +1,58 @@
+"""The journeys a contract declares, each with its playbook loaded, checked and its
+release gates passed: what a server serves, or a PlaybookError naming every problem.
+
+    [journeys.checkout_recovery]
+    playbook = "playbooks/checkout_recovery.toml"   # relative to the contract's folder
+
+A journey is bound to one purpose (its playbook's), and a purpose to at most one
+journey, so a handoff under a purpose knows which journey's steps to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tactful.journeys.errors import PlaybookError
+from tactful.journeys.gates import failures
+from tactful.journeys.playbook import Playbook
+from tactful.journeys.playbook_file import load_playbook
+from tactful.privacy.contract import Contract
+
+
+def playbook_path(contract: Contract, journey: str) -> Path:
+    return Path(contract.path).parent / contract.journeys[journey]
+
+
+def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Playbook:
+    """One journey's playbook, checked against the contract; with `gates`, its cases
+    must pass too."""
+    path = playbook_path(contract, journey)
+    playbook = load_playbook(path, contract)
+    problems = []
+    if playbook.journey != journey:
+        problems.append(
+            f"journey: {playbook.journey!r}, but the contract names this file for journey "
+            f"{journey!r}; make them the same"
+        )
+    if gates:
+        problems.extend(failures(playbook, contract))
+    if problems:
+        raise PlaybookError(str(path), problems)
+    return playbook
+
+
+def load_journeys(contract: Contract) -> dict[str, Playbook]:
+    """Every journey of the contract, each checked and its cases passed."""
+    playbooks = {name: load_journey(contract, name) for name in sorted(contract.journeys)}
+    bound: dict[str, str] = {}
+    for name, playbook in playbooks.items():
+        other = bound.setdefault(playbook.purpose, name)
+        if other != name:
+            raise PlaybookError(
+                contract.path,
+                [
+                    f"journeys.{name}: purpose {playbook.purpose!r} already has journey "
+                    f"{other!r}; a purpose has at most one journey"
+                ],
+            )
+    return playbooks
