@@ -4,15 +4,11 @@ record of a decision, and the client's next_action."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
 
-from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.client import InvalidArgument, connect
 from tactful.client import Subject as ClientSubject
 from tactful.v1 import common_pb2, journeys_pb2, journeys_pb2_grpc, personalization_pb2
@@ -75,99 +71,16 @@ def action_and_rung(reply: journeys_pb2.NextActionResponse) -> tuple[str, str]:
     return reply.action.id, reply.rung
 
 
-# -- a contract with three more journeys, beside the example's checkout_recovery --------
-
-# support_triage releases the intent and frustration: every rung of the ladder.
-SUPPORT_PLAYBOOK = """
-journey = "support_help"
-purpose = "support_triage"
-owner = "support-team@example.com"
-version = 2
-
-[explanations]
-ask = "We asked because we were not sure what you need on {step}. We used {signals}, for {purpose}."
-read = "We suggested this article from the pages you read, for {purpose}. A person is available."
-human = "A person will help you; they see {signals}, for {purpose}: no need to repeat yourself."
-
-[actions.which_one]
-kind = "clarify"
-template = "support.which_one.v1"
-explanation = "ask"
-
-[actions.read_the_guide]
-kind = "knowledge_base"
-template = "support.guide.v1"
-explanation = "read"
-
-[actions.an_agent]
-kind = "handoff"
-template = "support.agent.v1"
-explanation = "human"
-"""
-# onboarding rests on consent.
-ONBOARDING_PLAYBOOK = """
-journey = "first_steps"
-purpose = "onboarding"
-owner = "growth-team@example.com"
-version = 1
-
-[explanations]
-next = "We suggested the next step of sign-up, for {purpose}."
-
-[actions.next_step]
-kind = "guide"
-template = "onboarding.next_step.v1"
-explanation = "next"
-
-[actions.a_person]
-kind = "handoff"
-template = "onboarding.a_person.v1"
-explanation = "next"
-"""
-# agent_assist: what the agent console is handed over.
-AGENT_PLAYBOOK = """
-journey = "agent_next_step"
-purpose = "agent_assist"
-owner = "support-team@example.com"
-version = 1
-
-[explanations]
-why = "Suggested from {signals}, for {purpose}."
-
-[actions.retry_for_them]
-kind = "retry"
-template = "agent.retry_payment.v1"
-explanation = "why"
-applicability = { signal = "payment_failures_24h", op = ">=", value = 1 }
-constraints = { never_after_refusal = true }
-
-[actions.senior_agent]
-kind = "handoff"
-template = "agent.senior.v1"
-explanation = "why"
-"""
-
-
-@pytest.fixture
-def journeys(start_tactful: Callable[..., Tactful], tmp_path: Path) -> Tactful:
-    """The example contract, its checkout_recovery journey, and the three above."""
-    folder = tmp_path / "contract"
-    shutil.copytree(EXAMPLE_CONTRACT.parent / "playbooks", folder / "playbooks")
-    text = EXAMPLE_CONTRACT.read_text()
-    for name, playbook in (
-        ("support_help", SUPPORT_PLAYBOOK),
-        ("first_steps", ONBOARDING_PLAYBOOK),
-        ("agent_next_step", AGENT_PLAYBOOK),
-    ):
-        (folder / "playbooks" / f"{name}.toml").write_text(playbook)
-        text += f'\n[journeys.{name}]\nplaybook = "playbooks/{name}.toml"\n'
-    (folder / "contract.toml").write_text(text)
-    return start_tactful(contract=folder / "contract.toml")
-
-
 def support(tactful: Tactful, *events: common_pb2.Event) -> journeys_pb2.NextActionResponse:
+    """The example's support_triage journey, whose purpose releases the intent."""
     record(tactful, *events, purpose="support_triage", principal="support_widget")
-    return next_action(tactful, journey="support_help", principal="support_widget", step="help")
+    return next_action(tactful, journey="support_triage", principal="support_widget", step="help")
+
+
+def ticket(minutes: int, category: str) -> common_pb2.Event:
+    return event(
+        "ticket_created", minutes_ago(minutes), category=category, channel="web", priority="normal"
+    )
 
 
 # -- every rung --------------------------------------------------------------------------
@@ -196,38 +109,37 @@ def test_three_failures_go_to_a_person(tactful: Tactful) -> None:
     assert action_and_rung(next_action(tactful)) == ("talk_to_billing", "human")
 
 
-def test_an_unsure_intent_asks_with_the_options(journeys: Tactful) -> None:
-    reply = support(journeys, page_view(ADA, minutes_ago(1), "/pricing"))
-    assert action_and_rung(reply) == ("which_one", "clarify")
-    assert "low_confidence" in reply.reasons
-    assert reply.confidence < 0.5 and list(reply.action.parameters)
+def test_a_ticket_that_says_little_asks_with_the_options(tactful: Tactful) -> None:
+    reply = support(tactful, ticket(1, "other"))
+    assert action_and_rung(reply) == ("what_went_wrong", "clarify")
+    assert reply.action.kind == "clarify" and reply.action.parameters
+    assert {"low_confidence", "ambiguous"} & set(reply.reasons)
     assert "intent" in reply.data_categories
 
 
-def test_a_moderately_sure_intent_gets_the_most_likely_action(journeys: Tactful) -> None:
-    reply = support(
-        journeys,
-        page_view(ADA, minutes_ago(3), "/docs/api"),
-        page_view(ADA, minutes_ago(2), "/docs/setup"),
-        page_view(ADA, minutes_ago(1), "/pricing"),
-    )
-    assert action_and_rung(reply) == ("read_the_guide", "most_likely")
-    assert list(reply.reasons) == ["moderate_confidence"]
+def test_two_failed_logins_get_the_most_likely_action_least_committal(tactful: Tactful) -> None:
+    failed = (event("login_failed", minutes_ago(n), reason="bad_password") for n in (2, 1))
+    reply = support(tactful, *failed)
+    assert action_and_rung(reply) == ("password_reset", "most_likely")
+    assert reply.reasons[0] == "moderate_confidence"
     assert 0.5 <= reply.confidence < 0.8
 
 
-def test_a_sure_intent_gets_its_action(journeys: Tactful) -> None:
-    reply = support(journeys, page_view(ADA, minutes_ago(1), "/docs/api"))
-    assert action_and_rung(reply) == ("read_the_guide", "none")
-    assert reply.confidence == 1.0
-
-
-def test_high_frustration_goes_to_a_person(journeys: Tactful) -> None:
+def test_a_how_to_question_gets_its_article_with_no_fallback(tactful: Tactful) -> None:
     reply = support(
-        journeys,
-        *(event("login_failed", minutes_ago(n), reason="bad_password") for n in (3, 2, 1)),
+        tactful, page_view(ADA, minutes_ago(2), "/docs/integrations"), ticket(1, "how_to")
     )
-    assert action_and_rung(reply) == ("an_agent", "human")
+    assert action_and_rung(reply) == ("kb_article", "none")
+    assert reply.confidence >= 0.8
+
+
+def test_locked_out_after_three_tries_goes_to_a_person(tactful: Tactful) -> None:
+    reply = support(
+        tactful,
+        *(event("login_failed", minutes_ago(n), reason="bad_password") for n in (3, 2)),
+        event("login_failed", minutes_ago(1), reason="locked"),
+    )
+    assert action_and_rung(reply) == ("agent_with_context", "human")
     assert "frustrated" in reply.reasons and "frustration" in reply.data_categories
 
 
@@ -306,11 +218,16 @@ def test_a_caller_that_may_not_claim_the_purpose_is_denied(
     assert list(logged.released) == []
 
 
-def test_a_journey_whose_purpose_needs_consent_waits_for_it(journeys: Tactful) -> None:
-    error = refused_with(journeys, journey="first_steps")
+def test_a_journey_whose_purpose_needs_consent_waits_for_it(tactful: Tactful) -> None:
+    browsing = [page_view(ADA, minutes_ago(2), "/features"),
+                page_view(ADA, minutes_ago(1), "/docs/getting-started")]  # fmt: skip
+    ask = {"journey": "onboarding", "step": "pricing"}
+    error = refused_with(tactful, **ask)
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
-    journeys.consent(ADA, "onboarding")
-    assert action_and_rung(next_action(journeys, journey="first_steps")) == ("next_step", "none")
+    assert error_info(error).reason == "CONSENT_REQUIRED"
+    tactful.consent(ADA, "onboarding")
+    record(tactful, *browsing, purpose="onboarding")
+    assert action_and_rung(next_action(tactful, **ask)) == ("choose_plan", "none")  # type: ignore[arg-type]
 
 
 # -- the access record -----------------------------------------------------------------
@@ -341,30 +258,41 @@ def test_a_decision_is_recorded_with_its_reasons_and_categories_never_values(
 
 
 def test_the_handoff_carries_what_was_tried_and_what_the_engine_recommends(
-    journeys: Tactful,
+    tactful: Tactful,
 ) -> None:
     agent = "agent_console"
-    stored = journeys.record("agent_assist", checkout(3), failed_payment(2), principal=agent).stored
-    assert stored == 2
-    tried = next_action(journeys, journey="agent_next_step", principal=agent)
-    assert tried.action.id == "retry_for_them"
-    journeys.clock.advance(timedelta(minutes=1))
-    after = next_action(
-        journeys,
-        journey="agent_next_step",
-        principal=agent,
-        previous=(tried.decision_id, journeys_pb2.OFFER_RESULT_REFUSED),
-    )
+    declined = event("payment_failed", minutes_ago(2), error_code="card_declined")
+    record(tactful, checkout(3), declined, purpose="agent_assist", principal=agent)
+    ask = {"journey": "agent_assist", "principal": agent, "step": "chat"}
+    tried = next_action(tactful, **ask)  # type: ignore[arg-type]
+    assert action_and_rung(tried) == ("fix_payment", "none")
+    tactful.clock.advance(timedelta(minutes=1))
+    failed = (tried.decision_id, journeys_pb2.OFFER_RESULT_FAILED)
+    again = next_action(tactful, previous=failed, **ask)  # type: ignore[arg-type]
+    assert action_and_rung(again) == ("fix_payment", "none")  # twice a day at most
+
     request = personalization_pb2.GetHandoffContextRequest(subject=ADA, purpose="agent_assist")
-    reply = journeys.personalization.GetHandoffContext(request, metadata=bearer(agent), timeout=10)
-    assert [(a.decision_id, a.action, a.rung, a.result) for a in reply.attempts] == [
-        (tried.decision_id, "retry_for_them", tried.rung, journeys_pb2.OFFER_RESULT_REFUSED),
-        (after.decision_id, "senior_agent", "human", journeys_pb2.OFFER_RESULT_OFFERED),
+    reply = tactful.personalization.GetHandoffContext(request, metadata=bearer(agent), timeout=10)
+    assert [(a.decision_id, a.journey, a.action, a.kind, a.rung, a.result)
+            for a in reply.attempts] == [
+        (tried.decision_id, "agent_assist", "fix_payment", "guide", "none",
+         journeys_pb2.OFFER_RESULT_FAILED),
+        (again.decision_id, "agent_assist", "fix_payment", "guide", "none",
+         journeys_pb2.OFFER_RESULT_OFFERED),
+    ]  # fmt: skip
+    assert [a.offered_at.ToDatetime(tzinfo=UTC) for a in reply.attempts] == [
+        T0,
+        T0 + timedelta(minutes=1),
     ]
-    assert reply.attempts[0].offered_at.ToDatetime(tzinfo=UTC) == T0
-    recommended = reply.recommended
-    assert (recommended.action.id, recommended.rung) == ("senior_agent", "human")
-    assert "refused_before" in recommended.reasons and recommended.explanation
+    recommended = reply.recommended  # the fix was offered twice today: a specialist
+    assert (recommended.action.id, recommended.action.kind, recommended.rung) == (
+        "escalate_to_specialist",
+        "handoff",
+        "human",
+    )
+    assert "capped" in recommended.reasons and recommended.explanation
+    assert reply.intent == "purchasing" and reply.runner_up_intent
+    assert 0 < reply.runner_up_confidence < reply.intent_confidence
 
 
 # -- the client --------------------------------------------------------------------------

@@ -114,10 +114,9 @@ def handoff_to_proto(
     if handoff.intent is not None:
         reply.intent = str(handoff.intent.intent)
         reply.intent_confidence = handoff.intent.confidence
-        runner_up = getattr(handoff.intent, "runner_up", None)
-        if runner_up is not None:
-            reply.runner_up_intent = str(runner_up)
-            reply.runner_up_confidence = getattr(handoff.intent, "runner_up_confidence", 0.0)
+        if handoff.intent.runner_up is not None:
+            reply.runner_up_intent = str(handoff.intent.runner_up)
+            reply.runner_up_confidence = handoff.intent.runner_up_confidence
     for step in handoff.recent_steps or ():
         reply.recent_steps.add(type=step.type, occurred_at=timestamp_from(step.occurred_at))
     reply.last_error_codes.extend(handoff.last_error_codes or ())

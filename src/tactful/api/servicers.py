@@ -93,6 +93,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
         ingest: IngestSink[Batch],  # the engine stores
         consent: ConsentRecorder,
         releaser: Releaser,
+        journeys: JourneyDecider,
         writer: WriteScheduler,
         clock: Clock,
     ) -> None:
@@ -101,6 +102,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
         self._ingest = ingest
         self._consent = consent
         self._releaser = releaser
+        self._journeys = journeys
         self._writer = writer
         self._clock = clock
 
@@ -146,10 +148,10 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
     @rpc()
     def GetHandoffContext(self, request: P.GetHandoffContextRequest, actor: Actor) -> MethodResult:
         subject, now = subject_from_proto(request.subject), self._clock()
-        handoff = self._releaser.handoff(actor, subject, request.purpose, now=now)
-        decision = handoff.decision
-        return MethodResult(handoff_to_proto(JourneyHandoff(handoff)), decision, decision.requested,
-                       _about(handoff.subject))  # fmt: skip
+        found = self._journeys.handoff(actor, subject, request.purpose, now=now)
+        decision = found.handoff.decision
+        return MethodResult(handoff_to_proto(found), decision, decision.requested,
+                            _about(found.handoff.subject))  # fmt: skip
 
 
 class JourneysServicer(journeys_pb2_grpc.JourneysServicer):
