@@ -1,4 +1,4 @@
-"""A real frontend client: consent, a few events, then segments and signals.
+"""A real frontend client: consent, a few events, segments and signals, then the next action.
 
 Start the service with `make run`, copy the development token it prints for
 web_frontend, then:
@@ -8,6 +8,11 @@ web_frontend, then:
 The onboarding purpose rests on consent: the client records the person's grant
 (as a cookie banner would) before sending events; without it, events are
 accepted but not stored, and reads get FAILED_PRECONDITION.
+
+Then a checkout: two payments fail, and the client asks the journey engine for the
+next action on the checkout_recovery journey, prints it with the explanation the
+person would see, reports that the person refused it, and shows the next decision
+(the engine does not offer a refused action again where its playbook says so).
 
 Options: --target HOST:PORT (default 127.0.0.1:50051), --token TOKEN,
 --email ADDRESS (the person the events are about), --tls-ca FILE (the CA that
@@ -22,7 +27,7 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 
-from tactful.client import Event, Subject, TactfulError, connect
+from tactful.client import Client, Event, NextAction, Subject, TactfulError, connect
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recorded: {recorded.stored} events stored")
             segments = tactful.segments(person, "onboarding")
             signals = tactful.signals(person, "onboarding", ["pages_viewed_24h", "signup_plan"])
+            shown = ", ".join(segments.segments) or "-"
+            print(f"segments for {args.email} (purpose onboarding): {shown}")
+            for name, value in signals.values.items():
+                print(f"signal {name}: {value}")
+            recover_a_checkout(tactful, person, now)
         except TactfulError as error:
             print(f"error: {error}", file=sys.stderr)
             for violation in error.field_violations:
@@ -71,11 +81,31 @@ def main(argv: list[str] | None = None) -> int:
                 info = error.error_info
                 print(f"  {info.reason}: {dict(info.metadata)}", file=sys.stderr)
             return 1
-    shown = ", ".join(segments.segments) or "-"
-    print(f"segments for {args.email} (purpose onboarding): {shown}")
-    for name, value in signals.values.items():
-        print(f"signal {name}: {value}")
     return 0
+
+
+def recover_a_checkout(tactful: Client, person: Subject, now: datetime) -> None:
+    """Two failed payments, the next action, a refusal, and the action after it."""
+    failed = {"error_code": "processing_error"}
+    checkout = [
+        Event(person, "checkout_started", now - timedelta(minutes=3), {"value": 42.0}),
+        Event(person, "payment_failed", now - timedelta(minutes=2), failed),
+        Event(person, "payment_failed", now - timedelta(minutes=1), failed),
+    ]
+    tactful.record("checkout_recovery", checkout)
+    print("recorded: two failed payments (purpose checkout_recovery)")
+    first = tactful.next_action(person, "checkout_recovery", step="payment", channel="web")
+    show("next action", first)
+    refused = (first.decision_id, "refused")
+    second = tactful.next_action(
+        person, "checkout_recovery", step="payment", channel="web", previous=refused
+    )
+    show(f"after {first.action} was refused", second)
+
+
+def show(title: str, decided: NextAction) -> None:
+    print(f"{title}: {decided.action} ({decided.kind}, rung {decided.rung})")
+    print(f"  why, as the person sees it: {decided.explanation}")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,14 @@ def test_an_id_that_is_not_an_id_is_refused_before_sending() -> None:
         tactful.segments(ADA, "support_triage", request_id="ada@example.com")
 
 
+def test_a_previous_result_a_frontend_does_not_report_is_refused_before_sending() -> None:
+    with (
+        connect("127.0.0.1:1", "tf_x", plaintext=True) as tactful,
+        pytest.raises(ValueError, match="accepted, refused, failed, ignored"),
+    ):
+        tactful.next_action(ADA, "checkout_recovery", previous=("d-1", "offered"))
+
+
 def test_a_refused_batch_raises_invalid_argument_with_its_field_violations(
     tls_tactful: Tactful, pki: Path
 ) -> None:
@@ -306,7 +314,8 @@ def test_the_id_returned_is_the_one_the_server_recorded(fake: tuple[Fake, str]) 
 def test_the_client_imports_without_the_servers_dependencies() -> None:
     # A frontend installs grpcio, protobuf and googleapis-common-protos only.
     blocked = ["tactful.api", "tactful.app", "tactful.privacy", "tactful.segments"]
-    blocked += ["tactful.lifecycle", "tactful.storage", "cryptography", "opendp"]
+    blocked += ["tactful.lifecycle", "tactful.storage", "tactful.journeys", "cryptography"]
+    blocked += ["opendp"]
     blocked += ["sqlite_utils", "sqlite3", "grpc_status", "grpc_health", "grpc_reflection"]
     program = f"""
 import sys

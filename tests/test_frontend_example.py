@@ -15,12 +15,23 @@ from tactful.app.settings import TlsSettings
 from tests.conftest import T0, Tactful, token_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "frontend_client.py"
+# The checkout_recovery playbook's explanation: categories of data, never their values.
+WHY_PAYMENT = (
+    "We suggested this because a payment did not go through during payment. We used error"
+    " code of the last failed payment and failed payment attempts in the last 24 hours, for"
+    " checkout recovery. A person from billing is available if you prefer."
+)
 EXPECTED = [
     "consent: ada@example.com granted onboarding",
     "recorded: 2 events stored",
     "segments for ada@example.com (purpose onboarding): new_visitor",
     "signal pages_viewed_24h: 1",
     "signal signup_plan: trial",
+    "recorded: two failed payments (purpose checkout_recovery)",
+    "next action: retry_payment (retry, rung none)",
+    f"  why, as the person sees it: {WHY_PAYMENT}",
+    "after retry_payment was refused: change_method (guide, rung none)",
+    f"  why, as the person sees it: {WHY_PAYMENT}",
 ]
 
 

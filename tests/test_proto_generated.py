@@ -30,7 +30,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 
 def test_every_proto_has_generated_code() -> None:
     protos = {p.stem for p in GENERATED.glob("*.proto")}
-    assert protos == {"common", "personalization", "access_log", "subjects", "insights"}
+    assert protos == {"common", "personalization", "access_log", "subjects", "insights", "journeys"}
     assert {p.name.removesuffix("_pb2.py") for p in GENERATED.glob("*_pb2.py")} == protos
 
 

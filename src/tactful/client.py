@@ -5,14 +5,16 @@
     tactful = connect("tactful.internal:50051", token, root_ca="ca.pem")
     tactful.record("onboarding", [Event(Subject("email", "ada@example.com"), "page_viewed")])
     print(tactful.segments(Subject("email", "ada@example.com"), "onboarding").segments)
+    decided = tactful.next_action(Subject("email", "ada@example.com"), "checkout_recovery")
+    print(decided.action, decided.rung, decided.explanation)
 
 It needs grpcio, protobuf and googleapis-common-protos only, none of the server's
 dependencies. Every call has a deadline (5 s unless told), sends a request id (one of
 yours, or a new one) and returns the id the server recorded it under, on success and
 in the exception. Reads (`segments`, `signals`) are retried with backoff on
 UNAVAILABLE; writes (`record`, `consent`) never are, since a retry could apply them
-twice. Failures are raised as typed exceptions carrying the server's `google.rpc`
-details:
+twice; nor is `next_action`, since every decision is remembered as an offer.
+Failures are raised as typed exceptions carrying the server's `google.rpc` details:
 
     TactfulError                 any failed call: code, message, request_id, details
      ├── InvalidArgument         INVALID_ARGUMENT: .field_violations (google.rpc.BadRequest)
@@ -43,7 +45,13 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
-from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+from tactful.v1 import (
+    common_pb2,
+    journeys_pb2,
+    journeys_pb2_grpc,
+    personalization_pb2,
+    personalization_pb2_grpc,
+)
 
 Value = str | int | float | bool | datetime
 DEFAULT_TIMEOUT_S = 5.0
@@ -60,6 +68,13 @@ _DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.LocalizedMessage,
     error_details_pb2.DebugInfo,
 )
+# What a frontend reports of the previous decision (NextAction's `previous`).
+OFFER_RESULTS: Mapping[str, journeys_pb2.OfferResult] = {
+    "accepted": journeys_pb2.OFFER_RESULT_ACCEPTED,
+    "refused": journeys_pb2.OFFER_RESULT_REFUSED,
+    "failed": journeys_pb2.OFFER_RESULT_FAILED,
+    "ignored": journeys_pb2.OFFER_RESULT_IGNORED,
+}
 _Request = TypeVar("_Request", bound=Message)
 _Reply = TypeVar("_Reply", bound=Message)
 
@@ -108,6 +123,26 @@ class Recorded:
 @dataclass(frozen=True)
 class ConsentRecorded:
     recorded_at: datetime
+    request_id: str
+
+
+@dataclass(frozen=True)
+class NextAction:
+    """The journey engine's decision: the action to take (render its approved
+    template), its fallback rung and reasons, and the explanation the person may see.
+    Report what became of it as `previous=(decision_id, "refused")` on the next call."""
+
+    decision_id: str
+    action: str  # the action's id in the playbook, e.g. "retry_payment"
+    kind: str  # clarify, guide, reassure, retry, compensate, knowledge_base, handoff, nothing
+    template: str  # the approved template id
+    parameters: tuple[str, ...]  # clarify: the top two options, most likely first
+    rung: str  # none, clarify, most_likely or human
+    confidence: float
+    runner_up: str  # the second most likely intent, or ""
+    reasons: tuple[str, ...]  # reason codes: why this rung, why others were held back
+    explanation: str  # plain language for the person: categories of data, never values
+    playbook_version: int
     request_id: str
 
 
@@ -249,6 +284,7 @@ class Client:
     ) -> None:
         self._channel = channel
         self._stub = personalization_pb2_grpc.PersonalizationStub(channel)
+        self._journeys = journeys_pb2_grpc.JourneysStub(channel)
         self._auth = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout_s = timeout_s
         self._retry = retry
@@ -305,6 +341,45 @@ class Client:
         )
         reply, rid = self._call(self._stub.SetConsent, request, request_id, read=False)
         return ConsentRecorded(reply.recorded_at.ToDatetime(tzinfo=UTC), rid)
+
+    def next_action(
+        self,
+        subject: Subject,
+        journey: str,
+        *,
+        step: str = "",
+        channel: str = "",
+        previous: tuple[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> NextAction:
+        """The next action for this person on the journey, at `step`. `previous` is
+        (decision_id, result) of the last decision shown: result "accepted", "refused",
+        "failed" or "ignored". Not retried: every decision is remembered as an offer."""
+        request = journeys_pb2.NextActionRequest(
+            subject=_subject(subject), journey=journey, channel=channel, step=step
+        )
+        if previous is not None:
+            decision_id, result = previous
+            if result not in OFFER_RESULTS:
+                raise ValueError(f"previous result: one of {', '.join(OFFER_RESULTS)}")
+            request.previous.decision_id = decision_id
+            request.previous.result = OFFER_RESULTS[result]
+        reply, rid = self._call(self._journeys.NextAction, request, request_id, read=False)
+        action = reply.action
+        return NextAction(
+            reply.decision_id,
+            action.id,
+            action.kind,
+            action.template,
+            tuple(action.parameters),
+            reply.rung,
+            reply.confidence,
+            reply.runner_up,
+            tuple(reply.reasons),
+            reply.explanation,
+            reply.playbook_version,
+            rid,
+        )
 
     def close(self) -> None:
         self._channel.close()

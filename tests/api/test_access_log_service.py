@@ -30,6 +30,8 @@ from tactful.v1 import (
     common_pb2,
     insights_pb2,
     insights_pb2_grpc,
+    journeys_pb2,
+    journeys_pb2_grpc,
     personalization_pb2,
     personalization_pb2_grpc,
     subjects_pb2,
@@ -154,6 +156,7 @@ VERIFY = access_log_pb2.VerifyAccessLogRequest()
 EXPORT = subjects_pb2.ExportSubjectRequest(subject=ADA)
 ERASE = subjects_pb2.EraseSubjectRequest(subject=ADA)
 SIZES = insights_pb2.GetSegmentSizesRequest(purpose="analytics", epsilon=0.1)
+NEXT = journeys_pb2.NextActionRequest(subject=ADA, journey="checkout_recovery")
 PERSONALIZATION = personalization_pb2_grpc.PersonalizationStub
 
 CASES = [
@@ -235,6 +238,13 @@ CASES = [
         ("analyst", SIZES, "OK"),
         ("agent_console", SIZES, "PERMISSION_DENIED"),
     ),
+    Case(
+        journeys_pb2_grpc.JourneysStub,
+        "Journeys",
+        "NextAction",
+        ("checkout_service", NEXT, "OK"),
+        ("support_widget", NEXT, "PERMISSION_DENIED"),
+    ),
 ]
 
 
@@ -247,12 +257,20 @@ def expected_record(
         "principal": principal or "anonymous",
         "role": ROLE[principal],
         "method": case.full_name,
-        "purpose": getattr(request, "purpose", ""),
+        "purpose": purpose_of(request, status),
         "subjects": [pseudonym_of(tactful, ADA)] if about_ada else [],
         "decision": "allowed" if status == "OK" else "denied",
         "status": status,
         "request_id": rid,
     }
+
+
+def purpose_of(request: Message, status: str) -> str:
+    """The purpose a call's record names: the request's, or for NextAction, which names
+    a journey, the purpose its decision was made under (none when refused before it)."""
+    if isinstance(request, journeys_pb2.NextActionRequest):
+        return "checkout_recovery" if status == "OK" else ""
+    return str(getattr(request, "purpose", ""))
 
 
 def fields_of(record: access_log_pb2.AccessRecord) -> dict[str, Any]:

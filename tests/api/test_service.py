@@ -98,6 +98,7 @@ def test_health_reports_serving_for_every_service(tactful: Tactful) -> None:
         "tactful.v1.AccessLog",
         "tactful.v1.Subjects",
         "tactful.v1.Insights",
+        "tactful.v1.Journeys",
     ):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
@@ -113,6 +114,7 @@ def test_reflection_lists_the_services(tactful: Tactful) -> None:
         "tactful.v1.AccessLog",
         "tactful.v1.Subjects",
         "tactful.v1.Insights",
+        "tactful.v1.Journeys",
         "grpc.health.v1.Health",
     } <= names
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tactful.privacy.errors import Violation
+from tactful.journeys.engine import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
+from tactful.journeys.memory import OfferResult
+from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.segments.ingest import EventInput, SubjectInput
-from tactful.segments.journey import Handoff
 from tactful.segments.store import AttributeScalar
-from tactful.v1 import common_pb2, personalization_pb2
+from tactful.v1 import common_pb2, journeys_pb2, personalization_pb2
 
 
 def subject_from_proto(subject: common_pb2.SubjectRef) -> SubjectInput:
@@ -103,15 +104,106 @@ def event_from_proto(event: common_pb2.Event) -> EventInput:
     )
 
 
-def handoff_to_proto(handoff: Handoff) -> personalization_pb2.GetHandoffContextResponse:
-    """Withheld parts stay empty; `withheld` names them."""
+def handoff_to_proto(
+    journey_handoff: JourneyHandoff,
+) -> personalization_pb2.GetHandoffContextResponse:
+    """Withheld parts stay empty; `withheld` names them. The journey's parts are empty
+    when the purpose has no journey."""
+    handoff = journey_handoff.handoff
     reply = personalization_pb2.GetHandoffContextResponse(withheld=handoff.withheld)
     if handoff.intent is not None:
         reply.intent = str(handoff.intent.intent)
         reply.intent_confidence = handoff.intent.confidence
+        if handoff.intent.runner_up is not None:
+            reply.runner_up_intent = str(handoff.intent.runner_up)
+            reply.runner_up_confidence = handoff.intent.runner_up_confidence
     for step in handoff.recent_steps or ():
         reply.recent_steps.add(type=step.type, occurred_at=timestamp_from(step.occurred_at))
     reply.last_error_codes.extend(handoff.last_error_codes or ())
     reply.frustration = "" if handoff.frustration is None else str(handoff.frustration)
     reply.next_action = handoff.next_action or ""
+    reply.attempts.extend(attempt_to_proto(a) for a in journey_handoff.attempts or ())
+    if journey_handoff.recommended is not None:
+        reply.recommended.CopyFrom(recommended_to_proto(journey_handoff.recommended))
     return reply
+
+
+# -- journeys --------------------------------------------------------------------------
+
+OFFER_RESULTS: dict[OfferResult, journeys_pb2.OfferResult] = {
+    OfferResult.ACCEPTED: journeys_pb2.OFFER_RESULT_ACCEPTED,
+    OfferResult.REFUSED: journeys_pb2.OFFER_RESULT_REFUSED,
+    OfferResult.FAILED: journeys_pb2.OFFER_RESULT_FAILED,
+    OfferResult.IGNORED: journeys_pb2.OFFER_RESULT_IGNORED,
+    OfferResult.OFFERED: journeys_pb2.OFFER_RESULT_OFFERED,
+}
+# What a frontend may report of an offer; "offered" is the engine's own word.
+REPORTED_RESULTS = {
+    wire: result for result, wire in OFFER_RESULTS.items() if result is not OfferResult.OFFERED
+}
+
+
+def next_action_from_proto(
+    request: journeys_pb2.NextActionRequest,
+) -> tuple[SubjectInput, Ask]:
+    """Who the decision is about, and the question; a previous decision whose result
+    is not one a frontend reports is refused, naming the field."""
+    previous = None
+    if request.HasField("previous"):
+        result = REPORTED_RESULTS.get(request.previous.result)
+        if result is None:
+            raise InvalidRequest(
+                [Violation("previous.result", "must be accepted, refused, failed or ignored")]
+            )
+        previous = Previous(request.previous.decision_id, result)
+    ask = Ask(request.journey, channel=request.channel, step=request.step, previous=previous)
+    return subject_from_proto(request.subject), ask
+
+
+def action_to_proto(decided: JourneyDecision) -> journeys_pb2.JourneyAction:
+    decision = decided.decision
+    return journeys_pb2.JourneyAction(
+        id=decision.action or "",
+        kind=str(decision.kind or ""),
+        template=decision.template or "",
+        parameters=decision.parameters,
+    )
+
+
+def journey_decision_to_proto(decided: JourneyDecision) -> journeys_pb2.NextActionResponse:
+    decision = decided.decision
+    return journeys_pb2.NextActionResponse(
+        decision_id=decided.decision_id,
+        action=action_to_proto(decided),
+        confidence=decision.confidence,
+        rung=str(decision.rung),
+        runner_up=decision.runner_up or "",
+        reasons=[str(r) for r in decision.reasons],
+        playbook_version=decision.playbook_version,
+        explanation=decided.explanation,
+        data_categories=sorted(decision.categories),
+        journey=decided.journey,
+        purpose=decided.purpose,
+    )
+
+
+def attempt_to_proto(attempt: Attempt) -> journeys_pb2.JourneyAttempt:
+    return journeys_pb2.JourneyAttempt(
+        decision_id=attempt.decision_id,
+        journey=attempt.journey,
+        action=attempt.action,
+        kind=attempt.kind,
+        rung=attempt.rung,
+        offered_at=timestamp_from(attempt.offered_at),
+        result=OFFER_RESULTS[attempt.result],
+    )
+
+
+def recommended_to_proto(decided: JourneyDecision) -> journeys_pb2.RecommendedAction:
+    return journeys_pb2.RecommendedAction(
+        decision_id=decided.decision_id,
+        action=action_to_proto(decided),
+        rung=str(decided.decision.rung),
+        reasons=[str(r) for r in decided.decision.reasons],
+        explanation=decided.explanation,
+    )

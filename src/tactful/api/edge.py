@@ -60,6 +60,9 @@ class MethodResult:
     requested: Sequence[str] = ()
     # The pseudonyms the call touched, when the domain call already computed them.
     subjects: Sequence[str] | None = None
+    # The purpose the call was made under, when the request does not name it
+    # (NextAction names a journey; its playbook names the purpose).
+    purpose: str | None = None
 
 
 class Expected:
@@ -167,7 +170,11 @@ class Edge:
                 principal=actor.name if actor else ANONYMOUS,
                 role=decision.role if decision and decision.role else _first_role(actor),
                 method=method,
-                purpose=_name(getattr(request, "purpose", "") or ""),
+                purpose=_name(
+                    result.purpose
+                    if result and result.purpose is not None
+                    else getattr(request, "purpose", "") or ""
+                ),
                 subjects=tuple(
                     sorted(set(result.subjects))
                     if result and result.subjects is not None
@@ -325,7 +332,8 @@ class _Status(grpc.Status):
 _OK = _Status(grpc.StatusCode.OK, "", ())
 
 
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A contract name, or one with its kind ("journey:checkout_recovery", "signal:plan").
+_NAME = re.compile(r"(?:[a-z]{1,16}:)?[a-z][a-z0-9_]{0,63}")
 _FIELD_PATH = re.compile(r"[a-z0-9_]+(\[[0-9]+\])?(\.[a-z0-9_]+(\[[0-9]+\])?)*")
 
 
@@ -363,6 +371,8 @@ def _requested(request: Any) -> list[str]:
         return sorted(set(request.names))
     if hasattr(request, "events"):
         return sorted({e.type for e in request.events})
+    if hasattr(request, "journey"):  # NextAction refused before its decision
+        return [f"journey:{request.journey}"]
     return []
 
 

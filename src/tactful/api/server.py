@@ -23,6 +23,7 @@ from tactful.api.servicers import (
     Authorizer,
     Clock,
     InsightsServicer,
+    JourneysServicer,
     PersonalizationServicer,
     SubjectsServicer,
 )
@@ -43,6 +44,8 @@ from tactful.v1 import (
     access_log_pb2_grpc,
     insights_pb2,
     insights_pb2_grpc,
+    journeys_pb2,
+    journeys_pb2_grpc,
     personalization_pb2,
     personalization_pb2_grpc,
     subjects_pb2,
@@ -57,6 +60,7 @@ SERVICE_NAMES = tuple(
         (access_log_pb2, "AccessLog"),
         (subjects_pb2, "Subjects"),
         (insights_pb2, "Insights"),
+        (journeys_pb2, "Journeys"),
     )
 )
 
@@ -184,6 +188,7 @@ async def create_server(
             ingest,
             domain.consent,
             domain.releaser,
+            domain.journeys,
             writes,
             clock,
         ),  # fmt: skip
@@ -197,6 +202,9 @@ async def create_server(
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
         InsightsServicer(edge, domain.insights, writes, clock, debits.recorded), services
+    )
+    journeys_pb2_grpc.add_JourneysServicer_to_server(
+        JourneysServicer(edge, domain.journeys, writes, clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -15,18 +15,21 @@ from tactful.api.convert import (
     attribute_to_proto,
     event_from_proto,
     handoff_to_proto,
+    journey_decision_to_proto,
+    next_action_from_proto,
     subject_from_proto,
     timestamp_from,
 )
 from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.api.rpc import WriteScheduler, rpc
+from tactful.journeys.engine import Ask, JourneyDecision, JourneyHandoff
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.insights import Insights, ReleasedSizes
 from tactful.privacy.pending_records import PendingRecord
-from tactful.segments.ingest import EventRecorder, PreparedBatch, RecordResult
+from tactful.segments.ingest import EventRecorder, PreparedBatch, RecordResult, SubjectInput
 from tactful.segments.release import Releaser
 from tactful.segments.store import AttributeScalar, Batch
 from tactful.v1 import (
@@ -35,6 +38,8 @@ from tactful.v1 import (
     common_pb2,
     insights_pb2,
     insights_pb2_grpc,
+    journeys_pb2,
+    journeys_pb2_grpc,
     personalization_pb2,
     personalization_pb2_grpc,
     subjects_pb2,
@@ -52,6 +57,20 @@ class IngestSink(Protocol[Batch]):
     async def store(
         self, batch: PreparedBatch[Batch], now: datetime, record: PendingRecord | None = None
     ) -> RecordResult: ...
+
+
+class JourneyDecider(Protocol):
+    """The journey engine (journeys/engine.py): the next action, and the handoff with the
+    journey's parts. Both decide under the purpose themselves and raise the domain's
+    errors."""
+
+    def next_action(
+        self, actor: Actor, subject: SubjectInput, ask: Ask, *, now: datetime
+    ) -> JourneyDecision: ...
+
+    def handoff(
+        self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
+    ) -> JourneyHandoff: ...
 
 
 class Authorizer:
@@ -74,6 +93,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
         ingest: IngestSink[Batch],  # the engine stores
         consent: ConsentRecorder,
         releaser: Releaser,
+        journeys: JourneyDecider,
         writer: WriteScheduler,
         clock: Clock,
     ) -> None:
@@ -82,6 +102,7 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
         self._ingest = ingest
         self._consent = consent
         self._releaser = releaser
+        self._journeys = journeys
         self._writer = writer
         self._clock = clock
 
@@ -127,10 +148,32 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
     @rpc()
     def GetHandoffContext(self, request: P.GetHandoffContextRequest, actor: Actor) -> MethodResult:
         subject, now = subject_from_proto(request.subject), self._clock()
-        handoff = self._releaser.handoff(actor, subject, request.purpose, now=now)
-        decision = handoff.decision
-        return MethodResult(handoff_to_proto(handoff), decision, decision.requested,
-                       _about(handoff.subject))  # fmt: skip
+        found = self._journeys.handoff(actor, subject, request.purpose, now=now)
+        decision = found.handoff.decision
+        return MethodResult(handoff_to_proto(found), decision, decision.requested,
+                            _about(found.handoff.subject))  # fmt: skip
+
+
+class JourneysServicer(journeys_pb2_grpc.JourneysServicer):
+    service = "Journeys"
+
+    def __init__(
+        self, edge: Edge, journeys: JourneyDecider, writer: WriteScheduler, clock: Clock
+    ) -> None:
+        self._edge = edge
+        self._journeys = journeys
+        self._writer = writer
+        self._clock = clock
+
+    # A decision is remembered (and settles the previous one): a write, on the writer,
+    # not run while the access log fails.
+    @rpc(writes=True, on_writer=True)
+    def NextAction(self, request: journeys_pb2.NextActionRequest, actor: Actor) -> MethodResult:
+        (subject, ask), now = next_action_from_proto(request), self._clock()
+        decided = self._journeys.next_action(actor, subject, ask, now=now)
+        access = decided.access
+        return MethodResult(journey_decision_to_proto(decided), access, access.requested,
+                            _about(decided.subject), purpose=decided.purpose)  # fmt: skip
 
 
 class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):

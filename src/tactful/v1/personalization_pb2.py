@@ -24,37 +24,38 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
+from tactful.v1 import journeys_pb2 as tactful_dot_v1_dot_journeys__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tactful/v1/personalization.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"I\n\x13RecordEventsRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12!\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x11.tactful.v1.Event\"V\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nnot_stored\x18\x02 \x01(\x05\x12\x1a\n\x12\x64ropped_attributes\x18\x03 \x01(\x05\"n\n\x11SetConsentRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"E\n\x12SetConsentResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x12GetSegmentsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\'\n\x13GetSegmentsResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\"\\\n\x11GetSignalsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\"9\n\x12GetSignalsResponse\x12#\n\x07signals\x18\x01 \x03(\x0b\x32\x12.tactful.v1.Signal\"T\n\x18GetHandoffContextRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"L\n\x0bJourneyStep\x12\x0c\n\x04type\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x01\n\x19GetHandoffContextResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x19\n\x11intent_confidence\x18\x02 \x01(\x01\x12-\n\x0crecent_steps\x18\x03 \x03(\x0b\x32\x17.tactful.v1.JourneyStep\x12\x18\n\x10last_error_codes\x18\x04 \x03(\t\x12\x13\n\x0b\x66rustration\x18\x05 \x01(\t\x12\x13\n\x0bnext_action\x18\x06 \x01(\t\x12\x10\n\x08withheld\x18\x07 \x03(\t2\xb0\x03\n\x0fPersonalization\x12Q\n\x0cRecordEvents\x12\x1f.tactful.v1.RecordEventsRequest\x1a .tactful.v1.RecordEventsResponse\x12K\n\nSetConsent\x12\x1d.tactful.v1.SetConsentRequest\x1a\x1e.tactful.v1.SetConsentResponse\x12N\n\x0bGetSegments\x12\x1e.tactful.v1.GetSegmentsRequest\x1a\x1f.tactful.v1.GetSegmentsResponse\x12K\n\nGetSignals\x12\x1d.tactful.v1.GetSignalsRequest\x1a\x1e.tactful.v1.GetSignalsResponse\x12`\n\x11GetHandoffContext\x12$.tactful.v1.GetHandoffContextRequest\x1a%.tactful.v1.GetHandoffContextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tactful/v1/personalization.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\x1a\x19tactful/v1/journeys.proto\"I\n\x13RecordEventsRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12!\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x11.tactful.v1.Event\"V\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nnot_stored\x18\x02 \x01(\x05\x12\x1a\n\x12\x64ropped_attributes\x18\x03 \x01(\x05\"n\n\x11SetConsentRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"E\n\x12SetConsentResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x12GetSegmentsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\'\n\x13GetSegmentsResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\"\\\n\x11GetSignalsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\"9\n\x12GetSignalsResponse\x12#\n\x07signals\x18\x01 \x03(\x0b\x32\x12.tactful.v1.Signal\"T\n\x18GetHandoffContextRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"L\n\x0bJourneyStep\x12\x0c\n\x04type\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe5\x02\n\x19GetHandoffContextResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x19\n\x11intent_confidence\x18\x02 \x01(\x01\x12-\n\x0crecent_steps\x18\x03 \x03(\x0b\x32\x17.tactful.v1.JourneyStep\x12\x18\n\x10last_error_codes\x18\x04 \x03(\t\x12\x13\n\x0b\x66rustration\x18\x05 \x01(\t\x12\x13\n\x0bnext_action\x18\x06 \x01(\t\x12\x10\n\x08withheld\x18\x07 \x03(\t\x12\x18\n\x10runner_up_intent\x18\x08 \x01(\t\x12\x1c\n\x14runner_up_confidence\x18\t \x01(\x01\x12,\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x1a.tactful.v1.JourneyAttempt\x12\x32\n\x0brecommended\x18\x0b \x01(\x0b\x32\x1d.tactful.v1.RecommendedAction2\xb0\x03\n\x0fPersonalization\x12Q\n\x0cRecordEvents\x12\x1f.tactful.v1.RecordEventsRequest\x1a .tactful.v1.RecordEventsResponse\x12K\n\nSetConsent\x12\x1d.tactful.v1.SetConsentRequest\x1a\x1e.tactful.v1.SetConsentResponse\x12N\n\x0bGetSegments\x12\x1e.tactful.v1.GetSegmentsRequest\x1a\x1f.tactful.v1.GetSegmentsResponse\x12K\n\nGetSignals\x12\x1d.tactful.v1.GetSignalsRequest\x1a\x1e.tactful.v1.GetSignalsResponse\x12`\n\x11GetHandoffContext\x12$.tactful.v1.GetHandoffContextRequest\x1a%.tactful.v1.GetHandoffContextResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.personalization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDEVENTSREQUEST']._serialized_start=106
-  _globals['_RECORDEVENTSREQUEST']._serialized_end=179
-  _globals['_RECORDEVENTSRESPONSE']._serialized_start=181
-  _globals['_RECORDEVENTSRESPONSE']._serialized_end=267
-  _globals['_SETCONSENTREQUEST']._serialized_start=269
-  _globals['_SETCONSENTREQUEST']._serialized_end=379
-  _globals['_SETCONSENTRESPONSE']._serialized_start=381
-  _globals['_SETCONSENTRESPONSE']._serialized_end=450
-  _globals['_GETSEGMENTSREQUEST']._serialized_start=452
-  _globals['_GETSEGMENTSREQUEST']._serialized_end=530
-  _globals['_GETSEGMENTSRESPONSE']._serialized_start=532
-  _globals['_GETSEGMENTSRESPONSE']._serialized_end=571
-  _globals['_GETSIGNALSREQUEST']._serialized_start=573
-  _globals['_GETSIGNALSREQUEST']._serialized_end=665
-  _globals['_GETSIGNALSRESPONSE']._serialized_start=667
-  _globals['_GETSIGNALSRESPONSE']._serialized_end=724
-  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_start=726
-  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_end=810
-  _globals['_JOURNEYSTEP']._serialized_start=812
-  _globals['_JOURNEYSTEP']._serialized_end=888
-  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_start=891
-  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_end=1094
-  _globals['_PERSONALIZATION']._serialized_start=1097
-  _globals['_PERSONALIZATION']._serialized_end=1529
+  _globals['_RECORDEVENTSREQUEST']._serialized_start=133
+  _globals['_RECORDEVENTSREQUEST']._serialized_end=206
+  _globals['_RECORDEVENTSRESPONSE']._serialized_start=208
+  _globals['_RECORDEVENTSRESPONSE']._serialized_end=294
+  _globals['_SETCONSENTREQUEST']._serialized_start=296
+  _globals['_SETCONSENTREQUEST']._serialized_end=406
+  _globals['_SETCONSENTRESPONSE']._serialized_start=408
+  _globals['_SETCONSENTRESPONSE']._serialized_end=477
+  _globals['_GETSEGMENTSREQUEST']._serialized_start=479
+  _globals['_GETSEGMENTSREQUEST']._serialized_end=557
+  _globals['_GETSEGMENTSRESPONSE']._serialized_start=559
+  _globals['_GETSEGMENTSRESPONSE']._serialized_end=598
+  _globals['_GETSIGNALSREQUEST']._serialized_start=600
+  _globals['_GETSIGNALSREQUEST']._serialized_end=692
+  _globals['_GETSIGNALSRESPONSE']._serialized_start=694
+  _globals['_GETSIGNALSRESPONSE']._serialized_end=751
+  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_start=753
+  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_end=837
+  _globals['_JOURNEYSTEP']._serialized_start=839
+  _globals['_JOURNEYSTEP']._serialized_end=915
+  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_start=918
+  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_end=1275
+  _globals['_PERSONALIZATION']._serialized_start=1278
+  _globals['_PERSONALIZATION']._serialized_end=1710
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tactful.v1 import common_pb2 as _common_pb2
+from tactful.v1 import journeys_pb2 as _journeys_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -93,7 +94,7 @@ class JourneyStep(_message.Message):
     def __init__(self, type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetHandoffContextResponse(_message.Message):
-    __slots__ = ("intent", "intent_confidence", "recent_steps", "last_error_codes", "frustration", "next_action", "withheld")
+    __slots__ = ("intent", "intent_confidence", "recent_steps", "last_error_codes", "frustration", "next_action", "withheld", "runner_up_intent", "runner_up_confidence", "attempts", "recommended")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     INTENT_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     RECENT_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +102,10 @@ class GetHandoffContextResponse(_message.Message):
     FRUSTRATION_FIELD_NUMBER: _ClassVar[int]
     NEXT_ACTION_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_INTENT_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_FIELD_NUMBER: _ClassVar[int]
     intent: str
     intent_confidence: float
     recent_steps: _containers.RepeatedCompositeFieldContainer[JourneyStep]
@@ -108,4 +113,8 @@ class GetHandoffContextResponse(_message.Message):
     frustration: str
     next_action: str
     withheld: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, intent: _Optional[str] = ..., intent_confidence: _Optional[float] = ..., recent_steps: _Optional[_Iterable[_Union[JourneyStep, _Mapping]]] = ..., last_error_codes: _Optional[_Iterable[str]] = ..., frustration: _Optional[str] = ..., next_action: _Optional[str] = ..., withheld: _Optional[_Iterable[str]] = ...) -> None: ...
+    runner_up_intent: str
+    runner_up_confidence: float
+    attempts: _containers.RepeatedCompositeFieldContainer[_journeys_pb2.JourneyAttempt]
+    recommended: _journeys_pb2.RecommendedAction
+    def __init__(self, intent: _Optional[str] = ..., intent_confidence: _Optional[float] = ..., recent_steps: _Optional[_Iterable[_Union[JourneyStep, _Mapping]]] = ..., last_error_codes: _Optional[_Iterable[str]] = ..., frustration: _Optional[str] = ..., next_action: _Optional[str] = ..., withheld: _Optional[_Iterable[str]] = ..., runner_up_intent: _Optional[str] = ..., runner_up_confidence: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[_journeys_pb2.JourneyAttempt, _Mapping]]] = ..., recommended: _Optional[_Union[_journeys_pb2.RecommendedAction, _Mapping]] = ...) -> None: ...

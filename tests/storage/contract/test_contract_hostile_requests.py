@@ -231,6 +231,7 @@ METHODS = [
 # Names the contract declares, so that some calls pass validation and reach the stores.
 VOCABULARY: dict[str, list[str]] = {
     "purpose": sorted(CONTRACT.purposes),
+    "journey": sorted(CONTRACT.journeys),
     "namespace": sorted(NORMALIZERS),
     "id": ["ada@example.com", "+44 20 7946 0000", "c-1"],
     "type": sorted(CONTRACT.events),
@@ -341,6 +342,7 @@ CALLERS = {
     "tactful.v1.AccessLog": [COMPLIANCE],
     "tactful.v1.Subjects": ["privacy_ops"],
     "tactful.v1.Insights": ["analyst"],
+    "tactful.v1.Journeys": ["web_frontend", "support_widget", "agent_console"],
 }
 UNKNOWN_METHOD = "tactful.v1.Personalization/Nope"
 FUZZ_CALLS = 25  # per method and engine: a few seconds in all
