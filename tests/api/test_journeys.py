@@ -4,6 +4,7 @@ record of a decision, and the client's next_action."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -313,3 +314,17 @@ def test_the_client_asks_and_reports_a_refusal(tactful: Tactful) -> None:
     assert (after.action, after.rung) == ("talk_to_billing", "human")
     assert "refused_before" in after.reasons
     assert [v.field for v in unknown.value.field_violations] == ["journey"]
+
+
+# -- a store that cannot be read ---------------------------------------------------------
+
+
+def test_a_memory_that_cannot_be_read_answers_unavailable_never_a_guess(tactful: Tactful) -> None:
+    record(tactful, checkout(3), failed_payment(2))
+    with sqlite3.connect(tactful.settings.data_dir / "behavior.db") as behavior:
+        behavior.execute("ALTER TABLE journey_memory RENAME TO journey_memory_gone")
+    error = refused_with(tactful)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "retry_payment" not in (error.details() or "")
+    [row] = query(tactful, method=METHOD)
+    assert (row.status, row.released) == ("UNAVAILABLE", [])
