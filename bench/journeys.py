@@ -109,7 +109,7 @@ def _preload(emails: Sequence[str]) -> list[bytes]:
         for minutes, kind, attributes in (
             (9, "page_viewed", {"path": "/pricing"}),
             (7, "page_viewed", {"path": "/compare/plans"}),
-            (5, "plan_selected", {"plan": "pro" if i % 2 else "team"}),
+            (5, "plan_selected", {"plan": "pro" if i % 2 else "trial"}),
             (3, "page_viewed", {"path": "/signup"}),
         ):
             stamp = common_pb2.Event(subject=subject, type=kind)

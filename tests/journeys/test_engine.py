@@ -54,6 +54,21 @@ class Handoffs:
 
 
 @dataclass
+class Remembering:
+    """As the server runs the engine: decide, then remember."""
+
+    engine: JourneyEngine
+
+    def next_action(self, *args: Any, **kwargs: Any) -> Any:
+        decided = self.engine.next_action(*args, **kwargs)
+        self.engine.remember(decided)
+        return decided
+
+    def handoff(self, *args: Any, **kwargs: Any) -> Any:
+        return self.engine.handoff(*args, **kwargs)
+
+
+@dataclass
 class World:
     contract: Contract
     events: list[JourneyEvent] = field(default_factory=list)
@@ -61,7 +76,10 @@ class World:
     consent: Consent = field(default_factory=Consent)
     ids: int = 0
 
-    def engine(self) -> JourneyEngine:
+    def engine(self) -> Remembering:
+        return Remembering(self.bare())
+
+    def bare(self) -> JourneyEngine:
         def new_id() -> str:
             self.ids += 1
             return f"dec_{self.ids}"
@@ -214,3 +232,21 @@ def test_the_handoff_shows_the_steps_attempted_and_a_recommendation_remembering_
 def test_a_purpose_without_a_journey_withholds_the_journey_parts(world: World) -> None:
     parts = world.engine().handoff(FRONTEND, PERSON, "analytics", now=NOW)
     assert parts.attempts is None and parts.recommended is None
+
+
+def test_deciding_remembers_nothing_until_remember(world: World) -> None:
+    failed_payment(world)
+    engine = world.bare()
+    first = engine.next_action(FRONTEND, PERSON, Ask("checkout_recovery"), now=NOW)
+    assert world.memory.offers == []
+    engine.remember(first)
+    refused = Previous(first.decision_id, OfferResult.REFUSED)
+    later = NOW + timedelta(hours=1)
+    second = engine.next_action(
+        FRONTEND, PERSON, Ask("checkout_recovery", previous=refused), now=later
+    )
+    # The refusal counts for this very decision, before it is written.
+    assert "refused_before" in second.decision.reasons
+    assert world.memory.offers[0].result is OfferResult.OFFERED
+    engine.remember(second)
+    assert [o.result for o in world.memory.offers] == [OfferResult.REFUSED, OfferResult.OFFERED]

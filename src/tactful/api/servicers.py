@@ -72,6 +72,8 @@ class JourneyDecider(Protocol):
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
     ) -> JourneyHandoff: ...
 
+    def remember(self, decided: JourneyDecision) -> None: ...
+
 
 class Authorizer:
     """For methods whose domain call does not decide by itself."""
@@ -165,12 +167,16 @@ class JourneysServicer(journeys_pb2_grpc.JourneysServicer):
         self._writer = writer
         self._clock = clock
 
-    # A decision is remembered (and settles the previous one): a write, on the writer,
-    # not run while the access log fails.
-    @rpc(writes=True, on_writer=True)
-    def NextAction(self, request: journeys_pb2.NextActionRequest, actor: Actor) -> MethodResult:
+    # Decided where the engine reads (no wait behind writes), then remembered (with what
+    # became of the previous decision) on the writer; not run while the access log fails.
+    @rpc(writes=True)
+    async def NextAction(
+        self, request: journeys_pb2.NextActionRequest, actor: Actor
+    ) -> MethodResult:
         (subject, ask), now = next_action_from_proto(request), self._clock()
-        decided = self._journeys.next_action(actor, subject, ask, now=now)
+        decide = partial(self._journeys.next_action, actor, subject, ask, now=now)
+        decided = await self._edge.reads(decide)
+        await self._writer.run(partial(self._journeys.remember, decided))
         access = decided.access
         return MethodResult(journey_decision_to_proto(decided), access, access.requested,
                             _about(decided.subject), purpose=decided.purpose)  # fmt: skip

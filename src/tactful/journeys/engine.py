@@ -85,6 +85,8 @@ class JourneyDecision:
     purpose: str
     decision: decide.Decision
     explanation: str  # plain language for the person: categories of data, never values
+    offer: Remembered | None = None  # what `JourneyEngine.remember` keeps
+    settles: Remembered | None = None  # the earlier offer, with what became of it
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,10 @@ class Decider:
     ) -> None:  # fmt: skip
         self._contract = contract
         self._reads = {name: _Reads.of(p, contract) for name, p in playbooks.items()}
+        self._budgeted = {
+            name: any(a.constraints.daily_compensation_budget for a in p.actions.values())
+            for name, p in playbooks.items()
+        }
         self._reader = reader
         self._memory = memory
 
@@ -180,21 +186,29 @@ class Decider:
         *,
         now: datetime,
         consent: bool = True,
-    ) -> decide.Decision:
-        """`consent`: to the journey's purpose (a consent purpose is refused before
-        without it; another purpose may condition an action on it)."""
-        situation = self._situation(playbook, candidates, ask, now, consent)
+    ) -> tuple[decide.Decision, Remembered | None]:
+        """The decision, and the earlier offer `ask.previous` settles (with its new
+        result; None without one), which the decision already counts. `consent`: to the
+        journey's purpose (a consent purpose is refused before without it; another
+        purpose may condition an action on it)."""
         offers = self._memory.recall(candidates, playbook.purpose, playbook.journey, 0)
-        day = to_us(datetime.combine(now.astimezone(UTC).date(), time(), UTC))
+        settled = None if ask.previous is None else _settled(offers, ask.previous)
+        if settled is not None:
+            offers = [settled if o.decision_id == settled.decision_id else o for o in offers]
+        situation = self._situation(playbook, candidates, ask, now, consent)
+        spent = 0.0
+        if self._budgeted[playbook.journey]:  # a sum over everyone: only when it matters
+            day = to_us(datetime.combine(now.astimezone(UTC).date(), time(), UTC))
+            spent = self._memory.compensation_spent(playbook.journey, day)
         history = decide.History(
             tuple(
                 decide.Offer(o.action, from_us(o.offered_at_us), o.result is OfferResult.REFUSED)
                 for o in offers
                 if o.action
             ),
-            self._memory.compensation_spent(playbook.journey, day),
+            spent,
         )
-        return decide.decide(playbook, situation, history, now=now)
+        return decide.decide(playbook, situation, history, now=now), settled
 
     def _situation(
         self,
@@ -297,27 +311,37 @@ class JourneyEngine:
     def next_action(
         self, actor: Actor, subject: SubjectInput, ask: Ask, *, now: datetime
     ) -> JourneyDecision:
+        """The decision, read-only: `remember` keeps it (and what became of the previous
+        one), so that the reads need not wait for the writes. Two calls for one person at
+        the same moment may both count the memory as it was before either."""
         playbook = self._playbook(ask.journey)
         candidates, access, granted = self._allow(actor, subject, playbook)
-        if ask.previous is not None:
-            self._settle(candidates, ask.previous)
-        decision = self._decider.recommend(playbook, candidates, ask, now=now, consent=granted)
-        decision_id = self._new_id()
-        self._memory.remember(
-            Remembered(
-                decision_id,
-                candidates[0],
-                playbook.purpose,
-                playbook.journey,
-                decision.action or "",
-                str(decision.kind or ""),
-                str(decision.rung),
-                playbook.version,
-                to_us(now),
-                amount=_cost(playbook, decision),
-            )
+        decision, settled = self._decider.recommend(
+            playbook, candidates, ask, now=now, consent=granted
         )
-        return self._answer(access, candidates[0], decision_id, playbook, decision, ask)
+        decision_id = self._new_id()
+        offer = Remembered(
+            decision_id,
+            candidates[0],
+            playbook.purpose,
+            playbook.journey,
+            decision.action or "",
+            str(decision.kind or ""),
+            str(decision.rung),
+            playbook.version,
+            to_us(now),
+            amount=_cost(playbook, decision),
+        )
+        answer = self._answer(access, candidates[0], decision_id, playbook, decision, ask)
+        return replace(answer, offer=offer, settles=settled)
+
+    def remember(self, decided: JourneyDecision) -> None:
+        """Keep the decision's offer, and what became of the previous one."""
+        if decided.settles is not None:
+            previous = decided.settles
+            self._memory.settle([previous.pseudonym], previous.decision_id, previous.result)
+        if decided.offer is not None:
+            self._memory.remember(decided.offer)
 
     def handoff(
         self, actor: Actor, subject: SubjectInput, purpose: str, *, now: datetime
@@ -345,7 +369,7 @@ class JourneyEngine:
             for o in offers
             if o.action
         )
-        decision = self._decider.recommend(
+        decision, _ = self._decider.recommend(
             playbook, candidates, Ask(playbook.journey, "agent"), now=now
         )
         recommended = self._answer(
@@ -383,26 +407,6 @@ class JourneyEngine:
         )
         return candidates, access, granted
 
-    def _settle(self, candidates: tuple[str, ...], previous: Previous) -> None:
-        if previous.result is OfferResult.OFFERED:
-            raise InvalidRequest(
-                [
-                    Violation(
-                        "previous.result",
-                        "say what became of it: accepted, refused, failed or ignored",
-                    )
-                ]
-            )
-        if not self._memory.settle(candidates, previous.decision_id, previous.result):
-            raise InvalidRequest(
-                [
-                    Violation(
-                        "previous.decision_id",
-                        "no decision with this id was made for this subject",
-                    )
-                ]
-            )
-
     def _answer(
         self,
         access: AccessDecision,
@@ -433,6 +437,19 @@ class JourneyEngine:
         return JourneyDecision(
             recorded, subject, decision_id, playbook.journey, playbook.purpose, decision, text
         )
+
+
+def _settled(offers: Sequence[Remembered], previous: Previous) -> Remembered:
+    """The earlier offer `previous` names, with its new result; InvalidRequest when it
+    names none of this person's offers on this journey."""
+    if previous.result is OfferResult.OFFERED:
+        why = "say what became of it: accepted, refused, failed or ignored"
+        raise InvalidRequest([Violation("previous.result", why)])
+    for offer in offers:
+        if offer.decision_id == previous.decision_id:
+            return replace(offer, result=previous.result)
+    why = "no decision with this id was made for this subject on this journey"
+    raise InvalidRequest([Violation("previous.decision_id", why)])
 
 
 def _cost(playbook: Playbook, decision: decide.Decision) -> float:
