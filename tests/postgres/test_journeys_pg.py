@@ -25,6 +25,7 @@ from tests.api.test_journeys import (
 )
 from tests.conftest import Tactful, make_settings
 from tests.postgres_cluster import fresh_database, shared_cluster
+from tests.test_journeys_tour import check_tour
 
 pytest.importorskip("psycopg")
 
@@ -58,3 +59,7 @@ def test_a_refusal_is_remembered_in_the_database_and_recorded(on_postgres: Tactf
         assert (r.purpose, list(r.subjects)) == (CHECKOUT, [pseudonym_of(one, ADA)])
         assert r.requested[0] == "journey:checkout_recovery"
     assert "processing_error" not in str(logged)
+
+
+def test_the_six_journeys_end_to_end_on_postgresql(on_postgres: Tactful) -> None:
+    check_tour(on_postgres)

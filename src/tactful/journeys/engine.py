@@ -186,9 +186,10 @@ class Decider:
         *,
         now: datetime,
         consent: bool = True,
-    ) -> tuple[decide.Decision, Remembered | None]:
-        """The decision, and the earlier offer `ask.previous` settles (with its new
-        result; None without one), which the decision already counts. `consent`: to the
+    ) -> tuple[decide.Decision, Remembered | None, frozenset[str]]:
+        """The decision, the earlier offer `ask.previous` settles (with its new result;
+        None without one), which the decision already counts, and the person's segments
+        among those the playbook reads (for the explanation). `consent`: to the
         journey's purpose (a consent purpose is refused before without it; another
         purpose may condition an action on it)."""
         offers = self._memory.recall(candidates, playbook.purpose, playbook.journey, 0)
@@ -208,7 +209,8 @@ class Decider:
             ),
             spent,
         )
-        return decide.decide(playbook, situation, history, now=now), settled
+        decision = decide.decide(playbook, situation, history, now=now)
+        return decision, settled, situation.segments
 
     def _situation(
         self,
@@ -316,7 +318,7 @@ class JourneyEngine:
         the same moment may both count the memory as it was before either."""
         playbook = self._playbook(ask.journey)
         candidates, access, granted = self._allow(actor, subject, playbook)
-        decision, settled = self._decider.recommend(
+        decision, settled, member_of = self._decider.recommend(
             playbook, candidates, ask, now=now, consent=granted
         )
         decision_id = self._new_id()
@@ -332,7 +334,9 @@ class JourneyEngine:
             to_us(now),
             amount=_cost(playbook, decision),
         )
-        answer = self._answer(access, candidates[0], decision_id, playbook, decision, ask)
+        answer = self._answer(
+            access, candidates[0], decision_id, playbook, decision, ask, member_of
+        )
         return replace(answer, offer=offer, settles=settled)
 
     def remember(self, decided: JourneyDecision) -> None:
@@ -369,12 +373,13 @@ class JourneyEngine:
             for o in offers
             if o.action
         )
-        decision, _ = self._decider.recommend(
+        decision, _, member_of = self._decider.recommend(
             playbook, candidates, Ask(playbook.journey, "agent"), now=now
         )
         recommended = self._answer(
-            handoff.decision, candidates[0], "", playbook, decision, Ask(playbook.journey)
-        )
+            handoff.decision, candidates[0], "", playbook, decision, Ask(playbook.journey),
+            member_of,
+        )  # fmt: skip
         return JourneyHandoff(handoff, attempts, recommended)
 
     def _playbook(self, journey: str) -> Playbook:
@@ -415,6 +420,7 @@ class JourneyEngine:
         playbook: Playbook,
         decision: decide.Decision,
         ask: Ask,
+        member_of: frozenset[str],
     ) -> JourneyDecision:
         """The answer, and the access record's view of it: what was read (the journey and
         the data categories, never values) and what was released (the action, its rung),
@@ -433,7 +439,7 @@ class JourneyEngine:
             reason=f"{access.reason}; {playbook.journey} v{playbook.version}: "
             f"{decision.action} on rung {decision.rung} ({why})",
         )
-        text = explain(playbook, decision, self._contract, step=ask.step)
+        text = explain(playbook, decision, self._contract, step=ask.step, member_of=member_of)
         return JourneyDecision(
             recorded, subject, decision_id, playbook.journey, playbook.purpose, decision, text
         )

@@ -3,8 +3,11 @@ approved text with categories of data filled in, never values.
 
 The placeholders (checked when the playbook loads) become:
 - {signals}: the contract's descriptions of the signals the decision read, in a list
-  ("failed payment attempts in the last 24 hours and the error code of …");
-- {segments}: the segments read, by name ("an active customer" reads "active customer");
+  and in the second person ("the language the person chose last" reads "the
+  language you chose last");
+- {segments}: the segments read that the person is in, by name ("active customer"):
+  a condition that reads a segment the person is not in ("not an enterprise admin")
+  does not say "you are" one;
 - {purpose}, {journey}: their names in words ("checkout recovery");
 - {step}: the step the frontend named, in words, or "this step";
 - {intent}: "what your recent steps suggest you are doing"; {consent}: "your consent
@@ -40,8 +43,16 @@ def in_words(name: str) -> str:
     return name.replace("_", " ").strip()
 
 
-def explain(playbook: Playbook, decision: decide.Decision, contract: Contract, *, step: str) -> str:
-    """The decision's explanation for the person; "" when its action has none."""
+def explain(
+    playbook: Playbook,
+    decision: decide.Decision,
+    contract: Contract,
+    *,
+    step: str,
+    member_of: frozenset[str] = frozenset(),
+) -> str:
+    """The decision's explanation for the person; "" when its action has none.
+    `member_of`: the person's segments among those the decision read."""
     action = playbook.actions.get(decision.action or "")
     if action is None:
         return ""
@@ -50,7 +61,9 @@ def explain(playbook: Playbook, decision: decide.Decision, contract: Contract, *
         c.removeprefix("signal:") for c in decision.categories if c.startswith("signal:")
     )
     segments = sorted(
-        c.removeprefix("segment:") for c in decision.categories if c.startswith("segment:")
+        name
+        for c in decision.categories
+        if c.startswith("segment:") and (name := c.removeprefix("segment:")) in member_of
     )
     described = [_described(contract, name) for name in signals]
     if decide.INTENT in decision.categories and "{intent}" not in text:
@@ -71,4 +84,6 @@ def _described(contract: Contract, signal: str) -> str:
     if spec is None or not spec.description:
         return in_words(signal)
     text = spec.description.strip().rstrip(".")
-    return text[:1].lower() + text[1:]
+    text = text[:1].lower() + text[1:]
+    # Written for a compliance reader ("the person"); told to the person themselves.
+    return text.replace("the person's", "your").replace("the person", "you")

@@ -64,7 +64,7 @@ def run_case(playbook: Playbook, contract: Contract, case: Case) -> CaseResult:
     reader = Reader(contract, ReplayedBehavior(replayed(case)))
     decider = Decider(contract, {playbook.journey: playbook}, reader, MemoryJourneyMemory())
     decision: Decision
-    decision, _ = decider.recommend(
+    decision, _, _ = decider.recommend(
         playbook, _SUBJECT, Ask(playbook.journey, step="case"), now=CASE_TIME
     )
     return CaseResult(case, decision.action, decision.rung, decision.reasons)
