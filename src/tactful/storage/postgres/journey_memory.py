@@ -11,26 +11,12 @@ a decision made after an erasure is new data, as an event recorded after it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from tactful.journeys.memory import OfferResult, Remembered
+from tactful.storage.journey_rows import COLUMNS, remembered
 from tactful.storage.postgres import behavior_schema as layout
 from tactful.storage.postgres.connection import Database
 from tactful.storage.postgres.errors import translated
-
-COLUMNS = (
-    "decision_id, pseudonym, purpose, journey, action, kind, rung, playbook_version,"
-    " offered_at_us, result, amount"
-)
-
-
-def remembered(row: Sequence[Any]) -> Remembered:
-    """A row of COLUMNS as the value it stores."""
-    decision_id, pseudonym, purpose, journey, action, kind, rung, version, at, result, amount = row
-    return Remembered(
-        decision_id, pseudonym, purpose, journey, action, kind, rung, version, at,
-        OfferResult(result), float(amount),
-    )  # fmt: skip
 
 
 @translated

@@ -19,8 +19,8 @@ from psycopg import sql
 from tactful.journeys.memory import Remembered
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
 from tactful.segments.signal_state import HOUR_US
+from tactful.storage import journey_rows
 from tactful.storage.postgres import behavior_schema as layout
-from tactful.storage.postgres import journey_memory
 from tactful.storage.postgres import signals as signal_state
 from tactful.storage.postgres.connection import Connection, Database
 from tactful.storage.postgres.errors import translated
@@ -116,11 +116,11 @@ class PostgresSubjectData:
     def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
         with self._db.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {journey_memory.COLUMNS} FROM journey_memory"
+                f"SELECT {journey_rows.COLUMNS} FROM journey_memory"
                 " WHERE pseudonym = ANY(%s::text[]) ORDER BY offered_at_us, decision_id",
                 [list(pseudonyms)],
             ).fetchall()
-        return [journey_memory.remembered(row) for row in rows]
+        return [journey_rows.remembered(row) for row in rows]
 
     # -- retention --------------------------------------------------------------------------
 

@@ -19,26 +19,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from tactful.journeys.memory import OfferResult, Remembered
+from tactful.storage.journey_rows import COLUMNS, remembered
 from tactful.storage.sqlite.behavior_schema import migrations, placeholders
 from tactful.storage.sqlite.connection import connect
 from tactful.storage.sqlite.errors import translated
-
-COLUMNS = (
-    "decision_id, pseudonym, purpose, journey, action, kind, rung, playbook_version,"
-    " offered_at_us, result, amount"
-)
-
-
-def remembered(row: Sequence[Any]) -> Remembered:
-    """A row of COLUMNS as the value it stores."""
-    decision_id, pseudonym, purpose, journey, action, kind, rung, version, at, result, amount = row
-    return Remembered(
-        decision_id, pseudonym, purpose, journey, action, kind, rung, version, at,
-        OfferResult(result), float(amount),
-    )  # fmt: skip
 
 
 @translated

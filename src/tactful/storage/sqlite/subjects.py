@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tactful.journeys.memory import Remembered
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
-from tactful.storage.sqlite import journey_memory
+from tactful.storage import journey_rows
 from tactful.storage.sqlite import signals as signal_state
 from tactful.storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
 from tactful.storage.sqlite.connection import connect
@@ -95,11 +95,11 @@ class SqliteSubjectData:
 
     def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
         rows = self._db.conn.execute(
-            f"SELECT {journey_memory.COLUMNS} FROM journey_memory"
+            f"SELECT {journey_rows.COLUMNS} FROM journey_memory"
             f" WHERE pseudonym IN ({placeholders(pseudonyms)}) ORDER BY offered_at_us, decision_id",
             pseudonyms,
         )
-        return [journey_memory.remembered(row) for row in rows]
+        return [journey_rows.remembered(row) for row in rows]
 
     # -- retention --------------------------------------------------------------------------
 
