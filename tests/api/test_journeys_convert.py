@@ -15,8 +15,8 @@ from tactful.api.convert import (
     next_action_from_proto,
 )
 from tactful.journeys.decide import Decision, Reason
-from tactful.journeys.engine import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
 from tactful.journeys.memory import OfferResult
+from tactful.journeys.next_action import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
 from tactful.journeys.playbook import ActionKind, Rung
 from tactful.privacy.decisions import Decision as AccessDecision
 from tactful.privacy.decisions import Verdict

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from tactful.journeys.catalogue import load_journeys
-from tactful.journeys.engine import Ask, JourneyEngine, Previous
+from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.memory import MemoryJourneyMemory, OfferResult
+from tactful.journeys.next_action import Ask, Previous
 from tactful.journeys.playbook import Rung
 from tactful.privacy.contract import Contract, load_contract
 from tactful.privacy.decisions import Action, Actor, decide

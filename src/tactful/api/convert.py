@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tactful.journeys.engine import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
 from tactful.journeys.memory import OfferResult
+from tactful.journeys.next_action import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.segments.ingest import EventInput, SubjectInput
 from tactful.segments.store import AttributeScalar

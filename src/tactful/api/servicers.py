@@ -22,7 +22,7 @@ from tactful.api.convert import (
 )
 from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.api.rpc import WriteScheduler, rpc
-from tactful.journeys.engine import Ask, JourneyDecision, JourneyHandoff
+from tactful.journeys.next_action import Ask, JourneyDecision, JourneyHandoff
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import Contract

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tactful.journeys.decide import Decision, Reason
-from tactful.journeys.engine import Ask, Decider
+from tactful.journeys.decider import Decider
 from tactful.journeys.memory import MemoryJourneyMemory
+from tactful.journeys.next_action import Ask
 from tactful.journeys.playbook import Case, Playbook, Rung
 from tactful.privacy.contract import Contract
 from tactful.segments.reader import Reader
