@@ -20,7 +20,7 @@ from tactful.privacy.contract import Contract
 
 
 def playbook_path(contract: Contract, journey: str) -> Path:
-    return Path(contract.path).parent / contract.journeys[journey]
+    return Path(contract.path).parent / contract.journeys[journey].playbook
 
 
 def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Playbook:

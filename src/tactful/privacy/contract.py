@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tactful.privacy.errors import ContractError
+from tactful.privacy.journey_specs import JourneySpec, parse_global_holdout, parse_journey
 from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates
 from tactful.privacy.journey_states_reader import parse_journey_states
 from tactful.privacy.rules import Rule, parse_rule
@@ -129,9 +130,11 @@ class Contract:
     segments: Mapping[str, SegmentSpec]
     signals: Mapping[str, SignalSpec]
     purposes: Mapping[str, Purpose]
-    # Journey name → its playbook file as written (relative to the contract's folder).
-    journeys: Mapping[str, str] = field(default_factory=dict)
+    # Each journey: its playbook file (relative to the contract's folder), holdout,
+    # outcomes and success metric (journey_specs.py).
+    journeys: Mapping[str, JourneySpec] = field(default_factory=dict)
     states: JourneyStates = DEFAULT_STATES  # [intent] and [states.*]
+    holdout: float = 0.0  # [holdout] share: people held out of every journey
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -188,13 +191,14 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
     if not purposes:
         checker.problem("purposes", "no purpose declared; nothing could be collected")
     journeys = {
-        name: _journey(checker, name, raw)
+        name: parse_journey(checker, name, raw)
         for name, raw in checker.table(document, "journeys").items()
     }
+    holdout = parse_global_holdout(checker, document)
     states = parse_journey_states(checker, document, events, segments)
     if checker.problems:
         raise ContractError(source, checker.problems)
-    return Contract(source, events, segments, signals, purposes, journeys, states)
+    return Contract(source, events, segments, signals, purposes, journeys, states, holdout)
 
 
 def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> list[str]:
@@ -221,6 +225,7 @@ _TOP_LEVEL_KEYS = (
     "segments",
     "purposes",
     "journeys",
+    "holdout",
     "intent",
     "states",
 )
@@ -434,13 +439,6 @@ def _purpose(
             raw, "undeclared_attributes", where, UndeclaredAttributes, UndeclaredAttributes.REJECT
         ),
     )
-
-
-def _journey(checker: _Checker, name: str, raw: Mapping[str, Any]) -> str:
-    """A journey names its playbook file; journeys/playbook_file.py reads and checks it."""
-    where = f"journeys.{name}"
-    checker.keys(where, raw, ("playbook",))
-    return checker.text(raw, "playbook", where)
 
 
 def _is_int(value: object) -> bool:

@@ -1,0 +1,142 @@
+"""What the contract declares of each journey, beside its playbook: its holdout share,
+the outcomes it records and its success metric; and the one global holdout.
+
+    [holdout]                     # people excluded from every journey's personalization
+    share = 0.05
+
+    [journeys.checkout_recovery]
+    playbook = "playbooks/checkout_recovery.toml"
+    holdout = 0.10                # this journey's own holdout (default 0)
+    outcomes = ["converted", "recovered_amount", "abandoned", "complaint"]
+    success_metric = "recovered_revenue"
+
+Every key but `playbook` is optional. A success metric reads one outcome, which the
+journey must declare. Shares are fractions of people, from 0 to 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Outcome(StrEnum):
+    """What happened after a decision, as RecordOutcome reports it."""
+
+    RESOLVED = "resolved"  # the person's need was met
+    CONTAINED = "contained"  # met without a human
+    HANDED_OFF = "handed_off"  # a human took over
+    REOPENED = "reopened"  # it came back
+    ABANDONED = "abandoned"  # the person gave up (left, canceled, churned)
+    CONVERTED = "converted"  # the journey's goal reached (paid, activated, retained)
+    RECOVERED_AMOUNT = "recovered_amount"  # money the journey recovered
+    EFFORT = "effort"  # customer effort score, 1 (low) to 7
+    TIME_TO_RESOLUTION = "time_to_resolution"  # seconds
+    HANDLE_TIME = "handle_time"  # an agent's handle time, seconds
+    AGENT_VERDICT = "agent_verdict"  # used, changed or rejected the recommendation
+    COMPLAINT = "complaint"  # the person complained
+
+
+class SuccessMetric(StrEnum):
+    """A journey's success metric (the seed's table) and the outcome it reads."""
+
+    ACTIVATION_RATE = "activation_rate"
+    RECOVERED_REVENUE = "recovered_revenue"
+    FIRST_CONTACT_RESOLUTION = "first_contact_resolution"
+    CHURN_REDUCTION = "churn_reduction"
+    HANDLE_TIME_REDUCTION = "handle_time_reduction"
+    QUALITY_SCORE = "quality_score"
+
+
+METRIC_READS: Mapping[SuccessMetric, Outcome] = {
+    SuccessMetric.ACTIVATION_RATE: Outcome.CONVERTED,
+    SuccessMetric.RECOVERED_REVENUE: Outcome.RECOVERED_AMOUNT,
+    SuccessMetric.FIRST_CONTACT_RESOLUTION: Outcome.RESOLVED,
+    SuccessMetric.CHURN_REDUCTION: Outcome.ABANDONED,
+    SuccessMetric.HANDLE_TIME_REDUCTION: Outcome.HANDLE_TIME,
+    SuccessMetric.QUALITY_SCORE: Outcome.AGENT_VERDICT,
+}
+MAX_HOLDOUT = 0.5
+
+
+@dataclass(frozen=True)
+class JourneySpec:
+    name: str
+    playbook: str  # the playbook file as written, relative to the contract's folder
+    holdout: float = 0.0  # share of people held out of this journey
+    outcomes: frozenset[Outcome] = frozenset()
+    success_metric: SuccessMetric | None = None
+
+
+class Checks(Protocol):
+    """How the contract's loader collects problems (contract._Checker)."""
+
+    def problem(self, where: str, what: str) -> None: ...
+
+    def keys(self, where: str, table: Mapping[str, Any], known: Iterable[str]) -> None: ...
+
+    def text(self, raw: Mapping[str, Any], key: str, where: str) -> str: ...
+
+
+_JOURNEY_KEYS = ("playbook", "holdout", "outcomes", "success_metric")
+
+
+def parse_journey(checker: Checks, name: str, raw: Mapping[str, Any]) -> JourneySpec:
+    where = f"journeys.{name}"
+    checker.keys(where, raw, _JOURNEY_KEYS)
+    playbook = checker.text(raw, "playbook", where)
+    holdout = share(checker, raw.get("holdout", 0.0), f"{where}.holdout")
+    outcomes = _outcomes(checker, raw.get("outcomes", []), f"{where}.outcomes")
+    metric = None
+    if "success_metric" in raw:
+        try:
+            metric = SuccessMetric(raw["success_metric"])
+        except ValueError:
+            known = ", ".join(m.value for m in SuccessMetric)
+            checker.problem(f"{where}.success_metric", f"must be one of {known}")
+        else:
+            needs = METRIC_READS[metric]
+            if needs not in outcomes:
+                checker.problem(
+                    f"{where}.success_metric",
+                    f"{metric} reads the outcome {needs!r}; add it to outcomes",
+                )
+    return JourneySpec(name, playbook, holdout, outcomes, metric)
+
+
+def parse_global_holdout(checker: Checks, document: Mapping[str, Any]) -> float:
+    raw = document.get("holdout", {})
+    if not isinstance(raw, dict):
+        checker.problem("holdout", "must be a table, e.g. [holdout] share = 0.05")
+        return 0.0
+    checker.keys("holdout", raw, ("share",))
+    return share(checker, raw.get("share", 0.0), "holdout.share")
+
+
+def share(checker: Checks, value: object, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_HOLDOUT
+    ):
+        checker.problem(where, f"a share of people from 0 to {MAX_HOLDOUT}, e.g. 0.05")
+        return 0.0
+    return float(value)
+
+
+def _outcomes(checker: Checks, value: object, where: str) -> frozenset[Outcome]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        checker.problem(where, "must be a list of outcome names")
+        return frozenset()
+    found = set()
+    for index, item in enumerate(value):
+        try:
+            found.add(Outcome(item))
+        except ValueError:
+            known = ", ".join(o.value for o in Outcome)
+            checker.problem(f"{where}[{index}]", f"{item!r} is not an outcome; one of {known}")
+    return frozenset(found)
