@@ -43,6 +43,7 @@ class Remembered:
     offered_at_us: int
     result: OfferResult = OfferResult.OFFERED
     amount: float = 0.0  # a compensation's value, counted against the daily budget
+    arm: str = "treatment"  # or a holdout: what the scorecard compares (journeys/holdout.py)
 
 
 class JourneyMemory(Protocol):

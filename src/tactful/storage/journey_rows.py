@@ -10,14 +10,15 @@ from tactful.journeys.memory import OfferResult, Remembered
 
 COLUMNS = (
     "decision_id, pseudonym, purpose, journey, action, kind, rung, playbook_version,"
-    " offered_at_us, result, amount"
+    " offered_at_us, result, amount, arm"
 )
 
 
 def remembered(row: Sequence[Any]) -> Remembered:
     """A row of COLUMNS as the value it stores."""
-    decision_id, pseudonym, purpose, journey, action, kind, rung, version, at, result, amount = row
+    (decision_id, pseudonym, purpose, journey, action, kind, rung, version, at, result, amount,
+     arm) = row  # fmt: skip
     return Remembered(
         decision_id, pseudonym, purpose, journey, action, kind, rung, version, at,
-        OfferResult(result), float(amount),
+        OfferResult(result), float(amount), arm,
     )  # fmt: skip

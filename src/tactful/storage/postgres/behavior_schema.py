@@ -132,9 +132,14 @@ CREATE INDEX journey_memory_spent ON journey_memory (journey, offered_at_us);
 CREATE INDEX journey_memory_purpose ON journey_memory (purpose, offered_at_us);
 """
 
+# Which arm each decision was made in (treatment or a holdout), for the scorecard.
+_V5 = """
+ALTER TABLE journey_memory ADD COLUMN arm text NOT NULL DEFAULT 'treatment';
+"""
+
 SCHEMA = Schema(
     "behavior",
-    [_V1, _V2, _V3, _V4],
+    [_V1, _V2, _V3, _V4, _V5],
     tables=(
         "subjects",
         "events",

@@ -35,10 +35,10 @@ class PostgresJourneyMemory:
         with self._db.transaction() as conn:
             kept = conn.execute(
                 f"INSERT INTO journey_memory ({COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (decision_id) DO NOTHING",
                 (o.decision_id, o.pseudonym, o.purpose, o.journey, o.action, o.kind, o.rung,
-                 o.playbook_version, o.offered_at_us, o.result.value, o.amount),
+                 o.playbook_version, o.offered_at_us, o.result.value, o.amount, o.arm),
             ).rowcount  # fmt: skip
         if not kept:
             raise ValueError(f"decision {offer.decision_id} is already remembered")

@@ -221,3 +221,9 @@ def m011_journey_memory(db: sqlite_utils.Database) -> None:
         CREATE INDEX journey_memory_spent ON journey_memory (journey, offered_at_us);
         CREATE INDEX journey_memory_purpose ON journey_memory (purpose, offered_at_us);
     """)
+
+
+@migrations()
+def m012_journey_arm(db: sqlite_utils.Database) -> None:
+    # Which arm each decision was made in (treatment or a holdout), for the scorecard.
+    db.execute("ALTER TABLE journey_memory ADD COLUMN arm TEXT NOT NULL DEFAULT 'treatment'")

@@ -39,10 +39,11 @@ class SqliteJourneyMemory:
         o = offer
         with self._writing:
             kept = self._writer.conn.execute(
-                f"INSERT INTO journey_memory ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO journey_memory ({COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (decision_id) DO NOTHING",
                 (o.decision_id, o.pseudonym, o.purpose, o.journey, o.action, o.kind, o.rung,
-                 o.playbook_version, o.offered_at_us, o.result.value, o.amount),
+                 o.playbook_version, o.offered_at_us, o.result.value, o.amount, o.arm),
             ).rowcount  # fmt: skip
         if not kept:
             raise ValueError(f"decision {offer.decision_id} is already remembered")
