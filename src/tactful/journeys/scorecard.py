@@ -42,6 +42,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
+from operator import attrgetter, gt
 from typing import Protocol
 
 from tactful.journeys.outcomes import ScoredDecision
@@ -74,6 +76,11 @@ OTHER_ACTION = "(other)"  # a treatment decision on an action the playbook no lo
 _ROUNDING_SLACK = 1e-9
 DEFAULT_BOUNDS = Bounds()
 
+_CELL = attrgetter("playbook_version", "arm", "action")
+_DECIDED_AT = attrgetter("decided_at_us")
+_PSEUDONYM = attrgetter("pseudonym")
+_REPORT = attrgetter("report")
+_RUNG = attrgetter("rung")
 Noise = Callable[[Sequence[int], float], list[int]]
 
 
@@ -143,11 +150,18 @@ class _Cells:
         ]
         return cls({key: i for i, key in enumerate(keys)}, frozenset(playbook.actions))
 
-    def of_row(self, row: ScoredDecision) -> int | None:
-        action = "" if row.arm != TREATMENT else row.action
-        if row.arm == TREATMENT and action not in self.actions:
+    def of_rows(self, rows: Sequence[ScoredDecision]) -> list[int | None]:
+        """Each row's cell; None outside the public cells (a version or arm unknown)."""
+        keys = list(map(_CELL, rows))
+        found = {key: self._of(*key) for key in set(keys)}
+        return list(map(found.__getitem__, keys))
+
+    def _of(self, version: int, arm: str, action: str) -> int | None:
+        if arm != TREATMENT:
+            action = ""
+        elif action not in self.actions:
             action = OTHER_ACTION
-        return self.index.get((row.playbook_version, row.arm, action))
+        return self.index.get((version, arm, action))
 
 
 class Scorecards:
@@ -237,24 +251,19 @@ class Scorecards:
         released: Sequence[ReleasedStatistic],
     ) -> dict[str, list[Noisy]]:
         """Per statistic name (and `rungs:<rung>`), the noisy sum of each cell."""
-        size = len(cells.index)
-        placed = [(c, row) for row in chosen if (c := cells.of_row(row)) is not None]
+        size, rungs = len(cells.index), list(Rung)
+        by_cell: list[list[ScoredDecision]] = [[] for _ in range(size)]
+        for c, row in zip(cells.of_rows(chosen), chosen, strict=True):
+            if c is not None:
+                by_cell[c].append(row)
+        reports = [list(map(_REPORT, rows)) for rows in by_cell]
+        exact = {PEOPLE: [len(rows) for rows in by_cell]}
+        exact |= {stat.name: [stat.total(r) for r in reports] for stat in stats}
         scales = {s.name: s.scale for s in released}
-        exact: dict[str, list[int]] = {PEOPLE: [0] * size}
-        rungs = list(Rung)
-        by_rung = [0] * (size * len(rungs))
-        position = {rung.value: i for i, rung in enumerate(rungs)}
-        people = exact[PEOPLE]
-        for c, row in placed:
-            people[c] += 1
-            rung = position.get(row.rung)
-            if rung is not None:
-                by_rung[c * len(rungs) + rung] += 1
-        for stat in stats:
-            sums, value = [0] * size, stat.value
-            for c, row in placed:
-                sums[c] += value(row.report)
-            exact[stat.name] = sums
+        by_rung = []
+        for rows in by_cell:
+            on = list(map(_RUNG, rows))
+            by_rung += [on.count(rung.value) for rung in rungs]
         noisy = {name: self._noised(sums, scales[name]) for name, sums in exact.items()}
         flat = self._noised(by_rung, scales[RUNGS])
         for i, name in enumerate(rungs):
@@ -267,13 +276,12 @@ class Scorecards:
 
 
 def _latest_per_person(rows: Sequence[ScoredDecision]) -> list[ScoredDecision]:
-    """Each person's latest decision in the window: the one that counts."""
-    latest: dict[str, ScoredDecision] = {}
-    for row in rows:
-        seen = latest.get(row.pseudonym)
-        if seen is None or row.decided_at_us > seen.decided_at_us:
-            latest[row.pseudonym] = row
-    return list(latest.values())
+    """Each person's latest decision in the window: the one that counts. (In C loops:
+    a store that reads rows in time order skips the sort.)"""
+    times = list(map(_DECIDED_AT, rows))
+    if any(map(gt, times, islice(times, 1, None))):
+        rows = [rows[i] for i in sorted(range(len(rows)), key=times.__getitem__)]
+    return list(dict(zip(map(_PSEUDONYM, rows), rows, strict=True)).values())
 
 
 def _scales(epsilon: float, stats: Sequence[Statistic]) -> tuple[ReleasedStatistic, ...]:

@@ -18,8 +18,9 @@ discrete Laplace variance is at most that).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from tactful.journeys.outcomes import AgentVerdict, OutcomeReport
 from tactful.journeys.playbook import Rung
@@ -42,39 +43,50 @@ class Bounds:
 class Statistic:
     name: str
     sensitivity: int
-    value: Callable[[OutcomeReport], int]  # already clamped to [0, sensitivity]
+    total: Callable[[Sequence[OutcomeReport]], int]  # each person's value clamped first
 
 
-def _flag(field: str) -> Callable[[OutcomeReport], int]:
-    return lambda r: 1 if getattr(r, field) is True else 0
+def _flag(field: str) -> Callable[[Sequence[OutcomeReport]], int]:
+    get = attrgetter(field)
+    return lambda reports: list(map(get, reports)).count(True)
 
 
-def _capped(field: str, cap: int) -> Callable[[OutcomeReport], int]:
-    def value(report: OutcomeReport) -> int:
-        raw = getattr(report, field)
-        return 0 if raw is None else min(cap, max(0, round(raw)))
-
-    return value
-
-
-def _reported(field: str) -> Callable[[OutcomeReport], int]:
-    return lambda r: 0 if getattr(r, field) is None else 1
+def _capped(field: str, cap: int) -> Callable[[Sequence[OutcomeReport]], int]:
+    get = attrgetter(field)
+    return lambda reports: sum(
+        min(cap, max(0, round(v))) for v in map(get, reports) if v is not None
+    )
 
 
-def _first_contact(r: OutcomeReport) -> int:
-    return 1 if r.resolved is True and r.reopened is not True and r.handed_off is not True else 0
+def _reported(field: str) -> Callable[[Sequence[OutcomeReport]], int]:
+    get = attrgetter(field)
+    return lambda reports: len(reports) - list(map(get, reports)).count(None)
 
 
-def _handoff_resolved(r: OutcomeReport) -> int:
-    return 1 if r.handed_off is True and r.resolved is True and r.reopened is not True else 0
+def _first_contact(reports: Sequence[OutcomeReport]) -> int:
+    return sum(
+        1
+        for r in reports
+        if r.resolved is True and r.reopened is not True and r.handed_off is not True
+    )
 
 
-def _effort(r: OutcomeReport) -> int:
-    return 0 if r.effort is None else min(7, max(1, r.effort))
+def _handoff_resolved(reports: Sequence[OutcomeReport]) -> int:
+    return sum(
+        1 for r in reports if r.handed_off is True and r.resolved is True and r.reopened is not True
+    )
 
 
-def _used(r: OutcomeReport) -> int:
-    return 1 if r.agent_verdict is AgentVerdict.USED else 0
+def _effort(reports: Sequence[OutcomeReport]) -> int:
+    return sum(min(7, max(1, v)) for v in map(_EFFORT, reports) if v is not None)
+
+
+def _used(reports: Sequence[OutcomeReport]) -> int:
+    return list(map(_VERDICT, reports)).count(AgentVerdict.USED)
+
+
+_EFFORT = attrgetter("effort")
+_VERDICT = attrgetter("agent_verdict")
 
 
 PEOPLE = "people"
