@@ -117,6 +117,16 @@ def test_a_person_with_50_decisions_counts_once_by_their_latest() -> None:
     assert group(card, "global_holdout").people == 1
 
 
+def test_the_latest_counts_whatever_order_the_store_reads_rows_in() -> None:
+    rows = Rows([scored("ada", at=50, arm="global_holdout")])
+    rows.rows += [scored("ada", at=t, arm="treatment") for t in range(1, 50)]
+    rows.rows += [scored("bob", at=7, arm="journey_holdout"), scored("bob", at=3)]
+    card = release(scorecards(rows, least=1))
+    assert group(card, "treatment").people == 0
+    assert group(card, "global_holdout").people == 1
+    assert group(card, "journey_holdout").people == 1
+
+
 def test_exact_figures_without_noise() -> None:
     rows = Rows()
     rows.add(30, resolved=True, effort=2, time_to_resolution_s=60.0)
