@@ -17,6 +17,8 @@ from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.engine import JourneyEngine
+from tactful.journeys.outcomes import ScoredDecision
+from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -59,6 +61,7 @@ class Domain:
     erasures: stores.Outbox
     journey_memory: stores.Memory
     journeys: JourneyEngine
+    scorecards: Scorecards
 
     def close(self) -> None:
         for resource in (
@@ -136,6 +139,9 @@ def open_domain(
         journey_memory,
         releaser,
     )
+    scorecards = Scorecards(
+        contract, playbooks, _NothingScored(), budget_ledger, budget=settings.insights_budget
+    )
     return Domain(
         contract,
         pseudonymizer,
@@ -153,7 +159,16 @@ def open_domain(
         erasures,
         journey_memory,
         journeys,
+        scorecards,
     )
+
+
+class _NothingScored:
+    """The scorecard's source until the outcome store is wired here (`scored` of
+    journeys/outcomes.py's OutcomeStore): no decision, so every group is withheld."""
+
+    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
+        return []
 
 
 def _print_renormalization(report: RekeyReport) -> None:

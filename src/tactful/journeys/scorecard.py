@@ -123,6 +123,7 @@ class Uplift:
 class ReleasedScorecard:
     decision: Decision
     journey: str
+    purpose: str  # the journey's playbook's: what its data was collected for
     success_metric: str  # "" if the journey declares none
     groups: tuple[ScoreGroup, ...]
     uplifts: tuple[Uplift, ...]
@@ -193,11 +194,14 @@ class Scorecards:
         epsilon: float,
         *,
         now: datetime,
-        owed: Callable[[Decision], PendingRecord] | None = None,
+        owed: Callable[[Decision, str], PendingRecord] | None = None,
     ) -> ReleasedScorecard:
-        """The scorecard of `journey` over [since_us, until_us). Call from the single
-        writer thread: the debit is a write."""
-        decision = enforce(decide(self._contract, actor, Action.READ_SCORECARD, "", [journey]))
+        """The scorecard of `journey` over [since_us, until_us). `owed(decision, purpose)`:
+        the access record the call gets, kept with the debit until it is durable. Call
+        from the single writer thread: the debit is a write."""
+        decision = enforce(
+            decide(self._contract, actor, Action.READ_SCORECARD, "", [f"journey:{journey}"])
+        )
         playbook = self._playbook(journey, since_us, until_us)
         spec = self._contract.journeys[journey]
         metric = spec.success_metric
@@ -218,13 +222,14 @@ class Scorecards:
             )
             decision = replace(decision, reason=reason)
             if owed is not None:
-                ledger.keep_pending_record(owed(decision))
+                ledger.keep_pending_record(owed(decision, playbook.purpose))
             chosen = _latest_per_person(self._source.scored(journey, since_us, until_us))
             noisy = self._noisy_sums(chosen, cells, stats, released)
         groups, uplifts = _read(noisy, cells, playbook, metric, self._bounds)
         return ReleasedScorecard(
             decision,
             journey,
+            playbook.purpose,
             str(metric or ""),
             groups,
             uplifts,
