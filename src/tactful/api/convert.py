@@ -184,6 +184,7 @@ def journey_decision_to_proto(decided: JourneyDecision) -> journeys_pb2.NextActi
         data_categories=sorted(decision.categories),
         journey=decided.journey,
         purpose=decided.purpose,
+        arm=str(decision.arm),
     )
 
 

@@ -17,6 +17,7 @@ from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.engine import JourneyEngine
+from tactful.journeys.holdout import Holdouts
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -136,6 +137,7 @@ def open_domain(
         Reader(contract, store, minimum),
         journey_memory,
         releaser,
+        holdouts=Holdouts(contract, keyring.keys("holdout")),
     )
     return Domain(
         contract,

@@ -47,7 +47,7 @@ def draw(key: bytes, subject: bytes, scope: str) -> float:
     """The person's uniform number in [0, 1) for `scope` ("global" or "journey:NAME")."""
     message = DOMAIN + b"\x00" + scope.encode("utf-8") + b"\x00" + subject
     digest = _crypto.hmac_sha256(key, message)
-    return (int.from_bytes(digest[:8], "big") >> (64 - _BITS)) / 2**_BITS
+    return (int.from_bytes(digest[:8], "big") >> (64 - _BITS)) / (1 << _BITS)
 
 
 def assign(
@@ -70,9 +70,13 @@ class Holdouts:
         self._shares = {name: spec.holdout for name, spec in contract.journeys.items()}
         self._keys = keys
 
+    def holds_out(self, journey: str) -> bool:
+        """Whether anyone may be held out of `journey` (its share or the global one)."""
+        return self._shares.get(journey, 0.0) > 0 or self._global > 0
+
     def arm(self, journey: str, namespace: str, normalized: str) -> Arm:
-        share = self._shares.get(journey, 0.0)
-        if share <= 0 and self._global <= 0:
+        if not self.holds_out(journey):
             return Arm.TREATMENT
+        share = self._shares.get(journey, 0.0)
         _, key = self._keys.snapshot().primary_key()
         return assign(key, subject_key(namespace, normalized), journey, share, self._global)

@@ -61,7 +61,7 @@ class JourneyAction(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., template: _Optional[str] = ..., parameters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NextActionResponse(_message.Message):
-    __slots__ = ("decision_id", "action", "confidence", "rung", "runner_up", "reasons", "playbook_version", "explanation", "data_categories", "journey", "purpose")
+    __slots__ = ("decision_id", "action", "confidence", "rung", "runner_up", "reasons", "playbook_version", "explanation", "data_categories", "journey", "purpose", "arm")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class NextActionResponse(_message.Message):
     DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     action: JourneyAction
     confidence: float
@@ -84,7 +85,8 @@ class NextActionResponse(_message.Message):
     data_categories: _containers.RepeatedScalarFieldContainer[str]
     journey: str
     purpose: str
-    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., confidence: _Optional[float] = ..., rung: _Optional[str] = ..., runner_up: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., playbook_version: _Optional[int] = ..., explanation: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., journey: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+    arm: str
+    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., confidence: _Optional[float] = ..., rung: _Optional[str] = ..., runner_up: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., playbook_version: _Optional[int] = ..., explanation: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., journey: _Optional[str] = ..., purpose: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class JourneyAttempt(_message.Message):
     __slots__ = ("decision_id", "journey", "action", "kind", "rung", "offered_at", "result")
