@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.cli.main import main
 from tactful.client import Subject as ClientSubject
 from tactful.client import connect
 from tactful.journeys.holdout import Arm, assign, subject_key
@@ -107,3 +108,24 @@ def _for(address: str, *events: common_pb2.Event) -> list[common_pb2.Event]:
     for e in events:
         e.subject.CopyFrom(email(address))
     return list(events)
+
+
+def test_an_analyst_asks_the_arm_and_gets_the_servers(
+    held_out: Tactful, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    development = (root / "examples" / "development.toml").read_text()
+    contract = tmp_path / "contract" / "contract.toml"
+    config = tmp_path / "tactful.toml"
+    config.write_text(
+        f'data_dir = "{held_out.settings.data_dir}"\n'
+        f'keyring = "{held_out.settings.keyring_path}"\n'
+        + development.replace('contract = "contract.toml"', f'contract = "{contract}"')
+    )
+    for arm in Arm:
+        address = person_in(held_out, arm)
+        record(held_out, *_for(address, checkout(3), failed_payment(2)))
+        served = ask(held_out, email(address)).arm
+        subject = ["--namespace", "email", "--id", address]
+        assert main(["journeys", "arm", CHECKOUT, *subject, "--config", str(config)]) == 0
+        assert capsys.readouterr().out == f"{served}\n" == f"{arm}\n"
