@@ -17,11 +17,20 @@ from tactful.client import connect
 from tactful.journeys.holdout import Arm, assign, subject_key
 from tactful.privacy.keyring import load_keyring
 from tactful.privacy.pseudonym import normalize
-from tactful.v1 import common_pb2
+from tactful.v1 import common_pb2, personalization_pb2
 from tests.api.test_access_log_service import query
-from tests.api.test_journeys import CHECKOUT, FRONTEND, METHOD, checkout, failed_payment, record
+from tests.api.test_journeys import (
+    CHECKOUT,
+    FRONTEND,
+    METHOD,
+    checkout,
+    failed_payment,
+    minutes_ago,
+    record,
+)
 from tests.api.test_journeys import next_action as ask
-from tests.conftest import Tactful, email, token_for, write_contract
+from tests.api.test_signals import event
+from tests.conftest import Tactful, bearer, email, token_for, write_contract
 
 GLOBAL_SHARE = 0.2
 JOURNEY_SHARE = 0.3
@@ -129,3 +138,26 @@ def test_an_analyst_asks_the_arm_and_gets_the_servers(
         subject = ["--namespace", "email", "--id", address]
         assert main(["journeys", "arm", CHECKOUT, *subject, "--config", str(config)]) == 0
         assert capsys.readouterr().out == f"{served}\n" == f"{arm}\n"
+
+
+def test_the_handoff_recommends_the_baseline_for_a_global_holdout(held_out: Tactful) -> None:
+    agent = "agent_console"
+    for address, expected in (
+        (person_in(held_out, Arm.GLOBAL_HOLDOUT), ("send_article", "global_holdout")),
+        (person_in(held_out, Arm.TREATMENT), ("fix_payment", "treatment")),
+    ):
+        declined = event(
+            "payment_failed", minutes_ago(2), email(address), error_code="card_declined"
+        )
+        record(held_out, checkout_for(address), declined, purpose="agent_assist", principal=agent)
+        request = personalization_pb2.GetHandoffContextRequest(
+            subject=email(address), purpose="agent_assist"
+        )
+        reply = held_out.personalization.GetHandoffContext(
+            request, metadata=bearer(agent), timeout=10
+        )
+        assert (reply.recommended.action.id, reply.recommended.arm) == expected
+
+
+def checkout_for(address: str) -> common_pb2.Event:
+    return event("checkout_started", minutes_ago(3), email(address), value=42.0)

@@ -207,4 +207,5 @@ def recommended_to_proto(decided: JourneyDecision) -> journeys_pb2.RecommendedAc
         rung=str(decided.decision.rung),
         reasons=[str(r) for r in decided.decision.reasons],
         explanation=decided.explanation,
+        arm=str(decided.decision.arm),
     )

@@ -107,15 +107,17 @@ class JourneyAttempt(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., journey: _Optional[str] = ..., action: _Optional[str] = ..., kind: _Optional[str] = ..., rung: _Optional[str] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[OfferResult, str]] = ...) -> None: ...
 
 class RecommendedAction(_message.Message):
-    __slots__ = ("decision_id", "action", "rung", "reasons", "explanation")
+    __slots__ = ("decision_id", "action", "rung", "reasons", "explanation", "arm")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RUNG_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     action: JourneyAction
     rung: str
     reasons: _containers.RepeatedScalarFieldContainer[str]
     explanation: str
-    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., rung: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ...) -> None: ...
+    arm: str
+    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., rung: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
