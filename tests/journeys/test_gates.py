@@ -152,6 +152,8 @@ def test_journeys_explain_reads_a_playbook_in_words(tactful: Callable[..., Ran])
     assert "purpose:     checkout_recovery (contract)" in out
     assert "action goodwill_credit: compensate" in out
     assert "never again once refused" in out
+    assert "baseline:    change_method (what a held-out person gets)" in out
+    assert "success metric recovered_revenue" in out
     assert "applies when:  (payment_failures_24h >= 1 and payment_failures_24h < 3)" in out
     unknown = tactful("journeys", "explain", "nope", "--file", str(EXAMPLES / "contract.toml"))
     assert unknown.returncode == 1 and "declared: " in unknown.stderr
