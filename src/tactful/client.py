@@ -144,6 +144,7 @@ class NextAction:
     explanation: str  # plain language for the person: categories of data, never values
     playbook_version: int
     request_id: str
+    arm: str = "treatment"  # or journey_holdout, global_holdout: the baseline action
 
 
 @dataclass(frozen=True)
@@ -379,6 +380,7 @@ class Client:
             reply.explanation,
             reply.playbook_version,
             rid,
+            reply.arm,
         )
 
     def close(self) -> None:

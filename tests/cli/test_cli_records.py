@@ -67,6 +67,7 @@ def test_each_command_that_changes_or_reads_leaves_one_record(
         (("keys", "rekey", *c), "keys.rekey", "admin"),
         (("keys", "retire", "v1", *c), "keys.retire", "admin"),
         (("subjects", "export", *subject, *c), "subjects.export", "privacy_ops"),
+        (("journeys", "arm", "checkout_recovery", *subject, *c), "journeys.arm", "analyst"),
         (("subjects", "erase", *subject, *c), "subjects.erase", "privacy_ops"),
         (("retention", "run", *c), "retention.run", "admin"),
         (("audit", "query", "--decision", "denied", *c), "audit.query", "compliance"),
@@ -157,3 +158,19 @@ def test_an_export_to_a_file_that_cannot_be_recorded_writes_no_file(
     assert code == 1
     assert not output.exists()
     assert [p.name for p in failing_log.parent.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_an_arm_is_printed_after_its_record(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = ("--config", str(config))
+    subject = ("--namespace", "email", "--id", "Ada@Example.com")
+    assert run(capsys, "keys", "init", *c)[0] == 0
+    assert run(capsys, "journeys", "arm", "checkout_recovery", *subject, *c) == (
+        0,
+        "treatment\n",  # the example contract holds nobody out
+        "",
+    )
+    assert records(config)[-1][2:] == ("tactful.cli/journeys.arm", "journey checkout_recovery")
+    code, _, err = run(capsys, "journeys", "arm", "nowhere", *subject, *c)
+    assert code == 1 and "no journey 'nowhere'" in err

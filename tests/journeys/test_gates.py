@@ -152,6 +152,32 @@ def test_journeys_explain_reads_a_playbook_in_words(tactful: Callable[..., Ran])
     assert "purpose:     checkout_recovery (contract)" in out
     assert "action goodwill_credit: compensate" in out
     assert "never again once refused" in out
+    assert "baseline:    change_method (what a held-out person gets)" in out
+    assert "success metric recovered_revenue" in out
     assert "applies when:  (payment_failures_24h >= 1 and payment_failures_24h < 3)" in out
     unknown = tactful("journeys", "explain", "nope", "--file", str(EXAMPLES / "contract.toml"))
     assert unknown.returncode == 1 and "declared: " in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ("holdout = 0.0 ", "holdout = 0.1 ", "journeys.checkout_recovery.holdout"),
+        ("share = 0.0 ", "share = 0.05 ", "[holdout] share"),
+    ],
+)
+def test_a_held_out_journey_without_a_baseline_is_refused(
+    folder: Path, old: str, new: str, named: str
+) -> None:
+    contract = folder / "contract.toml"
+    contract.write_text(contract.read_text().replace(old, new))
+    playbook = folder / "playbooks" / "checkout_recovery.toml"
+    text = playbook.read_text()
+    playbook.write_text(text.replace('baseline = "change_method"', ""))
+    with pytest.raises(PlaybookError) as caught:
+        load_journeys(load_contract(contract))
+    [problem] = caught.value.problems
+    assert problem.startswith("baseline: the contract holds people out of this journey")
+    assert named in problem
+    playbook.write_text(text)  # with its baseline, it loads
+    assert load_journeys(load_contract(contract))["checkout_recovery"].baseline == "change_method"

@@ -735,3 +735,13 @@ def test_the_example_with_any_one_value_replaced_still_answers(
         table = table[key]
     table[path[-1]] = value
     _answers(document)
+
+
+def test_the_baseline_names_a_declared_action() -> None:
+    assert parse_playbook(DOCUMENT, CONTRACT).baseline == "change_method"
+    assert parse_playbook({**DOCUMENT, "baseline": "cart_kept"}, CONTRACT).baseline == "cart_kept"
+    without = {k: v for k, v in DOCUMENT.items() if k != "baseline"}
+    assert parse_playbook(without, CONTRACT).baseline is None
+    problems = problems_of({**DOCUMENT, "baseline": "free_pony"})
+    assert "baseline: 'free_pony' is not an action of this playbook" in problems
+    assert "baseline: is required" in problems_of({**DOCUMENT, "baseline": 3})

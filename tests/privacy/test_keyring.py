@@ -14,7 +14,17 @@ from typing import Any
 import pytest
 
 from tactful.privacy.errors import KeyringError
-from tactful.privacy.keyring import ALL_KEY_USES, FORMAT, KeySet, create_keyring, load_keyring
+from tactful.privacy.keyring import (
+    ALL_KEY_USES,
+    FORMAT,
+    KEY_USES,
+    KeySet,
+    add_holdout_key,
+    create_keyring,
+    load_keyring,
+    retire_version,
+    rotate_keyring,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 KEY = base64.b64encode(bytes(range(32))).decode()
@@ -254,3 +264,35 @@ def test_key_of_unknown_version_names_it() -> None:
 
 def test_keyset_repr_hides_key_material() -> None:
     assert repr(b"\x07" * 32) not in repr(keyset(7, 7))
+
+
+# --- the holdout key -------------------------------------------------------------------------
+
+
+def test_a_new_keyring_has_a_holdout_key(tmp_path: Path) -> None:
+    keyring = create_keyring(tmp_path / "keyring.json", now=NOW)
+    assert keyring.holdout is not None
+    assert keyring.holdout.primary == 1
+
+
+def test_a_keyring_from_before_the_holdout_key_loads_and_gets_one_once(tmp_path: Path) -> None:
+    document = valid_document()
+    del document["keysets"]["holdout"]
+    path = write_keyring(tmp_path / "keyring.json", document)
+    assert load_keyring(path).holdout is None
+    assert add_holdout_key(path, now=NOW) is True
+    first = load_keyring(path).holdout
+    assert first is not None
+    assert add_holdout_key(path, now=NOW) is False
+    assert load_keyring(path).holdout == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_holdout_key_is_never_rotated_or_retired(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    create_keyring(path, now=NOW)
+    with pytest.raises(KeyringError, match="never rotated"):
+        rotate_keyring(path, ["holdout"], now=NOW)
+    with pytest.raises(KeyringError, match="never retired"):
+        retire_version(path, "holdout", 1)
+    assert "holdout" not in KEY_USES  # `tactful keys rotate` offers KEY_USES

@@ -184,6 +184,7 @@ def journey_decision_to_proto(decided: JourneyDecision) -> journeys_pb2.NextActi
         data_categories=sorted(decision.categories),
         journey=decided.journey,
         purpose=decided.purpose,
+        arm=str(decision.arm),
     )
 
 
@@ -206,4 +207,5 @@ def recommended_to_proto(decided: JourneyDecision) -> journeys_pb2.RecommendedAc
         rung=str(decided.decision.rung),
         reasons=[str(r) for r in decided.decision.reasons],
         explanation=decided.explanation,
+        arm=str(decided.decision.arm),
     )

@@ -17,6 +17,7 @@ from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.engine import JourneyEngine
+from tactful.journeys.holdout import Holdouts
 from tactful.journeys.outcomes import ScoredDecision
 from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
@@ -26,7 +27,7 @@ from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import Contract, check_principals, load_contract
 from tactful.privacy.errors import ContractError
 from tactful.privacy.insights import Insights
-from tactful.privacy.keyring import KeyringWatcher
+from tactful.privacy.keyring import KeyringWatcher, add_holdout_key
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.suppression import Tombstones, migrate_legacy_tombstones
 from tactful.privacy.vault import IdentityVault
@@ -83,6 +84,7 @@ def open_domain(
     # Before any store opens: a playbook that does not check or whose cases fail stops
     # the start, as a bad contract does.
     playbooks = load_journeys(contract)
+    add_holdout_key(settings.keyring_path, now=utc_now())  # a keyring from before it
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
     vault = stores.open_vault(settings, keyring.keys("vault"), keyring.keys("pseudonym"))
@@ -138,6 +140,7 @@ def open_domain(
         Reader(contract, store, minimum),
         journey_memory,
         releaser,
+        holdouts=Holdouts(contract, keyring.keys("holdout")),
     )
     scorecards = Scorecards(
         contract, playbooks, _NothingScored(), budget_ledger, budget=settings.insights_budget

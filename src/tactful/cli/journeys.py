@@ -1,20 +1,27 @@
 """`tactful journeys …`: a product owner's and a compliance officer's view of the
 journeys the contract declares: run the playbooks' release gates (`test`), read a
-playbook in words (`explain`). Neither touches a store."""
+playbook in words (`explain`); neither touches a store. And an analyst's: which arm
+one person is in (`arm`), from the keyring's holdout key, recorded in the access log."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tactful.app import receipts
 from tactful.app.settings import Settings
 from tactful.journeys.catalogue import load_journey
 from tactful.journeys.describe import describe_playbook
 from tactful.journeys.gates import run_cases
+from tactful.journeys.holdout import Holdouts
 from tactful.privacy.contract import Contract, load_contract
+from tactful.privacy.errors import KeyringError
+from tactful.privacy.keyring import load_keyring
+from tactful.privacy.pseudonym import Pseudonymizer, normalize
 
 
 def register(
@@ -39,11 +46,21 @@ def register(
         "explain", help="a playbook as a compliance officer reads it: what, when, why, for whom"
     )
     explain.add_argument("journey", help="the journey's name, as the contract declares it")
+    arm = group.add_parser(
+        "arm",
+        help="which arm one person is in on a journey: treatment, journey_holdout or "
+        "global_holdout (recorded in the access log)",
+    )
+    arm.add_argument("journey", help="the journey's name, as the contract declares it")
+    arm.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
+    arm.add_argument("--id", required=True, dest="identifier", help="the identifier")
     for command in (test, explain):
         command.add_argument("--file", type=Path, help="contract file (default: configured)")
         config_option(command)
+    config_option(arm)
     test.set_defaults(run=lambda args: _test(_contract(settings_of, args), args.journey))
     explain.set_defaults(run=lambda args: _explain(_contract(settings_of, args), args.journey))
+    arm.set_defaults(run=lambda args: _arm(settings_of(args), args))
 
 
 def _contract(
@@ -85,4 +102,23 @@ def _explain(contract: Contract, journey: str) -> int:
     if names is None:
         return 1
     print(describe_playbook(load_journey(contract, journey, gates=False), contract), end="")
+    return 0
+
+
+def _arm(settings: Settings, args: argparse.Namespace) -> int:
+    contract = load_contract(settings.contract)
+    if _named(contract, args.journey) is None:
+        return 1
+    normalized = normalize(args.namespace, args.identifier)
+    keyring = load_keyring(settings.keyring_path)
+    if keyring.holdout is None:
+        raise KeyringError("no holdout key; run `tactful keys upgrade` to add it")
+    arm = Holdouts(contract, keyring.holdout).arm(args.journey, args.namespace, normalized)
+    pseudonym = Pseudonymizer(keyring.pseudonym).pseudonymize(args.namespace, normalized)
+    with receipts.opened_log(settings) as log:  # recorded before it is printed
+        receipts.record(
+            log, "journeys", "arm", role="analyst", now=datetime.now(UTC), subject=pseudonym,
+            reason=f"journey {args.journey}", reads=True,
+        )  # fmt: skip
+    print(arm)
     return 0

@@ -217,7 +217,8 @@ def _keys_upgrade(args: argparse.Namespace) -> int:
 
 def _keys_show(args: argparse.Namespace) -> int:
     keyring = load_keyring(_keyring_path(args))
-    for keyset in (keyring.pseudonym, keyring.vault, keyring.signing, keyring.suppression):
+    keysets = (keyring.pseudonym, keyring.vault, keyring.signing, keyring.suppression)
+    for keyset in (*keysets, *((keyring.holdout,) if keyring.holdout else ())):
         versions = ", ".join(
             f"v{v}{' (primary)' if v == keyset.primary else ''}" for v in keyset.live_versions()
         )

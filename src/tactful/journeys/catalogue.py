@@ -34,11 +34,28 @@ def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Pla
             f"journey: {playbook.journey!r}, but the contract names this file for journey "
             f"{journey!r}; make them the same"
         )
+    problems.extend(_holdout_problems(contract, journey, playbook))
     if gates:
         problems.extend(failures(playbook, contract))
     if problems:
         raise PlaybookError(str(path), problems)
     return playbook
+
+
+def _holdout_problems(contract: Contract, journey: str, playbook: Playbook) -> list[str]:
+    """A journey with people held out must say what they get instead."""
+    share = contract.journeys[journey].holdout
+    if playbook.baseline is not None or (share <= 0 and contract.holdout <= 0):
+        return []
+    which = (
+        f"journeys.{journey}.holdout = {share}"
+        if share > 0
+        else f"[holdout] share = {contract.holdout}"
+    )
+    return [
+        f"baseline: the contract holds people out of this journey ({which}); declare "
+        '`baseline = "ACTION"`, the action they get: what the product did before'
+    ]
 
 
 def load_journeys(contract: Contract) -> dict[str, Playbook]:

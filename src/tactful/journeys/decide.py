@@ -66,6 +66,7 @@ from tactful.journeys.conditions import (
     Not,
     SignalTest,
 )
+from tactful.journeys.holdout import Arm
 from tactful.journeys.playbook import Action, ActionKind, Playbook, QuietHours, Rung
 from tactful.privacy.rules import signals_of
 from tactful.segments.frustration import Frustration
@@ -106,6 +107,7 @@ class Reason(StrEnum):
     COMPENSATIONS_CAPPED = "compensations_capped"
     BUDGET_SPENT = "budget_spent"
     QUIET_HOURS = "quiet_hours"
+    HELD_OUT = "held_out"  # in a holdout: the playbook's baseline, no ladder
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,26 @@ class Decision:
     categories: frozenset[str]  # data categories read: "signal:x", "segment:y", "intent" …
     playbook_version: int
     parameters: tuple[str, ...] = ()  # clarify: the top two intent labels
+    arm: Arm = Arm.TREATMENT  # a holdout's decision is the baseline (`held_out`)
+
+
+def held_out(playbook: Playbook, arm: Arm) -> Decision:
+    """A held-out person's decision: the playbook's baseline, whatever their situation
+    (nothing about them is read), on no rung of the ladder."""
+    assert playbook.baseline is not None, "the catalogue refuses a holdout without one"
+    action = playbook.actions[playbook.baseline]
+    return Decision(
+        action=action.id,
+        kind=action.kind,
+        template=action.template,
+        rung=Rung.NONE,
+        confidence=0.0,
+        runner_up=None,
+        reasons=(Reason.HELD_OUT,),
+        categories=frozenset(),
+        playbook_version=playbook.version,
+        arm=arm,
+    )
 
 
 # -- conditions ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from tactful.journeys import decide
 from tactful.journeys.conditions import Reads
+from tactful.journeys.holdout import Arm
 from tactful.journeys.memory import JourneyMemory, OfferResult, Remembered
 from tactful.journeys.next_action import Ask, Previous
 from tactful.journeys.playbook import Playbook
@@ -107,16 +108,20 @@ class Decider:
         *,
         now: datetime,
         consent: bool = True,
+        arm: Arm = Arm.TREATMENT,
     ) -> tuple[decide.Decision, Remembered | None, frozenset[str]]:
         """The decision, the earlier offer `ask.previous` settles (with its new result;
         None without one), which the decision already counts, and the person's segments
         among those the playbook reads (for the explanation). `consent`: to the
         journey's purpose (a consent purpose is refused before without it; another
-        purpose may condition an action on it)."""
+        purpose may condition an action on it). `arm`: a holdout's decision is the
+        playbook's baseline, before the ladder and without reading the person."""
         offers = self._memory.recall(candidates, playbook.purpose, playbook.journey, 0)
         settled = None if ask.previous is None else _settled(offers, ask.previous)
         if settled is not None:
             offers = [settled if o.decision_id == settled.decision_id else o for o in offers]
+        if arm is not Arm.TREATMENT:
+            return decide.held_out(playbook, arm), settled, frozenset()
         situation = self._situation(playbook, candidates, ask, now, consent)
         spent = 0.0
         if self._budgeted[playbook.journey]:  # a sum over everyone: only when it matters

@@ -32,6 +32,7 @@ def describe_playbook(playbook: Playbook, contract: Contract) -> str:
         f" a clarifying question; below {ladder.moderate_threshold:g}: the most likely action,"
         " least committal; nothing eligible: a person",
         "  priority:    intent confidence × context weight × value × levers",
+        *_holdouts(playbook, contract),
         "",
     ]
     for action in playbook.actions.values():
@@ -42,6 +43,21 @@ def describe_playbook(playbook: Playbook, contract: Contract) -> str:
             f"    - {case.name}: {case.action} on rung {case.rung}" for case in playbook.cases
         ]
     return "\n".join(lines) + "\n"
+
+
+def _holdouts(playbook: Playbook, contract: Contract) -> list[str]:
+    spec = contract.journeys.get(playbook.journey)
+    own = spec.holdout if spec is not None else 0.0
+    lines = [
+        f"  holdouts:    {own:.0%} of people on this journey, {contract.holdout:.0%} on every"
+        " journey (the global holdout)"
+    ]
+    if playbook.baseline:
+        lines.append(f"  baseline:    {playbook.baseline} (what a held-out person gets)")
+    if spec is not None and spec.outcomes:
+        metric = spec.success_metric or "none"
+        lines.append(f"  outcomes:    {', '.join(sorted(spec.outcomes))}; success metric {metric}")
+    return lines
 
 
 def _action(action: Action, playbook: Playbook) -> list[str]:

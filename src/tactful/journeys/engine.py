@@ -14,6 +14,7 @@ from typing import Protocol
 from tactful.journeys import decide
 from tactful.journeys.decider import Decider, Observer
 from tactful.journeys.explanation import explain
+from tactful.journeys.holdout import Arm, Holdouts
 from tactful.journeys.memory import JourneyMemory, Remembered
 from tactful.journeys.next_action import Ask, Attempt, JourneyDecision, JourneyHandoff
 from tactful.journeys.playbook import ActionKind, Playbook
@@ -23,7 +24,7 @@ from tactful.privacy.decisions import Action, Actor, enforce
 from tactful.privacy.decisions import Decision as AccessDecision
 from tactful.privacy.decisions import decide as decide_access
 from tactful.privacy.errors import InvalidRequest, Violation
-from tactful.privacy.pseudonym import Pseudonymizer
+from tactful.privacy.pseudonym import Pseudonymizer, normalize
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.journey import Handoff
 from tactful.timestamps import from_us, to_us
@@ -58,6 +59,7 @@ class JourneyEngine:
         handoffs: HandoffSource,
         *,
         new_id: Callable[[], str] = new_decision_id,
+        holdouts: Holdouts | None = None,
     ) -> None:
         self._handoffs = handoffs
         self._contract = contract
@@ -67,6 +69,7 @@ class JourneyEngine:
         self._consent = consent
         self._memory = memory
         self._new_id = new_id
+        self._holdouts = holdouts  # None: everyone is in treatment
 
     @property
     def playbooks(self) -> Mapping[str, Playbook]:
@@ -79,9 +82,9 @@ class JourneyEngine:
         one), so that the reads need not wait for the writes. Two calls for one person at
         the same moment may both count the memory as it was before either."""
         playbook = self._playbook(ask.journey)
-        candidates, access, granted = self._allow(actor, subject, playbook)
+        candidates, access, granted, arm = self._allow(actor, subject, playbook)
         decision, settled, member_of = self._decider.recommend(
-            playbook, candidates, ask, now=now, consent=granted
+            playbook, candidates, ask, now=now, consent=granted, arm=arm
         )
         decision_id = self._new_id()
         offer = Remembered(
@@ -95,6 +98,7 @@ class JourneyEngine:
             playbook.version,
             to_us(now),
             amount=_cost(playbook, decision),
+            arm=str(decision.arm),
         )
         answer = self._answer(
             access, candidates[0], decision_id, playbook, decision, ask, member_of
@@ -135,8 +139,9 @@ class JourneyEngine:
             for o in offers
             if o.action
         )
+        arm = self._arm(playbook, subject)
         decision, _, member_of = self._decider.recommend(
-            playbook, candidates, Ask(playbook.journey, "agent"), now=now
+            playbook, candidates, Ask(playbook.journey, "agent"), now=now, arm=arm
         )
         recommended = self._answer(
             handoff.decision, candidates[0], "", playbook, decision, Ask(playbook.journey),
@@ -155,7 +160,9 @@ class JourneyEngine:
 
     def _allow(
         self, actor: Actor, subject: SubjectInput, playbook: Playbook
-    ) -> tuple[tuple[str, ...], AccessDecision, bool]:
+    ) -> tuple[tuple[str, ...], AccessDecision, bool, Arm]:
+        """The person's pseudonyms, the access decision, their consent to the purpose and
+        their arm on the journey."""
         requested = (f"journey:{playbook.journey}",)
         purpose = playbook.purpose
         enforce(decide_access(self._contract, actor, Action.DECIDE_JOURNEY, purpose,
@@ -172,7 +179,15 @@ class JourneyEngine:
                 consent_granted=granted,
             )
         )
-        return candidates, access, granted
+        return candidates, access, granted, self._arm(playbook, subject)
+
+    def _arm(self, playbook: Playbook, subject: SubjectInput) -> Arm:
+        """The person's arm: from their normalized identifier, never their pseudonym
+        (which changes when the pseudonym key rotates)."""
+        if self._holdouts is None or not self._holdouts.holds_out(playbook.journey):
+            return Arm.TREATMENT
+        normalized = normalize(subject.namespace, subject.identifier)  # checked: resolved
+        return self._holdouts.arm(playbook.journey, subject.namespace, normalized)
 
     def _answer(
         self,
@@ -192,6 +207,8 @@ class JourneyEngine:
             *((f"decision:{decision_id}",) if decision_id else ()),
             f"action:{decision.action or ''}",
             f"rung:{decision.rung}",
+            # A held-out decision says so: its person is in the comparison, not the ladder.
+            *((f"arm:{decision.arm}",) if decision.arm is not Arm.TREATMENT else ()),
         )
         why = ", ".join(decision.reasons) or "confident"
         recorded = replace(

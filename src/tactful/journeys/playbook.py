@@ -149,3 +149,5 @@ class Playbook:
     actions: Mapping[str, Action]
     explanations: Mapping[str, str]
     cases: tuple[Case, ...]
+    # The action a held-out person gets: what the product did before (journeys/holdout.py).
+    baseline: str | None = None

@@ -62,6 +62,7 @@ _TOP_LEVEL_KEYS = (
     "purpose",
     "owner",
     "version",
+    "baseline",
     "ladder",
     "actions",
     "explanations",
@@ -146,12 +147,29 @@ def parse_playbook(
     if purpose is not None:
         problems.extend(_leaks(actions, purpose, contract))
     cases = _cases(document, actions, purpose, contract, problems)
+    baseline = _baseline(document, actions, problems)
     if problems:
         raise PlaybookError(source, problems)
     assert isinstance(version, int)
     return Playbook(
-        source, journey, purpose_name, owner, version, ladder, actions, explanations, cases
-    )
+        source, journey, purpose_name, owner, version, ladder, actions, explanations, cases,
+        baseline,
+    )  # fmt: skip
+
+
+def _baseline(
+    document: Mapping[str, Any], actions: Mapping[str, Action], problems: list[str]
+) -> str | None:
+    """The action a held-out person gets (what the product did before), if declared."""
+    if "baseline" not in document:
+        return None
+    baseline = _name(document, "baseline", "", problems)
+    if baseline and actions and baseline not in actions:
+        problems.append(
+            f"baseline: {baseline!r} is not an action of this playbook; "
+            f"one of {', '.join(sorted(actions))}"
+        )
+    return baseline or None
 
 
 def _leaks(actions: Mapping[str, Action], purpose: Purpose, contract: Contract) -> list[str]:

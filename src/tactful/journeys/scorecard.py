@@ -46,6 +46,7 @@ from itertools import islice
 from operator import attrgetter, gt
 from typing import Protocol
 
+from tactful.journeys.holdout import Arm
 from tactful.journeys.outcomes import ScoredDecision
 from tactful.journeys.playbook import Playbook, Rung
 from tactful.journeys.scorecard_figures import (
@@ -69,8 +70,8 @@ from tactful.privacy.journey_specs import SuccessMetric
 from tactful.privacy.pending_records import PendingRecord
 from tactful.timestamps import to_us
 
-TREATMENT = "treatment"
-HOLDOUT_ARMS = ("journey_holdout", "global_holdout")
+TREATMENT = Arm.TREATMENT.value
+HOLDOUT_ARMS = (Arm.JOURNEY_HOLDOUT.value, Arm.GLOBAL_HOLDOUT.value)
 ARMS = (TREATMENT, *HOLDOUT_ARMS)
 OTHER_ACTION = "(other)"  # a treatment decision on an action the playbook no longer has
 _ROUNDING_SLACK = 1e-9

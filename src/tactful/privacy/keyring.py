@@ -3,7 +3,8 @@
 A keyring holds key sets by use (``pseudonym`` for HMAC pseudonyms, ``vault``
 for wrapping per-subject data keys, ``signing`` for Ed25519 access-log
 checkpoints, ``suppression`` for the tombstones of erased people who asked not
-to be collected again). Each set has versions; the primary writes,
+to be collected again, ``holdout`` for assigning people to journey holdouts). Each
+set has versions; the primary writes,
 every live version reads, as with `MultiFernet`.
 
 The vault key's versions are *epochs*: `tactful keys rotate-vault` (and the
@@ -17,6 +18,12 @@ tombstone names a person nobody can look up any more, so it can never be moved
 to a new key and must stay checkable for good. Its versions beyond the first are
 copies of pseudonym keys that tombstones from before this key use were keyed by
 (`adopt_pseudonym_key`, see privacy/suppression.py).
+
+The holdout key is never rotated or retired either: who is held out is a keyed
+hash of the person's normalized identifier under it (journeys/holdout.py), and a new
+key would move people between arms in the middle of an experiment. A keyring from
+before it loads without it; the server adds it on start (`add_holdout_key`), as
+`tactful keys upgrade` does.
 
 The file is JSON, created with mode 0600; `load_keyring` refuses a file that
 group or others may read and any key shorter than 256 bits.
@@ -42,7 +49,10 @@ from tactful.privacy.errors import KeyringError
 FORMAT = "tactful-keyring/1"
 KEY_USES = ("pseudonym", "vault", "signing")  # the uses `tactful keys rotate` may rotate
 SUPPRESSION = "suppression"
-ALL_KEY_USES = (*KEY_USES, SUPPRESSION)
+HOLDOUT = "holdout"
+NEVER_ROTATED = (SUPPRESSION, HOLDOUT)
+ALL_KEY_USES = (*KEY_USES, *NEVER_ROTATED)
+_REQUIRED_USES = (*KEY_USES, SUPPRESSION)  # a keyring from before the holdout key lacks it
 MIN_KEY_BYTES = 32
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
@@ -102,6 +112,7 @@ class Keyring:
     vault: KeySet
     signing: KeySet
     suppression: KeySet
+    holdout: KeySet | None = None  # None in a keyring from before it: `add_holdout_key`
 
 
 def create_keyring(path: Path, *, now: datetime) -> Keyring:
@@ -149,12 +160,13 @@ def load_keyring(path: Path) -> Keyring:
     keysets = document.get("keysets")
     if not isinstance(keysets, dict):
         raise KeyringError(f"{path}: missing 'keysets'")
-    missing = [use for use in ALL_KEY_USES if use not in keysets]
+    missing = [use for use in _REQUIRED_USES if use not in keysets]
     if missing:
         raise KeyringError(
             f"{path}: no {', '.join(missing)} key; run `tactful keys upgrade` to add it"
         )
-    return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in ALL_KEY_USES})
+    present = [use for use in ALL_KEY_USES if use in keysets]
+    return Keyring(**{use: _parse_keyset(path, use, keysets.get(use)) for use in present})
 
 
 def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
@@ -169,6 +181,19 @@ def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
         _write_private(path, document, replace=True)
     load_keyring(path)
     return added
+
+
+def add_holdout_key(path: Path, *, now: datetime) -> bool:
+    """Add version 1 of the holdout key to a keyring from before it; True if added."""
+    _check_mode(path)
+    document = json.loads(path.read_text())
+    keysets = document.setdefault("keysets", {})
+    if HOLDOUT in keysets:
+        return False
+    keysets[HOLDOUT] = _new_keyset(now)
+    _write_private(path, document, replace=True)
+    load_keyring(path)
+    return True
 
 
 def _check_mode(path: Path) -> None:
@@ -246,7 +271,9 @@ class LiveKeySet:
         self.use = use
 
     def snapshot(self) -> KeySet:
-        keyset: KeySet = getattr(self._watcher.keyring(), self.use)
+        keyset: KeySet | None = getattr(self._watcher.keyring(), self.use)
+        if keyset is None:
+            raise KeyringError(f"no {self.use} key; run `tactful keys upgrade` to add it")
         return keyset
 
     @property
@@ -275,6 +302,10 @@ def rotate_keyring(path: Path, uses: Sequence[str], *, now: datetime) -> dict[st
         raise KeyringError(
             "the suppression key is never rotated: its tombstones must stay checkable"
         )
+    if HOLDOUT in uses:
+        raise KeyringError(
+            "the holdout key is never rotated: a new one would move people between arms"
+        )
     added = {}
     for use in uses:
         keyset = document["keysets"][use]
@@ -297,6 +328,8 @@ def retire_version(path: Path, use: str, version: int) -> None:
         raise KeyringError(
             "suppression keys are never retired: their tombstones must stay checkable"
         )
+    if use == HOLDOUT:
+        raise KeyringError("the holdout key is never retired: it keeps people in their arms")
     document = json.loads(path.read_text())
     keyset = document["keysets"][use]
     if keyset["primary"] == version:

@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/journeys.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"P\n\x10PreviousDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\'\n\x06result\x18\x02 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x9c\x01\n\x11NextActionRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12.\n\x08previous\x18\x05 \x01(\x0b\x32\x1c.tactful.v1.PreviousDecision\"O\n\rJourneyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\"\x84\x02\n\x12NextActionResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0c\n\x04rung\x18\x04 \x01(\t\x12\x11\n\trunner_up\x18\x05 \x01(\t\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x18\n\x10playbook_version\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x61ta_categories\x18\t \x03(\t\x12\x0f\n\x07journey\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\"\xbb\x01\n\x0eJourneyAttempt\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0c\n\x04rung\x18\x05 \x01(\t\x12.\n\noffered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06result\x18\x07 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x87\x01\n\x11RecommendedAction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x0c\n\x04rung\x18\x03 \x01(\t\x12\x0f\n\x07reasons\x18\x04 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t*\xad\x01\n\x0bOfferResult\x12\x1c\n\x18OFFER_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15OFFER_RESULT_ACCEPTED\x10\x01\x12\x18\n\x14OFFER_RESULT_REFUSED\x10\x02\x12\x17\n\x13OFFER_RESULT_FAILED\x10\x03\x12\x18\n\x14OFFER_RESULT_IGNORED\x10\x04\x12\x18\n\x14OFFER_RESULT_OFFERED\x10\x05\x32W\n\x08Journeys\x12K\n\nNextAction\x12\x1d.tactful.v1.NextActionRequest\x1a\x1e.tactful.v1.NextActionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/journeys.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"P\n\x10PreviousDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\'\n\x06result\x18\x02 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x9c\x01\n\x11NextActionRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12.\n\x08previous\x18\x05 \x01(\x0b\x32\x1c.tactful.v1.PreviousDecision\"O\n\rJourneyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\"\x91\x02\n\x12NextActionResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0c\n\x04rung\x18\x04 \x01(\t\x12\x11\n\trunner_up\x18\x05 \x01(\t\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x18\n\x10playbook_version\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x61ta_categories\x18\t \x03(\t\x12\x0f\n\x07journey\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12\x0b\n\x03\x61rm\x18\x0c \x01(\t\"\xbb\x01\n\x0eJourneyAttempt\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0c\n\x04rung\x18\x05 \x01(\t\x12.\n\noffered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06result\x18\x07 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x94\x01\n\x11RecommendedAction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x0c\n\x04rung\x18\x03 \x01(\t\x12\x0f\n\x07reasons\x18\x04 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x0b\n\x03\x61rm\x18\x06 \x01(\t*\xad\x01\n\x0bOfferResult\x12\x1c\n\x18OFFER_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15OFFER_RESULT_ACCEPTED\x10\x01\x12\x18\n\x14OFFER_RESULT_REFUSED\x10\x02\x12\x17\n\x13OFFER_RESULT_FAILED\x10\x03\x12\x18\n\x14OFFER_RESULT_IGNORED\x10\x04\x12\x18\n\x14OFFER_RESULT_OFFERED\x10\x05\x32W\n\x08Journeys\x12K\n\nNextAction\x12\x1d.tactful.v1.NextActionRequest\x1a\x1e.tactful.v1.NextActionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.journeys_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OFFERRESULT']._serialized_start=1013
-  _globals['_OFFERRESULT']._serialized_end=1186
+  _globals['_OFFERRESULT']._serialized_start=1039
+  _globals['_OFFERRESULT']._serialized_end=1212
   _globals['_PREVIOUSDECISION']._serialized_start=99
   _globals['_PREVIOUSDECISION']._serialized_end=179
   _globals['_NEXTACTIONREQUEST']._serialized_start=182
@@ -42,11 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOURNEYACTION']._serialized_start=340
   _globals['_JOURNEYACTION']._serialized_end=419
   _globals['_NEXTACTIONRESPONSE']._serialized_start=422
-  _globals['_NEXTACTIONRESPONSE']._serialized_end=682
-  _globals['_JOURNEYATTEMPT']._serialized_start=685
-  _globals['_JOURNEYATTEMPT']._serialized_end=872
-  _globals['_RECOMMENDEDACTION']._serialized_start=875
-  _globals['_RECOMMENDEDACTION']._serialized_end=1010
-  _globals['_JOURNEYS']._serialized_start=1188
-  _globals['_JOURNEYS']._serialized_end=1275
+  _globals['_NEXTACTIONRESPONSE']._serialized_end=695
+  _globals['_JOURNEYATTEMPT']._serialized_start=698
+  _globals['_JOURNEYATTEMPT']._serialized_end=885
+  _globals['_RECOMMENDEDACTION']._serialized_start=888
+  _globals['_RECOMMENDEDACTION']._serialized_end=1036
+  _globals['_JOURNEYS']._serialized_start=1214
+  _globals['_JOURNEYS']._serialized_end=1301
 # @@protoc_insertion_point(module_scope)

@@ -61,7 +61,7 @@ class JourneyAction(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., template: _Optional[str] = ..., parameters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NextActionResponse(_message.Message):
-    __slots__ = ("decision_id", "action", "confidence", "rung", "runner_up", "reasons", "playbook_version", "explanation", "data_categories", "journey", "purpose")
+    __slots__ = ("decision_id", "action", "confidence", "rung", "runner_up", "reasons", "playbook_version", "explanation", "data_categories", "journey", "purpose", "arm")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class NextActionResponse(_message.Message):
     DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     action: JourneyAction
     confidence: float
@@ -84,7 +85,8 @@ class NextActionResponse(_message.Message):
     data_categories: _containers.RepeatedScalarFieldContainer[str]
     journey: str
     purpose: str
-    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., confidence: _Optional[float] = ..., rung: _Optional[str] = ..., runner_up: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., playbook_version: _Optional[int] = ..., explanation: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., journey: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+    arm: str
+    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., confidence: _Optional[float] = ..., rung: _Optional[str] = ..., runner_up: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., playbook_version: _Optional[int] = ..., explanation: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., journey: _Optional[str] = ..., purpose: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class JourneyAttempt(_message.Message):
     __slots__ = ("decision_id", "journey", "action", "kind", "rung", "offered_at", "result")
@@ -105,15 +107,17 @@ class JourneyAttempt(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., journey: _Optional[str] = ..., action: _Optional[str] = ..., kind: _Optional[str] = ..., rung: _Optional[str] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[OfferResult, str]] = ...) -> None: ...
 
 class RecommendedAction(_message.Message):
-    __slots__ = ("decision_id", "action", "rung", "reasons", "explanation")
+    __slots__ = ("decision_id", "action", "rung", "reasons", "explanation", "arm")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RUNG_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     action: JourneyAction
     rung: str
     reasons: _containers.RepeatedScalarFieldContainer[str]
     explanation: str
-    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., rung: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ...) -> None: ...
+    arm: str
+    def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., rung: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
