@@ -9,7 +9,7 @@ ledger: bounding each person to one decision, the sums of every statistic, the
 noise, the figures and the uplifts. Reading the rows from a store is the outcome
 store's to measure.
 
-    .venv/bin/python bench/scorecard.py [--rows 1000000] [--people 250000] [--json]
+    .venv/bin/python bench/scorecard.py [--rows 1000000] [--people 250000] [--unordered] [--json]
 """
 
 from __future__ import annotations
@@ -72,8 +72,13 @@ class _Rows:
         return self.rows
 
 
-def synthetic(rows: int, people: int, actions: list[str], seed: int = 22) -> list[ScoredDecision]:
+def synthetic(
+    rows: int, people: int, actions: list[str], *, ordered: bool = True, seed: int = 22
+) -> list[ScoredDecision]:
     pick = random.Random(seed)
+    times = list(range(rows))
+    if not ordered:
+        pick.shuffle(times)
     reports = [
         OutcomeReport(
             resolved=pick.random() < 0.7,
@@ -96,10 +101,10 @@ def synthetic(rows: int, people: int, actions: list[str], seed: int = 22) -> lis
             pick.choice(arms),
             pick.choice(actions),
             pick.choice(rungs),
-            at,  # in time order, as a store reads them
+            at,
             pick.choice(reports),
         )
-        for at in range(rows)
+        for at in times
     ]
 
 
@@ -107,11 +112,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=250_000)
+    parser.add_argument(
+        "--unordered", action="store_true", help="rows out of time order (adds the sort)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     contract = load_contract(EXAMPLE_CONTRACT)
     playbooks = load_journeys(contract)
-    rows = synthetic(args.rows, args.people, sorted(playbooks[JOURNEY].actions))
+    actions = sorted(playbooks[JOURNEY].actions)
+    rows = synthetic(args.rows, args.people, actions, ordered=not args.unordered)
     cards = Scorecards(contract, playbooks, _Rows(rows), _Ledger(), budget=10.0)
     started = time.perf_counter()
     card = cards.release(ANALYST, JOURNEY, 0, 10**12, 1.0, now=datetime.now(UTC))
@@ -119,6 +128,7 @@ def main() -> int:
     figures = {
         "rows": args.rows,
         "people": args.people,
+        "in_time_order": not args.unordered,
         "groups": len(card.groups),
         "statistics": len(card.statistics),
         "seconds": round(seconds, 3),

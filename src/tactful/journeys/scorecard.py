@@ -87,7 +87,9 @@ Noise = Callable[[Sequence[int], float], list[int]]
 
 class ScoredSource(Protocol):
     def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
-        """Every decision on `journey` made in [since_us, until_us), with its outcomes."""
+        """Every decision on `journey` made in [since_us, until_us), with its outcomes;
+        fastest in time order (else every row is sorted by time: about a second more
+        over 1,000,000)."""
         ...
 
 
