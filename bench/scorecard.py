@@ -121,7 +121,7 @@ def main() -> int:
     playbooks = load_journeys(contract)
     actions = sorted(playbooks[JOURNEY].actions)
     rows = synthetic(args.rows, args.people, actions, ordered=not args.unordered)
-    cards = Scorecards(contract, playbooks, _Rows(rows), _Ledger(), budget=10.0)
+    cards = Scorecards(contract, lambda: playbooks, _Rows(rows), _Ledger(), budget=10.0)
     started = time.perf_counter()
     card = cards.release(ANALYST, JOURNEY, 0, 10**12, 1.0, now=datetime.now(UTC))
     seconds = time.perf_counter() - started

@@ -7,11 +7,13 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from tactful.journeys import scorecard as scorecard_module
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.outcomes import AgentVerdict, OutcomeReport, ScoredDecision
 from tactful.journeys.scorecard import ReleasedScorecard, Scorecards, ScoreGroup
@@ -88,7 +90,7 @@ def scorecards(
 ) -> Scorecards:
     return Scorecards(
         CONTRACT,
-        PLAYBOOKS,
+        lambda: PLAYBOOKS,
         rows,
         ledger or Ledger(),
         budget=1.0,
@@ -265,6 +267,19 @@ def test_agent_acceptance_reads_the_verdict_used() -> None:
     rows.add(15, agent_verdict=AgentVerdict.USED)
     rows.add(5, agent_verdict=AgentVerdict.REJECTED)
     rows.add(5)
-    card = Scorecards(CONTRACT, PLAYBOOKS, rows, Ledger(), budget=1.0, noise=no_noise)
+    card = Scorecards(CONTRACT, lambda: PLAYBOOKS, rows, Ledger(), budget=1.0, noise=no_noise)
     g = group(card.release(ANALYST, "agent_assist", 0, DAY_US, 1.0, now=T0), "treatment")
     assert figure(g, "agent_acceptance").value == pytest.approx(15 / 20)
+
+
+def test_a_version_above_the_live_one_left_by_a_rollback_still_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = Rows([scored(f"p{i}") for i in range(25)])
+    rows.rows = [replace(r, playbook_version=2) for r in rows.rows]
+    rolled_back = SimpleNamespace(version=2)  # what releases.history lists of the kept v2
+    monkeypatch.setattr(scorecard_module, "history", lambda contract, journey: [rolled_back])
+    card = release(scorecards(rows))
+    assert {g.playbook_version for g in card.groups} == {1, 2}
+    v2 = next(g for g in card.groups if g.playbook_version == 2 and g.arm == "treatment")
+    assert v2.people == 25 and not v2.withheld

@@ -9,7 +9,7 @@ import pytest
 
 from tactful.privacy.contract import load_contract
 from tactful.privacy.errors import ContractError
-from tactful.privacy.journey_specs import Outcome, SuccessMetric
+from tactful.privacy.journey_specs import Guard, Outcome, SuccessMetric
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "contract.toml"
 
@@ -21,6 +21,7 @@ def test_the_example_declares_every_journeys_outcomes_and_success_metric() -> No
     assert Outcome.RECOVERED_AMOUNT in checkout.outcomes
     assert all(j.success_metric is not None for j in contract.journeys.values())
     assert contract.holdout == 0.0 and checkout.holdout == 0.0
+    assert checkout.guards == {Guard.COMPLAINT: 0.02, Guard.FALLBACK: 0.10}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from tactful.app import stores
 from tactful.app.settings import Settings
-from tactful.journeys.catalogue import load_journeys
+from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
 from tactful.journeys.outcomes import ScoredDecision
@@ -83,7 +83,7 @@ def open_domain(
     contract = load_checked_contract(settings)
     # Before any store opens: a playbook that does not check or whose cases fail stops
     # the start, as a bad contract does.
-    playbooks = load_journeys(contract)
+    catalogue = JourneyCatalogue(contract)
     add_holdout_key(settings.keyring_path, now=utc_now())  # a keyring from before it
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
@@ -134,16 +134,21 @@ def open_domain(
     journey_memory = stores.open_journey_memory(settings)
     journeys = JourneyEngine(
         contract,
-        playbooks,
+        catalogue.playbooks(),
         pseudonymizer,
         consent,
         Reader(contract, store, minimum),
         journey_memory,
         releaser,
         holdouts=Holdouts(contract, keyring.keys("holdout")),
+        catalogue=catalogue,
     )
     scorecards = Scorecards(
-        contract, playbooks, _NothingScored(), budget_ledger, budget=settings.insights_budget
+        contract,
+        catalogue.playbooks,
+        _NothingScored(),
+        budget_ledger,
+        budget=settings.insights_budget,
     )
     return Domain(
         contract,

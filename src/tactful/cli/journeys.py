@@ -14,6 +14,7 @@ from typing import Any
 
 from tactful.app import receipts
 from tactful.app.settings import Settings
+from tactful.cli import journey_releases
 from tactful.journeys.catalogue import load_journey
 from tactful.journeys.describe import describe_playbook
 from tactful.journeys.gates import run_cases
@@ -31,7 +32,7 @@ def register(
 ) -> None:
     journeys = commands.add_parser(
         "journeys",
-        help="the journeys' playbooks: release gates and plain-words explanations",
+        help="the journeys' playbooks: release gates, explanations, versions and rollback",
         description="The journeys the contract declares ([journeys.NAME] playbook = ...).",
     )
     group = journeys.add_subparsers(title="journeys commands", metavar="COMMAND")
@@ -61,6 +62,7 @@ def register(
     test.set_defaults(run=lambda args: _test(_contract(settings_of, args), args.journey))
     explain.set_defaults(run=lambda args: _explain(_contract(settings_of, args), args.journey))
     arm.set_defaults(run=lambda args: _arm(settings_of(args), args))
+    journey_releases.register(group, settings_of, config_option)
 
 
 def _contract(

@@ -10,6 +10,8 @@ journey, so a handoff under a purpose knows which journey's steps to show.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from tactful.journeys.errors import PlaybookError
@@ -17,6 +19,8 @@ from tactful.journeys.gates import failures
 from tactful.journeys.playbook import Playbook
 from tactful.journeys.playbook_file import load_playbook
 from tactful.privacy.contract import Contract
+
+log = logging.getLogger("tactful.journeys")
 
 
 def playbook_path(contract: Contract, journey: str) -> Path:
@@ -73,3 +77,46 @@ def load_journeys(contract: Contract) -> dict[str, Playbook]:
                 ],
             )
     return playbooks
+
+
+class JourneyCatalogue:
+    """The contract's journeys as a server serves them, read again when a playbook file
+    changes (one `stat` per file per look, as the keyring is), so a promotion or a
+    rollback (releases.py) reaches a running server without a restart. A changed file
+    that does not check, or whose cases fail, is not served: the last good playbooks
+    stay, and `problem` says why until a good file replaces it."""
+
+    def __init__(self, contract: Contract) -> None:
+        self._contract = contract
+        self._stamps = self._stamp()
+        self._playbooks: Mapping[str, Playbook] = load_journeys(contract)
+        self.problem: str | None = None
+
+    def playbooks(self) -> Mapping[str, Playbook]:
+        stamps = self._stamp()
+        if stamps != self._stamps:
+            self._stamps = stamps
+            try:
+                self._playbooks = load_journeys(self._contract)
+            except PlaybookError as exc:  # keep serving what passed
+                self.problem = str(exc)
+                log.error("journeys: a changed playbook is not served: %s", exc)
+            else:
+                self.problem = None
+                log.info("journeys: playbooks reloaded (%s)", _versions(self._playbooks))
+        return self._playbooks
+
+    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
+        stamps = []
+        for journey in sorted(self._contract.journeys):
+            try:
+                st = playbook_path(self._contract, journey).stat()
+            except OSError:
+                stamps.append((0, 0, 0))
+            else:
+                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(stamps)
+
+
+def _versions(playbooks: Mapping[str, Playbook]) -> str:
+    return ", ".join(f"{name} v{p.version}" for name, p in sorted(playbooks.items()))

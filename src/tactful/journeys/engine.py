@@ -30,6 +30,13 @@ from tactful.segments.journey import Handoff
 from tactful.timestamps import from_us, to_us
 
 
+class PlaybookSource(Protocol):
+    """Where the served playbooks come from when they may change (catalogue.py): the
+    same mapping object until a playbook changes."""
+
+    def playbooks(self) -> Mapping[str, Playbook]: ...
+
+
 class HandoffSource(Protocol):
     """Where the handoff comes from (segments.release.Releaser)."""
 
@@ -60,11 +67,18 @@ class JourneyEngine:
         *,
         new_id: Callable[[], str] = new_decision_id,
         holdouts: Holdouts | None = None,
+        catalogue: PlaybookSource | None = None,
     ) -> None:
         self._handoffs = handoffs
         self._contract = contract
-        self._playbooks = dict(playbooks)
-        self._decider = Decider(contract, playbooks, reader, memory)
+        self._reader = reader
+        # What is served: the playbooks and their decider, swapped whole (one attribute)
+        # when the catalogue reads a changed playbook file.
+        self._serving: tuple[Mapping[str, Playbook], Decider] = (
+            dict(playbooks),
+            Decider(contract, playbooks, reader, memory),
+        )
+        self._catalogue = catalogue
         self._pseudonymizer = pseudonymizer
         self._consent = consent
         self._memory = memory
@@ -73,7 +87,16 @@ class JourneyEngine:
 
     @property
     def playbooks(self) -> Mapping[str, Playbook]:
-        return self._playbooks
+        return self._current()[0]
+
+    def _current(self) -> tuple[Mapping[str, Playbook], Decider]:
+        serving = self._serving
+        if self._catalogue is not None:
+            playbooks = self._catalogue.playbooks()
+            if playbooks is not serving[0]:
+                decider = Decider(self._contract, playbooks, self._reader, self._memory)
+                self._serving = serving = (playbooks, decider)
+        return serving
 
     def next_action(
         self, actor: Actor, subject: SubjectInput, ask: Ask, *, now: datetime
@@ -81,9 +104,10 @@ class JourneyEngine:
         """The decision, read-only: `remember` keeps it (and what became of the previous
         one), so that the reads need not wait for the writes. Two calls for one person at
         the same moment may both count the memory as it was before either."""
-        playbook = self._playbook(ask.journey)
+        playbooks, decider = self._current()  # one version for the whole decision
+        playbook = self._playbook(playbooks, ask.journey)
         candidates, access, granted, arm = self._allow(actor, subject, playbook)
-        decision, settled, member_of = self._decider.recommend(
+        decision, settled, member_of = decider.recommend(
             playbook, candidates, ask, now=now, consent=granted, arm=arm
         )
         decision_id = self._new_id()
@@ -121,7 +145,8 @@ class JourneyEngine:
         do now (remembered as nothing: the agent decides). Withheld when no journey is
         bound to the purpose."""
         handoff = self._handoffs.handoff(actor, subject, purpose, now=now)
-        playbook = next((p for p in self._playbooks.values() if p.purpose == purpose), None)
+        playbooks, decider = self._current()
+        playbook = next((p for p in playbooks.values() if p.purpose == purpose), None)
         if playbook is None:
             return JourneyHandoff(handoff)
         candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
@@ -140,7 +165,7 @@ class JourneyEngine:
             if o.action
         )
         arm = self._arm(playbook, subject)
-        decision, _, member_of = self._decider.recommend(
+        decision, _, member_of = decider.recommend(
             playbook, candidates, Ask(playbook.journey, "agent"), now=now, arm=arm
         )
         recommended = self._answer(
@@ -149,10 +174,10 @@ class JourneyEngine:
         )  # fmt: skip
         return JourneyHandoff(handoff, attempts, recommended)
 
-    def _playbook(self, journey: str) -> Playbook:
-        found = self._playbooks.get(journey)
+    def _playbook(self, playbooks: Mapping[str, Playbook], journey: str) -> Playbook:
+        found = playbooks.get(journey)
         if found is None:
-            known = ", ".join(sorted(self._playbooks)) or "none"
+            known = ", ".join(sorted(playbooks)) or "none"
             raise InvalidRequest(
                 [Violation("journey", f"journey {journey!r} is not declared; declared: {known}")]
             )

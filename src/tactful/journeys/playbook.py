@@ -151,3 +151,4 @@ class Playbook:
     cases: tuple[Case, ...]
     # The action a held-out person gets: what the product did before (journeys/holdout.py).
     baseline: str | None = None
+    changes: str = ""  # what this version changed, in words, for the review and the log

@@ -63,6 +63,7 @@ _TOP_LEVEL_KEYS = (
     "owner",
     "version",
     "baseline",
+    "changes",
     "ladder",
     "actions",
     "explanations",
@@ -148,12 +149,18 @@ def parse_playbook(
         problems.extend(_leaks(actions, purpose, contract))
     cases = _cases(document, actions, purpose, contract, problems)
     baseline = _baseline(document, actions, problems)
+    changes = document.get("changes", "")
+    if not isinstance(changes, str):
+        problems.append(
+            'changes: what this version changed, in words, e.g. "retry twice, not three times"'
+        )
+        changes = ""
     if problems:
         raise PlaybookError(source, problems)
     assert isinstance(version, int)
     return Playbook(
         source, journey, purpose_name, owner, version, ladder, actions, explanations, cases,
-        baseline,
+        baseline, changes,
     )  # fmt: skip
 
 

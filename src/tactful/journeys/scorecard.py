@@ -46,9 +46,11 @@ from itertools import islice
 from operator import attrgetter, gt
 from typing import Protocol
 
+from tactful.journeys.errors import PlaybookError
 from tactful.journeys.holdout import Arm
 from tactful.journeys.outcomes import ScoredDecision
 from tactful.journeys.playbook import Playbook, Rung
+from tactful.journeys.releases import history
 from tactful.journeys.scorecard_figures import (
     PEOPLE,
     RUNGS,
@@ -144,11 +146,11 @@ class _Cells:
     actions: frozenset[str]
 
     @classmethod
-    def of(cls, playbook: Playbook) -> _Cells:
+    def of(cls, playbook: Playbook, highest: int) -> _Cells:
         actions = [*sorted(playbook.actions), OTHER_ACTION]
         keys = [
             (version, arm, action)
-            for version in range(1, playbook.version + 1)
+            for version in range(1, highest + 1)
             for arm in ARMS
             for action in (actions if arm == TREATMENT else [""])
         ]
@@ -172,7 +174,7 @@ class Scorecards:
     def __init__(
         self,
         contract: Contract,
-        playbooks: Mapping[str, Playbook],
+        playbooks: Callable[[], Mapping[str, Playbook]],  # the live ones (the catalogue's)
         source: ScoredSource,
         ledger: BudgetLedger,
         *,
@@ -210,7 +212,7 @@ class Scorecards:
         metric = spec.success_metric
         stats = statistics(spec.outcomes, metric, self._bounds)
         released = _scales(epsilon, stats)
-        cells = _Cells.of(playbook)
+        cells = _Cells.of(playbook, _highest_version(self._contract, playbook))
         with self._ledger.transaction(actor.name) as ledger:
             before = ledger.spent
             if before + epsilon > self._budget + _ROUNDING_SLACK:
@@ -228,7 +230,7 @@ class Scorecards:
                 ledger.keep_pending_record(owed(decision, playbook.purpose))
             chosen = _latest_per_person(self._source.scored(journey, since_us, until_us))
             noisy = self._noisy_sums(chosen, cells, stats, released)
-        groups, uplifts = _read(noisy, cells, playbook, metric, self._bounds)
+        groups, uplifts = _read(noisy, cells, metric, self._bounds)
         return ReleasedScorecard(
             decision,
             journey,
@@ -243,9 +245,10 @@ class Scorecards:
         )
 
     def _playbook(self, journey: str, since_us: int, until_us: int) -> Playbook:
-        playbook = self._playbooks.get(journey)
+        playbooks = self._playbooks()
+        playbook = playbooks.get(journey)
         if playbook is None or journey not in self._contract.journeys:
-            known = ", ".join(sorted(self._playbooks)) or "none"
+            known = ", ".join(sorted(playbooks)) or "none"
             raise InvalidRequest([Violation("journey", f"{journey!r} is not a journey; {known}")])
         if since_us >= until_us:
             raise InvalidRequest([Violation("since", "must be before until")])
@@ -283,6 +286,16 @@ class Scorecards:
         return [Noisy(float(n), variance) for n in self._noise(sums, scale)]
 
 
+def _highest_version(contract: Contract, playbook: Playbook) -> int:
+    """The highest version the journey has had: the live one, or one a rollback left in
+    the history (its decisions still count)."""
+    try:
+        kept = [v.version for v in history(contract, playbook.journey)]
+    except PlaybookError:  # a kept file that no longer loads: its versions are unknown
+        kept = []
+    return max([playbook.version, *kept])
+
+
 def _latest_per_person(rows: Sequence[ScoredDecision]) -> list[ScoredDecision]:
     """Each person's latest decision in the window: the one that counts. (In C loops:
     a store that reads rows in time order skips the sort.)"""
@@ -314,7 +327,6 @@ def _scales(epsilon: float, stats: Sequence[Statistic]) -> tuple[ReleasedStatist
 def _read(
     noisy: Mapping[str, list[Noisy]],
     cells: _Cells,
-    playbook: Playbook,
     success: SuccessMetric | None,
     bounds: Bounds,
 ) -> tuple[tuple[ScoreGroup, ...], tuple[Uplift, ...]]:
@@ -331,7 +343,7 @@ def _read(
 
     groups: list[ScoreGroup] = []
     uplifts: list[Uplift] = []
-    for version in range(1, playbook.version + 1):
+    for version in sorted({v for v, _, _ in cells.index}):
         arm_sums: dict[str, dict[str, Noisy]] = {}
         for arm in ARMS:
             indices = [i for (v, a, _), i in cells.index.items() if v == version and a == arm]

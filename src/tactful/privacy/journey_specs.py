@@ -9,6 +9,8 @@ the outcomes it records and its success metric; and the one global holdout.
     holdout = 0.10                # this journey's own holdout (default 0)
     outcomes = ["converted", "recovered_amount", "abandoned", "complaint"]
     success_metric = "recovered_revenue"
+    guards = { complaint = 0.02, fallback = 0.10 }   # the most a new version may add
+    guard_min_sample = 200                            # decisions per version, each side
 
 Every key but `playbook` is optional. A success metric reads one outcome, which the
 journey must declare. Shares are fractions of people, from 0 to 0.5.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -62,6 +64,27 @@ METRIC_READS: Mapping[SuccessMetric, Outcome] = {
 MAX_HOLDOUT = 0.5
 
 
+class Guard(StrEnum):
+    """A guard metric: a rate over a version's treatment decisions that a new version
+    may not raise by more than its threshold (journeys/guards.py)."""
+
+    COMPLAINT = "complaint"  # decisions followed by a complaint
+    REOPENED = "reopened"
+    ABANDONED = "abandoned"
+    HANDED_OFF = "handed_off"
+    FALLBACK = "fallback"  # decisions on a fallback rung (clarify, most_likely, human)
+
+
+# The outcome a guard reads, when it reads one (fallback reads the decision's rung).
+GUARD_READS: Mapping[Guard, Outcome] = {
+    Guard.COMPLAINT: Outcome.COMPLAINT,
+    Guard.REOPENED: Outcome.REOPENED,
+    Guard.ABANDONED: Outcome.ABANDONED,
+    Guard.HANDED_OFF: Outcome.HANDED_OFF,
+}
+DEFAULT_GUARD_MIN_SAMPLE = 200
+
+
 @dataclass(frozen=True)
 class JourneySpec:
     name: str
@@ -69,6 +92,8 @@ class JourneySpec:
     holdout: float = 0.0  # share of people held out of this journey
     outcomes: frozenset[Outcome] = frozenset()
     success_metric: SuccessMetric | None = None
+    guards: Mapping[Guard, float] = field(default_factory=dict)  # the most a version may add
+    guard_min_sample: int = DEFAULT_GUARD_MIN_SAMPLE
 
 
 class Checks(Protocol):
@@ -81,7 +106,7 @@ class Checks(Protocol):
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str: ...
 
 
-_JOURNEY_KEYS = ("playbook", "holdout", "outcomes", "success_metric")
+_JOURNEY_KEYS = ("playbook", "holdout", "outcomes", "success_metric", "guards", "guard_min_sample")
 
 
 def parse_journey(checker: Checks, name: str, raw: Mapping[str, Any]) -> JourneySpec:
@@ -104,7 +129,41 @@ def parse_journey(checker: Checks, name: str, raw: Mapping[str, Any]) -> Journey
                     f"{where}.success_metric",
                     f"{metric} reads the outcome {needs!r}; add it to outcomes",
                 )
-    return JourneySpec(name, playbook, holdout, outcomes, metric)
+    guards = _guards(checker, raw.get("guards", {}), f"{where}.guards", outcomes)
+    sample = raw.get("guard_min_sample", DEFAULT_GUARD_MIN_SAMPLE)
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+        checker.problem(f"{where}.guard_min_sample", "a number of decisions, 1 or more")
+        sample = DEFAULT_GUARD_MIN_SAMPLE
+    return JourneySpec(name, playbook, holdout, outcomes, metric, guards, sample)
+
+
+def _guards(
+    checker: Checks, value: object, where: str, outcomes: frozenset[Outcome]
+) -> dict[Guard, float]:
+    if not isinstance(value, dict):
+        checker.problem(where, "must be a table, e.g. { complaint = 0.02, fallback = 0.10 }")
+        return {}
+    found = {}
+    for name, threshold in value.items():
+        try:
+            guard = Guard(name)
+        except ValueError:
+            known = ", ".join(g.value for g in Guard)
+            checker.problem(f"{where}.{name}", f"not a guard metric; one of {known}")
+            continue
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0 <= threshold <= 1
+        ):
+            checker.problem(f"{where}.{name}", "the most a new version may add to the rate, 0 to 1")
+            continue
+        needs = GUARD_READS.get(guard)
+        if needs is not None and needs not in outcomes:
+            checker.problem(f"{where}.{name}", f"reads the outcome {needs!r}; add it to outcomes")
+            continue
+        found[guard] = float(threshold)
+    return found
 
 
 def parse_global_holdout(checker: Checks, document: Mapping[str, Any]) -> float:
