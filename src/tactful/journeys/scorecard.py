@@ -17,8 +17,9 @@ principal's privacy budget.
 Contribution bounding. The privacy unit is one person (one pseudonym). Each person
 counts once: their latest decision on the journey in the window, which puts them in
 exactly one cell (playbook version x arm x action; a holdout arm is not split by
-action). The cells are fixed by the playbook, never by the data: versions 1 to the
-current one, the three arms, the current playbook's actions plus `(other)`; so the
+action). The cells are fixed by the playbooks, never by the data: versions 1 to the
+highest the journey has had (live or kept by a rollback), the three arms, the live
+playbook's actions plus `(other)`; so the
 cells are disjoint in people and each statistic's vector over the cells has L1
 sensitivity its per-person bound (scorecard_figures.py).
 
