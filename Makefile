@@ -31,6 +31,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/journeys.py --engine both
+	$(BIN)/python bench/scorecard.py
 	$(BIN)/python bench/ingest.py --readers 8
 	$(BIN)/python bench/audit_verify.py
 	$(BIN)/python bench/purge.py

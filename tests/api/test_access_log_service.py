@@ -157,6 +157,7 @@ EXPORT = subjects_pb2.ExportSubjectRequest(subject=ADA)
 ERASE = subjects_pb2.EraseSubjectRequest(subject=ADA)
 SIZES = insights_pb2.GetSegmentSizesRequest(purpose="analytics", epsilon=0.1)
 NEXT = journeys_pb2.NextActionRequest(subject=ADA, journey="checkout_recovery")
+SCORECARD = insights_pb2.GetScorecardRequest(journey="support_triage", epsilon=0.1)
 PERSONALIZATION = personalization_pb2_grpc.PersonalizationStub
 
 CASES = [
@@ -239,6 +240,13 @@ CASES = [
         ("agent_console", SIZES, "PERMISSION_DENIED"),
     ),
     Case(
+        insights_pb2_grpc.InsightsStub,
+        "Insights",
+        "GetScorecard",
+        (COMPLIANCE, SCORECARD, "OK"),
+        ("web_frontend", SCORECARD, "PERMISSION_DENIED"),
+    ),
+    Case(
         journeys_pb2_grpc.JourneysStub,
         "Journeys",
         "NextAction",
@@ -270,6 +278,8 @@ def purpose_of(request: Message, status: str) -> str:
     a journey, the purpose its decision was made under (none when refused before it)."""
     if isinstance(request, journeys_pb2.NextActionRequest):
         return "checkout_recovery" if status == "OK" else ""
+    if isinstance(request, insights_pb2.GetScorecardRequest):  # the journey's purpose
+        return "support_triage" if status == "OK" else ""
     return str(getattr(request, "purpose", ""))
 
 

@@ -42,8 +42,9 @@ RECORD_EVENTS = "tactful.v1.Personalization/RecordEvents"
 SET_CONSENT = "tactful.v1.Personalization/SetConsent"
 ERASE_SUBJECT = "tactful.v1.Subjects/EraseSubject"
 GET_SEGMENT_SIZES = "tactful.v1.Insights/GetSegmentSizes"
+GET_SCORECARD = "tactful.v1.Insights/GetScorecard"
 CLI_ERASE = "tactful.cli/subjects.erase"
-WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT, GET_SEGMENT_SIZES, CLI_ERASE)
+WRITES = (RECORD_EVENTS, SET_CONSENT, ERASE_SUBJECT, GET_SEGMENT_SIZES, GET_SCORECARD, CLI_ERASE)
 TIMEOUT_MS = 100  # the recovery's grace: ten of them, 1 s
 
 
@@ -88,6 +89,18 @@ def _sizes(tactful: Tactful, request_id: str) -> grpc.StatusCode:
     metadata = (*bearer("analyst"), ("x-request-id", request_id))
     try:
         insights_pb2_grpc.InsightsStub(tactful.channel).GetSegmentSizes(
+            request, metadata=metadata, timeout=10
+        )
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def _scorecard(tactful: Tactful, request_id: str) -> grpc.StatusCode:
+    request = insights_pb2.GetScorecardRequest(journey="support_triage", epsilon=0.1)
+    metadata = (*bearer("analyst"), ("x-request-id", request_id))
+    try:
+        insights_pb2_grpc.InsightsStub(tactful.channel).GetScorecard(
             request, metadata=metadata, timeout=10
         )
     except grpc.RpcError as exc:
@@ -202,6 +215,26 @@ def test_a_release_paid_for_while_the_log_fails_is_recorded_once_it_works(
         "allowed",
         RECOVERED_REASON,
     )
+    eventually(lambda: _pending(tactful, INSIGHTS) == 0)
+
+
+def test_a_scorecard_paid_for_while_the_log_fails_is_recorded_once_it_works(
+    start_tactful: Callable[..., Tactful], failing_log: list[bool]
+) -> None:
+    tactful = start_tactful(record_timeout_ms=TIMEOUT_MS)
+    failing_log[0] = True
+    assert _scorecard(tactful, "owed-5") is grpc.StatusCode.UNAVAILABLE  # and debited
+    failing_log[0] = False
+    tactful.clock.advance(timedelta(seconds=5))
+    eventually(lambda: any(r.request_id == "owed-5" for r in _records(tactful, GET_SCORECARD)))
+    [record] = [r for r in _records(tactful, GET_SCORECARD) if r.request_id == "owed-5"]
+    assert (record.principal, record.purpose, record.decision, record.reason) == (
+        "analyst",
+        "support_triage",
+        "allowed",
+        RECOVERED_REASON,
+    )
+    assert list(record.requested) == ["journey:support_triage"]
     eventually(lambda: _pending(tactful, INSIGHTS) == 0)
 
 

@@ -15,7 +15,15 @@ import pytest
 from tactful.app import stores
 from tactful.privacy.access_log import AccessEntry, AccessLogUnavailable, AccessRecord
 from tactful.privacy.pending_records import RECOVERED_REASON
-from tests.api.test_records_owed import ERASE_SUBJECT, GET_SEGMENT_SIZES, _erase, _records, _sizes
+from tests.api.test_records_owed import (
+    ERASE_SUBJECT,
+    GET_SCORECARD,
+    GET_SEGMENT_SIZES,
+    _erase,
+    _records,
+    _scorecard,
+    _sizes,
+)
 from tests.conftest import Tactful, eventually, make_settings
 from tests.postgres_cluster import fresh_database, shared_cluster
 
@@ -39,8 +47,9 @@ def _pending(url: str, table: str) -> int:
     [
         (ERASE_SUBJECT, lambda t: _erase(t, "ada@example.com", "owed-pg"), "pending_records"),
         (GET_SEGMENT_SIZES, lambda t: _sizes(t, "owed-pg"), "budget_pending_records"),
+        (GET_SCORECARD, lambda t: _scorecard(t, "owed-pg"), "budget_pending_records"),
     ],
-    ids=["EraseSubject", "GetSegmentSizes"],
+    ids=["EraseSubject", "GetSegmentSizes", "GetScorecard"],
 )
 def test_a_write_stored_while_the_log_fails_is_recorded_once_it_works(
     start_tactful: Callable[..., Tactful],

@@ -201,7 +201,8 @@ async def create_server(
         SubjectsServicer(edge, domain.subjects, writes, clock), services
     )
     insights_pb2_grpc.add_InsightsServicer_to_server(
-        InsightsServicer(edge, domain.insights, writes, clock, debits.recorded), services
+        InsightsServicer(edge, domain.insights, domain.scorecards, writes, clock, debits.recorded),
+        services,
     )
     journeys_pb2_grpc.add_JourneysServicer_to_server(
         JourneysServicer(edge, domain.journeys, writes, clock), services

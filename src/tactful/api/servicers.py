@@ -22,7 +22,9 @@ from tactful.api.convert import (
 )
 from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.api.rpc import WriteScheduler, rpc
+from tactful.api.scorecard_convert import scorecard_result, scorecard_window
 from tactful.journeys.next_action import Ask, JourneyDecision, JourneyHandoff
+from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import Contract
@@ -245,12 +247,14 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
         self,
         edge: Edge,
         insights: Insights,
+        scorecards: Scorecards,
         writer: WriteScheduler,
         clock: Clock,
         recorded: Callable[[PendingRecord], None],  # a pending record of the ledger's is durable
     ) -> None:
         self._edge = edge
         self._insights = insights
+        self._scorecards = scorecards
         self._writer = writer
         self._clock = clock
         self._recorded = recorded
@@ -263,6 +267,17 @@ class InsightsServicer(insights_pb2_grpc.InsightsServicer):
             actor, request.purpose, request.epsilon, now=self._clock(), owed=owed
         )
         return MethodResult(sizes_to_proto(released), released.decision)
+
+    @rpc(writes=True, on_writer=True, keeps_record=True)
+    def GetScorecard(self, request: insights_pb2.GetScorecardRequest, actor: Actor,
+                     expected: Expected) -> MethodResult:  # fmt: skip
+        now = self._clock()
+        since_us, until_us = scorecard_window(request, now)
+        owed = partial(_owed_under, expected, recorded=self._recorded)
+        card = self._scorecards.release(
+            actor, request.journey, since_us, until_us, request.epsilon, now=now, owed=owed
+        )
+        return scorecard_result(card, since_us, until_us)
 
 
 def _owed(expected: Expected) -> Callable[[Decision, str], PendingRecord]:
@@ -277,6 +292,18 @@ def _owed_by(
     """The pending record of a call about nobody in particular, kept by a store that
     `recorded` is told about once the call's record is durable."""
     return expected.record(MethodResult(None, decision), recorded=recorded)
+
+
+def _owed_under(
+    expected: Expected,
+    decision: Decision,
+    purpose: str,
+    *,
+    recorded: Callable[[PendingRecord], None],
+) -> PendingRecord:
+    """As `_owed_by`, for a call whose purpose the domain names (a journey's)."""
+    result = MethodResult(None, decision, requested=decision.requested, purpose=purpose)
+    return expected.record(result, recorded=recorded)
 
 
 def _about(pseudonym: str) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ from tactful.app.settings import Settings
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
+from tactful.journeys.outcomes import ScoredDecision
+from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -60,6 +62,7 @@ class Domain:
     erasures: stores.Outbox
     journey_memory: stores.Memory
     journeys: JourneyEngine
+    scorecards: Scorecards
 
     def close(self) -> None:
         for resource in (
@@ -140,6 +143,13 @@ def open_domain(
         holdouts=Holdouts(contract, keyring.keys("holdout")),
         catalogue=catalogue,
     )
+    scorecards = Scorecards(
+        contract,
+        catalogue.playbooks,
+        _NothingScored(),
+        budget_ledger,
+        budget=settings.insights_budget,
+    )
     return Domain(
         contract,
         pseudonymizer,
@@ -157,7 +167,16 @@ def open_domain(
         erasures,
         journey_memory,
         journeys,
+        scorecards,
     )
+
+
+class _NothingScored:
+    """The scorecard's source until the outcome store is wired here (`scored` of
+    journeys/outcomes.py's OutcomeStore): no decision, so every group is withheld."""
+
+    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
+        return []
 
 
 def _print_renormalization(report: RekeyReport) -> None:

@@ -28,6 +28,7 @@ from tactful.cli import db as cli_db
 from tactful.cli import journeys as cli_journeys
 from tactful.cli import keys as cli_keys
 from tactful.cli import retention as cli_retention
+from tactful.cli import scorecard as cli_scorecard
 from tactful.cli import serve as cli_serve
 from tactful.cli import subjects as cli_subjects
 from tactful.cli.output import OutputRefused
@@ -136,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_db.register(commands, _settings, _config_option)
     cli_config.register(commands)
     cli_journeys.register(commands, _settings, _config_option)
+    cli_scorecard.register(commands, _settings, _config_option)
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")

@@ -47,6 +47,7 @@ class Action(StrEnum):
     READ_HANDOFF = "read_handoff"
     DECIDE_JOURNEY = "decide_journey"  # NextAction: the next step of a journey
     READ_AGGREGATES = "read_aggregates"
+    READ_SCORECARD = "read_scorecard"  # GetScorecard: a journey's DP scorecard
     QUERY_ACCESS_LOG = "query_access_log"
     VERIFY_ACCESS_LOG = "verify_access_log"
     EXPORT_SUBJECT = "export_subject"
@@ -62,6 +63,7 @@ ROLES_FOR_ACTION: Mapping[Action, frozenset[Role]] = {
     Action.READ_HANDOFF: frozenset({Role.AGENT}),
     Action.DECIDE_JOURNEY: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_AGGREGATES: frozenset({Role.ANALYST}),
+    Action.READ_SCORECARD: frozenset({Role.ANALYST, Role.COMPLIANCE}),
     Action.QUERY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
     Action.VERIFY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
     Action.EXPORT_SUBJECT: frozenset({Role.PRIVACY_OPS}),

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class InsightsStub:
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     def __init__(self, channel):
@@ -41,15 +41,29 @@ class InsightsStub:
                 request_serializer=tactful_dot_v1_dot_insights__pb2.GetSegmentSizesRequest.SerializeToString,
                 response_deserializer=tactful_dot_v1_dot_insights__pb2.GetSegmentSizesResponse.FromString,
                 _registered_method=True)
+        self.GetScorecard = channel.unary_unary(
+                '/tactful.v1.Insights/GetScorecard',
+                request_serializer=tactful_dot_v1_dot_insights__pb2.GetScorecardRequest.SerializeToString,
+                response_deserializer=tactful_dot_v1_dot_insights__pb2.GetScorecardResponse.FromString,
+                _registered_method=True)
 
 
 class InsightsServicer:
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     def GetSegmentSizes(self, request, context):
         """Noisy member counts per segment for one purpose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScorecard(self, request, context):
+        """A journey's scorecard per playbook version x arm (and per action in the
+        treatment arm), with the uplift of treatment over holdout. Roles analyst and
+        compliance; the whole epsilon is charged once to the caller's budget.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -63,6 +77,11 @@ def add_InsightsServicer_to_server(servicer, server):
                     request_deserializer=tactful_dot_v1_dot_insights__pb2.GetSegmentSizesRequest.FromString,
                     response_serializer=tactful_dot_v1_dot_insights__pb2.GetSegmentSizesResponse.SerializeToString,
             ),
+            'GetScorecard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScorecard,
+                    request_deserializer=tactful_dot_v1_dot_insights__pb2.GetScorecardRequest.FromString,
+                    response_serializer=tactful_dot_v1_dot_insights__pb2.GetScorecardResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tactful.v1.Insights', rpc_method_handlers)
@@ -72,8 +91,8 @@ def add_InsightsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Insights:
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     @staticmethod
@@ -93,6 +112,33 @@ class Insights:
             '/tactful.v1.Insights/GetSegmentSizes',
             tactful_dot_v1_dot_insights__pb2.GetSegmentSizesRequest.SerializeToString,
             tactful_dot_v1_dot_insights__pb2.GetSegmentSizesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScorecard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tactful.v1.Insights/GetScorecard',
+            tactful_dot_v1_dot_insights__pb2.GetScorecardRequest.SerializeToString,
+            tactful_dot_v1_dot_insights__pb2.GetScorecardResponse.FromString,
             options,
             channel_credentials,
             insecure,

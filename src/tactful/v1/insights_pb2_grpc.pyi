@@ -27,8 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class InsightsStub:
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     @_typing.overload
@@ -37,20 +37,30 @@ class InsightsStub:
     def __new__(cls, channel: _aio.Channel) -> InsightsAsyncStub: ...
     GetSegmentSizes: _grpc.UnaryUnaryMultiCallable[_insights_pb2.GetSegmentSizesRequest, _insights_pb2.GetSegmentSizesResponse]
     """Noisy member counts per segment for one purpose."""
+    GetScorecard: _grpc.UnaryUnaryMultiCallable[_insights_pb2.GetScorecardRequest, _insights_pb2.GetScorecardResponse]
+    """A journey's scorecard per playbook version x arm (and per action in the
+    treatment arm), with the uplift of treatment over holdout. Roles analyst and
+    compliance; the whole epsilon is charged once to the caller's budget.
+    """
 
 @_typing.type_check_only
 class InsightsAsyncStub(InsightsStub):
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetSegmentSizes: _aio.UnaryUnaryMultiCallable[_insights_pb2.GetSegmentSizesRequest, _insights_pb2.GetSegmentSizesResponse]  # type: ignore[assignment]
     """Noisy member counts per segment for one purpose."""
+    GetScorecard: _aio.UnaryUnaryMultiCallable[_insights_pb2.GetScorecardRequest, _insights_pb2.GetScorecardResponse]  # type: ignore[assignment]
+    """A journey's scorecard per playbook version x arm (and per action in the
+    treatment arm), with the uplift of treatment over holdout. Roles analyst and
+    compliance; the whole epsilon is charged once to the caller's budget.
+    """
 
 class InsightsServicer(metaclass=_abc_1.ABCMeta):
-    """Insights releases segment sizes with differential privacy, within a
-    per-principal privacy budget.
+    """Insights releases segment sizes and journey scorecards with differential
+    privacy, within a per-principal privacy budget.
     """
 
     @_abc_1.abstractmethod
@@ -60,5 +70,16 @@ class InsightsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_insights_pb2.GetSegmentSizesResponse, _abc.Awaitable[_insights_pb2.GetSegmentSizesResponse]]:
         """Noisy member counts per segment for one purpose."""
+
+    @_abc_1.abstractmethod
+    def GetScorecard(
+        self,
+        request: _insights_pb2.GetScorecardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_insights_pb2.GetScorecardResponse, _abc.Awaitable[_insights_pb2.GetScorecardResponse]]:
+        """A journey's scorecard per playbook version x arm (and per action in the
+        treatment arm), with the uplift of treatment over holdout. Roles analyst and
+        compliance; the whole epsilon is charged once to the caller's budget.
+        """
 
 def add_InsightsServicer_to_server(servicer: InsightsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

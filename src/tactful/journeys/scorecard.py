@@ -1,0 +1,388 @@
+"""The empathy scorecard: did a journey help? Differentially private, within the
+principal's privacy budget.
+
+`Scorecards.release`, for a principal with role analyst or compliance, in order:
+
+1. decide (`read_scorecard`, not purpose-bearing: what leaves is a differentially
+   private aggregate, and the journey fixes the purpose of the data it reads); check
+   the journey, the window and epsilon, and compute every scale, before anything is
+   spent (InvalidRequest);
+2. in one ledger transaction that refuses an overdraw (`BudgetExhausted`), debit the
+   whole epsilon once, keep the access record owed, read every decision on the
+   journey in [since, until) with its outcomes, and add discrete Laplace noise
+   (OpenDP, privacy/_dp.py) to each statistic's vector of sums;
+3. read the figures, intervals and uplifts off the noisy sums (post-processing,
+   which costs no privacy).
+
+Contribution bounding. The privacy unit is one person (one pseudonym). Each person
+counts once: their latest decision on the journey in the window, which puts them in
+exactly one cell (playbook version x arm x action; a holdout arm is not split by
+action). The cells are fixed by the playbooks, never by the data: versions 1 to the
+highest the journey has had (live or kept by a rollback), the three arms, the live
+playbook's actions plus `(other)`; so the
+cells are disjoint in people and each statistic's vector over the cells has L1
+sensitivity its per-person bound (scorecard_figures.py).
+
+Epsilon. Split equally across the k statistics released (sequential composition):
+each gets epsilon / k, at scale sensitivity / (epsilon / k). `people` and `rungs` are
+two of them; the reply lists every statistic with its epsilon, sensitivity and scale.
+
+Groups. Each version x arm, and within the treatment arm each action, is a group;
+an arm's sums add its cells' noisy sums (and their noise variances). A group whose
+noisy people count is below `Bounds.min_people` (default 20) is withheld: its figures
+are not shown (deciding on a noisy count costs nothing more).
+
+Uplift. Per version, treatment minus holdout, where the holdout is the union of the
+journey's and the global holdout (neither received this journey's personalization);
+for every figure, with a 95 % interval whose variance is the sum of both sides'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import islice
+from operator import attrgetter, gt
+from typing import Protocol
+
+from tactful.journeys.errors import PlaybookError
+from tactful.journeys.holdout import Arm
+from tactful.journeys.outcomes import ScoredDecision
+from tactful.journeys.playbook import Playbook, Rung
+from tactful.journeys.releases import history
+from tactful.journeys.scorecard_figures import (
+    PEOPLE,
+    RUNGS,
+    Z_95,
+    ZERO,
+    Bounds,
+    Estimate,
+    Noisy,
+    Statistic,
+    figures,
+    statistics,
+)
+from tactful.privacy import _dp
+from tactful.privacy.contract import Contract
+from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
+from tactful.privacy.errors import BudgetExhausted, InvalidRequest, Violation
+from tactful.privacy.insights import MAX_EPSILON_PER_RELEASE, BudgetLedger, Debit
+from tactful.privacy.journey_specs import SuccessMetric
+from tactful.privacy.pending_records import PendingRecord
+from tactful.timestamps import to_us
+
+TREATMENT = Arm.TREATMENT.value
+HOLDOUT_ARMS = (Arm.JOURNEY_HOLDOUT.value, Arm.GLOBAL_HOLDOUT.value)
+ARMS = (TREATMENT, *HOLDOUT_ARMS)
+OTHER_ACTION = "(other)"  # a treatment decision on an action the playbook no longer has
+_ROUNDING_SLACK = 1e-9
+DEFAULT_BOUNDS = Bounds()
+
+_CELL = attrgetter("playbook_version", "arm", "action")
+_DECIDED_AT = attrgetter("decided_at_us")
+_PSEUDONYM = attrgetter("pseudonym")
+_REPORT = attrgetter("report")
+_RUNG = attrgetter("rung")
+Noise = Callable[[Sequence[int], float], list[int]]
+
+
+class ScoredSource(Protocol):
+    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
+        """Every decision on `journey` made in [since_us, until_us), with its outcomes;
+        fastest in time order (else every row is sorted by time: about a second more
+        over 1,000,000)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReleasedStatistic:
+    name: str
+    epsilon: float
+    sensitivity: int  # L1, over the vector of cells
+    scale: float  # of the discrete Laplace noise
+
+
+@dataclass(frozen=True)
+class ScoreGroup:
+    playbook_version: int
+    arm: str
+    action: str  # "" for the whole arm
+    people: int  # noisy, clamped at 0
+    withheld: bool  # fewer noisy people than the minimum: no figures
+    figures: tuple[Estimate, ...]
+
+
+@dataclass(frozen=True)
+class Uplift:
+    playbook_version: int
+    figure: str
+    treatment: float
+    holdout: float
+    difference: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ReleasedScorecard:
+    decision: Decision
+    journey: str
+    purpose: str  # the journey's playbook's: what its data was collected for
+    success_metric: str  # "" if the journey declares none
+    groups: tuple[ScoreGroup, ...]
+    uplifts: tuple[Uplift, ...]
+    statistics: tuple[ReleasedStatistic, ...]
+    min_people: int
+    epsilon_spent: float
+    epsilon_remaining: float
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """The public cells of one journey: (version, arm, action) -> index."""
+
+    index: Mapping[tuple[int, str, str], int]
+    actions: frozenset[str]
+
+    @classmethod
+    def of(cls, playbook: Playbook, highest: int) -> _Cells:
+        actions = [*sorted(playbook.actions), OTHER_ACTION]
+        keys = [
+            (version, arm, action)
+            for version in range(1, highest + 1)
+            for arm in ARMS
+            for action in (actions if arm == TREATMENT else [""])
+        ]
+        return cls({key: i for i, key in enumerate(keys)}, frozenset(playbook.actions))
+
+    def of_rows(self, rows: Sequence[ScoredDecision]) -> list[int | None]:
+        """Each row's cell; None outside the public cells (a version or arm unknown)."""
+        keys = list(map(_CELL, rows))
+        found = {key: self._of(*key) for key in set(keys)}
+        return list(map(found.__getitem__, keys))
+
+    def _of(self, version: int, arm: str, action: str) -> int | None:
+        if arm != TREATMENT:
+            action = ""
+        elif action not in self.actions:
+            action = OTHER_ACTION
+        return self.index.get((version, arm, action))
+
+
+class Scorecards:
+    def __init__(
+        self,
+        contract: Contract,
+        playbooks: Callable[[], Mapping[str, Playbook]],  # the live ones (the catalogue's)
+        source: ScoredSource,
+        ledger: BudgetLedger,
+        *,
+        budget: float,
+        bounds: Bounds = DEFAULT_BOUNDS,
+        noise: Noise = _dp.add_discrete_laplace_noise,
+    ) -> None:
+        self._contract = contract
+        self._playbooks = playbooks
+        self._source = source
+        self._ledger = ledger
+        self._budget = budget
+        self._bounds = bounds
+        self._noise = noise
+
+    def release(
+        self,
+        actor: Actor,
+        journey: str,
+        since_us: int,
+        until_us: int,
+        epsilon: float,
+        *,
+        now: datetime,
+        owed: Callable[[Decision, str], PendingRecord] | None = None,
+    ) -> ReleasedScorecard:
+        """The scorecard of `journey` over [since_us, until_us). `owed(decision, purpose)`:
+        the access record the call gets, kept with the debit until it is durable. Call
+        from the single writer thread: the debit is a write."""
+        decision = enforce(
+            decide(self._contract, actor, Action.READ_SCORECARD, "", [f"journey:{journey}"])
+        )
+        playbook = self._playbook(journey, since_us, until_us)
+        spec = self._contract.journeys[journey]
+        metric = spec.success_metric
+        stats = statistics(spec.outcomes, metric, self._bounds)
+        released = _scales(epsilon, stats)
+        cells = _Cells.of(playbook, _highest_version(self._contract, playbook))
+        with self._ledger.transaction(actor.name) as ledger:
+            before = ledger.spent
+            if before + epsilon > self._budget + _ROUNDING_SLACK:
+                raise BudgetExhausted(
+                    round(before, 12), _remaining(self._budget, before), requested=epsilon
+                )
+            ledger.add(Debit(actor.name, playbook.purpose, epsilon, to_us(now)))
+            remaining = _remaining(self._budget, math.fsum((before, epsilon)))
+            reason = (
+                f"role {decision.role} may {Action.READ_SCORECARD}; released the scorecard of"
+                f" {journey} with epsilon {epsilon}, {remaining} of the budget remaining"
+            )
+            decision = replace(decision, reason=reason)
+            if owed is not None:
+                ledger.keep_pending_record(owed(decision, playbook.purpose))
+            chosen = _latest_per_person(self._source.scored(journey, since_us, until_us))
+            noisy = self._noisy_sums(chosen, cells, stats, released)
+        groups, uplifts = _read(noisy, cells, metric, self._bounds)
+        return ReleasedScorecard(
+            decision,
+            journey,
+            playbook.purpose,
+            str(metric or ""),
+            groups,
+            uplifts,
+            released,
+            self._bounds.min_people,
+            epsilon,
+            remaining,
+        )
+
+    def _playbook(self, journey: str, since_us: int, until_us: int) -> Playbook:
+        playbooks = self._playbooks()
+        playbook = playbooks.get(journey)
+        if playbook is None or journey not in self._contract.journeys:
+            known = ", ".join(sorted(playbooks)) or "none"
+            raise InvalidRequest([Violation("journey", f"{journey!r} is not a journey; {known}")])
+        if since_us >= until_us:
+            raise InvalidRequest([Violation("since", "must be before until")])
+        return playbook
+
+    def _noisy_sums(
+        self,
+        chosen: Sequence[ScoredDecision],
+        cells: _Cells,
+        stats: Sequence[Statistic],
+        released: Sequence[ReleasedStatistic],
+    ) -> dict[str, list[Noisy]]:
+        """Per statistic name (and `rungs:<rung>`), the noisy sum of each cell."""
+        size, rungs = len(cells.index), list(Rung)
+        by_cell: list[list[ScoredDecision]] = [[] for _ in range(size)]
+        for c, row in zip(cells.of_rows(chosen), chosen, strict=True):
+            if c is not None:
+                by_cell[c].append(row)
+        reports = [list(map(_REPORT, rows)) for rows in by_cell]
+        exact = {PEOPLE: [len(rows) for rows in by_cell]}
+        exact |= {stat.name: [stat.total(r) for r in reports] for stat in stats}
+        scales = {s.name: s.scale for s in released}
+        by_rung = []
+        for rows in by_cell:
+            on = list(map(_RUNG, rows))
+            by_rung += [on.count(rung.value) for rung in rungs]
+        noisy = {name: self._noised(sums, scales[name]) for name, sums in exact.items()}
+        flat = self._noised(by_rung, scales[RUNGS])
+        for i, name in enumerate(rungs):
+            noisy[f"{RUNGS}:{name}"] = flat[i :: len(rungs)]
+        return noisy
+
+    def _noised(self, sums: list[int], scale: float) -> list[Noisy]:
+        variance = 2 * scale * scale
+        return [Noisy(float(n), variance) for n in self._noise(sums, scale)]
+
+
+def _highest_version(contract: Contract, playbook: Playbook) -> int:
+    """The highest version the journey has had: the live one, or one a rollback left in
+    the history (its decisions still count)."""
+    try:
+        kept = [v.version for v in history(contract, playbook.journey)]
+    except PlaybookError:  # a kept file that no longer loads: its versions are unknown
+        kept = []
+    return max([playbook.version, *kept])
+
+
+def _latest_per_person(rows: Sequence[ScoredDecision]) -> list[ScoredDecision]:
+    """Each person's latest decision in the window: the one that counts. (In C loops:
+    a store that reads rows in time order skips the sort.)"""
+    times = list(map(_DECIDED_AT, rows))
+    if any(map(gt, times, islice(times, 1, None))):
+        rows = [rows[i] for i in sorted(range(len(rows)), key=times.__getitem__)]
+    return list(dict(zip(map(_PSEUDONYM, rows), rows, strict=True)).values())
+
+
+def _scales(epsilon: float, stats: Sequence[Statistic]) -> tuple[ReleasedStatistic, ...]:
+    """Each statistic's share of epsilon and its scale, or InvalidRequest (before any debit)."""
+    if not math.isfinite(epsilon) or epsilon <= 0:
+        raise InvalidRequest([Violation("epsilon", "must be a finite number above 0, e.g. 1")])
+    if epsilon > MAX_EPSILON_PER_RELEASE:
+        problem = f"is {epsilon}; at most {MAX_EPSILON_PER_RELEASE} in one release"
+        raise InvalidRequest([Violation("epsilon", problem)])
+    named = [(PEOPLE, 1), (RUNGS, 1), *((s.name, s.sensitivity) for s in stats)]
+    share = epsilon / len(named)
+    try:
+        return tuple(
+            ReleasedStatistic(name, share, bound, _dp.discrete_laplace_scale(share, bound))
+            for name, bound in named
+        )
+    except ValueError:
+        problem = f"is {epsilon!r}; too small to split across {len(named)} statistics"
+        raise InvalidRequest([Violation("epsilon", problem)]) from None
+
+
+def _read(
+    noisy: Mapping[str, list[Noisy]],
+    cells: _Cells,
+    success: SuccessMetric | None,
+    bounds: Bounds,
+) -> tuple[tuple[ScoreGroup, ...], tuple[Uplift, ...]]:
+    def summed(indices: Sequence[int]) -> dict[str, Noisy]:
+        return {name: sum((sums[i] for i in indices), ZERO) for name, sums in noisy.items()}
+
+    def group(version: int, arm: str, action: str, sums: Mapping[str, Noisy]) -> ScoreGroup:
+        people = max(0, round(sums[PEOPLE].value))
+        if people < bounds.min_people:
+            return ScoreGroup(version, arm, action, people, True, ())
+        return ScoreGroup(
+            version, arm, action, people, False, tuple(figures(sums, success, bounds))
+        )
+
+    groups: list[ScoreGroup] = []
+    uplifts: list[Uplift] = []
+    for version in sorted({v for v, _, _ in cells.index}):
+        arm_sums: dict[str, dict[str, Noisy]] = {}
+        for arm in ARMS:
+            indices = [i for (v, a, _), i in cells.index.items() if v == version and a == arm]
+            arm_sums[arm] = summed(indices)
+            groups.append(group(version, arm, "", arm_sums[arm]))
+            if arm == TREATMENT:
+                for (v, a, action), i in cells.index.items():
+                    if v == version and a == arm:
+                        groups.append(group(version, arm, action, summed([i])))
+        holdout = {n: arm_sums[HOLDOUT_ARMS[0]][n] + arm_sums[HOLDOUT_ARMS[1]][n] for n in noisy}
+        uplifts += _uplifts(version, arm_sums[TREATMENT], holdout, success, bounds)
+    return tuple(groups), tuple(uplifts)
+
+
+def _uplifts(
+    version: int,
+    treatment: Mapping[str, Noisy],
+    holdout: Mapping[str, Noisy],
+    success: SuccessMetric | None,
+    bounds: Bounds,
+) -> list[Uplift]:
+    least = bounds.min_people
+    if treatment[PEOPLE].value < least or holdout[PEOPLE].value < least:
+        return []
+    found = []
+    pairs = zip(figures(treatment, success, bounds), figures(holdout, success, bounds), strict=True)
+    for t, h in pairs:
+        if t.value is None or h.value is None:
+            continue
+        half = Z_95 * math.sqrt(t.variance + h.variance)
+        difference = t.value - h.value
+        found.append(
+            Uplift(
+                version, t.name, t.value, h.value, difference, difference - half, difference + half
+            )
+        )
+    return found
+
+
+def _remaining(budget: float, spent: float) -> float:
+    return max(0.0, round(budget - spent, 12))
