@@ -59,9 +59,11 @@ class Domain:
     erasures: stores.Outbox
     journey_memory: stores.Memory
     journeys: JourneyEngine
+    journey_outcomes: stores.Outcomes
 
     def close(self) -> None:
         for resource in (
+            self.journey_outcomes,
             self.journey_memory,
             self.erasures,
             self.budget_ledger,
@@ -136,6 +138,7 @@ def open_domain(
         journey_memory,
         releaser,
     )
+    journey_outcomes = stores.open_journey_outcomes(settings)
     return Domain(
         contract,
         pseudonymizer,
@@ -153,6 +156,7 @@ def open_domain(
         erasures,
         journey_memory,
         journeys,
+        journey_outcomes,
     )
 
 
