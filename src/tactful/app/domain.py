@@ -17,6 +17,7 @@ from tactful.app import stores
 from tactful.app.settings import Settings
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.engine import JourneyEngine
+from tactful.journeys.outcome_recorder import OutcomeRecorder
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -60,6 +61,7 @@ class Domain:
     journey_memory: stores.Memory
     journeys: JourneyEngine
     journey_outcomes: stores.Outcomes
+    outcomes: OutcomeRecorder
 
     def close(self) -> None:
         for resource in (
@@ -139,6 +141,9 @@ def open_domain(
         releaser,
     )
     journey_outcomes = stores.open_journey_outcomes(settings)
+    outcomes = OutcomeRecorder(
+        contract, playbooks, pseudonymizer, consent, journey_memory, journey_outcomes
+    )
     return Domain(
         contract,
         pseudonymizer,
@@ -157,6 +162,7 @@ def open_domain(
         journey_memory,
         journeys,
         journey_outcomes,
+        outcomes,
     )
 
 
