@@ -204,7 +204,7 @@ async def create_server(
         InsightsServicer(edge, domain.insights, writes, clock, debits.recorded), services
     )
     journeys_pb2_grpc.add_JourneysServicer_to_server(
-        JourneysServicer(edge, domain.journeys, writes, clock), services
+        JourneysServicer(edge, domain.journeys, domain.outcomes, writes, clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
