@@ -29,7 +29,7 @@ class MemoryJourneyOutcomes:
                 for d in self._memory.offers
                 if d.journey == journey and since_us <= d.offered_at_us < until_us
             ),
-            key=lambda d: d.decision_id,
+            key=lambda d: (d.offered_at_us, d.decision_id),
         )
         return [
             ScoredDecision(

@@ -5,7 +5,7 @@ RecordedOutcome stores, and the merge `scored` makes of a decision's outcomes
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import astuple, fields, replace
 from typing import Any
 
 from tactful.journeys.outcomes import AgentVerdict, OutcomeReport, RecordedOutcome, ScoredDecision
@@ -48,37 +48,49 @@ def recorded(row: Sequence[Any]) -> RecordedOutcome:
     return RecordedOutcome(decision_id, pseudonym, purpose, journey, at, report_of(row[5:]))
 
 
-# `scored` reads the journey memory's decisions joined with their outcomes, oldest
-# outcome first per decision: SCORED_COLUMNS, then REPORT_FIELDS (NULL where none).
+# `scored` reads the journey memory's decisions joined with their outcomes, each
+# decision's rows together and its outcomes oldest first: SCORED_COLUMNS, that is the
+# decision's, the outcome's id (NULL: none reported), then REPORT_FIELDS.
 SCORED_COLUMNS = (
     "m.decision_id, m.pseudonym, m.playbook_version, m.arm, m.action, m.rung,"
-    " m.offered_at_us, " + ", ".join(f"o.{name}" for name in REPORT_FIELDS)
+    " m.offered_at_us, o.id, " + ", ".join(f"o.{name}" for name in REPORT_FIELDS)
 )
 _EMPTY = OutcomeReport()
+_FLAG_AT = tuple(i for i, name in enumerate(REPORT_FIELDS) if name in _FLAGS)
+_VERDICT_AT = REPORT_FIELDS.index("agent_verdict")
+_VERDICTS: dict[Any, Any] = {None: None, **{v.value: v for v in AgentVerdict}}
+_REPORT = 8  # where the report's columns start
+
+
+def _report(values: list[Any]) -> OutcomeReport:
+    """The report a row's REPORT_FIELDS store, made for a million rows: SQLite's flags
+    (0 or 1) as bools, the verdict as its enum; every number arrives as its type (REAL
+    columns give floats)."""
+    for i in _FLAG_AT:
+        if values[i] is not None:
+            values[i] = bool(values[i])
+    values[_VERDICT_AT] = _VERDICTS[values[_VERDICT_AT]]
+    return OutcomeReport(*values)
 
 
 def merged(rows: Iterable[Sequence[Any]]) -> list[ScoredDecision]:
-    """One ScoredDecision per decision from rows of the join ordered by decision and
-    then by when each outcome was recorded: per field, the latest value reported."""
+    """One ScoredDecision per decision, from rows of the join with each decision's rows
+    together and its outcomes oldest first: per field, the latest value reported."""
     scored: list[ScoredDecision] = []
-    current: str | None = None
-    latest: list[Any] = []
-    head: Sequence[Any] = ()
-
-    def close() -> None:
-        report = _EMPTY if all(v is None for v in latest) else report_of(latest)
-        _, pseudonym, version, arm, action, rung, at = head
-        scored.append(ScoredDecision(pseudonym, version, arm, action, rung, at, report))
-
+    add = scored.append
+    last: str | None = None
     for row in rows:
-        if row[0] != current:
-            if current is not None:
-                close()
-            current, head, latest = row[0], row[:7], list(row[7:])
-        else:
-            for i, v in enumerate(row[7:]):
-                if v is not None:
-                    latest[i] = v
-    if current is not None:
-        close()
+        decision_id = row[0]
+        if decision_id == last:  # a later outcome of the same decision: fold it in
+            earlier = scored[-1]
+            values = list(row[_REPORT:])
+            for i, value in enumerate(astuple(earlier.report)):
+                if values[i] is None:
+                    values[i] = value
+            values[_VERDICT_AT] = getattr(values[_VERDICT_AT], "value", values[_VERDICT_AT])
+            scored[-1] = replace(earlier, report=_report(values))
+            continue
+        last = decision_id
+        report = _EMPTY if row[7] is None else _report(list(row[_REPORT:]))
+        add(ScoredDecision(row[1], row[2], row[3], row[4], row[5], row[6], report))
     return scored

@@ -153,9 +153,14 @@ def test_every_report_field_survives_the_store(
                          AgentVerdict.REJECTED)  # fmt: skip
     outcomes.record(dataclasses.replace(outcome("d1", pseudonym, 2), report=full))
 
-    assert outcomes.scored(JOURNEY, 0, 2**62)[0].report == full
+    scored = outcomes.scored(JOURNEY, 0, 2**62)[0].report
     (kept,) = stores.domain.subject_data.journey_outcomes_of([pseudonym])
+    assert scored == full
     assert kept == dataclasses.replace(outcome("d1", pseudonym, 2), report=full)
+    for read in (scored, kept.report):  # equal is not enough: 1 == True
+        assert [type(v) for v in dataclasses.astuple(read)] == [
+            type(v) for v in dataclasses.astuple(full)
+        ]
 
 
 # -- as behaviour data: export, erasure, retention, rekey ---------------------------------

@@ -42,7 +42,7 @@ class PostgresJourneyOutcomes:
                 f"SELECT {SCORED_COLUMNS} FROM journey_memory m"
                 " LEFT JOIN journey_outcomes o ON o.decision_id = m.decision_id"
                 " WHERE m.journey = %s AND m.offered_at_us >= %s AND m.offered_at_us < %s"
-                " ORDER BY m.decision_id, o.recorded_at_us, o.id",
+                " ORDER BY m.offered_at_us, m.decision_id, o.recorded_at_us, o.id",
                 [journey, since_us, until_us],
             ).fetchall()
         return outcome_rows.merged(rows)

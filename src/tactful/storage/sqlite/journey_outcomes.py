@@ -38,10 +38,13 @@ class SqliteJourneyOutcomes:
     def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
         with self._reading:
             rows = self._reader.conn.execute(
-                f"SELECT {SCORED_COLUMNS} FROM journey_memory m"
-                " LEFT JOIN journey_outcomes o ON o.decision_id = m.decision_id"
+                f"SELECT {SCORED_COLUMNS} FROM journey_memory m INDEXED BY journey_memory_spent"
+                " LEFT JOIN journey_outcomes o INDEXED BY journey_outcomes_decision"
+                " ON o.decision_id = m.decision_id"
                 " WHERE m.journey = ? AND m.offered_at_us >= ? AND m.offered_at_us < ?"
-                " ORDER BY m.decision_id, o.recorded_at_us, o.id",
+                # The order the loops give (the index's), so only each decision's few
+                # outcomes are sorted.
+                " ORDER BY m.offered_at_us, m.decision_id, o.recorded_at_us, o.id",
                 [journey, since_us, until_us],
             )
             return outcome_rows.merged(rows)
