@@ -12,8 +12,9 @@ It needs grpcio, protobuf and googleapis-common-protos only, none of the server'
 dependencies. Every call has a deadline (5 s unless told), sends a request id (one of
 yours, or a new one) and returns the id the server recorded it under, on success and
 in the exception. Reads (`segments`, `signals`) are retried with backoff on
-UNAVAILABLE; writes (`record`, `consent`) never are, since a retry could apply them
-twice; nor is `next_action`, since every decision is remembered as an offer.
+UNAVAILABLE; writes (`record`, `consent`, `record_outcome`) never are, since a retry
+could apply them twice; nor is `next_action`, since every decision is remembered as an
+offer.
 Failures are raised as typed exceptions carrying the server's `google.rpc` details:
 
     TactfulError                 any failed call: code, message, request_id, details
@@ -124,6 +125,21 @@ class Recorded:
 class ConsentRecorded:
     recorded_at: datetime
     request_id: str
+
+
+@dataclass(frozen=True)
+class OutcomeRecorded:
+    recorded_at: datetime
+    journey: str  # the decision's
+    purpose: str  # the outcome is kept under (the journey's)
+    request_id: str
+
+
+AGENT_VERDICTS = {
+    "used": journeys_pb2.AGENT_VERDICT_USED,
+    "changed": journeys_pb2.AGENT_VERDICT_CHANGED,
+    "rejected": journeys_pb2.AGENT_VERDICT_REJECTED,
+}
 
 
 @dataclass(frozen=True)
@@ -381,6 +397,51 @@ class Client:
             reply.playbook_version,
             rid,
             reply.arm,
+        )
+
+    def record_outcome(
+        self,
+        subject: Subject,
+        decision_id: str,
+        *,
+        journey: str = "",
+        resolved: bool | None = None,
+        contained: bool | None = None,
+        handed_off: bool | None = None,
+        reopened: bool | None = None,
+        abandoned: bool | None = None,
+        converted: bool | None = None,
+        complaint: bool | None = None,
+        recovered_amount: float | None = None,
+        effort: int | None = None,
+        time_to_resolution_s: float | None = None,
+        handle_time_s: float | None = None,
+        agent_verdict: str | None = None,
+        request_id: str | None = None,
+    ) -> OutcomeRecorded:
+        """What happened after the decision `decision_id` for this person: only what is
+        given is reported (None: not reported), and only the outcomes the contract
+        declares for its journey. `agent_verdict`: "used", "changed" or "rejected". Not
+        retried: a write."""
+        request = journeys_pb2.RecordOutcomeRequest(
+            subject=_subject(subject), decision_id=decision_id, journey=journey
+        )
+        reported = {
+            "resolved": resolved, "contained": contained, "handed_off": handed_off,
+            "reopened": reopened, "abandoned": abandoned, "converted": converted,
+            "complaint": complaint, "recovered_amount": recovered_amount, "effort": effort,
+            "time_to_resolution_s": time_to_resolution_s, "handle_time_s": handle_time_s,
+        }  # fmt: skip
+        for name, value in reported.items():
+            if value is not None:
+                setattr(request, name, value)
+        if agent_verdict is not None:
+            if agent_verdict not in AGENT_VERDICTS:
+                raise ValueError(f"agent_verdict: one of {', '.join(AGENT_VERDICTS)}")
+            request.agent_verdict = AGENT_VERDICTS[agent_verdict]
+        reply, rid = self._call(self._journeys.RecordOutcome, request, request_id, read=False)
+        return OutcomeRecorded(
+            reply.recorded_at.ToDatetime(tzinfo=UTC), reply.journey, reply.purpose, rid
         )
 
     def close(self) -> None:

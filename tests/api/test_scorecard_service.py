@@ -1,9 +1,10 @@
 """Insights.GetScorecard over a real channel: the figures, the DP parameters in the reply,
 the budget it shares with GetSegmentSizes, refusals and the access record.
 
-Until the outcome store is wired into the domain, the decisions the server scores are
-put where it reads them (the domain's scored source), not recorded through
-NextAction and RecordOutcome."""
+The decisions the server scores are put where it reads them (the SQLite outcome
+store's `scored`), so that hundreds of people in each arm need no hundreds of calls;
+tests/journeys/test_scorecard_end_to_end.py records through NextAction and
+RecordOutcome."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 
-from tactful.app import domain
 from tactful.journeys.outcomes import OutcomeReport, ScoredDecision
+from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
 from tactful.timestamps import to_us
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc, insights_pb2, insights_pb2_grpc
 from tests.conftest import Tactful, bearer
@@ -45,7 +46,7 @@ def decisions(monkeypatch: pytest.MonkeyPatch, tactful: Tactful) -> list[ScoredD
     def scored(self: object, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
         return [r for r in rows if since_us <= r.decided_at_us < until_us]
 
-    monkeypatch.setattr(domain._NothingScored, "scored", scored)
+    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", scored)
     return rows
 
 
@@ -63,7 +64,7 @@ def test_analyst_gets_the_scorecard_with_its_privacy_parameters(
 ) -> None:
     tactful = start_tactful(insights_budget=25.0)
     rows: list[ScoredDecision] = []
-    monkeypatch.setattr(domain._NothingScored, "scored", lambda self, j, s, u: rows)
+    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: rows)
     now_us = to_us(tactful.clock.now)
     people(rows, now_us - 1, 300, "treatment", resolved=True)
     people(rows, now_us - 1, 100, "treatment", resolved=False)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tactful.app import domain
 from tactful.journeys.outcomes import OutcomeReport, ScoredDecision
+from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
 from tactful.timestamps import to_us
 from tests.cli.test_cli_records import records, run
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The development principals, a keyring, and 400 people scored on support_triage an
-    hour ago (put where the domain reads them until the outcome store is wired)."""
+    hour ago (put where the SQLite outcome store reads them)."""
     monkeypatch.delenv("TACTFUL_DATA_DIR", raising=False)
     monkeypatch.delenv("TACTFUL_LISTEN", raising=False)
     development = (ROOT / "examples" / "development.toml").read_text()
@@ -41,7 +41,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         )
         for i in range(400)
     ]  # fmt: skip
-    monkeypatch.setattr(domain._NothingScored, "scored", lambda self, j, s, u: rows)
+    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: rows)
     assert main_ok(["keys", "init", "--config", str(path)])
     return path
 

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tactful.app import stores
+from tactful.app.config_file import load_settings
 from tactful.cli.main import main
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.errors import PlaybookError
+from tactful.journeys.memory import Remembered
+from tactful.journeys.outcomes import OutcomeReport, RecordedOutcome
 from tactful.journeys.releases import history, live, promote, rollback
 from tactful.privacy.access_log import decode
 from tactful.privacy.contract import Contract, load_contract
+from tactful.timestamps import to_us
 from tests.api.test_journeys import action_and_rung, checkout, failed_payment, next_action, record
 from tests.conftest import Tactful
 
@@ -100,9 +105,8 @@ def records(data: Path) -> list[tuple[str, str]]:
     return [(decode(c)[1].method, decode(c)[1].reason) for (c,) in rows]
 
 
-def test_the_commands_record_each_change_with_its_reason(
-    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def configured(folder: Path, tmp_path: Path) -> Path:
+    """A config over the copied contract, with a data folder and a keyring."""
     development = (ROOT / "examples" / "development.toml").read_text()
     development = development.replace('listen = "127.0.0.1:50051"', "").replace(
         'contract = "contract.toml"', f'contract = "{folder / "contract.toml"}"'
@@ -111,8 +115,15 @@ def test_the_commands_record_each_change_with_its_reason(
     config.write_text(
         f'data_dir = "{tmp_path / "data"}"\nkeyring = "{tmp_path / "keyring.json"}"\n{development}'
     )
-    c = ("--config", str(config))
     assert main(["keys", "init", "--keyring", str(tmp_path / "keyring.json")]) == 0
+    return config
+
+
+def test_the_commands_record_each_change_with_its_reason(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = configured(folder, tmp_path)
+    c = ("--config", str(config))
     candidate = str(version_2(folder))
     assert (
         main(["journeys", "promote", "checkout_recovery", candidate, "--reason", "fewer", *c]) == 0
@@ -163,3 +174,35 @@ def test_a_changed_file_that_fails_is_not_served_the_last_good_one_stays(folder:
     assert catalogue.problem is not None and "expected cart_kept" in catalogue.problem
     shutil.copy(good, live_file)
     assert catalogue.playbooks()["checkout_recovery"].version == 2 and catalogue.problem is None
+
+
+def test_guard_rolls_back_a_version_that_raised_complaints_and_records_why(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = configured(folder, tmp_path)
+    c = ("--config", str(config))
+    promote(contract_of(folder), "checkout_recovery", version_2(folder))
+    settings = load_settings(config, {})
+    memory, outcomes = stores.open_journey_memory(settings), stores.open_journey_outcomes(settings)
+    now_us = to_us(datetime.now(UTC))
+    for version, complaints in ((1, 4), (2, 30)):  # 2 % of 200, then 15 %
+        for i in range(200):
+            decision, who = f"d{version}-{i}", f"p{version}-{i}"
+            memory.remember(Remembered(decision, who, "checkout_recovery", "checkout_recovery",
+                                       "retry_payment", "retry", "none", version,
+                                       now_us - 60_000_000 + version))  # fmt: skip
+            outcomes.record(RecordedOutcome(decision, who, "checkout_recovery",
+                                            "checkout_recovery", now_us - 30_000_000,
+                                            OutcomeReport(complaint=i < complaints)))  # fmt: skip
+    memory.close()
+    outcomes.close()
+    assert main(["journeys", "guard", "--dry-run", *c]) == 0
+    assert "would roll back version 2: complaint rose from 2.0%" in capsys.readouterr().out
+    assert live(contract_of(folder), "checkout_recovery").version == 2
+    assert main(["journeys", "guard", *c]) == 1
+    out = capsys.readouterr().out
+    assert "checkout_recovery: rolled back from version 2 to 1" in out
+    assert live(contract_of(folder), "checkout_recovery").version == 1
+    method, reason = records(tmp_path / "data")[-1]
+    assert method == "tactful.cli/journeys.guard"
+    assert reason.startswith("journey checkout_recovery: version 2 -> 1: guardrail: complaint rose")

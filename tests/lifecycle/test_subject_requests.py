@@ -46,6 +46,7 @@ STORES = (
     "behavior.consent",
     "behavior.consent_history",
     "behavior.journey_memory",
+    "behavior.journey_outcomes",
     "behavior.subjects",
 )
 
@@ -242,6 +243,7 @@ EXPECTED_DELETED = {
     "behavior.consent": 2,  # onboarding (granted), multilingual_support (withdrawn)
     "behavior.consent_history": 3,
     "behavior.journey_memory": 0,  # no journey decided for them
+    "behavior.journey_outcomes": 0,  # no outcome recorded for them
     "behavior.subjects": 1,
 }
 
@@ -365,6 +367,7 @@ def test_the_export_holds_everything_kept_about_the_person(tactful: Tactful) -> 
     assert document["events"] == history.events
     assert document["consent_history"] == history.consent
     assert document["journey_memory"] == []
+    assert document["journey_outcomes"] == []
     assert document["segments"] == {
         "checkout_recovery": ["new_visitor"],
         "onboarding": ["new_visitor"],
@@ -432,6 +435,7 @@ def test_the_export_of_an_unknown_person_is_empty(tactful: Tactful) -> None:
         "events": [],
         "consent_history": [],
         "journey_memory": [],
+        "journey_outcomes": [],
         "segments": {},
         "signals": {},
         "access_records": [],

@@ -1,6 +1,7 @@
-"""Journeys.NextAction with the whole service on PostgreSQL, as on SQLite
-(tests/api/test_journeys.py): a decision, a refusal remembered across servers, the
-decision's access record."""
+"""Journeys.NextAction and RecordOutcome with the whole service on PostgreSQL, as on
+SQLite (tests/api/test_journeys.py, test_journey_outcomes.py): a decision, a refusal
+remembered across servers, the decision's access record; an outcome kept, scored,
+exported and erased."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from pathlib import Path
 import pytest
 
 from tactful.app import stores
+from tactful.journeys.outcomes import OutcomeReport
 from tactful.v1 import journeys_pb2
+from tactful.v1.subjects_pb2 import EraseSubjectRequest
+from tactful.v1.subjects_pb2_grpc import SubjectsStub
 from tests.api.test_access_log_service import pseudonym_of, query
+from tests.api.test_journey_outcomes import BOB, decided, export, record_outcome, refused
+from tests.api.test_journey_outcomes import METHOD as OUTCOME_METHOD
 from tests.api.test_journeys import (
     ADA,
     CHECKOUT,
@@ -23,7 +29,7 @@ from tests.api.test_journeys import (
     next_action,
     record,
 )
-from tests.conftest import Tactful, make_settings
+from tests.conftest import Tactful, bearer, make_settings, violations
 from tests.postgres_cluster import fresh_database, shared_cluster
 from tests.test_journeys_tour import check_tour
 
@@ -63,3 +69,35 @@ def test_a_refusal_is_remembered_in_the_database_and_recorded(on_postgres: Tactf
 
 def test_the_six_journeys_end_to_end_on_postgresql(on_postgres: Tactful) -> None:
     check_tour(on_postgres)
+
+
+def test_an_outcome_is_kept_for_the_decision_scored_exported_and_erased(
+    on_postgres: Tactful,
+) -> None:
+    one = on_postgres
+    decision_id = decided(one)
+    record_outcome(one, decision_id=decision_id, converted=False, effort=5)
+    one.restart()  # kept in the database, not in the server
+    record_outcome(one, decision_id=decision_id, converted=True, recovered_amount=42.5)
+    error = refused(one, subject=BOB, decision_id=decision_id, converted=True)
+    assert list(violations(error)) == ["decision_id"]
+
+    store = stores.open_journey_outcomes(one.settings)
+    try:
+        [scored] = store.scored(CHECKOUT, 0, 2**62)
+    finally:
+        store.close()
+    assert scored.pseudonym == pseudonym_of(one, ADA)
+    assert scored.report == OutcomeReport(converted=True, recovered_amount=42.5, effort=5)
+    logged = query(one, method=OUTCOME_METHOD)
+    assert [list(r.released) for r in logged if r.status == "OK"] == [
+        [f"decision:{decision_id}"]
+    ] * 2
+    assert "42.5" not in str(logged)
+    assert [o["converted"] for o in export(one)["journey_outcomes"]] == [False, True]  # type: ignore[index]
+
+    erased = SubjectsStub(one.channel).EraseSubject(
+        EraseSubjectRequest(subject=ADA), metadata=bearer("privacy_ops"), timeout=10
+    )
+    assert erased.deleted["behavior.journey_outcomes"] == 2
+    assert export(one)["journey_outcomes"] == []

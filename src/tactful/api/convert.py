@@ -8,6 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tactful.journeys.memory import OfferResult
 from tactful.journeys.next_action import Ask, Attempt, JourneyDecision, JourneyHandoff, Previous
+from tactful.journeys.outcome_recorder import OutcomeDecision
+from tactful.journeys.outcomes import AgentVerdict, OutcomeReport
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.segments.ingest import EventInput, SubjectInput
 from tactful.segments.store import AttributeScalar
@@ -158,6 +160,48 @@ def next_action_from_proto(
         previous = Previous(request.previous.decision_id, result)
     ask = Ask(request.journey, channel=request.channel, step=request.step, previous=previous)
     return subject_from_proto(request.subject), ask
+
+
+AGENT_VERDICTS = {
+    journeys_pb2.AGENT_VERDICT_USED: AgentVerdict.USED,
+    journeys_pb2.AGENT_VERDICT_CHANGED: AgentVerdict.CHANGED,
+    journeys_pb2.AGENT_VERDICT_REJECTED: AgentVerdict.REJECTED,
+}
+_REPORTED_FLAGS = ("resolved", "contained", "handed_off", "reopened", "abandoned", "converted",
+                   "complaint")  # fmt: skip
+_REPORTED_NUMBERS = ("recovered_amount", "effort", "time_to_resolution_s", "handle_time_s")
+
+
+def record_outcome_from_proto(
+    request: journeys_pb2.RecordOutcomeRequest,
+) -> tuple[SubjectInput, str, str | None, OutcomeReport]:
+    """Who, which decision, the journey if named, and the report: an outcome is reported
+    when its field is present (`optional`), the verdict when it is not UNSPECIFIED; an
+    unknown verdict is refused, naming the field."""
+    verdict = None
+    if request.agent_verdict != journeys_pb2.AGENT_VERDICT_UNSPECIFIED:
+        verdict = AGENT_VERDICTS.get(request.agent_verdict)
+        if verdict is None:
+            raise InvalidRequest(
+                [Violation("report.agent_verdict", "must be used, changed or rejected")]
+            )
+    present = {
+        name: getattr(request, name)
+        for name in (*_REPORTED_FLAGS, *_REPORTED_NUMBERS)
+        if request.HasField(name)
+    }
+    report = OutcomeReport(**present, agent_verdict=verdict)
+    subject = subject_from_proto(request.subject)
+    return subject, request.decision_id, request.journey or None, report
+
+
+def outcome_to_proto(decided: OutcomeDecision) -> journeys_pb2.RecordOutcomeResponse:
+    outcome = decided.outcome
+    recorded_at = Timestamp()
+    recorded_at.FromMicroseconds(outcome.recorded_at_us)
+    return journeys_pb2.RecordOutcomeResponse(
+        recorded_at=recorded_at, journey=outcome.journey, purpose=outcome.purpose
+    )
 
 
 def action_to_proto(decided: JourneyDecision) -> journeys_pb2.JourneyAction:

@@ -371,7 +371,9 @@ def _requested(request: Any) -> list[str]:
         return sorted(set(request.names))
     if hasattr(request, "events"):
         return sorted({e.type for e in request.events})
-    if hasattr(request, "journey"):  # NextAction refused before its decision
+    if hasattr(request, "decision_id") and not request.journey:
+        return []  # RecordOutcome refused before its decision, which names the journey
+    if hasattr(request, "journey"):  # NextAction (RecordOutcome) refused before its decision
         return [f"journey:{request.journey}"]
     return []
 

@@ -205,7 +205,7 @@ async def create_server(
         services,
     )
     journeys_pb2_grpc.add_JourneysServicer_to_server(
-        JourneysServicer(edge, domain.journeys, writes, clock), services
+        JourneysServicer(edge, domain.journeys, domain.outcomes, writes, clock), services
     )
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -17,6 +17,8 @@ from tactful.api.convert import (
     handoff_to_proto,
     journey_decision_to_proto,
     next_action_from_proto,
+    outcome_to_proto,
+    record_outcome_from_proto,
     subject_from_proto,
     timestamp_from,
 )
@@ -24,6 +26,8 @@ from tactful.api.edge import Edge, Expected, MethodResult
 from tactful.api.rpc import WriteScheduler, rpc
 from tactful.api.scorecard_convert import scorecard_result, scorecard_window
 from tactful.journeys.next_action import Ask, JourneyDecision, JourneyHandoff
+from tactful.journeys.outcome_recorder import OutcomeDecision
+from tactful.journeys.outcomes import OutcomeReport
 from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.consent import ConsentRecorder
@@ -158,14 +162,39 @@ class PersonalizationServicer(personalization_pb2_grpc.PersonalizationServicer, 
                             _about(found.handoff.subject))  # fmt: skip
 
 
+class OutcomeKeeper(Protocol):
+    """RecordOutcome (journeys/outcome_recorder.py): checked where the engine reads,
+    kept on the writer. `check` decides under the purpose itself and raises the
+    domain's errors."""
+
+    def check(
+        self,
+        actor: Actor,
+        subject: SubjectInput,
+        decision_id: str,
+        journey: str | None,
+        report: OutcomeReport,
+        *,
+        now: datetime,
+    ) -> OutcomeDecision: ...
+
+    def keep(self, decided: OutcomeDecision) -> None: ...
+
+
 class JourneysServicer(journeys_pb2_grpc.JourneysServicer):
     service = "Journeys"
 
     def __init__(
-        self, edge: Edge, journeys: JourneyDecider, writer: WriteScheduler, clock: Clock
+        self,
+        edge: Edge,
+        journeys: JourneyDecider,
+        outcomes: OutcomeKeeper,
+        writer: WriteScheduler,
+        clock: Clock,
     ) -> None:
         self._edge = edge
         self._journeys = journeys
+        self._outcomes = outcomes
         self._writer = writer
         self._clock = clock
 
@@ -182,6 +211,21 @@ class JourneysServicer(journeys_pb2_grpc.JourneysServicer):
         access = decided.access
         return MethodResult(journey_decision_to_proto(decided), access, access.requested,
                             _about(decided.subject), purpose=decided.purpose)  # fmt: skip
+
+    # As NextAction: the decision looked up where the engine reads, the row kept on the
+    # writer (one insert, beside the behavior store's batches), the record after it.
+    @rpc(writes=True)
+    async def RecordOutcome(
+        self, request: journeys_pb2.RecordOutcomeRequest, actor: Actor
+    ) -> MethodResult:
+        subject, decision_id, journey, report = record_outcome_from_proto(request)
+        now = self._clock()
+        check = partial(self._outcomes.check, actor, subject, decision_id, journey, report, now=now)
+        decided = await self._edge.reads(check)
+        await self._writer.run(partial(self._outcomes.keep, decided))
+        access, kept = decided.access, decided.outcome
+        return MethodResult(outcome_to_proto(decided), access, access.requested,
+                            _about(kept.pseudonym), purpose=kept.purpose)  # fmt: skip
 
 
 class AccessLogServicer(access_log_pb2_grpc.AccessLogServicer):

@@ -18,7 +18,7 @@ from tactful.app.settings import Settings
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
-from tactful.journeys.outcomes import ScoredDecision
+from tactful.journeys.outcome_recorder import OutcomeRecorder
 from tactful.journeys.scorecard import Scorecards
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
@@ -63,9 +63,12 @@ class Domain:
     journey_memory: stores.Memory
     journeys: JourneyEngine
     scorecards: Scorecards
+    journey_outcomes: stores.Outcomes
+    outcomes: OutcomeRecorder
 
     def close(self) -> None:
         for resource in (
+            self.journey_outcomes,
             self.journey_memory,
             self.erasures,
             self.budget_ledger,
@@ -143,12 +146,17 @@ def open_domain(
         holdouts=Holdouts(contract, keyring.keys("holdout")),
         catalogue=catalogue,
     )
+    journey_outcomes = stores.open_journey_outcomes(settings)
     scorecards = Scorecards(
         contract,
         catalogue.playbooks,
-        _NothingScored(),
+        journey_outcomes,
         budget_ledger,
         budget=settings.insights_budget,
+    )
+    # A journey's purpose is the contract's: a promotion never changes it (releases.py).
+    outcomes = OutcomeRecorder(
+        contract, catalogue.playbooks(), pseudonymizer, consent, journey_memory, journey_outcomes
     )
     return Domain(
         contract,
@@ -168,15 +176,9 @@ def open_domain(
         journey_memory,
         journeys,
         scorecards,
+        journey_outcomes,
+        outcomes,
     )
-
-
-class _NothingScored:
-    """The scorecard's source until the outcome store is wired here (`scored` of
-    journeys/outcomes.py's OutcomeStore): no decision, so every group is withheld."""
-
-    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
-        return []
 
 
 def _print_renormalization(report: RekeyReport) -> None:

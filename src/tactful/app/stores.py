@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from tactful.app.settings import ConfigError, Settings
 from tactful.app.tokens import TokenStore
 from tactful.journeys.memory import JourneyMemory
+from tactful.journeys.outcomes import OutcomeStore
 from tactful.lifecycle.rekey import RekeyableBehavior
 from tactful.lifecycle.retention import ExpiringBehavior
 from tactful.lifecycle.subject_requests import ErasureOutbox, SubjectBehavior
@@ -63,6 +64,10 @@ class SubjectData(
 
 
 class Memory(JourneyMemory, Protocol):
+    def close(self) -> None: ...
+
+
+class Outcomes(OutcomeStore, Protocol):
     def close(self) -> None: ...
 
 
@@ -149,6 +154,10 @@ class Engine(Protocol):
 
     def open_journey_memory(self) -> Memory:
         """What the journey engine offered whom, beside the behavior store."""
+        ...
+
+    def open_journey_outcomes(self) -> Outcomes:
+        """What happened after the journey engine's decisions, beside its memory."""
         ...
 
     def open_erasure_outbox(self) -> Outbox: ...
@@ -272,6 +281,11 @@ def open_subject_data(settings: Settings) -> SubjectData:
 def open_journey_memory(settings: Settings) -> Memory:
     """The journey's memory (journeys/memory.py), in the behavior store's database."""
     return engine_of(settings).open_journey_memory()
+
+
+def open_journey_outcomes(settings: Settings) -> Outcomes:
+    """The journey outcomes (journeys/outcomes.py), beside the journey's memory."""
+    return engine_of(settings).open_journey_outcomes()
 
 
 def open_erasure_outbox(settings: Settings) -> Outbox:

@@ -1,6 +1,8 @@
-"""`tactful journeys status|promote|rollback`: which version of each playbook is live,
-and changing it. A promotion or a rollback is recorded in the access log, with its
-reason, before the file changes; running servers follow the file without a restart."""
+"""`tactful journeys status|promote|rollback|guard`: which version of each playbook is
+live, and changing it. A promotion or a rollback is recorded in the access log, with
+its reason, before the file changes; running servers follow the file without a
+restart. `guard` (for cron, like the retention job) rolls back a version that breaches
+its journey's guardrails (journeys/guards.py), exact counts read where it runs."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tactful.app import receipts
+from tactful.app import receipts, stores
 from tactful.app.settings import Settings
+from tactful.journeys.guards import check
 from tactful.journeys.releases import Release, check_candidate, history, live, promote, rollback
-from tactful.privacy.contract import Contract, load_contract
+from tactful.privacy.contract import Contract, load_contract, parse_duration
+from tactful.timestamps import to_us
 
 
 def register(
@@ -39,8 +43,17 @@ def register(
     rollback_.add_argument("journey", help="the journey's name, as the contract declares it")
     for command in (promote_, rollback_):
         command.add_argument("--reason", required=True, help="why, for the access log")
-    for command in (status, promote_, rollback_):
+    guard = group.add_parser(
+        "guard",
+        help="roll back each journey whose live version breaches its guardrails against the "
+        "version before it (for cron); exit 1 when one was rolled back",
+    )
+    guard.add_argument("journey", nargs="?", help="one journey (default: all with guards)")
+    guard.add_argument("--window", default="30d", help='decisions this recent (default "30d")')
+    guard.add_argument("--dry-run", action="store_true", help="say what breaches; change nothing")
+    for command in (status, promote_, rollback_, guard):
         config_option(command)
+    guard.set_defaults(run=lambda args: _guard(settings_of(args), args))
     status.set_defaults(run=lambda args: _status(settings_of(args), args.journey))
     promote_.set_defaults(run=lambda args: _promote(settings_of(args), args))
     rollback_.set_defaults(run=lambda args: _rollback(settings_of(args), args))
@@ -100,3 +113,37 @@ def _said(what: str, release: Release) -> None:
     print(f"{release.journey}: {what} from version {release.before.version} to "
           f"{release.after.version} ({release.after.content_hash[:19]}); servers follow "
           "the file without a restart")  # fmt: skip
+
+
+def _guard(settings: Settings, args: argparse.Namespace) -> int:
+    contract = load_contract(settings.contract)
+    names = [n for n in _journeys(contract, args.journey) if contract.journeys[n].guards]
+    now = datetime.now(UTC)
+    try:
+        window = parse_duration(args.window)
+    except ValueError as exc:
+        raise SystemExit(f"tactful: --window: {exc}") from None
+    outcomes = stores.open_journey_outcomes(settings)
+    rolled = 0
+    try:
+        for name in names:
+            spec, current = contract.journeys[name], live(contract, name)
+            decisions = outcomes.scored(name, to_us(now - window), to_us(now))
+            breaches = check(spec.guards, decisions, current.version,
+                             min_sample=spec.guard_min_sample)  # fmt: skip
+            if not breaches:
+                print(f"{name}: version {current.version} within its guardrails")
+                continue
+            why = "; ".join(b.describe() for b in breaches)
+            if args.dry_run:
+                print(f"{name}: would roll back version {current.version}: {why}")
+                continue
+            older = [v for v in history(contract, name) if v.version < current.version]
+            target = older[0].version if older else current.version
+            _record(settings, "guard", name, current.version, target, f"guardrail: {why}")
+            _said("rolled back", rollback(contract, name))
+            print(f"  because {why}")
+            rolled += 1
+    finally:
+        outcomes.close()
+    return 1 if rolled else 0

@@ -78,6 +78,7 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             {
                 "behavior.events": receipt.events_deleted(),
                 "behavior.journey_memory": sum(receipt.journey_memory.values()),
+                "behavior.journey_outcomes": sum(receipt.journey_outcomes.values()),
                 "vault.identities": receipt.identities,
             }
         )

@@ -66,6 +66,11 @@ class JourneyMemory(Protocol):
         when there is none (another person's decision is never touched)."""
         ...
 
+    def find(self, pseudonyms: Sequence[str], decision_id: str) -> Remembered | None:
+        """The decision `decision_id` made for one of `pseudonyms`; None when there is none
+        (another person's decision is never found)."""
+        ...
+
     def compensation_spent(self, journey: str, since_us: int) -> float:
         """The sum of the amounts of compensate offers on `journey` since `since_us`,
         over everyone: the journey's budget is the business's, not the person's."""
@@ -102,6 +107,12 @@ class MemoryJourneyMemory:
                 self.offers[i] = replace(offer, result=result)
                 return True
         return False
+
+    def find(self, pseudonyms: Sequence[str], decision_id: str) -> Remembered | None:
+        for offer in self.offers:
+            if offer.decision_id == decision_id and offer.pseudonym in pseudonyms:
+                return offer
+        return None
 
     def compensation_spent(self, journey: str, since_us: int) -> float:
         return sum(

@@ -38,6 +38,14 @@ class ExpiringBehavior(Protocol):
         """Delete up to `limit` of them; how many went."""
         ...
 
+    def count_journey_outcomes_older(self, purpose: str, cutoff_us: int) -> int:
+        """The journey outcomes recorded under `purpose` before the cut-off."""
+        ...
+
+    def purge_journey_outcomes_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` of them; how many went."""
+        ...
+
     def active_since(
         self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
     ) -> set[str]: ...
@@ -67,6 +75,7 @@ class Receipt:
     cutoffs: dict[str, datetime] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)  # purpose -> rows past retention
     journey_memory: dict[str, int] = field(default_factory=dict)  # purpose -> offers past it
+    journey_outcomes: dict[str, int] = field(default_factory=dict)  # purpose -> outcomes
     identities: int = 0
     identity_cutoff: datetime | None = None
     # What went with the expired identities, per table (events, purpose_activity, …);
@@ -85,6 +94,7 @@ class Receipt:
             "deleted": {
                 "behavior.events": dict(sorted(self.events.items())),
                 "behavior.journey_memory": dict(sorted(self.journey_memory.items())),
+                "behavior.journey_outcomes": dict(sorted(self.journey_outcomes.items())),
                 "vault.identities": self.identities,
                 "behavior.with_identities": dict(sorted(self.with_identities.items())),
             },
@@ -127,6 +137,9 @@ class RetentionJob:
         for purpose, cutoff in receipt.cutoffs.items():
             receipt.events[purpose] = self._purge(purpose, to_us(cutoff), dry_run, progress)
             receipt.journey_memory[purpose] = self._purge_memory(purpose, to_us(cutoff), dry_run)
+            receipt.journey_outcomes[purpose] = self._purge_outcomes(
+                purpose, to_us(cutoff), dry_run
+            )
         receipt.identity_cutoff = now - self._identity_retention
         kept_from = {p: to_us(c) for p, c in receipt.cutoffs.items()}
         receipt.identities = self._expire_identities(
@@ -137,11 +150,12 @@ class RetentionJob:
         return receipt
 
     def remaining(self, *, now: datetime) -> dict[str, int]:
-        """Purposes that still hold events or remembered offers past their retention, with
-        how many rows."""
+        """Purposes that still hold events, remembered offers or outcomes past their
+        retention, with how many rows."""
         counts = {
             purpose: self._behavior.count_older(purpose, to_us(cutoff))
             + self._behavior.count_journey_memory_older(purpose, to_us(cutoff))
+            + self._behavior.count_journey_outcomes_older(purpose, to_us(cutoff))
             for purpose, cutoff in self.cutoffs(now).items()
         }
         return {purpose: n for purpose, n in counts.items() if n}
@@ -205,4 +219,19 @@ class RetentionJob:
             self._sleep(self._pause)
         verb = "would shred" if dry_run else "shredded"
         progress.end(f"identities inactive since {cutoff.isoformat()}: {verb} {total}")
+        return total
+
+    def _purge_outcomes(self, purpose: str, cutoff_us: int, dry_run: bool) -> int:
+        """The journey outcomes recorded under `purpose` past its retention, deleted in
+        chunks as the remembered offers are."""
+        if dry_run:
+            return self._behavior.count_journey_outcomes_older(purpose, cutoff_us)
+        total = 0
+        while deleted := self._behavior.purge_journey_outcomes_older(
+            purpose, cutoff_us, limit=self._chunk
+        ):
+            total += deleted
+            if deleted < self._chunk:
+                break
+            self._sleep(self._pause)
         return total

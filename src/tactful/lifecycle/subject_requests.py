@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tactful.journeys.memory import Remembered
+from tactful.journeys.outcomes import RecordedOutcome
 from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.pending_records import PendingRecord
@@ -60,6 +61,10 @@ class SubjectBehavior(Protocol):
     def journey_memory_of(self, pseudonyms: Sequence[str]) -> list[Remembered]:
         """Every offer the journey engine remembers under any of `pseudonyms`, oldest
         first."""
+        ...
+
+    def journey_outcomes_of(self, pseudonyms: Sequence[str]) -> list[RecordedOutcome]:
+        """Every outcome recorded under any of `pseudonyms`, in the order recorded."""
         ...
 
 
@@ -132,6 +137,20 @@ def _remembered(r: Remembered) -> dict[str, Any]:
         "offered_at": _us_to_iso(r.offered_at_us),
         "result": r.result.value,
         "amount": r.amount,
+    }
+
+
+def _outcome(o: RecordedOutcome) -> dict[str, Any]:
+    """An outcome as the export shows it: what was reported, nothing unreported."""
+    reported = {k: v for k, v in vars(o.report).items() if v is not None}
+    if o.report.agent_verdict is not None:
+        reported["agent_verdict"] = o.report.agent_verdict.value
+    return {
+        "decision_id": o.decision_id,
+        "journey": o.journey,
+        "purpose": o.purpose,
+        "recorded_at": _us_to_iso(o.recorded_at_us),
+        **reported,
     }
 
 
@@ -229,6 +248,7 @@ class SubjectRequests:
             for c in self._behavior.consent_history_of(pseudonyms)
         ]
         memory = [_remembered(r) for r in self._behavior.journey_memory_of(pseudonyms)]
+        outcomes = [_outcome(o) for o in self._behavior.journey_outcomes_of(pseudonyms)]
         derived = {
             purpose: self._derived(pseudonyms, purpose, now)
             for purpose in sorted({e.purpose for e in held})
@@ -243,6 +263,7 @@ class SubjectRequests:
             "events": events,
             "consent_history": consent,
             "journey_memory": memory,
+            "journey_outcomes": outcomes,
             "segments": {p: d[0] for p, d in derived.items()},
             "signals": {p: d[1] for p, d in derived.items()},
             "access_records": self._access_history(pseudonyms),

@@ -46,6 +46,7 @@ class Action(StrEnum):
     READ_SIGNALS = "read_signals"
     READ_HANDOFF = "read_handoff"
     DECIDE_JOURNEY = "decide_journey"  # NextAction: the next step of a journey
+    RECORD_OUTCOME = "record_outcome"  # RecordOutcome: what happened after a decision
     READ_AGGREGATES = "read_aggregates"
     READ_SCORECARD = "read_scorecard"  # GetScorecard: a journey's DP scorecard
     QUERY_ACCESS_LOG = "query_access_log"
@@ -62,6 +63,7 @@ ROLES_FOR_ACTION: Mapping[Action, frozenset[Role]] = {
     Action.READ_SIGNALS: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_HANDOFF: frozenset({Role.AGENT}),
     Action.DECIDE_JOURNEY: frozenset({Role.FRONTEND, Role.AGENT}),
+    Action.RECORD_OUTCOME: frozenset({Role.FRONTEND, Role.AGENT}),
     Action.READ_AGGREGATES: frozenset({Role.ANALYST}),
     Action.READ_SCORECARD: frozenset({Role.ANALYST, Role.COMPLIANCE}),
     Action.QUERY_ACCESS_LOG: frozenset({Role.COMPLIANCE}),
@@ -78,11 +80,20 @@ PURPOSE_BEARING = frozenset(
         Action.READ_SIGNALS,
         Action.READ_HANDOFF,
         Action.DECIDE_JOURNEY,
+        Action.RECORD_OUTCOME,
         Action.READ_AGGREGATES,
     }
 )
+# An outcome is behaviour data about the person under the journey's purpose: kept only
+# while the purpose may use it, as the decision it follows was made.
 _CONSENT_GATED = frozenset(
-    {Action.READ_SEGMENTS, Action.READ_SIGNALS, Action.READ_HANDOFF, Action.DECIDE_JOURNEY}
+    {
+        Action.READ_SEGMENTS,
+        Action.READ_SIGNALS,
+        Action.READ_HANDOFF,
+        Action.DECIDE_JOURNEY,
+        Action.RECORD_OUTCOME,
+    }
 )
 
 

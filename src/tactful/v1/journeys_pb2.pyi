@@ -19,12 +19,23 @@ class OfferResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OFFER_RESULT_FAILED: _ClassVar[OfferResult]
     OFFER_RESULT_IGNORED: _ClassVar[OfferResult]
     OFFER_RESULT_OFFERED: _ClassVar[OfferResult]
+
+class AgentVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_VERDICT_UNSPECIFIED: _ClassVar[AgentVerdict]
+    AGENT_VERDICT_USED: _ClassVar[AgentVerdict]
+    AGENT_VERDICT_CHANGED: _ClassVar[AgentVerdict]
+    AGENT_VERDICT_REJECTED: _ClassVar[AgentVerdict]
 OFFER_RESULT_UNSPECIFIED: OfferResult
 OFFER_RESULT_ACCEPTED: OfferResult
 OFFER_RESULT_REFUSED: OfferResult
 OFFER_RESULT_FAILED: OfferResult
 OFFER_RESULT_IGNORED: OfferResult
 OFFER_RESULT_OFFERED: OfferResult
+AGENT_VERDICT_UNSPECIFIED: AgentVerdict
+AGENT_VERDICT_USED: AgentVerdict
+AGENT_VERDICT_CHANGED: AgentVerdict
+AGENT_VERDICT_REJECTED: AgentVerdict
 
 class PreviousDecision(_message.Message):
     __slots__ = ("decision_id", "result")
@@ -121,3 +132,47 @@ class RecommendedAction(_message.Message):
     explanation: str
     arm: str
     def __init__(self, decision_id: _Optional[str] = ..., action: _Optional[_Union[JourneyAction, _Mapping]] = ..., rung: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+
+class RecordOutcomeRequest(_message.Message):
+    __slots__ = ("subject", "decision_id", "journey", "resolved", "contained", "handed_off", "reopened", "abandoned", "converted", "complaint", "recovered_amount", "effort", "time_to_resolution_s", "handle_time_s", "agent_verdict")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    JOURNEY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    CONTAINED_FIELD_NUMBER: _ClassVar[int]
+    HANDED_OFF_FIELD_NUMBER: _ClassVar[int]
+    REOPENED_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    CONVERTED_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINT_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EFFORT_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_RESOLUTION_S_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_TIME_S_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    subject: _common_pb2.SubjectRef
+    decision_id: str
+    journey: str
+    resolved: bool
+    contained: bool
+    handed_off: bool
+    reopened: bool
+    abandoned: bool
+    converted: bool
+    complaint: bool
+    recovered_amount: float
+    effort: int
+    time_to_resolution_s: float
+    handle_time_s: float
+    agent_verdict: AgentVerdict
+    def __init__(self, subject: _Optional[_Union[_common_pb2.SubjectRef, _Mapping]] = ..., decision_id: _Optional[str] = ..., journey: _Optional[str] = ..., resolved: _Optional[bool] = ..., contained: _Optional[bool] = ..., handed_off: _Optional[bool] = ..., reopened: _Optional[bool] = ..., abandoned: _Optional[bool] = ..., converted: _Optional[bool] = ..., complaint: _Optional[bool] = ..., recovered_amount: _Optional[float] = ..., effort: _Optional[int] = ..., time_to_resolution_s: _Optional[float] = ..., handle_time_s: _Optional[float] = ..., agent_verdict: _Optional[_Union[AgentVerdict, str]] = ...) -> None: ...
+
+class RecordOutcomeResponse(_message.Message):
+    __slots__ = ("recorded_at", "journey", "purpose")
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    JOURNEY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    recorded_at: _timestamp_pb2.Timestamp
+    journey: str
+    purpose: str
+    def __init__(self, recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., journey: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...

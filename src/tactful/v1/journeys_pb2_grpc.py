@@ -42,6 +42,11 @@ class JourneysStub:
                 request_serializer=tactful_dot_v1_dot_journeys__pb2.NextActionRequest.SerializeToString,
                 response_deserializer=tactful_dot_v1_dot_journeys__pb2.NextActionResponse.FromString,
                 _registered_method=True)
+        self.RecordOutcome = channel.unary_unary(
+                '/tactful.v1.Journeys/RecordOutcome',
+                request_serializer=tactful_dot_v1_dot_journeys__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=tactful_dot_v1_dot_journeys__pb2.RecordOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class JourneysServicer:
@@ -64,6 +69,21 @@ class JourneysServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOutcome(self, request, context):
+        """What happened after a decision: kept by pseudonym under the decision's
+        journey's purpose, within its retention, exported and erased with the person,
+        and read by the journey's scorecard. Only the outcomes the contract declares
+        for the journey; the access record names them, never their values. A decision
+        that is not this person's (or unknown), an undeclared outcome, a value out of
+        range or a report of nothing: INVALID_ARGUMENT with a field violation
+        (`decision_id`, `report.<field>`); a caller that may not claim the journey's
+        purpose: PERMISSION_DENIED; no consent where the purpose needs it:
+        FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JourneysServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -71,6 +91,11 @@ def add_JourneysServicer_to_server(servicer, server):
                     servicer.NextAction,
                     request_deserializer=tactful_dot_v1_dot_journeys__pb2.NextActionRequest.FromString,
                     response_serializer=tactful_dot_v1_dot_journeys__pb2.NextActionResponse.SerializeToString,
+            ),
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=tactful_dot_v1_dot_journeys__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=tactful_dot_v1_dot_journeys__pb2.RecordOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -103,6 +128,33 @@ class Journeys:
             '/tactful.v1.Journeys/NextAction',
             tactful_dot_v1_dot_journeys__pb2.NextActionRequest.SerializeToString,
             tactful_dot_v1_dot_journeys__pb2.NextActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tactful.v1.Journeys/RecordOutcome',
+            tactful_dot_v1_dot_journeys__pb2.RecordOutcomeRequest.SerializeToString,
+            tactful_dot_v1_dot_journeys__pb2.RecordOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,17 @@ class JourneysStub:
     FAILED_PRECONDITION; a store that cannot be read: UNAVAILABLE (keep the
     frontend's static default; never a guess).
     """
+    RecordOutcome: _grpc.UnaryUnaryMultiCallable[_journeys_pb2.RecordOutcomeRequest, _journeys_pb2.RecordOutcomeResponse]
+    """What happened after a decision: kept by pseudonym under the decision's
+    journey's purpose, within its retention, exported and erased with the person,
+    and read by the journey's scorecard. Only the outcomes the contract declares
+    for the journey; the access record names them, never their values. A decision
+    that is not this person's (or unknown), an undeclared outcome, a value out of
+    range or a report of nothing: INVALID_ARGUMENT with a field violation
+    (`decision_id`, `report.<field>`); a caller that may not claim the journey's
+    purpose: PERMISSION_DENIED; no consent where the purpose needs it:
+    FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class JourneysAsyncStub(JourneysStub):
@@ -67,6 +78,17 @@ class JourneysAsyncStub(JourneysStub):
     journey's purpose: PERMISSION_DENIED; no consent where the purpose needs it:
     FAILED_PRECONDITION; a store that cannot be read: UNAVAILABLE (keep the
     frontend's static default; never a guess).
+    """
+    RecordOutcome: _aio.UnaryUnaryMultiCallable[_journeys_pb2.RecordOutcomeRequest, _journeys_pb2.RecordOutcomeResponse]  # type: ignore[assignment]
+    """What happened after a decision: kept by pseudonym under the decision's
+    journey's purpose, within its retention, exported and erased with the person,
+    and read by the journey's scorecard. Only the outcomes the contract declares
+    for the journey; the access record names them, never their values. A decision
+    that is not this person's (or unknown), an undeclared outcome, a value out of
+    range or a report of nothing: INVALID_ARGUMENT with a field violation
+    (`decision_id`, `report.<field>`); a caller that may not claim the journey's
+    purpose: PERMISSION_DENIED; no consent where the purpose needs it:
+    FAILED_PRECONDITION.
     """
 
 class JourneysServicer(metaclass=_abc_1.ABCMeta):
@@ -89,6 +111,23 @@ class JourneysServicer(metaclass=_abc_1.ABCMeta):
         journey's purpose: PERMISSION_DENIED; no consent where the purpose needs it:
         FAILED_PRECONDITION; a store that cannot be read: UNAVAILABLE (keep the
         frontend's static default; never a guess).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordOutcome(
+        self,
+        request: _journeys_pb2.RecordOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_pb2.RecordOutcomeResponse, _abc.Awaitable[_journeys_pb2.RecordOutcomeResponse]]:
+        """What happened after a decision: kept by pseudonym under the decision's
+        journey's purpose, within its retention, exported and erased with the person,
+        and read by the journey's scorecard. Only the outcomes the contract declares
+        for the journey; the access record names them, never their values. A decision
+        that is not this person's (or unknown), an undeclared outcome, a value out of
+        range or a report of nothing: INVALID_ARGUMENT with a field violation
+        (`decision_id`, `report.<field>`); a caller that may not claim the journey's
+        purpose: PERMISSION_DENIED; no consent where the purpose needs it:
+        FAILED_PRECONDITION.
         """
 
 def add_JourneysServicer_to_server(servicer: JourneysServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -137,9 +137,26 @@ _V5 = """
 ALTER TABLE journey_memory ADD COLUMN arm text NOT NULL DEFAULT 'treatment';
 """
 
+# What happened after a journey decision (journeys/outcomes.py), one row per
+# RecordOutcome call: behaviour data keyed by pseudonym like the journey memory. The
+# scorecard joins a journey's decisions to theirs by decision id; the purge reads a
+# purpose's oldest; erasure and the rename, a person's.
+_V6 = """
+CREATE TABLE journey_outcomes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, decision_id text NOT NULL,
+    pseudonym text NOT NULL, purpose text NOT NULL, journey text NOT NULL,
+    recorded_at_us bigint NOT NULL, resolved boolean, contained boolean, handed_off boolean,
+    reopened boolean, abandoned boolean, converted boolean, complaint boolean,
+    recovered_amount double precision, effort integer, time_to_resolution_s double precision,
+    handle_time_s double precision, agent_verdict text);
+CREATE INDEX journey_outcomes_decision ON journey_outcomes (decision_id, recorded_at_us);
+CREATE INDEX journey_outcomes_pseudonym ON journey_outcomes (pseudonym);
+CREATE INDEX journey_outcomes_purpose ON journey_outcomes (purpose, recorded_at_us);
+"""
+
 SCHEMA = Schema(
     "behavior",
-    [_V1, _V2, _V3, _V4, _V5],
+    [_V1, _V2, _V3, _V4, _V5, _V6],
     tables=(
         "subjects",
         "events",
@@ -154,6 +171,7 @@ SCHEMA = Schema(
         "signal_tracking",
         "pending_records",
         "journey_memory",
+        "journey_outcomes",
     ),
     functions=("tactful_create_day(text, bigint)", "tactful_drop_day(text, bigint)"),
 )

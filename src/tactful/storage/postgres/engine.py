@@ -21,6 +21,7 @@ from tactful.storage.postgres.budget import PostgresBudgetLedger
 from tactful.storage.postgres.connection import Database, redacted
 from tactful.storage.postgres.erasures import PostgresErasureOutbox
 from tactful.storage.postgres.journey_memory import PostgresJourneyMemory
+from tactful.storage.postgres.journey_outcomes import PostgresJourneyOutcomes
 from tactful.storage.postgres.migrate import MAIN, VAULT
 from tactful.storage.postgres.roles import roles_script
 from tactful.storage.postgres.schema import Schema
@@ -73,6 +74,10 @@ class PostgresEngine:
         # Read on every decision, from as many threads as the behavior store serves.
         db = self._database(self._config.url, "journey-memory", self._config.pool_size)
         return PostgresJourneyMemory(db)
+
+    def open_journey_outcomes(self) -> PostgresJourneyOutcomes:
+        db = self._database(self._config.url, "journey-outcomes", self._config.pool_size)
+        return PostgresJourneyOutcomes(db)
 
     def open_erasure_outbox(self) -> PostgresErasureOutbox:
         return PostgresErasureOutbox(self._database(self._config.url, "erasures", 1))

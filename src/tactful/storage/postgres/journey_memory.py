@@ -64,6 +64,15 @@ class PostgresJourneyMemory:
             ).rowcount
         return changed > 0
 
+    def find(self, pseudonyms: Sequence[str], decision_id: str) -> Remembered | None:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM journey_memory WHERE decision_id = %s"
+                " AND pseudonym = ANY(%s::text[])",
+                [decision_id, list(pseudonyms)],
+            ).fetchone()
+        return None if row is None else remembered(row)
+
     def compensation_spent(self, journey: str, since_us: int) -> float:
         with self._db.transaction() as conn:
             row = conn.execute(

@@ -1,6 +1,7 @@
 """Whole-subject and whole-purpose operations on the PostgreSQL behavior store:
 erasure, suppression, export reads, the retention purge and the rekey's renames; the
-journey memory's rows (journey_memory.py) included, as the behaviour data they are.
+journey memory's rows (journey_memory.py) and the journey outcomes'
+(journey_outcomes.py) included, as the behaviour data they are.
 
 Each takes the advisory locks a batch respects (behavior_schema.py) before it reads or
 changes what a batch may be writing: an erasure and a rename hold their people's
@@ -17,15 +18,20 @@ from collections.abc import Mapping, Sequence
 from psycopg import sql
 
 from tactful.journeys.memory import Remembered
+from tactful.journeys.outcomes import RecordedOutcome
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
 from tactful.segments.signal_state import HOUR_US
-from tactful.storage import journey_rows
+from tactful.storage import journey_rows, outcome_rows
 from tactful.storage.postgres import behavior_schema as layout
 from tactful.storage.postgres import signals as signal_state
 from tactful.storage.postgres.connection import Connection, Database
 from tactful.storage.postgres.errors import translated
 
 _IDS = "SELECT id FROM subjects WHERE pseudonym = ANY(%s::text[])"
+
+
+# The tables keyed by a pseudonym, `subjects` last (erasure deletes in this order).
+_KEYED = ("consent", "consent_history", "journey_memory", "journey_outcomes", "subjects")
 
 
 @translated
@@ -57,7 +63,7 @@ class PostgresSubjectData:
                     ),
                     [subject_ids],
                 ).rowcount
-            for table in ("consent", "consent_history", "journey_memory", "subjects"):
+            for table in _KEYED:
                 deleted[table] = conn.execute(
                     sql.SQL("DELETE FROM {} WHERE pseudonym = ANY(%s::text[])").format(
                         sql.Identifier(table)
@@ -121,6 +127,15 @@ class PostgresSubjectData:
                 [list(pseudonyms)],
             ).fetchall()
         return [journey_rows.remembered(row) for row in rows]
+
+    def journey_outcomes_of(self, pseudonyms: Sequence[str]) -> list[RecordedOutcome]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {outcome_rows.COLUMNS} FROM journey_outcomes"
+                " WHERE pseudonym = ANY(%s::text[]) ORDER BY recorded_at_us, id",
+                [list(pseudonyms)],
+            ).fetchall()
+        return [outcome_rows.recorded(row) for row in rows]
 
     # -- retention --------------------------------------------------------------------------
 
@@ -203,6 +218,24 @@ class PostgresSubjectData:
                 (purpose, cutoff_us, limit),
             ).rowcount
 
+    def count_journey_outcomes_older(self, purpose: str, cutoff_us: int) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM journey_outcomes WHERE purpose = %s AND recorded_at_us < %s",
+                (purpose, cutoff_us),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def purge_journey_outcomes_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` outcomes of `purpose` recorded before the cut-off."""
+        with self._db.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM journey_outcomes WHERE id IN (SELECT id FROM journey_outcomes"
+                " WHERE purpose = %s AND recorded_at_us < %s ORDER BY recorded_at_us LIMIT %s)",
+                (purpose, cutoff_us, limit),
+            ).rowcount
+
     def active_since(
         self, pseudonyms: Sequence[str], since_us: int, kept_from: Mapping[str, int]
     ) -> set[str]:
@@ -251,7 +284,7 @@ class PostgresSubjectData:
                 (new, old),
             )
             conn.execute("DELETE FROM consent WHERE pseudonym = %s", (old,))
-            for table in ("consent_history", "journey_memory"):
+            for table in ("consent_history", "journey_memory", "journey_outcomes"):
                 conn.execute(
                     sql.SQL("UPDATE {} SET pseudonym = %s WHERE pseudonym = %s").format(
                         sql.Identifier(table)
@@ -264,7 +297,7 @@ class PostgresSubjectData:
         tombstones are keyed by a key of their own, which no pseudonym version retires."""
         total = 0
         with self._db.transaction() as conn:
-            for table in ("subjects", "consent", "consent_history", "journey_memory"):
+            for table in _KEYED:
                 row = conn.execute(
                     sql.SQL("SELECT count(*) FROM {} WHERE starts_with(pseudonym, %s)").format(
                         sql.Identifier(table)

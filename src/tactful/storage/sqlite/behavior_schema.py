@@ -227,3 +227,23 @@ def m011_journey_memory(db: sqlite_utils.Database) -> None:
 def m012_journey_arm(db: sqlite_utils.Database) -> None:
     # Which arm each decision was made in (treatment or a holdout), for the scorecard.
     db.execute("ALTER TABLE journey_memory ADD COLUMN arm TEXT NOT NULL DEFAULT 'treatment'")
+
+
+@migrations()
+def m013_journey_outcomes(db: sqlite_utils.Database) -> None:
+    # What happened after a journey decision (journeys/outcomes.py), one row per
+    # RecordOutcome call: behaviour data keyed by pseudonym like the journey memory, so
+    # erasure, export, retention and rekeying reach it. The scorecard joins a journey's
+    # decisions to theirs by decision id; the purge reads a purpose's oldest.
+    db.executescript("""
+        CREATE TABLE journey_outcomes (
+            id INTEGER PRIMARY KEY, decision_id TEXT NOT NULL, pseudonym TEXT NOT NULL,
+            purpose TEXT NOT NULL, journey TEXT NOT NULL, recorded_at_us INTEGER NOT NULL,
+            resolved INTEGER, contained INTEGER, handed_off INTEGER, reopened INTEGER,
+            abandoned INTEGER, converted INTEGER, complaint INTEGER, recovered_amount REAL,
+            effort INTEGER, time_to_resolution_s REAL, handle_time_s REAL, agent_verdict TEXT
+        );
+        CREATE INDEX journey_outcomes_decision ON journey_outcomes (decision_id, recorded_at_us);
+        CREATE INDEX journey_outcomes_pseudonym ON journey_outcomes (pseudonym);
+        CREATE INDEX journey_outcomes_purpose ON journey_outcomes (purpose, recorded_at_us);
+    """)

@@ -23,6 +23,7 @@ from tactful.storage.sqlite.behavior import SqliteBehaviorStore
 from tactful.storage.sqlite.budget import SqliteBudgetLedger
 from tactful.storage.sqlite.erasures import SqliteErasureOutbox
 from tactful.storage.sqlite.journey_memory import SqliteJourneyMemory
+from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
 from tactful.storage.sqlite.subjects import SqliteSubjectData
 from tactful.storage.sqlite.vault import open_sqlite_vault
 from tactful.storage.tokens import TokenRows
@@ -63,6 +64,9 @@ class SqliteEngine:
 
     def open_journey_memory(self) -> SqliteJourneyMemory:
         return SqliteJourneyMemory(self._path(BEHAVIOR))
+
+    def open_journey_outcomes(self) -> SqliteJourneyOutcomes:
+        return SqliteJourneyOutcomes(self._path(BEHAVIOR))
 
     def open_erasure_outbox(self) -> SqliteErasureOutbox:
         return SqliteErasureOutbox(self._path(BEHAVIOR))

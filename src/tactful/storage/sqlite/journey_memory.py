@@ -69,6 +69,15 @@ class SqliteJourneyMemory:
             ).rowcount
         return changed > 0
 
+    def find(self, pseudonyms: Sequence[str], decision_id: str) -> Remembered | None:
+        with self._reading:
+            row = self._reader.conn.execute(
+                f"SELECT {COLUMNS} FROM journey_memory WHERE decision_id = ?"
+                f" AND pseudonym IN ({placeholders(pseudonyms)})",
+                [decision_id, *pseudonyms],
+            ).fetchone()
+        return None if row is None else remembered(row)
+
     def compensation_spent(self, journey: str, since_us: int) -> float:
         with self._reading:
             row = self._reader.conn.execute(

@@ -1,6 +1,7 @@
 """Whole-subject and whole-purpose operations on the behavior store: erasure,
 suppression, export reads, and the retention purge; the journey memory's rows
-(journey_memory.py) included, as the behaviour data they are.
+(journey_memory.py) and the journey outcomes' (journey_outcomes.py) included, as the
+behaviour data they are.
 
 A connection of its own, so these can run from the command line while the
 server is up; the server's writer notices their commits (`PRAGMA data_version`)
@@ -15,12 +16,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tactful.journeys.memory import Remembered
+from tactful.journeys.outcomes import RecordedOutcome
 from tactful.lifecycle.subject_requests import HeldConsent, HeldEvent
-from tactful.storage import journey_rows
+from tactful.storage import journey_rows, outcome_rows
 from tactful.storage.sqlite import signals as signal_state
 from tactful.storage.sqlite.behavior_schema import SUBJECT_IDS, migrations, placeholders
 from tactful.storage.sqlite.connection import connect
 from tactful.storage.sqlite.errors import translated
+
+# The tables keyed by a pseudonym, `subjects` last (erasure deletes in this order).
+_KEYED = ("consent", "consent_history", "journey_memory", "journey_outcomes", "subjects")
 
 
 @translated
@@ -44,7 +49,7 @@ class SqliteSubjectData:
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE subject_id IN ({ids})", pseudonyms
                 ).rowcount
-            for table in ("consent", "consent_history", "journey_memory", "subjects"):
+            for table in _KEYED:
                 deleted[table] = conn.execute(
                     f"DELETE FROM {table} WHERE pseudonym IN ({marks})", pseudonyms
                 ).rowcount
@@ -101,6 +106,14 @@ class SqliteSubjectData:
         )
         return [journey_rows.remembered(row) for row in rows]
 
+    def journey_outcomes_of(self, pseudonyms: Sequence[str]) -> list[RecordedOutcome]:
+        rows = self._db.conn.execute(
+            f"SELECT {outcome_rows.COLUMNS} FROM journey_outcomes"
+            f" WHERE pseudonym IN ({placeholders(pseudonyms)}) ORDER BY recorded_at_us, id",
+            pseudonyms,
+        )
+        return [outcome_rows.recorded(row) for row in rows]
+
     # -- retention --------------------------------------------------------------------------
 
     def count_older(self, purpose: str, cutoff_us: int) -> int:
@@ -156,6 +169,23 @@ class SqliteSubjectData:
                 "DELETE FROM journey_memory WHERE decision_id IN (SELECT decision_id"
                 " FROM journey_memory INDEXED BY journey_memory_purpose WHERE purpose = ?"
                 " AND offered_at_us < ? ORDER BY offered_at_us LIMIT ?)",
+                (purpose, cutoff_us, limit),
+            ).rowcount
+
+    def count_journey_outcomes_older(self, purpose: str, cutoff_us: int) -> int:
+        row = self._db.conn.execute(
+            "SELECT count(*) FROM journey_outcomes WHERE purpose = ? AND recorded_at_us < ?",
+            (purpose, cutoff_us),
+        ).fetchone()
+        return int(row[0])
+
+    def purge_journey_outcomes_older(self, purpose: str, cutoff_us: int, *, limit: int) -> int:
+        """Delete up to `limit` outcomes of `purpose` recorded before the cut-off."""
+        with self._db.conn as conn:
+            return conn.execute(
+                "DELETE FROM journey_outcomes WHERE id IN (SELECT id FROM journey_outcomes"
+                " INDEXED BY journey_outcomes_purpose WHERE purpose = ?"
+                " AND recorded_at_us < ? ORDER BY recorded_at_us LIMIT ?)",
                 (purpose, cutoff_us, limit),
             ).rowcount
 
@@ -227,14 +257,14 @@ class SqliteSubjectData:
                 (new, old),
             )
             conn.execute("DELETE FROM consent WHERE pseudonym = ?", (old,))
-            for table in ("consent_history", "journey_memory"):
+            for table in ("consent_history", "journey_memory", "journey_outcomes"):
                 conn.execute(f"UPDATE {table} SET pseudonym = ? WHERE pseudonym = ?", (new, old))
 
     def count_with_prefix(self, prefix: str) -> int:
         """Rows of any table keyed by a pseudonym that starts with `prefix`. Suppression
         tombstones are keyed by a key of their own, which no pseudonym version retires."""
         total = 0
-        for table in ("subjects", "consent", "consent_history", "journey_memory"):
+        for table in _KEYED:
             row = self._db.execute(
                 f"SELECT count(*) FROM {table} WHERE substr(pseudonym, 1, ?) = ?",
                 [len(prefix), prefix],

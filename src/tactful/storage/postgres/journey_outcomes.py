@@ -1,0 +1,51 @@
+"""The journey outcomes on PostgreSQL (journeys/outcomes.py's OutcomeStore), in the
+behavior store's database (behavior_schema.py, step 6) beside the journey memory, so
+that erasure, export, retention and the rekey's renames (subjects.py) reach them, and
+the scorecard joins the two in one statement.
+
+Each call is one statement on a connection of its own pool. An outcome recorded while
+an erasure of its person runs is kept if it commits after the erasure, as the journey
+memory's offers are (journey_memory.py).
+"""
+
+from __future__ import annotations
+
+from tactful.journeys.outcomes import RecordedOutcome, ScoredDecision
+from tactful.storage import outcome_rows
+from tactful.storage.outcome_rows import COLUMNS, SCORED_COLUMNS, WIDTH
+from tactful.storage.postgres import behavior_schema as layout
+from tactful.storage.postgres.connection import Database
+from tactful.storage.postgres.errors import translated
+
+
+@translated
+class PostgresJourneyOutcomes:
+    def __init__(self, db: Database) -> None:
+        """On `db` (which it owns). SchemaMismatch unless `tactful db migrate` is current."""
+        try:
+            layout.SCHEMA.check(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def record(self, outcome: RecordedOutcome) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO journey_outcomes ({COLUMNS}) VALUES ({', '.join(['%s'] * WIDTH)})",
+                outcome_rows.row_of(outcome),
+            )
+
+    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {SCORED_COLUMNS} FROM journey_memory m"
+                " LEFT JOIN journey_outcomes o ON o.decision_id = m.decision_id"
+                " WHERE m.journey = %s AND m.offered_at_us >= %s AND m.offered_at_us < %s"
+                " ORDER BY m.offered_at_us, m.decision_id, o.recorded_at_us, o.id",
+                [journey, since_us, until_us],
+            ).fetchall()
+        return outcome_rows.merged(rows)
+
+    def close(self) -> None:
+        self._db.close()
