@@ -78,6 +78,9 @@ def test_promote_then_rollback_restores_exactly_what_was_live(folder: Path) -> N
          "cases[0] (a first decline: retry): expected cart_kept"),
         (lambda t: t.replace('journey = "checkout_recovery"', 'journey = "checkout"'),
          "journey: 'checkout', not 'checkout_recovery'"),
+        # Another purpose: refused already for what the actions read there.
+        (lambda t: t.replace('purpose = "checkout_recovery"', 'purpose = "support_triage"'),
+         "actions.retry_payment: reads signal 'last_payment_error'"),
     ],
 )  # fmt: skip
 def test_a_candidate_that_would_not_be_served_is_refused_and_nothing_changes(

@@ -4,7 +4,7 @@ it replaced is kept beside it, in `history/JOURNEY/`, named by version and conte
 hash, so a rollback restores exactly what was served before.
 
 A version is promoted only when it checks against the contract and its cases pass, has
-a higher version number than the live one, and is for the same journey. Files are
+a higher version number than the live one, and is for the same journey and purpose. Files are
 replaced whole (written aside, then renamed), so a server reading the folder
 (catalogue.JourneyCatalogue) sees the old file or the new one, never half of one.
 Recording each promotion and rollback in the access log is the caller's: the command
@@ -73,6 +73,12 @@ def check_candidate(contract: Contract, journey: str, candidate: Path) -> Playbo
     current = live(contract, journey)
     if playbook.journey != journey:
         problems.append(f"journey: {playbook.journey!r}, not {journey!r}")
+    purpose = load_journey(contract, journey, gates=False).purpose
+    if playbook.purpose != purpose:
+        problems.append(
+            f"purpose: {playbook.purpose!r}, but the journey serves {purpose!r}; a new "
+            "version keeps its purpose (what it may read, who may ask, what was consented to)"
+        )
     if playbook.version <= current.version:
         problems.append(
             f"version: {playbook.version}, but version {current.version} is live; "
