@@ -274,12 +274,12 @@ def expected_record(
 
 
 def purpose_of(request: Message, status: str) -> str:
-    """The purpose a call's record names: the request's, or for NextAction, which names
-    a journey, the purpose its decision was made under (none when refused before it)."""
+    """The purpose a call's record names: the request's, or for a call that names a
+    journey (NextAction, GetScorecard), the journey's purpose, refused or not."""
     if isinstance(request, journeys_pb2.NextActionRequest):
-        return "checkout_recovery" if status == "OK" else ""
-    if isinstance(request, insights_pb2.GetScorecardRequest):  # the journey's purpose
-        return "support_triage" if status == "OK" else ""
+        return "checkout_recovery"
+    if isinstance(request, insights_pb2.GetScorecardRequest):
+        return "support_triage"
     return str(getattr(request, "purpose", ""))
 
 

@@ -217,6 +217,7 @@ def test_a_caller_that_may_not_claim_the_purpose_is_denied(
     assert (logged.decision, logged.status) == ("denied", "PERMISSION_DENIED")
     assert list(logged.requested) == ["journey:checkout_recovery"]
     assert list(logged.released) == []
+    assert logged.purpose == "checkout_recovery"  # the journey's, though refused before it
 
 
 def test_a_journey_whose_purpose_needs_consent_waits_for_it(tactful: Tactful) -> None:

@@ -124,7 +124,10 @@ class Edge:
         reads: Scheduler | None = None,  # where a read's domain call runs; None: the loop
         # Told that a pending record kept in the behavior store is durable (Expected).
         recorded: Callable[[PendingRecord], None] = lambda record: None,
+        # A journey's purpose, for a refused call that names a journey, not a purpose.
+        purpose_of_journey: Callable[[str], str] = lambda journey: "",
     ) -> None:
+        self._purpose_of_journey = purpose_of_journey
         self.reads = reads or _inline
         self._recorded = recorded
         self._authenticator = authenticator
@@ -173,7 +176,8 @@ class Edge:
                 purpose=_name(
                     result.purpose
                     if result and result.purpose is not None
-                    else getattr(request, "purpose", "") or ""
+                    else getattr(request, "purpose", "")
+                    or self._purpose_of_journey(getattr(request, "journey", ""))
                 ),
                 subjects=tuple(
                     sorted(set(result.subjects))

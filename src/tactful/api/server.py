@@ -152,6 +152,7 @@ async def create_server(
         telemetry.observe,
         Writer(readers).run if readers else None,
         recorded=ingest.recorded,
+        purpose_of_journey=domain.journeys.purpose_of,
     )
     # The records owed to calls whose data was stored and whose record was not (a crash,
     # a failing log), looked for at start and every half grace after, in every store

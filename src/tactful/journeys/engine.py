@@ -89,6 +89,11 @@ class JourneyEngine:
     def playbooks(self) -> Mapping[str, Playbook]:
         return self._current()[0]
 
+    def purpose_of(self, journey: str) -> str:
+        """The purpose a journey serves; "" for a journey not declared."""
+        found = self._current()[0].get(journey)
+        return found.purpose if found is not None else ""
+
     def _current(self) -> tuple[Mapping[str, Playbook], Decider]:
         serving = self._serving
         if self._catalogue is not None:
