@@ -60,6 +60,9 @@ class View:
     response: Response | None = None
     status: int = 200
     recorded: int = 0  # the sequence of the page's access record, once written
+    purpose: str = ""  # what a release it made was under (a scorecard: its journey's)
+    decided: Decided = Decided.ALLOWED  # DENIED: what the page asked for was refused
+    outcome: str = "OK"  # the record's status, as the RPC's would say it
 
 
 Handler = Callable[[Request, Session], Awaitable[View]]
@@ -144,13 +147,14 @@ class Console:
         reason: str = "",
         decision: Decided = Decided.ALLOWED,
         status: str = "OK",
+        purpose: str = "",
     ) -> AccessEntry:
         return AccessEntry(
             time_us=to_us(self.clock()),
             principal=principal,
             role=role,
             method=method_of(page),
-            purpose="",
+            purpose=purpose,
             subjects=subjects,
             requested=(),
             released=(),
@@ -212,7 +216,15 @@ class Console:
             view = await handler(request, session)
             try:
                 view.recorded = await self.record(
-                    self.entry(name, session.principal, subjects=view.subjects, reason=view.reason)
+                    self.entry(
+                        name,
+                        session.principal,
+                        subjects=view.subjects,
+                        reason=view.reason,
+                        decision=view.decided,
+                        status=view.outcome,
+                        purpose=view.purpose,
+                    )
                 )
             except AccessLogUnavailable:
                 return self.render(
