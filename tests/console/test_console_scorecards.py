@@ -15,18 +15,21 @@ from tests.console.conftest import COMPLIANCE, Filled, csrf_of, signed_in
 JOURNEY = "support_triage"
 
 
-@pytest.fixture(autouse=True)
-def scored(monkeypatch: pytest.MonkeyPatch) -> None:
-    """400 people scored on support_triage (300 treated, 100 in the global holdout),
-    where the SQLite outcome store reads them."""
-    rows = [
+def scored_rows() -> list[ScoredDecision]:
+    """400 people scored on support_triage (300 treated, 100 in the global holdout)."""
+    return [
         ScoredDecision(
             f"p{i}", 1, "treatment" if i < 300 else "global_holdout", "kb_article", "none",
             1_000 + i, OutcomeReport(resolved=i % 3 != 0, effort=3),
         )
         for i in range(400)
     ]  # fmt: skip
-    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: rows)
+
+
+@pytest.fixture(autouse=True)
+def scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Those people, where the SQLite outcome store reads them."""
+    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: scored_rows())
 
 
 def release(client: object, **fields: str) -> object:
