@@ -49,6 +49,7 @@ def test_the_page_offers_the_form_and_releases_nothing_on_load(filled: Filled) -
         assert '<a href="/scorecards" aria-current="page">Scorecards</a>' in page.text
         assert f'<option value="{JOURNEY}">' in page.text
         assert 'name="epsilon" value="1.0"' in page.text
+        assert 'You have epsilon <span class="left">1.0</span> left.' in page.text
         assert "<svg" not in page.text
     assert records(filled, "scorecards.release") == []
     assert filled.query(method="tactful.console/budget") == []  # nothing else recorded
@@ -73,6 +74,7 @@ def test_a_release_shows_groups_uplift_chart_noise_and_budget_and_is_recorded(
         assert "<td>people</td>" in page and "noise scale" in page
         budget = client.get("/budget").text
         assert COMPLIANCE in budget and "<td>0.5</td>" in budget
+        assert '<span class="left">0.5</span>' in client.get("/scorecards").text
     (record,) = records(filled, "scorecards.release")
     assert record.principal == COMPLIANCE and record.role == "compliance"  # type: ignore[attr-defined]
     assert record.decision == "allowed"  # type: ignore[attr-defined]

@@ -350,6 +350,9 @@ class Pages:
     async def scorecards(self, request: Request, session: Session) -> View:
         """The form only: a scorecard spends budget, so it is released by POST alone."""
         context = self._scorecard_form(session, "", DEFAULT_WINDOW, str(DEFAULT_EPSILON), [])
+        debits = await self._console.run(self._sources.debits)
+        spent = math.fsum(d.epsilon for d in debits if d.principal == session.principal)
+        context["left"] = max(0.0, round(self._console.settings.insights_budget - spent, 12))
         return View("scorecards.html", context, reason=json.dumps({"action": "form"}))
 
     async def release(self, request: Request, session: Session) -> View:
@@ -426,6 +429,7 @@ class Pages:
             "problems": problems,
             "exhausted": "",
             "card": None,
+            "left": None,  # the officer's budget left, on the form alone
         }
 
 
