@@ -8,7 +8,10 @@ import re
 
 import pytest
 
+from tactful.app import stores
+from tactful.console.sources import Sources
 from tactful.journeys.outcomes import OutcomeReport, ScoredDecision
+from tactful.privacy.pending_records import PendingRecord
 from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
 from tests.console.conftest import COMPLIANCE, Filled, csrf_of, signed_in
 
@@ -80,7 +83,34 @@ def test_a_release_shows_groups_uplift_chart_noise_and_budget_and_is_recorded(
     assert record.decision == "allowed"  # type: ignore[attr-defined]
     assert record.purpose == "support_triage"  # type: ignore[attr-defined]  # the playbook's
     assert '"journey": "support_triage"' in record.reason  # type: ignore[attr-defined]
-    assert '"remaining": 0.5' in record.reason  # type: ignore[attr-defined]
+    assert "0.5 of the budget remaining" in record.reason  # type: ignore[attr-defined]
+
+
+def test_the_record_is_kept_with_the_debit_until_it_is_written(
+    filled: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the RPC's: the page's record is stored beside the debit, in its transaction,
+    and dropped once the access log has it (else the servers' recovery writes it)."""
+    with signed_in(filled.url) as client:
+        assert release(client).status_code == 200
+        assert pending(filled) == []  # written, so dropped
+        monkeypatch.setattr(Sources, "recorded", lambda self, p: None)  # as if cut short
+        assert release(client).status_code == 200
+    (owed,) = pending(filled)
+    first, second = records(filled, "scorecards.release")
+    assert owed.entry.request_id == second.request_id  # type: ignore[attr-defined]
+    assert owed.entry.method == "tactful.console/scorecards.release"
+    assert owed.entry.purpose == "support_triage"
+
+
+def pending(filled: Filled) -> list[PendingRecord]:
+    ledger = stores.open_budget_ledger(filled.tactful.settings)
+    try:
+        return ledger.claim_pending_records(
+            written_before_us=2**62, now_us=0, lease_us=1, limit=100
+        )
+    finally:
+        ledger.close()
 
 
 @pytest.mark.parametrize(

@@ -31,10 +31,11 @@ from tactful.privacy.access_log import (
     record_as_dict,
 )
 from tactful.privacy.contract import parse_duration
-from tactful.privacy.decisions import Actor
+from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.errors import BudgetExhausted, InvalidRequest
 from tactful.privacy.explain import explain
 from tactful.privacy.insights import MAX_EPSILON_PER_RELEASE
+from tactful.privacy.pending_records import PendingRecord
 from tactful.timestamps import duration_us, from_us, to_us
 
 
@@ -381,6 +382,17 @@ class Pages:
         now = self._console.clock()
         until_us = to_us(now)
         since_us = until_us - days * 86_400_000_000
+        kept: list[PendingRecord] = []
+
+        def owed(decision: Decision, purpose: str) -> PendingRecord:
+            """The page's record, made with the debit (as the RPC's is with its own)."""
+            reason = json.dumps({**asked, "epsilon": epsilon, "decision": decision.reason})
+            entry = self._console.entry(
+                "scorecards.release", session.principal, reason=reason, purpose=purpose
+            )
+            kept.append(PendingRecord(entry))
+            return kept[-1]
+
         try:
             card = await self._console.run(
                 self._sources.scorecard,
@@ -390,6 +402,7 @@ class Pages:
                 until_us,
                 epsilon,
                 now=now,
+                owed=owed,
             )
         except InvalidRequest as exc:
             problems.extend(f"{v.field}: {v.description}" for v in exc.violations)
@@ -403,10 +416,8 @@ class Pages:
             )
             return _refused_release(context, asked, "RESOURCE_EXHAUSTED", status=429)
         context["card"] = _card(card, since_us, until_us)
-        reason = json.dumps(
-            {**asked, "epsilon": epsilon, "remaining": card.epsilon_remaining}, sort_keys=True
-        )
-        return View("scorecards.html", context, reason=reason, purpose=card.purpose)
+        (pending,) = kept
+        return View("scorecards.html", context, purpose=card.purpose, owed=pending)
 
     def _actor(self, session: Session) -> Actor:
         """The signed-in officer as the contract knows them (their roles, their purposes)."""

@@ -35,9 +35,10 @@ from tactful.privacy.access_log import (
 )
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.contract import Contract
-from tactful.privacy.decisions import Actor
+from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.insights import Debit
 from tactful.privacy.keyring import KeyringWatcher
+from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import Pseudonymizer
 
 RETENTION_RUN = "tactful.cli/retention.run"
@@ -180,10 +181,12 @@ class Sources:
 
     def scorecard(
         self, actor: Actor, journey: str, since_us: int, until_us: int, epsilon: float, *,
-        now: datetime,
+        now: datetime, owed: Callable[[Decision, str], PendingRecord],
     ) -> ReleasedScorecard:  # fmt: skip
         """The domain's scorecard release (the decision, the debit, the noise), as
-        Insights.GetScorecard makes it; the journey stores open on the first call."""
+        Insights.GetScorecard makes it: `owed` is the page's access record, kept with the
+        debit until it is durable (the servers' recovery writes it if the console cannot).
+        The journey stores open on the first call."""
         if self._scorecards is None:
             catalogue = JourneyCatalogue(self.contract)
             self._outcomes = stores.open_journey_outcomes(self._settings)
@@ -194,7 +197,13 @@ class Sources:
                 self._ledger,
                 budget=self._settings.insights_budget,
             )
-        return self._scorecards.release(actor, journey, since_us, until_us, epsilon, now=now)
+        return self._scorecards.release(
+            actor, journey, since_us, until_us, epsilon, now=now, owed=owed
+        )
+
+    def recorded(self, pending: PendingRecord) -> None:
+        """`pending`'s record is durable: its copy beside the debit is dropped."""
+        self._ledger.drop_pending_records([pending.key])
 
     def close(self) -> None:
         if self._outcomes is not None:
