@@ -187,7 +187,8 @@ def test_release_a_scorecard_and_see_its_uplift_chart(
     page.select_option("select[name=journey]", "support_triage")  # type: ignore[attr-defined]
     page.select_option("select[name=days]", "7")  # type: ignore[attr-defined]
     page.fill("input[name=epsilon]", "0.5")  # type: ignore[attr-defined]
-    page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]  # the reply to the POST
+        page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
     chart = page.locator("svg.chart.uplift")  # type: ignore[attr-defined]
     assert chart.count() == 1 and chart.locator("rect").count() == 1
     assert chart.locator("line.whisker").count() == 3
@@ -197,7 +198,8 @@ def test_release_a_scorecard_and_see_its_uplift_chart(
     assert page.locator("table.statistics tbody tr").count() >= 3  # type: ignore[attr-defined]
     screenshot(page, "scorecard", tmp_path)
     page.fill("input[name=epsilon]", "0.75")  # type: ignore[attr-defined]
-    page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]  # the reply to the POST
+        page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
     alert = page.locator("p.exhausted").inner_text()  # type: ignore[attr-defined]
     assert alert.startswith("Your privacy budget is spent: 0.5 of epsilon 1.0 is left")
     assert page.locator("svg.chart").count() == 0  # type: ignore[attr-defined]
