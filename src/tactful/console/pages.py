@@ -350,7 +350,7 @@ class Pages:
 
     async def scorecards(self, request: Request, session: Session) -> View:
         """The form only: a scorecard spends budget, so it is released by POST alone."""
-        context = self._scorecard_form(session, "", DEFAULT_WINDOW, str(DEFAULT_EPSILON), [])
+        context = self._scorecard_form("", DEFAULT_WINDOW, str(DEFAULT_EPSILON), [])
         debits = await self._console.run(self._sources.debits)
         spent = math.fsum(d.epsilon for d in debits if d.principal == session.principal)
         context["left"] = max(0.0, round(self._console.settings.insights_budget - spent, 12))
@@ -375,7 +375,7 @@ class Pages:
         except ValueError:
             problems.append("epsilon: must be a number above 0, e.g. 1")
             epsilon = math.nan
-        context = self._scorecard_form(session, journey, days, raw_epsilon, problems)
+        context = self._scorecard_form(journey, days, raw_epsilon, problems)
         asked = {"journey": journey, "days": days, "epsilon": raw_epsilon}
         if problems:
             return _refused_release(context, asked, "INVALID_ARGUMENT", status=400)
@@ -427,7 +427,7 @@ class Pages:
         return Actor(session.principal, frozenset({"compliance"}), frozenset())
 
     def _scorecard_form(
-        self, session: Session, journey: str, days: int, epsilon: str, problems: list[str]
+        self, journey: str, days: int, epsilon: str, problems: list[str]
     ) -> dict[str, Any]:
         return {
             "journeys": self._sources.journeys(),
