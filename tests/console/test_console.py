@@ -31,7 +31,15 @@ from tests.console.conftest import (
     signed_in,
 )
 
-PAGES = ["/access-log", "/integrity", "/purposes", "/retention", "/requests", "/budget"]
+PAGES = [
+    "/access-log",
+    "/integrity",
+    "/purposes",
+    "/retention",
+    "/requests",
+    "/budget",
+    "/scorecards",
+]
 
 
 def console_records(filled: Filled, page: str) -> list[dict[str, object]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tactful.cli.main import main
+from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
 from tests.cli.test_cli_audit import config_for
 from tests.conftest import email, token_for
 from tests.console.conftest import ALICE, COMPLIANCE, Filled
@@ -161,3 +162,46 @@ def test_a_frontend_token_is_refused(page: object, filled: Filled, tmp_path: Pat
     page.goto(f"{filled.url}/access-log")  # type: ignore[attr-defined]
     assert page.url == f"{filled.url}/sign-in"  # type: ignore[attr-defined]
     screenshot(page, "sign-in-refused", tmp_path)
+
+
+def test_release_a_scorecard_and_see_its_uplift_chart(
+    page: object, filled: Filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.console.test_console_scorecards import scored_rows
+
+    monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: scored_rows())
+    problems: list[str] = []  # the browser's own favicon request (404) aside
+    page.on(  # type: ignore[attr-defined]
+        "console",
+        lambda m: (
+            problems.append(f"{m.text} at {m.location.get('url', '')}")
+            if m.type in ("error", "warning") and "favicon" not in m.location.get("url", "")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))  # type: ignore[attr-defined]
+    sign_in(page, filled.url)
+    page.click("nav a:has-text('Scorecards')")  # type: ignore[attr-defined]
+    assert page.url == f"{filled.url}/scorecards"  # type: ignore[attr-defined]
+    assert page.locator("svg.chart").count() == 0  # type: ignore[attr-defined]
+    page.select_option("select[name=journey]", "support_triage")  # type: ignore[attr-defined]
+    page.select_option("select[name=days]", "7")  # type: ignore[attr-defined]
+    page.fill("input[name=epsilon]", "0.5")  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]  # the reply to the POST
+        page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
+    chart = page.locator("svg.chart.uplift")  # type: ignore[attr-defined]
+    assert chart.count() == 1 and chart.locator("rect").count() == 1
+    assert chart.locator("line.whisker").count() == 3
+    assert chart.get_attribute("aria-label").startswith("Uplift per playbook version: v1:")
+    assert "0.5 of your budget left" in page.locator("p.spent").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("p.withheld").count() == 1  # type: ignore[attr-defined]
+    assert page.locator("table.statistics tbody tr").count() >= 3  # type: ignore[attr-defined]
+    screenshot(page, "scorecard", tmp_path)
+    page.fill("input[name=epsilon]", "0.75")  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]  # the reply to the POST
+        page.click("button:has-text('Release the scorecard')")  # type: ignore[attr-defined]
+    alert = page.locator("p.exhausted").inner_text()  # type: ignore[attr-defined]
+    assert alert.startswith("Your privacy budget is spent: 0.5 of epsilon 1.0 is left")
+    assert page.locator("svg.chart").count() == 0  # type: ignore[attr-defined]
+    refused = f"the server responded with a status of 429 (Too Many Requests) at {filled.url}/"
+    assert problems == [f"Failed to load resource: {refused}scorecards"], problems

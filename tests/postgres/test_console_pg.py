@@ -18,6 +18,7 @@ from tactful.privacy.access_log import AccessQuery
 from tactful.privacy.keyring import KeyringWatcher
 from tests.conftest import TACTFUL
 from tests.console.conftest import COMPLIANCE, signed_in
+from tests.console.test_console_scorecards import release
 from tests.postgres.servers import Server, settings_of, write_config
 from tests.postgres.test_two_servers import record
 from tests.postgres_cluster import free_port, fresh_database, shared_cluster
@@ -63,6 +64,12 @@ def test_the_console_serves_the_access_log_of_a_postgresql_deployment(tmp_path: 
             # A filter PostgreSQL cannot hold in text is refused on the page, not a 500.
             refused = client.get("/access-log", params={"principal": "a\x00"})
             assert refused.status_code == 200 and "U+0000" in refused.text
+            # A scorecard is released from PostgreSQL's outcomes and budget ledger (no
+            # one scored yet: every group withheld, nothing to chart).
+            card = release(client)
+            assert card.status_code == 200, card.text  # type: ignore[attr-defined]
+            assert "Spent epsilon 0.5; 0.5 of your budget left." in card.text  # type: ignore[attr-defined]
+            assert "No uplift to chart" in card.text  # type: ignore[attr-defined]
     finally:
         console.send_signal(signal.SIGTERM)
         console.communicate(timeout=30)
@@ -74,3 +81,9 @@ def test_the_console_serves_the_access_log_of_a_postgresql_deployment(tmp_path: 
     finally:
         log.close()
     assert "tactful.console/access-log" in methods  # its own views, in PostgreSQL
+    assert "tactful.console/scorecards.release" in methods
+    ledger = stores.open_budget_ledger(settings)
+    try:
+        assert [d.epsilon for d in ledger.debits()] == [0.5]  # the officer's, in PostgreSQL
+    finally:
+        ledger.close()

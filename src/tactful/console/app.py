@@ -40,6 +40,8 @@ from tactful.console.security import (
 from tactful.console.sources import Sources
 from tactful.privacy.access_log import ANONYMOUS, AccessEntry, AccessLogUnavailable, Decided
 from tactful.privacy.contract import parse_duration
+from tactful.privacy.errors import StoreUnavailable
+from tactful.privacy.pending_records import PendingRecord
 from tactful.timestamps import to_us
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +62,12 @@ class View:
     response: Response | None = None
     status: int = 200
     recorded: int = 0  # the sequence of the page's access record, once written
+    purpose: str = ""  # what a release it made was under (a scorecard: its journey's)
+    decided: Decided = Decided.ALLOWED  # DENIED: what the page asked for was refused
+    outcome: str = "OK"  # the record's status, as the RPC's would say it
+    # The page's record made in advance and kept with a write (a scorecard's debit)
+    # until it is durable (privacy/pending_records.py): written as it is, then dropped.
+    owed: PendingRecord | None = None
 
 
 Handler = Callable[[Request, Session], Awaitable[View]]
@@ -144,13 +152,14 @@ class Console:
         reason: str = "",
         decision: Decided = Decided.ALLOWED,
         status: str = "OK",
+        purpose: str = "",
     ) -> AccessEntry:
         return AccessEntry(
             time_us=to_us(self.clock()),
             principal=principal,
             role=role,
             method=method_of(page),
-            purpose="",
+            purpose=purpose,
             subjects=subjects,
             requested=(),
             released=(),
@@ -211,9 +220,22 @@ class Console:
                     )
             view = await handler(request, session)
             try:
+                entry = view.owed.entry if view.owed else None
                 view.recorded = await self.record(
-                    self.entry(name, session.principal, subjects=view.subjects, reason=view.reason)
+                    entry
+                    or self.entry(
+                        name,
+                        session.principal,
+                        subjects=view.subjects,
+                        reason=view.reason,
+                        decision=view.decided,
+                        status=view.outcome,
+                        purpose=view.purpose,
+                    )
                 )
+                if view.owed is not None:  # else the next recovery round drops it
+                    with contextlib.suppress(StoreUnavailable):
+                        await self.run(self.sources.recorded, view.owed)
             except AccessLogUnavailable:
                 return self.render(
                     request,

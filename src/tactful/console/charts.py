@@ -71,3 +71,64 @@ def daily_chart(counts: Sequence[DailyCount]) -> Chart:
         sum(c.calls for c in counts),
         sum(c.denials for c in counts),
     )
+
+
+@dataclass(frozen=True)
+class UpliftBar:
+    x: float
+    width: float
+    bar_y: float  # the bar runs from the zero line to the difference
+    bar_height: float
+    low_y: float  # the 95 % interval's whisker
+    high_y: float
+    centre: float
+    positive: bool
+    label: str  # v<version>, shown under the bar
+    title: str  # for the bar's <title>: the difference and its interval
+
+
+@dataclass(frozen=True)
+class UpliftChart:
+    width: int
+    height: int
+    zero_y: float
+    bars: tuple[UpliftBar, ...]
+    extent: float  # the largest distance from zero the chart shows
+    summary: str  # for aria-label
+
+
+def uplift_chart(uplifts: Sequence[tuple[int, float, float, float]]) -> UpliftChart:
+    """One bar per playbook version: (version, difference, low, high), the uplift of
+    treatment over holdout with its 95 % interval as a whisker, to one scale around zero.
+
+    >>> chart = uplift_chart([(1, 0.1, -0.1, 0.3), (2, -0.2, -0.3, -0.1)])
+    >>> one, two = chart.bars
+    >>> chart.zero_y, one.bar_height, one.positive, two.positive, one.high_y, two.low_y
+    (52.0, 17.33, True, False, 0.0, 104.0)
+    """
+    plot = HEIGHT - AXIS
+    zero = plot / 2
+    extent = max((max(abs(low), abs(high), abs(d)) for _, d, low, high in uplifts), default=0.0)
+    per_unit = zero / extent if extent else 0.0
+    slot = WIDTH / max(len(uplifts), 1)
+    bars = []
+    for index, (version, difference, low, high) in enumerate(uplifts):
+        width = min(slot * 0.6, 80.0)
+        x = index * slot + (slot - width) / 2
+        tip = zero - difference * per_unit
+        bars.append(
+            UpliftBar(
+                x=round(x, 2),
+                width=round(width, 2),
+                bar_y=round(min(tip, zero), 2),
+                bar_height=round(abs(tip - zero), 2),
+                low_y=round(zero - low * per_unit, 2),
+                high_y=round(zero - high * per_unit, 2),
+                centre=round(x + width / 2, 2),
+                positive=difference >= 0,
+                label=f"v{version}",
+                title=f"v{version}: {difference:+.3f}, 95 % interval [{low:+.3f}, {high:+.3f}]",
+            )
+        )
+    summary = "; ".join(b.title for b in bars) or "no uplift to show"
+    return UpliftChart(WIDTH, HEIGHT, round(zero, 2), tuple(bars), extent, summary)

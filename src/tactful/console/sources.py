@@ -4,7 +4,8 @@ The console goes through the domain's objects (the access log's `query`, `verify
 and `checkpoints`, the contract, the privacy budget's ledger), never SQL of its own,
 so that a storage engine other than SQLite changes this module and nothing else.
 
-It opens no behavior store and no vault: it needs the keyring's pseudonym keys (to
+It opens no behavior store and no vault (the journey outcomes only when a scorecard is
+asked for, to release it as the domain does): it needs the keyring's pseudonym keys (to
 find a subject's records under every live key version, as `QueryAccessLog` does)
 and its signing keys (to verify checkpoints, and to sign the head after its own
 records), the access log, the budget ledger, the contract and the token file.
@@ -22,6 +23,8 @@ from tactful.app import stores
 from tactful.app.auth import Authenticator
 from tactful.app.domain import load_checked_contract
 from tactful.app.settings import ConfigError, Settings
+from tactful.journeys.catalogue import JourneyCatalogue
+from tactful.journeys.scorecard import ReleasedScorecard, Scorecards
 from tactful.privacy.access_log import (
     AccessEntry,
     AccessQuery,
@@ -32,8 +35,10 @@ from tactful.privacy.access_log import (
 )
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.contract import Contract
+from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.insights import Debit
 from tactful.privacy.keyring import KeyringWatcher
+from tactful.privacy.pending_records import PendingRecord
 from tactful.privacy.pseudonym import Pseudonymizer
 
 RETENTION_RUN = "tactful.cli/retention.run"
@@ -81,6 +86,9 @@ class Sources:
                 "(the console only reads what the server keeps)"
             ) from None
         self._ledger = stores.open_budget_ledger(settings)
+        self._settings = settings
+        self._outcomes: stores.Outcomes | None = None  # opened by the first scorecard
+        self._scorecards: Scorecards | None = None
         self._tokens = stores.open_tokens(settings)
         self.authenticator = Authenticator(settings.principals, self._tokens, clock=clock)
 
@@ -165,7 +173,41 @@ class Sources:
     def debits(self) -> list[Debit]:
         return self._ledger.debits()
 
+    # -- scorecards -------------------------------------------------------------------------
+
+    def journeys(self) -> list[str]:
+        """The contract's journeys, by name."""
+        return sorted(self.contract.journeys)
+
+    def scorecard(
+        self, actor: Actor, journey: str, since_us: int, until_us: int, epsilon: float, *,
+        now: datetime, owed: Callable[[Decision, str], PendingRecord],
+    ) -> ReleasedScorecard:  # fmt: skip
+        """The domain's scorecard release (the decision, the debit, the noise), as
+        Insights.GetScorecard makes it: `owed` is the page's access record, kept with the
+        debit until it is durable (the servers' recovery writes it if the console cannot).
+        The journey stores open on the first call."""
+        if self._scorecards is None:
+            catalogue = JourneyCatalogue(self.contract)
+            self._outcomes = stores.open_journey_outcomes(self._settings)
+            self._scorecards = Scorecards(
+                self.contract,
+                catalogue.playbooks,
+                self._outcomes,
+                self._ledger,
+                budget=self._settings.insights_budget,
+            )
+        return self._scorecards.release(
+            actor, journey, since_us, until_us, epsilon, now=now, owed=owed
+        )
+
+    def recorded(self, pending: PendingRecord) -> None:
+        """`pending`'s record is durable: its copy beside the debit is dropped."""
+        self._ledger.drop_pending_records([pending.key])
+
     def close(self) -> None:
+        if self._outcomes is not None:
+            self._outcomes.close()
         self._tokens.close()
         self._ledger.close()
         self._log.close()
