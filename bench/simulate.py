@@ -213,6 +213,7 @@ def main() -> int:
             "target": f"{COVERAGE_TARGET:.0%} +/- {COVERAGE_SLACK:.0%}",
             "met": abs(coverage - COVERAGE_TARGET) <= COVERAGE_SLACK,
             "median_width_points": round(statistics.median(effect.widths), 2),
+            "called_significant": round(effect.significant / runs, 3),
         },
         {
             "scenario": "null 0 points",
@@ -273,7 +274,8 @@ def main() -> int:
     print()
     print(
         f"median 95 % interval width: {table[0]['median_width_points']} points (uplift),"
-        f" {table[1]['median_width_points']} points (null)"
+        f" {table[1]['median_width_points']} points (null); the +10 uplift called"
+        f" significant in {effect.significant / runs:.1%} of runs"
     )
     print(
         f"harmful v2: rolled back by {4 * sample} decisions in {harmful.by_four / runs:.1%}"
