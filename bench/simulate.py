@@ -11,13 +11,13 @@ ledger, epsilon `--epsilon`), and the success figure's uplift is read as a user
 would read it. Every journey of the example contract with a success metric (or
 `--journeys a,b`), `checkout_recovery` first:
 
-- `uplift +10`: the success figure is 10 points higher treated. Met if the 95 % interval covers
-  +10 points in 95 % of runs, +/- 5 points.
+- `uplift +10`: the success figure is 10 points higher treated. Met if the 95 %
+  interval covers +10 points in 95 % of runs, +/- 5 points.
 - `null 0`: no effect. Met if the interval excludes 0 in at most 5 % of runs plus
   two binomial standard errors over the runs.
-- `harmful v2` (on `checkout_recovery`): version 1 has its `guard_min_sample` treated decisions with 3 %
-  complaints; version 2 arrives with 11 % (+8 points, above the 2 point guard).
-  `journeys.guards.check` runs after every 25 version 2 decisions, from
+- `harmful v2` (on `checkout_recovery`): version 1 has its `guard_min_sample`
+  treated decisions with 3 % complaints; version 2 arrives with 11 % (+8 points,
+  above the 2 point guard). `journeys.guards.check` runs after every 25 version 2 decisions, from
   `guard_min_sample` to four times it. Met if it breaches at the declared sample
   in at least 95 % of runs.
 - `harmless v2`: version 2 with the same 3 %: how often it is rolled back anyway
