@@ -10,6 +10,11 @@ import sys
 from pathlib import Path
 
 from bench import simulate
+from tactful.app.settings import EXAMPLE_CONTRACT
+from tactful.journeys.catalogue import load_journeys
+from tactful.journeys.scorecard import Scorecards
+from tactful.privacy.contract import load_contract
+from tests.conftest import T0
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +51,26 @@ def test_the_synthetic_people_carry_the_true_uplift_and_the_holdout_shares() -> 
     uplift = recovery({"treatment"}) - recovery(held)
     assert abs(uplift - simulate.TRUE_UPLIFT) < 0.02
     assert {r.action for r in rows if r.arm == "treatment"} == {"a", "b"}
+
+
+def test_on_every_journey_the_scorecard_without_noise_reads_the_true_uplift() -> None:
+    contract = load_contract(EXAMPLE_CONTRACT)
+    playbooks = load_journeys(contract)
+    pick = random.Random(11)
+    for journey, spec in contract.journeys.items():
+        metric = spec.success_metric
+        if metric is None:
+            continue
+        actions = sorted(playbooks[journey].actions)
+        rows = simulate.people(pick, 20_000, actions, simulate.TRUE_UPLIFT, metric)
+        cards = Scorecards(
+            contract,
+            lambda: playbooks,
+            simulate._Rows(rows),
+            simulate._Ledger(),
+            budget=1e9,
+            noise=lambda counts, scale: list(counts),
+        )
+        card = cards.release(simulate.ANALYST, journey, 0, 10**12, 1.0, now=T0)
+        up = next(u for u in card.uplifts if u.figure == f"success:{metric}")
+        assert abs(up.difference * simulate.points(metric) - 10) < 2.5, journey
