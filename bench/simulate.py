@@ -179,7 +179,9 @@ def intervals(
     for _ in range(runs):
         rows.rows = people(pick, n, actions, uplift, metric)
         card = cards.release(ANALYST, journey, 0, 10**12, epsilon, now=datetime.now(UTC))
-        up = next(u for u in card.uplifts if u.figure == figure and u.playbook_version == 1)
+        up = next((u for u in card.uplifts if u.figure == figure and u.playbook_version == 1), None)
+        if up is None:  # an arm withheld as too small (few people, much noise): no interval
+            continue  # counted as neither covered nor significant
         low, high = scale * up.low, scale * up.high
         found.covered += low <= truth <= high
         found.significant += low > 0 or high < 0

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_three_runs_print_the_coverage_table_as_json() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/simulate.py", "--runs", "3", "--people", "400", "--json"],
+        [sys.executable, "bench/simulate.py", "--runs", "3", "--people", "2000", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
