@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from tactful.privacy.access_log import AccessQuery, Decided
-from tactful.timestamps import to_us
+from tactful.timestamps import from_us, to_us
 
 PAGE_SIZE = 50
 
@@ -50,6 +50,11 @@ class Filters:
         if namespace:
             values["namespace"] = namespace
         return json.dumps(values, sort_keys=True)
+
+
+def when(time_us: int) -> str:
+    """A time as every page shows it (UTC, to the second)."""
+    return from_us(time_us).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def read_filters(raw: Mapping[str, str]) -> tuple[Filters, list[str]]:
