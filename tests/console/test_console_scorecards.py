@@ -19,13 +19,15 @@ JOURNEY = "support_triage"
 
 
 def scored_rows() -> list[ScoredDecision]:
-    """400 people scored on support_triage (300 treated, 100 in the global holdout)."""
+    """4,000 people scored on support_triage (3,000 treated, 1,000 in the global
+    holdout): enough that the noise never withholds an arm (with a few hundred it did,
+    now and then, and the chart was missing)."""
     return [
         ScoredDecision(
-            f"p{i}", 1, "treatment" if i < 300 else "global_holdout", "kb_article", "none",
+            f"p{i}", 1, "treatment" if i < 3000 else "global_holdout", "kb_article", "none",
             1_000 + i, OutcomeReport(resolved=i % 3 != 0, effort=3),
         )
-        for i in range(400)
+        for i in range(4000)
     ]  # fmt: skip
 
 
