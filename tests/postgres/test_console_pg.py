@@ -64,12 +64,13 @@ def test_the_console_serves_the_access_log_of_a_postgresql_deployment(tmp_path: 
             # A filter PostgreSQL cannot hold in text is refused on the page, not a 500.
             refused = client.get("/access-log", params={"principal": "a\x00"})
             assert refused.status_code == 200 and "U+0000" in refused.text
-            # A scorecard is released from PostgreSQL's outcomes and budget ledger (no
-            # one scored yet: every group withheld, nothing to chart).
+            # A scorecard is released from PostgreSQL's outcomes and budget ledger. No one
+            # is scored yet, but whether each group is withheld rests on a noisy count,
+            # so the page's groups are not asserted, only the release and its debit.
             card = release(client)
             assert card.status_code == 200, card.text  # type: ignore[attr-defined]
             assert "Spent epsilon 0.5; 0.5 of your budget left." in card.text  # type: ignore[attr-defined]
-            assert "No uplift to chart" in card.text  # type: ignore[attr-defined]
+            assert "v1 treatment" in card.text  # type: ignore[attr-defined]
     finally:
         console.send_signal(signal.SIGTERM)
         console.communicate(timeout=30)
