@@ -20,6 +20,7 @@ from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
 from tactful.journeys.outcome_recorder import OutcomeRecorder
 from tactful.journeys.scorecard import Scorecards
+from tactful.journeys.staging import StagedRollout
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -145,6 +146,7 @@ def open_domain(
         releaser,
         holdouts=Holdouts(contract, keyring.keys("holdout")),
         catalogue=catalogue,
+        staging=StagedRollout(keyring.keys("holdout")),
     )
     journey_outcomes = stores.open_journey_outcomes(settings)
     scorecards = Scorecards(
