@@ -14,13 +14,14 @@ import pytest
 from tactful.app import stores
 from tactful.app.config_file import load_settings
 from tactful.cli.main import main
-from tactful.journeys.catalogue import JourneyCatalogue, history_folder
+from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.holdout import Arm, Holdouts
 from tactful.journeys.memory import MemoryJourneyMemory, Remembered
 from tactful.journeys.next_action import Ask
 from tactful.journeys.outcomes import OutcomeReport, RecordedOutcome
+from tactful.journeys.release_store import history_folder
 from tactful.journeys.releases import (
     complete,
     history,

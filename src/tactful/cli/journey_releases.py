@@ -9,7 +9,8 @@ against the live one when one is staged, else the live one against the one befor
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from tactful.app import receipts, stores
 from tactful.app.settings import Settings
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.guards import check
+from tactful.journeys.release_store import ReleaseStore
 from tactful.journeys.releases import (
     Release,
     Staging,
     check_candidate,
+    check_staged,
     complete,
     history,
     live,
@@ -112,27 +115,49 @@ def _share(text: str) -> float:
     return share
 
 
-def _status(settings: Settings, journey: str | None) -> int:
+@contextlib.contextmanager
+def _releases(settings: Settings) -> Iterator[tuple[Contract, ReleaseStore]]:
+    """The contract, and where the engine keeps the journeys' versions."""
     contract = load_contract(settings.contract)
-    for name in _journeys(contract, journey):
-        version = live(contract, name)
-        older = ", ".join(f"v{v.version}" for v in history(contract, name)) or "none"
-        print(f"{name}: version {version.version} ({version.content_hash[:19]}), "
-              f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
-        if version.changes:
-            print(f"  changes: {version.changes}")
-        staging = staged(contract, name)
-        if staging is not None:
-            print(f"  staged: version {staging.version.version} "
-                  f"({staging.version.content_hash[:19]}), owner {staging.version.owner}, "
-                  f"serving {staging.share:g} of the treatment arm")  # fmt: skip
-            if staging.version.changes:
-                print(f"    changes: {staging.version.changes}")
+    store = stores.open_releases(settings, contract, listen=False)
+    try:
+        yield contract, store
+    finally:
+        store.close()
+
+
+def _status(settings: Settings, journey: str | None) -> int:
+    with _releases(settings) as (contract, store):
+        for name in _journeys(contract, journey):
+            _status_of(contract, name, store)
     return 0
 
 
+def _status_of(contract: Contract, name: str, store: ReleaseStore) -> None:
+    version = live(contract, name, store)
+    older = ", ".join(f"v{v.version}" for v in history(contract, name, store)) or "none"
+    print(f"{name}: version {version.version} ({version.content_hash[:19]}), "
+          f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
+    if version.changes:
+        print(f"  changes: {version.changes}")
+    staging = staged(contract, name, store)
+    if staging is not None:
+        print(f"  staged: version {staging.version.version} "
+              f"({staging.version.content_hash[:19]}), owner {staging.version.owner}, "
+              f"serving {staging.share:g} of the treatment arm")  # fmt: skip
+        if staging.version.changes:
+            print(f"    changes: {staging.version.changes}")
+
+
 def _promote(settings: Settings, args: argparse.Namespace) -> int:
-    contract = load_contract(settings.contract)
+    with _releases(settings) as (contract, store):
+        _promote_in(settings, args, contract, store)
+    return 0
+
+
+def _promote_in(
+    settings: Settings, args: argparse.Namespace, contract: Contract, store: ReleaseStore
+) -> None:
     journey, file, share = args.journey, args.file, args.share
     _journeys(contract, journey)
     if file is None and share is None and not args.complete:
@@ -142,47 +167,47 @@ def _promote(settings: Settings, args: argparse.Namespace) -> int:
         )
     if file is not None and args.complete:
         raise SystemExit("tactful: journeys promote: --complete takes no FILE")
-    current = staged(contract, journey)
-    before = live(contract, journey)
+    current = staged(contract, journey, store)
+    before = live(contract, journey, store)
     if file is not None:  # checked before the record: a refusal leaves none
-        refuse_while_staged(contract, journey, "promote or stage another version")
-        candidate = check_candidate(contract, journey, file)
+        refuse_while_staged(contract, journey, "promote or stage another version", store)
+        candidate = check_candidate(contract, journey, file, store)
         if share is None:
             _record(settings, "promote", journey, before.version, candidate.version, args.reason)
-            _said("promoted", promote(contract, journey, file))
+            _said("promoted", promote(contract, journey, file, store))
         else:
             _record(settings, "promote", journey, before.version, candidate.version,
                     args.reason, f"staged at share {share:g}")  # fmt: skip
-            _staged("staged", stage(contract, journey, file, share))
+            _staged("staged", stage(contract, journey, file, share, store))
     elif current is None:
         raise SystemExit(f"tactful: no version of {journey} is staged; stage one with FILE --share")
     elif args.complete:
-        check_candidate(contract, journey, current.version.path)
+        check_staged(contract, journey, store)
         _record(settings, "promote", journey, before.version, current.version.version,
                 args.reason, f"completed from share {current.share:g}")  # fmt: skip
-        _said("promoted", complete(contract, journey))
+        _said("promoted", complete(contract, journey, store))
     else:
         _record(settings, "promote", journey, before.version, current.version.version,
                 args.reason, f"staged, share {current.share:g} -> {share:g}")  # fmt: skip
-        _staged("staged", widen(contract, journey, share)[1])
-    return 0
+        _staged("staged", widen(contract, journey, share, store)[1])
 
 
 def _rollback(settings: Settings, args: argparse.Namespace) -> int:
-    contract = load_contract(settings.contract)
-    _journeys(contract, args.journey)
-    _record_rollback(settings, contract, "rollback", args.journey, args.reason)
-    _said("rolled back", rollback(contract, args.journey))
+    with _releases(settings) as (contract, store):
+        _journeys(contract, args.journey)
+        _record_rollback(settings, contract, store, "rollback", args.journey, args.reason)
+        _said("rolled back", rollback(contract, args.journey, store))
     return 0
 
 
 def _record_rollback(
-    settings: Settings, contract: Contract, action: str, journey: str, reason: str
-) -> None:
+    settings: Settings, contract: Contract, store: ReleaseStore, action: str, journey: str,
+    reason: str,
+) -> None:  # fmt: skip
     """The record of a rollback, before it: what it withdraws or restores."""
-    current = live(contract, journey)
+    current = live(contract, journey, store)
     try:
-        withdrawn = staged(contract, journey)
+        withdrawn = staged(contract, journey, store)
     except PlaybookError as exc:
         _record(settings, action, journey, current.version, current.version, reason,
                 f"a staging that does not read, withdrawn: {exc}")  # fmt: skip
@@ -191,7 +216,7 @@ def _record_rollback(
         _record(settings, action, journey, withdrawn.version.version, current.version,
                 reason, f"staged at share {withdrawn.share:g}, withdrawn")  # fmt: skip
         return
-    older = [v for v in history(contract, journey) if v.version < current.version]
+    older = [v for v in history(contract, journey, store) if v.version < current.version]
     target = older[0].version if older else current.version
     _record(settings, action, journey, current.version, target, reason)
 
@@ -208,14 +233,13 @@ def _record(settings: Settings, action: str, journey: str, before: int, after: i
 def _staged(what: str, staging: Staging) -> None:
     print(f"{staging.journey}: {what} version {staging.version.version} "
           f"({staging.version.content_hash[:19]}) for {staging.share:g} of the treatment "
-          "arm; the live version serves the rest; servers follow the file without a "
-          "restart")  # fmt: skip
+          "arm; the live version serves the rest; servers follow without a restart")  # fmt: skip
 
 
 def _said(what: str, release: Release) -> None:
     print(f"{release.journey}: {what} from version {release.before.version} to "
           f"{release.after.version} ({release.after.content_hash[:19]}); servers follow "
-          "the file without a restart")  # fmt: skip
+          "without a restart")  # fmt: skip
 
 
 def _guard(settings: Settings, args: argparse.Namespace) -> int:
@@ -227,13 +251,14 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"tactful: --window: {exc}") from None
     outcomes = stores.open_journey_outcomes(settings)
+    releases = stores.open_releases(settings, contract, listen=False)
     rolled = 0
     try:
         for name in names:
-            spec, staging = contract.journeys[name], staged(contract, name)
+            spec, staging = contract.journeys[name], staged(contract, name, releases)
             # A staged version is judged against the live one (the newest before it),
             # and withdrawn on a breach; otherwise the live one against the one before.
-            judged = live(contract, name) if staging is None else staging.version
+            judged = live(contract, name, releases) if staging is None else staging.version
             decisions = outcomes.scored(name, to_us(now - window), to_us(now))
             breaches = check(spec.guards, decisions, judged.version,
                              min_sample=spec.guard_min_sample)  # fmt: skip
@@ -245,10 +270,11 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             if args.dry_run:
                 print(f"{name}: would roll back {which} {judged.version}: {why}")
                 continue
-            _record_rollback(settings, contract, "guard", name, f"guardrail: {why}")
-            _said("rolled back", rollback(contract, name))
+            _record_rollback(settings, contract, releases, "guard", name, f"guardrail: {why}")
+            _said("rolled back", rollback(contract, name, releases))
             print(f"  because {why}")
             rolled += 1
     finally:
+        releases.close()
         outcomes.close()
     return 1 if rolled else 0

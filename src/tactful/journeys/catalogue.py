@@ -7,33 +7,30 @@ release gates passed: what a server serves, or a PlaybookError naming every prob
 A journey is bound to one purpose (its playbook's), and a purpose to at most one
 journey, so a handoff under a purpose knows which journey's steps to show. A journey may
 also have a staged version (staging.py), checked the same way, that serves a share of
-its treatment arm.
+its treatment arm. Where the versions are kept is a ReleaseStore's (release_store.py):
+the contract's folder, or the database every server shares.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.gates import failures
 from tactful.journeys.playbook import Playbook
-from tactful.journeys.playbook_file import load_playbook
-from tactful.journeys.staging import POINTER, Staged, read_pointer
+from tactful.journeys.release_store import (
+    FileReleases,
+    Kept,
+    ReleaseStore,
+    playbook_path,
+    seed,
+)
+from tactful.journeys.staging import Staged
 from tactful.privacy.contract import Contract
 
 log = logging.getLogger("tactful.journeys")
-
-
-def playbook_path(contract: Contract, journey: str) -> Path:
-    return Path(contract.path).parent / contract.journeys[journey].playbook
-
-
-def history_folder(contract: Contract, journey: str) -> Path:
-    """Where the versions a journey's live one replaced are kept, and its staging."""
-    return playbook_path(contract, journey).parent / "history" / journey
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,23 @@ class Served:
     staged: Mapping[str, Staged]
 
 
-def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Playbook:
-    """One journey's playbook, checked against the contract; with `gates`, its cases
-    must pass too."""
-    path = playbook_path(contract, journey)
-    playbook = load_playbook(path, contract)
+def live_kept(contract: Contract, journey: str, store: ReleaseStore | None = None) -> Kept:
+    """The journey's live version as kept: the store's, or the contract's file."""
+    found = None if store is None else store.live(journey)
+    return found if found is not None else seed(contract, journey)
+
+
+def load_journey(
+    contract: Contract, journey: str, *, gates: bool = True, store: ReleaseStore | None = None
+) -> Playbook:
+    """One journey's live playbook, checked against the contract; with `gates`, its
+    cases must pass too."""
+    return check_kept(contract, journey, live_kept(contract, journey, store), gates=gates)
+
+
+def check_kept(contract: Contract, journey: str, kept: Kept, *, gates: bool = True) -> Playbook:
+    """A kept version of `journey`, checked as a served one is."""
+    playbook = kept.load(contract)
     problems = []
     if playbook.journey != journey:
         problems.append(
@@ -59,7 +68,7 @@ def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Pla
     if gates:
         problems.extend(failures(playbook, contract))
     if problems:
-        raise PlaybookError(str(path), problems)
+        raise PlaybookError(kept.source, problems)
     return playbook
 
 
@@ -79,9 +88,11 @@ def _holdout_problems(contract: Contract, journey: str, playbook: Playbook) -> l
     ]
 
 
-def load_journeys(contract: Contract) -> dict[str, Playbook]:
+def load_journeys(contract: Contract, store: ReleaseStore | None = None) -> dict[str, Playbook]:
     """Every journey of the contract, each checked and its cases passed."""
-    playbooks = {name: load_journey(contract, name) for name in sorted(contract.journeys)}
+    playbooks = {
+        name: load_journey(contract, name, store=store) for name in sorted(contract.journeys)
+    }
     bound: dict[str, str] = {}
     for name, playbook in playbooks.items():
         other = bound.setdefault(playbook.purpose, name)
@@ -96,14 +107,14 @@ def load_journeys(contract: Contract) -> dict[str, Playbook]:
     return playbooks
 
 
-def load_staged(contract: Contract, live: Playbook) -> Staged | None:
+def load_staged(contract: Contract, live: Playbook, store: ReleaseStore) -> Staged | None:
     """The journey's staged version, checked as the live one is (and for its purpose),
     its cases passed; None when nothing is staged."""
-    pointer = read_pointer(history_folder(contract, live.journey))
-    if pointer is None:
+    found = store.staging(live.journey)
+    if found is None:
         return None
-    path, share = pointer
-    playbook = load_playbook(path, contract)
+    kept, share = found
+    playbook = kept.load(contract)
     problems = []
     if playbook.journey != live.journey:
         problems.append(f"journey: {playbook.journey!r}, staged for {live.journey!r}")
@@ -112,29 +123,31 @@ def load_staged(contract: Contract, live: Playbook) -> Staged | None:
     problems.extend(_holdout_problems(contract, live.journey, playbook))
     problems.extend(failures(playbook, contract))
     if problems:
-        raise PlaybookError(str(path), problems)
+        raise PlaybookError(kept.source, problems)
     return Staged(playbook, share)
 
 
-def load_served(contract: Contract) -> Served:
+def load_served(contract: Contract, store: ReleaseStore) -> Served:
     """Every journey's live playbook and staged version, each checked, cases passed."""
-    live = load_journeys(contract)
-    staged = {name: load_staged(contract, playbook) for name, playbook in live.items()}
+    live = load_journeys(contract, store)
+    staged = {name: load_staged(contract, playbook, store) for name, playbook in live.items()}
     return Served(live, {name: s for name, s in staged.items() if s is not None})
 
 
 class JourneyCatalogue:
     """The contract's journeys as a server serves them, read again when a playbook file
-    or a staging pointer changes (one `stat` per file per look, as the keyring is), so
-    a promotion, a staging or a rollback (releases.py) reaches a running server without
-    a restart. A changed file that does not check, or whose cases fail, is not served:
-    the last good playbooks (live and staged) stay, and `problem` says why until a good
-    file replaces it."""
+    or the store's versions change (one `stat` per file per look, as the keyring is, and
+    the store's stamp: a staging pointer's `stat`, or the database's change counter kept
+    in memory), so a promotion, a staging or a rollback (releases.py) reaches a running
+    server without a restart. A changed version that does not check, or whose cases
+    fail, is not served: the last good playbooks (live and staged) stay, and `problem`
+    says why (and the log) until a good one replaces it."""
 
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, store: ReleaseStore | None = None) -> None:
         self._contract = contract
+        self._store: ReleaseStore = FileReleases(contract) if store is None else store
         self._stamps = self._stamp()
-        self._served = load_served(contract)
+        self._served = load_served(contract, self._store)
         self.problem: str | None = None
 
     def playbooks(self) -> Mapping[str, Playbook]:
@@ -147,7 +160,7 @@ class JourneyCatalogue:
         if stamps != self._stamps:
             self._stamps = stamps
             try:
-                self._served = load_served(self._contract)
+                self._served = load_served(self._contract, self._store)
             except PlaybookError as exc:  # keep serving what passed
                 self.problem = str(exc)
                 log.error("journeys: a changed playbook is not served: %s", exc)
@@ -156,19 +169,15 @@ class JourneyCatalogue:
                 log.info("journeys: playbooks reloaded (%s)", _versions(self._served))
         return self._served
 
-    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
-        stamps = []
+    def _stamp(self) -> tuple[Hashable, ...]:
+        stamps: list[Hashable] = [self._store.stamp()]
         for journey in sorted(self._contract.journeys):
-            for path in (
-                playbook_path(self._contract, journey),
-                history_folder(self._contract, journey) / POINTER,
-            ):
-                try:
-                    st = path.stat()
-                except OSError:
-                    stamps.append((0, 0, 0))
-                else:
-                    stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            try:
+                st = playbook_path(self._contract, journey).stat()
+            except OSError:
+                stamps.append((0, 0, 0))
+            else:
+                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
         return tuple(stamps)
 
 
