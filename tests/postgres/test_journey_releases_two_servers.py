@@ -80,7 +80,7 @@ def served_everywhere(hosts: list[tuple[Server, Path, Path]], expected: set[int]
 
 
 def test_a_staging_its_completion_and_a_rollback_reach_both_servers(
-    hosts: list[tuple[Server, Path, Path]], tmp_path: Path
+    hosts: list[tuple[Server, Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (_, config_a, file_a), (_, config_b, file_b) = hosts
     originals = file_a.read_bytes(), file_b.read_bytes()
@@ -91,8 +91,12 @@ def test_a_staging_its_completion_and_a_rollback_reach_both_servers(
     a, b = ("--config", str(config_a)), ("--config", str(config_b))
     assert main([*promote, str(tmp_path / "v2.toml"), "--share", "0.5", "--reason", "try", *a]) == 0
     served_everywhere(hosts, {1, 2})
+    assert main(["journeys", "status", JOURNEY, *b]) == 0  # host b's files know nothing of it
+    assert "serving 0.5 of the treatment arm" in capsys.readouterr().out
     assert main([*promote, "--complete", "--reason", "all good", *a]) == 0
     served_everywhere(hosts, {2})
     assert main(["journeys", "rollback", JOURNEY, "--reason", "complaints", *b]) == 0  # host b
     served_everywhere(hosts, {1})
+    assert main(["journeys", "status", JOURNEY, *a]) == 0
+    assert "checkout_recovery: version 1 (" in capsys.readouterr().out
     assert (file_a.read_bytes(), file_b.read_bytes()) == originals  # only the database changed

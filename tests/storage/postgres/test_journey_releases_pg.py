@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from tactful.journeys.catalogue import JourneyCatalogue
-from tactful.journeys.releases import complete, history, live, promote, rollback, stage, staged
+from tactful.journeys.releases import (
+    complete,
+    history,
+    live,
+    promote,
+    rollback,
+    stage,
+    staged,
+    widen,
+)
 from tactful.privacy.contract import Contract, load_contract
 from tests.storage.postgres.conftest import migrated_database
 
@@ -119,6 +128,11 @@ def test_a_change_through_one_host_reaches_another_hosts_server_from_memory(
     stage(contract(a), JOURNEY, candidate(a, 2), 0.25, command)
     wait_for(catalogue, 1, 2)
     assert catalogue.served().staged[JOURNEY].share == 0.25
+    widen(contract(a), JOURNEY, 0.5, command)
+    deadline = time.monotonic() + BOUND_S
+    while catalogue.served().staged[JOURNEY].share != 0.5:
+        assert time.monotonic() < deadline, "the new share was not served in time"
+        time.sleep(0.02)
     complete(contract(a), JOURNEY, command)
     wait_for(catalogue, 2, None)
     rollback(contract(a), JOURNEY, command)
