@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ import pytest
 from tactful.app import stores
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.cli.main import main
+from tactful.journeys.memory import Remembered
+from tactful.journeys.outcomes import OutcomeReport, RecordedOutcome
+from tactful.timestamps import to_us
 from tactful.v1 import journeys_pb2, journeys_pb2_grpc
 from tests.conftest import bearer, email
 from tests.postgres.servers import Server, settings_of, write_config
@@ -100,3 +104,44 @@ def test_a_staging_its_completion_and_a_rollback_reach_both_servers(
     assert main(["journeys", "status", JOURNEY, *a]) == 0
     assert "checkout_recovery: version 1 (" in capsys.readouterr().out
     assert (file_a.read_bytes(), file_b.read_bytes()) == originals  # only the database changed
+
+
+def test_guard_on_one_host_withdraws_a_staging_made_on_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The guard job reads the staging and the decisions from the database, wherever
+    it runs, and withdraws the staged version there."""
+    cluster = shared_cluster()
+    behavior, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
+    configs = [
+        write_config(tmp_path / name, behavior, vault, keyring=tmp_path / "keyring.json")
+        for name in ("a", "b")
+    ]
+    files = [own_contract(tmp_path / n, c) for n, c in zip("ab", configs, strict=True)]
+    stores.migrate(settings_of(configs[0]))
+    text = files[0].read_text().replace("version = 1", 'version = 2\nchanges = "v2"', 1)
+    (tmp_path / "v2.toml").write_text(text)
+    a, b = ("--config", str(configs[0])), ("--config", str(configs[1]))
+    promote = ["journeys", "promote", JOURNEY, str(tmp_path / "v2.toml")]
+    assert main([*promote, "--share", "0.2", "--reason", "try", *a]) == 0
+    settings = settings_of(configs[1])
+    memory, outcomes = stores.open_journey_memory(settings), stores.open_journey_outcomes(settings)
+    now_us = to_us(datetime.now(UTC))
+    try:
+        for version, complaints in ((1, 4), (2, 30)):  # 2 % of 200 on the live one, then 15 %
+            for i in range(200):
+                decision, who = f"d{version}-{i}", f"p{version}-{i}"
+                offered, reported = now_us - 60_000_000, now_us - 30_000_000
+                memory.remember(Remembered(decision, who, JOURNEY, JOURNEY, "retry_payment",
+                                           "retry", "none", version, offered))  # fmt: skip
+                report = OutcomeReport(complaint=i < complaints)
+                outcomes.record(RecordedOutcome(decision, who, JOURNEY, JOURNEY, reported, report))
+    finally:
+        memory.close()
+        outcomes.close()
+    capsys.readouterr()
+    assert main(["journeys", "guard", JOURNEY, *b]) == 1
+    assert "rolled back from version 2 to 1" in capsys.readouterr().out
+    assert main(["journeys", "status", JOURNEY, *a]) == 0
+    out = capsys.readouterr().out
+    assert "checkout_recovery: version 1 (" in out and "staged:" not in out
