@@ -1,7 +1,8 @@
 """`tactful journeys status|promote|rollback|guard`: which version of each playbook is
 live (and which is staged, at what share), and changing it. A promotion, a staging, a
 change of share or a rollback is recorded in the access log, with its reason, before
-the file changes; running servers follow the files without a restart. `guard` (for
+the version changes; running servers follow without a restart (the files, or on
+PostgreSQL the database: the engine's ReleaseStore, app/stores.py). `guard` (for
 cron, like the retention job) rolls back a version that breaches its journey's
 guardrails (journeys/guards.py), exact counts read where it runs: the staged version
 against the live one when one is staged, else the live one against the one before."""

@@ -68,7 +68,7 @@ def read_pointer(history: Path) -> tuple[Path, float] | None:
         name, share = document["file"], document["share"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PlaybookError(str(pointer), [f"not a staging pointer: {exc}"]) from None
-    if not isinstance(name, str) or not isinstance(share, int | float) or "/" not in name:
+    if not isinstance(name, str) or not isinstance(share, int | float):
         raise PlaybookError(str(pointer), ['not a staging pointer: {"file": …, "share": …}'])
     problems = share_problems(float(share))
     if Path(name).parent != Path(FOLDER):
