@@ -295,3 +295,19 @@ def test_guard_leaves_a_staged_version_within_its_guardrails(
     assert main(["journeys", "guard", JOURNEY, *c]) == 0
     assert "checkout_recovery: staged version 2 within its guardrails" in capsys.readouterr().out
     assert staged(contract_of(folder), JOURNEY) is not None
+
+
+def test_a_staging_that_does_not_read_is_withdrawn_by_a_rollback_and_recorded(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = ("--config", str(configured(folder, tmp_path)))
+    pointer = history_folder(contract_of(folder), JOURNEY) / POINTER
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(json.dumps({"file": "staged/gone.toml", "share": 0.1}))
+    assert main(["journeys", "rollback", JOURNEY, "--reason", "clean up", *c]) == 0
+    assert "rolled back from version 1 to 1" in capsys.readouterr().out
+    assert not pointer.exists()
+    [(method, reason)] = records(tmp_path / "data")
+    assert method == "tactful.cli/journeys.rollback"
+    assert reason.startswith("journey checkout_recovery: version 1 -> 1 (a staging that does not")
+    assert "gone.toml" in reason and reason.endswith(": clean up")
