@@ -19,7 +19,9 @@ from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
 from tactful.journeys.outcome_recorder import OutcomeRecorder
+from tactful.journeys.release_store import ReleaseStore
 from tactful.journeys.scorecard import Scorecards
+from tactful.journeys.staging import StagedRollout
 from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalization
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
@@ -65,8 +67,11 @@ class Domain:
     scorecards: Scorecards
     journey_outcomes: stores.Outcomes
     outcomes: OutcomeRecorder
+    releases: ReleaseStore | None = None  # the journeys' versions, followed
 
     def close(self) -> None:
+        if self.releases is not None:
+            self.releases.close()
         for resource in (
             self.journey_outcomes,
             self.journey_memory,
@@ -84,9 +89,14 @@ def open_domain(
     settings: Settings, *, renormalized: Callable[[RekeyReport], None] | None = None
 ) -> Domain:
     contract = load_checked_contract(settings)
-    # Before any store opens: a playbook that does not check or whose cases fail stops
-    # the start, as a bad contract does.
-    catalogue = JourneyCatalogue(contract)
+    # Before the other stores open: a playbook that does not check or whose cases fail
+    # stops the start, as a bad contract does.
+    releases = stores.open_releases(settings, contract)
+    try:
+        catalogue = JourneyCatalogue(contract, releases)
+    except BaseException:
+        releases.close()
+        raise
     add_holdout_key(settings.keyring_path, now=utc_now())  # a keyring from before it
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
@@ -145,6 +155,7 @@ def open_domain(
         releaser,
         holdouts=Holdouts(contract, keyring.keys("holdout")),
         catalogue=catalogue,
+        staging=StagedRollout(keyring.keys("holdout")),
     )
     journey_outcomes = stores.open_journey_outcomes(settings)
     scorecards = Scorecards(
@@ -178,6 +189,7 @@ def open_domain(
         scorecards,
         journey_outcomes,
         outcomes,
+        releases,
     )
 
 

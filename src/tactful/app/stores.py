@@ -22,6 +22,7 @@ from tactful.app.settings import ConfigError, Settings
 from tactful.app.tokens import TokenStore
 from tactful.journeys.memory import JourneyMemory
 from tactful.journeys.outcomes import OutcomeStore
+from tactful.journeys.release_store import FileReleases, ReleaseStore
 from tactful.lifecycle.rekey import RekeyableBehavior
 from tactful.lifecycle.retention import ExpiringBehavior
 from tactful.lifecycle.subject_requests import ErasureOutbox, SubjectBehavior
@@ -34,6 +35,7 @@ from tactful.privacy.access_log import (
 )
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.consent import ConsentStore
+from tactful.privacy.contract import Contract
 from tactful.privacy.insights import BudgetLedger, Debit
 from tactful.privacy.keyring import Keys
 from tactful.privacy.pending_records import PendingRecordStore
@@ -166,6 +168,11 @@ class Engine(Protocol):
 
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         """Where the engine keeps issued tokens; None: in the data folder's token file."""
+        ...
+
+    def open_releases(self, *, listen: bool) -> ReleaseStore | None:
+        """Where every server finds the journeys' playbook versions (`listen`: follow
+        changes made elsewhere, as a server does); None: the contract's folder."""
         ...
 
     def schemas(self) -> Schemas | None:
@@ -303,6 +310,14 @@ def open_tokens(settings: Settings, *, listen: bool = True) -> TokenStore:
     does)."""
     rows = engine_of(settings).open_token_rows(listen=listen)
     return TokenStore(settings.tokens_path if rows is None else rows)
+
+
+def open_releases(settings: Settings, contract: Contract, *, listen: bool = True) -> ReleaseStore:
+    """The journeys' playbook versions (journeys/releases.py): where the engine keeps
+    them for every server, or the contract's folder (`listen`: follow changes made
+    elsewhere, as a server does)."""
+    found = engine_of(settings).open_releases(listen=listen)
+    return FileReleases(contract) if found is None else found
 
 
 def schemas(settings: Settings, command: str) -> Schemas:

@@ -1,21 +1,42 @@
 """`tactful journeys status|promote|rollback|guard`: which version of each playbook is
-live, and changing it. A promotion or a rollback is recorded in the access log, with
-its reason, before the file changes; running servers follow the file without a
-restart. `guard` (for cron, like the retention job) rolls back a version that breaches
-its journey's guardrails (journeys/guards.py), exact counts read where it runs."""
+live (and which is staged, at what share), and changing it. A promotion, a staging, a
+change of share or a rollback is recorded in the access log, with its reason, before
+the version changes; running servers follow without a restart (the files, or on
+PostgreSQL the database: the engine's ReleaseStore, app/stores.py). `guard` (for
+cron, like the retention job) rolls back a version that breaches its journey's
+guardrails (journeys/guards.py), exact counts read where it runs: the staged version
+against the live one when one is staged, else the live one against the one before."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
+from tactful.journeys.errors import PlaybookError
 from tactful.journeys.guards import check
-from tactful.journeys.releases import Release, check_candidate, history, live, promote, rollback
+from tactful.journeys.release_store import ReleaseStore
+from tactful.journeys.releases import (
+    Release,
+    Staging,
+    check_candidate,
+    check_staged,
+    complete,
+    history,
+    live,
+    promote,
+    refuse_while_staged,
+    rollback,
+    stage,
+    staged,
+    widen,
+)
+from tactful.journeys.staging import share_problems
 from tactful.privacy.contract import Contract, load_contract, parse_duration
 from tactful.timestamps import to_us
 
@@ -26,19 +47,35 @@ def register(
     config_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     status = group.add_parser(
-        "status", help="each journey's live playbook: version, content hash, owner, changes"
+        "status",
+        help="each journey's live playbook (version, content hash, owner, changes) and the "
+        "staged one with its share",
     )
     status.add_argument("journey", nargs="?", help="one journey (default: all)")
     promote_ = group.add_parser(
         "promote",
         help="make FILE the journey's live playbook (it must check, pass its cases and raise "
-        "the version); the live one is kept for a rollback; recorded in the access log",
+        "the version), or with --share stage it for that share of the treatment arm first; "
+        "the live one is kept for a rollback; recorded in the access log",
     )
     promote_.add_argument("journey", help="the journey's name, as the contract declares it")
-    promote_.add_argument("file", type=Path, help="the new version of the playbook")
+    promote_.add_argument(
+        "file", type=Path, nargs="?", help="the new version (none: change the staged one)"
+    )
+    how = promote_.add_mutually_exclusive_group()
+    how.add_argument(
+        "--share",
+        type=_share,
+        help="serve FILE to this share of the treatment arm (0 < SHARE < 1), the live version "
+        "to the rest; without FILE: change the staged version's share",
+    )
+    how.add_argument(
+        "--complete", action="store_true", help="make the staged version live for everyone"
+    )
     rollback_ = group.add_parser(
         "rollback",
-        help="make the version before the live one live again; recorded in the access log",
+        help="withdraw the staged version, or with none staged make the version before the "
+        "live one live again; recorded in the access log",
     )
     rollback_.add_argument("journey", help="the journey's name, as the contract declares it")
     for command in (promote_, rollback_):
@@ -68,51 +105,142 @@ def _journeys(contract: Contract, journey: str | None) -> list[str]:
     return [journey]
 
 
-def _status(settings: Settings, journey: str | None) -> int:
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    problems = share_problems(share)
+    if problems:
+        raise argparse.ArgumentTypeError(problems[0])
+    return share
+
+
+@contextlib.contextmanager
+def _releases(settings: Settings) -> Iterator[tuple[Contract, ReleaseStore]]:
+    """The contract, and where the engine keeps the journeys' versions."""
     contract = load_contract(settings.contract)
-    for name in _journeys(contract, journey):
-        version = live(contract, name)
-        older = ", ".join(f"v{v.version}" for v in history(contract, name)) or "none"
-        print(f"{name}: version {version.version} ({version.content_hash[:19]}), "
-              f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
-        if version.changes:
-            print(f"  changes: {version.changes}")
+    store = stores.open_releases(settings, contract, listen=False)
+    try:
+        yield contract, store
+    finally:
+        store.close()
+
+
+def _status(settings: Settings, journey: str | None) -> int:
+    with _releases(settings) as (contract, store):
+        for name in _journeys(contract, journey):
+            _status_of(contract, name, store)
     return 0
+
+
+def _status_of(contract: Contract, name: str, store: ReleaseStore) -> None:
+    version = live(contract, name, store)
+    older = ", ".join(f"v{v.version}" for v in history(contract, name, store)) or "none"
+    print(f"{name}: version {version.version} ({version.content_hash[:19]}), "
+          f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
+    if version.changes:
+        print(f"  changes: {version.changes}")
+    staging = staged(contract, name, store)
+    if staging is not None:
+        print(f"  staged: version {staging.version.version} "
+              f"({staging.version.content_hash[:19]}), owner {staging.version.owner}, "
+              f"serving {staging.share:g} of the treatment arm")  # fmt: skip
+        if staging.version.changes:
+            print(f"    changes: {staging.version.changes}")
 
 
 def _promote(settings: Settings, args: argparse.Namespace) -> int:
-    contract = load_contract(settings.contract)
-    _journeys(contract, args.journey)
-    candidate = check_candidate(contract, args.journey, args.file)  # before the record
-    before = live(contract, args.journey)
-    _record(settings, "promote", args.journey, before.version, candidate.version, args.reason)
-    _said("promoted", promote(contract, args.journey, args.file))
+    with _releases(settings) as (contract, store):
+        _promote_in(settings, args, contract, store)
     return 0
+
+
+def _promote_in(
+    settings: Settings, args: argparse.Namespace, contract: Contract, store: ReleaseStore
+) -> None:
+    journey, file, share = args.journey, args.file, args.share
+    _journeys(contract, journey)
+    if file is None and share is None and not args.complete:
+        raise SystemExit(
+            "tactful: journeys promote: give FILE (with --share to stage it), or, for the "
+            "staged version, --share alone (to change its share) or --complete"
+        )
+    if file is not None and args.complete:
+        raise SystemExit("tactful: journeys promote: --complete takes no FILE")
+    current = staged(contract, journey, store)
+    before = live(contract, journey, store)
+    if file is not None:  # checked before the record: a refusal leaves none
+        refuse_while_staged(contract, journey, "promote or stage another version", store)
+        candidate = check_candidate(contract, journey, file, store)
+        if share is None:
+            _record(settings, "promote", journey, before.version, candidate.version, args.reason)
+            _said("promoted", promote(contract, journey, file, store))
+        else:
+            _record(settings, "promote", journey, before.version, candidate.version,
+                    args.reason, f"staged at share {share:g}")  # fmt: skip
+            _staged("staged", stage(contract, journey, file, share, store))
+    elif current is None:
+        raise SystemExit(f"tactful: no version of {journey} is staged; stage one with FILE --share")
+    elif args.complete:
+        check_staged(contract, journey, store)
+        _record(settings, "promote", journey, before.version, current.version.version,
+                args.reason, f"completed from share {current.share:g}")  # fmt: skip
+        _said("promoted", complete(contract, journey, store))
+    else:
+        _record(settings, "promote", journey, before.version, current.version.version,
+                args.reason, f"staged, share {current.share:g} -> {share:g}")  # fmt: skip
+        _staged("staged", widen(contract, journey, share, store)[1])
 
 
 def _rollback(settings: Settings, args: argparse.Namespace) -> int:
-    contract = load_contract(settings.contract)
-    _journeys(contract, args.journey)
-    current = live(contract, args.journey)
-    older = [v for v in history(contract, args.journey) if v.version < current.version]
-    target = older[0].version if older else current.version
-    _record(settings, "rollback", args.journey, current.version, target, args.reason)
-    _said("rolled back", rollback(contract, args.journey))
+    with _releases(settings) as (contract, store):
+        _journeys(contract, args.journey)
+        _record_rollback(settings, contract, store, "rollback", args.journey, args.reason)
+        _said("rolled back", rollback(contract, args.journey, store))
     return 0
 
 
+def _record_rollback(
+    settings: Settings, contract: Contract, store: ReleaseStore, action: str, journey: str,
+    reason: str,
+) -> None:  # fmt: skip
+    """The record of a rollback, before it: what it withdraws or restores."""
+    current = live(contract, journey, store)
+    try:
+        withdrawn = staged(contract, journey, store)
+    except PlaybookError as exc:
+        _record(settings, action, journey, current.version, current.version, reason,
+                f"a staging that does not read, withdrawn: {exc}")  # fmt: skip
+        return
+    if withdrawn is not None:
+        _record(settings, action, journey, withdrawn.version.version, current.version,
+                reason, f"staged at share {withdrawn.share:g}, withdrawn")  # fmt: skip
+        return
+    older = [v for v in history(contract, journey, store) if v.version < current.version]
+    target = older[0].version if older else current.version
+    _record(settings, action, journey, current.version, target, reason)
+
+
 def _record(settings: Settings, action: str, journey: str, before: int, after: int,
-            reason: str) -> None:  # fmt: skip
+            reason: str, how: str = "") -> None:  # fmt: skip
+    change = f"version {before} -> {after}" + (f" ({how})" if how else "")
     receipts.record_in(
         settings, "journeys", action, role="admin", now=datetime.now(UTC),
-        reason=f"journey {journey}: version {before} -> {after}: {reason}",
+        reason=f"journey {journey}: {change}: {reason}",
     )  # fmt: skip
+
+
+def _staged(what: str, staging: Staging) -> None:
+    print(f"{staging.journey}: {what} version {staging.version.version} "
+          f"({staging.version.content_hash[:19]}) for {staging.share:g} of the treatment "
+          "arm; the live version serves the rest; servers follow without a restart")  # fmt: skip
 
 
 def _said(what: str, release: Release) -> None:
     print(f"{release.journey}: {what} from version {release.before.version} to "
           f"{release.after.version} ({release.after.content_hash[:19]}); servers follow "
-          "the file without a restart")  # fmt: skip
+          "without a restart")  # fmt: skip
 
 
 def _guard(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,26 +252,30 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"tactful: --window: {exc}") from None
     outcomes = stores.open_journey_outcomes(settings)
+    releases = stores.open_releases(settings, contract, listen=False)
     rolled = 0
     try:
         for name in names:
-            spec, current = contract.journeys[name], live(contract, name)
+            spec, staging = contract.journeys[name], staged(contract, name, releases)
+            # A staged version is judged against the live one (the newest before it),
+            # and withdrawn on a breach; otherwise the live one against the one before.
+            judged = live(contract, name, releases) if staging is None else staging.version
             decisions = outcomes.scored(name, to_us(now - window), to_us(now))
-            breaches = check(spec.guards, decisions, current.version,
+            breaches = check(spec.guards, decisions, judged.version,
                              min_sample=spec.guard_min_sample)  # fmt: skip
+            which = "staged version" if staging is not None else "version"
             if not breaches:
-                print(f"{name}: version {current.version} within its guardrails")
+                print(f"{name}: {which} {judged.version} within its guardrails")
                 continue
             why = "; ".join(b.describe() for b in breaches)
             if args.dry_run:
-                print(f"{name}: would roll back version {current.version}: {why}")
+                print(f"{name}: would roll back {which} {judged.version}: {why}")
                 continue
-            older = [v for v in history(contract, name) if v.version < current.version]
-            target = older[0].version if older else current.version
-            _record(settings, "guard", name, current.version, target, f"guardrail: {why}")
-            _said("rolled back", rollback(contract, name))
+            _record_rollback(settings, contract, releases, "guard", name, f"guardrail: {why}")
+            _said("rolled back", rollback(contract, name, releases))
             print(f"  because {why}")
             rolled += 1
     finally:
+        releases.close()
         outcomes.close()
     return 1 if rolled else 0

@@ -5,33 +5,59 @@ release gates passed: what a server serves, or a PlaybookError naming every prob
     playbook = "playbooks/checkout_recovery.toml"   # relative to the contract's folder
 
 A journey is bound to one purpose (its playbook's), and a purpose to at most one
-journey, so a handoff under a purpose knows which journey's steps to show.
+journey, so a handoff under a purpose knows which journey's steps to show. A journey may
+also have a staged version (staging.py), checked the same way, that serves a share of
+its treatment arm. Where the versions are kept is a ReleaseStore's (release_store.py):
+the contract's folder, or the database every server shares.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.gates import failures
 from tactful.journeys.playbook import Playbook
-from tactful.journeys.playbook_file import load_playbook
+from tactful.journeys.release_store import (
+    FileReleases,
+    Kept,
+    ReleaseStore,
+    playbook_path,
+    seed,
+)
+from tactful.journeys.staging import Staged
 from tactful.privacy.contract import Contract
 
 log = logging.getLogger("tactful.journeys")
 
 
-def playbook_path(contract: Contract, journey: str) -> Path:
-    return Path(contract.path).parent / contract.journeys[journey].playbook
+@dataclass(frozen=True)
+class Served:
+    """What a server serves: each journey's live playbook, and the staged ones."""
+
+    live: Mapping[str, Playbook]
+    staged: Mapping[str, Staged]
 
 
-def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Playbook:
-    """One journey's playbook, checked against the contract; with `gates`, its cases
-    must pass too."""
-    path = playbook_path(contract, journey)
-    playbook = load_playbook(path, contract)
+def live_kept(contract: Contract, journey: str, store: ReleaseStore | None = None) -> Kept:
+    """The journey's live version as kept: the store's, or the contract's file."""
+    found = None if store is None else store.live(journey)
+    return found if found is not None else seed(contract, journey)
+
+
+def load_journey(
+    contract: Contract, journey: str, *, gates: bool = True, store: ReleaseStore | None = None
+) -> Playbook:
+    """One journey's live playbook, checked against the contract; with `gates`, its
+    cases must pass too."""
+    return check_kept(contract, journey, live_kept(contract, journey, store), gates=gates)
+
+
+def check_kept(contract: Contract, journey: str, kept: Kept, *, gates: bool = True) -> Playbook:
+    """A kept version of `journey`, checked as a served one is."""
+    playbook = kept.load(contract)
     problems = []
     if playbook.journey != journey:
         problems.append(
@@ -42,7 +68,7 @@ def load_journey(contract: Contract, journey: str, *, gates: bool = True) -> Pla
     if gates:
         problems.extend(failures(playbook, contract))
     if problems:
-        raise PlaybookError(str(path), problems)
+        raise PlaybookError(kept.source, problems)
     return playbook
 
 
@@ -62,9 +88,11 @@ def _holdout_problems(contract: Contract, journey: str, playbook: Playbook) -> l
     ]
 
 
-def load_journeys(contract: Contract) -> dict[str, Playbook]:
+def load_journeys(contract: Contract, store: ReleaseStore | None = None) -> dict[str, Playbook]:
     """Every journey of the contract, each checked and its cases passed."""
-    playbooks = {name: load_journey(contract, name) for name in sorted(contract.journeys)}
+    playbooks = {
+        name: load_journey(contract, name, store=store) for name in sorted(contract.journeys)
+    }
     bound: dict[str, str] = {}
     for name, playbook in playbooks.items():
         other = bound.setdefault(playbook.purpose, name)
@@ -79,35 +107,70 @@ def load_journeys(contract: Contract) -> dict[str, Playbook]:
     return playbooks
 
 
+def load_staged(contract: Contract, live: Playbook, store: ReleaseStore) -> Staged | None:
+    """The journey's staged version, checked as the live one is (and for its purpose),
+    its cases passed; None when nothing is staged."""
+    found = store.staging(live.journey)
+    if found is None:
+        return None
+    kept, share = found
+    playbook = kept.load(contract)
+    problems = []
+    if playbook.journey != live.journey:
+        problems.append(f"journey: {playbook.journey!r}, staged for {live.journey!r}")
+    if playbook.purpose != live.purpose:
+        problems.append(f"purpose: {playbook.purpose!r}, but the journey serves {live.purpose!r}")
+    problems.extend(_holdout_problems(contract, live.journey, playbook))
+    problems.extend(failures(playbook, contract))
+    if problems:
+        raise PlaybookError(kept.source, problems)
+    return Staged(playbook, share)
+
+
+def load_served(contract: Contract, store: ReleaseStore) -> Served:
+    """Every journey's live playbook and staged version, each checked, cases passed."""
+    live = load_journeys(contract, store)
+    staged = {name: load_staged(contract, playbook, store) for name, playbook in live.items()}
+    return Served(live, {name: s for name, s in staged.items() if s is not None})
+
+
 class JourneyCatalogue:
     """The contract's journeys as a server serves them, read again when a playbook file
-    changes (one `stat` per file per look, as the keyring is), so a promotion or a
-    rollback (releases.py) reaches a running server without a restart. A changed file
-    that does not check, or whose cases fail, is not served: the last good playbooks
-    stay, and `problem` says why until a good file replaces it."""
+    or the store's versions change (one `stat` per file per look, as the keyring is, and
+    the store's stamp: a staging pointer's `stat`, or the database's change counter kept
+    in memory), so a promotion, a staging or a rollback (releases.py) reaches a running
+    server without a restart. A changed version that does not check, or whose cases
+    fail, is not served: the last good playbooks (live and staged) stay, and `problem`
+    says why (and the log) until a good one replaces it."""
 
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, store: ReleaseStore | None = None) -> None:
         self._contract = contract
+        self._store: ReleaseStore = FileReleases(contract) if store is None else store
         self._stamps = self._stamp()
-        self._playbooks: Mapping[str, Playbook] = load_journeys(contract)
+        self._served = load_served(contract, self._store)
         self.problem: str | None = None
 
     def playbooks(self) -> Mapping[str, Playbook]:
+        """The live playbooks."""
+        return self.served().live
+
+    def served(self) -> Served:
+        """The live and staged playbooks: the same object until a file changes."""
         stamps = self._stamp()
         if stamps != self._stamps:
             self._stamps = stamps
             try:
-                self._playbooks = load_journeys(self._contract)
+                self._served = load_served(self._contract, self._store)
             except PlaybookError as exc:  # keep serving what passed
                 self.problem = str(exc)
                 log.error("journeys: a changed playbook is not served: %s", exc)
             else:
                 self.problem = None
-                log.info("journeys: playbooks reloaded (%s)", _versions(self._playbooks))
-        return self._playbooks
+                log.info("journeys: playbooks reloaded (%s)", _versions(self._served))
+        return self._served
 
-    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
-        stamps = []
+    def _stamp(self) -> tuple[Hashable, ...]:
+        stamps: list[Hashable] = [self._store.stamp()]
         for journey in sorted(self._contract.journeys):
             try:
                 st = playbook_path(self._contract, journey).stat()
@@ -118,5 +181,13 @@ class JourneyCatalogue:
         return tuple(stamps)
 
 
-def _versions(playbooks: Mapping[str, Playbook]) -> str:
-    return ", ".join(f"{name} v{p.version}" for name, p in sorted(playbooks.items()))
+def _versions(served: Served) -> str:
+    return ", ".join(
+        f"{name} v{p.version}"
+        + (
+            f" (v{s.playbook.version} staged at {s.share:g})"
+            if (s := served.staged.get(name))
+            else ""
+        )
+        for name, p in sorted(served.live.items())
+    )

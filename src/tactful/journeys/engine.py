@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Protocol
 
 from tactful.journeys import decide
+from tactful.journeys.catalogue import Served
 from tactful.journeys.decider import Decider, Observer
 from tactful.journeys.explanation import explain
 from tactful.journeys.holdout import Arm, Holdouts
 from tactful.journeys.memory import JourneyMemory, Remembered
 from tactful.journeys.next_action import Ask, Attempt, JourneyDecision, JourneyHandoff
 from tactful.journeys.playbook import ActionKind, Playbook
+from tactful.journeys.staging import StagedRollout
 from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, enforce
@@ -32,9 +34,9 @@ from tactful.timestamps import from_us, to_us
 
 class PlaybookSource(Protocol):
     """Where the served playbooks come from when they may change (catalogue.py): the
-    same mapping object until a playbook changes."""
+    same object until a playbook or a staging changes."""
 
-    def playbooks(self) -> Mapping[str, Playbook]: ...
+    def served(self) -> Served: ...
 
 
 class HandoffSource(Protocol):
@@ -68,40 +70,65 @@ class JourneyEngine:
         new_id: Callable[[], str] = new_decision_id,
         holdouts: Holdouts | None = None,
         catalogue: PlaybookSource | None = None,
+        staging: StagedRollout | None = None,
     ) -> None:
         self._handoffs = handoffs
         self._contract = contract
         self._reader = reader
-        # What is served: the playbooks and their decider, swapped whole (one attribute)
-        # when the catalogue reads a changed playbook file.
-        self._serving: tuple[Mapping[str, Playbook], Decider] = (
-            dict(playbooks),
-            Decider(contract, playbooks, reader, memory),
-        )
+        self._memory = memory
+        # What is served: the playbooks (live and staged) and their deciders, swapped
+        # whole (one attribute) when the catalogue reads a changed file.
+        self._serving = self._deciders(Served(dict(playbooks), {}))
         self._catalogue = catalogue
+        self._staging = staging  # None: a staged version serves nobody
         self._pseudonymizer = pseudonymizer
         self._consent = consent
-        self._memory = memory
         self._new_id = new_id
         self._holdouts = holdouts  # None: everyone is in treatment
 
     @property
     def playbooks(self) -> Mapping[str, Playbook]:
-        return self._current()[0]
+        """The live playbooks."""
+        return self._current()[0].live
 
     def purpose_of(self, journey: str) -> str:
         """The purpose a journey serves; "" for a journey not declared."""
-        found = self._current()[0].get(journey)
+        found = self._current()[0].live.get(journey)
         return found.purpose if found is not None else ""
 
-    def _current(self) -> tuple[Mapping[str, Playbook], Decider]:
+    def _deciders(self, served: Served) -> tuple[Served, Decider, Decider]:
+        staged = {name: s.playbook for name, s in served.staged.items()}
+        return (
+            served,
+            Decider(self._contract, served.live, self._reader, self._memory),
+            Decider(self._contract, staged, self._reader, self._memory),
+        )
+
+    def _current(self) -> tuple[Served, Decider, Decider]:
         serving = self._serving
         if self._catalogue is not None:
-            playbooks = self._catalogue.playbooks()
-            if playbooks is not serving[0]:
-                decider = Decider(self._contract, playbooks, self._reader, self._memory)
-                self._serving = serving = (playbooks, decider)
+            served = self._catalogue.served()
+            if served is not serving[0]:
+                self._serving = serving = self._deciders(served)
         return serving
+
+    def _version(
+        self,
+        serving: tuple[Served, Decider, Decider],
+        live: Playbook,
+        arm: Arm,
+        subject: SubjectInput,
+    ) -> tuple[Playbook, Decider]:
+        """The version that serves the person: a staged one serves its share of the
+        treatment arm (staging.py); held-out people get the live one's baseline."""
+        served, live_decider, staged_decider = serving
+        staged = served.staged.get(live.journey)
+        if staged is None or arm is not Arm.TREATMENT or self._staging is None:
+            return live, live_decider
+        normalized = normalize(subject.namespace, subject.identifier)  # checked: resolved
+        if self._staging.serves_staged(live.journey, subject.namespace, normalized, staged.share):
+            return staged.playbook, staged_decider
+        return live, live_decider
 
     def next_action(
         self, actor: Actor, subject: SubjectInput, ask: Ask, *, now: datetime
@@ -109,9 +136,10 @@ class JourneyEngine:
         """The decision, read-only: `remember` keeps it (and what became of the previous
         one), so that the reads need not wait for the writes. Two calls for one person at
         the same moment may both count the memory as it was before either."""
-        playbooks, decider = self._current()  # one version for the whole decision
-        playbook = self._playbook(playbooks, ask.journey)
+        serving = self._current()  # one version for the whole decision
+        playbook = self._playbook(serving[0].live, ask.journey)
         candidates, access, granted, arm = self._allow(actor, subject, playbook)
+        playbook, decider = self._version(serving, playbook, arm, subject)
         decision, settled, member_of = decider.recommend(
             playbook, candidates, ask, now=now, consent=granted, arm=arm
         )
@@ -150,8 +178,8 @@ class JourneyEngine:
         do now (remembered as nothing: the agent decides). Withheld when no journey is
         bound to the purpose."""
         handoff = self._handoffs.handoff(actor, subject, purpose, now=now)
-        playbooks, decider = self._current()
-        playbook = next((p for p in playbooks.values() if p.purpose == purpose), None)
+        serving = self._current()
+        playbook = next((p for p in serving[0].live.values() if p.purpose == purpose), None)
         if playbook is None:
             return JourneyHandoff(handoff)
         candidates = self._pseudonymizer.resolve(subject.namespace, subject.identifier)
@@ -170,6 +198,7 @@ class JourneyEngine:
             if o.action
         )
         arm = self._arm(playbook, subject)
+        playbook, decider = self._version(serving, playbook, arm, subject)
         decision, _, member_of = decider.recommend(
             playbook, candidates, Ask(playbook.journey, "agent"), now=now, arm=arm
         )

@@ -22,6 +22,7 @@ from tactful.storage.postgres.connection import Database, redacted
 from tactful.storage.postgres.erasures import PostgresErasureOutbox
 from tactful.storage.postgres.journey_memory import PostgresJourneyMemory
 from tactful.storage.postgres.journey_outcomes import PostgresJourneyOutcomes
+from tactful.storage.postgres.journey_releases import PostgresJourneyReleases
 from tactful.storage.postgres.migrate import MAIN, VAULT
 from tactful.storage.postgres.roles import roles_script
 from tactful.storage.postgres.schema import Schema
@@ -88,6 +89,11 @@ class PostgresEngine:
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         """The table every server shares (`listen`: follow changes made elsewhere)."""
         return PostgresTokenRows(self._database(self._config.url, "tokens", 1), listen=listen)
+
+    def open_releases(self, *, listen: bool) -> PostgresJourneyReleases:
+        """The journeys' versions, shared by every server (`listen`: follow changes)."""
+        db = self._database(self._config.url, "journey-releases", 1)
+        return PostgresJourneyReleases(db, listen=listen)
 
     def schemas(self) -> PostgresSchemas:
         return PostgresSchemas(self._config)

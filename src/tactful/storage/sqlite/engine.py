@@ -77,6 +77,9 @@ class SqliteEngine:
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         return None  # the data folder's token file
 
+    def open_releases(self, *, listen: bool) -> None:
+        return None  # the journeys' versions stay in the contract's folder
+
     def schemas(self) -> None:
         return None  # each file migrates itself when opened
 
