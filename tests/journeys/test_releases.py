@@ -97,6 +97,22 @@ def test_a_candidate_that_would_not_be_served_is_refused_and_nothing_changes(
     assert history(contract, "checkout_recovery") == []
 
 
+def test_a_version_number_rolled_back_from_is_not_reused_for_other_content(
+    folder: Path,
+) -> None:
+    contract = contract_of(folder)
+    promote(contract, "checkout_recovery", version_2(folder))
+    rollback(contract, "checkout_recovery")
+    other = version_2(folder)
+    other.write_text(other.read_text().replace("one retry a day", "one retry daily"))
+    with pytest.raises(PlaybookError) as caught:
+        promote(contract, "checkout_recovery", other)
+    assert any("version: 2 was served before with other content" in p
+               for p in caught.value.problems), caught.value.problems  # fmt: skip
+    # The same content under the same number is the same version: it may come back.
+    assert promote(contract, "checkout_recovery", version_2(folder)).after.version == 2
+
+
 def test_nothing_to_roll_back_to_is_said(folder: Path) -> None:
     with pytest.raises(PlaybookError, match="no version before 1 to roll back to"):
         rollback(contract_of(folder), "checkout_recovery")

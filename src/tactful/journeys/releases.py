@@ -107,6 +107,15 @@ def _check(contract: Contract, journey: str, kept: Kept, store: ReleaseStore | N
             f"version: {playbook.version}, but version {current.version} is live; "
             "a promotion raises the version"
         )
+    else:
+        # A number names one content for good: decisions and the scorecard count by it,
+        # so a version rolled back from is not reused for something else.
+        used = {v.version: v for v in history(contract, journey, store)}.get(playbook.version)
+        if used is not None and used.content_hash != kept.content_hash:
+            problems.append(
+                f"version: {playbook.version} was served before with other content "
+                f"({used.content_hash[:19]}); give this one a new number"
+            )
     if problems:
         raise PlaybookError(kept.source, problems)
     return playbook
