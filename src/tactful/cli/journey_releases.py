@@ -130,7 +130,8 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             spec, current = contract.journeys[name], live(contract, name)
             decisions = outcomes.scored(name, to_us(now - window), to_us(now))
             breaches = check(spec.guards, decisions, current.version,
-                             min_sample=spec.guard_min_sample)  # fmt: skip
+                             min_sample=spec.guard_min_sample,
+                             significance=spec.guard_significance)  # fmt: skip
             if not breaches:
                 print(f"{name}: version {current.version} within its guardrails")
                 continue
