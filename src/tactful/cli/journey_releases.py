@@ -14,7 +14,8 @@ from typing import Any
 
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
-from tactful.journeys.guards import check
+from tactful.cli.job_metrics import job_report, metrics_file_option
+from tactful.journeys.guards import check, sides
 from tactful.journeys.releases import Release, check_candidate, history, live, promote, rollback
 from tactful.privacy.contract import Contract, load_contract, parse_duration
 from tactful.timestamps import to_us
@@ -54,6 +55,7 @@ def register(
     for command in (status, promote_, rollback_, guard):
         config_option(command)
     guard.set_defaults(run=lambda args: _guard(settings_of(args), args))
+    metrics_file_option(guard, "journeys_guard", success_codes=(0, 1))  # 1: rolled back
     status.set_defaults(run=lambda args: _status(settings_of(args), args.journey))
     promote_.set_defaults(run=lambda args: _promote(settings_of(args), args))
     rollback_.set_defaults(run=lambda args: _rollback(settings_of(args), args))
@@ -124,14 +126,22 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"tactful: --window: {exc}") from None
     outcomes = stores.open_journey_outcomes(settings)
-    rolled = 0
+    rolled, report = 0, job_report(args)
     try:
         for name in names:
             spec, current = contract.journeys[name], live(contract, name)
             decisions = outcomes.scored(name, to_us(now - window), to_us(now))
+            judged = sides(decisions, current.version, min_sample=spec.guard_min_sample)
+            report.guards_checked[name] = len(spec.guards) if judged else 0
+            report.rollbacks[name] = 0
             breaches = check(spec.guards, decisions, current.version,
                              min_sample=spec.guard_min_sample,
                              significance=spec.guard_significance)  # fmt: skip
+            if not judged:
+                print(f"{name}: version {current.version} not judged yet (it and the version "
+                      f"before it need {spec.guard_min_sample} treated decisions each in the "
+                      "window)")  # fmt: skip
+                continue
             if not breaches:
                 print(f"{name}: version {current.version} within its guardrails")
                 continue
@@ -145,6 +155,7 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             _said("rolled back", rollback(contract, name))
             print(f"  because {why}")
             rolled += 1
+            report.rollbacks[name] = 1
     finally:
         outcomes.close()
     return 1 if rolled else 0
