@@ -59,8 +59,12 @@ def released(start_tactful: Callable[..., Tactful], tmp_path: Path) -> Iterator[
     decided(config, 1, 400, 12)  # 3 %
     decided(config, 2, 400, 44)  # 11 %
     assert main(["journeys", "guard", *c]) == 1
-    receipts.record_in(load_settings(config, {}), "journeys", "rollback", role="admin",
-                       now=datetime.now(UTC), reason="by hand, in another form")  # fmt: skip
+    for reason in (
+        "by hand, in another form",
+        "journey onboarding: version 1 -> 2 (staged at share 0.1): a tenth first",
+    ):
+        receipts.record_in(load_settings(config, {}), "journeys", "promote", role="admin",
+                           now=datetime.now(UTC), reason=reason)  # fmt: skip
     console = start_in_thread(with_listen(replace(tactful.settings), "127.0.0.1:0"),
                               clock=tactful.clock)  # fmt: skip
     yield Filled(tactful, console)
@@ -80,7 +84,8 @@ def test_each_journey_shows_its_live_version_and_the_guardrail_rollback(released
     html = page.text
     assert '<a href="/releases" aria-current="page">Releases</a>' in html
     assert re.search(r"Live: <strong>version 1</strong> <code>sha256:[0-9a-f]{12}</code>", html)
-    assert html.index("journey-checkout_recovery") < html.index("journey-account_retention")
+    order = [html.index(f'id="journey-{j}"') for j in ("onboarding", JOURNEY, "account_retention")]
+    assert order == sorted(order)  # the journeys released most recently first
     assert "Kept for a rollback: v2." in html
     alert = re.search(r'<p class="warning rolled-back" role="alert">(.*?)</p>', html, re.S)
     assert alert, "no guardrail rollback said"
@@ -96,12 +101,17 @@ def test_each_journey_shows_its_live_version_and_the_guardrail_rollback(released
            "level, over 400 treated decisions a version." in html  # fmt: skip
     onboarding = html.split('id="journey-onboarding"', 1)[1].split("</section>", 1)[0]
     assert "No guardrails declared." in onboarding
-    assert "No promotion or rollback recorded." in onboarding
+    [staged] = cells(html, "onboarding")  # a staged rollout's share, beside the versions
+    assert (
+        staged[2:4] == ["promoted", "1 → 2 (staged at share 0.1)"] and staged[5] == "a tenth first"
+    )
+    retention = html.split('id="journey-account_retention"', 1)[1].split("</section>", 1)[0]
+    assert "No promotion or rollback recorded." in retention
     others = html.split("<h2>Other journeys</h2>", 1)[1]
     assert "by hand, in another form" in others
     [record] = released.query(method="tactful.console/releases")
     assert record.principal == "compliance_officer"
-    assert json.loads(record.reason) == {"journeys": 6, "records": 3}
+    assert json.loads(record.reason) == {"journeys": 6, "records": 4}
 
 
 def test_signed_out_the_page_sends_you_to_sign_in(released: Filled) -> None:

@@ -4,7 +4,8 @@ guardrail rollback the access log holds, with its reason, newest first; the jour
 released most recently first.
 
 The command line records each as `tactful.cli/journeys.promote|rollback|guard` with the
-reason "journey NAME: version A -> B: WHY" (a guardrail's WHY starts "guardrail: "), so
+reason "journey NAME: version A -> B: WHY" (or "version A -> B (HOW): WHY", e.g. a
+staged rollout's share; a guardrail's WHY starts "guardrail: "), so
 an officer reads "rolled back automatically by guardrail: complaint rose from 3.0 % …"
 beside the version that is live now."""
 
@@ -26,8 +27,8 @@ from tactful.privacy.journey_specs import JourneySpec
 
 NEWEST = 500  # release records read, newest first
 _REASON = re.compile(
-    r"journey (?P<journey>[a-z][a-z0-9_]*): version (?P<before>\d+) -> (?P<after>\d+): "
-    r"(?P<why>.*)",
+    r"journey (?P<journey>[a-z][a-z0-9_]*): version (?P<before>\d+) -> (?P<after>\d+)"
+    r"(?: \((?P<how>[^)]*)\))?: (?P<why>.*)",
     re.S,
 )
 _GUARDRAIL = "guardrail: "
@@ -108,9 +109,14 @@ def _event(record: AccessRecord) -> dict[str, Any]:
         "journey": found["journey"] if found else "",
         "action": action,
         "done": _DONE.get(action, action) + (" by guardrail" if automatic else ""),
-        "versions": f"{found['before']} → {found['after']}" if found else "",
+        "versions": _versions(found) if found else "",
         "before": found["before"] if found else "",
         "principal": e.principal,
         "why": why,
         "automatic": automatic,
     }
+
+
+def _versions(found: re.Match[str]) -> str:
+    how = f" ({found['how']})" if found["how"] else ""
+    return f"{found['before']} → {found['after']}{how}"
