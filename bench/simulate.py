@@ -17,16 +17,22 @@ would read it. Every journey of the example contract with a success metric (or
   two binomial standard errors over the runs.
 - `harmful v2` (on `checkout_recovery`): version 1 has its `guard_min_sample`
   treated decisions with 3 % complaints; version 2 arrives with 11 % (+8 points,
-  above the 2 point guard). `journeys.guards.check` runs after every 25 version 2 decisions, from
+  above the 2 point guard). `journeys.guards.check` (at the journey's
+  `guard_significance`) runs after every 25 version 2 decisions, from
   `guard_min_sample` to four times it. Met if it breaches at the declared sample
   in at least 95 % of runs.
-- `harmless v2`: version 2 with the same 3 %: how often it is rolled back anyway
-  (by the declared sample, and by four times it). Reported, no target.
+- `harmless v2`: version 2 with the same 3 %: how often it is rolled back anyway.
+  Met if at most 5 % of runs at the declared sample.
+- `v2 at the threshold`: version 2 with 5 % (+2 points, exactly what the guard
+  allows): the test's size. Met if rolled back at the declared sample in at most
+  `guard_significance` of runs plus two binomial standard errors; by four times the
+  sample (checked again and again) it is rolled back more often, reported.
 
 A benchmark: it prints figures and never fails.
 
     .venv/bin/python bench/simulate.py [--runs 200] [--people 5000] [--epsilon 1] [--seed 22]
-        [--journeys checkout_recovery,onboarding] [--json]
+        [--journeys checkout_recovery,onboarding] [--guards-only] [--json]
+        [--guard-min-sample 200] [--guard-significance 0.05]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from tactful.app.settings import EXAMPLE_CONTRACT  # noqa: E402
@@ -56,7 +62,7 @@ from tactful.journeys.scorecard import Scorecards  # noqa: E402
 from tactful.privacy.contract import Contract, load_contract  # noqa: E402
 from tactful.privacy.decisions import Actor  # noqa: E402
 from tactful.privacy.insights import Debit  # noqa: E402
-from tactful.privacy.journey_specs import SuccessMetric  # noqa: E402
+from tactful.privacy.journey_specs import Guard, SuccessMetric  # noqa: E402
 from tactful.privacy.pending_records import PendingRecord  # noqa: E402
 
 JOURNEY = "checkout_recovery"
@@ -67,6 +73,7 @@ GLOBAL_HOLDOUT, JOURNEY_HOLDOUT = 0.10, 0.10
 BASE_RECOVERY = 0.30
 TRUE_UPLIFT = 0.10  # +10 points
 BASE_COMPLAINT, HARM = 0.03, 0.08
+HARMLESS_TARGET = 0.05
 CHECK_EVERY = 25
 COVERAGE_TARGET, COVERAGE_SLACK, ERROR_RATE = 0.95, 0.05, 0.05
 
@@ -209,7 +216,8 @@ def guard_runs(contract: Contract, runs: int, harm: float, pick: random.Random) 
         rows = [decision(i, 1, BASE_COMPLAINT) for i in range(least)]
         live = [decision(least + i, 2, BASE_COMPLAINT + harm) for i in range(4 * least)]
         for seen in range(least, 4 * least + 1, CHECK_EVERY):
-            if check(spec.guards, rows + live[:seen], 2, min_sample=least):
+            if check(spec.guards, rows + live[:seen], 2, min_sample=least,
+                     significance=spec.guard_significance):  # fmt: skip
                 found.at_sample += seen == least
                 found.by_four += 1
                 found.samples.append(seen)
@@ -233,17 +241,40 @@ def main() -> int:
         help="comma-separated journeys whose interval to check (default: every one with a"
         " success metric)",
     )
+    parser.add_argument(
+        "--guards-only", action="store_true", help="only the guardrail scenarios (no intervals)"
+    )
+    parser.add_argument(
+        "--guard-min-sample",
+        type=int,
+        default=0,
+        help="what if checkout_recovery declared this guard_min_sample (default: as declared)",
+    )
+    parser.add_argument(
+        "--guard-significance",
+        type=float,
+        default=0.0,
+        help="what if it declared this guard_significance (default: as declared)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runs, n, epsilon = args.runs, args.people, args.epsilon
     contract = load_contract(EXAMPLE_CONTRACT)
     spec = contract.journeys[JOURNEY]
+    spec = replace(
+        spec,
+        guard_min_sample=args.guard_min_sample or spec.guard_min_sample,
+        guard_significance=args.guard_significance or spec.guard_significance,
+    )
+    contract = replace(contract, journeys={**contract.journeys, JOURNEY: spec})
     pick = random.Random(args.seed)
     started = time.perf_counter()
     journeys = [j for j in args.journeys.split(",") if j] or [
         JOURNEY,
         *(j for j, s in contract.journeys.items() if s.success_metric and j != JOURNEY),
     ]
+    if args.guards_only:
+        journeys = []
     checked = [
         (
             j,
@@ -254,11 +285,15 @@ def main() -> int:
     ]
     harmful = guard_runs(contract, runs, HARM, pick)
     harmless = guard_runs(contract, runs, 0.0, pick)
+    threshold = spec.guards[Guard.COMPLAINT]
+    boundary = guard_runs(contract, runs, threshold, pick)
     seconds = time.perf_counter() - started
 
     detected = harmful.at_sample / runs
     fp_limit = ERROR_RATE + _binomial_slack(ERROR_RATE, runs)
     sample = spec.guard_min_sample
+    level = spec.guard_significance
+    size_limit = level + _binomial_slack(level, runs)
     table: list[dict[str, object]] = []
     for journey, effect, null in checked:
         coverage = effect.covered / runs
@@ -314,9 +349,21 @@ def main() -> int:
             "epsilon": None,
             "measure": f"rolled back at {sample} decisions",
             "value": round(harmless.at_sample / runs, 3),
-            "target": "(reported)",
-            "met": None,
+            "target": f"<= {HARMLESS_TARGET:.0%}",
+            "met": harmless.at_sample / runs <= HARMLESS_TARGET,
             "by_four_times": round(harmless.by_four / runs, 3),
+            "journey": JOURNEY,
+        },
+        {
+            "scenario": f"v2 at the threshold (complaints +{threshold * 100:.0f} points)",
+            "runs": runs,
+            "people": 5 * sample,
+            "epsilon": None,
+            "measure": f"rolled back at {sample} decisions",
+            "value": round(boundary.at_sample / runs, 3),
+            "target": f"<= {size_limit:.1%}",
+            "met": boundary.at_sample / runs <= size_limit,
+            "by_four_times": round(boundary.by_four / runs, 3),
             "journey": JOURNEY,
         },
     ]
@@ -327,7 +374,8 @@ def main() -> int:
     print(
         f"{runs} runs of {n:,} people a journey (holdouts {GLOBAL_HOLDOUT:.0%} global +"
         f" {JOURNEY_HOLDOUT:.0%} journey); the guard on {JOURNEY}: {guards},"
-        f" guard_min_sample {sample}; seed {args.seed}, {seconds:.1f} s"
+        f" guard_min_sample {sample}, guard_significance {level:g}; seed {args.seed},"
+        f" {seconds:.1f} s"
     )
     print()
     print("| scenario | runs | people | epsilon | measure | value | target | met |")
@@ -350,7 +398,8 @@ def main() -> int:
         f"harmful v2: rolled back by {4 * sample} decisions in {harmful.by_four / runs:.1%}"
         f" of runs, median sample at detection"
         f" {statistics.median(harmful.samples) if harmful.samples else '-'};"
-        f" harmless v2 rolled back by {4 * sample} in {harmless.by_four / runs:.1%}"
+        f" harmless v2 rolled back by {4 * sample} in {harmless.by_four / runs:.1%};"
+        f" v2 at the threshold by {4 * sample} in {boundary.by_four / runs:.1%}"
     )
     return 0
 

@@ -30,12 +30,28 @@ def test_three_runs_print_the_coverage_table_as_json() -> None:
     )
     table = json.loads(done.stdout)["table"]
     kinds = [row["scenario"].split()[0] for row in table]
-    assert kinds == ["uplift", "null"] * 6 + ["harmful", "harmless"]
+    assert kinds == ["uplift", "null"] * 6 + ["harmful", "harmless", "v2"]
     assert len({row["journey"] for row in table}) == 6
     for row in table:
         assert row["runs"] == 3
         assert 0.0 <= row["value"] <= 1.0
         assert row["met"] in (True, False, None)
+
+
+def test_the_guards_alone_at_the_declared_sample_and_significance() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/simulate.py", "--runs", "40", "--guards-only", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    harmful, harmless, boundary = json.loads(done.stdout)["table"]
+    assert harmful["scenario"].startswith("harmful") and harmful["value"] >= 0.8
+    assert harmless["scenario"].startswith("harmless") and harmless["value"] <= 0.05
+    assert boundary["scenario"] == "v2 at the threshold (complaints +2 points)"
+    assert boundary["measure"] == "rolled back at 400 decisions" and boundary["value"] <= 0.2
 
 
 def test_the_synthetic_people_carry_the_true_uplift_and_the_holdout_shares() -> None:

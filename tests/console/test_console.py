@@ -39,6 +39,7 @@ PAGES = [
     "/requests",
     "/budget",
     "/scorecards",
+    "/releases",
 ]
 
 

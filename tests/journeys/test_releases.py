@@ -204,8 +204,8 @@ def test_guard_rolls_back_a_version_that_raised_complaints_and_records_why(
     settings = load_settings(config, {})
     memory, outcomes = stores.open_journey_memory(settings), stores.open_journey_outcomes(settings)
     now_us = to_us(datetime.now(UTC))
-    for version, complaints in ((1, 4), (2, 30)):  # 2 % of 200, then 15 %
-        for i in range(200):
+    for version, complaints in ((1, 8), (2, 60)):  # 2 % of 400 (the sample), then 15 %
+        for i in range(400):
             decision, who = f"d{version}-{i}", f"p{version}-{i}"
             memory.remember(Remembered(decision, who, "checkout_recovery", "checkout_recovery",
                                        "retry_payment", "retry", "none", version,

@@ -3,6 +3,7 @@ success metric; and the global holdout."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,17 @@ def test_the_example_declares_every_journeys_outcomes_and_success_metric() -> No
     assert all(j.success_metric is not None for j in contract.journeys.values())
     assert contract.holdout == 0.0 and checkout.holdout == 0.0
     assert checkout.guards == {Guard.COMPLAINT: 0.02, Guard.FALLBACK: 0.10}
+    assert checkout.guard_significance == 0.05
+
+
+def test_a_journey_may_declare_its_guards_significance(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("guard_significance = 0.05", "guard_significance = 0.01")
+    (tmp_path / "contract.toml").write_text(text)
+    spec = load_contract(tmp_path / "contract.toml").journeys["checkout_recovery"]
+    assert spec.guard_significance == 0.01
+    (tmp_path / "contract.toml").write_text(re.sub(r"guard_significance = .*\n", "", text))
+    spec = load_contract(tmp_path / "contract.toml").journeys["checkout_recovery"]
+    assert spec.guard_significance == 0.05  # the default
 
 
 @pytest.mark.parametrize(
@@ -44,6 +56,13 @@ def test_the_example_declares_every_journeys_outcomes_and_success_metric() -> No
                 'outcomes = ["sold", "recovered_amount"',
             ),
             "journeys.checkout_recovery.outcomes[0]: 'sold' is not an outcome",
+        ),
+        *(
+            (
+                ("guard_significance = 0.05", f"guard_significance = {bad}"),
+                "journeys.checkout_recovery.guard_significance: the chance a check may roll back",
+            )
+            for bad in ("0", "0.6", "true", '"5%"', "nan")
         ),
     ],
 )

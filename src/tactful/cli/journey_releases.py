@@ -18,8 +18,9 @@ from typing import Any
 
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
+from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.journeys.errors import PlaybookError
-from tactful.journeys.guards import check
+from tactful.journeys.guards import check, sides
 from tactful.journeys.release_store import ReleaseStore
 from tactful.journeys.releases import (
     Release,
@@ -91,6 +92,7 @@ def register(
     for command in (status, promote_, rollback_, guard):
         config_option(command)
     guard.set_defaults(run=lambda args: _guard(settings_of(args), args))
+    metrics_file_option(guard, "journeys_guard", success_codes=(0, 1))  # 1: rolled back
     status.set_defaults(run=lambda args: _status(settings_of(args), args.journey))
     promote_.set_defaults(run=lambda args: _promote(settings_of(args), args))
     rollback_.set_defaults(run=lambda args: _rollback(settings_of(args), args))
@@ -253,7 +255,7 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
         raise SystemExit(f"tactful: --window: {exc}") from None
     outcomes = stores.open_journey_outcomes(settings)
     releases = stores.open_releases(settings, contract, listen=False)
-    rolled = 0
+    rolled, report = 0, job_report(args)
     try:
         for name in names:
             spec, staging = contract.journeys[name], staged(contract, name, releases)
@@ -261,9 +263,18 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             # and withdrawn on a breach; otherwise the live one against the one before.
             judged = live(contract, name, releases) if staging is None else staging.version
             decisions = outcomes.scored(name, to_us(now - window), to_us(now))
-            breaches = check(spec.guards, decisions, judged.version,
-                             min_sample=spec.guard_min_sample)  # fmt: skip
             which = "staged version" if staging is not None else "version"
+            sample = sides(decisions, judged.version, min_sample=spec.guard_min_sample)
+            report.guards_checked[name] = len(spec.guards) if sample else 0
+            report.rollbacks[name] = 0
+            breaches = check(spec.guards, decisions, judged.version,
+                             min_sample=spec.guard_min_sample,
+                             significance=spec.guard_significance)  # fmt: skip
+            if not sample:
+                print(f"{name}: {which} {judged.version} not judged yet (it and the version "
+                      f"before it need {spec.guard_min_sample} treated decisions each in the "
+                      "window)")  # fmt: skip
+                continue
             if not breaches:
                 print(f"{name}: {which} {judged.version} within its guardrails")
                 continue
@@ -275,6 +286,7 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             _said("rolled back", rollback(contract, name, releases))
             print(f"  because {why}")
             rolled += 1
+            report.rollbacks[name] = 1
     finally:
         releases.close()
         outcomes.close()

@@ -1,6 +1,6 @@
 """The console's pages: access log (and one record, and downloads), integrity,
 purposes, retention, data-subject requests, privacy budget; the journey scorecards'
-page is scorecard_pages.py."""
+page is scorecard_pages.py, the journey releases' release_pages.py."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from starlette.routing import Route
 from tactful.console.app import Console, View
 from tactful.console.charts import daily_chart
 from tactful.console.filters import PAGE_SIZE, Filters, read_filters, when
+from tactful.console.release_pages import ReleasePages
 from tactful.console.scorecard_pages import ScorecardPages
 from tactful.console.security import Session
 from tactful.console.sources import RETENTION_RUN, SUBJECT_REQUESTS
@@ -37,7 +38,7 @@ from tactful.timestamps import duration_us, to_us
 
 
 def routes(console: Console) -> list[Route]:
-    pages, cards = Pages(console), ScorecardPages(console)
+    pages, cards, releases = Pages(console), ScorecardPages(console), ReleasePages(console)
     page = console.page
     return [
         Route("/access-log", page("access-log", pages.access_log), methods=["GET"]),
@@ -55,6 +56,7 @@ def routes(console: Console) -> list[Route]:
         Route(
             "/scorecards", page("scorecards.release", cards.release, post=True), methods=["POST"]
         ),
+        Route("/releases", page("releases", releases.releases)),
     ]
 
 

@@ -24,6 +24,7 @@ from tactful.app.auth import Authenticator
 from tactful.app.domain import load_checked_contract
 from tactful.app.settings import ConfigError, Settings
 from tactful.journeys.catalogue import JourneyCatalogue
+from tactful.journeys.releases import Version, history, live
 from tactful.journeys.scorecard import ReleasedScorecard, Scorecards
 from tactful.privacy.access_log import (
     AccessEntry,
@@ -49,6 +50,8 @@ SUBJECT_REQUESTS = (
     "tactful.cli/subjects.export",
     "tactful.cli/subjects.erase",
 )
+# Promotions, rollbacks and guardrail rollbacks (`tactful journeys promote|rollback|guard`).
+JOURNEY_RELEASES = tuple(f"tactful.cli/journeys.{a}" for a in ("promote", "rollback", "guard"))
 _PAGE = 10_000  # records read at a time when the console counts or lists
 
 
@@ -178,6 +181,12 @@ class Sources:
     def journeys(self) -> list[str]:
         """The contract's journeys, by name."""
         return sorted(self.contract.journeys)
+
+    def playbook_versions(self, journey: str) -> tuple[Version, list[Version]]:
+        """The journey's live playbook version (read from its file now: a promotion or a
+        rollback changes it without a restart) and those kept for a rollback, newest
+        first (PlaybookError if the live file does not load)."""
+        return live(self.contract, journey), history(self.contract, journey)
 
     def scorecard(
         self, actor: Actor, journey: str, since_us: int, until_us: int, epsilon: float, *,

@@ -11,6 +11,7 @@ the outcomes it records and its success metric; and the one global holdout.
     success_metric = "recovered_revenue"
     guards = { complaint = 0.02, fallback = 0.10 }   # the most a new version may add
     guard_min_sample = 200                            # decisions per version, each side
+    guard_significance = 0.05     # the chance of rolling back a version within its guards
 
 Every key but `playbook` is optional. A success metric reads one outcome, which the
 journey must declare. Shares are fractions of people, from 0 to 0.5.
@@ -83,6 +84,10 @@ GUARD_READS: Mapping[Guard, Outcome] = {
     Guard.HANDED_OFF: Outcome.HANDED_OFF,
 }
 DEFAULT_GUARD_MIN_SAMPLE = 200
+# A guard breaches when its test rejects "rose by no more than the threshold" at this
+# level (journeys/guards.py): the most a check may roll back a version within its guards.
+DEFAULT_GUARD_SIGNIFICANCE = 0.05
+MAX_GUARD_SIGNIFICANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class JourneySpec:
     success_metric: SuccessMetric | None = None
     guards: Mapping[Guard, float] = field(default_factory=dict)  # the most a version may add
     guard_min_sample: int = DEFAULT_GUARD_MIN_SAMPLE
+    guard_significance: float = DEFAULT_GUARD_SIGNIFICANCE
 
 
 class Checks(Protocol):
@@ -106,7 +112,15 @@ class Checks(Protocol):
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str: ...
 
 
-_JOURNEY_KEYS = ("playbook", "holdout", "outcomes", "success_metric", "guards", "guard_min_sample")
+_JOURNEY_KEYS = (
+    "playbook",
+    "holdout",
+    "outcomes",
+    "success_metric",
+    "guards",
+    "guard_min_sample",
+    "guard_significance",
+)
 
 
 def parse_journey(checker: Checks, name: str, raw: Mapping[str, Any]) -> JourneySpec:
@@ -134,7 +148,25 @@ def parse_journey(checker: Checks, name: str, raw: Mapping[str, Any]) -> Journey
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
         checker.problem(f"{where}.guard_min_sample", "a number of decisions, 1 or more")
         sample = DEFAULT_GUARD_MIN_SAMPLE
-    return JourneySpec(name, playbook, holdout, outcomes, metric, guards, sample)
+    level = _significance(checker, raw, f"{where}.guard_significance")
+    return JourneySpec(name, playbook, holdout, outcomes, metric, guards, sample, level)
+
+
+def _significance(checker: Checks, raw: Mapping[str, Any], where: str) -> float:
+    value = raw.get("guard_significance", DEFAULT_GUARD_SIGNIFICANCE)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_GUARD_SIGNIFICANCE
+    ):
+        checker.problem(
+            where,
+            f"the chance a check may roll back a version within its guards, above 0 and at "
+            f"most {MAX_GUARD_SIGNIFICANCE}, e.g. 0.05",
+        )
+        return DEFAULT_GUARD_SIGNIFICANCE
+    return float(value)
 
 
 def _guards(
