@@ -59,6 +59,13 @@ def released(start_tactful: Callable[..., Tactful], tmp_path: Path) -> Iterator[
     decided(config, 1, 400, 12)  # 3 %
     decided(config, 2, 400, 44)  # 11 %
     assert main(["journeys", "guard", *c]) == 1
+    retention = (folder / "playbooks" / "account_retention.toml").read_text()
+    second = tmp_path / "retention.toml"
+    second.write_text(
+        retention.replace("version = 1", 'version = 2\nchanges = "a calmer offer"', 1)
+    )
+    stage = ["journeys", "promote", "account_retention", str(second), "--share", "0.25"]
+    assert main([*stage, "--reason", "a quarter first", *c]) == 0
     for reason in (
         "by hand, in another form",
         "journey onboarding: version 1 -> 2 (staged at share 0.1): a tenth first",
@@ -84,9 +91,14 @@ def test_each_journey_shows_its_live_version_and_the_guardrail_rollback(released
     html = page.text
     assert '<a href="/releases" aria-current="page">Releases</a>' in html
     assert re.search(r"Live: <strong>version 1</strong> <code>sha256:[0-9a-f]{12}</code>", html)
-    order = [html.index(f'id="journey-{j}"') for j in ("onboarding", JOURNEY, "account_retention")]
+    order = [html.index(f'id="journey-{j}"') for j in ("onboarding", "account_retention", JOURNEY)]
     assert order == sorted(order)  # the journeys released most recently first
     assert "Kept for a rollback: v2." in html
+    assert re.search(
+        r"Staged: <strong>version 2</strong> <code>sha256:[0-9a-f]{12}</code> serves 25% of "
+        r"the treatment arm; changes: a calmer offer; the live version serves the rest\.",
+        html.split('id="journey-account_retention"', 1)[1],
+    )
     alert = re.search(r'<p class="warning rolled-back" role="alert">(.*?)</p>', html, re.S)
     assert alert, "no guardrail rollback said"
     said = re.sub(r"on \S+ \S+ UTC", "on T UTC", alert.group(1))
@@ -105,13 +117,13 @@ def test_each_journey_shows_its_live_version_and_the_guardrail_rollback(released
     assert (
         staged[2:4] == ["promoted", "1 → 2 (staged at share 0.1)"] and staged[5] == "a tenth first"
     )
-    retention = html.split('id="journey-account_retention"', 1)[1].split("</section>", 1)[0]
-    assert "No promotion or rollback recorded." in retention
+    [(_, _, what, versions, _, why)] = cells(html, "account_retention")
+    assert (what, versions, why) == ("promoted", "1 → 2 (staged at share 0.25)", "a quarter first")
     others = html.split("<h2>Other journeys</h2>", 1)[1]
     assert "by hand, in another form" in others
     [record] = released.query(method="tactful.console/releases")
     assert record.principal == "compliance_officer"
-    assert json.loads(record.reason) == {"journeys": 6, "records": 4}
+    assert json.loads(record.reason) == {"journeys": 6, "records": 5}
 
 
 def test_signed_out_the_page_sends_you_to_sign_in(released: Filled) -> None:

@@ -68,5 +68,8 @@ def test_guard_rolls_back_from_the_databases_outcomes_and_the_console_says_so(
         assert page.status_code == 200
         assert "Version 2 was rolled back automatically by guardrail on " in page.text
         assert GUARDRAIL in page.text
+        # The versions as the servers see them, from the database: the contract's own
+        # folder was never changed, so it would show no version kept.
+        assert "Kept for a rollback: v2." in page.text
     finally:
         console.stop()

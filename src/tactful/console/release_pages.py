@@ -68,6 +68,7 @@ class ReleasePages:
             "events": events,
             "problem": "",
             "live": None,
+            "staged": None,
             "kept": [],
         }
         try:
@@ -82,6 +83,18 @@ class ReleasePages:
             "changes": current.changes,
         }
         shown["kept"] = [f"v{v.version}" for v in kept if v.version != current.version]
+        try:
+            staging = self._sources.staged_version(name)
+        except PlaybookError as exc:
+            shown["problem"] = f"the staged version does not load: {exc}"
+            return shown
+        if staging is not None:
+            shown["staged"] = {
+                "version": staging.version.version,
+                "hash": staging.version.content_hash[:19],
+                "share": f"{staging.share:.0%}",
+                "changes": staging.version.changes,
+            }
         return shown
 
 

@@ -24,7 +24,7 @@ from tactful.app.auth import Authenticator
 from tactful.app.domain import load_checked_contract
 from tactful.app.settings import ConfigError, Settings
 from tactful.journeys.catalogue import JourneyCatalogue
-from tactful.journeys.releases import Version, history, live
+from tactful.journeys.releases import Staging, Version, history, live, staged
 from tactful.journeys.scorecard import ReleasedScorecard, Scorecards
 from tactful.privacy.access_log import (
     AccessEntry,
@@ -93,6 +93,9 @@ class Sources:
         self._outcomes: stores.Outcomes | None = None  # opened by the first scorecard
         self._scorecards: Scorecards | None = None
         self._tokens = stores.open_tokens(settings)
+        # Where the servers find the playbook versions: on PostgreSQL the database,
+        # read afresh on each look (not followed); otherwise the contract's folder.
+        self._releases = stores.open_releases(settings, self.contract, listen=False)
         self.authenticator = Authenticator(settings.principals, self._tokens, clock=clock)
 
     # -- the access log -------------------------------------------------------------------
@@ -183,10 +186,17 @@ class Sources:
         return sorted(self.contract.journeys)
 
     def playbook_versions(self, journey: str) -> tuple[Version, list[Version]]:
-        """The journey's live playbook version (read from its file now: a promotion or a
-        rollback changes it without a restart) and those kept for a rollback, newest
-        first (PlaybookError if the live file does not load)."""
-        return live(self.contract, journey), history(self.contract, journey)
+        """The journey's live playbook version (read now, where the servers read it: a
+        promotion or a rollback changes it without a restart) and those kept for a
+        rollback, newest first (PlaybookError if the live version does not load)."""
+        return live(self.contract, journey, self._releases), history(
+            self.contract, journey, self._releases
+        )
+
+    def staged_version(self, journey: str) -> Staging | None:
+        """The version staged for a share of the treatment arm, if any (PlaybookError if
+        it does not load)."""
+        return staged(self.contract, journey, self._releases)
 
     def scorecard(
         self, actor: Actor, journey: str, since_us: int, until_us: int, epsilon: float, *,
@@ -197,7 +207,7 @@ class Sources:
         debit until it is durable (the servers' recovery writes it if the console cannot).
         The journey stores open on the first call."""
         if self._scorecards is None:
-            catalogue = JourneyCatalogue(self.contract)
+            catalogue = JourneyCatalogue(self.contract, self._releases)
             self._outcomes = stores.open_journey_outcomes(self._settings)
             self._scorecards = Scorecards(
                 self.contract,
@@ -218,6 +228,7 @@ class Sources:
         if self._outcomes is not None:
             self._outcomes.close()
         self._tokens.close()
+        self._releases.close()
         self._ledger.close()
         self._log.close()
 
