@@ -39,7 +39,9 @@ class TextIntent:
 
     intent: str  # one of the model's labels; `unknown` below the threshold
     confidence: float  # the top label's probability, in [0, 1]
-    runner_up: str  # the second most probable label
+    runner_up: (
+        str | None
+    )  # the second most probable label; None when the model did not read the text
     runner_up_confidence: float
     version: str  # the model that said so
 
