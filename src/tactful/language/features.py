@@ -43,7 +43,7 @@ def char_wb_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     for word in _WHITE_SPACES.sub(" ", text.lower()).split():
         padded = f" {word} "
         for n in range(low, high + 1):
-            grams.extend(padded[i : i + n] for i in range(max(len(padded) - n, 0) + 1))
+            grams.extend([padded[i : i + n] for i in range(max(len(padded) - n, 0) + 1)])
             if len(padded) <= n:  # a short word counts once, whatever the n
                 break
     return grams
@@ -67,8 +67,8 @@ class Vectorizer:
 
     def weights(self, text: str) -> dict[int, float]:
         """Column -> TF-IDF weight of the known terms, scaled to unit length (l2)."""
-        known = self.known
-        found = [(known[t], n) for t, n in Counter(self.terms(text)).items() if t in known]
+        get = self.known.get
+        found = [(e, n) for t, n in Counter(self.terms(text)).items() if (e := get(t)) is not None]
         if self.sublinear_tf:
             values = {column: (1.0 + math.log(n)) * idf for (column, idf), n in found}
         else:
