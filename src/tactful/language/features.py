@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import mul
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 _WHITE_SPACES = re.compile(r"\s\s+")
@@ -60,18 +61,25 @@ class Vectorizer:
     analyzer: str  # "word" or "char_wb"
     ngram_range: tuple[int, int]
     sublinear_tf: bool
-    known: Mapping[str, tuple[int, float]]  # term -> (column, idf)
+    known: Mapping[str, int]  # term -> its column in the model's weights
+    idf: Mapping[int, float]  # column -> idf
 
     def terms(self, text: str) -> list[str]:
         return ANALYZERS[self.analyzer](text, self.ngram_range)
 
-    def weights(self, text: str) -> dict[int, float]:
-        """Column -> TF-IDF weight of the known terms, scaled to unit length (l2)."""
+    def weights(self, text: str) -> tuple[tuple[int, ...], list[float], float]:
+        """The known terms' columns, their TF-IDF weights, and the weights' length (l2
+        norm): the unit vector is the weights divided by it. The arithmetic runs in
+        `map` over whole lists, not a Python step per term and operation."""
         get = self.known.get
-        found = [(e, n) for t, n in Counter(self.terms(text)).items() if (e := get(t)) is not None]
-        if self.sublinear_tf:
-            values = {column: (1.0 + math.log(n)) * idf for (column, idf), n in found}
-        else:
-            values = {column: n * idf for (column, idf), n in found}
-        norm = math.sqrt(sum(v * v for v in values.values()))
-        return {c: v / norm for c, v in values.items()} if norm else {}
+        found = [(c, n) for t, n in Counter(self.terms(text)).items() if (c := get(t)) is not None]
+        if not found:
+            return (), [], 0.0
+        columns, counts = zip(*found, strict=True)
+        tf = list(map(_sublinear, counts)) if self.sublinear_tf else list(map(float, counts))
+        values = list(map(mul, tf, map(self.idf.__getitem__, columns)))
+        return columns, values, math.sqrt(sum(map(mul, values, values)))
+
+
+def _sublinear(count: int) -> float:
+    return 1.0 + math.log(count)

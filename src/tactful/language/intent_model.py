@@ -64,17 +64,15 @@ class IntentModel:
 
     def probabilities(self, text: str) -> list[float]:
         """Each label's probability, in `labels` order (softmax of the linear scores)."""
-        weights: dict[int, float] = {}
-        for vectorizer in self.vectorizers:
-            weights.update(vectorizer.weights(text))
-        columns, values = list(weights), list(weights.values())
         scores = list(self.intercepts)
-        if columns:
-            # One gather and one dot product per label, both looping in C: a message's
-            # few hundred terms cost microseconds, not a Python loop per term and label.
+        for vectorizer in self.vectorizers:
+            columns, values, norm = vectorizer.weights(text)
+            if not norm:
+                continue
+            # One gather and one dot product per label, both looping in C.
             gather = itemgetter(*columns, columns[0])  # always a tuple, even of one
             for k, by_label in enumerate(self._by_label):
-                scores[k] += sum(map(mul, values, gather(by_label)))
+                scores[k] += sum(map(mul, values, gather(by_label))) / norm
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
@@ -103,10 +101,8 @@ def _vectorizer(raw: Mapping[str, Any], first: int) -> Vectorizer:
         analyzer=str(raw["analyzer"]),
         ngram_range=(int(low), int(high)),
         sublinear_tf=bool(raw["sublinear_tf"]),
-        known={
-            str(term): (first + n, float(idf))
-            for n, (term, idf) in enumerate(zip(raw["terms"], raw["idf"], strict=True))
-        },
+        known={str(term): first + n for n, term in enumerate(raw["terms"])},
+        idf={first + n: float(idf) for n, idf in enumerate(raw["idf"])},
     )
 
 
