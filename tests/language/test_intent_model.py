@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tactful.language import features, intent_model
 from tactful.language.intent_model import (
@@ -102,6 +104,20 @@ def test_the_analyzers_cut_odd_texts_as_sklearn_does(text: str) -> None:
         ("word", (2, 3), features.word_ngrams),
         ("char_wb", (2, 5), features.char_wb_ngrams),
         ("char_wb", (1, 3), features.char_wb_ngrams),
+    ):
+        theirs = TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range).build_analyzer()
+        assert ours(text, ngram_range) == theirs(text), (analyzer, ngram_range)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_the_analyzers_cut_any_text_as_sklearn_does(text: str) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    for analyzer, ngram_range, ours in (
+        ("word", (1, 2), features.word_ngrams),
+        ("char_wb", (2, 5), features.char_wb_ngrams),
     ):
         theirs = TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range).build_analyzer()
         assert ours(text, ngram_range) == theirs(text), (analyzer, ngram_range)
