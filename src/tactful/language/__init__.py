@@ -13,4 +13,5 @@ Tactful's other rooms, so every layer may call it.
 - `labels.py`: the one call a caller needs, `derive_labels(text)`.
 - `intent_eval.py`: accuracy on the held-out messages (`python -m
   tactful.language.intent_eval --text`).
+- `errors.py`: `LanguageError`, the root of what it raises (its data files unreadable).
 """

@@ -37,15 +37,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tactful.language.errors import LanguageProfilesError
+
 PROFILES = Path(__file__).parent / "data" / "language_profiles.json"
 UNDETERMINED = "und"
 MAX_CHARS = 300  # the first characters tell the language; the rest only costs time
 ENGLISH_SHARE = 0.6
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-
-
-class LanguageProfilesError(Exception):
-    """The profiles file is missing, unreadable or not one this code can read."""
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,11 @@ from operator import itemgetter, mul
 from pathlib import Path
 from typing import Any
 
+from tactful.language.errors import IntentModelError
 from tactful.language.features import ANALYZERS, Vectorizer
 
 WEIGHTS = Path(__file__).parent / "data" / "intent_model.json"
 UNKNOWN = "unknown"
-
-
-class IntentModelError(Exception):
-    """The weights file is missing, unreadable or not a model this code can read."""
 
 
 @dataclass(frozen=True)
