@@ -21,7 +21,9 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import mul
+from itertools import compress, repeat
+from operator import is_not, mul
+from typing import cast
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 _WHITE_SPACES = re.compile(r"\s\s+")
@@ -40,12 +42,17 @@ def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
 def char_wb_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     """The character n-grams of `analyzer="char_wb"`, in scikit-learn's order."""
     low, high = ngram_range
+    sizes = range(low, high + 1)
     grams: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text.lower()).split():
         padded = f" {word} "
-        for n in range(low, high + 1):
-            grams.extend([padded[i : i + n] for i in range(max(len(padded) - n, 0) + 1)])
-            if len(padded) <= n:  # a short word counts once, whatever the n
+        length = len(padded)
+        if length > high:  # the common case, in one comprehension
+            grams += [padded[i : i + n] for n in sizes for i in range(length - n + 1)]
+            continue
+        for n in sizes:
+            grams += [padded[i : i + n] for i in range(max(length - n, 0) + 1)]
+            if length <= n:  # a short word counts once, whatever the n
                 break
     return grams
 
@@ -69,17 +76,29 @@ class Vectorizer:
 
     def weights(self, text: str) -> tuple[tuple[int, ...], list[float], float]:
         """The known terms' columns, their TF-IDF weights, and the weights' length (l2
-        norm): the unit vector is the weights divided by it. The arithmetic runs in
-        `map` over whole lists, not a Python step per term and operation."""
-        get = self.known.get
-        found = [(c, n) for t, n in Counter(self.terms(text)).items() if (c := get(t)) is not None]
-        if not found:
+        norm): the unit vector is the weights divided by it. Every step maps over whole
+        lists (in C), none takes a Python step per term."""
+        counted = Counter(self.terms(text))
+        looked_up = list(map(self.known.get, counted))
+        known = list(map(is_not, looked_up, repeat(None)))
+        columns = cast(tuple[int, ...], tuple(compress(looked_up, known)))  # no None left
+        if not columns:
             return (), [], 0.0
-        columns, counts = zip(*found, strict=True)
-        tf = list(map(_sublinear, counts)) if self.sublinear_tf else list(map(float, counts))
+        counts = list(compress(counted.values(), known))
+        if self.sublinear_tf:
+            table = _sublinear_table(max(counts))
+            tf = list(map(table.__getitem__, counts))
+        else:
+            tf = list(map(float, counts))
         values = list(map(mul, tf, map(self.idf.__getitem__, columns)))
         return columns, values, math.sqrt(sum(map(mul, values, values)))
 
 
-def _sublinear(count: int) -> float:
-    return 1.0 + math.log(count)
+_SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 65)]
+
+
+def _sublinear_table(largest: int) -> list[float]:
+    """1 + ln(count) by count (scikit-learn's sublinear tf), up to `largest`."""
+    if largest < len(_SUBLINEAR):
+        return _SUBLINEAR
+    return [0.0] + [1.0 + math.log(n) for n in range(1, largest + 1)]
