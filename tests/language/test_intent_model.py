@@ -134,14 +134,18 @@ def test_a_message_gets_intent_confidence_runner_up_and_version() -> None:
 
 def test_below_the_threshold_the_answer_is_unknown() -> None:
     model = load_intent_model()
-    text = "hmm"
+    text = "How do I export my reports to CSV?"  # its best guess is in scope
     best = max(model.probabilities(text))
     raw = json.loads(WEIGHTS.read_text())
-    assert parse_intent_model({**raw, "threshold": best + 1e-6}).classify(text).intent == (
-        "unknown"
-    )
+    top = model.labels[model.probabilities(text).index(best)]
+    assert top != "unknown"
+    below = parse_intent_model({**raw, "threshold": best + 1e-6}).classify(text)
+    # Unknown, and the best guess that fell short is the runner-up.
+    assert (below.intent, below.runner_up) == ("unknown", top)
+    assert below.confidence == below.runner_up_confidence == pytest.approx(best)
     above = parse_intent_model({**raw, "threshold": best - 1e-6}).classify(text)
-    assert above.confidence == pytest.approx(best)
+    assert (above.intent, above.confidence) == (top, pytest.approx(best))
+    assert above.runner_up != top
 
 
 @pytest.mark.parametrize(

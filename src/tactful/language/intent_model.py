@@ -35,7 +35,7 @@ class TextIntent:
     """What the model reads in one message. Holds labels only, never the text."""
 
     intent: str  # one of the model's labels; `unknown` below the threshold
-    confidence: float  # the top label's probability, in [0, 1]
+    confidence: float  # the most probable label's probability, in [0, 1]
     runner_up: (
         str | None
     )  # the second most probable label; None when the model did not read the text
@@ -76,11 +76,15 @@ class IntentModel:
         return [e / total for e in exps]
 
     def classify(self, text: str) -> TextIntent:
+        """The most probable label, `unknown` below the threshold, and the runner-up: the
+        most probable label other than the answer. Below the threshold that is the best
+        guess that fell short, so a caller can still weigh it."""
         probabilities = self.probabilities(text)
         ranked = sorted(range(len(self.labels)), key=lambda k: -probabilities[k])
-        best, second = ranked[0], ranked[1]
+        best = ranked[0]
         confidence = probabilities[best]
         intent = self.labels[best] if confidence >= self.threshold else UNKNOWN
+        second = next(k for k in ranked if self.labels[k] != intent)
         return TextIntent(
             intent=intent,
             confidence=confidence,
