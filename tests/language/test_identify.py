@@ -75,6 +75,8 @@ def test_the_english_words_are_those_of_the_training_messages() -> None:
         {"languages": ["fr"]},
         {"floors": [[0.0, 0.0]]},
         {"grams": {"ab": ["x"]}},
+        {"grams": {"ab": [0, 1.0, 3]}},
+        {"grams": {"ab": [51, 1.0]}},
         {"words": {}},
     ],
 )

@@ -51,7 +51,7 @@ class LanguageProfiles:
     languages: tuple[str, ...]
     margin: float  # per n-gram, how much another language must beat English by
     floors: tuple[tuple[float, float, float], ...]  # per language, an unseen n-gram's score
-    grams: Mapping[str, Sequence[float]]  # n-gram -> language index, score above the floor, ...
+    grams: Mapping[str, Sequence[tuple[int, float]]]  # n-gram -> (language, score above floor)
     english_words: frozenset[str]
 
     def scores(self, words: Sequence[str]) -> list[float]:
@@ -63,14 +63,12 @@ class LanguageProfiles:
         for word in words:
             padded = f" {word} "
             found.update(word)
-            found.update(padded[i : i + 2] for i in range(len(padded) - 1))
-            found.update(padded[i : i + 3] for i in range(len(padded) - 2))
-        grams = self.grams
+            found.update([padded[i : i + 2] for i in range(len(padded) - 1)])
+            found.update([padded[i : i + 3] for i in range(len(padded) - 2)])
+        get = self.grams.get
         for gram, times in found.items():
-            entry = grams.get(gram)
-            if entry:
-                for k in range(0, len(entry), 2):
-                    scores[int(entry[k])] += times * entry[k + 1]
+            for language, above_floor in get(gram, ()):
+                scores[language] += times * above_floor
         return scores
 
 
@@ -119,6 +117,13 @@ def identify_language(text: str, profiles: LanguageProfiles | None = None) -> st
     return profiles.languages[best]
 
 
+def _pairs(flat: Sequence[float]) -> tuple[tuple[int, float], ...]:
+    """[language, score, language, score, ...] as the file keeps it -> pairs."""
+    if len(flat) % 2:
+        raise ValueError("an n-gram's entries come in pairs")
+    return tuple((int(flat[k]), float(flat[k + 1])) for k in range(0, len(flat), 2))
+
+
 def parse_language_profiles(raw: Mapping[str, Any]) -> LanguageProfiles:
     try:
         if raw["format"] != "tactful-language-profiles/1":
@@ -129,13 +134,15 @@ def parse_language_profiles(raw: Mapping[str, Any]) -> LanguageProfiles:
             languages=languages,
             margin=float(raw["margin"]),
             floors=floors,
-            grams={str(g): tuple(float(x) for x in v) for g, v in raw["grams"].items()},
+            grams={str(g): _pairs(v) for g, v in raw["grams"].items()},
             english_words=frozenset(str(w) for w in raw["words"]["en"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LanguageProfilesError(f"malformed profiles: {exc!r}") from exc
     if "en" not in languages or len(floors) != len(languages):
         raise LanguageProfilesError("the profiles must cover English, one floor per language")
+    if any(not 0 <= n < len(languages) for e in profiles.grams.values() for n, _ in e):
+        raise LanguageProfilesError("an n-gram names a language the profiles lack")
     return profiles
 
 
