@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # open ranges for library users. Regenerate with `make lock`.
 LOCK := requirements.lock
 
-.PHONY: run test bench lint proto lock clean
+.PHONY: run test bench lint proto lock model text-data clean
 
 # The locked set first (pip, setuptools and the dev tools included), then tactful
 # itself without resolving anything again; pip check fails if pyproject.toml asks for
@@ -57,6 +57,16 @@ lock: $(STAMP)
 		--extra server --extra dev --extra otel --extra postgres \
 		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file $(LOCK) pyproject.toml
+
+## model: train the text classifier on data/text/ (scikit-learn), offline; writes
+## src/tactful/language/data/intent_model.json, the weights the service reads
+model: $(STAMP)
+	$(BIN)/python scripts/train_text_model.py
+
+## text-data: rebuild data/text/*.jsonl from the public datasets (make text-data
+## BANKING77=DIR CLINC150=DIR, checkouts or bare clones of both repositories)
+text-data:
+	$(PYTHON) scripts/build_text_data.py --banking77 $(BANKING77) --clinc150 $(CLINC150)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

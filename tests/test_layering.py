@@ -8,6 +8,7 @@ nor a sibling on its own row):
     app                        settings, the engine table, the domain's wiring
     storage                    the engines, one folder each
     lifecycle > journeys > segments > privacy    the domain
+    language                   intent, sentiment and language of a text: pure computation
 
 Beside them: v1 (the generated wire code) and client.py, the frontends' client;
 only api/, cli/ and client.py import v1. Root-level leaf modules (a .py file in
@@ -38,12 +39,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("journeys",),
     ("segments",),
     ("privacy",),
+    ("language",),
 )
 RANK = {package: len(LAYERS) - row for row, names in enumerate(LAYERS) for package in names}
 WIRE = "v1"  # generated from the .proto files
 CLIENT = "client"  # client.py
 V1_IMPORTERS = ("api", "cli", CLIENT)
-DOMAIN = ("privacy", "segments", "journeys", "lifecycle")
+DOMAIN = ("language", "privacy", "segments", "journeys", "lifecycle")
 GRPC = (
     "grpc",
     "grpc_status",

@@ -1,0 +1,104 @@
+"""A text's TF-IDF features, as scikit-learn's `TfidfVectorizer` computes them.
+
+The intent model was trained by scikit-learn (`make model`) and is read here without
+it, so the analyzers below reproduce `TfidfVectorizer`'s exactly: the text lowercased;
+`word` n-grams of the tokens its default `token_pattern` finds, joined by one space;
+`char_wb` n-grams inside each whitespace-separated word padded with one space. A term's
+weight is its count (or 1 + ln(count) when `sublinear_tf`) times its idf, and the vector
+is scaled to unit length. tests/language/test_intent_model.py compares these with
+scikit-learn's own on every held-out message.
+
+>>> word_ngrams("I want to CANCEL", (1, 2))
+['want', 'to', 'cancel', 'want to', 'to cancel']
+>>> char_wb_ngrams("Hi you", (2, 3))
+[' h', 'hi', 'i ', ' hi', 'hi ', ' y', 'yo', 'ou', 'u ', ' yo', 'you', 'ou ']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_not, mul
+from typing import cast
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The word n-grams of `analyzer="word"`, in scikit-learn's order."""
+    tokens = _TOKEN.findall(text.lower())
+    low, high = ngram_range
+    grams: list[str] = list(tokens) if low == 1 else []
+    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+def char_wb_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The character n-grams of `analyzer="char_wb"`, in scikit-learn's order."""
+    low, high = ngram_range
+    sizes = range(low, high + 1)
+    grams: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+        padded = f" {word} "
+        length = len(padded)
+        if length > high:  # the common case, in one comprehension
+            grams += [padded[i : i + n] for n in sizes for i in range(length - n + 1)]
+            continue
+        for n in sizes:
+            grams += [padded[i : i + n] for i in range(max(length - n, 0) + 1)]
+            if length <= n:  # a short word counts once, whatever the n
+                break
+    return grams
+
+
+ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
+
+
+@dataclass(frozen=True)
+class Vectorizer:
+    """One fitted `TfidfVectorizer`: how it cuts a text, and each known term's column
+    in the model's weights (after the columns of the vectorizers before it) and idf."""
+
+    analyzer: str  # "word" or "char_wb"
+    ngram_range: tuple[int, int]
+    sublinear_tf: bool
+    known: Mapping[str, int]  # term -> its column in the model's weights
+    idf: Mapping[int, float]  # column -> idf
+
+    def terms(self, text: str) -> list[str]:
+        return ANALYZERS[self.analyzer](text, self.ngram_range)
+
+    def weights(self, text: str) -> tuple[tuple[int, ...], list[float], float]:
+        """The known terms' columns, their TF-IDF weights, and the weights' length (l2
+        norm): the unit vector is the weights divided by it. Every step maps over whole
+        lists (in C), none takes a Python step per term."""
+        counted = Counter(self.terms(text))
+        looked_up = list(map(self.known.get, counted))
+        known = list(map(is_not, looked_up, repeat(None)))
+        columns = cast(tuple[int, ...], tuple(compress(looked_up, known)))  # no None left
+        if not columns:
+            return (), [], 0.0
+        counts = list(compress(counted.values(), known))
+        if self.sublinear_tf:
+            table = _sublinear_table(max(counts))
+            tf = list(map(table.__getitem__, counts))
+        else:
+            tf = list(map(float, counts))
+        values = list(map(mul, tf, map(self.idf.__getitem__, columns)))
+        return columns, values, math.sqrt(sum(map(mul, values, values)))
+
+
+_SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 65)]
+
+
+def _sublinear_table(largest: int) -> list[float]:
+    """1 + ln(count) by count (scikit-learn's sublinear tf), up to `largest`."""
+    if largest < len(_SUBLINEAR):
+        return _SUBLINEAR
+    return [0.0] + [1.0 + math.log(n) for n in range(1, largest + 1)]
