@@ -37,7 +37,7 @@ DEFAULT_PURPOSE = "support_triage"
 
 
 EXAMPLE_PLAYBOOKS = Path(__file__).parents[1] / "src" / "tactful" / "app" / "examples" / "playbooks"
-_JOURNEY_TABLE = re.compile(r"^\[journeys\.[a-z_]+\]\n(?:[a-z_]+ = .*\n)*", re.MULTILINE)
+_JOURNEY_TABLE = re.compile(r"^\[journeys\.[a-z_]+\]\n(?:(?:[a-z_]+ = .*|#.*)\n)*", re.MULTILINE)
 
 
 def write_contract(path: Path, text: str) -> Path:

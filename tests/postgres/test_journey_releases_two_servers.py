@@ -128,8 +128,8 @@ def test_guard_on_one_host_withdraws_a_staging_made_on_another(
     memory, outcomes = stores.open_journey_memory(settings), stores.open_journey_outcomes(settings)
     now_us = to_us(datetime.now(UTC))
     try:
-        for version, complaints in ((1, 4), (2, 30)):  # 2 % of 200 on the live one, then 15 %
-            for i in range(200):
+        for version, complaints in ((1, 8), (2, 60)):  # 2 % of 400 on the live one, then 15 %
+            for i in range(400):
                 decision, who = f"d{version}-{i}", f"p{version}-{i}"
                 offered, reported = now_us - 60_000_000, now_us - 30_000_000
                 memory.remember(Remembered(decision, who, JOURNEY, JOURNEY, "retry_payment",
