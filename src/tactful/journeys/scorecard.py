@@ -166,7 +166,7 @@ class Scorecards:
     ) -> None:
         self._contract = contract
         self._playbooks = playbooks
-        self._source = source if isinstance(source, TallySource) else TalliedRows(source)
+        self._source = source
         self._ledger = ledger
         self._budget = budget
         self._bounds = bounds
@@ -211,7 +211,7 @@ class Scorecards:
             if owed is not None:
                 ledger.keep_pending_record(owed(decision, playbook.purpose))
             values = [stat.value for stat in stats]
-            tallies = self._source.tallied(journey, since_us, until_us, values)
+            tallies = _tallying(self._source).tallied(journey, since_us, until_us, values)
             noisy = self._noisy_sums(tallies, cells, stats, released)
         groups, uplifts = _read(noisy, cells, metric, self._bounds)
         return ReleasedScorecard(
@@ -271,6 +271,11 @@ class Scorecards:
     def _noised(self, sums: list[int], scale: float) -> list[Noisy]:
         variance = 2 * scale * scale
         return [Noisy(float(n), variance) for n in self._noise(sums, scale)]
+
+
+def _tallying(source: TallySource | ScoredSource) -> TallySource:
+    """The source's own tallies, or its decisions tallied in Python."""
+    return source if isinstance(source, TallySource) else TalliedRows(source)
 
 
 def _highest_version(contract: Contract, playbook: Playbook) -> int:

@@ -10,12 +10,29 @@ memory's offers are (journey_memory.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tactful.journeys.outcomes import RecordedOutcome, ScoredDecision
-from tactful.storage import outcome_rows
+from tactful.journeys.tallies import PersonValue, Tally
+from tactful.storage import outcome_rows, outcome_tallies
 from tactful.storage.outcome_rows import COLUMNS, SCORED_COLUMNS, WIDTH
 from tactful.storage.postgres import behavior_schema as layout
 from tactful.storage.postgres.connection import Database
 from tactful.storage.postgres.errors import translated
+
+_BOOLEAN = frozenset(outcome_rows.FLAGS)
+_DIALECT = outcome_tallies.Dialect(
+    chosen=(
+        "SELECT DISTINCT ON (pseudonym) decision_id, playbook_version, arm, action, rung"
+        " FROM journey_memory WHERE journey = %(journey)s"
+        " AND offered_at_us >= %(since)s AND offered_at_us < %(until)s"
+        " ORDER BY pseudonym, offered_at_us DESC, decision_id DESC"
+    ),
+    floor=lambda value: f"CAST(floor({value}) AS bigint)",
+    # PostgreSQL has no MAX of a boolean.
+    one=lambda field: f"bool_or(o.{field})" if field in _BOOLEAN else f"MAX(o.{field})",
+    outcomes="journey_outcomes x",
+)
 
 
 @translated
@@ -46,6 +63,17 @@ class PostgresJourneyOutcomes:
                 [journey, since_us, until_us],
             ).fetchall()
         return outcome_rows.merged(rows)
+
+    def tallied(
+        self, journey: str, since_us: int, until_us: int, values: Sequence[PersonValue]
+    ) -> list[Tally]:
+        """The scorecard's tallies, summed in one statement (storage/outcome_tallies.py)."""
+        sql = outcome_tallies.statement(_DIALECT, values)
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                sql, {"journey": journey, "since": since_us, "until": until_us}
+            ).fetchall()
+        return outcome_tallies.tallies(rows)
 
     def close(self) -> None:
         self._db.close()

@@ -10,14 +10,36 @@ the reasons the journey memory gives (journey_memory.py).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from tactful.journeys.outcomes import RecordedOutcome, ScoredDecision
-from tactful.storage import outcome_rows
+from tactful.journeys.tallies import PersonValue, Tally
+from tactful.storage import outcome_rows, outcome_tallies
 from tactful.storage.outcome_rows import COLUMNS, SCORED_COLUMNS, WIDTH
 from tactful.storage.sqlite.behavior_schema import migrations
 from tactful.storage.sqlite.connection import connect
 from tactful.storage.sqlite.errors import translated
+
+# Each person's latest decision in two covering reads of the `recall` index (pseudonym,
+# journey, time, then the decision id it carries): the latest time per person, then
+# the highest decision id at that time. A window function over the journey's rows
+# would sort them all.
+_DIALECT = outcome_tallies.Dialect(
+    chosen=(
+        "SELECT d.decision_id, d.playbook_version, d.arm, d.action, d.rung FROM ("
+        " SELECT pseudonym, MAX(offered_at_us) AS at"
+        " FROM journey_memory INDEXED BY journey_memory_recall"
+        " WHERE journey = :journey AND offered_at_us >= :since AND offered_at_us < :until"
+        " GROUP BY pseudonym) l"
+        " JOIN journey_memory d ON d.decision_id = ("
+        " SELECT MAX(m.decision_id) FROM journey_memory m INDEXED BY journey_memory_recall"
+        " WHERE m.pseudonym = l.pseudonym AND m.journey = :journey AND m.offered_at_us = l.at)"
+    ),
+    floor=lambda value: f"CAST({value} AS INTEGER)",  # truncates: the floor of a positive
+    one=lambda field: f"MAX(o.{field})",
+    outcomes="journey_outcomes x INDEXED BY journey_outcomes_decision",
+)
 
 
 @translated
@@ -48,6 +70,17 @@ class SqliteJourneyOutcomes:
                 [journey, since_us, until_us],
             )
             return outcome_rows.merged(rows)
+
+    def tallied(
+        self, journey: str, since_us: int, until_us: int, values: Sequence[PersonValue]
+    ) -> list[Tally]:
+        """The scorecard's tallies, summed in one statement (storage/outcome_tallies.py)."""
+        sql = outcome_tallies.statement(_DIALECT, values)
+        with self._reading:
+            rows = self._reader.conn.execute(
+                sql, {"journey": journey, "since": since_us, "until": until_us}
+            ).fetchall()
+        return outcome_tallies.tallies(rows)
 
     def close(self) -> None:
         with self._writing, self._reading:
