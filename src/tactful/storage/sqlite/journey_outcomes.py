@@ -21,20 +21,20 @@ from tactful.storage.sqlite.behavior_schema import migrations
 from tactful.storage.sqlite.connection import connect
 from tactful.storage.sqlite.errors import translated
 
-# Each person's latest decision in two covering reads of the `recall` index (pseudonym,
-# journey, time, then the decision id it carries): the latest time per person, then
-# the highest decision id at that time. A window function over the journey's rows
-# would sort them all.
+# Each person's latest decision in one covering read of the `recall` index (pseudonym,
+# journey, time, and the decision id it carries): the greatest time, then decision id,
+# as one text (times are after 1970, so their zero-padded digits sort as numbers).
+# The decision ids come out sorted, so the lookups of their rows and outcomes walk
+# the tables in order (half the time of looking them up in the people's order); a
+# window function over the journey's rows would sort them all.
 _DIALECT = outcome_tallies.Dialect(
     chosen=(
         "SELECT d.decision_id, d.playbook_version, d.arm, d.action, d.rung FROM ("
-        " SELECT pseudonym, MAX(offered_at_us) AS at"
+        " SELECT substr(MAX(printf('%019d', offered_at_us) || decision_id), 20) AS decision_id"
         " FROM journey_memory INDEXED BY journey_memory_recall"
         " WHERE journey = :journey AND offered_at_us >= :since AND offered_at_us < :until"
-        " GROUP BY pseudonym) l"
-        " JOIN journey_memory d ON d.decision_id = ("
-        " SELECT MAX(m.decision_id) FROM journey_memory m INDEXED BY journey_memory_recall"
-        " WHERE m.pseudonym = l.pseudonym AND m.journey = :journey AND m.offered_at_us = l.at)"
+        " GROUP BY pseudonym ORDER BY 1) l"
+        " JOIN journey_memory d ON d.decision_id = l.decision_id"
     ),
     floor=lambda value: f"CAST({value} AS INTEGER)",  # truncates: the floor of a positive
     one=lambda field: f"MAX(o.{field})",
