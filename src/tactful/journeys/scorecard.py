@@ -44,6 +44,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import cast
 
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.holdout import Arm
@@ -274,8 +275,11 @@ class Scorecards:
 
 
 def _tallying(source: TallySource | ScoredSource) -> TallySource:
-    """The source's own tallies, or its decisions tallied in Python."""
-    return source if isinstance(source, TallySource) else TalliedRows(source)
+    """The source's own tallies, or its decisions tallied in Python. (By its attribute,
+    not isinstance: a runtime protocol's answer is cached per class.)"""
+    if hasattr(source, "tallied"):
+        return cast(TallySource, source)
+    return TalliedRows(source)
 
 
 def _highest_version(contract: Contract, playbook: Playbook) -> int:

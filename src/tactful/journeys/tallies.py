@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter, gt
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from tactful.journeys.outcomes import OutcomeReport, ScoredDecision
 
@@ -64,7 +64,6 @@ class Tally:
     sums: tuple[int, ...]
 
 
-@runtime_checkable
 class TallySource(Protocol):
     def tallied(
         self, journey: str, since_us: int, until_us: int, values: Sequence[PersonValue]
