@@ -142,3 +142,13 @@ def test_the_scorecards_exact_sums_are_the_pinned_ones(stores: Stores, where: st
     found = {journey: sums(contract, outcomes, journey) for journey in sorted(playbooks)}
 
     assert found == json.loads(PINNED.read_text())
+
+
+def test_a_window_without_decisions_sums_to_zero(stores: Stores) -> None:
+    contract = stores.domain.contract
+    memory, outcomes = stores.domain.journey_memory, stores.domain.journey_outcomes
+    fill(memory, outcomes, "checkout_recovery", ["retry_payment"])  # and some on onboarding
+
+    found = sums(contract, outcomes, "support_triage")
+
+    assert found and all(not any(vector) for vector in found)
