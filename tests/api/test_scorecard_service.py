@@ -47,6 +47,7 @@ def decisions(monkeypatch: pytest.MonkeyPatch, tactful: Tactful) -> list[ScoredD
         return [r for r in rows if since_us <= r.decided_at_us < until_us]
 
     monkeypatch.setattr(SqliteJourneyOutcomes, "scored", scored)
+    monkeypatch.delattr(SqliteJourneyOutcomes, "tallied")  # tally those rows
     return rows
 
 
@@ -65,6 +66,7 @@ def test_analyst_gets_the_scorecard_with_its_privacy_parameters(
     tactful = start_tactful(insights_budget=25.0)
     rows: list[ScoredDecision] = []
     monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: rows)
+    monkeypatch.delattr(SqliteJourneyOutcomes, "tallied")  # tally those rows
     now_us = to_us(tactful.clock.now)
     people(rows, now_us - 1, 300, "treatment", resolved=True)
     people(rows, now_us - 1, 100, "treatment", resolved=False)

@@ -42,6 +42,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for i in range(400)
     ]  # fmt: skip
     monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: rows)
+    monkeypatch.delattr(SqliteJourneyOutcomes, "tallied")  # tally those rows
     assert main_ok(["keys", "init", "--config", str(path)])
     return path
 

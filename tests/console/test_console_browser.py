@@ -170,6 +170,7 @@ def test_release_a_scorecard_and_see_its_uplift_chart(
     from tests.console.test_console_scorecards import scored_rows
 
     monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: scored_rows())
+    monkeypatch.delattr(SqliteJourneyOutcomes, "tallied")  # tally those rows
     problems: list[str] = []  # the browser's own favicon request (404) aside
     page.on(  # type: ignore[attr-defined]
         "console",

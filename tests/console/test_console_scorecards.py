@@ -35,6 +35,7 @@ def scored_rows() -> list[ScoredDecision]:
 def scored(monkeypatch: pytest.MonkeyPatch) -> None:
     """Those people, where the SQLite outcome store reads them."""
     monkeypatch.setattr(SqliteJourneyOutcomes, "scored", lambda self, j, s, u: scored_rows())
+    monkeypatch.delattr(SqliteJourneyOutcomes, "tallied")  # tally those rows
 
 
 def release(client: object, **fields: str) -> object:

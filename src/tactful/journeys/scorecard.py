@@ -8,8 +8,9 @@ principal's privacy budget.
    the journey, the window and epsilon, and compute every scale, before anything is
    spent (InvalidRequest);
 2. in one ledger transaction that refuses an overdraw (`BudgetExhausted`), debit the
-   whole epsilon once, keep the access record owed, read every decision on the
-   journey in [since, until) with its outcomes, and add discrete Laplace noise
+   whole epsilon once, keep the access record owed, read the journey's tallies in
+   [since, until) (each person once, what they contribute summed per version x arm x
+   action x rung, by the store: journeys/tallies.py), and add discrete Laplace noise
    (OpenDP, privacy/_dp.py) to each statistic's vector of sums;
 3. read the figures, intervals and uplifts off the noisy sums (post-processing,
    which costs no privacy).
@@ -43,13 +44,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import islice
-from operator import attrgetter, gt
-from typing import Protocol
+from typing import cast
 
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.holdout import Arm
-from tactful.journeys.outcomes import ScoredDecision
 from tactful.journeys.playbook import Playbook, Rung
 from tactful.journeys.releases import history
 from tactful.journeys.scorecard_figures import (
@@ -64,6 +62,7 @@ from tactful.journeys.scorecard_figures import (
     figures,
     statistics,
 )
+from tactful.journeys.tallies import ScoredSource, TalliedRows, Tally, TallySource
 from tactful.privacy import _dp
 from tactful.privacy.contract import Contract
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
@@ -80,20 +79,8 @@ OTHER_ACTION = "(other)"  # a treatment decision on an action the playbook no lo
 _ROUNDING_SLACK = 1e-9
 DEFAULT_BOUNDS = Bounds()
 
-_CELL = attrgetter("playbook_version", "arm", "action")
-_DECIDED_AT = attrgetter("decided_at_us")
-_PSEUDONYM = attrgetter("pseudonym")
-_REPORT = attrgetter("report")
-_RUNG = attrgetter("rung")
+_RUNG_AT = {rung.value: i for i, rung in enumerate(Rung)}
 Noise = Callable[[Sequence[int], float], list[int]]
-
-
-class ScoredSource(Protocol):
-    def scored(self, journey: str, since_us: int, until_us: int) -> list[ScoredDecision]:
-        """Every decision on `journey` made in [since_us, until_us), with its outcomes;
-        fastest in time order (else every row is sorted by time: about a second more
-        over 1,000,000)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -157,13 +144,8 @@ class _Cells:
         ]
         return cls({key: i for i, key in enumerate(keys)}, frozenset(playbook.actions))
 
-    def of_rows(self, rows: Sequence[ScoredDecision]) -> list[int | None]:
-        """Each row's cell; None outside the public cells (a version or arm unknown)."""
-        keys = list(map(_CELL, rows))
-        found = {key: self._of(*key) for key in set(keys)}
-        return list(map(found.__getitem__, keys))
-
-    def _of(self, version: int, arm: str, action: str) -> int | None:
+    def cell(self, version: int, arm: str, action: str) -> int | None:
+        """The cell of a decision; None outside the public cells (a version or arm unknown)."""
         if arm != TREATMENT:
             action = ""
         elif action not in self.actions:
@@ -176,7 +158,7 @@ class Scorecards:
         self,
         contract: Contract,
         playbooks: Callable[[], Mapping[str, Playbook]],  # the live ones (the catalogue's)
-        source: ScoredSource,
+        source: TallySource | ScoredSource,  # a store's tallies, or decisions to tally
         ledger: BudgetLedger,
         *,
         budget: float,
@@ -229,8 +211,9 @@ class Scorecards:
             decision = replace(decision, reason=reason)
             if owed is not None:
                 ledger.keep_pending_record(owed(decision, playbook.purpose))
-            chosen = _latest_per_person(self._source.scored(journey, since_us, until_us))
-            noisy = self._noisy_sums(chosen, cells, stats, released)
+            values = [stat.value for stat in stats]
+            tallies = _tallying(self._source).tallied(journey, since_us, until_us, values)
+            noisy = self._noisy_sums(tallies, cells, stats, released)
         groups, uplifts = _read(noisy, cells, metric, self._bounds)
         return ReleasedScorecard(
             decision,
@@ -257,34 +240,46 @@ class Scorecards:
 
     def _noisy_sums(
         self,
-        chosen: Sequence[ScoredDecision],
+        tallies: Sequence[Tally],
         cells: _Cells,
         stats: Sequence[Statistic],
         released: Sequence[ReleasedStatistic],
     ) -> dict[str, list[Noisy]]:
         """Per statistic name (and `rungs:<rung>`), the noisy sum of each cell."""
-        size, rungs = len(cells.index), list(Rung)
-        by_cell: list[list[ScoredDecision]] = [[] for _ in range(size)]
-        for c, row in zip(cells.of_rows(chosen), chosen, strict=True):
-            if c is not None:
-                by_cell[c].append(row)
-        reports = [list(map(_REPORT, rows)) for rows in by_cell]
-        exact = {PEOPLE: [len(rows) for rows in by_cell]}
-        exact |= {stat.name: [stat.total(r) for r in reports] for stat in stats}
+        size, rungs = len(cells.index), len(_RUNG_AT)
+        people = [0] * size
+        exact = [[0] * size for _ in stats]
+        by_rung = [0] * (size * rungs)
+        for t in tallies:
+            c = cells.cell(t.playbook_version, t.arm, t.action)
+            if c is None:  # not a public cell (a version or arm unknown)
+                continue
+            people[c] += t.people
+            for sums, value in zip(exact, t.sums, strict=True):
+                sums[c] += value
+            if (r := _RUNG_AT.get(t.rung)) is not None:
+                by_rung[c * rungs + r] += t.people
         scales = {s.name: s.scale for s in released}
-        by_rung = []
-        for rows in by_cell:
-            on = list(map(_RUNG, rows))
-            by_rung += [on.count(rung.value) for rung in rungs]
-        noisy = {name: self._noised(sums, scales[name]) for name, sums in exact.items()}
+        named = {PEOPLE: people} | {
+            stat.name: sums for stat, sums in zip(stats, exact, strict=True)
+        }
+        noisy = {name: self._noised(sums, scales[name]) for name, sums in named.items()}
         flat = self._noised(by_rung, scales[RUNGS])
-        for i, name in enumerate(rungs):
-            noisy[f"{RUNGS}:{name}"] = flat[i :: len(rungs)]
+        for i, rung in enumerate(_RUNG_AT):
+            noisy[f"{RUNGS}:{rung}"] = flat[i::rungs]
         return noisy
 
     def _noised(self, sums: list[int], scale: float) -> list[Noisy]:
         variance = 2 * scale * scale
         return [Noisy(float(n), variance) for n in self._noise(sums, scale)]
+
+
+def _tallying(source: TallySource | ScoredSource) -> TallySource:
+    """The source's own tallies, or its decisions tallied in Python. (By its attribute,
+    not isinstance: a runtime protocol's answer is cached per class.)"""
+    if hasattr(source, "tallied"):
+        return cast(TallySource, source)
+    return TalliedRows(source)
 
 
 def _highest_version(contract: Contract, playbook: Playbook) -> int:
@@ -295,15 +290,6 @@ def _highest_version(contract: Contract, playbook: Playbook) -> int:
     except PlaybookError:  # a kept file that no longer loads: its versions are unknown
         kept = []
     return max([playbook.version, *kept])
-
-
-def _latest_per_person(rows: Sequence[ScoredDecision]) -> list[ScoredDecision]:
-    """Each person's latest decision in the window: the one that counts. (In C loops:
-    a store that reads rows in time order skips the sort.)"""
-    times = list(map(_DECIDED_AT, rows))
-    if any(map(gt, times, islice(times, 1, None))):
-        rows = [rows[i] for i in sorted(range(len(rows)), key=times.__getitem__)]
-    return list(dict(zip(map(_PSEUDONYM, rows), rows, strict=True)).values())
 
 
 def _scales(epsilon: float, stats: Sequence[Statistic]) -> tuple[ReleasedStatistic, ...]:

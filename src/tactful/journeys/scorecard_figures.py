@@ -18,12 +18,12 @@ discrete Laplace variance is at most that).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
 
-from tactful.journeys.outcomes import AgentVerdict, OutcomeReport
+from tactful.journeys.outcomes import AgentVerdict
 from tactful.journeys.playbook import Rung
+from tactful.journeys.tallies import Clamped, Counted, PersonValue, Reported
 from tactful.privacy.journey_specs import Outcome, SuccessMetric
 
 Z_95 = 1.959963984540054
@@ -43,51 +43,18 @@ class Bounds:
 class Statistic:
     name: str
     sensitivity: int
-    total: Callable[[Sequence[OutcomeReport]], int]  # each person's value clamped first
+    value: PersonValue  # what each person adds to the sum, clamped first
 
 
-def _flag(field: str) -> Callable[[Sequence[OutcomeReport]], int]:
-    get = attrgetter(field)
-    return lambda reports: list(map(get, reports)).count(True)
+def _flag(field: str) -> Counted:
+    return Counted(((field, True),))
 
 
-def _capped(field: str, cap: int) -> Callable[[Sequence[OutcomeReport]], int]:
-    get = attrgetter(field)
-    return lambda reports: sum(
-        min(cap, max(0, round(v))) for v in map(get, reports) if v is not None
-    )
-
-
-def _reported(field: str) -> Callable[[Sequence[OutcomeReport]], int]:
-    get = attrgetter(field)
-    return lambda reports: len(reports) - list(map(get, reports)).count(None)
-
-
-def _first_contact(reports: Sequence[OutcomeReport]) -> int:
-    return sum(
-        1
-        for r in reports
-        if r.resolved is True and r.reopened is not True and r.handed_off is not True
-    )
-
-
-def _handoff_resolved(reports: Sequence[OutcomeReport]) -> int:
-    return sum(
-        1 for r in reports if r.handed_off is True and r.resolved is True and r.reopened is not True
-    )
-
-
-def _effort(reports: Sequence[OutcomeReport]) -> int:
-    return sum(min(7, max(1, v)) for v in map(_EFFORT, reports) if v is not None)
-
-
-def _used(reports: Sequence[OutcomeReport]) -> int:
-    return list(map(_VERDICT, reports)).count(AgentVerdict.USED)
-
-
-_EFFORT = attrgetter("effort")
-_VERDICT = attrgetter("agent_verdict")
-
+# Resolved, and neither reopened nor handed off.
+_FIRST_CONTACT = Counted((("resolved", True),), (("reopened", True), ("handed_off", True)))
+# Handed off, resolved, and not reopened.
+_HANDOFF_RESOLVED = Counted((("handed_off", True), ("resolved", True)), (("reopened", True),))
+_USED = Counted((("agent_verdict", AgentVerdict.USED.value),))
 
 PEOPLE = "people"
 RUNGS = "rungs"  # the people on each rung: a histogram, sensitivity 1
@@ -102,34 +69,34 @@ def statistics(
     metric needs."""
     ttr, handle, amount = bounds.time_to_resolution_s, bounds.handle_time_s, bounds.recovered_amount
     general = [
-        (Outcome.EFFORT, Statistic("effort_reported", 1, _reported("effort"))),
-        (Outcome.EFFORT, Statistic("effort_sum", 7, _effort)),
+        (Outcome.EFFORT, Statistic("effort_reported", 1, Reported("effort"))),
+        (Outcome.EFFORT, Statistic("effort_sum", 7, Clamped("effort", 1, 7))),
         (
             Outcome.TIME_TO_RESOLUTION,
-            Statistic("time_to_resolution_reported", 1, _reported("time_to_resolution_s")),
+            Statistic("time_to_resolution_reported", 1, Reported("time_to_resolution_s")),
         ),
         (
             Outcome.TIME_TO_RESOLUTION,
-            Statistic("time_to_resolution_sum", ttr, _capped("time_to_resolution_s", ttr)),
+            Statistic("time_to_resolution_sum", ttr, Clamped("time_to_resolution_s", 0, ttr)),
         ),
         (Outcome.CONTAINED, Statistic("contained", 1, _flag("contained"))),
-        (Outcome.RESOLVED, Statistic("first_contact_resolution", 1, _first_contact)),
+        (Outcome.RESOLVED, Statistic("first_contact_resolution", 1, _FIRST_CONTACT)),
         (Outcome.REOPENED, Statistic("reopened", 1, _flag("reopened"))),
         (Outcome.HANDED_OFF, Statistic("handed_off", 1, _flag("handed_off"))),
-        (Outcome.HANDED_OFF, Statistic("handoff_resolved", 1, _handoff_resolved)),
-        (Outcome.AGENT_VERDICT, Statistic("verdict_reported", 1, _reported("agent_verdict"))),
-        (Outcome.AGENT_VERDICT, Statistic("verdict_used", 1, _used)),
+        (Outcome.HANDED_OFF, Statistic("handoff_resolved", 1, _HANDOFF_RESOLVED)),
+        (Outcome.AGENT_VERDICT, Statistic("verdict_reported", 1, Reported("agent_verdict"))),
+        (Outcome.AGENT_VERDICT, Statistic("verdict_used", 1, _USED)),
         (Outcome.COMPLAINT, Statistic("complaint", 1, _flag("complaint"))),
     ]
     for_metric = {
         SuccessMetric.ACTIVATION_RATE: [Statistic("converted", 1, _flag("converted"))],
         SuccessMetric.CHURN_REDUCTION: [Statistic("abandoned", 1, _flag("abandoned"))],
         SuccessMetric.RECOVERED_REVENUE: [
-            Statistic("recovered_amount_sum", amount, _capped("recovered_amount", amount))
+            Statistic("recovered_amount_sum", amount, Clamped("recovered_amount", 0, amount))
         ],
         SuccessMetric.HANDLE_TIME_REDUCTION: [
-            Statistic("handle_time_reported", 1, _reported("handle_time_s")),
-            Statistic("handle_time_sum", handle, _capped("handle_time_s", handle)),
+            Statistic("handle_time_reported", 1, Reported("handle_time_s")),
+            Statistic("handle_time_sum", handle, Clamped("handle_time_s", 0, handle)),
         ],
     }
     found = [stat for reads, stat in general if reads in declared]

@@ -12,7 +12,7 @@ from tactful.journeys.outcomes import AgentVerdict, OutcomeReport, RecordedOutco
 
 # The report's fields, in the table's order (one nullable column each).
 REPORT_FIELDS = tuple(f.name for f in fields(OutcomeReport))
-_FLAGS = frozenset(f.name for f in fields(OutcomeReport) if f.type == "bool | None")
+FLAGS = frozenset(f.name for f in fields(OutcomeReport) if f.type == "bool | None")
 COLUMNS = "decision_id, pseudonym, purpose, journey, recorded_at_us, " + ", ".join(REPORT_FIELDS)
 WIDTH = 5 + len(REPORT_FIELDS)
 
@@ -28,7 +28,7 @@ def row_of(outcome: RecordedOutcome) -> tuple[Any, ...]:
 def report_of(values: Sequence[Any]) -> OutcomeReport:
     """The report a row's REPORT_FIELDS columns store."""
     kept: dict[str, Any] = {
-        name: (bool(v) if name in _FLAGS else v)
+        name: (bool(v) if name in FLAGS else v)
         for name, v in zip(REPORT_FIELDS, values, strict=True)
         if v is not None
     }
@@ -56,7 +56,7 @@ SCORED_COLUMNS = (
     " m.offered_at_us, o.id, " + ", ".join(f"o.{name}" for name in REPORT_FIELDS)
 )
 _EMPTY = OutcomeReport()
-_FLAG_AT = tuple(i for i, name in enumerate(REPORT_FIELDS) if name in _FLAGS)
+_FLAG_AT = tuple(i for i, name in enumerate(REPORT_FIELDS) if name in FLAGS)
 _VERDICT_AT = REPORT_FIELDS.index("agent_verdict")
 _VERDICTS: dict[Any, Any] = {None: None, **{v.value: v for v in AgentVerdict}}
 _REPORT = 8  # where the report's columns start

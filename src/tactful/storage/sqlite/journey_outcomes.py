@@ -10,14 +10,36 @@ the reasons the journey memory gives (journey_memory.py).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from tactful.journeys.outcomes import RecordedOutcome, ScoredDecision
-from tactful.storage import outcome_rows
+from tactful.journeys.tallies import PersonValue, Tally
+from tactful.storage import outcome_rows, outcome_tallies
 from tactful.storage.outcome_rows import COLUMNS, SCORED_COLUMNS, WIDTH
 from tactful.storage.sqlite.behavior_schema import migrations
 from tactful.storage.sqlite.connection import connect
 from tactful.storage.sqlite.errors import translated
+
+# Each person's latest decision in one covering read of the `recall` index (pseudonym,
+# journey, time, and the decision id it carries): the greatest time, then decision id,
+# as one text (times are after 1970, so their zero-padded digits sort as numbers).
+# The decision ids come out sorted, so the lookups of their rows and outcomes walk
+# the tables in order (half the time of looking them up in the people's order); a
+# window function over the journey's rows would sort them all.
+_DIALECT = outcome_tallies.Dialect(
+    chosen=(
+        "SELECT d.decision_id, d.playbook_version, d.arm, d.action, d.rung FROM ("
+        " SELECT substr(MAX(printf('%019d', offered_at_us) || decision_id), 20) AS decision_id"
+        " FROM journey_memory INDEXED BY journey_memory_recall"
+        " WHERE journey = :journey AND offered_at_us >= :since AND offered_at_us < :until"
+        " GROUP BY pseudonym ORDER BY 1) l"
+        " JOIN journey_memory d ON d.decision_id = l.decision_id"
+    ),
+    floor=lambda value: f"CAST({value} AS INTEGER)",  # truncates: the floor of a positive
+    one=lambda field: f"MAX(o.{field})",
+    outcomes="journey_outcomes x INDEXED BY journey_outcomes_decision",
+)
 
 
 @translated
@@ -48,6 +70,17 @@ class SqliteJourneyOutcomes:
                 [journey, since_us, until_us],
             )
             return outcome_rows.merged(rows)
+
+    def tallied(
+        self, journey: str, since_us: int, until_us: int, values: Sequence[PersonValue]
+    ) -> list[Tally]:
+        """The scorecard's tallies, summed in one statement (storage/outcome_tallies.py)."""
+        sql = outcome_tallies.statement(_DIALECT, values)
+        with self._reading:
+            rows = self._reader.conn.execute(
+                sql, {"journey": journey, "since": since_us, "until": until_us}
+            ).fetchall()
+        return outcome_tallies.tallies(rows)
 
     def close(self) -> None:
         with self._writing, self._reading:
