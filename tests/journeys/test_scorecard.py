@@ -278,7 +278,7 @@ def test_a_version_above_the_live_one_left_by_a_rollback_still_counts(
     rows = Rows([scored(f"p{i}") for i in range(25)])
     rows.rows = [replace(r, playbook_version=2) for r in rows.rows]
     rolled_back = SimpleNamespace(version=2)  # what releases.history lists of the kept v2
-    monkeypatch.setattr(scorecard_module, "history", lambda contract, journey: [rolled_back])
+    monkeypatch.setattr(scorecard_module, "history", lambda contract, journey, store: [rolled_back])
     card = release(scorecards(rows))
     assert {g.playbook_version for g in card.groups} == {1, 2}
     v2 = next(g for g in card.groups if g.playbook_version == 2 and g.arm == "treatment")

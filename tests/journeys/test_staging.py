@@ -32,6 +32,7 @@ from tactful.journeys.releases import (
     staged,
     widen,
 )
+from tactful.journeys.scorecard import Bounds, Scorecards
 from tactful.journeys.staging import POINTER, StagedRollout
 from tactful.privacy.contract import Contract
 from tactful.privacy.keyring import KeyringWatcher, create_keyring
@@ -43,6 +44,7 @@ from tests.api.test_journeys import next_action
 from tests.conftest import T0, Tactful, email
 from tests.journeys.test_engine import FRONTEND, Consent, Handoffs, Pseudonyms
 from tests.journeys.test_releases import configured, contract_of, folder, records, version_2
+from tests.journeys.test_scorecard import ANALYST, Ledger, Rows, no_noise, scored
 
 __all__ = ["folder"]  # the fixture, shared with test_releases
 
@@ -311,3 +313,18 @@ def test_a_staging_that_does_not_read_is_withdrawn_by_a_rollback_and_recorded(
     assert method == "tactful.cli/journeys.rollback"
     assert reason.startswith("journey checkout_recovery: version 1 -> 1 (a staging that does not")
     assert "gone.toml" in reason and reason.endswith(": clean up")
+
+
+def test_the_scorecard_counts_a_staged_versions_decisions(folder: Path) -> None:
+    """The scorecard's cells run to the highest version the journey has had, staged
+    ones included: a staging's decisions are the ones its guard and its owner judge."""
+    contract = contract_of(folder)
+    stage(contract, JOURNEY, version_2(folder), 0.5)
+    catalogue = JourneyCatalogue(contract)
+    rows = Rows([replace(scored(f"p{i}", action="retry_payment"), playbook_version=1 + i % 2)
+                 for i in range(40)])  # fmt: skip
+    cards = Scorecards(contract, catalogue.playbooks, rows, Ledger(), budget=1.0,
+                       bounds=Bounds(min_people=1), noise=no_noise)  # fmt: skip
+    card = cards.release(ANALYST, JOURNEY, 0, 86_400_000_000, 1.0, now=T0)
+    people = {(g.playbook_version, g.arm): g.people for g in card.groups if g.action == ""}
+    assert people[(1, "treatment")] == 20 and people[(2, "treatment")] == 20

@@ -164,6 +164,7 @@ def open_domain(
         journey_outcomes,
         budget_ledger,
         budget=settings.insights_budget,
+        releases=releases,
     )
     # A journey's purpose is the contract's: a promotion never changes it (releases.py).
     outcomes = OutcomeRecorder(

@@ -215,6 +215,7 @@ class Sources:
                 self._outcomes,
                 self._ledger,
                 budget=self._settings.insights_budget,
+                releases=self._releases,
             )
         return self._scorecards.release(
             actor, journey, since_us, until_us, epsilon, now=now, owed=owed

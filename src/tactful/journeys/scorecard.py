@@ -49,7 +49,8 @@ from typing import cast
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.holdout import Arm
 from tactful.journeys.playbook import Playbook, Rung
-from tactful.journeys.releases import history
+from tactful.journeys.release_store import ReleaseStore
+from tactful.journeys.releases import history, staged
 from tactful.journeys.scorecard_figures import (
     PEOPLE,
     RUNGS,
@@ -164,8 +165,10 @@ class Scorecards:
         budget: float,
         bounds: Bounds = DEFAULT_BOUNDS,
         noise: Noise = _dp.add_discrete_laplace_noise,
+        releases: ReleaseStore | None = None,  # where the versions are kept; None: files
     ) -> None:
         self._contract = contract
+        self._releases = releases
         self._playbooks = playbooks
         self._source = source
         self._ledger = ledger
@@ -195,7 +198,7 @@ class Scorecards:
         metric = spec.success_metric
         stats = statistics(spec.outcomes, metric, self._bounds)
         released = _scales(epsilon, stats)
-        cells = _Cells.of(playbook, _highest_version(self._contract, playbook))
+        cells = _Cells.of(playbook, _highest_version(self._contract, playbook, self._releases))
         with self._ledger.transaction(actor.name) as ledger:
             before = ledger.spent
             if before + epsilon > self._budget + _ROUNDING_SLACK:
@@ -282,14 +285,23 @@ def _tallying(source: TallySource | ScoredSource) -> TallySource:
     return TalliedRows(source)
 
 
-def _highest_version(contract: Contract, playbook: Playbook) -> int:
-    """The highest version the journey has had: the live one, or one a rollback left in
-    the history (its decisions still count)."""
+def _highest_version(
+    contract: Contract, playbook: Playbook, releases: ReleaseStore | None = None
+) -> int:
+    """The highest version the journey has had, where the servers keep its versions: the
+    live one, one a rollback left in the history, or one staged for a share of the
+    treatment arm (their decisions count). Public, as the cells must be: never read off
+    the decisions."""
     try:
-        kept = [v.version for v in history(contract, playbook.journey)]
-    except PlaybookError:  # a kept file that no longer loads: its versions are unknown
+        kept = [v.version for v in history(contract, playbook.journey, releases)]
+    except PlaybookError:  # a kept version that no longer loads: its number is unknown
         kept = []
-    return max([playbook.version, *kept])
+    try:
+        staging = staged(contract, playbook.journey, releases)
+    except PlaybookError:
+        staging = None
+    trying = [] if staging is None else [staging.version.version]
+    return max([playbook.version, *kept, *trying])
 
 
 def _scales(epsilon: float, stats: Sequence[Statistic]) -> tuple[ReleasedStatistic, ...]:
