@@ -318,9 +318,9 @@ ONE_PROBLEM = {
         "text values",
     ),
     "unknown attribute type": (
-        attribute("page_viewed", "path", type="text", max_length=512),
+        attribute("page_viewed", "path", type="blob", max_length=512),
         "events.page_viewed.attributes.path.type",
-        "'text' is not one of string, int",
+        "'blob' is not one of string, int",
     ),
     "attribute not a table": (
         lambda d: d["events"]["page_viewed"]["attributes"].__setitem__("path", "string"),
