@@ -65,7 +65,7 @@ def test_example_contract_loads() -> None:
         "onboarding",
         "support_triage",
     ]
-    assert len(contract.events) == 18
+    assert len(contract.events) == 19
     assert {"plan_selected", "doc_opened", "ticket_created", "chat_intent_detected"} <= set(
         contract.events
     )

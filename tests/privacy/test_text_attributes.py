@@ -76,8 +76,9 @@ def test_a_text_attribute_keeps_its_labels_and_never_itself() -> None:
     assert event.kept("message") is None  # the text: never kept
     assert event.kept("message_sentiment") is not None
     assert event.texts(Derived.INTENT) == ("message",)
-    assert contract.states.intent.text_intents == {"chat_message": ("message",)}
-    assert contract.states.frustration.text_sentiments == {"chat_message": ("message",)}
+    both = {"support_message": ("message",), "chat_message": ("message",)}
+    assert contract.states.intent.text_intents == both
+    assert contract.states.frustration.text_sentiments == both
 
 
 def test_only_the_labels_derived_are_kept() -> None:
@@ -88,13 +89,24 @@ def test_only_the_labels_derived_are_kept() -> None:
         "message_language",
         "message_classifier",
     }
-    assert contract.states.intent.text_intents == {}
-    assert contract.states.frustration.text_sentiments == {}
+    assert "chat_message" not in contract.states.intent.text_intents
+    assert "chat_message" not in contract.states.frustration.text_sentiments
+
+
+def without_text(document: dict[str, Any]) -> None:
+    """The example without its one text attribute, and the signals over its labels."""
+    del document["events"]["support_message"]
+    for name in ("last_message_intent", "last_message_sentiment", "last_message_language"):
+        del document["signals"][name]
+    for purpose in document["purposes"].values():
+        for key in ("collects", "releases_signals"):
+            purpose[key] = [n for n in purpose[key] if "message" not in n]
 
 
 def test_a_contract_without_text_reads_no_text() -> None:
-    contract = parse_contract(copy.deepcopy(EXAMPLE_DOCUMENT))
+    contract = parse_contract(document_with(without_text))
     assert contract.states.intent.text_intents == {}
+    assert contract.states.frustration.text_sentiments == {}
     assert all(not e.labels for e in contract.events.values())
 
 
@@ -204,7 +216,7 @@ def test_the_fusion_keys_have_defaults_and_read_their_values() -> None:
     assert contract.states.intent.text_weight == 1.5
     assert contract.states.frustration.negative_text_below == -0.8
     assert contract.states.frustration.negative_text_high_at == 1
-    assert contract.states.intent.text_intents == {"chat_message": ("message",)}
+    assert contract.states.intent.text_intents["chat_message"] == ("message",)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def check_attributes(
 def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
     """What is wrong with `value` for `spec`, or None."""
     kind = spec.type
-    if kind in (AttributeType.STRING, AttributeType.ENUM):
+    # Never echo a text value: a person's words must not reach an error reply or a log.
+    if kind in (AttributeType.STRING, AttributeType.ENUM, AttributeType.TEXT):
         if not isinstance(value, str):
             return f"must be a {kind} (string_value), got {_kind_of(value)}"
         if spec.max_length is not None and len(value) > spec.max_length:
