@@ -61,7 +61,9 @@ def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
         if spec.max_length is not None and len(value) > spec.max_length:
             return f"is {len(value)} characters; at most {spec.max_length}"
         if kind is AttributeType.ENUM and value not in spec.values:
-            return f"{value!r} is not one of {', '.join(sorted(spec.values))}"
+            # Not repeated either: a client that sends a person's words here by mistake
+            # must not have them copied into an error reply or a log.
+            return f"is not one of {', '.join(sorted(spec.values))}"
         return None
     expected: dict[AttributeType, tuple[type, ...]] = {
         AttributeType.INT: (int,),
