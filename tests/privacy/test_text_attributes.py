@@ -12,6 +12,7 @@ import pytest
 
 import tactful.privacy.text_attributes
 from tactful.privacy.contract import AttributeType, parse_contract
+from tactful.privacy.explain import explain
 from tactful.privacy.text_attributes import Derived
 from tests.privacy.test_contract import EXAMPLE_DOCUMENT, places, problems_of
 
@@ -196,6 +197,20 @@ def test_a_distinct_signal_reads_a_label() -> None:
     edit = signal(kind="distinct", event="chat_message", attribute="message_language", window="7d")
     contract = parse_contract(document_with(with_chat(), edit))
     assert contract.signals["chat"].attribute == "message_language"
+
+
+def test_explain_says_the_words_are_not_kept() -> None:
+    contract = parse_contract(
+        document_with(with_chat({"type": "text", "max_length": 9, "derive": ["language"]}))
+    )
+    said = explain(contract, "support_triage")
+    assert (
+        "support_message (channel, message [a person's words: never kept, only their"
+        " intent, sentiment and language labels])" in said
+    )
+    assert (
+        "chat_message (message [a person's words: never kept, only their language labels])" in said
+    )
 
 
 def test_text_attributes_doctests() -> None:
