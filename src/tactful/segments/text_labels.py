@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tactful.privacy.errors import PrivacyError
 from tactful.privacy.text_attributes import INTENT_LABELS, SENTIMENTS, Derived
 from tactful.segments.store import AttributeScalar
 
@@ -43,9 +42,10 @@ class TextClassifier(Protocol):
     def classify(self, text: str) -> TextLabels: ...
 
 
-class TextNotClassified(PrivacyError):
+class TextNotClassified(Exception):
     """The classifier failed on a text attribute (named, never echoed): nothing of the
-    batch is stored."""
+    batch is stored. Not a PrivacyError: the server logs it, as any fault of its own,
+    so an operator sees a classifier that fails; its message names the attribute only."""
 
 
 def kept_labels(
