@@ -139,3 +139,11 @@ def test_without_a_classifier_text_is_refused_and_other_events_pass() -> None:
 
 def test_text_labels_doctests() -> None:
     assert doctest.testmod(tactful.segments.text_labels).failed == 0
+
+
+def test_a_client_cannot_send_labels_of_its_own() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        prepared(FakeClassifier(), message(WORDS, message_intent="purchasing"))
+    (violation,) = refused.value.violations
+    assert violation.field == "events[0].attributes.message_intent"
+    assert "not declared" in violation.description
