@@ -14,10 +14,15 @@ next action on the checkout_recovery journey, prints it with the explanation the
 person would see, reports that the person refused it, and shows the next decision
 (the engine does not offer a refused action again where its playbook says so).
 
+With --support-token (support_widget's token, or TACTFUL_SUPPORT_TOKEN), a support
+conversation too: two help pages and a message in the person's words, which the
+server classifies and forgets (only the labels are kept); it prints the message's
+intent and sentiment and the support_triage journey's next action.
+
 Options: --target HOST:PORT (default 127.0.0.1:50051), --token TOKEN,
 --email ADDRESS (the person the events are about), --tls-ca FILE (the CA that
 signed the server's certificate: TLS instead of plaintext) with --tls-cert FILE
---tls-key FILE (a client certificate, for mutual TLS).
+--tls-key FILE (a client certificate, for mutual TLS), --support-token TOKEN.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s), PEM: use TLS")
     parser.add_argument("--tls-cert", metavar="FILE", help="client certificate, PEM (mTLS)")
     parser.add_argument("--tls-key", metavar="FILE", help="its private key, PEM (mTLS)")
+    parser.add_argument(
+        "--support-token",
+        default=os.environ.get("TACTFUL_SUPPORT_TOKEN"),
+        help="support_widget's token: send a support conversation too",
+    )
     args = parser.parse_args(argv)
     if not args.token and not args.tls_cert:
         parser.error("give --token or set TACTFUL_TOKEN (printed by `make run`)")
@@ -73,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in signals.values.items():
                 print(f"signal {name}: {value}")
             recover_a_checkout(tactful, person, now)
+            if args.support_token:
+                support = connect(
+                    args.target,
+                    args.support_token,
+                    root_ca=args.tls_ca,
+                    plaintext=args.tls_ca is None,
+                )
+                with support:
+                    triage_a_message(support, person, now)
         except TactfulError as error:
             print(f"error: {error}", file=sys.stderr)
             for violation in error.field_violations:
@@ -101,6 +120,30 @@ def recover_a_checkout(tactful: Client, person: Subject, now: datetime) -> None:
         person, "checkout_recovery", step="payment", channel="web", previous=refused
     )
     show(f"after {first.action} was refused", second)
+
+
+MESSAGE = "The export is broken and shows an error every time I try, this is terrible"
+
+
+def triage_a_message(tactful: Client, person: Subject, now: datetime) -> None:
+    """Help pages, then a message in the person's words: its labels, and the next action."""
+    conversation = [
+        Event(person, "page_viewed", now - timedelta(minutes=4), {"path": "/help/export"}),
+        Event(person, "page_viewed", now - timedelta(minutes=3), {"path": "/status"}),
+        Event(
+            person,
+            "support_message",
+            now - timedelta(minutes=1),
+            {"message": MESSAGE, "channel": "chat"},
+        ),
+    ]
+    tactful.record("support_triage", conversation)
+    print("recorded: two help pages and a message (purpose support_triage; the words not kept)")
+    names = ["last_message_intent", "last_message_sentiment", "intent"]
+    read = tactful.signals(person, "support_triage", names).values
+    print(f"the message: intent {read['last_message_intent']}, sentiment "
+          f"{read['last_message_sentiment']}; the journey's intent: {read['intent']}")  # fmt: skip
+    show("support next action", tactful.next_action(person, "support_triage", step="chat"))
 
 
 def show(title: str, decided: NextAction) -> None:

@@ -46,9 +46,32 @@ def run_example(running: Tactful, *options: str) -> subprocess.CompletedProcess[
     )
 
 
+# The support conversation: help pages and a message; its words are classified by the
+# server's classifier and forgotten; the labels and the journey's next action remain.
+WHY_BUG = (
+    "We suggested this because the last error code shown to you, what your last support"
+    " message asked for, the category of the last support ticket and what your recent steps"
+    " suggest you are doing showed a problem this step can fix, for support triage. A person"
+    " from support is available if you prefer."
+)
+EXPECTED_SUPPORT = [
+    "recorded: two help pages and a message (purpose support_triage; the words not kept)",
+    "the message: intent reporting_issue, sentiment negative; the journey's intent:"
+    " reporting_issue",
+    "support next action: bug_report (retry, rung none)",
+    f"  why, as the person sees it: {WHY_BUG}",
+]
+
+
 def test_the_example_over_plaintext(tactful: Tactful) -> None:
     ran = run_example(tactful, "--token", token_for("web_frontend"))
     assert (ran.returncode, ran.stdout.splitlines()) == (0, EXPECTED), ran.stderr
+
+
+def test_the_example_sends_a_support_conversation(tactful: Tactful) -> None:
+    tokens = ["--token", token_for("web_frontend"), "--support-token", token_for("support_widget")]
+    ran = run_example(tactful, *tokens)
+    assert (ran.returncode, ran.stdout.splitlines()) == (0, EXPECTED + EXPECTED_SUPPORT), ran.stderr
 
 
 def test_the_example_over_mutual_tls(start_tactful: Callable[..., Tactful], tmp_path: Path) -> None:

@@ -683,8 +683,8 @@ def test_the_canary_scan_would_find_a_leak(tactful: Tactful) -> None:
 
 
 def test_a_refused_attribute_value_is_not_copied_into_the_access_log(tactful: Tactful) -> None:
-    """A client that puts an identifier where an enum value belongs gets it back in the
-    error; the access log, kept for years, must hold names only."""
+    """A client that puts an identifier where an enum value belongs: the error names the
+    attribute, and the access log, kept for years, must hold names only."""
     bad = common_pb2.Event(
         subject=email("someone@example.com"),
         type="login_failed",

@@ -328,7 +328,7 @@ def test_each_loads_bound_to_its_purpose_and_reads_only_what_it_releases(journey
     assert "@" in book.owner and book.version >= 1
     kinds = [a.kind for a in book.actions.values()]
     assert ActionKind.CLARIFY in kinds and ActionKind.HANDOFF in kinds
-    assert 3 <= len(book.cases) <= 6
+    assert 3 <= len(book.cases) <= 10  # support_triage: six, and four with a message
     for action in book.actions.values():
         assert action.template.endswith(".v1")
         read = action.reads()

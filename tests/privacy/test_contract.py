@@ -65,7 +65,7 @@ def test_example_contract_loads() -> None:
         "onboarding",
         "support_triage",
     ]
-    assert len(contract.events) == 18
+    assert len(contract.events) == 19
     assert {"plan_selected", "doc_opened", "ticket_created", "chat_intent_detected"} <= set(
         contract.events
     )
@@ -318,9 +318,9 @@ ONE_PROBLEM = {
         "text values",
     ),
     "unknown attribute type": (
-        attribute("page_viewed", "path", type="text", max_length=512),
+        attribute("page_viewed", "path", type="blob", max_length=512),
         "events.page_viewed.attributes.path.type",
-        "'text' is not one of string, int",
+        "'blob' is not one of string, int",
     ),
     "attribute not a table": (
         lambda d: d["events"]["page_viewed"]["attributes"].__setitem__("path", "string"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import doctest
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from tactful.privacy.journey_states import (
     ACTION_KINDS,
     DEFAULT_STATES,
     INTENTS,
+    NO_TEXT,
     JourneyStates,
     State,
 )
@@ -40,12 +42,23 @@ def test_the_names_kept_as_text_equal_the_enums_they_stand_for() -> None:
     assert list(INTENTS) == [i.value for i in Intent if i is not Intent.UNKNOWN]
 
 
+def without_text(states: JourneyStates) -> JourneyStates:
+    """The states less where the contract's text labels are, which its events decide."""
+    return replace(
+        states,
+        intent=replace(states.intent, text_intents=NO_TEXT),
+        frustration=replace(states.frustration, text_sentiments=NO_TEXT),
+    )
+
+
 def test_a_contract_without_the_sections_gets_the_defaults() -> None:
-    assert parse_contract(WITHOUT_STATES).states == DEFAULT_STATES == JourneyStates()
+    states = parse_contract(WITHOUT_STATES).states
+    assert without_text(states) == DEFAULT_STATES == JourneyStates()
+    assert states.intent.text_intents == {"support_message": ("message",)}
 
 
 def test_the_example_declares_the_defaults_and_names_its_high_value_segments() -> None:
-    states = parse_contract(EXAMPLE_DOCUMENT).states
+    states = without_text(parse_contract(EXAMPLE_DOCUMENT).states)
     assert (states.intent, states.frustration, states.uncertainty) == (
         DEFAULT_STATES.intent,
         DEFAULT_STATES.frustration,

@@ -62,7 +62,14 @@ class Stores:
     def recorder(self, vault: Any = None) -> EventRecorder:
         """The ingest path of the server (create_server), optionally over another vault."""
         d = self.domain
-        return EventRecorder(d.contract, d.pseudonymizer, vault or d.vault, d.store, d.tombstones)
+        return EventRecorder(
+            d.contract,
+            d.pseudonymizer,
+            vault or d.vault,
+            d.store,
+            d.tombstones,
+            classifier=d.text_classifier,
+        )
 
     def record(
         self,

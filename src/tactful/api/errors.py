@@ -48,6 +48,7 @@ from tactful.privacy.errors import (
     Violation,
 )
 from tactful.privacy.vault import EpochRefused, VaultKeyBehind
+from tactful.segments.text_labels import TextNotClassified
 
 log = logging.getLogger("tactful.server")
 
@@ -91,6 +92,8 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     ContractError: grpc.StatusCode.INTERNAL,
     VaultError: grpc.StatusCode.INTERNAL,
     EpochRefused: grpc.StatusCode.INTERNAL,  # the vault settles it; never reaches here
+    # No classifier, or one that failed: a fault of the server's; nothing was stored.
+    TextNotClassified: grpc.StatusCode.INTERNAL,
     PrivacyError: grpc.StatusCode.INTERNAL,
 }
 _SAFE_TO_SHOW = (

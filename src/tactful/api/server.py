@@ -107,7 +107,14 @@ async def create_server(
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tactful-writer")
     writer = telemetry.count_writer(executor)  # its depth is a metric
     writes = Writer(writer)
-    recorder = EventRecorder(contract, pseudonymizer, domain.vault, domain.store, domain.tombstones)
+    recorder = EventRecorder(
+        contract,
+        pseudonymizer,
+        domain.vault,
+        domain.store,
+        domain.tombstones,
+        classifier=domain.text_classifier,
+    )
     readers = (
         ThreadPoolExecutor(max_workers=count, thread_name_prefix="tactful-reader")
         if (count := stores.read_threads(settings))

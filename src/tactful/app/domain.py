@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from tactful.app import stores
 from tactful.app.settings import Settings
+from tactful.app.text import open_classifier
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
 from tactful.journeys.holdout import Holdouts
@@ -26,7 +27,7 @@ from tactful.lifecycle.rekey import Rekeyer, RekeyReport, describe_renormalizati
 from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import AccessQuery, record_as_dict
 from tactful.privacy.consent import ConsentRecorder
-from tactful.privacy.contract import Contract, check_principals, load_contract
+from tactful.privacy.contract import AttributeType, Contract, check_principals, load_contract
 from tactful.privacy.errors import ContractError
 from tactful.privacy.insights import Insights
 from tactful.privacy.keyring import KeyringWatcher, add_holdout_key
@@ -38,6 +39,7 @@ from tactful.segments.minimum import MinimumSegmentSize
 from tactful.segments.reader import Reader
 from tactful.segments.release import Releaser
 from tactful.segments.store import tracked_by
+from tactful.segments.text_labels import TextClassifier
 
 
 def utc_now() -> datetime:
@@ -68,6 +70,7 @@ class Domain:
     journey_outcomes: stores.Outcomes
     outcomes: OutcomeRecorder
     releases: ReleaseStore | None = None  # the journeys' versions, followed
+    text_classifier: TextClassifier | None = None  # ingest's, when the contract has text
 
     def close(self) -> None:
         if self.releases is not None:
@@ -191,6 +194,15 @@ def open_domain(
         journey_outcomes,
         outcomes,
         releases,
+        open_classifier() if _has_text(contract) else None,
+    )
+
+
+def _has_text(contract: Contract) -> bool:
+    return any(
+        spec.type is AttributeType.TEXT
+        for event in contract.events.values()
+        for spec in event.attributes.values()
     )
 
 

@@ -487,8 +487,15 @@ def _case_events(
         if not isinstance(attributes, dict):
             problems.append(f"{place}.attributes: must be a table")
             continue
-        for attribute in sorted(set(attributes) - set(event.attributes)):
-            problems.append(f"{place}.attributes.{attribute}: not an attribute of event {kind!r}")
+        for attribute in sorted(a for a in attributes if event.kept(a) is None):
+            problems.append(
+                f"{place}.attributes.{attribute}: "
+                + (
+                    "text is never kept, nor classified here; give its labels instead"
+                    if attribute in event.attributes
+                    else f"not an attribute of event {kind!r}"
+                )
+            )
         assert isinstance(kind, str)
         events.append(CaseEvent(kind, dict(attributes)))
     return tuple(events)

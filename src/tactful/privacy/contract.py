@@ -20,8 +20,16 @@ from typing import Any, TypeVar
 from tactful.privacy.errors import ContractError
 from tactful.privacy.journey_specs import JourneySpec, parse_global_holdout, parse_journey
 from tactful.privacy.journey_states import DEFAULT_STATES, JourneyStates
-from tactful.privacy.journey_states_reader import parse_journey_states
+from tactful.privacy.journey_states_reader import TextSources, parse_journey_states
 from tactful.privacy.rules import Rule, parse_rule
+from tactful.privacy.text_attributes import (
+    INTENT_LABELS,
+    SENTIMENTS,
+    Derived,
+    Kept,
+    kept_names,
+    parse_derive,
+)
 
 
 class LegalBasis(StrEnum):
@@ -43,6 +51,7 @@ class AttributeType(StrEnum):
     BOOL = "bool"
     ENUM = "enum"
     TIMESTAMP = "timestamp"
+    TEXT = "text"  # a person's words: classified at ingest, never kept (text_attributes.py)
 
 
 @dataclass(frozen=True)
@@ -50,13 +59,26 @@ class AttributeSpec:
     type: AttributeType
     max_length: int | None = None
     values: frozenset[str] = frozenset()
+    derive: frozenset[Derived] = frozenset()  # text only: the labels kept instead
 
 
 @dataclass(frozen=True)
 class EventType:
     name: str
     description: str
-    attributes: Mapping[str, AttributeSpec]
+    attributes: Mapping[str, AttributeSpec]  # as sent
+    # The labels kept instead of each text attribute (text_attributes.kept_names).
+    labels: Mapping[str, AttributeSpec] = field(default_factory=dict)
+
+    def kept(self, name: str) -> AttributeSpec | None:
+        """The spec of attribute `name` as stored: a declared one that is not text, or
+        a text attribute's label; None for anything never kept."""
+        spec = self.attributes.get(name) or self.labels.get(name)
+        return None if spec is None or spec.type is AttributeType.TEXT else spec
+
+    def texts(self, derived: Derived) -> tuple[str, ...]:
+        """The text attributes that derive `derived`, in declared order."""
+        return tuple(n for n, s in self.attributes.items() if derived in s.derive)
 
 
 class SignalKind(StrEnum):
@@ -195,10 +217,17 @@ def parse_contract(document: Mapping[str, Any], *, source: str = "<contract>") -
         for name, raw in checker.table(document, "journeys").items()
     }
     holdout = parse_global_holdout(checker, document)
-    states = parse_journey_states(checker, document, events, segments)
+    states = parse_journey_states(checker, document, events, segments, _text_sources(events))
     if checker.problems:
         raise ContractError(source, checker.problems)
     return Contract(source, events, segments, signals, purposes, journeys, states, holdout)
+
+
+def _text_sources(events: Mapping[str, EventType]) -> TextSources:
+    def by_event(derived: Derived) -> dict[str, tuple[str, ...]]:
+        return {name: found for name, e in events.items() if (found := e.texts(derived))}
+
+    return TextSources(by_event(Derived.INTENT), by_event(Derived.SENTIMENT))
 
 
 def unknown_keys(where: str, table: Mapping[str, Any], known: Iterable[str]) -> list[str]:
@@ -230,7 +259,7 @@ _TOP_LEVEL_KEYS = (
     "states",
 )
 _EVENT_KEYS = ("description", "attributes")
-_ATTRIBUTE_KEYS = ("type", "max_length", "values")
+_ATTRIBUTE_KEYS = ("type", "max_length", "values", "derive")
 _SIGNAL_KEYS = ("description", "kind", "event", "attribute", "window")
 _SEGMENT_KEYS = ("description", "rule")
 _PURPOSE_KEYS = (
@@ -331,7 +360,35 @@ def _event(checker: _Checker, name: str, raw: Mapping[str, Any]) -> EventType:
         attr: _attribute(checker, f"{where}.attributes.{attr}", spec)
         for attr, spec in checker.table(raw, "attributes", where).items()
     }
-    return EventType(name, checker.text(raw, "description", where), attributes)
+    labels = _labels(checker, where, attributes)
+    return EventType(name, checker.text(raw, "description", where), attributes, labels)
+
+
+_KEPT_SPECS = {
+    Kept.INTENT: AttributeSpec(AttributeType.ENUM, values=frozenset(INTENT_LABELS)),
+    Kept.SENTIMENT: AttributeSpec(AttributeType.ENUM, values=frozenset(SENTIMENTS)),
+    Kept.TEXT: AttributeSpec(AttributeType.STRING, max_length=64),
+    Kept.NUMBER: AttributeSpec(AttributeType.FLOAT),
+}
+
+
+def _labels(
+    checker: _Checker, where: str, attributes: Mapping[str, AttributeSpec]
+) -> dict[str, AttributeSpec]:
+    """The labels kept for the event's text attributes; a label may not take the name of
+    a declared attribute, whose values it would mix with."""
+    labels: dict[str, AttributeSpec] = {}
+    for name, spec in attributes.items():
+        if spec.type is not AttributeType.TEXT:
+            continue
+        for label, kind in kept_names(name, spec.derive).items():
+            if label in attributes or label in labels:
+                checker.problem(
+                    f"{where}.attributes.{name}",
+                    f"its label {label!r} is the name of another attribute; rename one",
+                )
+            labels[label] = _KEPT_SPECS[kind]
+    return labels
 
 
 def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> AttributeSpec:
@@ -339,12 +396,17 @@ def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> Attribu
     kind = checker.choice(raw, "type", where, AttributeType)
     max_length: Any = raw.get("max_length")
     if not (_is_int(max_length) and max_length > 0):
-        if kind is AttributeType.STRING or max_length is not None:
+        if kind in (AttributeType.STRING, AttributeType.TEXT) or max_length is not None:
             checker.problem(
                 f"{where}.max_length",
-                "strings need a positive max_length; max_length must be a positive integer",
+                f"{kind} needs a positive max_length; max_length must be a positive integer",
             )
         max_length = None
+    derive: frozenset[Derived] = frozenset()
+    if kind is AttributeType.TEXT:
+        derive = parse_derive(checker, where, raw.get("derive"))
+    elif "derive" in raw:
+        checker.problem(f"{where}.derive", 'only a text attribute derives labels (type = "text")')
     values = raw.get("values")
     if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
         if kind is AttributeType.ENUM or values is not None:
@@ -352,7 +414,7 @@ def _attribute(checker: _Checker, where: str, raw: Mapping[str, Any]) -> Attribu
                 f"{where}.values", "enums need a non-empty list of text values; values must be one"
             )
         values = []
-    return AttributeSpec(kind, max_length, frozenset(values))
+    return AttributeSpec(kind, max_length, frozenset(values), derive)
 
 
 def _signal(
@@ -376,7 +438,15 @@ def _signal(
     if kind is SignalKind.COUNT:
         return SignalSpec(name, description, kind, event, window=window)
     attribute = raw.get("attribute")
-    if not isinstance(attribute, str) or attribute not in events[event].attributes:
+    declared = events[event].attributes.get(attribute) if isinstance(attribute, str) else None
+    if declared is not None and declared.type is AttributeType.TEXT:
+        labels = ", ".join(kept_names(str(attribute), declared.derive))
+        checker.problem(
+            f"{where}.attribute",
+            f"{attribute!r} is text, which is never kept; read one of its labels: {labels}",
+        )
+        attribute = None
+    elif not isinstance(attribute, str) or events[event].kept(attribute) is None:
         checker.problem(
             f"{where}.attribute",
             f"attribute {attribute!r} is not declared on event {event}; "

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tactful.privacy.contract import Contract, LegalBasis, Purpose, UndeclaredAttributes
+from tactful.privacy.contract import (
+    AttributeSpec,
+    AttributeType,
+    Contract,
+    LegalBasis,
+    Purpose,
+    UndeclaredAttributes,
+)
+from tactful.privacy.text_attributes import Derived
 
 _BASIS = {
     LegalBasis.CONSENT: "consent: nothing is collected or released for a person "
@@ -22,7 +30,9 @@ def explain(contract: Contract, purpose: str | None = None) -> str:
 def _purpose(contract: Contract, purpose: Purpose) -> str:
     collected = []
     for name in sorted(purpose.collects):
-        attributes = ", ".join(sorted(contract.events[name].attributes)) or "no attributes"
+        declared = contract.events[name].attributes
+        attributes = ", ".join(_attribute(a, declared[a]) for a in sorted(declared))
+        attributes = attributes or "no attributes"
         collected.append(f"{name} ({attributes})")
     undeclared = (
         "removed before anything is stored"
@@ -40,6 +50,15 @@ def _purpose(contract: Contract, purpose: Purpose) -> str:
         f"  released to:  {', '.join(sorted(purpose.principals)) or 'nobody'}",
     ]
     return "\n".join(lines)
+
+
+def _attribute(name: str, spec: AttributeSpec) -> str:
+    """An attribute's name; for text, that the words are not kept and which labels are."""
+    if spec.type is not AttributeType.TEXT:
+        return name
+    derived = [d.value for d in Derived if d in spec.derive]
+    labels = ", ".join(derived[:-1]) + " and " * (len(derived) > 1) + derived[-1]
+    return f"{name} [a person's words: never kept, only their {labels} labels]"
 
 
 def _signals(contract: Contract, purpose: Purpose) -> str:

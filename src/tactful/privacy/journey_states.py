@@ -126,22 +126,40 @@ DEFAULT_HIGH_AT: Mapping[str, int] = frozen(
 )
 
 
+NO_TEXT: Mapping[str, tuple[str, ...]] = frozen({})
+
+
 @dataclass(frozen=True)
 class IntentModel:
     """Below `threshold` (the top intent's share of the total score) the answer is
-    unknown."""
+    unknown.
+
+    An event with a text attribute whose intent is derived (`text_intents`: event type
+    -> those attributes, from the contract's events) adds `text_weight` × the label's
+    confidence to its intent, and `text_weight` × the runner-up's confidence to the
+    runner-up: one message can settle what the page views left open."""
 
     threshold: float = 0.5
     page_topics: Mapping[str, str] = field(default_factory=lambda: DEFAULT_PAGE_TOPICS)
     weights: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_WEIGHTS)
+    text_weight: float = 3.0
+    text_intents: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: NO_TEXT)
 
 
 @dataclass(frozen=True)
 class FrustrationRule:
-    """High at `high_at[type]` events of a failure type in the window; mild at one."""
+    """High at `high_at[type]` events of a failure type in the window; mild at one.
+
+    A message whose sentiment score is below `negative_text_below` (-1 to 1) counts as
+    a failure too: high at `negative_text_high_at` such messages, mild at one. Read from
+    the text attributes that derive sentiment (`text_sentiments`: event type -> those
+    attributes)."""
 
     high_at: Mapping[str, int] = field(default_factory=lambda: DEFAULT_HIGH_AT)
     calls_for: frozenset[str] = frozenset({"reassure", "handoff"})
+    negative_text_below: float = -0.5
+    negative_text_high_at: int = 2
+    text_sentiments: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: NO_TEXT)
 
 
 @dataclass(frozen=True)

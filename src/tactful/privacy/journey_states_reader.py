@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from tactful.privacy.journey_states import (
     ACTION_KINDS,
     DERIVED_FEATURES,
     INTENTS,
+    NO_TEXT,
     FrustrationRule,
     IntentModel,
     JourneyStates,
@@ -34,9 +36,9 @@ class Checks(Protocol):
     def keys(self, where: str, table: Mapping[str, Any], known: Iterable[str]) -> None: ...
 
 
-_INTENT_KEYS = ("threshold", "page_topics", "weights")
+_INTENT_KEYS = ("threshold", "page_topics", "weights", "text_weight")
 _STATE_KEYS: Mapping[State, tuple[str, ...]] = {
-    State.FRUSTRATION: ("high_at", "calls_for"),
+    State.FRUSTRATION: ("high_at", "calls_for", "negative_text_below", "negative_text_high_at"),
     State.UNCERTAINTY: ("topics", "switches", "abandon_events", "calls_for"),
     State.URGENCY: (
         "contact_events",
@@ -50,21 +52,32 @@ _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _FEATURE = re.compile(r"(page|event):([a-z][a-z0-9_]{0,63})")
 
 
+@dataclass(frozen=True)
+class TextSources:
+    """The contract's text attributes that derive intent, and sentiment, by event type."""
+
+    intents: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: NO_TEXT)
+    sentiments: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: NO_TEXT)
+
+
 def parse_journey_states(
     checks: Checks,
     document: Mapping[str, Any],
     events: Iterable[str],
     segments: Iterable[str],
+    text: TextSources = TextSources(),
 ) -> JourneyStates:
     """The `[intent]` and `[states.*]` tables of a contract document; each problem is
-    given to `checks`, named by its place."""
+    given to `checks`, named by its place. `text`: where the fused text labels are."""
     parser = _Parser(checks, frozenset(events), frozenset(segments))
     intent = parser.intent(parser.table(document, "intent"))
+    intent = replace(intent, text_intents=frozen(text.intents))
     states = parser.table(document, "states")
     checks.keys("states", states, [str(s) for s in State])
+    frustration = parser.frustration(parser.table(states, "frustration", "states"))
     return JourneyStates(
         intent,
-        parser.frustration(parser.table(states, "frustration", "states")),
+        replace(frustration, text_sentiments=frozen(text.sentiments)),
         parser.uncertainty(parser.table(states, "uncertainty", "states"), intent),
         parser.urgency(parser.table(states, "urgency", "states")),
     )
@@ -99,7 +112,14 @@ class _Parser:
         weights = default.weights
         if "weights" in raw:
             weights = self.weights(raw["weights"], frozenset(topics.values()))
-        return IntentModel(threshold, topics, weights)
+        text_weight = default.text_weight
+        if "text_weight" in raw:
+            value = raw["text_weight"]
+            if _number(value) and value >= 0:
+                text_weight = float(value)
+            else:
+                self.checks.problem("intent.text_weight", "must be a number, 0 or more")
+        return IntentModel(threshold, topics, weights, text_weight)
 
     def page_topics(self, raw: object) -> Mapping[str, str]:
         where = "intent.page_topics"
@@ -180,7 +200,21 @@ class _Parser:
                     and self.count(f"{where}.high_at.{event}", count)
                 }
             )
-        return FrustrationRule(high_at, self.calls_for(raw, where, default.calls_for))
+        below = default.negative_text_below
+        if "negative_text_below" in raw:
+            value = raw["negative_text_below"]
+            if _number(value) and -1 <= value <= 1:
+                below = float(value)
+            else:
+                self.checks.problem(
+                    f"{where}.negative_text_below", "must be a sentiment score from -1 to 1"
+                )
+        negative_high_at = default.negative_text_high_at
+        key = "negative_text_high_at"
+        if key in raw and self.count(f"{where}.{key}", raw[key]):
+            negative_high_at = raw[key]
+        calls_for = self.calls_for(raw, where, default.calls_for)
+        return FrustrationRule(high_at, calls_for, below, negative_high_at)
 
     def uncertainty(self, raw: Mapping[str, Any], intent: IntentModel) -> UncertaintyRule:
         where = "states.uncertainty"

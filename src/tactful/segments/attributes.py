@@ -54,13 +54,16 @@ def check_attributes(
 def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
     """What is wrong with `value` for `spec`, or None."""
     kind = spec.type
-    if kind in (AttributeType.STRING, AttributeType.ENUM):
+    # Never echo a text value: a person's words must not reach an error reply or a log.
+    if kind in (AttributeType.STRING, AttributeType.ENUM, AttributeType.TEXT):
         if not isinstance(value, str):
             return f"must be a {kind} (string_value), got {_kind_of(value)}"
         if spec.max_length is not None and len(value) > spec.max_length:
             return f"is {len(value)} characters; at most {spec.max_length}"
         if kind is AttributeType.ENUM and value not in spec.values:
-            return f"{value!r} is not one of {', '.join(sorted(spec.values))}"
+            # Not repeated either: a client that sends a person's words here by mistake
+            # must not have them copied into an error reply or a log.
+            return f"is not one of {', '.join(sorted(spec.values))}"
         return None
     expected: dict[AttributeType, tuple[type, ...]] = {
         AttributeType.INT: (int,),

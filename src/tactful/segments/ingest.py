@@ -5,7 +5,8 @@ collect for the purpose, then checks the whole batch against the input rules,
 the event catalog and the purpose before anything is written. One bad event
 refuses the batch (nothing stored) with every violation named by field
 (``events[3].occurred_at``). Under a consent purpose, events of subjects
-without a grant are accepted but not stored.
+without a grant are accepted but not stored. A text attribute's value is replaced
+by its labels (segments/text_labels.py) once the batch checks, before it is stored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Generic
 
-from tactful.privacy.contract import Contract, LegalBasis, Purpose
+from tactful.privacy.contract import AttributeSpec, AttributeType, Contract, LegalBasis, Purpose
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pending_records import PendingRecord
@@ -25,6 +26,7 @@ from tactful.privacy.suppression import Tombstones
 from tactful.privacy.vault import Identity, IdentityVault
 from tactful.segments.attributes import check_attributes
 from tactful.segments.store import AttributeScalar, Batch, BehaviorStore, BehaviorWrite, StoredEvent
+from tactful.segments.text_labels import TextClassifier, TextNotClassified, kept_labels
 from tactful.timestamps import SECOND_US, duration_us, to_us
 
 MAX_BATCH_EVENTS = 1000
@@ -84,12 +86,25 @@ class EventRecorder(Generic[Batch]):
         vault: IdentityVault,
         store: BehaviorStore[Batch],
         tombstones: Tombstones,
+        *,
+        classifier: TextClassifier | None = None,
     ) -> None:
+        """`classifier` labels the contract's text attributes; without one, a batch
+        carrying text fails (TextNotClassified) and nothing of it is stored."""
         self._contract = contract
         self._pseudonymizer = pseudonymizer
         self._vault = vault
         self._store = store
         self._tombstones = tombstones
+        self._classifier = classifier
+        # Per event type, its text attributes: an event of any other type costs nothing.
+        self._texts: dict[str, dict[str, AttributeSpec]] = {
+            name: texts
+            for name, event in contract.events.items()
+            if (
+                texts := {a: s for a, s in event.attributes.items() if s.type is AttributeType.TEXT}
+            )
+        }
 
     def record(
         self, actor: Actor, purpose: str, events: Sequence[EventInput], *, now: datetime
@@ -265,7 +280,36 @@ class EventRecorder(Generic[Batch]):
             dropped += checked.dropped
         if violations:
             raise InvalidRequest(violations)
+        if self._texts:
+            for index, event in enumerate(events):
+                texts = self._texts.get(event.type)
+                if texts:
+                    kept[index] = self._labelled(f"events[{index}]", texts, kept[index])
         return kept, dropped
+
+    def _labelled(
+        self,
+        where: str,
+        texts: Mapping[str, AttributeSpec],
+        attributes: Mapping[str, AttributeScalar],
+    ) -> dict[str, AttributeScalar]:
+        """`attributes` with each text replaced by its labels (checked: every text a str)."""
+        labelled = {n: v for n, v in attributes.items() if n not in texts}
+        for name, spec in texts.items():
+            value = attributes.get(name)
+            if not isinstance(value, str):
+                continue
+            if self._classifier is None:
+                raise TextNotClassified(f"{where}.attributes.{name}: no classifier is configured")
+            try:
+                labels = self._classifier.classify(value)
+            except Exception:
+                # The failure's message or context could hold the text: neither goes on.
+                raise TextNotClassified(
+                    f"{where}.attributes.{name}: the classifier failed"
+                ) from None
+            labelled.update(kept_labels(name, spec.derive, labels))
+        return labelled
 
     def _type_problem(self, purpose: Purpose, event_type: str) -> str | None:
         if not event_type:

@@ -2,7 +2,9 @@
 
 A transparent scoring model, declared in the contract's `[intent]` (`IntentModel`;
 today's model is the default). Each recent event becomes one feature (its page's
-topic, or its event type); each feature adds fixed weights to some intents. The
+topic, or its event type); each feature adds fixed weights to some intents. An
+event whose text was labelled at ingest adds `text_weight` × the label's confidence
+to its intent (and to its runner-up by the runner-up's). The
 intent is the highest score; its confidence is its share of all the scores; the
 runner-up is the second-highest, by the same rule. Below the threshold the answer is
 `unknown`, and the recommended next action is the safe one: ask.
@@ -66,12 +68,41 @@ def feature(event: JourneyEvent, page_topics: Mapping[str, str] = PAGE_TOPICS) -
 
 def scores(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MODEL) -> dict[str, float]:
     """The summed weights of every event's feature, per intent (keyed by its name, which
-    an `Intent` looks up as well)."""
+    an `Intent` looks up as well), and of the intents its text attributes were labelled
+    with (`model.text_weight` × each label's confidence)."""
     totals: dict[str, float] = {}
+    texts = model.text_intents
     for event in events:
         for intent, weight in model.weights.get(feature(event, model.page_topics), {}).items():
             totals[intent] = totals.get(intent, 0.0) + weight
+        if texts and event.type in texts:
+            for intent, weight in text_weights(event, texts[event.type], model.text_weight):
+                totals[intent] = totals.get(intent, 0.0) + weight
     return totals
+
+
+def text_weights(
+    event: JourneyEvent, names: Iterable[str], text_weight: float
+) -> list[tuple[str, float]]:
+    """What the intent labels of an event's text attributes `names` add: the label and
+    its runner-up, each by its confidence; nothing for unknown.
+
+    >>> said = JourneyEvent("support_message", 0, {"message_intent": "canceling",
+    ...     "message_intent_confidence": 0.5, "message_intent_runner_up": "renewing",
+    ...     "message_intent_runner_up_confidence": 0.25})
+    >>> text_weights(said, ["message"], 3.0)
+    [('canceling', 1.5), ('renewing', 0.75)]
+    """
+    added = []
+    for name in names:
+        for label, confidence in (
+            (f"{name}_intent", f"{name}_intent_confidence"),
+            (f"{name}_intent_runner_up", f"{name}_intent_runner_up_confidence"),
+        ):
+            intent, share = event.attributes.get(label), event.attributes.get(confidence)
+            if intent in _NAMES and isinstance(share, int | float) and share > 0:
+                added.append((str(intent), text_weight * float(share)))
+    return added
 
 
 def infer_intent(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MODEL) -> Inference:
@@ -93,6 +124,7 @@ def infer_intent(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MO
 
 
 _SCORED = tuple(i for i in Intent if i is not Intent.UNKNOWN)  # in declared order
+_NAMES = frozenset(i.value for i in _SCORED)
 
 
 NEXT_ACTIONS: Mapping[Intent, str] = {

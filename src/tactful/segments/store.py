@@ -111,7 +111,9 @@ def typed_signal(contract: Contract, spec: SignalSpec, raw: object) -> Attribute
         return raw or 0
     if raw is None or spec.attribute is None:
         return None
-    declared = contract.events[spec.event].attributes[spec.attribute].type
+    kept = contract.events[spec.event].kept(spec.attribute)
+    assert kept is not None  # the contract checks every signal's attribute
+    declared = kept.type
     if declared is AttributeType.BOOL:
         return bool(raw)
     if declared is AttributeType.TIMESTAMP:
