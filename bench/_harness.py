@@ -105,6 +105,7 @@ def serving(
     data_dir: Path | None = None,
     storage: tuple[str, str] | None = None,
     keyring: Path | None = None,
+    principal: str = PRINCIPAL,
 ) -> Iterator[Served]:
     """Run a server in a child process for the duration of the block.
 
@@ -116,13 +117,25 @@ def serving(
     With `data_dir`, Tactful keeps its files there (for the caller to watch them grow)
     instead of in a temporary folder of its own. With `storage` (the main and the
     vault's PostgreSQL URLs, migrated), Tactful keeps its stores there; `keyring` is a
-    keyring file to share with other servers (created if missing).
+    keyring file to share with other servers (created if missing). `token` is
+    `principal`'s (the others of the development configuration get none).
     """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_child_main,
-        args=(kind, token, profile, tls, observability, theirs, data_dir, storage, keyring),
+        args=(
+            kind,
+            token,
+            profile,
+            tls,
+            observability,
+            theirs,
+            data_dir,
+            storage,
+            keyring,
+            principal,
+        ),
         name=f"bench-{kind}",
         daemon=True,
     )
@@ -156,11 +169,14 @@ def _child_main(
     data_dir: Path | None = None,
     storage: tuple[str, str] | None = None,
     keyring: Path | None = None,
+    principal: str = PRINCIPAL,
 ) -> None:
     profiler = _ThreadsProfiler() if profile else None
     try:
         asyncio.run(
-            _serve_until_told(kind, token, tls, observability, parent, data_dir, storage, keyring)
+            _serve_until_told(
+                kind, token, tls, observability, parent, data_dir, storage, keyring, principal
+            )
         )
     finally:
         if profiler and profile:
@@ -176,13 +192,14 @@ async def _serve_until_told(
     data_dir: Path | None = None,
     storage: tuple[str, str] | None = None,
     keyring: Path | None = None,
+    principal: str = PRINCIPAL,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
         home = Path(tmp) if data_dir is None else data_dir
         port, stop = await (
             _start_echo(tls)
             if kind == "echo"
-            else _start_tactful(home, token, tls, observability, storage, keyring)
+            else _start_tactful(home, token, tls, observability, storage, keyring, principal)
         )
         parent.send(port)
         told = asyncio.Event()
@@ -218,6 +235,7 @@ async def _start_tactful(
     observability: bool = False,
     storage: tuple[str, str] | None = None,
     keyring: Path | None = None,
+    principal: str = PRINCIPAL,
 ) -> tuple[int, Stop]:
     # The development configuration: the example contract and every principal it names
     # (the server refuses a contract naming an unconfigured principal); only ours gets a
@@ -227,7 +245,7 @@ async def _start_tactful(
         development,
         listen="127.0.0.1:0",
         data_dir=tmp / "data",
-        principals=tuple(_with_token(p, token) for p in development.principals),
+        principals=tuple(_with_token(p, token, principal) for p in development.principals),
         development=False,
         tls=TlsSettings(tls / "server.pem", tls / "server.key") if tls else None,
         # Off unless measured: the development config turns metrics on at a fixed port.
@@ -245,8 +263,8 @@ async def _start_tactful(
     return running.port, running.stop
 
 
-def _with_token(principal: PrincipalConfig, token: str) -> PrincipalConfig:
-    if principal.name != PRINCIPAL:
+def _with_token(principal: PrincipalConfig, token: str, name: str) -> PrincipalConfig:
+    if principal.name != name:
         return principal
     return replace(principal, token_sha256=hash_token(token))
 
