@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not, mul
@@ -62,36 +62,37 @@ ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
 
 @dataclass(frozen=True)
 class Vectorizer:
-    """One fitted `TfidfVectorizer`: how it cuts a text, and each known term's column
-    in the model's weights (after the columns of the vectorizers before it) and idf."""
+    """One fitted `TfidfVectorizer` and its share of the linear model: how it cuts a
+    text and, for each known term, its idf followed by its weight toward each label
+    already multiplied by that idf. A term costs one dict lookup."""
 
     analyzer: str  # "word" or "char_wb"
     ngram_range: tuple[int, int]
     sublinear_tf: bool
-    known: Mapping[str, int]  # term -> its column in the model's weights
-    idf: Mapping[int, float]  # column -> idf
+    rows: Mapping[str, tuple[float, ...]]  # term -> (idf, idf × coefficient per label)
 
     def terms(self, text: str) -> list[str]:
         return ANALYZERS[self.analyzer](text, self.ngram_range)
 
-    def weights(self, text: str) -> tuple[tuple[int, ...], list[float], float]:
-        """The known terms' columns, their TF-IDF weights, and the weights' length (l2
-        norm): the unit vector is the weights divided by it. Every step maps over whole
-        lists (in C), none takes a Python step per term."""
+    def scores(self, text: str) -> tuple[list[float], float] | None:
+        """Per label, the sum over the text's known terms of tf × idf × coefficient, and
+        the tf-idf weights' length (l2 norm): the linear model's scores are the sums
+        divided by the length. None when the text has no known term. Every step maps
+        over whole lists (in C), none takes a Python step per term."""
         counted = Counter(self.terms(text))
-        looked_up = list(map(self.known.get, counted))
+        looked_up = list(map(self.rows.get, counted))
         known = list(map(is_not, looked_up, repeat(None)))
-        columns = cast(tuple[int, ...], tuple(compress(looked_up, known)))  # no None left
-        if not columns:
-            return (), [], 0.0
+        rows = cast(list[tuple[float, ...]], list(compress(looked_up, known)))
+        if not rows:
+            return None
         counts = list(compress(counted.values(), known))
+        tf: Sequence[float] = counts
         if self.sublinear_tf:
-            table = _sublinear_table(max(counts))
-            tf = list(map(table.__getitem__, counts))
-        else:
-            tf = list(map(float, counts))
-        values = list(map(mul, tf, map(self.idf.__getitem__, columns)))
-        return columns, values, math.sqrt(sum(map(mul, values, values)))
+            tf = list(map(_sublinear_table(max(counts)).__getitem__, counts))
+        idf, *by_label = zip(*rows, strict=True)
+        weights = list(map(mul, tf, idf))
+        norm = math.sqrt(sum(map(mul, weights, weights)))
+        return [sum(map(mul, tf, column)) for column in by_label], norm
 
 
 _SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 65)]
