@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not, mul
@@ -34,7 +34,9 @@ def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     tokens = _TOKEN.findall(text.lower())
     low, high = ngram_range
     grams: list[str] = list(tokens) if low == 1 else []
-    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+    if low <= 2 <= high:  # the common case, joined in C
+        grams += map(" ".join, zip(tokens, tokens[1:], strict=False))
+    for n in range(max(low, 3), min(high, len(tokens)) + 1):
         grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return grams
 
@@ -63,13 +65,13 @@ ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
 @dataclass(frozen=True)
 class Vectorizer:
     """One fitted `TfidfVectorizer` and its share of the linear model: how it cuts a
-    text and, for each known term, its idf followed by its weight toward each label
-    already multiplied by that idf. A term costs one dict lookup."""
+    text and, for each known term, its idf squared followed by its weight toward each
+    label already multiplied by its idf. A term costs one dict lookup."""
 
     analyzer: str  # "word" or "char_wb"
     ngram_range: tuple[int, int]
     sublinear_tf: bool
-    rows: Mapping[str, tuple[float, ...]]  # term -> (idf, idf × coefficient per label)
+    rows: Mapping[str, tuple[float, ...]]  # term -> (idf², idf × coefficient per label)
 
     def terms(self, text: str) -> list[str]:
         return ANALYZERS[self.analyzer](text, self.ngram_range)
@@ -77,21 +79,39 @@ class Vectorizer:
     def scores(self, text: str) -> tuple[list[float], float] | None:
         """Per label, the sum over the text's known terms of tf × idf × coefficient, and
         the tf-idf weights' length (l2 norm): the linear model's scores are the sums
-        divided by the length. None when the text has no known term. Every step maps
-        over whole lists (in C), none takes a Python step per term."""
-        counted = Counter(self.terms(text))
+        divided by the length. None when the text has no known term.
+
+        With raw counts, summing a term's row once per occurrence is summing tf × row,
+        so the rows are summed column by column in C with no count at all, and their
+        first column is Σ tf × idf²: the squared length when no term repeats, and short
+        by Σ tf × (tf - 1) × idf² over the terms that do."""
+        terms = self.terms(text)
+        if self.sublinear_tf:
+            return self._sublinear_scores(terms)
+        rows = list(filter(None, map(self.rows.get, terms)))  # a row is never empty
+        if not rows:
+            return None
+        columns = cast(list[float], list(map(sum, zip(*rows, strict=True))))
+        squared, sums = columns[0], columns[1:]
+        if len(set(terms)) < len(terms):
+            get = self.rows.get
+            for term, tf in Counter(terms).items():
+                if tf > 1 and (row := get(term)) is not None:
+                    squared += tf * (tf - 1) * row[0]
+        return sums, math.sqrt(squared)
+
+    def _sublinear_scores(self, terms: list[str]) -> tuple[list[float], float] | None:
+        """The same with tf = 1 + ln(count): each distinct term's row times its tf."""
+        counted = Counter(terms)
         looked_up = list(map(self.rows.get, counted))
         known = list(map(is_not, looked_up, repeat(None)))
         rows = cast(list[tuple[float, ...]], list(compress(looked_up, known)))
         if not rows:
             return None
         counts = list(compress(counted.values(), known))
-        tf: Sequence[float] = counts
-        if self.sublinear_tf:
-            tf = list(map(_sublinear_table(max(counts)).__getitem__, counts))
-        idf, *by_label = zip(*rows, strict=True)
-        weights = list(map(mul, tf, idf))
-        norm = math.sqrt(sum(map(mul, weights, weights)))
+        tf = list(map(_sublinear_table(max(counts)).__getitem__, counts))
+        squared_idf, *by_label = zip(*rows, strict=True)
+        norm = math.sqrt(sum(map(mul, map(mul, tf, tf), squared_idf)))
         return [sum(map(mul, tf, column)) for column in by_label], norm
 
 

@@ -85,13 +85,13 @@ class IntentModel:
 
 def _vectorizer(raw: Mapping[str, Any], coefficients: Sequence[Sequence[float]]) -> Vectorizer:
     """One vectorizer of the weights file, with its terms' coefficients (one row per
-    term, in the order of its terms) scaled by their idf."""
+    term, in the order of its terms) scaled by their idf, after their idf squared."""
     low, high = raw["ngram_range"]
     terms, idf = raw["terms"], raw["idf"]
     if raw["analyzer"] not in ANALYZERS or not len(terms) == len(idf) == len(coefficients):
         raise IntentModelError(f"malformed vectorizer {raw.get('name')!r}")
     rows = {
-        str(term): (float(i), *(float(i) * float(c) for c in row))
+        str(term): (float(i) ** 2, *(float(i) * float(c) for c in row))
         for term, i, row in zip(terms, idf, coefficients, strict=True)
     }
     return Vectorizer(
