@@ -24,6 +24,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -112,17 +113,21 @@ def sentiment(text: str, lexicon: Lexicon | None = None) -> Sentiment:
 def compound(text: str, lexicon: Lexicon) -> float:
     """VADER's compound score (`polarity_scores(text)["compound"]`)."""
     text = _emojis_as_words(text, lexicon.emojis).strip()
-    words = [_strip_punctuation_if_word(w) for w in text.split()]
+    words = _words(text.split())
     lowered = [w.lower() for w in words]
     is_cap_diff = _allcap_differential(words)
+    valences = lexicon.valences
     sentiments: list[float] = []
-    for i in range(len(words)):
-        if lowered[i] in BOOSTER_DICT or (
-            i < len(words) - 1 and lowered[i] == "kind" and lowered[i + 1] == "of"
+    for i, item in enumerate(lowered):
+        # Most words have no valence: 0, whatever comes before (tested first, cheapest).
+        if (
+            item not in valences
+            or item in BOOSTER_DICT
+            or (item == "kind" and i < len(words) - 1 and lowered[i + 1] == "of")
         ):
             sentiments.append(0.0)
-            continue
-        sentiments.append(_valence(words, lowered, i, is_cap_diff, lexicon.valences))
+        else:
+            sentiments.append(_valence(words, lowered, i, is_cap_diff, valences))
     sentiments = _but_check(lowered, sentiments)
     if not sentiments:
         return 0.0
@@ -136,6 +141,8 @@ def compound(text: str, lexicon: Lexicon) -> float:
 
 
 def _emojis_as_words(text: str, emojis: Mapping[str, str]) -> str:
+    if emojis.keys().isdisjoint(text):  # most texts: one pass in C, nothing to replace
+        return text
     out: list[str] = []
     previous_space = True
     for char in text:
@@ -150,16 +157,16 @@ def _emojis_as_words(text: str, emojis: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def _strip_punctuation_if_word(token: str) -> str:
-    """A token without its leading and trailing punctuation, unless that leaves two
+def _words(tokens: list[str]) -> list[str]:
+    """Each token without its leading and trailing punctuation, unless that leaves two
     characters or fewer (then it was likely an emoticon, ":)")."""
-    stripped = token.strip(string.punctuation)
-    return token if len(stripped) <= 2 else stripped
+    stripped = map(str.strip, tokens, repeat(string.punctuation))
+    return [s if len(s) > 2 else t for s, t in zip(stripped, tokens, strict=True)]
 
 
 def _allcap_differential(words: Sequence[str]) -> bool:
     """Whether some, but not all, words are ALL CAPS."""
-    capitals = sum(1 for w in words if w.isupper())
+    capitals = sum(map(str.isupper, words))
     return 0 < len(words) - capitals < len(words)
 
 
