@@ -1,4 +1,5 @@
-"""The text intent model: logistic regression over TF-IDF word and character n-grams.
+"""The text intent model: logistic regression over TF-IDF word n-grams (the weights
+file may add character n-grams; the shipped model reads words alone, for speed).
 
 Trained by `make model` (scikit-learn, a development dependency only) on the labelled
 messages of data/text/ and written to `data/intent_model.json`: the vocabulary and idf of
