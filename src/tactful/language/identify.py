@@ -43,7 +43,7 @@ PROFILES = Path(__file__).parent / "data" / "language_profiles.json"
 UNDETERMINED = "und"
 MAX_CHARS = 300  # the first characters tell the language; the rest only costs time
 ENGLISH_SHARE = 0.6
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_TOKEN = re.compile(r"\w\w+")  # the intent model's tokens (features.py)
 
 
 @dataclass(frozen=True)
