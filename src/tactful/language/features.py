@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import is_not, mul
+from operator import is_not, lt, mul
 from typing import cast
 
 # TfidfVectorizer's default token_pattern is (?u)\b\w\w+\b; without the \b it finds the
@@ -96,10 +96,12 @@ class Vectorizer:
             return None
         columns = cast(list[float], list(map(sum, zip(*rows, strict=True))))
         squared, sums = columns[0], columns[1:]
-        if len(set(terms)) < len(terms):
+        counted = Counter(terms)
+        if len(counted) < len(terms):  # the repeated terms, picked out in C
             get = self.rows.get
-            for term, tf in Counter(terms).items():
-                if tf > 1 and (row := get(term)) is not None:
+            for term in compress(counted, map(lt, repeat(1), counted.values())):
+                if (row := get(term)) is not None:
+                    tf = counted[term]
                     squared += tf * (tf - 1) * row[0]
         return sums, math.sqrt(squared)
 
