@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
 from pathlib import Path
@@ -83,6 +83,18 @@ class Sentiment:
 class Lexicon:
     valences: Mapping[str, float]  # word -> mean valence rating
     emojis: Mapping[str, str]  # emoji -> its words
+    _ascii_emoji: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ascii_emoji = any(len(e) == 1 and e.isascii() for e in self.emojis)
+        object.__setattr__(self, "_ascii_emoji", ascii_emoji)
+
+    def has_emoji(self, text: str) -> bool:
+        """Whether VADER, reading character by character, would replace an emoji. An
+        ASCII text (most) is settled at once: no emoji of the lexicon is ASCII."""
+        if text.isascii() and not self._ascii_emoji:
+            return False
+        return not self.emojis.keys().isdisjoint(text)
 
 
 @cache
@@ -112,7 +124,9 @@ def sentiment(text: str, lexicon: Lexicon | None = None) -> Sentiment:
 
 def compound(text: str, lexicon: Lexicon) -> float:
     """VADER's compound score (`polarity_scores(text)["compound"]`)."""
-    text = _emojis_as_words(text, lexicon.emojis).strip()
+    if lexicon.has_emoji(text):  # most texts have none: one search, in C
+        text = _emojis_as_words(text, lexicon.emojis)
+    text = text.strip()
     words = _words(text.split())
     lowered = [w.lower() for w in words]
     is_cap_diff = _allcap_differential(words)
@@ -141,8 +155,6 @@ def compound(text: str, lexicon: Lexicon) -> float:
 
 
 def _emojis_as_words(text: str, emojis: Mapping[str, str]) -> str:
-    if emojis.keys().isdisjoint(text):  # most texts: one pass in C, nothing to replace
-        return text
     out: list[str] = []
     previous_space = True
     for char in text:
