@@ -208,7 +208,7 @@ def _training_script() -> Any:
 
 @pytest.mark.slow
 def test_the_committed_weights_are_what_make_model_writes() -> None:
-    """Retrains (about 25 s): the same vocabulary, idf, labels, threshold and version, and
+    """Retrains (about 15 s): the same vocabulary, idf, labels, threshold and version, and
     coefficients equal to their 7 written digits (one last-digit step allowed, should a
     machine's floating point land a value on the other side of a rounding edge)."""
     pytest.importorskip("sklearn")
