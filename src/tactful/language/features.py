@@ -85,9 +85,9 @@ class Vectorizer:
         divided by the length. None when the text has no known term.
 
         With raw counts, summing a term's row once per occurrence is summing tf × row,
-        so the rows are summed column by column in C with no count at all, and their
+        so the rows are summed column by column in C with no multiplication, and their
         first column is Σ tf × idf²: the squared length when no term repeats, and short
-        by Σ tf × (tf - 1) × idf² over the terms that do."""
+        by Σ tf × (tf - 1) × idf² over the terms that do (one Counter finds them)."""
         terms = self.terms(text)
         if self.sublinear_tf:
             return self._sublinear_scores(terms)
