@@ -13,7 +13,10 @@ retraining on the same data writes the same file.
 The threshold: on the validation messages, each candidate from 0.00 to 0.95 (step 0.05)
 turns answers below it into `unknown`; the one kept maximizes the mean of the in-scope
 accuracy and the out-of-scope recall (CLINC150's oos_val), among those whose out-of-scope
-recall is at least 60 % (the lowest such threshold on a tie).
+recall is at least 60 % and whose in-scope accuracy is at least 91 % (the lowest such
+threshold on a tie). The in-scope floor is the 90 % target plus a point: oos_val has
+only 100 messages, so the mean alone can trade a point of in-scope accuracy for one of
+them and leave the held-out figure on either side of the target.
 """
 
 from __future__ import annotations
@@ -32,17 +35,20 @@ from sklearn.pipeline import FeatureUnion
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "text"
 OUTPUT = ROOT / "src" / "tactful" / "language" / "data" / "intent_model.json"
+# Words alone: character n-grams read 1-2 points more in-scope accuracy at ten times the
+# CPU per character (docs/benchmarks.md). The settings were chosen on the validation
+# split (the threshold rule's mean, below), never on the held-out one.
 VECTORIZERS: dict[str, dict[str, Any]] = {
-    "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True},
-    "char_wb": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True},
+    "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": False},
 }
-MAX_FEATURES = 10_000  # per vectorizer: 20,000 terms in all, a weights file of ~2 MB
+MAX_FEATURES = 20_000  # per vectorizer; MIN_DF leaves about 17,000 words and bigrams
 MIN_DF = 2
-C = 10.0
+C = 30.0
 MAX_ITER = 3000
 CLASS_WEIGHT = "balanced"
 THRESHOLDS = [round(0.05 * n, 2) for n in range(20)]
 MIN_OOS_RECALL = 0.6
+MIN_IN_SCOPE_ACCURACY = 0.91
 DIGITS = 7  # significant digits of the written coefficients
 
 
@@ -91,10 +97,15 @@ def choose_threshold(
     best: tuple[float, float] | None = None
     for threshold in THRESHOLDS:
         accuracy, recall = figures(rows, answers(probabilities, labels, threshold))
-        if recall >= MIN_OOS_RECALL and (best is None or (accuracy + recall) / 2 > best[0]):
+        if recall < MIN_OOS_RECALL or accuracy < MIN_IN_SCOPE_ACCURACY:
+            continue
+        if best is None or (accuracy + recall) / 2 > best[0]:
             best = ((accuracy + recall) / 2, threshold)
     if best is None:
-        raise SystemExit(f"no threshold reaches {MIN_OOS_RECALL:.0%} out-of-scope recall")
+        raise SystemExit(
+            f"no threshold reaches both {MIN_OOS_RECALL:.0%} out-of-scope recall and "
+            f"{MIN_IN_SCOPE_ACCURACY:.0%} in-scope accuracy on the validation messages"
+        )
     return best[1]
 
 
@@ -104,7 +115,18 @@ def rounded(value: float) -> float:
 
 def version_of(train_and_validation: bytes) -> str:
     settings = json.dumps(
-        [VECTORIZERS, MAX_FEATURES, MIN_DF, C, MAX_ITER, CLASS_WEIGHT, THRESHOLDS, DIGITS],
+        [
+            VECTORIZERS,
+            MAX_FEATURES,
+            MIN_DF,
+            C,
+            MAX_ITER,
+            CLASS_WEIGHT,
+            THRESHOLDS,
+            MIN_OOS_RECALL,
+            MIN_IN_SCOPE_ACCURACY,
+            DIGITS,
+        ],
         sort_keys=True,
     )
     digest = hashlib.sha256(train_and_validation + settings.encode()).hexdigest()

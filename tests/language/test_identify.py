@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tactful.language import identify
 from tactful.language.identify import (
@@ -89,3 +91,37 @@ def test_malformed_profiles_are_refused(change: dict[str, Any]) -> None:
 def test_unreadable_profiles_are_refused(tmp_path: Path) -> None:
     with pytest.raises(LanguageProfilesError):
         load_language_profiles(tmp_path / "absent.json")
+
+
+def _script_language_by_every_character(text: str) -> str | None:
+    """The script rule counted over every character, as the shortcut must agree."""
+    kana = hangul = han = letters = 0
+    for char in text:
+        if char.isalpha():
+            letters += 1
+            code = ord(char)
+            kana += 0x3040 <= code <= 0x30FF
+            hangul += (
+                0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+            )
+            han += 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF
+    if letters == 0:
+        return "und"
+    if kana and (kana + han) * 2 >= letters:
+        return "ja"
+    if hangul * 2 >= letters:
+        return "ko"
+    return "zh" if han * 2 >= letters else None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(
+            "ab É1_ !²½・ーアあ한ᄀㄱ中文㐀\u3040\u30ff\u4e00\u9fff\uac00\ud7af"
+        ),
+        max_size=12,
+    )
+)
+def test_the_script_shortcut_agrees_with_counting_every_character(text: str) -> None:
+    assert identify._script_language(text) == _script_language_by_every_character(text)

@@ -24,7 +24,7 @@ def test_doctests() -> None:
         ("What's the difference between the basic and the pro plan?", "comparing", "neutral"),
         ("I want to speak to a manager right now", "escalating", None),
         ("Please renew my annual subscription", "renewing", None),
-        ("Great, thanks! How do I order a new card?", "purchasing", "positive"),
+        ("Great, thanks! I would like to order a new card", "purchasing", "positive"),
         ("what is the weather like in paris tomorrow", "unknown", None),
     ],
 )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tactful.language import sentiment as module
-from tactful.language.sentiment import compound, load_lexicon, sentiment
+from tactful.language.sentiment import Lexicon, compound, load_lexicon, sentiment
 
 VECTORS = Path(__file__).parent / "vader_vectors.json"
 
@@ -42,3 +42,12 @@ def test_the_lexicon_ships_whole() -> None:
     lexicon = load_lexicon()
     assert len(lexicon.valences) == 7506 and lexicon.valences["horrible"] == -2.5
     assert lexicon.emojis["😡"] == "pouting face"
+
+
+def test_an_ascii_text_is_searched_for_emoji_only_when_the_lexicon_has_an_ascii_one() -> None:
+    shipped = load_lexicon()
+    assert not shipped.has_emoji("I was charged twice :( and nobody answers <3")
+    assert shipped.has_emoji("I was charged twice 😠")
+    ascii_emoji = Lexicon(valences={"love": 3.2}, emojis={"%": "love"})
+    assert ascii_emoji.has_emoji("100%")
+    assert compound("100%", ascii_emoji) > 0

@@ -22,10 +22,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import is_not, mul
+from operator import is_not, lt, mul
 from typing import cast
 
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+# TfidfVectorizer's default token_pattern is (?u)\b\w\w+\b; without the \b it finds the
+# same tokens (a greedy run of two word characters or more starts and ends at a
+# boundary), a quarter sooner.
+_TOKEN = re.compile(r"\w\w+")
 _WHITE_SPACES = re.compile(r"\s\s+")
 
 
@@ -34,7 +37,9 @@ def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     tokens = _TOKEN.findall(text.lower())
     low, high = ngram_range
     grams: list[str] = list(tokens) if low == 1 else []
-    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+    if low <= 2 <= high:  # the common case, joined in C
+        grams += map(" ".join, zip(tokens, tokens[1:], strict=False))
+    for n in range(max(low, 3), min(high, len(tokens)) + 1):
         grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return grams
 
@@ -62,36 +67,57 @@ ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
 
 @dataclass(frozen=True)
 class Vectorizer:
-    """One fitted `TfidfVectorizer`: how it cuts a text, and each known term's column
-    in the model's weights (after the columns of the vectorizers before it) and idf."""
+    """One fitted `TfidfVectorizer` and its share of the linear model: how it cuts a
+    text and, for each known term, its idf squared followed by its weight toward each
+    label already multiplied by its idf. A term costs one dict lookup."""
 
     analyzer: str  # "word" or "char_wb"
     ngram_range: tuple[int, int]
     sublinear_tf: bool
-    known: Mapping[str, int]  # term -> its column in the model's weights
-    idf: Mapping[int, float]  # column -> idf
+    rows: Mapping[str, tuple[float, ...]]  # term -> (idf², idf × coefficient per label)
 
     def terms(self, text: str) -> list[str]:
         return ANALYZERS[self.analyzer](text, self.ngram_range)
 
-    def weights(self, text: str) -> tuple[tuple[int, ...], list[float], float]:
-        """The known terms' columns, their TF-IDF weights, and the weights' length (l2
-        norm): the unit vector is the weights divided by it. Every step maps over whole
-        lists (in C), none takes a Python step per term."""
-        counted = Counter(self.terms(text))
-        looked_up = list(map(self.known.get, counted))
-        known = list(map(is_not, looked_up, repeat(None)))
-        columns = cast(tuple[int, ...], tuple(compress(looked_up, known)))  # no None left
-        if not columns:
-            return (), [], 0.0
-        counts = list(compress(counted.values(), known))
+    def scores(self, text: str) -> tuple[list[float], float] | None:
+        """Per label, the sum over the text's known terms of tf × idf × coefficient, and
+        the tf-idf weights' length (l2 norm): the linear model's scores are the sums
+        divided by the length. None when the text has no known term.
+
+        With raw counts, summing a term's row once per occurrence is summing tf × row,
+        so the rows are summed column by column in C with no multiplication, and their
+        first column is Σ tf × idf²: the squared length when no term repeats, and short
+        by Σ tf × (tf - 1) × idf² over the terms that do (one Counter finds them)."""
+        terms = self.terms(text)
         if self.sublinear_tf:
-            table = _sublinear_table(max(counts))
-            tf = list(map(table.__getitem__, counts))
-        else:
-            tf = list(map(float, counts))
-        values = list(map(mul, tf, map(self.idf.__getitem__, columns)))
-        return columns, values, math.sqrt(sum(map(mul, values, values)))
+            return self._sublinear_scores(terms)
+        rows = list(filter(None, map(self.rows.get, terms)))  # a row is never empty
+        if not rows:
+            return None
+        columns = cast(list[float], list(map(sum, zip(*rows, strict=True))))
+        squared, sums = columns[0], columns[1:]
+        counted = Counter(terms)
+        if len(counted) < len(terms):  # the repeated terms, picked out in C
+            get = self.rows.get
+            for term in compress(counted, map(lt, repeat(1), counted.values())):
+                if (row := get(term)) is not None:
+                    tf = counted[term]
+                    squared += tf * (tf - 1) * row[0]
+        return sums, math.sqrt(squared)
+
+    def _sublinear_scores(self, terms: list[str]) -> tuple[list[float], float] | None:
+        """The same with tf = 1 + ln(count): each distinct term's row times its tf."""
+        counted = Counter(terms)
+        looked_up = list(map(self.rows.get, counted))
+        known = list(map(is_not, looked_up, repeat(None)))
+        rows = cast(list[tuple[float, ...]], list(compress(looked_up, known)))
+        if not rows:
+            return None
+        counts = list(compress(counted.values(), known))
+        tf = list(map(_sublinear_table(max(counts)).__getitem__, counts))
+        squared_idf, *by_label = zip(*rows, strict=True)
+        norm = math.sqrt(sum(map(mul, map(mul, tf, tf), squared_idf)))
+        return [sum(map(mul, tf, column)) for column in by_label], norm
 
 
 _SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 65)]

@@ -43,7 +43,7 @@ PROFILES = Path(__file__).parent / "data" / "language_profiles.json"
 UNDETERMINED = "und"
 MAX_CHARS = 300  # the first characters tell the language; the rest only costs time
 ENGLISH_SHARE = 0.6
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_TOKEN = re.compile(r"\w\w+")  # the intent model's tokens (features.py)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,14 @@ class LanguageProfiles:
         return scores
 
 
+_CJK = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
+)
+
+
 def _script_language(text: str) -> str | None:
+    if _CJK.search(text) is None:  # most texts: no kana, hangul or Chinese character
+        return None if any(map(str.isalpha, text)) else UNDETERMINED
     kana = hangul = han = letters = 0
     for char in text:
         if not char.isalpha():
@@ -104,7 +111,7 @@ def identify_language(text: str, profiles: LanguageProfiles | None = None) -> st
     if by_script is not None:
         return by_script
     tokens = _TOKEN.findall(text)
-    known = sum(1 for t in tokens if t in profiles.english_words)
+    known = sum(map(profiles.english_words.__contains__, tokens))
     if tokens and known >= ENGLISH_SHARE * len(tokens):
         return "en"
     words = "".join(c if c.isalpha() else " " for c in text).split()

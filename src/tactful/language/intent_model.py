@@ -1,4 +1,5 @@
-"""The text intent model: logistic regression over TF-IDF word and character n-grams.
+"""The text intent model: logistic regression over TF-IDF word n-grams (the weights
+file may add character n-grams; the shipped model reads words alone, for speed).
 
 Trained by `make model` (scikit-learn, a development dependency only) on the labelled
 messages of data/text/ and written to `data/intent_model.json`: the vocabulary and idf of
@@ -17,9 +18,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
-from operator import itemgetter, mul
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +48,18 @@ class IntentModel:
     version: str
     labels: tuple[str, ...]
     threshold: float  # below this probability the answer is `unknown`
-    vectorizers: tuple[Vectorizer, ...]  # their columns follow each other
-    coefficients: Sequence[Sequence[float]]  # one row per column, one value per label
+    vectorizers: tuple[Vectorizer, ...]  # each with its terms' rows of coefficients
     intercepts: tuple[float, ...]
     languages: tuple[str, ...]  # the languages its training data was written in
-    _by_label: tuple[tuple[float, ...], ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # The coefficients label by label, each over every column, for `probabilities`.
-        by_label = tuple(zip(*self.coefficients, strict=True))
-        object.__setattr__(self, "_by_label", by_label)
 
     def probabilities(self, text: str) -> list[float]:
         """Each label's probability, in `labels` order (softmax of the linear scores)."""
         scores = list(self.intercepts)
         for vectorizer in self.vectorizers:
-            columns, values, norm = vectorizer.weights(text)
-            if not norm:
-                continue
-            # One gather and one dot product per label, both looping in C.
-            gather = itemgetter(*columns, columns[0])  # always a tuple, even of one
-            for k, by_label in enumerate(self._by_label):
-                scores[k] += sum(map(mul, values, gather(by_label))) / norm
+            found = vectorizer.scores(text)
+            if found is not None:
+                sums, norm = found
+                scores = [s + t / norm for s, t in zip(scores, sums, strict=True)]
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
@@ -94,16 +84,22 @@ class IntentModel:
         )
 
 
-def _vectorizer(raw: Mapping[str, Any], first: int) -> Vectorizer:
+def _vectorizer(raw: Mapping[str, Any], coefficients: Sequence[Sequence[float]]) -> Vectorizer:
+    """One vectorizer of the weights file, with its terms' coefficients (one row per
+    term, in the order of its terms) scaled by their idf, after their idf squared."""
     low, high = raw["ngram_range"]
-    if raw["analyzer"] not in ANALYZERS or len(raw["terms"]) != len(raw["idf"]):
+    terms, idf = raw["terms"], raw["idf"]
+    if raw["analyzer"] not in ANALYZERS or not len(terms) == len(idf) == len(coefficients):
         raise IntentModelError(f"malformed vectorizer {raw.get('name')!r}")
+    rows = {
+        str(term): (float(i) ** 2, *(float(i) * float(c) for c in row))
+        for term, i, row in zip(terms, idf, coefficients, strict=True)
+    }
     return Vectorizer(
         analyzer=str(raw["analyzer"]),
         ngram_range=(int(low), int(high)),
         sublinear_tf=bool(raw["sublinear_tf"]),
-        known={str(term): first + n for n, term in enumerate(raw["terms"])},
-        idf={first + n: float(idf) for n, idf in enumerate(raw["idf"])},
+        rows=rows,
     )
 
 
@@ -112,25 +108,28 @@ def parse_intent_model(raw: Mapping[str, Any]) -> IntentModel:
     try:
         if raw["format"] != "tactful-text-intent/1":
             raise IntentModelError(f"unknown weights format {raw['format']!r}")
-        vectorizers: list[Vectorizer] = []
-        for part in raw["vectorizers"]:
-            vectorizers.append(_vectorizer(part, sum(len(v.known) for v in vectorizers)))
         labels = tuple(str(label) for label in raw["labels"])
-        coefficients = [tuple(float(x) for x in row) for row in raw["coefficients"]]
+        coefficients = raw["coefficients"]
+        if len(coefficients) != sum(len(part["terms"]) for part in raw["vectorizers"]) or any(
+            len(row) != len(labels) for row in coefficients
+        ):
+            raise IntentModelError("the coefficients do not match the vocabulary and labels")
+        vectorizers: list[Vectorizer] = []
+        first = 0
+        for part in raw["vectorizers"]:
+            last = first + len(part["terms"])
+            vectorizers.append(_vectorizer(part, coefficients[first:last]))
+            first = last
         model = IntentModel(
             version=str(raw["version"]),
             labels=labels,
             threshold=float(raw["threshold"]),
             vectorizers=tuple(vectorizers),
-            coefficients=coefficients,
             intercepts=tuple(float(x) for x in raw["intercepts"]),
             languages=tuple(str(x) for x in raw["languages"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise IntentModelError(f"malformed weights: {exc!r}") from exc
-    columns = sum(len(v.known) for v in vectorizers)
-    if len(coefficients) != columns or any(len(r) != len(labels) for r in coefficients):
-        raise IntentModelError("the coefficients do not match the vocabulary and labels")
     if len(model.intercepts) != len(labels) or len(labels) < 2 or UNKNOWN not in labels:
         raise IntentModelError("the intercepts do not match the labels")
     return model

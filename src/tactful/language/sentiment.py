@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+from itertools import repeat
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -82,6 +83,18 @@ class Sentiment:
 class Lexicon:
     valences: Mapping[str, float]  # word -> mean valence rating
     emojis: Mapping[str, str]  # emoji -> its words
+    _ascii_emoji: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ascii_emoji = any(len(e) == 1 and e.isascii() for e in self.emojis)
+        object.__setattr__(self, "_ascii_emoji", ascii_emoji)
+
+    def has_emoji(self, text: str) -> bool:
+        """Whether VADER, reading character by character, would replace an emoji. An
+        ASCII text (most) is settled at once: no emoji of the lexicon is ASCII."""
+        if text.isascii() and not self._ascii_emoji:
+            return False
+        return not self.emojis.keys().isdisjoint(text)
 
 
 @cache
@@ -111,18 +124,24 @@ def sentiment(text: str, lexicon: Lexicon | None = None) -> Sentiment:
 
 def compound(text: str, lexicon: Lexicon) -> float:
     """VADER's compound score (`polarity_scores(text)["compound"]`)."""
-    text = _emojis_as_words(text, lexicon.emojis).strip()
-    words = [_strip_punctuation_if_word(w) for w in text.split()]
+    if lexicon.has_emoji(text):  # most texts have none: one search, in C
+        text = _emojis_as_words(text, lexicon.emojis)
+    text = text.strip()
+    words = _words(text.split())
     lowered = [w.lower() for w in words]
     is_cap_diff = _allcap_differential(words)
+    valences = lexicon.valences
     sentiments: list[float] = []
-    for i in range(len(words)):
-        if lowered[i] in BOOSTER_DICT or (
-            i < len(words) - 1 and lowered[i] == "kind" and lowered[i + 1] == "of"
+    for i, item in enumerate(lowered):
+        # Most words have no valence: 0, whatever comes before (tested first, cheapest).
+        if (
+            item not in valences
+            or item in BOOSTER_DICT
+            or (item == "kind" and i < len(words) - 1 and lowered[i + 1] == "of")
         ):
             sentiments.append(0.0)
-            continue
-        sentiments.append(_valence(words, lowered, i, is_cap_diff, lexicon.valences))
+        else:
+            sentiments.append(_valence(words, lowered, i, is_cap_diff, valences))
     sentiments = _but_check(lowered, sentiments)
     if not sentiments:
         return 0.0
@@ -150,16 +169,16 @@ def _emojis_as_words(text: str, emojis: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def _strip_punctuation_if_word(token: str) -> str:
-    """A token without its leading and trailing punctuation, unless that leaves two
+def _words(tokens: list[str]) -> list[str]:
+    """Each token without its leading and trailing punctuation, unless that leaves two
     characters or fewer (then it was likely an emoticon, ":)")."""
-    stripped = token.strip(string.punctuation)
-    return token if len(stripped) <= 2 else stripped
+    stripped = map(str.strip, tokens, repeat(string.punctuation))
+    return [s if len(s) > 2 else t for s, t in zip(stripped, tokens, strict=True)]
 
 
 def _allcap_differential(words: Sequence[str]) -> bool:
     """Whether some, but not all, words are ALL CAPS."""
-    capitals = sum(1 for w in words if w.isupper())
+    capitals = sum(map(str.isupper, words))
     return 0 < len(words) - capitals < len(words)
 
 
