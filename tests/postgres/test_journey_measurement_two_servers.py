@@ -326,10 +326,12 @@ def test_an_erasure_through_one_server_takes_decisions_and_outcomes_from_the_oth
     stub = subjects_pb2_grpc.SubjectsStub(b.channel)
     request = subjects_pb2.EraseSubjectRequest(subject=person)
     erased = stub.EraseSubject(request, metadata=bearer("privacy_ops"), timeout=30)
+    assert erased.deleted["behavior.journey_memory"] == 1
     assert erased.deleted["behavior.journey_outcomes"] == 1
 
     after = export(a, person)
     assert (after["journey_memory"], after["journey_outcomes"]) == ([], [])
+    # What the scorecard reads has no decision of theirs left.
     assert pseudonym(deployment, address) not in {row.pseudonym for row in scored(deployment)}
     with pytest.raises(grpc.RpcError) as caught:  # its decision is gone for A too
         record_outcome(a, person, decision.decision_id, converted=True)
