@@ -5,6 +5,7 @@ exported and erased."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from tactful.app import stores
+from tactful.app.domain import open_domain
+from tactful.app.settings import ConfigError
 from tactful.journeys.outcomes import OutcomeReport
+from tactful.privacy.keyring import load_keyring
 from tactful.v1 import journeys_pb2
 from tactful.v1.subjects_pb2 import EraseSubjectRequest
 from tactful.v1.subjects_pb2_grpc import SubjectsStub
@@ -101,3 +105,20 @@ def test_an_outcome_is_kept_for_the_decision_scored_exported_and_erased(
     )
     assert erased.deleted["behavior.journey_outcomes"] == 2
     assert export(one)["journey_outcomes"] == []
+
+
+def test_a_server_on_shared_stores_refuses_a_keyring_without_the_holdout_key(
+    tmp_path: Path,
+) -> None:
+    """Each host reads its own copy of the keyring: a holdout key each server made for
+    itself would put one person in different arms on different servers."""
+    cluster = shared_cluster()
+    main, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
+    settings = make_settings(tmp_path / "host", storage_url=main, vault_url=vault)
+    stores.migrate(settings)
+    document = json.loads(settings.keyring_path.read_text())
+    del document["keysets"]["holdout"]  # a keyring from before the holdout key
+    settings.keyring_path.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"run `tactful keys upgrade` once, then copy"):
+        open_domain(settings)
+    assert load_keyring(settings.keyring_path).holdout is None  # nothing written
