@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import pytest
 
 from tactful.app import stores
 from tactful.app.domain import open_domain
-from tactful.app.settings import ConfigError
 from tactful.journeys.outcomes import OutcomeReport
 from tactful.privacy.keyring import load_keyring
 from tactful.v1 import journeys_pb2
@@ -107,18 +107,25 @@ def test_an_outcome_is_kept_for_the_decision_scored_exported_and_erased(
     assert export(one)["journey_outcomes"] == []
 
 
-def test_a_server_on_shared_stores_refuses_a_keyring_without_the_holdout_key(
+def test_servers_on_shared_stores_upgrading_their_own_keyring_copies_agree_on_holdouts(
     tmp_path: Path,
 ) -> None:
-    """Each host reads its own copy of the keyring: a holdout key each server made for
-    itself would put one person in different arms on different servers."""
+    """Each host reads its own copy of the keyring: the holdout key each server adds to
+    its copy of a keyring from before it is the same, or one person would be in
+    different arms on different servers."""
     cluster = shared_cluster()
     main, vault = fresh_database(cluster, "behavior"), fresh_database(cluster, "vault")
-    settings = make_settings(tmp_path / "host", storage_url=main, vault_url=vault)
+    settings = make_settings(tmp_path / "a", storage_url=main, vault_url=vault)
     stores.migrate(settings)
     document = json.loads(settings.keyring_path.read_text())
     del document["keysets"]["holdout"]  # a keyring from before the holdout key
-    settings.keyring_path.write_text(json.dumps(document))
-    with pytest.raises(ConfigError, match=r"run `tactful keys upgrade` once, then copy"):
-        open_domain(settings)
-    assert load_keyring(settings.keyring_path).holdout is None  # nothing written
+    hosts = []
+    for host in ("a", "b"):
+        copy = tmp_path / f"keyring-{host}.json"
+        copy.write_text(json.dumps(document))
+        copy.chmod(0o600)
+        hosts.append(replace(settings, keyring=copy))
+    for host_settings in hosts:
+        open_domain(host_settings).close()  # a server starting on this host
+    first, second = (load_keyring(h.keyring_path).holdout for h in hosts)
+    assert first is not None and first == second

@@ -24,6 +24,7 @@ from tactful.privacy.keyring import (
     load_keyring,
     retire_version,
     rotate_keyring,
+    upgrade_keyring,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -273,6 +274,24 @@ def test_a_new_keyring_has_a_holdout_key(tmp_path: Path) -> None:
     keyring = create_keyring(tmp_path / "keyring.json", now=NOW)
     assert keyring.holdout is not None
     assert keyring.holdout.primary == 1
+
+
+def test_every_copy_of_a_keyring_from_before_it_gets_the_same_holdout_key(
+    tmp_path: Path,
+) -> None:
+    """Each host upgrades its own copy (the server at start, or `tactful keys upgrade`):
+    they must agree, or one person is in different arms on different servers."""
+    document = valid_document()
+    del document["keysets"]["holdout"]
+    one = write_keyring(tmp_path / "one.json", document)
+    other = write_keyring(tmp_path / "other.json", document)
+    assert add_holdout_key(one, now=NOW) is True
+    assert upgrade_keyring(other, now=NOW) == ["holdout"]
+    first, second = load_keyring(one), load_keyring(other)
+    assert first.holdout is not None and first.holdout == second.holdout
+    _, key = first.holdout.primary_key()
+    _, suppression = first.suppression.primary_key()
+    assert key != suppression and len(key) == 32
 
 
 def test_a_keyring_from_before_the_holdout_key_loads_and_gets_one_once(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tactful.app import stores
-from tactful.app.settings import ConfigError, Settings
+from tactful.app.settings import Settings
 from tactful.app.text import open_classifier
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.engine import JourneyEngine
@@ -30,7 +30,7 @@ from tactful.privacy.consent import ConsentRecorder
 from tactful.privacy.contract import AttributeType, Contract, check_principals, load_contract
 from tactful.privacy.errors import ContractError
 from tactful.privacy.insights import Insights
-from tactful.privacy.keyring import KeyringWatcher, add_holdout_key, load_keyring
+from tactful.privacy.keyring import KeyringWatcher, add_holdout_key
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.suppression import Tombstones, migrate_legacy_tombstones
 from tactful.privacy.vault import IdentityVault
@@ -100,7 +100,8 @@ def open_domain(
     except BaseException:
         releases.close()
         raise
-    _holdout_key(settings)
+    # A keyring from before the holdout key: every host's copy derives the same one.
+    add_holdout_key(settings.keyring_path, now=utc_now())
     keyring = KeyringWatcher(settings.keyring_path)
     pseudonymizer = Pseudonymizer(keyring.keys("pseudonym"))
     vault = stores.open_vault(settings, keyring.keys("vault"), keyring.keys("pseudonym"))
@@ -204,21 +205,6 @@ def _has_text(contract: Contract) -> bool:
         for event in contract.events.values()
         for spec in event.attributes.values()
     )
-
-
-def _holdout_key(settings: Settings) -> None:
-    """Add the holdout key to a keyring from before it, on one server. Servers on shared
-    stores each read their own host's copy of the keyring: a key each made for itself
-    would put one person in different arms on different servers, so they refuse to
-    start until it is added once and the keyring copied to every host."""
-    if not stores.engine_of(settings).shared_by_servers:
-        add_holdout_key(settings.keyring_path, now=utc_now())
-    elif load_keyring(settings.keyring_path).holdout is None:
-        raise ConfigError(
-            f"{settings.keyring_path}: no holdout key; servers sharing these stores must "
-            "all hold the same one: run `tactful keys upgrade` once, then copy the keyring "
-            "to every host"
-        )
 
 
 def _print_renormalization(report: RekeyReport) -> None:

@@ -23,7 +23,11 @@ The holdout key is never rotated or retired either: who is held out is a keyed
 hash of the person's normalized identifier under it (journeys/holdout.py), and a new
 key would move people between arms in the middle of an experiment. A keyring from
 before it loads without it; the server adds it on start (`add_holdout_key`), as
-`tactful keys upgrade` does.
+`tactful keys upgrade` does. The key so added is derived from the suppression key's
+first version (HMAC-SHA256 under it, of a label of its own), not drawn at random:
+servers on shared stores each read their own host's copy of the keyring, and each
+copy upgraded on its own must give every host the same holdout key, or one person
+would be in different arms on different servers. A new keyring draws it at random.
 
 The file is JSON, created with mode 0600; `load_keyring` refuses a file that
 group or others may read and any key shorter than 256 bits.
@@ -132,6 +136,21 @@ def _new_keyset(now: datetime) -> dict[str, Any]:
     return {"primary": 1, "keys": {"1": {"material": material, "created_at": now.isoformat()}}}
 
 
+_HOLDOUT_LABEL = b"tactful-holdout-key/1 derived from suppression v1"
+
+
+def _holdout_keyset(keysets: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The holdout key for a keyring from before it: the same on every copy of that
+    keyring, derived from the suppression key's first version (itself never rotated);
+    drawn at random only when there is none to derive from."""
+    try:
+        first = base64.b64decode(keysets[SUPPRESSION]["keys"]["1"]["material"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        return _new_keyset(now)
+    material = _b64(_crypto.hmac_sha256(first, _HOLDOUT_LABEL))
+    return {"primary": 1, "keys": {"1": {"material": material, "created_at": now.isoformat()}}}
+
+
 def _write_private(path: Path, document: dict[str, Any], *, replace: bool) -> None:
     """Write with mode 0600: a fresh file, or atomically over the old one."""
     target = path.with_name(path.name + ".tmp") if replace else path
@@ -177,6 +196,8 @@ def upgrade_keyring(path: Path, *, now: datetime) -> list[str]:
     added = [use for use in ALL_KEY_USES if use not in keysets]
     for use in added:
         keysets[use] = _new_keyset(now)
+    if HOLDOUT in added:
+        keysets[HOLDOUT] = _holdout_keyset(keysets, now)
     if added:
         _write_private(path, document, replace=True)
     load_keyring(path)
@@ -190,7 +211,7 @@ def add_holdout_key(path: Path, *, now: datetime) -> bool:
     keysets = document.setdefault("keysets", {})
     if HOLDOUT in keysets:
         return False
-    keysets[HOLDOUT] = _new_keyset(now)
+    keysets[HOLDOUT] = _holdout_keyset(keysets, now)
     _write_private(path, document, replace=True)
     load_keyring(path)
     return True
