@@ -24,6 +24,7 @@ from tactful.journeys.release_store import (
     FileReleases,
     Kept,
     ReleaseStore,
+    file_stamps,
     playbook_path,
     seed,
 )
@@ -146,6 +147,7 @@ class JourneyCatalogue:
     def __init__(self, contract: Contract, store: ReleaseStore | None = None) -> None:
         self._contract = contract
         self._store: ReleaseStore = FileReleases(contract) if store is None else store
+        self._files = tuple(str(playbook_path(contract, j)) for j in sorted(contract.journeys))
         self._stamps = self._stamp()
         self._served = load_served(contract, self._store)
         self.problem: str | None = None
@@ -170,15 +172,7 @@ class JourneyCatalogue:
         return self._served
 
     def _stamp(self) -> tuple[Hashable, ...]:
-        stamps: list[Hashable] = [self._store.stamp()]
-        for journey in sorted(self._contract.journeys):
-            try:
-                st = playbook_path(self._contract, journey).stat()
-            except OSError:
-                stamps.append((0, 0, 0))
-            else:
-                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(stamps)
+        return (self._store.stamp(), file_stamps(self._files))
 
 
 def _versions(served: Served) -> str:

@@ -118,6 +118,11 @@ class FileReleases:
 
     def __init__(self, contract: Contract) -> None:
         self._contract = contract
+        # Looked at on every decision: the paths made once, as strings.
+        self._pointers = tuple(
+            str(history_folder(contract, journey) / POINTER)
+            for journey in sorted(contract.journeys)
+        )
 
     def live(self, journey: str) -> Kept | None:
         return seed(self._contract, journey)
@@ -160,18 +165,24 @@ class FileReleases:
         (history_folder(self._contract, journey) / POINTER).unlink(missing_ok=True)
 
     def stamp(self) -> Hashable:
-        stamps = []
-        for journey in sorted(self._contract.journeys):
-            try:
-                st = (history_folder(self._contract, journey) / POINTER).stat()
-            except OSError:
-                stamps.append((0, 0, 0))
-            else:
-                stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(stamps)
+        return file_stamps(self._pointers)
 
     def close(self) -> None:
         pass
+
+
+def file_stamps(paths: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
+    """Each file's inode, size and modification time ((0, 0, 0) when it is missing):
+    what changes when a file is replaced whole. One `stat` each."""
+    stamps = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamps.append((0, 0, 0))
+        else:
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
 
 
 def _name(version: int, content: bytes) -> str:
