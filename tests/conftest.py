@@ -197,6 +197,12 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def _no_config_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's TACTFUL_CONFIG names their own config: no test reads it."""
+    monkeypatch.delenv("TACTFUL_CONFIG", raising=False)
+
+
 @pytest.fixture
 def start_tactful(tmp_path: Path) -> Iterator[Callable[..., Tactful]]:
     """Factory: start_tactful(**settings_overrides) -> a running Tactful."""

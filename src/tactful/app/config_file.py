@@ -6,8 +6,9 @@ list, and `tactful config keys` prints it (type, default, meaning);
 docs/operations/configuration.md is checked against it. How each value is read
 and checked is app/config_readers.py.
 
-Environment: TACTFUL_LISTEN, TACTFUL_DATA_DIR, TACTFUL_STORAGE_URL and TACTFUL_VAULT_URL
-override the file.
+Environment: TACTFUL_CONFIG names the config file when no `--config` is given;
+TACTFUL_LISTEN, TACTFUL_DATA_DIR, TACTFUL_STORAGE_URL and TACTFUL_VAULT_URL override the
+file.
 Relative paths in a config file are read relative to that file.
 """
 
@@ -57,7 +58,12 @@ from tactful.app.settings import (
 
 
 def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
-    """Settings from `config` (or the development default) and the environment."""
+    """Settings from `config` (or TACTFUL_CONFIG's file, or the development default) and
+    the environment."""
+    if config is None and environ.get("TACTFUL_CONFIG"):
+        config = Path(environ["TACTFUL_CONFIG"])
+        if not config.is_file():
+            raise ConfigError(f"TACTFUL_CONFIG={config}: no such file")
     if config is None:
         settings = replace(
             _from_file(DEVELOPMENT_CONFIG), data_dir=Path(".tactful"), development=True

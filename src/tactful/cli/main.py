@@ -178,7 +178,9 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, help="TOML config file (default: the development configuration)"
+        "--config",
+        type=Path,
+        help="TOML config file (default: $TACTFUL_CONFIG, else the development configuration)",
     )
 
 
