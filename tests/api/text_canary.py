@@ -105,7 +105,11 @@ def files_holding(folders: Iterable[Path]) -> dict[str, list[bytes]]:
     hits: dict[str, list[bytes]] = {}
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            found = found_in(path.read_bytes())
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:  # a live server's file removed since the listing
+                continue
+            found = found_in(content)
             if found:
                 hits[str(path)] = found
     return hits
