@@ -37,13 +37,13 @@ import random  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import ExitStack, contextmanager  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench._report import describe_machine, machine, progress  # noqa: E402
+from bench.simulate import UnlimitedLedger  # noqa: E402
 from tactful.app import stores  # noqa: E402
 from tactful.app.settings import EXAMPLE_CONTRACT, Settings  # noqa: E402
 from tactful.journeys.catalogue import load_journeys  # noqa: E402
@@ -51,8 +51,6 @@ from tactful.journeys.scorecard import ARMS, Scorecards  # noqa: E402
 from tactful.journeys.tallies import TalliedRows  # noqa: E402
 from tactful.privacy.contract import load_contract  # noqa: E402
 from tactful.privacy.decisions import Actor  # noqa: E402
-from tactful.privacy.insights import Debit  # noqa: E402
-from tactful.privacy.pending_records import PendingRecord  # noqa: E402
 from tactful.storage.journey_rows import COLUMNS as MEMORY  # noqa: E402
 from tactful.storage.outcome_rows import COLUMNS as OUTCOMES  # noqa: E402
 
@@ -60,27 +58,6 @@ JOURNEY = "support_triage"
 TARGET_S = 2.0
 ANALYST = Actor("analyst", frozenset({"analyst"}), frozenset())
 T0_US = 1_000_000
-
-
-@dataclass
-class _Tx:
-    spent: float = 0.0
-    added: list[Debit] = field(default_factory=list)
-
-    def add(self, debit: Debit) -> None:
-        self.added.append(debit)
-
-    def keep_pending_record(self, record: PendingRecord) -> None:
-        pass
-
-
-class _Ledger:
-    @contextmanager
-    def transaction(self, principal: str) -> Iterator[_Tx]:
-        yield _Tx()
-
-    def spent(self, principal: str) -> float:
-        return 0.0
 
 
 def _outcome_values(pick: random.Random) -> tuple[Any, ...]:
@@ -192,7 +169,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         progress(f"{args.engine}: writing {args.rows:,} decisions and outcomes ...")
         fill(settings, *rows(args.rows, args.people, sorted(playbooks[JOURNEY].actions)))
         source = TalliedRows(outcomes) if args.in_python else outcomes
-        cards = Scorecards(contract, lambda: playbooks, source, _Ledger(), budget=1e9)
+        cards = Scorecards(contract, lambda: playbooks, source, UnlimitedLedger(), budget=1e9)
         profiler = cProfile.Profile() if args.profile else None
         seconds, cpu = [], []
         for run in range(args.runs):

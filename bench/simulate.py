@@ -90,8 +90,9 @@ class _Tx:
         pass
 
 
-class _Ledger:
-    """A budget nobody runs out of: each run's release is its own experiment."""
+class UnlimitedLedger:
+    """A budget nobody runs out of: each release is its own experiment (the simulator's
+    runs, the scorecard benchmark's, the pinned sums' test)."""
 
     @contextmanager
     def transaction(self, principal: str) -> Iterator[_Tx]:
@@ -180,7 +181,7 @@ def intervals(
     assert metric is not None
     figure, scale = f"success:{metric}", points(metric)
     rows = _Rows()
-    cards = Scorecards(contract, lambda: playbooks, rows, _Ledger(), budget=1e9)
+    cards = Scorecards(contract, lambda: playbooks, rows, UnlimitedLedger(), budget=1e9)
     truth = 100 * uplift
     found = Interval()
     for _ in range(runs):

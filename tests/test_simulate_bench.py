@@ -83,7 +83,7 @@ def test_on_every_journey_the_scorecard_without_noise_reads_the_true_uplift() ->
             contract,
             lambda: playbooks,
             simulate._Rows(rows),
-            simulate._Ledger(),
+            simulate.UnlimitedLedger(),
             budget=1e9,
             noise=lambda counts, scale: list(counts),
         )

@@ -14,20 +14,17 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from bench.simulate import UnlimitedLedger
 from tactful.journeys.catalogue import load_journeys
 from tactful.journeys.memory import JourneyMemory, MemoryJourneyMemory, Remembered
 from tactful.journeys.outcome_list import MemoryJourneyOutcomes
 from tactful.journeys.outcomes import AgentVerdict, OutcomeReport, OutcomeStore, RecordedOutcome
 from tactful.journeys.scorecard import Scorecards
 from tactful.privacy.decisions import Actor
-from tactful.privacy.insights import Debit
-from tactful.privacy.pending_records import PendingRecord
 from tests.conftest import T0
 from tests.storage.engines import Engine, Stores
 
@@ -35,27 +32,6 @@ PINNED = Path(__file__).parent / "data" / "scorecard_sums.json"
 ANALYST = Actor("analyst", frozenset({"analyst"}), frozenset())
 SINCE_US, UNTIL_US = 1_000, 900_000
 HALVES = (0.5, 1.5, 2.5, 3.5, 999.5, 1_000.5, 3_599.5, 14_399.5, 0.49999999999999994)
-
-
-@dataclass
-class _Tx:
-    spent: float = 0.0
-    added: list[Debit] = field(default_factory=list)
-
-    def add(self, debit: Debit) -> None:
-        self.added.append(debit)
-
-    def keep_pending_record(self, record: PendingRecord) -> None:
-        pass
-
-
-class _Ledger:
-    @contextmanager
-    def transaction(self, principal: str) -> Iterator[_Tx]:
-        yield _Tx()
-
-    def spent(self, principal: str) -> float:
-        return 0.0
 
 
 def _report(pick: random.Random) -> OutcomeReport:
@@ -108,7 +84,7 @@ def sums(stores_contract: object, outcomes: object, journey: str) -> list[list[i
         stores_contract,  # type: ignore[arg-type]
         lambda: playbooks,
         outcomes,  # type: ignore[arg-type]
-        _Ledger(),  # type: ignore[arg-type]
+        UnlimitedLedger(),  # type: ignore[arg-type]
         budget=100.0,
         noise=noise,
     )
