@@ -26,6 +26,7 @@ from tactful.api.decoding import NoSuchMethod
 from tactful.app.auth import Unauthenticated
 from tactful.journeys.errors import PlaybookError
 from tactful.lifecycle.errors import LifecycleError, RetentionIncomplete
+from tactful.lifecycle.request_workflow import RequestRefused
 from tactful.lifecycle.vault_epoch import KeyringBehind, RotationRunning
 from tactful.privacy.access_log import AccessLogBusy, AccessLogUnavailable
 from tactful.privacy.errors import (
@@ -80,6 +81,7 @@ STATUS_BY_ERROR: dict[type[Exception], grpc.StatusCode] = {
     RetentionIncomplete: grpc.StatusCode.INTERNAL,
     RotationRunning: grpc.StatusCode.INTERNAL,
     KeyringBehind: grpc.StatusCode.INTERNAL,
+    RequestRefused: grpc.StatusCode.FAILED_PRECONDITION,  # the console's; never over gRPC
     LifecycleError: grpc.StatusCode.INTERNAL,
     Denied: grpc.StatusCode.PERMISSION_DENIED,
     # A journey whose playbook does not check is not served: the caller's request is

@@ -24,6 +24,7 @@ from tactful.journeys.memory import JourneyMemory
 from tactful.journeys.outcomes import OutcomeStore
 from tactful.journeys.release_store import FileReleases, ReleaseStore
 from tactful.lifecycle.rekey import RekeyableBehavior
+from tactful.lifecycle.request_workflow import RequestStore
 from tactful.lifecycle.retention import ExpiringBehavior
 from tactful.lifecycle.subject_requests import ErasureOutbox, SubjectBehavior
 from tactful.privacy.access_log import (
@@ -116,6 +117,10 @@ class Outbox(ErasureOutbox, Protocol):
     def close(self) -> None: ...
 
 
+class Requests(RequestStore, Protocol):
+    def close(self) -> None: ...
+
+
 class Schemas(Protocol):
     """The versions of an engine's tables, where they carry one (`tactful db …`)."""
 
@@ -165,6 +170,10 @@ class Engine(Protocol):
     def open_erasure_outbox(self) -> Outbox: ...
 
     def open_budget_ledger(self) -> Ledger: ...
+
+    def open_subject_requests(self) -> Requests:
+        """The data-subject requests received in the console, and their decisions."""
+        ...
 
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         """Where the engine keeps issued tokens; None: in the data folder's token file."""
@@ -302,6 +311,11 @@ def open_erasure_outbox(settings: Settings) -> Outbox:
 
 def open_budget_ledger(settings: Settings) -> Ledger:
     return engine_of(settings).open_budget_ledger()
+
+
+def open_subject_requests(settings: Settings) -> Requests:
+    """The console's data-subject requests (lifecycle/request_workflow.py)."""
+    return engine_of(settings).open_subject_requests()
 
 
 def open_tokens(settings: Settings, *, listen: bool = True) -> TokenStore:

@@ -46,6 +46,8 @@ from tactful.timestamps import to_us
 
 HERE = Path(__file__).resolve().parent
 ROLE = "compliance"
+PRIVACY_OPS = "privacy_ops"  # admitted to the data-subject request pages only
+ROLES = frozenset({ROLE, PRIVACY_OPS})  # the roles the console admits at sign-in
 SIGN_IN_LIMITED = "sign-in.rate-limited"  # the summary of refused sign-ins not recorded alone
 T = TypeVar("T")
 
@@ -68,6 +70,9 @@ class View:
     # The page's record made in advance and kept with a write (a scorecard's debit)
     # until it is durable (privacy/pending_records.py): written as it is, then dropped.
     owed: PendingRecord | None = None
+    # False: the handler wrote the records of what it did itself, each before its
+    # effect (a data-subject request's steps); the page adds none.
+    record: bool = True
 
 
 Handler = Callable[[Request, Session], Awaitable[View]]
@@ -121,7 +126,8 @@ class Console:
     # -- sessions ---------------------------------------------------------------------------
 
     async def session_of(self, request: Request) -> Session | None:
-        """The request's session if it is live and its token still a compliance one."""
+        """The request's session if it is live and its token still one of a role the
+        console admits (the session's roles are brought up to date)."""
         cookie = request.cookies.get(SESSION_COOKIE)
         now = self.clock()
         session = self.sessions.find(cookie, now=now)
@@ -135,10 +141,21 @@ class Console:
             )
         except Unauthenticated:
             actor = None
-        if actor is None or ROLE not in actor.roles:
+        if actor is None or not ROLES & actor.roles:
             self.sessions.end(cookie)
             return None
+        session.roles = frozenset(ROLES & actor.roles)
         return session
+
+    @staticmethod
+    def role_of(session: Session) -> str:
+        """The role a session's records name: compliance where it holds it."""
+        return ROLE if ROLE in session.roles else ",".join(sorted(session.roles))
+
+    @staticmethod
+    def home(session: Session) -> str:
+        """The first page for the session's roles."""
+        return "/access-log" if ROLE in session.roles else "/subject-requests"
 
     # -- records ------------------------------------------------------------------------------
 
@@ -198,8 +215,12 @@ class Console:
         )
         return HTMLResponse(html, status_code=status)
 
-    def page(self, name: str, handler: Handler, *, post: bool = False) -> Callable[..., Any]:
-        """`handler` behind sign-in (and CSRF for a POST), recorded as `name`."""
+    def page(
+        self, name: str, handler: Handler, *, post: bool = False,
+        roles: frozenset[str] = frozenset({ROLE}),
+    ) -> Callable[..., Any]:  # fmt: skip
+        """`handler` behind sign-in (and CSRF for a POST), recorded as `name`, for
+        principals of any of `roles` (others: sent to their own first page)."""
 
         async def endpoint(request: Request) -> Response:
             session = await self.session_of(request)
@@ -209,6 +230,13 @@ class Console:
                         request, "refused.html", _refusal("Sign in first."), status=403
                     )
                 return RedirectResponse("/sign-in", status_code=303)
+            if not roles & session.roles:
+                if post:
+                    return self.render(
+                        request, "refused.html", _refusal("Your role may not do this."),
+                        status=403,
+                    )  # fmt: skip
+                return RedirectResponse(self.home(session), status_code=303)
             if post:
                 form = await request.form()
                 if not same(str(form.get("csrf", "")), session.csrf):
@@ -219,6 +247,11 @@ class Console:
                         status=403,
                     )
             view = await handler(request, session)
+            if not view.record:
+                return view.response or self.render(
+                    request, view.template, {"session": session, "page": name, **view.context},
+                    status=view.status,
+                )  # fmt: skip
             try:
                 entry = view.owed.entry if view.owed else None
                 view.recorded = await self.record(
@@ -226,6 +259,7 @@ class Console:
                     or self.entry(
                         name,
                         session.principal,
+                        role=self.role_of(session),
                         subjects=view.subjects,
                         reason=view.reason,
                         decision=view.decided,

@@ -386,6 +386,8 @@ def _request(record: AccessRecord) -> dict[str, Any]:
     try:
         details = json.loads(e.reason)
         suppressed = bool(isinstance(details, dict) and details.get("suppressed"))
+        if isinstance(details, dict) and details.get("kind") in ("export", "erasure"):
+            kind = details["kind"]  # the console's request workflow says which
     except ValueError:
         pass
     return {
@@ -393,7 +395,9 @@ def _request(record: AccessRecord) -> dict[str, Any]:
         "time": when(e.time_us),
         "kind": kind + (" + suppression" if suppressed else ""),
         "principal": e.principal,
-        "via": "API" if e.method.startswith("tactful.v1.") else "command line",
+        "via": "API"
+        if e.method.startswith("tactful.v1.")
+        else ("console" if e.method.startswith("tactful.console/") else "command line"),
         "subjects": e.subjects,
         "decision": str(e.decision),
         "status": e.status,

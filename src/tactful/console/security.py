@@ -50,6 +50,8 @@ class Session:
     # Subject searches of this session: an opaque handle -> (namespace, pseudonyms), so
     # that paging and downloads never carry the identifier in a URL.
     searches: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # The console's roles the principal holds, as of the last page (console/app.py).
+    roles: frozenset[str] = frozenset()
 
 
 class Sessions:

@@ -1,4 +1,4 @@
-"""Sign-in with a compliance principal's token, and sign-out.
+"""Sign-in with a compliance (or privacy_ops) principal's token, and sign-out.
 
 Every sign-in is an access record: allowed (the principal, when its session ends),
 or denied (the principal if the token is known but not a compliance one,
@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tactful.app.auth import Unauthenticated
 from tactful.app.lockout import EVERYONE, Lockout, address_key, principal_key
-from tactful.console.app import ROLE, Console, method_of
+from tactful.console.app import ROLE, ROLES, Console, method_of
 from tactful.console.security import CSRF_COOKIE, SESSION_COOKIE, new_csrf, same
 from tactful.privacy.access_log import ANONYMOUS, AccessLogUnavailable, Decided
 from tactful.privacy.decisions import Actor
@@ -88,7 +88,8 @@ def sign_in(console: Console) -> Endpoint:
         cookie, session = console.sessions.start(actor.name, token, now=now)
         reason = f"signed in until {session.expires_at.isoformat()}"
         try:
-            await console.record(console.entry("sign-in", actor.name, reason=reason))
+            role = ROLE if ROLE in actor.roles else ",".join(sorted(ROLES & actor.roles))
+            await console.record(console.entry("sign-in", actor.name, role=role, reason=reason))
         except AccessLogUnavailable:
             console.sessions.end(cookie)
             return _form(
@@ -121,7 +122,7 @@ async def _refused(
     locked = console.lockouts.locked(keys, now_s=now.timestamp())
     if locked is not None:
         return await _refuse(console, request, address, _locked_out(actor, locked))
-    if actor is None or ROLE not in actor.roles:
+    if actor is None or not ROLES & actor.roles:
         response = await _refuse(console, request, address, _wrong_token(actor))
         for lockout in console.lockouts.fail(keys, now_s=now.timestamp()):
             await _record_lockout(console, lockout)
@@ -153,8 +154,8 @@ def _wrong_token(actor: Actor | None) -> _Refusal:
         )  # fmt: skip
     return _Refusal(
         actor.name, ",".join(sorted(actor.roles)), "PERMISSION_DENIED",
-        "refused: role is not compliance",
-        "This token's principal is not a compliance officer.", 403,
+        "refused: role is neither compliance nor privacy_ops",
+        "This token's principal is not a compliance officer, nor in privacy operations.", 403,
     )  # fmt: skip
 
 

@@ -4,8 +4,9 @@ The console goes through the domain's objects (the access log's `query`, `verify
 and `checkpoints`, the contract, the privacy budget's ledger), never SQL of its own,
 so that a storage engine other than SQLite changes this module and nothing else.
 
-It opens no behavior store and no vault (the journey outcomes only when a scorecard is
-asked for, to release it as the domain does): it needs the keyring's pseudonym keys (to
+It keeps no behavior store or vault open (the journey outcomes only when a scorecard is
+asked for, to release it as the domain does; the whole domain, as `tactful subjects`
+opens it, only while it executes a data-subject request): it needs the keyring's pseudonym keys (to
 find a subject's records under every live key version, as `QueryAccessLog` does)
 and its signing keys (to verify checkpoints, and to sign the head after its own
 records), the access log, the budget ledger, the contract and the token file.
@@ -21,11 +22,13 @@ from datetime import date, datetime
 
 from tactful.app import stores
 from tactful.app.auth import Authenticator
-from tactful.app.domain import load_checked_contract
+from tactful.app.domain import Domain, load_checked_contract, open_domain
 from tactful.app.settings import ConfigError, Settings
 from tactful.journeys.catalogue import JourneyCatalogue
 from tactful.journeys.releases import Staging, Version, history, live, staged
 from tactful.journeys.scorecard import ReleasedScorecard, Scorecards
+from tactful.lifecycle.request_workflow import Recorder, RequestWorkflow
+from tactful.lifecycle.subject_requests import SubjectRequests
 from tactful.privacy.access_log import (
     AccessEntry,
     AccessQuery,
@@ -49,6 +52,10 @@ SUBJECT_REQUESTS = (
     "tactful.v1.Subjects/EraseSubject",
     "tactful.cli/subjects.export",
     "tactful.cli/subjects.erase",
+    # Executed (or failed) through the console's requests (lifecycle/request_workflow.py).
+    "tactful.console/subject-request.executed",
+    "tactful.console/subject-request.downloaded",
+    "tactful.console/subject-request.failed",
 )
 # Promotions, rollbacks and guardrail rollbacks (`tactful journeys promote|rollback|guard`).
 JOURNEY_RELEASES = tuple(f"tactful.cli/journeys.{a}" for a in ("promote", "rollback", "guard"))
@@ -92,6 +99,8 @@ class Sources:
         self._settings = settings
         self._outcomes: stores.Outcomes | None = None  # opened by the first scorecard
         self._scorecards: Scorecards | None = None
+        self._requests: stores.Requests | None = None  # opened by the first request page
+        self._domain: Domain | None = None  # open while a request executes
         self._tokens = stores.open_tokens(settings)
         # Where the servers find the playbook versions: on PostgreSQL the database,
         # read afresh on each look (not followed); otherwise the contract's folder.
@@ -221,6 +230,25 @@ class Sources:
             actor, journey, since_us, until_us, epsilon, now=now, owed=owed
         )
 
+    # -- data-subject requests ---------------------------------------------------------------
+
+    def subject_requests(self, record: Recorder) -> RequestWorkflow:
+        """The request workflow, its steps recorded by `record`; its store opens on the
+        first call, and the domain's stores only while a request executes."""
+        if self._requests is None:
+            self._requests = stores.open_subject_requests(self._settings)
+        return RequestWorkflow(self._requests, record, self._open_subjects, self._close_subjects)
+
+    def _open_subjects(self) -> SubjectRequests:
+        # As `tactful subjects` does: every store opened, erasures cut short finished.
+        self._domain = open_domain(self._settings)
+        return self._domain.subjects
+
+    def _close_subjects(self) -> None:
+        if self._domain is not None:
+            self._domain.close()
+            self._domain = None
+
     def recorded(self, pending: PendingRecord) -> None:
         """`pending`'s record is durable: its copy beside the debit is dropped."""
         self._ledger.drop_pending_records([pending.key])
@@ -228,6 +256,8 @@ class Sources:
     def close(self) -> None:
         if self._outcomes is not None:
             self._outcomes.close()
+        if self._requests is not None:
+            self._requests.close()
         self._tokens.close()
         self._releases.close()
         self._ledger.close()

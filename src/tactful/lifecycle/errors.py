@@ -4,7 +4,8 @@ epochs). They know nothing of gRPC; the server maps them.
 LifecycleError
  ├── RetentionIncomplete   the retention job stopped before everything expired was gone
  ├── RotationRunning       another process is rotating the vault key (vault_epoch.py)
- └── KeyringBehind         the vault knows a newer vault key than this keyring (vault_epoch.py)
+ ├── KeyringBehind         the vault knows a newer vault key than this keyring (vault_epoch.py)
+ └── RequestRefused        a step of a data-subject request is not allowed (request_workflow.py)
 """
 
 from __future__ import annotations

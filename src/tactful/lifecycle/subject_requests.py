@@ -223,6 +223,10 @@ class SubjectRequests:
         shredded += self._identities.shred(pseudonyms)
         return {"vault.identities": shredded} | deleted
 
+    def identity_of(self, pseudonyms: Sequence[str]) -> Identity | None:
+        """Who the vault holds under any of `pseudonyms` (None: nobody, or shredded)."""
+        return next(filter(None, map(self._identities.reveal, pseudonyms)), None)
+
     def export(self, actor: Actor, namespace: str, identifier: str, *, now: datetime) -> Export:
         decision = enforce(decide(self._contract, actor, Action.EXPORT_SUBJECT))
         pseudonyms = self._pseudonymizer.resolve(namespace, identifier)

@@ -26,6 +26,7 @@ from tactful.storage.postgres.journey_releases import PostgresJourneyReleases
 from tactful.storage.postgres.migrate import MAIN, VAULT
 from tactful.storage.postgres.roles import roles_script
 from tactful.storage.postgres.schema import Schema
+from tactful.storage.postgres.subject_requests import PostgresSubjectRequests
 from tactful.storage.postgres.subjects import PostgresSubjectData
 from tactful.storage.postgres.tokens import PostgresTokenRows
 from tactful.storage.postgres.vault import open_postgres_vault
@@ -85,6 +86,9 @@ class PostgresEngine:
 
     def open_budget_ledger(self) -> PostgresBudgetLedger:
         return PostgresBudgetLedger(self._database(self._config.url, "budget", _SMALL_POOL))
+
+    def open_subject_requests(self) -> PostgresSubjectRequests:
+        return PostgresSubjectRequests(self._database(self._config.url, "subject-requests", 1))
 
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         """The table every server shares (`listen`: follow changes made elsewhere)."""

@@ -3,7 +3,15 @@ MAIN in the database of `[storage] url`, VAULT in that of `vault_url`."""
 
 from __future__ import annotations
 
-from tactful.storage.postgres import access_log, budget, erasures, journey_releases, tokens, vault
+from tactful.storage.postgres import (
+    access_log,
+    budget,
+    erasures,
+    journey_releases,
+    subject_requests,
+    tokens,
+    vault,
+)
 from tactful.storage.postgres.behavior_schema import SCHEMA as BEHAVIOR
 from tactful.storage.postgres.schema import Schema
 
@@ -14,5 +22,6 @@ MAIN: tuple[Schema, ...] = (
     erasures.SCHEMA,
     tokens.SCHEMA,
     journey_releases.SCHEMA,
+    subject_requests.SCHEMA,
 )
 VAULT: tuple[Schema, ...] = (vault.SCHEMA,)

@@ -1,7 +1,8 @@
 """The embedded engine: SQLite files in one data folder (`make run`'s default).
 
 Three files keep identity, behavior and the access log physically apart
-(vault.db, behavior.db, access_log.db), plus insights.db for the privacy budget.
+(vault.db, behavior.db, access_log.db), plus insights.db for the privacy budget and
+subject_requests.db for the data-subject requests received in the console.
 """
 
 from pathlib import Path
@@ -10,6 +11,7 @@ VAULT = "vault.db"
 BEHAVIOR = "behavior.db"
 ACCESS_LOG = "access_log.db"
 INSIGHTS = "insights.db"
+SUBJECT_REQUESTS = "subject_requests.db"  # the console's data-subject requests
 
 WRITE_THREADS = 1  # one writer per file: a second thread would only wait for the lock
 READS_ON_THREADS = False  # a read is a local page access: cheaper on the loop than a hop

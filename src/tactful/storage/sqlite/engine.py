@@ -14,6 +14,7 @@ from tactful.storage.sqlite import (
     BEHAVIOR,
     INSIGHTS,
     READS_ON_THREADS,
+    SUBJECT_REQUESTS,
     VAULT,
     WRITE_THREADS,
     path_of,
@@ -24,6 +25,7 @@ from tactful.storage.sqlite.budget import SqliteBudgetLedger
 from tactful.storage.sqlite.erasures import SqliteErasureOutbox
 from tactful.storage.sqlite.journey_memory import SqliteJourneyMemory
 from tactful.storage.sqlite.journey_outcomes import SqliteJourneyOutcomes
+from tactful.storage.sqlite.subject_requests import SqliteSubjectRequests
 from tactful.storage.sqlite.subjects import SqliteSubjectData
 from tactful.storage.sqlite.vault import open_sqlite_vault
 from tactful.storage.tokens import TokenRows
@@ -73,6 +75,9 @@ class SqliteEngine:
 
     def open_budget_ledger(self) -> SqliteBudgetLedger:
         return SqliteBudgetLedger(self._path(INSIGHTS))
+
+    def open_subject_requests(self) -> SqliteSubjectRequests:
+        return SqliteSubjectRequests(self._path(SUBJECT_REQUESTS))
 
     def open_token_rows(self, *, listen: bool) -> TokenRows | None:
         return None  # the data folder's token file
