@@ -2,10 +2,11 @@
 
 Every logger under `tactful` writes through one handler, set up by the server
 (`configure`) and removed when it stops. A call's line is made from its
-`CallOutcome`: time, method, principal, purpose, status code, decision, latency
-and request id, never an identifier, a token or an attribute value. Events
-(start-up, shutdown, the access log failing closed and recovering, certificate
-reloads, census recounts) are the `tactful.*` loggers' own lines.
+`CallOutcome`: time, method, principal, purpose, status code, decision (and a
+denied call's reason code), latency and request id, never an identifier, a token
+or an attribute value. Events (start-up, shutdown, the access log failing closed
+and recovering, certificate reloads, census recounts) are the `tactful.*` loggers'
+own lines.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class JsonLines(logging.Formatter):
 
 
 def call_fields(outcome: CallOutcome) -> dict[str, Any]:
-    """What a call's log line (and its span) holds."""
-    return {
+    """What a call's log line (and its span) holds; a denied call's, its reason code."""
+    fields = {
         "time": from_us(outcome.time_us).isoformat(timespec="milliseconds"),
         "event": "call",
         "method": outcome.method,
@@ -62,6 +63,9 @@ def call_fields(outcome: CallOutcome) -> dict[str, Any]:
         "latency_ms": round(outcome.latency_s * 1000, 3),
         "request_id": outcome.request_id,
     }
+    if outcome.reason:
+        fields["reason"] = outcome.reason
+    return fields
 
 
 def _iso(seconds: float) -> str:
@@ -72,15 +76,17 @@ _TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def log_call(outcome: CallOutcome) -> None:
-    """The observer that writes a call's line (at info)."""
-    if calls.isEnabledFor(logging.INFO):
+    """The observer that writes a call's line (at info); a call the failure limiter
+    summarized has the summary's record, not a line of its own."""
+    if calls.isEnabledFor(logging.INFO) and not outcome.summarized:
         calls.info(
-            "%s %s purpose=%s %s %s %.3f ms request_id=%s",
+            "%s %s purpose=%s %s %s%s %.3f ms request_id=%s",
             outcome.method,
             outcome.principal,
             outcome.purpose or "-",
             outcome.code,
             outcome.decision,
+            f" reason={outcome.reason}" if outcome.reason else "",
             outcome.latency_s * 1000,
             outcome.request_id,
             extra={"call": outcome},
