@@ -11,11 +11,13 @@ own lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +41,47 @@ class JsonLines(logging.Formatter):
             line = {"level": record.levelname.lower(), "logger": record.name}
             line |= call_fields(outcome)
         else:
-            line = {
-                "time": _iso(record.created),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-            }
-            line["event"] = record.getMessage()
+            line = _event(record.created, record.levelname.lower(), record.name,
+                          record.getMessage())  # fmt: skip
             if record.exc_info:
                 line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event(created: float, level: str, logger: str, event: str) -> dict[str, Any]:
+    return {"time": _iso(created), "level": level, "logger": logger, "event": event}
+
+
+def event_line(event: str, *, now: float, level: str = "info", error: str = "") -> str:
+    """A JSON log line of `tactful serve`'s own, for what it says outside the log
+    (what it prints at start and stop, and why it could not start)."""
+    line = _event(now, level, "tactful.serve", event)
+    if error:
+        line["error"] = error
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def json_everywhere() -> Iterator[None]:
+    """While it lasts, the lines of every logger that reach no handler (any logger's
+    before `configure` and after its `close`, asyncio's, grpc's) and Python's
+    warnings are JSON lines on standard error too, not the stdlib's plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    handler.setLevel(logging.WARNING)
+    previous = logging.lastResort
+    logging.lastResort = handler
+    # Warnings are logged to py.warnings, which the stdlib gives a handler that drops
+    # them when it has none: it gets this one.
+    warnings = logging.getLogger("py.warnings")
+    warnings.addHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        warnings.removeHandler(handler)
+        logging.lastResort = previous
 
 
 def call_fields(outcome: CallOutcome) -> dict[str, Any]:
