@@ -285,3 +285,41 @@ def test_the_development_default_serves_metrics_and_says_where() -> None:
     from tactful.app.config_file import load_settings
 
     assert load_settings(None, {}).metrics_listen == "127.0.0.1:9464"
+
+
+def test_calls_the_failure_limiter_refuses_are_counted_but_not_logged_one_by_one(
+    start_tactful: Callable[..., Tactful], tmp_path: Path
+) -> None:
+    from tactful.app.limits import FailureLimits
+
+    log = tmp_path / "calls.jsonl"
+    tactful = start_tactful(
+        metrics_listen="127.0.0.1:0",
+        log_format="json",
+        log_file=log,
+        failure_limits=FailureLimits(per_minute=0.001, burst=2, summary_s=3600),
+    )
+    request = personalization_pb2.GetSegmentsRequest(
+        subject=email("ada@example.com"), purpose="support_triage"
+    )
+    codes = []
+    for _ in range(5):
+        try:
+            tactful.personalization.GetSegments(request, timeout=10)  # anonymous
+        except grpc.RpcError as exc:
+            codes.append(exc.code().name)
+    assert codes == ["UNAUTHENTICATED"] * 2 + ["RESOURCE_EXHAUSTED"] * 3
+    tactful.segments(email("ada@example.com"))  # after every refused call's outcome
+    text = scrape(tactful)
+    rpc = {"grpc_type": "unary", "grpc_service": "tactful.v1.Personalization",
+           "grpc_method": "GetSegments"}  # fmt: skip
+    assert sample(text, "grpc_server_started_total", **rpc) == 6
+    assert sample(text, "grpc_server_handled_total", **rpc, grpc_code="ResourceExhausted") == 3
+    assert sample(text, "grpc_server_in_flight_requests", **rpc) == 0
+    tactful.stop()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line.get("reason") for line in lines if line["event"] == "call"] == [
+        "unauthenticated",
+        "unauthenticated",
+        None,
+    ]
