@@ -10,7 +10,8 @@
 
 It needs grpcio, protobuf and googleapis-common-protos only, none of the server's
 dependencies. Every call has a deadline (5 s unless told), sends a request id (one of
-yours, or a new one) and returns the id the server recorded it under, on success and
+yours, or a new one) and the current OpenTelemetry trace context if OpenTelemetry is
+installed, and returns the id the server recorded it under, on success and
 in the exception. Reads (`segments`, `signals`) are retried with backoff on
 UNAVAILABLE; writes (`record`, `consent`, `record_outcome`) never are, since a retry
 could apply them twice; nor is `next_action`, since every decision is remembered as an
@@ -307,6 +308,7 @@ class Client:
         self._retry = retry
         self._sleep = sleep
         self._draw = draw
+        self._trace_context = _trace_context()
 
     def segments(
         self, subject: Subject, purpose: str, *, request_id: str | None = None
@@ -463,7 +465,7 @@ class Client:
     ) -> tuple[_Reply, str]:
         """One call under one deadline and one request id, retried only if `read`."""
         sent = _request_id(request_id)
-        metadata = (*self._auth, ("x-request-id", sent))
+        metadata = (*self._auth, ("x-request-id", sent), *self._trace_context())
         deadline = time.monotonic() + self._timeout_s
         retries = 0
         while True:
@@ -482,6 +484,23 @@ class Client:
                         self._sleep(pause)
                         continue
                 raise _typed(error, sent) from None
+
+
+def _trace_context() -> Callable[[], tuple[tuple[str, str], ...]]:
+    """The current OpenTelemetry context as call metadata (W3C traceparent, tracestate
+    and baggage, or what OTEL_PROPAGATORS says), so that Tactful's span joins the
+    caller's trace; nothing if OpenTelemetry is not installed."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return lambda: ()
+
+    def current() -> tuple[tuple[str, str], ...]:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return tuple(carrier.items())
+
+    return current
 
 
 # Conversions, and the error's details.

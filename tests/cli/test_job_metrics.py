@@ -10,6 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tactful.app.domain import Domain
+from tactful.app.settings import ConfigError
+from tactful.cli.job_metrics import failure_reason
+from tactful.lifecycle.errors import RetentionIncomplete
+from tactful.privacy.errors import KeyringError, SchemaMismatch, StoreBusy
 from tests.lifecycle.test_retention import NOW, add, config_for, cutoff, run, subject
 
 pytest_plugins = ["tests.lifecycle.test_retention"]  # its data_dir and domain fixtures
@@ -47,7 +51,7 @@ def test_retention_run_writes_last_success_duration_and_rows_deleted(
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
-def test_a_dry_run_or_a_failed_run_leaves_the_file_as_it_was(
+def test_a_dry_run_leaves_the_file_as_it_was(
     data_dir: Path, domain: Domain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     domain.close()
@@ -57,9 +61,62 @@ def test_a_dry_run_or_a_failed_run_leaves_the_file_as_it_was(
     code, _, _ = run(capsys, "retention", "run", "--dry-run", "--config", config,
                      "--metrics-file", str(path))  # fmt: skip
     assert code == 0 and path.read_text() == "# the last success\n"
-    code, _, _ = run(capsys, "retention", "run", "--config", config, "--now", "yesterday",
-                     "--metrics-file", str(path))  # fmt: skip
-    assert code == 1 and path.read_text() == "# the last success\n"
+
+
+def test_a_failed_run_is_counted_by_reason_beside_the_last_success(
+    data_dir: Path, domain: Domain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    domain.close()
+    config = str(config_for(data_dir, tmp_path))
+    path = tmp_path / "textfile" / "tactful-retention.prom"
+    job = (("job", "retention_run"),)
+
+    def retention(*options: str) -> int:
+        code, _, _ = run(capsys, "retention", "run", "--config", config,
+                         "--metrics-file", str(path), *options)  # fmt: skip
+        return code
+
+    assert retention("--now", NOW.isoformat()) == 0
+    success = samples(path)
+    before = time.time()
+    assert retention("--now", "yesterday") == 1  # refused: counted as `usage`
+    keyring = data_dir / "keyring.json"
+    keyring.chmod(0o644)  # a keyring others may read is refused
+    assert retention("--now", NOW.isoformat()) == 1
+    assert retention("--now", NOW.isoformat()) == 1
+    found = samples(path)
+    # What the last success said stays, untouched; the failures are counted beside it.
+    assert {k: v for k, v in found.items() if k in success} == success
+    assert found[("tactful_job_failures_total", (*job, ("reason", "usage")))] == 1
+    assert found[("tactful_job_failures_total", (*job, ("reason", "keyring")))] == 2
+    assert before <= found[("tactful_job_last_failure_timestamp_seconds", job)] <= time.time()
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    # A success later carries the counts over: a counter never goes back.
+    keyring.chmod(0o600)
+    assert retention("--now", NOW.isoformat()) == 0
+    after = samples(path)
+    assert after[("tactful_job_failures_total", (*job, ("reason", "keyring")))] == 2
+    last_success = after[("tactful_job_last_success_timestamp_seconds", job)]
+    assert last_success > after[("tactful_job_last_failure_timestamp_seconds", job)]
+    assert all(value == after[key] for key, value in samples(path).items())  # parses again
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (SchemaMismatch("behavior: schema 9, this version knows 8"), "schema_mismatch"),
+        (StoreBusy("database is locked"), "store_unavailable"),
+        (KeyringError("/etc/tactful/keyring.json: no keyring"), "keyring"),
+        (ConfigError("listen: not HOST:PORT"), "config"),
+        (RetentionIncomplete("purpose onboarding: 3 events left"), "retention_incomplete"),
+        (SystemExit("tactful: --now 'x' is not ISO 8601"), "usage"),
+        (KeyboardInterrupt(), "interrupted"),
+        (PermissionError(13, "Permission denied", "/var/lib/tactful"), "os_error"),
+        (RuntimeError("ada@example.com"), "internal"),  # never the message
+    ],
+)
+def test_a_failure_reason_is_a_code_never_the_message(error: BaseException, reason: str) -> None:
+    assert failure_reason(error) == reason
 
 
 def test_audit_truncate_and_keys_rekey_write_theirs(

@@ -126,7 +126,13 @@ class Edge:
         recorded: Callable[[PendingRecord], None] = lambda record: None,
         # A journey's purpose, for a refused call that names a journey, not a purpose.
         purpose_of_journey: Callable[[str], str] = lambda journey: "",
+        # Told of every call as it arrives (the metrics' started and in-flight counts).
+        started: Callable[[str], None] = lambda method: None,
+        # The metadata keys that carry a trace context (empty: tracing is off).
+        trace_fields: frozenset[str] = frozenset(),
     ) -> None:
+        self._started = started
+        self._trace_fields = trace_fields
         self._purpose_of_journey = purpose_of_journey
         self.reads = reads or _inline
         self._recorded = recorded
@@ -157,6 +163,7 @@ class Edge:
         record with its data (every call that writes does), it is written later by the
         recovery (api/recovery.py), so its data is never without one."""
         started = time.perf_counter_ns()
+        self._started(method)
         now = self._clock()
         request_id, origin = _request_id(context)
         actor: Actor | None = None
@@ -215,7 +222,12 @@ class Edge:
         # The id the record holds goes back with every answer, in the trailing metadata
         # (initial metadata would cost an extra send for every call).
         echo = (("x-request-id", request_id),)
+        carrier = _carrier(context, self._trace_fields) if self._trace_fields else ()
         if status.code in _LIMITED and not self._admit_failure(context, method, principal, status):
+            refused = entry(result, error, _RATE_LIMITED, 0)
+            elapsed = time.perf_counter_ns() - started
+            self._observe(CallOutcome.of(refused, True, elapsed, trace_carrier=carrier,
+                                         summarized=True))  # fmt: skip
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, echo)
         record = entry(result, error, status, (time.perf_counter_ns() - started) // 1000)
         recorded = False
@@ -228,7 +240,9 @@ class Edge:
             await self._set_serving(False)
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, echo)
         finally:
-            self._observe(CallOutcome.of(record, recorded, time.perf_counter_ns() - started))
+            elapsed = time.perf_counter_ns() - started
+            self._observe(CallOutcome.of(record, recorded, elapsed, error=error,
+                                         trace_carrier=carrier))  # fmt: skip
         expected.durable()
         await self._set_serving(True)
         if error is not None:
@@ -334,6 +348,18 @@ class _Status(grpc.Status):
 
 
 _OK = _Status(grpc.StatusCode.OK, "", ())
+_RATE_LIMITED = _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, ())
+
+
+def _carrier(
+    context: grpc.aio.ServicerContext[Any, Any], fields: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
+    """The call's trace context headers (W3C traceparent and the like), nothing else."""
+    return tuple(
+        (key, value)
+        for key, value in context.invocation_metadata() or ()
+        if key in fields and isinstance(value, str)
+    )
 
 
 # A contract name, or one with its kind ("journey:checkout_recovery", "signal:plan").

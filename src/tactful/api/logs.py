@@ -2,19 +2,22 @@
 
 Every logger under `tactful` writes through one handler, set up by the server
 (`configure`) and removed when it stops. A call's line is made from its
-`CallOutcome`: time, method, principal, purpose, status code, decision, latency
-and request id, never an identifier, a token or an attribute value. Events
-(start-up, shutdown, the access log failing closed and recovering, certificate
-reloads, census recounts) are the `tactful.*` loggers' own lines.
+`CallOutcome`: time, method, principal, purpose, status code, decision (and a
+denied call's reason code), latency and request id, never an identifier, a token
+or an attribute value. Events (start-up, shutdown, the access log failing closed
+and recovering, certificate reloads, census recounts) are the `tactful.*` loggers'
+own lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,20 +41,52 @@ class JsonLines(logging.Formatter):
             line = {"level": record.levelname.lower(), "logger": record.name}
             line |= call_fields(outcome)
         else:
-            line = {
-                "time": _iso(record.created),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-            }
-            line["event"] = record.getMessage()
+            line = _event(record.created, record.levelname.lower(), record.name,
+                          record.getMessage())  # fmt: skip
             if record.exc_info:
                 line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
+def _event(created: float, level: str, logger: str, event: str) -> dict[str, Any]:
+    return {"time": _iso(created), "level": level, "logger": logger, "event": event}
+
+
+def event_line(event: str, *, now: float, level: str = "info", error: str = "") -> str:
+    """A JSON log line of `tactful serve`'s own, for what it says outside the log
+    (what it prints at start and stop, and why it could not start)."""
+    line = _event(now, level, "tactful.serve", event)
+    if error:
+        line["error"] = error
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def json_everywhere() -> Iterator[None]:
+    """While it lasts, the lines of every logger that reach no handler (any logger's
+    before `configure` and after its `close`, asyncio's, grpc's) and Python's
+    warnings are JSON lines on standard error too, not the stdlib's plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    handler.setLevel(logging.WARNING)
+    previous = logging.lastResort
+    logging.lastResort = handler
+    # Warnings are logged to py.warnings, which the stdlib gives a handler that drops
+    # them when it has none: it gets this one.
+    warnings = logging.getLogger("py.warnings")
+    warnings.addHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        warnings.removeHandler(handler)
+        logging.lastResort = previous
+
+
 def call_fields(outcome: CallOutcome) -> dict[str, Any]:
-    """What a call's log line (and its span) holds."""
-    return {
+    """What a call's log line (and its span) holds; a denied call's, its reason code."""
+    fields = {
         "time": from_us(outcome.time_us).isoformat(timespec="milliseconds"),
         "event": "call",
         "method": outcome.method,
@@ -62,6 +97,9 @@ def call_fields(outcome: CallOutcome) -> dict[str, Any]:
         "latency_ms": round(outcome.latency_s * 1000, 3),
         "request_id": outcome.request_id,
     }
+    if outcome.reason:
+        fields["reason"] = outcome.reason
+    return fields
 
 
 def _iso(seconds: float) -> str:
@@ -72,15 +110,17 @@ _TEXT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def log_call(outcome: CallOutcome) -> None:
-    """The observer that writes a call's line (at info)."""
-    if calls.isEnabledFor(logging.INFO):
+    """The observer that writes a call's line (at info); a call the failure limiter
+    summarized has the summary's record, not a line of its own."""
+    if calls.isEnabledFor(logging.INFO) and not outcome.summarized:
         calls.info(
-            "%s %s purpose=%s %s %s %.3f ms request_id=%s",
+            "%s %s purpose=%s %s %s%s %.3f ms request_id=%s",
             outcome.method,
             outcome.principal,
             outcome.purpose or "-",
             outcome.code,
             outcome.decision,
+            f" reason={outcome.reason}" if outcome.reason else "",
             outcome.latency_s * 1000,
             outcome.request_id,
             extra={"call": outcome},

@@ -4,8 +4,16 @@ Label values are names the operator chose or the API defines (method, status
 code, decision, purpose, configured principal, store): never a subject, a
 request id or anything else a caller sent.
 
-    tactful_rpcs_total{method,code,decision}           calls, by outcome
-    tactful_rpc_latency_seconds{method}                arrival to record written
+    grpc_server_started_total{grpc_type,grpc_service,grpc_method}     calls begun
+    grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
+                                                       calls answered, by status code
+    grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method,grpc_code}
+                                                       arrival to record written
+    grpc_server_in_flight_requests{grpc_type,grpc_service,grpc_method}
+                                                       calls begun, not yet answered
+    tactful_rpcs_total{method,code,decision}           calls, by outcome (and decision)
+    tactful_build_info{version,python,grpc}            1
+    process_*, python_*                                prometheus_client's collectors
     tactful_access_log_commit_seconds                  one durable commit (one fsync)
     tactful_access_log_batch_records                   records per commit, i.e. per fsync
     tactful_access_log_commits_total                   commits, and
@@ -15,6 +23,12 @@ request id or anything else a caller sent.
     tactful_insights_budget_remaining{principal}       epsilon left per analyst principal
     tactful_census_age_seconds{purpose}                age of the segment-size count
     tactful_store_bytes{store}                         size of each database file, its WAL included
+
+The grpc_server_* families are go-grpc-prometheus's (and py-grpc-prometheus's), label
+values included (`grpc_code="PermissionDenied"`), so a stock gRPC dashboard reads
+them; the handling histogram also carries `grpc_code`, to tell fast refusals from
+slow answers. Only Tactful's own methods are counted (every one of them goes
+through the edge), not the health and reflection services.
 """
 
 from __future__ import annotations
@@ -22,13 +36,25 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import platform
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import grpc
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from tactful.api.observability import CallOutcome
@@ -45,11 +71,26 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        Gauge("tactful_build_info", "The running version, and Python's and grpcio's; always 1",
+              ["version", "python", "grpc"], registry=r).labels(*build()).set(1)  # fmt: skip
         self._rpcs = Counter("tactful_rpcs", "Calls, by method, status code and decision",
                              ["method", "code", "decision"], registry=r)  # fmt: skip
-        self._latency = Histogram("tactful_rpc_latency_seconds",
-                                  "Call latency, arrival to access record written",
-                                  ["method"], buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
+        names = ["grpc_type", "grpc_service", "grpc_method"]
+        self._started = Counter("grpc_server_started_total", "RPCs started on the server",
+                                names, registry=r)  # fmt: skip
+        self._handled = Counter("grpc_server_handled_total",
+                                "RPCs completed on the server, regardless of success or failure",
+                                [*names, "grpc_code"], registry=r)  # fmt: skip
+        self._handling = Histogram("grpc_server_handling_seconds",
+                                   "Response latency (seconds) of the RPCs handled: arrival to "
+                                   "access record written", [*names, "grpc_code"],
+                                   buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self._in_flight = Gauge("grpc_server_in_flight_requests",
+                                "RPCs started and not yet answered", names,
+                                registry=r)  # fmt: skip
         self._commit = Histogram("tactful_access_log_commit_seconds",
                                  "Duration of one durable access-log commit (one fsync)",
                                  buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
@@ -61,17 +102,37 @@ class Metrics:
         self._serving = Gauge("tactful_serving", "1 while serving, 0 while failed closed",
                               registry=r)  # fmt: skip
         self._serving.set(1)
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # Label children bound once per method (and outcome), not looked up per call.
+        self._begun: dict[str, tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
+
+    def started(self, method: str) -> None:
+        """The edge's word that a call to `method` arrived."""
+        children = self._begun.get(method)
+        if children is None:
+            labels = grpc_labels(method)
+            children = (self._started.labels(*labels), self._in_flight.labels(*labels))
+            self._begun[method] = children
+        children[0].inc()
+        children[1].inc()
 
     def observe(self, outcome: CallOutcome) -> None:
         """The edge's observer: count the call and its latency."""
         key = (outcome.method, outcome.code, outcome.decision)
         children = self._children.get(key)
         if children is None:
-            children = (self._rpcs.labels(*key), self._latency.labels(outcome.method))
+            labels = (*grpc_labels(outcome.method), GRPC_CODES.get(outcome.code, outcome.code))
+            children = (
+                self._rpcs.labels(*key),
+                self._handled.labels(*labels),
+                self._handling.labels(*labels),
+                self._in_flight.labels(*labels[:3]),
+            )
             self._children[key] = children
         children[0].inc()
-        children[1].observe(outcome.latency_s)
+        children[1].inc()
+        children[2].observe(outcome.latency_s)
+        children[3].dec()
 
     def committed(self, records: int, seconds: float) -> None:
         """The access log's observer: one commit of `records`, in `seconds`."""
@@ -85,6 +146,28 @@ class Metrics:
 
     def add(self, collector: Collector) -> None:
         self.registry.register(collector)
+
+
+# go-grpc-prometheus's label values: Go's names of the status codes.
+GRPC_CODES = {
+    code.name: "".join(word.capitalize() for word in code.name.split("_"))
+    for code in grpc.StatusCode
+} | {"OK": "OK", "CANCELLED": "Canceled"}
+
+
+def grpc_labels(method: str) -> tuple[str, str, str]:
+    """grpc_type, grpc_service and grpc_method of `method` (every Tactful method is unary).
+
+    >>> grpc_labels("tactful.v1.Personalization/GetSegments")
+    ('unary', 'tactful.v1.Personalization', 'GetSegments')
+    """
+    service, _, name = method.rpartition("/")
+    return "unary", service, name
+
+
+def build() -> tuple[str, str, str]:
+    """tactful_build_info's labels: this version, Python's and grpcio's."""
+    return metadata.version("tactful"), platform.python_version(), grpc.__version__
 
 
 class StateCollector(Collector):

@@ -160,6 +160,8 @@ async def create_server(
         Writer(readers).run if readers else None,
         recorded=ingest.recorded,
         purpose_of_journey=domain.journeys.purpose_of,
+        started=telemetry.on_start,
+        trace_fields=telemetry.trace_fields,
     )
     # The records owed to calls whose data was stored and whose record was not (a crash,
     # a failing log), looked for at start and every half grace after, in every store

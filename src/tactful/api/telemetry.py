@@ -16,7 +16,7 @@ from typing import Any
 from tactful.api import logs
 from tactful.api.metrics import CountingExecutor, Metrics, MetricsListener, StateCollector
 from tactful.api.observability import CallOutcome, Observer, fan_out, ignore
-from tactful.api.tracing import Tracing
+from tactful.api.tracing import Tracing, propagated_fields
 from tactful.app.settings import ConfigError, Settings, parse_listen
 
 log = logging.getLogger("tactful.server")
@@ -35,6 +35,16 @@ class Telemetry:
     def observe(self, outcome: CallOutcome) -> None:
         """The edge's observer (nothing is told until `start`)."""
         self._observe(outcome)
+
+    @property
+    def on_start(self) -> Callable[[str], None]:
+        """The edge's word that a call arrived: counted if metrics are on."""
+        return self.metrics.started if self.metrics else _nothing
+
+    @property
+    def trace_fields(self) -> frozenset[str]:
+        """The metadata keys a span's parent is read from; none while tracing is off."""
+        return propagated_fields() if self._settings.tracing_enabled else frozenset()
 
     @property
     def on_commit(self) -> Callable[[int, float], None] | None:
@@ -85,7 +95,7 @@ class Telemetry:
         observers: list[Observer] = [logs.log_call]
         notices: list[str] = []
         if settings.tracing_enabled:
-            tracing = Tracing(settings.tracing_endpoint, self._span_exporter)
+            tracing = Tracing(settings.tracing_endpoint, self._span_exporter, address=address)
             self._closers.append(tracing)
             observers.append(tracing.observe)
             notices.append(f"tracing: spans exported to {settings.tracing_endpoint}")
@@ -141,3 +151,7 @@ class Telemetry:
         for closer in reversed(self._closers):
             closer.close()
         self._closers = []
+
+
+def _nothing(_method: str) -> None:
+    """Metrics are off: a call's arrival is not counted."""

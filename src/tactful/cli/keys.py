@@ -143,7 +143,10 @@ def _rekey(settings: Settings, args: argparse.Namespace) -> int:
     print(f"rekey: {report.moved} subjects on the primary keys")
     for pseudonym in report.unreadable:
         print(f"rekey: cannot read {pseudonym} (its vault key is gone)", file=sys.stderr)
-    return 1 if report.unreadable else 0
+    if report.unreadable:
+        job_report(args).failure = "unreadable_subjects"  # its metrics file counts it
+        return 1
+    return 0
 
 
 def _retire(settings: Settings, args: argparse.Namespace) -> int:

@@ -20,18 +20,24 @@ import fcntl
 import os
 import signal
 import socket
+import sys
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from tactful.api import logs
 from tactful.api.server import create_server
 from tactful.app import stores
 from tactful.app.domain import utc_now
-from tactful.app.settings import Settings, parse_listen
-from tactful.app.tokens import TokenStore
+from tactful.app.settings import ConfigError, Settings, parse_listen
+from tactful.app.tokens import TokenError, TokenStore
 from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli import db as cli_db
+from tactful.lifecycle.errors import LifecycleError
+from tactful.privacy.errors import PrivacyError
 from tactful.privacy.keyring import create_keyring, upgrade_keyring
 
 LOCK_FILE = "serve.lock"
@@ -61,13 +67,48 @@ def register(
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.listen:
         settings = replace(settings, listen=args.listen)
+    if settings.log_format != "json":
+        return _serve_saying(settings, _say_text)
+    # `[log] format = "json"`: every line the process writes is a JSON line, what it
+    # prints at start and stop and why it could not start included.
+    with logs.json_everywhere():
+        try:
+            return _serve_saying(settings, _say_json)
+        except SystemExit as exc:
+            if not isinstance(exc.code, str):
+                raise
+            _say_json(exc.code.removeprefix("tactful: "), level="error", file=sys.stderr)
+            raise SystemExit(1) from None
+        except Exception as exc:
+            known = isinstance(
+                exc, (ConfigError, PrivacyError, LifecycleError, TokenError, OSError)
+            )
+            error = "" if known else traceback.format_exc()
+            _say_json(str(exc) or type(exc).__name__, level="error", error=error, file=sys.stderr)
+            return 1
+
+
+Say = Callable[[str], None]
+
+
+def _say_text(line: str) -> None:
+    print(f"tactful: {line}", flush=True)
+
+
+def _say_json(
+    line: str, *, level: str = "info", error: str = "", file: TextIO | None = None
+) -> None:
+    print(logs.event_line(line, now=time.time(), level=level, error=error), file=file, flush=True)
+
+
+def _serve_saying(settings: Settings, say: Say) -> int:
     with serving_lock(settings.data_dir):
         _check_listen(settings.listen)
         cli_db.check_schemas(settings)  # PostgreSQL: refuse tables older or newer than known
         tokens = stores.open_tokens(settings, listen=False)
         try:
             announce = _development(settings, tokens) if settings.development else []
-            asyncio.run(_run(settings, announce))
+            asyncio.run(_run(settings, announce, say))
         finally:
             if settings.development:
                 tokens.drop_development()
@@ -137,7 +178,7 @@ def _check_listen(listen: str) -> None:
         raise SystemExit(f"tactful: cannot listen on {listen}: {exc.strerror or exc}") from None
 
 
-async def _run(settings: Settings, announce: list[str]) -> None:
+async def _run(settings: Settings, announce: list[str], say: Say) -> None:
     try:
         running = await create_server(settings)
     except RuntimeError as exc:  # what grpc raises for an address it cannot bind
@@ -146,7 +187,7 @@ async def _run(settings: Settings, announce: list[str]) -> None:
         raise SystemExit(f"tactful: cannot listen on {settings.listen}") from None
     host = settings.listen.rpartition(":")[0]
     for line in [*announce, *running.notices]:
-        print(f"tactful: {line}", flush=True)
+        say(line)
     transport = (
         "plaintext"
         if settings.tls is None
@@ -154,10 +195,7 @@ async def _run(settings: Settings, announce: list[str]) -> None:
         if settings.tls.client_ca
         else "TLS"
     )
-    print(
-        f"tactful: listening on {host}:{running.port} ({transport}; {stores.describe(settings)})",
-        flush=True,
-    )
+    say(f"listening on {host}:{running.port} ({transport}; {stores.describe(settings)})")
     # The vault key's epoch ends on schedule, while serving (`[vault] epoch`).
     schedule = VaultEpochSchedule(settings)
     schedule.start()
@@ -166,6 +204,6 @@ async def _run(settings: Settings, announce: list[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("tactful: stopping", flush=True)
+    say("stopping")
     await running.stop(grace=5)
     schedule.close()
