@@ -63,6 +63,7 @@ def test_the_client_secret_comes_from_its_file_or_the_environment(tmp_path: Path
         ('client_secret_file = "missing"', "client_secret_file: cannot read"),
         ('client_secret = "inline"', "console.oidc.client_secret: unknown key"),
         ("groups_claim = 3", "console.oidc.groups_claim must be text"),
+        ('ca_file = "company-ca.pem"', "console.oidc.ca_file: .*company-ca.pem is not a file"),
     ],
 )
 def test_a_wrong_value_is_refused_by_name(tmp_path: Path, change: str, message: str) -> None:

@@ -324,6 +324,8 @@ KEYS: tuple[ConfigKey, ...] = (
               "the ID token's claim listing the officer's groups"),
     ConfigKey("console.oidc", "principal_claim", "text", '"sub"',
               "the claim that names the officer: the principal is oidc:<issuer host>:<value>"),
+    ConfigKey("console.oidc", "ca_file", "path", "the system's CAs",
+              "PEM CA certificates the provider's HTTPS certificate must chain to"),
     ConfigKey("console.oidc", "compliance_groups", "list of names", "[]",
               "members of any of these groups get the compliance role"),
     ConfigKey("console.oidc", "privacy_ops_groups", "list of names", "[]",

@@ -56,6 +56,7 @@ def read_oidc(path: Path, base: Path, raw: Any, known: set[str]) -> OidcSettings
         principal_claim=_text(path, raw, "principal_claim", "sub"),
         compliance_groups=frozenset(compliance),
         privacy_ops_groups=frozenset(privacy_ops),
+        ca_file=_ca_file(path, base, raw.get("ca_file")),
     )
 
 
@@ -88,6 +89,16 @@ def _names(path: Path, raw: dict[str, Any], key: str, default: list[str]) -> lis
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(f'{path}: {_PLACE}.{key} must be a list of names, e.g. ["a", "b"]')
     return list(value)
+
+
+def _ca_file(path: Path, base: Path, value: Any) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: {_PLACE}.ca_file must be the path of a PEM file")
+    if not (base / value).is_file():
+        raise ConfigError(f"{path}: {_PLACE}.ca_file: {base / value} is not a file")
+    return base / value
 
 
 def _secret_file(path: Path, base: Path, value: Any) -> str:

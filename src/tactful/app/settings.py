@@ -79,6 +79,7 @@ class OidcSettings:
     principal_claim: str = "sub"  # the claim that names the officer in the access log
     compliance_groups: frozenset[str] = frozenset()  # members get the compliance role
     privacy_ops_groups: frozenset[str] = frozenset()  # members get the privacy_ops role
+    ca_file: Path | None = None  # PEM CAs the provider's certificate must chain to; None: system's
 
     def roles_of(self, groups: frozenset[str]) -> frozenset[str]:
         """The console roles that `groups` map to.

@@ -77,6 +77,11 @@ def method_of(page: str) -> str:
     return f"tactful.console/{page}"
 
 
+def admits(roles: frozenset[str]) -> bool:
+    """Whether a principal with `roles` may sign in to the console."""
+    return ROLE in roles
+
+
 class Console:
     def __init__(
         self,
@@ -121,12 +126,15 @@ class Console:
     # -- sessions ---------------------------------------------------------------------------
 
     async def session_of(self, request: Request) -> Session | None:
-        """The request's session if it is live and its token still a compliance one."""
+        """The request's session if it is live and its token still a compliance one
+        (signed in with OpenID Connect: its roles, mapped at sign-in, still are)."""
         cookie = request.cookies.get(SESSION_COOKIE)
         now = self.clock()
         session = self.sessions.find(cookie, now=now)
         if session is None:
             return None
+        if session.authenticated_by == "oidc":
+            return session if admits(session.roles) else None
         try:
             actor = await self.run(
                 self.sources.authenticator.authenticate,
@@ -135,7 +143,7 @@ class Console:
             )
         except Unauthenticated:
             actor = None
-        if actor is None or ROLE not in actor.roles:
+        if actor is None or not admits(actor.roles):
             self.sessions.end(cookie)
             return None
         return session
@@ -153,6 +161,7 @@ class Console:
         decision: Decided = Decided.ALLOWED,
         status: str = "OK",
         purpose: str = "",
+        authenticated_by: str = "token",
     ) -> AccessEntry:
         return AccessEntry(
             time_us=to_us(self.clock()),
@@ -168,7 +177,7 @@ class Console:
             reason=reason,
             request_id=uuid.uuid4().hex,
             latency_us=0,
-            authenticated_by="token" if principal != "anonymous" else "",
+            authenticated_by=authenticated_by if principal != "anonymous" else "",
         )
 
     def refused_summary(self, window: RefusedWindow) -> AccessEntry:
@@ -231,6 +240,7 @@ class Console:
                         decision=view.decided,
                         status=view.outcome,
                         purpose=view.purpose,
+                        authenticated_by=session.authenticated_by,
                     )
                 )
                 if view.owed is not None:  # else the next recovery round drops it
