@@ -54,6 +54,8 @@ class OidcProvider:
     raw_id_token: Callable[[dict[str, Any]], str] | None = None  # hand-made tokens
     host: str = "127.0.0.1"  # as the issuer names it ("localhost": another site)
     login_page: bool = False  # the officer submits a form here (else signed in at once)
+    denies: bool = False  # the officer says no (or the provider does): error=access_denied
+    client_secret: str = CLIENT_SECRET  # what the token endpoint expects
     issuer: str = ""
     token_calls: list[dict[str, str]] = field(default_factory=list)
     _grants: dict[str, Grant] = field(default_factory=dict)
@@ -87,6 +89,10 @@ class OidcProvider:
     async def jwks(self, request: Request) -> Response:
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
 
+    def rotate(self) -> None:
+        """A new signing key, "k2", the only one the JWKS publishes from now on."""
+        self.key = new_key(self.key_type, "k2")
+
     async def authorize(self, request: Request) -> Response:
         """Signs the officer in at once (as a provider with a live session would), or
         after they submit its login page: the browser then comes back from this site."""
@@ -99,6 +105,9 @@ class OidcProvider:
                 f'<form method="post" action="/authorize?{html.escape(str(q))}">'
                 '<button type="submit">Log in</button></form></main></html>'
             )
+        if self.denies:
+            back = {"error": "access_denied", "state": q["state"]}
+            return RedirectResponse(f"{q['redirect_uri']}?{urllib.parse.urlencode(back)}", 303)
         code = secrets.token_urlsafe(16)
         self._grants[code] = Grant(
             q["client_id"], q["redirect_uri"], q["nonce"], q["code_challenge"]
@@ -112,7 +121,7 @@ class OidcProvider:
         grant = self._grants.pop(form.get("code", ""), None)
         if grant is None or form.get("grant_type") != "authorization_code":
             return JSONResponse({"error": "invalid_grant"}, 400)
-        if request.headers.get("authorization") != basic(CLIENT_ID, CLIENT_SECRET):
+        if request.headers.get("authorization") != basic(CLIENT_ID, self.client_secret):
             return JSONResponse({"error": "invalid_client"}, 401)
         if s256(form.get("code_verifier", "")) != grant.challenge:
             return JSONResponse({"error": "invalid_grant"}, 400)
@@ -137,7 +146,7 @@ class OidcProvider:
         }
         if self.raw_id_token is not None:
             return self.raw_id_token(claims)
-        header = {"alg": self.alg, "kid": "k1", **self.header}
+        header = {"alg": self.alg, "kid": self.key.kid, **self.header}
         return jwt.encode(header, claims, self.signing_key or self.key, algorithms=[header["alg"]])
 
     # -- serving --------------------------------------------------------------------------

@@ -210,6 +210,18 @@ SPOILED: list[tuple[str, Callable[[OidcProvider], None], bool, str]] = [
         "refused: the ID token has the wrong nonce",
     ),
     (
+        "the officer declining at the provider",
+        lambda p: setattr(p, "denies", True),
+        False,
+        "refused: the provider answered access_denied",
+    ),
+    (
+        "the token endpoint refusing the client",
+        lambda p: setattr(p, "client_secret", "rotated-at-the-provider"),
+        False,
+        "refused: the token endpoint refused the code (invalid_client)",
+    ),
+    (
         "HS256 with the public key as secret",
         lambda p: setattr(p, "raw_id_token", hs256_with_the_public_key(p)),
         False,
@@ -320,6 +332,18 @@ def test_an_unreachable_provider_is_said_and_recorded_on_return(
     (record,) = console.sign_ins()
     assert (record.status, record.decision) == ("UNAVAILABLE", "denied")
     assert record.reason.startswith("unavailable: the token endpoint cannot be reached")
+
+
+def test_a_key_the_provider_rotated_in_is_fetched(
+    start_oidc: Callable[..., OidcConsole], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tactful.console.oidc, "JWKS_RETRY_S", 0)  # no 30 s wait
+    console = start_oidc()
+    for _ in range(2):  # the second ID token is signed by a key id the console never saw
+        with console.client() as client:
+            assert client.get("/sign-in/oidc").status_code == 200
+        console.provider.rotate()
+    assert [r.decision for r in console.sign_ins()] == ["allowed", "allowed"]
 
 
 def test_the_pkce_challenge_is_rfc_7636s() -> None:
