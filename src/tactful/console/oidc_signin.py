@@ -27,6 +27,7 @@ from tactful.app.config_oidc import CALLBACK_PATH
 from tactful.console import signin
 from tactful.console.app import Console, admits
 from tactful.console.oidc import (
+    PENDING_S,
     Officer,
     OidcError,
     PendingSignIns,
@@ -81,7 +82,7 @@ class _Door:
         response.set_cookie(
             BROWSER_COOKIE,
             browser,
-            max_age=600,
+            max_age=PENDING_S,
             httponly=True,
             samesite="lax",
             secure=console.secure,
