@@ -25,12 +25,20 @@ def documented() -> set[tuple[str, str]]:
     """(table, key) for every key set in a TOML example of docs/operations/configuration.md."""
     found: set[tuple[str, str]] = set()
     for block in re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL):
-        for name, value in tomllib.loads(block).items():
-            entries = value if isinstance(value, list) else [value]
-            if entries and all(isinstance(e, dict) for e in entries):
-                found |= {(name, key) for entry in entries for key in entry}
-            else:
-                found.add(("", name))
+        found |= _keys_in(tomllib.loads(block), "")
+    return found
+
+
+def _keys_in(table: dict[str, Any], place: str) -> set[tuple[str, str]]:
+    """(table, key) for every key of `table` and of the tables in it ([console.oidc])."""
+    found: set[tuple[str, str]] = set()
+    for name, value in table.items():
+        entries = value if isinstance(value, list) else [value]
+        if entries and all(isinstance(e, dict) for e in entries):
+            inner = f"{place}.{name}" if place else name
+            found |= {k for entry in entries for k in _keys_in(entry, inner)}
+        else:
+            found.add((place, name))
     return found
 
 
@@ -50,11 +58,11 @@ def test_config_keys_lists_every_key_with_its_type_default_and_meaning(
     out = capsys.readouterr().out
     sections = dict(re.findall(r"^(\S.*)\n((?:  .*\n)+)", out, re.MULTILINE))
     for key in LEAVES:
-        table = next((k for k in KEYS if k.name == key.table and k.type in TABLES), None)
+        table = next((k for k in KEYS if k.place == key.table and k.type in TABLES), None)
         header = (
             "top level"
             if table is None
-            else (f"[[{table.name}]]" if table.type == "array of tables" else f"[{table.name}]")
+            else (f"[[{table.place}]]" if table.type == "array of tables" else f"[{table.place}]")
         )
         (line,) = [ln for ln in sections[header].splitlines() if ln.split()[0] == key.name]
         assert f"  {key.type} " in line and f"default {key.default}: {key.meaning}" in line

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tactful.app.config_oidc import SECRET_VARIABLE, read_oidc
 from tactful.app.config_readers import (
     Reader,
     Source,
@@ -82,6 +83,9 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
             settings = replace(settings, **database_url_field(field_name)(
                 Source(Path(variable), Path.cwd()), variable, environ[variable]
             ))  # fmt: skip
+    if SECRET_VARIABLE in environ and settings.console.oidc is not None:
+        oidc = replace(settings.console.oidc, client_secret=environ[SECRET_VARIABLE].strip())
+        settings = replace(settings, console=replace(settings.console, oidc=oidc))
     if settings.vault_url and not settings.storage_url:
         raise ConfigError("storage.vault_url is set but storage.url is not: the vault"
                           " is on PostgreSQL only when every store is")  # fmt: skip
@@ -167,7 +171,12 @@ def _tls_table(src: Source, place: str, value: Any) -> dict[str, Any]:
 
 
 def _console_table(src: Source, place: str, value: Any) -> dict[str, Any]:
-    return {"console": read_console(src.path, value, names_in("console"))}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{src.path}: console must be a table ([console])")
+    rest = {k: v for k, v in value.items() if k != "oidc"}
+    console = read_console(src.path, rest, names_in("console") - {"oidc"})
+    oidc = read_oidc(src.path, src.base, value.get("oidc"), names_in("console.oidc"))
+    return {"console": replace(console, oidc=oidc)}
 
 
 _LIMITS = FailureLimits()
@@ -295,6 +304,32 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("console", "retention_warning", "duration", '"2d"',
               "warn when no retention run is this recent"),
     ConfigKey("console", "chart_days", "integer", "14", "days of calls and denials drawn"),
+    ConfigKey("console", "oidc", "table", "",
+              "[console.oidc]: sign-in with an OpenID Connect provider, beside tokens"),
+    ConfigKey("console.oidc", "issuer", "text", "required",
+              "the provider's issuer URL (https); discovery is read from"
+              " {issuer}/.well-known/openid-configuration"),
+    ConfigKey("console.oidc", "client_id", "text", "required",
+              "the console's client id at the provider"),
+    ConfigKey("console.oidc", "client_secret_file", "path", "none",
+              f"a file holding the client secret (or the environment's {SECRET_VARIABLE});"
+              " none: a public client, PKCE only"),
+    ConfigKey("console.oidc", "redirect_url", "text", "required",
+              "the console's https://HOST/sign-in/oidc/callback, registered at the provider"),
+    ConfigKey("console.oidc", "provider_name", "text", '"your identity provider"',
+              'named on the sign-in button: "Sign in with …"'),
+    ConfigKey("console.oidc", "scopes", "list of names", '["openid", "profile"]',
+              "the scopes asked for; add the one that releases the groups claim if needed"),
+    ConfigKey("console.oidc", "groups_claim", "text", '"groups"',
+              "the ID token's claim listing the officer's groups"),
+    ConfigKey("console.oidc", "principal_claim", "text", '"sub"',
+              "the claim that names the officer: the principal is oidc:<issuer host>:<value>"),
+    ConfigKey("console.oidc", "ca_file", "path", "the system's CAs",
+              "PEM CA certificates the provider's HTTPS certificate must chain to"),
+    ConfigKey("console.oidc", "compliance_groups", "list of names", "[]",
+              "members of any of these groups get the compliance role"),
+    ConfigKey("console.oidc", "privacy_ops_groups", "list of names", "[]",
+              "members of any of these groups get the privacy_ops role"),
     ConfigKey("", "metrics", "table", "", "[metrics]", _table("metrics"), {}),
     ConfigKey("metrics", "listen", "HOST:PORT", '"" (off)',
               "Prometheus metrics over plain HTTP on this address, e.g. \"127.0.0.1:9464\""

@@ -65,6 +65,35 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """The [console.oidc] table: officers sign in to the console with the company's
+    OpenID Connect provider, their groups mapped to console roles."""
+
+    issuer: str  # https://…; discovery is at {issuer}/.well-known/openid-configuration
+    client_id: str
+    redirect_url: str  # the console's /sign-in/oidc/callback as the browser reaches it
+    client_secret: str = field(default="", repr=False)  # "": a public client (PKCE only)
+    provider_name: str = "your identity provider"  # as the sign-in button names it
+    scopes: tuple[str, ...] = ("openid", "profile")
+    groups_claim: str = "groups"  # the ID token's claim listing the officer's groups
+    principal_claim: str = "sub"  # the claim that names the officer in the access log
+    compliance_groups: frozenset[str] = frozenset()  # members get the compliance role
+    privacy_ops_groups: frozenset[str] = frozenset()  # members get the privacy_ops role
+    ca_file: Path | None = None  # PEM CAs the provider's certificate must chain to; None: system's
+
+    def roles_of(self, groups: frozenset[str]) -> frozenset[str]:
+        """The console roles that `groups` map to.
+
+        >>> oidc = OidcSettings("https://id", "c", "https://c/cb",
+        ...                     compliance_groups=frozenset({"audit"}))
+        >>> sorted(oidc.roles_of(frozenset({"audit", "staff"}))), oidc.roles_of(frozenset())
+        (['compliance'], frozenset())
+        """
+        mapped = (("compliance", self.compliance_groups), ("privacy_ops", self.privacy_ops_groups))
+        return frozenset(role for role, members in mapped if groups & members)
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     """The [console] table: `tactful console`, the compliance officers' web pages."""
 
@@ -72,6 +101,7 @@ class ConsoleSettings:
     session_timeout: str = "8h"  # a sign-in lasts this long (and never past its token)
     retention_warning: str = "2d"  # warn when no retention run is this recent
     chart_days: int = 14  # days of calls and denials drawn per purpose
+    oidc: OidcSettings | None = None  # [console.oidc]; None: token sign-in only
 
 
 @dataclass(frozen=True)

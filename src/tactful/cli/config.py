@@ -46,7 +46,7 @@ def describe_keys() -> str:
 
 def _headers() -> list[tuple[str, str]]:
     return [
-        (f"[[{k.name}]]" if k.type == "array of tables" else f"[{k.name}]", k.name)
+        (f"[[{k.place}]]" if k.type == "array of tables" else f"[{k.place}]", k.place)
         for k in KEYS
         if k.type in _TABLES
     ]

@@ -82,6 +82,16 @@ def method_of(page: str) -> str:
     return f"tactful.console/{page}"
 
 
+def role_for(roles: frozenset[str]) -> str:
+    """The role a record of the console names: compliance where it is held."""
+    return ROLE if ROLE in roles else ",".join(sorted(ROLES & roles))
+
+
+def admits(roles: frozenset[str]) -> bool:
+    """Whether a principal with `roles` may sign in to the console."""
+    return bool(ROLES & roles)
+
+
 class Console:
     def __init__(
         self,
@@ -127,12 +137,15 @@ class Console:
 
     async def session_of(self, request: Request) -> Session | None:
         """The request's session if it is live and its token still one of a role the
-        console admits (the session's roles are brought up to date)."""
+        console admits (the session's roles are brought up to date); signed in with
+        OpenID Connect: if its roles, mapped at sign-in, still are."""
         cookie = request.cookies.get(SESSION_COOKIE)
         now = self.clock()
         session = self.sessions.find(cookie, now=now)
         if session is None:
             return None
+        if session.authenticated_by == "oidc":
+            return session if admits(session.roles) else None
         try:
             actor = await self.run(
                 self.sources.authenticator.authenticate,
@@ -141,7 +154,7 @@ class Console:
             )
         except Unauthenticated:
             actor = None
-        if actor is None or not ROLES & actor.roles:
+        if actor is None or not admits(actor.roles):
             self.sessions.end(cookie)
             return None
         session.roles = frozenset(ROLES & actor.roles)
@@ -150,7 +163,7 @@ class Console:
     @staticmethod
     def role_of(session: Session) -> str:
         """The role a session's records name: compliance where it holds it."""
-        return ROLE if ROLE in session.roles else ",".join(sorted(session.roles))
+        return role_for(session.roles)
 
     @staticmethod
     def home(session: Session) -> str:
@@ -170,6 +183,7 @@ class Console:
         decision: Decided = Decided.ALLOWED,
         status: str = "OK",
         purpose: str = "",
+        authenticated_by: str = "token",
     ) -> AccessEntry:
         return AccessEntry(
             time_us=to_us(self.clock()),
@@ -185,7 +199,7 @@ class Console:
             reason=reason,
             request_id=uuid.uuid4().hex,
             latency_us=0,
-            authenticated_by="token" if principal != "anonymous" else "",
+            authenticated_by=authenticated_by if principal != "anonymous" else "",
         )
 
     def refused_summary(self, window: RefusedWindow) -> AccessEntry:
@@ -265,6 +279,7 @@ class Console:
                         decision=view.decided,
                         status=view.outcome,
                         purpose=view.purpose,
+                        authenticated_by=session.authenticated_by,
                     )
                 )
                 if view.owed is not None:  # else the next recovery round drops it

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tactful.console import pages, request_pages, signin
+from tactful.console import oidc_signin, pages, request_pages, signin
 from tactful.console.app import HERE, Console
 from tactful.console.security import SecurityHeaders
 
@@ -21,6 +21,7 @@ def create_app(console: Console) -> Starlette:
         Route("/sign-in", signin.form(console), methods=["GET"]),
         Route("/sign-in", signin.sign_in(console), methods=["POST"]),
         Route("/sign-out", signin.sign_out(console), methods=["POST"]),
+        *oidc_signin.routes(console),
         *pages.routes(console),
         *request_pages.routes(console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -71,7 +71,11 @@ class ScorecardPages:
             """The page's record, made with the debit (as the RPC's is with its own)."""
             reason = json.dumps({**asked, "epsilon": epsilon, "decision": decision.reason})
             entry = self._console.entry(
-                "scorecards.release", session.principal, reason=reason, purpose=purpose
+                "scorecards.release",
+                session.principal,
+                reason=reason,
+                purpose=purpose,
+                authenticated_by=session.authenticated_by,
             )
             kept.append(PendingRecord(entry))
             return kept[-1]

@@ -3,7 +3,9 @@
 A session lives in the console's memory only: the cookie holds a random id (256
 bits), never the token, and a restart signs everybody out. Each page
 authenticates the session's token again (revoked or expired: signed out at once)
-and the session itself expires `session_timeout` after sign-in.
+and the session itself expires `session_timeout` after sign-in. A session signed in
+with OpenID Connect has no token: its roles are fixed at sign-in, for
+`session_timeout`.
 
 CSRF: before sign-in, a random value in an HttpOnly SameSite=Strict cookie must
 come back in the form (double submit); after it, every form carries the
@@ -47,11 +49,15 @@ class Session:
     token: str = field(repr=False)  # re-checked on every page: revocation signs out
     expires_at: datetime
     csrf: str = field(repr=False)
+    # How the officer signed in: "token", or "oidc" (no token: the roles its groups
+    # mapped to at sign-in hold until the session ends).
+    authenticated_by: str = "token"
+    # The console's roles the principal holds: a token's, as of the last page
+    # (console/app.py); an OpenID Connect sign-in's, as mapped at sign-in.
+    roles: frozenset[str] = frozenset()
     # Subject searches of this session: an opaque handle -> (namespace, pseudonyms), so
     # that paging and downloads never carry the identifier in a URL.
     searches: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
-    # The console's roles the principal holds, as of the last page (console/app.py).
-    roles: frozenset[str] = frozenset()
 
 
 class Sessions:
@@ -59,11 +65,21 @@ class Sessions:
         self._lifetime = lifetime
         self._by_id: dict[str, Session] = {}  # SHA-256 of the cookie's id -> session
 
-    def start(self, principal: str, token: str, *, now: datetime) -> tuple[str, Session]:
+    def start(
+        self,
+        principal: str,
+        token: str,
+        *,
+        now: datetime,
+        authenticated_by: str = "token",
+        roles: frozenset[str] = frozenset(),
+    ) -> tuple[str, Session]:
         """A new session and the cookie value that names it."""
         self._expire(now)
         cookie = secrets.token_urlsafe(32)
-        session = Session(principal, token, now + self._lifetime, secrets.token_urlsafe(32))
+        expires_at = now + self._lifetime
+        csrf = secrets.token_urlsafe(32)
+        session = Session(principal, token, expires_at, csrf, authenticated_by, roles)
         self._by_id[_digest(cookie)] = session
         return cookie, session
 

@@ -29,9 +29,9 @@ from starlette.responses import RedirectResponse, Response
 
 from tactful.app.auth import Unauthenticated
 from tactful.app.lockout import EVERYONE, Lockout, address_key, principal_key
-from tactful.console.app import ROLE, ROLES, Console, method_of
+from tactful.console.app import Console, admits, method_of, role_for
 from tactful.console.security import CSRF_COOKIE, SESSION_COOKIE, new_csrf, same
-from tactful.privacy.access_log import ANONYMOUS, AccessLogUnavailable, Decided
+from tactful.privacy.access_log import ANONYMOUS, AccessEntry, AccessLogUnavailable, Decided
 from tactful.privacy.decisions import Actor
 from tactful.timestamps import to_us
 
@@ -47,17 +47,25 @@ def form(console: Console) -> Endpoint:
     async def show(request: Request) -> Response:
         if await console.session_of(request) is not None:
             return RedirectResponse("/access-log", status_code=303)
-        return _form(console, request, "")
+        return sign_in_form(console, request, "")
 
     return show
 
 
-def _form(console: Console, request: Request, error: str, *, status: int = 200) -> Response:
+def sign_in_form(console: Console, request: Request, error: str, *, status: int = 200) -> Response:
+    """The sign-in form: a token, or the OpenID Connect provider's link."""
     csrf = request.cookies.get(CSRF_COOKIE) or new_csrf()
+    oidc = console.settings.console.oidc
     response = console.render(
         request,
         "sign_in.html",
-        {"csrf": csrf, "error": error, "session": None, "page": "sign-in"},
+        {
+            "csrf": csrf,
+            "error": error,
+            "session": None,
+            "page": "sign-in",
+            "provider": oidc.provider_name if oidc else "",
+        },
         status=status,
     )
     response.set_cookie(
@@ -70,7 +78,7 @@ def sign_in(console: Console) -> Endpoint:
     async def submit(request: Request) -> Response:
         submitted = await request.form()
         if not same(str(submitted.get("csrf", "")), request.cookies.get(CSRF_COOKIE)):
-            return _form(console, request, "The form expired; try again.", status=403)
+            return sign_in_form(console, request, "The form expired; try again.", status=403)
         token = str(submitted.get("token", "")).strip()
         now = console.clock()
         try:
@@ -87,29 +95,43 @@ def sign_in(console: Console) -> Endpoint:
         assert actor is not None
         cookie, session = console.sessions.start(actor.name, token, now=now)
         reason = f"signed in until {session.expires_at.isoformat()}"
-        try:
-            role = ROLE if ROLE in actor.roles else ",".join(sorted(ROLES & actor.roles))
-            await console.record(console.entry("sign-in", actor.name, role=role, reason=reason))
-        except AccessLogUnavailable:
-            console.sessions.end(cookie)
-            return _form(
-                console, request, "The access log cannot be written; try later.", status=503
-            )
-        response = RedirectResponse("/access-log", status_code=303)
-        lifetime = int((session.expires_at - now).total_seconds())
-        response.set_cookie(
-            SESSION_COOKIE,
+        return await begin_session(
+            console,
+            request,
             cookie,
-            max_age=lifetime,
-            httponly=True,
-            samesite="strict",
-            secure=console.secure,
-            path="/",
+            console.entry(SIGN_IN, actor.name, role=role_for(actor.roles), reason=reason),
+            RedirectResponse("/access-log", status_code=303),
         )
-        response.delete_cookie(CSRF_COOKIE, path="/")
-        return response
 
     return submit
+
+
+async def begin_session(
+    console: Console, request: Request, cookie: str, record: AccessEntry, then: Response
+) -> Response:
+    """`then`, setting the session `cookie` names, once its sign-in `record` is written;
+    if it cannot be, the session ends unused and the form says so."""
+    try:
+        await console.record(record)
+    except AccessLogUnavailable:
+        console.sessions.end(cookie)
+        return sign_in_form(
+            console, request, "The access log cannot be written; try later.", status=503
+        )
+    now = console.clock()
+    session = console.sessions.find(cookie, now=now)
+    lifetime = int((session.expires_at - now).total_seconds()) if session else 0
+    then.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=lifetime,
+        httponly=True,
+        samesite="strict",
+        secure=console.secure,
+        path="/",
+    )
+    then.delete_cookie(CSRF_COOKIE, path="/")
+    return then
 
 
 async def _refused(
@@ -118,61 +140,70 @@ async def _refused(
     """The refusal of a sign-in that is locked out, or whose token is no compliance
     principal's (which may start a lockout); None if the sign-in may go on."""
     address = request.client.host if request.client else "unknown"
-    keys = _keys(address, actor)
+    keys = lockout_keys(address, actor.name if actor else "")
     locked = console.lockouts.locked(keys, now_s=now.timestamp())
     if locked is not None:
-        return await _refuse(console, request, address, _locked_out(actor, locked))
-    if actor is None or not ROLES & actor.roles:
-        response = await _refuse(console, request, address, _wrong_token(actor))
+        return await refuse(console, request, address, _locked_out(actor, locked))
+    if actor is None or not admits(actor.roles):
+        response = await refuse(console, request, address, _wrong_token(actor))
         for lockout in console.lockouts.fail(keys, now_s=now.timestamp()):
-            await _record_lockout(console, lockout)
+            await record_lockout(console, lockout)
         return response
     console.lockouts.succeed(keys, now_s=now.timestamp())
     return None
 
 
-def _keys(address: str, actor: Actor | None) -> list[str]:
-    """What a sign-in from `address` with `actor`'s token is charged to and locked by."""
-    return [address_key(address), EVERYONE, *([principal_key(actor.name)] if actor else [])]
+def lockout_keys(address: str, principal: str = "") -> list[str]:
+    """What a sign-in from `address` as `principal` (if known) is charged to and locked by."""
+    return [address_key(address), EVERYONE, *([principal_key(principal)] if principal else [])]
 
 
 @dataclass(frozen=True)
-class _Refusal:
+class Refusal:
     principal: str
     role: str
     status: str  # named as the gRPC status the API would answer
     reason: str
     message: str  # shown on the form
     http_status: int
+    authenticated_by: str = "token"  # how the principal, if known, was established
 
 
-def _wrong_token(actor: Actor | None) -> _Refusal:
+def _wrong_token(actor: Actor | None) -> Refusal:
     if actor is None:
-        return _Refusal(
+        return Refusal(
             ANONYMOUS, "", "UNAUTHENTICATED", "refused: unknown or revoked token",
             "Unknown token.", 403,
         )  # fmt: skip
-    return _Refusal(
+    return Refusal(
         actor.name, ",".join(sorted(actor.roles)), "PERMISSION_DENIED",
         "refused: role is neither compliance nor privacy_ops",
         "This token's principal is not a compliance officer, nor in privacy operations.", 403,
     )  # fmt: skip
 
 
-def _locked_out(actor: Actor | None, lockout: Lockout) -> _Refusal:
+def _locked_out(actor: Actor | None, lockout: Lockout) -> Refusal:
+    return locked_out(actor.name if actor else ANONYMOUS, actor.roles if actor else None, lockout)
+
+
+def locked_out(
+    principal: str, roles: frozenset[str] | None, lockout: Lockout, authenticated_by: str = "token"
+) -> Refusal:
+    """The refusal of a sign-in as `principal` (ANONYMOUS if unknown) during `lockout`."""
     until = datetime.fromtimestamp(lockout.until_s, UTC).isoformat(timespec="seconds")
     whose = _WHOSE[lockout.key.partition(":")[0]]
-    return _Refusal(
-        actor.name if actor else ANONYMOUS,
-        ",".join(sorted(actor.roles)) if actor else "",
+    return Refusal(
+        principal,
+        ",".join(sorted(roles or ())),
         "RESOURCE_EXHAUSTED",
         f"refused: sign-in locked out for {whose} until {until}",
         f"Too many refused sign-ins: sign-in is locked until {until}.",
         429,
+        authenticated_by,
     )
 
 
-async def _refuse(console: Console, request: Request, address: str, refusal: _Refusal) -> Response:
+async def refuse(console: Console, request: Request, address: str, refusal: Refusal) -> Response:
     """Refuse a sign-in, with a record of its own while the buckets last, else counted
     into the window's summary (also when its record cannot be written)."""
     now = console.clock()
@@ -184,17 +215,18 @@ async def _refuse(console: Console, request: Request, address: str, refusal: _Re
             reason=refusal.reason,
             decision=Decided.DENIED,
             status=refusal.status,
+            authenticated_by=refusal.authenticated_by,
         )
         with contextlib.suppress(AccessLogUnavailable):
             await console.record(entry)
-            return _form(console, request, refusal.message, status=refusal.http_status)
+            return sign_in_form(console, request, refusal.message, status=refusal.http_status)
     method = method_of(SIGN_IN)
     if console.refused.refuse(
         address, method, refusal.principal, refusal.status, now_us=to_us(now)
     ):
         summary_s = console.refused.limits.summary_s
         asyncio.get_running_loop().call_later(summary_s, _write_summary, console)
-    return _form(console, request, refusal.message, status=refusal.http_status)
+    return sign_in_form(console, request, refusal.message, status=refusal.http_status)
 
 
 def _write_summary(console: Console) -> None:
@@ -211,7 +243,7 @@ def _log_summary_failure(task: asyncio.Future[int]) -> None:
         log.error("the summary of refused sign-ins could not be recorded")
 
 
-async def _record_lockout(console: Console, lockout: Lockout) -> None:
+async def record_lockout(console: Console, lockout: Lockout) -> None:
     kind, _, who = lockout.key.partition(":")
     until = datetime.fromtimestamp(lockout.until_s, UTC).isoformat(timespec="seconds")
     after = console.lockouts.policy.threshold(lockout.key)
@@ -239,7 +271,11 @@ def sign_out(console: Console) -> Endpoint:
                 return console.render(request, "refused.html", {**page, "page": ""}, status=403)
             console.sessions.end(request.cookies.get(SESSION_COOKIE))
             with contextlib.suppress(AccessLogUnavailable):  # the session is over either way
-                await console.record(console.entry("sign-out", session.principal))
+                await console.record(
+                    console.entry(
+                        "sign-out", session.principal, authenticated_by=session.authenticated_by
+                    )
+                )
         response = RedirectResponse("/sign-in", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
