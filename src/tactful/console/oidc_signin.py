@@ -119,7 +119,9 @@ class _Door:
             return await self._refuse(request, address, refusal)
         if not admits(officer.roles):
             refusal = self._refused(
-                OidcError("refused: role is neither compliance nor privacy_ops"), officer.principal, officer.roles
+                OidcError("refused: role is neither compliance nor privacy_ops"),
+                officer.principal,
+                officer.roles,
             )
             return await self._fail(request, address, refusal, officer.principal)
         console.lockouts.succeed(keys, now_s=now.timestamp())
