@@ -230,3 +230,28 @@ def test_systemd_reads_the_drop_in_as_giving_the_job_the_network(tmp_path: Path)
     for line in no_network:
         assert line in sqlite, sqlite
         assert line.replace("✓", "✗") in postgres, postgres
+
+
+SYSUSERS = shutil.which("systemd-sysusers")
+
+
+@pytest.mark.skipif(SYSUSERS is None, reason="systemd-sysusers is not installed")
+def test_the_sysusers_file_creates_the_units_user(tmp_path: Path) -> None:
+    """Into an empty root of its own (--root), as on a host that lacks the user."""
+    (tmp_path / "etc").mkdir()
+    made = subprocess.run(
+        [str(SYSUSERS), f"--root={tmp_path}", str(UNITS / "tactful.sysusers")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    passwd = (tmp_path / "etc" / "passwd").read_text().splitlines()
+    groups = (tmp_path / "etc" / "group").read_text().splitlines()
+    for name in ("tactful.service", "tactful-retention.service"):
+        unit = settings(name)
+        user, group = one(unit, "Service", "User"), one(unit, "Service", "Group")
+        state = "/var/lib/" + one(unit, "Service", "StateDirectory")
+        (entry,) = [line.split(":") for line in passwd if line.startswith(f"{user}:")]
+        assert entry[5] == state  # its home is the state directory
+        assert [line for line in groups if line.startswith(f"{group}:")]
