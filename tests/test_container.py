@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -455,3 +456,128 @@ def test_the_compose_shape_runs_migrate_keys_certs_and_two_healthy_servers(
             assert run(name, probe) == "SERVING\n"
         issued = run("tactful-1", ["tokens", "issue", "web_frontend"])
         assert issued.splitlines()[-1].startswith("tf_")
+
+
+# Nothing written outside the volumes: what a read-only root file system needs -----------
+
+STRACE = shutil.which("strace")
+WRITING_CALLS = (
+    "creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,link,linkat,"
+    "symlink,symlinkat,truncate"
+)
+_CALL = re.compile(r"^\d+\s+(\w+)\((.*)$")
+_AT_PATH = re.compile(r'(?:AT_FDCWD|\d+)<([^>]*)>,\s*"([^"]*)"')
+_PATH = re.compile(r'"([^"]*)"')
+
+
+def written_paths(trace: str, cwd: Path) -> set[str]:
+    """Every path a traced process created, opened for writing, renamed, linked or
+    removed (strace -f -y output), attempts cut short by a thread switch included."""
+    found: set[str] = set()
+    for line in trace.splitlines():
+        call = _CALL.match(line)
+        if call is None:
+            continue
+        name, rest = call.groups()
+        if re.search(r"\) += -1 ", rest):
+            continue  # refused: nothing written
+        if name in ("open", "openat") and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", rest):
+            continue
+        if name not in ("open", "openat") and name not in WRITING_CALLS.split(","):
+            continue
+        at = dict((relative, base) for base, relative in _AT_PATH.findall(rest))
+        for path in _PATH.findall(rest):
+            if not path.startswith("/"):
+                path = str(Path(at.get(path, str(cwd))) / path)
+            found.add(os.path.normpath(path))
+    return found
+
+
+def test_written_paths_reads_strace_lines(tmp_path: Path) -> None:
+    trace = (
+        '7 openat(AT_FDCWD</w>, "a.db", O_RDWR|O_CREAT|O_CLOEXEC, 0644) = 3</w/a.db>\n'
+        '7 openat(AT_FDCWD</w>, "/etc/x", O_RDONLY|O_CLOEXEC) = 3</etc/x>\n'
+        '7 openat(AT_FDCWD</w>, "/etc/y", O_WRONLY <unfinished ...>\n'
+        '8 rename("/k/.new", "/k/keyring.json") = 0\n'
+        '8 unlinkat(5</d>, "lock", 0) = 0\n'
+        '8 mkdir("/root/.cache", 0777) = -1 EACCES (Permission denied)\n'
+    )
+    assert written_paths(trace, Path("/w")) == {
+        "/w/a.db",
+        "/etc/y",
+        "/k/.new",
+        "/k/keyring.json",
+        "/d/lock",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+def test_the_server_and_its_jobs_write_only_to_the_volumes(tmp_path: Path) -> None:
+    """The image's environment (its config variable, no bytecode, the data folder as
+    working directory and home) on SQLite: keys init, tokens issue, serve (asked for its
+    health), retention run, each traced; every path written is on a volume, in /dev/shm
+    (a tmpfs in every container) or in /tmp outside this test's folders (a tmpfs)."""
+    from tests.postgres_cluster import free_port
+
+    data, keys = tmp_path / "data", tmp_path / "keys"
+    for folder in (data, keys):
+        folder.mkdir(mode=0o700)
+    principals = (HERE / "tactful.toml").read_text(encoding="utf-8").partition("[[principals]]")
+    config = tmp_path / "tactful.toml"
+    port = free_port()
+    config.write_text(
+        f'listen = "127.0.0.1:{port}"\ndata_dir = "{data}"\nkeyring = "{keys}/keyring.json"\n'
+        + principals[1]
+        + principals[2]
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TACTFUL_", "PYTHON"))}
+    env |= {"TACTFUL_CONFIG": str(config), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(data)}
+    traces = []
+
+    def traced(name: str, *argv: str) -> list[str]:
+        trace = tmp_path / f"{name}.trace"
+        traces.append(trace)
+        calls = f"trace=open,openat,{WRITING_CALLS}"
+        return [str(STRACE), "-f", "-qq", "-y", "-e", calls, "-o", str(trace), str(TACTFUL), *argv]
+
+    def run(name: str, *argv: str) -> str:
+        done = subprocess.run(
+            traced(name, *argv), cwd=data, env=env, capture_output=True, text=True, timeout=120
+        )
+        if "ptrace" in done.stderr and done.returncode != 0:
+            pytest.skip(f"strace cannot trace here: {done.stderr.strip()}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    run("keys", "keys", "init")
+    run("tokens", "tokens", "issue", "web_frontend")
+    server = subprocess.Popen(
+        traced("serve", "serve"), cwd=data, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    for line in server.stdout:
+        if "listening on" in line:
+            break
+    try:
+        assert main(["health", "--target", f"127.0.0.1:{port}"]) == 0
+    finally:
+        # strace's child is the server: stop it as a container engine does (SIGTERM).
+        (child,) = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        os.kill(int(child), signal.SIGTERM)
+        server.communicate(timeout=60)
+    run("retention", "retention", "run")
+
+    volumes = (str(data), str(keys), "/dev/shm", "/dev/null")
+    written: set[str] = set()
+    for trace in traces:
+        written |= written_paths(trace.read_text(), data)
+    assert any(path.startswith(str(data)) for path in written)  # the trace sees writes
+    outside = {
+        path
+        for path in written
+        if not any(path == v or path.startswith(v + "/") for v in volumes)
+        and (path.startswith(str(tmp_path)) or not path.startswith("/tmp/"))
+    }
+    assert outside == set()
