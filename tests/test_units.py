@@ -38,11 +38,11 @@ needs_systemd_analyze = pytest.mark.skipif(
 )
 
 
-def settings(name: str, root: Path = UNITS) -> dict[tuple[str, str], list[str]]:
+def settings(name: str) -> dict[tuple[str, str], list[str]]:
     """(section, key) -> every value given, in order: units may repeat a key."""
     found: dict[tuple[str, str], list[str]] = {}
     section = ""
-    for line in (root / name).read_text(encoding="utf-8").splitlines():
+    for line in (UNITS / name).read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith(("#", ";")):
             continue
