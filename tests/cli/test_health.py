@@ -8,13 +8,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
 
 from tactful.app._x509 import write_development_pki
 from tactful.app.settings import TlsSettings
 from tactful.cli.health import _loopback
 from tactful.cli.main import main
-from tests.conftest import Tactful
+from tactful.privacy.access_log import AccessLogUnavailable
+from tactful.storage.sqlite.access_log import SqliteAccessLog
+from tests.conftest import Tactful, email
 
 
 def test_a_serving_server_is_healthy(tactful: Tactful, capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,6 +34,24 @@ def test_one_service_of_the_server(tactful: Tactful, capsys: pytest.CaptureFixtu
         err
         == f"tactful: health: {tactful.target}: the server knows no service 'tactful.v1.Nothing'\n"
     )
+
+
+def test_a_server_that_cannot_record_is_unhealthy(
+    tactful: Tactful, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The access log fails closed: the server says NOT_SERVING, and so does the probe."""
+
+    def failing_append(self: SqliteAccessLog, entries: object, *, now_us: int) -> None:
+        raise AccessLogUnavailable("access log write failed: disk I/O error")
+
+    monkeypatch.setattr(SqliteAccessLog, "append", failing_append)
+    with pytest.raises(grpc.RpcError):
+        tactful.segments(email("ada@example.com"))
+    assert main(["health", "--target", tactful.target]) == 1
+    assert capsys.readouterr().err == f"tactful: health: {tactful.target}: NOT_SERVING\n"
+    monkeypatch.undo()
+    tactful.segments(email("ada@example.com"))
+    assert main(["health", "--target", tactful.target]) == 0
 
 
 def test_no_server_is_unhealthy_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
