@@ -25,6 +25,7 @@ from tactful.cli import certs as cli_certs
 from tactful.cli import config as cli_config
 from tactful.cli import console as cli_console
 from tactful.cli import db as cli_db
+from tactful.cli import health as cli_health
 from tactful.cli import journeys as cli_journeys
 from tactful.cli import keys as cli_keys
 from tactful.cli import retention as cli_retention
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     cli_serve.register(commands, _settings, _config_option)
+    cli_health.register(commands, _settings, _config_option)
 
     keys = _group(commands, "keys", "manage the keyring")
     init = keys.add_parser("init", help="create a new keyring (mode 0600); never overwrites")
