@@ -99,7 +99,10 @@ def test_axe_finds_nothing_serious_on_any_console_page(
     sign_in(page, url)
     for path in sorted(get_pages(filled) - {"/sign-in"}):
         page.goto(f"{url}{path}")
-        assert page.url.startswith(f"{url}{path}"), f"{path} sent the browser elsewhere"
+        assert page.url.startswith(f"{url}{path}"), (
+            f"GET {path} sent the browser to {page.url}: if it is no page (a redirect, a "
+            "download, a form's target), add it to NOT_PAGES, saying why"
+        )
         check(path)
 
     page.goto(f"{url}/access-log")  # a subject search, its results and paging links
