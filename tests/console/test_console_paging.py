@@ -184,3 +184,7 @@ def test_a_subject_search_pages_newest_first_too(logged: Logged) -> None:
         older = client.get(link(found, "Older"))
         assert sequences_in(older.text) == newest_first[SIZE : 2 * SIZE]
         assert ALICE not in link(found, "Older")  # the search's handle, never the identifier
+        # The jump form carries the search's handle too: her records at and before 12.
+        (handle,) = re.findall(r'<input type="hidden" name="subject" value="([^"]+)">', found.text)
+        jumped = client.get("/access-log", params={"subject": handle, "at": at(12)})
+        assert sequences_in(jumped.text) == [12, 9, 6, 3]
