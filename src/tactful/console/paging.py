@@ -2,6 +2,10 @@
 keyset on the sequence (never OFFSET: a page deep in a log of millions costs what the
 first does), newer and older, the newest and the oldest page, and a jump to a time.
 
+A jump starts at the newest record written at or before the time by its own time, and
+lists from there by sequence: the order the log was written in, which follows time
+but for calls that overlapped by a few milliseconds.
+
 A page is read on the console's store thread in one call: its records, and whether any
 matching record lies beyond each end (one index step each), so that a link is shown
 only where it leads somewhere.
@@ -24,15 +28,12 @@ class Page:
 
     def links(self, filters: Filters) -> dict[str, str]:
         """The paging links' query strings ("" where there is nothing to reach)."""
+        newer, older = self.newer is not None, self.older is not None
         return {
-            "newest": "?" + filters.paged().params() if self.newer is not None else "",
-            "newer": "?" + filters.paged(after=self.newer).params()
-            if self.newer is not None
-            else "",
-            "older": "?" + filters.paged(before=self.older).params()
-            if self.older is not None
-            else "",
-            "oldest": "?" + filters.paged(after=0).params() if self.older is not None else "",
+            "newest": _query(filters.paged()) if newer else "",
+            "newer": _query(filters.paged(after=self.newer)) if newer else "",
+            "older": _query(filters.paged(before=self.older)) if older else "",
+            "oldest": _query(filters.paged(after=0)) if older else "",
         }
 
 
@@ -67,3 +68,7 @@ def _newer_than(sources: Sources, query: AccessQuery, sequence: int) -> int | No
 
 def _older_than(sources: Sources, query: AccessQuery, sequence: int) -> int | None:
     return sequence if sources.records_before(query, before=sequence, limit=1) else None
+
+
+def _query(filters: Filters) -> str:
+    return "?" + filters.params()
