@@ -99,8 +99,23 @@ class AccessLog(Protocol):
     def truncations(self) -> list[Truncation]: ...
 
     def query(
-        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
-    ) -> list[AccessRecord]: ...
+        self,
+        query: AccessQuery,
+        *,
+        after_sequence: int = 0,
+        limit: int = 100,
+        before_sequence: int | None = None,
+        newest_first: bool = False,
+    ) -> list[AccessRecord]:
+        """The records `query` matches between the two sequences (both excluded), the
+        `limit` oldest of them, or with `newest_first` the `limit` newest, newest first:
+        keyset pages in either direction, each one search of an index."""
+        ...
+
+    def sequence_at(self, time_us: int) -> int:
+        """The sequence of the newest record written at or before `time_us` by its own
+        time (the highest of equal times), 0 if none: where a jump to a time starts."""
+        ...
 
     def close(self) -> None: ...
 

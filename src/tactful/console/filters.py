@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -24,7 +24,10 @@ class Filters:
     method: str = ""
     decision: str = ""
     subject: str = ""  # the handle of this session's subject search, never the identifier
-    after: int = 0  # paging: records after this sequence
+    # Where the page stands (one of the three, in this order; none: the newest records):
+    after: int | None = None  # the records just after this sequence (0: the oldest)
+    at: str = ""  # a jump: the records at and before this time
+    before: int | None = None  # the records just before this sequence
 
     def query(self, subjects: tuple[str, ...] = ()) -> AccessQuery:
         return AccessQuery(
@@ -38,15 +41,21 @@ class Filters:
         )
 
     def params(self) -> str:
-        """The filters as a URL query string (empty values left out); for other filters,
-        `replace(filters, after=...).params()`."""
+        """The filters as a URL query string (empty values left out); for another
+        place in the log, `filters.paged(before=...).params()`."""
         values = asdict(self)
-        return urlencode({k: v for k, v in values.items() if v})
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+    def paged(self, *, after: int | None = None, before: int | None = None) -> Filters:
+        """The same filters at another place in the log (neither: the newest records)."""
+        return replace(self, after=after, at="", before=before)
 
     def described(self, namespace: str = "") -> str:
-        """The filters for the access record: JSON, without the search handle; a
-        subject search says only its namespace."""
-        values = {k: v for k, v in asdict(self).items() if v and k not in ("subject", "after")}
+        """The filters for the access record: JSON, without the search handle or the
+        page's place; a subject search says only its namespace."""
+        values = {
+            k: v for k, v in asdict(self).items() if v and k not in ("subject", "after", "before")
+        }
         if namespace:
             values["namespace"] = namespace
         return json.dumps(values, sort_keys=True)
@@ -59,23 +68,36 @@ def when(time_us: int) -> str:
 
 def read_filters(raw: Mapping[str, str]) -> tuple[Filters, list[str]]:
     """The filters in `raw` (a URL's query or a form), and what is wrong with them."""
-    names = {f.name for f in fields(Filters)} - {"after"}
+    names = {f.name for f in fields(Filters)} - {"after", "before"}
     values = {name: str(raw.get(name, "")).strip() for name in names}
     problems = []
     for name in sorted(names):  # no store may be asked for text holding U+0000
         if "\x00" in values[name]:
             problems.append(f"{name}: contains U+0000 (NUL), which no filter may hold")
             values[name] = ""
-    for name in ("since", "until"):
+    for name in ("since", "until", "at"):
         if values[name] and _time(values[name]) is None:
             problems.append(f"{name}: {values[name]!r} is not a date or time, e.g. 2026-11-27")
             values[name] = ""
     if values["decision"] and values["decision"] not in set(Decided):
         problems.append("decision: allowed, denied, or empty for both")
         values["decision"] = ""
-    after_text = str(raw.get("after", "0")).strip() or "0"
-    after = int(after_text) if after_text.isdigit() and len(after_text) < 19 else 0
-    return Filters(**values, after=after), problems
+    return Filters(
+        **values, after=_sequence(raw, "after"), before=_sequence(raw, "before")
+    ), problems
+
+
+def time_of(text: str) -> int:
+    """A filter's time (read_filters checked it) in microseconds."""
+    found = _time(text)
+    assert found is not None, text
+    return found
+
+
+def _sequence(raw: Mapping[str, str], name: str) -> int | None:
+    """A paging link's sequence; None if absent or not one (the newest page instead)."""
+    text = str(raw.get(name, "")).strip()
+    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 def _time(text: str) -> int | None:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from tactful.console.app import Console, View
 from tactful.console.charts import daily_chart
 from tactful.console.filters import PAGE_SIZE, Filters, read_filters, when
+from tactful.console.paging import NO_PAGE, read_page
 from tactful.console.release_pages import ReleasePages
 from tactful.console.scorecard_pages import ScorecardPages
 from tactful.console.security import Session
@@ -84,7 +85,7 @@ class Pages:
         namespace = raw.get("namespace", "").strip()
         identifier = raw.get("identifier", "")
         if not identifier.strip():
-            cleared = replace(filters, subject="").params()
+            cleared = replace(filters, subject="").paged().params()
             return View(response=RedirectResponse(f"/access-log?{cleared}", 303))
         try:
             pseudonyms = await self._console.run(
@@ -95,7 +96,7 @@ class Pages:
             return await self._listing(filters, problems, namespace, (), identifier=identifier)
         handle = secrets.token_urlsafe(12)
         session.searches[handle] = (namespace, pseudonyms)
-        filters = replace(filters, subject=handle, after=0)
+        filters = replace(filters, subject=handle).paged()
         return await self._listing(filters, problems, namespace, pseudonyms, identifier=identifier)
 
     async def _listing(
@@ -107,26 +108,19 @@ class Pages:
         *,
         identifier: str,
     ) -> View:
-        records: list[AccessRecord] = []
+        page = NO_PAGE
         if not (namespace and not pseudonyms):  # a refused search shows nothing
-            records = await self._console.run(
-                self._sources.records,
-                filters.query(pseudonyms),
-                after=filters.after,
-                limit=PAGE_SIZE + 1,
-            )
-        more = len(records) > PAGE_SIZE
-        records = records[:PAGE_SIZE]
+            query = filters.query(pseudonyms)
+            page = await self._console.run(read_page, self._sources, query, filters, PAGE_SIZE)
         context = {
             "filters": filters,
             "problems": problems,
             "namespace": namespace,
             "identifier": identifier,
             "pseudonyms": pseudonyms,
-            "records": [_row(r) for r in records],
-            "next": replace(filters, after=records[-1].sequence).params() if more else "",
-            "first": replace(filters, after=0).params() if filters.after else "",
-            "download": replace(filters, after=0).params(),
+            "records": [_row(r) for r in page.records],
+            **page.links(filters),
+            "download": filters.paged().params(),
         }
         return View(
             "access_log.html",
@@ -349,6 +343,7 @@ def _row(record: AccessRecord) -> dict[str, Any]:
         "subjects": e.subjects,
         "decision": str(e.decision),
         "status": e.status,
+        "reason": e.reason,
     }
 
 

@@ -117,6 +117,17 @@ class Sources:
     def records(self, query: AccessQuery, *, after: int, limit: int) -> list[AccessRecord]:
         return self._log.query(query, after_sequence=after, limit=limit)
 
+    def records_before(
+        self, query: AccessQuery, *, before: int | None, limit: int
+    ) -> list[AccessRecord]:
+        """The `limit` newest matching records before sequence `before` (None: the
+        newest of all), newest first."""
+        return self._log.query(query, before_sequence=before, limit=limit, newest_first=True)
+
+    def sequence_at(self, time_us: int) -> int:
+        """The newest record's sequence at or before `time_us`, 0 if none."""
+        return self._log.sequence_at(time_us)
+
     def all_records(self, query: AccessQuery) -> Iterator[AccessRecord]:
         """Every matching record, a page at a time (for downloads and counts)."""
         after = 0

@@ -690,11 +690,20 @@ class PostgresAccessLog:
         return removed
 
     def query(
-        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
+        self,
+        query: AccessQuery,
+        *,
+        after_sequence: int = 0,
+        limit: int = 100,
+        before_sequence: int | None = None,
+        newest_first: bool = False,
     ) -> list[AccessRecord]:
         """The access records `query` matches (a chain's closing record is none)."""
         clauses: list[str] = ["sequence > %s", "method <> %s"]
         params: list[Any] = [after_sequence, CLOSE_METHOD]
+        if before_sequence is not None:
+            clauses.append("sequence < %s")
+            params.append(before_sequence)
         for column, operator, value in query.conditions():
             clauses.append(f"{column} {operator} %s")
             params.append(value)
@@ -707,12 +716,22 @@ class PostgresAccessLog:
         with self._db.transaction() as conn:
             rows = conn.execute(
                 "SELECT content, previous_hash, record_hash, mac FROM access_log_records"
-                f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT %s",
+                f" WHERE {' AND '.join(clauses)}"
+                f" ORDER BY sequence {'DESC' if newest_first else ''} LIMIT %s",
                 [*params, limit],
             ).fetchall()
         return query.matches_subjects(
             [_record(str(c), str(p), str(h), str(m)) for c, p, h, m in rows]
         )
+
+    def sequence_at(self, time_us: int) -> int:
+        with self._db.transaction() as conn:  # one step down the (time_us, sequence) index
+            found = conn.execute(
+                "SELECT sequence FROM access_log_records WHERE time_us <= %s"
+                " AND method <> %s ORDER BY time_us DESC, sequence DESC LIMIT 1",
+                [time_us, CLOSE_METHOD],
+            ).fetchone()
+        return int(found[0]) if found else 0
 
     def close(self) -> None:
         """Close this process's chain, give back the signer's lock (another server takes

@@ -471,22 +471,40 @@ class SqliteAccessLog:
         return truncations(self._readable_checkpoints())
 
     def query(
-        self, query: AccessQuery, *, after_sequence: int = 0, limit: int = 100
+        self,
+        query: AccessQuery,
+        *,
+        after_sequence: int = 0,
+        limit: int = 100,
+        before_sequence: int | None = None,
+        newest_first: bool = False,
     ) -> list[AccessRecord]:
         clauses: list[str] = ["sequence > ?"]
         params: list[object] = [after_sequence]
+        if before_sequence is not None:
+            clauses.append("sequence < ?")
+            params.append(before_sequence)
         for column, operator, value in query.conditions():
             clauses.append(f"{column} {operator} ?")
             params.append(value)
         if query.subjects:
             clauses.append(ABOUT_SUBJECTS)
             params.extend([after_sequence, json.dumps(list(query.subjects))])
+        order = "DESC" if newest_first else ""
         rows = self._reader.conn.execute(
             "SELECT content, previous_hash, record_hash, mac FROM records"
-            f" WHERE {' AND '.join(clauses)} ORDER BY sequence LIMIT ?",
+            f" WHERE {' AND '.join(clauses)} ORDER BY sequence {order} LIMIT ?",
             [*params, limit],
         )
         return query.matches_subjects([_record(*row) for row in rows])
+
+    def sequence_at(self, time_us: int) -> int:
+        found = self._reader.conn.execute(  # one step down the (time_us, sequence) index
+            "SELECT sequence FROM records WHERE time_us <= ?"
+            " ORDER BY time_us DESC, sequence DESC LIMIT 1",
+            [time_us],
+        ).fetchone()
+        return int(found[0]) if found else 0
 
     def close(self) -> None:
         self._reader.close()
