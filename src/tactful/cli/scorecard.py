@@ -18,6 +18,7 @@ from typing import Any
 from tactful.app import receipts
 from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
+from tactful.cli.report import json_option
 from tactful.journeys.scorecard import ReleasedScorecard, ScoreGroup
 from tactful.journeys.scorecard_figures import Estimate
 from tactful.privacy.decisions import Actor
@@ -46,7 +47,7 @@ def register(
     command.add_argument(
         "--principal", help="whose budget (default: the first principal with role analyst)"
     )
-    command.add_argument("--json", action="store_true", help="JSON instead of a table")
+    json_option(command)
     config_option(command)
     command.set_defaults(run=lambda args: _scorecard(settings_of(args), args))
 
