@@ -60,7 +60,7 @@ def register(
 
     query = audit.add_parser("query", help="records matching filters, one JSON line each")
     _filters(query)
-    query.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    query.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     config_option(query)
     query.add_argument(
         "--json",
@@ -71,7 +71,12 @@ def register(
 
     export = audit.add_parser("export", help="records for compliance tools or spreadsheets")
     _filters(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default="jsonl",
+        help="one JSON line per record, or CSV with a header (default: jsonl)",
+    )
     output_options(export)
     config_option(export)
     export.add_argument(
@@ -83,8 +88,8 @@ def register(
 
     truncate = audit.add_parser(
         "truncate",
-        help="remove records older than the configured retention (default six "
-        "years) behind a signed truncation checkpoint",
+        help="remove records older than the configured retention (default: six years) "
+        "behind a signed truncation checkpoint",
     )
     truncate.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(truncate)
@@ -103,10 +108,14 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", help="ISO 8601; records at or after")
     parser.add_argument("--until", help="ISO 8601; records before")
-    parser.add_argument("--principal")
-    parser.add_argument("--purpose")
+    parser.add_argument("--principal", help="records of calls by this principal")
+    parser.add_argument(
+        "--purpose", help="records of calls that claimed this purpose, declared or not"
+    )
     parser.add_argument("--method", help="e.g. tactful.v1.Personalization/GetSegments")
-    parser.add_argument("--decision", choices=("allowed", "denied"))
+    parser.add_argument(
+        "--decision", choices=("allowed", "denied"), help="only allowed, or only denied, calls"
+    )
     parser.add_argument("--namespace", help="with --id: records about this subject")
     parser.add_argument("--id", dest="identifier", help="the subject's identifier")
 

@@ -89,7 +89,7 @@ def register(
         "version before it (for cron); exit 1 when one was rolled back",
     )
     guard.add_argument("journey", nargs="?", help="one journey (default: all with guards)")
-    guard.add_argument("--window", default="30d", help='decisions this recent (default "30d")')
+    guard.add_argument("--window", default="30d", help="decisions this recent (default: 30d)")
     guard.add_argument("--dry-run", action="store_true", help="say what breaches; change nothing")
     for command in (status, promote_, rollback_, guard):
         config_option(command)

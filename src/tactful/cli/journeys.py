@@ -55,10 +55,16 @@ def register(
         "global_holdout (recorded in the access log)",
     )
     arm.add_argument("journey", help="the journey's name, as the contract declares it")
-    arm.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
-    arm.add_argument("--id", required=True, dest="identifier", help="the identifier")
+    arm.add_argument(
+        "--namespace", required=True, help="the identifier's namespace: email, customer_id, …"
+    )
+    arm.add_argument(
+        "--id", required=True, dest="identifier", help="the person's identifier in that namespace"
+    )
     for command in (test, explain):
-        command.add_argument("--file", type=Path, help="contract file (default: configured)")
+        command.add_argument(
+            "--file", type=Path, help="the contract file (default: the configured one)"
+        )
         config_option(command)
     config_option(arm)
     for command in (test, explain, arm):

@@ -30,6 +30,7 @@ def register(
     keys: Any,
     settings_of: Callable[[argparse.Namespace], Settings],
     keyring_options: Callable[[argparse.ArgumentParser], None],
+    config_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     rotate = keys.add_parser(
         "rotate",
@@ -48,7 +49,7 @@ def register(
         "rekey",
         help="move every subject to the primary keys, in chunks, resumable, while the service runs",
     )
-    rekey.add_argument("--config", type=Path, help="TOML config file")
+    config_option(rekey)
     json_option(rekey)
     rekey.set_defaults(run=lambda args: _rekey(settings_of(args), args))
     metrics_file_option(rekey, "keys_rekey")
@@ -56,8 +57,10 @@ def register(
         "retire", help="remove a key version; refused while any data still uses it"
     )
     retire.add_argument("version", help="e.g. v1 or 1")
-    retire.add_argument("--use", choices=KEY_USES, default="pseudonym")
-    retire.add_argument("--config", type=Path, help="TOML config file")
+    retire.add_argument(
+        "--use", choices=KEY_USES, default="pseudonym", help="whose version (default: pseudonym)"
+    )
+    config_option(retire)
     json_option(retire)
     retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
     rotate_vault = keys.add_parser(
@@ -65,7 +68,7 @@ def register(
         help="end the vault key's epoch: a new vault key wraps every data key, the old "
         "one is destroyed (erased identities become unrecoverable from disk, WAL and backups)",
     )
-    rotate_vault.add_argument("--config", type=Path, help="TOML config file")
+    config_option(rotate_vault)
     json_option(rotate_vault)
     rotate_vault.set_defaults(run=lambda args: _rotate_vault(settings_of(args), args))
 

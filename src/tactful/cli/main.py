@@ -118,18 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     show = keys.add_parser("show", help="list key versions (never the key material)")
     _keyring_options(show)
     show.set_defaults(run=_keys_show)
-    cli_keys.register(keys, _settings, _keyring_options)
+    cli_keys.register(keys, _settings, _keyring_options, _config_option)
 
     tokens = _group(commands, "tokens", "bearer tokens (only their SHA-256 is stored)")
     issue = tokens.add_parser(
         "issue",
         help="issue a token for a configured principal; printed once, only its hash is stored",
     )
-    issue.add_argument("principal")
+    issue.add_argument("principal", help="a principal the config declares")
     issue.add_argument(
         "--expires-in",
         metavar="DURATION",
-        help='refused after this long, e.g. "90d", "12h" (default: until revoked)',
+        help='refused after this long, e.g. "90d" or "12h" (default: until revoked)',
     )
     _config_option(issue)
     json_option(issue)
@@ -162,7 +162,9 @@ def _parser() -> argparse.ArgumentParser:
 
     contracts = _group(commands, "contracts", "data contracts")
     check = contracts.add_parser("check", help="check a contract file; exit 1 if invalid")
-    check.add_argument("file", type=Path, nargs="?", help="default: the configured contract")
+    check.add_argument(
+        "file", type=Path, nargs="?", help="the contract file (default: the configured one)"
+    )
     _config_option(check)
     json_option(check)
     check.set_defaults(run=_contracts_check)
@@ -170,11 +172,28 @@ def _parser() -> argparse.ArgumentParser:
         "explain", help="what each purpose collects, keeps, releases, to whom and why"
     )
     explain_.add_argument("purpose", nargs="?", help="one purpose (default: all)")
-    explain_.add_argument("--file", type=Path, help="contract file (default: configured)")
+    explain_.add_argument(
+        "--file", type=Path, help="the contract file (default: the configured one)"
+    )
     _config_option(explain_)
     json_option(explain_)
     explain_.set_defaults(run=_contracts_explain)
+    _describe_every_command(parser)
     return parser
+
+
+def _describe_every_command(parser: argparse.ArgumentParser) -> None:
+    """Each command's --help opens with a description: its own, else its one-line help
+    as a sentence (the help lists commands in lower case, without a full stop)."""
+    for group in parser._actions:
+        if not isinstance(group, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in group._choices_actions}
+        for name, command in group.choices.items():
+            summary = helps.get(name)
+            if command.description is None and summary:
+                command.description = summary[0].upper() + summary[1:] + "."
+            _describe_every_command(command)
 
 
 def _version() -> str:
@@ -187,7 +206,7 @@ def _version() -> str:
 def _group(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    parser = commands.add_parser(name, help=summary, description=summary)
+    parser = commands.add_parser(name, help=summary)
     group = parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
     parser.set_defaults(run=lambda _args: _help(parser))
     return group
@@ -208,7 +227,9 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _keyring_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keyring", type=Path, help="path (default: <data_dir>/keyring.json)")
+    parser.add_argument(
+        "--keyring", type=Path, help="the keyring file (default: <data_dir>/keyring.json)"
+    )
     _config_option(parser)
     json_option(parser)
 

@@ -43,7 +43,7 @@ def register(
     verify = group.add_parser(
         "verify", help="exit 1, naming the purpose, if anything past its retention remains"
     )
-    verify.add_argument("--now", help="ISO 8601 (default: now)")
+    verify.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(verify)
     json_option(verify)
     verify.set_defaults(run=lambda args: _retention_verify(settings_of(args), args))

@@ -42,7 +42,7 @@ def register(
     command.add_argument("--since", help="ISO 8601; decisions at or after (default: 30 days ago)")
     command.add_argument("--until", help="ISO 8601; decisions before (default: now)")
     command.add_argument(
-        "--epsilon", type=float, default=0.5, help="privacy loss to spend (default 0.5)"
+        "--epsilon", type=float, default=0.5, help="privacy loss to spend (default: 0.5)"
     )
     command.add_argument(
         "--principal", help="whose budget (default: the first principal with role analyst)"

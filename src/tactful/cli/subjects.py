@@ -60,8 +60,12 @@ def register(
 
 
 def _subject_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
-    parser.add_argument("--id", required=True, dest="identifier", help="the identifier")
+    parser.add_argument(
+        "--namespace", required=True, help="the identifier's namespace: email, customer_id, …"
+    )
+    parser.add_argument(
+        "--id", required=True, dest="identifier", help="the person's identifier in that namespace"
+    )
 
 
 def _operator() -> Actor:
