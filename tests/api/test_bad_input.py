@@ -394,3 +394,12 @@ def test_a_misspelt_purpose_gets_did_you_mean_and_the_same_record(tactful: Tactf
     records = [r for r in query(tactful) if r.method.endswith("/GetSegments")]
     assert [r.reason for r in records] == ["invalid request: purpose"] * 3
     assert [r.status for r in records] == ["INVALID_ARGUMENT"] * 3
+
+
+def test_a_batch_too_large_is_not_checked_event_by_event(tactful: Tactful) -> None:
+    # Refused for its size whatever else is wrong: the server does not walk a batch
+    # that must be split anyway, and says both.
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("suport_triage", *[with_subject("email", "")] * 1001)
+    assert set(violations(caught.value)) == {"purpose", "events"}
+    assert "1001 events" in violations(caught.value)["events"]

@@ -22,6 +22,7 @@ from tactful.privacy.decisions import Actor, undeclared
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import subject_violations
 from tactful.privacy.suggestions import hint
+from tactful.segments.ingest import MAX_BATCH_EVENTS
 
 # The methods whose requests carry these shared fields with these meanings (an access
 # log query's `purpose`, say, is a filter, never a purpose claimed).
@@ -70,10 +71,17 @@ class Refusals:
         if journey and journey not in self._contract.journeys:
             known = hint(journey, self._contract.journeys)
             found.append(Violation("journey", f"journey {journey!r} is not declared; {known}"))
-        for index, event in enumerate(getattr(request, "events", ())):
-            where = f"events[{index}]"
-            found += subject_violations(event.subject.namespace, event.subject.id,
-                                        field=f"{where}.{SUBJECT}")  # fmt: skip
+        events = getattr(request, "events", ())
+        if len(events) > MAX_BATCH_EVENTS:  # to be split: its events are checked then
+            many = f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
+            return [*found, Violation("events", many)]
+        subject_problems: dict[tuple[str, str], list[Violation]] = {}
+        for index, event in enumerate(events):
+            where, key = f"events[{index}]", (event.subject.namespace, event.subject.id)
+            if key not in subject_problems:  # each person once, as the ingest check does
+                subject_problems[key] = subject_violations(*key, field="")
+            found += [Violation(f"{where}.{SUBJECT}{v.field}", v.description)
+                      for v in subject_problems[key]]  # fmt: skip
             if event.type and event.type not in self._contract.events:
                 found.append(
                     Violation(
