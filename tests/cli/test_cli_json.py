@@ -176,3 +176,22 @@ def on_postgresql(config: Path) -> None:
     text = config.read_text() + f'\n[storage]\nurl = "{url}"\nvault_url = "{vault_url}"\n'
     config.write_text(text)
     create_keyring(config.parent / "keyring.json", now=T0)  # no log to record it in yet
+
+
+def test_audit_export_json_holds_the_records_its_json_lines_do(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = ("--config", str(config))
+    assert main(["keys", "init", *c]) == 0
+    assert main(["tokens", "issue", "support_widget", *c]) == 0
+    capsys.readouterr()
+    assert main(["audit", "export", "--until", "2100-01-01T00:00:00Z", *c]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["audit", "export", "--until", "2100-01-01T00:00:00Z", "--json", *c]) == 0
+    document = json.loads(capsys.readouterr().out)
+    # Each export leaves its own record, seen by the exports after it only.
+    assert document["records"][: len(lines)] == lines and len(lines) == 2
+    assert main(["audit", "export", "--principal", "nobody", "--json", *c]) == 0
+    assert json.loads(capsys.readouterr().out) == {"records": []}
+    assert main(["audit", "export", "--json", "--format", "csv", *c]) == 1
+    assert "not both" in capsys.readouterr().err

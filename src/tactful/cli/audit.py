@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
@@ -313,34 +313,49 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     if args.json and args.format != "jsonl":
         raise SystemExit("tactful: give --json or --format csv, not both")
-    count = 0
     with cli_output.output(args.output, force=args.force) as out:
         records = _released(settings, args, "export", None)
-        if args.json:
-            rows = [record_as_dict(record) for record in records]
-            json.dump({"records": rows}, out, ensure_ascii=False, indent=2, sort_keys=True)
-            out.write("\n")
-            records, count = iter(()), len(rows)
-        writer = csv.DictWriter(out, RECORD_FIELDS) if args.format == "csv" else None
-        if writer:
-            writer.writeheader()
-        for record in records:
-            row = record_as_dict(record)
-            if writer:
-                writer.writerow(
-                    {
-                        **row,
-                        "requested": ",".join(record.entry.requested),
-                        "released": ",".join(record.entry.released),
-                        "subjects": ",".join(record.entry.subjects),
-                    }
-                )
-            else:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
+        write = _document if args.json else _csv if args.format == "csv" else _lines
+        count = write(out, records)
     if args.output:
         print(f"exported {count} records to {args.output} (mode 0600)", file=sys.stderr)
     return 0
+
+
+def _lines(out: TextIO, records: Iterator[AccessRecord]) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(record_as_dict(record), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _document(out: TextIO, records: Iterator[AccessRecord]) -> int:
+    """{"records": [...]}, written record by record: a whole log never sits in memory."""
+    count = 0
+    out.write('{"records": [')
+    for count, record in enumerate(records, 1):
+        out.write(("," if count > 1 else "") + "\n  ")
+        out.write(json.dumps(record_as_dict(record), ensure_ascii=False, sort_keys=True))
+    out.write("\n]}\n" if count else "]}\n")
+    return count
+
+
+def _csv(out: TextIO, records: Iterator[AccessRecord]) -> int:
+    writer = csv.DictWriter(out, RECORD_FIELDS)
+    writer.writeheader()
+    count = 0
+    for record in records:
+        count += 1
+        writer.writerow(
+            {
+                **record_as_dict(record),
+                "requested": ",".join(record.entry.requested),
+                "released": ",".join(record.entry.released),
+                "subjects": ",".join(record.entry.subjects),
+            }
+        )
+    return count
 
 
 def _truncate(settings: Settings, args: argparse.Namespace) -> int:
