@@ -83,12 +83,8 @@ class Refusals:
             found += [Violation(f"{where}.{SUBJECT}{v.field}", v.description)
                       for v in subject_problems[key]]  # fmt: skip
             if event.type and event.type not in self._contract.events:
-                found.append(
-                    Violation(
-                        f"{where}.type",
-                        f"unknown event type {event.type!r}; see the contract's catalog",
-                    )  # fmt: skip
-                )
+                unknown = f"unknown event type {event.type!r}; see the contract's catalog"
+                found.append(Violation(f"{where}.type", unknown))
         return found
 
     def _purpose(self, purpose: str, actor: Actor | None) -> list[Violation]:
