@@ -5,14 +5,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from tactful.v1 import common_pb2, personalization_pb2
-from tests.conftest import T0, Tactful, email, page_view, violations
+from tactful.v1 import common_pb2, journeys_pb2, journeys_pb2_grpc, personalization_pb2
+from tests.conftest import T0, Tactful, bearer, email, page_view, violations
 
 GOOD = email("ada@example.com")
 
@@ -293,3 +295,111 @@ def test_two_thousand_long_unknown_signal_names_get_invalid_argument(tactful: Ta
     assert [field for field, _ in listed] == [f"names[{i}]" for i in range(20)] + [""]
     assert listed[-1][1] == "and 1980 more"
     assert all(names[0] not in description for _, description in listed)
+
+
+def test_every_bad_field_of_a_batch_is_listed_in_the_details_and_the_message(
+    tactful: Tactful,
+) -> None:
+    undeclared = page_view(GOOD)
+    undeclared.attributes["colour"].string_value = "red"
+    mistyped = page_view(GOOD)
+    mistyped.attributes["path"].int_value = 3
+    both = with_subject("email", "")
+    both.type = "mouse_moved"
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("support_triage", undeclared, mistyped, both)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = [field for field, _ in bad_request_of(caught.value)]
+    assert fields == [
+        "events[0].attributes.colour",
+        "events[1].attributes.path",
+        "events[2].subject.id",
+        "events[2].type",
+    ]
+    assert caught.value.details().endswith("(and 1 more)")  # three named, the rest counted
+    assert stored_rows(tactful) == (0, 0)
+
+
+def test_an_undeclared_purpose_does_not_hide_the_events_problems(tactful: Tactful) -> None:
+    bad = with_subject("email", "")
+    bad.type = "mouse_moved"
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("suport_triage", page_view(GOOD), bad)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    found = violations(caught.value)
+    assert list(found) == ["purpose", "events[1].subject.id", "events[1].type"]
+    assert stored_rows(tactful) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "fields"),
+    [
+        (
+            "GetSegments",
+            personalization_pb2.GetSegmentsRequest(subject=email(""), purpose="suport_triage"),
+            {"subject.id", "purpose"},
+        ),
+        (
+            "GetSignals",
+            personalization_pb2.GetSignalsRequest(
+                subject=email(""), purpose="suport_triage", names=["intent"]
+            ),
+            {"subject.id", "purpose"},
+        ),
+        (
+            "NextAction",
+            journeys_pb2.NextActionRequest(
+                subject=email(""), journey="suport_triage", previous={"result": 99}
+            ),
+            {"previous.result", "subject.id", "journey"},
+        ),
+        (
+            "RecordOutcome",
+            journeys_pb2.RecordOutcomeRequest(
+                subject=email(""), journey="suport_triage", decision_id="d", agent_verdict=77
+            ),
+            {"report.agent_verdict", "subject.id", "journey"},
+        ),
+    ],
+)
+def test_a_request_with_several_bad_fields_hears_of_each(
+    tactful: Tactful, method: str, request_: Message, fields: set[str]
+) -> None:
+    stub: Any = (
+        journeys_pb2_grpc.JourneysStub(tactful.channel)
+        if method in ("NextAction", "RecordOutcome")
+        else tactful.personalization
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        getattr(stub, method)(request_, metadata=bearer("support_widget"), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(caught.value)) == fields
+
+
+def test_a_misspelt_purpose_gets_did_you_mean_and_the_same_record(tactful: Tactful) -> None:
+    from tests.api.test_access_log_service import query
+
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.segments(GOOD, purpose="suport_triage")
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == {
+        "purpose": "purpose 'suport_triage' is not declared; did you mean 'support_triage'?"
+    }
+    # A purpose the caller may not claim is never suggested (onboarding is
+    # web_frontend's), nor one far from what was sent.
+    for sent in ("onboardin", "marketing"):
+        with pytest.raises(grpc.RpcError) as other:
+            tactful.segments(GOOD, purpose=sent)
+        assert violations(other.value) == {"purpose": f"purpose {sent!r} is not declared"}
+    records = [r for r in query(tactful) if r.method.endswith("/GetSegments")]
+    assert [r.reason for r in records] == ["invalid request: purpose"] * 3
+    assert [r.status for r in records] == ["INVALID_ARGUMENT"] * 3
+
+
+def test_a_batch_too_large_is_not_checked_event_by_event(tactful: Tactful) -> None:
+    # Refused for its size whatever else is wrong: the server does not walk a batch
+    # that must be split anyway, and says both.
+    with pytest.raises(grpc.RpcError) as caught:
+        tactful.record("suport_triage", *[with_subject("email", "")] * 1001)
+    assert set(violations(caught.value)) == {"purpose", "events"}
+    assert "1001 events" in violations(caught.value)["events"]

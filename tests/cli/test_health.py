@@ -3,6 +3,7 @@ saying why not and exit 1 (what a container's HEALTHCHECK reads)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,14 @@ from tests.conftest import Tactful, email
 def test_a_serving_server_is_healthy(tactful: Tactful, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["health", "--target", tactful.target]) == 0
     assert capsys.readouterr().out == "SERVING\n"
+
+
+def test_json_says_the_status_and_what_was_asked(
+    tactful: Tactful, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["health", "--target", tactful.target, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document == {"target": tactful.target, "service": "", "status": "SERVING"}
 
 
 def test_one_service_of_the_server(tactful: Tactful, capsys: pytest.CaptureFixture[str]) -> None:

@@ -130,9 +130,13 @@ class Edge:
         started: Callable[[str], None] = lambda method: None,
         # The metadata keys that carry a trace context (empty: tracing is off).
         trace_fields: frozenset[str] = frozenset(),
+        # Every field problem of a request refused as invalid (api/refusals.py).
+        complete_refusal: Callable[[str, Any, Actor | None, InvalidRequest], InvalidRequest]
+        | None = None,
     ) -> None:
         self._started = started
         self._trace_fields = trace_fields
+        self._complete_refusal = complete_refusal
         self._purpose_of_journey = purpose_of_journey
         self.reads = reads or _inline
         self._recorded = recorded
@@ -213,6 +217,8 @@ class Edge:
             result = await call(actor, expected)
         except grpc.aio.AbortError:
             raise
+        except InvalidRequest as exc:  # only a refused call pays for naming all its problems
+            error = self._completed(method, request, actor, exc)
         except Exception as exc:
             error = exc
             if not isinstance(exc, (PrivacyError, Unauthenticated, NoSuchMethod)):
@@ -250,6 +256,17 @@ class Edge:
         assert result is not None
         context.set_trailing_metadata(echo)
         return result.response
+
+    def _completed(
+        self, method: str, request: Any, actor: Actor | None, refused: InvalidRequest
+    ) -> InvalidRequest:
+        if self._complete_refusal is None:
+            return refused
+        try:
+            return self._complete_refusal(method, request, actor, refused)
+        except Exception:  # the refusal stands as the method made it, and is recorded
+            log.exception("%s: naming every field problem failed", method)
+            return refused
 
     def _admit_failure(
         self,

@@ -17,6 +17,7 @@ from tactful.api.decoding import TolerantRegistrar
 from tactful.api.edge import Edge
 from tactful.api.identity import CallerAuthenticator
 from tactful.api.recovery import CopiesToDrop, RecordRecovery
+from tactful.api.refusals import Refusals
 from tactful.api.rpc import unimplemented
 from tactful.api.servicers import (
     AccessLogServicer,
@@ -162,6 +163,7 @@ async def create_server(
         purpose_of_journey=domain.journeys.purpose_of,
         started=telemetry.on_start,
         trace_fields=telemetry.trace_fields,
+        complete_refusal=Refusals(domain.contract).complete,
     )
     # The records owed to calls whose data was stored and whose record was not (a crash,
     # a failing log), looked for at start and every half grace after, in every store

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from tactful.app.config_file import KEYS, ConfigKey
+from tactful.cli.report import emit, json_option, say
 
 _TABLES = ("table", "array of tables")
 
@@ -22,11 +23,19 @@ def register(commands: Any) -> None:
         "keys",
         help="list every key with its type, default and meaning (docs/operations/configuration.md)",
     )
+    json_option(keys)
     keys.set_defaults(run=_keys)
 
 
-def _keys(_args: argparse.Namespace) -> int:
-    print(describe_keys(), end="")
+def _keys(args: argparse.Namespace) -> int:
+    say(args, describe_keys(), end="")
+    shown = [
+        {"table": k.table, "name": k.name, "type": k.type, "default": k.default,
+         "meaning": k.meaning}
+        for k in KEYS
+        if k.type not in _TABLES
+    ]  # fmt: skip
+    emit(args, {"keys": shown})
     return 0
 
 

@@ -33,13 +33,15 @@ def register(
 ) -> None:
     console = commands.add_parser(
         "console",
-        help="serve the compliance web pages ([console] listen, default 127.0.0.1:8080)",
+        help="serve the compliance web pages (default: [console] listen, else 127.0.0.1:8080)",
         description="Serve the compliance console: the access log, its integrity, the "
         "purposes, retention receipts, data-subject requests and the privacy budget, "
         "for a principal with role compliance. Read-only; every page view is recorded.",
     )
     config_option(console)
-    console.add_argument("--listen", metavar="HOST:PORT", help="overrides [console] listen")
+    console.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to listen on (default: [console] listen)"
+    )
     console.set_defaults(run=lambda args: _console(settings_of(args), args))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from tactful.app import stores
 from tactful.app.settings import Settings
+from tactful.cli.report import emit, json_option, say
 
 
 def register(
@@ -33,7 +34,8 @@ def register(
     ):
         command = db.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         config_option(command)
-        command.set_defaults(run=lambda args, run=run: run(settings_of(args)))
+        json_option(command)
+        command.set_defaults(run=lambda args, run=run: run(settings_of(args), args))
 
 
 def check_schemas(settings: Settings) -> None:
@@ -44,23 +46,29 @@ def check_schemas(settings: Settings) -> None:
         schemas.check()
 
 
-def _migrate(settings: Settings) -> int:
-    for line in stores.migrate(settings):
-        print(line)
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = stores.migrate(settings)
+    for line in applied:
+        say(args, line)
+    emit(args, {"applied": applied})
     return 0
 
 
-def _status(settings: Settings) -> int:
-    behind = 0
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    behind, shown = 0, []
     for store, found, known in stores.schemas(settings, "status").status():
         state = "current" if found == known else (
             "run `tactful db migrate`" if found < known else "newer than this Tactful"
         )  # fmt: skip
         behind += found != known
-        print(f"{store}: found version {found}, this Tactful knows {known} ({state})")
+        say(args, f"{store}: found version {found}, this Tactful knows {known} ({state})")
+        shown.append({"store": store, "found": found, "known": known, "current": found == known})
+    emit(args, {"stores": shown})
     return 1 if behind else 0
 
 
-def _roles(settings: Settings) -> int:
-    print(stores.schemas(settings, "roles").roles_script(), end="")
+def _roles(settings: Settings, args: argparse.Namespace) -> int:
+    script = stores.schemas(settings, "roles").roles_script()
+    say(args, script, end="")
+    emit(args, {"psql_script": script})
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from tactful.api.health_probe import HealthUnknown, ProbeTls, check_health
 from tactful.app.settings import ConfigError, Settings, parse_listen
+from tactful.cli.report import emit, json_option, say
 
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
@@ -45,14 +46,18 @@ def register(
         help='one service, e.g. tactful.v1.Personalization (default: "", the whole server)',
     )
     health.add_argument(
-        "--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait (5)"
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait (default: 5)",
     )
     health.add_argument(
         "--tls-ca",
         type=Path,
         metavar="PEM",
-        help="CA certificates to check the server's certificate against; implies TLS "
-        "(default with a [tls] config: the system's roots)",
+        help="the CA certificates to check the server's certificate against; implies TLS "
+        "(default: with a [tls] config, the system's roots)",
     )
     health.add_argument(
         "--tls-cert",
@@ -68,6 +73,7 @@ def register(
         help="the name the server's certificate carries, when the target is another "
         "(e.g. an address)",
     )
+    json_option(health)
     config_option(health)
     health.set_defaults(run=lambda args: _health(settings_of(args), args))
 
@@ -82,11 +88,13 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
         )
     except HealthUnknown as exc:
         print(f"tactful: health: {target}: {exc}", file=sys.stderr)
+        emit(args, {"target": target, "service": args.service, "status": "UNKNOWN"})
         return 1
+    emit(args, {"target": target, "service": args.service, "status": status})
     if status != "SERVING":
         print(f"tactful: health: {target}: {status}", file=sys.stderr)
         return 1
-    print(status)
+    say(args, status)
     return 0
 
 

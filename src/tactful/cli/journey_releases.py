@@ -19,6 +19,7 @@ from typing import Any
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
 from tactful.cli.job_metrics import job_report, metrics_file_option
+from tactful.cli.report import emit, json_option, say
 from tactful.journeys.errors import PlaybookError
 from tactful.journeys.guards import check, sides
 from tactful.journeys.release_store import ReleaseStore
@@ -39,6 +40,7 @@ from tactful.journeys.releases import (
 )
 from tactful.journeys.staging import share_problems
 from tactful.privacy.contract import Contract, load_contract, parse_duration
+from tactful.privacy.suggestions import hint
 from tactful.timestamps import to_us
 
 
@@ -87,13 +89,14 @@ def register(
         "version before it (for cron); exit 1 when one was rolled back",
     )
     guard.add_argument("journey", nargs="?", help="one journey (default: all with guards)")
-    guard.add_argument("--window", default="30d", help='decisions this recent (default "30d")')
+    guard.add_argument("--window", default="30d", help="decisions this recent (default: 30d)")
     guard.add_argument("--dry-run", action="store_true", help="say what breaches; change nothing")
     for command in (status, promote_, rollback_, guard):
         config_option(command)
+        json_option(command)
     guard.set_defaults(run=lambda args: _guard(settings_of(args), args))
     metrics_file_option(guard, "journeys_guard", success_codes=(0, 1))  # 1: rolled back
-    status.set_defaults(run=lambda args: _status(settings_of(args), args.journey))
+    status.set_defaults(run=lambda args: _status(settings_of(args), args))
     promote_.set_defaults(run=lambda args: _promote(settings_of(args), args))
     rollback_.set_defaults(run=lambda args: _rollback(settings_of(args), args))
 
@@ -102,8 +105,7 @@ def _journeys(contract: Contract, journey: str | None) -> list[str]:
     if journey is None:
         return sorted(contract.journeys)
     if journey not in contract.journeys:
-        declared = ", ".join(sorted(contract.journeys)) or "none"
-        raise SystemExit(f"tactful: no journey {journey!r}; declared: {declared}")
+        raise SystemExit(f"tactful: no journey {journey!r}; {hint(journey, contract.journeys)}")
     return [journey]
 
 
@@ -129,38 +131,50 @@ def _releases(settings: Settings) -> Iterator[tuple[Contract, ReleaseStore]]:
         store.close()
 
 
-def _status(settings: Settings, journey: str | None) -> int:
+def _status(settings: Settings, args: argparse.Namespace) -> int:
     with _releases(settings) as (contract, store):
-        for name in _journeys(contract, journey):
-            _status_of(contract, name, store)
+        shown = [_status_of(args, contract, n, store) for n in _journeys(contract, args.journey)]
+    emit(args, {"journeys": shown})
     return 0
 
 
-def _status_of(contract: Contract, name: str, store: ReleaseStore) -> None:
+def _status_of(
+    args: argparse.Namespace, contract: Contract, name: str, store: ReleaseStore
+) -> dict[str, Any]:
     version = live(contract, name, store)
-    older = ", ".join(f"v{v.version}" for v in history(contract, name, store)) or "none"
-    print(f"{name}: version {version.version} ({version.content_hash[:19]}), "
-          f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
+    kept = [v.version for v in history(contract, name, store)]
+    older = ", ".join(f"v{v}" for v in kept) or "none"
+    say(args, f"{name}: version {version.version} ({version.content_hash[:19]}), "
+              f"owner {version.owner}; kept for rollback: {older}")  # fmt: skip
     if version.changes:
-        print(f"  changes: {version.changes}")
+        say(args, f"  changes: {version.changes}")
     staging = staged(contract, name, store)
+    shown = {"journey": name, "live": _version(version), "kept_for_rollback": kept,
+             "staged": None}  # fmt: skip
     if staging is not None:
-        print(f"  staged: version {staging.version.version} "
-              f"({staging.version.content_hash[:19]}), owner {staging.version.owner}, "
-              f"serving {staging.share:g} of the treatment arm")  # fmt: skip
+        say(args, f"  staged: version {staging.version.version} "
+                  f"({staging.version.content_hash[:19]}), owner {staging.version.owner}, "
+                  f"serving {staging.share:g} of the treatment arm")  # fmt: skip
         if staging.version.changes:
-            print(f"    changes: {staging.version.changes}")
+            say(args, f"    changes: {staging.version.changes}")
+        shown["staged"] = {**_version(staging.version), "share": staging.share}
+    return shown
+
+
+def _version(version: Any) -> dict[str, Any]:
+    return {"version": version.version, "content_hash": version.content_hash,
+            "owner": version.owner, "changes": version.changes}  # fmt: skip
 
 
 def _promote(settings: Settings, args: argparse.Namespace) -> int:
     with _releases(settings) as (contract, store):
-        _promote_in(settings, args, contract, store)
+        emit(args, _promote_in(settings, args, contract, store))
     return 0
 
 
 def _promote_in(
     settings: Settings, args: argparse.Namespace, contract: Contract, store: ReleaseStore
-) -> None:
+) -> dict[str, Any]:
     journey, file, share = args.journey, args.file, args.share
     _journeys(contract, journey)
     if file is None and share is None and not args.complete:
@@ -177,29 +191,27 @@ def _promote_in(
         candidate = check_candidate(contract, journey, file, store)
         if share is None:
             _record(settings, "promote", journey, before.version, candidate.version, args.reason)
-            _said("promoted", promote(contract, journey, file, store))
-        else:
-            _record(settings, "promote", journey, before.version, candidate.version,
-                    args.reason, f"staged at share {share:g}")  # fmt: skip
-            _staged("staged", stage(contract, journey, file, share, store))
+            return _said(args, "promoted", promote(contract, journey, file, store))
+        _record(settings, "promote", journey, before.version, candidate.version,
+                args.reason, f"staged at share {share:g}")  # fmt: skip
+        return _staged(args, "staged", stage(contract, journey, file, share, store))
     elif current is None:
         raise SystemExit(f"tactful: no version of {journey} is staged; stage one with FILE --share")
     elif args.complete:
         check_staged(contract, journey, store)
         _record(settings, "promote", journey, before.version, current.version.version,
                 args.reason, f"completed from share {current.share:g}")  # fmt: skip
-        _said("promoted", complete(contract, journey, store))
-    else:
-        _record(settings, "promote", journey, before.version, current.version.version,
-                args.reason, f"staged, share {current.share:g} -> {share:g}")  # fmt: skip
-        _staged("staged", widen(contract, journey, share, store)[1])
+        return _said(args, "promoted", complete(contract, journey, store))
+    _record(settings, "promote", journey, before.version, current.version.version,
+            args.reason, f"staged, share {current.share:g} -> {share:g}")  # fmt: skip
+    return _staged(args, "staged", widen(contract, journey, share, store)[1])
 
 
 def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     with _releases(settings) as (contract, store):
         _journeys(contract, args.journey)
         _record_rollback(settings, contract, store, "rollback", args.journey, args.reason)
-        _said("rolled back", rollback(contract, args.journey, store))
+        emit(args, _said(args, "rolled back", rollback(contract, args.journey, store)))
     return 0
 
 
@@ -233,16 +245,20 @@ def _record(settings: Settings, action: str, journey: str, before: int, after: i
     )  # fmt: skip
 
 
-def _staged(what: str, staging: Staging) -> None:
-    print(f"{staging.journey}: {what} version {staging.version.version} "
+def _staged(args: argparse.Namespace, what: str, staging: Staging) -> dict[str, Any]:
+    say(args, f"{staging.journey}: {what} version {staging.version.version} "
           f"({staging.version.content_hash[:19]}) for {staging.share:g} of the treatment "
           "arm; the live version serves the rest; servers follow without a restart")  # fmt: skip
+    return {"journey": staging.journey, "done": what, "staged": _version(staging.version),
+            "share": staging.share}  # fmt: skip
 
 
-def _said(what: str, release: Release) -> None:
-    print(f"{release.journey}: {what} from version {release.before.version} to "
+def _said(args: argparse.Namespace, what: str, release: Release) -> dict[str, Any]:
+    say(args, f"{release.journey}: {what} from version {release.before.version} to "
           f"{release.after.version} ({release.after.content_hash[:19]}); servers follow "
           "without a restart")  # fmt: skip
+    return {"journey": release.journey, "done": what, "from": _version(release.before),
+            "to": _version(release.after)}  # fmt: skip
 
 
 def _guard(settings: Settings, args: argparse.Namespace) -> int:
@@ -255,7 +271,7 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
         raise SystemExit(f"tactful: --window: {exc}") from None
     outcomes = stores.open_journey_outcomes(settings)
     releases = stores.open_releases(settings, contract, listen=False)
-    rolled, report = 0, job_report(args)
+    rolled, report, shown = 0, job_report(args), []
     try:
         for name in names:
             spec, staging = contract.journeys[name], staged(contract, name, releases)
@@ -270,24 +286,33 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             breaches = check(spec.guards, decisions, judged.version,
                              min_sample=spec.guard_min_sample,
                              significance=spec.guard_significance)  # fmt: skip
+            broken = [b.describe() for b in breaches] if sample else []
+            judgement = {"journey": name, "staged": staging is not None,
+                         "version": judged.version, "breaches": broken}  # fmt: skip
+            shown.append(judgement)
             if not sample:
-                print(f"{name}: {which} {judged.version} not judged yet (it and the version "
-                      f"before it need {spec.guard_min_sample} treated decisions each in the "
-                      "window)")  # fmt: skip
+                judgement["outcome"] = "not_judged"
+                say(args, f"{name}: {which} {judged.version} not judged yet (it and the "
+                          f"version before it need {spec.guard_min_sample} treated decisions "
+                          "each in the window)")  # fmt: skip
                 continue
             if not breaches:
-                print(f"{name}: {which} {judged.version} within its guardrails")
+                judgement["outcome"] = "within_guardrails"
+                say(args, f"{name}: {which} {judged.version} within its guardrails")
                 continue
             why = "; ".join(b.describe() for b in breaches)
             if args.dry_run:
-                print(f"{name}: would roll back {which} {judged.version}: {why}")
+                judgement["outcome"] = "would_roll_back"
+                say(args, f"{name}: would roll back {which} {judged.version}: {why}")
                 continue
             _record_rollback(settings, contract, releases, "guard", name, f"guardrail: {why}")
-            _said("rolled back", rollback(contract, name, releases))
-            print(f"  because {why}")
+            _said(args, "rolled back", rollback(contract, name, releases))
+            say(args, f"  because {why}")
+            judgement["outcome"] = "rolled_back"
             rolled += 1
             report.rollbacks[name] = 1
     finally:
         releases.close()
         outcomes.close()
+    emit(args, {"journeys": shown, "rolled_back": rolled})
     return 1 if rolled else 0

@@ -15,6 +15,7 @@ from typing import Any
 from tactful.app import receipts
 from tactful.app.settings import Settings
 from tactful.cli import journey_releases
+from tactful.cli.report import emit, json_option, say
 from tactful.journeys.catalogue import load_journey
 from tactful.journeys.describe import describe_playbook
 from tactful.journeys.gates import run_cases
@@ -23,6 +24,7 @@ from tactful.privacy.contract import Contract, load_contract
 from tactful.privacy.errors import KeyringError
 from tactful.privacy.keyring import load_keyring
 from tactful.privacy.pseudonym import Pseudonymizer, normalize
+from tactful.privacy.suggestions import hint
 
 
 def register(
@@ -53,14 +55,22 @@ def register(
         "global_holdout (recorded in the access log)",
     )
     arm.add_argument("journey", help="the journey's name, as the contract declares it")
-    arm.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
-    arm.add_argument("--id", required=True, dest="identifier", help="the identifier")
+    arm.add_argument(
+        "--namespace", required=True, help="the identifier's namespace: email, customer_id, …"
+    )
+    arm.add_argument(
+        "--id", required=True, dest="identifier", help="the person's identifier in that namespace"
+    )
     for command in (test, explain):
-        command.add_argument("--file", type=Path, help="contract file (default: configured)")
+        command.add_argument(
+            "--file", type=Path, help="the contract file (default: the configured one)"
+        )
         config_option(command)
     config_option(arm)
-    test.set_defaults(run=lambda args: _test(_contract(settings_of, args), args.journey))
-    explain.set_defaults(run=lambda args: _explain(_contract(settings_of, args), args.journey))
+    for command in (test, explain, arm):
+        json_option(command)
+    test.set_defaults(run=lambda args: _test(_contract(settings_of, args), args))
+    explain.set_defaults(run=lambda args: _explain(_contract(settings_of, args), args))
     arm.set_defaults(run=lambda args: _arm(settings_of(args), args))
     journey_releases.register(group, settings_of, config_option)
 
@@ -78,32 +88,40 @@ def _named(contract: Contract, journey: str | None) -> list[str] | None:
         return sorted(contract.journeys)
     if journey in contract.journeys:
         return [journey]
-    declared = ", ".join(sorted(contract.journeys)) or "none"
-    print(f"tactful: no journey {journey!r}; declared: {declared}", file=sys.stderr)
+    print(f"tactful: no journey {journey!r}; {hint(journey, contract.journeys)}", file=sys.stderr)
     return None
 
 
-def _test(contract: Contract, journey: str | None) -> int:
-    names = _named(contract, journey)
+def _test(contract: Contract, args: argparse.Namespace) -> int:
+    names = _named(contract, args.journey)
     if names is None:
         return 1
     failed = total = 0
+    shown = []
     for name in names:
         playbook = load_journey(contract, name, gates=False)
-        print(f"{name} (version {playbook.version}, {playbook.source})")
+        say(args, f"{name} (version {playbook.version}, {playbook.source})")
+        cases = []
         for result in run_cases(playbook, contract):
-            print(f"  {result.describe()}")
+            say(args, f"  {result.describe()}")
+            cases.append({"case": result.case.name, "passed": result.passed,
+                          "result": result.describe()})  # fmt: skip
             total += 1
             failed += not result.passed
-    print(f"{total - failed} of {total} cases passed")
+        shown.append({"journey": name, "version": playbook.version,
+                      "source": str(playbook.source), "cases": cases})  # fmt: skip
+    say(args, f"{total - failed} of {total} cases passed")
+    emit(args, {"journeys": shown, "passed": total - failed, "total": total})
     return 1 if failed else 0
 
 
-def _explain(contract: Contract, journey: str) -> int:
-    names = _named(contract, journey)
+def _explain(contract: Contract, args: argparse.Namespace) -> int:
+    names = _named(contract, args.journey)
     if names is None:
         return 1
-    print(describe_playbook(load_journey(contract, journey, gates=False), contract), end="")
+    text = describe_playbook(load_journey(contract, args.journey, gates=False), contract)
+    say(args, text, end="")
+    emit(args, {"journey": args.journey, "explanation": text})
     return 0
 
 
@@ -122,5 +140,6 @@ def _arm(settings: Settings, args: argparse.Namespace) -> int:
             log, "journeys", "arm", role="analyst", now=datetime.now(UTC), subject=pseudonym,
             reason=f"journey {args.journey}", reads=True,
         )  # fmt: skip
-    print(arm)
+    say(args, str(arm))
+    emit(args, {"journey": args.journey, "arm": str(arm)})
     return 0

@@ -18,6 +18,7 @@ from tactful.app.settings import Settings
 from tactful.app.vault_rotation import rotate_vault
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.progress import progress_for
+from tactful.cli.report import emit, json_option, say
 from tactful.lifecycle.rekey import Rekeyer
 from tactful.lifecycle.vault_epoch import describe
 from tactful.privacy.keyring import KEY_USES, load_keyring, retire_version, rotate_keyring
@@ -29,6 +30,7 @@ def register(
     keys: Any,
     settings_of: Callable[[argparse.Namespace], Settings],
     keyring_options: Callable[[argparse.ArgumentParser], None],
+    config_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     rotate = keys.add_parser(
         "rotate",
@@ -47,23 +49,28 @@ def register(
         "rekey",
         help="move every subject to the primary keys, in chunks, resumable, while the service runs",
     )
-    rekey.add_argument("--config", type=Path, help="TOML config file")
+    config_option(rekey)
+    json_option(rekey)
     rekey.set_defaults(run=lambda args: _rekey(settings_of(args), args))
     metrics_file_option(rekey, "keys_rekey")
     retire = keys.add_parser(
         "retire", help="remove a key version; refused while any data still uses it"
     )
     retire.add_argument("version", help="e.g. v1 or 1")
-    retire.add_argument("--use", choices=KEY_USES, default="pseudonym")
-    retire.add_argument("--config", type=Path, help="TOML config file")
+    retire.add_argument(
+        "--use", choices=KEY_USES, default="pseudonym", help="whose version (default: pseudonym)"
+    )
+    config_option(retire)
+    json_option(retire)
     retire.set_defaults(run=lambda args: _retire(settings_of(args), args))
     rotate_vault = keys.add_parser(
         "rotate-vault",
         help="end the vault key's epoch: a new vault key wraps every data key, the old "
         "one is destroyed (erased identities become unrecoverable from disk, WAL and backups)",
     )
-    rotate_vault.add_argument("--config", type=Path, help="TOML config file")
-    rotate_vault.set_defaults(run=lambda args: _rotate_vault(settings_of(args)))
+    config_option(rotate_vault)
+    json_option(rotate_vault)
+    rotate_vault.set_defaults(run=lambda args: _rotate_vault(settings_of(args), args))
 
 
 def keyring_path(settings: Settings, args: argparse.Namespace) -> Path:
@@ -98,13 +105,14 @@ def _rotate(settings: Settings, args: argparse.Namespace) -> int:
     added = rotate_keyring(keyring_path(settings, args), uses, now=datetime.now(UTC))
     record_key_change(settings, args, "rotate", {"primary": added})
     for use, version in added.items():
-        print(f"{use}: v{version} is now primary")
+        say(args, f"{use}: v{version} is now primary")
     if "pseudonym" in added:
-        print("run `tactful keys rekey` to move existing subjects to the new keys")
+        say(args, "run `tactful keys rekey` to move existing subjects to the new keys")
+    emit(args, {"primary": added, "rekey_needed": "pseudonym" in added})
     return 0
 
 
-def _rotate_vault(settings: Settings) -> int:
+def _rotate_vault(settings: Settings, args: argparse.Namespace) -> int:
     domain = open_domain(settings)  # erasures cut short are finished first
     try:
         report = rotate_vault(
@@ -115,9 +123,20 @@ def _rotate_vault(settings: Settings) -> int:
         )
     finally:
         domain.close()
-    print(f"rotate-vault: {describe(report)}")
+    say(args, f"rotate-vault: {describe(report)}")
     for pseudonym in report.unreadable:
         print(f"rotate-vault: cannot open the data key of {pseudonym}", file=sys.stderr)
+    emit(
+        args,
+        {
+            "primary": report.primary,
+            "rewrapped": report.rewrapped,
+            "destroyed": list(report.retired),
+            "kept": list(report.kept),
+            "unreadable": list(report.unreadable),
+            "lost": report.lost,
+        },
+    )
     return 1 if report.unreadable or report.lost else 0
 
 
@@ -140,9 +159,10 @@ def _rekey(settings: Settings, args: argparse.Namespace) -> int:
         )
     finally:
         domain.close()
-    print(f"rekey: {report.moved} subjects on the primary keys")
+    say(args, f"rekey: {report.moved} subjects on the primary keys")
     for pseudonym in report.unreadable:
         print(f"rekey: cannot read {pseudonym} (its vault key is gone)", file=sys.stderr)
+    emit(args, {"moved": report.moved, "unreadable": list(report.unreadable)})
     if report.unreadable:
         job_report(args).failure = "unreadable_subjects"  # its metrics file counts it
         return 1
@@ -162,7 +182,8 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
     receipts.record_in(
         settings, "keys", "retire", role="admin", now=datetime.now(UTC), reason=reason
     )
-    print(f"{args.use}: v{version} retired")
+    say(args, f"{args.use}: v{version} retired")
+    emit(args, {"use": args.use, "version": version, "retired": True})
     return 0
 
 

@@ -16,6 +16,7 @@ from tactful.app.domain import Domain, open_domain
 from tactful.app.settings import Settings
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.progress import progress_for
+from tactful.cli.report import emit, json_option, say
 from tactful.lifecycle.retention import Receipt, RetentionJob
 from tactful.privacy.contract import parse_duration
 
@@ -36,13 +37,15 @@ def register(
     run.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     run.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(run)
+    json_option(run)
     run.set_defaults(run=lambda args: _retention_run(settings_of(args), args))
     metrics_file_option(run, "retention_run")
     verify = group.add_parser(
         "verify", help="exit 1, naming the purpose, if anything past its retention remains"
     )
-    verify.add_argument("--now", help="ISO 8601 (default: now)")
+    verify.add_argument("--now", help="ISO 8601 time to count retention from (default: now)")
     config_option(verify)
+    json_option(verify)
     verify.set_defaults(run=lambda args: _retention_verify(settings_of(args), args))
 
 
@@ -93,7 +96,8 @@ def _retention_run(settings: Settings, args: argparse.Namespace) -> int:
             )
     finally:
         domain.close()
-    print(f"retention: {_summary(receipt)}")
+    say(args, f"retention: {_summary(receipt)}")
+    emit(args, receipt.as_dict())
     return 0
 
 
@@ -119,12 +123,14 @@ def _retention_verify(settings: Settings, args: argparse.Namespace) -> int:
         remaining = _job(settings, domain).remaining(now=now_option(args.now))
     finally:
         domain.close()
+    emit(args, {"past_retention": dict(remaining)})
     for purpose, count in remaining.items():
-        print(
+        say(
+            args,
             f"retention: purpose {purpose} holds {count} events or remembered offers"
-            " past its retention"
+            " past its retention",
         )
     if remaining:
         return 1
-    print("retention: nothing past its retention")
+    say(args, "retention: nothing past its retention")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 from tactful.app import receipts
 from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
+from tactful.cli.report import json_option
 from tactful.journeys.scorecard import ReleasedScorecard, ScoreGroup
 from tactful.journeys.scorecard_figures import Estimate
 from tactful.privacy.decisions import Actor
@@ -41,12 +42,12 @@ def register(
     command.add_argument("--since", help="ISO 8601; decisions at or after (default: 30 days ago)")
     command.add_argument("--until", help="ISO 8601; decisions before (default: now)")
     command.add_argument(
-        "--epsilon", type=float, default=0.5, help="privacy loss to spend (default 0.5)"
+        "--epsilon", type=float, default=0.5, help="privacy loss to spend (default: 0.5)"
     )
     command.add_argument(
         "--principal", help="whose budget (default: the first principal with role analyst)"
     )
-    command.add_argument("--json", action="store_true", help="JSON instead of a table")
+    json_option(command)
     config_option(command)
     command.set_defaults(run=lambda args: _scorecard(settings_of(args), args))
 

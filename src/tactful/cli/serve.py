@@ -59,7 +59,7 @@ def register(
     serve.add_argument(
         "--listen",
         metavar="HOST:PORT",
-        help="address to listen on (default 127.0.0.1:50051; port 0 picks a free port)",
+        help="address to listen on; port 0 picks a free port (default: 127.0.0.1:50051)",
     )
     serve.set_defaults(run=lambda args: _serve(settings_of(args), args))
 

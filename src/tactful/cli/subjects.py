@@ -20,6 +20,7 @@ from tactful.app.domain import open_domain
 from tactful.app.settings import Settings
 from tactful.cli import audit as cli_audit
 from tactful.cli import output as cli_output
+from tactful.cli.report import emit, json_option, say
 from tactful.privacy.decisions import Actor, Decision
 from tactful.privacy.errors import StoreUnavailable
 from tactful.privacy.pending_records import PendingRecord
@@ -46,17 +47,25 @@ def register(
         help="keep a keyed tombstone that blocks collecting them again",
     )
     config_option(erase)
+    json_option(erase)
     erase.set_defaults(run=lambda args: _erase(settings_of(args), args))
     export = group.add_parser("export", help="everything held about one person, as JSON")
     _subject_options(export)
     cli_audit.output_options(export)
     config_option(export)
+    export.add_argument(
+        "--json", action="store_true", help="accepted for uniformity: the export is always JSON"
+    )
     export.set_defaults(run=lambda args: _export(settings_of(args), args))
 
 
 def _subject_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--namespace", required=True, help="email, customer_id, device_id, …")
-    parser.add_argument("--id", required=True, dest="identifier", help="the identifier")
+    parser.add_argument(
+        "--namespace", required=True, help="the identifier's namespace: email, customer_id, …"
+    )
+    parser.add_argument(
+        "--id", required=True, dest="identifier", help="the person's identifier in that namespace"
+    )
 
 
 def _operator() -> Actor:
@@ -98,10 +107,15 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         domain.close()
     for store, count in sorted(erasure.deleted.items()):
-        print(f"{store}: {count} deleted")
-    print(
+        say(args, f"{store}: {count} deleted")
+    say(
+        args,
         f"erased {erasure.subject}"
-        + (" and suppressed further collection" if args.suppress else "")
+        + (" and suppressed further collection" if args.suppress else ""),
+    )
+    emit(
+        args,
+        {"subject": erasure.subject, "deleted": dict(erasure.deleted), "suppressed": args.suppress},
     )
     return 0
 

@@ -27,6 +27,7 @@ from tactful.privacy.decisions import Decision as AccessDecision
 from tactful.privacy.decisions import decide as decide_access
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pseudonym import Pseudonymizer, normalize
+from tactful.privacy.suggestions import hint
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.journey import Handoff
 from tactful.timestamps import from_us, to_us
@@ -211,9 +212,9 @@ class JourneyEngine:
     def _playbook(self, playbooks: Mapping[str, Playbook], journey: str) -> Playbook:
         found = playbooks.get(journey)
         if found is None:
-            known = ", ".join(sorted(playbooks)) or "none"
+            known = hint(journey, playbooks)
             raise InvalidRequest(
-                [Violation("journey", f"journey {journey!r} is not declared; declared: {known}")]
+                [Violation("journey", f"journey {journey!r} is not declared; {known}")]
             )
         return found
 

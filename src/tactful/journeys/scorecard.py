@@ -71,6 +71,7 @@ from tactful.privacy.errors import BudgetExhausted, InvalidRequest, Violation
 from tactful.privacy.insights import MAX_EPSILON_PER_RELEASE, BudgetLedger, Debit
 from tactful.privacy.journey_specs import SuccessMetric
 from tactful.privacy.pending_records import PendingRecord
+from tactful.privacy.suggestions import hint
 from tactful.timestamps import to_us
 
 TREATMENT = Arm.TREATMENT.value
@@ -235,7 +236,7 @@ class Scorecards:
         playbooks = self._playbooks()
         playbook = playbooks.get(journey)
         if playbook is None or journey not in self._contract.journeys:
-            known = ", ".join(sorted(playbooks)) or "none"
+            known = hint(journey, playbooks)
             raise InvalidRequest([Violation("journey", f"{journey!r} is not a journey; {known}")])
         if since_us >= until_us:
             raise InvalidRequest([Violation("since", "must be before until")])

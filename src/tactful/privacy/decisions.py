@@ -28,6 +28,7 @@ from tactful.privacy.errors import (
     RoleNotAllowed,
     Violation,
 )
+from tactful.privacy.suggestions import did_you_mean
 
 
 class Role(StrEnum):
@@ -157,9 +158,7 @@ def decide(
         return Decision(Verdict.ALLOWED, f"role {role} may {action}", role, items, items)
     found = contract.purposes.get(purpose)
     if found is None:
-        return Decision(
-            Verdict.PURPOSE_UNKNOWN, f"purpose {purpose!r} is not declared", role, items
-        )
+        return Decision(Verdict.PURPOSE_UNKNOWN, undeclared(contract, actor, purpose), role, items)
     if actor.name not in found.principals or purpose not in actor.purposes:
         return Decision(
             Verdict.PURPOSE_NOT_CLAIMABLE,
@@ -230,6 +229,14 @@ _DENIALS: Mapping[Verdict, type[Denied]] = {
     Verdict.CONSENT_REQUIRED: ConsentRequired,
     Verdict.ITEMS_NOT_RELEASED: ReleaseNotAllowed,
 }
+
+
+def undeclared(contract: Contract, actor: Actor, purpose: str) -> str:
+    """Why `purpose`, which the contract does not declare, is refused; with the purpose
+    meant, suggested only among those `actor` may claim (nothing about what other
+    principals do)."""
+    claimable = [p for p in actor.purposes if p in contract.purposes]
+    return f"purpose {purpose!r} is not declared" + did_you_mean(purpose, claimable)
 
 
 def enforce(decision: Decision) -> Decision:
