@@ -17,7 +17,7 @@ from tactful.app.log_follower import Follower
 from tactful.app.log_sinks import FileSink, open_sink
 from tactful.app.settings import Settings
 from tactful.privacy.access_log_export_verify import CopyVerdict, compare_with_store, verify_copy
-from tactful.privacy.keyring import load_keyring
+from tactful.privacy.keyring import Keys, load_keyring
 
 TARGETS = (
     "file:PATH (or a path), syslog:udp://HOST:PORT, syslog:tcp://HOST:PORT, "
@@ -101,17 +101,11 @@ def _stream(settings: Settings, args: argparse.Namespace) -> int:
         sink.close()
         raise SystemExit(f"tactful: --to {args.to} needs --cursor FILE (where it resumes)")
     keyring = load_keyring(settings.keyring_path)
+    _leave_record(settings, keyring.signing, args.to)
+    # Opened again to follow only: it appends nothing, so on PostgreSQL it holds no
+    # chain of its own whose closing record would come after what it exported.
     log = stores.open_access_log(settings, keyring.signing, must_exist=True)
     try:
-        receipts.record(
-            log,
-            "audit",
-            "stream",
-            role="compliance",
-            now=datetime.now(UTC),
-            reason=f"to {args.to}",
-            reads=True,
-        )
         follower = Follower(log, sink, cursor, batch=args.batch, metrics_file=args.metrics_file)
         if args.once:
             while follower.step() >= args.batch:
@@ -127,6 +121,18 @@ def _stream(settings: Settings, args: argparse.Namespace) -> int:
         log.close()
     print(f"exported {follower.exported} records to {args.to}", file=sys.stderr)
     return 0
+
+
+def _leave_record(settings: Settings, keys: Keys, target: str) -> None:
+    log = stores.open_access_log(settings, keys, must_exist=True)
+    try:
+        now = datetime.now(UTC)
+        reason = f"to {target}"
+        receipts.record(
+            log, "audit", "stream", role="compliance", now=now, reason=reason, reads=True
+        )
+    finally:
+        log.close()
 
 
 def _lines(path: Path) -> Callable[[], Iterator[str]]:
