@@ -152,7 +152,9 @@ def test_killed_at_random_points_the_copy_is_complete_in_order_and_verifies(
 
     # Caught up once more, then checked as an auditor would.
     assert main(["audit", "stream", "--to", f"file:{copy}", "--once", "--config", str(config)]) == 0
-    assert main(["audit", "verify-export", str(copy), "--against-store", "--config", str(config)]) == 0
+    assert (
+        main(["audit", "verify-export", str(copy), "--against-store", "--config", str(config)]) == 0
+    )
     out = capsys.readouterr().out
     assert "intact:" in out and "matches the access log" in out, out
     assert "records the copy does not" not in out, out
