@@ -88,7 +88,9 @@ class Follower:
         self.exported = 0
         self.cursor = load_cursor(cursor_path)
         if isinstance(sink, FileSink):
-            resumed = resume_from_tail(self.cursor, sink.tail(), store.signed_lines())
+            resumed = resume_from_tail(
+                self.cursor, sink.tail(), store.signed_lines(after=self.cursor.signed)
+            )
             if resumed != self.cursor:
                 save_cursor(cursor_path, resumed)
                 self.cursor = resumed

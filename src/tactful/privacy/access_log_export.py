@@ -49,7 +49,9 @@ class FollowedLog(Protocol):
 
     def backlog(self, chain: str, *, after_sequence: int) -> tuple[int, int]: ...
 
-    def signed_lines(self) -> list[str]: ...
+    def signed_lines(self, *, after: int = 0) -> list[str]:
+        """The signed checkpoint lines, in order, after the first `after` of them."""
+        ...
 
 
 class Sink(Protocol):
@@ -168,12 +170,12 @@ def next_batch(log: FollowedLog, cursor: Cursor, *, limit: int) -> Batch:
         if is_closing(row[3]):
             after.closed.add(chain)
     records = len(lines)
-    lines += _signed_lines_due(log.signed_lines(), after)
+    lines += _signed_lines_due(log.signed_lines(after=cursor.signed), after)
     return Batch(lines, after, records)
 
 
 def _signed_lines_due(signed: Sequence[str], after: Cursor) -> Iterable[str]:
-    for line in signed[after.signed :]:
+    for line in signed:
         pins = pins_of(line)
         if any(after.heads.get(c, (0, ""))[0] < s for c, s in pins.items()):
             return  # later lines wait too: the copy keeps the signed order
@@ -199,7 +201,7 @@ def resume_from_tail(cursor: Cursor, tail: Iterable[str], signed: Sequence[str])
     sink flushed and before the cursor was saved), so a restart writes nothing twice.
 
     Only lines that continue the cursor count: a record that links to its chain's head,
-    a signed line that is the next one due.
+    a signed line that is the next one due (`signed`: those after the cursor's).
     """
     after = cursor.copy()
     for text in tail:
@@ -222,8 +224,8 @@ def resume_from_tail(cursor: Cursor, tail: Iterable[str], signed: Sequence[str])
                 after.closed.add(chain)
         elif (
             line.get("type") == CHECKPOINT
-            and after.signed < len(signed)
-            and line.get("line") == signed[after.signed]
+            and after.signed - cursor.signed < len(signed)
+            and line.get("line") == signed[after.signed - cursor.signed]
         ):
             after.signed += 1
     return after

@@ -75,8 +75,9 @@ def verify_copy(lines: Callable[[], Iterable[str]], keys: Keys | None = None) ->
     that come before them); `keys` adds the MACs and signatures."""
     verdict = CopyVerdict(True)
     try:
-        pinned = _signed(lines(), keys, verdict)
-        _records(lines(), pinned, keys, verdict)
+        starts: dict[tuple[str, int], str] = {}
+        pinned = _signed(lines(), keys, verdict, starts)
+        _records(lines(), pinned, starts, keys, verdict)
     except _Bad as bad:
         verdict.intact, verdict.line, verdict.problem = False, bad.line, bad.problem
     return verdict
@@ -96,10 +97,14 @@ def _parsed(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, object]]]:
 
 
 def _signed(
-    lines: Iterable[str], keys: Keys | None, verdict: CopyVerdict
+    lines: Iterable[str],
+    keys: Keys | None,
+    verdict: CopyVerdict,
+    starts: dict[tuple[str, int], str],
 ) -> dict[str, dict[int, str]]:
     """Every checkpoint line checked (shown fields, order; signatures with `keys`);
-    the record hashes they pin, by chain and sequence."""
+    the record hashes they pin, by chain and sequence. `starts` gets where a signed
+    truncation says each chain now begins: (chain, sequence) -> the hash it chains from."""
     signed: list[str] = []
     seen: set[str] = set()
     pinned: dict[str, dict[int, str]] = {}
@@ -119,7 +124,12 @@ def _signed(
             continue
         seen.add(text)
         raw = json.loads(text)
-        heads = raw.get("heads") or [["", raw["sequence"], raw["record_hash"]]]
+        epoch = raw["kind"] == "epoch"  # an epoch pins its heads, maybe none
+        heads = raw["heads"] if epoch else [["", raw["sequence"], raw["record_hash"]]]
+        if raw["kind"] == "truncation":
+            starts[("", int(raw["sequence"]))] = str(raw["record_hash"])
+        for chain, sequence, chained_from in raw.get("starts", []):
+            starts[(str(chain), int(sequence))] = str(chained_from)
         if raw["kind"] != "truncation":
             for chain, sequence, record_hash in heads:
                 pinned.setdefault(str(chain), {})[int(sequence)] = str(record_hash)
@@ -154,6 +164,7 @@ def _check_signatures(signed: list[str], keys: Keys) -> None:
 def _records(
     lines: Iterable[str],
     pinned: dict[str, dict[int, str]],
+    starts: dict[tuple[str, int], str],
     keys: Keys | None,
     verdict: CopyVerdict,
 ) -> None:
@@ -187,10 +198,16 @@ def _records(
                     f" {sequence}, not at its first: the export began later, or after a truncation"
                 )
         elif previous_hash != state.head[1]:
-            raise _Bad(
-                number,
-                f"line {number}: record {sequence} does not link to record"
-                f" {state.head[0]} before it (a record is missing or reordered)",
+            if starts.get((chain, sequence)) != previous_hash:
+                raise _Bad(
+                    number,
+                    f"line {number}: record {sequence} does not link to record"
+                    f" {state.head[0]} before it (a record is missing or reordered)",
+                )
+            verdict.notices.append(
+                f"records {state.head[0] + 1}..{sequence - 1} of chain"
+                f" {chain or '(the one chain)'} were truncated from the log before they"
+                " were exported (a signed truncation says where the chain goes on)"
             )
         if state.closed_at:
             raise _Bad(

@@ -129,7 +129,7 @@ def test_a_checkpoint_line_follows_the_records_it_pins(copy: Copy) -> None:
             written[line["chain"]] = line["sequence"]
             continue
         signed = json.loads(line["line"])
-        heads = signed.get("heads") or [["", signed["sequence"], ""]]
+        heads = signed["heads"] if "heads" in signed else [["", signed["sequence"], ""]]
         assert all(written.get(c, 0) >= s for c, s, _ in heads), line
 
 
@@ -298,3 +298,38 @@ def test_without_the_keyring_a_consistent_forgery_is_caught_by_the_store_compari
     finally:
         log.close()
     assert compared.line == index + 1 and "differs from the store's" in compared.problem
+
+
+def test_records_truncated_before_they_were_exported_leave_a_gap_the_copy_explains(
+    engine: Engine, tmp_path: Path
+) -> None:
+    settings = engine.settings(
+        tmp_path / "data", checkpoint_every=5, checkpoint_seconds=NEVER_BY_TIME
+    )
+    keys = load_keyring(settings.keyring_path).signing
+    copy = Copy(settings, keys, tmp_path / "access.jsonl", tmp_path / "cursor")
+    log = stores.open_access_log(settings, keys)
+    try:
+        follower = copy.follower(log, batch=100)
+        for i in range(1, 21):
+            log.append([entry(i)], now_us=T0_US + i * SECOND)
+            if i == 8:
+                follower.step()  # 1..8 exported, then the stream stops a while
+        log.truncate_before(T0_US + 15 * SECOND, now_us=T0_US + 21 * SECOND)
+        log.append([entry(21)], now_us=T0_US + 21 * SECOND)
+        log.checkpoint(now_us=T0_US + 22 * SECOND)
+        follower.step()
+    finally:
+        log.close()
+    verdict = copy.verify()
+    assert verdict.intact, verdict.problem
+    assert any(
+        "were truncated from the log before they were exported" in n for n in verdict.notices
+    )
+    lines = copy.lines()
+    cut = next(
+        i
+        for i, x in enumerate(lines)
+        if json.loads(x)["type"] == "access_record" and json.loads(x)["sequence"] > 8
+    )
+    assert not copy.verify([*lines[:cut], *lines[cut + 1 :]]).intact  # a gap no truncation explains

@@ -622,9 +622,14 @@ class PostgresAccessLog:
             ).fetchone()
         return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
 
-    def signed_lines(self) -> list[str]:
-        """The database's copy of every epoch, in order (the lines the files hold)."""
-        return self.epochs()
+    def signed_lines(self, *, after: int = 0) -> list[str]:
+        """The database's copy of the epochs after the first `after` (numbered from 1,
+        without gaps), in order: the lines the checkpoint files hold."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT line FROM access_log_epochs WHERE epoch > %s ORDER BY epoch", [after]
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """Every chain's links from its genesis or truncation, every epoch's signature

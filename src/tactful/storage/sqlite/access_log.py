@@ -409,9 +409,10 @@ class SqliteAccessLog:
         ).fetchone()
         return int(count), int(first or 0)
 
-    def signed_lines(self) -> list[str]:
-        """Every signed checkpoint line of the file outside the database, in order."""
-        return [c.to_json() for c in self.checkpoints()]
+    def signed_lines(self, *, after: int = 0) -> list[str]:
+        """The signed checkpoint lines of the file outside the database, in order,
+        after the first `after`."""
+        return [c.to_json() for c in self.checkpoints()[after:]]
 
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """The chain and the signed checkpoints. One server signs this log and keeps
