@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -108,6 +109,8 @@ class _Stream:
         self._socket: socket.socket | None = None
 
     def send(self, data: bytes) -> None:
+        if self._socket is not None and self._peer_closed(self._socket):
+            self.close()  # a send would "succeed" into a connection the peer has left
         if self._socket is None:
             self._socket = socket.create_connection(self._address, timeout=_TIMEOUT_S)
         try:
@@ -120,6 +123,18 @@ class _Stream:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+    @staticmethod
+    def _peer_closed(connection: socket.socket) -> bool:
+        readable, _, _ = select.select([connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
 
 class SocketSink:
