@@ -333,3 +333,30 @@ def test_records_truncated_before_they_were_exported_leave_a_gap_the_copy_explai
         if json.loads(x)["type"] == "access_record" and json.loads(x)["sequence"] > 8
     )
     assert not copy.verify([*lines[:cut], *lines[cut + 1 :]]).intact  # a gap no truncation explains
+
+
+def test_the_lag_says_how_many_records_wait_and_how_old_the_oldest_is(
+    engine: Engine, tmp_path: Path
+) -> None:
+    settings = engine.settings(tmp_path / "data")
+    keys = load_keyring(settings.keyring_path).signing
+    metrics = tmp_path / "lag.prom"
+    log = stores.open_access_log(settings, keys)
+    try:
+        for i in range(1, 11):
+            log.append([entry(i)], now_us=T0_US + i * SECOND)
+        now = T0_US / 1e6 + 100  # 96 s after the fourth record, the oldest left
+        sink = FileSink(tmp_path / "access.jsonl")
+        follower = Follower(
+            log, sink, tmp_path / "cursor", batch=3, metrics_file=metrics, clock=lambda: now
+        )
+        follower.step()
+        text = metrics.read_text()
+        assert "tactful_access_log_export_lag_records 7.0" in text
+        assert "tactful_access_log_export_lag_seconds 96.0" in text
+        while follower.step():
+            pass
+        assert "tactful_access_log_export_lag_records 0.0" in metrics.read_text()
+        assert "tactful_access_log_export_lag_seconds 0.0" in metrics.read_text()
+    finally:
+        log.close()
