@@ -96,8 +96,8 @@ def test_syslog_over_udp_is_one_rfc_5424_message_per_line(udp: socket.socket) ->
 class Listener:
     """A TCP server on 127.0.0.1 that keeps what every connection sent."""
 
-    def __init__(self, *, close_after_first: bool = False) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, *, close_after_first: bool = False, port: int = 0) -> None:
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = self.server.getsockname()[1]
         self.received: list[bytes] = []
         self.connections = 0
