@@ -50,6 +50,11 @@ RUNS: dict[str, tuple[list[list[str]], list[str]]] = {
     "audit query": ([], ["audit", "query", "--purpose", "support_triage"]),
     "audit export": ([], ["audit", "export"]),
     "audit truncate": ([], ["audit", "truncate"]),
+    "audit stream": ([], ["audit", "stream", "--to", "{tmp}/copy.jsonl", "--once"]),
+    "audit verify-export": (
+        [["audit", "stream", "--to", "{tmp}/copy.jsonl", "--once"]],
+        ["audit", "verify-export", "{tmp}/copy.jsonl", "--against-store"],
+    ),
     "subjects erase": ([], ["subjects", "erase", *SUBJECT]),
     "subjects export": ([], ["subjects", "export", *SUBJECT]),
     "retention run": ([], ["retention", "run", "--dry-run"]),

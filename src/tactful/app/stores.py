@@ -34,6 +34,7 @@ from tactful.privacy.access_log import (
     Checkpoint,
     Verification,
 )
+from tactful.privacy.access_log_export import FollowedLog
 from tactful.privacy.access_log_verify import Truncation
 from tactful.privacy.consent import ConsentStore
 from tactful.privacy.contract import Contract
@@ -74,7 +75,9 @@ class Outcomes(OutcomeStore, Protocol):
     def close(self) -> None: ...
 
 
-class AccessLog(Protocol):
+class AccessLog(FollowedLog, Protocol):
+    """The access log's store; `FollowedLog`: what the streaming export reads."""
+
     def append(
         self, entries: Sequence[AccessEntry], *, now_us: int, lock_wait_s: float | None = None
     ) -> list[AccessRecord]: ...

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from tactful.app import receipts, stores
 from tactful.app.settings import Settings
+from tactful.cli import audit_stream
 from tactful.cli import output as cli_output
 from tactful.cli.job_metrics import job_report, metrics_file_option
 from tactful.cli.report import emit, json_option, say, wants_json
@@ -34,7 +35,7 @@ def register(
 ) -> None:
     parser = commands.add_parser(
         "audit",
-        help="the access log: verify, query, export, truncate",
+        help="the access log: verify, query, export, stream, truncate",
         description="The tamper-evident access log, for compliance.",
     )
     audit = parser.add_subparsers(title="audit commands", metavar="COMMAND")
@@ -96,6 +97,7 @@ def register(
     json_option(truncate)
     truncate.set_defaults(run=lambda args: _truncate(settings_of(args), args))
     metrics_file_option(truncate, "audit_truncate")
+    audit_stream.register(audit, settings_of, config_option)
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:

@@ -590,6 +590,47 @@ class PostgresAccessLog:
             while batch := cursor.fetchmany(20_000):
                 yield [(int(s), str(p), str(h), str(c), str(m)) for s, p, h, c, m in batch]
 
+    # -- following (the streaming export, privacy/access_log_export.py) --------------
+
+    def chains(self) -> list[str]:
+        """Every chain's id, in the order they were registered (with their first record)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT chain_id FROM access_log_chains ORDER BY started_at, chain_id"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def chain_rows(self, chain: str, *, after_sequence: int, limit: int) -> list[StoredRow]:
+        """The chain's records after `after_sequence`, in order (its owner appends them in
+        that order, one transaction at a time, so none can commit behind another)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT sequence, previous_hash, record_hash, content, mac"
+                " FROM access_log_records WHERE chain_id = %s AND sequence > %s"
+                " ORDER BY sequence LIMIT %s",
+                [chain, after_sequence, limit],
+            ).fetchall()
+        return [(int(s), str(p), str(h), str(c), str(m)) for s, p, h, c, m in rows]
+
+    def backlog(self, chain: str, *, after_sequence: int) -> tuple[int, int]:
+        """How many records of the chain follow `after_sequence`, and the first's time."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*), min(time_us) FROM access_log_records"
+                " WHERE chain_id = %s AND sequence > %s",
+                [chain, after_sequence],
+            ).fetchone()
+        return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+
+    def signed_lines(self, *, after: int = 0) -> list[str]:
+        """The database's copy of the epochs after the first `after` (numbered from 1,
+        without gaps), in order: the lines the checkpoint files hold."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT line FROM access_log_epochs WHERE epoch > %s ORDER BY epoch", [after]
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """Every chain's links from its genesis or truncation, every epoch's signature
         and order, every head an epoch pinned; the epochs of the database against this

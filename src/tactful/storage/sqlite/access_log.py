@@ -387,6 +387,33 @@ class SqliteAccessLog:
         while batch := cursor.fetchmany(20_000):
             yield batch
 
+    # -- following (the streaming export, privacy/access_log_export.py) --------------
+
+    def chains(self) -> list[str]:
+        """One chain, named "": a SQLite log has one writer."""
+        return [""]
+
+    def chain_rows(self, chain: str, *, after_sequence: int, limit: int) -> list[StoredRow]:
+        """The chain's records after `after_sequence`, in order, as verification reads them."""
+        rows = self._reader.conn.execute(
+            "SELECT sequence, previous_hash, record_hash, content, mac FROM records"
+            " WHERE sequence > ? ORDER BY sequence LIMIT ?",
+            [after_sequence, limit],
+        )
+        return [(int(s), str(p), str(h), str(c), str(m)) for s, p, h, c, m in rows]
+
+    def backlog(self, chain: str, *, after_sequence: int) -> tuple[int, int]:
+        """How many records follow `after_sequence`, and the time of the first (0: none)."""
+        count, first = self._reader.conn.execute(
+            "SELECT count(*), min(time_us) FROM records WHERE sequence > ?", [after_sequence]
+        ).fetchone()
+        return int(count), int(first or 0)
+
+    def signed_lines(self, *, after: int = 0) -> list[str]:
+        """The signed checkpoint lines of the file outside the database, in order,
+        after the first `after`."""
+        return [c.to_json() for c in self.checkpoints()[after:]]
+
     def verify(self, *, files: Sequence[Path] = ()) -> Verification:
         """The chain and the signed checkpoints. One server signs this log and keeps
         one checkpoint file: other hosts' `files` have nothing to check (ValueError)."""
