@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from tactful.api.access_log import AccessLogQueries
 from tactful.api.decoding import TolerantRegistrar
 from tactful.api.edge import Edge
 from tactful.api.identity import CallerAuthenticator
 from tactful.api.recovery import CopiesToDrop, RecordRecovery
+from tactful.api.reflection import enable_reflection
 from tactful.api.rpc import unimplemented
 from tactful.api.servicers import (
     AccessLogServicer,
@@ -218,9 +218,7 @@ async def create_server(
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await set_serving(True)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
     # Last: any other method gets UNIMPLEMENTED from the edge, and so a record.
     server.add_generic_rpc_handlers((unimplemented(edge),))
 
