@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tactful.app.config_file import load_settings
 from tactful.app.settings import EXAMPLES, ConfigError, HttpSettings
 from tactful.privacy.keyring import create_keyring
 from tactful.v1 import access_log_pb2, access_log_pb2_grpc
+from tests.api.test_tls import pki, tls_settings
 from tests.conftest import (
     DEFAULT_PRINCIPAL,
     T0,
@@ -274,8 +276,10 @@ def test_tactful_serve_starts_the_door_and_stops_it(tmp_path: Path) -> None:
     """`[http] listen` in the config file is all `tactful serve` needs."""
     create_keyring(tmp_path / "keyring.json", now=T0)
     development = (EXAMPLES / "development.toml").read_text(encoding="utf-8")
-    development = development.replace('listen = "127.0.0.1:50051"', "").replace(
-        'contract = "contract.toml"', f'contract = "{EXAMPLES / "contract.toml"}"'
+    development = (
+        development.replace('listen = "127.0.0.1:50051"', "")
+        .replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"')  # metrics: any port
+        .replace('contract = "contract.toml"', f'contract = "{EXAMPLES / "contract.toml"}"')
     )
     config = tmp_path / "tactful.toml"
     config.write_text(
@@ -295,3 +299,37 @@ def test_tactful_serve_starts_the_door_and_stops_it(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_with_tls_the_door_serves_https_with_the_servers_certificate(
+    start_tactful: Callable[..., Tactful], tmp_path: Path
+) -> None:
+    ours = pki(tmp_path / "ours")
+    tactful = start_tactful(tls=tls_settings(ours), http=HttpSettings("127.0.0.1:0"))
+    assert tactful._running.door is not None
+    address = f"localhost:{tactful._running.door.port}"
+    asked = {"subject": ADA, "purpose": "support_triage"}
+    trusting = ssl.create_default_context(cafile=str(ours / "ca.pem"))
+    reply = httpx.post(
+        f"https://{address}/v1/segments:get", json=asked, headers=auth(), verify=trusting
+    )
+    assert reply.status_code == 200, reply.text
+    with pytest.raises(httpx.TransportError):  # no plaintext beside it
+        httpx.post(f"http://{address}/v1/segments:get", json=asked, headers=auth(), timeout=5)
+
+
+def test_with_mutual_tls_the_door_asks_for_a_client_certificate(
+    start_tactful: Callable[..., Tactful], tmp_path: Path
+) -> None:
+    ours = pki(tmp_path / "ours")
+    tactful = start_tactful(tls=tls_settings(ours, mutual=True), http=HttpSettings("127.0.0.1:0"))
+    assert tactful._running.door is not None
+    url = f"https://localhost:{tactful._running.door.port}/v1/segments:get"
+    asked = {"subject": ADA, "purpose": "support_triage"}
+    anonymous = ssl.create_default_context(cafile=str(ours / "ca.pem"))
+    with pytest.raises(httpx.TransportError):
+        httpx.post(url, json=asked, headers=auth(), verify=anonymous, timeout=5)
+    holding = ssl.create_default_context(cafile=str(ours / "ca.pem"))
+    holding.load_cert_chain(ours / "client-web_frontend.pem", ours / "client-web_frontend.key")
+    reply = httpx.post(url, json=asked, headers=auth(), verify=holding, timeout=5)
+    assert reply.status_code == 200, reply.text
