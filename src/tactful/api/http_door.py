@@ -31,11 +31,12 @@ import re
 import socket
 import ssl
 from collections.abc import Generator, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import uvicorn
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from starlette.applications import Starlette
@@ -45,7 +46,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tactful.api.http_routes import HttpRoute, nested
+from tactful.api.http_routes import HttpRoute, field_at, nested
 from tactful.app.settings import HttpSettings, TlsSettings, parse_listen
 
 log = logging.getLogger("tactful.http")
@@ -176,7 +177,13 @@ class Transcoder:
             query: dict[str, list[str]] = {}
             for key, value in request.query_params.multi_items():
                 query.setdefault(key, []).append(value)
-            return nested({k: v[0] if len(v) == 1 else v for k, v in query.items()})
+            descriptor = cast(Descriptor, route.request.DESCRIPTOR)
+            return nested(
+                {
+                    key: values if _repeated(field_at(descriptor, key)) else values[-1]
+                    for key, values in query.items()
+                }
+            )
         parsed = json.loads(await self._body(request) or b"{}")
         return parsed if route.body == "*" else {route.body: parsed}
 
@@ -227,6 +234,10 @@ class Transcoder:
                 status = status_pb2.Status.FromString(value)
         headers = _request_id(trailers)
         return Response(status_json(status), HTTP_STATUS.get(error.code(), 500), headers, JSON)
+
+
+def _repeated(field: FieldDescriptor | None) -> bool:
+    return field is not None and bool(field.is_repeated)
 
 
 def _request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:

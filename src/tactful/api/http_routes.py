@@ -78,7 +78,7 @@ def _route(
     template = getattr(rule, kind)
     pattern, variables = _compile(method, template)
     for variable in variables:
-        field = _field(request, variable)
+        field = field_at(request, variable)
         if field is None or field.type != FieldDescriptor.TYPE_STRING or _repeated(field):
             raise UnservableRule(f"{method}: {{{variable}}} is not a string field of the request")
     if rule.body not in ("", "*") and rule.body not in request.fields_by_name:
@@ -121,7 +121,8 @@ def _compile(method: str, template: str) -> tuple[re.Pattern[str], tuple[str, ..
     return re.compile("/" + "/".join(parts) + suffix), tuple(variables)
 
 
-def _field(message: Descriptor | None, path: str) -> FieldDescriptor | None:
+def field_at(message: Descriptor | None, path: str) -> FieldDescriptor | None:
+    """The field `path` (`subject.id`) names in `message`, or None."""
     field = None
     for name in path.split("."):
         if message is None or name not in message.fields_by_name:
