@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import ssl
 import statistics
 import time
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from tactful.api.http_routes import route_table, routes_of
-from tactful.api.server import SERVICES
+from tactful.api.server import SERVICES, create_server
 from tactful.app.config_file import load_settings
 from tactful.app.settings import EXAMPLES, ConfigError, HttpSettings
 from tactful.privacy.keyring import create_keyring
@@ -27,9 +28,11 @@ from tests.api.test_tls import pki, tls_settings
 from tests.conftest import (
     DEFAULT_PRINCIPAL,
     T0,
+    ServerThread,
     Tactful,
     bearer,
     email,
+    make_settings,
     serve_process,
     token_for,
 )
@@ -284,6 +287,22 @@ def test_the_http_table_is_read(tmp_path: Path) -> None:
     assert load_settings(config, {}).http == HttpSettings(
         "127.0.0.1:8081", ("https://shop.example.com",), 2048
     )
+
+
+def test_a_taken_door_address_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    thread = ServerThread()
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            listen = f"127.0.0.1:{taken.getsockname()[1]}"
+            settings = make_settings(tmp_path / "data", http=HttpSettings(listen))
+            with pytest.raises(ConfigError, match=f"http.listen: cannot listen on {listen}"):
+                thread.run(create_server(settings))
+        # The failed start closed its stores: the same folder and address serve again.
+        running = thread.run(create_server(settings))
+        assert running.door is not None and running.door.port == int(listen.split(":")[1])
+        thread.run(running.stop(None))
+    finally:
+        thread.close()
 
 
 def test_tactful_serve_starts_the_door_and_stops_it(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tactful.api.http_routes import HttpRoute, field_at, nested
-from tactful.app.settings import HttpSettings, TlsSettings, parse_listen
+from tactful.app.settings import ConfigError, HttpSettings, TlsSettings, parse_listen
 
 log = logging.getLogger("tactful.http")
 # Registers the google.rpc detail types, so a Status's details print as JSON.
@@ -294,14 +294,29 @@ class HttpDoor:
         self._settings, self._tls, self._routes, self._target = settings, tls, routes, target
         self.port = 0
 
-    async def start(self) -> None:
+    def bind(self) -> None:
+        """Take the door's address now, before the server starts; ConfigError if it
+        cannot be had."""
         host, port = parse_listen(self._settings.listen)
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        listener = socket.create_server((host.strip("[]"), port), family=family)
+        try:
+            listener = socket.create_server((host.strip("[]"), port), family=family)
+        except OSError as exc:
+            raise ConfigError(
+                f"http.listen: cannot listen on {self._settings.listen}: {exc.strerror or exc}"
+            ) from None
         # Inherited by every connection: uvicorn writes a reply's head and body apart,
         # and without it the body waits for the client's delayed ACK (40 ms a call).
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = listener.getsockname()[1]
+        self._listener = listener
+
+    def unbind(self) -> None:
+        """Give the address back (a start that failed after bind)."""
+        self._listener.close()
+
+    async def start(self) -> None:
+        """Serve on the bound address, through a channel to `target`."""
         self._channel = grpc.aio.insecure_channel(self._target)
         app = create_door_app(self._routes, self._channel, self._settings)
         tls: dict[str, Any] = {}
@@ -322,8 +337,7 @@ class HttpDoor:
             **tls,
         )
         self._server = _Server(config)
-        self._listener = listener
-        self._task = asyncio.create_task(self._server.serve(sockets=[listener]))
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # its error, raised here

@@ -237,13 +237,19 @@ async def create_server(
         bound = server.add_insecure_port(f"{host}:{port}")
     door, door_folder = _door(settings, server)
     try:
+        if door is not None:
+            door.bind()
         notices += telemetry.start(
             f"{host}:{bound}",
             spent=domain.budget_ledger.spent,
             counted_at=domain.minimum.counted_at,
             now_us=lambda: to_us(clock()),
         )
-    except BaseException:  # a metrics port that cannot be bound: nothing stays open
+    except BaseException:  # a door or metrics port that cannot be bound: nothing stays open
+        if door is not None and door.port:
+            door.unbind()
+        if door_folder is not None:
+            shutil.rmtree(door_folder, ignore_errors=True)
         domain.close()
         raise
     await server.start()
