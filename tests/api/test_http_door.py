@@ -21,9 +21,15 @@ import pytest
 from tactful.api.http_routes import route_table, routes_of
 from tactful.api.server import SERVICES, create_server
 from tactful.app.config_file import load_settings
+from tactful.app.limits import FailureLimits
 from tactful.app.settings import EXAMPLES, ConfigError, HttpSettings
 from tactful.privacy.keyring import create_keyring
-from tactful.v1 import access_log_pb2, access_log_pb2_grpc
+from tactful.v1 import (
+    access_log_pb2,
+    access_log_pb2_grpc,
+    personalization_pb2,
+    personalization_pb2_grpc,
+)
 from tests.api.test_tls import pki, tls_settings
 from tests.conftest import (
     DEFAULT_PRINCIPAL,
@@ -155,6 +161,38 @@ def test_the_access_records_are_those_of_a_grpc_call(door: tuple[Tactful, httpx.
 
     assert [kept(r) for r in over_http] == [kept(r) for r in over_grpc]
     assert over_http[0].request_id == http_id
+
+
+def test_failed_calls_are_limited_per_http_caller_not_for_the_door_as_one(
+    start_tactful: Callable[..., Tactful],
+) -> None:
+    tactful = start_tactful(
+        http=HttpSettings("127.0.0.1:0"),
+        failure_limits=FailureLimits(per_minute=0.001, burst=2, summary_s=3600),
+    )
+    assert tactful._running.door is not None
+    url = f"http://127.0.0.1:{tactful._running.door.port}/v1/segments:get"
+    asked = {"subject": ADA, "purpose": "support_triage"}
+    wrong = {"Authorization": "Bearer tf_wrong"}
+
+    def codes(source: str, calls: int) -> list[int]:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            return [client.post(url, json=asked, headers=wrong).status_code for _ in range(calls)]
+
+    assert codes("127.0.0.2", 4) == [401, 401, 429, 429]  # its burst of 2, then refused
+    assert codes("127.0.0.3", 1) == [401]  # another caller of the door is not
+
+    # Over the gRPC port the door's metadata is no address: it cannot dodge the limit.
+    stub = personalization_pb2_grpc.PersonalizationStub(tactful.channel)
+    request = personalization_pb2.GetSegmentsRequest(subject=email("x@example.com"))
+    refused = []
+    for n in range(3):
+        spoofed = (("authorization", "Bearer tf_wrong"), ("tactful-door-client", f"10.0.0.{n}"))
+        with pytest.raises(grpc.RpcError) as error:
+            stub.GetSegments(request, metadata=spoofed, timeout=10)
+        refused.append(error.value.code())
+    assert refused[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_a_path_variable_fills_its_field(door: tuple[Tactful, httpx.Client]) -> None:

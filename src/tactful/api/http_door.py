@@ -46,6 +46,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tactful.api.edge import DOOR_CLIENT_KEY
 from tactful.api.http_routes import HttpRoute, field_at, nested
 from tactful.app.settings import ConfigError, HttpSettings, TlsSettings, parse_listen
 
@@ -215,6 +216,8 @@ class Transcoder:
             for name in FORWARDED_HEADERS
             if (value := request.headers.get(name)) is not None and _METADATA_VALUE.fullmatch(value)
         )
+        if request.client is not None:  # for the failed-call limits (api/edge.py)
+            metadata += ((DOOR_CLIENT_KEY, request.client.host),)
         call = self._calls[route.method](message, metadata=metadata, timeout=DEADLINE_S)
         try:
             reply = await call
