@@ -18,6 +18,7 @@ import grpc
 import httpx
 import pytest
 
+from tactful.api.http_door import Transcoder
 from tactful.api.http_routes import route_table, routes_of
 from tactful.api.server import SERVICES, create_server
 from tactful.app.config_file import load_settings
@@ -259,6 +260,20 @@ def test_no_reply_waits_for_a_delayed_ack(door: tuple[Tactful, httpx.Client]) ->
         client.get("/v1/nothing")
         took.append(time.perf_counter() - started)
     assert statistics.median(took) < 0.030, took
+
+
+def test_a_fault_of_the_door_is_a_500_status_that_tells_nothing(
+    door: tuple[Tactful, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, client = door
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a secret detail")
+
+    monkeypatch.setattr(Transcoder, "_call", broken)
+    reply = client.post("/v1/segments:get", json={}, headers=auth())
+    assert reply.status_code == 500
+    assert reply.json() == {"code": 13, "message": "internal error"}
 
 
 def test_cors_answers_a_declared_origin_only(door: tuple[Tactful, httpx.Client]) -> None:

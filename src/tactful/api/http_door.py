@@ -125,6 +125,10 @@ class Transcoder:
         except _Refused as refused:
             status = status_pb2.Status(code=refused.code, message=str(refused))
             return Response(status_json(status), refused.http_status, refused.headers, JSON)
+        except Exception:  # a fault of the door's own: logged, answered as gRPC would
+            log.exception("the HTTP/JSON door failed on %s %s", request.method, request.url.path)
+            status = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+            return Response(status_json(status), 500, {}, JSON)
 
     def _route_of(self, verb: str, path: str) -> tuple[HttpRoute, dict[str, str]]:
         allowed = []
