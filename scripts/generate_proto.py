@@ -17,6 +17,7 @@ import sysconfig
 from pathlib import Path
 
 import grpc_tools
+from google.api import annotations_pb2
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent.parent / "src"
@@ -25,19 +26,25 @@ SOURCES = sorted((PROTO_ROOT / "tactful" / "v1").glob("*.proto"))
 
 def generate(out: Path) -> None:
     """Write *_pb2.py, *_pb2.pyi, *_pb2_grpc.py and *_pb2_grpc.pyi for every source under
-    `out`."""
+    `out`, and descriptors.binpb: the files' descriptors with their comments."""
     well_known = Path(grpc_tools.__file__).parent / "_proto"
+    googleapis = Path(annotations_pb2.__file__).parents[2]  # google/api/annotations.proto
     grpc_stubs = Path(sysconfig.get_path("scripts")) / "protoc-gen-mypy_grpc"
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "tactful" / "v1").mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
+        f"-I{googleapis}",
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
         f"--plugin=protoc-gen-mypy_grpc={grpc_stubs}",
         f"--mypy_grpc_out={out}",
+        # The files with their comments, for reflection clients (api/reflection.py):
+        # the descriptors inside *_pb2.py are written without them.
+        "--include_source_info",
+        f"--descriptor_set_out={out / 'tactful' / 'v1' / 'descriptors.binpb'}",
         *(str(source.relative_to(PROTO_ROOT)) for source in SOURCES),
     ]
     if protoc.main(args) != 0:

@@ -105,6 +105,8 @@ def test_the_wheel_ships_the_data_files(wheel: tuple[Path, str]) -> None:
         # Typed for the checkers of those who import it: messages and services.
         "tactful/v1/personalization_pb2.pyi",
         "tactful/v1/personalization_pb2_grpc.pyi",
+        # What reflection serves: the .proto files' descriptors with their comments.
+        "tactful/v1/descriptors.binpb",
         "tactful/client.py",
     } <= names
     assert not any(n.startswith("examples/") for n in names)

@@ -11,7 +11,8 @@ GENERATED = ROOT / "src" / "tactful" / "v1"
 
 
 def generated_files(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(root.glob("*_pb2*.py*"))}
+    generated = [*root.glob("*_pb2*.py*"), *root.glob("*.binpb")]
+    return {p.name: p.read_bytes() for p in sorted(generated)}
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:

@@ -277,7 +277,7 @@ class Edge:
     ) -> bool:
         """Whether this failed call is recorded on its own; if not, it is counted into
         the summary record of its window, written when the window ends."""
-        peer = peer_host(context.peer() or "")
+        peer = _caller_address(context)
         if self._limiter.admit_failure(peer, now_s=time.monotonic()):
             return True
         now_us = to_us(self._clock())
@@ -451,3 +451,20 @@ def _new_request_id() -> str:
 def _log_summary_failure(future: asyncio.Future[AccessRecord]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("the summary of rate-limited calls could not be recorded")
+
+
+# The HTTP/JSON door (api/http_door.py) calls through a Unix socket only this process's
+# user can reach, naming its own caller's address here, so that the failed-call limits
+# count each HTTP caller apart instead of the door's callers all together.
+DOOR_CLIENT_KEY = "tactful-door-client"
+
+
+def _caller_address(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The peer the failed-call limits count: the door's caller for a call the door
+    made (read only on a failed call), else the gRPC peer."""
+    peer = context.peer() or ""
+    if peer.startswith("unix:"):
+        for key, value in context.invocation_metadata() or ():
+            if key == DOOR_CLIENT_KEY and isinstance(value, str):
+                return f"door:{value}"
+    return peer_host(peer)

@@ -4,19 +4,24 @@ servicers, health, reflection, TLS, the writer and reader threads, telemetry."""
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from tactful.api.access_log import AccessLogQueries
 from tactful.api.decoding import TolerantRegistrar
 from tactful.api.edge import Edge
+from tactful.api.http_door import HttpDoor
+from tactful.api.http_routes import routes_of
 from tactful.api.identity import CallerAuthenticator
 from tactful.api.recovery import CopiesToDrop, RecordRecovery
+from tactful.api.reflection import enable_reflection
 from tactful.api.refusals import Refusals
 from tactful.api.rpc import unimplemented
 from tactful.api.servicers import (
@@ -54,8 +59,8 @@ from tactful.v1 import (
 )
 
 log = logging.getLogger("tactful.server")
-SERVICE_NAMES = tuple(
-    module.DESCRIPTOR.services_by_name[name].full_name
+SERVICES = tuple(
+    module.DESCRIPTOR.services_by_name[name]
     for module, name in (
         (personalization_pb2, "Personalization"),
         (access_log_pb2, "AccessLog"),
@@ -64,6 +69,7 @@ SERVICE_NAMES = tuple(
         (journeys_pb2, "Journeys"),
     )
 )
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 # A pending record this many record timeouts old has no append of its own under way.
@@ -78,8 +84,11 @@ class RunningServer:
     port: int
     _closers: list[object] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # for the operator, at start
+    door: HttpDoor | None = None  # [http] listen: the HTTP/JSON door, on door.port
 
     async def stop(self, grace: float | None = None) -> None:
+        if self.door is not None:  # first: its calls still need the server
+            await self.door.stop()
         await self.server.stop(grace)
         for resource in reversed(self._closers):
             resource.close()  # type: ignore[attr-defined]
@@ -222,9 +231,7 @@ async def create_server(
 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await set_serving(True)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
     # Last: any other method gets UNIMPLEMENTED from the edge, and so a record.
     server.add_generic_rpc_handlers((unimplemented(edge),))
 
@@ -232,19 +239,31 @@ async def create_server(
         bound = server.add_secure_port(f"{host}:{port}", credentials)
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
+    door, door_folder = _door(settings, server)
     try:
+        if door is not None:
+            door.bind()
         notices += telemetry.start(
             f"{host}:{bound}",
             spent=domain.budget_ledger.spent,
             counted_at=domain.minimum.counted_at,
             now_us=lambda: to_us(clock()),
         )
-    except BaseException:  # a metrics port that cannot be bound: nothing stays open
+    except BaseException:  # a door or metrics port that cannot be bound: nothing stays open
+        if door is not None and door.port:
+            door.unbind()
+        if door_folder is not None:
+            shutil.rmtree(door_folder, ignore_errors=True)
         domain.close()
         raise
     await server.start()
     recovery.start()
-    running = RunningServer(server, bound, notices=notices)
+    running = RunningServer(server, bound, notices=notices, door=door)
+    if door is not None:
+        await door.start()
+        scheme = "https" if settings.tls is not None else "http"
+        door_host = settings.http.listen.rpartition(":")[0]
+        running.notices.append(f"HTTP/JSON door on {scheme}://{door_host}:{door.port}")
     if warning:
         log.warning("%s", warning)
         running.notices.append(warning)
@@ -262,9 +281,30 @@ async def create_server(
             _ExecutorCloser(executor),
             _ExecutorCloser(census),
             *([_ExecutorCloser(readers)] if readers else []),
+            *([_FolderRemover(door_folder)] if door_folder else []),
         ]  # fmt: skip
     )
     return running
+
+
+def _door(settings: Settings, server: grpc.aio.Server) -> tuple[HttpDoor | None, Path | None]:
+    """The HTTP/JSON door, if [http] listen asks for it, and the private folder of the
+    Unix socket it calls this server through (api/http_door.py says why)."""
+    if not settings.http.listen:
+        return None, None
+    routes = routes_of(SERVICES)  # a rule the door cannot serve stops the start here
+    folder = Path(tempfile.mkdtemp(prefix="tactful-http-"))  # mode 0700: this user only
+    target = f"unix:{folder / 'grpc.sock'}"
+    server.add_insecure_port(target)
+    return HttpDoor(settings.http, settings.tls, routes, target), folder
+
+
+class _FolderRemover:
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def close(self) -> None:
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 class _ExecutorCloser:

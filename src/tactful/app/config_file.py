@@ -42,11 +42,13 @@ from tactful.app.config_readers import (
     refuse_unknown,
     text_field,
 )
+from tactful.app.http_config import read_http, refuse_plaintext_door
 from tactful.app.limits import FailureLimits
 from tactful.app.lockout import LockoutPolicy
 from tactful.app.settings import (
     DEFAULT_CONSOLE_LISTEN,
     DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_OTLP_ENDPOINT,
     DEVELOPMENT_CONFIG,
@@ -91,6 +93,7 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
                           " is on PostgreSQL only when every store is")  # fmt: skip
     parse_listen(settings.listen)
     _refuse_plaintext_metrics(settings)
+    refuse_plaintext_door(settings)
     return settings
 
 
@@ -168,6 +171,10 @@ def _rate_limit_table(src: Source, place: str, value: Any) -> dict[str, Any]:
 
 def _tls_table(src: Source, place: str, value: Any) -> dict[str, Any]:
     return {"tls": read_tls(src.path, src.base, value, names_in("tls"))}
+
+
+def _http_table(src: Source, place: str, value: Any) -> dict[str, Any]:
+    return {"http": read_http(src.path, value, names_in("http"))}
 
 
 def _console_table(src: Source, place: str, value: Any) -> dict[str, Any]:
@@ -330,6 +337,15 @@ KEYS: tuple[ConfigKey, ...] = (
               "members of any of these groups get the compliance role"),
     ConfigKey("console.oidc", "privacy_ops_groups", "list of names", "[]",
               "members of any of these groups get the privacy_ops role"),
+    ConfigKey("", "http", "table", "", "[http]: the HTTP/JSON door (off without listen)",
+              _http_table, {}),
+    ConfigKey("http", "listen", "HOST:PORT", '"" (off)',
+              "serve the API as HTTP/JSON here too, e.g. \"127.0.0.1:8081\" (TLS with [tls];"
+              " off the loopback only with TLS or allow_insecure)"),
+    ConfigKey("http", "cors_origins", "list of origins", "[] (none)",
+              "web origins whose pages may call the door, e.g. [\"https://shop.example.com\"]"),
+    ConfigKey("http", "max_body_bytes", "integer", str(DEFAULT_MAX_BODY_BYTES),
+              "1024 to 512 MiB; a larger request body gets 413"),
     ConfigKey("", "metrics", "table", "", "[metrics]", _table("metrics"), {}),
     ConfigKey("metrics", "listen", "HOST:PORT", '"" (off)',
               "Prometheus metrics over plain HTTP on this address, e.g. \"127.0.0.1:9464\""

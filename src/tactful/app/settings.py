@@ -26,6 +26,7 @@ from tactful.app.lockout import LockoutPolicy
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_CONSOLE_LISTEN = "127.0.0.1:8080"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # JSON is larger than the same message in protobuf
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4317"
 
 
@@ -105,6 +106,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The [http] table: the HTTP/JSON door (api/http_door.py), off unless `listen`."""
+
+    listen: str = ""  # HOST:PORT of the door; "": no door
+    cors_origins: tuple[str, ...] = ()  # the web origins whose pages may call it
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # a larger request body gets 413
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: str = DEFAULT_LISTEN
     data_dir: Path = Path(".tactful")
@@ -134,6 +144,7 @@ class Settings:
     tracing_endpoint: str = DEFAULT_OTLP_ENDPOINT  # [tracing] endpoint
     development: bool = False  # create a keyring if missing, issue a dev token
     console: ConsoleSettings = ConsoleSettings()  # [console]
+    http: HttpSettings = HttpSettings()  # [http]: the HTTP/JSON door
     storage_url: str = ""  # [storage] url: "" is SQLite in data_dir; else postgresql://…
     vault_url: str = ""  # [storage] vault_url: the vault's database; "": storage_url's
     pool_size: int = 8  # [storage] pool_size: PostgreSQL connections per store and process

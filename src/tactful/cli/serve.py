@@ -53,7 +53,8 @@ def register(
         help="run the gRPC service",
         description="Run the gRPC service. With no --config: the embedded development "
         "default (examples/development.toml, data in ./.tactful, keyring created on first "
-        "start, the example contract, a fresh token per principal printed at start).",
+        "start, the example contract, a fresh token per principal printed at start). With "
+        "[http] listen in the config, the same API is served as HTTP/JSON there too.",
     )
     config_option(serve)
     serve.add_argument(

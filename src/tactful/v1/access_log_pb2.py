@@ -22,29 +22,34 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btactful/v1/access_log.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"\x83\x02\n\x15QueryAccessLogRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x06 \x01(\t\x12\'\n\x07subject\x18\x07 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"\xab\x03\n\x0c\x41\x63\x63\x65ssRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x11\n\trequested\x18\x08 \x03(\t\x12\x10\n\x08released\x18\t \x03(\t\x12\x10\n\x08\x64\x65\x63ision\x18\n \x01(\t\x12\x0e\n\x06status\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x12\n\nlatency_us\x18\x0e \x01(\x03\x12\x15\n\rprevious_hash\x18\x0f \x01(\t\x12\x13\n\x0brecord_hash\x18\x10 \x01(\t\x12\x10\n\x08subjects\x18\x11 \x03(\t\x12\x19\n\x11request_id_origin\x18\x12 \x01(\t\x12\x18\n\x10\x61uthenticated_by\x18\x13 \x01(\t\x12\x1a\n\x12\x63\x65rtificate_sha256\x18\x14 \x01(\t\"\\\n\x16QueryAccessLogResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.tactful.v1.AccessRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x18\n\x16VerifyAccessLogRequest\"\xab\x02\n\x17VerifyAccessLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12\x1a\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x43\n\x0btruncations\x18\x05 \x03(\x0b\x32..tactful.v1.VerifyAccessLogResponse.Truncation\x12\x10\n\x08warnings\x18\x06 \x03(\t\x1ak\n\nTruncation\x12\x15\n\rfirst_removed\x18\x01 \x01(\x03\x12\x14\n\x0clast_removed\x18\x02 \x01(\x03\x12\x30\n\x0ctruncated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc0\x01\n\tAccessLog\x12W\n\x0eQueryAccessLog\x12!.tactful.v1.QueryAccessLogRequest\x1a\".tactful.v1.QueryAccessLogResponse\x12Z\n\x0fVerifyAccessLog\x12\".tactful.v1.VerifyAccessLogRequest\x1a#.tactful.v1.VerifyAccessLogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btactful/v1/access_log.proto\x12\ntactful.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"\x83\x02\n\x15QueryAccessLogRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x06 \x01(\t\x12\'\n\x07subject\x18\x07 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"\xab\x03\n\x0c\x41\x63\x63\x65ssRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x11\n\trequested\x18\x08 \x03(\t\x12\x10\n\x08released\x18\t \x03(\t\x12\x10\n\x08\x64\x65\x63ision\x18\n \x01(\t\x12\x0e\n\x06status\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x12\n\nlatency_us\x18\x0e \x01(\x03\x12\x15\n\rprevious_hash\x18\x0f \x01(\t\x12\x13\n\x0brecord_hash\x18\x10 \x01(\t\x12\x10\n\x08subjects\x18\x11 \x03(\t\x12\x19\n\x11request_id_origin\x18\x12 \x01(\t\x12\x18\n\x10\x61uthenticated_by\x18\x13 \x01(\t\x12\x1a\n\x12\x63\x65rtificate_sha256\x18\x14 \x01(\t\"\\\n\x16QueryAccessLogResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.tactful.v1.AccessRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x18\n\x16VerifyAccessLogRequest\"\xab\x02\n\x17VerifyAccessLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12\x1a\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x43\n\x0btruncations\x18\x05 \x03(\x0b\x32..tactful.v1.VerifyAccessLogResponse.Truncation\x12\x10\n\x08warnings\x18\x06 \x03(\t\x1ak\n\nTruncation\x12\x15\n\rfirst_removed\x18\x01 \x01(\x03\x12\x14\n\x0clast_removed\x18\x02 \x01(\x03\x12\x30\n\x0ctruncated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xfe\x01\n\tAccessLog\x12w\n\x0eQueryAccessLog\x12!.tactful.v1.QueryAccessLogRequest\x1a\".tactful.v1.QueryAccessLogResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/accessLog:query:\x01*\x12x\n\x0fVerifyAccessLog\x12\".tactful.v1.VerifyAccessLogRequest\x1a#.tactful.v1.VerifyAccessLogResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/accessLog:verifyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.access_log_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUERYACCESSLOGREQUEST']._serialized_start=102
-  _globals['_QUERYACCESSLOGREQUEST']._serialized_end=361
-  _globals['_ACCESSRECORD']._serialized_start=364
-  _globals['_ACCESSRECORD']._serialized_end=791
-  _globals['_QUERYACCESSLOGRESPONSE']._serialized_start=793
-  _globals['_QUERYACCESSLOGRESPONSE']._serialized_end=885
-  _globals['_VERIFYACCESSLOGREQUEST']._serialized_start=887
-  _globals['_VERIFYACCESSLOGREQUEST']._serialized_end=911
-  _globals['_VERIFYACCESSLOGRESPONSE']._serialized_start=914
-  _globals['_VERIFYACCESSLOGRESPONSE']._serialized_end=1213
-  _globals['_VERIFYACCESSLOGRESPONSE_TRUNCATION']._serialized_start=1106
-  _globals['_VERIFYACCESSLOGRESPONSE_TRUNCATION']._serialized_end=1213
-  _globals['_ACCESSLOG']._serialized_start=1216
-  _globals['_ACCESSLOG']._serialized_end=1408
+  _globals['_ACCESSLOG'].methods_by_name['QueryAccessLog']._loaded_options = None
+  _globals['_ACCESSLOG'].methods_by_name['QueryAccessLog']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/accessLog:query:\001*'
+  _globals['_ACCESSLOG'].methods_by_name['VerifyAccessLog']._loaded_options = None
+  _globals['_ACCESSLOG'].methods_by_name['VerifyAccessLog']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/accessLog:verify'
+  _globals['_QUERYACCESSLOGREQUEST']._serialized_start=132
+  _globals['_QUERYACCESSLOGREQUEST']._serialized_end=391
+  _globals['_ACCESSRECORD']._serialized_start=394
+  _globals['_ACCESSRECORD']._serialized_end=821
+  _globals['_QUERYACCESSLOGRESPONSE']._serialized_start=823
+  _globals['_QUERYACCESSLOGRESPONSE']._serialized_end=915
+  _globals['_VERIFYACCESSLOGREQUEST']._serialized_start=917
+  _globals['_VERIFYACCESSLOGREQUEST']._serialized_end=941
+  _globals['_VERIFYACCESSLOGRESPONSE']._serialized_start=944
+  _globals['_VERIFYACCESSLOGRESPONSE']._serialized_end=1243
+  _globals['_VERIFYACCESSLOGRESPONSE_TRUNCATION']._serialized_start=1136
+  _globals['_VERIFYACCESSLOGRESPONSE_TRUNCATION']._serialized_end=1243
+  _globals['_ACCESSLOG']._serialized_start=1246
+  _globals['_ACCESSLOG']._serialized_end=1500
 # @@protoc_insertion_point(module_scope)

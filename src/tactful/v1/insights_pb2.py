@@ -22,34 +22,39 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/insights.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x16GetSegmentSizesRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\"3\n\x0bSegmentSize\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x13\n\x0bnoisy_count\x18\x02 \x01(\x03\"\x97\x01\n\x17GetSegmentSizesResponse\x12&\n\x05sizes\x18\x01 \x03(\x0b\x32\x17.tactful.v1.SegmentSize\x12\x15\n\repsilon_spent\x18\x02 \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\x01\x12\x13\n\x0bsensitivity\x18\x04 \x01(\r\x12\r\n\x05scale\x18\x05 \x01(\x01\"\x8d\x01\n\x13GetScorecardRequest\x12\x0f\n\x07journey\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\"s\n\x0fScorecardFigure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03low\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x11\n\x04high\x18\x04 \x01(\x01H\x02\x88\x01\x01\x42\x08\n\x06_valueB\x06\n\x04_lowB\x07\n\x05_high\"\x9d\x01\n\x0eScorecardGroup\x12\x18\n\x10playbook_version\x18\x01 \x01(\r\x12\x0b\n\x03\x61rm\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x14\n\x0cnoisy_people\x18\x04 \x01(\x03\x12\x10\n\x08withheld\x18\x05 \x01(\x08\x12,\n\x07\x66igures\x18\x06 \x03(\x0b\x32\x1b.tactful.v1.ScorecardFigure\"\x8e\x01\n\x0fScorecardUplift\x12\x18\n\x10playbook_version\x18\x01 \x01(\r\x12\x0e\n\x06\x66igure\x18\x02 \x01(\t\x12\x11\n\ttreatment\x18\x03 \x01(\x01\x12\x0f\n\x07holdout\x18\x04 \x01(\x01\x12\x12\n\ndifference\x18\x05 \x01(\x01\x12\x0b\n\x03low\x18\x06 \x01(\x01\x12\x0c\n\x04high\x18\x07 \x01(\x01\"V\n\x11ReleasedStatistic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x13\n\x0bsensitivity\x18\x03 \x01(\r\x12\r\n\x05scale\x18\x04 \x01(\x01\"\xe8\x02\n\x14GetScorecardResponse\x12\x0f\n\x07journey\x18\x01 \x01(\t\x12\x16\n\x0esuccess_metric\x18\x02 \x01(\t\x12*\n\x06groups\x18\x03 \x03(\x0b\x32\x1a.tactful.v1.ScorecardGroup\x12,\n\x07uplifts\x18\x04 \x03(\x0b\x32\x1b.tactful.v1.ScorecardUplift\x12\x31\n\nstatistics\x18\x05 \x03(\x0b\x32\x1d.tactful.v1.ReleasedStatistic\x12\x12\n\nmin_people\x18\x06 \x01(\r\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\n \x01(\x01\x32\xb9\x01\n\x08Insights\x12Z\n\x0fGetSegmentSizes\x12\".tactful.v1.GetSegmentSizesRequest\x1a#.tactful.v1.GetSegmentSizesResponse\x12Q\n\x0cGetScorecard\x12\x1f.tactful.v1.GetScorecardRequest\x1a .tactful.v1.GetScorecardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/insights.proto\x12\ntactful.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x16GetSegmentSizesRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\"3\n\x0bSegmentSize\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x13\n\x0bnoisy_count\x18\x02 \x01(\x03\"\x97\x01\n\x17GetSegmentSizesResponse\x12&\n\x05sizes\x18\x01 \x03(\x0b\x32\x17.tactful.v1.SegmentSize\x12\x15\n\repsilon_spent\x18\x02 \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\x01\x12\x13\n\x0bsensitivity\x18\x04 \x01(\r\x12\r\n\x05scale\x18\x05 \x01(\x01\"\x8d\x01\n\x13GetScorecardRequest\x12\x0f\n\x07journey\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\"s\n\x0fScorecardFigure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03low\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x11\n\x04high\x18\x04 \x01(\x01H\x02\x88\x01\x01\x42\x08\n\x06_valueB\x06\n\x04_lowB\x07\n\x05_high\"\x9d\x01\n\x0eScorecardGroup\x12\x18\n\x10playbook_version\x18\x01 \x01(\r\x12\x0b\n\x03\x61rm\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x14\n\x0cnoisy_people\x18\x04 \x01(\x03\x12\x10\n\x08withheld\x18\x05 \x01(\x08\x12,\n\x07\x66igures\x18\x06 \x03(\x0b\x32\x1b.tactful.v1.ScorecardFigure\"\x8e\x01\n\x0fScorecardUplift\x12\x18\n\x10playbook_version\x18\x01 \x01(\r\x12\x0e\n\x06\x66igure\x18\x02 \x01(\t\x12\x11\n\ttreatment\x18\x03 \x01(\x01\x12\x0f\n\x07holdout\x18\x04 \x01(\x01\x12\x12\n\ndifference\x18\x05 \x01(\x01\x12\x0b\n\x03low\x18\x06 \x01(\x01\x12\x0c\n\x04high\x18\x07 \x01(\x01\"V\n\x11ReleasedStatistic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x13\n\x0bsensitivity\x18\x03 \x01(\r\x12\r\n\x05scale\x18\x04 \x01(\x01\"\xe8\x02\n\x14GetScorecardResponse\x12\x0f\n\x07journey\x18\x01 \x01(\t\x12\x16\n\x0esuccess_metric\x18\x02 \x01(\t\x12*\n\x06groups\x18\x03 \x03(\x0b\x32\x1a.tactful.v1.ScorecardGroup\x12,\n\x07uplifts\x18\x04 \x03(\x0b\x32\x1b.tactful.v1.ScorecardUplift\x12\x31\n\nstatistics\x18\x05 \x03(\x0b\x32\x1d.tactful.v1.ReleasedStatistic\x12\x12\n\nmin_people\x18\x06 \x01(\r\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\repsilon_spent\x18\t \x01(\x01\x12\x19\n\x11\x65psilon_remaining\x18\n \x01(\x01\x32\x8c\x02\n\x08Insights\x12{\n\x0fGetSegmentSizes\x12\".tactful.v1.GetSegmentSizesRequest\x1a#.tactful.v1.GetSegmentSizesResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/segmentSizes:get:\x01*\x12\x82\x01\n\x0cGetScorecard\x12\x1f.tactful.v1.GetScorecardRequest\x1a .tactful.v1.GetScorecardResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/journeys/{journey}/scorecard:get:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.insights_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSEGMENTSIZESREQUEST']._serialized_start=74
-  _globals['_GETSEGMENTSIZESREQUEST']._serialized_end=132
-  _globals['_SEGMENTSIZE']._serialized_start=134
-  _globals['_SEGMENTSIZE']._serialized_end=185
-  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_start=188
-  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_end=339
-  _globals['_GETSCORECARDREQUEST']._serialized_start=342
-  _globals['_GETSCORECARDREQUEST']._serialized_end=483
-  _globals['_SCORECARDFIGURE']._serialized_start=485
-  _globals['_SCORECARDFIGURE']._serialized_end=600
-  _globals['_SCORECARDGROUP']._serialized_start=603
-  _globals['_SCORECARDGROUP']._serialized_end=760
-  _globals['_SCORECARDUPLIFT']._serialized_start=763
-  _globals['_SCORECARDUPLIFT']._serialized_end=905
-  _globals['_RELEASEDSTATISTIC']._serialized_start=907
-  _globals['_RELEASEDSTATISTIC']._serialized_end=993
-  _globals['_GETSCORECARDRESPONSE']._serialized_start=996
-  _globals['_GETSCORECARDRESPONSE']._serialized_end=1356
-  _globals['_INSIGHTS']._serialized_start=1359
-  _globals['_INSIGHTS']._serialized_end=1544
+  _globals['_INSIGHTS'].methods_by_name['GetSegmentSizes']._loaded_options = None
+  _globals['_INSIGHTS'].methods_by_name['GetSegmentSizes']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/segmentSizes:get:\001*'
+  _globals['_INSIGHTS'].methods_by_name['GetScorecard']._loaded_options = None
+  _globals['_INSIGHTS'].methods_by_name['GetScorecard']._serialized_options = b'\202\323\344\223\002)\"$/v1/journeys/{journey}/scorecard:get:\001*'
+  _globals['_GETSEGMENTSIZESREQUEST']._serialized_start=104
+  _globals['_GETSEGMENTSIZESREQUEST']._serialized_end=162
+  _globals['_SEGMENTSIZE']._serialized_start=164
+  _globals['_SEGMENTSIZE']._serialized_end=215
+  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_start=218
+  _globals['_GETSEGMENTSIZESRESPONSE']._serialized_end=369
+  _globals['_GETSCORECARDREQUEST']._serialized_start=372
+  _globals['_GETSCORECARDREQUEST']._serialized_end=513
+  _globals['_SCORECARDFIGURE']._serialized_start=515
+  _globals['_SCORECARDFIGURE']._serialized_end=630
+  _globals['_SCORECARDGROUP']._serialized_start=633
+  _globals['_SCORECARDGROUP']._serialized_end=790
+  _globals['_SCORECARDUPLIFT']._serialized_start=793
+  _globals['_SCORECARDUPLIFT']._serialized_end=935
+  _globals['_RELEASEDSTATISTIC']._serialized_start=937
+  _globals['_RELEASEDSTATISTIC']._serialized_end=1023
+  _globals['_GETSCORECARDRESPONSE']._serialized_start=1026
+  _globals['_GETSCORECARDRESPONSE']._serialized_end=1386
+  _globals['_INSIGHTS']._serialized_start=1389
+  _globals['_INSIGHTS']._serialized_end=1657
 # @@protoc_insertion_point(module_scope)

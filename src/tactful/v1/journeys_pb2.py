@@ -22,37 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/journeys.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"P\n\x10PreviousDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\'\n\x06result\x18\x02 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x9c\x01\n\x11NextActionRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12.\n\x08previous\x18\x05 \x01(\x0b\x32\x1c.tactful.v1.PreviousDecision\"O\n\rJourneyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\"\x91\x02\n\x12NextActionResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0c\n\x04rung\x18\x04 \x01(\t\x12\x11\n\trunner_up\x18\x05 \x01(\t\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x18\n\x10playbook_version\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x61ta_categories\x18\t \x03(\t\x12\x0f\n\x07journey\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12\x0b\n\x03\x61rm\x18\x0c \x01(\t\"\xbb\x01\n\x0eJourneyAttempt\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0c\n\x04rung\x18\x05 \x01(\t\x12.\n\noffered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06result\x18\x07 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x94\x01\n\x11RecommendedAction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x0c\n\x04rung\x18\x03 \x01(\t\x12\x0f\n\x07reasons\x18\x04 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x0b\n\x03\x61rm\x18\x06 \x01(\t\"\xdc\x04\n\x14RecordOutcomeRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0f\n\x07journey\x18\x03 \x01(\t\x12\x15\n\x08resolved\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\tcontained\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x17\n\nhanded_off\x18\x06 \x01(\x08H\x02\x88\x01\x01\x12\x15\n\x08reopened\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12\x16\n\tabandoned\x18\x08 \x01(\x08H\x04\x88\x01\x01\x12\x16\n\tconverted\x18\t \x01(\x08H\x05\x88\x01\x01\x12\x16\n\tcomplaint\x18\n \x01(\x08H\x06\x88\x01\x01\x12\x1d\n\x10recovered_amount\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\x13\n\x06\x65\x66\x66ort\x18\x0c \x01(\x05H\x08\x88\x01\x01\x12!\n\x14time_to_resolution_s\x18\r \x01(\x01H\t\x88\x01\x01\x12\x1a\n\rhandle_time_s\x18\x0e \x01(\x01H\n\x88\x01\x01\x12/\n\ragent_verdict\x18\x0f \x01(\x0e\x32\x18.tactful.v1.AgentVerdictB\x0b\n\t_resolvedB\x0c\n\n_containedB\r\n\x0b_handed_offB\x0b\n\t_reopenedB\x0c\n\n_abandonedB\x0c\n\n_convertedB\x0c\n\n_complaintB\x13\n\x11_recovered_amountB\t\n\x07_effortB\x17\n\x15_time_to_resolution_sB\x10\n\x0e_handle_time_s\"j\n\x15RecordOutcomeResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t*\xad\x01\n\x0bOfferResult\x12\x1c\n\x18OFFER_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15OFFER_RESULT_ACCEPTED\x10\x01\x12\x18\n\x14OFFER_RESULT_REFUSED\x10\x02\x12\x17\n\x13OFFER_RESULT_FAILED\x10\x03\x12\x18\n\x14OFFER_RESULT_IGNORED\x10\x04\x12\x18\n\x14OFFER_RESULT_OFFERED\x10\x05*|\n\x0c\x41gentVerdict\x12\x1d\n\x19\x41GENT_VERDICT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_VERDICT_USED\x10\x01\x12\x19\n\x15\x41GENT_VERDICT_CHANGED\x10\x02\x12\x1a\n\x16\x41GENT_VERDICT_REJECTED\x10\x03\x32\xad\x01\n\x08Journeys\x12K\n\nNextAction\x12\x1d.tactful.v1.NextActionRequest\x1a\x1e.tactful.v1.NextActionResponse\x12T\n\rRecordOutcome\x12 .tactful.v1.RecordOutcomeRequest\x1a!.tactful.v1.RecordOutcomeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/journeys.proto\x12\ntactful.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"P\n\x10PreviousDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\'\n\x06result\x18\x02 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x9c\x01\n\x11NextActionRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12.\n\x08previous\x18\x05 \x01(\x0b\x32\x1c.tactful.v1.PreviousDecision\"O\n\rJourneyAction\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\"\x91\x02\n\x12NextActionResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0c\n\x04rung\x18\x04 \x01(\t\x12\x11\n\trunner_up\x18\x05 \x01(\t\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x18\n\x10playbook_version\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x17\n\x0f\x64\x61ta_categories\x18\t \x03(\t\x12\x0f\n\x07journey\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12\x0b\n\x03\x61rm\x18\x0c \x01(\t\"\xbb\x01\n\x0eJourneyAttempt\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0c\n\x04rung\x18\x05 \x01(\t\x12.\n\noffered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x06result\x18\x07 \x01(\x0e\x32\x17.tactful.v1.OfferResult\"\x94\x01\n\x11RecommendedAction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0b\x32\x19.tactful.v1.JourneyAction\x12\x0c\n\x04rung\x18\x03 \x01(\t\x12\x0f\n\x07reasons\x18\x04 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x0b\n\x03\x61rm\x18\x06 \x01(\t\"\xdc\x04\n\x14RecordOutcomeRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0f\n\x07journey\x18\x03 \x01(\t\x12\x15\n\x08resolved\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\tcontained\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x17\n\nhanded_off\x18\x06 \x01(\x08H\x02\x88\x01\x01\x12\x15\n\x08reopened\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12\x16\n\tabandoned\x18\x08 \x01(\x08H\x04\x88\x01\x01\x12\x16\n\tconverted\x18\t \x01(\x08H\x05\x88\x01\x01\x12\x16\n\tcomplaint\x18\n \x01(\x08H\x06\x88\x01\x01\x12\x1d\n\x10recovered_amount\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\x13\n\x06\x65\x66\x66ort\x18\x0c \x01(\x05H\x08\x88\x01\x01\x12!\n\x14time_to_resolution_s\x18\r \x01(\x01H\t\x88\x01\x01\x12\x1a\n\rhandle_time_s\x18\x0e \x01(\x01H\n\x88\x01\x01\x12/\n\ragent_verdict\x18\x0f \x01(\x0e\x32\x18.tactful.v1.AgentVerdictB\x0b\n\t_resolvedB\x0c\n\n_containedB\r\n\x0b_handed_offB\x0b\n\t_reopenedB\x0c\n\n_abandonedB\x0c\n\n_convertedB\x0c\n\n_complaintB\x13\n\x11_recovered_amountB\t\n\x07_effortB\x17\n\x15_time_to_resolution_sB\x10\n\x0e_handle_time_s\"j\n\x15RecordOutcomeResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07journey\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t*\xad\x01\n\x0bOfferResult\x12\x1c\n\x18OFFER_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15OFFER_RESULT_ACCEPTED\x10\x01\x12\x18\n\x14OFFER_RESULT_REFUSED\x10\x02\x12\x17\n\x13OFFER_RESULT_FAILED\x10\x03\x12\x18\n\x14OFFER_RESULT_IGNORED\x10\x04\x12\x18\n\x14OFFER_RESULT_OFFERED\x10\x05*|\n\x0c\x41gentVerdict\x12\x1d\n\x19\x41GENT_VERDICT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_VERDICT_USED\x10\x01\x12\x19\n\x15\x41GENT_VERDICT_CHANGED\x10\x02\x12\x1a\n\x16\x41GENT_VERDICT_REJECTED\x10\x03\x32\xfb\x01\n\x08Journeys\x12y\n\nNextAction\x12\x1d.tactful.v1.NextActionRequest\x1a\x1e.tactful.v1.NextActionResponse\",\x82\xd3\xe4\x93\x02&\"!/v1/journeys/{journey}:nextAction:\x01*\x12t\n\rRecordOutcome\x12 .tactful.v1.RecordOutcomeRequest\x1a!.tactful.v1.RecordOutcomeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/outcomes:record:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.journeys_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OFFERRESULT']._serialized_start=1754
-  _globals['_OFFERRESULT']._serialized_end=1927
-  _globals['_AGENTVERDICT']._serialized_start=1929
-  _globals['_AGENTVERDICT']._serialized_end=2053
-  _globals['_PREVIOUSDECISION']._serialized_start=99
-  _globals['_PREVIOUSDECISION']._serialized_end=179
-  _globals['_NEXTACTIONREQUEST']._serialized_start=182
-  _globals['_NEXTACTIONREQUEST']._serialized_end=338
-  _globals['_JOURNEYACTION']._serialized_start=340
-  _globals['_JOURNEYACTION']._serialized_end=419
-  _globals['_NEXTACTIONRESPONSE']._serialized_start=422
-  _globals['_NEXTACTIONRESPONSE']._serialized_end=695
-  _globals['_JOURNEYATTEMPT']._serialized_start=698
-  _globals['_JOURNEYATTEMPT']._serialized_end=885
-  _globals['_RECOMMENDEDACTION']._serialized_start=888
-  _globals['_RECOMMENDEDACTION']._serialized_end=1036
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=1039
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=1643
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=1645
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=1751
-  _globals['_JOURNEYS']._serialized_start=2056
-  _globals['_JOURNEYS']._serialized_end=2229
+  _globals['_JOURNEYS'].methods_by_name['NextAction']._loaded_options = None
+  _globals['_JOURNEYS'].methods_by_name['NextAction']._serialized_options = b'\202\323\344\223\002&\"!/v1/journeys/{journey}:nextAction:\001*'
+  _globals['_JOURNEYS'].methods_by_name['RecordOutcome']._loaded_options = None
+  _globals['_JOURNEYS'].methods_by_name['RecordOutcome']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/outcomes:record:\001*'
+  _globals['_OFFERRESULT']._serialized_start=1784
+  _globals['_OFFERRESULT']._serialized_end=1957
+  _globals['_AGENTVERDICT']._serialized_start=1959
+  _globals['_AGENTVERDICT']._serialized_end=2083
+  _globals['_PREVIOUSDECISION']._serialized_start=129
+  _globals['_PREVIOUSDECISION']._serialized_end=209
+  _globals['_NEXTACTIONREQUEST']._serialized_start=212
+  _globals['_NEXTACTIONREQUEST']._serialized_end=368
+  _globals['_JOURNEYACTION']._serialized_start=370
+  _globals['_JOURNEYACTION']._serialized_end=449
+  _globals['_NEXTACTIONRESPONSE']._serialized_start=452
+  _globals['_NEXTACTIONRESPONSE']._serialized_end=725
+  _globals['_JOURNEYATTEMPT']._serialized_start=728
+  _globals['_JOURNEYATTEMPT']._serialized_end=915
+  _globals['_RECOMMENDEDACTION']._serialized_start=918
+  _globals['_RECOMMENDEDACTION']._serialized_end=1066
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=1069
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=1673
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=1675
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=1781
+  _globals['_JOURNEYS']._serialized_start=2086
+  _globals['_JOURNEYS']._serialized_end=2337
 # @@protoc_insertion_point(module_scope)

@@ -22,40 +22,51 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
 from tactful.v1 import journeys_pb2 as tactful_dot_v1_dot_journeys__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tactful/v1/personalization.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\x1a\x19tactful/v1/journeys.proto\"I\n\x13RecordEventsRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12!\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x11.tactful.v1.Event\"V\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nnot_stored\x18\x02 \x01(\x05\x12\x1a\n\x12\x64ropped_attributes\x18\x03 \x01(\x05\"n\n\x11SetConsentRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"E\n\x12SetConsentResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x12GetSegmentsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\'\n\x13GetSegmentsResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\"\\\n\x11GetSignalsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\"9\n\x12GetSignalsResponse\x12#\n\x07signals\x18\x01 \x03(\x0b\x32\x12.tactful.v1.Signal\"T\n\x18GetHandoffContextRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"L\n\x0bJourneyStep\x12\x0c\n\x04type\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe5\x02\n\x19GetHandoffContextResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x19\n\x11intent_confidence\x18\x02 \x01(\x01\x12-\n\x0crecent_steps\x18\x03 \x03(\x0b\x32\x17.tactful.v1.JourneyStep\x12\x18\n\x10last_error_codes\x18\x04 \x03(\t\x12\x13\n\x0b\x66rustration\x18\x05 \x01(\t\x12\x13\n\x0bnext_action\x18\x06 \x01(\t\x12\x10\n\x08withheld\x18\x07 \x03(\t\x12\x18\n\x10runner_up_intent\x18\x08 \x01(\t\x12\x1c\n\x14runner_up_confidence\x18\t \x01(\x01\x12,\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x1a.tactful.v1.JourneyAttempt\x12\x32\n\x0brecommended\x18\x0b \x01(\x0b\x32\x1d.tactful.v1.RecommendedAction2\xb0\x03\n\x0fPersonalization\x12Q\n\x0cRecordEvents\x12\x1f.tactful.v1.RecordEventsRequest\x1a .tactful.v1.RecordEventsResponse\x12K\n\nSetConsent\x12\x1d.tactful.v1.SetConsentRequest\x1a\x1e.tactful.v1.SetConsentResponse\x12N\n\x0bGetSegments\x12\x1e.tactful.v1.GetSegmentsRequest\x1a\x1f.tactful.v1.GetSegmentsResponse\x12K\n\nGetSignals\x12\x1d.tactful.v1.GetSignalsRequest\x1a\x1e.tactful.v1.GetSignalsResponse\x12`\n\x11GetHandoffContext\x12$.tactful.v1.GetHandoffContextRequest\x1a%.tactful.v1.GetHandoffContextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tactful/v1/personalization.proto\x12\ntactful.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\x1a\x19tactful/v1/journeys.proto\"I\n\x13RecordEventsRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12!\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x11.tactful.v1.Event\"V\n\x14RecordEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05\x12\x12\n\nnot_stored\x18\x02 \x01(\x05\x12\x1a\n\x12\x64ropped_attributes\x18\x03 \x01(\x05\"n\n\x11SetConsentRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"E\n\x12SetConsentResponse\x12/\n\x0brecorded_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x12GetSegmentsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"\'\n\x13GetSegmentsResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\"\\\n\x11GetSignalsRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\"9\n\x12GetSignalsResponse\x12#\n\x07signals\x18\x01 \x03(\x0b\x32\x12.tactful.v1.Signal\"T\n\x18GetHandoffContextRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"L\n\x0bJourneyStep\x12\x0c\n\x04type\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe5\x02\n\x19GetHandoffContextResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x19\n\x11intent_confidence\x18\x02 \x01(\x01\x12-\n\x0crecent_steps\x18\x03 \x03(\x0b\x32\x17.tactful.v1.JourneyStep\x12\x18\n\x10last_error_codes\x18\x04 \x03(\t\x12\x13\n\x0b\x66rustration\x18\x05 \x01(\t\x12\x13\n\x0bnext_action\x18\x06 \x01(\t\x12\x10\n\x08withheld\x18\x07 \x03(\t\x12\x18\n\x10runner_up_intent\x18\x08 \x01(\t\x12\x1c\n\x14runner_up_confidence\x18\t \x01(\x01\x12,\n\x08\x61ttempts\x18\n \x03(\x0b\x32\x1a.tactful.v1.JourneyAttempt\x12\x32\n\x0brecommended\x18\x0b \x01(\x0b\x32\x1d.tactful.v1.RecommendedAction2\xc7\x04\n\x0fPersonalization\x12o\n\x0cRecordEvents\x12\x1f.tactful.v1.RecordEventsRequest\x1a .tactful.v1.RecordEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/events:record:\x01*\x12g\n\nSetConsent\x12\x1d.tactful.v1.SetConsentRequest\x1a\x1e.tactful.v1.SetConsentResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/consent:set:\x01*\x12k\n\x0bGetSegments\x12\x1e.tactful.v1.GetSegmentsRequest\x1a\x1f.tactful.v1.GetSegmentsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/segments:get:\x01*\x12g\n\nGetSignals\x12\x1d.tactful.v1.GetSignalsRequest\x1a\x1e.tactful.v1.GetSignalsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/signals:get:\x01*\x12\x83\x01\n\x11GetHandoffContext\x12$.tactful.v1.GetHandoffContextRequest\x1a%.tactful.v1.GetHandoffContextResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/handoffContext:get:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tactful.v1.personalization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDEVENTSREQUEST']._serialized_start=133
-  _globals['_RECORDEVENTSREQUEST']._serialized_end=206
-  _globals['_RECORDEVENTSRESPONSE']._serialized_start=208
-  _globals['_RECORDEVENTSRESPONSE']._serialized_end=294
-  _globals['_SETCONSENTREQUEST']._serialized_start=296
-  _globals['_SETCONSENTREQUEST']._serialized_end=406
-  _globals['_SETCONSENTRESPONSE']._serialized_start=408
-  _globals['_SETCONSENTRESPONSE']._serialized_end=477
-  _globals['_GETSEGMENTSREQUEST']._serialized_start=479
-  _globals['_GETSEGMENTSREQUEST']._serialized_end=557
-  _globals['_GETSEGMENTSRESPONSE']._serialized_start=559
-  _globals['_GETSEGMENTSRESPONSE']._serialized_end=598
-  _globals['_GETSIGNALSREQUEST']._serialized_start=600
-  _globals['_GETSIGNALSREQUEST']._serialized_end=692
-  _globals['_GETSIGNALSRESPONSE']._serialized_start=694
-  _globals['_GETSIGNALSRESPONSE']._serialized_end=751
-  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_start=753
-  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_end=837
-  _globals['_JOURNEYSTEP']._serialized_start=839
-  _globals['_JOURNEYSTEP']._serialized_end=915
-  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_start=918
-  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_end=1275
-  _globals['_PERSONALIZATION']._serialized_start=1278
-  _globals['_PERSONALIZATION']._serialized_end=1710
+  _globals['_PERSONALIZATION'].methods_by_name['RecordEvents']._loaded_options = None
+  _globals['_PERSONALIZATION'].methods_by_name['RecordEvents']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/events:record:\001*'
+  _globals['_PERSONALIZATION'].methods_by_name['SetConsent']._loaded_options = None
+  _globals['_PERSONALIZATION'].methods_by_name['SetConsent']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/consent:set:\001*'
+  _globals['_PERSONALIZATION'].methods_by_name['GetSegments']._loaded_options = None
+  _globals['_PERSONALIZATION'].methods_by_name['GetSegments']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/segments:get:\001*'
+  _globals['_PERSONALIZATION'].methods_by_name['GetSignals']._loaded_options = None
+  _globals['_PERSONALIZATION'].methods_by_name['GetSignals']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/signals:get:\001*'
+  _globals['_PERSONALIZATION'].methods_by_name['GetHandoffContext']._loaded_options = None
+  _globals['_PERSONALIZATION'].methods_by_name['GetHandoffContext']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/handoffContext:get:\001*'
+  _globals['_RECORDEVENTSREQUEST']._serialized_start=163
+  _globals['_RECORDEVENTSREQUEST']._serialized_end=236
+  _globals['_RECORDEVENTSRESPONSE']._serialized_start=238
+  _globals['_RECORDEVENTSRESPONSE']._serialized_end=324
+  _globals['_SETCONSENTREQUEST']._serialized_start=326
+  _globals['_SETCONSENTREQUEST']._serialized_end=436
+  _globals['_SETCONSENTRESPONSE']._serialized_start=438
+  _globals['_SETCONSENTRESPONSE']._serialized_end=507
+  _globals['_GETSEGMENTSREQUEST']._serialized_start=509
+  _globals['_GETSEGMENTSREQUEST']._serialized_end=587
+  _globals['_GETSEGMENTSRESPONSE']._serialized_start=589
+  _globals['_GETSEGMENTSRESPONSE']._serialized_end=628
+  _globals['_GETSIGNALSREQUEST']._serialized_start=630
+  _globals['_GETSIGNALSREQUEST']._serialized_end=722
+  _globals['_GETSIGNALSRESPONSE']._serialized_start=724
+  _globals['_GETSIGNALSRESPONSE']._serialized_end=781
+  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_start=783
+  _globals['_GETHANDOFFCONTEXTREQUEST']._serialized_end=867
+  _globals['_JOURNEYSTEP']._serialized_start=869
+  _globals['_JOURNEYSTEP']._serialized_end=945
+  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_start=948
+  _globals['_GETHANDOFFCONTEXTRESPONSE']._serialized_end=1305
+  _globals['_PERSONALIZATION']._serialized_start=1308
+  _globals['_PERSONALIZATION']._serialized_end=1891
 # @@protoc_insertion_point(module_scope)

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tactful.v1 import common_pb2 as tactful_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/subjects.proto\x12\ntactful.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"?\n\x14\x45xportSubjectRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\",\n\x15\x45xportSubjectResponse\x12\x13\n\x0b\x65xport_json\x18\x01 \x01(\x0c\"P\n\x13\x45raseSubjectRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x10\n\x08suppress\x18\x02 \x01(\x08\"\xb5\x01\n\x14\x45raseSubjectResponse\x12-\n\terased_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x07\x64\x65leted\x18\x02 \x03(\x0b\x32-.tactful.v1.EraseSubjectResponse.DeletedEntry\x1a.\n\x0c\x44\x65letedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xb3\x01\n\x08Subjects\x12T\n\rExportSubject\x12 .tactful.v1.ExportSubjectRequest\x1a!.tactful.v1.ExportSubjectResponse\x12Q\n\x0c\x45raseSubject\x12\x1f.tactful.v1.EraseSubjectRequest\x1a .tactful.v1.EraseSubjectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tactful/v1/subjects.proto\x12\ntactful.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tactful/v1/common.proto\"?\n\x14\x45xportSubjectRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\",\n\x15\x45xportSubjectResponse\x12\x13\n\x0b\x65xport_json\x18\x01 \x01(\x0c\"P\n\x13\x45raseSubjectRequest\x12\'\n\x07subject\x18\x01 \x01(\x0b\x32\x16.tactful.v1.SubjectRef\x12\x10\n\x08suppress\x18\x02 \x01(\x08\"\xb5\x01\n\x14\x45raseSubjectResponse\x12-\n\terased_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x07\x64\x65leted\x18\x02 \x03(\x0b\x32-.tactful.v1.EraseSubjectResponse.DeletedEntry\x1a.\n\x0c\x44\x65letedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xf2\x01\n\x08Subjects\x12t\n\rExportSubject\x12 .tactful.v1.ExportSubjectRequest\x1a!.tactful.v1.ExportSubjectResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/subjects:export:\x01*\x12p\n\x0c\x45raseSubject\x12\x1f.tactful.v1.EraseSubjectRequest\x1a .tactful.v1.EraseSubjectResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/subjects:erase:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +36,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._loaded_options = None
   _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._serialized_options = b'8\001'
-  _globals['_EXPORTSUBJECTREQUEST']._serialized_start=99
-  _globals['_EXPORTSUBJECTREQUEST']._serialized_end=162
-  _globals['_EXPORTSUBJECTRESPONSE']._serialized_start=164
-  _globals['_EXPORTSUBJECTRESPONSE']._serialized_end=208
-  _globals['_ERASESUBJECTREQUEST']._serialized_start=210
-  _globals['_ERASESUBJECTREQUEST']._serialized_end=290
-  _globals['_ERASESUBJECTRESPONSE']._serialized_start=293
-  _globals['_ERASESUBJECTRESPONSE']._serialized_end=474
-  _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._serialized_start=428
-  _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._serialized_end=474
-  _globals['_SUBJECTS']._serialized_start=477
-  _globals['_SUBJECTS']._serialized_end=656
+  _globals['_SUBJECTS'].methods_by_name['ExportSubject']._loaded_options = None
+  _globals['_SUBJECTS'].methods_by_name['ExportSubject']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/subjects:export:\001*'
+  _globals['_SUBJECTS'].methods_by_name['EraseSubject']._loaded_options = None
+  _globals['_SUBJECTS'].methods_by_name['EraseSubject']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/subjects:erase:\001*'
+  _globals['_EXPORTSUBJECTREQUEST']._serialized_start=129
+  _globals['_EXPORTSUBJECTREQUEST']._serialized_end=192
+  _globals['_EXPORTSUBJECTRESPONSE']._serialized_start=194
+  _globals['_EXPORTSUBJECTRESPONSE']._serialized_end=238
+  _globals['_ERASESUBJECTREQUEST']._serialized_start=240
+  _globals['_ERASESUBJECTREQUEST']._serialized_end=320
+  _globals['_ERASESUBJECTRESPONSE']._serialized_start=323
+  _globals['_ERASESUBJECTRESPONSE']._serialized_end=504
+  _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._serialized_start=458
+  _globals['_ERASESUBJECTRESPONSE_DELETEDENTRY']._serialized_end=504
+  _globals['_SUBJECTS']._serialized_start=507
+  _globals['_SUBJECTS']._serialized_end=749
 # @@protoc_insertion_point(module_scope)
