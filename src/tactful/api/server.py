@@ -183,7 +183,9 @@ async def create_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", grpc_limit),
-            ("grpc.so_reuseport", 0),
+            # Off, so that no other process can take a share of the port unnoticed; on
+            # for `--workers N`, whose processes share it (the kernel spreads connections).
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
     )
     # Tactful's methods decode their requests tolerantly: bytes that are no message get

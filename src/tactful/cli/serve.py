@@ -32,6 +32,7 @@ from tactful.app.settings import Settings, parse_listen
 from tactful.app.tokens import TokenStore
 from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli import db as cli_db
+from tactful.cli import workers
 from tactful.privacy.keyring import create_keyring, upgrade_keyring
 
 LOCK_FILE = "serve.lock"
@@ -55,24 +56,52 @@ def register(
         metavar="HOST:PORT",
         help="address to listen on (default 127.0.0.1:50051; port 0 picks a free port)",
     )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=_worker_count,
+        help="serve from N processes sharing the port, one core each (default 1, or "
+        "`workers` in the config); a supervisor restarts a worker that dies and passes "
+        "SIGTERM/SIGINT on to all. Above 1: PostgreSQL only (SQLite has one writer "
+        "per file); each worker keeps its own access-log chain, and its metrics on "
+        "[metrics] listen's port plus its number",
+    )
     serve.set_defaults(run=lambda args: _serve(settings_of(args), args))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.listen:
         settings = replace(settings, listen=args.listen)
+    if args.workers:
+        settings = replace(settings, workers=args.workers)
+    workers.refuse_unshared(settings)
     with serving_lock(settings.data_dir):
         _check_listen(settings.listen)
         cli_db.check_schemas(settings)  # PostgreSQL: refuse tables older or newer than known
         tokens = stores.open_tokens(settings, listen=False)
         try:
             announce = _development(settings, tokens) if settings.development else []
+            if settings.workers > 1:
+                return _supervise(settings, announce)
             asyncio.run(_run(settings, announce))
         finally:
             if settings.development:
                 tokens.drop_development()
             tokens.close()
     return 0
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 256")
+    return int(text)
+
+
+def _supervise(settings: Settings, announce: list[str]) -> int:
+    """`--workers N`: the supervisor, while this process holds the data folder."""
+    for line in announce:
+        print(f"tactful: {line}", flush=True)
+    return workers.Supervisor(workers.with_concrete_port(settings)).run()
 
 
 @contextlib.contextmanager
@@ -137,7 +166,9 @@ def _check_listen(listen: str) -> None:
         raise SystemExit(f"tactful: cannot listen on {listen}: {exc.strerror or exc}") from None
 
 
-async def _run(settings: Settings, announce: list[str]) -> None:
+async def _run(
+    settings: Settings, announce: list[str], *, on_serving: Callable[[int], None] | None = None
+) -> None:
     try:
         running = await create_server(settings)
     except RuntimeError as exc:  # what grpc raises for an address it cannot bind
@@ -158,6 +189,8 @@ async def _run(settings: Settings, announce: list[str]) -> None:
         f"tactful: listening on {host}:{running.port} ({transport}; {stores.describe(settings)})",
         flush=True,
     )
+    if on_serving is not None:  # a worker: its supervisor waits for this
+        on_serving(running.port)
     # The vault key's epoch ends on schedule, while serving (`[vault] epoch`).
     schedule = VaultEpochSchedule(settings)
     schedule.start()
