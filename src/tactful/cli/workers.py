@@ -42,7 +42,7 @@ YOUNG_S = 10.0  # a worker that dies sooner than this after its start died young
 YOUNG_DEATHS = 5  # deaths in a row, all young, after which the supervisor gives up
 FIRST_PAUSE_S = 0.5  # before a restart; doubled per young death in a row
 LONGEST_PAUSE_S = 30.0
-STOP_GRACE_S = 30.0  # after SIGTERM, how long a worker may take to drain and close
+STOP_GRACE_S = 20.0  # after SIGTERM, how long a worker may take to drain and close
 
 
 def refuse_unshared(settings: Settings) -> None:
