@@ -4,7 +4,7 @@ One Python process serves on about one core; N worker processes, each a whole
 `tactful serve` (its own pools, writer threads and access-log chain), listen on one
 port with SO_REUSEPORT, and the kernel spreads the connections among them. The
 supervisor, the process the operator started, holds the data folder's lock, starts
-the workers (`python -m tactful.cli.workers`, the settings on their standard input),
+the workers (`python -m tactful.cli.worker`, the settings on their standard input),
 restarts one that dies after a pause that doubles while it keeps dying young, and
 stops everything rather than loop when a worker dies young `YOUNG_DEATHS` times in
 a row. SIGTERM or SIGINT to the supervisor is passed on: each worker drains its
@@ -14,13 +14,12 @@ Only an engine that many servers share can have workers (PostgreSQL): on SQLite
 the access log is one chain in one file with one writer, and the behavior store has
 one writer thread, both within one process.
 
-A worker reads its standard input to the end: when the supervisor is gone, however
-it went, the worker stops as on SIGTERM, and no worker outlives it.
+A worker (cli/worker.py) reads its standard input to the end: when the supervisor is
+gone, however it went, the worker stops as on SIGTERM, and no worker outlives it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pickle
@@ -29,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -104,7 +102,7 @@ class Supervisor:
     """Starts `settings.workers` workers and keeps them running until told to stop."""
 
     settings: Settings
-    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", __name__])
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "tactful.cli.worker"])
     clock: Callable[[], float] = time.monotonic
     _workers: dict[int, _Worker] = field(default_factory=dict)
     _young_deaths: dict[int, int] = field(default_factory=dict)
@@ -151,7 +149,7 @@ class Supervisor:
 
     def _start(self, index: int) -> None:
         ready_r, ready_w = os.pipe()
-        job = pickle.dumps(_Job(worker_settings(self.settings, index), index, ready_w))
+        job = pickle.dumps(Job(worker_settings(self.settings, index), index, ready_w))
         process = subprocess.Popen(
             self.command, stdin=subprocess.PIPE, pass_fds=(ready_w,), start_new_session=True
         )  # its own session: a terminal's Ctrl-C reaches the supervisor, which passes it on
@@ -278,50 +276,10 @@ def _say(line: str, *, error: bool = False) -> None:
     print(line, file=sys.stderr if error else sys.stdout, flush=True)
 
 
-# -- a worker ---------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class _Job:
+class Job:
+    """What a worker is given, pickled, on its standard input."""
+
     settings: Settings
-    index: int
-    ready_fd: int
-
-
-def _serve_as_worker(job: _Job) -> None:
-    from tactful.cli.serve import _run  # here: serve imports this module
-
-    def serving(port: int) -> None:
-        os.write(job.ready_fd, b"serving\n")
-        os.close(job.ready_fd)
-
-    threading.Thread(target=_stop_when_supervisor_goes, daemon=True).start()
-    asyncio.run(_run(job.settings, [], on_serving=serving))
-
-
-def _stop_when_supervisor_goes() -> None:
-    # The descriptor, not sys.stdin: a daemon thread inside a buffered read would hold
-    # its lock while the interpreter shuts down, and that aborts the process.
-    with contextlib.suppress(OSError):
-        while os.read(sys.stdin.fileno(), 4096):
-            pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def main() -> int:
-    job: _Job = pickle.load(sys.stdin.buffer)  # from the supervisor, our parent
-    try:
-        _serve_as_worker(job)
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(f"{exc.code} (worker {job.index})", file=sys.stderr)
-            return 1
-        raise
-    except Exception as exc:  # one line for the operator; the supervisor says what next
-        print(f"tactful: worker {job.index}: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    index: int  # 0 to N-1
+    ready_fd: int  # where it writes one line once it serves
