@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,10 @@ from tests.conftest import serve_process
 # A stand-in worker: it reads its job as a worker does, then dies (with code 3),
 # after saying it serves when told to; real processes, so real exits and pipes.
 DIES = "import pickle, sys; import tactful.cli.workers; pickle.load(sys.stdin.buffer); sys.exit(3)"
+STARTS_SLOWLY = (
+    "import pickle, sys, time; import tactful.cli.workers; pickle.load(sys.stdin.buffer);"
+    " time.sleep(60)"
+)
 SERVES_THEN_DIES = (
     "import os, pickle, sys; import tactful.cli.workers; job = pickle.load(sys.stdin.buffer);"
     " os.write(job.ready_fd, b'serving\\n'); sys.exit(3)"
@@ -119,3 +124,15 @@ def test_a_worker_that_keeps_dying_young_is_restarted_with_growing_pauses_then_g
         "worker 0 exited with code 3 within 10 s of its start 5 times in a row; stopping "
         "every worker rather than restart it in a loop" in said.err
     )
+
+
+def test_sigterm_while_workers_start_stops_them_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C during a slow start is a clean stop: a worker killed before it served had
+    nothing to drain."""
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    assert supervise(STARTS_SLOWLY) == 0
+    said = capsys.readouterr()
+    assert "stopping the workers" in said.out
+    assert "killed" not in said.out + said.err

@@ -250,7 +250,8 @@ class Supervisor:
                 worker.process.kill()
                 status = worker.process.wait()
                 _say(f"tactful: worker {index} did not stop within {STOP_GRACE_S:g} s; killed")
-            if status != 0:
+            # Killed by the SIGTERM before it served: it had nothing to drain or close.
+            if status != 0 and not (status == -signal.SIGTERM and not worker.serving):
                 if status != -signal.SIGKILL:
                     _say(f"tactful: worker {index} {_exit_status(status)} as it stopped")
                 code = 1
