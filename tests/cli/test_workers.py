@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -89,6 +90,10 @@ def test_one_worker_is_the_plain_server(data_dir: Path) -> None:
             )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         assert (data_dir / "serve.lock").read_text() == f"{process.pid}\n"  # no supervisor
+        with socket.socket() as intruder:  # SO_REUSEPORT stays off: no share of the port
+            intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            with pytest.raises(OSError):
+                intruder.bind(("127.0.0.1", int(target.rpartition(":")[2])))
     finally:
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=30)
