@@ -104,10 +104,10 @@ class Supervisor:
     settings: Settings
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "tactful.cli.worker"])
     clock: Callable[[], float] = time.monotonic
-    _workers: dict[int, _Worker] = field(default_factory=dict)
-    _young_deaths: dict[int, int] = field(default_factory=dict)
-    _restart_at: dict[int, float] = field(default_factory=dict)
-    _stop_signal: int | None = None
+    _workers: dict[int, _Worker] = field(default_factory=dict, init=False)
+    _young_deaths: dict[int, int] = field(default_factory=dict, init=False)  # in a row
+    _restart_at: dict[int, float] = field(default_factory=dict, init=False)
+    _stop_signal: int | None = field(default=None, init=False)
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT (0), or until the workers cannot serve (1)."""
