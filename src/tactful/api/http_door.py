@@ -297,8 +297,11 @@ class HttpDoor:
         tls: TlsSettings | None,
         routes: Sequence[HttpRoute],
         target: str,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self._settings, self._tls, self._routes, self._target = settings, tls, routes, target
+        self._reuse_port = reuse_port  # several processes on one port (SO_REUSEPORT)
         self.port = 0
 
     def bind(self) -> None:
@@ -307,7 +310,9 @@ class HttpDoor:
         host, port = parse_listen(self._settings.listen)
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         try:
-            listener = socket.create_server((host.strip("[]"), port), family=family)
+            listener = socket.create_server(
+                (host.strip("[]"), port), family=family, reuse_port=self._reuse_port
+            )
         except OSError as exc:
             raise ConfigError(
                 f"http.listen: cannot listen on {self._settings.listen}: {exc.strerror or exc}"

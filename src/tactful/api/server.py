@@ -196,7 +196,9 @@ async def create_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", grpc_limit),
-            ("grpc.so_reuseport", 0),
+            # Off, so that no other process can take a share of the port unnoticed; on
+            # for `--workers N`, whose processes share it (the kernel spreads connections).
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
     )
     # Tactful's methods decode their requests tolerantly: bytes that are no message get
@@ -296,7 +298,9 @@ def _door(settings: Settings, server: grpc.aio.Server) -> tuple[HttpDoor | None,
     folder = Path(tempfile.mkdtemp(prefix="tactful-http-"))  # mode 0700: this user only
     target = f"unix:{folder / 'grpc.sock'}"
     server.add_insecure_port(target)
-    return HttpDoor(settings.http, settings.tls, routes, target), folder
+    # The workers of `tactful serve --workers N` share the door's port as the gRPC one.
+    door = HttpDoor(settings.http, settings.tls, routes, target, reuse_port=settings.workers > 1)
+    return door, folder
 
 
 class _FolderRemover:

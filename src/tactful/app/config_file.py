@@ -192,6 +192,9 @@ _LOCKOUT = LockoutPolicy()
 KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("", "listen", "HOST:PORT", f'"{DEFAULT_LISTEN}"',
               "the gRPC address; port 0 picks a free port", text_field("listen"), DEFAULT_LISTEN),
+    ConfigKey("", "workers", "integer", "1",
+              "server processes sharing the listen port (1 to 256; above 1: PostgreSQL only)",
+              number_field("workers", 1, 256, "must be an integer from 1 to 256", whole=True), 1),
     ConfigKey("", "data_dir", "path", '".tactful"',
               "the data folder: behavior.db, vault.db, access_log.db, insights.db, tokens.json",
               read_data_dir, ".tactful"),

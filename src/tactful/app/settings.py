@@ -117,6 +117,7 @@ class HttpSettings:
 @dataclass(frozen=True)
 class Settings:
     listen: str = DEFAULT_LISTEN
+    workers: int = 1  # server processes on `listen` (`tactful serve --workers`)
     data_dir: Path = Path(".tactful")
     keyring: Path | None = None  # default: data_dir / keyring.json
     contract: Path = EXAMPLE_CONTRACT

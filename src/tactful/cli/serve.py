@@ -36,6 +36,7 @@ from tactful.app.settings import ConfigError, Settings, parse_listen
 from tactful.app.tokens import TokenError, TokenStore
 from tactful.app.vault_rotation import VaultEpochSchedule
 from tactful.cli import db as cli_db
+from tactful.cli import workers
 from tactful.lifecycle.errors import LifecycleError
 from tactful.privacy.errors import PrivacyError
 from tactful.privacy.keyring import create_keyring, upgrade_keyring
@@ -62,12 +63,25 @@ def register(
         metavar="HOST:PORT",
         help="address to listen on; port 0 picks a free port (default: 127.0.0.1:50051)",
     )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        type=_worker_count,
+        help="serve from N processes sharing the port (and the [http] door's), one core "
+        "each; a supervisor restarts a worker that dies and passes SIGTERM/SIGINT on to "
+        "all; above 1, PostgreSQL only (SQLite has one writer per file), each worker "
+        "keeping its own access-log chain and its metrics on [metrics] listen's port plus "
+        "its number (default: `workers` in the config, else 1)",
+    )
     serve.set_defaults(run=lambda args: _serve(settings_of(args), args))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.listen:
         settings = replace(settings, listen=args.listen)
+    if args.workers:
+        settings = replace(settings, workers=args.workers)
+    workers.refuse_unshared(settings)
     if settings.log_format != "json":
         return _serve_saying(settings, _say_text)
     # `[log] format = "json"`: every line the process writes is a JSON line, what it
@@ -109,12 +123,27 @@ def _serve_saying(settings: Settings, say: Say) -> int:
         tokens = stores.open_tokens(settings, listen=False)
         try:
             announce = _development(settings, tokens) if settings.development else []
+            if settings.workers > 1:
+                return _supervise(settings, announce, say)
             asyncio.run(_run(settings, announce, say))
         finally:
             if settings.development:
                 tokens.drop_development()
             tokens.close()
     return 0
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 256")
+    return int(text)
+
+
+def _supervise(settings: Settings, announce: list[str], say: Say) -> int:
+    """`--workers N`: the supervisor, while this process holds the data folder."""
+    for line in announce:
+        say(line)
+    return workers.Supervisor(workers.with_concrete_port(settings)).run()
 
 
 @contextlib.contextmanager
@@ -179,7 +208,13 @@ def _check_listen(listen: str) -> None:
         raise SystemExit(f"tactful: cannot listen on {listen}: {exc.strerror or exc}") from None
 
 
-async def _run(settings: Settings, announce: list[str], say: Say) -> None:
+async def _run(
+    settings: Settings,
+    announce: list[str],
+    say: Say,
+    *,
+    on_serving: Callable[[int], None] | None = None,
+) -> None:
     try:
         running = await create_server(settings)
     except RuntimeError as exc:  # what grpc raises for an address it cannot bind
@@ -197,6 +232,8 @@ async def _run(settings: Settings, announce: list[str], say: Say) -> None:
         else "TLS"
     )
     say(f"listening on {host}:{running.port} ({transport}; {stores.describe(settings)})")
+    if on_serving is not None:  # a worker: its supervisor waits for this
+        on_serving(running.port)
     # The vault key's epoch ends on schedule, while serving (`[vault] epoch`).
     schedule = VaultEpochSchedule(settings)
     schedule.start()
