@@ -328,5 +328,9 @@ def serve_process(
             break
     output = "".join(lines)
     port = re.search(r"listening on 127\.0\.0\.1:(\d+)", output)
+    if port is None:  # reaped here, or a later test meets its ResourceWarning
+        process.kill()
+        process.wait(timeout=30)
+        process.stdout.close()
     assert port, output
     return process, f"127.0.0.1:{port.group(1)}", output

@@ -227,8 +227,12 @@ def test_tactful_serve_ends_an_epoch_that_is_over_as_it_starts(tmp_path: Path) -
     keyring = tmp_path / "keyring.json"
     create_keyring(keyring, now=datetime(2020, 1, 1, tzinfo=UTC))
     development = (ROOT / "examples" / "development.toml").read_text()
-    development = development.replace('listen = "127.0.0.1:50051"', "").replace(
-        'contract = "contract.toml"', f'contract = "{ROOT / "examples" / "contract.toml"}"'
+    development = (
+        development.replace('listen = "127.0.0.1:50051"', "")
+        .replace(
+            'contract = "contract.toml"', f'contract = "{ROOT / "examples" / "contract.toml"}"'
+        )
+        .replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"')  # metrics: any free port
     )
     config = tmp_path / "tactful.toml"
     config.write_text(
