@@ -101,6 +101,8 @@ PHASE_RULES: tuple[tuple[str, str], ...] = (
     # The writer threads wait for work here, called by a loop that never returns (and a
     # profile names only callers that returned): the hand-off's own cost.
     ("~:<method 'get' of '_queue.SimpleQueue' objects>", "transport"),
+    # PostgreSQL's listening thread (storage/postgres/notify.py), likewise a loop.
+    ("*/psycopg/connection.py:notifies", "read/write"),
     # A thread's run() has no own time unless its target is compiled code (the poller).
     ("*/threading.py:run", "native"),
 )

@@ -37,7 +37,7 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import tempfile  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager, suppress  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from datetime import timedelta  # noqa: E402
@@ -197,9 +197,9 @@ def _measure_engine(engine: str, args: argparse.Namespace) -> dict[str, Column]:
     token = new_token()
     emails = [f"budget-bench-{i:06d}@example.com" for i in range(args.subjects)]
     with ExitStack() as stack:
-        storage = _postgresql(stack) if engine == "postgresql" else None
-        plain = _run_all(engine, args, token, emails, storage, profiled=False)
-        profiled = _run_all(engine, args, token, emails, storage, profiled=True)
+        stores = _postgresql(stack) if engine == "postgresql" else None
+        plain = _run_all(engine, args, token, emails, stores and stores(), profiled=False)
+        profiled = _run_all(engine, args, token, emails, stores and stores(), profiled=True)
     return {
         column: Column(
             items_per_call=args.batch if column == "RecordEvents" else 1,
@@ -333,15 +333,20 @@ async def _decide(server: Served, token: str, emails: Sequence[str]) -> list[str
         return ids
 
 
-def _postgresql(stack: ExitStack) -> tuple[str, str]:
+def _postgresql(stack: ExitStack) -> Callable[[], tuple[str, str]]:
+    """A throwaway cluster; each call, a fresh pair of databases in it, migrated."""
     from tactful.app import stores
     from tactful.app.settings import Settings
     from tests.postgres_cluster import fresh_database, throwaway_cluster
 
     cluster = stack.enter_context(throwaway_cluster())
-    urls = (fresh_database(cluster, "behavior"), fresh_database(cluster, "vault"))
-    stores.migrate(Settings(storage_url=urls[0], vault_url=urls[1]))
-    return urls
+
+    def fresh() -> tuple[str, str]:
+        urls = (fresh_database(cluster, "behavior"), fresh_database(cluster, "vault"))
+        stores.migrate(Settings(storage_url=urls[0], vault_url=urls[1]))
+        return urls
+
+    return fresh
 
 
 # --- the server, in a child process that takes "begin" / "end" / "stop" ----------------------
