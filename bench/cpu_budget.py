@@ -39,12 +39,12 @@ import multiprocessing  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from contextlib import ExitStack, contextmanager, suppress  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 
 import grpc  # noqa: E402
 
+from bench._budget import COLUMNS, Column, print_budget, report  # noqa: E402
 from bench._harness import (  # noqa: E402
     CALL_TIMEOUT_S,
     ECHO_METHOD,
@@ -63,15 +63,12 @@ from bench._harness import (  # noqa: E402
     record,
 )
 from bench._phases import (  # noqa: E402
-    PHASE_NAMES,
     PHASES,
-    Key,
     Window,
     WindowProfiler,
-    attribute,
     wrap_reply_serializers,
 )
-from bench._report import describe_machine, machine, progress  # noqa: E402
+from bench._report import progress  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
 from tactful.app.domain import utc_now  # noqa: E402
 from tactful.v1 import common_pb2, journeys_pb2, personalization_pb2  # noqa: E402
@@ -79,87 +76,21 @@ from tactful.v1 import common_pb2, journeys_pb2, personalization_pb2  # noqa: E4
 NEXT_ACTION = "/tactful.v1.Journeys/NextAction"
 RECORD_OUTCOME = "/tactful.v1.Journeys/RecordOutcome"
 JOURNEY = "onboarding"  # bound to PURPOSE
-COLUMNS = ("echo", "GetSegments", "RecordEvents", "NextAction", "RecordOutcome")
 WRITE_CONCURRENCY = 4  # RecordEvents batches in flight, as bench/ingest.py sends them
 DISTINCT_BATCHES = 20
-
-
-@dataclass(frozen=True)
-class Column:
-    """One method's budget: the unprofiled total and the profiled run's split of it."""
-
-    items_per_call: int  # events per RecordEvents call; 1 for the others
-    plain: Load  # unprofiled
-    profiled: Load
-    window: Window
-
-    def budget_us(self) -> dict[str, float] | None:
-        """µs per item by phase, summing to the unprofiled total; None without a total."""
-        split = self._split()
-        if split is None:
-            return None
-        phases, _, native, scale = split
-        budget = {name: phases.get(name, 0.0) * scale for name in PHASE_NAMES}
-        budget["native"] += native
-        return budget
-
-    def _split(self) -> tuple[dict[str, float], dict[Key, float], float, float] | None:
-        """The profile's phases and `other`'s functions (seconds in the window), the native
-        µs per item, and the factor from a phase's seconds to its µs per item."""
-        total, cost = self.total_us(), self.profiler_cost_per_call_s()
-        if total is None or cost is None:
-            return None
-        native = min(total, self._per_profiled_item(self.window.native_s))
-        phases, others = attribute(self.window.entries, cost_per_call_s=cost)
-        kept = sum(phases.values())
-        return phases, others, native, (total - native) / kept if kept else 0.0
-
-    def profiler_cost_per_call_s(self) -> float | None:
-        """What the profiler added per function call it saw: the profiled Python time
-        beyond the unprofiled total (less native), over the calls profiled."""
-        total = self.total_us()
-        if total is None or not self.profiled.calls or not self.window.calls:
-            return None
-        native = min(total, self._per_profiled_item(self.window.native_s))
-        items = self.profiled.calls * self.items_per_call
-        seen_s = sum(attribute(self.window.entries)[0].values())
-        return max(0.0, (seen_s - (total - native) * items / 1e6) / self.window.calls)
-
-    def total_us(self) -> float | None:
-        return self.per_item(self.plain.server_cpu_s, self.plain.calls)
-
-    def profiled_over_plain(self) -> float | None:
-        """How much more CPU per call the server used while profiled."""
-        total = self.total_us()
-        profiled = self._per_profiled_item(self.window.cpu_s)
-        return profiled / total if total and profiled else None
-
-    def largest_other(self, count: int = 3) -> list[tuple[str, float]]:
-        """The functions `other` holds the most of, in µs per item (scaled like the rest)."""
-        split = self._split()
-        if split is None:
-            return []
-        _, others, _, scale = split
-        ranked = sorted(others.items(), key=lambda item: -item[1])[:count]
-        return [(f"{Path(f).name}:{line}({name})", s * scale) for (f, line, name), s in ranked]
-
-    def per_item(self, seconds: float | None, calls: int) -> float | None:
-        if seconds is None or not calls:
-            return None
-        return seconds / calls / self.items_per_call * 1e6
-
-    def _per_profiled_item(self, seconds: float) -> float:
-        return self.per_item(seconds, self.profiled.calls) or 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    if "postgresql" in engines and not _postgresql_here():
+        progress("postgresql: skipped, no PostgreSQL server binaries on this machine")
+        engines.remove("postgresql")
     runs = {engine: _measure_engine(engine, args) for engine in engines}
     if args.json:
-        print(json.dumps(_report(args, runs)))
+        print(json.dumps(report(args, runs)))
     else:
-        _print(args, runs)
+        print_budget(args, runs)
     return 0
 
 
@@ -168,11 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="phases:\n" + "\n".join(f"  {name:13} {what}" for name, what in PHASES),
     )  # fmt: skip
-    parser.add_argument("--seconds", type=float, default=3.0, help="per method and run (3)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="before each, not counted (1)")
-    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight (16)")
-    parser.add_argument("--batch", type=int, default=100, help="events per RecordEvents (100)")
-    parser.add_argument("--subjects", type=int, default=500, help="preloaded subjects (500)")
+    parser.add_argument("--seconds", type=_positive, default=3.0, help="per method and run (3)")
+    parser.add_argument(
+        "--warmup", type=_positive, default=1.0, help="before each, not counted (1)"
+    )
+    parser.add_argument("--concurrency", type=_count, default=16, help="calls in flight (16)")
+    parser.add_argument("--batch", type=_count, default=100, help="events per RecordEvents (100)")
+    parser.add_argument("--subjects", type=_count, default=500, help="preloaded subjects (500)")
     parser.add_argument(
         "--engine", choices=("sqlite", "postgresql", "both"), default="sqlite",
         help="the storage engine (default sqlite)",
@@ -184,13 +117,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
 # --- measuring -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Requests:
-    by_column: dict[str, list[bytes]]
-    emails: list[str]
 
 
 def _measure_engine(engine: str, args: argparse.Namespace) -> dict[str, Column]:
@@ -333,6 +281,12 @@ async def _decide(server: Served, token: str, emails: Sequence[str]) -> list[str
         return ids
 
 
+def _postgresql_here() -> bool:
+    from tests.postgres_cluster import binaries
+
+    return binaries() is not None
+
+
 def _postgresql(stack: ExitStack) -> Callable[[], tuple[str, str]]:
     """A throwaway cluster; each call, a fresh pair of databases in it, migrated."""
     from tactful.app import stores
@@ -436,101 +390,6 @@ async def _serve(
         asyncio.get_running_loop().add_reader(parent.fileno(), answer)
         await told.wait()
         await stop()
-
-
-# --- reporting -----------------------------------------------------------------------------
-
-
-def _report(args: argparse.Namespace, runs: dict[str, dict[str, Column]]) -> dict[str, object]:
-    return {
-        "benchmark": "cpu_budget",
-        "seconds": args.seconds,
-        "concurrency": args.concurrency,
-        "batch": args.batch,
-        "observability": not args.quiet,
-        "phases": list(PHASE_NAMES),
-        "engines": {
-            engine: {name: _column_figures(column) for name, column in columns.items()}
-            for engine, columns in runs.items()
-        },
-        "machine": machine(),
-    }
-
-
-def _column_figures(column: Column) -> dict[str, object]:
-    budget = column.budget_us()
-    overhead = column.profiled_over_plain()
-    return {
-        "per": "event" if column.items_per_call > 1 else "call",
-        "items_per_call": column.items_per_call,
-        "total_us": _round(column.total_us()),
-        "phases_us": None if budget is None else {k: round(v, 1) for k, v in budget.items()},
-        "profiled_over_unprofiled": _round(overhead),
-        "profiler_cost_per_call_us": _round(_us_of(column.profiler_cost_per_call_s())),
-        "calls": column.plain.calls,
-        "profiled_calls": column.profiled.calls,
-        "errors": column.plain.errors + column.profiled.errors,
-        "first_error": column.plain.first_error or column.profiled.first_error,
-        "other_largest_us": [[name, round(us, 1)] for name, us in column.largest_other()],
-    }
-
-
-def _print(args: argparse.Namespace, runs: dict[str, dict[str, Column]]) -> None:
-    print(f"CPU budget per call: µs of server CPU (share of the total); RecordEvents per event "
-          f"in batches of {args.batch}; {args.seconds:g} s per method, concurrency "
-          f"{args.concurrency}; metrics and JSON log {'off' if args.quiet else 'on'}")  # fmt: skip
-    print(f"machine: {describe_machine()}")
-    for engine, columns in runs.items():
-        print(f"\n{engine}")
-        for label, cells in _rows([columns[c] for c in COLUMNS]):
-            print(f"{label:22}" + "".join(f"{cell:>17}" for cell in cells))
-        for name in COLUMNS:
-            _print_notes(name, columns[name])
-
-
-def _rows(columns: Sequence[Column]) -> Iterator[tuple[str, list[str]]]:
-    yield "phase", ["echo", "GetSegments", "RecordEvents/ev", "NextAction", "RecordOutcome"]
-    budgets = [c.budget_us() for c in columns]
-    totals = [c.total_us() for c in columns]
-    for phase in PHASE_NAMES:
-        yield (
-            phase,
-            [_cell(b[phase] if b else None, t) for b, t in zip(budgets, totals, strict=True)],
-        )
-    yield "total (unprofiled)", [_us(t) for t in totals]
-    echo = totals[0]
-    yield "× the echo", [f"{t / echo:.2f}" if t and echo else "-" for t in totals]
-    overheads = [c.profiled_over_plain() for c in columns]
-    yield "profiled / unprofiled", [f"{o:.1f} ×" if o else "-" for o in overheads]
-    yield "calls (unprof./prof.)", [f"{c.plain.calls}/{c.profiled.calls}" for c in columns]
-
-
-def _print_notes(name: str, column: Column) -> None:
-    errors = column.plain.errors + column.profiled.errors
-    if errors:
-        first = column.plain.first_error or column.profiled.first_error
-        print(f"  {name}: {errors} errors; the first: {first}")
-    largest = ", ".join(f"{f} {us:.0f}" for f, us in column.largest_other() if us >= 1)
-    if largest and name != "echo":
-        print(f"  {name}, the largest in other (µs): {largest}")
-
-
-def _cell(us: float | None, total: float | None) -> str:
-    if us is None or not total:
-        return "-"
-    return f"{us:,.0f} ({us / total:.0%})"
-
-
-def _us(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
-def _us_of(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1e6
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,15 @@ import fnmatch
 import json
 import subprocess
 import sys
+from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench._phases import PHASE_NAMES, PHASE_RULES, Entry, Key, attribute, phase_of
+from bench._budget import COLUMNS, Column, print_budget
+from bench._harness import Load
+from bench._phases import PHASE_NAMES, PHASE_RULES, Entry, Key, Window, attribute, phase_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -105,3 +109,30 @@ def test_the_profilers_cost_is_taken_off_each_function_by_its_calls() -> None:
     assert phases == pytest.approx({"pseudonymize": 0.95, "observe": 0.5})
     phases, _ = attribute(entries, cost_per_call_s=0.005)
     assert phases == pytest.approx({"pseudonymize": 0.5})  # metrics never below zero
+
+
+def _column(items_per_call: int) -> Column:
+    """10 calls of 1,000 µs each unprofiled; profiled, 20 ms seen in _crypto.py over 20 calls
+    and 5 ms of a thread no profile saw."""
+    plain = Load(10, 0, 1.0, (), server_cpu_s=0.010)
+    window = Window((Entry(CRYPTO, 0.020, 20),), {1: 0.020, 2: 0.005}, {1: 0.020})
+    return Column(items_per_call, plain, replace(plain, server_cpu_s=0.025), window)
+
+
+def test_the_table_has_a_row_per_phase_and_its_column_sums_to_the_unprofiled_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    columns = {name: _column(10 if name == "RecordEvents" else 1) for name in COLUMNS}
+    budget = columns["GetSegments"].budget_us()
+    # native: 5 ms / 10 calls; the rest, 500 µs, is the crypto recipe's once the
+    # profiler's cost (20 ms seen - 5 ms unprofiled, over 20 calls) is taken off
+    assert budget == pytest.approx({**dict.fromkeys(PHASE_NAMES, 0.0),
+                                    "pseudonymize": 500.0, "native": 500.0})  # fmt: skip
+    args = Namespace(batch=10, seconds=1.0, concurrency=4, quiet=False)
+    print_budget(args, {"sqlite": columns})
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line[:22].strip(): line[22:].split() for line in lines[4:]}
+    assert list(rows)[: len(PHASE_NAMES) + 1] == ["phase", *PHASE_NAMES]
+    assert rows["pseudonymize"] == ["500", "(50%)"] * 2 + ["50", "(50%)"] + ["500", "(50%)"] * 2
+    assert rows["total (unprofiled)"] == ["1,000", "1,000", "100", "1,000", "1,000"]
+    assert rows["profiled / unprofiled"] == ["2.5", "×"] * 5
