@@ -16,6 +16,7 @@ import pytest
 from bench._budget import COLUMNS, Column, print_budget
 from bench._harness import Load
 from bench._phases import PHASE_NAMES, PHASE_RULES, Entry, Key, Window, attribute, phase_of
+from tests import postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -29,15 +30,20 @@ DIGEST: Key = ("~", 0, "<built-in method _hashlib.hmac_digest>")
 ENCODE: Key = ("/usr/lib/python3.11/json/encoder.py", 60, "encode")
 
 
-def test_a_short_run_prints_every_phase_of_every_call_as_json() -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_short_run_prints_every_phase_of_every_call_as_json(engine: str) -> None:
+    if engine == "postgresql" and postgres_cluster.binaries() is None:
+        postgres_cluster.missing("no initdb, pg_ctl and postgres on this machine")
     done = subprocess.run(
         [sys.executable, "bench/cpu_budget.py", "--seconds", "0.6", "--warmup", "0.2",
-         "--subjects", "12", "--batch", "5", "--concurrency", "4", "--json"],
+         "--subjects", "12", "--batch", "5", "--concurrency", "4", "--engine", engine, "--json"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     report = json.loads(done.stdout)
     assert report["phases"] == list(PHASE_NAMES)
-    columns = report["engines"]["sqlite"]
+    assert list(report["engines"]) == [engine]
+    columns = report["engines"][engine]
     assert list(columns) == ["echo", "GetSegments", "RecordEvents", "NextAction", "RecordOutcome"]
     for name, column in columns.items():
         assert column["errors"] == 0, (name, column["first_error"])
