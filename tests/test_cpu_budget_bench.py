@@ -142,3 +142,16 @@ def test_the_table_has_a_row_per_phase_and_its_column_sums_to_the_unprofiled_tot
     assert rows["pseudonymize"] == ["500", "(50%)"] * 2 + ["50", "(50%)"] + ["500", "(50%)"] * 2
     assert rows["total (unprofiled)"] == ["1,000", "1,000", "100", "1,000", "1,000"]
     assert rows["profiled / unprofiled"] == ["2.5", "×"] * 5
+
+
+def test_where_cprofile_allows_one_profiler_per_process_it_says_so_and_measures_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import cpu_budget
+
+    monkeypatch.setattr(sys, "version_info", (3, 12, 1, "final", 0))
+    small = ["--seconds", "0.2", "--warmup", "0", "--subjects", "3", "--batch", "2"]
+    assert cpu_budget.main(small) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "needs Python 3.11" in err
