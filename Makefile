@@ -30,6 +30,7 @@ test: $(STAMP)
 ## bench: benchmarks (print figures and ratios; never fail on a slow machine)
 bench: $(STAMP)
 	$(BIN)/python bench/segments.py
+	$(BIN)/python bench/cpu_budget.py --engine both
 	$(BIN)/python bench/journeys.py --engine both
 	$(BIN)/python bench/scorecard.py
 	$(BIN)/python bench/ingest.py --readers 8
