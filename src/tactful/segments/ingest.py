@@ -237,28 +237,32 @@ class EventRecorder(Generic[Batch]):
         violations: list[Violation] = []
         kept: list[Mapping[str, AttributeScalar]] = []
         dropped = 0
+        events_of = self._contract.events
+        type_problems: dict[str, str | None] = {}  # a batch holds a few types: each once
         for index, event in enumerate(events):
             where = f"events[{index}]"
             # Each person was checked once for the batch (SubjectKeys), not once per event.
             problem = keyed[(event.subject.namespace, event.subject.identifier)]
             if isinstance(problem, Violation):
                 violations.append(Violation(f"{where}.subject{problem.field}", problem.description))
-            # Refused even where the purpose would drop the attribute: the value is no
-            # value of its type at all, and the client must hear of it.
-            violations.extend(
-                Violation(f"{where}.{v.field}", v.description) for v in event.malformed
-            )
-            if not any(v.field == "occurred_at" for v in event.malformed):
+            malformed = event.malformed
+            if malformed:
+                # Refused even where the purpose would drop the attribute: the value is no
+                # value of its type at all, and the client must hear of it.
+                violations.extend(Violation(f"{where}.{v.field}", v.description) for v in malformed)
+            if not malformed or not any(v.field == "occurred_at" for v in malformed):
                 violations.extend(_time_violations(where, event.occurred_at_us, now_us))
-            type_problem = self._type_problem(purpose, event.type)
+            if event.type in type_problems:
+                type_problem = type_problems[event.type]
+            else:
+                type_problem = type_problems[event.type] = self._type_problem(purpose, event.type)
             if type_problem:
                 violations.append(Violation(f"{where}.type", type_problem))
                 kept.append({})
                 continue
-            checked = check_attributes(
-                where, self._contract.events[event.type], purpose, event.attributes
-            )
-            violations.extend(checked.violations)
+            checked = check_attributes(where, events_of[event.type], purpose, event.attributes)
+            if checked.violations:
+                violations.extend(checked.violations)
             kept.append(checked.kept)
             dropped += checked.dropped
         if violations:
@@ -319,7 +323,7 @@ def _check_size(events: Sequence[EventInput]) -> None:
         )
 
 
-def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]:
+def _time_violations(where: str, at: int | None, now_us: int) -> Sequence[Violation]:
     if at is None:
         return [Violation(f"{where}.occurred_at", "is required")]
     if at > now_us + MAX_CLOCK_SKEW_US:
@@ -333,4 +337,4 @@ def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]
         ]
     if at < EARLIEST_US:
         return [Violation(f"{where}.occurred_at", "is before 2000-01-01")]
-    return []
+    return ()
