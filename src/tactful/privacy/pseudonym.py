@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 
 from tactful.privacy import _crypto, _precis
 from tactful.privacy.errors import InvalidRequest, Violation
-from tactful.privacy.keyring import Keys
+from tactful.privacy.keyring import Keys, KeySet
 
 ALGORITHM = "hmac-sha256"
 MAX_IDENTIFIER_BYTES = 256
@@ -153,6 +153,11 @@ def subject_violations(namespace: str, identifier: str, *, field: str) -> list[V
     return [] if violation is None else [violation]
 
 
+def checked_subject(namespace: str, identifier: str, *, field: str) -> tuple[str, Violation | None]:
+    """The normalized identifier and None, or "" and what is wrong with the reference."""
+    return _checked(namespace, identifier, field)
+
+
 def _checked(namespace: str, identifier: str, field: str) -> tuple[str, Violation | None]:
     """The normalized identifier, or what is wrong with it (normalized once: both
     `normalize` and `subject_violations` are on every call's path)."""
@@ -202,13 +207,17 @@ class Pseudonymizer:
         """The pseudonym under every live key version, primary first (for lookups)."""
         return self.candidates_of([(namespace, normalized)])[(namespace, normalized)]
 
+    def keys(self) -> KeySet:
+        """The pseudonym key versions as they are now."""
+        return self._keys.snapshot()
+
     def candidates_of(
-        self, subjects: Iterable[tuple[str, str]]
+        self, subjects: Iterable[tuple[str, str]], *, keys: KeySet | None = None
     ) -> dict[tuple[str, str], tuple[str, ...]]:
         """`candidates` of many (namespace, normalized identifier) pairs, all under one
         snapshot of the keys (a batch is pseudonymized consistently, and the keyring
-        file is looked at once)."""
-        keys = self._keys.snapshot()
+        file is looked at once): `keys`, or the current one."""
+        keys = self._keys.snapshot() if keys is None else keys
         live = [(v, keys.key(v)) for v in keys.live_versions()]
         return {
             (namespace, normalized): tuple(

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from tactful.privacy import _crypto
 from tactful.privacy.errors import KeyringError
-from tactful.privacy.keyring import Keys, adopt_pseudonym_key
+from tactful.privacy.keyring import Keys, KeySet, adopt_pseudonym_key
 
 ALGORITHM = "hmac-sha256"
 _LEGACY = re.compile(rf"{ALGORITHM}:v([1-9][0-9]*):([0-9a-f]{{64}})")
@@ -45,12 +45,17 @@ class Tombstones:
         version, key = self._keys.snapshot().primary_key()
         return _tombstone(key, version, namespace, normalized)
 
+    def keys(self) -> KeySet:
+        """The suppression key versions as they are now."""
+        return self._keys.snapshot()
+
     def candidates_of(
-        self, subjects: Iterable[tuple[str, str]]
+        self, subjects: Iterable[tuple[str, str]], *, keys: KeySet | None = None
     ) -> dict[tuple[str, str], tuple[str, ...]]:
         """Each (namespace, normalized identifier)'s tombstone under every suppression
-        key version, all under one snapshot of the keys (for checks)."""
-        keys = self._keys.snapshot()
+        key version, all under one snapshot of the keys (for checks): `keys`, or the
+        current one."""
+        keys = self._keys.snapshot() if keys is None else keys
         live = [(v, keys.key(v)) for v in keys.live_versions()]
         return {
             (namespace, normalized): tuple(

@@ -51,11 +51,20 @@ def check_attributes(
     return checked
 
 
+_EXPECTED: dict[AttributeType, tuple[type, ...]] = {
+    AttributeType.INT: (int,),
+    AttributeType.FLOAT: (float, int),
+    AttributeType.BOOL: (bool,),
+    AttributeType.TIMESTAMP: (datetime,),
+}
+_TEXTUAL = (AttributeType.STRING, AttributeType.ENUM, AttributeType.TEXT)
+
+
 def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
     """What is wrong with `value` for `spec`, or None."""
     kind = spec.type
     # Never echo a text value: a person's words must not reach an error reply or a log.
-    if kind in (AttributeType.STRING, AttributeType.ENUM, AttributeType.TEXT):
+    if kind in _TEXTUAL:
         if not isinstance(value, str):
             return f"must be a {kind} (string_value), got {_kind_of(value)}"
         if spec.max_length is not None and len(value) > spec.max_length:
@@ -65,14 +74,8 @@ def value_problem(spec: AttributeSpec, value: AttributeScalar) -> str | None:
             # must not have them copied into an error reply or a log.
             return f"is not one of {', '.join(sorted(spec.values))}"
         return None
-    expected: dict[AttributeType, tuple[type, ...]] = {
-        AttributeType.INT: (int,),
-        AttributeType.FLOAT: (float, int),
-        AttributeType.BOOL: (bool,),
-        AttributeType.TIMESTAMP: (datetime,),
-    }
     bool_where_number = isinstance(value, bool) and kind is not AttributeType.BOOL
-    if bool_where_number or not isinstance(value, expected[kind]):
+    if bool_where_number or not isinstance(value, _EXPECTED[kind]):
         return f"must be {kind}, got {_kind_of(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number, got {value}"

@@ -21,11 +21,12 @@ from tactful.privacy.contract import AttributeSpec, AttributeType, Contract, Leg
 from tactful.privacy.decisions import Action, Actor, Decision, decide, enforce
 from tactful.privacy.errors import InvalidRequest, Violation
 from tactful.privacy.pending_records import PendingRecord
-from tactful.privacy.pseudonym import NORMALIZERS, Pseudonymizer, spellings, subject_violations
+from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.suppression import Tombstones
 from tactful.privacy.vault import Identity, IdentityVault
 from tactful.segments.attributes import check_attributes
 from tactful.segments.store import AttributeScalar, Batch, BehaviorStore, BehaviorWrite, StoredEvent
+from tactful.segments.subject_keys import KeyedSubject, SubjectKeys
 from tactful.segments.text_labels import TextClassifier, TextNotClassified, kept_labels
 from tactful.timestamps import SECOND_US, duration_us, to_us
 
@@ -97,6 +98,7 @@ class EventRecorder(Generic[Batch]):
         self._store = store
         self._tombstones = tombstones
         self._classifier = classifier
+        self._subject_keys = SubjectKeys(pseudonymizer, tombstones)
         # Per event type, its text attributes: an event of any other type costs nothing.
         self._texts: dict[str, dict[str, AttributeSpec]] = {
             name: texts
@@ -123,34 +125,26 @@ class EventRecorder(Generic[Batch]):
         store, so another thread may do it while the writer stores an earlier batch."""
         decision = enforce(decide(self._contract, actor, Action.COLLECT, purpose))
         declared = self._contract.purposes[purpose]
-        kept, dropped = self._check(declared, events, to_us(now))
         # Each person's pseudonym under every live key version (primary first): consent
         # recorded before a rotation still applies until the rekey moves it. And their
         # tombstone under every suppression key version, which no rotation moves.
-        subjects = {(e.subject.namespace, e.subject.identifier) for e in events}
-        normalized = {key: NORMALIZERS[key[0]](key[1]) for key in subjects}
-        people = {(key[0], n) for key, n in normalized.items()}
-        candidates_of = self._pseudonymizer.candidates_of(people)
-        # A tombstone made under the old normalization is checked as it was made.
-        spelled = {key: spellings(*key, current=normalized[key]) for key in subjects}
-        tombstones_of = self._tombstones.candidates_of(
-            {(key[0], form) for key, forms in spelled.items() for form in forms}
-        )
+        _check_size(events)  # before any work on a batch too large
+        keyed = self._subject_keys.key((e.subject.namespace, e.subject.identifier) for e in events)
+        kept, dropped = self._check(declared, events, keyed, to_us(now))
         identities: dict[str, Identity] = {}
         pseudonym_of: dict[tuple[str, str], str] = {}
         versions: dict[str, tuple[str, ...]] = {}
         tombstones: dict[str, tuple[str, ...]] = {}
-        for key, n in normalized.items():
-            candidates = candidates_of[(key[0], n)]
-            identities[candidates[0]] = Identity(candidates[0], key[0], n)
-            pseudonym_of[key] = candidates[0]
-            versions[candidates[0]] = candidates
-            tombstones[candidates[0]] = tuple(
-                {
-                    *tombstones.get(candidates[0], ()),
-                    *(t for form in spelled[key] for t in tombstones_of[(key[0], form)]),
-                }
-            )
+        for reference, subject in keyed.items():
+            assert isinstance(subject, KeyedSubject)  # checked above
+            primary = subject.pseudonyms[0]
+            pseudonym_of[reference] = primary
+            if primary in identities:  # two spellings of one person in the batch
+                tombstones[primary] = tuple({*tombstones[primary], *subject.tombstones})
+                continue
+            identities[primary] = Identity(primary, subject.namespace, subject.normalized)
+            versions[primary] = subject.pseudonyms
+            tombstones[primary] = subject.tombstones
         stored = []
         for event, attributes in zip(events, kept, strict=True):
             assert event.occurred_at_us is not None  # checked above
@@ -232,50 +226,43 @@ class EventRecorder(Generic[Batch]):
         )
 
     def _check(
-        self, purpose: Purpose, events: Sequence[EventInput], now_us: int
+        self,
+        purpose: Purpose,
+        events: Sequence[EventInput],
+        keyed: Mapping[tuple[str, str], KeyedSubject | Violation],
+        now_us: int,
     ) -> tuple[list[Mapping[str, AttributeScalar]], int]:
         """Every event's kept attributes and the number dropped; InvalidRequest if any
         rule is broken."""
-        if not events:
-            raise InvalidRequest([Violation("events", "the batch is empty")])
-        if len(events) > MAX_BATCH_EVENTS:
-            raise InvalidRequest(
-                [
-                    Violation(
-                        "events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}"
-                    )
-                ]
-            )
         violations: list[Violation] = []
         kept: list[Mapping[str, AttributeScalar]] = []
         dropped = 0
-        # A batch is mostly about a few people: each is checked once, not once per event.
-        subject_problems: dict[tuple[str, str], list[Violation]] = {}
+        events_of = self._contract.events
+        type_problems: dict[str, str | None] = {}  # a batch holds a few types: each once
         for index, event in enumerate(events):
             where = f"events[{index}]"
-            subject = (event.subject.namespace, event.subject.identifier)
-            problems = subject_problems.get(subject)
-            if problems is None:
-                problems = subject_problems[subject] = subject_violations(*subject, field="")
-            violations.extend(
-                Violation(f"{where}.subject{v.field}", v.description) for v in problems
-            )
-            # Refused even where the purpose would drop the attribute: the value is no
-            # value of its type at all, and the client must hear of it.
-            violations.extend(
-                Violation(f"{where}.{v.field}", v.description) for v in event.malformed
-            )
-            if not any(v.field == "occurred_at" for v in event.malformed):
+            # Each person was checked once for the batch (SubjectKeys), not once per event.
+            problem = keyed[(event.subject.namespace, event.subject.identifier)]
+            if isinstance(problem, Violation):
+                violations.append(Violation(f"{where}.subject{problem.field}", problem.description))
+            malformed = event.malformed
+            if malformed:
+                # Refused even where the purpose would drop the attribute: the value is no
+                # value of its type at all, and the client must hear of it.
+                violations.extend(Violation(f"{where}.{v.field}", v.description) for v in malformed)
+            if not malformed or not any(v.field == "occurred_at" for v in malformed):
                 violations.extend(_time_violations(where, event.occurred_at_us, now_us))
-            problem = self._type_problem(purpose, event.type)
-            if problem:
-                violations.append(Violation(f"{where}.type", problem))
+            if event.type in type_problems:
+                type_problem = type_problems[event.type]
+            else:
+                type_problem = type_problems[event.type] = self._type_problem(purpose, event.type)
+            if type_problem:
+                violations.append(Violation(f"{where}.type", type_problem))
                 kept.append({})
                 continue
-            checked = check_attributes(
-                where, self._contract.events[event.type], purpose, event.attributes
-            )
-            violations.extend(checked.violations)
+            checked = check_attributes(where, events_of[event.type], purpose, event.attributes)
+            if checked.violations:
+                violations.extend(checked.violations)
             kept.append(checked.kept)
             dropped += checked.dropped
         if violations:
@@ -327,7 +314,16 @@ def _people(versions: dict[str, tuple[str, ...]], found: set[str]) -> set[str]:
     return {primary for primary, candidates in versions.items() if found.intersection(candidates)}
 
 
-def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]:
+def _check_size(events: Sequence[EventInput]) -> None:
+    if not events:
+        raise InvalidRequest([Violation("events", "the batch is empty")])
+    if len(events) > MAX_BATCH_EVENTS:
+        raise InvalidRequest(
+            [Violation("events", f"{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}")]
+        )
+
+
+def _time_violations(where: str, at: int | None, now_us: int) -> Sequence[Violation]:
     if at is None:
         return [Violation(f"{where}.occurred_at", "is required")]
     if at > now_us + MAX_CLOCK_SKEW_US:
@@ -341,4 +337,4 @@ def _time_violations(where: str, at: int | None, now_us: int) -> list[Violation]
         ]
     if at < EARLIEST_US:
         return [Violation(f"{where}.occurred_at", "is before 2000-01-01")]
-    return []
+    return ()
