@@ -3,6 +3,7 @@ remembered never decides consent or erasure, which the next batch still reads.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,12 +21,15 @@ from tests.lifecycle.test_subject_requests import erase, event
 ADA = ("email", " Ada@Example.com")
 
 
-def subject_keys(keyring: Path, *, capacity: int = 100) -> SubjectKeys:
+def subject_keys(
+    keyring: Path, *, capacity: int = 100, clock: Callable[[], float] = lambda: 0.0
+) -> SubjectKeys:
     watcher = KeyringWatcher(keyring)
     return SubjectKeys(
         Pseudonymizer(watcher.keys("pseudonym")),
         Tombstones(watcher.keys(SUPPRESSION)),
         capacity=capacity,
+        clock=clock,
     )
 
 
@@ -99,6 +103,21 @@ def test_a_full_memory_is_forgotten_whole(keyring: Path, hmacs: list[str]) -> No
     keys.key([("email", "c@example.com"), ("email", "a@example.com")])
     assert sorted(hmacs[:2]) == ["a@example.com", "b@example.com"]
     assert hmacs[2:] == ["c@example.com", "a@example.com"]
+
+
+def test_the_memory_is_forgotten_whole_a_minute_after_it_started(
+    keyring: Path, hmacs: list[str]
+) -> None:
+    """Identifiers live in the process no longer than a minute, erased people's too."""
+    now = [0.0]
+    keys = subject_keys(keyring, clock=lambda: now[0])
+    keys.key([ADA])
+    now[0] = 59.0
+    keys.key([ADA, ("email", "b@example.com")])  # still remembered: Ada not keyed again
+    assert hmacs == ["ada@example.com", "b@example.com"]
+    now[0] = 60.0
+    keys.key([ADA])  # the memory started at 0 is gone, and with it Ada
+    assert hmacs == ["ada@example.com", "b@example.com", "ada@example.com"]
 
 
 def test_erasure_and_withdrawal_apply_to_the_very_next_batch_of_a_remembered_person(

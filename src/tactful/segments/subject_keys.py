@@ -12,12 +12,18 @@ ever used again.
 Nothing here decides anything: whether a person consents, or is erased and
 suppressed, is still read from the store in the write's own transaction, so a
 withdrawal or an erasure applies to the very next batch whatever is remembered.
-The memory holds at most `capacity` references and is forgotten whole when full.
+The memory holds at most `capacity` references and is forgotten whole when full,
+and whole again every `max_age_s` seconds (60 by default): the identifiers it holds
+(the references as sent, and their normalized forms, which a new person's vault entry
+needs) live in the process's memory no longer than a batch's own data does in a busy
+queue, and an erased person's identifier is gone from every server's memory within a
+minute, whichever server the erasure went through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tactful.privacy.errors import Violation
@@ -27,6 +33,7 @@ from tactful.privacy.suppression import Tombstones
 
 Reference = tuple[str, str]  # (namespace, identifier) as sent
 DEFAULT_CAPACITY = 65_536
+DEFAULT_MAX_AGE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class _Memory:
     suppression_keys: KeySet
     rules: tuple[object, ...]  # the normalizers it was made with
     subjects: dict[Reference, KeyedSubject]
+    born_s: float  # when it was started, by the monotonic clock
 
 
 class SubjectKeys:
@@ -54,10 +62,14 @@ class SubjectKeys:
         tombstones: Tombstones,
         *,
         capacity: int = DEFAULT_CAPACITY,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pseudonymizer = pseudonymizer
         self._tombstones = tombstones
         self._capacity = capacity
+        self._max_age_s = max_age_s
+        self._clock = clock
         self._memory: _Memory | None = None
 
     def key(self, references: Iterable[Reference]) -> dict[Reference, KeyedSubject | Violation]:
@@ -93,15 +105,18 @@ class SubjectKeys:
         # The rules are code and change only with a release; a test may swap them.
         rules = tuple(NORMALIZERS.values())
         memory = self._memory
+        now_s = self._clock()
         if (
             memory is None
             or memory.pseudonym_keys is not pseudonym_keys
             or memory.suppression_keys is not suppression_keys
             or memory.rules != rules
+            or now_s - memory.born_s >= self._max_age_s
         ):
             # Replaced, never emptied in place: a batch still keying under the old keys
             # writes into the old memory, which nothing reads again.
-            memory = self._memory = _Memory(pseudonym_keys, suppression_keys, rules, {})
+            memory = _Memory(pseudonym_keys, suppression_keys, rules, {}, now_s)
+            self._memory = memory
         return memory
 
     def _keyed(self, memory: _Memory, new: dict[Reference, str]) -> dict[Reference, KeyedSubject]:
