@@ -62,6 +62,21 @@ def test_workers_from_the_config_file_are_refused_on_sqlite_too(
     assert "--workers 3 needs a storage engine" in capsys.readouterr().err
 
 
+def test_with_json_logs_the_refusal_is_a_json_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    config = tmp_path / "tactful.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\nworkers = 3\n[log]\nformat = "json"\n')
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", "--config", str(config)])
+    assert exit.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    said = json.loads(line)
+    assert said["level"] == "error" and "--workers 3 needs a storage engine" in said["event"]
+
+
 @pytest.mark.parametrize("given", ["0", "257", "two", "-1"])
 def test_a_worker_count_out_of_range_is_a_usage_error(
     given: str, capsys: pytest.CaptureFixture[str]

@@ -81,7 +81,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, listen=args.listen)
     if args.workers:
         settings = replace(settings, workers=args.workers)
-    workers.refuse_unshared(settings)
     if settings.log_format != "json":
         return _serve_saying(settings, _say_text)
     # `[log] format = "json"`: every line the process writes is a JSON line, what it
@@ -117,6 +116,7 @@ def _say_json(
 
 
 def _serve_saying(settings: Settings, say: Say) -> int:
+    workers.refuse_unshared(settings)  # SQLite: one writer per file
     with serving_lock(settings.data_dir):
         _check_listen(settings.listen)
         cli_db.check_schemas(settings)  # PostgreSQL: refuse tables older or newer than known
