@@ -106,13 +106,15 @@ Say = Callable[[str], None]
 
 
 def _say_text(line: str) -> None:
-    print(f"tactful: {line}", flush=True)
+    # The line and its newline in one write: workers share the supervisor's stdout.
+    print(f"tactful: {line}\n", end="", flush=True)
 
 
 def _say_json(
     line: str, *, level: str = "info", error: str = "", file: TextIO | None = None
 ) -> None:
-    print(logs.event_line(line, now=time.time(), level=level, error=error), file=file, flush=True)
+    said = logs.event_line(line, now=time.time(), level=level, error=error)
+    print(f"{said}\n", end="", file=file, flush=True)  # one write, as in _say_text
 
 
 def _serve_saying(settings: Settings, say: Say) -> int:

@@ -116,7 +116,7 @@ class Supervisor:
         if self.settings.log_format == "json":
             level = "error" if error else "info"
             line = logs.event_line(line.removeprefix("tactful: "), now=time.time(), level=level)
-        print(line, file=file, flush=True)
+        print(f"{line}\n", end="", file=file, flush=True)  # one write: workers share it
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT (0), or until the workers cannot serve (1)."""
