@@ -1,0 +1,79 @@
+"""bench/soak.py runs on both engines (a few seconds each, so it cannot rot): every call
+answers, and each window carries the server's CPU and RSS, on PostgreSQL the database's
+CPU too, and the stores' sizes, which grow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests import postgres_cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {
+    "sqlite": ["behavior.db", "behavior.db-wal", "access_log.db", "access_log.db-wal"],
+    "postgresql": ["behavior database", "vault database", "pg_wal"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_short_soak_reports_every_window_with_the_stores_sizes(engine: str) -> None:
+    if engine == "postgresql" and postgres_cluster.binaries() is None:
+        postgres_cluster.missing("no initdb, pg_ctl and postgres on this machine")
+    done = subprocess.run(
+        [sys.executable, "bench/soak.py", "--minutes", "0.1", "--window", "2", "--subjects", "20",
+         "--concurrency", "4", "--batch", "5", "--engine", engine, "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    (line,) = done.stdout.splitlines()
+    report = json.loads(line)
+    assert report["engine"] == engine
+    assert report["errors"] == 0, report["first_error"]
+    windows = report["per_window"]
+    assert len(windows) >= 2 and report["ratio_last_first_window"] > 0
+    for window in windows:
+        assert window["ops_per_s"] > 0 and window["server_cpu"] > 0, window
+        assert window["rss_mb"] > 0
+        assert list(window["sizes_mb"]) == SIZES[engine]
+        if engine == "postgresql":
+            assert window["database_cpu"] > 0, window
+        else:
+            assert window["database_cpu"] is None
+    # The stores grow (on SQLite, in the WALs at first; on PostgreSQL, in the databases).
+    first, last = (sum(w["sizes_mb"].values()) for w in (windows[0], windows[-1]))
+    assert last > first > 0
+
+
+def test_both_engines_run_one_after_the_other_sqlite_first_a_report_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import soak
+    from bench._soak_report import Soak
+
+    @contextmanager
+    def store(engine: str, data: Path) -> Iterator[soak.Store]:
+        events.append(f"open {engine}")
+        yield soak.Store(engine, None, (), dict, lambda: None)
+        events.append(f"close {engine}")
+
+    def run(store: soak.Store, home: Path, args: Namespace) -> Soak:
+        events.append(f"run {store.engine}")
+        return Soak(store.engine, (), [], 1.0)
+
+    events: list[str] = []
+    monkeypatch.setattr(soak, "_postgresql_here", lambda: True)
+    monkeypatch.setattr(soak, "_store", store)
+    monkeypatch.setattr(soak, "_run", run)
+    assert soak.main(["--engine", "both", "--json"]) == 0
+    assert events == [f"{step} {engine}" for engine in ("sqlite", "postgresql")
+                      for step in ("open", "run", "close")]  # fmt: skip
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["engine"] for r in reports] == ["sqlite", "postgresql"]
