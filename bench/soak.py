@@ -42,6 +42,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -167,7 +168,6 @@ def _store(engine: str, data: Path) -> Iterator[Store]:
         return
     import psycopg
 
-    from bench.servers import postgres_cpu_seconds
     from tactful.app import stores
     from tactful.app.settings import Settings
     from tests.postgres_cluster import fresh_database, throwaway_cluster
@@ -187,7 +187,33 @@ def _store(engine: str, data: Path) -> Iterator[Store]:
                 assert row is not None
                 return dict(zip(POSTGRES_SIZES, (int(n) for n in row), strict=True))
 
-            yield Store(engine, urls, POSTGRES_SIZES, sizes, postgres_cpu_seconds)
+            assert cluster.data is not None
+            postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+            yield Store(
+                engine, urls, POSTGRES_SIZES, sizes, lambda: cluster_cpu_seconds(postmaster)
+            )
+
+
+def cluster_cpu_seconds(postmaster: int) -> float | None:
+    """CPU used so far by one PostgreSQL cluster: its postmaster, its live children
+    (backends, background workers) and, through the postmaster's children's time, those
+    that have exited. Not every process of the `postgres` user: on a shared machine,
+    other clusters run as that user too."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid, parent = int(entry.name), int(fields[1])
+        if pid == postmaster:  # its own time, and that of the children it has reaped
+            total += sum(int(f) for f in fields[11:15]) / tick
+        elif parent == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total or None
 
 
 def _file_sizes(data: Path) -> dict[str, int]:

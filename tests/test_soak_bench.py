@@ -5,6 +5,7 @@ CPU too, and the stores' sizes, which grow."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from argparse import Namespace
@@ -77,3 +78,37 @@ def test_both_engines_run_one_after_the_other_sqlite_first_a_report_each(
                       for step in ("open", "run", "close")]  # fmt: skip
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["engine"] for r in reports] == ["sqlite", "postgresql"]
+
+
+BURN = """
+import sys, time
+began = time.process_time()
+while time.process_time() - began < 0.4:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+
+
+def _own_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_clusters_cpu_is_its_postmasters_and_its_childrens_live_or_exited() -> None:
+    from bench.soak import cluster_cpu_seconds
+
+    with subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as child:  # fmt: skip
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline() == "burnt\n"
+        burnt = _own_cpu_s(child.pid)
+        assert burnt >= 0.35
+        # A process without children: its own time, not its parent's (this test's).
+        assert cluster_cpu_seconds(child.pid) == pytest.approx(burnt, abs=0.02)
+        # This process as the postmaster: its time and its live child's.
+        assert cluster_cpu_seconds(os.getpid()) >= _own_cpu_s(os.getpid()) + burnt - 0.02
+        child.stdin.close()
+        child.wait()
+    # The child has exited and been waited for: its time is still counted.
+    assert cluster_cpu_seconds(os.getpid()) >= _own_cpu_s(os.getpid()) + burnt - 0.02
