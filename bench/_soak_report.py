@@ -68,6 +68,7 @@ class Soak:
     stopped_by: str = "time"  # or "calls"
     client_cpu_s: float = 0.0
     at_start: Sample | None = None
+    errors_by_kind: dict[str, int] = field(default_factory=dict)  # "method STATUS": calls
 
     @property
     def has_database(self) -> bool:
@@ -193,6 +194,7 @@ def report(args: argparse.Namespace, soak: Soak) -> dict[str, object]:
         "calls": sum(w.total for w in soak.windows),
         "errors": sum(w.errors for w in soak.windows),
         "first_error": soak.first_error,
+        "errors_by_kind": soak.errors_by_kind,
         "client_cpu": round(soak.client_cpu_s / soak.seconds, 2) if soak.seconds else None,
         "per_minute": window_figures(soak, minutes, args.batch),
         "per_window": window_figures(soak, soak.windows, args.batch),
@@ -222,6 +224,9 @@ def print_report(args: argparse.Namespace, soak: Soak) -> None:
         f"{calls:,} calls, {sum(w.errors for w in soak.windows)} errors; load generator "
         f"{soak.client_cpu_s / soak.seconds if soak.seconds else 0:.2f} cores"
     )
+    if soak.errors_by_kind:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in soak.errors_by_kind.items())
+        print(f"  failed calls by method and status: {kinds}")
     if soak.first_error:
         print(f"  first error: {soak.first_error}")
     print("\nper minute:")

@@ -46,6 +46,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -265,6 +266,7 @@ async def _soak(
     }
     windows: list[Window] = []
     errors: list[str] = []
+    kinds: Counter[str] = Counter()
     calls_left = args.max_calls
     at_start = store.sample(server)
     start = time.perf_counter()
@@ -301,6 +303,7 @@ async def _soak(
                     )
                 except grpc.aio.AioRpcError as error:
                     errors.append(f"{method} {error.code().name}: {error.details()}")
+                    kinds[f"{method} {error.code().name}"] += 1
                     window_at(time.perf_counter()).errors += 1
                     continue
                 done = time.perf_counter()
@@ -335,6 +338,7 @@ async def _soak(
         "calls" if calls_left <= 0 else "time",
         time.process_time() - at_start.client_cpu_s,
         at_start,
+        dict(kinds.most_common()),
     )
 
 

@@ -38,6 +38,7 @@ def test_a_short_soak_reports_every_window_with_the_stores_sizes(engine: str) ->
     report = json.loads(line)
     assert report["engine"] == engine
     assert report["errors"] == 0, report["first_error"]
+    assert sum(report["errors_by_kind"].values()) == report["errors"]
     windows = report["per_window"]
     assert len(windows) >= 2 and report["ratio_last_first_window"] > 0
     for window in windows:
@@ -112,3 +113,19 @@ def test_a_clusters_cpu_is_its_postmasters_and_its_childrens_live_or_exited() ->
         child.wait()
     # The child has exited and been waited for: its time is still counted.
     assert cluster_cpu_seconds(os.getpid()) >= _own_cpu_s(os.getpid()) + burnt - 0.02
+
+
+def test_failed_calls_are_counted_by_method_and_status(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import soak
+    from bench._soak_report import Soak, Window, print_report, report
+
+    kinds = {"RecordEvents UNAVAILABLE": 3, "GetSegments DEADLINE_EXCEEDED": 1}
+    window = Window(0.0, 30.0, dict.fromkeys(("RecordEvents", "GetSegments", "GetSignals"), 10), 4)
+    run = Soak("postgresql", (), [window], 30.0, "RecordEvents UNAVAILABLE: internal error",
+               errors_by_kind=kinds)  # fmt: skip
+    args = soak._parser().parse_args([])
+    assert report(args, run)["errors_by_kind"] == kinds
+    print_report(args, run)
+    out = capsys.readouterr().out
+    assert "failed calls by method and status: RecordEvents UNAVAILABLE 3, " in out
+    assert "GetSegments DEADLINE_EXCEEDED 1\n" in out
