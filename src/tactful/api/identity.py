@@ -43,6 +43,9 @@ class CallerAuthenticator:
         self._actors = {p.name: Actor(p.name, p.roles, p.purposes) for p in principals}
         self._by_subject = {p.tls_subject: p.name for p in principals if p.tls_subject}
         self._require = {p.name: p.require for p in principals}
+        # What a principal that presented a certificate, a token or both is, each found
+        # once: the principals and what they must present are fixed for the process.
+        self._callers: dict[tuple[Actor, bool, bool], Caller] = {}
 
     def certificate_of(self, auth_context: Mapping[str, Any]) -> Certificate | None:
         pems = auth_context.get("x509_pem_cert") or ()
@@ -53,11 +56,9 @@ class CallerAuthenticator:
         metadata: Iterable[tuple[str, str | bytes]] | None,
         certificate: Certificate | None,
     ) -> Caller:
-        metadata = tuple(metadata or ())
+        authorization = next((v for k, v in metadata or () if k == "authorization"), None)
         by_token = (
-            self._tokens.authenticate(metadata)
-            if any(key == "authorization" for key, _ in metadata)
-            else None
+            None if authorization is None else self._tokens.authenticate_header(authorization)
         )
         by_certificate = self._principal_of(certificate)
         if by_token and by_certificate and by_token.name != by_certificate.name:
@@ -69,10 +70,17 @@ class CallerAuthenticator:
                 if certificate is None
                 else "the client certificate is bound to no principal, and no token was sent"
             )
+        key = (actor, by_certificate is not None, by_token is not None)
+        caller = self._callers.get(key)
+        if caller is None:  # once per principal and way of presenting itself
+            caller = self._callers[key] = self._caller(*key)
+        return caller
+
+    def _caller(self, actor: Actor, by_certificate: bool, by_token: bool) -> Caller:
         require = self._require.get(actor.name, frozenset({"token"}))
-        if "tls" in require and by_certificate is None:
+        if "tls" in require and not by_certificate:
             raise Unauthenticated(f"principal {actor.name} must present its client certificate")
-        if "token" in require and by_token is None:
+        if "token" in require and not by_token:
             raise Unauthenticated(f"principal {actor.name} must present its bearer token")
         how = "+".join(
             part for part, used in (("certificate", by_certificate), ("token", by_token)) if used

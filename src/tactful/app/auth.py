@@ -87,21 +87,25 @@ class Authenticator:
         (default: the authenticator's clock)."""
         for key, value in metadata or ():
             if key == "authorization":
-                scheme, _, token = str(value).partition(" ")
-                if scheme.lower() != "bearer" or not token.strip():
-                    raise Unauthenticated("authorization must be `Bearer <token>`")
-                digest = hash_token(token.strip())
-                actor = self._configured.get(digest)
-                if actor is not None:
-                    return actor
-                issued = self._issued_tokens().get(digest)
-                if issued is None:
-                    raise Unauthenticated("unknown or revoked token")
-                actor, expiry = issued
-                if expiry is not None and (now or self._clock()) >= expiry:
-                    raise Unauthenticated("expired token")
-                return actor
+                return self.authenticate_header(value, now=now)
         raise Unauthenticated("missing `authorization: Bearer <token>` metadata")
+
+    def authenticate_header(self, value: str | bytes, *, now: datetime | None = None) -> Actor:
+        """The principal whose token an `authorization` value carries, at `now`."""
+        scheme, _, token = str(value).partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("authorization must be `Bearer <token>`")
+        digest = hash_token(token.strip())
+        actor = self._configured.get(digest)
+        if actor is not None:
+            return actor
+        issued = self._issued_tokens().get(digest)
+        if issued is None:
+            raise Unauthenticated("unknown or revoked token")
+        actor, expiry = issued
+        if expiry is not None and (now or self._clock()) >= expiry:
+            raise Unauthenticated("expired token")
+        return actor
 
     def _issued_tokens(self) -> Mapping[str, tuple[Actor, datetime | None]]:
         if self._issued is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tactful.privacy.contract import JOURNEY_KINDS, Contract, SignalKind, SignalSpec
-from tactful.privacy.rules import signals_of
+from tactful.privacy.rules import Rule, signals_of
 from tactful.segments.journey import journey_signal, since
 from tactful.segments.minimum import MinimumSegmentSize
 from tactful.segments.rules import matches
@@ -28,6 +28,8 @@ from tactful.segments.visitor import visitor_segments
 from tactful.timestamps import duration_us, from_us, to_us
 
 _SEEN = (SignalKind.FIRST_SEEN, SignalKind.LAST_SEEN)
+MAX_PLANS = 1024  # sets of segments whose rules are kept ready (one per purpose, playbook)
+_Rules = tuple[tuple[str, Rule], ...]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Reader:
         self._contract = contract
         self._store = store
         self._minimum = minimum
+        self._plans: dict[frozenset[str], tuple[_Rules, tuple[str, ...]]] = {}
 
     def observe(
         self,
@@ -148,11 +151,20 @@ class Reader:
     ) -> set[str]:
         """The rule-based segments among `segments` the subject is in; each signal a
         rule reads is computed once."""
-        rules = {name: rule for name in segments if (rule := self._contract.segments[name].rule)}
-        wanted = set().union(*(signals_of(r) for r in rules.values() if r is not None))
-        values = self.signals(sorted(wanted), candidates, purpose, to_us(now), activity)
-        return {
-            name
-            for name, rule in rules.items()
-            if rule is not None and matches(rule, values, now=now)
-        }
+        rules, wanted = self._plan(frozenset(segments))
+        values = self.signals(wanted, candidates, purpose, to_us(now), activity)
+        return {name for name, rule in rules if matches(rule, values, now=now)}
+
+    def _plan(self, segments: frozenset[str]) -> tuple[_Rules, tuple[str, ...]]:
+        """The rules of `segments` and the signals they read, sorted: found once per set
+        of segments asked (a purpose's, a playbook's), as the contract is fixed."""
+        plan = self._plans.get(segments)
+        if plan is None:
+            rules = tuple(
+                (name, rule) for name in segments if (rule := self._contract.segments[name].rule)
+            )
+            wanted = tuple(sorted(set().union(*(signals_of(rule) for _, rule in rules))))
+            if len(self._plans) >= MAX_PLANS:  # sets asked by a request, were there any
+                self._plans.clear()
+            plan = self._plans[segments] = (rules, wanted)
+        return plan

@@ -185,6 +185,7 @@ class SqliteAccessLog:
         # How long a write waits for another process's write lock before failing closed.
         self._lock_timeout_ms = int(lock_timeout_s * 1000)
         self._db.execute(f"PRAGMA busy_timeout={self._lock_timeout_ms}")
+        self._busy_timeout_ms = self._lock_timeout_ms  # as the connection has it now
         migrations.apply(self._db)
         self._reader = connect(path)
         self._file = checkpoint_file
@@ -222,7 +223,9 @@ class SqliteAccessLog:
         conn = self._db.conn
         wait_ms = self._lock_timeout_ms if lock_wait_s is None else int(lock_wait_s * 1000)
         try:
-            conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+            if wait_ms != self._busy_timeout_ms:  # a statement per commit saved
+                conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+                self._busy_timeout_ms = wait_ms
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
