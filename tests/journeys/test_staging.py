@@ -21,7 +21,7 @@ from tactful.journeys.holdout import Arm, Holdouts
 from tactful.journeys.memory import MemoryJourneyMemory, Remembered
 from tactful.journeys.next_action import Ask
 from tactful.journeys.outcomes import OutcomeReport, RecordedOutcome
-from tactful.journeys.release_store import history_folder
+from tactful.journeys.release_store import history_folder, playbook_path
 from tactful.journeys.releases import (
     complete,
     history,
@@ -139,6 +139,38 @@ def test_the_catalogue_follows_a_staging_and_keeps_the_last_good_one(folder: Pat
     assert catalogue.problem is not None and "missing.toml" in catalogue.problem
     rollback(contract, JOURNEY)  # withdrawn: the pointer is gone
     assert catalogue.served().staged == {} and catalogue.problem is None
+
+
+def test_a_decisions_look_at_its_own_journey_sees_every_change_to_it_at_once(
+    folder: Path,
+) -> None:
+    """A decision looks only at its journey's files (two `stat`s, not two per journey):
+    every change to that journey still reaches the very next decision, and a change to
+    another journey the next look at that one."""
+    contract = contract_of(folder)
+    catalogue = JourneyCatalogue(contract)
+    other = next(j for j in sorted(contract.journeys) if j != JOURNEY)
+    third, second = version_3(folder), version_2(folder)  # both from the live version 1
+    first = catalogue.served(JOURNEY)
+    assert catalogue.served(JOURNEY) is first and catalogue.served(other) is first
+    promote(contract, JOURNEY, second)
+    assert catalogue.served(JOURNEY).live[JOURNEY].version == 2
+    stage(contract, JOURNEY, third, 0.1)
+    assert catalogue.served(JOURNEY).staged[JOURNEY].share == 0.1
+    widen(contract, JOURNEY, 0.5)
+    assert catalogue.served(JOURNEY).staged[JOURNEY].share == 0.5
+    rollback(contract, JOURNEY)  # the staging withdrawn
+    assert catalogue.served(JOURNEY).staged == {}
+    rollback(contract, JOURNEY)
+    assert catalogue.served(JOURNEY).live[JOURNEY].version == 1
+    edited = playbook_path(contract, other)
+    edited.write_text(
+        edited.read_text().replace("version = 1", 'version = 2\nchanges = "edited"', 1)
+    )
+    assert catalogue.served(JOURNEY).live[other].version == 1  # not this journey's file
+    assert catalogue.served(other).live[other].version == 2
+    edited.write_text(edited.read_text().replace("version = 2", "version = 3", 1))
+    assert catalogue.served().live[other].version == 3  # a look without a journey: all
 
 
 def _engine(contract: Contract, keyring: Path) -> JourneyEngine:
