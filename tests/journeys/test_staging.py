@@ -39,11 +39,19 @@ from tactful.privacy.keyring import KeyringWatcher, create_keyring
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.reader import Reader
 from tactful.segments.replay import ReplayedBehavior
+from tactful.segments.store import JourneyEvent
 from tactful.timestamps import to_us
 from tests.api.test_journeys import next_action
 from tests.conftest import T0, Tactful, email
 from tests.journeys.test_engine import FRONTEND, Consent, Handoffs, Pseudonyms
-from tests.journeys.test_releases import configured, contract_of, folder, records, version_2
+from tests.journeys.test_releases import (
+    LIVE_CASE,
+    configured,
+    contract_of,
+    folder,
+    records,
+    version_2,
+)
 from tests.journeys.test_scorecard import ANALYST, Ledger, Rows, no_noise, scored
 
 __all__ = ["folder"]  # the fixture, shared with test_releases
@@ -171,6 +179,46 @@ def test_a_decisions_look_at_its_own_journey_sees_every_change_to_it_at_once(
     assert catalogue.served(other).live[other].version == 2
     edited.write_text(edited.read_text().replace("version = 2", "version = 3", 1))
     assert catalogue.served().live[other].version == 3  # a look without a journey: all
+
+
+def test_each_version_s_compiled_conditions_serve_from_the_very_next_decision(
+    folder: Path,
+) -> None:
+    """A version's conditions are compiled once, for as long as it is served: a
+    promotion that changes an eligibility, and the rollback, reach the next decision."""
+    contract = contract_of(folder)
+    never_after = folder / "never_after_a_processing_error.toml"
+    text = (folder / "playbooks" / f"{JOURNEY}.toml").read_text()
+    text = text.replace("version = 1", 'version = 2\nchanges = "no retry"', 1)
+    text = text.replace(
+        'value = ["fraud_suspected"', 'value = ["processing_error", "fraud_suspected"'
+    )
+    never_after.write_text(
+        text.replace(LIVE_CASE, 'expect = { action = "talk_to_billing", rung = "human" }')
+    )
+    catalogue = JourneyCatalogue(contract)
+    events = [
+        JourneyEvent("checkout_started", to_us(NOW) - 300_000_000, {"value": 42.0}),
+        JourneyEvent(
+            "payment_failed", to_us(NOW) - 240_000_000, {"error_code": "processing_error"}
+        ),
+    ]
+    engine = JourneyEngine(
+        contract, catalogue.playbooks(), Pseudonyms(), Consent(),  # type: ignore[arg-type]
+        Reader(contract, ReplayedBehavior(events)), MemoryJourneyMemory(), Handoffs(),
+        catalogue=catalogue,
+    )  # fmt: skip
+    ask, person = Ask(JOURNEY, "web", "payment"), SubjectInput("email", "ada@example.com")
+
+    def decided() -> tuple[int, str | None]:
+        decision = engine.next_action(FRONTEND, person, ask, now=NOW).decision
+        return decision.playbook_version, decision.action
+
+    assert decided() == (1, "retry_payment")
+    promote(contract, JOURNEY, never_after)
+    assert decided() == (2, "talk_to_billing")
+    rollback(contract, JOURNEY)
+    assert decided() == (1, "retry_payment")
 
 
 def _engine(contract: Contract, keyring: Path) -> JourneyEngine:
