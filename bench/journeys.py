@@ -11,6 +11,13 @@ any call. Target: NextAction QPS / GetSegments QPS >= 0.8, on each engine.
     .venv/bin/python bench/journeys.py [--seconds 8] [--concurrency 32]
         [--engine sqlite|postgresql|both] [--json] [--profile FILE]
 
+`--decisions N` times instead only the engine's decision, in this process, on one
+thread's CPU clock: N NextAction decisions on the onboarding journey over the same
+four events replayed, the example contract's catalogue asked on each (no server, no
+store, no access record; the fakes of tests/journeys/test_engine.py), best of five
+rounds, in µs per decision. It is the figure to compare for a change to the journey
+code on a noisy machine.
+
 `--engine postgresql` starts a throwaway PostgreSQL cluster (tests/postgres_cluster.py;
 the server binaries must be on this machine). Each server runs alone, in a child
 process; this process only generates load.
@@ -27,6 +34,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from contextlib import ExitStack  # noqa: E402
 from datetime import timedelta  # noqa: E402
@@ -56,6 +64,8 @@ BATCH = 500
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.decisions:
+        return _time_decisions(args.decisions, args.json)
     token = new_token()
     emails = [f"journeys-bench-{i:06d}@example.com" for i in range(args.subjects)]
     segments = [_get_segments(e) for e in emails]
@@ -82,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("--profile", type=Path, help="cProfile the server to this file")
+    parser.add_argument(
+        "--decisions", type=int, default=0, metavar="N",
+        help="time N decisions in this process instead (no server, no store)",
+    )  # fmt: skip
     return parser
 
 
@@ -147,6 +161,57 @@ def _measure(
         progress(f"{engine}: {args.seconds:g} s of NextAction ...")
         decided = asyncio.run(drive(server, NEXT_ACTION, actions, bearer(token), **load))
     return reads, decided
+
+
+def _time_decisions(n: int, as_json: bool) -> int:
+    """The engine's decision alone: µs of this thread's CPU per decision, best of five."""
+    from tactful.journeys.catalogue import JourneyCatalogue
+    from tactful.journeys.engine import JourneyEngine
+    from tactful.journeys.next_action import Ask
+    from tactful.privacy.decisions import Actor
+    from tactful.segments.reader import Reader
+    from tactful.segments.replay import ReplayedBehavior
+    from tests.journeys.test_engine import (
+        CONTRACT,
+        NOW,
+        PERSON,
+        Handoffs,
+        Pseudonyms,
+        World,
+        load_contract,
+    )  # fmt: skip
+
+    world = World(load_contract(CONTRACT))
+    for minutes, kind, attributes in (
+        (9, "page_viewed", {"path": "/pricing"}),
+        (7, "page_viewed", {"path": "/compare/plans"}),
+        (5, "plan_selected", {"plan": "pro"}),
+        (3, "page_viewed", {"path": "/signup"}),
+    ):
+        world.happened(kind, minutes, **attributes)
+    catalogue = JourneyCatalogue(world.contract)  # asked on every decision, as a server's
+    engine = JourneyEngine(
+        world.contract, catalogue.playbooks(), Pseudonyms(), world.consent,  # type: ignore[arg-type]
+        Reader(world.contract, ReplayedBehavior(world.events)), world.memory, Handoffs(),
+        catalogue=catalogue,
+    )  # fmt: skip
+    actor = Actor("web_frontend", frozenset({"frontend"}), frozenset({PURPOSE}))
+    ask = Ask(JOURNEY, "web", "sign-up")
+    rounds = []
+    for _ in range(5):
+        started = time.thread_time()
+        for _ in range(n):
+            engine.next_action(actor, PERSON, ask, now=NOW)
+        rounds.append((time.thread_time() - started) / n * 1e6)
+    if as_json:
+        print(json.dumps({"benchmark": "journeys.decisions", "decisions": n,
+                          "us_per_decision": [round(r, 1) for r in rounds],
+                          "best_us": round(min(rounds), 1), "machine": machine()}))  # fmt: skip
+    else:
+        each = ", ".join(f"{r:.1f}" for r in rounds)
+        print(f"{n} decisions in-process, best of five: {min(rounds):.1f} µs each "
+              f"(rounds: {each}); {describe_machine()}")  # fmt: skip
+    return 0
 
 
 def _postgresql(stack: ExitStack) -> tuple[str, str]:

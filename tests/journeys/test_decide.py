@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tactful.journeys.conditions import (
     AllOf,
+    AnyOf,
     ConsentTest,
     InSegment,
     IntentField,
@@ -28,6 +29,7 @@ from tactful.journeys.decide import (
     Reason,
     Situation,
     categories,
+    compiled,
     decide,
     evaluate,
     held_back,
@@ -189,6 +191,38 @@ def test_conditions_evaluate_over_the_situation() -> None:
         assert not evaluate(Not(condition), situation, now=NOW), condition
     assert evaluate(AllOf(tuple(true)), situation, now=NOW)
     assert not evaluate(SignalTest(Compare("missing", "==", 1)), situation, now=NOW)
+
+
+def test_a_compiled_condition_answers_as_evaluate_does() -> None:
+    situation = sure(segments=frozenset({"vip"}), signals={"failures": 2}, consent=True)
+    true = [
+        SignalTest(Compare("failures", ">=", 2)),
+        InSegment("vip"),
+        IntentTest(IntentField.LABEL, "==", "purchasing"),
+        IntentTest(IntentField.CONFIDENCE, ">=", 0.9),
+        ConsentTest(True),
+    ]
+    false = [
+        SignalTest(Compare("missing", "==", 1)),
+        InSegment("churned"),
+        IntentTest(IntentField.LABEL, "!=", "purchasing"),
+        ConsentTest(False),
+        *(Not(c) for c in true),
+    ]
+    trees = [
+        None,
+        *true,
+        *false,
+        AllOf(tuple(true)),
+        AllOf((true[0], false[0])),
+        AnyOf(tuple(false)),
+        AnyOf((false[1], true[1])),
+        Not(AnyOf(tuple(false))),
+        AllOf((AnyOf((false[2], true[2])), Not(false[3]))),
+    ]
+    for condition in trees:
+        expected = evaluate(condition, situation, now=NOW)
+        assert compiled(condition)(situation, NOW) == expected, condition
 
 
 def test_categories_name_what_was_read_never_a_value() -> None:

@@ -21,7 +21,7 @@ from tactful.journeys.holdout import Arm, Holdouts
 from tactful.journeys.memory import MemoryJourneyMemory, Remembered
 from tactful.journeys.next_action import Ask
 from tactful.journeys.outcomes import OutcomeReport, RecordedOutcome
-from tactful.journeys.release_store import history_folder
+from tactful.journeys.release_store import history_folder, playbook_path
 from tactful.journeys.releases import (
     complete,
     history,
@@ -39,11 +39,19 @@ from tactful.privacy.keyring import KeyringWatcher, create_keyring
 from tactful.segments.ingest import SubjectInput
 from tactful.segments.reader import Reader
 from tactful.segments.replay import ReplayedBehavior
+from tactful.segments.store import JourneyEvent
 from tactful.timestamps import to_us
 from tests.api.test_journeys import next_action
 from tests.conftest import T0, Tactful, email
 from tests.journeys.test_engine import FRONTEND, Consent, Handoffs, Pseudonyms
-from tests.journeys.test_releases import configured, contract_of, folder, records, version_2
+from tests.journeys.test_releases import (
+    LIVE_CASE,
+    configured,
+    contract_of,
+    folder,
+    records,
+    version_2,
+)
 from tests.journeys.test_scorecard import ANALYST, Ledger, Rows, no_noise, scored
 
 __all__ = ["folder"]  # the fixture, shared with test_releases
@@ -139,6 +147,78 @@ def test_the_catalogue_follows_a_staging_and_keeps_the_last_good_one(folder: Pat
     assert catalogue.problem is not None and "missing.toml" in catalogue.problem
     rollback(contract, JOURNEY)  # withdrawn: the pointer is gone
     assert catalogue.served().staged == {} and catalogue.problem is None
+
+
+def test_a_decisions_look_at_its_own_journey_sees_every_change_to_it_at_once(
+    folder: Path,
+) -> None:
+    """A decision looks only at its journey's files (two `stat`s, not two per journey):
+    every change to that journey still reaches the very next decision, and a change to
+    another journey the next look at that one."""
+    contract = contract_of(folder)
+    catalogue = JourneyCatalogue(contract)
+    other = next(j for j in sorted(contract.journeys) if j != JOURNEY)
+    third, second = version_3(folder), version_2(folder)  # both from the live version 1
+    first = catalogue.served(JOURNEY)
+    assert catalogue.served(JOURNEY) is first and catalogue.served(other) is first
+    promote(contract, JOURNEY, second)
+    assert catalogue.served(JOURNEY).live[JOURNEY].version == 2
+    stage(contract, JOURNEY, third, 0.1)
+    assert catalogue.served(JOURNEY).staged[JOURNEY].share == 0.1
+    widen(contract, JOURNEY, 0.5)
+    assert catalogue.served(JOURNEY).staged[JOURNEY].share == 0.5
+    rollback(contract, JOURNEY)  # the staging withdrawn
+    assert catalogue.served(JOURNEY).staged == {}
+    rollback(contract, JOURNEY)
+    assert catalogue.served(JOURNEY).live[JOURNEY].version == 1
+    edited = playbook_path(contract, other)
+    edited.write_text(
+        edited.read_text().replace("version = 1", 'version = 2\nchanges = "edited"', 1)
+    )
+    assert catalogue.served(JOURNEY).live[other].version == 1  # not this journey's file
+    assert catalogue.served(other).live[other].version == 2
+    edited.write_text(edited.read_text().replace("version = 2", "version = 3", 1))
+    assert catalogue.served().live[other].version == 3  # a look without a journey: all
+
+
+def test_each_version_s_compiled_conditions_serve_from_the_very_next_decision(
+    folder: Path,
+) -> None:
+    """A version's conditions are compiled once, for as long as it is served: a
+    promotion that changes an eligibility, and the rollback, reach the next decision."""
+    contract = contract_of(folder)
+    never_after = folder / "never_after_a_processing_error.toml"
+    text = (folder / "playbooks" / f"{JOURNEY}.toml").read_text()
+    text = text.replace("version = 1", 'version = 2\nchanges = "no retry"', 1)
+    text = text.replace(
+        'value = ["fraud_suspected"', 'value = ["processing_error", "fraud_suspected"'
+    )
+    never_after.write_text(
+        text.replace(LIVE_CASE, 'expect = { action = "talk_to_billing", rung = "human" }')
+    )
+    catalogue = JourneyCatalogue(contract)
+    events = [
+        JourneyEvent("checkout_started", to_us(NOW) - 300_000_000, {"value": 42.0}),
+        JourneyEvent(
+            "payment_failed", to_us(NOW) - 240_000_000, {"error_code": "processing_error"}
+        ),
+    ]
+    engine = JourneyEngine(
+        contract, catalogue.playbooks(), Pseudonyms(), Consent(),  # type: ignore[arg-type]
+        Reader(contract, ReplayedBehavior(events)), MemoryJourneyMemory(), Handoffs(),
+        catalogue=catalogue,
+    )  # fmt: skip
+    ask, person = Ask(JOURNEY, "web", "payment"), SubjectInput("email", "ada@example.com")
+
+    def decided() -> tuple[int, str | None]:
+        decision = engine.next_action(FRONTEND, person, ask, now=NOW).decision
+        return decision.playbook_version, decision.action
+
+    assert decided() == (1, "retry_payment")
+    promote(contract, JOURNEY, never_after)
+    assert decided() == (2, "talk_to_billing")
+    rollback(contract, JOURNEY)
+    assert decided() == (1, "retry_payment")
 
 
 def _engine(contract: Contract, keyring: Path) -> JourneyEngine:

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tactful.segments.frustration import Frustration
-from tactful.segments.intent import Intent, infer_intent, next_action
+from tactful.segments.intent import Intent, infer_intent, next_action, page_topic
 from tactful.segments.intent_eval import EXAMPLES, evaluate, generate_examples, load_examples, split
 from tactful.segments.store import JourneyEvent
 
@@ -72,6 +74,19 @@ def test_clear_journeys_have_their_intent_and_mixed_ones_are_unknown(
 
 def test_path_prefix_matches_whole_segments_only() -> None:
     assert infer_intent([page("/cartography")]).intent is Intent.UNKNOWN
+
+
+_PATHS = st.text(alphabet="/ab", max_size=8)
+
+
+@given(_PATHS, st.dictionaries(_PATHS, st.sampled_from(["x", "y", "z"]), max_size=6))
+def test_a_page_s_topic_is_its_longest_whole_segment_prefix(
+    path: str, topics: dict[str, str]
+) -> None:
+    """As a scan of every topic finds it: the longest that is the path or ends where one
+    of its "/" begins."""
+    prefixes = [p for p in topics if path == p or path.startswith(p + "/")]
+    assert page_topic(path, topics) == (topics[max(prefixes, key=len)] if prefixes else None)
 
 
 def test_high_frustration_goes_to_a_senior_agent_whatever_the_intent() -> None:

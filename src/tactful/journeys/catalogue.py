@@ -147,8 +147,8 @@ class JourneyCatalogue:
     def __init__(self, contract: Contract, store: ReleaseStore | None = None) -> None:
         self._contract = contract
         self._store: ReleaseStore = FileReleases(contract) if store is None else store
-        self._files = tuple(str(playbook_path(contract, j)) for j in sorted(contract.journeys))
-        self._stamps = self._stamp()
+        self._files = {j: str(playbook_path(contract, j)) for j in sorted(contract.journeys)}
+        self._stamps, self._journey_stamps = self._stamp(), self._stamp_each()
         self._served = load_served(contract, self._store)
         self.problem: str | None = None
 
@@ -156,23 +156,39 @@ class JourneyCatalogue:
         """The live playbooks."""
         return self.served().live
 
-    def served(self) -> Served:
-        """The live and staged playbooks: the same object until a file changes."""
-        stamps = self._stamp()
-        if stamps != self._stamps:
-            self._stamps = stamps
-            try:
-                self._served = load_served(self._contract, self._store)
-            except PlaybookError as exc:  # keep serving what passed
-                self.problem = str(exc)
-                log.error("journeys: a changed playbook is not served: %s", exc)
-            else:
-                self.problem = None
-                log.info("journeys: playbooks reloaded (%s)", _versions(self._served))
+    def served(self, journey: str | None = None) -> Served:
+        """The live and staged playbooks: the same object until a file changes. With
+        `journey` (a decision's), only what that journey's decision reads is looked at,
+        its playbook file and its versions: two `stat`s a decision, not two per journey.
+        A change to another journey is read (all of them, as ever) when that one is
+        asked for, or by a look without a journey."""
+        if journey is None or journey not in self._files:
+            if self._stamp() != self._stamps:
+                self._reload()
+        elif self._stamp_of(journey) != self._journey_stamps[journey]:
+            self._reload()
         return self._served
 
+    def _reload(self) -> None:
+        # Stamped before reading: a change made while reading is read again next time.
+        self._stamps, self._journey_stamps = self._stamp(), self._stamp_each()
+        try:
+            self._served = load_served(self._contract, self._store)
+        except PlaybookError as exc:  # keep serving what passed
+            self.problem = str(exc)
+            log.error("journeys: a changed playbook is not served: %s", exc)
+        else:
+            self.problem = None
+            log.info("journeys: playbooks reloaded (%s)", _versions(self._served))
+
     def _stamp(self) -> tuple[Hashable, ...]:
-        return (self._store.stamp(), file_stamps(self._files))
+        return (self._store.stamp(), file_stamps(tuple(self._files.values())))
+
+    def _stamp_of(self, journey: str) -> tuple[Hashable, ...]:
+        return (self._store.stamp(journey), file_stamps((self._files[journey],)))
+
+    def _stamp_each(self) -> dict[str, tuple[Hashable, ...]]:
+        return {journey: self._stamp_of(journey) for journey in self._files}
 
 
 def _versions(served: Served) -> str:

@@ -50,7 +50,7 @@ A held-back action's reason codes are kept on the decision.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -258,6 +258,83 @@ def _action_categories(action: Action) -> frozenset[str]:
     return found
 
 
+Test = Callable[["Situation", datetime], bool]
+
+
+def compiled(condition: Condition | None) -> Test:
+    """`evaluate` of one condition worked out once: a closure per node, so a decision
+    asks no node its type. The same answer as `evaluate`, in the same order."""
+    if condition is None:
+        return _holds
+    if isinstance(condition, SignalTest):
+        rule = condition.rule
+        return lambda situation, now: matches(rule, situation.signals, now=now)
+    if isinstance(condition, InSegment):
+        segment = condition.segment
+        return lambda situation, now: segment in situation.segments
+    if isinstance(condition, ConsentTest):
+        granted = condition.granted
+        return lambda situation, now: situation.consent is granted
+    if isinstance(condition, IntentTest):
+        test = condition
+        return lambda situation, now: _intent(test, situation)
+    if isinstance(condition, Not):
+        inner = compiled(condition.condition)
+        return lambda situation, now: not inner(situation, now)
+    parts = tuple(compiled(c) for c in condition.conditions)
+    return _all_of(parts) if isinstance(condition, AllOf) else _any_of(parts)
+
+
+def _holds(situation: Situation, now: datetime) -> bool:
+    return True
+
+
+# Loops, not all()/any() over a generator: no generator made per node per decision.
+def _all_of(parts: tuple[Test, ...]) -> Test:
+    def test(situation: Situation, now: datetime) -> bool:
+        for part in parts:  # noqa: SIM110
+            if not part(situation, now):
+                return False
+        return True
+
+    return test
+
+
+def _any_of(parts: tuple[Test, ...]) -> Test:
+    def test(situation: Situation, now: datetime) -> bool:
+        for part in parts:  # noqa: SIM110
+            if part(situation, now):
+                return True
+        return False
+
+    return test
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A playbook version's actions made ready to decide: each one's three conditions as
+    one test, and the data categories it reads. Made once per version served (the
+    engine's Decider, rebuilt whenever a release changes what is served); `decide`
+    without it makes its own."""
+
+    playbook: Playbook
+    applies: Mapping[str, Test]
+    categories: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, playbook: Playbook) -> Compiled:
+        actions = playbook.actions.values()
+        return cls(
+            playbook,
+            {a.id: _all_of(tuple(compiled(c) for c in _conditions(a) if c)) for a in actions},
+            {a.id: _action_categories(a) for a in actions},
+        )
+
+
+def _conditions(action: Action) -> tuple[Condition | None, ...]:
+    return (action.eligibility, action.applicability, action.suitability)
+
+
 # -- constraints -----------------------------------------------------------------------
 
 
@@ -334,13 +411,6 @@ def held_back(
     return tuple(found)
 
 
-def _applies(action: Action, situation: Situation, now: datetime) -> bool:
-    return all(
-        evaluate(c, situation, now=now)
-        for c in (action.eligibility, action.applicability, action.suitability)
-    )
-
-
 # -- arbitration and the ladder --------------------------------------------------------
 
 
@@ -358,14 +428,23 @@ def arbitrate(candidates: list[Action], situation: Situation) -> list[Action]:
 
 
 def decide(
-    playbook: Playbook, situation: Situation, history: History, *, now: datetime
+    playbook: Playbook,
+    situation: Situation,
+    history: History,
+    *,
+    now: datetime,
+    ready: Compiled | None = None,
 ) -> Decision:
-    """The next action for this person at this step, its rung and its reasons."""
+    """The next action for this person at this step, its rung and its reasons. `ready`:
+    the playbook compiled (`Compiled.of(playbook)`), made once for many decisions."""
+    if ready is None or ready.playbook is not playbook:
+        ready = Compiled.of(playbook)
+    applies, action_categories = ready.applies, ready.categories
     held: list[Reason] = []
     candidates: list[Action] = []
     free: dict[ActionKind, Action] = {}
     for action in playbook.actions.values():
-        if not _applies(action, situation, now):
+        if not applies[action.id](situation, now):
             continue
         reasons = held_back(action, playbook, situation, history, now=now)
         held.extend(r for r in reasons if r not in held)
@@ -390,7 +469,7 @@ def decide(
             confidence=situation.confidence,
             runner_up=situation.runner_up,
             reasons=tuple(why) + tuple(r for r in held if r not in why),
-            categories=read | _action_categories(action),
+            categories=read | action_categories[action.id],
             playbook_version=playbook.version,
             parameters=parameters,
         )

@@ -93,6 +93,9 @@ class Decider:
     ) -> None:  # fmt: skip
         self._contract = contract
         self._reads = {name: _Reads.of(p, contract) for name, p in playbooks.items()}
+        # Each version's conditions compiled once: a Decider lives as long as what is
+        # served, and the engine makes a new one when a release changes it.
+        self._ready = {name: decide.Compiled.of(p) for name, p in playbooks.items()}
         self._budgeted = {
             name: any(a.constraints.daily_compensation_budget for a in p.actions.values())
             for name, p in playbooks.items()
@@ -135,7 +138,8 @@ class Decider:
             ),
             spent,
         )
-        decision = decide.decide(playbook, situation, history, now=now)
+        ready = self._ready[playbook.journey]
+        decision = decide.decide(playbook, situation, history, now=now, ready=ready)
         return decision, settled, situation.segments
 
     def _situation(

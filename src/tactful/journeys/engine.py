@@ -35,9 +35,10 @@ from tactful.timestamps import from_us, to_us
 
 class PlaybookSource(Protocol):
     """Where the served playbooks come from when they may change (catalogue.py): the
-    same object until a playbook or a staging changes."""
+    same object until a playbook or a staging changes; with a journey, looking only at
+    what that journey's decision reads."""
 
-    def served(self) -> Served: ...
+    def served(self, journey: str | None = None) -> Served: ...
 
 
 class HandoffSource(Protocol):
@@ -105,10 +106,10 @@ class JourneyEngine:
             Decider(self._contract, staged, self._reader, self._memory),
         )
 
-    def _current(self) -> tuple[Served, Decider, Decider]:
+    def _current(self, journey: str | None = None) -> tuple[Served, Decider, Decider]:
         serving = self._serving
         if self._catalogue is not None:
-            served = self._catalogue.served()
+            served = self._catalogue.served(journey)
             if served is not serving[0]:
                 self._serving = serving = self._deciders(served)
         return serving
@@ -137,7 +138,7 @@ class JourneyEngine:
         """The decision, read-only: `remember` keeps it (and what became of the previous
         one), so that the reads need not wait for the writes. Two calls for one person at
         the same moment may both count the memory as it was before either."""
-        serving = self._current()  # one version for the whole decision
+        serving = self._current(ask.journey)  # one version for the whole decision
         playbook = self._playbook(serving[0].live, ask.journey)
         candidates, access, granted, arm = self._allow(actor, subject, playbook)
         playbook, decider = self._version(serving, playbook, arm, subject)

@@ -85,10 +85,10 @@ class ReleaseStore(Protocol):
         """End the staging: the live version serves everyone."""
         ...
 
-    def stamp(self) -> Hashable:
+    def stamp(self, journey: str | None = None) -> Hashable:
         """Changes whenever `live` or `staging` may answer differently (but for the
-        contract's files, which the catalogue looks at itself): cheap, asked on every
-        decision."""
+        contract's files, which the catalogue looks at itself), for `journey` (None:
+        for any journey): cheap, asked on every decision."""
         ...
 
     def close(self) -> None: ...
@@ -119,10 +119,10 @@ class FileReleases:
     def __init__(self, contract: Contract) -> None:
         self._contract = contract
         # Looked at on every decision: the paths made once, as strings.
-        self._pointers = tuple(
-            str(history_folder(contract, journey) / POINTER)
+        self._pointers = {
+            journey: str(history_folder(contract, journey) / POINTER)
             for journey in sorted(contract.journeys)
-        )
+        }
 
     def live(self, journey: str) -> Kept | None:
         return seed(self._contract, journey)
@@ -164,8 +164,10 @@ class FileReleases:
     def withdraw(self, journey: str) -> None:
         (history_folder(self._contract, journey) / POINTER).unlink(missing_ok=True)
 
-    def stamp(self) -> Hashable:
-        return file_stamps(self._pointers)
+    def stamp(self, journey: str | None = None) -> Hashable:
+        if journey is None:
+            return file_stamps(tuple(self._pointers.values()))
+        return file_stamps((self._pointers[journey],))
 
     def close(self) -> None:
         pass

@@ -58,12 +58,32 @@ class Inference:
 def feature(event: JourneyEvent, page_topics: Mapping[str, str] = PAGE_TOPICS) -> str:
     """The one feature an event contributes: its page topic or its type."""
     if event.type == "page_viewed":
-        path = str(event.attributes.get("path", ""))
-        prefixes = [p for p in page_topics if path == p or path.startswith(p + "/")]
-        return f"page:{page_topics[max(prefixes, key=len)]}" if prefixes else "page:other"
+        topic = page_topic(str(event.attributes.get("path", "")), page_topics)
+        return "page:other" if topic is None else f"page:{topic}"
     if event.type == "subscription_changed" and event.attributes.get("canceled") is True:
         return "event:subscription_canceled"
     return f"event:{event.type}"
+
+
+def page_topic(path: str, page_topics: Mapping[str, str]) -> str | None:
+    """The topic of the longest prefix of `path` in `page_topics` that is all of it or
+    ends where a "/" of it begins; None when there is none. A lookup per "/" of the
+    path, not a scan of every topic.
+
+    >>> page_topic("/pricing/teams", {"/pricing": "plans", "/pricing/teams": "team"})
+    'team'
+    >>> page_topic("/pricingx", {"/pricing": "plans"}) is None
+    True
+    """
+    prefix = path
+    while True:
+        topic = page_topics.get(prefix)
+        if topic is not None:
+            return topic
+        cut = prefix.rfind("/")
+        if cut < 0:
+            return None
+        prefix = prefix[:cut]
 
 
 def scores(events: Iterable[JourneyEvent], model: IntentModel = DEFAULT_MODEL) -> dict[str, float]:

@@ -3,9 +3,12 @@ behavior store's database (behavior_schema.py, step 4), so that erasure, export,
 retention and the rekey's renames (subjects.py) reach it.
 
 Each call is one statement on a connection of its own pool: calls from many threads
-run at once. An offer remembered while an erasure of its person runs is kept if it
-commits after the erasure, as on SQLite (where it waits for the erasure's write lock):
-a decision made after an erasure is new data, as an event recorded after it is.
+run at once. A statement alone is its own transaction, so it runs in autocommit: one
+round trip to PostgreSQL, not three (BEGIN, the statement, COMMIT), on NextAction's
+path twice (the recall, the remember). An offer remembered while an erasure of its
+person runs is kept if it commits after the erasure, as on SQLite (where it waits for
+the erasure's write lock): a decision made after an erasure is new data, as an event
+recorded after it is.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class PostgresJourneyMemory:
 
     def remember(self, offer: Remembered) -> None:
         o = offer
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             kept = conn.execute(
                 f"INSERT INTO journey_memory ({COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -46,7 +49,7 @@ class PostgresJourneyMemory:
     def recall(
         self, pseudonyms: Sequence[str], purpose: str, journey: str, since_us: int
     ) -> list[Remembered]:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM journey_memory WHERE pseudonym = ANY(%s::text[])"
                 " AND journey = %s AND offered_at_us >= %s AND purpose = %s"
@@ -56,7 +59,7 @@ class PostgresJourneyMemory:
         return [remembered(row) for row in rows]
 
     def settle(self, pseudonyms: Sequence[str], decision_id: str, result: OfferResult) -> bool:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             changed = conn.execute(
                 "UPDATE journey_memory SET result = %s WHERE decision_id = %s"
                 " AND pseudonym = ANY(%s::text[])",
@@ -65,7 +68,7 @@ class PostgresJourneyMemory:
         return changed > 0
 
     def find(self, pseudonyms: Sequence[str], decision_id: str) -> Remembered | None:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 f"SELECT {COLUMNS} FROM journey_memory WHERE decision_id = %s"
                 " AND pseudonym = ANY(%s::text[])",
@@ -74,7 +77,7 @@ class PostgresJourneyMemory:
         return None if row is None else remembered(row)
 
     def compensation_spent(self, journey: str, since_us: int) -> float:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 "SELECT coalesce(sum(amount), 0) FROM journey_memory"
                 " WHERE journey = %s AND offered_at_us >= %s AND kind = 'compensate'",

@@ -59,7 +59,8 @@ class PostgresJourneyOutcomes:
         self._db = db
 
     def record(self, outcome: RecordedOutcome) -> None:
-        with self._db.transaction() as conn:
+        # One statement: its own transaction, one round trip (journey_memory.py).
+        with self._db.autocommit() as conn:
             conn.execute(
                 f"INSERT INTO journey_outcomes ({COLUMNS}) VALUES ({', '.join(['%s'] * WIDTH)})",
                 outcome_rows.row_of(outcome),

@@ -93,7 +93,8 @@ class PostgresJourneyReleases:
 
     # -- what a server reads (memory, when listening) ----------------------------------
 
-    def stamp(self) -> Hashable:
+    def stamp(self, journey: str | None = None) -> Hashable:
+        # One counter for every journey's releases: `journey` narrows nothing.
         if not self._listen:
             with self._db.transaction() as conn:
                 return _counter(conn)
