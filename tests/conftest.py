@@ -27,6 +27,7 @@ from tactful.app.settings import DEVELOPMENT_CONFIG, Settings
 from tactful.privacy.keyring import create_keyring
 from tactful.segments.store import BehaviorStore, SignalQuery
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+from tests import postgres_cluster
 from tests.postgres_cluster import stop_shared_cluster
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -162,6 +163,11 @@ class Tactful:
         )
         reply = self.personalization.GetSignals(request, metadata=bearer(principal), timeout=10)
         return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's PostgreSQL clusters do not fsync (why: tests/postgres_cluster.py)."""
+    postgres_cluster.durable[0] = False
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
