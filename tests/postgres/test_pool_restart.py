@@ -86,6 +86,7 @@ def test_every_call_after_postgresql_restarts_succeeds_the_first_time(
                     call()
                 except grpc.RpcError as error:
                     failed.append((round_, name, error.code().name, error.details()))
+        tactful.stop()  # while its database is there (after, the stop waits on timeouts)
         assert failed == []
 
 
