@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ from tactful.app.settings import DEVELOPMENT_CONFIG, Settings
 from tactful.privacy.keyring import create_keyring
 from tactful.segments.store import BehaviorStore, SignalQuery
 from tactful.v1 import common_pb2, personalization_pb2, personalization_pb2_grpc
+from tests import postgres_cluster
 from tests.postgres_cluster import stop_shared_cluster
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -162,6 +165,29 @@ class Tactful:
         )
         reply = self.personalization.GetSignals(request, metadata=bearer(principal), timeout=10)
         return {s.name: getattr(s.value, s.value.WhichOneof("value")) for s in reply.signals}
+
+
+# tmp_path goes to memory where there is room for a whole run (several runs of several
+# people, each keeping its failed tests' folders): SQLite's, the keyring's and the
+# access log's fsyncs then wait for no disk. Elsewhere (a container's 64 MB /dev/shm)
+# it stays in the system's temporary folder.
+MEMORY = Path("/dev/shm")
+MEMORY_NEEDED = 4 << 30
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's PostgreSQL clusters do not fsync (why: tests/postgres_cluster.py), and
+    its temporary folders are in memory where they fit (PYTEST_DEBUG_TEMPROOT or
+    --basetemp choose another place)."""
+    postgres_cluster.durable[0] = False
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    try:
+        room = shutil.disk_usage(MEMORY).free
+    except OSError:
+        return
+    if room >= MEMORY_NEEDED and os.access(MEMORY, os.W_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY)  # read by pytest's tmp_path
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Whether clusters fsync: benchmarks measure a cluster as it runs (on); the test run
+# turns it off (tests/conftest.py): the crashes tests make (stop("immediate"), a killed
+# server) are process crashes, which lose nothing the kernel already holds; only the
+# machine's own crash would, and no test makes one. With fsync, every commit and
+# CREATE DATABASE waited on the disk the whole machine shares.
+durable = [True]
+
+
 @contextmanager
 def throwaway_cluster() -> Iterator[Cluster]:
     bin_dir = binaries()
@@ -132,9 +140,12 @@ def throwaway_cluster() -> Iterator[Cluster]:
         start_new_session=True,
     )  # fmt: skip
     try:
-        pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "tactful", "--auth=trust", "-E", "UTF8")
+        # initdb's closing sync is for a folder that outlives a machine's crash.
+        pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "tactful", "--auth=trust", "-E", "UTF8",
+           "--no-sync")  # fmt: skip
         options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
+            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
+            f" -c fsync={'on' if durable[0] else 'off'}"
             " -c max_connections=300"  # every test opens pools of its own
         )
         cluster = Cluster(
@@ -144,10 +155,12 @@ def throwaway_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data)]
-        for mode in ("fast", "immediate"):  # immediate if fast did not do
+        # Immediate: a shutdown checkpoint would write out what is about to be removed
+        # (it took seconds per cluster); tried twice, as the folder goes either way.
+        for _ in range(2):
             if (data / "postmaster.pid").exists():
                 with suppress(subprocess.SubprocessError):
-                    subprocess.run([*pg_ctl, "-m", mode, "-w", "stop"],
+                    subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"],
                                    capture_output=True, timeout=120)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
         watchdog.wait(timeout=30)  # it sees the folder gone and ends
@@ -184,3 +197,48 @@ def fresh_database(cluster: Cluster, hint: str = "t") -> str:
     with psycopg.connect(cluster.url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # made above
     return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+def wal_file(cluster: Cluster) -> str:
+    """The name of the WAL segment being written now: whatever is written from here on
+    is in it or in a later one."""
+    import psycopg
+
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def database_oid(url: str) -> int:
+    """The database's number: its folder's name under base/."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def files_written_since(cluster: Cluster, databases: Iterable[str], first_wal: str) -> list[Path]:
+    """What of the cluster's folder (its data directory, WAL and server log) can hold
+    what was written to `databases` (URLs) since `first_wal` (wal_file()): everything
+    but the other databases' folders under base/ and the WAL segments before it. Those
+    are the rest of the run's (gigabytes late in a run: reading them took most of a
+    minute). Folders and files; a folder is read whole."""
+    assert cluster.data is not None
+    data = cluster.data
+    ours = {str(database_oid(url)) for url in databases}
+    found = [p for p in data.parent.iterdir() if p != data]
+    found += [p for p in data.iterdir() if p.name not in ("base", "pg_wal")]
+    found += [p for p in (data / "base").iterdir() if p.name in ours or not p.name.isdigit()]
+    found += [p for p in (data / "pg_wal").iterdir() if not _before(p.name, first_wal)]
+    return found
+
+
+def _before(name: str, first_wal: str) -> bool:
+    """Whether `name` is a WAL segment older than `first_wal` (names of 24 hex digits
+    sort as their positions do; anything else in pg_wal is never older)."""
+    return len(name) == 24 and all(c in "0123456789ABCDEF" for c in name) and name < first_wal

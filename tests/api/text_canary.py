@@ -101,10 +101,12 @@ def found_in(content: bytes) -> list[bytes]:
 
 
 def files_holding(folders: Iterable[Path]) -> dict[str, list[bytes]]:
-    """Every file under `folders` that holds a canary, with what it holds."""
+    """Every file under `folders` (each a folder, read whole, or a file) that holds a
+    canary, with what it holds."""
     hits: dict[str, list[bytes]] = {}
     for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        files = [folder] if folder.is_file() else (p for p in folder.rglob("*") if p.is_file())
+        for path in sorted(files):
             try:
                 content = path.read_bytes()
             except FileNotFoundError:  # a live server's file removed since the listing

@@ -23,7 +23,7 @@ from tactful.v1 import (
     subjects_pb2_grpc,
 )
 from tests.conftest import Tactful, bearer, email, make_settings, page_view
-from tests.postgres_cluster import fresh_database, throwaway_cluster
+from tests.postgres_cluster import fresh_database, shared_cluster, throwaway_cluster
 
 pytest.importorskip("psycopg")
 
@@ -86,6 +86,7 @@ def test_every_call_after_postgresql_restarts_succeeds_the_first_time(
                     call()
                 except grpc.RpcError as error:
                     failed.append((round_, name, error.code().name, error.details()))
+        tactful.stop()  # while its database is there (after, the stop waits on timeouts)
         assert failed == []
 
 
@@ -96,17 +97,16 @@ def test_a_connection_numbered_past_1024_is_lent_as_working() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1100:
         pytest.skip(f"the open-files limit ({soft}) keeps descriptors under 1100")
-    with throwaway_cluster() as cluster:
-        url = fresh_database(cluster, "fds")
-        filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+    url = fresh_database(shared_cluster(), "fds")  # nothing stops it: the shared one does
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+    try:
+        database = Database(url, size=1)
         try:
-            database = Database(url, size=1)
-            try:
-                with database.transaction() as conn:
-                    assert conn.fileno() >= 1024
-                    assert conn.execute("SELECT 1").fetchone() == (1,)
-            finally:
-                database.close()
+            with database.transaction() as conn:
+                assert conn.fileno() >= 1024
+                assert conn.execute("SELECT 1").fetchone() == (1,)
         finally:
-            for fd in filler:
-                os.close(fd)
+            database.close()
+    finally:
+        for fd in filler:
+            os.close(fd)

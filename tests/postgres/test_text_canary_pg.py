@@ -23,7 +23,14 @@ from tests.api.text_canary import (
     send_canaries,
 )
 from tests.conftest import Tactful, make_settings
-from tests.postgres_cluster import Cluster, fresh_database, shared_cluster, throwaway_cluster
+from tests.postgres_cluster import (
+    Cluster,
+    files_written_since,
+    fresh_database,
+    shared_cluster,
+    throwaway_cluster,
+    wal_file,
+)
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -36,19 +43,21 @@ def on_postgres(
     return start(storage_url=main, vault_url=vault, **overrides)
 
 
-def checkpointed(cluster: Cluster) -> list[Path]:
+def checkpointed(cluster: Cluster, tactful: Tactful, first_wal: str) -> list[Path]:
     """The cluster's folder (data directory, WAL, server log), once every change is in
-    the data files as well as in the WAL."""
+    the data files as well as in the WAL; less the run's other databases and the WAL
+    from before `first_wal`, which hold nothing of this server's."""
     with psycopg.connect(cluster.url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
-    assert cluster.data is not None
-    return [cluster.data.parent]
+    databases = (tactful.settings.storage_url, tactful.settings.vault_database)
+    return files_written_since(cluster, databases, first_wal)
 
 
 def test_canary_sentences_reach_no_file_of_the_cluster(
     start_tactful: Callable[..., Tactful], tmp_path: Path
 ) -> None:
     log = tmp_path / "logs" / "calls.jsonl"
+    first_wal = wal_file(shared_cluster())
     tactful = on_postgres(
         start_tactful, tmp_path, shared_cluster(), log_format="json", log_file=log
     )
@@ -58,7 +67,7 @@ def test_canary_sentences_reach_no_file_of_the_cluster(
     leaks: dict[str, object] = {
         "error replies": [found_in(r) for r in replies if found_in(r)],
         "access records": found_in(access_records(tactful)),
-        "cluster files": files_holding(checkpointed(shared_cluster())),
+        "cluster files": files_holding(checkpointed(shared_cluster(), tactful, first_wal)),
     }
     tactful.stop()
     leaks["server data folder"] = files_holding([tactful.settings.data_dir])
@@ -80,9 +89,10 @@ def test_the_scan_finds_a_text_stored_in_the_database(
 
     monkeypatch.setattr(ingest, "kept_labels", leaking)
     with throwaway_cluster() as cluster:
+        first_wal = wal_file(cluster)
         tactful = on_postgres(start_tactful, tmp_path, cluster)
         send_canaries(tactful)
-        found = files_holding(checkpointed(cluster))
+        found = files_holding(checkpointed(cluster, tactful, first_wal))
         tactful.stop()
     assert any("/pg_wal/" in path for path in found), found
     assert any("/base/" in path for path in found), found

@@ -371,15 +371,17 @@ class PostgresEngine(Engine):
 
     def settings(self, data_dir: Path, **overrides: object) -> Settings:
         from tactful.app import stores
-        from tests.postgres_cluster import fresh_database, shared_cluster
+        from tests.postgres_cluster import fresh_database, shared_cluster, wal_file
 
         cluster = shared_cluster()
+        first_wal = wal_file(cluster)
         settings = make_settings(
             data_dir,
             storage_url=fresh_database(cluster, "behavior"),
             vault_url=fresh_database(cluster, "vault"),
             **overrides,
         )
+        _FIRST_WAL[settings.storage_url] = first_wal
         stores.migrate(settings)
         return settings
 
@@ -400,25 +402,35 @@ class PostgresEngine(Engine):
         return bool(Epoch.from_json(line).starts)  # an epoch naming where chains now start
 
     def disk(self, settings: Settings) -> list[Path]:
-        from tests.postgres_cluster import shared_cluster
+        """The cluster's folder, less the other databases of the run and the WAL from
+        before these settings' databases were made (tests/postgres_cluster.py)."""
+        from tests.postgres_cluster import files_written_since, shared_cluster
 
-        data = shared_cluster().data
-        assert data is not None
-        return [data]  # base/, pg_wal/, … of every database in the cluster
+        databases = (settings.storage_url, settings.vault_database)
+        return files_written_since(shared_cluster(), databases, _FIRST_WAL[settings.storage_url])
 
     def back_up(self, settings: Settings, into: Path) -> None:
-        # A crude base backup: the vault database's files after a checkpoint, and the WAL.
+        # A crude base backup: the vault database's files after a checkpoint, and the WAL
+        # (from before these settings' databases were made, none holds anything of theirs).
         import psycopg
+
+        from tests.postgres_cluster import database_oid, shared_cluster
 
         with psycopg.connect(settings.vault_database, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
-            row = conn.execute(
-                "SELECT oid FROM pg_database WHERE datname = current_database()"
-            ).fetchone()
-        assert row is not None
-        (data,) = self.disk(settings)
-        for part in (Path("base", str(row[0])), Path("pg_wal")):
-            shutil.copytree(data / part, into / part)
+        data = shared_cluster().data
+        assert data is not None
+        vault = Path("base", str(database_oid(settings.vault_database)))
+        (into / "pg_wal").mkdir(parents=True)
+        for path in self.disk(settings):
+            if path == data / vault:
+                shutil.copytree(path, into / vault)
+            elif path.parent == data / "pg_wal":
+                copy = shutil.copytree if path.is_dir() else shutil.copy2
+                copy(path, into / "pg_wal" / path.name)
+
+
+_FIRST_WAL: dict[str, str] = {}  # a behavior database's URL: the WAL segment before it
 
 
 ENGINES: dict[str, type[Engine]] = {"sqlite": SqliteEngine, "postgresql": PostgresEngine}

@@ -22,16 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import opendp.prelude as dp
+# Not opendp.prelude: it also imports opendp.extras, which loads scikit-learn, SciPy and
+# Polars wherever they are installed (a second or more of start-up for every process
+# of a development install), for nothing this module uses.
+from opendp import domains, measurements, metrics, mod
 
-dp.enable_features("contrib")  # OpenDP's gate for its (vetted, proof-backed) contrib code
+mod.enable_features("contrib")  # OpenDP's gate for its (vetted, proof-backed) contrib code
 
-_COUNTS = (dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"))
+_COUNTS = (domains.vector_domain(domains.atom_domain(T="i64")), metrics.l1_distance(T="i64"))
 _MAX_SCALE_STEPS = 8
 
 
-def _measurement(scale: float) -> dp.Measurement:
-    return dp.m.make_laplace(*_COUNTS, scale=scale)
+def _measurement(scale: float) -> mod.Measurement:
+    return measurements.make_laplace(*_COUNTS, scale=scale)
 
 
 def privacy_loss(scale: float, l1_sensitivity: int) -> float:
@@ -65,7 +68,7 @@ def discrete_laplace_scale(epsilon: float, l1_sensitivity: int) -> float:
             if _measurement(scale).check(l1_sensitivity, epsilon):
                 return scale
             scale = math.nextafter(scale, math.inf)
-    except dp.OpenDPException as exc:  # e.g. 5e-324 makes the scale infinite
+    except mod.OpenDPException as exc:  # e.g. 5e-324 makes the scale infinite
         raise ValueError(
             f"OpenDP makes no measurement for epsilon {epsilon!r} at sensitivity"
             f" {l1_sensitivity}: {exc.message}"

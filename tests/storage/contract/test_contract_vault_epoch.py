@@ -59,18 +59,20 @@ def _sealed(stores: Stores, email: str) -> SealedEntry:
     return entry
 
 
+def _files(roots: list[Path]) -> Iterator[Path]:
+    """The files of `roots`, each a folder (read whole) or a file."""
+    for root in roots:
+        yield from [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
+
+
 def _occurrences(roots: list[Path], blob: bytes) -> int:
     found = 0
-    for root in roots:
-        for path in (p for p in root.rglob("*") if p.is_file() and p.stat().st_size):
-            with (
-                path.open("rb") as handle,
-                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m,
-            ):
-                at = m.find(blob)
-                while at != -1:
-                    found += 1
-                    at = m.find(blob, at + 1)
+    for path in (p for p in _files(roots) if p.stat().st_size):
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            at = m.find(blob)
+            while at != -1:
+                found += 1
+                at = m.find(blob, at + 1)
     return found
 
 
