@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -142,3 +143,49 @@ def test_no_other_writer_can_slip_between_the_consent_check_and_the_write(
     assert result.stored == 1
     assert refused == ["database is locked"]
     store.close()
+
+
+def test_events_are_stored_with_their_attributes_as_json_text_and_their_activity(
+    tmp_path: Path,
+) -> None:
+    # The batch is one JSON text: each event's attributes must come out of it as the
+    # JSON text of that event alone (or NULL without attributes), exactly.
+    path = tmp_path / "behavior.db"
+    store = SqliteBehaviorStore(path, TRACKED)
+    odd = {
+        "path": 'é\u2028 "q" \\ / \n😀',
+        "small": 1e-7,
+        "huge": 1e300,
+        "sum": 0.1 + 0.2,
+        "big": 2**62,
+        "yes": True,
+        "when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    }
+    events = [
+        StoredEvent(ADA, "support_triage", "page_viewed", 30, odd),
+        StoredEvent(BOB, "support_triage", "page_viewed", 10, {}),
+        StoredEvent(ADA, "support_triage", "error_shown", 20, {"error_code": "E1"}),
+        StoredEvent(ADA, "support_triage", "page_viewed", 40, {"path": "/x"}),
+    ]
+    store.append(events, received_at_us=99)
+    store.close()
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT s.pseudonym, e.type, e.occurred_at_us, e.received_at_us, e.attributes"
+        " FROM events e JOIN subjects s ON s.id = e.subject_id ORDER BY e.id"
+    ).fetchall()
+    expected_odd = json.dumps(
+        {**odd, "when": "2026-01-02T03:04:05.000006+00:00"}, separators=(",", ":")
+    )
+    assert rows == [
+        (ADA, "page_viewed", 30, 99, expected_odd),
+        (BOB, "page_viewed", 10, 99, None),
+        (ADA, "error_shown", 20, 99, '{"error_code":"E1"}'),
+        (ADA, "page_viewed", 40, 99, '{"path":"/x"}'),
+    ]
+    activity = conn.execute(
+        "SELECT s.pseudonym, a.first_seen_us, a.last_seen_us, a.event_count"
+        " FROM purpose_activity a JOIN subjects s ON s.id = a.subject_id ORDER BY 1"
+    ).fetchall()
+    assert activity == [(ADA, 20, 40, 3), (BOB, 10, 10, 1)]
+    conn.close()
