@@ -316,8 +316,15 @@ class EventRecorder(Generic[Batch]):
 
 def _people(versions: dict[str, tuple[str, ...]], found: set[str]) -> set[str]:
     """The primary pseudonyms of the people any of whose versions (pseudonyms, or
-    tombstones) is in `found`."""
-    return {primary for primary, candidates in versions.items() if found.intersection(candidates)}
+    tombstones) is in `found`: by what was found (usually nothing, or everyone), not
+    by testing every person against it."""
+    if not found:
+        return set()
+    if len(versions) == 1:
+        primary, candidates = next(iter(versions.items()))
+        return {primary} if found.intersection(candidates) else set()
+    owner = {c: primary for primary, candidates in versions.items() for c in candidates}
+    return {owner[c] for c in found if c in owner}
 
 
 def _check_size(events: Sequence[EventInput]) -> None:
