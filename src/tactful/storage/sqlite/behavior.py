@@ -91,8 +91,8 @@ class SqliteBehaviorStore:
         the one JSON text of the batch (one encoding, not one per event), which SQLite
         stores as that same text (`->`: tests/storage/sqlite/test_behavior_store.py)."""
         activity: dict[tuple[str, str], list[int]] = {}
-        for e in events:
-            at, key = e.occurred_at_us, (e.pseudonym, e.purpose)
+        for pseudonym, purpose, _, at, _ in events:
+            key = (pseudonym, purpose)
             seen = activity.get(key)
             if seen is None:
                 activity[key] = [at, at, 1]
@@ -103,12 +103,7 @@ class SqliteBehaviorStore:
                     seen[1] = at
                 seen[2] += 1
         return EncodedEvents(
-            _to_json(
-                [
-                    (e.pseudonym, e.purpose, e.type, e.occurred_at_us, e.attributes or None)
-                    for e in events
-                ]
-            ),
+            _to_json([(p, purpose, t, at, a or None) for p, purpose, t, at, a in events]),
             received_at_us,
             rows_param([(*k, *a) for k, a in activity.items()]),
             signal_state.encode(self._tracked, events),
