@@ -266,8 +266,9 @@ class EventRecorder(Generic[Batch]):
                 test = accepts.get(name)
                 if test is None or not test(value):
                     break
-            else:  # every attribute declared and well-typed: kept as it is
-                kept.append(attributes)
+            else:  # every attribute declared and well-typed: kept as it is (a dict, as
+                # the full check would give: engines encode it as a JSON object)
+                kept.append(attributes if type(attributes) is dict else dict(attributes))
                 continue
             where = f"events[{index}]"
             checked = check_attributes(where, events_of[kind], purpose, attributes)

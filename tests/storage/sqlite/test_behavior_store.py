@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.privacy.contract import load_contract
@@ -188,4 +189,34 @@ def test_events_are_stored_with_their_attributes_as_json_text_and_their_activity
         " FROM purpose_activity a JOIN subjects s ON s.id = a.subject_id ORDER BY 1"
     ).fetchall()
     assert activity == [(ADA, 20, 40, 3), (BOB, 10, 10, 1)]
+    conn.close()
+
+
+def test_attributes_given_as_any_mapping_are_stored_as_a_json_object(tmp_path: Path) -> None:
+    # Attributes that pass the quick checks are kept as given: a mapping that is no dict
+    # must still reach the store as one.
+    path = tmp_path / "behavior.db"
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(path, tracked_by(contract))
+
+    class Vault:
+        def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+            return 0
+
+    keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
+    tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
+    recorder = EventRecorder(contract, Pseudonymizer(keys), Vault(), store, tombstones)  # type: ignore[arg-type]
+    widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
+    at = to_us(datetime(2026, 11, 27, tzinfo=UTC))
+    attributes = MappingProxyType({"path": "/help"})
+    result = recorder.record(
+        widget,
+        "support_triage",
+        [EventInput(SubjectInput("email", "ada@example.com"), "page_viewed", at, attributes)],
+        now=datetime(2026, 11, 27, 0, 1, tzinfo=UTC),
+    )
+    store.close()
+    assert result.stored == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT attributes FROM events").fetchall() == [('{"path":"/help"}',)]
     conn.close()
