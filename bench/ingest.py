@@ -14,8 +14,11 @@ consent, events are accepted but not stored. The baseline is sqlite3
 by the behavior store's own migration (same table, same indexes) and opened the
 same way (WAL): what SQLite and the disk allow before gRPC, checks, pseudonyms,
 consent and the vault. Target: >= 30,000 events/s through RecordEvents.
+`cpu_ratio` compares the two by CPU per event (the raw inserts' own CPU against the
+server's), which the machine's other work moves far less than `ratio`.
 
     .venv/bin/python bench/ingest.py [--seconds 10] [--concurrency 4] [--json]
+    .venv/bin/python bench/ingest.py --in-process 15 --subjects 2000  # below gRPC
 """
 
 from __future__ import annotations
@@ -28,18 +31,22 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import gc  # noqa: E402
 import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench._harness import (  # noqa: E402
     GET_SEGMENTS,
+    PRINCIPAL,
     PURPOSE,
     RECORD_EVENTS,
     Load,
@@ -61,8 +68,13 @@ from bench._report import (  # noqa: E402
     progress,
     verdict,
 )
+from tactful.api.convert import event_from_proto  # noqa: E402
 from tactful.app.auth import new_token  # noqa: E402
-from tactful.app.domain import utc_now  # noqa: E402
+from tactful.app.config_file import load_settings  # noqa: E402
+from tactful.app.domain import open_domain, utc_now  # noqa: E402
+from tactful.privacy.decisions import Actor  # noqa: E402
+from tactful.privacy.keyring import create_keyring  # noqa: E402
+from tactful.segments.ingest import EventRecorder  # noqa: E402
 from tactful.storage.sqlite.behavior_schema import migrations  # noqa: E402
 from tactful.storage.sqlite.connection import connect  # noqa: E402
 from tactful.timestamps import to_us  # noqa: E402
@@ -84,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     batches = _batches(args.subjects, args.batch, count, now=utc_now(), clock=args.clock)
     requests = [page_views(batch).SerializeToString() for batch in batches]
     emails = sorted({address for batch in batches for address, _ in batch})
+    if args.in_process:
+        return _in_process(requests, emails, args)
 
     progress(f"tactful: {args.seconds:g} s of RecordEvents, {args.concurrency} clients ...")
     with serving("tactful", token=token, profile=args.profile) as server:
@@ -120,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     grpc_rate = grpc_load.per_second * args.batch
     sqlite_rate = sqlite_load.per_second * args.batch
     ratio = grpc_rate / sqlite_rate if sqlite_rate else 0.0
+    # The same comparison by CPU: what each would reach with a core to itself. On a
+    # machine whose other work takes the cores, `ratio` says more about that work.
+    raw_us = _cpu_us_per_event(sqlite_load.client_cpu_s, sqlite_load, args.batch)
+    served_us = _cpu_us_per_event(grpc_load.server_cpu_s, grpc_load, args.batch)
+    cpu_ratio = raw_us / served_us if raw_us and served_us else None
     met = grpc_rate >= TARGET_EVENTS_PER_S
     if args.json:
         report = {
@@ -132,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "record_events": figures(grpc_load, items_per_call=args.batch),
             "raw_sqlite": figures(sqlite_load, items_per_call=args.batch),
             "ratio": round(ratio, 4),
+            "raw_cpu_us_per_item": None if raw_us is None else round(raw_us, 1),
+            "cpu_ratio": None if cpu_ratio is None else round(cpu_ratio, 4),
             "with_readers": None
             if mixed is None
             else {
@@ -156,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         items_per_call=args.batch,
     )
     print(f"ratio RecordEvents / raw SQLite: {ratio:.3f}")
+    if cpu_ratio is not None:
+        print(
+            f"by CPU per event (raw {raw_us:.1f} us / RecordEvents' server {served_us:.1f} us):"
+            f" {cpu_ratio:.3f}"
+        )
     if mixed is not None:
         print(f"with {args.readers} GetSegments callers on the same server (after the run above):")
         print_loads([("RecordEvents", mixed[0])], unit="events/s", items_per_call=args.batch)
@@ -192,6 +218,14 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="then measure again with this many GetSegments callers beside ingest (0: don't)",
+    )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="instead: the domain's path alone (decode, convert, prepare, store), in this"
+        " process, this many rounds over 40 batches: thread CPU per event, median",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
@@ -249,6 +283,60 @@ def _rows(batch: Sequence[Event]) -> list[Row]:
         )
         for address, at in batch
     ]
+
+
+def _in_process(requests: Sequence[bytes], emails: Sequence[str], args: Any) -> int:
+    """The RecordEvents path below gRPC, timed by this thread's CPU clock: the protobuf
+    decode and conversion, `EventRecorder.prepare`, and `store_many` (one batch per
+    transaction). Rounds 2 and later reuse the batches: their subjects are remembered."""
+    with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
+        development = load_settings(None, {})
+        settings = replace(development, data_dir=Path(tmp) / "data", development=False)
+        create_keyring(settings.keyring_path, now=utc_now())
+        domain = open_domain(settings, renormalized=lambda report: None)
+        recorder = EventRecorder(
+            domain.contract,
+            domain.pseudonymizer,
+            domain.vault,
+            domain.store,
+            domain.tombstones,
+            classifier=domain.text_classifier,
+        )
+        found = next(p for p in settings.principals if p.name == PRINCIPAL)
+        actor = Actor(found.name, found.roles, found.purposes)
+        for email in emails:
+            domain.consent.set_consent(actor, "email", email, PURPOSE, True, "bench", now=utc_now())
+        gc.freeze()  # as the server does after start
+        rounds: list[tuple[float, float, float]] = []
+        for _ in range(args.in_process):
+            convert = prepare = store = 0.0
+            for raw in requests[:40]:
+                now = utc_now()
+                began = time.thread_time()
+                request = personalization_pb2.RecordEventsRequest.FromString(raw)
+                events = [event_from_proto(e) for e in request.events]
+                converted = time.thread_time()
+                prepared = recorder.prepare(actor, request.purpose, events, now=now)
+                ready = time.thread_time()
+                recorder.store_many([(prepared, now)])
+                stored = time.thread_time()
+                convert, prepare = convert + converted - began, prepare + ready - converted
+                store += stored - ready
+            rounds.append((convert, prepare, store))
+        domain.close()
+    per_event = 1e6 / (40 * args.batch)
+    medians = [statistics.median(r[i] for r in rounds) * per_event for i in range(3)]
+    report = dict(zip(("decode_convert_us", "prepare_us", "store_us"), medians, strict=True))
+    if args.json:
+        print(json.dumps({"benchmark": "ingest-in-process", "batch": args.batch, **report}))
+    else:
+        print(", ".join(f"{name} {value:.2f}" for name, value in report.items()), "per event")
+    return 0
+
+
+def _cpu_us_per_event(cpu_s: float | None, load: Load, batch: int) -> float | None:
+    events = load.calls * batch
+    return cpu_s / events * 1e6 if cpu_s and events else None
 
 
 def _raw_sqlite(batches: Sequence[Sequence[Row]], *, seconds: float) -> Load:

@@ -45,15 +45,17 @@ def fold(tracked: Tracked, events: Iterable[StoredEvent]) -> StateDelta:
     last: dict[Where, tuple[int, StateValue]] = {}
     distinct: dict[tuple[str, str, str, str, StateValue], int] = {}
     watched = tracked.by_type
-    for e in events:
-        at = e.occurred_at_us
-        key = (e.pseudonym, e.purpose, e.type, at // HOUR_US)
+    for pseudonym, purpose, kind, at, attributes in events:
+        key = (pseudonym, purpose, kind, at // HOUR_US)
         counts[key] = counts.get(key, 0) + 1
-        for attribute, kinds in watched.get(e.type, {}).items():
-            if attribute not in e.attributes:
+        attributes_watched = watched.get(kind)
+        if not attributes_watched:
+            continue
+        for attribute, kinds in attributes_watched.items():
+            if attribute not in attributes:
                 continue
-            value = state_value(e.attributes[attribute])
-            where = (e.pseudonym, e.purpose, e.type, attribute)
+            value = state_value(attributes[attribute])
+            where = (pseudonym, purpose, kind, attribute)
             if "last_value" in kinds:
                 held = last.get(where)
                 if held is None or at >= held[0]:

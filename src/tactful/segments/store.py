@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from tactful.privacy.contract import AttributeType, Contract, SignalKind, SignalSpec
 from tactful.privacy.pending_records import PendingRecord
@@ -22,9 +22,9 @@ from tactful.timestamps import from_us
 AttributeScalar = str | int | float | bool | datetime
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """One event as written: pseudonymous, purpose-tagged, validated."""
+class StoredEvent(NamedTuple):
+    """One event as written: pseudonymous, purpose-tagged, validated. A tuple: one is
+    built per event of every batch."""
 
     pseudonym: str
     purpose: str

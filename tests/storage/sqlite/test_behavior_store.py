@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.privacy.contract import load_contract
@@ -142,3 +144,79 @@ def test_no_other_writer_can_slip_between_the_consent_check_and_the_write(
     assert result.stored == 1
     assert refused == ["database is locked"]
     store.close()
+
+
+def test_events_are_stored_with_their_attributes_as_json_text_and_their_activity(
+    tmp_path: Path,
+) -> None:
+    # The batch is one JSON text: each event's attributes must come out of it as the
+    # JSON text of that event alone (or NULL without attributes), exactly.
+    path = tmp_path / "behavior.db"
+    store = SqliteBehaviorStore(path, TRACKED)
+    odd = {
+        "path": 'é\u2028 "q" \\ / \n😀',
+        "small": 1e-7,
+        "huge": 1e300,
+        "sum": 0.1 + 0.2,
+        "big": 2**62,
+        "yes": True,
+        "when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    }
+    events = [
+        StoredEvent(ADA, "support_triage", "page_viewed", 30, odd),
+        StoredEvent(BOB, "support_triage", "page_viewed", 10, {}),
+        StoredEvent(ADA, "support_triage", "error_shown", 20, {"error_code": "E1"}),
+        StoredEvent(ADA, "support_triage", "page_viewed", 40, {"path": "/x"}),
+    ]
+    store.append(events, received_at_us=99)
+    store.close()
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT s.pseudonym, e.type, e.occurred_at_us, e.received_at_us, e.attributes"
+        " FROM events e JOIN subjects s ON s.id = e.subject_id ORDER BY e.id"
+    ).fetchall()
+    expected_odd = json.dumps(
+        {**odd, "when": "2026-01-02T03:04:05.000006+00:00"}, separators=(",", ":")
+    )
+    assert rows == [
+        (ADA, "page_viewed", 30, 99, expected_odd),
+        (BOB, "page_viewed", 10, 99, None),
+        (ADA, "error_shown", 20, 99, '{"error_code":"E1"}'),
+        (ADA, "page_viewed", 40, 99, '{"path":"/x"}'),
+    ]
+    activity = conn.execute(
+        "SELECT s.pseudonym, a.first_seen_us, a.last_seen_us, a.event_count"
+        " FROM purpose_activity a JOIN subjects s ON s.id = a.subject_id ORDER BY 1"
+    ).fetchall()
+    assert activity == [(ADA, 20, 40, 3), (BOB, 10, 10, 1)]
+    conn.close()
+
+
+def test_attributes_given_as_any_mapping_are_stored_as_a_json_object(tmp_path: Path) -> None:
+    # Attributes that pass the quick checks are kept as given: a mapping that is no dict
+    # must still reach the store as one.
+    path = tmp_path / "behavior.db"
+    contract = load_contract(EXAMPLE_CONTRACT)
+    store = SqliteBehaviorStore(path, tracked_by(contract))
+
+    class Vault:
+        def remember(self, identities: Iterable[Identity], *, now: datetime) -> int:
+            return 0
+
+    keys = KeySet("pseudonym", 1, {1: bytes(range(32))})
+    tombstones = Tombstones(KeySet("suppression", 1, {1: bytes(range(1, 33))}))
+    recorder = EventRecorder(contract, Pseudonymizer(keys), Vault(), store, tombstones)  # type: ignore[arg-type]
+    widget = Actor("support_widget", frozenset({"frontend"}), frozenset({"support_triage"}))
+    at = to_us(datetime(2026, 11, 27, tzinfo=UTC))
+    attributes = MappingProxyType({"path": "/help"})
+    result = recorder.record(
+        widget,
+        "support_triage",
+        [EventInput(SubjectInput("email", "ada@example.com"), "page_viewed", at, attributes)],
+        now=datetime(2026, 11, 27, 0, 1, tzinfo=UTC),
+    )
+    store.close()
+    assert result.stored == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT attributes FROM events").fetchall() == [('{"path":"/help"}',)]
+    conn.close()

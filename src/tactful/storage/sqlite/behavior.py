@@ -87,26 +87,27 @@ class SqliteBehaviorStore:
     def encode(self, events: Sequence[StoredEvent], *, received_at_us: int) -> EncodedEvents:
         """Everything about a batch that needs no database: the rows of every table it
         touches, each one JSON parameter. Pure, so the serving thread does it while the
-        writer thread stores an earlier batch."""
+        writer thread stores an earlier batch. The events' attributes are objects inside
+        the one JSON text of the batch (one encoding, not one per event), which SQLite
+        stores as that same text (`->`: tests/storage/sqlite/test_behavior_store.py)."""
         activity: dict[tuple[str, str], list[int]] = {}
-        rows = []
-        for e in events:
-            attributes = _to_json(e.attributes) if e.attributes else None
-            rows.append(
-                (e.pseudonym, e.purpose, e.type, e.occurred_at_us, received_at_us, attributes)
-            )
-            seen = activity.get((e.pseudonym, e.purpose))
+        for pseudonym, purpose, _, at, _ in events:
+            key = (pseudonym, purpose)
+            seen = activity.get(key)
             if seen is None:
-                activity[(e.pseudonym, e.purpose)] = [e.occurred_at_us, e.occurred_at_us, 1]
+                activity[key] = [at, at, 1]
             else:
-                seen[0] = min(seen[0], e.occurred_at_us)
-                seen[1] = max(seen[1], e.occurred_at_us)
+                if at < seen[0]:
+                    seen[0] = at
+                elif at > seen[1]:
+                    seen[1] = at
                 seen[2] += 1
         return EncodedEvents(
-            rows_param(rows),
+            _to_json([(p, purpose, t, at, a or None) for p, purpose, t, at, a in events]),
+            received_at_us,
             rows_param([(*k, *a) for k, a in activity.items()]),
             signal_state.encode(self._tracked, events),
-            frozenset(e.pseudonym for e in events),
+            frozenset(key[0] for key in activity),
         )
 
     @contextmanager
@@ -288,6 +289,7 @@ class EncodedEvents:
     """A batch as `SqliteBehaviorStore.encode` prepares it, keyed by pseudonym."""
 
     events: str
+    received_at_us: int
     activity: str
     signals: signal_state.EncodedSignals
     subjects: frozenset[str]  # every pseudonym the batch is about
@@ -328,10 +330,11 @@ class SqliteBehaviorWrite:
         )
         conn.execute(
             "INSERT INTO events (subject_id, purpose, type, occurred_at_us, received_at_us,"
-            " attributes) SELECT s.id, j.value->>1, j.value->>2, j.value->>3, j.value->>4,"
-            " j.value->>5 FROM json_each(:rows) j JOIN subjects s ON s.pseudonym = j.value->>0"
-            f" WHERE {signal_state.ADMITTED} ORDER BY j.key",
-            {**who, "rows": batch.events},
+            " attributes) SELECT s.id, j.value->>1, j.value->>2, j.value->>3, :received,"
+            " nullif(j.value->4, 'null') FROM json_each(:rows) j"
+            f" JOIN subjects s ON s.pseudonym = j.value->>0 WHERE {signal_state.ADMITTED}"
+            " ORDER BY j.key",
+            {**who, "rows": batch.events, "received": batch.received_at_us},
         )
         conn.execute(_UPSERT_ACTIVITY, {**who, "rows": batch.activity})
         signal_state.append(conn, batch.signals, who)
