@@ -18,6 +18,7 @@ from tactful.app.settings import EXAMPLE_CONTRACT
 from tactful.app.write_threads import IngestQueue, Writer
 from tactful.privacy.contract import load_contract
 from tactful.privacy.decisions import Actor
+from tactful.privacy.errors import StoreBusy
 from tactful.privacy.keyring import KeySet
 from tactful.privacy.pseudonym import Pseudonymizer
 from tactful.privacy.suppression import Tombstones
@@ -50,6 +51,10 @@ class GroupingRecorder:
             self.release_first.wait(timeout=10)
         if "bad" in names:
             raise RuntimeError("disk full")
+        if "deadlock" in names and len(names) > 1:  # as two groups locking shared people
+            raise StoreBusy("postgresql: deadlock detected")
+        if "busy" in names:
+            raise StoreBusy("postgresql: canceling statement due to lock timeout")
         return [f"stored {name}" for name in names]
 
 
@@ -91,6 +96,27 @@ def test_a_failed_group_fails_each_of_its_calls_and_only_those() -> None:
     assert results[0] == "stored a" and results[4] == "stored e"
     for failed in results[1:4]:
         assert isinstance(failed, RuntimeError) and str(failed) == "disk full"
+
+
+def test_a_group_turned_away_as_busy_is_stored_again_batch_by_batch() -> None:
+    """A deadlock rolls the whole group back, nothing stored or answered: each batch is
+    then stored alone, and only one that fails alone fails its call."""
+    results, groups = run_queue(["a", "b", "deadlock", "d", "e"], max_group=3)
+    assert groups == [["a"], ["b", "deadlock", "d"], ["b"], ["deadlock"], ["d"], ["e"]]
+    assert results == ["stored a", "stored b", "stored deadlock", "stored d", "stored e"]
+
+    results, groups = run_queue(["a", "b", "deadlock", "busy"], max_group=3)
+    assert groups == [["a"], ["b", "deadlock", "busy"], ["b"], ["deadlock"], ["busy"]]
+    # "busy" had its second try alone: no third.
+    assert results[:3] == ["stored a", "stored b", "stored deadlock"]
+    assert isinstance(results[3], StoreBusy)
+
+
+def test_a_batch_turned_away_as_busy_alone_is_tried_once_more_then_fails_its_call() -> None:
+    results, groups = run_queue(["a", "busy", "c"], max_group=1)
+    assert groups == [["a"], ["busy"], ["busy"], ["c"]]
+    assert results[0] == "stored a" and results[2] == "stored c"
+    assert isinstance(results[1], StoreBusy)
 
 
 def test_recorded_copies_are_dropped_by_a_group_once_enough_have_queued() -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Generic, TypeVar
 
+from tactful.privacy.errors import StoreBusy
 from tactful.privacy.pending_records import PendingRecord
 from tactful.segments.ingest import EventRecorder, PreparedBatch, RecordResult
 
@@ -39,7 +40,13 @@ class IngestQueue(Generic[Batch]):
     While the writers store their groups, the batches that arrive queue up; the next
     group takes them all (up to `max_group`) into one transaction, so one commit
     serves several calls. At most `parallel` groups are stored at once (the writer
-    threads). A failed group fails each of its calls, none stored.
+    threads). A failed group fails each of its calls, none stored; except a group the
+    store turned away as busy (PostgreSQL's deadlock or serialization failure,
+    SQLite's lock): its transaction rolled back whole, nothing was stored or
+    answered, so each of its batches is tried once more alone, in a transaction of
+    its own, and only one that fails again fails its call. Groups written at once on
+    PostgreSQL's writer threads can lock shared people in opposite orders (each batch
+    sorts its own people, not a group's; the victim may be a group of one).
 
     Each batch may bring the access record its call gets (a PendingRecord), kept in
     the group's transaction; once that record is durable, `recorded` queues its key.
@@ -104,6 +111,23 @@ class IngestQueue(Generic[Batch]):
         if recorded:
             self._recorder.store_many([], recorded=recorded)
 
+    async def _store_alone(
+        self,
+        item: tuple[
+            PreparedBatch[Batch], datetime, PendingRecord | None, asyncio.Future[RecordResult]
+        ],
+    ) -> None:
+        batch, now, record, future = item
+        try:
+            (result,) = await self._writer.run(
+                partial(self._recorder.store_many, [(batch, now)], pending=[record])
+            )
+        except Exception as exc:
+            _fail([future], exc)
+            return
+        if not future.done():
+            future.set_result(result)
+
     async def _drain(self) -> None:
         try:
             while self._pending:
@@ -123,9 +147,11 @@ class IngestQueue(Generic[Batch]):
                     )
                 except Exception as exc:
                     self._recorded[:0] = recorded
-                    for _, _, _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    if isinstance(exc, StoreBusy):
+                        for item in group:
+                            await self._store_alone(item)
+                    else:
+                        _fail([future for *_, future in group], exc)
                     continue
                 for (_, _, _, future), result in zip(group, results, strict=True):
                     if not future.done():
@@ -134,3 +160,10 @@ class IngestQueue(Generic[Batch]):
             task = asyncio.current_task()
             assert task is not None
             self._draining.discard(task)
+
+
+def _fail(futures: list[asyncio.Future[RecordResult]], exc: BaseException) -> None:
+    """Fail each of the calls still waiting on `futures` with `exc`."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)
