@@ -81,6 +81,18 @@ class Database:
             yield conn
 
     @contextmanager
+    def pipelined(self) -> Iterator[Connection]:
+        """One transaction in pipeline mode, committed when the block ends, rolled back if
+        it raises. A statement whose result is not read waits in the pipeline and goes
+        with the next read or with the COMMIT; BEGIN goes with the first read (psycopg's
+        own BEGIN would wait for its answer: a round trip of its own), and a read waits
+        for every statement before it, so a lock taken first is held when it returns."""
+        with map_postgres_errors(), self._lent(autocommit=True) as conn, conn.pipeline():
+            conn.execute("BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+
+    @contextmanager
     def _lent(self, *, autocommit: bool = False) -> Iterator[Connection]:
         """A working connection of the pool, in a transaction (as `pool.connection()`)
         unless `autocommit`."""
