@@ -98,7 +98,8 @@ class Database:
         unless `autocommit`."""
         conn = self._working_connection()
         try:
-            conn.autocommit = autocommit  # idle, as the pool lends it: no round trip
+            if conn.autocommit != autocommit:  # idle, as the pool lends it: no round trip
+                conn.autocommit = autocommit
             with conn:  # rolls back what an exception left open, autocommit or not
                 yield conn
         finally:
