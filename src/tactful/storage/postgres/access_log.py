@@ -247,8 +247,8 @@ class PostgresAccessLog:
         key = record_key(self._keys)
         try:
             # Pipelined: BEGIN, the setting, the registration and the lease go in one
-            # round trip (the lease's read waits for them), the records and the COMMIT in
-            # another.
+            # round trip (the lease's read waits for them), the records (executemany
+            # rides the pipeline) and the COMMIT in another.
             with self._db.pipelined() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
                 if not self._registered:  # again after a commit that may have happened
@@ -837,30 +837,23 @@ def _seal(
 
 
 def _insert(conn: Connection, chain: str, records: Sequence[AccessRecord]) -> None:
-    """One statement per table for the whole batch, its rows bound as arrays (no
-    executemany: in a pipeline that is a round trip of its own)."""
-    conn.execute(
-        "INSERT INTO access_log_records"
-        " (sequence, chain_id, content, previous_hash, record_hash, mac)"
-        " SELECT r.sequence, %s, r.content, r.previous_hash, r.record_hash, r.mac"
-        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
-        " AS r(sequence, content, previous_hash, record_hash, mac)",
-        [
-            chain,
-            [r.sequence for r in records],
-            [r.content for r in records],
-            [r.previous_hash for r in records],
-            [r.record_hash for r in records],
-            [r.mac for r in records],
-        ],
-    )
-    named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
-    if named:
-        conn.execute(
-            "INSERT INTO access_log_subjects (subject, sequence)"
-            " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",
-            [[s for s, _ in named], [n for _, n in named]],
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO access_log_records"
+            " (sequence, chain_id, content, previous_hash, record_hash, mac)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (r.sequence, chain, r.content, r.previous_hash, r.record_hash, r.mac)
+                for r in records
+            ],
         )
+        named = [(s, r.sequence) for r in records for s in r.entry.subjects[1:]]
+        if named:
+            cursor.executemany(
+                "INSERT INTO access_log_subjects (subject, sequence) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                named,
+            )
 
 
 def _close(conn: Connection, chain: str, now_us: int, why: str, key: RecordKey) -> None:
