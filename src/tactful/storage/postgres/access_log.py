@@ -246,7 +246,10 @@ class PostgresAccessLog:
     def _append(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
         key = record_key(self._keys)
         try:
-            with self._db.transaction() as conn:
+            # Pipelined: BEGIN, the setting, the registration and the lease go in one
+            # round trip (the lease's read waits for them), the records (executemany
+            # rides the pipeline) and the COMMIT in another.
+            with self._db.pipelined() as conn:
                 conn.execute("SET LOCAL synchronous_commit TO on")
                 if not self._registered:  # again after a commit that may have happened
                     self._register(conn)

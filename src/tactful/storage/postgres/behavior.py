@@ -144,13 +144,10 @@ class PostgresBehaviorStore(pending_records.OwedRecordsTable):
         this server or another, before what is appended through it commits (the locks
         its reads take are held to the end). An exception inside rolls everything back.
 
-        The connection is in pipeline mode: a statement whose result is not read waits in
-        the pipeline, and goes with the next read or the commit (a batch takes three or
-        four round trips, whatever its size); a read waits for every statement before it,
-        so a lock it takes first is held when the read returns."""
-        with self._db.transaction() as conn, conn.pipeline():
+        The connection is in pipeline mode (`Database.pipelined`): a batch takes three or
+        four round trips, whatever its size."""
+        with self._db.pipelined() as conn:
             yield PostgresBehaviorWrite(conn)
-            conn.commit()  # in the pipeline, with the writes still waiting there
 
     def append(self, events: Sequence[StoredEvent], *, received_at_us: int) -> None:
         """Store events in a transaction of their own (no consent check)."""
@@ -161,9 +158,9 @@ class PostgresBehaviorStore(pending_records.OwedRecordsTable):
     def consent_and_activity(
         self, pseudonyms: Sequence[str], purpose: str
     ) -> tuple[bool, Activity | None]:
-        """In one round trip (the GetSegments hot path)."""
+        """In one statement and one round trip (the GetSegments hot path)."""
         ids = list(pseudonyms)
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM consent WHERE pseudonym = ANY(%s::text[])"
                 " AND purpose = %s AND granted), min(first_seen_us), max(last_seen_us),"
@@ -182,7 +179,7 @@ class PostgresBehaviorStore(pending_records.OwedRecordsTable):
         if not queries:
             return []
         parts = [signal_state.scalar(self._tracked, pseudonyms, purpose, q) for q in queries]
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 "SELECT " + ", ".join(sql for sql, _ in parts),
                 [p for _, ps in parts for p in ps],
@@ -198,7 +195,7 @@ class PostgresBehaviorStore(pending_records.OwedRecordsTable):
     def recent_events(
         self, pseudonyms: Sequence[str], purpose: str, since_us: int
     ) -> list[JourneyEvent]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT type, occurred_at_us, attributes FROM events"
                 f" WHERE subject_id IN {_IDS} AND purpose = %s AND occurred_at_us > %s"
@@ -210,7 +207,7 @@ class PostgresBehaviorStore(pending_records.OwedRecordsTable):
     # -- consent ----------------------------------------------------------------------
 
     def is_granted(self, pseudonyms: Sequence[str], purpose: str) -> bool:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 "SELECT 1 FROM consent WHERE pseudonym = ANY(%s::text[]) AND purpose = %s"
                 " AND granted LIMIT 1",

@@ -66,22 +66,41 @@ class Database:
             yield conn
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for one statement that only reads: it runs in a transaction of its
+        own, with no BEGIN and COMMIT around it (one round trip instead of three). Not for
+        several statements that must see one snapshot: use `transaction`."""
+        with self.autocommit() as conn:
+            yield conn
+
+    @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """A connection whose every statement commits by itself (DDL that cannot run in a
         transaction, LISTEN)."""
-        with map_postgres_errors(), self._lent() as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                conn.autocommit = False
+        with map_postgres_errors(), self._lent(autocommit=True) as conn:
+            yield conn
 
     @contextmanager
-    def _lent(self) -> Iterator[Connection]:
-        """A working connection of the pool, in a transaction (as `pool.connection()`)."""
+    def pipelined(self) -> Iterator[Connection]:
+        """One transaction in pipeline mode, committed when the block ends, rolled back if
+        it raises. A statement whose result is not read waits in the pipeline and goes
+        with the next read or with the COMMIT; BEGIN goes with the first read (psycopg's
+        own BEGIN would wait for its answer: a round trip of its own), and a read waits
+        for every statement before it, so a lock taken first is held when it returns."""
+        with map_postgres_errors(), self._lent(autocommit=True) as conn, conn.pipeline():
+            conn.execute("BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _lent(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """A working connection of the pool, in a transaction (as `pool.connection()`)
+        unless `autocommit`."""
         conn = self._working_connection()
         try:
-            with conn:
+            if conn.autocommit != autocommit:  # idle, as the pool lends it: no round trip
+                conn.autocommit = autocommit
+            with conn:  # rolls back what an exception left open, autocommit or not
                 yield conn
         finally:
             self._pool.putconn(conn)

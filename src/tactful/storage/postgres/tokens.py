@@ -103,7 +103,7 @@ class PostgresTokenRows:
 
     def version(self) -> tuple[int, ...]:
         if not self._listen:
-            with self._db.transaction() as conn:
+            with self._db.read() as conn:
                 return (_counter(conn),)
         return (self._known.counter,)
 

@@ -160,7 +160,7 @@ class PostgresVaultRows:
         return changed
 
     def known(self, pseudonyms: Sequence[str]) -> set[str]:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 f"SELECT pseudonym FROM {IDENTITIES} WHERE pseudonym = ANY(%s)", [list(pseudonyms)]
             ).fetchall()
@@ -396,7 +396,7 @@ class PostgresVaultRows:
         self._db.close()
 
     def _counter(self) -> int:
-        with self._db.transaction() as conn:
+        with self._db.read() as conn:
             row = conn.execute(f"SELECT counter FROM {CHANGES} WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
 
