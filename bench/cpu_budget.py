@@ -44,6 +44,7 @@ from multiprocessing.connection import Connection  # noqa: E402
 
 import grpc  # noqa: E402
 
+from bench._args import count, not_negative, positive  # noqa: E402
 from bench._budget import COLUMNS, Column, print_budget, report  # noqa: E402
 from bench._harness import (  # noqa: E402
     CALL_TIMEOUT_S,
@@ -104,13 +105,13 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="phases:\n" + "\n".join(f"  {name:13} {what}" for name, what in PHASES),
     )  # fmt: skip
-    parser.add_argument("--seconds", type=_positive, default=3.0, help="per method and run (3)")
+    parser.add_argument("--seconds", type=positive, default=3.0, help="per method and run (3)")
     parser.add_argument(
-        "--warmup", type=_not_negative, default=1.0, help="before each, not counted (1)"
+        "--warmup", type=not_negative, default=1.0, help="before each, not counted (1)"
     )
-    parser.add_argument("--concurrency", type=_count, default=16, help="calls in flight (16)")
-    parser.add_argument("--batch", type=_count, default=100, help="events per RecordEvents (100)")
-    parser.add_argument("--subjects", type=_count, default=500, help="preloaded subjects (500)")
+    parser.add_argument("--concurrency", type=count, default=16, help="calls in flight (16)")
+    parser.add_argument("--batch", type=count, default=100, help="events per RecordEvents (100)")
+    parser.add_argument("--subjects", type=count, default=500, help="preloaded subjects (500)")
     parser.add_argument(
         "--engine", choices=("sqlite", "postgresql", "both"), default="sqlite",
         help="the storage engine (default sqlite)",
@@ -120,27 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     return parser
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def _not_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
 
 
 # --- measuring -----------------------------------------------------------------------------

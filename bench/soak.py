@@ -54,6 +54,7 @@ from datetime import timedelta  # noqa: E402
 
 import grpc  # noqa: E402
 
+from bench._args import count, positive  # noqa: E402
 from bench._harness import (  # noqa: E402
     CALL_TIMEOUT_S,
     GET_SEGMENTS,
@@ -126,12 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=_positive, default=10.0, help="how long (10)")
-    parser.add_argument("--max-calls", type=_count, default=2_000_000, help="at most (2,000,000)")
-    parser.add_argument("--concurrency", type=_count, default=16, help="concurrent callers (16)")
-    parser.add_argument("--subjects", type=_count, default=2000, help="consented subjects (2,000)")
-    parser.add_argument("--batch", type=_count, default=25, help="events per RecordEvents (25)")
-    parser.add_argument("--window", type=_positive, default=30.0, help="seconds per window (30)")
+    parser.add_argument("--minutes", type=positive, default=10.0, help="how long (10)")
+    parser.add_argument("--max-calls", type=count, default=2_000_000, help="at most (2,000,000)")
+    parser.add_argument("--concurrency", type=count, default=16, help="concurrent callers (16)")
+    parser.add_argument("--subjects", type=count, default=2000, help="consented subjects (2,000)")
+    parser.add_argument("--batch", type=count, default=25, help="events per RecordEvents (25)")
+    parser.add_argument("--window", type=positive, default=30.0, help="seconds per window (30)")
     parser.add_argument(
         "--engine", choices=("sqlite", "postgresql", "both"), default="sqlite",
         help="the storage engine; both: SQLite, then PostgreSQL (default sqlite)",
@@ -139,20 +140,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="one JSON line per engine instead")
     parser.add_argument("--profile", type=Path, help="cProfile the Tactful server to this file")
     return parser
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
 
 
 def _postgresql_here() -> bool:
