@@ -124,11 +124,10 @@ def _call_line(level: str, logger: str, outcome: CallOutcome) -> str:
 
 class _Second:
     """The ISO 8601 form of one second, kept while calls arrive within it: a call's
-    time is formatted once per second, not once per call (the event loop's thread
-    alone writes it; a stale read only formats again)."""
+    time is formatted once per second, not once per call. One tuple, replaced whole:
+    a thread that reads it sees a second and its own text, never one with another's."""
 
-    seconds: int | None = None
-    text: str = ""
+    last: tuple[int | None, str] = (None, "")
 
 
 def _milliseconds(time_us: int) -> str:
@@ -138,11 +137,11 @@ def _milliseconds(time_us: int) -> str:
     ('2025-12-07T23:41:55.123+00:00', '1969-12-31T23:59:59.999+00:00')
     """
     seconds, us = divmod(time_us, 1_000_000)
-    second = _Second
-    if second.seconds != seconds:
-        second.text = from_us(seconds * 1_000_000).isoformat(timespec="seconds")[:-6]
-        second.seconds = seconds
-    return f"{second.text}.{us // 1000:03d}+00:00"
+    kept, text = _Second.last
+    if kept != seconds:
+        text = from_us(seconds * 1_000_000).isoformat(timespec="seconds")[:-6]
+        _Second.last = (seconds, text)
+    return f"{text}.{us // 1000:03d}+00:00"
 
 
 def _iso(seconds: float) -> str:
